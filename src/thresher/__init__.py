@@ -1,0 +1,3 @@
+"""Thresher: an open-source render farm manager."""
+
+__version__ = "0.1.0"
