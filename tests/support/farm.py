@@ -130,6 +130,7 @@ class Farm:
         self.leftovers: list[str] = []  # descriptions of processes stop() had to kill after the fact
         self._clients: list[HttpClient] = []
         self._api: HttpClient | None = None
+        self._tracked: dict[int, psutil.Process] = {}  # descendants seen at kill/stop time
         self._server_starts = 0
         self._stopped = False
 
@@ -234,6 +235,7 @@ class Farm:
             raise FarmError("no server started")
         popen = self.server.popen
         if popen.poll() is None:
+            self._track(popen.pid)
             _signal_group(popen, sig)
         try:
             return popen.wait(timeout=wait)
@@ -303,7 +305,9 @@ class Farm:
         agent = self.agents[name]
         assert agent.popen is not None
         if agent.popen.poll() is None:
-            victims = _descendants(agent.popen.pid) if tree else []
+            victims = self._track(agent.popen.pid) if tree else []
+            if not tree:
+                self._track(agent.popen.pid)
             agent.popen.send_signal(sig)
             for child in victims:
                 try:
@@ -378,6 +382,13 @@ class Farm:
             parts.append(f"----- {proc.name} (pid {proc.pid}, {status}) {proc.log_path}\n{proc.tail(lines)}")
         return "\n".join(parts)
 
+    def _track(self, pid: int) -> list[psutil.Process]:
+        """Remember pid's descendants so stop() can find them once they are orphans."""
+        found = _descendants(pid)
+        for child in found:
+            self._tracked.setdefault(child.pid, child)
+        return found
+
     def _check_alive(self, proc: ManagedProcess) -> None:
         if proc.popen is not None and proc.popen.poll() is not None:
             raise self._error(f"{proc.name} exited with status {proc.popen.returncode}")
@@ -400,11 +411,10 @@ class Farm:
             except Exception:  # noqa: BLE001
                 pass
         procs = list(self.agents.values()) + ([self.server] if self.server else [])
-        tracked: list[psutil.Process] = []
         for proc in procs:
-            if proc.popen is None:
-                continue
-            tracked += _descendants(proc.popen.pid)
+            if proc.popen is not None and proc.popen.poll() is None:
+                self._track(proc.popen.pid)
+        tracked = list(self._tracked.values())
         # Agents first (SIGTERM: they should stop their tasks and report), then the server.
         for group in (list(self.agents.values()), [self.server] if self.server else []):
             live = [p for p in group if p.popen is not None and p.popen.poll() is None]
