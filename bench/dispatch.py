@@ -1,0 +1,398 @@
+"""Dispatch throughput and idle-farm latency against a real Thresher server.
+
+    .venv/bin/python bench/dispatch.py                      # both databases, 1,000 agents, 100,000 tasks
+    .venv/bin/python bench/dispatch.py --db sqlite --agents 200 --tasks 20000 --seconds 10
+
+What it does, per database (SQLite file, then a private PostgreSQL server started with initdb):
+
+1. Throughput. Starts a real server (`python -m thresher.server`, as the e2e tests do), registers
+   `--agents` simulated agents (asyncio + httpx in `--procs` worker processes, `--cores` cores each),
+   submits one job of `--tasks` one-frame `true` tasks and waits until they are all ready. Then every
+   agent loops `POST /agent/work` -> `POST /agent/finish` (succeeded, log_size 0) -> again. Assignments
+   are counted per second; the figure is the mean over the `--seconds` window after `--warmup`.
+2. Latency. On a fresh database, `--idle-agents` agents long-poll an empty farm; a one-task job is
+   submitted and the time until an agent holds the assignment is measured, `--samples` times.
+
+The simulator shares the machine with the server, so the figures are a floor for the server alone;
+server and simulator CPU use are printed alongside. Nothing here is asserted: the figures are printed.
+Loopback only; every loop is bounded by a deadline; all processes are stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import psutil  # noqa: E402
+
+from tests.support.farm import Farm  # noqa: E402
+from tests.support.postgres import PostgresServer  # noqa: E402
+
+API = "/api/v1"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def job_spec(name: str, frames: str) -> dict[str, Any]:
+    return {"name": name, "priority": 50,
+            "layers": [{"name": "l", "template": "command", "args": {"command": ["true"]},
+                        "frames": frames, "chunk": 1, "resources": {"cores": 1, "memory_mb": 256}}]}
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+# ---------------------------------------------------------------------------------------- agents
+async def register(http: httpx.AsyncClient, enroll: str, name: str, cores: int) -> str:
+    body = {"name": name, "hostname": name, "os": "linux", "cores": cores, "memory_mb": 65536,
+            "gpus": [], "tags": [], "instance_id": uuid.uuid4().hex}
+    for attempt in range(5):
+        r = await http.post(f"{API}/agent/register", json=body, headers={"Authorization": f"Bearer {enroll}"})
+        if r.status_code < 500:
+            r.raise_for_status()
+            return r.json()["token"]
+        await asyncio.sleep(0.2 * (attempt + 1))
+    r.raise_for_status()
+    raise RuntimeError("unreachable")
+
+
+def finish_body(assignments: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"reports": [{"attempt_id": a["attempt_id"], "status": "succeeded", "exit_code": 0, "cpu_s": 0.0,
+                         "peak_rss_mb": 0.0, "reason": None, "log_size": 0, "ended_at": now_iso()}
+                        for a in assignments]}
+
+
+@dataclass
+class WorkerResult:
+    per_second: dict[int, int] = field(default_factory=dict)
+    work_calls: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    cpu_s: float = 0.0
+
+
+async def agent_loop(http: httpx.AsyncClient, token: str, t0: float, deadline: float, wait: float,
+                     heartbeat: float, result: WorkerResult) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    next_beat = time.time() + heartbeat * (0.5 + (hash(token) % 1000) / 1000) if heartbeat > 0 else float("inf")
+    while time.time() < deadline:
+        try:
+            if time.time() >= next_beat:
+                await http.post(f"{API}/agent/heartbeat", headers=headers,
+                                json={"cpu_percent": 0.0, "memory_used_mb": 0, "load": 0.0, "running": [],
+                                      "pending_reports": []})
+                next_beat = time.time() + heartbeat
+            remaining = max(0.0, deadline - time.time())
+            r = await http.post(f"{API}/agent/work", params={"wait": min(wait, max(remaining, 0.1))},
+                                json={}, headers=headers, timeout=wait + 30)
+            result.work_calls += 1
+            if r.status_code >= 400:
+                key = f"work {r.status_code}"
+                result.errors[key] = result.errors.get(key, 0) + 1
+                await asyncio.sleep(0.2)
+                continue
+            assignments = r.json().get("assignments", [])
+            if assignments:
+                second = int(time.time() - t0)
+                result.per_second[second] = result.per_second.get(second, 0) + len(assignments)
+                f = await http.post(f"{API}/agent/finish", json=finish_body(assignments), headers=headers,
+                                    timeout=60)
+                if f.status_code >= 400:
+                    key = f"finish {f.status_code}"
+                    result.errors[key] = result.errors.get(key, 0) + 1
+        except httpx.HTTPError as exc:
+            key = type(exc).__name__
+            result.errors[key] = result.errors.get(key, 0) + 1
+            await asyncio.sleep(0.2)
+
+
+async def worker_main(url: str, enroll: str, names: list[str], cores: int, ready_q: Any, go: Any,
+                      start_at: Any, duration: float, wait: float, heartbeat: float) -> WorkerResult:
+    limits = httpx.Limits(max_connections=len(names) * 2 + 10, max_keepalive_connections=len(names) * 2 + 10)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60, trust_env=False) as http:
+        sem = asyncio.Semaphore(32)
+
+        async def reg(name: str) -> str:
+            async with sem:
+                return await register(http, enroll, name, cores)
+
+        tokens = await asyncio.gather(*(reg(n) for n in names))
+        ready_q.put(len(tokens))
+        while not go.is_set():
+            await asyncio.sleep(0.05)
+        t0 = start_at.value
+        result = WorkerResult()
+        deadline = t0 + duration
+        await asyncio.gather(*(agent_loop(http, tok, t0, deadline, wait, heartbeat, result) for tok in tokens))
+        result.cpu_s = sum(psutil.Process().cpu_times()[:2])
+        return result
+
+
+def worker_entry(url: str, enroll: str, names: list[str], cores: int, ready_q: Any, go: Any, start_at: Any,
+                 duration: float, wait: float, heartbeat: float, out_q: Any) -> None:
+    raise_fd_limit()
+    try:
+        import uvloop  # type: ignore[import-not-found]
+        uvloop.install()
+    except ImportError:
+        pass
+    try:
+        result = asyncio.run(worker_main(url, enroll, names, cores, ready_q, go, start_at, duration, wait,
+                                         heartbeat))
+    except BaseException as exc:  # report, never hang the parent
+        ready_q.put(-1)
+        out_q.put(("error", repr(exc)))
+        return
+    out_q.put(("ok", asdict(result)))
+
+
+# ---------------------------------------------------------------------------------------- phases
+def wait_ready(farm: Farm, job_id: int, want: int, timeout: float) -> float:
+    t = time.perf_counter()
+    farm.wait_for(lambda: farm.api.get(f"/jobs/{job_id}")["counts"]["ready"] >= want, timeout=timeout,
+                  interval=0.25, message=f"{want} ready tasks in job {job_id}")
+    return time.perf_counter() - t
+
+
+def throughput(farm: Farm, args: argparse.Namespace) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    ready_q, out_q = ctx.Queue(), ctx.Queue()
+    go, start_at = ctx.Event(), ctx.Value("d", 0.0)
+    names = [f"sim-{i:05d}" for i in range(args.agents)]
+    slices = [names[i::args.procs] for i in range(args.procs)]
+    duration = args.warmup + args.seconds
+    procs = [ctx.Process(target=worker_entry, daemon=True,
+                         args=(farm.server_url, farm.enroll_token, s, args.cores, ready_q, go, start_at, duration,
+                               args.wait, args.heartbeat, out_q)) for s in slices if s]
+    for p in procs:
+        p.start()
+    try:
+        registered = 0
+        for _ in procs:
+            n = ready_q.get(timeout=600)
+            if n < 0:
+                raise RuntimeError(f"a simulator process failed: {out_q.get(timeout=10)[1]}")
+            registered += n
+        print(f"  registered {registered} agents", flush=True)
+
+        t = time.perf_counter()
+        job = farm.api.request("POST", "/jobs", json=job_spec("bench", f"1-{args.tasks}"), timeout=600)
+        submit_s = time.perf_counter() - t
+        ready_s = wait_ready(farm, job["id"], args.tasks, timeout=600)
+        print(f"  submitted {args.tasks} tasks in {submit_s:.2f}s (+{ready_s:.2f}s until all ready)", flush=True)
+
+        server_ps = psutil.Process(farm.server.pid) if farm.server and farm.server.pid else None
+        server_tree = [server_ps] + (server_ps.children(recursive=True) if server_ps else [])
+
+        def cpu() -> float:
+            total = 0.0
+            for p in server_tree:
+                try:
+                    total += sum(p.cpu_times()[:2])
+                except psutil.Error:
+                    pass
+            return total
+
+        start_at.value = time.time() + 0.2
+        go.set()
+        time.sleep(max(0.0, start_at.value + args.warmup - time.time()))
+        cpu_start = cpu()
+        time.sleep(max(0.0, start_at.value + duration - time.time()))
+        cpu_end = cpu()
+
+        results: list[WorkerResult] = []
+        for _ in procs:
+            kind, value = out_q.get(timeout=args.wait + 120)
+            if kind != "ok":
+                raise RuntimeError(f"a simulator process failed: {value}")
+            results.append(WorkerResult(**value))
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+    per_second: dict[int, int] = {}
+    errors: dict[str, int] = {}
+    for r in results:
+        for s, n in r.per_second.items():
+            per_second[s] = per_second.get(s, 0) + n
+        for k, n in r.errors.items():
+            errors[k] = errors.get(k, 0) + n
+    lo, hi = int(args.warmup), int(args.warmup + args.seconds)
+    window = [per_second.get(s, 0) for s in range(lo, hi)]
+    rate = sum(window) / max(1, len(window))
+    total = sum(per_second.values())
+    return {"rate": rate, "total": total, "submit_s": submit_s, "ready_s": ready_s, "errors": errors,
+            "server_cpu": (cpu_end - cpu_start) / args.seconds,
+            "sim_cpu": sum(r.cpu_s for r in results), "per_second": window}
+
+
+async def latency_async(farm: Farm, args: argparse.Namespace) -> list[float]:
+    limits = httpx.Limits(max_connections=args.idle_agents * 2 + 10)
+    async with httpx.AsyncClient(base_url=farm.server_url, limits=limits, timeout=60, trust_env=False) as http:
+        tokens = [await register(http, farm.enroll_token, f"idle-{i}", args.cores) for i in range(args.idle_agents)]
+        received: asyncio.Queue[float] = asyncio.Queue()
+        stop = time.time() + args.samples * 5 + 60
+
+        async def idle_agent(token: str) -> None:
+            headers = {"Authorization": f"Bearer {token}"}
+            while time.time() < stop:
+                try:
+                    r = await http.post(f"{API}/agent/work", params={"wait": 10}, json={}, headers=headers,
+                                        timeout=40)
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.1)
+                    continue
+                if r.status_code >= 400:
+                    await asyncio.sleep(0.2)
+                    continue
+                assignments = r.json().get("assignments", [])
+                if assignments:
+                    received.put_nowait(time.perf_counter())
+                    await http.post(f"{API}/agent/finish", json=finish_body(assignments), headers=headers)
+
+        agents = [asyncio.create_task(idle_agent(t)) for t in tokens]
+        admin = {"Authorization": f"Bearer {farm.admin_token}"}
+        samples: list[float] = []
+        await asyncio.sleep(1.0)  # every agent is in its long poll
+        for i in range(args.samples):
+            t = time.perf_counter()
+            r = await http.post(f"{API}/jobs", json=job_spec(f"lat-{i}", "1"), headers=admin)
+            r.raise_for_status()
+            try:
+                got = await asyncio.wait_for(received.get(), timeout=10)
+                samples.append(got - t)
+            except asyncio.TimeoutError:
+                samples.append(float("inf"))
+            await asyncio.sleep(0.1)  # the agent is back in its long poll: the farm is idle again
+        for a in agents:
+            a.cancel()
+        await asyncio.gather(*agents, return_exceptions=True)
+        return samples
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, int(round(pct / 100 * len(ordered) + 0.5)) - 1))
+    return ordered[k]
+
+
+# ---------------------------------------------------------------------------------------- main
+def run_db(kind: str, args: argparse.Namespace, tmp: Path, pg: PostgresServer | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"db": kind}
+
+    def url(tag: str) -> str:
+        if kind == "sqlite":
+            return f"sqlite:///{tmp / f'{kind}-{tag}.db'}"
+        assert pg is not None
+        return pg.create_database(f"bench_{tag}")
+
+    node_timeout = max(60.0, args.heartbeat * 6)
+    if not args.skip_throughput:
+        print(f"[{kind}] throughput: {args.agents} agents x {args.cores} cores, {args.tasks} tasks", flush=True)
+        farm = Farm(url("tput"), tmp / f"{kind}-tput", node_timeout=node_timeout).start(timeout=60)
+        try:
+            out.update(throughput(farm, args))
+        except Exception:
+            print(farm.logs_tail(30), file=sys.stderr)
+            raise
+        finally:
+            farm.stop()
+        print(f"  {out['rate']:.0f} assignments/s over {args.seconds:.0f}s "
+              f"(per second: {out['per_second']}); errors: {out['errors'] or 'none'}", flush=True)
+    if not args.skip_latency:
+        print(f"[{kind}] latency: {args.idle_agents} idle agents, {args.samples} one-task jobs", flush=True)
+        farm = Farm(url("lat"), tmp / f"{kind}-lat", node_timeout=node_timeout).start(timeout=60)
+        try:
+            samples = asyncio.run(latency_async(farm, args))
+        except Exception:
+            print(farm.logs_tail(30), file=sys.stderr)
+            raise
+        finally:
+            farm.stop()
+        finite = [s for s in samples if s != float("inf")]
+        out["lat_median"] = statistics.median(samples) if samples else float("nan")
+        out["lat_p99"] = percentile(samples, 99) if samples else float("nan")
+        out["lat_lost"] = len(samples) - len(finite)
+        print(f"  median {out['lat_median'] * 1000:.1f} ms, p99 {out['lat_p99'] * 1000:.1f} ms, "
+              f"missed {out['lat_lost']}", flush=True)
+    return out
+
+
+def machine() -> str:
+    mem = psutil.virtual_memory().total / 2**30
+    cpu = platform.processor() or platform.machine()
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, " \
+           f"Python {platform.python_version()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--agents", type=int, default=1000, help="simulated agents (throughput phase)")
+    parser.add_argument("--tasks", type=int, default=100_000, help="ready tasks submitted before measuring")
+    parser.add_argument("--cores", type=int, default=8, help="cores per simulated agent")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured window")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds before the window opens")
+    parser.add_argument("--procs", type=int, default=2, help="simulator processes")
+    parser.add_argument("--wait", type=float, default=5.0, help="long-poll wait sent to /agent/work")
+    parser.add_argument("--heartbeat", type=float, default=10.0, help="heartbeat interval per agent (0: none)")
+    parser.add_argument("--samples", type=int, default=100, help="latency samples")
+    parser.add_argument("--idle-agents", type=int, default=4, help="long-polling agents in the latency phase")
+    parser.add_argument("--pg-fast", action="store_true", help="PostgreSQL without fsync (default: durable)")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-latency", action="store_true")
+    args = parser.parse_args(argv)
+    raise_fd_limit()
+
+    kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    print(f"machine: {machine()}", flush=True)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="thresher-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        pg = None
+        try:
+            if "postgresql" in kinds:
+                pg = PostgresServer(fast=args.pg_fast, max_connections=500).start()
+            for kind in kinds:
+                rows.append(run_db(kind, args, tmp, pg))
+        finally:
+            if pg is not None:
+                pg.stop()
+
+    print()
+    print(f"| database | agents | tasks | submit (s) | assignments/s | server CPU (cores) | latency median (ms) "
+          f"| latency p99 (ms) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        def f(key: str, fmt: str, scale: float = 1.0) -> str:
+            return format(r[key] * scale, fmt) if key in r else "-"
+        print(f"| {r['db']} | {args.agents} | {args.tasks} | {f('submit_s', '.2f')} | {f('rate', '.0f')} "
+              f"| {f('server_cpu', '.2f')} | {f('lat_median', '.1f', 1000)} | {f('lat_p99', '.1f', 1000)} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
