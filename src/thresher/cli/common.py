@@ -1,0 +1,100 @@
+"""What every `thresher` command shares: connection options, JSON output and error reporting.
+
+Errors are turned into one readable message and an exit code in one place (`ThresherGroup`), so no
+command can leak a traceback and every command reports a server error the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any, NoReturn
+
+import click
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from thresher.client.api import Thresher
+from thresher.client.config import CLIENT_CONFIG_NAME, ENV_SERVER, ENV_TOKEN, resolve
+from thresher.client.http import ApiError, ServerUnreachable
+from thresher.client.spec import SpecError
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+console = Console(highlight=False)
+"""Human output (tables, progress); never used when `--json` is given."""
+
+ServerOpt = Annotated[str | None, typer.Option(
+    "--server", "-s", help=f"Server URL (default: ${ENV_SERVER}, then the saved {CLIENT_CONFIG_NAME})",
+    show_default=False)]
+TokenOpt = Annotated[str | None, typer.Option(
+    "--token", "-t", help=f"Admin token (default: ${ENV_TOKEN}, then the saved {CLIENT_CONFIG_NAME})",
+    show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
+
+
+def connect(server: str | None, token: str | None) -> Thresher:
+    """A client for the resolved server and token (argument, environment, saved config)."""
+    settings = resolve(server, token)
+    client = Thresher(settings.server, settings.token)
+    # Remembered for the error hint when the server refuses the call for want of a token.
+    _last_settings.clear()
+    _last_settings.update(server=settings.server, token_source=settings.token_source)
+    return client
+
+
+_last_settings: dict[str, str] = {}
+
+
+def emit_json(data: Any) -> None:
+    """Print JSON alone on stdout: no colours, no markup, one document."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def err(message: str) -> None:
+    """One line on stderr, without Rich markup interpretation (server text may hold brackets)."""
+    typer.echo(message, err=True)
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    """Report an error and leave with `code`."""
+    err(f"error: {message}")
+    raise typer.Exit(code)
+
+
+def _report_api_error(exc: ApiError) -> None:
+    err(f"error: {exc.detail}")
+    for item in exc.errors:
+        field = item.get("field") or "-"
+        err(f"  {field}: {item.get('message', '')}")
+    if exc.status == 401 and _last_settings.get("token_source") == "none":
+        err(f"hint: no token was given; pass --token, set ${ENV_TOKEN}, or run `thresher up` "
+            "on this machine, which saves one.")
+
+
+class ThresherGroup(TyperGroup):
+    """The command group: turns client errors into a message on stderr and an exit code.
+
+    Usage errors stay click's (exit 2); server errors, unreachable servers and broken spec files
+    exit 1 with one line each, never a traceback.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ApiError as exc:
+            _report_api_error(exc)
+            raise typer.Exit(EXIT_ERROR) from None
+        except ServerUnreachable as exc:
+            err(f"error: {exc}")
+            raise typer.Exit(EXIT_ERROR) from None
+        except SpecError as exc:
+            err(f"error: {exc}")
+            raise typer.Exit(EXIT_ERROR) from None
+        except BrokenPipeError:
+            # `thresher jobs | head` closed the pipe: not an error worth a message.
+            sys.stderr.close()
+            raise typer.Exit(EXIT_ERROR) from None

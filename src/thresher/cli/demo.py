@@ -1,0 +1,166 @@
+"""`thresher demo`: a farm on this machine renders a short animation with a real renderer.
+
+It shows the whole path a studio job takes (server, agents, dispatch, command template, outputs
+checked, logs) in one command. The farm lives in a throw-away folder with its own THRESHER_HOME so
+the demo never replaces the user's saved server and token; only the frames are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from thresher.cli.common import console, err
+from thresher.cli.farm import sigterm_as_interrupt
+from thresher.cli.localfarm import FarmError, LocalFarm, free_port, split_cores
+from thresher.cli.views import done_count
+from thresher.model.frames import parse_frames
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
+POVRAY_INCLUDE = Path("/usr/share/povray-3.7/include")
+
+
+def find_examples() -> Path:
+    """The repository's examples folder (the demo scene and the pure-Python renderer)."""
+    override = os.environ.get("THRESHER_EXAMPLES")
+    return Path(override) if override else EXAMPLES_DIR
+
+
+def count_frames(frames: str) -> int:
+    return sum(1 for _ in parse_frames(frames))
+
+
+def demo_job_spec(frames: str, output: Path, renderer: str, examples: Path) -> dict[str, Any]:
+    """The sample animation job: one task per frame, each must write its PNG.
+
+    `renderer` is "povray" (Debian's POV-Ray on PATH) or "python" (examples/render_frame.py).
+    """
+    total = count_frames(frames)
+    pattern = str(output / "frame_{frame:04d}.png")
+    if renderer == "povray":
+        command = ["povray", "-D", "+FN", "+W320", "+H240", "+A0.3", "+WT1",
+                   f"+I{examples / 'demo_scene.pov'}", f"+O{pattern}", "+K{frame}", f"Declare=NFRAMES={total}"]
+        if POVRAY_INCLUDE.is_dir():
+            command.insert(1, f"+L{POVRAY_INCLUDE}")
+    else:
+        command = [sys.executable, str(examples / "render_frame.py"), "--frame", "{frame}",
+                   "--frames", str(total), "--output", pattern]
+    return {
+        "name": f"demo animation ({renderer})",
+        "project": "demo",
+        "priority": 50,
+        "layers": [{
+            "name": "render",
+            "template": "command",
+            "frames": frames,
+            "chunk": 1,
+            "resources": {"cores": 1, "memory_mb": 256},
+            "retries": 1,
+            "timeout": 600,
+            # POV-Ray's default I/O policy lets it write in its working folder.
+            "cwd": str(output),
+            "args": {"command": command, "outputs": [str(output / "frame_####.png")]},
+        }],
+    }
+
+
+def pick_renderer(examples: Path) -> str:
+    if shutil.which("povray") and (examples / "demo_scene.pov").exists():
+        return "povray"
+    return "python"
+
+
+def demo(
+    frames: Annotated[str, typer.Option("--frames", "-f", help="Frames to render.")] = "1-24",
+    agents: Annotated[int, typer.Option("--agents", "-a", min=1, help="Local agents.")] = 2,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where the frames go.")] = Path("demo-output"),
+    renderer: Annotated[str | None, typer.Option("--renderer", help="povray or python (default: povray when "
+                                                 "installed)", show_default=False)] = None,
+    keep_farm: Annotated[bool, typer.Option("--keep-farm", help="Keep the farm's folder (database, logs).")]
+    = False,
+) -> None:
+    """Start a farm here, render a short animation on it, stop the farm, show the frames."""
+    try:
+        total = count_frames(frames)
+    except Exception as exc:  # noqa: BLE001 - any frame-spec problem is a usage error
+        raise typer.BadParameter(str(exc), param_hint="--frames") from None
+    examples = find_examples()
+    renderer = renderer or pick_renderer(examples)
+    if renderer not in ("povray", "python"):
+        raise typer.BadParameter("use povray or python", param_hint="--renderer")
+    needed = examples / ("demo_scene.pov" if renderer == "povray" else "render_frame.py")
+    if not needed.exists():
+        err(f"error: {needed} not found; run the demo from a Thresher checkout or set THRESHER_EXAMPLES")
+        raise typer.Exit(1)
+    if renderer == "povray" and not shutil.which("povray"):
+        err("error: povray is not on PATH (apt install povray), or use --renderer python")
+        raise typer.Exit(1)
+
+    output = output.expanduser().resolve()
+    output.mkdir(parents=True, exist_ok=True)
+    for old in output.glob("frame_*.png"):
+        old.unlink()
+    home = Path(tempfile.mkdtemp(prefix="thresher-demo-"))
+    farm = LocalFarm(data_dir=home / "data", port=free_port(), agents=agents,
+                     cores_per_agent=split_cores(os.cpu_count(), agents),
+                     env={"THRESHER_HOME": str(home)}, node_prefix="demo",
+                     say=lambda message: console.print(f"[dim]{message}[/dim]"))
+    job: dict[str, Any] | None = None
+    code = 1
+    with sigterm_as_interrupt():
+        try:
+            farm.start()
+            console.print(f"farm up at {farm.url} with {agents} agents; rendering {total} frames with {renderer}")
+            with farm.client() as client:
+                job = client.submit(demo_job_spec(frames, output, renderer, examples))
+                console.print(f"submitted job {job['id']}")
+                job = _watch(client, job["id"], total)
+                if job.get("state") != "succeeded":
+                    _explain_failure(client, job)
+            code = 0 if job.get("state") == "succeeded" else 1
+        except FarmError as exc:
+            err(f"error: {exc}")
+        except KeyboardInterrupt:
+            err("interrupted")
+            code = 130
+        finally:
+            farm.stop()
+    written = sorted(output.glob("frame_*.png"))
+    state = job.get("state") if job else "not run"
+    console.print(f"job {state}: {len(written)} of {total} frames written to [bold]{output}[/bold]")
+    if keep_farm or code != 0:
+        console.print(f"farm folder kept: {home} (database, logs in {farm.log_dir})")
+    else:
+        shutil.rmtree(home, ignore_errors=True)
+    raise typer.Exit(code)
+
+
+def _watch(client: Any, job_id: int, total: int) -> dict[str, Any]:
+    """Wait for the job with a progress bar of finished tasks."""
+    with Progress(TextColumn("[bold]rendering"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        bar = progress.add_task("", total=total)
+
+        def update(job: dict[str, Any]) -> None:
+            counts = job.get("counts") or {}
+            progress.update(bar, completed=done_count(counts), total=job.get("total_tasks") or total,
+                            description=f"{counts.get('running', 0)} running, {counts.get('failed', 0)} failed")
+
+        return client.wait(job_id, on_update=update)
+
+
+def _explain_failure(client: Any, job: dict[str, Any]) -> None:
+    """Show the end of the first failed task's log: the demo should say why, not just that."""
+    failed = client.tasks(job["id"], state="failed", limit=1).get("items") or []
+    if not failed or not failed[0].get("attempt_id"):
+        return
+    piece = client.log(failed[0]["attempt_id"])
+    tail = "\n".join((piece.get("data") or "").splitlines()[-15:])
+    err(f"task {failed[0]['id']} (frames {failed[0].get('frames')}) failed; end of its log:\n{tail}")

@@ -1,0 +1,151 @@
+"""Commands that run farm processes: `server`, `agent`, and `up` (both at once on this machine)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from thresher.cli.common import console, err, fail
+from thresher.cli.localfarm import FarmError, LocalFarm, split_cores
+from thresher.client.config import DEFAULT_PORT, ENV_SERVER, client_config_path, data_dir, load_client_config
+
+ENV_ENROLL_TOKEN = "THRESHER_ENROLL_TOKEN"
+
+
+def _parse_memory(value: str | None) -> int | None:
+    if value is None:
+        return None
+    from thresher.model.spec import parse_memory_mb
+
+    try:
+        return parse_memory_mb(value.strip() if not value.strip().isdigit() else int(value))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--memory") from None
+
+
+def server(
+    db: Annotated[str | None, typer.Option("--db", help="Database URL (default: sqlite file in the data folder)",
+                                           show_default=False)] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = DEFAULT_PORT,
+    data: Annotated[Path | None, typer.Option("--data", help="Data folder: tokens, logs, sqlite database.",
+                                              show_default=False)] = None,
+    node_timeout: Annotated[float, typer.Option("--node-timeout", help="Seconds of silence before a node is down.")]
+    = 30.0,
+) -> None:
+    """Run the Thresher server (API, dispatcher, dashboard) until stopped."""
+    from thresher.server.main import serve
+
+    data_path = (data or data_dir()).expanduser().resolve()
+    data_path.mkdir(parents=True, exist_ok=True)
+    db_url = db or f"sqlite:///{data_path / 'thresher.db'}"
+    serve(db_url, host, port, data_path, node_timeout)
+
+
+def agent(
+    server: Annotated[str | None, typer.Option("--server", "-s", help=f"Server URL (default: ${ENV_SERVER}, "
+                                               "then the saved client config)", show_default=False)] = None,
+    token: Annotated[str | None, typer.Option(
+        "--token", "-t", envvar=ENV_ENROLL_TOKEN, show_default=False,
+        help=f"Enrollment token (default: ${ENV_ENROLL_TOKEN}, then enroll.token of the local data folder)")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Node name (default: host name)")] = None,
+    cores: Annotated[int | None, typer.Option("--cores", min=1, help="Cores to offer (default: all)")] = None,
+    memory: Annotated[str | None, typer.Option("--memory", help="Memory to offer: MB or '16G' (default: all)")]
+    = None,
+    gpus: Annotated[int | None, typer.Option("--gpus", min=0, help="GPUs to offer (default: all found)")] = None,
+    tags: Annotated[str | None, typer.Option("--tags", help="Comma separated tags, e.g. gpu,linux")] = None,
+    state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Where the agent keeps its credential "
+                                                   "and unsent reports.", show_default=False)] = None,
+    heartbeat: Annotated[float | None, typer.Option("--heartbeat", help="Seconds between heartbeats.")] = None,
+) -> None:
+    """Run a render node agent: register, pull work, run it, report."""
+    from thresher.agent.daemon import run_agent
+
+    server_url = server or os.environ.get(ENV_SERVER) or load_client_config().get("server")
+    if not server_url:
+        fail("no server: pass --server URL or set $THRESHER_SERVER", 2)
+    if not token:
+        local = data_dir() / "enroll.token"
+        if local.exists():
+            token = local.read_text(encoding="utf-8").strip()
+    if not token:
+        fail(f"no enrollment token: pass --token or set ${ENV_ENROLL_TOKEN} "
+             "(the server writes it to enroll.token in its data folder)", 2)
+    kwargs: dict[str, object] = {"name": name, "cores": cores, "memory_mb": _parse_memory(memory), "gpus": gpus,
+                                 "tags": [t.strip() for t in tags.split(",") if t.strip()] if tags else [],
+                                 "state_dir": state_dir}
+    if heartbeat is not None:
+        kwargs["heartbeat_s"] = heartbeat
+    run_agent(server_url, token, **kwargs)
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl+C so `kill <pid>` stops the farm as cleanly as the keyboard does."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def up(
+    agents: Annotated[int, typer.Option("--agents", "-a", min=0, help="Local agents to start.")] = 1,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = DEFAULT_PORT,
+    data: Annotated[Path | None, typer.Option("--data", help="Data folder (default: the user data folder)",
+                                              show_default=False)] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show server and agent output here "
+                                          "instead of in log files.")] = False,
+) -> None:
+    """Run a farm on this machine: a server and local agents, until Ctrl+C."""
+    data_path = (data or data_dir()).expanduser().resolve()
+    farm = LocalFarm(data_dir=data_path, port=port, agents=agents, host=host,
+                     cores_per_agent=split_cores(os.cpu_count(), agents), log_to_files=not verbose,
+                     say=lambda message: console.print(f"[dim]{message}[/dim]"))
+    with sigterm_as_interrupt():
+        try:
+            farm.start()
+            _print_farm(farm)
+            while (problem := farm.check()) is None:
+                time.sleep(0.5)
+            err(f"error: {problem}")
+            code = 1
+        except FarmError as exc:
+            err(f"error: {exc}")
+            code = 1
+        except KeyboardInterrupt:
+            code = 0
+        finally:
+            try:
+                farm.stop()
+            except KeyboardInterrupt:  # a second Ctrl+C while stopping: stop harder
+                farm.stop()
+    console.print("farm stopped")
+    raise typer.Exit(code)
+
+
+def _print_farm(farm: LocalFarm) -> None:
+    saved = load_client_config().get("server") == farm.url
+    console.print(f"[bold green]Thresher farm is up[/bold green] with {farm.agents} agent(s)")
+    console.print(f"  API        {farm.url}/api/v1")
+    console.print(f"  API docs   {farm.url}/docs")
+    console.print(f"  dashboard  {farm.url}/")
+    console.print(f"  admin token saved in {farm.admin_token_path}"
+                  + (f" and {client_config_path()}" if saved else ""))
+    if farm.log_to_files:
+        console.print(f"  logs       {farm.log_dir}")
+    console.print("Try: [bold]thresher submit-cmd --frames 1-10 -- echo frame {frame}[/bold]   Ctrl+C stops the farm.")
+    sys.stdout.flush()

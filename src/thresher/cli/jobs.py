@@ -1,0 +1,270 @@
+"""Job commands: submit, list, inspect, steer and wait. Each is a thin shell over `Thresher`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from thresher.cli.common import JsonOpt, ServerOpt, TokenOpt, connect, console, emit_json, err, fail
+from thresher.cli.views import dry_run_view, job_view, jobs_table, tasks_table, templates_table
+from thresher.client.api import FINAL_JOB_STATES
+from thresher.client.spec import command_job_spec, load_job_spec, parse_job_spec
+
+EXIT_WAIT_TIMEOUT = 2
+
+
+def submit(
+    file: Annotated[Path, typer.Argument(help="Job spec file, YAML or JSON ('-' reads stdin).",
+                                         show_default=False)],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show the tasks; submit nothing.")] = False,
+    json_out: JsonOpt = False,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Submit a job spec file; print the new job's id."""
+    spec = parse_job_spec(sys.stdin.read(), "<stdin>") if str(file) == "-" else load_job_spec(file)
+    with connect(server, token) as client:
+        answer = client.submit(spec, dry_run=dry_run)
+    if dry_run:
+        if json_out:
+            emit_json(answer)
+        else:
+            console.print(dry_run_view(answer))
+        if not answer.get("valid", False):
+            raise typer.Exit(1)
+        return
+    _print_submitted(answer, json_out)
+
+
+def _print_submitted(job: dict, json_out: bool) -> None:
+    if json_out:
+        emit_json(job)
+    else:
+        typer.echo(job.get("id"))
+
+
+def submit_cmd(
+    ctx: typer.Context,
+    argv: Annotated[list[str] | None, typer.Argument(
+        metavar="-- COMMAND [ARG...]", show_default=False,
+        help="The program and its arguments; {frame} {start} {end} {step} {frames} are filled in per task.")] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Job name (default: program and frames)")] = None,
+    project: Annotated[str | None, typer.Option("--project", "-p", help="Project (show).")] = None,
+    priority: Annotated[int | None, typer.Option("--priority", help="0-1000, higher first.")] = None,
+    frames: Annotated[str, typer.Option("--frames", "-f", help="Frame spec, e.g. 1-100 or 1-100x5.")] = "1",
+    chunk: Annotated[int, typer.Option("--chunk", "-c", min=1, help="Frames per task.")] = 1,
+    cores: Annotated[int, typer.Option("--cores", min=1, help="Cores each task needs.")] = 1,
+    memory: Annotated[str | None, typer.Option("--memory", help="Memory each task needs: MB or '4G'.")] = None,
+    gpus: Annotated[int, typer.Option("--gpus", min=0, help="GPUs each task needs.")] = 0,
+    tags: Annotated[str | None, typer.Option("--tags", help="Node tags required, comma separated.")] = None,
+    retries: Annotated[int | None, typer.Option("--retries", min=0, help="Tries after a failure.")] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds before a task is killed.")] = None,
+    output: Annotated[list[str] | None, typer.Option(
+        "--output", "-o", help="A file each task must write (#### = frame); repeatable.")] = None,
+    cwd: Annotated[str | None, typer.Option("--cwd", help="Working folder of the task on the node.")] = None,
+    shell: Annotated[bool, typer.Option("--shell", help="Run the words as one /bin/sh command line.")] = False,
+    json_out: JsonOpt = False,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Submit a one-layer job that runs a command for each chunk of frames; print its id.
+
+    Example: thresher submit-cmd --frames 1-100 --chunk 10 -- blender -b shot.blend -s {start} -e {end} -a
+    """
+    words = list(argv or []) + list(ctx.args)
+    if not words:
+        raise typer.BadParameter("give the command to run after '--'", param_hint="COMMAND")
+    tag_list = [t.strip() for t in tags.split(",") if t.strip()] if tags else None
+    spec = command_job_spec(words, name=name, project=project, priority=priority, frames=frames, chunk=chunk,
+                            cores=cores, memory=memory, gpus=gpus, tags=tag_list, retries=retries,
+                            timeout=timeout, shell=shell, outputs=output, cwd=cwd)
+    with connect(server, token) as client:
+        job = client.submit(spec)
+    _print_submitted(job, json_out)
+
+
+def jobs(
+    state: Annotated[str | None, typer.Option("--state", help="Only jobs in this state.")] = None,
+    project: Annotated[str | None, typer.Option("--project", "-p")] = None,
+    owner: Annotated[str | None, typer.Option("--owner")] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Name contains this.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1)] = None,
+    offset: Annotated[int | None, typer.Option("--offset", min=0)] = None,
+    sort: Annotated[str | None, typer.Option("--sort", help="id, -id, priority, -priority, name")] = None,
+    json_out: JsonOpt = False,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """List jobs, newest first by default."""
+    with connect(server, token) as client:
+        answer = client.jobs(state=state, project=project, owner=owner, name=name, limit=limit, offset=offset,
+                             sort=sort or "-id")
+    if json_out:
+        emit_json(answer)
+    else:
+        console.print(jobs_table(answer))
+
+
+def job(
+    job_id: Annotated[int, typer.Argument(metavar="JOB", help="Job id.", show_default=False)],
+    json_out: JsonOpt = False,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Show one job and the progress of its layers."""
+    with connect(server, token) as client:
+        answer = client.job(job_id)
+    if json_out:
+        emit_json(answer)
+    else:
+        console.print(job_view(answer))
+
+
+def tasks(
+    job_id: Annotated[int, typer.Argument(metavar="JOB", help="Job id.", show_default=False)],
+    layer: Annotated[str | None, typer.Option("--layer", "-l", help="Only this layer.")] = None,
+    state: Annotated[str | None, typer.Option("--state", help="Only tasks in this state.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1)] = None,
+    offset: Annotated[int | None, typer.Option("--offset", min=0)] = None,
+    json_out: JsonOpt = False,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """List the tasks of a job."""
+    with connect(server, token) as client:
+        answer = client.tasks(job_id, layer=layer, state=state, limit=limit, offset=offset)
+    if json_out:
+        emit_json(answer)
+    else:
+        console.print(tasks_table(answer))
+
+
+def wait(
+    job_id: Annotated[int, typer.Argument(metavar="JOB", help="Job id.", show_default=False)],
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Give up after this many seconds.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing; use the exit code.")] = False,
+    json_out: JsonOpt = False,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Wait for a job to finish. Exit 0 if it succeeded, 1 if it failed or was killed, 2 on timeout."""
+    with connect(server, token) as client:
+        try:
+            final = client.wait(job_id, timeout=timeout)
+        except TimeoutError as exc:
+            if not quiet:
+                err(f"timeout: {exc}")
+            raise typer.Exit(EXIT_WAIT_TIMEOUT) from None
+    if json_out:
+        emit_json(final)
+    elif not quiet:
+        typer.echo(f"job {final.get('id')} {final.get('state')}")
+    raise typer.Exit(0 if final.get("state") == "succeeded" else 1)
+
+
+def _job_action(action: str, job_id: int, server: str | None, token: str | None, json_out: bool) -> None:
+    with connect(server, token) as client:
+        answer = getattr(client, action)(job_id)
+    _print_job_result(answer, json_out)
+
+
+def _print_job_result(job: dict, json_out: bool) -> None:
+    if json_out:
+        emit_json(job)
+    else:
+        paused = " (paused)" if job.get("paused") and job.get("state") != "paused" else ""
+        typer.echo(f"job {job.get('id')}: {job.get('state')}{paused}, priority {job.get('priority')}")
+
+
+JobArg = Annotated[int, typer.Argument(metavar="JOB", help="Job id.", show_default=False)]
+
+
+def kill(job_id: JobArg, json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """Kill a job: running tasks are stopped, nothing more is started."""
+    _job_action("kill", job_id, server, token, json_out)
+
+
+def pause(job_id: JobArg, json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """Pause a job: running tasks finish, no new task starts."""
+    _job_action("pause", job_id, server, token, json_out)
+
+
+def resume(job_id: JobArg, json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """Resume a paused job."""
+    _job_action("resume", job_id, server, token, json_out)
+
+
+def retry(
+    job_id: JobArg,
+    task: Annotated[list[int] | None, typer.Option("--task", help="Task id to retry; repeatable.")] = None,
+    json_out: JsonOpt = False,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Retry a job's failed and killed tasks, or only the given ones."""
+    with connect(server, token) as client:
+        answer = client.retry(job_id, task_ids=task or None)
+    _print_job_result(answer, json_out)
+
+
+def priority(
+    job_id: JobArg,
+    value: Annotated[int, typer.Argument(metavar="N", help="New priority, 0-1000.", show_default=False)],
+    json_out: JsonOpt = False,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Change a job's priority."""
+    with connect(server, token) as client:
+        answer = client.set_priority(job_id, value)
+    _print_job_result(answer, json_out)
+
+
+TaskArg = Annotated[int, typer.Argument(metavar="TASK", help="Task id.", show_default=False)]
+
+
+def _task_action(action: str, task_id: int, server: str | None, token: str | None, json_out: bool) -> None:
+    with connect(server, token) as client:
+        answer = getattr(client, action)(task_id)
+    if json_out:
+        emit_json(answer)
+    else:
+        typer.echo(f"task {answer.get('id')}: {answer.get('state')}")
+
+
+def skip(task_id: TaskArg, json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """Mark a task done by hand (its dependents may start)."""
+    _task_action("skip_task", task_id, server, token, json_out)
+
+
+def retry_task(task_id: TaskArg, json_out: JsonOpt = False, server: ServerOpt = None,
+               token: TokenOpt = None) -> None:
+    """Run one task again."""
+    _task_action("retry_task", task_id, server, token, json_out)
+
+
+def kill_task(task_id: TaskArg, json_out: JsonOpt = False, server: ServerOpt = None,
+              token: TokenOpt = None) -> None:
+    """Kill one task."""
+    _task_action("kill_task", task_id, server, token, json_out)
+
+
+def templates(json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """List the job templates the server knows."""
+    with connect(server, token) as client:
+        answer = client.templates()
+    if json_out:
+        emit_json(answer)
+    else:
+        console.print(templates_table(answer))
+
+
+def is_final(state: str | None) -> bool:
+    return state in FINAL_JOB_STATES
+
+
+__all__ = ["submit", "submit_cmd", "jobs", "job", "tasks", "wait", "kill", "pause", "resume", "retry",
+           "priority", "skip", "retry_task", "kill_task", "templates", "fail"]

@@ -1,0 +1,97 @@
+"""`thresher log`: print or follow the log of a task's attempt.
+
+People think in tasks ("frame 12 failed, show me why"), so the argument is a task id and the latest
+attempt is shown; earlier tries stay reachable with `--attempt N`, or by attempt id as `a<ID>`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+
+from thresher.cli.common import ServerOpt, TokenOpt, connect, fail
+from thresher.client.api import Thresher
+
+FIRST_ATTEMPT_POLL_S = 0.3
+
+
+def parse_log_target(value: str) -> tuple[str, int]:
+    """`123` -> ("task", 123); `a123` or `attempt:123` -> ("attempt", 123)."""
+    text = value.strip().lower()
+    kind = "task"
+    for prefix in ("attempt:", "a"):
+        if text.startswith(prefix):
+            kind, text = "attempt", text[len(prefix):]
+            break
+    else:
+        if text.startswith("task:"):
+            text = text[len("task:"):]
+    if not text.isdigit():
+        raise typer.BadParameter(f"{value!r} is not a task id (123) or an attempt id (a123)",
+                                 param_hint="TASK_OR_ATTEMPT")
+    return kind, int(text)
+
+
+def pick_attempt(attempts: list[dict[str, Any]], number: int | None) -> dict[str, Any] | None:
+    """The attempt with the given try `number`, or the latest one."""
+    if not attempts:
+        return None
+    if number is None:
+        return max(attempts, key=lambda a: (a.get("number") or 0, a.get("id") or 0))
+    for att in attempts:
+        if att.get("number") == number:
+            return att
+    return None
+
+
+def _find_attempt_id(client: Thresher, task_id: int, number: int | None, follow: bool) -> int:
+    """The attempt to show; when following a task that has not started yet, wait for its first run."""
+    while True:
+        attempts = client.attempts(task_id)
+        chosen = pick_attempt(attempts, number)
+        if chosen is not None:
+            return int(chosen["id"])
+        if number is not None and attempts:
+            numbers = ", ".join(str(a.get("number")) for a in attempts)
+            fail(f"task {task_id} has no attempt {number} (it has {numbers})")
+        if not follow:
+            fail(f"task {task_id} has not run yet: no log")
+        time.sleep(FIRST_ATTEMPT_POLL_S)
+
+
+def log(
+    target: Annotated[str, typer.Argument(metavar="TASK_OR_ATTEMPT", show_default=False,
+                                          help="Task id (its latest attempt), or attempt id written a123.")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the attempt ends.")] = False,
+    attempt: Annotated[int | None, typer.Option("--attempt", "-a", min=1,
+                                                help="Which try of the task (1 = first).")] = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Print the log of a task's latest attempt (or of the given one)."""
+    kind, number = parse_log_target(target)
+    with connect(server, token) as client:
+        if kind == "attempt":
+            if attempt is not None:
+                raise typer.BadParameter("--attempt goes with a task id, not an attempt id")
+            attempt_id = number
+        else:
+            attempt_id = _find_attempt_id(client, number, attempt, follow)
+        out = sys.stdout
+        if follow:
+            for piece in client.follow_log(attempt_id):
+                out.write(piece)
+                out.flush()
+        else:
+            offset = 0
+            while True:
+                piece = client.log(attempt_id, offset=offset)
+                out.write(piece.get("data") or "")
+                next_offset = piece.get("next_offset")
+                if not piece.get("data") or not isinstance(next_offset, int) or next_offset <= offset:
+                    break
+                offset = next_offset
+            out.flush()

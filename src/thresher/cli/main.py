@@ -1,0 +1,75 @@
+"""The `thresher` command: wires the command modules into one Typer app.
+
+Commands live in small modules by subject (jobs, logs, nodes, farm, demo); this file only names them,
+so `thresher --help` reads as a table of contents.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from thresher import __version__
+from thresher.cli import demo, farm, jobs, logs, nodes
+from thresher.cli.common import ThresherGroup
+
+app = typer.Typer(
+    cls=ThresherGroup,
+    name="thresher",
+    help="Thresher render farm: run a farm, submit jobs, watch and steer them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"thresher {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Thresher render farm: run a farm, submit jobs, watch and steer them."""
+
+
+FARM = "Run a farm"
+JOBS = "Jobs"
+TASKS = "Tasks"
+NODES = "Nodes"
+
+app.command("up", rich_help_panel=FARM)(farm.up)
+app.command("server", rich_help_panel=FARM)(farm.server)
+app.command("agent", rich_help_panel=FARM)(farm.agent)
+app.command("demo", rich_help_panel=FARM)(demo.demo)
+
+app.command("submit", rich_help_panel=JOBS)(jobs.submit)
+app.command("submit-cmd", rich_help_panel=JOBS,
+            context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                              "allow_interspersed_args": False})(jobs.submit_cmd)
+app.command("jobs", rich_help_panel=JOBS)(jobs.jobs)
+app.command("job", rich_help_panel=JOBS)(jobs.job)
+app.command("wait", rich_help_panel=JOBS)(jobs.wait)
+app.command("kill", rich_help_panel=JOBS)(jobs.kill)
+app.command("pause", rich_help_panel=JOBS)(jobs.pause)
+app.command("resume", rich_help_panel=JOBS)(jobs.resume)
+app.command("retry", rich_help_panel=JOBS)(jobs.retry)
+app.command("priority", rich_help_panel=JOBS)(jobs.priority)
+app.command("templates", rich_help_panel=JOBS)(jobs.templates)
+
+app.command("tasks", rich_help_panel=TASKS)(jobs.tasks)
+app.command("log", rich_help_panel=TASKS)(logs.log)
+app.command("skip", rich_help_panel=TASKS)(jobs.skip)
+app.command("retry-task", rich_help_panel=TASKS)(jobs.retry_task)
+app.command("kill-task", rich_help_panel=TASKS)(jobs.kill_task)
+
+app.command("nodes", rich_help_panel=NODES)(nodes.nodes)
+app.add_typer(nodes.node_app, name="node", rich_help_panel=NODES)
+
+
+def main() -> None:
+    """Entry point for `python -m thresher.cli`."""
+    app()
