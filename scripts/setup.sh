@@ -88,7 +88,8 @@ if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]] && .venv/bin/python -c 'imp
 else
     say "pip install -e '.[test]'"
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-    .venv/bin/python -m pip install -q -e '.[test]'
+    # (Some mirrors make pip warn once per package about unusable index locations: drop that noise.)
+    .venv/bin/python -m pip install -q -e '.[test]' 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
     echo "$want" > "$STAMP"
 fi
 say "ready"
