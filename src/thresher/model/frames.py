@@ -1,0 +1,172 @@
+"""Frame sets in VFX notation and their chunking into tasks.
+
+Parsing and validation go through `fileseq`, the library the field uses, so `1-100x5`, `1,5,10-20`,
+`-10--1`, `1-100y5` and `1-100:5` mean here what they mean in every pipeline tool. Chunking walks the
+ranges instead of expanding every frame, so a million-frame layer costs one chunk object per task.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterator
+
+import fileseq
+
+#: The largest frame count a layer may hold (fileseq refuses more than this anyway).
+MAX_FRAMES = 10_000_000
+
+_SIMPLE_RANGE = re.compile(r"^\s*(-?\d+)(?:\s*-\s*(-?\d+)(?:x(\d+))?)?\s*$")
+
+
+class FrameSpecError(ValueError):
+    """A frame spec that cannot be read; the message says what is wrong in plain words."""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """The frames of one task.
+
+    `step` is the distance between frames when they form one arithmetic run (start..end by step),
+    else 0, in which case only `frames` (a fileseq string) describes them exactly.
+    """
+
+    index: int
+    frames: str
+    start: int
+    end: int
+    step: int
+    count: int
+
+    def frame_list(self) -> list[int]:
+        if self.step:
+            return list(range(self.start, self.end + (1 if self.step > 0 else -1), self.step))
+        return [int(f) for f in fileseq.FrameSet(self.frames)]
+
+
+def parse_frames(spec: str) -> fileseq.FrameSet:
+    """Read a frame spec or raise FrameSpecError with a short, human message."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise FrameSpecError("frame spec is empty")
+    text = spec.strip()
+    if "." in text or "#" in text or "@" in text:
+        raise FrameSpecError(f"{spec!r} is not a frame spec: use whole frames like 1-100, 1-100x5 or 1,5,10-20")
+    for part in text.split(","):
+        match = _SIMPLE_RANGE.match(part)
+        if match and match.group(3) is not None and int(match.group(3)) == 0:
+            raise FrameSpecError(f"{part.strip()!r}: the step after 'x' must be at least 1")
+        if match and match.group(2) is not None:
+            count = abs(int(match.group(2)) - int(match.group(1))) // int(match.group(3) or 1) + 1
+            if count > MAX_FRAMES:
+                raise FrameSpecError(f"{part.strip()!r} holds {count:,} frames; the limit is {MAX_FRAMES:,}")
+    try:
+        frame_set = fileseq.FrameSet(text)
+    except fileseq.MaxSizeException:
+        raise FrameSpecError(f"{spec!r} holds more than {MAX_FRAMES:,} frames") from None
+    except (fileseq.ParseException, ValueError) as exc:
+        first_line = str(exc).split(":", 1)[-1].strip().splitlines()[0] if str(exc) else ""
+        hint = "expected forms like 1-100, 1-100x5, 1,5,10-20, -10--1, 1-100y5 or 1-100:5"
+        reason = first_line if first_line and "did not match" not in first_line else hint
+        raise FrameSpecError(f"cannot read frame spec {spec!r}: {reason.replace('chunk', 'step')}") from None
+    if len(frame_set) == 0:
+        raise FrameSpecError(f"frame spec {spec!r} holds no frames")
+    if len(frame_set) > MAX_FRAMES:
+        raise FrameSpecError(f"{spec!r} holds {len(frame_set):,} frames; the limit is {MAX_FRAMES:,}")
+    return frame_set
+
+
+def frame_count(spec: str) -> int:
+    return len(parse_frames(spec))
+
+
+def _arithmetic_parts(text: str) -> list[tuple[int, int, int]] | None:
+    """The spec as (start, end, step) runs when every part is a plain range, else None."""
+    parts = []
+    for part in text.split(","):
+        match = _SIMPLE_RANGE.match(part)
+        if not match:
+            return None
+        start = int(match.group(1))
+        end = int(match.group(2)) if match.group(2) is not None else start
+        step = int(match.group(3) or 1)
+        if step <= 0:
+            return None
+        if end < start:
+            step = -step
+        last = start + ((end - start) // step) * step
+        parts.append((start, last, step))
+    spans = sorted((min(s, e), max(s, e)) for s, e, _ in parts)
+    if any(spans[i][1] >= spans[i + 1][0] for i in range(len(spans) - 1)):
+        return None  # overlapping parts: fileseq drops the repeats, so let it order the frames
+    return parts
+
+
+def _compact(frames: list[int]) -> tuple[str, int]:
+    """A fileseq string for a frame list and its step when it is one arithmetic run (else 0)."""
+    if len(frames) == 1:
+        return str(frames[0]), 1
+    step = frames[1] - frames[0]
+    if step != 0 and all(b - a == step for a, b in zip(frames, frames[1:])):
+        return (f"{frames[0]}-{frames[-1]}" + (f"x{abs(step)}" if abs(step) != 1 else "")), step
+    return fileseq.FrameSet.framesToFrameRange(frames, sort=False, compress=False), 0
+
+
+def iter_chunks(spec: str, chunk_size: int) -> Iterator[Chunk]:
+    """Split a frame spec into consecutive chunks of at most `chunk_size` frames, in frame order.
+
+    Plain ranges are walked arithmetically; inverted (`y`) and staggered (`:`) specs, and specs whose
+    parts overlap, follow fileseq's own frame order.
+    """
+    if chunk_size < 1:
+        raise FrameSpecError("chunk size must be at least 1")
+    frame_set = parse_frames(spec)
+    runs = _arithmetic_parts(spec.strip())
+    index = 0
+    if runs is not None:
+        for start, last, step in runs:
+            n = (last - start) // step + 1
+            for offset in range(0, n, chunk_size):
+                first = start + offset * step
+                count = min(chunk_size, n - offset)
+                end = first + (count - 1) * step
+                if count == 1:
+                    text = str(first)
+                else:
+                    text = f"{first}-{end}" + (f"x{abs(step)}" if abs(step) != 1 else "")
+                yield Chunk(index, text, first, end, step if count > 1 else 1, count)
+                index += 1
+        return
+    frames = [int(f) for f in frame_set]
+    for offset in range(0, len(frames), chunk_size):
+        part = frames[offset:offset + chunk_size]
+        text, step = _compact(part)
+        yield Chunk(index, text, part[0], part[-1], step, len(part))
+        index += 1
+
+
+def chunk_count(spec: str, chunk_size: int) -> int:
+    runs = _arithmetic_parts(spec.strip())
+    if runs is None:
+        return -(-frame_count(spec) // chunk_size)
+    return sum(-(-((last - start) // step + 1) // chunk_size) for start, last, step in runs)
+
+
+def expand_padding(pattern: str, frame: int) -> str:
+    """Put a frame number into an output pattern: `####` (4 digits per #), `@` (1 per @), `%04d`."""
+    def hashes(match: re.Match[str]) -> str:
+        return _pad(frame, len(match.group(0)))
+
+    def printf(match: re.Match[str]) -> str:
+        return _pad(frame, int(match.group(1) or 0))
+
+    out = re.sub(r"%0?(\d*)d", printf, pattern)
+    out = re.sub(r"#+", hashes, out)
+    return re.sub(r"@+", hashes, out)
+
+
+def _pad(frame: int, width: int) -> str:
+    return f"-{abs(frame):0{max(width - 1, 0)}d}" if frame < 0 else f"{frame:0{width}d}"
+
+
+def has_padding(pattern: str) -> bool:
+    return bool(re.search(r"#|@|%0?\d*d", pattern))

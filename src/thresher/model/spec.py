@@ -1,0 +1,160 @@
+"""What a person submits: the job spec, strictly validated with pydantic.
+
+The spec is the contract between submitters (CLI, Python API, DCC plug-ins) and the server. Errors are
+reported with the path of the offending field (`layers.0.frames`) so a submitter can point at it.
+Template arguments are checked later by the template itself (see `thresher.templates`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from thresher.model.frames import FrameSpecError, parse_frames
+
+MAX_CORES = 1024
+MAX_MEMORY_MB = 64 * 1024 * 1024  # 64 TiB: larger is a typo, not a machine
+MAX_GPUS = 64
+MAX_TIMEOUT_S = 30 * 24 * 3600
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]*$")
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
+_UNIT_MB = {"": 1, "k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
+
+
+def parse_memory_mb(value: Any) -> int:
+    """Memory as megabytes from an int (MB) or a string like `512M`, `4G`, `4GiB`, `1.5T`."""
+    if isinstance(value, bool):
+        raise ValueError("memory must be a number of megabytes or a size like '4G'")
+    if isinstance(value, (int, float)):
+        return int(value)
+    if isinstance(value, str):
+        match = _MEMORY.match(value)
+        if match:
+            return int(float(match.group(1)) * _UNIT_MB[match.group(2).lower()])
+    raise ValueError(f"cannot read memory size {value!r}: use megabytes (4096) or a size like '4G'")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Resources(_Strict):
+    """What one task of a layer needs on a node while it runs."""
+
+    cores: int = Field(1, ge=1, le=MAX_CORES)
+    memory_mb: int = Field(512, ge=0, le=MAX_MEMORY_MB)
+    gpus: int = Field(0, ge=0, le=MAX_GPUS)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _memory_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "memory" in data:
+            data = dict(data)
+            if "memory_mb" in data:
+                raise ValueError("give either 'memory' or 'memory_mb', not both")
+            data["memory_mb"] = parse_memory_mb(data.pop("memory"))
+        return data
+
+
+class LayerSpec(_Strict):
+    """One kind of work inside a job: a template, its arguments, frames, chunking and needs."""
+
+    name: str = Field(..., min_length=1, max_length=100)
+    template: str = Field("command", min_length=1, max_length=100)
+    args: dict[str, Any] = Field(default_factory=dict)
+    frames: str = "1"
+    chunk: int = Field(1, ge=1, le=1_000_000)
+    resources: Resources = Field(default_factory=Resources)
+    tags: list[str] = Field(default_factory=list)
+    retries: int = Field(2, ge=0, le=100)
+    timeout: float | None = Field(None, gt=0, le=MAX_TIMEOUT_S, description="seconds")
+    depends_on: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("use letters, digits, spaces, '_', '-' and '.'")
+        return value
+
+    @field_validator("frames", mode="before")
+    @classmethod
+    def _frames(cls, value: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            raise ValueError("frames must be a frame spec string like '1-100'")
+        try:
+            parse_frames(value)
+        except FrameSpecError as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip()
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        for tag in value:
+            if not re.match(r"^[A-Za-z0-9_.\-]{1,64}$", tag):
+                raise ValueError(f"tag {tag!r}: use 1-64 letters, digits, '_', '-' or '.'")
+        return sorted(set(value))
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+                raise ValueError(f"environment variable name {key!r} is not valid")
+        return value
+
+
+class JobSpec(_Strict):
+    """A job as submitted: who, for which show, how urgent, and its layers."""
+
+    name: str = Field(..., min_length=1, max_length=200)
+    project: str = Field("default", min_length=1, max_length=100)
+    sequence: str | None = Field(None, max_length=100)
+    shot: str | None = Field(None, max_length=100)
+    owner: str | None = Field(None, max_length=100)
+    priority: int = Field(50, ge=0, le=1000)
+    depends_on: list[int] = Field(default_factory=list, description="ids of jobs that must succeed first")
+    env: dict[str, str] = Field(default_factory=dict)
+    layers: list[LayerSpec] = Field(..., min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _layer_graph(self) -> "JobSpec":
+        names = [layer.name for layer in self.layers]
+        seen: set[str] = set()
+        for i, name in enumerate(names):
+            if name in seen:
+                raise ValueError(f"layers.{i}.name: layer name {name!r} is used twice")
+            seen.add(name)
+        for i, layer in enumerate(self.layers):
+            for dep in layer.depends_on:
+                if dep == layer.name:
+                    raise ValueError(f"layers.{i}.depends_on: a layer cannot depend on itself")
+                if dep not in seen:
+                    raise ValueError(f"layers.{i}.depends_on: no layer named {dep!r} in this job")
+        _check_acyclic({layer.name: layer.depends_on for layer in self.layers})
+        return self
+
+
+def _check_acyclic(graph: dict[str, list[str]]) -> None:
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        if state.get(node) == 1:
+            raise ValueError("layers: dependency cycle " + " -> ".join(path + [node]))
+        if state.get(node) == 2:
+            return
+        state[node] = 1
+        for dep in graph[node]:
+            visit(dep, path + [node])
+        state[node] = 2
+
+    for name in graph:
+        visit(name, [])

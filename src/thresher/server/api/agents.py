@@ -1,0 +1,230 @@
+"""Routes for agents: register, heartbeat, ask for work (long poll), stream logs, report results.
+
+An agent acts only for the node its token belongs to: no route takes a node id from the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import delete, insert, select, update
+
+from thresher.model.states import LIVE_ATTEMPT_STATES, NodeAdminState, NodeState
+from thresher.server import auth, dispatch, lifecycle
+from thresher.server.auth import Caller
+from thresher.server.clock import as_utc, utcnow
+from thresher.server.context import ServerContext, bearer_secret, ctx, current_caller, require_node
+from thresher.server.db.tables import attempts, nodes, tasks, tokens
+from thresher.server.errors import Conflict, Forbidden
+
+router = APIRouter(prefix="/agent")
+
+
+class Gpu(BaseModel):
+    index: int = Field(..., ge=0)
+    name: str = ""
+    memory_mb: int = Field(0, ge=0)
+    uuid: str = ""
+
+
+class Registration(BaseModel):
+    name: str = Field(..., min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")
+    hostname: str = Field("", max_length=255)
+    os: str = Field("linux", max_length=32)
+    cores: int = Field(..., ge=1, le=4096)
+    memory_mb: int = Field(..., ge=1)
+    gpus: list[Gpu] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    instance_id: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=64)
+
+
+class RunningAttempt(BaseModel):
+    attempt_id: int
+    cpu_s: float | None = None
+    rss_mb: float | None = None
+    progress: float | None = Field(None, ge=0, le=100)
+
+
+class Heartbeat(BaseModel):
+    cpu_percent: float | None = None
+    memory_used_mb: int | None = None
+    load: float | None = None
+    running: list[RunningAttempt] = Field(default_factory=list)
+    pending_reports: list[int] = Field(default_factory=list)
+
+
+class LogChunk(BaseModel):
+    offset: int = Field(..., ge=0)
+    data: str
+
+
+class FinishReport(BaseModel):
+    attempt_id: int
+    status: str = Field(..., pattern="^(succeeded|failed|killed|lost)$")
+    exit_code: int | None = None
+    cpu_s: float | None = None
+    peak_rss_mb: float | None = None
+    reason: str | None = Field(None, max_length=10_000)
+    log_size: int = Field(0, ge=0)
+    ended_at: str | None = None
+
+
+class FinishBatch(BaseModel):
+    reports: list[FinishReport] = Field(..., max_length=10_000)
+
+
+def _node_is_live(node: Any, server: ServerContext) -> bool:
+    seen = as_utc(node.last_seen)
+    return node.state == NodeState.UP.value and seen is not None and \
+        (utcnow() - seen).total_seconds() < server.settings.node_timeout_s
+
+
+@router.post("/register")
+def register(request: Request, body: Registration, caller: Caller = Depends(current_caller),
+             secret: str = Depends(bearer_secret)) -> Any:
+    server = ctx(request)
+    now = utcnow()
+    facts = dict(hostname=body.hostname or body.name, os=body.os, cores=body.cores, memory_mb=body.memory_mb,
+                 gpus=[g.model_dump() for g in body.gpus], tags=sorted(set(body.tags)), instance_id=body.instance_id,
+                 state=NodeState.UP.value, last_seen=now)
+    with server.db.write() as conn:
+        if caller.kind == "node":
+            conn.execute(update(nodes).where(nodes.c.id == caller.node_id).values(**facts))
+            node = conn.execute(select(nodes.c.id, nodes.c.name).where(nodes.c.id == caller.node_id)).first()
+            return {"node_id": node.id, "name": node.name, "token": secret}
+        if caller.kind not in ("enroll", "admin"):
+            raise Forbidden(f"a {caller.kind} token cannot register nodes")
+        existing = conn.execute(select(nodes).where(nodes.c.name == body.name)).first()
+        if existing is not None:
+            if existing.instance_id != body.instance_id and _node_is_live(existing, server):
+                raise Conflict(f"node name {body.name!r} is in use by another live agent (a cloned machine?); "
+                               "give this agent another --name")
+            conn.execute(update(nodes).where(nodes.c.id == existing.id).values(**facts))
+            conn.execute(delete(tokens).where(tokens.c.node_id == existing.id))
+            server.forget_tokens()
+            node_id = existing.id
+        else:
+            node_id = conn.execute(insert(nodes).values(name=body.name, admin_state=NodeAdminState.ENABLED.value,
+                                                        registered_at=now, **facts)).inserted_primary_key[0]
+        token = auth.create_token(conn, "node", body.name, node_id)
+    server.notifier.tasks_ready(1)
+    return {"node_id": node_id, "name": body.name, "token": token}
+
+
+def _heartbeat(conn: Any, server: ServerContext, node_id: int, body: Heartbeat) -> tuple[dict[str, Any], lifecycle.Changes]:
+    now = utcnow()
+    conn.execute(update(nodes).where(nodes.c.id == node_id).values(
+        last_seen=now, state=NodeState.UP.value, cpu_percent=body.cpu_percent, memory_used_mb=body.memory_used_mb,
+        load=body.load))
+    reported = {r.attempt_id: r for r in body.running}
+    known = set(reported) | set(body.pending_reports)
+    live = conn.execute(select(attempts.c.id, attempts.c.state, attempts.c.started_at).where(
+        attempts.c.node_id == node_id, attempts.c.state.in_(LIVE_ATTEMPT_STATES))).all()
+    grace = now - timedelta(seconds=server.settings.lost_grace_s)
+    forgotten = [a.id for a in live if a.id not in known and as_utc(a.started_at) < grace]
+    changes = lifecycle.lose_attempts(conn, forgotten, "the agent no longer runs it", now) if forgotten else lifecycle.Changes()
+    live_ids = {a.id for a in live} - set(forgotten)
+    unwanted = [a for a in reported if a not in live_ids]
+    for attempt_id, info in reported.items():
+        if attempt_id in live_ids and info.progress is not None:
+            conn.execute(update(tasks).where(tasks.c.attempt_id == attempt_id).values(progress=info.progress))
+    kill = sorted(set(dispatch.kill_list(conn, node_id)) | set(unwanted))
+    admin_state = conn.execute(select(nodes.c.admin_state).where(nodes.c.id == node_id)).scalar()
+    return {"kill": kill, "admin_state": admin_state}, changes
+
+
+@router.post("/heartbeat")
+def heartbeat(request: Request, body: Heartbeat, caller: Caller = Depends(require_node)) -> Any:
+    server = ctx(request)
+    answer, _changes = server.write(lambda conn: _heartbeat(conn, server, caller.node_id, body))
+    return answer
+
+
+def _try_assign(server: ServerContext, node_id: int) -> tuple[list[dict[str, Any]], list[int]]:
+    with server.db.read() as conn:
+        kills = dispatch.kill_list(conn, node_id)
+        worth_a_write = dispatch.has_candidates(conn, node_id)
+    if not worth_a_write:
+        return [], kills
+    with server.db.write() as conn:
+        node = dispatch.load_node(conn, node_id)
+        return dispatch.assign(conn, node, utcnow(), lock=not server.db.is_sqlite), kills
+
+
+@router.post("/work", summary="Long poll for work: answers as soon as there is something for this node")
+async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), caller: Caller = Depends(require_node)) -> Any:
+    server = ctx(request)
+    node_id = caller.node_id
+    assert node_id is not None
+    deadline = time.monotonic() + min(wait, server.settings.max_wait_s)
+    waiter = server.notifier.register(node_id)
+    try:
+        while True:
+            waiter.event.clear()
+            assignments, kills = await run_in_threadpool(_try_assign, server, node_id)
+            if assignments or kills:
+                return {"assignments": assignments, "kill": kills}
+            if waiter.hops:
+                server.notifier.pass_on(waiter.hops)
+                waiter.hops = 0
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or await request.is_disconnected():
+                return {"assignments": [], "kill": []}
+            try:
+                await asyncio.wait_for(waiter.event.wait(), timeout=min(remaining, server.settings.recheck_s))
+            except asyncio.TimeoutError:
+                pass
+    finally:
+        server.notifier.unregister(waiter)
+
+
+@router.post("/attempts/{attempt_id}/log")
+def post_log(request: Request, attempt_id: int, body: LogChunk, caller: Caller = Depends(require_node)) -> Any:
+    server = ctx(request)
+    with server.db.write() as conn:
+        size, gap = lifecycle.append_log(conn, caller.node_id, attempt_id, body.offset, body.data)
+    if gap:
+        return JSONResponse({"detail": f"log gap: the server has {size} bytes", "next_offset": size}, status_code=409)
+    return {"next_offset": size}
+
+
+@router.post("/finish")
+def finish(request: Request, body: FinishBatch, caller: Caller = Depends(require_node)) -> Any:
+    server = ctx(request)
+    now = utcnow()
+    with server.db.write() as conn:
+        results = [lifecycle.finish_attempt(conn, caller.node_id, report.model_dump(), now) for report in body.reports]
+    changes = lifecycle.Changes()
+    for result in results:
+        changes.merge(result.pop("changes"))
+    server.announce(changes)
+    return {"results": results}
+
+
+def declare_down_nodes(server: ServerContext) -> int:
+    """Nodes silent for longer than the timeout go down; their running tasks go back to ready."""
+    now = utcnow()
+    # After a server restart every node gets a full timeout to show up again.
+    startup = now - timedelta(seconds=time.time() - server.started_at)
+    cutoff = now - timedelta(seconds=server.settings.node_timeout_s)
+    if startup > cutoff:
+        return 0
+    with server.db.write() as conn:
+        stale = conn.execute(select(nodes.c.id, nodes.c.name).where(
+            nodes.c.state == NodeState.UP.value, nodes.c.last_seen < cutoff)).all()
+        changes = lifecycle.Changes()
+        for node in stale:
+            conn.execute(update(nodes).where(nodes.c.id == node.id).values(state=NodeState.DOWN.value))
+            live = [r.id for r in conn.execute(select(attempts.c.id).where(
+                attempts.c.node_id == node.id, attempts.c.state.in_(LIVE_ATTEMPT_STATES)))]
+            changes.merge(lifecycle.lose_attempts(conn, live, f"node {node.name} stopped answering", now))
+    server.announce(changes)
+    return len(stale)

@@ -1,0 +1,77 @@
+"""The FastAPI application: routes, error shapes, and the background liveness check."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from thresher import __version__
+from thresher.server.api import agents, meta, people
+from thresher.server.context import ServerContext
+from thresher.server.errors import ApiProblem
+
+log = logging.getLogger("thresher.server")
+API_PREFIX = "/api/v1"
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+    out = []
+    for error in exc.errors():
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+        message = str(error.get("msg", "invalid"))
+        out.append({"field": ".".join(loc) or "(body)", "message": message.removeprefix("Value error, ")})
+    return out
+
+
+async def _liveness_loop(server: ServerContext) -> None:
+    interval = max(0.2, min(2.0, server.settings.node_timeout_s / 4))
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            down = await run_in_threadpool(agents.declare_down_nodes, server)
+            if down:
+                log.warning("%d node(s) stopped answering and were marked down", down)
+        except Exception:  # keep checking; one bad round must not stop liveness for good
+            log.exception("liveness check failed")
+
+
+def create_app(server: ServerContext) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        server.notifier.bind(asyncio.get_running_loop())
+        task = asyncio.create_task(_liveness_loop(server))
+        yield
+        task.cancel()
+
+    app = FastAPI(title="Thresher", version=__version__, lifespan=lifespan,
+                  description="Render farm manager API. Every call needs `Authorization: Bearer <token>`.")
+    app.state.ctx = server
+
+    @app.exception_handler(ApiProblem)
+    async def _problem(_request: Request, exc: ApiProblem) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail, "errors": exc.errors, **exc.extra}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": "invalid request", "errors": _validation_errors(exc)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": str(exc.detail), "errors": []}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _crash(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return JSONResponse({"detail": f"internal error: {type(exc).__name__}", "errors": []}, status_code=500)
+
+    for router in (meta.router, people.router, agents.router):
+        app.include_router(router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,104 @@
+"""What every request handler shares: the database, the notifier, settings and the caller's identity."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, TypeVar
+
+from fastapi import Depends, Request
+
+from thresher.server import auth
+from thresher.server.auth import Caller
+from thresher.server.clock import utcnow
+from thresher.server.db.engine import Database
+from thresher.server.errors import Forbidden, Unauthorized
+from thresher.server.lifecycle import Changes
+from thresher.server.notify import Notifier
+
+T = TypeVar("T")
+
+
+@dataclass
+class Settings:
+    node_timeout_s: float = 60.0         # a node silent this long is declared down
+    lost_grace_s: float = 10.0           # an attempt the agent does not mention for this long is lost
+    max_wait_s: float = 30.0             # longest work long-poll
+    recheck_s: float = 2.0               # long-poll safety re-check (other server processes, missed wakes)
+
+
+@dataclass
+class ServerContext:
+    db: Database
+    settings: Settings = field(default_factory=Settings)
+    notifier: Notifier = field(default_factory=Notifier)
+    started_at: float = field(default_factory=time.time)
+    _token_cache: dict[str, tuple[float, Caller | None]] = field(default_factory=dict)
+
+    def write(self, fn: Callable[..., T], *args: object) -> T:
+        """Run `fn(conn, *args)` in a write transaction; wake agents after the commit if it changed things."""
+        with self.db.write() as conn:
+            result = fn(conn, *args)
+        changes = result[-1] if isinstance(result, tuple) and result and isinstance(result[-1], Changes) else result
+        if isinstance(changes, Changes):
+            self.announce(changes)
+        return result
+
+    def announce(self, changes: Changes) -> None:
+        if changes.ready:
+            self.notifier.tasks_ready(changes.ready)
+        for node_id in changes.nodes:
+            self.notifier.node_changed(node_id)
+
+    def caller_for(self, secret: str) -> Caller | None:
+        now = time.monotonic()
+        cached = self._token_cache.get(secret)
+        if cached and cached[0] > now:
+            return cached[1]
+        with self.db.read() as conn:
+            caller = auth.lookup(conn, secret)
+        self._token_cache[secret] = (now + 30.0, caller)
+        return caller
+
+    def forget_tokens(self) -> None:
+        """Drop cached token lookups (after tokens were replaced)."""
+        self._token_cache.clear()
+
+
+def ctx(request: Request) -> ServerContext:
+    return request.app.state.ctx
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
+    return secret.strip()
+
+
+def current_caller(request: Request) -> Caller:
+    caller = ctx(request).caller_for(_bearer(request))
+    if caller is None:
+        raise Unauthorized("unknown or revoked token")
+    request.state.caller = caller
+    return caller
+
+
+def require_admin(caller: Caller = Depends(current_caller)) -> Caller:
+    if caller.kind != "admin":
+        raise Forbidden(f"a {caller.kind} token cannot make this call")
+    return caller
+
+
+def require_node(caller: Caller = Depends(current_caller)) -> Caller:
+    if caller.kind != "node" or caller.node_id is None:
+        raise Forbidden("only an agent's own node token can make this call")
+    return caller
+
+
+def bearer_secret(request: Request) -> str:
+    return _bearer(request)
+
+
+__all__ = ["ServerContext", "Settings", "ctx", "current_caller", "require_admin", "require_node", "utcnow"]

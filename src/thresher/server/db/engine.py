@@ -1,0 +1,96 @@
+"""One `Database` object per server process: connections, transactions and migrations.
+
+SQLite and PostgreSQL differ in how writers meet, so this is the only place that knows:
+- SQLite runs in WAL mode; write transactions start with BEGIN IMMEDIATE (no lock upgrades that
+  deadlock) and are serialized by an in-process lock so writers queue instead of spinning on
+  SQLITE_BUSY. Readers never wait for writers.
+- PostgreSQL uses psycopg 3 with a connection pool; the dispatcher's row locks (FOR UPDATE SKIP LOCKED)
+  let several server processes hand out work at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def normalize_url(url: str) -> str:
+    """Accept `postgresql://` (what people write) and use the psycopg 3 driver for it."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = normalize_url(url)
+        self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
+        self._write_lock = threading.Lock() if self.is_sqlite else None
+        self.engine = self._make_engine()
+
+    def _make_engine(self) -> Engine:
+        if not self.is_sqlite:
+            return create_engine(self.url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+        path = make_url(self.url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 30},
+                               pool_size=20, max_overflow=20)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process crash
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: Connection) -> None:
+            mode = connection.info.pop("begin_mode", "DEFERRED")
+            connection.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest numbered migration (run at every server start)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.write() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (a consistent snapshot)."""
+        with self.engine.connect() as connection:
+            with connection.begin():
+                yield connection
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction; commits on success, rolls back on any exception."""
+        if self._write_lock is None:
+            with self.engine.connect() as connection:
+                with connection.begin():
+                    yield connection
+            return
+        with self._write_lock:
+            with self.engine.connect() as connection:
+                connection.info["begin_mode"] = "IMMEDIATE"
+                with connection.begin():
+                    yield connection
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,155 @@
+"""The database tables, as SQLAlchemy Core metadata (the schema is created by Alembic migrations).
+
+Tasks carry copies of what the dispatcher filters and orders on (priority, resources, tag set), so the
+dispatch query reads one indexed table. Those copies are written with the job and changed only by the
+calls that change them (priority), never by triggers.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer,
+                        MetaData, String, Table, Text, UniqueConstraint)
+
+metadata = MetaData()
+
+tokens = Table(
+    "tokens", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("digest", String(64), nullable=False, unique=True),  # sha256 of the secret
+    Column("kind", String(16), nullable=False),                 # admin | enroll | node
+    Column("name", String(100), nullable=False),
+    Column("node_id", Integer, ForeignKey("nodes.id", ondelete="CASCADE"), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+nodes = Table(
+    "nodes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("hostname", String(255), nullable=False),
+    Column("os", String(32), nullable=False),
+    Column("instance_id", String(64), nullable=False),
+    Column("cores", Integer, nullable=False),
+    Column("memory_mb", Integer, nullable=False),
+    Column("gpus", JSON, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("admin_state", String(16), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("cpu_percent", Float),
+    Column("memory_used_mb", Integer),
+    Column("load", Float),
+)
+
+jobs = Table(
+    "jobs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("owner", String(100), nullable=False),
+    Column("project", String(100), nullable=False),
+    Column("sequence", String(100)),
+    Column("shot", String(100)),
+    Column("priority", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("killed", Boolean, nullable=False, default=False),
+    Column("depends_on", JSON, nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("total_tasks", Integer, nullable=False),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("ix_jobs_state", "state"),
+    Index("ix_jobs_project", "project"),
+    Index("ix_jobs_owner", "owner"),
+)
+
+layers = Table(
+    "layers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("template", String(100), nullable=False),
+    Column("args", JSON, nullable=False),
+    Column("frames", Text, nullable=False),
+    Column("chunk", Integer, nullable=False),
+    Column("cores", Integer, nullable=False),
+    Column("memory_mb", Integer, nullable=False),
+    Column("gpus", Integer, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("retries", Integer, nullable=False),
+    Column("timeout", Float),
+    Column("depends_on", JSON, nullable=False),
+    Column("env", JSON, nullable=False),
+    Column("cwd", Text),
+    Column("total_tasks", Integer, nullable=False),
+    UniqueConstraint("job_id", "name", name="uq_layers_job_name"),
+)
+
+# The distinct tag sets that layers ask for; the dispatcher matches a node's tags against these few
+# sets instead of against every task.
+tag_sets = Table(
+    "tag_sets", metadata,
+    Column("key", String(1000), primary_key=True),  # sorted tags joined by ","; "" for none
+)
+
+tasks = Table(
+    "tasks", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("layer_id", Integer, ForeignKey("layers.id", ondelete="CASCADE"), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("frames", Text, nullable=False),
+    Column("frame_start", BigInteger, nullable=False),
+    Column("frame_end", BigInteger, nullable=False),
+    Column("frame_step", Integer, nullable=False),
+    Column("frame_count", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("cores", Integer, nullable=False),
+    Column("memory_mb", Integer, nullable=False),
+    Column("gpus", Integer, nullable=False),
+    Column("tag_key", String(1000), nullable=False),
+    Column("tries", Integer, nullable=False, default=0),
+    Column("lost", Integer, nullable=False, default=0),
+    Column("attempt_id", Integer),          # the live or latest attempt
+    Column("node_id", Integer),             # where the live or latest attempt ran
+    Column("progress", Float),
+    Column("started_at", DateTime(timezone=True)),
+    Column("ended_at", DateTime(timezone=True)),
+    Index("ix_tasks_job_state", "job_id", "state"),
+    Index("ix_tasks_layer_state", "layer_id", "state"),
+)
+
+attempts = Table(
+    "attempts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("task_id", Integer, ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
+    Column("job_id", Integer, nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("node_id", Integer, ForeignKey("nodes.id"), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("cores", Integer, nullable=False),
+    Column("memory_mb", Integer, nullable=False),
+    Column("gpu_ids", JSON, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("exit_code", Integer),
+    Column("cpu_s", Float),
+    Column("peak_rss_mb", Float),
+    Column("reason", Text),
+    Column("log_size", BigInteger, nullable=False, default=0),
+    UniqueConstraint("task_id", "number", name="uq_attempts_task_number"),
+    Index("ix_attempts_node_state", "node_id", "state"),
+)
+
+log_chunks = Table(
+    "log_chunks", metadata,
+    Column("attempt_id", Integer, ForeignKey("attempts.id", ondelete="CASCADE"), primary_key=True),
+    Column("offset", BigInteger, primary_key=True),
+    Column("data", Text, nullable=False),
+)
+
+# The dispatch order (highest priority, then oldest job, then task order) read straight off an index.
+Index("ix_tasks_dispatch", tasks.c.state, tasks.c.priority.desc(), tasks.c.job_id, tasks.c.id)

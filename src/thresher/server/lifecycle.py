@@ -1,0 +1,315 @@
+"""State changes of tasks, attempts and jobs after dispatch: reports, steering and lost nodes.
+
+Every function runs inside the caller's write transaction and returns what changed, so the caller can
+wake waiting agents after the commit. Each transition is a compare-and-set on the current state, so a
+retried HTTP call or a late report never makes a task succeed twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable
+
+from sqlalchemy import Connection, func, select, update
+
+from thresher.model.states import (DONE_TASK_STATES, FINAL_JOB_STATES, LIVE_ATTEMPT_STATES, AttemptState,
+                                   JobState, TaskState, job_state_from_counts)
+from thresher.server.db.tables import attempts, jobs, layers, log_chunks, tasks
+from thresher.server.errors import Conflict, NotFound
+
+_STEERABLE_STATES = (TaskState.READY.value, TaskState.WAITING.value, TaskState.PAUSED.value)
+
+
+@dataclass
+class Changes:
+    """What a transition did that agents should hear about."""
+
+    ready: int = 0                              # tasks that became ready
+    nodes: set[int] = field(default_factory=set)  # nodes with freed resources or kills to do
+
+    def merge(self, other: "Changes") -> "Changes":
+        self.ready += other.ready
+        self.nodes |= other.nodes
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Job state and dependencies
+
+
+def task_counts(conn: Connection, job_id: int) -> dict[str, int]:
+    return {r.state: r.n for r in conn.execute(
+        select(tasks.c.state, func.count().label("n")).where(tasks.c.job_id == job_id).group_by(tasks.c.state))}
+
+
+def refresh_job(conn: Connection, job_id: int, now: datetime) -> Changes:
+    """Recompute a job's state from its tasks; release dependents when it or a layer completes."""
+    job = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+    if job is None:
+        return Changes()
+    changes = release_layers(conn, job, now)
+    state = job_state_from_counts(task_counts(conn, job_id), paused=job.paused, killed=job.killed)
+    if state == job.state:
+        return changes
+    finished_at = now if state in FINAL_JOB_STATES else None
+    conn.execute(update(jobs).where(jobs.c.id == job_id).values(state=state, finished_at=finished_at))
+    if state == JobState.SUCCEEDED.value:
+        changes.merge(release_dependent_jobs(conn, job_id, now))
+    return changes
+
+
+def refresh_job_after_finish(conn: Connection, job_id: int, layer_id: int, now: datetime) -> Changes:
+    """The cheap path for the common case: a task ended while its job still has work in flight."""
+    layer_open = conn.execute(select(tasks.c.id).where(
+        tasks.c.layer_id == layer_id, tasks.c.state.not_in(DONE_TASK_STATES)).limit(1)).first()
+    job_busy = conn.execute(select(tasks.c.id).where(
+        tasks.c.job_id == job_id, tasks.c.state.in_((TaskState.READY.value, TaskState.RUNNING.value))).limit(1)).first()
+    if layer_open and job_busy:
+        return Changes()
+    return refresh_job(conn, job_id, now)
+
+
+def _layer_done(conn: Connection, layer_id: int) -> bool:
+    return conn.execute(select(tasks.c.id).where(
+        tasks.c.layer_id == layer_id, tasks.c.state.not_in(DONE_TASK_STATES)).limit(1)).first() is None
+
+
+def _jobs_done(conn: Connection, job_ids: Iterable[int]) -> bool:
+    ids = list(job_ids)
+    if not ids:
+        return True
+    done = conn.execute(select(func.count()).where(jobs.c.id.in_(ids), jobs.c.state == JobState.SUCCEEDED.value)).scalar()
+    return done == len(set(ids))
+
+
+def release_layers(conn: Connection, job: Any, now: datetime) -> Changes:
+    """Waiting tasks become ready once their layer's and job's dependencies have all completed."""
+    changes = Changes()
+    if job.killed or not _jobs_done(conn, job.depends_on or []):
+        return changes
+    job_layers = conn.execute(select(layers.c.id, layers.c.name, layers.c.depends_on).where(layers.c.job_id == job.id)).all()
+    by_name = {layer.name: layer.id for layer in job_layers}
+    done_cache: dict[int, bool] = {}
+    for layer in job_layers:
+        has_waiting = conn.execute(select(tasks.c.id).where(
+            tasks.c.layer_id == layer.id, tasks.c.state == TaskState.WAITING.value).limit(1)).first()
+        if not has_waiting:
+            continue
+        deps = [by_name[name] for name in (layer.depends_on or []) if name in by_name]
+        if all(done_cache.setdefault(d, _layer_done(conn, d)) for d in deps):
+            target = TaskState.PAUSED.value if job.paused else TaskState.READY.value
+            n = conn.execute(update(tasks).where(tasks.c.layer_id == layer.id, tasks.c.state == TaskState.WAITING.value)
+                             .values(state=target)).rowcount
+            if target == TaskState.READY.value:
+                changes.ready += n
+    return changes
+
+
+def release_dependent_jobs(conn: Connection, job_id: int, now: datetime) -> Changes:
+    changes = Changes()
+    waiting = conn.execute(select(jobs.c.id, jobs.c.depends_on).where(jobs.c.state == JobState.WAITING.value)).all()
+    for row in waiting:
+        if job_id in (row.depends_on or []):
+            changes.merge(refresh_job(conn, row.id, now))
+    return changes
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports from agents
+
+
+def finish_attempt(conn: Connection, node_id: int, report: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Apply one finish report; idempotent. Returns `{"attempt_id", "accepted", "next_offset"}`."""
+    attempt_id = int(report["attempt_id"])
+    result: dict[str, Any] = {"attempt_id": attempt_id, "accepted": True, "next_offset": None, "changes": Changes()}
+    attempt = conn.execute(select(attempts).where(attempts.c.id == attempt_id)).first()
+    if attempt is None or attempt.node_id != node_id:
+        return result  # nothing of ours to record; the agent may drop it
+    if attempt.log_size < int(report.get("log_size") or 0):
+        return {**result, "accepted": False, "next_offset": attempt.log_size}
+    status = report.get("status")
+    facts = dict(exit_code=report.get("exit_code"), cpu_s=report.get("cpu_s"), peak_rss_mb=report.get("peak_rss_mb"),
+                 ended_at=now)
+    if attempt.state not in LIVE_ATTEMPT_STATES:
+        if attempt.ended_at is None or attempt.exit_code is None:  # a lost attempt that finished after all
+            note = f"{attempt.reason or 'lost'}; the agent later reported it {status}"
+            conn.execute(update(attempts).where(attempts.c.id == attempt_id, attempts.c.exit_code.is_(None))
+                         .values(**facts, reason=note))
+        return result
+    final_state = {"succeeded": AttemptState.SUCCEEDED, "failed": AttemptState.FAILED,
+                   "killed": AttemptState.KILLED, "lost": AttemptState.LOST}.get(status, AttemptState.FAILED).value
+    conn.execute(update(attempts).where(attempts.c.id == attempt_id)
+                 .values(state=final_state, reason=report.get("reason"), **facts))
+    changes: Changes = result["changes"]
+    changes.nodes.add(node_id)
+    task = conn.execute(select(tasks, layers.c.retries).join(layers, layers.c.id == tasks.c.layer_id)
+                        .where(tasks.c.id == attempt.task_id)).first()
+    if task is None or task.attempt_id != attempt_id or task.state != TaskState.RUNNING.value:
+        return result  # the task was killed, skipped or handed elsewhere meanwhile
+    values: dict[str, Any]
+    if final_state == AttemptState.SUCCEEDED.value:
+        values = dict(state=TaskState.SUCCEEDED.value, ended_at=now, progress=100.0)
+    elif final_state == AttemptState.LOST.value:
+        values = dict(state=TaskState.READY.value, lost=task.lost + 1)
+        changes.ready += 1
+    else:
+        tries = task.tries + 1
+        retry = tries <= task.retries
+        values = dict(state=TaskState.READY.value if retry else TaskState.FAILED.value, tries=tries,
+                      ended_at=None if retry else now)
+        changes.ready += 1 if retry else 0
+    conn.execute(update(tasks).where(tasks.c.id == task.id, tasks.c.attempt_id == attempt_id,
+                                     tasks.c.state == TaskState.RUNNING.value).values(**values))
+    changes.merge(refresh_job_after_finish(conn, task.job_id, task.layer_id, now))
+    return result
+
+
+def append_log(conn: Connection, node_id: int, attempt_id: int, offset: int, data: str) -> tuple[int, bool]:
+    """Append log bytes at `offset`; returns (server's log size, gap?). Repeated chunks are ignored."""
+    attempt = conn.execute(select(attempts.c.node_id, attempts.c.log_size).where(attempts.c.id == attempt_id)).first()
+    if attempt is None or attempt.node_id != node_id:
+        raise NotFound(f"no attempt {attempt_id} on this node")
+    size = attempt.log_size
+    if offset > size:
+        return size, True
+    raw = data.encode("utf-8")
+    skip = size - offset
+    if skip >= len(raw):
+        return size, False
+    fresh = raw[skip:].decode("utf-8", errors="replace")
+    conn.execute(log_chunks.insert().values(attempt_id=attempt_id, offset=size, data=fresh))
+    new_size = size + len(raw) - skip
+    conn.execute(update(attempts).where(attempts.c.id == attempt_id).values(log_size=new_size))
+    return new_size, False
+
+
+def lose_attempts(conn: Connection, attempt_ids: list[int], reason: str, now: datetime) -> Changes:
+    """The node running these is gone (or forgot them): requeue their tasks without counting a try."""
+    changes = Changes()
+    touched_jobs: set[tuple[int, int]] = set()
+    for attempt in conn.execute(select(attempts).where(attempts.c.id.in_(attempt_ids),
+                                                       attempts.c.state.in_(LIVE_ATTEMPT_STATES))).all():
+        conn.execute(update(attempts).where(attempts.c.id == attempt.id).values(
+            state=AttemptState.LOST.value, reason=reason, ended_at=now))
+        changes.nodes.add(attempt.node_id)
+        requeued = conn.execute(update(tasks).where(
+            tasks.c.id == attempt.task_id, tasks.c.attempt_id == attempt.id, tasks.c.state == TaskState.RUNNING.value)
+            .values(state=TaskState.READY.value, lost=tasks.c.lost + 1)).rowcount
+        changes.ready += requeued
+        touched_jobs.add((attempt.job_id, 0))
+    for job_id, _ in touched_jobs:
+        changes.merge(refresh_job(conn, job_id, now))
+    return changes
+
+
+# ---------------------------------------------------------------------------------------------
+# Steering by people
+
+
+def _job(conn: Connection, job_id: int) -> Any:
+    job = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+    if job is None:
+        raise NotFound(f"no job with id {job_id}")
+    return job
+
+
+def _kill_running(conn: Connection, task_filter: Any) -> Changes:
+    """Ask agents to stop the live attempts of the selected running tasks."""
+    changes = Changes()
+    running = conn.execute(select(tasks.c.attempt_id, tasks.c.node_id).where(
+        task_filter, tasks.c.state == TaskState.RUNNING.value)).all()
+    ids = [r.attempt_id for r in running if r.attempt_id]
+    if ids:
+        conn.execute(update(attempts).where(attempts.c.id.in_(ids), attempts.c.state == AttemptState.RUNNING.value)
+                     .values(state=AttemptState.KILLING.value))
+    changes.nodes |= {r.node_id for r in running if r.node_id}
+    return changes
+
+
+def kill_job(conn: Connection, job_id: int, now: datetime) -> Changes:
+    job = _job(conn, job_id)
+    if job.state in (JobState.SUCCEEDED.value,):
+        raise Conflict(f"job {job_id} already succeeded; nothing to kill")
+    changes = _kill_running(conn, tasks.c.job_id == job_id)
+    conn.execute(update(tasks).where(tasks.c.job_id == job_id, tasks.c.state.in_(_STEERABLE_STATES + (TaskState.RUNNING.value,)))
+                 .values(state=TaskState.KILLED.value, ended_at=now))
+    conn.execute(update(jobs).where(jobs.c.id == job_id).values(killed=True))
+    return changes.merge(refresh_job(conn, job_id, now))
+
+
+def pause_job(conn: Connection, job_id: int, now: datetime) -> Changes:
+    job = _job(conn, job_id)
+    if job.state in FINAL_JOB_STATES:
+        raise Conflict(f"job {job_id} is {job.state}; only unfinished jobs can be paused")
+    conn.execute(update(jobs).where(jobs.c.id == job_id).values(paused=True))
+    conn.execute(update(tasks).where(tasks.c.job_id == job_id, tasks.c.state == TaskState.READY.value)
+                 .values(state=TaskState.PAUSED.value))
+    return refresh_job(conn, job_id, now)
+
+
+def resume_job(conn: Connection, job_id: int, now: datetime) -> Changes:
+    _job(conn, job_id)
+    conn.execute(update(jobs).where(jobs.c.id == job_id).values(paused=False))
+    n = conn.execute(update(tasks).where(tasks.c.job_id == job_id, tasks.c.state == TaskState.PAUSED.value)
+                     .values(state=TaskState.READY.value)).rowcount
+    return Changes(ready=n).merge(refresh_job(conn, job_id, now))
+
+
+def retry_tasks(conn: Connection, job_id: int, task_ids: list[int] | None, now: datetime) -> Changes:
+    """Failed and killed tasks (or the given ones) get a fresh set of tries."""
+    job = _job(conn, job_id)
+    if task_ids:
+        rows = conn.execute(select(tasks.c.id, tasks.c.state).where(tasks.c.job_id == job_id, tasks.c.id.in_(task_ids))).all()
+        missing = set(task_ids) - {r.id for r in rows}
+        if missing:
+            raise NotFound(f"job {job_id} has no task {sorted(missing)[0]}")
+        busy = [r.id for r in rows if r.state == TaskState.RUNNING.value]
+        if busy:
+            raise Conflict(f"task {busy[0]} is running; kill it first or wait for it to end")
+        selector = tasks.c.id.in_(task_ids)
+    else:
+        selector = tasks.c.state.in_((TaskState.FAILED.value, TaskState.KILLED.value))
+    target = TaskState.PAUSED.value if job.paused else TaskState.WAITING.value
+    n = conn.execute(update(tasks).where(tasks.c.job_id == job_id, selector)
+                     .values(state=target, tries=0, ended_at=None)).rowcount
+    if n == 0:
+        raise Conflict(f"job {job_id} has no failed or killed tasks to retry")
+    conn.execute(update(jobs).where(jobs.c.id == job_id).values(killed=False, finished_at=None))
+    # waiting tasks go through the normal dependency check
+    return refresh_job(conn, job_id, now)
+
+
+def skip_task(conn: Connection, task_id: int, now: datetime) -> tuple[int, Changes]:
+    task = conn.execute(select(tasks.c.job_id, tasks.c.state).where(tasks.c.id == task_id)).first()
+    if task is None:
+        raise NotFound(f"no task with id {task_id}")
+    if task.state in DONE_TASK_STATES:
+        raise Conflict(f"task {task_id} is already {task.state}")
+    changes = _kill_running(conn, tasks.c.id == task_id)
+    conn.execute(update(tasks).where(tasks.c.id == task_id).values(state=TaskState.SKIPPED.value, ended_at=now))
+    return task.job_id, changes.merge(refresh_job(conn, task.job_id, now))
+
+
+def kill_task(conn: Connection, task_id: int, now: datetime) -> tuple[int, Changes]:
+    task = conn.execute(select(tasks.c.job_id, tasks.c.state).where(tasks.c.id == task_id)).first()
+    if task is None:
+        raise NotFound(f"no task with id {task_id}")
+    if task.state not in _STEERABLE_STATES + (TaskState.RUNNING.value,):
+        raise Conflict(f"task {task_id} is {task.state}; only waiting, ready, paused or running tasks can be killed")
+    changes = _kill_running(conn, tasks.c.id == task_id)
+    conn.execute(update(tasks).where(tasks.c.id == task_id).values(state=TaskState.KILLED.value, ended_at=now))
+    return task.job_id, changes.merge(refresh_job(conn, task.job_id, now))
+
+
+def retry_task(conn: Connection, task_id: int, now: datetime) -> tuple[int, Changes]:
+    task = conn.execute(select(tasks.c.job_id).where(tasks.c.id == task_id)).first()
+    if task is None:
+        raise NotFound(f"no task with id {task_id}")
+    return task.job_id, retry_tasks(conn, task.job_id, [task_id], now)
+
+
+def set_priority(conn: Connection, job_id: int, priority: int) -> None:
+    _job(conn, job_id)
+    conn.execute(update(jobs).where(jobs.c.id == job_id).values(priority=priority))
+    conn.execute(update(tasks).where(tasks.c.job_id == job_id).values(priority=priority))

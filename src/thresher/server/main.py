@@ -1,0 +1,65 @@
+"""Starting a server: database, migrations, first tokens, a listening socket, uvicorn."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from pathlib import Path
+
+import uvicorn
+
+from thresher.server.app import create_app
+from thresher.server.auth import ensure_bootstrap_tokens
+from thresher.server.context import ServerContext, Settings
+from thresher.server.db.engine import Database
+
+log = logging.getLogger("thresher.server")
+
+
+def default_data_dir() -> Path:
+    from thresher.client.config import data_dir
+
+    return data_dir()
+
+
+def prepare(db_url: str | None, data_dir: Path, settings: Settings | None = None) -> ServerContext:
+    """Open and migrate the database and make sure the first tokens exist."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(db_url or f"sqlite:///{data_dir / 'thresher.db'}")
+    db.migrate()
+    with db.write() as conn:
+        ensure_bootstrap_tokens(conn, data_dir)
+    return ServerContext(db=db, settings=settings or Settings())
+
+
+def serve(db_url: str | None = None, host: str = "127.0.0.1", port: int = 8642, data_dir: Path | None = None,
+          node_timeout: float = 60.0, save_client_config: bool = True) -> None:
+    """Run a server until SIGINT/SIGTERM. Port 0 picks a free port; `data_dir/server.json` tells which."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    data = Path(data_dir) if data_dir else default_data_dir()
+    server = prepare(db_url, data, Settings(node_timeout_s=node_timeout, lost_grace_s=min(10.0, node_timeout)))
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    bound_port = sock.getsockname()[1]
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    url = f"http://{shown_host}:{bound_port}"
+    admin_token = (data / "admin.token").read_text().strip()
+    if save_client_config:
+        from thresher.client.config import save_client_config as save
+
+        save(url, admin_token)
+    info = data / "server.json"
+    tmp = info.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "db": server.db.url.split("@")[-1]}))
+    tmp.replace(info)
+    log.info("Thresher server on %s (API docs %s/docs); admin token in %s", url, url, data / "admin.token")
+    config = uvicorn.Config(create_app(server), log_level="warning", access_log=False, timeout_keep_alive=75)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        server.db.dispose()
+        info.unlink(missing_ok=True)

@@ -1,0 +1,88 @@
+"""Wake-ups for agents waiting in a long poll, so work starts without a polling delay.
+
+Two kinds of news: "tasks became ready" wakes as many waiting agents as there are new tasks (oldest
+waiters first), and "something changed for node N" (a task of it ended, a kill was asked) wakes that
+node's waiter. A woken agent that finds nothing passes the wake-up on to the next waiter, so a task
+that only some nodes can run still reaches one of them. Wake-ups may come from worker threads; the
+asyncio side is touched only through `call_soon_threadsafe`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+
+
+class Waiter:
+    def __init__(self, node_id: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.node_id = node_id
+        self.event = asyncio.Event()
+        self.loop = loop
+        self.hops = 0   # how many more waiters a fruitless wake-up may pass on to
+
+
+class Notifier:
+    def __init__(self) -> None:
+        self._waiters: "OrderedDict[int, Waiter]" = OrderedDict()  # by id(waiter), oldest first
+        self._by_node: dict[int, Waiter] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    # -- called from the event loop -------------------------------------------------------
+    def register(self, node_id: int) -> Waiter:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        waiter = Waiter(node_id, loop)
+        self._waiters[id(waiter)] = waiter
+        self._by_node[node_id] = waiter
+        return waiter
+
+    def unregister(self, waiter: Waiter) -> None:
+        self._waiters.pop(id(waiter), None)
+        if self._by_node.get(waiter.node_id) is waiter:
+            del self._by_node[waiter.node_id]
+
+    def pass_on(self, hops: int) -> None:
+        """A woken agent found nothing: give the wake-up to the next waiter."""
+        if hops > 0:
+            self._wake_oldest(1, hops - 1)
+
+    # -- callable from any thread ---------------------------------------------------------
+    def tasks_ready(self, count: int = 1) -> None:
+        self._call(self._wake_oldest, max(count, 1), None)
+
+    def node_changed(self, node_id: int) -> None:
+        self._call(self._wake_node, node_id)
+
+    def _call(self, fn, *args) -> None:  # type: ignore[no-untyped-def]
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            fn(*args)
+        else:
+            loop.call_soon_threadsafe(fn, *args)
+
+    def _wake_oldest(self, count: int, hops: int | None) -> None:
+        idle = [w for w in self._waiters.values() if not w.event.is_set()]
+        if hops is None:
+            hops = len(idle)
+        for waiter in idle[:count]:
+            waiter.hops = hops
+            waiter.event.set()
+
+    def _wake_node(self, node_id: int) -> None:
+        waiter = self._by_node.get(node_id)
+        if waiter is not None:
+            waiter.hops = 0
+            waiter.event.set()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)

@@ -1,0 +1,178 @@
+"""Turning a submitted spec into a job, its layers and its tasks, all in one transaction.
+
+Everything is checked before the first row is written (spec, template arguments, frames, dependencies,
+whether any node could ever run each layer), so a refused job leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection, insert, select
+
+from thresher.model.frames import Chunk, chunk_count, iter_chunks
+from thresher.model.spec import JobSpec, LayerSpec
+from thresher.model.states import JobState, TaskState
+from thresher.server.clock import utcnow
+from thresher.server.db.tables import jobs, layers, nodes, tag_sets, tasks
+from thresher.server.errors import BadInput, field_errors
+from thresher.templates import Template, UnknownTemplate, get_template
+
+MAX_TASKS_PER_JOB = 2_000_000
+INSERT_BATCH = 20_000
+
+
+@dataclass
+class CheckedLayer:
+    spec: LayerSpec
+    template: Template
+    args: BaseModel
+    task_count: int
+
+
+@dataclass
+class CheckedJob:
+    spec: JobSpec
+    layers: list[CheckedLayer]
+    warnings: list[str] = field(default_factory=list)
+
+
+def tag_key(tags: list[str]) -> str:
+    return ",".join(sorted(set(tags)))
+
+
+def check_spec(raw: Any) -> CheckedJob:
+    """Validate a raw spec fully; raise BadInput listing every problem with its field."""
+    if not isinstance(raw, dict):
+        raise BadInput("a job spec must be a JSON object", [{"field": "(body)", "message": "expected an object"}])
+    try:
+        spec = JobSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise BadInput("invalid job spec", field_errors(exc)) from None
+    problems: list[dict[str, str]] = []
+    checked: list[CheckedLayer] = []
+    warnings: list[str] = []
+    total = 0
+    for i, layer in enumerate(spec.layers):
+        try:
+            template = get_template(layer.template)
+        except UnknownTemplate as exc:
+            problems.append({"field": f"layers.{i}.template", "message": str(exc)})
+            continue
+        try:
+            args = template.parse_args(layer.args)
+        except ValidationError as exc:
+            problems.extend(field_errors(exc, prefix=f"layers.{i}.args"))
+            continue
+        count = chunk_count(layer.frames, layer.chunk)
+        total += count
+        warnings.extend(f"layers.{i}: {w}" for w in template.warnings(args))
+        checked.append(CheckedLayer(layer, template, args, count))
+    if total > MAX_TASKS_PER_JOB:
+        problems.append({"field": "layers", "message": f"the job would have {total:,} tasks; the limit is "
+                         f"{MAX_TASKS_PER_JOB:,} (use a larger chunk)"})
+    if problems:
+        raise BadInput("invalid job spec", problems)
+    return CheckedJob(spec, checked, warnings)
+
+
+def check_runnable(conn: Connection, job: CheckedJob) -> None:
+    """Refuse a layer that no registered node could ever run (when there are nodes at all)."""
+    rows = conn.execute(select(nodes.c.name, nodes.c.cores, nodes.c.memory_mb, nodes.c.gpus, nodes.c.tags)).all()
+    if not rows:
+        return
+    problems = []
+    for i, layer in enumerate(job.layers):
+        need = layer.spec.resources
+        wanted = set(layer.spec.tags)
+        fits = [r for r in rows if r.cores >= need.cores and r.memory_mb >= need.memory_mb
+                and len(r.gpus or []) >= need.gpus and wanted <= set(r.tags or [])]
+        if not fits:
+            biggest = max(rows, key=lambda r: (r.cores, r.memory_mb))
+            problems.append({"field": f"layers.{i}.resources", "message": (
+                f"no node can run this layer (needs {need.cores} cores, {need.memory_mb} MB, {need.gpus} GPUs"
+                + (f", tags {sorted(wanted)}" if wanted else "")
+                + f"); the largest node, {biggest.name}, has {biggest.cores} cores and {biggest.memory_mb} MB")})
+    if problems:
+        raise BadInput("no node could ever run part of this job", problems)
+
+
+def check_job_dependencies(conn: Connection, spec: JobSpec) -> dict[int, str]:
+    if not spec.depends_on:
+        return {}
+    found = {r.id: r.state for r in conn.execute(select(jobs.c.id, jobs.c.state).where(jobs.c.id.in_(spec.depends_on)))}
+    missing = [j for j in spec.depends_on if j not in found]
+    if missing:
+        raise BadInput("unknown job in depends_on", [{"field": "depends_on", "message": f"no job with id {j}"} for j in missing])
+    return found
+
+
+def create_job(conn: Connection, job: CheckedJob, owner: str) -> int:
+    """Insert the job, layers and tasks; returns the new job id."""
+    spec = job.spec
+    dep_states = check_job_dependencies(conn, spec)
+    check_runnable(conn, job)
+    jobs_ready = all(state == JobState.SUCCEEDED.value for state in dep_states.values())
+    now = utcnow()
+    total = sum(layer.task_count for layer in job.layers)
+    job_id = conn.execute(insert(jobs).values(
+        name=spec.name, owner=spec.owner or owner, project=spec.project, sequence=spec.sequence,
+        shot=spec.shot, priority=spec.priority, state=JobState.QUEUED.value if jobs_ready else JobState.WAITING.value,
+        paused=False, killed=False, depends_on=list(spec.depends_on), spec=spec.model_dump(mode="json"),
+        total_tasks=total, submitted_at=now,
+    )).inserted_primary_key[0]
+    known_keys = {r.key for r in conn.execute(select(tag_sets.c.key))}
+    any_ready = False
+    for index, checked in enumerate(job.layers):
+        layer = checked.spec
+        key = tag_key(layer.tags)
+        if key not in known_keys:
+            conn.execute(insert(tag_sets).values(key=key))
+            known_keys.add(key)
+        layer_id = conn.execute(insert(layers).values(
+            job_id=job_id, idx=index, name=layer.name, template=layer.template,
+            args=checked.args.model_dump(mode="json"), frames=layer.frames, chunk=layer.chunk,
+            cores=layer.resources.cores, memory_mb=layer.resources.memory_mb, gpus=layer.resources.gpus,
+            tags=layer.tags, retries=layer.retries, timeout=layer.timeout, depends_on=layer.depends_on,
+            env={**spec.env, **layer.env}, cwd=layer.cwd, total_tasks=checked.task_count,
+        )).inserted_primary_key[0]
+        state = TaskState.READY.value if jobs_ready and not layer.depends_on else TaskState.WAITING.value
+        any_ready = any_ready or state == TaskState.READY.value
+        base = dict(job_id=job_id, layer_id=layer_id, state=state, priority=spec.priority,
+                    cores=layer.resources.cores, memory_mb=layer.resources.memory_mb,
+                    gpus=layer.resources.gpus, tag_key=key, tries=0, lost=0)
+        for batch in _batches(iter_chunks(layer.frames, layer.chunk), INSERT_BATCH):
+            conn.execute(insert(tasks), [
+                {**base, "idx": c.index, "frames": c.frames, "frame_start": c.start, "frame_end": c.end,
+                 "frame_step": c.step, "frame_count": c.count} for c in batch])
+    return job_id
+
+
+def dry_run(job: CheckedJob, limit: int = 1000) -> dict[str, Any]:
+    """The tasks and commands a spec would create, without writing anything."""
+    listed: list[dict[str, Any]] = []
+    for checked in job.layers:
+        for chunk in iter_chunks(checked.spec.frames, checked.spec.chunk):
+            if len(listed) >= limit:
+                break
+            line = checked.template.command(checked.args, chunk)
+            listed.append({"layer": checked.spec.name, "index": chunk.index, "frames": chunk.frames,
+                           "argv": line.argv, "shell": line.shell, "outputs": line.outputs[:20]})
+    total = sum(c.task_count for c in job.layers)
+    warnings = list(job.warnings)
+    if total > limit:
+        warnings.append(f"showing the first {limit} of {total:,} tasks")
+    return {"valid": True, "errors": [], "warnings": warnings, "total_tasks": total, "tasks": listed}
+
+
+def _batches(items: Iterator[Chunk], size: int) -> Iterator[list[Chunk]]:
+    batch: list[Chunk] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
