@@ -1,0 +1,296 @@
+"""Deliver what the node produced: log bytes of running attempts and spooled finish reports.
+
+One thread, driven by a short interval (0.3 s) and by nudges (a task finished, 64 KiB of output are
+waiting), so that a finished task is reported at once: the server frees the node's resources only
+when it hears of the finish, and every millisecond here is dispatch latency.
+
+Logs are sent from the local log files by UTF-8 byte offset; the server ignores what it already has
+and answers a gap with 409 + `next_offset`, so resending is always safe. A finish report is sent only
+after its log; when the server says it lacks log bytes (`accepted: false, next_offset`), the rest of
+the log goes first and the report again. While the server is unreachable the thread backs off and
+keeps everything on disk: nothing is dropped unless the server itself refuses it for good (4xx).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from thresher.agent.connectivity import Backoff, Connectivity, is_outage
+from thresher.agent.spool import Spool, file_key, write_json_atomic
+from thresher.client.http import ApiError, HttpClient
+
+log = logging.getLogger("thresher.agent")
+
+_BATCH = 200
+_MAX_REFUSALS = 5
+
+
+def utf8_complete_len(raw: bytes) -> int:
+    """Length of the longest prefix of `raw` that does not end inside a UTF-8 sequence.
+
+    Log chunks are cut by size; a chunk must not end in the middle of a character, because `data`
+    travels as a JSON string and its UTF-8 length is what moves the offset."""
+    n = len(raw)
+    for back in range(1, min(4, n) + 1):
+        b = raw[n - back]
+        if b & 0xC0 == 0x80:
+            continue  # continuation byte: keep looking for the lead byte
+        if b < 0x80:
+            return n
+        need = 2 if b & 0xE0 == 0xC0 else 3 if b & 0xF0 == 0xE0 else 4 if b & 0xF8 == 0xF0 else 1
+        return n if back >= need else n - back
+    return n
+
+
+class Reporter:
+    """The log and finish-report delivery thread."""
+
+    def __init__(self, client: HttpClient, spool: Spool, connectivity: Connectivity, *,
+                 interval: float = 0.3, wake_bytes: int = 64 * 1024, chunk_bytes: int = 256 * 1024) -> None:
+        self.client = client
+        self.spool = spool
+        self.conn = connectivity
+        self.interval = interval
+        self.wake_bytes = wake_bytes
+        self.chunk_bytes = chunk_bytes
+        self._lock = threading.Lock()
+        self._live: dict[str, tuple[Any, Path]] = {}  # running attempts whose log we stream
+        self._offsets: dict[str, int] = {}  # what the server holds, where known
+        self._unsent: dict[str, int] = {}
+        self._dead_logs: set[str] = set()  # the server refuses this log (unknown attempt)
+        self._refusals: dict[str, int] = {}
+        self._event = threading.Event()
+        self._urgent = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._backoff = Backoff()
+        self._auth_warned = False
+
+    # -- called by the daemon --
+
+    def track(self, attempt_id: Any, log_path: Path) -> None:
+        """Start streaming a new attempt's log; the server holds nothing of it yet."""
+        key = file_key(attempt_id)
+        with self._lock:
+            self._live[key] = (attempt_id, Path(log_path))
+            self._offsets.setdefault(key, 0)
+
+    def note_output(self, attempt_id: Any, nbytes: int) -> None:
+        """A runner wrote output; nudge the thread once enough is waiting."""
+        key = file_key(attempt_id)
+        with self._lock:
+            waiting = self._unsent.get(key, 0) + nbytes
+            self._unsent[key] = waiting
+        if waiting >= self.wake_bytes:
+            self._event.set()
+
+    def wake(self, urgent: bool = False) -> None:
+        """Something is ready to send (a finish report): go now (during an outage: at the next retry,
+        unless urgent)."""
+        if urgent:
+            self._urgent = True
+        self._event.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="reporter", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        self._event.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def drain(self, timeout: float) -> bool:
+        """Try to deliver every spooled report within `timeout` seconds (used at shutdown)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if not self.spool.pending():
+                return True
+            self.wake(urgent=True)
+            time.sleep(0.05)
+        return not self.spool.pending()
+
+    # -- the thread --
+
+    def _loop(self) -> None:
+        next_try = 0.0
+        while not self._stop.is_set():
+            self._event.wait(max(0.0, next_try - time.monotonic()))
+            if self._stop.is_set():
+                break
+            if time.monotonic() < next_try and not self._urgent:
+                # Woken during an outage's backoff: a nudge does not shorten the retry delay.
+                self._event.clear()
+                continue
+            self._event.clear()
+            self._urgent = False
+            try:
+                self.run_once()
+            except Exception as exc:
+                if is_outage(exc):
+                    self.conn.failed("reporting", exc)
+                elif isinstance(exc, ApiError) and exc.status in (401, 403):
+                    if not self._auth_warned:
+                        log.error("server refused the node credential while reporting: %s", exc.detail)
+                        self._auth_warned = True
+                else:
+                    log.exception("reporter: unexpected error (will retry)")
+                next_try = time.monotonic() + self._backoff.next_delay()
+                continue
+            self._backoff.reset()
+            self._auth_warned = False
+            next_try = time.monotonic() + self.interval
+
+    def run_once(self) -> None:
+        """One delivery pass: live logs, then finish reports (a few rounds, for log catch-up)."""
+        with self._lock:
+            live = list(self._live.items())
+        for key, (attempt_id, path) in live:
+            if key not in self._dead_logs:
+                self._send_log(attempt_id, key, path, upto=None)
+        for _ in range(3):
+            if not self._deliver_reports():
+                break
+
+    # -- logs --
+
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
+        answer = self.client.post(path, body)
+        self.conn.ok()
+        return answer
+
+    def _send_log(self, attempt_id: Any, key: str, path: Path, upto: int | None) -> None:
+        """Send the log from the server's offset up to `upto` bytes (or the end of the file)."""
+        offset = self._offsets.get(key, 0)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return
+        limit = size if upto is None else min(size, upto)
+        with self._lock:
+            self._unsent[key] = 0
+        rounds = 0
+        while offset < limit and rounds < 256:
+            rounds += 1
+            with open(path, "rb") as f:
+                f.seek(offset)
+                raw = f.read(min(self.chunk_bytes, limit - offset))
+            if not raw:
+                break
+            used = utf8_complete_len(raw)
+            if used == 0:
+                break  # the writer is in the middle of a character; next pass
+            text = raw[:used].decode("utf-8", errors="replace")
+            try:
+                answer = self._post(f"/agent/attempts/{attempt_id}/log", {"offset": offset, "data": text})
+            except ApiError as exc:
+                if is_outage(exc) or exc.status in (401, 403):
+                    raise
+                next_offset = exc.body.get("next_offset") if isinstance(exc.body, dict) else None
+                if exc.status == 409 and isinstance(next_offset, int):
+                    offset = max(0, min(next_offset, size))
+                    self._offsets[key] = offset
+                    continue
+                log.warning("server refused the log of attempt %s (%s); not sending more of it",
+                            attempt_id, exc.detail)
+                self._dead_logs.add(key)
+                return
+            next_offset = answer.get("next_offset") if isinstance(answer, dict) else None
+            offset = next_offset if isinstance(next_offset, int) and next_offset > offset else offset + used
+            self._offsets[key] = offset
+
+    # -- finish reports --
+
+    def _deliver_reports(self) -> bool:
+        """Send spooled reports; returns True when some need another round (log catch-up)."""
+        reports = self.spool.pending()
+        if not reports:
+            return False
+        ready = []
+        for report in reports:
+            key = file_key(report["attempt_id"])
+            log_size = int(report.get("log_size") or 0)
+            if key in self._offsets and key not in self._dead_logs and self._offsets[key] < log_size:
+                self._send_log(report["attempt_id"], key, self.spool.log_path(report["attempt_id"]), log_size)
+            ready.append(report)
+        again = False
+        for i in range(0, len(ready), _BATCH):
+            again |= self._finish_batch(ready[i:i + _BATCH])
+        return again
+
+    def _finish_batch(self, batch: list[dict[str, Any]]) -> bool:
+        try:
+            answer = self._post("/agent/finish", {"reports": batch})
+        except ApiError as exc:
+            if is_outage(exc) or exc.status in (401, 403):
+                raise
+            if len(batch) > 1:  # find the one report the server objects to
+                again = False
+                for report in batch:
+                    again |= self._finish_batch([report])
+                return again
+            self._give_up(batch[0], f"HTTP {exc.status}: {exc.detail}")
+            return False
+        results = answer.get("results", []) if isinstance(answer, dict) else []
+        by_id = {str(r.get("attempt_id")): r for r in results if isinstance(r, dict)}
+        again = False
+        for report in batch:
+            result = by_id.get(str(report["attempt_id"]))
+            if result is None:
+                continue  # not answered: try again next pass
+            if self._handle_result(report, result):
+                again = True
+        return again
+
+    def _handle_result(self, report: dict[str, Any], result: dict[str, Any]) -> bool:
+        attempt_id = report["attempt_id"]
+        key = file_key(attempt_id)
+        if result.get("accepted"):
+            log.info("attempt %s reported: %s", attempt_id, report.get("status"))
+            self._forget(attempt_id)
+            return False
+        next_offset = result.get("next_offset")
+        if isinstance(next_offset, int):
+            self._offsets[key] = next_offset
+            path = self.spool.log_path(attempt_id)
+            try:
+                have = path.stat().st_size
+            except FileNotFoundError:
+                have = 0
+            log_size = int(report.get("log_size") or 0)
+            if have < log_size or key in self._dead_logs:
+                # The local log is gone (or refused): report what the server has, say so, move on.
+                fixed = dict(report, log_size=next_offset)
+                fixed["reason"] = ((report.get("reason") or "") + " (log incomplete)").strip()
+                write_json_atomic(self.spool.spool_dir / f"{key}.json", fixed)
+                log.warning("attempt %s: local log incomplete, reporting %d bytes", attempt_id, next_offset)
+            return True
+        refusals = self._refusals.get(key, 0) + 1
+        self._refusals[key] = refusals
+        if refusals >= _MAX_REFUSALS:
+            self._give_up(report, "report not accepted")
+        return False
+
+    def _give_up(self, report: dict[str, Any], why: str) -> None:
+        log.error("server refused the report of attempt %s for good (%s); dropping it: %s",
+                  report["attempt_id"], why, report)
+        self._forget(report["attempt_id"])
+
+    def _forget(self, attempt_id: Any) -> None:
+        key = file_key(attempt_id)
+        self.spool.remove_report(attempt_id)
+        self.spool.remove_log(attempt_id)
+        with self._lock:
+            self._live.pop(key, None)
+            self._unsent.pop(key, None)
+        self._offsets.pop(key, None)
+        self._dead_logs.discard(key)
+        self._refusals.pop(key, None)
+
+    def pending_ids(self) -> list[Any]:
+        return self.spool.pending_ids()
