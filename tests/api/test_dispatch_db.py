@@ -1,0 +1,215 @@
+"""The dispatch rule and task lifecycle against real databases (SQLite and PostgreSQL), without HTTP."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select
+
+from thresher.server import lifecycle
+from thresher.server.clock import utcnow
+from thresher.server.db.tables import attempts, nodes, tasks
+from thresher.server.dispatch import assign, load_node
+from thresher.server.main import prepare
+from thresher.server.submit import check_spec, create_job
+
+
+class Bench:
+    """A server's state without its HTTP layer: submit, register nodes, dispatch, report."""
+
+    def __init__(self, db_url: str, data: Path) -> None:
+        self.server = prepare(db_url, data)
+        self.db = self.server.db
+
+    def submit(self, **job: Any) -> int:
+        spec = {"name": "job", **job}
+        with self.db.write() as conn:
+            return create_job(conn, check_spec(spec), "tester")
+
+    def node(self, name: str, cores: int = 4, memory_mb: int = 16000, gpus: int = 0, tags: list[str] | None = None) -> int:
+        now = utcnow()
+        with self.db.write() as conn:
+            return conn.execute(insert(nodes).values(
+                name=name, hostname=name, os="linux", instance_id=name, cores=cores, memory_mb=memory_mb,
+                gpus=[{"index": i, "name": "gpu", "memory_mb": 1000, "uuid": f"{name}-{i}"} for i in range(gpus)],
+                tags=tags or [], state="up", admin_state="enabled", last_seen=now, registered_at=now,
+            )).inserted_primary_key[0]
+
+    def work(self, node_id: int) -> list[dict[str, Any]]:
+        with self.db.write() as conn:
+            return assign(conn, load_node(conn, node_id), utcnow(), lock=not self.db.is_sqlite)
+
+    def finish(self, node_id: int, attempt_id: int, status: str = "succeeded", exit_code: int = 0) -> dict[str, Any]:
+        with self.db.write() as conn:
+            return lifecycle.finish_attempt(conn, node_id, {"attempt_id": attempt_id, "status": status,
+                                                            "exit_code": exit_code, "log_size": 0}, utcnow())
+
+    def task_states(self, job_id: int) -> list[str]:
+        with self.db.read() as conn:
+            return [r.state for r in conn.execute(select(tasks.c.state).where(tasks.c.job_id == job_id).order_by(tasks.c.id))]
+
+    def job_state(self, job_id: int) -> str:
+        from thresher.server.views import get_job
+        with self.db.read() as conn:
+            return get_job(conn, job_id)["state"]
+
+    def act(self, fn: Any, *args: Any) -> Any:
+        with self.db.write() as conn:
+            return fn(conn, *args, utcnow())
+
+
+def layer(name: str = "render", frames: str = "1-4", **kw: Any) -> dict[str, Any]:
+    return {"name": name, "frames": frames, "args": {"command": ["echo", "{frame}"]}, **kw}
+
+
+@pytest.fixture
+def bench(db_url: str, tmp_path: Path) -> Bench:
+    b = Bench(db_url, tmp_path / "data")
+    yield b
+    b.db.dispose()
+
+
+def test_priority_first_then_submission_order(bench: Bench) -> None:
+    low = bench.submit(priority=10, layers=[layer(frames="1-2")])
+    first = bench.submit(priority=90, layers=[layer(frames="1-2")])
+    second = bench.submit(priority=90, layers=[layer(frames="1-2")])
+    node = bench.node("n1", cores=1)
+    order = []
+    for _ in range(6):
+        (a,) = bench.work(node)
+        order.append(a["job_id"])
+        bench.finish(node, a["attempt_id"])
+    assert order == [first, first, second, second, low, low]
+    assert bench.job_state(low) == "succeeded"
+
+
+def test_several_tasks_fit_one_node_by_cores_memory_and_gpus(bench: Bench) -> None:
+    bench.submit(layers=[layer(frames="1-10", resources={"cores": 8, "memory": "8G"})])
+    big = bench.node("big", cores=32, memory_mb=64_000)
+    assert len(bench.work(big)) == 4
+    assert bench.work(big) == []  # full until something ends
+    gpu_node = bench.node("gpu", cores=8, gpus=2)
+    gpu_job = bench.submit(priority=60, layers=[layer(frames="1-3", resources={"cores": 1, "gpus": 1})])
+    got = bench.work(gpu_node)
+    assert [a["job_id"] for a in got] == [gpu_job, gpu_job]
+    assert sorted(g for a in got for g in a["gpus"]) == [0, 1]
+
+
+def test_required_tags_route_work(bench: Bench) -> None:
+    job = bench.submit(layers=[layer(tags=["houdini"])])
+    plain = bench.node("plain")
+    tagged = bench.node("fx", tags=["houdini", "linux"])
+    assert bench.work(plain) == []
+    assert {a["job_id"] for a in bench.work(tagged)} == {job}
+
+
+def test_layer_dependencies_release_after_the_layer_completes(bench: Bench) -> None:
+    job = bench.submit(layers=[layer("render", "1-2"), layer("comp", "1-2", depends_on=["render"])])
+    node = bench.node("n", cores=8)
+    first = bench.work(node)
+    assert {a["layer"] for a in first} == {"render"}
+    bench.finish(node, first[0]["attempt_id"])
+    assert bench.work(node) == []
+    bench.finish(node, first[1]["attempt_id"])
+    second = bench.work(node)
+    assert {a["layer"] for a in second} == {"comp"} and len(second) == 2
+    for a in second:
+        bench.finish(node, a["attempt_id"])
+    assert bench.job_state(job) == "succeeded"
+
+
+def test_job_dependencies(bench: Bench) -> None:
+    first = bench.submit(layers=[layer(frames="1")])
+    second = bench.submit(depends_on=[first], priority=100, layers=[layer(frames="1")])
+    assert bench.job_state(second) == "waiting"
+    node = bench.node("n", cores=8)
+    (a,) = bench.work(node)
+    assert a["job_id"] == first
+    bench.finish(node, a["attempt_id"])
+    (b,) = bench.work(node)
+    assert b["job_id"] == second
+
+
+def test_retries_keep_every_attempt_then_fail(bench: Bench) -> None:
+    job = bench.submit(layers=[layer(frames="1", retries=2)])
+    node = bench.node("n")
+    for _ in range(3):
+        (a,) = bench.work(node)
+        bench.finish(node, a["attempt_id"], "failed", 1)
+    assert bench.work(node) == []
+    assert bench.task_states(job) == ["failed"] and bench.job_state(job) == "failed"
+    with bench.db.read() as conn:
+        assert [r.number for r in conn.execute(select(attempts.c.number).order_by(attempts.c.id))] == [1, 2, 3]
+    bench.act(lifecycle.retry_tasks, job, None)
+    assert bench.task_states(job) == ["ready"]
+
+
+def test_a_report_applies_once(bench: Bench) -> None:
+    job = bench.submit(layers=[layer(frames="1")])
+    node = bench.node("n")
+    (a,) = bench.work(node)
+    bench.finish(node, a["attempt_id"], "succeeded")
+    bench.finish(node, a["attempt_id"], "failed", 1)  # a retried or confused second report changes nothing
+    assert bench.task_states(job) == ["succeeded"]
+
+
+def test_lost_attempts_requeue_without_counting_a_try(bench: Bench) -> None:
+    job = bench.submit(layers=[layer(frames="1", retries=0)])
+    dead = bench.node("dead")
+    alive = bench.node("alive")
+    (a,) = bench.work(dead)
+    changes = bench.act(lifecycle.lose_attempts, [a["attempt_id"]], "node stopped answering")
+    assert changes.ready == 1
+    (b,) = bench.work(alive)
+    assert b["task_id"] == a["task_id"]
+    bench.finish(dead, a["attempt_id"], "succeeded")  # the dead node's late report does not count
+    assert bench.task_states(job) == ["running"]
+    bench.finish(alive, b["attempt_id"])
+    assert bench.task_states(job) == ["succeeded"]
+
+
+def test_kill_pause_resume_skip(bench: Bench) -> None:
+    job = bench.submit(layers=[layer(frames="1-4")])
+    node = bench.node("n", cores=1)
+    (a,) = bench.work(node)
+    bench.act(lifecycle.pause_job, job)
+    assert bench.work(node) == [] and bench.job_state(job) == "running"
+    bench.finish(node, a["attempt_id"])
+    assert bench.job_state(job) == "paused"
+    bench.act(lifecycle.resume_job, job)
+    (b,) = bench.work(node)
+    bench.act(lifecycle.skip_task, b["task_id"] + 1)
+    bench.act(lifecycle.kill_job, job)
+    with bench.db.read() as conn:
+        from thresher.server.dispatch import kill_list
+        assert kill_list(conn, node) == [b["attempt_id"]]
+    bench.finish(node, b["attempt_id"], "killed")
+    assert bench.task_states(job) == ["succeeded", "killed", "skipped", "killed"]
+    assert bench.job_state(job) == "killed"
+
+
+def test_two_dispatchers_never_hand_out_one_task_twice(bench: Bench) -> None:
+    bench.submit(layers=[layer(frames="1-200")])
+    node_ids = [bench.node(f"n{i}", cores=4) for i in range(8)]
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    def drain(node_id: int) -> None:
+        while True:
+            got = bench.work(node_id)
+            if not got:
+                return
+            with lock:
+                seen.extend(a["task_id"] for a in got)
+            for a in got:
+                bench.finish(node_id, a["attempt_id"])
+
+    threads = [threading.Thread(target=drain, args=(n,)) for n in node_ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seen) == sorted(set(seen)) and len(seen) == 200

@@ -1,0 +1,54 @@
+"""The job spec model: defaults, units and errors that name their field."""
+
+import pytest
+from pydantic import ValidationError
+
+from thresher.model.spec import JobSpec, parse_memory_mb
+from thresher.server.errors import field_errors
+from thresher.server.submit import check_spec
+from thresher.server.errors import BadInput
+
+
+def _layer(**kw):
+    return {"name": "render", "args": {"command": ["echo", "{frame}"]}, **kw}
+
+
+def test_defaults_and_memory_units() -> None:
+    spec = JobSpec.model_validate({"name": "j", "layers": [_layer(resources={"cores": 8, "memory": "4G"})]})
+    layer = spec.layers[0]
+    assert (layer.resources.cores, layer.resources.memory_mb, layer.resources.gpus) == (8, 4096, 0)
+    assert layer.retries == 2 and layer.chunk == 1 and spec.priority == 50
+    assert parse_memory_mb("512M") == 512 and parse_memory_mb("1.5GiB") == 1536 and parse_memory_mb(100) == 100
+
+
+@pytest.mark.parametrize("layer,field,fragment", [
+    (_layer(frames="1-"), "layers.0.frames", "cannot read"),
+    (_layer(frames="1-10x0"), "layers.0.frames", "step"),
+    (_layer(resources={"cores": -1}), "layers.0.resources.cores", "greater than"),
+    (_layer(resources={"cores": 100000}), "layers.0.resources.cores", "less than"),
+    (_layer(resources={"memory": "lots"}), "layers.0.resources", "memory"),
+    (_layer(chunk=0), "layers.0.chunk", "greater than"),
+    (_layer(depends_on=["nope"]), "layers.0.depends_on", "no layer named"),
+    (_layer(bogus=1), "layers.0.bogus", "not permitted"),
+])
+def test_errors_name_the_field(layer, field, fragment) -> None:
+    with pytest.raises(ValidationError) as info:
+        JobSpec.model_validate({"name": "j", "layers": [layer]})
+    errors = field_errors(info.value)
+    assert any(e["field"] == field and fragment in e["message"] for e in errors), errors
+
+
+def test_layer_cycles_and_duplicates_are_refused() -> None:
+    cyclic = {"name": "j", "layers": [_layer(name="a", depends_on=["b"]), _layer(name="b", depends_on=["a"])]}
+    with pytest.raises(ValidationError, match="cycle"):
+        JobSpec.model_validate(cyclic)
+    with pytest.raises(ValidationError, match="used twice"):
+        JobSpec.model_validate({"name": "j", "layers": [_layer(), _layer()]})
+
+
+def test_template_problems_are_reported_per_layer() -> None:
+    with pytest.raises(BadInput) as info:
+        check_spec({"name": "j", "layers": [_layer(template="nosuchapp"), _layer(name="b", args={})]})
+    fields = {e["field"]: e["message"] for e in info.value.errors}
+    assert "unknown template 'nosuchapp'" in fields["layers.0.template"]
+    assert "layers.1.args.command" in fields
