@@ -7,6 +7,7 @@ command can leak a traceback and every command reports a server error the same w
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Annotated, Any, NoReturn
 
@@ -23,8 +24,9 @@ from thresher.client.spec import SpecError
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
-console = Console(highlight=False)
-"""Human output (tables, progress); never used when `--json` is given."""
+console = Console(highlight=False, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
+"""Human output (tables, progress); never used when `--json` is given. Piped output is not cut at
+80 columns: people grep it."""
 
 ServerOpt = Annotated[str | None, typer.Option(
     "--server", "-s", help=f"Server URL (default: ${ENV_SERVER}, then the saved {CLIENT_CONFIG_NAME})",

@@ -9,6 +9,7 @@ import shlex
 from datetime import datetime, timezone
 from typing import Any
 
+from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -56,7 +57,7 @@ def short_time(value: str | None) -> str:
     local = moment.astimezone()
     if local.date() == datetime.now().astimezone().date():
         return local.strftime("%H:%M:%S")
-    return local.strftime("%Y-%m-%d %H:%M")
+    return local.strftime("%m-%d %H:%M")
 
 
 def duration(start: str | None, end: str | None) -> str:
@@ -97,17 +98,27 @@ def jobs_table(answer: dict[str, Any]) -> Table:
     items = answer.get("items", [])
     total = answer.get("total", len(items))
     caption = f"{len(items)} of {total} jobs" if total != len(items) else f"{total} jobs"
-    table = Table(caption=caption, caption_justify="left")
-    for column in ("ID", "NAME", "PROJECT", "OWNER", "PRI", "STATE", "PROGRESS", "TASKS", "SUBMITTED"):
-        table.add_column(column, justify="right" if column in ("ID", "PRI", "TASKS") else "left",
-                         no_wrap=column != "NAME")
+    table = Table(caption=caption, caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    for column in ("ID", "NAME", "PROJECT", "OWNER", "PRI", "STATE", "PROGRESS", "SUBMITTED"):
+        table.add_column(column, justify="right" if column in ("ID", "PRI") else "left",
+                         no_wrap=column != "NAME", min_width=12 if column == "NAME" else None)
     for job in items:
         table.add_row(
             str(job.get("id")), job.get("name") or "", job.get("project") or "", job.get("owner") or "",
-            str(job.get("priority", "")), job_state(job), progress_bar(job.get("progress"), 12),
-            f"{done_count(job.get('counts'))}/{job.get('total_tasks', 0)}", short_time(job.get("submitted_at")),
+            str(job.get("priority", "")), job_state(job),
+            tasks_bar(done_count(job.get("counts")), int(job.get("total_tasks") or 0)),
+            short_time(job.get("submitted_at")),
         )
     return table
+
+
+def tasks_bar(done: int, total: int, width: int = 8) -> Text:
+    """`██████░░ 6/8`: progress as a bar plus the count a wrangler actually wants."""
+    filled = int(round(width * done / total)) if total else 0
+    bar = Text("█" * filled, style="green")
+    bar.append("░" * (width - filled), style="dim")
+    bar.append(f" {done}/{total}")
+    return bar
 
 
 def job_view(job: dict[str, Any]) -> Group:
@@ -133,13 +144,12 @@ def job_view(job: dict[str, Any]) -> Group:
     for key, value in rows:
         head.add_row(key, value)
 
-    layers = Table(title="layers", title_justify="left")
-    for column in ("LAYER", "TEMPLATE", "FRAMES", "CHUNK", "NEEDS", "STATE", "PROGRESS", "TASKS", "AFTER"):
-        layers.add_column(column, no_wrap=True)
+    layers = Table(title="layers", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    for column in ("LAYER", "TEMPLATE", "FRAMES", "CHUNK", "NEEDS", "STATE", "PROGRESS", "AFTER"):
+        layers.add_column(column, no_wrap=column not in ("LAYER", "AFTER"))
     for layer in job.get("layers", []):
         total = int(layer.get("total_tasks") or 0)
         done = done_count(layer.get("counts"))
-        pct = 100.0 * done / total if total else 0.0
         needs = f"{layer.get('cores', 1)}c"
         if layer.get("memory_mb"):
             needs += f" {layer['memory_mb']}M"
@@ -147,8 +157,8 @@ def job_view(job: dict[str, Any]) -> Group:
             needs += f" {layer['gpus']}gpu"
         layers.add_row(
             layer.get("name", ""), layer.get("template", ""), str(layer.get("frames", "")),
-            str(layer.get("chunk", "")), needs, state_text(layer.get("state")), progress_bar(pct, 12),
-            f"{done}/{total}", ", ".join(layer.get("depends_on") or []) or "-",
+            str(layer.get("chunk", "")), needs, state_text(layer.get("state")), tasks_bar(done, total),
+            ", ".join(layer.get("depends_on") or []) or "-",
         )
     return Group(head, Text(""), layers)
 
@@ -157,7 +167,7 @@ def tasks_table(answer: dict[str, Any]) -> Table:
     items = answer.get("items", [])
     total = answer.get("total", len(items))
     caption = f"{len(items)} of {total} tasks" if total != len(items) else f"{total} tasks"
-    table = Table(caption=caption, caption_justify="left")
+    table = Table(caption=caption, caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
     for column in ("ID", "LAYER", "#", "FRAMES", "STATE", "TRIES", "NODE", "ATTEMPT", "STARTED", "TIME"):
         table.add_column(column, justify="right" if column in ("ID", "#", "TRIES", "ATTEMPT") else "left",
                          no_wrap=True)
@@ -175,7 +185,7 @@ def tasks_table(answer: dict[str, Any]) -> Table:
 
 
 def attempts_table(attempts: list[dict[str, Any]]) -> Table:
-    table = Table(title="attempts", title_justify="left")
+    table = Table(title="attempts", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
     for column in ("ATTEMPT", "#", "NODE", "STATE", "EXIT", "CPU S", "PEAK MB", "STARTED", "TIME", "REASON"):
         table.add_column(column, no_wrap=column != "REASON")
     for att in attempts:
@@ -190,25 +200,39 @@ def attempts_table(attempts: list[dict[str, Any]]) -> Table:
     return table
 
 
+def node_state(node: dict[str, Any]) -> Text:
+    """`up`, or `up, draining`: the admin state only when it is not the usual `enabled`."""
+    text = state_text(node.get("state"))
+    admin = node.get("admin_state")
+    if admin and admin != "enabled":
+        text.append(", ")
+        text.append_text(state_text(admin))
+    return text
+
+
 def nodes_table(nodes: list[dict[str, Any]]) -> Table:
-    table = Table(caption=f"{len(nodes)} nodes", caption_justify="left")
-    for column in ("ID", "NAME", "STATE", "ADMIN", "CORES", "MEM GB", "GPUS", "CPU%", "RUNNING", "FREE", "TAGS",
-                   "SEEN"):
-        table.add_column(column, no_wrap=True, justify="right" if column in ("ID", "CORES", "CPU%") else "left")
+    table = Table(caption=f"{len(nodes)} nodes", caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  padding=(0, 1), collapse_padding=True)
+    any_gpus = any(node.get("gpus") for node in nodes)
+    columns = ["ID", "NAME", "STATE", "CORES", "MEM GB", *(["GPUS"] if any_gpus else []), "CPU%", "RUN", "FREE",
+               "TAGS", "SEEN"]
+    for column in columns:
+        table.add_column(column, no_wrap=column != "TAGS",
+                         justify="right" if column in ("ID", "CORES", "MEM GB", "CPU%", "RUN") else "left")
     for node in nodes:
         free = node.get("free") or {}
-        gpus = node.get("gpus") or []
         free_text = f"{free.get('cores', '-')}c {_gb(free.get('memory_mb'))}G"
-        if gpus:
-            free_text += f" {len(free.get('gpus') or []) if isinstance(free.get('gpus'), list) else free.get('gpus', 0)}gpu"
+        free_gpus = free.get("gpus")
+        if any_gpus:
+            free_text += f" {len(free_gpus) if isinstance(free_gpus, list) else (free_gpus or 0)}g"
         cpu = node.get("cpu_percent")
-        table.add_row(
-            str(node.get("id")), node.get("name", ""), state_text(node.get("state")),
-            state_text(node.get("admin_state")), str(node.get("cores", "-")), _gb(node.get("memory_mb")),
-            str(len(gpus)) if gpus else "-", "-" if cpu is None else f"{float(cpu):.0f}",
-            str(len(node.get("running") or [])), free_text, ",".join(node.get("tags") or []) or "-",
-            short_time(node.get("last_seen")),
-        )
+        row: list[Any] = [str(node.get("id")), node.get("name", ""), node_state(node), str(node.get("cores", "-")),
+                          _gb(node.get("memory_mb"))]
+        if any_gpus:
+            row.append(str(len(node.get("gpus") or [])))
+        row += ["-" if cpu is None else f"{float(cpu):.0f}", str(len(node.get("running") or [])), free_text,
+                ",".join(node.get("tags") or []) or "-", short_time(node.get("last_seen"))]
+        table.add_row(*row)
     return table
 
 
@@ -225,7 +249,7 @@ def node_view(node: dict[str, Any]) -> Group:
         grid.add_row(f"gpu {gpu.get('index')}", f"{gpu.get('name', '')} {_gb(gpu.get('memory_mb'))} GB")
     grid.add_row("tags", ", ".join(node.get("tags") or []) or "-")
     grid.add_row("last seen", short_time(node.get("last_seen")))
-    running = Table(title="running", title_justify="left")
+    running = Table(title="running", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
     for column in ("ATTEMPT", "TASK", "JOB", "CORES", "GPUS"):
         running.add_column(column)
     for item in node.get("running") or []:
@@ -235,7 +259,7 @@ def node_view(node: dict[str, Any]) -> Group:
 
 
 def templates_table(templates: list[dict[str, Any]]) -> Table:
-    table = Table()
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
     table.add_column("TEMPLATE", no_wrap=True)
     table.add_column("DESCRIPTION")
     table.add_column("ARGS")
@@ -261,7 +285,7 @@ def dry_run_view(answer: dict[str, Any]) -> Group:
         parts.append(Text(f"  warning: {message}", style="yellow"))
     tasks = answer.get("tasks") or []
     if tasks:
-        table = Table(caption=f"{len(tasks)} tasks", caption_justify="left")
+        table = Table(caption=f"{len(tasks)} tasks", caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
         for column in ("LAYER", "#", "FRAMES", "COMMAND"):
             table.add_column(column, no_wrap=column != "COMMAND")
         for task in tasks:

@@ -1,0 +1,368 @@
+"""CLI parsing, output shape and error handling, against a fake server (httpx.MockTransport).
+
+These check what the commands send and print; tests/e2e/test_cli_*.py run them against a real farm.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from thresher.cli import common
+from thresher.cli.main import app
+from thresher.client.api import Thresher
+from thresher.client.http import HttpClient
+
+JOB = {
+    "id": 7, "name": "shot", "owner": "ana", "project": "demo", "sequence": None, "shot": None, "priority": 50,
+    "state": "running", "paused": False, "submitted_at": "2024-01-01T10:00:00Z", "finished_at": None,
+    "counts": {"waiting": 0, "ready": 1, "running": 1, "succeeded": 2, "failed": 0, "paused": 0, "killed": 0,
+               "skipped": 0},
+    "total_tasks": 4, "progress": 50.0, "depends_on": [], "spec": {},
+    "layers": [{"id": 1, "name": "main", "template": "command", "frames": "1-4", "chunk": 1, "cores": 1,
+                "memory_mb": 512, "gpus": 0, "tags": [], "retries": 2, "timeout": None, "depends_on": [],
+                "state": "running", "counts": {"succeeded": 2, "running": 1, "ready": 1}, "total_tasks": 4}],
+}
+TASK = {"id": 11, "job_id": 7, "layer_id": 1, "layer": "main", "index": 0, "frames": "1", "state": "succeeded",
+        "tries": 1, "lost": 0, "node": "n1", "attempt_id": 21, "progress": 100, "started_at": "2024-01-01T10:00:00Z",
+        "ended_at": "2024-01-01T10:00:05Z"}
+ATTEMPT = {"id": 21, "task_id": 11, "number": 1, "node": "n1", "state": "succeeded", "exit_code": 0}
+NODE = {"id": 3, "name": "n1", "hostname": "n1", "os": "linux", "state": "up", "admin_state": "enabled",
+        "cores": 8, "memory_mb": 16384, "gpus": [], "tags": ["linux"], "last_seen": "2024-01-01T10:00:00Z",
+        "cpu_percent": 12.0, "memory_used_mb": 1000, "load": 0.5, "running": [],
+        "free": {"cores": 8, "memory_mb": 16384, "gpus": []}}
+
+
+class FakeServer:
+    """Records requests; answers from `routes` keyed by (method, path)."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+        self.routes: dict[tuple[str, str], Callable[[httpx.Request], httpx.Response] | Any] = {}
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        path = request.url.path.removeprefix("/api/v1")
+        answer = self.routes.get((request.method, path))
+        if answer is None:
+            return httpx.Response(404, json={"detail": f"no route {request.method} {path}", "errors": []})
+        if callable(answer):
+            return answer(request)
+        return httpx.Response(200, json=answer)
+
+    def last_json(self) -> Any:
+        return json.loads(self.requests[-1].content or b"null")
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> FakeServer:
+    server = FakeServer()
+    monkeypatch.setenv("THRESHER_HOME", str(tmp_path))
+    monkeypatch.delenv("THRESHER_SERVER", raising=False)
+    monkeypatch.delenv("THRESHER_TOKEN", raising=False)
+
+    def make(server_url: str, token: str | None, **_: Any) -> Thresher:
+        http = HttpClient(server_url, token)
+        http._http = httpx.Client(base_url=http.server + "/api/v1", transport=httpx.MockTransport(server),
+                                  headers={"Authorization": f"Bearer {token}"} if token else {})
+        return Thresher(http=http)
+
+    monkeypatch.setattr(common, "Thresher", make)
+    return server
+
+
+runner = CliRunner()
+
+
+def run(*args: str, input: str | None = None) -> Any:
+    return runner.invoke(app, list(args), input=input)
+
+
+def test_help_lists_commands() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    for name in ("up", "server", "agent", "demo", "submit", "submit-cmd", "jobs", "job", "tasks", "log", "wait",
+                 "kill", "pause", "resume", "retry", "skip", "priority", "nodes", "node", "templates"):
+        assert name in result.stdout
+
+
+def test_submit_cmd_builds_a_command_job_and_prints_the_id(fake: FakeServer) -> None:
+    fake.routes[("POST", "/jobs")] = lambda req: httpx.Response(201, json={**JOB, "id": 42})
+    result = run("submit-cmd", "--server", "http://x", "--token", "tok", "--frames", "1-100", "--chunk", "10",
+                 "--cores", "2", "--name", "n", "--project", "p", "--priority", "80",
+                 "--", "prog", "-v", "{start}", "{end}")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "42\n"
+    request = fake.requests[-1]
+    assert request.headers["Authorization"] == "Bearer tok"
+    assert str(request.url) == "http://x/api/v1/jobs"
+    spec = fake.last_json()
+    assert spec["name"] == "n" and spec["project"] == "p" and spec["priority"] == 80
+    layer = spec["layers"][0]
+    assert layer["args"]["command"] == ["prog", "-v", "{start}", "{end}"]
+    assert (layer["frames"], layer["chunk"], layer["resources"]["cores"]) == ("1-100", 10, 2)
+
+
+def test_submit_cmd_without_dashes_keeps_program_options(fake: FakeServer) -> None:
+    fake.routes[("POST", "/jobs")] = {**JOB, "id": 5}
+    result = run("submit-cmd", "-s", "http://x", "--frames", "1-3", "echo", "-n", "--json", "{frame}")
+    assert result.exit_code == 0, result.output
+    assert fake.last_json()["layers"][0]["args"]["command"] == ["echo", "-n", "--json", "{frame}"]
+    assert result.stdout == "5\n"
+
+
+def test_submit_cmd_json_prints_an_object_with_id(fake: FakeServer) -> None:
+    fake.routes[("POST", "/jobs")] = {**JOB, "id": 5}
+    result = run("submit-cmd", "-s", "http://x", "--json", "--", "true")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["id"] == 5
+
+
+def test_submit_cmd_shell(fake: FakeServer) -> None:
+    fake.routes[("POST", "/jobs")] = {**JOB, "id": 5}
+    result = run("submit-cmd", "-s", "http://x", "--shell", "--", "echo {frame} | wc -c")
+    assert result.exit_code == 0
+    assert fake.last_json()["layers"][0]["args"] == {"command": "echo {frame} | wc -c", "shell": True}
+
+
+def test_submit_cmd_without_command_is_a_usage_error(fake: FakeServer) -> None:
+    result = run("submit-cmd", "-s", "http://x")
+    assert result.exit_code == 2
+    assert not fake.requests
+
+
+def test_submit_file_and_dry_run(fake: FakeServer, tmp_path: Any) -> None:
+    spec = tmp_path / "job.yaml"
+    spec.write_text("name: j\nlayers:\n  - name: a\n    args: {command: [echo, '{frame}']}\n")
+    fake.routes[("POST", "/jobs")] = lambda req: (
+        httpx.Response(200, json={"valid": True, "errors": [], "warnings": [],
+                                  "tasks": [{"layer": "a", "index": 0, "frames": "1", "argv": ["echo", "1"],
+                                             "shell": False}]})
+        if req.url.params.get("dry_run") == "true" else httpx.Response(201, json={**JOB, "id": 9}))
+    result = run("submit", str(spec), "-s", "http://x")
+    assert result.exit_code == 0 and result.stdout == "9\n"
+    assert fake.last_json() == {"name": "j", "layers": [{"name": "a", "args": {"command": ["echo", "{frame}"]}}]}
+    result = run("submit", str(spec), "-s", "http://x", "--dry-run", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["tasks"][0]["argv"] == ["echo", "1"]
+    result = run("submit", str(spec), "-s", "http://x", "--dry-run")
+    assert result.exit_code == 0 and "echo 1" in result.stdout
+
+
+def test_submit_reads_stdin(fake: FakeServer) -> None:
+    fake.routes[("POST", "/jobs")] = {**JOB, "id": 3}
+    result = run("submit", "-", "-s", "http://x", input='{"name": "j", "layers": [{"name": "a"}]}')
+    assert result.exit_code == 0 and result.stdout == "3\n"
+
+
+def test_bad_yaml_is_one_clear_error(fake: FakeServer, tmp_path: Any) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("name: [unclosed\n")
+    result = run("submit", str(spec), "-s", "http://x")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert f"error: {spec}, line" in result.stderr
+    assert "Traceback" not in result.output
+    assert not fake.requests
+
+
+def test_api_error_prints_detail_and_fields(fake: FakeServer) -> None:
+    fake.routes[("POST", "/jobs")] = lambda req: httpx.Response(422, json={
+        "detail": "the job spec is not valid",
+        "errors": [{"field": "layers.0.frames", "message": "cannot read frame spec 'x'"}]})
+    result = run("submit-cmd", "-s", "http://x", "-t", "t", "--frames", "x", "--", "true")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == ["error: the job spec is not valid",
+                                          "  layers.0.frames: cannot read frame spec 'x'"]
+
+
+def test_missing_token_gets_a_hint(fake: FakeServer) -> None:
+    fake.routes[("GET", "/jobs")] = lambda req: httpx.Response(401, json={"detail": "missing token", "errors": []})
+    result = run("jobs", "-s", "http://x")
+    assert result.exit_code == 1
+    assert "error: missing token" in result.stderr
+    assert "hint:" in result.stderr
+
+
+def test_unreachable_server_is_one_line(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THRESHER_HOME", str(tmp_path))
+    result = run("jobs", "--server", "http://127.0.0.1:9", "--token", "t")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: cannot reach Thresher server at http://127.0.0.1:9")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_jobs_json_is_the_api_answer_and_passes_filters(fake: FakeServer) -> None:
+    fake.routes[("GET", "/jobs")] = {"items": [JOB], "total": 1}
+    result = run("jobs", "-s", "http://x", "--state", "running", "--project", "demo", "--owner", "ana",
+                 "--name", "sh", "--limit", "5", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"items": [JOB], "total": 1}
+    params = dict(fake.requests[-1].url.params)
+    assert params == {"state": "running", "project": "demo", "owner": "ana", "name": "sh", "limit": "5",
+                      "sort": "-id"}
+
+
+def test_jobs_table(fake: FakeServer) -> None:
+    fake.routes[("GET", "/jobs")] = {"items": [JOB], "total": 1}
+    result = run("jobs", "-s", "http://x")
+    assert result.exit_code == 0
+    assert "shot" in result.stdout and "running" in result.stdout and "2/4" in result.stdout
+
+
+def test_job_view_and_json(fake: FakeServer) -> None:
+    fake.routes[("GET", "/jobs/7")] = JOB
+    result = run("job", "7", "-s", "http://x")
+    assert result.exit_code == 0
+    assert "main" in result.stdout and "50%" in result.stdout
+    assert json.loads(run("job", "7", "-s", "http://x", "--json").stdout)["layers"][0]["name"] == "main"
+
+
+def test_job_id_must_be_a_number(fake: FakeServer) -> None:
+    result = run("job", "abc", "-s", "http://x")
+    assert result.exit_code == 2
+
+
+def test_tasks(fake: FakeServer) -> None:
+    fake.routes[("GET", "/jobs/7/tasks")] = {"items": [TASK], "total": 1}
+    result = run("tasks", "7", "-s", "http://x", "--layer", "main", "--state", "succeeded", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["items"][0]["id"] == 11
+    assert dict(fake.requests[-1].url.params) == {"layer": "main", "state": "succeeded"}
+    assert "n1" in run("tasks", "7", "-s", "http://x").stdout
+
+
+@pytest.mark.parametrize("state,code", [("succeeded", 0), ("failed", 1), ("killed", 1)])
+def test_wait_exit_codes(fake: FakeServer, state: str, code: int) -> None:
+    fake.routes[("GET", "/jobs/7")] = {**JOB, "state": state}
+    result = run("wait", "7", "-s", "http://x")
+    assert result.exit_code == code
+    assert result.stdout == f"job 7 {state}\n"
+
+
+def test_wait_timeout_exits_2(fake: FakeServer) -> None:
+    fake.routes[("GET", "/jobs/7")] = JOB
+    result = run("wait", "7", "-s", "http://x", "--timeout", "0.2")
+    assert result.exit_code == 2
+    assert "timeout" in result.stderr
+
+
+@pytest.mark.parametrize("command,path", [("kill", "/jobs/7/kill"), ("pause", "/jobs/7/pause"),
+                                          ("resume", "/jobs/7/resume")])
+def test_job_actions(fake: FakeServer, command: str, path: str) -> None:
+    fake.routes[("POST", path)] = {**JOB, "state": "killed"}
+    result = run(command, "7", "-s", "http://x")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("job 7: killed")
+    assert fake.requests[-1].url.path == "/api/v1" + path
+
+
+def test_retry_with_and_without_tasks(fake: FakeServer) -> None:
+    fake.routes[("POST", "/jobs/7/retry")] = JOB
+    assert run("retry", "7", "-s", "http://x").exit_code == 0
+    assert fake.last_json() == {}
+    assert run("retry", "7", "--task", "11", "--task", "12", "-s", "http://x").exit_code == 0
+    assert fake.last_json() == {"task_ids": [11, 12]}
+
+
+def test_priority(fake: FakeServer) -> None:
+    fake.routes[("POST", "/jobs/7/priority")] = {**JOB, "priority": 90}
+    result = run("priority", "7", "90", "-s", "http://x", "--json")
+    assert result.exit_code == 0
+    assert fake.last_json() == {"priority": 90}
+    assert json.loads(result.stdout)["priority"] == 90
+
+
+def test_skip(fake: FakeServer) -> None:
+    fake.routes[("POST", "/tasks/11/skip")] = {**TASK, "state": "skipped"}
+    result = run("skip", "11", "-s", "http://x")
+    assert result.exit_code == 0 and result.stdout == "task 11: skipped\n"
+
+
+def test_nodes_and_node_actions(fake: FakeServer) -> None:
+    fake.routes[("GET", "/nodes")] = [NODE]
+    fake.routes[("POST", "/nodes/n1/drain")] = {**NODE, "admin_state": "draining"}
+    fake.routes[("GET", "/nodes/n1")] = NODE
+    assert json.loads(run("nodes", "-s", "http://x", "--json").stdout) == [NODE]
+    assert "n1" in run("nodes", "-s", "http://x").stdout
+    result = run("node", "drain", "n1", "-s", "http://x")
+    assert result.exit_code == 0 and result.stdout == "node n1: draining (up)\n"
+    assert "linux" in run("node", "show", "n1", "-s", "http://x").stdout
+
+
+def test_node_names_are_quoted_in_paths(fake: FakeServer) -> None:
+    fake.routes[("POST", "/nodes/a b/enable")] = NODE
+    assert run("node", "enable", "a b", "-s", "http://x").exit_code == 0
+    assert fake.requests[-1].url.raw_path == b"/api/v1/nodes/a%20b/enable"
+
+
+def test_log_of_a_task_uses_its_latest_attempt(fake: FakeServer) -> None:
+    fake.routes[("GET", "/tasks/11/attempts")] = [ATTEMPT, {**ATTEMPT, "id": 22, "number": 2}]
+    fake.routes[("GET", "/attempts/22/log")] = lambda req: httpx.Response(200, json=(
+        {"attempt_id": 22, "offset": 0, "data": "hello\n", "next_offset": 6, "complete": True}
+        if req.url.params.get("offset") == "0" else
+        {"attempt_id": 22, "offset": 6, "data": "", "next_offset": 6, "complete": True}))
+    result = run("log", "11", "-s", "http://x")
+    assert result.exit_code == 0 and result.stdout == "hello\n"
+
+
+def test_log_by_attempt_number_and_id(fake: FakeServer) -> None:
+    fake.routes[("GET", "/tasks/11/attempts")] = [ATTEMPT, {**ATTEMPT, "id": 22, "number": 2}]
+    fake.routes[("GET", "/attempts/21/log")] = {"attempt_id": 21, "offset": 0, "data": "", "next_offset": 0,
+                                                "complete": True}
+    assert run("log", "11", "--attempt", "1", "-s", "http://x").exit_code == 0
+    assert fake.requests[-1].url.path == "/api/v1/attempts/21/log"
+    assert run("log", "a21", "-s", "http://x").exit_code == 0
+    assert fake.requests[-1].url.path == "/api/v1/attempts/21/log"
+    result = run("log", "11", "--attempt", "5", "-s", "http://x")
+    assert result.exit_code == 1 and "no attempt 5" in result.stderr
+
+
+def test_log_follow_reads_until_complete(fake: FakeServer) -> None:
+    pieces = iter([
+        {"attempt_id": 21, "offset": 0, "data": "a\n", "next_offset": 2, "complete": False},
+        {"attempt_id": 21, "offset": 2, "data": "", "next_offset": 2, "complete": False},
+        {"attempt_id": 21, "offset": 2, "data": "b\n", "next_offset": 4, "complete": True},
+    ])
+    fake.routes[("GET", "/attempts/21/log")] = lambda req: httpx.Response(200, json=next(pieces))
+    result = run("log", "a21", "-f", "-s", "http://x")
+    assert result.exit_code == 0 and result.stdout == "a\nb\n"
+    assert [r.url.params["offset"] for r in fake.requests] == ["0", "2", "2"]
+
+
+def test_log_of_a_task_that_never_ran(fake: FakeServer) -> None:
+    fake.routes[("GET", "/tasks/11/attempts")] = []
+    result = run("log", "11", "-s", "http://x")
+    assert result.exit_code == 1 and "has not run yet" in result.stderr
+
+
+def test_log_bad_target_is_usage_error() -> None:
+    assert run("log", "xyz", "-s", "http://x").exit_code == 2
+
+
+def test_templates(fake: FakeServer) -> None:
+    fake.routes[("GET", "/templates")] = [{"name": "command", "description": "Any command",
+                                           "args": {"properties": {"command": {}}, "required": ["command"]}}]
+    assert "command*" in run("templates", "-s", "http://x").stdout
+    assert json.loads(run("templates", "-s", "http://x", "--json").stdout)[0]["name"] == "command"
+
+
+def test_env_and_saved_config_are_used(fake: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from thresher.client.config import save_client_config
+
+    fake.routes[("GET", "/jobs")] = {"items": [], "total": 0}
+    save_client_config("http://saved:1", "saved-token")
+    assert run("jobs", "--json").exit_code == 0
+    assert str(fake.requests[-1].url).startswith("http://saved:1/api/v1/jobs")
+    assert fake.requests[-1].headers["Authorization"] == "Bearer saved-token"
+    monkeypatch.setenv("THRESHER_SERVER", "http://env:2")
+    monkeypatch.setenv("THRESHER_TOKEN", "env-token")
+    assert run("jobs", "--json").exit_code == 0
+    assert str(fake.requests[-1].url).startswith("http://env:2/api/v1/jobs")
+    assert fake.requests[-1].headers["Authorization"] == "Bearer env-token"
