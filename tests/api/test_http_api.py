@@ -1,0 +1,141 @@
+"""The HTTP API of a real server process: auth, clear 4xx errors, nothing half-created, listings, logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from thresher.client.http import ApiError, HttpClient
+
+
+def _spec(**layer: Any) -> dict[str, Any]:
+    return {"name": "shot010", "project": "demo", "layers": [
+        {"name": "render", "frames": "1-10", "chunk": 2, "args": {"command": ["echo", "{start}", "{end}"]}, **layer}]}
+
+
+def _job_count(api: HttpClient) -> int:
+    return api.get("/jobs")["total"]
+
+
+def test_every_call_needs_a_token_of_the_right_kind(farm) -> None:
+    assert httpx.get(farm.server_url + "/api/v1/health").json()["status"] == "ok"
+    assert httpx.get(farm.server_url + "/openapi.json").json()["info"]["title"] == "Thresher"
+    response = httpx.get(farm.server_url + "/api/v1/jobs")
+    assert response.status_code == 401 and "bearer token" in response.json()["detail"]
+    with pytest.raises(ApiError) as info:
+        farm.client(token="thr_admin_forged").get("/jobs")
+    assert info.value.status == 401
+    enroll = farm.client(token=farm.enroll_token)
+    with pytest.raises(ApiError) as info:
+        enroll.post("/jobs", _spec())
+    assert info.value.status == 403
+    node = enroll.post("/agent/register", {"name": "n1", "cores": 2, "memory_mb": 2048})
+    agent = farm.client(token=node["token"])
+    with pytest.raises(ApiError) as info:
+        agent.get("/jobs")
+    assert info.value.status == 403
+    with pytest.raises(ApiError) as info:
+        farm.api.post("/agent/heartbeat", {})
+    assert info.value.status == 403
+
+
+@pytest.mark.parametrize("spec,field,fragment", [
+    (_spec(frames="1-"), "layers.0.frames", "cannot read frame spec"),
+    (_spec(frames="a-b"), "layers.0.frames", "cannot read frame spec"),
+    (_spec(frames="1-10x0"), "layers.0.frames", "step"),
+    (_spec(frames="1-1000000000000"), "layers.0.frames", "limit"),
+    (_spec(template="nosuch"), "layers.0.template", "unknown template"),
+    (_spec(resources={"cores": -4}), "layers.0.resources.cores", "greater than"),
+    (_spec(resources={"memory": "900000T"}), "layers.0.resources.memory_mb", "less than"),
+    (_spec(args={}), "layers.0.args.command", "required"),
+    ({"layers": []}, "name", "required"),
+    ([1, 2], "(body)", "object"),
+])
+def test_bad_specs_get_a_4xx_naming_the_field_and_create_nothing(farm, spec, field, fragment) -> None:
+    with pytest.raises(ApiError) as info:
+        farm.api.post("/jobs", spec)
+    assert 400 <= info.value.status < 500
+    assert any(e["field"] == field and fragment in e["message"] for e in info.value.errors), info.value.errors
+    assert _job_count(farm.api) == 0
+
+
+def test_malformed_json_is_a_4xx(farm) -> None:
+    response = httpx.post(farm.server_url + "/api/v1/jobs", content=b"{name: oops",
+                          headers={"Authorization": f"Bearer {farm.admin_token}", "Content-Type": "application/json"})
+    assert response.status_code == 422 and response.json()["detail"] == "invalid request"
+
+
+def test_a_layer_no_node_could_run_is_refused(farm) -> None:
+    farm.client(token=farm.enroll_token).post("/agent/register", {"name": "small", "cores": 4, "memory_mb": 8000})
+    with pytest.raises(ApiError) as info:
+        farm.api.post("/jobs", _spec(resources={"cores": 64}))
+    assert info.value.status == 422 and "no node can run this layer" in info.value.errors[0]["message"]
+    with pytest.raises(ApiError):
+        farm.api.post("/jobs", _spec(tags=["houdini"]))
+    assert _job_count(farm.api) == 0
+
+
+def test_unknown_ids_are_404(farm) -> None:
+    for method, path in [("GET", "/jobs/999"), ("GET", "/tasks/999"), ("GET", "/attempts/999/log"),
+                         ("POST", "/jobs/999/kill"), ("POST", "/tasks/999/skip"), ("GET", "/nodes/nope")]:
+        with pytest.raises(ApiError) as info:
+            farm.api.request(method, path, json={} if method == "POST" else None)
+        assert info.value.status == 404, path
+
+
+def test_dry_run_shows_commands_and_submits_nothing(farm) -> None:
+    result = farm.api.post("/jobs", _spec(), dry_run="true")
+    assert result["valid"] and result["total_tasks"] == 5
+    assert result["tasks"][0]["argv"] == ["echo", "1", "2"]
+    assert _job_count(farm.api) == 0
+
+
+def test_listing_filters_and_paging(farm) -> None:
+    ids = [farm.api.post("/jobs", {**_spec(), "name": f"job{i}", "project": "a" if i % 2 else "b"})["id"] for i in range(5)]
+    page = farm.api.get("/jobs", limit=2, offset=0)
+    assert page["total"] == 5 and [j["id"] for j in page["items"]] == ids[::-1][:2]
+    assert {j["project"] for j in farm.api.get("/jobs", project="a")["items"]} == {"a"}
+    assert [j["name"] for j in farm.api.get("/jobs", name="job3")["items"]] == ["job3"]
+    assert farm.api.get("/jobs", state="queued")["total"] == 5
+    job = farm.api.get(f"/jobs/{ids[0]}")
+    assert job["counts"]["ready"] == 5 and job["layers"][0]["total_tasks"] == 5
+    assert farm.api.get(f"/jobs/{ids[0]}/tasks", limit=2)["total"] == 5
+    farm.api.post(f"/jobs/{ids[0]}/priority", {"priority": 99})
+    assert farm.api.get("/jobs", sort="-priority")["items"][0]["id"] == ids[0]
+    with pytest.raises(ApiError) as info:
+        farm.api.post(f"/jobs/{ids[0]}/priority", {"priority": -1})
+    assert info.value.errors[0]["field"] == "priority"
+
+
+def test_agent_protocol_log_is_idempotent_and_finish_waits_for_the_log(farm) -> None:
+    job = farm.api.post("/jobs", _spec(frames="1", chunk=1))
+    node = farm.client(token=farm.enroll_token).post("/agent/register", {"name": "n1", "cores": 2, "memory_mb": 2048})
+    agent = farm.client(token=node["token"])
+    work = agent.post("/agent/work", {}, wait=5)
+    (assignment,) = work["assignments"]
+    attempt = assignment["attempt_id"]
+    assert agent.post(f"/agent/attempts/{attempt}/log", {"offset": 0, "data": "héllo\n"})["next_offset"] == 7
+    assert agent.post(f"/agent/attempts/{attempt}/log", {"offset": 0, "data": "héllo\nworld\n"})["next_offset"] == 13
+    with pytest.raises(ApiError) as info:
+        agent.post(f"/agent/attempts/{attempt}/log", {"offset": 50, "data": "x"})
+    assert info.value.status == 409 and info.value.body["next_offset"] == 13
+    early = agent.post("/agent/finish", {"reports": [{"attempt_id": attempt, "status": "succeeded", "exit_code": 0,
+                                                      "log_size": 20}]})
+    assert early["results"][0] == {"attempt_id": attempt, "accepted": False, "next_offset": 13}
+    done = agent.post("/agent/finish", {"reports": [{"attempt_id": attempt, "status": "succeeded", "exit_code": 0,
+                                                     "log_size": 13}]})
+    assert done["results"][0]["accepted"]
+    log = farm.api.get(f"/attempts/{attempt}/log")
+    assert log["data"] == "héllo\nworld\n" and log["complete"]
+    assert farm.api.get(f"/attempts/{attempt}/log", offset=7)["data"] == "world\n"
+    assert farm.api.get(f"/jobs/{job['id']}")["state"] == "succeeded"
+
+
+def test_a_second_agent_cannot_take_a_live_nodes_name(farm) -> None:
+    enroll = farm.client(token=farm.enroll_token)
+    enroll.post("/agent/register", {"name": "twin", "cores": 2, "memory_mb": 2048, "instance_id": "a"})
+    with pytest.raises(ApiError) as info:
+        enroll.post("/agent/register", {"name": "twin", "cores": 2, "memory_mb": 2048, "instance_id": "b"})
+    assert info.value.status == 409 and "cloned" in info.value.detail
