@@ -28,7 +28,7 @@ class GpuInfo:
     index: int
     name: str
     memory_mb: int
-    uuid: str | None
+    uuid: str  # "" when unknown
 
     def to_json(self) -> dict[str, Any]:
         return {"index": self.index, "name": self.name, "memory_mb": self.memory_mb, "uuid": self.uuid}
@@ -82,9 +82,9 @@ def detect_gpus() -> list[GpuInfo]:
                 name = _text(pynvml.nvmlDeviceGetName(handle))
                 memory_mb = int(pynvml.nvmlDeviceGetMemoryInfo(handle).total // MIB)
                 try:
-                    uuid: str | None = _text(pynvml.nvmlDeviceGetUUID(handle))
+                    uuid = _text(pynvml.nvmlDeviceGetUUID(handle))
                 except Exception:
-                    uuid = None
+                    uuid = ""
                 gpus.append(GpuInfo(index=i, name=name, memory_mb=memory_mb, uuid=uuid))
             except Exception as exc:
                 log.warning("GPU %d could not be read through NVML: %s", i, exc)
@@ -118,7 +118,7 @@ def detect_facts(*, name: str | None = None, cores: int | None = None, memory_mb
             raise ValueError("gpus must be >= 0")
         gpu_list = gpu_list[:gpus]
         for i in range(len(gpu_list), gpus):
-            gpu_list.append(GpuInfo(index=i, name="virtual", memory_mb=0, uuid=None))
+            gpu_list.append(GpuInfo(index=i, name="virtual", memory_mb=0, uuid=""))
         if gpus > len(detected):
             log.warning("declared %d GPUs but NVML found %d: the rest are placeholders", gpus, len(detected))
     if cores is not None and cores < 1:
@@ -137,7 +137,7 @@ def detect_facts(*, name: str | None = None, cores: int | None = None, memory_mb
     )
 
 
-def sample_load() -> dict[str, float]:
+def sample_load() -> dict[str, Any]:
     """Current node load for the heartbeat: `cpu_percent` (since the previous call), memory, 1-min load."""
     vm = psutil.virtual_memory()
     try:
@@ -146,6 +146,6 @@ def sample_load() -> dict[str, float]:
         load = 0.0
     return {
         "cpu_percent": float(psutil.cpu_percent(interval=None)),
-        "memory_used_mb": float((vm.total - vm.available) // MIB),
+        "memory_used_mb": int((vm.total - vm.available) // MIB),
         "load": float(load),
     }
