@@ -110,7 +110,7 @@ def demo(
     home = Path(tempfile.mkdtemp(prefix="thresher-demo-"))
     farm = LocalFarm(data_dir=home / "data", port=free_port(), agents=agents,
                      cores_per_agent=split_cores(os.cpu_count(), agents),
-                     env={"THRESHER_HOME": str(home)}, node_prefix="demo",
+                     env={"THRESHER_HOME": str(home)}, node_prefix="demo", save_client_config=False,
                      say=lambda message: console.print(f"[dim]{message}[/dim]"))
     job: dict[str, Any] | None = None
     code = 1

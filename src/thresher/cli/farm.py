@@ -39,7 +39,9 @@ def server(
     data: Annotated[Path | None, typer.Option("--data", help="Data folder: tokens, logs, sqlite database.",
                                               show_default=False)] = None,
     node_timeout: Annotated[float, typer.Option("--node-timeout", help="Seconds of silence before a node is down.")]
-    = 30.0,
+    = 60.0,
+    no_client_config: Annotated[bool, typer.Option("--no-client-config", help="Do not save the admin token "
+                                                   "where the CLI finds it.")] = False,
 ) -> None:
     """Run the Thresher server (API, dispatcher, dashboard) until stopped."""
     from thresher.server.main import serve
@@ -47,7 +49,7 @@ def server(
     data_path = (data or data_dir()).expanduser().resolve()
     data_path.mkdir(parents=True, exist_ok=True)
     db_url = db or f"sqlite:///{data_path / 'thresher.db'}"
-    serve(db_url, host, port, data_path, node_timeout)
+    serve(db_url, host, port, data_path, node_timeout, save_client_config=not no_client_config)
 
 
 def agent(
@@ -84,7 +86,7 @@ def agent(
                                  "state_dir": state_dir}
     if heartbeat is not None:
         kwargs["heartbeat_s"] = heartbeat
-    run_agent(server_url, token, **kwargs)
+    raise typer.Exit(run_agent(server_url, token, **kwargs) or 0)
 
 
 @contextmanager

@@ -94,6 +94,8 @@ class LocalFarm:
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment for the children (the demo moves THRESHER_HOME away from the user's)."""
     log_to_files: bool = True
+    save_client_config: bool = True
+    """Whether the server saves its admin token as the user's client config (not for the demo)."""
     node_prefix: str = field(default_factory=lambda: socket.gethostname().split(".")[0] or "node")
     say: Callable[[str], None] = lambda message: None
 
@@ -142,9 +144,12 @@ class LocalFarm:
         return Child(name, proc, log_path, log_file)
 
     def server_argv(self) -> list[str]:
-        return [sys.executable, "-m", "thresher.cli", "server",
+        argv = [sys.executable, "-m", "thresher.cli", "server",
                 "--db", f"sqlite:///{self.data_dir / 'thresher.db'}",
                 "--host", self.host, "--port", str(self.port), "--data", str(self.data_dir)]
+        if not self.save_client_config:
+            argv.append("--no-client-config")
+        return argv
 
     def agent_argv(self, index: int) -> list[str]:
         argv = [sys.executable, "-m", "thresher.cli", "agent", "--server", self.url,
