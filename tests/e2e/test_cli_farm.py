@@ -1,0 +1,197 @@
+"""The real `thresher` CLI (subprocess) against a real server and real agents.
+
+Each test drives the farm only through the command line, the way a wrangler or a pipeline script
+does, and checks both what it prints and its exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+THRESHER = [sys.executable, "-m", "thresher.cli"]
+
+
+class Cli:
+    """Runs `thresher ...` with the farm's URL and admin token in the environment."""
+
+    def __init__(self, farm: Any) -> None:
+        self.farm = farm
+        self.env = {**farm.env, "THRESHER_SERVER": farm.server_url, "THRESHER_TOKEN": farm.admin_token,
+                    "COLUMNS": "200"}
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 60,
+                 input: str | None = None) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([*THRESHER, *args], env=self.env, capture_output=True, text=True,
+                                timeout=timeout, input=input, cwd=self.farm.root)
+        if check and result.returncode != 0:
+            raise AssertionError(f"thresher {' '.join(args)} exited {result.returncode}\n"
+                                 f"stdout: {result.stdout}\nstderr: {result.stderr}")
+        return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self(*args, "--json").stdout)
+
+    def submit_cmd(self, *args: str) -> int:
+        return int(self("submit-cmd", *args).stdout.strip())
+
+
+@pytest.fixture
+def cli(make_farm: Any) -> Cli:
+    farm = make_farm()
+    farm.start_agent("n1", cores=2)
+    return Cli(farm)
+
+
+def test_submit_cmd_wait_and_log(cli: Cli) -> None:
+    job_id = cli.submit_cmd("--frames", "1-4", "--chunk", "2", "--", "echo", "frame", "{start}", "to", "{end}")
+    result = cli("wait", str(job_id), "--timeout", "60")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"job {job_id} succeeded"
+
+    tasks = cli.json("tasks", str(job_id))
+    assert tasks["total"] == 2
+    first = min(tasks["items"], key=lambda t: t["index"])
+    assert cli("log", str(first["id"])).stdout == "frame 1 to 2\n"
+    assert cli("log", f"a{first['attempt_id']}").stdout == "frame 1 to 2\n"
+    assert "frame 1 to 2" in cli("log", str(first["id"]), "-f", timeout=30).stdout
+
+    human = cli("job", str(job_id)).stdout
+    assert "succeeded" in human and "2/2" in human
+
+
+def test_failing_command_makes_wait_exit_1(cli: Cli) -> None:
+    job_id = cli.submit_cmd("--retries", "0", "--", "false")
+    result = cli("wait", str(job_id), "--timeout", "60", check=False)
+    assert result.returncode == 1
+    assert result.stdout.strip() == f"job {job_id} failed"
+
+
+def test_wait_timeout_exits_2(cli: Cli) -> None:
+    job_id = cli.submit_cmd("--", "sleep", "30")
+    result = cli("wait", str(job_id), "--timeout", "1", check=False)
+    assert result.returncode == 2
+    cli("kill", str(job_id))
+
+
+def test_log_follow_streams_a_running_task(cli: Cli) -> None:
+    job_id = cli.submit_cmd("--shell", "--", "for i in 1 2 3; do echo line $i; sleep 0.3; done")
+    task_id = cli.json("tasks", str(job_id))["items"][0]["id"]
+    # -f waits for the task's first attempt, then follows it to its end.
+    result = cli("log", str(task_id), "-f", timeout=60)
+    assert result.stdout == "line 1\nline 2\nline 3\n"
+
+
+def test_jobs_json_parses_and_filters(cli: Cli) -> None:
+    a = cli.submit_cmd("--name", "alpha shot", "--project", "show1", "--", "true")
+    b = cli.submit_cmd("--name", "beta shot", "--project", "show2", "--", "true")
+    for job_id in (a, b):
+        cli("wait", str(job_id), "--timeout", "60")
+    answer = cli.json("jobs")
+    assert {a, b} <= {item["id"] for item in answer["items"]}
+    assert [item["id"] for item in cli.json("jobs", "--project", "show2")["items"]] == [b]
+    assert [item["id"] for item in cli.json("jobs", "--name", "alpha")["items"]] == [a]
+    assert cli.json("jobs", "--state", "succeeded")["total"] >= 2
+    assert "alpha shot" in cli("jobs").stdout
+
+
+def test_pause_resume_priority_kill_retry_skip(cli: Cli) -> None:
+    job_id = cli.submit_cmd("--frames", "1-6", "--retries", "0", "--", "sleep", "20")
+    paused = json.loads(cli("pause", str(job_id), "--json").stdout)
+    assert paused["paused"] is True
+    resumed = json.loads(cli("resume", str(job_id), "--json").stdout)
+    assert resumed["paused"] is False
+    assert json.loads(cli("priority", str(job_id), "77", "--json").stdout)["priority"] == 77
+    assert cli.json("job", str(job_id))["priority"] == 77
+
+    killed = json.loads(cli("kill", str(job_id), "--json").stdout)
+    assert killed["state"] == "killed"
+    assert cli("wait", str(job_id), "--timeout", "30", check=False).returncode == 1
+
+    retried = json.loads(cli("retry", str(job_id), "--json").stdout)
+    assert retried["state"] not in ("killed", "failed")
+    tasks = cli.json("tasks", str(job_id))["items"]
+    skipped = cli("skip", str(tasks[-1]["id"]))
+    assert skipped.stdout.strip() == f"task {tasks[-1]['id']}: skipped"
+    assert cli.json("job", str(job_id))["counts"]["skipped"] == 1
+    cli("kill", str(job_id))
+
+
+def test_retry_single_task(cli: Cli) -> None:
+    job_id = cli.submit_cmd("--frames", "1-2", "--retries", "0", "--", "sh", "-c", "test {frame} = 1")
+    assert cli("wait", str(job_id), "--timeout", "60", check=False).returncode == 1
+    failed = cli.json("tasks", str(job_id), "--state", "failed")["items"]
+    assert [t["frames"] for t in failed] == ["2"]
+    cli("retry", str(job_id), "--task", str(failed[0]["id"]))
+    assert cli("wait", str(job_id), "--timeout", "60", check=False).returncode == 1
+    attempts = cli.json("tasks", str(job_id), "--state", "failed")["items"]
+    assert attempts and attempts[0]["id"] == failed[0]["id"]
+
+
+def test_node_drain_disable_enable(cli: Cli) -> None:
+    nodes = cli.json("nodes")
+    assert [n["name"] for n in nodes] == ["n1"]
+    assert json.loads(cli("node", "drain", "n1", "--json").stdout)["admin_state"] == "draining"
+    assert cli("node", "disable", "n1").stdout.strip() == "node n1: disabled (up)"
+    assert cli.json("nodes")[0]["admin_state"] == "disabled"
+    assert cli("node", "enable", "n1").stdout.strip() == "node n1: enabled (up)"
+    assert "n1" in cli("node", "show", "n1").stdout
+    assert "n1" in cli("nodes").stdout
+
+
+def test_submit_file_dry_run_and_submit(cli: Cli, tmp_path: Path) -> None:
+    spec = tmp_path / "job.yaml"
+    spec.write_text("name: from file\nlayers:\n  - name: a\n    frames: 1-3\n"
+                    "    args: {command: [echo, 'f{frame}']}\n")
+    dry = json.loads(cli("submit", str(spec), "--dry-run", "--json").stdout)
+    assert dry["valid"] is True
+    assert [t["argv"] for t in dry["tasks"]] == [["echo", "f1"], ["echo", "f2"], ["echo", "f3"]]
+    job = json.loads(cli("submit", str(spec), "--json").stdout)
+    assert job["name"] == "from file"
+    assert cli("wait", str(job["id"]), "--timeout", "60").returncode == 0
+
+
+def test_example_specs_submit(cli: Cli) -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples" / "jobs"
+    for name in ("simple.yaml", "layers.yaml"):
+        job_id = int(cli("submit", str(examples / name)).stdout)
+        assert cli("wait", str(job_id), "--timeout", "90").returncode == 0, name
+
+
+def test_bad_input_gives_clear_errors(cli: Cli, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nlayers:\n  - name: a\n   frames: 1\n")
+    result = cli("submit", str(bad), check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {bad}, line 4")
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+    invalid = tmp_path / "invalid.yaml"
+    invalid.write_text("name: x\nlayers:\n  - name: a\n    frames: abc\n")
+    result = cli("submit", str(invalid), check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ")
+    assert "layers.0.frames" in result.stderr
+
+    result = cli("job", "99999", check=False)
+    assert result.returncode == 1 and result.stderr.startswith("error: ")
+
+    result = cli("jobs", "--token", "wrong", check=False)
+    assert result.returncode == 1 and result.stderr.startswith("error: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_server(cli: Cli) -> None:
+    result = cli("jobs", "--server", "http://127.0.0.1:9", check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot reach Thresher server")
+    assert len(result.stderr.strip().splitlines()) == 1
