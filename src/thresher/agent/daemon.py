@@ -221,12 +221,15 @@ class Agent:
             return None
         return data
 
-    def _register(self) -> bool:
-        """Register (enrol or refresh facts) until the server answers; False if stopped first."""
+    def _register(self, use_stored: bool = True) -> bool:
+        """Register (enrol or refresh facts) until the server answers; False if stopped first.
+
+        The stored node credential is tried first, then the given token: an agent whose node was
+        deleted (or whose server lost its database) enrols again instead of failing forever."""
         cred = self._load_credential()
         instance_id = (cred or {}).get("instance_id") or uuid.uuid4().hex
         candidates: list[tuple[str, str]] = []
-        if cred and cred.get("server", "").rstrip("/") == self.config.server.rstrip("/"):
+        if use_stored and cred and cred.get("server", "").rstrip("/") == self.config.server.rstrip("/"):
             candidates.append(("stored node credential", cred["token"]))
         if not candidates or candidates[0][1] != self.config.token:
             candidates.append(("given token", self.config.token))
@@ -271,8 +274,10 @@ class Agent:
         write_json_atomic(self._credential_path(), {
             "server": self.config.server, "node_id": self.node_id, "name": self.name, "token": self.token,
             "instance_id": instance_id, "machine_id": machine_id(),
-        }, mode=0o600)
+        }, mode=0o600, durable=True)
         os.chmod(self._credential_path(), 0o600)
+        if self._reporter is not None:
+            self._reporter.client = self._client(self.token)
         f = self.facts
         log.info("registered as node %s (%s): %d cores, %d MB, %d GPUs, tags %s; state in %s",
                  self.name, self.node_id, f.cores, f.memory_mb, len(f.gpus), ",".join(f.tags) or "-",
@@ -303,6 +308,15 @@ class Agent:
             except Exception as exc:
                 if is_outage(exc):
                     self.conn.failed("asking for work", exc)
+                elif isinstance(exc, ApiError) and exc.status == 401 and not self._stop.is_set():
+                    log.error("the server refused this node's credential (%s): enrolling again", exc.detail)
+                    try:
+                        self._register(use_stored=False)
+                    except AgentFatal as fatal:
+                        log.error("%s", fatal)
+                    if client.token != self.token:
+                        client = self._client(self.token, timeout=wait + self.config.http_timeout_s)
+                        continue
                 elif isinstance(exc, ApiError):
                     if not auth_warned:
                         log.error("server refused the work request: %s", exc)
@@ -323,7 +337,10 @@ class Agent:
     def _heartbeat_loop(self) -> None:
         client = self._client(self.token)
         resources.sample_load()  # prime cpu_percent
+        refused = False
         while not self._stop.is_set():
+            if client.token != self.token:  # enrolled again
+                client = self._client(self.token)
             body = self.heartbeat_body()
             try:
                 answer = client.post("/agent/heartbeat", body)
@@ -331,11 +348,14 @@ class Agent:
                 if is_outage(exc):
                     self.conn.failed("heartbeat", exc)
                 elif isinstance(exc, ApiError):
-                    log.warning("heartbeat refused: %s", exc)
+                    if not refused:
+                        log.warning("heartbeat refused: %s", exc)
+                    refused = True
                 else:
                     log.exception("heartbeat: unexpected error")
             else:
                 self.conn.ok()
+                refused = False
                 if isinstance(answer, dict):
                     self._apply_kills(answer.get("kill") or [], "killed by server")
                     state = answer.get("admin_state")

@@ -34,16 +34,22 @@ def file_key(attempt_id: Any) -> str:
     return key if key not in ("", ".", "..") else f"_{key}"
 
 
-def write_json_atomic(path: Path, data: Any, mode: int = 0o644) -> None:
-    """Write JSON so a reader sees the old file or the new one, never half of one, even after a crash."""
+def write_json_atomic(path: Path, data: Any, mode: int = 0o644, *, durable: bool = False) -> None:
+    """Write JSON so a reader sees the old file or the new one, never half of one.
+
+    The rename alone survives a crash of the agent (the page cache outlives the process). `durable`
+    adds fsyncs so the file also survives a power cut; reports and running records do not need that
+    (after a power cut the server declares the node's attempts lost and reruns them), and skipping
+    it keeps short tasks cheap."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -51,7 +57,8 @@ def write_json_atomic(path: Path, data: Any, mode: int = 0o644) -> None:
         except OSError:
             pass
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
 def _fsync_dir(folder: Path) -> None:
