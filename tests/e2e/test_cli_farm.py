@@ -7,10 +7,8 @@ does, and checks both what it prints and its exit code.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 

@@ -37,6 +37,10 @@ TokenOpt = Annotated[str | None, typer.Option(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
 
 
+_last_settings: dict[str, str] = {}
+"""Where the last `connect` got its token, for the hint shown when the server says 401."""
+
+
 def connect(server: str | None, token: str | None) -> Thresher:
     """A client for the resolved server and token (argument, environment, saved config)."""
     settings = resolve(server, token)
@@ -45,9 +49,6 @@ def connect(server: str | None, token: str | None) -> Thresher:
     _last_settings.clear()
     _last_settings.update(server=settings.server, token_source=settings.token_source)
     return client
-
-
-_last_settings: dict[str, str] = {}
 
 
 def emit_json(data: Any) -> None:

@@ -8,9 +8,8 @@ from typing import Annotated
 
 import typer
 
-from thresher.cli.common import JsonOpt, ServerOpt, TokenOpt, connect, console, emit_json, err, fail
+from thresher.cli.common import JsonOpt, ServerOpt, TokenOpt, connect, console, emit_json, err
 from thresher.cli.views import dry_run_view, job_view, jobs_table, tasks_table, templates_table
-from thresher.client.api import FINAL_JOB_STATES
 from thresher.client.spec import command_job_spec, load_job_spec, parse_job_spec
 
 EXIT_WAIT_TIMEOUT = 2
@@ -260,11 +259,3 @@ def templates(json_out: JsonOpt = False, server: ServerOpt = None, token: TokenO
         emit_json(answer)
     else:
         console.print(templates_table(answer))
-
-
-def is_final(state: str | None) -> bool:
-    return state in FINAL_JOB_STATES
-
-
-__all__ = ["submit", "submit_cmd", "jobs", "job", "tasks", "wait", "kill", "pause", "resume", "retry",
-           "priority", "skip", "retry_task", "kill_task", "templates", "fail"]

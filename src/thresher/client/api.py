@@ -12,12 +12,16 @@ from typing import Any
 from urllib.parse import quote
 
 from thresher.client.config import resolve
-from thresher.client.http import HttpClient
+from thresher.client.http import HttpClient, ServerUnreachable
 
 FINAL_JOB_STATES = frozenset({"succeeded", "failed", "killed"})
 """A job in one of these states changes no more unless someone acts on it (retry)."""
 
 FINAL_ATTEMPT_STATES = frozenset({"succeeded", "failed", "killed", "lost"})
+
+OUTAGE_GRACE_S = 60.0
+"""How long `wait` and `follow_log` keep polling through a server that cannot be reached: a server
+restart must not fail every pipeline script that was waiting on it."""
 
 Json = dict[str, Any]
 
@@ -113,23 +117,36 @@ class Thresher:
         return self.http.post(f"/jobs/{_seg(job_id)}/priority", json={"priority": priority})
 
     def wait(self, job_id: int, timeout: float | None = None,
-             on_update: Callable[[Json], None] | None = None, interval: float = 0.5) -> Json:
+             on_update: Callable[[Json], None] | None = None, interval: float = 0.5,
+             outage_grace: float = OUTAGE_GRACE_S) -> Json:
         """Poll until the job is succeeded, failed or killed; return the final Job.
 
         `on_update` is called with every Job seen (progress bars). Raises TimeoutError after
-        `timeout` seconds; the job keeps running on the farm.
+        `timeout` seconds (the job keeps running on the farm). A server that cannot be reached is
+        retried for `outage_grace` seconds before ServerUnreachable is raised.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        down_since: float | None = None
         while True:
-            job = self.job(job_id)
-            if on_update is not None:
-                on_update(job)
-            if job.get("state") in FINAL_JOB_STATES:
-                return job
+            try:
+                job = self.job(job_id)
+                down_since = None
+            except ServerUnreachable:
+                now = time.monotonic()
+                down_since = down_since or now
+                if now - down_since > outage_grace:
+                    raise
+                job = None
+            if job is not None:
+                if on_update is not None:
+                    on_update(job)
+                if job.get("state") in FINAL_JOB_STATES:
+                    return job
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(f"job {job_id} still {job.get('state')} after {timeout:g} s")
+                    state = job.get("state") if job else "unknown (server unreachable)"
+                    raise TimeoutError(f"job {job_id} still {state} after {timeout:g} s")
                 time.sleep(min(interval, left))
             else:
                 time.sleep(interval)
@@ -157,10 +174,24 @@ class Thresher:
         `{"attempt_id", "offset", "data", "next_offset", "complete"}`."""
         return self.http.get(f"/attempts/{_seg(attempt_id)}/log", offset=offset)
 
-    def follow_log(self, attempt_id: int, offset: int = 0, interval: float = 0.3) -> Iterator[str]:
-        """Yield an attempt's log text as it arrives, until the attempt ended and all of it is in."""
+    def follow_log(self, attempt_id: int, offset: int = 0, interval: float = 0.3,
+                   outage_grace: float = OUTAGE_GRACE_S) -> Iterator[str]:
+        """Yield an attempt's log text as it arrives, until the attempt ended and all of it is in.
+
+        Rides through server outages shorter than `outage_grace` seconds (offsets make it exact).
+        """
+        down_since: float | None = None
         while True:
-            piece = self.log(attempt_id, offset=offset)
+            try:
+                piece = self.log(attempt_id, offset=offset)
+                down_since = None
+            except ServerUnreachable:
+                now = time.monotonic()
+                down_since = down_since or now
+                if now - down_since > outage_grace:
+                    raise
+                time.sleep(interval)
+                continue
             data = piece.get("data") or ""
             if data:
                 yield data

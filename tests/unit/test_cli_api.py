@@ -1,0 +1,133 @@
+"""The Python API's polling helpers and the demo job, without a server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from thresher.cli.demo import demo_job_spec, find_examples
+from thresher.cli.localfarm import split_cores
+from thresher.cli.logs import parse_log_target, pick_attempt
+from thresher.client.api import Thresher
+from thresher.client.http import ServerUnreachable
+
+
+class ScriptedHttp:
+    """Stands in for HttpClient: answers GETs from a list (exceptions are raised)."""
+
+    server = "http://fake"
+
+    def __init__(self, answers: list[Any]) -> None:
+        self.answers = answers
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def get(self, path: str, **params: Any) -> Any:
+        self.calls.append((path, params))
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def close(self) -> None:
+        pass
+
+
+def test_wait_returns_final_job_and_reports_updates() -> None:
+    http = ScriptedHttp([{"id": 1, "state": "queued"}, {"id": 1, "state": "running"},
+                         {"id": 1, "state": "succeeded"}])
+    seen: list[str] = []
+    job = Thresher(http=http).wait(1, on_update=lambda j: seen.append(j["state"]), interval=0.01)
+    assert job["state"] == "succeeded"
+    assert seen == ["queued", "running", "succeeded"]
+
+
+def test_wait_rides_through_a_short_outage() -> None:
+    http = ScriptedHttp([ServerUnreachable("down"), ServerUnreachable("down"), {"id": 1, "state": "failed"}])
+    assert Thresher(http=http).wait(1, interval=0.01)["state"] == "failed"
+
+
+def test_wait_gives_up_after_the_outage_grace() -> None:
+    http = ScriptedHttp([ServerUnreachable("down")] * 100)
+    with pytest.raises(ServerUnreachable):
+        Thresher(http=http).wait(1, interval=0.01, outage_grace=0.05)
+
+
+def test_wait_timeout() -> None:
+    http = ScriptedHttp([{"id": 1, "state": "running"}] * 100)
+    with pytest.raises(TimeoutError, match="still running"):
+        Thresher(http=http).wait(1, timeout=0.05, interval=0.01)
+
+
+def test_follow_log_follows_offsets_until_complete() -> None:
+    http = ScriptedHttp([
+        {"data": "a", "next_offset": 1, "complete": False},
+        ServerUnreachable("restart"),
+        {"data": "", "next_offset": 1, "complete": False},
+        {"data": "bc", "next_offset": 3, "complete": True},
+    ])
+    assert list(Thresher(http=http).follow_log(5, interval=0.01)) == ["a", "bc"]
+    assert [params["offset"] for _, params in http.calls] == [0, 1, 1, 1]
+
+
+def test_all_tasks_pages() -> None:
+    http = ScriptedHttp([{"items": [{"id": 1}, {"id": 2}], "total": 3}, {"items": [{"id": 3}], "total": 3}])
+    assert [t["id"] for t in Thresher(http=http).all_tasks(9, page=2)] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("value,expected", [("12", ("task", 12)), ("a7", ("attempt", 7)),
+                                            ("attempt:7", ("attempt", 7)), ("task:3", ("task", 3))])
+def test_parse_log_target(value: str, expected: tuple[str, int]) -> None:
+    assert parse_log_target(value) == expected
+
+
+def test_pick_attempt() -> None:
+    attempts = [{"id": 5, "number": 1}, {"id": 9, "number": 2}]
+    assert pick_attempt(attempts, None)["id"] == 9
+    assert pick_attempt(attempts, 1)["id"] == 5
+    assert pick_attempt(attempts, 3) is None
+    assert pick_attempt([], None) is None
+
+
+def test_split_cores() -> None:
+    assert split_cores(16, 2) == 8
+    assert split_cores(2, 4) == 1
+    assert split_cores(None, 1) == 1
+
+
+@pytest.mark.parametrize("renderer", ["povray", "python"])
+def test_demo_job_is_valid_and_writes_one_png_per_frame(renderer: str, tmp_path: Path) -> None:
+    from thresher.model.frames import iter_chunks
+    from thresher.model.spec import JobSpec
+    from thresher.templates.command import CommandTemplate
+
+    spec = demo_job_spec("1-3", tmp_path, renderer, find_examples())
+    job = JobSpec.model_validate(spec)
+    template = CommandTemplate()
+    args = template.parse_args(job.layers[0].args)
+    lines = [template.command(args, chunk) for chunk in iter_chunks("1-3", 1)]
+    assert [line.outputs for line in lines] == [[str(tmp_path / f"frame_{f:04d}.png")] for f in (1, 2, 3)]
+    assert all(str(tmp_path / f"frame_{f:04d}.png") in " ".join(line.argv) for f, line in zip((1, 2, 3), lines))
+    assert (find_examples() / ("demo_scene.pov" if renderer == "povray" else "render_frame.py")).exists()
+
+
+def test_render_frame_writes_a_png(tmp_path: Path) -> None:
+    import importlib.util
+    import struct
+    import zlib
+
+    path = find_examples() / "render_frame.py"
+    spec = importlib.util.spec_from_file_location("render_frame", path)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    out = tmp_path / "f.png"
+    assert module.main(["--frame", "2", "--frames", "4", "--output", str(out), "--width", "16", "--height", "8"]) == 0
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert (width, height) == (16, 8)
+    start = data.index(b"IDAT") + 4
+    length = struct.unpack(">I", data[start - 8:start - 4])[0]
+    assert len(zlib.decompress(data[start:start + length])) == 8 * (1 + 16 * 3)
