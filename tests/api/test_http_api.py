@@ -139,3 +139,24 @@ def test_a_second_agent_cannot_take_a_live_nodes_name(farm) -> None:
     with pytest.raises(ApiError) as info:
         enroll.post("/agent/register", {"name": "twin", "cores": 2, "memory_mb": 2048, "instance_id": "b"})
     assert info.value.status == 409 and "cloned" in info.value.detail
+
+
+def test_heartbeat_records_live_usage_and_progress(farm) -> None:
+    job = farm.api.post("/jobs", _spec(frames="1", chunk=1))
+    node = farm.client(token=farm.enroll_token).post("/agent/register", {"name": "n1", "cores": 2, "memory_mb": 2048})
+    agent = farm.client(token=node["token"])
+    (assignment,) = agent.post("/agent/work", {}, wait=5)["assignments"]
+    attempt = assignment["attempt_id"]
+    beat = {"cpu_percent": 50.0, "memory_used_mb": 900, "load": 1.5,
+            "running": [{"attempt_id": attempt, "cpu_s": 3.5, "rss_mb": 120.0, "progress": 40.0}]}
+    answer = agent.post("/agent/heartbeat", beat)
+    assert answer == {"kill": [], "admin_state": "enabled"}
+    beat["running"][0].update(rss_mb=80.0, progress=60.0)
+    agent.post("/agent/heartbeat", beat)
+    task = farm.api.get(f"/tasks/{assignment['task_id']}")
+    assert task["progress"] == 60.0
+    assert task["attempts"][0]["peak_rss_mb"] == 120.0 and task["attempts"][0]["cpu_s"] == 3.5
+    assert farm.api.get("/nodes/n1")["load"] == 1.5
+    # an attempt the agent runs that the server no longer wants is in the kill list
+    farm.api.post(f"/jobs/{job['id']}/kill")
+    assert agent.post("/agent/heartbeat", beat)["kill"] == [attempt]

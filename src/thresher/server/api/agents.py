@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from thresher.model.states import LIVE_ATTEMPT_STATES, NodeAdminState, NodeState
 from thresher.server import auth, dispatch, lifecycle
@@ -134,8 +134,14 @@ def _heartbeat(conn: Any, server: ServerContext, node_id: int, body: Heartbeat) 
     live_ids = {a.id for a in live} - set(forgotten)
     unwanted = [a for a in reported if a not in live_ids]
     for attempt_id, info in reported.items():
-        if attempt_id in live_ids and info.progress is not None:
+        if attempt_id not in live_ids:
+            continue
+        if info.progress is not None:
             conn.execute(update(tasks).where(tasks.c.attempt_id == attempt_id).values(progress=info.progress))
+        if info.cpu_s is not None or info.rss_mb is not None:  # live usage, final figures come with the report
+            larger = func.max if server.db.is_sqlite else func.greatest  # two-argument max in each dialect
+            conn.execute(update(attempts).where(attempts.c.id == attempt_id).values(
+                cpu_s=info.cpu_s, peak_rss_mb=larger(func.coalesce(attempts.c.peak_rss_mb, 0), info.rss_mb or 0)))
     kill = sorted(set(dispatch.kill_list(conn, node_id)) | set(unwanted))
     admin_state = conn.execute(select(nodes.c.admin_state).where(nodes.c.id == node_id)).scalar()
     return {"kill": kill, "admin_state": admin_state}, changes
