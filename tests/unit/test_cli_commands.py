@@ -366,3 +366,20 @@ def test_env_and_saved_config_are_used(fake: FakeServer, monkeypatch: pytest.Mon
     assert run("jobs", "--json").exit_code == 0
     assert str(fake.requests[-1].url).startswith("http://env:2/api/v1/jobs")
     assert fake.requests[-1].headers["Authorization"] == "Bearer env-token"
+
+
+def test_submit_cmd_unknown_option_is_a_usage_error(fake: FakeServer) -> None:
+    result = run("submit-cmd", "-s", "http://x", "--frmes", "1-3", "--", "true")
+    assert result.exit_code == 2
+    assert "--frmes" in result.output
+    assert not fake.requests
+
+
+def test_submit_cmd_dry_run(fake: FakeServer) -> None:
+    fake.routes[("POST", "/jobs")] = lambda req: httpx.Response(200, json={
+        "valid": True, "errors": [], "warnings": [], "tasks": [
+            {"layer": "main", "index": 0, "frames": "1", "argv": ["echo", "1"], "shell": False}]})
+    result = run("submit-cmd", "-s", "http://x", "--dry-run", "--json", "--", "echo", "{frame}")
+    assert result.exit_code == 0
+    assert fake.requests[-1].url.params["dry_run"] == "true"
+    assert json.loads(result.stdout)["valid"] is True

@@ -28,14 +28,18 @@ def submit(
     with connect(server, token) as client:
         answer = client.submit(spec, dry_run=dry_run)
     if dry_run:
-        if json_out:
-            emit_json(answer)
-        else:
-            console.print(dry_run_view(answer))
-        if not answer.get("valid", False):
-            raise typer.Exit(1)
-        return
-    _print_submitted(answer, json_out)
+        _print_dry_run(answer, json_out)
+    else:
+        _print_submitted(answer, json_out)
+
+
+def _print_dry_run(answer: dict, json_out: bool) -> None:
+    if json_out:
+        emit_json(answer)
+    else:
+        console.print(dry_run_view(answer))
+    if not answer.get("valid", False):
+        raise typer.Exit(1)
 
 
 def _print_submitted(job: dict, json_out: bool) -> None:
@@ -65,6 +69,7 @@ def submit_cmd(
         "--output", "-o", help="A file each task must write (#### = frame); repeatable.")] = None,
     cwd: Annotated[str | None, typer.Option("--cwd", help="Working folder of the task on the node.")] = None,
     shell: Annotated[bool, typer.Option("--shell", help="Run the words as one /bin/sh command line.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show the tasks; submit nothing.")] = False,
     json_out: JsonOpt = False,
     server: ServerOpt = None,
     token: TokenOpt = None,
@@ -76,13 +81,20 @@ def submit_cmd(
     words = list(argv or []) + list(ctx.args)
     if not words:
         raise typer.BadParameter("give the command to run after '--'", param_hint="COMMAND")
+    if words[0].startswith("-"):
+        # An option we do not know, not a program: refuse rather than run `--typo` on the farm.
+        raise typer.BadParameter(f"no such option: {words[0]} (put the command after '--')",
+                                 param_hint="COMMAND")
     tag_list = [t.strip() for t in tags.split(",") if t.strip()] if tags else None
     spec = command_job_spec(words, name=name, project=project, priority=priority, frames=frames, chunk=chunk,
                             cores=cores, memory=memory, gpus=gpus, tags=tag_list, retries=retries,
                             timeout=timeout, shell=shell, outputs=output, cwd=cwd)
     with connect(server, token) as client:
-        job = client.submit(spec)
-    _print_submitted(job, json_out)
+        answer = client.submit(spec, dry_run=dry_run)
+    if dry_run:
+        _print_dry_run(answer, json_out)
+    else:
+        _print_submitted(answer, json_out)
 
 
 def jobs(
