@@ -266,6 +266,17 @@ def test_peak_memory_and_cpu(tmp_path: Path) -> None:
     assert result.cpu_s >= 0.2
 
 
+def test_small_task_is_not_charged_the_agents_memory(tmp_path: Path) -> None:
+    """rusage maxrss of a forked child starts at the parent's RSS; a tiny task must not inherit it."""
+    big = bytearray(200 * 1024 * 1024)  # make the "agent" (this test process) clearly large
+    for i in range(0, len(big), 4096):
+        big[i] = 1
+    result, _ = run(make(["sleep", "0.05"]), tmp_path, sample_s=0.02)
+    assert result.status == "succeeded"
+    assert result.peak_rss_mb < 50
+    del big
+
+
 def test_peak_memory_of_grandchild(tmp_path: Path) -> None:
     inner = "b = bytearray(100 * 1024 * 1024); [b.__setitem__(i, 1) for i in range(0, len(b), 4096)]"
     a = make([f"{PY} -c '{inner}'; true"], shell=True)

@@ -119,11 +119,12 @@ class Reporter:
 
     def _loop(self) -> None:
         next_try = 0.0
+        failing = False
         while not self._stop.is_set():
             self._event.wait(max(0.0, next_try - time.monotonic()))
             if self._stop.is_set():
                 break
-            if time.monotonic() < next_try and not self._urgent:
+            if failing and time.monotonic() < next_try and not self._urgent:
                 # Woken during an outage's backoff: a nudge does not shorten the retry delay.
                 self._event.clear()
                 continue
@@ -141,7 +142,9 @@ class Reporter:
                 else:
                     log.exception("reporter: unexpected error (will retry)")
                 next_try = time.monotonic() + self._backoff.next_delay()
+                failing = True
                 continue
+            failing = False
             self._backoff.reset()
             self._auth_warned = False
             next_try = time.monotonic() + self.interval

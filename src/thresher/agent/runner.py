@@ -218,6 +218,7 @@ class TaskRunner:
         self._cpu_s = 0.0
         self._rss_mb = 0.0
         self._peak_rss_mb = 0.0
+        self._agent_rss_mb = 0.0
         self.progress: float | None = None
         self._error_line: str | None = None
         self._log_file: Any = None
@@ -287,6 +288,12 @@ class TaskRunner:
             self._note(reason)
             return self._result("failed", None, reason)
         try:
+            # A forked child's rusage maxrss starts at the agent's own RSS (the pages it shares before
+            # exec); remember that to tell a real peak from this artefact.
+            self._agent_rss_mb = psutil.Process().memory_info().rss / MIB
+        except psutil.Error:
+            self._agent_rss_mb = 0.0
+        try:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 cwd=a.cwd, env=build_env(a, hide_gpus=self.hide_gpus), start_new_session=True,
@@ -339,7 +346,8 @@ class TaskRunner:
         ru_cpu = rusage.ru_utime + rusage.ru_stime if rusage is not None else 0.0
         ru_rss_mb = rusage.ru_maxrss / 1024.0 if rusage is not None else 0.0  # KiB on Linux
         self._cpu_s = max(self._cpu_s, ru_cpu)
-        self._peak_rss_mb = max(self._peak_rss_mb, ru_rss_mb)
+        if ru_rss_mb > self._agent_rss_mb * 1.1 + 1.0:
+            self._peak_rss_mb = max(self._peak_rss_mb, ru_rss_mb)
 
         exit_code = os.waitstatus_to_exitcode(status_code) if status_code is not None else None
         if outcome is not None:
@@ -488,6 +496,7 @@ class TaskRunner:
                     if p.status() == psutil.STATUS_ZOMBIE:
                         continue
                     rss += p.memory_info().rss
+                    self._peak_rss_mb = max(self._peak_rss_mb, _vm_hwm_mb(p.pid))
                     t = p.cpu_times()
                     cpu += t.user + t.system + t.children_user + t.children_system
             except psutil.Error:
@@ -631,6 +640,19 @@ class TaskRunner:
             reason=reason[:_MAX_REASON] if reason else None, log_size=self._log_size,
             ended_at=utc_now_iso(),
         )
+
+
+def _vm_hwm_mb(pid: int) -> float:
+    """The kernel's high-water mark of one process's RSS since its exec (Linux), catching spikes
+    between two samples; 0 where unavailable."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
 
 
 def _pgid(pid: int) -> int | None:
