@@ -5,6 +5,7 @@ These check what the commands send and print; tests/e2e/test_cli_*.py run them a
 
 from __future__ import annotations
 
+import getpass
 import json
 from collections.abc import Callable
 from typing import Any
@@ -146,7 +147,8 @@ def test_submit_file_and_dry_run(fake: FakeServer, tmp_path: Any) -> None:
         if req.url.params.get("dry_run") == "true" else httpx.Response(201, json={**JOB, "id": 9}))
     result = run("submit", str(spec), "-s", "http://x")
     assert result.exit_code == 0 and result.stdout == "9\n"
-    assert fake.last_json() == {"name": "j", "layers": [{"name": "a", "args": {"command": ["echo", "{frame}"]}}]}
+    assert fake.last_json() == {"name": "j", "layers": [{"name": "a", "args": {"command": ["echo", "{frame}"]}}],
+                                "owner": getpass.getuser()}  # the submitting person owns the job
     result = run("submit", str(spec), "-s", "http://x", "--dry-run", "--json")
     assert result.exit_code == 0
     assert json.loads(result.stdout)["tasks"][0]["argv"] == ["echo", "1"]

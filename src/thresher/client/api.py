@@ -6,6 +6,7 @@ spelled once, here; the transport, auth and error decoding live in `client/http.
 
 from __future__ import annotations
 
+import getpass
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -69,7 +70,12 @@ class Thresher:
     # -- jobs ----------------------------------------------------------------------------------
 
     def submit(self, spec: Json, dry_run: bool = False) -> Json:
-        """Submit a job spec; the created Job, or with `dry_run` the validation and task preview."""
+        """Submit a job spec; the created Job, or with `dry_run` the validation and task preview.
+
+        A spec without an `owner` is submitted as the person running this program, which is what
+        wranglers filter on; the server would otherwise only know the token's name."""
+        if isinstance(spec, dict) and not spec.get("owner"):
+            spec = {**spec, "owner": _local_user()}
         return self.http.post("/jobs", json=spec, dry_run="true" if dry_run else None)
 
     def jobs(self, state: str | None = None, project: str | None = None, owner: str | None = None,
@@ -225,3 +231,10 @@ class Thresher:
     def templates(self) -> list[Json]:
         """`[{"name", "description", "args": JSON schema}]` of the templates the server knows."""
         return self.http.get("/templates")
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return "unknown"
