@@ -466,6 +466,13 @@ class Agent:
             thread.join(max(0.0, end - time.monotonic()))
         if self._reporter is not None:
             flushed = self._reporter.drain(0.5 if self._hurry else self.config.flush_s)
+            work = next((t for t in self._threads if t.name == "work"), None)
+            if runners and flushed and work is not None and work.is_alive() and not self._hurry:
+                # The lost reports put those tasks back in the queue, and the server may hand one
+                # straight back to our still-open long poll. Wait for that answer: the work thread
+                # reports such assignments lost too, instead of leaving them to the server's timeout.
+                work.join(1.0)
+                flushed = self._reporter.drain(1.0)
             if not flushed:
                 log.warning("%d report(s) not delivered yet; they stay spooled in %s for the next start",
                             len(self.spool.pending()), self.spool.spool_dir)
