@@ -330,9 +330,13 @@ class Agent:
             auth_warned = False
             if not isinstance(answer, dict):
                 continue
-            self._apply_kills(answer.get("kill") or [], "killed by server")
-            for item in answer.get("assignments") or []:
-                self._start_attempt(item)
+            try:
+                self._apply_kills(answer.get("kill") or [], "killed by server")
+                for item in answer.get("assignments") or []:
+                    self._start_attempt(item)
+            except Exception:  # a bad answer or a full disk must not end the work loop
+                log.exception("work loop: could not handle the server's answer")
+                self._stop.wait(backoff.next_delay())
 
     def _heartbeat_loop(self) -> None:
         client = self._client(self.token)
@@ -341,9 +345,8 @@ class Agent:
         while not self._stop.is_set():
             if client.token != self.token:  # enrolled again
                 client = self._client(self.token)
-            body = self.heartbeat_body()
             try:
-                answer = client.post("/agent/heartbeat", body)
+                answer = client.post("/agent/heartbeat", self.heartbeat_body())
             except Exception as exc:
                 if is_outage(exc):
                     self.conn.failed("heartbeat", exc)
@@ -357,7 +360,10 @@ class Agent:
                 self.conn.ok()
                 refused = False
                 if isinstance(answer, dict):
-                    self._apply_kills(answer.get("kill") or [], "killed by server")
+                    try:
+                        self._apply_kills(answer.get("kill") or [], "killed by server")
+                    except Exception:
+                        log.exception("heartbeat: could not apply the kill list")
                     state = answer.get("admin_state")
                     if state and state != self._admin_state:
                         if self._admin_state is not None or state != "enabled":
