@@ -8,6 +8,7 @@ an outage shows as one "unreachable" line and one "back" line, not a stack trace
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 
@@ -27,9 +28,12 @@ def is_outage(exc: BaseException) -> bool:
 
 
 class Backoff:
-    """Exponential retry delay: 0.25 s doubling up to `maximum`, back to the start on success."""
+    """Exponential retry delay: 0.25 s doubling up to `maximum`, back to the start on success.
 
-    def __init__(self, initial: float = 0.25, maximum: float = 10.0) -> None:
+    Each delay is jittered (50-100 %), so a thousand agents that lost the same server do not all
+    come back in the same millisecond."""
+
+    def __init__(self, initial: float = 0.25, maximum: float = 5.0) -> None:
         self.initial = initial
         self.maximum = maximum
         self._next = initial
@@ -37,7 +41,7 @@ class Backoff:
     def next_delay(self) -> float:
         delay = self._next
         self._next = min(self._next * 2, self.maximum)
-        return delay
+        return delay * random.uniform(0.5, 1.0)
 
     def reset(self) -> None:
         self._next = self.initial
