@@ -191,3 +191,16 @@ def test_agent_crash_leftovers_killed_on_restart(make_farm: Callable[..., Any], 
     attempts = farm.api.get(f"/tasks/{tasks_of(farm, job_id)[0]['id']}/attempts")
     assert attempts[0]["state"] == "lost"
     assert attempts[-1]["state"] == "running"
+
+
+def test_gpu_mask_follows_assignment(make_farm: Callable[..., Any]) -> None:
+    """A task sees only the GPUs it was given; on a GPU node a CPU task sees none."""
+    farm = make_farm()
+    farm.start_agent("g1", cores=2, gpus=2)  # placeholders when the machine has no NVIDIA GPU
+    show = [PY, "-c", "import os; print('cvd=[' + os.environ.get('CUDA_VISIBLE_DEVICES', 'unset') + ']')"]
+    gpu_job = submit(farm, show, resources={"cores": 1, "memory": "64M", "gpus": 1})
+    cpu_job = submit(farm, show)
+    for job_id, expected in ((gpu_job, {"cvd=[0]", "cvd=[1]"}), (cpu_job, {"cvd=[]"})):
+        wait_job(farm, job_id, "succeeded")
+        attempt = farm.api.get(f"/tasks/{tasks_of(farm, job_id)[0]['id']}/attempts")[-1]
+        assert full_log(farm, attempt["id"])["data"].strip() in expected
