@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import platform
 import socket
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class NodeFacts:
     gpus: list[GpuInfo] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     physical_gpus: int = 0  # what NVML found, even when the operator declared fewer
+    apps: dict[str, str] = field(default_factory=dict)  # application name -> executable on this node
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +58,7 @@ class NodeFacts:
             "memory_mb": self.memory_mb,
             "gpus": [g.to_json() for g in self.gpus],
             "tags": list(self.tags),
+            "apps": dict(self.apps),
         }
 
 
@@ -103,8 +106,21 @@ def default_name() -> str:
     return socket.gethostname().split(".")[0] or "node"
 
 
+def detect_apps(declared: dict[str, str] | None = None) -> dict[str, str]:
+    """Where this node's applications are: `python` is the agent's own interpreter (the tools tasks run,
+    like the tile stitcher, need Thresher), then `THRESHER_APP_<NAME>=path` environment variables, then
+    the `--app NAME=PATH` options. Templates fall back to their per-OS defaults for the rest."""
+    apps = {"python": sys.executable} if sys.executable else {}
+    for key, value in os.environ.items():
+        if key.startswith("THRESHER_APP_") and value:
+            apps[key[len("THRESHER_APP_"):].lower()] = value
+    apps.update(declared or {})
+    return apps
+
+
 def detect_facts(*, name: str | None = None, cores: int | None = None, memory_mb: int | None = None,
-                 gpus: int | None = None, tags: list[str] | None = None) -> NodeFacts:
+                 gpus: int | None = None, tags: list[str] | None = None,
+                 apps: dict[str, str] | None = None) -> NodeFacts:
     """Detect the node's facts; explicit values override detection (e.g. to lend only part of a
     workstation to the farm at night).
 
@@ -134,6 +150,7 @@ def detect_facts(*, name: str | None = None, cores: int | None = None, memory_mb
         gpus=gpu_list,
         tags=[t for t in (tags or []) if t],
         physical_gpus=len(detected),
+        apps=detect_apps(apps),
     )
 
 

@@ -212,6 +212,7 @@ class TaskRunner:
         self._lock = threading.Lock()
         self._kill_request: tuple[str, str] | None = None  # (status, reason)
         self._wake_r, self._wake_w = os.pipe()
+        self._wake_closed = False
         os.set_blocking(self._wake_w, False)
         self._pid: int | None = None
         self._tracked: dict[int, float] = {}  # pid -> create_time of every process seen in the tree
@@ -235,10 +236,12 @@ class TaskRunner:
         with self._lock:
             if self._kill_request is None:
                 self._kill_request = (status, reason)
-        try:
-            os.write(self._wake_w, b"k")
-        except OSError:
-            pass
+            if self._wake_closed:
+                return  # finished: the fd number may already belong to another file
+            try:
+                os.write(self._wake_w, b"k")
+            except OSError:
+                pass
 
     def stats(self) -> dict[str, Any]:
         """Live figures for the heartbeat."""
@@ -261,11 +264,13 @@ class TaskRunner:
             result = self._result("failed", None, f"agent error: {exc}")
         finally:
             self._close_log()
-            for fd in (self._wake_r, self._wake_w):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+            with self._lock:
+                self._wake_closed = True
+                for fd in (self._wake_r, self._wake_w):
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
         self.result = result
         self.finished.set()
         return result
