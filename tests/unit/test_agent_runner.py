@@ -190,7 +190,8 @@ time.sleep(60)
 
 def _pids_from_log(path: Path) -> list[int]:
     pids: list[int] = []
-    for line in path.read_text().splitlines():
+    text = path.read_text() if path.exists() else ""
+    for line in text[:text.rfind("\n") + 1].splitlines():  # complete lines only
         if line.startswith("tree ") or line.startswith("escaped "):
             pids += [int(x) for x in line.split()[1:]]
     return pids
@@ -210,7 +211,7 @@ def test_kill_ends_whole_tree(tmp_path: Path) -> None:
     log_path = tmp_path / "tree.log"
     runner = TaskRunner(make([PY, "-c", TREE]), log_path, kill_grace_s=1.0, sample_s=0.1)
     thread = start_in_thread(runner)
-    wait_for(lambda: log_path.exists() and "escaped" in log_path.read_text() and "tree" in log_path.read_text())
+    wait_for(lambda: len(_pids_from_log(log_path)) == 4)
     pids = [runner.pid] + _pids_from_log(log_path)
     assert len(pids) == 5
     time.sleep(0.3)  # let a sample see the escaped process
