@@ -25,6 +25,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--memory", type=int, metavar="MB", help="memory to offer in MB (default: all)")
     parser.add_argument("--gpus", type=int, help="GPUs to offer (default: all NVIDIA GPUs found)")
     parser.add_argument("--tags", default="", help="comma-separated tags, e.g. gpu,blender")
+    parser.add_argument("--app", action="append", default=[], metavar="NAME=PATH",
+                        help="where an application is on this node, e.g. blender=/opt/blender/blender "
+                             "(repeatable; env THRESHER_APP_<NAME> works too)")
     parser.add_argument("--state-dir", type=Path, help="state folder (credential, spool, logs)")
     parser.add_argument("--heartbeat", type=float, default=5.0, metavar="SECONDS", help="heartbeat period")
     args = parser.parse_args(argv)
@@ -34,6 +37,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--token is required (or set THRESHER_TOKEN)")
     if args.heartbeat <= 0:
         parser.error("--heartbeat must be > 0")
+    apps = {}
+    for item in args.app:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            parser.error(f"--app {item!r}: write NAME=PATH, e.g. blender=/opt/blender/blender")
+        apps[name.strip()] = path.strip()
+    args.apps = apps
     return args
 
 
@@ -41,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     tags = [t.strip() for t in args.tags.split(",") if t.strip()]
     return run_agent(args.server, args.token, name=args.name, cores=args.cores, memory_mb=args.memory,
-                     gpus=args.gpus, tags=tags, state_dir=args.state_dir, heartbeat_s=args.heartbeat)
+                     gpus=args.gpus, tags=tags, state_dir=args.state_dir, heartbeat_s=args.heartbeat,
+                     apps=args.apps)
 
 
 if __name__ == "__main__":

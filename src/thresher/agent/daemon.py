@@ -80,6 +80,7 @@ class AgentConfig:
     memory_mb: int | None = None
     gpus: int | None = None
     tags: list[str] = field(default_factory=list)
+    apps: dict[str, str] = field(default_factory=dict)  # --app NAME=PATH: executables on this node
     state_dir: Path | None = None
     heartbeat_s: float = 5.0
     work_wait_s: float = 20.0
@@ -95,7 +96,7 @@ class Agent:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
         self.facts = resources.detect_facts(name=config.name, cores=config.cores, memory_mb=config.memory_mb,
-                                            gpus=config.gpus, tags=config.tags)
+                                            gpus=config.gpus, tags=config.tags, apps=config.apps)
         self.name = self.facts.name
         self.state_dir = Path(config.state_dir) if config.state_dir else default_state_dir(self.name)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -498,13 +499,13 @@ def _setup_logging() -> None:
 
 def run_agent(server: str, token: str, *, name: str | None = None, cores: int | None = None,
               memory_mb: int | None = None, gpus: int | None = None, tags: list[str] | None = None,
-              state_dir: Path | None = None, heartbeat_s: float = 5.0) -> int:
+              state_dir: Path | None = None, heartbeat_s: float = 5.0, apps: dict[str, str] | None = None) -> int:
     """Run the agent until SIGTERM/SIGINT; returns the process exit code (0 on a clean stop,
     2 when a person must act: enrolment refused, name taken, state folder in use)."""
     _setup_logging()
     try:
         agent = Agent(AgentConfig(server=server, token=token, name=name, cores=cores, memory_mb=memory_mb,
-                                  gpus=gpus, tags=list(tags or []),
+                                  gpus=gpus, tags=list(tags or []), apps=dict(apps or {}),
                                   state_dir=Path(state_dir) if state_dir else None, heartbeat_s=heartbeat_s))
     except ValueError as exc:
         log.error("%s", exc)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import platform
 import socket
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 

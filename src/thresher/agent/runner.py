@@ -221,6 +221,8 @@ class TaskRunner:
         self._peak_rss_mb = 0.0
         self._agent_rss_mb = 0.0
         self.progress: float | None = None
+        self._frames: list[int] | None = None  # the chunk's frames, for frame-aware progress
+        self._frame_share: tuple[float, float] | None = None  # (done share before this frame, its share)
         self._error_line: str | None = None
         self._log_file: Any = None
         self._log_size = 0
@@ -593,11 +595,56 @@ class TaskRunner:
             m = rx.search(line)
             if m:
                 try:
-                    value = m.group("pct") if "pct" in rx.groupindex else m.group(1)
-                    self.progress = max(0.0, min(100.0, float(value)))
-                except (IndexError, TypeError, ValueError):
-                    pass
+                    value = self._progress_from(m)
+                except (IndexError, TypeError, ValueError, ZeroDivisionError):
+                    value = None
+                if value is not None:
+                    self.progress = max(0.0, min(100.0, value))
                 break
+
+    def _progress_from(self, m: re.Match[str]) -> float | None:
+        """A task's percent from one matched line. Named groups (templates combine them):
+
+        - `pct`: percent (of the frame being rendered, once a frame is known; else of the task);
+        - `done` and `total`: the same as a fraction (`Sample 64/128`, `Rendered 10 of 40 pixels`);
+        - `frame` (a frame number) or `nth` and `of` (`Rendering frame 2 of 5`): which frame of the
+          chunk renders now, so a chunk of 4 frames at frame 3, 50% reads 62.5%;
+        - `frames_done`: frames of the chunk finished (`frame=  12` of ffmpeg).
+        A pattern without named groups gives the task percent in its first group.
+        """
+        groups = {k: v for k, v in m.groupdict().items() if v is not None}
+        if not groups:
+            return float(m.group(1))
+        count = max(len(self._chunk_frames()), 1)
+        if "frames_done" in groups:
+            return 100.0 * float(groups["frames_done"]) / count
+        if "frame" in groups:
+            frames = self._chunk_frames()
+            frame = int(groups["frame"])
+            if frame in frames:
+                self._frame_share = (frames.index(frame) / count, 1.0 / count)
+        elif "nth" in groups and "of" in groups:
+            of = max(int(groups["of"]), 1)
+            self._frame_share = ((int(groups["nth"]) - 1) / of, 1.0 / of)
+        unit: float | None = None
+        if "pct" in groups:
+            unit = float(groups["pct"])
+        elif "done" in groups and "total" in groups:
+            unit = 100.0 * float(groups["done"]) / float(groups["total"])
+        if self._frame_share is None:
+            return unit
+        base, share = self._frame_share
+        return 100.0 * base + share * (unit or 0.0)
+
+    def _chunk_frames(self) -> list[int]:
+        if self._frames is None:
+            try:
+                import fileseq
+
+                self._frames = [int(f) for f in fileseq.FrameSet(self.assignment.frames)] if self.assignment.frames else []
+            except Exception:
+                self._frames = []
+        return self._frames
 
     def _write_log(self, text: str) -> None:
         data = text.encode("utf-8")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 import fileseq
 
@@ -29,6 +29,9 @@ class Chunk:
 
     `step` is the distance between frames when they form one arithmetic run (start..end by step),
     else 0, in which case only `frames` (a fileseq string) describes them exactly.
+
+    `part` says which variant of the frames the task renders, when a layer has several per chunk: a tile
+    (`{"tile": [col, row], "tiles": [x, y]}`) or a wedge value (`{"wedge": value, "wedge_index": i}`).
     """
 
     index: int
@@ -37,6 +40,7 @@ class Chunk:
     end: int
     step: int
     count: int
+    part: dict[str, Any] | None = None
 
     def frame_list(self) -> list[int]:
         if self.step:
@@ -142,6 +146,12 @@ def iter_chunks(spec: str, chunk_size: int) -> Iterator[Chunk]:
         text, step = _compact(part)
         yield Chunk(index, text, part[0], part[-1], step, len(part))
         index += 1
+
+
+def is_arithmetic(spec: str) -> bool:
+    """True when every chunk of `spec` is one arithmetic run (start, end, step), whatever the chunk size:
+    what applications that only take a range (no frame list) need."""
+    return _arithmetic_parts(spec.strip()) is not None
 
 
 def chunk_count(spec: str, chunk_size: int) -> int:

@@ -13,11 +13,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from thresher.model.frames import FrameSpecError, parse_frames
+from thresher.model.paths import PathRule
 
 MAX_CORES = 1024
 MAX_MEMORY_MB = 64 * 1024 * 1024  # 64 TiB: larger is a typo, not a machine
 MAX_GPUS = 64
 MAX_TIMEOUT_S = 30 * 24 * 3600
+MAX_TILES = 32        # per side
+MAX_WEDGE_VALUES = 10_000
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]*$")
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
@@ -74,6 +77,51 @@ class LayerSpec(_Strict):
     depends_on: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     cwd: str | None = None
+    tiles: tuple[int, int] | None = Field(None, description="split every frame into X by Y tiles rendered as "
+                                                            "separate tasks, then stitched ([x, y] or 'XxY')")
+    wedge: list[str | int | float] | None = Field(None, description="render the frames once per value; "
+                                                                    "{wedge} and {wedge_index} are filled in")
+
+    @field_validator("tiles", mode="before")
+    @classmethod
+    def _tiles(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            match = re.fullmatch(r"\s*(\d+)\s*[xX*]\s*(\d+)\s*", value)
+            if not match:
+                raise ValueError(f"cannot read tiles {value!r}: use 'XxY' like '2x2' or [2, 2]")
+            value = (int(match.group(1)), int(match.group(2)))
+        elif isinstance(value, dict):
+            value = (value.get("x"), value.get("y"))
+        return value
+
+    @field_validator("tiles")
+    @classmethod
+    def _tile_counts(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None:
+            x, y = value
+            if not (1 <= x <= MAX_TILES and 1 <= y <= MAX_TILES):
+                raise ValueError(f"tiles must be between 1 and {MAX_TILES} per side")
+            if x * y < 2:
+                raise ValueError("1x1 tiles is the whole frame: leave tiles out")
+        return value
+
+    @field_validator("wedge")
+    @classmethod
+    def _wedge(cls, value: list[Any] | None) -> list[Any] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("wedge needs at least one value")
+            if len(value) > MAX_WEDGE_VALUES:
+                raise ValueError(f"wedge holds {len(value):,} values; the limit is {MAX_WEDGE_VALUES:,}")
+            if any(isinstance(v, bool) for v in value):
+                raise ValueError("wedge values are strings or numbers")
+        return value
+
+    @model_validator(mode="after")
+    def _variants(self) -> "LayerSpec":
+        if self.tiles is not None and self.wedge is not None:
+            raise ValueError("a layer has either tiles or a wedge, not both (use two layers)")
+        return self
 
     @field_validator("name")
     @classmethod
@@ -123,6 +171,8 @@ class JobSpec(_Strict):
     priority: int = Field(50, ge=0, le=1000)
     depends_on: list[int] = Field(default_factory=list, description="ids of jobs that must succeed first")
     env: dict[str, str] = Field(default_factory=dict)
+    path_mapping: list[PathRule] = Field(default_factory=list, description="storage roots per OS, applied to "
+                                         "the layers' arguments for the OS of the node that runs each task")
     layers: list[LayerSpec] = Field(..., min_length=1, max_length=1000)
 
     @model_validator(mode="after")

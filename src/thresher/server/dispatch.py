@@ -22,7 +22,9 @@ from sqlalchemy import Connection, func, insert, select, update
 from thresher.model.frames import Chunk
 from thresher.model.states import LIVE_ATTEMPT_STATES, AttemptState, JobState, NodeAdminState, NodeState, TaskState
 from thresher.server.db.tables import attempts, jobs, layers, nodes, tag_sets, tasks
+from thresher.model.paths import PathRule
 from thresher.templates import get_template
+from thresher.templates.base import Target
 
 CANDIDATES = 64
 
@@ -132,7 +134,13 @@ def assign(conn: Connection, node: Any, now: datetime, lock: bool) -> list[dict[
             conn.execute(attempts.delete().where(attempts.c.id == attempt_id))
             continue
         started_jobs.add(c.job_id)
-        assignments.append(_assignment(conn, attempt_id, c, choice.gpu_ids, layer_cache))
+        try:
+            assignments.append(_assignment(conn, node, attempt_id, c, choice.gpu_ids, layer_cache))
+        except Exception as exc:  # a template that cannot build this task: fail the attempt, never the farm
+            from thresher.server.lifecycle import finish_attempt
+
+            finish_attempt(conn, node.id, {"attempt_id": attempt_id, "status": "failed", "exit_code": None,
+                                           "reason": f"cannot build the command: {exc}", "log_size": 0}, now)
     if started_jobs:
         conn.execute(update(jobs).where(jobs.c.id.in_(started_jobs), jobs.c.state != JobState.RUNNING.value,
                                         jobs.c.killed.is_(False))
@@ -140,18 +148,24 @@ def assign(conn: Connection, node: Any, now: datetime, lock: bool) -> list[dict[
     return assignments
 
 
-def _assignment(conn: Connection, attempt_id: int, c: Candidate, gpu_ids: list[int],
+def _assignment(conn: Connection, node: Any, attempt_id: int, c: Candidate, gpu_ids: list[int],
                 layer_cache: dict[int, Any]) -> dict[str, Any]:
+    """The assignment of one claimed task, its command built for this node: paths mapped for its OS,
+    executables it declared, the task's tile or wedge value."""
     if c.layer_id not in layer_cache:
-        layer_cache[c.layer_id] = conn.execute(
-            select(layers, jobs.c.name.label("job_name")).join(jobs, jobs.c.id == layers.c.job_id)
-            .where(layers.c.id == c.layer_id)).first()
-    layer = layer_cache[c.layer_id]
+        row = conn.execute(
+            select(layers, jobs.c.name.label("job_name"), jobs.c.path_mapping.label("path_mapping"))
+            .join(jobs, jobs.c.id == layers.c.job_id).where(layers.c.id == c.layer_id)).first()
+        template = get_template(row.template)
+        rules = [PathRule.model_validate(rule) for rule in (row.path_mapping or [])]
+        layer_cache[c.layer_id] = (row, template, template.parse_args(row.args), rules)
+    layer, template, args, rules = layer_cache[c.layer_id]
     task = conn.execute(select(tasks.c.idx, tasks.c.frames, tasks.c.frame_start, tasks.c.frame_end,
-                               tasks.c.frame_step, tasks.c.frame_count).where(tasks.c.id == c.task_id)).first()
-    chunk = Chunk(task.idx, task.frames, task.frame_start, task.frame_end, task.frame_step, task.frame_count)
-    template = get_template(layer.template)
-    line = template.command(template.parse_args(layer.args), chunk)
+                               tasks.c.frame_step, tasks.c.frame_count, tasks.c.part)
+                        .where(tasks.c.id == c.task_id)).first()
+    chunk = Chunk(task.idx, task.frames, task.frame_start, task.frame_end, task.frame_step, task.frame_count,
+                  task.part or None)
+    line = template.build(args, chunk, Target(os=node.os, apps=dict(node.apps or {})), rules)
     return {
         "attempt_id": attempt_id, "task_id": c.task_id, "job_id": c.job_id, "job_name": layer.job_name,
         "layer": layer.name, "frames": chunk.frames, "argv": line.argv, "shell": line.shell,

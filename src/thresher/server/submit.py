@@ -6,19 +6,20 @@ whether any node could ever run each layer), so a refused job leaves nothing beh
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, insert, select
 
-from thresher.model.frames import Chunk, chunk_count, iter_chunks
+from thresher.model.frames import Chunk, chunk_count, frame_count, is_arithmetic, iter_chunks
 from thresher.model.spec import JobSpec, LayerSpec
 from thresher.model.states import JobState, TaskState
 from thresher.server.clock import utcnow
 from thresher.server.db.tables import jobs, layers, nodes, tag_sets, tasks
 from thresher.server.errors import BadInput, field_errors
 from thresher.templates import Template, UnknownTemplate, get_template
+from thresher.templates.base import Target, TemplateError
 
 MAX_TASKS_PER_JOB = 2_000_000
 INSERT_BATCH = 20_000
@@ -30,6 +31,15 @@ class CheckedLayer:
     template: Template
     args: BaseModel
     task_count: int
+    parts: list[dict[str, Any] | None] = field(default_factory=lambda: [None])
+
+    def chunks(self) -> Iterator[Chunk]:
+        """The layer's tasks in order: each chunk of frames once per part (tile or wedge value)."""
+        index = 0
+        for chunk in iter_chunks(self.spec.frames, self.spec.chunk):
+            for part in self.parts:
+                yield replace(chunk, index=index, part=part)
+                index += 1
 
 
 @dataclass
@@ -55,6 +65,8 @@ def check_spec(raw: Any) -> CheckedJob:
     checked: list[CheckedLayer] = []
     warnings: list[str] = []
     total = 0
+    renamed: dict[str, str] = {}  # tiled layer -> its stitch layer, for the layers that depend on it
+    names = {layer.name for layer in spec.layers}
     for i, layer in enumerate(spec.layers):
         try:
             template = get_template(layer.template)
@@ -66,16 +78,75 @@ def check_spec(raw: Any) -> CheckedJob:
         except ValidationError as exc:
             problems.extend(field_errors(exc, prefix=f"layers.{i}.args"))
             continue
-        count = chunk_count(layer.frames, layer.chunk)
+        if template.whole_range:
+            layer = layer.model_copy(update={"chunk": min(frame_count(layer.frames), 1_000_000)})
+        if template.ranges_only and not is_arithmetic(layer.frames):
+            problems.append({"field": f"layers.{i}.frames", "message": (
+                f"the {template.name} template renders frame ranges only: write the frames as plain ranges "
+                "(like 1-100 or 1-100x2, without overlaps, y or :)")})
+            continue
+        parts: list[dict[str, Any] | None] = [None]
+        stitch: CheckedLayer | None = None
+        if layer.wedge is not None:
+            parts = [{"wedge": value, "wedge_index": n} for n, value in enumerate(layer.wedge)]
+        elif layer.tiles is not None:
+            stitch, problem = _stitch_layer(i, layer, template, args, names)
+            if problem:
+                problems.append(problem)
+                continue
+            nx, ny = layer.tiles
+            parts = [{"tile": [col, row], "tiles": [nx, ny]} for row in range(ny) for col in range(nx)]
+        count = chunk_count(layer.frames, layer.chunk) * len(parts)
+        item = CheckedLayer(layer, template, args, count, parts)
+        try:
+            template.build(args, next(item.chunks()), Target(), spec.path_mapping)
+        except (TemplateError, ValidationError, ValueError) as exc:
+            problems.append({"field": f"layers.{i}.args", "message": str(exc)})
+            continue
         total += count
         warnings.extend(f"layers.{i}: {w}" for w in template.warnings(args))
-        checked.append(CheckedLayer(layer, template, args, count))
+        checked.append(item)
+        if stitch is not None:
+            renamed[layer.name] = stitch.spec.name
+            total += stitch.task_count
+            checked.append(stitch)
+    if renamed:
+        for n, item in enumerate(checked):
+            if item.spec.template != "stitch" and any(dep in renamed for dep in item.spec.depends_on):
+                deps = [renamed.get(dep, dep) for dep in item.spec.depends_on]
+                checked[n] = CheckedLayer(item.spec.model_copy(update={"depends_on": deps}), item.template,
+                                          item.args, item.task_count, item.parts)
     if total > MAX_TASKS_PER_JOB:
         problems.append({"field": "layers", "message": f"the job would have {total:,} tasks; the limit is "
                          f"{MAX_TASKS_PER_JOB:,} (use a larger chunk)"})
     if problems:
         raise BadInput("invalid job spec", problems)
     return CheckedJob(spec, checked, warnings)
+
+
+def _stitch_layer(i: int, layer: LayerSpec, template: Template, args: BaseModel,
+                  names: set[str]) -> tuple[CheckedLayer | None, dict[str, str] | None]:
+    """The assembly layer of a tiled layer: one stitch task per chunk, after all the tiles."""
+    field_name = f"layers.{i}.tiles"
+    if not template.tiles:
+        return None, {"field": field_name, "message": f"the {template.name} template cannot render tiles"}
+    size = template.tile_size(args)
+    if size is None:
+        return None, {"field": field_name, "message": "tiles need the frame size: give width and height in args"}
+    output = template.tile_output(args)
+    if not output:
+        return None, {"field": field_name, "message": "tiles need an output pattern to stitch the frames into"}
+    assert layer.tiles is not None
+    name = f"{layer.name}-stitch"
+    while name in names:
+        name += "-"
+    names.add(name)
+    stitch_template = get_template("stitch")
+    stitch_args = stitch_template.parse_args({"output": output, "tiles": list(layer.tiles), "size": list(size)})
+    spec = LayerSpec(name=name, template="stitch", args=stitch_args.model_dump(mode="json"), frames=layer.frames,
+                     chunk=layer.chunk, tags=layer.tags, retries=layer.retries, depends_on=[layer.name],
+                     env=layer.env, cwd=layer.cwd)
+    return CheckedLayer(spec, stitch_template, stitch_args, chunk_count(layer.frames, layer.chunk)), None
 
 
 def check_runnable(conn: Connection, job: CheckedJob) -> None:
@@ -122,6 +193,7 @@ def create_job(conn: Connection, job: CheckedJob, owner: str) -> int:
         shot=spec.shot, priority=spec.priority, state=JobState.QUEUED.value if jobs_ready else JobState.WAITING.value,
         paused=False, killed=False, depends_on=list(spec.depends_on), spec=spec.model_dump(mode="json"),
         total_tasks=total, submitted_at=now,
+        path_mapping=[rule.model_dump(mode="json") for rule in spec.path_mapping] or None,
     )).inserted_primary_key[0]
     known_keys = {r.key for r in conn.execute(select(tag_sets.c.key))}
     any_ready = False
@@ -143,23 +215,28 @@ def create_job(conn: Connection, job: CheckedJob, owner: str) -> int:
         base = dict(job_id=job_id, layer_id=layer_id, state=state, priority=spec.priority,
                     cores=layer.resources.cores, memory_mb=layer.resources.memory_mb,
                     gpus=layer.resources.gpus, tag_key=key, tries=0, lost=0)
-        for batch in _batches(iter_chunks(layer.frames, layer.chunk), INSERT_BATCH):
+        for batch in _batches(checked.chunks(), INSERT_BATCH):
             conn.execute(insert(tasks), [
                 {**base, "idx": c.index, "frames": c.frames, "frame_start": c.start, "frame_end": c.end,
-                 "frame_step": c.step, "frame_count": c.count} for c in batch])
+                 "frame_step": c.step, "frame_count": c.count, "part": c.part} for c in batch])
     return job_id
 
 
-def dry_run(job: CheckedJob, limit: int = 1000) -> dict[str, Any]:
-    """The tasks and commands a spec would create, without writing anything."""
+def dry_run(job: CheckedJob, limit: int = 1000, target_os: str = "linux") -> dict[str, Any]:
+    """The tasks and commands a spec would create (for a node of `target_os` with default executables),
+    without writing anything."""
     listed: list[dict[str, Any]] = []
+    target = Target(os=target_os)
     for checked in job.layers:
-        for chunk in iter_chunks(checked.spec.frames, checked.spec.chunk):
+        for chunk in checked.chunks():
             if len(listed) >= limit:
                 break
-            line = checked.template.command(checked.args, chunk)
-            listed.append({"layer": checked.spec.name, "index": chunk.index, "frames": chunk.frames,
-                           "argv": line.argv, "shell": line.shell, "outputs": line.outputs[:20]})
+            line = checked.template.build(checked.args, chunk, target, job.spec.path_mapping)
+            item = {"layer": checked.spec.name, "index": chunk.index, "frames": chunk.frames,
+                    "argv": line.argv, "shell": line.shell, "outputs": line.outputs[:20]}
+            if chunk.part:
+                item["part"] = chunk.part
+            listed.append(item)
     total = sum(c.task_count for c in job.layers)
     warnings = list(job.warnings)
     if total > limit:

@@ -19,17 +19,25 @@ def _empty_counts() -> dict[str, int]:
     return {state: 0 for state in TASK_STATES}
 
 
-def _progress(counts: dict[str, int], total: int) -> float:
+def _progress(counts: dict[str, int], total: int, running: float = 0.0) -> float:
+    """Mean task progress: done tasks count 100, running tasks what their agent last parsed."""
     done = sum(counts.get(s, 0) for s in DONE_TASK_STATES)
-    return round(100.0 * done / total, 1) if total else 100.0
+    return min(round((100.0 * done + running) / total, 1), 100.0) if total else 100.0
 
 
-def job_summary(row: Any, counts: dict[str, int]) -> dict[str, Any]:
+def running_progress(conn: Connection, key: Any, where: Any) -> dict[int, float]:
+    """Sum of the progress of running tasks per `key` (tasks.c.job_id or tasks.c.layer_id)."""
+    rows = conn.execute(select(key, func.sum(tasks.c.progress)).where(
+        where, tasks.c.state == "running", tasks.c.progress.is_not(None)).group_by(key))
+    return {r[0]: float(r[1] or 0.0) for r in rows}
+
+
+def job_summary(row: Any, counts: dict[str, int], running: float = 0.0) -> dict[str, Any]:
     return {
         "id": row.id, "name": row.name, "owner": row.owner, "project": row.project, "sequence": row.sequence,
         "shot": row.shot, "priority": row.priority, "state": row.state, "paused": bool(row.paused),
         "submitted_at": iso(row.submitted_at), "finished_at": iso(row.finished_at), "counts": counts,
-        "total_tasks": row.total_tasks, "progress": _progress(counts, row.total_tasks),
+        "total_tasks": row.total_tasks, "progress": _progress(counts, row.total_tasks, running),
     }
 
 
@@ -59,7 +67,9 @@ def list_jobs(conn: Connection, *, state: str | None, project: str | None, owner
     rows = conn.execute(select(jobs).where(*conditions).order_by(JOB_SORTS[sort], jobs.c.id.desc())
                         .limit(limit).offset(offset)).all()
     counts = counts_by_job(conn, [r.id for r in rows])
-    return {"items": [job_summary(r, counts[r.id]) for r in rows], "total": total}
+    ids = [r.id for r in rows if counts[r.id].get("running")]
+    running = running_progress(conn, tasks.c.job_id, tasks.c.job_id.in_(ids)) if ids else {}
+    return {"items": [job_summary(r, counts[r.id], running.get(r.id, 0.0)) for r in rows], "total": total}
 
 
 def get_job(conn: Connection, job_id: int) -> dict[str, Any]:
@@ -74,15 +84,16 @@ def get_job(conn: Connection, job_id: int) -> dict[str, Any]:
     for counts in layer_counts.values():
         for state, n in counts.items():
             job_counts[state] += n
-    out = job_summary(row, job_counts)
-    out["layers"] = [layer_view(layer, layer_counts.get(layer.id, _empty_counts()))
+    running = running_progress(conn, tasks.c.layer_id, tasks.c.job_id == job_id) if job_counts.get("running") else {}
+    out = job_summary(row, job_counts, sum(running.values()))
+    out["layers"] = [layer_view(layer, layer_counts.get(layer.id, _empty_counts()), running.get(layer.id, 0.0))
                      for layer in conn.execute(select(layers).where(layers.c.job_id == job_id).order_by(layers.c.idx))]
     out["depends_on"] = row.depends_on or []
     out["spec"] = row.spec
     return out
 
 
-def layer_view(row: Any, counts: dict[str, int]) -> dict[str, Any]:
+def layer_view(row: Any, counts: dict[str, int], running: float = 0.0) -> dict[str, Any]:
     from thresher.model.states import job_state_from_counts
 
     return {
@@ -90,7 +101,7 @@ def layer_view(row: Any, counts: dict[str, int]) -> dict[str, Any]:
         "cores": row.cores, "memory_mb": row.memory_mb, "gpus": row.gpus, "tags": row.tags or [],
         "retries": row.retries, "timeout": row.timeout, "depends_on": row.depends_on or [],
         "state": job_state_from_counts(counts, paused=False, killed=False), "counts": counts,
-        "total_tasks": row.total_tasks, "progress": _progress(counts, row.total_tasks),
+        "total_tasks": row.total_tasks, "progress": _progress(counts, row.total_tasks, running),
     }
 
 
@@ -104,7 +115,7 @@ def task_view(row: Any) -> dict[str, Any]:
         "id": row.id, "job_id": row.job_id, "layer_id": row.layer_id, "layer": row.layer_name, "index": row.idx,
         "frames": row.frames, "state": row.state, "tries": row.tries, "lost": row.lost, "node": row.node_name,
         "attempt_id": row.attempt_id, "progress": row.progress, "started_at": iso(row.started_at),
-        "ended_at": iso(row.ended_at),
+        "ended_at": iso(row.ended_at), "part": row.part,
     }
 
 
@@ -156,7 +167,7 @@ def node_view(row: Any, running: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "id": row.id, "name": row.name, "hostname": row.hostname, "os": row.os, "state": row.state,
         "admin_state": row.admin_state, "cores": row.cores, "memory_mb": row.memory_mb, "gpus": row.gpus or [],
-        "tags": row.tags or [], "last_seen": iso(row.last_seen), "registered_at": iso(row.registered_at),
+        "tags": row.tags or [], "apps": row.apps or {}, "last_seen": iso(row.last_seen), "registered_at": iso(row.registered_at),
         "cpu_percent": row.cpu_percent, "memory_used_mb": row.memory_used_mb, "load": row.load,
         "running": running,
         "free": {"cores": row.cores - used_cores, "memory_mb": row.memory_mb - used_mem,

@@ -43,6 +43,7 @@ class Registration(BaseModel):
     memory_mb: int = Field(..., ge=1)
     gpus: list[Gpu] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
+    apps: dict[str, str] = Field(default_factory=dict, description="application name -> executable on this node")
     instance_id: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=64)
 
 
@@ -93,7 +94,8 @@ def register(request: Request, body: Registration, caller: Caller = Depends(curr
     server = ctx(request)
     now = utcnow()
     facts = dict(hostname=body.hostname or body.name, os=body.os, cores=body.cores, memory_mb=body.memory_mb,
-                 gpus=[g.model_dump() for g in body.gpus], tags=sorted(set(body.tags)), instance_id=body.instance_id,
+                 gpus=[g.model_dump() for g in body.gpus], tags=sorted(set(body.tags)), apps=body.apps,
+                 instance_id=body.instance_id,
                  state=NodeState.UP.value, last_seen=now)
     with server.db.write() as conn:
         if caller.kind == "node":

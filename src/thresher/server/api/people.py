@@ -31,13 +31,14 @@ class PriorityBody(BaseModel):
 
 @router.post("/jobs", status_code=201, summary="Submit a job (or check it with dry_run=true)",
              openapi_extra={"requestBody": {"content": {"application/json": {"schema": JobSpec.model_json_schema()}}}})
-def submit_job(request: Request, spec: Any = Body(...), dry: bool = Query(False, alias="dry_run")) -> Any:
+def submit_job(request: Request, spec: Any = Body(...), dry: bool = Query(False, alias="dry_run"),
+               target_os: str = Query("linux", alias="os", description="dry run: build commands for this OS")) -> Any:
     server = ctx(request)
     checked = check_spec(spec)
     if dry:
         from fastapi.responses import JSONResponse
 
-        return JSONResponse(dry_run(checked), status_code=200)
+        return JSONResponse(dry_run(checked, target_os=target_os), status_code=200)
     owner = request.state.caller.name
     with server.db.write() as conn:
         job_id = create_job(conn, checked, owner)

@@ -40,6 +40,7 @@ nodes = Table(
     Column("cpu_percent", Float),
     Column("memory_used_mb", Integer),
     Column("load", Float),
+    Column("apps", JSON),                   # application name -> executable path declared by the agent
 )
 
 jobs = Table(
@@ -59,6 +60,7 @@ jobs = Table(
     Column("total_tasks", Integer, nullable=False),
     Column("submitted_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
+    Column("path_mapping", JSON),           # the spec's path rules, applied per node OS at dispatch
     Index("ix_jobs_state", "state"),
     Index("ix_jobs_project", "project"),
     Index("ix_jobs_owner", "owner"),
@@ -105,6 +107,7 @@ tasks = Table(
     Column("frame_end", BigInteger, nullable=False),
     Column("frame_step", Integer, nullable=False),
     Column("frame_count", Integer, nullable=False),
+    Column("part", JSON),                   # tile or wedge value of this task (see model.frames.Chunk)
     Column("state", String(16), nullable=False),
     Column("priority", Integer, nullable=False),
     Column("cores", Integer, nullable=False),

@@ -30,6 +30,7 @@ def upgrade() -> None:
     sa.Column('total_tasks', sa.Integer(), nullable=False),
     sa.Column('submitted_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('path_mapping', sa.JSON(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     op.create_index('ix_jobs_owner', 'jobs', ['owner'], unique=False)
@@ -52,6 +53,7 @@ def upgrade() -> None:
     sa.Column('cpu_percent', sa.Float(), nullable=True),
     sa.Column('memory_used_mb', sa.Integer(), nullable=True),
     sa.Column('load', sa.Float(), nullable=True),
+    sa.Column('apps', sa.JSON(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
     )
@@ -103,6 +105,7 @@ def upgrade() -> None:
     sa.Column('frame_end', sa.BigInteger(), nullable=False),
     sa.Column('frame_step', sa.Integer(), nullable=False),
     sa.Column('frame_count', sa.Integer(), nullable=False),
+    sa.Column('part', sa.JSON(), nullable=True),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('priority', sa.Integer(), nullable=False),
     sa.Column('cores', sa.Integer(), nullable=False),

@@ -1,0 +1,124 @@
+"""Blender: `blender -b scene.blend [-S scene] [-E engine] [--python-expr setup] -o out.#### -F PNG -x 0
+-s S -e E -j J -a [-- --cycles-device CUDA]`.
+
+Overrides that have no command-line flag (resolution, camera, samples, a tile's border) go through one
+short `--python-expr` that runs after the file is loaded and before the frames render.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from thresher.model.frames import Chunk
+from thresher.templates.base import (CommandLine, Template, app, frame_outputs, output_for, tile_of, tile_region,
+                                     to_hashes)
+from thresher.templates.common import SizedArgs, frames_list
+
+ENGINES = {"cycles": "CYCLES", "eevee": "BLENDER_EEVEE", "blender_eevee": "BLENDER_EEVEE",
+           "eevee_next": "BLENDER_EEVEE_NEXT", "workbench": "BLENDER_WORKBENCH",
+           "blender_workbench": "BLENDER_WORKBENCH"}
+FORMATS = {".png": "PNG", ".exr": "OPEN_EXR", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF",
+           ".tga": "TARGA", ".bmp": "BMP", ".hdr": "HDR", ".webp": "WEBP"}
+
+
+class BlenderArgs(SizedArgs):
+    engine: str | None = Field(None, description="cycles, eevee or workbench (default: as saved in the file)")
+    device: Literal["CPU", "GPU"] = Field("CPU", description="Cycles device")
+    gpu_backend: Literal["CUDA", "OPTIX", "HIP", "ONEAPI", "METAL"] = Field("CUDA", description="Cycles GPU API")
+    samples: int | None = Field(None, ge=1, le=1_000_000, description="render samples (Cycles or EEVEE)")
+    scene_name: str | None = Field(None, min_length=1, description="the Blender scene to render (-S)")
+    format: str | None = Field(None, description="Blender file format (PNG, OPEN_EXR...); default from the "
+                                                 "output's extension")
+
+    @field_validator("engine")
+    @classmethod
+    def _engine(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        key = value.strip().lower()
+        if key not in ENGINES:
+            raise ValueError(f"unknown engine {value!r}: use cycles, eevee or workbench")
+        return ENGINES[key]
+
+    @field_validator("device", "format", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+def _setup_code(args: BlenderArgs, chunk: Chunk) -> str | None:
+    lines: list[str] = []
+    if args.width or args.height:
+        if args.width:
+            lines.append(f"r.resolution_x = {args.width}")
+        if args.height:
+            lines.append(f"r.resolution_y = {args.height}")
+        lines.append("r.resolution_percentage = 100")
+    if args.camera:
+        lines.append(f"s.camera = bpy.data.objects[{args.camera!r}]")
+    if args.samples:
+        lines.append(f"s.cycles.samples = {args.samples}")
+        lines.append(f"s.eevee.taa_render_samples = {args.samples}")
+    if args.device == "GPU":
+        lines.append("s.cycles.device = 'GPU'")
+    tile = tile_of(chunk)
+    if tile and args.width and args.height:
+        left, top, right, bottom = tile_region(args.width, args.height, *tile)
+        w, h = args.width, args.height
+        # Blender's border counts y from the bottom; keep the full frame size so tiles stitch by position
+        lines += ["r.use_border = True", "r.use_crop_to_border = False",
+                  f"r.border_min_x = {left / w!r}", f"r.border_max_x = {right / w!r}",
+                  f"r.border_min_y = {(h - bottom) / h!r}", f"r.border_max_y = {(h - top) / h!r}"]
+    if not lines:
+        return None
+    return "; ".join(["import bpy", "s = bpy.context.scene", "r = s.render", *lines])
+
+
+class BlenderTemplate(Template):
+    name = "blender"
+    description = ("Blender (Cycles, EEVEE, Workbench) in background mode: scene, output (####), engine, "
+                   "device CPU/GPU, samples, width/height, camera, scene_name; renders tiles through a border.")
+    Args = BlenderArgs
+    apps = {"blender": {"linux": "blender", "windows": "C:/Program Files/Blender Foundation/Blender/blender.exe",
+                        "darwin": "/Applications/Blender.app/Contents/MacOS/Blender"}}
+    tiles = True
+    progress_patterns = [
+        r"^Fra:(?P<frame>-?\d+) .*\| Sample (?P<done>\d+)/(?P<total>\d+)",
+        r"^Fra:(?P<frame>-?\d+) .*Rendering (?P<done>\d+) / (?P<total>\d+) samples",
+        r"^Fra:(?P<frame>-?\d+) ",
+    ]
+    error_patterns = [r"^Error: ", r"^Traceback \(most recent call last\)", r"cannot save:", r"^Unable to open"]
+
+    def command(self, args: BlenderArgs, chunk: Chunk) -> CommandLine:
+        argv = [app("blender"), "-b", args.scene]
+        if args.scene_name:
+            argv += ["-S", args.scene_name]
+        if args.engine:
+            argv += ["-E", args.engine]
+        setup = _setup_code(args, chunk)
+        if setup:
+            argv += ["--python-expr", setup]
+        output = output_for(chunk, args.output)
+        if output:
+            fmt = args.format or FORMATS.get(os.path.splitext(output)[1].lower())
+            argv += ["-o", to_hashes(output)]
+            if fmt:
+                argv += ["-F", fmt]
+            argv += ["-x", "0"]
+        argv += list(args.extra_args)
+        if chunk.step:
+            argv += ["-s", str(chunk.start), "-e", str(chunk.end), "-j", str(abs(chunk.step)), "-a"]
+        else:
+            argv += ["-f", frames_list(chunk.frame_list())]
+        if args.device == "GPU":
+            argv += ["--", "--cycles-device", args.gpu_backend]
+        return CommandLine(argv=argv, outputs=frame_outputs(output, chunk),
+                           progress_patterns=list(self.progress_patterns), error_patterns=list(self.error_patterns))
+
+    def warnings(self, args: BlenderArgs) -> list[str]:
+        if not args.output:
+            return ["blender: no output given: frames go where the .blend says and are not checked"]
+        return []

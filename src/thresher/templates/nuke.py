@@ -1,0 +1,46 @@
+"""Nuke: `nuke -x -X Write1 -F 1-10x2 script.nk` (a frame list as one -F per frame).
+
+The output pattern is the one the Write node writes; Thresher does not change it, it checks it.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from thresher.model.frames import Chunk
+from thresher.templates.base import CommandLine, Template, app, frame_outputs
+from thresher.templates.common import AppArgs, ranges_text
+
+
+class NukeArgs(AppArgs):
+    write: list[str] = Field(default_factory=list, description="Write nodes to execute (-X); default: all")
+    interactive_license: bool = Field(False, description="use an interactive licence (-i)")
+    threads: int | None = Field(None, ge=1, le=4096, description="render threads (-m)")
+
+
+class NukeTemplate(Template):
+    name = "nuke"
+    description = "Nuke script render (nuke -x -F): scene (.nk), output (what the Write node writes), write nodes."
+    Args = NukeArgs
+    apps = {"nuke": {"linux": "nuke", "windows": "C:/Program Files/Nuke15.0v1/Nuke15.0.exe",
+                     "darwin": "/Applications/Nuke15.0v1/Nuke15.0v1.app/Contents/MacOS/Nuke15.0"}}
+    progress_patterns = [r"^Frame (?P<frame>-?\d+) \(\d+ of \d+\)", r"^Writing .* frame (?P<frame>-?\d+)"]
+    error_patterns = [r"^(?:ERROR|Error):", r": Error writing", r"^Traceback \(most recent call last\)",
+                      r"^Nuke exited with error"]
+
+    def command(self, args: NukeArgs, chunk: Chunk) -> CommandLine:
+        argv = [app("nuke"), "-x"]
+        if args.interactive_license:
+            argv.append("-i")
+        if args.threads:
+            argv += ["-m", str(args.threads)]
+        for node in args.write:
+            argv += ["-X", node]
+        if chunk.step:
+            argv += ["-F", ranges_text(chunk.start, chunk.end, abs(chunk.step))]
+        else:
+            for frame in chunk.frame_list():
+                argv += ["-F", str(frame)]
+        argv += [*args.extra_args, args.scene]
+        return CommandLine(argv=argv, outputs=frame_outputs(args.output, chunk),
+                           progress_patterns=list(self.progress_patterns), error_patterns=list(self.error_patterns))
