@@ -609,7 +609,8 @@ class TaskRunner:
         - `done` and `total`: the same as a fraction (`Sample 64/128`, `Rendered 10 of 40 pixels`);
         - `frame` (a frame number) or `nth` and `of` (`Rendering frame 2 of 5`): which frame of the
           chunk renders now, so a chunk of 4 frames at frame 3, 50% reads 62.5%;
-        - `frames_done`: frames of the chunk finished (`frame=  12` of ffmpeg).
+        - `frames_done`: frames of the chunk finished (`frame=  12` of ffmpeg);
+        - `frame_done`: the number of the frame just finished (`Writing /r/a.0003.exr took 2 s`).
         A pattern without named groups gives the task percent in its first group.
         """
         groups = {k: v for k, v in m.groupdict().items() if v is not None}
@@ -618,6 +619,10 @@ class TaskRunner:
         count = max(len(self._chunk_frames()), 1)
         if "frames_done" in groups:
             return 100.0 * float(groups["frames_done"]) / count
+        if "frame_done" in groups:
+            frames = self._chunk_frames()
+            frame = int(groups["frame_done"])
+            return 100.0 * (frames.index(frame) + 1) / count if frame in frames else None
         if "frame" in groups:
             frames = self._chunk_frames()
             frame = int(groups["frame"])

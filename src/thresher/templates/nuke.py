@@ -24,7 +24,8 @@ class NukeTemplate(Template):
     Args = NukeArgs
     apps = {"nuke": {"linux": "nuke", "windows": "C:/Program Files/Nuke15.0v1/Nuke15.0.exe",
                      "darwin": "/Applications/Nuke15.0v1/Nuke15.0v1.app/Contents/MacOS/Nuke15.0"}}
-    progress_patterns = [r"^Frame (?P<frame>-?\d+) \(\d+ of \d+\)", r"^Writing .* frame (?P<frame>-?\d+)"]
+    progress_patterns = [r"^Frame (?P<frame>-?\d+) \(\d+ of \d+\)",
+                         r"^Writing \S*?(?P<frame_done>-?\d+)\.[A-Za-z0-9]+ took"]
     error_patterns = [r"^(?:ERROR|Error):", r": Error writing", r"^Traceback \(most recent call last\)",
                       r"^Nuke exited with error"]
 

@@ -38,7 +38,7 @@ class PovrayArgs(AppArgs):
         if not re.fullmatch(r"\.[A-Za-z0-9]+", after):
             raise ValueError(f"POV-Ray puts the frame number just before the extension: end {value!r} with the "
                              "padding and an extension, like /renders/shot.####.png")
-        if os.path.splitext(after)[1].lower() not in FORMATS:
+        if after.lower() not in FORMATS:
             raise ValueError(f"POV-Ray writes {', '.join(FORMATS)} files")
         return value
 
@@ -68,7 +68,7 @@ class PovrayTemplate(Template):
         final = max(10 ** width - 1, end)
         first = min(1, start)
         argv = [app("povray"), f"+I{args.scene}", f"+O{before}{after}", f"+W{args.width}", f"+H{args.height}",
-                "-D", "-P", f"+F{FORMATS[os.path.splitext(after)[1].lower()]}",
+                "-D", "-P", f"+F{FORMATS[after.lower()]}",
                 f"+KFI{first}", f"+KFF{final}", f"+KI{first}", f"+KF{final}",
                 f"+SF{start}", f"+EF{end}"]
         if step != 1:
