@@ -11,11 +11,13 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from thresher import __version__
 from thresher.server.api import agents, meta, people
 from thresher.server.context import ServerContext
+from thresher.server.dashboard import pages as dashboard
 from thresher.server.errors import ApiProblem
 
 log = logging.getLogger("thresher.server")
@@ -48,8 +50,11 @@ def create_app(server: ServerContext) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         server.notifier.bind(asyncio.get_running_loop())
         task = asyncio.create_task(_liveness_loop(server))
+        broadcaster = asyncio.create_task(server.events.run(server))
         yield
         task.cancel()
+        broadcaster.cancel()
+        server.events.close()
 
     app = FastAPI(title="Thresher", version=__version__, lifespan=lifespan,
                   description="Render farm manager API. Every call needs `Authorization: Bearer <token>`.")
@@ -74,4 +79,6 @@ def create_app(server: ServerContext) -> FastAPI:
 
     for router in (meta.router, people.router, agents.router):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(dashboard.router)  # the web dashboard at / (server/dashboard/pages.py)
+    app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     return app

@@ -11,8 +11,10 @@ from fastapi import Depends, Request
 from thresher.server import auth
 from thresher.server.auth import Caller
 from thresher.server.clock import utcnow
+from thresher.server.dashboard.session import COOKIE, CSRF_HEADER, SAFE_METHODS, SessionStore, csrf_ok
 from thresher.server.db.engine import Database
 from thresher.server.errors import Forbidden, Unauthorized
+from thresher.server.events import EventHub
 from thresher.server.lifecycle import Changes
 from thresher.server.notify import Notifier
 
@@ -32,6 +34,8 @@ class ServerContext:
     db: Database
     settings: Settings = field(default_factory=Settings)
     notifier: Notifier = field(default_factory=Notifier)
+    events: EventHub = field(default_factory=EventHub)        # the dashboard's live stream
+    sessions: SessionStore = field(default_factory=SessionStore)  # dashboard login cookies
     started_at: float = field(default_factory=time.time)
     _token_cache: dict[str, tuple[float, Caller | None]] = field(default_factory=dict)
 
@@ -49,6 +53,12 @@ class ServerContext:
             self.notifier.tasks_ready(changes.ready)
         for node_id in changes.nodes:
             self.notifier.node_changed(node_id)
+        if changes.nodes:
+            self.events.publish(nodes=changes.nodes)
+
+    def publish(self, **changed: object) -> None:
+        """Tell open dashboards what changed (ids only; see server/events.py). Cheap, any thread."""
+        self.events.publish(**changed)  # type: ignore[arg-type]
 
     def caller_for(self, secret: str) -> Caller | None:
         now = time.monotonic()
@@ -63,6 +73,7 @@ class ServerContext:
     def forget_tokens(self) -> None:
         """Drop cached token lookups (after tokens were replaced)."""
         self._token_cache.clear()
+        self.sessions.forget()
 
 
 def ctx(request: Request) -> ServerContext:
@@ -77,7 +88,23 @@ def _bearer(request: Request) -> str:
     return secret.strip()
 
 
+def _session_caller(request: Request) -> Caller | None:
+    """A dashboard session cookie counts as an admin token; changes also need the CSRF header."""
+    if "authorization" in request.headers or COOKIE not in request.cookies:
+        return None
+    session = ctx(request).sessions.check(ctx(request).db, request.cookies.get(COOKIE))
+    if session is None:
+        raise Unauthorized("your dashboard session expired or its token was revoked: log in again")
+    if request.method not in SAFE_METHODS and not csrf_ok(session, request.headers.get(CSRF_HEADER)):
+        raise Forbidden("missing or wrong CSRF token: reload the page and try again")
+    return session.caller
+
+
 def current_caller(request: Request) -> Caller:
+    session_caller = _session_caller(request)
+    if session_caller is not None:
+        request.state.caller = session_caller
+        return session_caller
     caller = ctx(request).caller_for(_bearer(request))
     if caller is None:
         raise Unauthorized("unknown or revoked token")

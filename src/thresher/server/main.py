@@ -57,7 +57,8 @@ def serve(db_url: str | None = None, host: str = "127.0.0.1", port: int = 8642, 
     tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "db": server.db.url.split("@")[-1]}))
     tmp.replace(info)
     log.info("Thresher server on %s (API docs %s/docs); admin token in %s", url, url, data / "admin.token")
-    config = uvicorn.Config(create_app(server), log_level="warning", access_log=False, timeout_keep_alive=75)
+    config = uvicorn.Config(create_app(server), log_level="warning", access_log=False, timeout_keep_alive=75,
+                            timeout_graceful_shutdown=3)  # open dashboard event streams must not hold a stop
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:

@@ -118,6 +118,7 @@ def register(request: Request, body: Registration, caller: Caller = Depends(curr
                                                         registered_at=now, **facts)).inserted_primary_key[0]
         token = auth.create_token(conn, "node", body.name, node_id)
     server.notifier.tasks_ready(1)
+    server.publish(nodes=[node_id])
     return {"node_id": node_id, "name": body.name, "token": token}
 
 
@@ -153,6 +154,7 @@ def _heartbeat(conn: Any, server: ServerContext, node_id: int, body: Heartbeat) 
 def heartbeat(request: Request, body: Heartbeat, caller: Caller = Depends(require_node)) -> Any:
     server = ctx(request)
     answer, _changes = server.write(lambda conn: _heartbeat(conn, server, caller.node_id, body))
+    server.publish(nodes=[caller.node_id])
     return answer
 
 
@@ -179,6 +181,7 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), caller:
             waiter.event.clear()
             assignments, kills = await run_in_threadpool(_try_assign, server, node_id)
             if assignments or kills:
+                server.publish(jobs={a["job_id"] for a in assignments}, nodes=[node_id])
                 return {"assignments": assignments, "kill": kills}
             if waiter.hops:
                 server.notifier.pass_on(waiter.hops)
@@ -201,6 +204,7 @@ def post_log(request: Request, attempt_id: int, body: LogChunk, caller: Caller =
         size, gap = lifecycle.append_log(conn, caller.node_id, attempt_id, body.offset, body.data)
     if gap:
         return JSONResponse({"detail": f"log gap: the server has {size} bytes", "next_offset": size}, status_code=409)
+    server.publish(logs=[attempt_id])
     return {"next_offset": size}
 
 
@@ -214,6 +218,7 @@ def finish(request: Request, body: FinishBatch, caller: Caller = Depends(require
     for result in results:
         changes.merge(result.pop("changes"))
     server.announce(changes)
+    server.publish(attempts=[r["attempt_id"] for r in results], nodes=[caller.node_id])
     return {"results": results}
 
 

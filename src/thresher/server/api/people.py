@@ -43,6 +43,7 @@ def submit_job(request: Request, spec: Any = Body(...), dry: bool = Query(False,
     with server.db.write() as conn:
         job_id = create_job(conn, checked, owner)
     server.notifier.tasks_ready(sum(layer.task_count for layer in checked.layers))
+    server.publish(jobs=[job_id], new_job=True)
     with server.db.read() as conn:
         return views.get_job(conn, job_id)
 
@@ -71,6 +72,7 @@ def list_tasks(request: Request, job_id: int, layer: str | None = None, state: s
 
 def _job_action(server: ServerContext, fn: Any, job_id: int, *args: Any) -> Any:
     server.write(lambda conn: fn(conn, job_id, *args, utcnow()))
+    server.publish(jobs=[job_id])
     with server.db.read() as conn:
         return views.get_job(conn, job_id)
 
@@ -100,6 +102,7 @@ def set_priority(request: Request, job_id: int, body: PriorityBody) -> Any:
     server = ctx(request)
     with server.db.write() as conn:
         lifecycle.set_priority(conn, job_id, body.priority)
+    server.publish(jobs=[job_id])
     with server.db.read() as conn:
         return views.get_job(conn, job_id)
 
@@ -117,7 +120,8 @@ def task_attempts(request: Request, task_id: int) -> Any:
 
 
 def _task_action(server: ServerContext, fn: Any, task_id: int) -> Any:
-    server.write(lambda conn: fn(conn, task_id, utcnow()))
+    job_id, _changes = server.write(lambda conn: fn(conn, task_id, utcnow()))
+    server.publish(jobs=[job_id])
     with server.db.read() as conn:
         return views.get_task(conn, task_id)
 
@@ -181,6 +185,7 @@ def get_node(request: Request, ident: str) -> Any:
 def _set_admin_state(request: Request, ident: str, state: NodeAdminState) -> Any:
     server = ctx(request)
     changes = lifecycle.Changes()
+    live: list[int] = []
     with server.db.write() as conn:
         node = views.find_node(conn, ident)
         conn.execute(update(nodes).where(nodes.c.id == node.id).values(admin_state=state.value))
@@ -190,6 +195,7 @@ def _set_admin_state(request: Request, ident: str, state: NodeAdminState) -> Any
             changes = lifecycle.lose_attempts(conn, live, "node disabled", utcnow())
     server.announce(changes)
     server.notifier.node_changed(node.id)
+    server.publish(nodes=[node.id], attempts=live)
     if state == NodeAdminState.ENABLED:
         server.notifier.tasks_ready(1)
     with server.db.read() as conn:

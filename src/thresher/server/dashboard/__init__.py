@@ -1,0 +1,1 @@
+"""The web dashboard: login, pages, live updates, previews (templates and static files in thresher/web)."""

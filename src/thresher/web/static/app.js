@@ -1,0 +1,453 @@
+// Thresher dashboard: live updates from /events, actions through the JSON API, the task grid, logs.
+// Plain JavaScript, no build step. Text from the server is only ever set with textContent.
+"use strict";
+(() => {
+  const body = document.body;
+  const page = body.dataset.page || "";
+  const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  const $ = (sel, root = document) => root.querySelector(sel);
+  const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+
+  // ------------------------------------------------------------------ small helpers
+  function toast(title, text, bad) {
+    const box = document.createElement("div");
+    box.className = "toast" + (bad ? " bad" : "");
+    box.setAttribute("role", bad ? "alert" : "status");
+    const strong = document.createElement("strong");
+    strong.textContent = title;
+    box.append(strong);
+    if (text) box.append(document.createTextNode(text));
+    $("#toasts").append(box);
+    setTimeout(() => box.remove(), bad ? 12000 : 4000);
+  }
+
+  function ask(text) {
+    const dialog = $("#confirm");
+    if (!dialog || !dialog.showModal) return Promise.resolve(window.confirm(text));
+    $("#confirm-text").textContent = text;
+    dialog.returnValue = "";
+    dialog.showModal();
+    $("#confirm-ok").focus();
+    return new Promise((resolve) => {
+      dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    });
+  }
+
+  class ApiError extends Error {
+    constructor(status, data) {
+      super((data && data.detail) || `HTTP ${status}`);
+      this.status = status;
+      this.errors = (data && data.errors) || [];
+    }
+    explain() {
+      const fields = this.errors.map((e) => `${e.field}: ${e.message}`).join("; ");
+      return this.message + (fields ? ` (${fields})` : "");
+    }
+  }
+
+  async function api(method, url, payload) {
+    const init = { method, credentials: "same-origin", headers: { Accept: "application/json", "X-CSRF-Token": csrf } };
+    if (payload !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(payload);
+    }
+    const response = await fetch(url, init);
+    let data = null;
+    try { data = await response.json(); } catch (_) { data = null; }
+    if (response.status === 401) { loginAgain(); }
+    if (!response.ok) throw new ApiError(response.status, data);
+    return data;
+  }
+
+  function loginAgain() {
+    const next = location.pathname + location.search;
+    location.href = "/login?next=" + encodeURIComponent(next);
+  }
+
+  function throttle(fn, gapMs) {
+    let last = 0, timer = null, running = false, again = false;
+    const run = async () => {
+      timer = null;
+      if (running) { again = true; return; }
+      running = true; last = Date.now();
+      try { await fn(); } catch (err) { console.warn(err); }
+      running = false;
+      if (again) { again = false; schedule(); }
+    };
+    const schedule = () => {
+      if (timer) return;
+      timer = setTimeout(run, Math.max(0, last + gapMs - Date.now()));
+    };
+    return schedule;
+  }
+
+  function formatTimes(root) {
+    const today = new Date().toDateString();
+    $$("time[datetime]", root).forEach((el) => {
+      const d = new Date(el.getAttribute("datetime"));
+      if (isNaN(d)) return;
+      el.title = d.toLocaleString();
+      el.textContent = d.toDateString() === today
+        ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" })
+        : d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+    });
+  }
+
+  // ------------------------------------------------------------------ live part of the page
+  const live = $("#live");
+  const hooks = [];  // run after every swap of #live
+
+  async function refreshLive() {
+    if (!live) return;
+    const active = document.activeElement;
+    if (active && live.contains(active) && active.tagName === "INPUT" && active.type !== "checkbox") {
+      setTimeout(requestRefresh, 1500);  // do not pull an input away from somebody typing in it
+      return;
+    }
+    const sep = location.search ? "&" : "?";
+    const response = await fetch(location.pathname + location.search + sep + "fragment=1",
+                                 { credentials: "same-origin", headers: { Accept: "text/html" } });
+    if (response.status === 401) return loginAgain();
+    if (!response.ok) return;
+    const html = await response.text();
+    const picked = new Set($$("input.pick:checked", live).map((el) => el.value));
+    live.innerHTML = html;
+    $$("input.pick", live).forEach((el) => { el.checked = picked.has(el.value); });
+    afterSwap();
+  }
+
+  function afterSwap() {
+    formatTimes(live || document);
+    hooks.forEach((fn) => fn());
+  }
+
+  const refreshGap = page === "node" ? 5000 : 1500;
+  const requestRefresh = throttle(refreshLive, refreshGap);
+
+  // ------------------------------------------------------------------ actions
+  document.addEventListener("click", async (event) => {
+    const button = event.target.closest("[data-action]");
+    if (!button) return;
+    event.preventDefault();
+    if (button.dataset.confirm && !(await ask(button.dataset.confirm))) return;
+    let payload;
+    if (button.dataset.priorityFrom) {
+      const value = parseInt(($("#" + button.dataset.priorityFrom) || {}).value, 10);
+      payload = { priority: isNaN(value) ? -1 : value };
+    }
+    button.disabled = true;
+    try {
+      await api("POST", button.dataset.action, payload);
+      toast(button.dataset.done || "Done", "");
+      requestRefresh();
+    } catch (err) {
+      if (err instanceof ApiError) toast(`Refused (${err.status})`, err.explain(), true);
+      else toast("Could not reach the server", String(err), true);
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  // ------------------------------------------------------------------ jobs list: select several and act
+  if (page === "jobs") {
+    const bulk = $("#bulk");
+    const selected = () => $$("input.pick:checked", live).map((el) => parseInt(el.value, 10));
+    const update = () => {
+      const ids = selected();
+      bulk.hidden = ids.length === 0;
+      $("#bulk-count").textContent = `${ids.length} selected`;
+      const all = $("#check-all", live);
+      const boxes = $$("input.pick", live);
+      if (all) all.checked = boxes.length > 0 && ids.length === boxes.length;
+    };
+    live.addEventListener("change", (event) => {
+      if (event.target.id === "check-all") $$("input.pick", live).forEach((el) => { el.checked = event.target.checked; });
+      update();
+    });
+    hooks.push(update);
+    bulk.addEventListener("click", async (event) => {
+      const button = event.target.closest("[data-bulk]");
+      if (!button) return;
+      const ids = selected();
+      const verb = button.dataset.bulk;
+      if (!ids.length) return;
+      if (button.dataset.confirm && !(await ask(button.dataset.confirm.replace("{n}", ids.length)))) return;
+      let payload;
+      if (verb === "priority") {
+        const value = parseInt($("#bulk-priority").value, 10);
+        if (isNaN(value)) return toast("Refused", "type a priority from 0 to 1000 first", true);
+        payload = { priority: value };
+      }
+      const refused = [];
+      for (const id of ids) {
+        try { await api("POST", `/api/v1/jobs/${id}/${verb}`, payload); }
+        catch (err) { refused.push(`job ${id}: ${err instanceof ApiError ? err.explain() : err}`); }
+      }
+      const ok = ids.length - refused.length;
+      if (ok) toast(`${verb}: ${ok} job(s) done`, "");
+      if (refused.length) toast(`Refused for ${refused.length} job(s)`, refused.join("\n"), true);
+      requestRefresh();
+    });
+    update();
+  }
+
+  // ------------------------------------------------------------------ job page: the task grid
+  let grid = null;
+  if (page === "job") grid = setupGrid($("#task-grid"));
+
+  function setupGrid(canvas) {
+    if (!canvas) return null;
+    const jobId = canvas.dataset.jobId;
+    const tip = $("#tip");
+    let data = null, layout = null;
+    const colors = {};
+    const css = getComputedStyle(document.documentElement);
+    const color = (state) => colors[state] || (colors[state] = css.getPropertyValue("--s-" + state).trim() || "#888");
+
+    async function load() {
+      const response = await fetch(`/ui/jobs/${jobId}/grid`, { credentials: "same-origin" });
+      if (response.status === 401) return loginAgain();
+      if (!response.ok) return;
+      data = await response.json();
+      draw();
+      legend();
+    }
+
+    function legend() {
+      const box = $("#grid-legend");
+      if (!box || !data) return;
+      const counts = new Array(data.states.length).fill(0);
+      data.state.forEach((s) => counts[s]++);
+      box.replaceChildren();
+      data.states.forEach((name, i) => {
+        if (!counts[i]) return;
+        const item = document.createElement("span");
+        const sw = document.createElement("i");
+        sw.style.background = color(name);
+        item.append(sw, document.createTextNode(`${name} ${counts[i]}`));
+        box.append(item);
+      });
+    }
+
+    function draw() {
+      if (!data) return;
+      const n = data.id.length;
+      const width = Math.max(200, canvas.parentElement.clientWidth - 2);
+      const cell = n > 4000 ? 7 : n > 1500 ? 10 : n > 300 ? 14 : 18;
+      const gap = n > 4000 ? 1 : 2;
+      const pitch = cell + gap;
+      const cols = Math.max(1, Math.floor((width + gap) / pitch));
+      const multi = data.layers.length > 1;
+      const labelH = multi ? 20 : 0;
+      const blocks = [];
+      let y = 0, start = 0;
+      for (let l = 0; l < data.layers.length; l++) {
+        let count = 0;
+        while (start + count < n && data.layer[start + count] === l) count++;
+        const rows = Math.ceil(count / cols);
+        blocks.push({ layer: l, start, count, y0: y + labelH, labelY: y });
+        y += labelH + rows * pitch + (multi ? 8 : 0);
+        start += count;
+      }
+      const height = Math.max(pitch, y);
+      const dpr = window.devicePixelRatio || 1;
+      canvas.width = Math.round(width * dpr);
+      canvas.height = Math.round(height * dpr);
+      canvas.style.width = width + "px";
+      canvas.style.height = height + "px";
+      const ctx = canvas.getContext("2d");
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.clearRect(0, 0, width, height);
+      const fills = data.states.map(color);
+      ctx.font = `600 12px ${css.getPropertyValue("--sans")}`;
+      ctx.textBaseline = "middle";
+      for (const b of blocks) {
+        if (multi) {
+          ctx.fillStyle = css.getPropertyValue("--muted").trim() || "#888";
+          ctx.fillText(`${data.layers[b.layer]} · ${b.count} tasks`, 0, b.labelY + 9);
+        }
+        for (let i = 0; i < b.count; i++) {
+          const k = b.start + i;
+          ctx.fillStyle = fills[data.state[k]];
+          ctx.fillRect((i % cols) * pitch, b.y0 + Math.floor(i / cols) * pitch, cell, cell);
+        }
+      }
+      layout = { blocks, cols, pitch, cell };
+    }
+
+    function hit(event) {
+      if (!layout || !data) return -1;
+      const rect = canvas.getBoundingClientRect();
+      const x = event.clientX - rect.left, y = event.clientY - rect.top;
+      const col = Math.floor(x / layout.pitch);
+      if (col < 0 || col >= layout.cols || x % layout.pitch > layout.cell) return -1;
+      for (const b of layout.blocks) {
+        const row = Math.floor((y - b.y0) / layout.pitch);
+        if (y < b.y0 || (y - b.y0) % layout.pitch > layout.cell) continue;
+        const i = row * layout.cols + col;
+        if (i >= 0 && i < b.count) return b.start + i;
+      }
+      return -1;
+    }
+
+    canvas.addEventListener("mousemove", (event) => {
+      const k = hit(event);
+      if (k < 0) { tip.hidden = true; canvas.style.cursor = "default"; return; }
+      canvas.style.cursor = "pointer";
+      const node = data.node[k] ? `\nnode ${data.node[k]}` : "";
+      tip.textContent = `${data.layers[data.layer[k]]} · task ${data.id[k]}\nframes ${data.frames[k]}\n${data.states[data.state[k]]}${node}`;
+      tip.hidden = false;
+      const x = Math.min(event.clientX + 14, window.innerWidth - tip.offsetWidth - 8);
+      const y = Math.min(event.clientY + 14, window.innerHeight - tip.offsetHeight - 8);
+      tip.style.left = x + "px";
+      tip.style.top = y + "px";
+    });
+    canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
+    canvas.addEventListener("click", (event) => {
+      const k = hit(event);
+      if (k >= 0) location.href = `/tasks/${data.id[k]}`;
+    });
+    window.addEventListener("resize", throttle(async () => draw(), 150));
+    load();
+    return { refresh: throttle(load, 2000) };
+  }
+
+  // ------------------------------------------------------------------ task page: attempt logs
+  let logs = null;
+  if (page === "task") logs = setupLogs();
+
+  function setupLogs() {
+    const pre = $("#log");
+    const title = $("#log-title");
+    const follow = $("#log-follow");
+    const MAX_INITIAL = 256 * 1024;
+    let attempt = null, offset = 0, chosen = false, busy = false, ended = false;
+
+    function rows() { return $$("tr[data-attempt]", live); }
+    function liveAttempt() { const head = $("[data-live-attempt]", live); return head ? head.dataset.liveAttempt : ""; }
+
+    function select(id, byUser) {
+      const row = rows().find((r) => r.dataset.attempt === String(id));
+      if (!row) return;
+      chosen = chosen || !!byUser;
+      attempt = String(id);
+      const size = parseInt(row.dataset.logSize || "0", 10);
+      offset = Math.max(0, size - MAX_INITIAL);
+      pre.replaceChildren();
+      if (offset > 0) {
+        const note = document.createElement("span");
+        note.className = "note";
+        note.textContent = `… the first ${offset.toLocaleString()} bytes are not shown …\n`;
+        pre.append(note);
+      }
+      title.textContent = `attempt ${row.children[0].textContent} on ${row.children[1].textContent}`;
+      rows().forEach((r) => r.classList.toggle("selected-log", r === row));
+      ended = false;
+      pull();
+    }
+
+    async function pull() {
+      if (!attempt || busy) return;
+      busy = true;
+      try {
+        for (let round = 0; round < 50; round++) {
+          const data = await api("GET", `/api/v1/attempts/${attempt}/log?offset=${offset}`);
+          if (String(data.attempt_id) !== attempt) break;
+          if (data.data) {
+            const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
+            pre.append(document.createTextNode(data.data));
+            if (atBottom) pre.scrollTop = pre.scrollHeight;
+          }
+          const grew = data.next_offset > offset;
+          offset = data.next_offset;
+          ended = data.complete;
+          if (!grew) break;
+        }
+      } catch (err) { console.warn(err); }
+      busy = false;
+      const running = attempt && attempt === liveAttempt();
+      follow.textContent = running ? "following live" : (ended ? "complete" : "");
+      follow.classList.toggle("following", !!running);
+      if (!pre.textContent) pre.textContent = "";
+    }
+
+    live.addEventListener("click", (event) => {
+      const button = event.target.closest("[data-show-log]");
+      if (button) select(button.dataset.showLog, true);
+    });
+    hooks.push(() => {
+      const current = liveAttempt();
+      if (!chosen && current && current !== attempt) return select(current, false);
+      if (!attempt) { const first = rows()[0]; if (first) return select(first.dataset.attempt, false); }
+      rows().forEach((r) => r.classList.toggle("selected-log", r.dataset.attempt === attempt));
+      pull();  // the attempt may have ended: fetch the rest of its log
+    });
+    const start = liveAttempt() || (rows()[0] && rows()[0].dataset.attempt);
+    if (start) select(start, false);
+    else pre.textContent = "";
+    return { attempt: () => attempt, pull: throttle(pull, 400) };
+  }
+
+  // ------------------------------------------------------------------ thumbnails that are not there yet
+  document.addEventListener("error", (event) => {
+    const img = event.target;
+    if (!(img instanceof HTMLImageElement) || !img.closest(".thumb")) return;
+    const note = document.createElement("div");
+    note.className = "nopreview small";
+    note.textContent = "no preview yet";
+    img.replaceWith(note);
+  }, true);
+
+  // ------------------------------------------------------------------ the event stream
+  const dot = $("#live-dot");
+  const jobIds = () => {
+    const holder = $("[data-job-ids]", live || document);
+    return new Set(holder && holder.dataset.jobIds ? holder.dataset.jobIds.split(",") : []);
+  };
+  const mine = (list, id) => id !== undefined && id !== "" && (list || []).some((x) => String(x) === String(id));
+  let connectedOnce = false;
+
+  function onEvent(event) {
+    if (event.reload) return location.reload();
+    if (event.hello) {
+      if (connectedOnce) { requestRefresh(); if (grid) grid.refresh(); }  // catch up after a reconnect
+      connectedOnce = true;
+      return;
+    }
+    const jobId = body.dataset.jobId;
+    switch (page) {
+      case "overview":
+      case "nodes":
+        if (event.summary !== undefined) requestRefresh();
+        break;
+      case "jobs": {
+        const visible = jobIds();
+        const filtered = new URLSearchParams(location.search).get("state");
+        if (event.new_jobs || (event.jobs || []).some((id) => visible.has(String(id))) ||
+            (filtered && (event.jobs || []).length)) requestRefresh();
+        break;
+      }
+      case "job":
+        if (mine(event.jobs, jobId)) { requestRefresh(); if (grid) grid.refresh(); }
+        break;
+      case "task":
+        if (mine(event.jobs, jobId)) requestRefresh();
+        if (logs && mine(event.logs, logs.attempt())) logs.pull();
+        break;
+      case "node":
+        if (mine(event.nodes, body.dataset.nodeId)) requestRefresh();
+        break;
+    }
+  }
+
+  if (page && page !== "missing" && window.EventSource) {
+    const source = new EventSource("/events");
+    source.onopen = () => { dot.textContent = "live"; dot.className = "live-dot on"; dot.title = "updates arrive as they happen"; };
+    source.onerror = () => { dot.textContent = "reconnecting"; dot.className = "live-dot"; dot.title = "the event stream is reconnecting"; };
+    source.onmessage = (message) => { try { onEvent(JSON.parse(message.data)); } catch (err) { console.warn(err); } };
+    // A slow safety net for farms with several server processes (events are per process).
+    setInterval(() => { if (document.visibilityState === "visible") { requestRefresh(); if (grid) grid.refresh(); } }, 30000);
+  }
+
+  afterSwap();
+})();
