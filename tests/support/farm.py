@@ -171,7 +171,7 @@ class Farm:
         server_json = self.data_dir / "server.json"
         server_json.unlink(missing_ok=True)
         argv = [self.python, "-m", "thresher.server", "--db", self.db_url, "--host", "127.0.0.1",
-                "--port", str(self.port), "--data", str(self.data_dir)]
+                "--port", str(self.port), "--data", str(self.data_dir), "--no-client-config"]
         if self.node_timeout is not None:
             argv += ["--node-timeout", str(self.node_timeout)]
         argv += self.server_args
