@@ -294,6 +294,7 @@ class TaskRunner:
             reason = f"working directory does not exist: {a.cwd}"
             self._note(reason)
             return self._result("failed", None, reason)
+        self._make_output_folders()
         try:
             # A forked child's rusage maxrss starts at the agent's own RSS (the pages it shares before
             # exec); remember that to tell a real peak from this artefact.
@@ -675,6 +676,15 @@ class TaskRunner:
                 self._log_file = None
 
     # -- result --
+
+    def _make_output_folders(self) -> None:
+        """Create the folders the outputs go to: some renderers (POV-Ray, kick) do not, and fail."""
+        base = Path(self.assignment.cwd) if self.assignment.cwd else Path.cwd()
+        for folder in {(base / raw).parent for raw in self.assignment.outputs}:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                pass  # the application says what is wrong, and the output check fails clearly
 
     def _check_outputs(self) -> str | None:
         base = Path(self.assignment.cwd) if self.assignment.cwd else Path.cwd()
