@@ -279,7 +279,7 @@ def test_small_task_is_not_charged_the_agents_memory(tmp_path: Path) -> None:
 
 
 def test_peak_memory_of_grandchild(tmp_path: Path) -> None:
-    inner = "b = bytearray(100 * 1024 * 1024); [b.__setitem__(i, 1) for i in range(0, len(b), 4096)]"
+    inner = "import time; b = bytearray(100 * 1024 * 1024); [b.__setitem__(i, 1) for i in range(0, len(b), 4096)]; time.sleep(1)"
     a = make([f"{PY} -c '{inner}'; true"], shell=True)
     result, _ = run(a, tmp_path, sample_s=0.1)
     assert result.status == "succeeded"
