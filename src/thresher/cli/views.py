@@ -155,9 +155,12 @@ def job_view(job: dict[str, Any]) -> Group:
             needs += f" {layer['memory_mb']}M"
         if layer.get("gpus"):
             needs += f" {layer['gpus']}gpu"
+        bar = tasks_bar(done, total)
+        if layer.get("progress") is not None:
+            bar.append(f" {float(layer['progress']):.0f}%")
         layers.add_row(
             layer.get("name", ""), layer.get("template", ""), str(layer.get("frames", "")),
-            str(layer.get("chunk", "")), needs, state_text(layer.get("state")), tasks_bar(done, total),
+            str(layer.get("chunk", "")), needs, state_text(layer.get("state")), bar,
             ", ".join(layer.get("depends_on") or []) or "-",
         )
     return Group(head, Text(""), layers)
