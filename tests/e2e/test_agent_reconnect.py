@@ -166,6 +166,7 @@ def test_agent_shutdown_reports_lost_and_task_runs_again(make_farm: Callable[...
     assert attempt["state"] == "lost"
     assert attempt["reason"] == "agent shutdown"
     assert task["state"] == "ready" and task["tries"] == 0
+    assert farm.api.get("/nodes/n1")["state"] == "down"  # it said goodbye: no waiting for the timeout
     pid_file.unlink()
     farm.start_agent("n1", cores=2)
     farm.wait_for(pid_file.exists, timeout=20, message="task started again")

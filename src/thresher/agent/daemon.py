@@ -457,12 +457,24 @@ class Agent:
 
     # -- shutdown --
 
+    def _say_goodbye(self) -> None:
+        """Tell the server this node is leaving, so the tasks we give back go to other nodes instead
+        of straight back to our own still-open long poll. Best effort: a server that is down will
+        notice through the missing heartbeats."""
+        if self.token is None:
+            return
+        try:
+            self._client(self.token, timeout=2.0).post("/agent/goodbye", {})
+        except Exception as exc:  # noqa: BLE001 - leaving anyway
+            log.info("could not say goodbye to the server (%s)", exc)
+
     def _shutdown(self) -> None:
         with self._lock:
             self._stopping = True
             runners = list(self._runners.values())
             threads = list(self._runner_threads.values())
         self._stop.set()
+        self._say_goodbye()
         if runners:
             log.info("shutting down: ending %d running task(s)", len(runners))
         for runner in runners:

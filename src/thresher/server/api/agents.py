@@ -197,6 +197,15 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), caller:
         server.notifier.unregister(waiter)
 
 
+@router.post("/goodbye", summary="The agent is stopping: take no more work to this node")
+def goodbye(request: Request, caller: Caller = Depends(require_node)) -> Any:
+    server = ctx(request)
+    with server.db.write() as conn:
+        conn.execute(update(nodes).where(nodes.c.id == caller.node_id).values(state=NodeState.DOWN.value))
+    server.notifier.node_changed(caller.node_id)
+    return {"state": NodeState.DOWN.value}
+
+
 @router.post("/attempts/{attempt_id}/log")
 def post_log(request: Request, attempt_id: int, body: LogChunk, caller: Caller = Depends(require_node)) -> Any:
     server = ctx(request)
