@@ -244,7 +244,8 @@ def throughput(farm: Farm, args: argparse.Namespace) -> dict[str, Any]:
     window = [per_second.get(s, 0) for s in range(lo, hi)]
     rate = sum(window) / max(1, len(window))
     total = sum(per_second.values())
-    return {"rate": rate, "total": total, "submit_s": submit_s, "ready_s": ready_s, "errors": errors,
+    work_calls = sum(r.work_calls for r in results)
+    return {"rate": rate, "total": total, "work_calls_per_s": work_calls / duration, "submit_s": submit_s, "ready_s": ready_s, "errors": errors,
             "server_cpu": (cpu_end - cpu_start) / args.seconds,
             "sim_cpu": sum(r.cpu_s for r in results), "per_second": window}
 
@@ -322,6 +323,8 @@ def run_db(kind: str, args: argparse.Namespace, tmp: Path, pg: PostgresServer | 
             farm.stop()
         print(f"  {out['rate']:.0f} assignments/s over {args.seconds:.0f}s "
               f"(per second: {out['per_second']}); errors: {out['errors'] or 'none'}", flush=True)
+        print(f"  work calls {out['work_calls_per_s']:.0f}/s; CPU: server {out['server_cpu']:.2f} cores, "
+              f"simulator {out['sim_cpu'] / (args.warmup + args.seconds):.2f} cores", flush=True)
     if not args.skip_latency:
         print(f"[{kind}] latency: {args.idle_agents} idle agents, {args.samples} one-task jobs", flush=True)
         farm = Farm(url("lat"), tmp / f"{kind}-lat", node_timeout=node_timeout).start(timeout=60)
