@@ -162,3 +162,24 @@ def test_wedge_placeholder_in_application_args() -> None:
 def test_tiles_and_wedge_together_refused() -> None:
     with pytest.raises(BadInput):
         check_spec({"name": "j", "layers": [{"name": "r", "tiles": "2x2", "wedge": [1], "args": {"command": "x {frame}"}}]})
+
+
+@pytest.mark.parametrize("name,args", [
+    ("blender", {"scene": "a.blend", "output": "/r/a.####.png", "engine": "eevee_next", "device": "gpu"}),
+    ("povray", {"scene": "a.pov", "output": "/r/a.####.png"}),
+    ("maya", {"scene": "a.mb", "renderer": "Software"}),
+    ("houdini", {"scene": "a.usd", "output": "/r/a.####.exr"}),
+    ("nuke", {"scene": "a.nk"}), ("katana", {"scene": "a.katana"}), ("vray", {"scene": "a.vrscene"}),
+    ("arnold", {"scene": "a.ass"}), ("redshift", {"scene": "a.rs"}),
+    ("ffmpeg", {"input": "/r/a.####.png", "output": "/r/a.mov"}),
+    ("stitch", {"output": "/r/a.####.png", "tiles": [2, 2], "size": [8, 8]}),
+])
+def test_validated_args_validate_again_unchanged(name: str, args: dict) -> None:
+    """build() re-validates arguments after mapping paths and filling wedge values: that must be a no-op."""
+    template = get_template(name)
+    parsed = template.parse_args(args)
+    chunk = Chunk(0, "1", 1, 1, 1, 1)
+    plain = template.build(parsed, chunk, Target()).argv
+    again = template.build(parsed, Chunk(0, "1", 1, 1, 1, 1, {"wedge": 1, "wedge_index": 0}), Target(),
+                           [PathRule.model_validate({"from": "/elsewhere", "to": "/x"})]).argv
+    assert plain == again

@@ -18,7 +18,8 @@ from thresher.templates.base import (CommandLine, Template, app, frame_outputs, 
 from thresher.templates.common import SizedArgs, frames_list
 
 ENGINES = {"cycles": "CYCLES", "eevee": "BLENDER_EEVEE", "blender_eevee": "BLENDER_EEVEE",
-           "eevee_next": "BLENDER_EEVEE_NEXT", "workbench": "BLENDER_WORKBENCH",
+           "eevee_next": "BLENDER_EEVEE_NEXT", "blender_eevee_next": "BLENDER_EEVEE_NEXT",
+           "workbench": "BLENDER_WORKBENCH",
            "blender_workbench": "BLENDER_WORKBENCH"}
 FORMATS = {".png": "PNG", ".exr": "OPEN_EXR", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF",
            ".tga": "TARGA", ".bmp": "BMP", ".hdr": "HDR", ".webp": "WEBP"}
