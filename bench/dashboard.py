@@ -1,0 +1,147 @@
+"""How fast the dashboard answers with a big farm: 10,000 jobs, and one job of 10,000 tasks.
+
+    .venv/bin/python bench/dashboard.py                    # SQLite and PostgreSQL
+    .venv/bin/python bench/dashboard.py --db sqlite --jobs 10000 --tasks 10000 --runs 30
+
+Per database: the jobs (4 tasks each, in a realistic mix of states) and the big job are written
+straight into a migrated database with the server's own `create_job`, then a real server is started
+on it (`python -m thresher.server`, as the e2e tests do), the bench logs in like a browser and times
+each page `--runs` times, sequentially, over loopback. The time is measured by the client from request
+to last byte, so it is an upper bound of the server-side time. Nothing is asserted; figures are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+from sqlalchemy import update  # noqa: E402
+
+from tests.support.farm import Farm  # noqa: E402
+from tests.support.postgres import PostgresServer  # noqa: E402
+from thresher.server.db.engine import Database  # noqa: E402
+from thresher.server.db.tables import jobs, tasks  # noqa: E402
+from thresher.server.submit import check_spec, create_job  # noqa: E402
+
+PROJECTS = ["ferryman", "harbour", "lighthouse", "tidewater"]
+OWNERS = ["maya", "tom", "ana", "lee", "sam"]
+
+
+def populate(url: str, n_jobs: int, big_tasks: int) -> int:
+    """Write n_jobs small jobs and one big job; returns the big job's id."""
+    db = Database(url)
+    db.migrate()
+    rng = random.Random(7)
+    started = time.perf_counter()
+    small = check_spec({"name": "x", "layers": [{"name": "render", "frames": "1-4", "args": {"command": ["true", "{frame}"]}}]})
+    with db.write() as conn:
+        for i in range(n_jobs):
+            small.spec = small.spec.model_copy(update={
+                "name": f"sq{i // 100:03d} sh{i % 100:03d} lighting v{rng.randint(1, 9):03d}",
+                "project": rng.choice(PROJECTS), "owner": rng.choice(OWNERS), "priority": rng.randint(0, 100)})
+            create_job(conn, small, "bench")
+        big = check_spec({"name": "big one", "layers": [
+            {"name": "render", "frames": f"1-{big_tasks}", "args": {"command": ["true", "{frame}"]}}]})
+        big_id = create_job(conn, big, "bench")
+        # a realistic mix: most old jobs done, some failed, the newest queued
+        cut_done, cut_failed = int(n_jobs * 0.7), int(n_jobs * 0.75)
+        conn.execute(update(tasks).where(tasks.c.job_id <= cut_done).values(state="succeeded"))
+        conn.execute(update(jobs).where(jobs.c.id <= cut_done).values(state="succeeded"))
+        conn.execute(update(tasks).where(tasks.c.job_id > cut_done, tasks.c.job_id <= cut_failed, tasks.c.idx == 0)
+                     .values(state="failed"))
+        conn.execute(update(jobs).where(jobs.c.id > cut_done, jobs.c.id <= cut_failed).values(state="failed"))
+        conn.execute(update(tasks).where(tasks.c.job_id == big_id, tasks.c.idx < big_tasks // 3).values(state="succeeded"))
+        conn.execute(update(jobs).where(jobs.c.id == big_id).values(state="running"))
+    with db.write() as conn:  # planner statistics, as autovacuum / a running server would have them
+        conn.exec_driver_sql("ANALYZE")
+    db.dispose()
+    print(f"  wrote {n_jobs:,} jobs + a {big_tasks:,}-task job in {time.perf_counter() - started:.1f}s")
+    return big_id
+
+
+def login(url: str, token: str) -> httpx.Client:
+    client = httpx.Client(base_url=url, timeout=60)
+    nonce = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)  # type: ignore[union-attr]
+    client.post("/login", data={"token": token, "csrf": nonce, "next": "/"})
+    return client
+
+
+def timed(client: httpx.Client, path: str, runs: int) -> dict[str, Any]:
+    client.get(path)  # warm caches once
+    times = []
+    size = 0
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        answer = client.get(path)
+        times.append((time.perf_counter() - t0) * 1000)
+        assert answer.status_code == 200, (path, answer.status_code, answer.text[:200])
+        size = len(answer.content)
+    times.sort()
+    return {"median": statistics.median(times), "p95": times[max(0, int(len(times) * 0.95) - 1)], "bytes": size}
+
+
+def bench(kind: str, url: str, args: argparse.Namespace, root: Path) -> dict[str, dict[str, Any]]:
+    print(f"{kind}:")
+    big_id = populate(url, args.jobs, args.tasks)
+    farm = Farm(url, root / kind)
+    farm.start()
+    try:
+        client = login(farm.server_url, farm.admin_token)
+        some_task = farm.api.get(f"/jobs/{big_id}/tasks?limit=1&offset={args.tasks // 2}")["items"][0]["id"]
+        pages = {
+            "jobs list, first page (HTML)": "/jobs",
+            "jobs list, live refresh (fragment)": "/jobs?fragment=1",
+            "jobs list, filtered by state+project, sorted by priority": "/jobs?state=failed&project=harbour&sort=-priority",
+            "jobs list, name search, page 20": "/jobs?name=lighting&page=20",
+            "jobs list (JSON API, 50)": "/api/v1/jobs?limit=50",
+            f"job page, {args.tasks:,} tasks": f"/jobs/{big_id}",
+            f"task grid data, {args.tasks:,} tasks": f"/ui/jobs/{big_id}/grid",
+            "task page": f"/tasks/{some_task}",
+            "overview": "/",
+            "nodes": "/nodes",
+        }
+        results = {}
+        for label, path in pages.items():
+            results[label] = r = timed(client, path, args.runs)
+            print(f"  {label:<58} median {r['median']:7.1f} ms   p95 {r['p95']:7.1f} ms   {r['bytes'] / 1024:8.1f} KiB")
+        client.close()
+        return results
+    finally:
+        farm.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}")
+    with tempfile.TemporaryDirectory(prefix="thresher-bench-dash-") as tmp:
+        root = Path(tmp)
+        if args.db in ("sqlite", "both"):
+            bench("sqlite", f"sqlite:///{root / 'dash.db'}", args, root)
+        if args.db in ("postgresql", "both"):
+            pg = PostgresServer(fast=True).start()
+            try:
+                bench("postgresql", pg.create_database(), args, root)
+            finally:
+                pg.stop()
+
+
+if __name__ == "__main__":
+    main()
