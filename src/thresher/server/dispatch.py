@@ -1,7 +1,7 @@
 """The one place that decides which ready task runs on which node.
 
 The rule, readable in two parts:
-1. `candidate_query`: ready tasks whose tag set the node carries and whose needs fit what the node
+1. `queries.CANDIDATES`: ready tasks whose tag set the node carries and whose needs fit what the node
    has free, in dispatch order: highest job priority first, then submission order (job id), then
    frame order (task id). On PostgreSQL the rows are locked with SKIP LOCKED so several server
    processes never hand out the same task.
@@ -13,20 +13,23 @@ live attempt whatever races happen.
 
 from __future__ import annotations
 
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Sequence
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, select
 
 from thresher.model.frames import Chunk
-from thresher.model.states import LIVE_ATTEMPT_STATES, AttemptState, JobState, NodeAdminState, NodeState, TaskState
-from thresher.server.db.tables import attempts, jobs, layers, nodes, tag_sets, tasks
 from thresher.model.paths import PathRule
-from thresher.templates import get_template
+from thresher.model.states import NodeAdminState, NodeState
+from thresher.server.db import queries as q
+from thresher.server.db.tables import attempts, nodes
+from thresher.templates import Template, get_template
 from thresher.templates.base import Target
 
-CANDIDATES = 64
+CANDIDATES = 64  # rows read per dispatch; enough to fill a big node past tasks that do not fit
 
 
 @dataclass
@@ -75,8 +78,7 @@ def usable_tag_keys(all_keys: Sequence[str], node_tags: Sequence[str]) -> list[s
 
 
 def node_free(conn: Connection, node: Any) -> Free:
-    used = conn.execute(select(attempts.c.cores, attempts.c.memory_mb, attempts.c.gpu_ids)
-                        .where(attempts.c.node_id == node.id, attempts.c.state.in_(LIVE_ATTEMPT_STATES))).all()
+    used = conn.execute(q.NODE_USED, {"node_id": node.id}).all()
     busy_gpus = {g for row in used for g in (row.gpu_ids or [])}
     all_gpus = [int(g["index"]) for g in (node.gpus or [])]
     return Free(cores=node.cores - sum(r.cores for r in used),
@@ -84,92 +86,96 @@ def node_free(conn: Connection, node: Any) -> Free:
                 gpu_ids=[g for g in all_gpus if g not in busy_gpus])
 
 
-def candidate_query(tag_keys: list[str], free: Free, limit: int, lock: bool):  # type: ignore[no-untyped-def]
-    query = (select(tasks.c.id, tasks.c.job_id, tasks.c.layer_id, tasks.c.cores, tasks.c.memory_mb, tasks.c.gpus)
-             .where(tasks.c.state == TaskState.READY.value, tasks.c.tag_key.in_(tag_keys),
-                    tasks.c.cores <= free.cores, tasks.c.memory_mb <= free.memory_mb,
-                    tasks.c.gpus <= len(free.gpu_ids))
-             .order_by(tasks.c.priority.desc(), tasks.c.job_id, tasks.c.id)
-             .limit(limit))
-    if lock:
-        query = query.with_for_update(skip_locked=True, of=tasks)
-    return query
-
-
 def may_take_work(node: Any) -> bool:
     return node.state == NodeState.UP.value and node.admin_state == NodeAdminState.ENABLED.value
 
 
-def find_candidates(conn: Connection, node: Any, *, lock: bool) -> tuple[Free, list[Candidate]]:
+def find_candidates(conn: Connection, node: Any, *, lock: bool) -> tuple[Free, list[Any]]:
+    """What the node has free and the ready tasks that fit it, in dispatch order."""
     if not may_take_work(node):
         return Free(0, 0), []
     free = node_free(conn, node)
     if free.cores < 1:
         return free, []
-    keys = usable_tag_keys([r.key for r in conn.execute(select(tag_sets.c.key))], node.tags or [])
+    keys = usable_tag_keys([r.key for r in conn.execute(q.TAG_KEYS)], node.tags or [])
     if not keys:
         return free, []
-    rows = conn.execute(candidate_query(keys, free, CANDIDATES, lock)).all()
-    return free, [Candidate(r.id, r.job_id, r.layer_id, r.cores, r.memory_mb, r.gpus) for r in rows]
+    query = q.CANDIDATES_LOCKED if lock else q.CANDIDATES
+    rows = conn.execute(query, {"keys": keys, "free_cores": free.cores, "free_memory": free.memory_mb,
+                                "free_gpus": len(free.gpu_ids), "limit": CANDIDATES}).all()
+    return free, rows
 
 
 def assign(conn: Connection, node: Any, now: datetime, lock: bool) -> list[dict[str, Any]]:
     """Claim work for a node inside the caller's write transaction; returns the assignments."""
-    free, candidates = find_candidates(conn, node, lock=lock)
+    free, rows = find_candidates(conn, node, lock=lock)
+    by_id = {r.id: r for r in rows}
+    candidates = [Candidate(r.id, r.job_id, r.layer_id, r.cores, r.memory_mb, r.gpus) for r in rows]
     assignments = []
-    layer_cache: dict[int, Any] = {}
     started_jobs: set[int] = set()
     for choice in choose(candidates, free):
         c = choice.candidate
-        number = select(func.coalesce(func.max(attempts.c.number), 0) + 1).where(
-            attempts.c.task_id == c.task_id).scalar_subquery()
-        attempt_id = conn.execute(insert(attempts).values(
-            task_id=c.task_id, job_id=c.job_id, number=number, node_id=node.id,
-            state=AttemptState.RUNNING.value, cores=c.cores, memory_mb=c.memory_mb, gpu_ids=choice.gpu_ids,
-            started_at=now, log_size=0)).inserted_primary_key[0]
-        claimed = conn.execute(update(tasks).where(tasks.c.id == c.task_id, tasks.c.state == TaskState.READY.value)
-                               .values(state=TaskState.RUNNING.value, attempt_id=attempt_id, node_id=node.id,
-                                       started_at=now, ended_at=None, progress=0.0)).rowcount
+        attempt_id = conn.execute(q.INSERT_ATTEMPT, {
+            "task_id": c.task_id, "job_id": c.job_id, "node_id": node.id, "cores": c.cores,
+            "memory_mb": c.memory_mb, "gpu_ids": choice.gpu_ids, "now": now}).scalar_one()
+        claimed = conn.execute(q.CLAIM_TASK, {"b_task_id": c.task_id, "b_attempt_id": attempt_id,
+                                              "b_node_id": node.id, "b_now": now}).rowcount
         if claimed != 1:  # somebody else took it between our read and our write
             conn.execute(attempts.delete().where(attempts.c.id == attempt_id))
             continue
         started_jobs.add(c.job_id)
         try:
-            assignments.append(_assignment(conn, node, attempt_id, c, choice.gpu_ids, layer_cache))
+            assignments.append(_assignment(conn, node, attempt_id, c, choice.gpu_ids, by_id[c.task_id]))
         except Exception as exc:  # a template that cannot build this task: fail the attempt, never the farm
             from thresher.server.lifecycle import finish_attempt
-
             finish_attempt(conn, node.id, {"attempt_id": attempt_id, "status": "failed", "exit_code": None,
                                            "reason": f"cannot build the command: {exc}", "log_size": 0}, now)
     if started_jobs:
-        conn.execute(update(jobs).where(jobs.c.id.in_(started_jobs), jobs.c.state != JobState.RUNNING.value,
-                                        jobs.c.killed.is_(False))
-                     .values(state=JobState.RUNNING.value))
+        conn.execute(q.JOBS_RUNNING, {"job_ids": sorted(started_jobs)})
     return assignments
 
 
-def _assignment(conn: Connection, node: Any, attempt_id: int, c: Candidate, gpu_ids: list[int],
-                layer_cache: dict[int, Any]) -> dict[str, Any]:
-    """The assignment of one claimed task, its command built for this node: paths mapped for its OS,
-    executables it declared, the task's tile or wedge value."""
-    if c.layer_id not in layer_cache:
-        row = conn.execute(
-            select(layers, jobs.c.name.label("job_name"), jobs.c.path_mapping.label("path_mapping"))
-            .join(jobs, jobs.c.id == layers.c.job_id).where(layers.c.id == c.layer_id)).first()
+@dataclass(frozen=True)
+class _LayerCommands:
+    """What building a layer's commands needs; layers never change after submission, so it is cached."""
+
+    row: Any
+    template: Template
+    args: Any
+    rules: list[PathRule]
+
+
+# One cache per database engine: layer ids are only unique within one database.
+_layer_caches: "weakref.WeakKeyDictionary[Any, OrderedDict[int, _LayerCommands]]" = weakref.WeakKeyDictionary()
+_LAYER_CACHE_SIZE = 4096
+
+
+def _layer_commands(conn: Connection, layer_id: int) -> _LayerCommands:
+    _layer_cache = _layer_caches.setdefault(conn.engine, OrderedDict())
+    cached = _layer_cache.get(layer_id)
+    if cached is None:
+        row = conn.execute(q.LAYER_FOR_COMMANDS, {"layer_id": layer_id}).first()
         template = get_template(row.template)
         rules = [PathRule.model_validate(rule) for rule in (row.path_mapping or [])]
-        layer_cache[c.layer_id] = (row, template, template.parse_args(row.args), rules)
-    layer, template, args, rules = layer_cache[c.layer_id]
-    task = conn.execute(select(tasks.c.idx, tasks.c.frames, tasks.c.frame_start, tasks.c.frame_end,
-                               tasks.c.frame_step, tasks.c.frame_count, tasks.c.part)
-                        .where(tasks.c.id == c.task_id)).first()
+        cached = _LayerCommands(row, template, template.parse_args(row.args), rules)
+        _layer_cache[layer_id] = cached
+        if len(_layer_cache) > _LAYER_CACHE_SIZE:
+            _layer_cache.popitem(last=False)
+    return cached
+
+
+def _assignment(conn: Connection, node: Any, attempt_id: int, c: Candidate, gpu_ids: list[int],
+                task: Any) -> dict[str, Any]:
+    """The assignment of one claimed task, its command built for this node: paths mapped for its OS,
+    executables it declared, the task's tile or wedge value."""
+    layer = _layer_commands(conn, c.layer_id)
     chunk = Chunk(task.idx, task.frames, task.frame_start, task.frame_end, task.frame_step, task.frame_count,
                   task.part or None)
-    line = template.build(args, chunk, Target(os=node.os, apps=dict(node.apps or {})), rules)
+    line = layer.template.build(layer.args, chunk, Target(os=node.os, apps=dict(node.apps or {})), layer.rules)
     return {
-        "attempt_id": attempt_id, "task_id": c.task_id, "job_id": c.job_id, "job_name": layer.job_name,
-        "layer": layer.name, "frames": chunk.frames, "argv": line.argv, "shell": line.shell,
-        "env": {**(layer.env or {}), **line.env}, "cwd": layer.cwd, "timeout_s": layer.timeout,
+        "attempt_id": attempt_id, "task_id": c.task_id, "job_id": c.job_id, "job_name": layer.row.job_name,
+        "layer": layer.row.name, "frames": chunk.frames, "argv": line.argv, "shell": line.shell,
+        "env": {**(layer.row.env or {}), **line.env}, "cwd": layer.row.cwd, "timeout_s": layer.row.timeout,
         "gpus": gpu_ids, "outputs": line.outputs, "progress_patterns": line.progress_patterns,
         "error_patterns": line.error_patterns,
     }
@@ -177,8 +183,7 @@ def _assignment(conn: Connection, node: Any, attempt_id: int, c: Candidate, gpu_
 
 def kill_list(conn: Connection, node_id: int) -> list[int]:
     """Attempts on this node the server wants stopped."""
-    return [r.id for r in conn.execute(select(attempts.c.id).where(
-        attempts.c.node_id == node_id, attempts.c.state == AttemptState.KILLING.value))]
+    return [r.id for r in conn.execute(q.KILL_LIST, {"node_id": node_id})]
 
 
 def load_node(conn: Connection, node_id: int) -> Any:

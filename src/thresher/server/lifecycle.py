@@ -15,6 +15,7 @@ from sqlalchemy import Connection, func, select, update
 
 from thresher.model.states import (DONE_TASK_STATES, FINAL_JOB_STATES, LIVE_ATTEMPT_STATES, AttemptState,
                                    JobState, TaskState, job_state_from_counts)
+from thresher.server.db import queries as q
 from thresher.server.db.tables import attempts, jobs, layers, log_chunks, tasks
 from thresher.server.errors import Conflict, NotFound
 
@@ -61,10 +62,8 @@ def refresh_job(conn: Connection, job_id: int, now: datetime) -> Changes:
 
 def refresh_job_after_finish(conn: Connection, job_id: int, layer_id: int, now: datetime) -> Changes:
     """The cheap path for the common case: a task ended while its job still has work in flight."""
-    layer_open = conn.execute(select(tasks.c.id).where(
-        tasks.c.layer_id == layer_id, tasks.c.state.not_in(DONE_TASK_STATES)).limit(1)).first()
-    job_busy = conn.execute(select(tasks.c.id).where(
-        tasks.c.job_id == job_id, tasks.c.state.in_((TaskState.READY.value, TaskState.RUNNING.value))).limit(1)).first()
+    layer_open = conn.execute(q.LAYER_OPEN, {"layer_id": layer_id}).first()
+    job_busy = conn.execute(q.JOB_BUSY, {"job_id": job_id}).first()
     if layer_open and job_busy:
         return Changes()
     return refresh_job(conn, job_id, now)
@@ -119,50 +118,71 @@ def release_dependent_jobs(conn: Connection, job_id: int, now: datetime) -> Chan
 # Reports from agents
 
 
+_FINAL_STATES = {"succeeded": AttemptState.SUCCEEDED.value, "failed": AttemptState.FAILED.value,
+                 "killed": AttemptState.KILLED.value, "lost": AttemptState.LOST.value}
+
+
+def finish_attempts(conn: Connection, node_id: int, reports: list[dict[str, Any]],
+                    now: datetime) -> tuple[list[dict[str, Any]], Changes]:
+    """Apply a batch of finish reports; idempotent per attempt.
+
+    Returns one `{"attempt_id", "accepted", "next_offset"}` per report and what changed. Job states and
+    dependencies are re-derived once per touched layer, not once per report.
+    """
+    changes = Changes()
+    results = []
+    touched: set[tuple[int, int]] = set()
+    for report in reports:
+        result, touched_layer = _finish_one(conn, node_id, report, now, changes)
+        results.append(result)
+        if touched_layer:
+            touched.add(touched_layer)
+    for job_id, layer_id in sorted(touched):
+        changes.merge(refresh_job_after_finish(conn, job_id, layer_id, now))
+    return results, changes
+
+
 def finish_attempt(conn: Connection, node_id: int, report: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """Apply one finish report; idempotent. Returns `{"attempt_id", "accepted", "next_offset"}`."""
+    """One report (see `finish_attempts`); the result carries its `changes`."""
+    (result,), changes = finish_attempts(conn, node_id, [report], now)
+    return {**result, "changes": changes}
+
+
+def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], now: datetime,
+                changes: Changes) -> tuple[dict[str, Any], tuple[int, int] | None]:
     attempt_id = int(report["attempt_id"])
-    result: dict[str, Any] = {"attempt_id": attempt_id, "accepted": True, "next_offset": None, "changes": Changes()}
-    attempt = conn.execute(select(attempts).where(attempts.c.id == attempt_id)).first()
-    if attempt is None or attempt.node_id != node_id:
-        return result  # nothing of ours to record; the agent may drop it
-    if attempt.log_size < int(report.get("log_size") or 0):
-        return {**result, "accepted": False, "next_offset": attempt.log_size}
+    result: dict[str, Any] = {"attempt_id": attempt_id, "accepted": True, "next_offset": None}
+    row = conn.execute(q.ATTEMPT_WITH_TASK, {"attempt_id": attempt_id}).first()
+    if row is None or row.node_id != node_id:
+        return result, None  # nothing of ours to record; the agent may drop it
+    if row.log_size < int(report.get("log_size") or 0):
+        return {**result, "accepted": False, "next_offset": row.log_size}, None
     status = report.get("status")
-    facts = dict(exit_code=report.get("exit_code"), cpu_s=report.get("cpu_s"), peak_rss_mb=report.get("peak_rss_mb"),
-                 ended_at=now)
-    if attempt.state not in LIVE_ATTEMPT_STATES:
-        if attempt.ended_at is None or attempt.exit_code is None:  # a lost attempt that finished after all
-            note = f"{attempt.reason or 'lost'}; the agent later reported it {status}"
-            conn.execute(update(attempts).where(attempts.c.id == attempt_id, attempts.c.exit_code.is_(None))
-                         .values(**facts, reason=note))
-        return result
-    final_state = {"succeeded": AttemptState.SUCCEEDED, "failed": AttemptState.FAILED,
-                   "killed": AttemptState.KILLED, "lost": AttemptState.LOST}.get(status, AttemptState.FAILED).value
-    conn.execute(update(attempts).where(attempts.c.id == attempt_id)
-                 .values(state=final_state, reason=report.get("reason"), **facts))
-    changes: Changes = result["changes"]
+    facts = {"b_exit_code": report.get("exit_code"), "b_cpu_s": report.get("cpu_s"),
+             "b_peak_rss_mb": report.get("peak_rss_mb"), "b_now": now, "b_id": attempt_id}
+    if row.state not in LIVE_ATTEMPT_STATES:
+        if row.ended_at is None or row.exit_code is None:  # a lost attempt that finished after all
+            note = f"{row.reason or 'lost'}; the agent later reported it {status}"
+            conn.execute(q.END_ATTEMPT, {**facts, "b_state": row.state, "b_reason": note})
+        return result, None
+    final_state = _FINAL_STATES.get(str(status), AttemptState.FAILED.value)
+    conn.execute(q.END_ATTEMPT, {**facts, "b_state": final_state, "b_reason": report.get("reason")})
     changes.nodes.add(node_id)
-    task = conn.execute(select(tasks, layers.c.retries).join(layers, layers.c.id == tasks.c.layer_id)
-                        .where(tasks.c.id == attempt.task_id)).first()
-    if task is None or task.attempt_id != attempt_id or task.state != TaskState.RUNNING.value:
-        return result  # the task was killed, skipped or handed elsewhere meanwhile
-    values: dict[str, Any]
+    if row.task_attempt_id != attempt_id or row.task_state != TaskState.RUNNING.value:
+        return result, None  # the task was killed, skipped or handed elsewhere meanwhile
+    task = {"b_task_id": row.task_id, "b_attempt_id": attempt_id}
     if final_state == AttemptState.SUCCEEDED.value:
-        values = dict(state=TaskState.SUCCEEDED.value, ended_at=now, progress=100.0)
+        conn.execute(q.TASK_SUCCEEDED, {**task, "b_now": now})
     elif final_state == AttemptState.LOST.value:
-        values = dict(state=TaskState.READY.value, lost=task.lost + 1)
+        conn.execute(q.TASK_REQUEUED, task)
         changes.ready += 1
     else:
-        tries = task.tries + 1
-        retry = tries <= task.retries
-        values = dict(state=TaskState.READY.value if retry else TaskState.FAILED.value, tries=tries,
-                      ended_at=None if retry else now)
+        tries = row.tries + 1
+        retry = tries <= row.retries
+        conn.execute(q.TASK_TRIED, {**task, "b_state": TaskState.READY.value if retry else TaskState.FAILED.value,
+                                    "b_tries": tries, "b_ended_at": None if retry else now})
         changes.ready += 1 if retry else 0
-    conn.execute(update(tasks).where(tasks.c.id == task.id, tasks.c.attempt_id == attempt_id,
-                                     tasks.c.state == TaskState.RUNNING.value).values(**values))
-    changes.merge(refresh_job_after_finish(conn, task.job_id, task.layer_id, now))
-    return result
+    return result, (row.job_id, row.layer_id)
 
 
 def append_log(conn: Connection, node_id: int, attempt_id: int, offset: int, data: str) -> tuple[int, bool]:

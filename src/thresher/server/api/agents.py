@@ -158,14 +158,20 @@ def heartbeat(request: Request, body: Heartbeat, caller: Caller = Depends(requir
     return answer
 
 
-def _try_assign(server: ServerContext, node_id: int) -> tuple[list[dict[str, Any]], list[int]]:
-    with server.db.read() as conn:
-        kills = dispatch.kill_list(conn, node_id)
-        worth_a_write = dispatch.has_candidates(conn, node_id)
-    if not worth_a_write:
-        return [], kills
+def _try_assign(server: ServerContext, node_id: int, look_first: bool) -> tuple[list[dict[str, Any]], list[int]]:
+    """Hand out what fits. `look_first` checks in a read transaction whether there is anything at all
+    before taking the write lock: worth it for an agent woken on spec, wasted for one that just
+    finished a task on a busy farm."""
+    if look_first:
+        with server.db.read() as conn:
+            kills = dispatch.kill_list(conn, node_id)
+            if kills or not dispatch.has_candidates(conn, node_id):
+                return [], kills
     with server.db.write() as conn:
         node = dispatch.load_node(conn, node_id)
+        kills = dispatch.kill_list(conn, node_id)
+        if node is None:
+            return [], kills
         return dispatch.assign(conn, node, utcnow(), lock=not server.db.is_sqlite), kills
 
 
@@ -176,10 +182,12 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), caller:
     assert node_id is not None
     deadline = time.monotonic() + min(wait, server.settings.max_wait_s)
     waiter = server.notifier.register(node_id)
+    look_first = False
     try:
         while True:
             waiter.event.clear()
-            assignments, kills = await run_in_threadpool(_try_assign, server, node_id)
+            assignments, kills = await run_in_threadpool(_try_assign, server, node_id, look_first)
+            look_first = True
             if assignments or kills:
                 server.publish(jobs={a["job_id"] for a in assignments}, nodes=[node_id])
                 return {"assignments": assignments, "kill": kills}
@@ -222,10 +230,8 @@ def finish(request: Request, body: FinishBatch, caller: Caller = Depends(require
     server = ctx(request)
     now = utcnow()
     with server.db.write() as conn:
-        results = [lifecycle.finish_attempt(conn, caller.node_id, report.model_dump(), now) for report in body.reports]
-    changes = lifecycle.Changes()
-    for result in results:
-        changes.merge(result.pop("changes"))
+        results, changes = lifecycle.finish_attempts(conn, caller.node_id,
+                                                     [report.model_dump() for report in body.reports], now)
     server.announce(changes)
     server.publish(attempts=[r["attempt_id"] for r in results], nodes=[caller.node_id])
     return {"results": results}

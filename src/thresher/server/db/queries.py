@@ -1,0 +1,92 @@
+"""The hot-path statements, built once and named, so the dispatcher and the report handler reuse them.
+
+Building a SQLAlchemy statement costs more than running a small indexed query; statements built at
+import time with bind parameters are compiled once per dialect and their cache keys are memoized.
+Everything here is plain SQLAlchemy Core over `tables.py`, so SQLite and PostgreSQL read the same text.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, func, insert, select, update
+
+from thresher.model.states import LIVE_ATTEMPT_STATES, AttemptState, JobState, TaskState
+from thresher.server.db.tables import attempts, jobs, layers, tag_sets, tasks
+
+# -- dispatch --------------------------------------------------------------------------------
+
+NODE_USED = select(attempts.c.cores, attempts.c.memory_mb, attempts.c.gpu_ids).where(
+    attempts.c.node_id == bindparam("node_id"), attempts.c.state.in_(LIVE_ATTEMPT_STATES))
+
+TAG_KEYS = select(tag_sets.c.key)
+
+# The dispatch order: highest priority, then the oldest job, then frame order (ix_tasks_dispatch).
+CANDIDATES = (
+    select(tasks.c.id, tasks.c.job_id, tasks.c.layer_id, tasks.c.cores, tasks.c.memory_mb, tasks.c.gpus,
+           tasks.c.idx, tasks.c.frames, tasks.c.frame_start, tasks.c.frame_end, tasks.c.frame_step,
+           tasks.c.frame_count, tasks.c.part)
+    .where(tasks.c.state == TaskState.READY.value,
+           tasks.c.tag_key.in_(bindparam("keys", expanding=True)),
+           tasks.c.cores <= bindparam("free_cores"),
+           tasks.c.memory_mb <= bindparam("free_memory"),
+           tasks.c.gpus <= bindparam("free_gpus"))
+    .order_by(tasks.c.priority.desc(), tasks.c.job_id, tasks.c.id)
+    .limit(bindparam("limit"))
+)
+# Several server processes on PostgreSQL: rows another dispatcher is claiming are skipped, not waited on.
+CANDIDATES_LOCKED = CANDIDATES.with_for_update(skip_locked=True, of=tasks)
+
+NEXT_ATTEMPT_NUMBER = (select(func.coalesce(func.max(attempts.c.number), 0) + 1)
+                       .where(attempts.c.task_id == bindparam("task_id")).scalar_subquery())
+
+INSERT_ATTEMPT = insert(attempts).values(
+    task_id=bindparam("task_id"), job_id=bindparam("job_id"), number=NEXT_ATTEMPT_NUMBER,
+    node_id=bindparam("node_id"), state=AttemptState.RUNNING.value, cores=bindparam("cores"),
+    memory_mb=bindparam("memory_mb"), gpu_ids=bindparam("gpu_ids"), started_at=bindparam("now"), log_size=0,
+).returning(attempts.c.id)
+
+# The compare-and-set that makes "at most one live attempt per task" hold.
+CLAIM_TASK = update(tasks).where(tasks.c.id == bindparam("b_task_id"), tasks.c.state == TaskState.READY.value).values(
+    state=TaskState.RUNNING.value, attempt_id=bindparam("b_attempt_id"), node_id=bindparam("b_node_id"),
+    started_at=bindparam("b_now"), ended_at=None, progress=0.0)
+
+JOBS_RUNNING = update(jobs).where(jobs.c.id.in_(bindparam("job_ids", expanding=True)),
+                                  jobs.c.state != JobState.RUNNING.value,
+                                  jobs.c.killed.is_(False)).values(state=JobState.RUNNING.value)
+
+KILL_LIST = select(attempts.c.id).where(attempts.c.node_id == bindparam("node_id"),
+                                        attempts.c.state == AttemptState.KILLING.value)
+
+LAYER_FOR_COMMANDS = (select(layers, jobs.c.name.label("job_name"), jobs.c.path_mapping.label("path_mapping"))
+                      .join(jobs, jobs.c.id == layers.c.job_id).where(layers.c.id == bindparam("layer_id")))
+
+# -- reports ---------------------------------------------------------------------------------
+
+ATTEMPT_WITH_TASK = (
+    select(attempts.c.id, attempts.c.node_id, attempts.c.state, attempts.c.log_size, attempts.c.task_id,
+           attempts.c.exit_code, attempts.c.ended_at, attempts.c.reason,
+           tasks.c.attempt_id.label("task_attempt_id"), tasks.c.state.label("task_state"), tasks.c.tries,
+           tasks.c.lost, tasks.c.job_id, tasks.c.layer_id, layers.c.retries)
+    .join(tasks, tasks.c.id == attempts.c.task_id).join(layers, layers.c.id == tasks.c.layer_id)
+    .where(attempts.c.id == bindparam("attempt_id"))
+)
+
+END_ATTEMPT = update(attempts).where(attempts.c.id == bindparam("b_id")).values(
+    state=bindparam("b_state"), reason=bindparam("b_reason"), exit_code=bindparam("b_exit_code"),
+    cpu_s=bindparam("b_cpu_s"), peak_rss_mb=bindparam("b_peak_rss_mb"), ended_at=bindparam("b_now"))
+
+_RUNNING_ATTEMPT = (tasks.c.id == bindparam("b_task_id"), tasks.c.attempt_id == bindparam("b_attempt_id"),
+                    tasks.c.state == TaskState.RUNNING.value)
+
+TASK_SUCCEEDED = update(tasks).where(*_RUNNING_ATTEMPT).values(
+    state=TaskState.SUCCEEDED.value, ended_at=bindparam("b_now"), progress=100.0)
+
+TASK_TRIED = update(tasks).where(*_RUNNING_ATTEMPT).values(
+    state=bindparam("b_state"), tries=bindparam("b_tries"), ended_at=bindparam("b_ended_at"))
+
+TASK_REQUEUED = update(tasks).where(*_RUNNING_ATTEMPT).values(state=TaskState.READY.value, lost=tasks.c.lost + 1)
+
+LAYER_OPEN = select(tasks.c.id).where(tasks.c.layer_id == bindparam("layer_id"),
+                                      tasks.c.state.not_in([TaskState.SUCCEEDED.value, TaskState.SKIPPED.value])).limit(1)
+
+JOB_BUSY = select(tasks.c.id).where(tasks.c.job_id == bindparam("job_id"),
+                                    tasks.c.state.in_([TaskState.READY.value, TaskState.RUNNING.value])).limit(1)
