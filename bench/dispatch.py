@@ -6,7 +6,7 @@
 What it does, per database (SQLite file, then a private PostgreSQL server started with initdb):
 
 1. Throughput. Starts a real server (`python -m thresher.server`, as the e2e tests do), registers
-   `--agents` simulated agents (asyncio + httpx in `--procs` worker processes, `--cores` cores each),
+   `--agents` simulated agents (asyncio and a tiny keep-alive HTTP client, bench/rawhttp.py, in `--procs` worker processes, `--cores` cores each),
    submits one job of `--tasks` one-frame `true` tasks and waits until they are all ready. Then every
    agent loops `POST /agent/work` -> `POST /agent/finish` (succeeded, log_size 0) -> again. Assignments
    are counted per second; the figure is the mean over the `--seconds` window after `--warmup`.
@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+from bench.rawhttp import RawConnection  # noqa: E402
 import psutil  # noqa: E402
 
 from tests.support.farm import Farm  # noqa: E402
@@ -93,39 +94,40 @@ class WorkerResult:
     cpu_s: float = 0.0
 
 
-async def agent_loop(http: httpx.AsyncClient, token: str, t0: float, deadline: float, wait: float,
+async def agent_loop(url: str, token: str, t0: float, deadline: float, wait: float,
                      heartbeat: float, result: WorkerResult) -> None:
-    headers = {"Authorization": f"Bearer {token}"}
+    conn = RawConnection(url, token)
     next_beat = time.time() + heartbeat * (0.5 + (hash(token) % 1000) / 1000) if heartbeat > 0 else float("inf")
-    while time.time() < deadline:
-        try:
-            if time.time() >= next_beat:
-                await http.post(f"{API}/agent/heartbeat", headers=headers,
-                                json={"cpu_percent": 0.0, "memory_used_mb": 0, "load": 0.0, "running": [],
-                                      "pending_reports": []})
-                next_beat = time.time() + heartbeat
-            remaining = max(0.0, deadline - time.time())
-            r = await http.post(f"{API}/agent/work", params={"wait": min(wait, max(remaining, 0.1))},
-                                json={}, headers=headers, timeout=wait + 30)
-            result.work_calls += 1
-            if r.status_code >= 400:
-                key = f"work {r.status_code}"
+    try:
+        while time.time() < deadline:
+            try:
+                if time.time() >= next_beat:
+                    await conn.post(f"{API}/agent/heartbeat", {"cpu_percent": 0.0, "memory_used_mb": 0, "load": 0.0,
+                                                               "running": [], "pending_reports": []})
+                    next_beat = time.time() + heartbeat
+                remaining = max(0.0, deadline - time.time())
+                status, answer = await conn.post(f"{API}/agent/work?wait={min(wait, max(remaining, 0.1)):.2f}", {},
+                                                 timeout=wait + 30)
+                result.work_calls += 1
+                if status >= 400:
+                    key = f"work {status}"
+                    result.errors[key] = result.errors.get(key, 0) + 1
+                    await asyncio.sleep(0.2)
+                    continue
+                assignments = (answer or {}).get("assignments", [])
+                if assignments:
+                    second = int(time.time() - t0)
+                    result.per_second[second] = result.per_second.get(second, 0) + len(assignments)
+                    status, _ = await conn.post(f"{API}/agent/finish", finish_body(assignments))
+                    if status >= 400:
+                        key = f"finish {status}"
+                        result.errors[key] = result.errors.get(key, 0) + 1
+            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+                key = type(exc).__name__
                 result.errors[key] = result.errors.get(key, 0) + 1
                 await asyncio.sleep(0.2)
-                continue
-            assignments = r.json().get("assignments", [])
-            if assignments:
-                second = int(time.time() - t0)
-                result.per_second[second] = result.per_second.get(second, 0) + len(assignments)
-                f = await http.post(f"{API}/agent/finish", json=finish_body(assignments), headers=headers,
-                                    timeout=60)
-                if f.status_code >= 400:
-                    key = f"finish {f.status_code}"
-                    result.errors[key] = result.errors.get(key, 0) + 1
-        except httpx.HTTPError as exc:
-            key = type(exc).__name__
-            result.errors[key] = result.errors.get(key, 0) + 1
-            await asyncio.sleep(0.2)
+    finally:
+        conn.close()
 
 
 async def worker_main(url: str, enroll: str, names: list[str], cores: int, ready_q: Any, go: Any,
@@ -145,7 +147,7 @@ async def worker_main(url: str, enroll: str, names: list[str], cores: int, ready
         t0 = start_at.value
         result = WorkerResult()
         deadline = t0 + duration
-        await asyncio.gather(*(agent_loop(http, tok, t0, deadline, wait, heartbeat, result) for tok in tokens))
+        await asyncio.gather(*(agent_loop(url, tok, t0, deadline, wait, heartbeat, result) for tok in tokens))
         result.cpu_s = sum(psutil.Process().cpu_times()[:2])
         return result
 

@@ -15,14 +15,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 
-from thresher.model.states import LIVE_ATTEMPT_STATES, NodeAdminState, NodeState
+from thresher.model.states import LIVE_ATTEMPT_STATES, AttemptState, NodeAdminState, NodeState
 from thresher.server import auth, dispatch, lifecycle
 from thresher.server.auth import Caller
 from thresher.server.clock import as_utc, utcnow
 from thresher.server.context import ServerContext, bearer_secret, ctx, current_caller, require_node
-from thresher.server.db.tables import attempts, nodes, tasks, tokens
+from thresher.server.db import queries as q
+from thresher.server.db.tables import attempts, nodes, tokens
 from thresher.server.errors import Conflict, Forbidden
 
 router = APIRouter(prefix="/agent")
@@ -123,31 +124,29 @@ def register(request: Request, body: Registration, caller: Caller = Depends(curr
 
 
 def _heartbeat(conn: Any, server: ServerContext, node_id: int, body: Heartbeat) -> tuple[dict[str, Any], lifecycle.Changes]:
+    """Record that the node is alive and what it runs; reconcile both views of its attempts."""
     now = utcnow()
-    conn.execute(update(nodes).where(nodes.c.id == node_id).values(
-        last_seen=now, state=NodeState.UP.value, cpu_percent=body.cpu_percent, memory_used_mb=body.memory_used_mb,
-        load=body.load))
+    conn.execute(q.NODE_SEEN, {"b_node_id": node_id, "b_now": now, "b_cpu_percent": body.cpu_percent,
+                               "b_memory_used_mb": body.memory_used_mb, "b_load": body.load})
     reported = {r.attempt_id: r for r in body.running}
     known = set(reported) | set(body.pending_reports)
-    live = conn.execute(select(attempts.c.id, attempts.c.state, attempts.c.started_at).where(
-        attempts.c.node_id == node_id, attempts.c.state.in_(LIVE_ATTEMPT_STATES))).all()
+    live = conn.execute(q.LIVE_ON_NODE, {"node_id": node_id}).all()
     grace = now - timedelta(seconds=server.settings.lost_grace_s)
     forgotten = [a.id for a in live if a.id not in known and as_utc(a.started_at) < grace]
     changes = lifecycle.lose_attempts(conn, forgotten, "the agent no longer runs it", now) if forgotten else lifecycle.Changes()
     live_ids = {a.id for a in live} - set(forgotten)
-    unwanted = [a for a in reported if a not in live_ids]
-    for attempt_id, info in reported.items():
-        if attempt_id not in live_ids:
-            continue
-        if info.progress is not None:
-            conn.execute(update(tasks).where(tasks.c.attempt_id == attempt_id).values(progress=info.progress))
-        if info.cpu_s is not None or info.rss_mb is not None:  # live usage, final figures come with the report
-            larger = func.max if server.db.is_sqlite else func.greatest  # two-argument max in each dialect
-            conn.execute(update(attempts).where(attempts.c.id == attempt_id).values(
-                cpu_s=info.cpu_s, peak_rss_mb=larger(func.coalesce(attempts.c.peak_rss_mb, 0), info.rss_mb or 0)))
-    kill = sorted(set(dispatch.kill_list(conn, node_id)) | set(unwanted))
-    admin_state = conn.execute(select(nodes.c.admin_state).where(nodes.c.id == node_id)).scalar()
-    return {"kill": kill, "admin_state": admin_state}, changes
+    progress = [{"b_attempt_id": a, "b_progress": r.progress} for a, r in reported.items()
+                if a in live_ids and r.progress is not None]
+    usage = [{"b_attempt_id": a, "b_cpu_s": r.cpu_s, "b_rss_mb": r.rss_mb or 0} for a, r in reported.items()
+             if a in live_ids and (r.cpu_s is not None or r.rss_mb is not None)]
+    if progress:
+        conn.execute(q.TASK_PROGRESS, progress)
+    if usage:  # live figures; the final ones come with the report
+        conn.execute(q.ATTEMPT_USAGE[server.db.is_sqlite], usage)
+    killing = {a.id for a in live if a.state == AttemptState.KILLING.value and a.id not in forgotten}
+    unwanted = {a for a in reported if a not in live_ids}
+    admin_state = conn.execute(q.NODE_ADMIN_STATE, {"node_id": node_id}).scalar()
+    return {"kill": sorted(killing | unwanted), "admin_state": admin_state}, changes
 
 
 @router.post("/heartbeat")

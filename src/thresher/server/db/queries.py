@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, func, insert, select, update
 
-from thresher.model.states import LIVE_ATTEMPT_STATES, AttemptState, JobState, TaskState
-from thresher.server.db.tables import attempts, jobs, layers, tag_sets, tasks
+from thresher.model.states import LIVE_ATTEMPT_STATES, AttemptState, JobState, NodeState, TaskState
+from thresher.server.db.tables import attempts, jobs, layers, nodes, tag_sets, tasks
 
 # -- dispatch --------------------------------------------------------------------------------
 
@@ -90,3 +90,28 @@ LAYER_OPEN = select(tasks.c.id).where(tasks.c.layer_id == bindparam("layer_id"),
 
 JOB_BUSY = select(tasks.c.id).where(tasks.c.job_id == bindparam("job_id"),
                                     tasks.c.state.in_([TaskState.READY.value, TaskState.RUNNING.value])).limit(1)
+
+# -- heartbeats ------------------------------------------------------------------------------
+
+NODE_SEEN = update(nodes).where(nodes.c.id == bindparam("b_node_id")).values(
+    last_seen=bindparam("b_now"), state=NodeState.UP.value, cpu_percent=bindparam("b_cpu_percent"),
+    memory_used_mb=bindparam("b_memory_used_mb"), load=bindparam("b_load"))
+
+NODE_ADMIN_STATE = select(nodes.c.admin_state).where(nodes.c.id == bindparam("node_id"))
+
+LIVE_ON_NODE = select(attempts.c.id, attempts.c.state, attempts.c.started_at).where(
+    attempts.c.node_id == bindparam("node_id"), attempts.c.state.in_(LIVE_ATTEMPT_STATES))
+
+TASK_PROGRESS = update(tasks).where(tasks.c.attempt_id == bindparam("b_attempt_id")).values(
+    progress=bindparam("b_progress"))
+
+
+def attempt_usage(is_sqlite: bool):  # type: ignore[no-untyped-def]
+    """Live CPU time and the running peak of memory; a two-argument max is spelled per dialect."""
+    larger = func.max if is_sqlite else func.greatest
+    return update(attempts).where(attempts.c.id == bindparam("b_attempt_id")).values(
+        cpu_s=bindparam("b_cpu_s"),
+        peak_rss_mb=larger(func.coalesce(attempts.c.peak_rss_mb, 0), bindparam("b_rss_mb")))
+
+
+ATTEMPT_USAGE = {True: attempt_usage(True), False: attempt_usage(False)}
