@@ -189,13 +189,14 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), caller:
             look_first = True
             if assignments or kills:
                 server.publish(jobs={a["job_id"] for a in assignments}, nodes=[node_id])
-                return {"assignments": assignments, "kill": kills}
+                # a plain JSONResponse skips FastAPI's generic re-encoding walk of the answer
+                return JSONResponse({"assignments": assignments, "kill": kills})
             if waiter.hops:
                 server.notifier.pass_on(waiter.hops)
                 waiter.hops = 0
             remaining = deadline - time.monotonic()
             if remaining <= 0 or await request.is_disconnected():
-                return {"assignments": [], "kill": []}
+                return JSONResponse({"assignments": [], "kill": []})
             try:
                 await asyncio.wait_for(waiter.event.wait(), timeout=min(remaining, server.settings.recheck_s))
             except asyncio.TimeoutError:
@@ -233,7 +234,7 @@ def finish(request: Request, body: FinishBatch, caller: Caller = Depends(require
                                                      [report.model_dump() for report in body.reports], now)
     server.announce(changes)
     server.publish(attempts=[r["attempt_id"] for r in results], nodes=[caller.node_id])
-    return {"results": results}
+    return JSONResponse({"results": results})
 
 
 def declare_down_nodes(server: ServerContext) -> int:
