@@ -193,3 +193,24 @@ def test_unreachable_server(cli: Cli) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("error: cannot reach Thresher server")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_thresher_agent_command_registers_with_its_apps(make_farm: Any, tmp_path: Path) -> None:
+    """`thresher agent` (the Typer command, not `python -m thresher.agent`) joins the farm with its settings."""
+    farm = make_farm()
+    env = {**farm.env, "THRESHER_ENROLL_TOKEN": farm.enroll_token}
+    proc = subprocess.Popen([*THRESHER, "agent", "--server", farm.server_url, "--name", "cli-node", "--cores", "2",
+                             "--memory", "2G", "--tags", "blender,linux", "--app", "blender=/opt/blender/blender",
+                             "--state-dir", str(tmp_path / "state"), "--heartbeat", "0.5"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        node = farm.wait_for(lambda: next((n for n in farm.api.get("/nodes") if n["name"] == "cli-node"), None),
+                             timeout=30, message="the CLI agent to register")
+        assert (node["cores"], node["memory_mb"], node["tags"]) == (2, 2048, ["blender", "linux"])
+        assert node["apps"]["blender"] == "/opt/blender/blender"
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0, proc.stderr.read() if proc.stderr else ""
+    bad = subprocess.run([*THRESHER, "agent", "--server", farm.server_url, "--app", "blender"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "NAME=PATH" in bad.stderr

@@ -67,6 +67,9 @@ def agent(
     state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Where the agent keeps its credential "
                                                    "and unsent reports.", show_default=False)] = None,
     heartbeat: Annotated[float | None, typer.Option("--heartbeat", help="Seconds between heartbeats.")] = None,
+    app: Annotated[list[str] | None, typer.Option(
+        "--app", metavar="NAME=PATH", help="Where an application is on this node, e.g. blender=/opt/blender/blender "
+        "(repeatable; $THRESHER_APP_<NAME> works too)")] = None,
 ) -> None:
     """Run a render node agent: register, pull work, run it, report."""
     from thresher.agent.daemon import run_agent
@@ -86,6 +89,13 @@ def agent(
                                  "state_dir": state_dir}
     if heartbeat is not None:
         kwargs["heartbeat_s"] = heartbeat
+    apps = {}
+    for item in app or []:
+        app_name, sep, path = item.partition("=")
+        if not sep or not app_name.strip() or not path.strip():
+            fail(f"--app {item!r}: write NAME=PATH, e.g. blender=/opt/blender/blender", 2)
+        apps[app_name.strip()] = path.strip()
+    kwargs["apps"] = apps
     raise typer.Exit(run_agent(server_url, token, **kwargs) or 0)
 
 
