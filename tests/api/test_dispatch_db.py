@@ -213,3 +213,22 @@ def test_two_dispatchers_never_hand_out_one_task_twice(bench: Bench) -> None:
     for t in threads:
         t.join()
     assert sorted(seen) == sorted(set(seen)) and len(seen) == 200
+
+
+def test_the_last_two_tasks_ending_at_once_complete_the_layer_and_the_job(bench: Bench) -> None:
+    """Two reports in flight together (two agents, or two server processes on PostgreSQL): whichever
+    commits last must see the other and complete the layer, else the job never ends."""
+    job = bench.submit(layers=[layer(frames="1-2"), layer("encode", frames="1", depends_on=["render"])])
+    node = bench.node("n1", cores=2)
+    first, second = bench.work(node)
+    other = threading.Thread(target=bench.finish, args=(node, second["attempt_id"]))
+    with bench.db.write() as conn:
+        lifecycle.finish_attempt(conn, node, {"attempt_id": first["attempt_id"], "status": "succeeded",
+                                              "exit_code": 0, "log_size": 0}, utcnow())
+        other.start()
+        other.join(timeout=1.0)  # it waits for this transaction (PostgreSQL: the job row; SQLite: the writer)
+    other.join()
+    assert bench.task_states(job) == ["succeeded", "succeeded", "ready"]
+    (encode,) = bench.work(node)
+    bench.finish(node, encode["attempt_id"])
+    assert bench.job_state(job) == "succeeded"

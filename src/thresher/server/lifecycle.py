@@ -45,8 +45,10 @@ def task_counts(conn: Connection, job_id: int) -> dict[str, int]:
 
 
 def refresh_job(conn: Connection, job_id: int, now: datetime) -> Changes:
-    """Recompute a job's state from its tasks; release dependents when it or a layer completes."""
-    job = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+    """Recompute a job's state from its tasks; release dependents when it or a layer completes.
+
+    Holds the job's row lock to the end of the transaction (see `queries.LOCK_JOB`)."""
+    job = conn.execute(q.LOCK_JOB, {"job_id": job_id}).first()
     if job is None:
         return Changes()
     changes = release_layers(conn, job, now)
@@ -61,7 +63,11 @@ def refresh_job(conn: Connection, job_id: int, now: datetime) -> Changes:
 
 
 def refresh_job_after_finish(conn: Connection, job_id: int, layer_id: int, now: datetime) -> Changes:
-    """The cheap path for the common case: a task ended while its job still has work in flight."""
+    """The cheap path for the common case: a task ended while its job still has work in flight.
+
+    The job row is locked first, so of two reports ending the last tasks together the later one
+    sees the earlier one's task as ended and completes the layer and the job."""
+    conn.execute(q.LOCK_JOB, {"job_id": job_id})
     layer_open = conn.execute(q.LAYER_OPEN, {"layer_id": layer_id}).first()
     job_busy = conn.execute(q.JOB_BUSY, {"job_id": job_id}).first()
     if layer_open and job_busy:

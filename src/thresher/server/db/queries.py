@@ -85,6 +85,11 @@ TASK_TRIED = update(tasks).where(*_RUNNING_ATTEMPT).values(
 
 TASK_REQUEUED = update(tasks).where(*_RUNNING_ATTEMPT).values(state=TaskState.READY.value, lost=tasks.c.lost + 1)
 
+# Deriving a job's state reads its other tasks. Two reports ending a job's last tasks at once would each
+# see the other still running (READ COMMITTED) and neither would complete it; whoever takes this row lock
+# last sees every finish committed before it. SQLite serializes writers already (no FOR UPDATE there).
+LOCK_JOB = select(jobs).where(jobs.c.id == bindparam("job_id")).with_for_update()
+
 LAYER_OPEN = select(tasks.c.id).where(tasks.c.layer_id == bindparam("layer_id"),
                                       tasks.c.state.not_in([TaskState.SUCCEEDED.value, TaskState.SKIPPED.value])).limit(1)
 
