@@ -1,12 +1,11 @@
 // Thresher demo scene: a glossy sphere bouncing around a checkered floor, one loop over NFRAMES.
 // Render frame F of N with:
-//   povray -D +L/usr/share/povray-3.7/include +Idemo_scene.pov +Oframe_0001.png +FN +W320 +H240 \
+//   povray -D +Idemo_scene.pov +Oframe_0001.png +FN +W320 +H240 \
 //          +K1 Declare=NFRAMES=24
-// (+K sets `clock` to the frame number; -D means no display window.)
+// (+K sets `clock` to the frame number; -D means no display window.) No #include: the scene renders
+// with the bare povray package, without povray-includes.
 
 #version 3.7;
-
-#include "colors.inc"
 
 #ifndef (NFRAMES)
   #declare NFRAMES = 24;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what Thresher needs to run its demo and its tests, from a fresh clone. Idempotent.
 #
-#  1. System packages (Debian/Ubuntu): povray, postgresql (server binaries), blender, chromium.
+#  1. System packages (Debian/Ubuntu): povray (+ povray-includes), postgresql (server binaries), blender, chromium.
 #     Only the missing ones are installed; apt is skipped entirely when all are present.
 #  2. A virtualenv in .venv (Python >= 3.11) with Thresher installed editable, plus its test extras.
 #     pip is skipped when pyproject.toml has not changed since the last successful install.
@@ -31,6 +31,8 @@ have_chromium() {
 
 missing=()
 command -v povray >/dev/null 2>&1 || missing+=(povray)
+# Scenes (the tests' among them) #include colors.inc and friends: a Recommends that --no-install-recommends skips.
+compgen -G '/usr/share/povray*/include/colors.inc' >/dev/null 2>&1 || missing+=(povray-includes)
 have_postgres_server || missing+=(postgresql)
 command -v blender >/dev/null 2>&1 || missing+=(blender)
 have_chromium || missing+=(chromium)
