@@ -60,6 +60,19 @@ def frames_of(text: str) -> list[int]:
     return frames
 
 
+def vray_frames_of(text: str) -> list[int]:
+    """V-Ray's `-frames=b0[-e0[,s0]]{;bn[-en[,sn]]}`: `1-9,2` (a step), `1;4;7` (a list)."""
+    frames: list[int] = []
+    for item in text.split(";"):
+        m = re.fullmatch(r"(-?\d+)(?:-(-?\d+)(?:,(\d+))?)?", item.strip())
+        if not m:
+            raise ValueError(item)
+        start = int(m.group(1))
+        end = int(m.group(2)) if m.group(2) else start
+        frames.extend(range(start, end + 1, int(m.group(3) or 1)))
+    return frames
+
+
 def halfway() -> None:
     if DELAY:
         time.sleep(DELAY)
@@ -224,7 +237,12 @@ def vray(argv: list[str]) -> int:
         return fatal(f"{stamp} error: Could not obtain a license")
     img = opt(argv, "-imgFile")
     base, ext = os.path.splitext(img)
-    for frame in frames_of(opt(argv, "-frames")):
+    try:
+        frames = vray_frames_of(opt(argv, "-frames"))
+    except ValueError as exc:
+        say(f"{stamp} error: Invalid frame range item \"{exc}\" in -frames={opt(argv, '-frames')}")
+        return 1
+    for frame in frames:
         say(f"{stamp} Starting frame {frame}")
         for pct in (0.0, 50.0, 100.0):
             say(f"{stamp} Rendering image...: {pct:6.2f}% [  0h  0m  0.1s] [  0h  0m  0.2s est]")

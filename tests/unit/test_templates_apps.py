@@ -129,6 +129,18 @@ def test_katana_writes_stepped_chunks_as_frame_lists() -> None:
     assert argv[1:] == ["--batch", "--katana-file", "a.katana", "--render-node", "Beauty", "-t", "5"]
 
 
+def test_vray_frames_use_its_own_syntax() -> None:
+    """V-Ray reads -frames=b0[-e0[,s0]]{;bn...}: a comma is a step, `;` separates items."""
+    def frames(spec: str, size: int = 100) -> str:
+        argv = build("vray", {"scene": "a.vrscene", "output": "/r/a.####.exr"}, spec, size, Target()).argv
+        return next(a for a in argv if a.startswith("-frames=")).split("=", 1)[1]
+
+    assert frames("1-10") == "1-10"
+    assert frames("1-9x2") == "1-9,2"
+    assert frames("7") == "7"
+    assert frames("1-10y3") == "2;3;5;6;8;9"
+
+
 def test_nuke_frames_and_write_nodes() -> None:
     argv = build("nuke", {"scene": "c.nk", "write": ["Write2"]}, "1-10x3", target=Target()).argv
     assert argv == ["nuke", "-x", "-X", "Write2", "-F", "1-10x3", "c.nk"]
@@ -194,6 +206,8 @@ CASES = [
     ("nuke", {}, "nuke", "a.nk", "sh.####.exr", "1-4x2"),
     ("katana", {}, "katana", "a.katana", "sh.####.exr", "1-5x2"),
     ("vray", {}, "vray", "a.vrscene", "sh.####.exr", "1-2"),
+    ("vray", {}, "vray", "a.vrscene", "sh.####.exr", "1-7x3"),
+    ("vray", {}, "vray", "a.vrscene", "sh.####.exr", "1-10y3"),
     ("redshift", {}, "redshiftCmdLine", "a.####.rs", "sh.####.exr", "7"),
 ]
 
@@ -207,7 +221,7 @@ def _scene(tmp_path: Path, name: str, scene: str, output: str, frames: str) -> s
     return str(tmp_path / scene)
 
 
-@pytest.mark.parametrize("name,extra,exe,scene,output,frames", CASES, ids=[f"{c[0]}-{c[2]}-{c[1]}" for c in CASES])
+@pytest.mark.parametrize("name,extra,exe,scene,output,frames", CASES, ids=[f"{c[0]}-{c[2]}-{c[1]}-{c[5]}" for c in CASES])
 def test_stand_in_renders_with_progress_and_checked_outputs(tmp_path: Path, name, extra, exe, scene, output, frames) -> None:
     scene_path = _scene(tmp_path, name, scene, output, frames)
     out = str(tmp_path / "out" / output)
@@ -221,7 +235,7 @@ def test_stand_in_renders_with_progress_and_checked_outputs(tmp_path: Path, name
     assert 0 < min(p for p in seen if p > 0) < 100, seen
 
 
-@pytest.mark.parametrize("name,extra,exe,scene,output,frames", CASES, ids=[f"{c[0]}-{c[2]}-{c[1]}" for c in CASES])
+@pytest.mark.parametrize("name,extra,exe,scene,output,frames", CASES, ids=[f"{c[0]}-{c[2]}-{c[1]}-{c[5]}" for c in CASES])
 def test_stand_in_fatal_line_with_exit_0_fails(tmp_path: Path, name, extra, exe, scene, output, frames) -> None:
     scene_path = _scene(tmp_path, name, scene, output, frames)
     line = build(name, {"scene": scene_path, "output": str(tmp_path / "out" / output), **extra}, frames)

@@ -2,6 +2,9 @@
 
 V-Ray inserts the frame number (`.0001`) before the extension of -imgFile in animations, so the output
 pattern is written `/r/shot.####.exr`.
+
+V-Ray reads `-frames=b0[-e0[,s0]]{;bn[-en[,sn]]}`: a comma is a step and `;` separates items, so a stepped
+chunk is `1-9,2` and a frame list is `1;4;7` (never the `1,3,5` of other applications).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from pydantic import field_validator
 
 from thresher.model.frames import Chunk
 from thresher.templates.base import CommandLine, Template, app, frame_outputs, split_padding
-from thresher.templates.common import NUMBER, SizedArgs, frames_list
+from thresher.templates.common import NUMBER, SizedArgs
 
 
 class VrayArgs(SizedArgs):
@@ -26,6 +29,15 @@ class VrayArgs(SizedArgs):
         return value
 
 
+def vray_frames(chunk: Chunk) -> str:
+    """A chunk's frames as V-Ray's -frames value: `5`, `1-10`, `1-9,2` or `1;4;7`."""
+    if chunk.count == 1:
+        return str(chunk.start)
+    if chunk.step > 0 and chunk.start >= 0:
+        return f"{chunk.start}-{chunk.end}" + (f",{chunk.step}" if chunk.step != 1 else "")
+    return ";".join(str(frame) for frame in chunk.frame_list())
+
+
 class VrayTemplate(Template):
     name = "vray"
     description = "V-Ray standalone: scene (.vrscene), output (name.####.ext), width/height, camera."
@@ -36,7 +48,7 @@ class VrayTemplate(Template):
     error_patterns = [r"\berror:\s", r"\bERROR:\s", r"Cannot load scene"]
 
     def command(self, args: VrayArgs, chunk: Chunk) -> CommandLine:
-        frames = f"{chunk.start}-{chunk.end}" if chunk.step in (1, -1) else frames_list(chunk.frame_list())
+        frames = vray_frames(chunk)
         argv = [app("vray"), f"-sceneFile={args.scene}"]
         if args.output:
             before, _, after = split_padding(args.output)
