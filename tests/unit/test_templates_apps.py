@@ -253,6 +253,32 @@ def test_stand_in_exit_0_without_frames_fails(tmp_path: Path, name, extra, exe, 
     assert result.reason == f"missing output: {line.outputs[0]}"
 
 
+def test_stale_frames_from_an_earlier_render_do_not_pass_the_output_check(tmp_path: Path) -> None:
+    """Last week's frames on disk: a renderer that writes nothing fails; one that writes them succeeds."""
+    import os
+    import time
+
+    scene = _scene(tmp_path, "maya", "a.mb", "sh.####.exr", "1-2")
+    line = build("maya", {"scene": scene, "output": str(tmp_path / "out" / "sh.####.exr")}, "1-2")
+    week_ago = time.time() - 7 * 86400
+    for path in line.outputs:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text("last week")
+        os.utime(path, (week_ago, week_ago))
+    result, log, _ = run_line(line, tmp_path, "1-2", env={"FAKE_RENDER_MODE": "nowrite"})
+    assert result.exit_code == 0 and result.status == "failed", log
+    assert result.reason.startswith(f"stale output: {line.outputs[0]} was not written by this attempt (modified "), result.reason
+    assert "stale output" in log
+    result, log, _ = run_line(line, tmp_path, "1-2")
+    assert result.status == "succeeded", (result, log)
+    # a file written a moment before the attempt started (coarse or skewed timestamps) is not called stale
+    just_before = time.time() - 1
+    for path in line.outputs:
+        os.utime(path, (just_before, just_before))
+    result, log, _ = run_line(line, tmp_path, "1-2", env={"FAKE_RENDER_MODE": "nowrite"})
+    assert result.status == "succeeded", (result, log)
+
+
 def test_missing_scene_fails_with_the_application_error(tmp_path: Path) -> None:
     line = build("arnold", {"scene": str(tmp_path / "nope.ass"), "output": str(tmp_path / "o.####.exr")}, "1")
     result, log, _ = run_line(line, tmp_path, "1")

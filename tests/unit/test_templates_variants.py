@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -132,8 +134,11 @@ def test_stitch_tool_assembles_full_size_and_region_tiles(tmp_path: Path) -> Non
     with Image.open(tmp_path / "f.0007.png") as out:
         assert out.convert("RGB").tobytes() == full.tobytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.0007.png"]
-    # a second run (a retried task) finds the frame done
+    # a second run (a retried task) finds the frame done, and marks it as written now for the output check
+    os.utime(tmp_path / "f.0007.png", (1_000_000_000, 1_000_000_000))
+    before = time.time() - 1
     assert stitch_main(["--output", pattern, "--tiles", "3x2", "--size", "30x20", "--frames", "7"]) == 0
+    assert (tmp_path / "f.0007.png").stat().st_mtime >= before
     assert stitch_main(["--output", pattern, "--tiles", "3x2", "--size", "30x20", "--frames", "8"]) == 1
 
 

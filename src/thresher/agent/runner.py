@@ -10,8 +10,9 @@ Why it is built this way:
   one that waits for the child, so it lives exactly as long as the child.
 - Output (stdout and stderr merged) is decoded with `errors="replace"` and written as UTF-8 to a local
   log file. The file is the source of truth for log streaming, so a server outage loses nothing.
-- Exit status 0 is not enough: an error line in the output or a missing/empty output file makes the
-  attempt fail (a renderer that exits 0 without writing its frame is the classic farm lie).
+- Exit status 0 is not enough: an error line in the output or a missing, empty or stale output file
+  (one not written since the attempt started) makes the attempt fail (a renderer that exits 0 without
+  writing its frame is the classic farm lie; last week's frame still on disk must not hide it).
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ MIB = 1024 * 1024
 _PR_SET_PDEATHSIG = 1
 _MAX_LINE = 64 * 1024  # a "line" without newline longer than this is scanned and dropped
 _MAX_REASON = 500
+# An output must have been modified at or after the attempt started, less this much: file servers and
+# filesystems keep coarse or slightly skewed timestamps (FAT and some SMB shares count in 2 s steps).
+OUTPUT_MTIME_SLACK_S = 2.0
 
 
 def utc_now_iso() -> str:
@@ -224,6 +228,7 @@ class TaskRunner:
         self._frames: list[int] | None = None  # the chunk's frames, for frame-aware progress
         self._frame_share: tuple[float, float] | None = None  # (done share before this frame, its share)
         self._error_line: str | None = None
+        self._started_wall: float | None = None  # time.time() just before the child started
         self._log_file: Any = None
         self._log_size = 0
         self._log_lock = threading.Lock()
@@ -301,6 +306,7 @@ class TaskRunner:
             self._agent_rss_mb = psutil.Process().memory_info().rss / MIB
         except psutil.Error:
             self._agent_rss_mb = 0.0
+        self._started_wall = time.time()
         try:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -687,17 +693,22 @@ class TaskRunner:
                 pass  # the application says what is wrong, and the output check fails clearly
 
     def _check_outputs(self) -> str | None:
+        """Each expected output must exist, be non-empty and have been written by this attempt: a frame
+        left on disk by an earlier render must not let a renderer that wrote nothing succeed."""
         base = Path(self.assignment.cwd) if self.assignment.cwd else Path.cwd()
         for raw in self.assignment.outputs:
             path = Path(raw)
             if not path.is_absolute():
                 path = base / path
             try:
-                size = path.stat().st_size
+                st = path.stat()
             except OSError:
                 return f"missing output: {raw}"
-            if size == 0:
+            if st.st_size == 0:
                 return f"empty output: {raw}"
+            if self._started_wall is not None and st.st_mtime < self._started_wall - OUTPUT_MTIME_SLACK_S:
+                return (f"stale output: {raw} was not written by this attempt (modified {_iso(st.st_mtime)}, "
+                        f"attempt started {_iso(self._started_wall)})")
         return None
 
     def _result(self, status: str, exit_code: int | None, reason: str | None) -> TaskResult:
@@ -707,6 +718,10 @@ class TaskRunner:
             reason=reason[:_MAX_REASON] if reason else None, log_size=self._log_size,
             ended_at=utc_now_iso(),
         )
+
+
+def _iso(timestamp: float) -> str:
+    return _dt.datetime.fromtimestamp(timestamp, _dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def _vm_hwm_mb(pid: int) -> float:
