@@ -115,6 +115,27 @@ def test_tiles_refused_clearly(spec_layer: dict, message: str) -> None:
     assert err.value.errors[0]["field"] == "layers.0.tiles" and message in err.value.errors[0]["message"]
 
 
+@pytest.mark.parametrize("spec_layer,field,message", [
+    ({"template": "povray", "args": {"scene": "a.pov", "output": "/r/a.####.exr"}}, "layers.0.args.output", ".exr files"),
+    ({"template": "povray", "args": {"scene": "a.pov", "output": "/r/a.####.hdr"}}, "layers.0.args.output", ".hdr files"),
+    ({"template": "blender", "args": {"scene": "a.blend", "output": "/r/a.####.exr", "width": 8, "height": 8}},
+     "layers.0.args.output", ".exr files"),
+    ({"template": "blender", "args": {"scene": "a.blend", "output": "/r/a.####.png", "width": 8, "height": 8,
+                                      "format": "open_exr"}}, "layers.0.args.format", "OPEN_EXR images"),
+])
+def test_tiles_in_formats_the_stitch_tool_cannot_read_are_refused_at_submit(spec_layer: dict, field: str,
+                                                                             message: str) -> None:
+    with pytest.raises(BadInput) as err:
+        check_spec({"name": "j", "layers": [{"name": "r", "tiles": "2x2", **spec_layer}]})
+    assert err.value.errors[0]["field"] == field and message in err.value.errors[0]["message"], err.value.errors
+    assert "Pillow" in err.value.errors[0]["message"]
+    # the same layers without tiles are fine, and tiles in a format Pillow reads and writes are too
+    check_spec({"name": "j", "layers": [{"name": "r", **spec_layer}]})
+    args = {**spec_layer["args"], "output": "/r/a.####.tga"}
+    args.pop("format", None)
+    check_spec({"name": "j", "layers": [{"name": "r", "tiles": "2x2", **spec_layer, "args": args}]})
+
+
 def test_stitch_tool_assembles_full_size_and_region_tiles(tmp_path: Path) -> None:
     full = Image.new("RGB", (30, 20))
     for x in range(30):

@@ -136,6 +136,9 @@ def _stitch_layer(i: int, layer: LayerSpec, template: Template, args: BaseModel,
     output = template.tile_output(args)
     if not output:
         return None, {"field": field_name, "message": "tiles need an output pattern to stitch the frames into"}
+    problem = template.tile_problem(args)
+    if problem:
+        return None, {"field": f"layers.{i}.{problem[0]}", "message": problem[1]}
     assert layer.tiles is not None
     name = f"{layer.name}-stitch"
     while name in names:

@@ -97,6 +97,17 @@ class Template:
         """The frame output pattern a tiled layer's stitched frames go to."""
         return getattr(args, "output", None)
 
+    def tile_problem(self, args: Any) -> tuple[str, str] | None:
+        """Why a tiled layer's frames could not be stitched, as (its field under the layer, message), else
+        None; asked at submit so a layer is refused then, not when its stitch task runs."""
+        output = self.tile_output(args)
+        ext = os.path.splitext(output or "")[1].lower()
+        if output and ext not in STITCH_EXTENSIONS:
+            return "args.output", (f"tiles are stitched with Pillow, which cannot read and write {ext or 'extensionless'} "
+                                   f"files: render tiled layers to {', '.join(sorted(STITCH_EXTENSIONS))}, "
+                                   "or leave tiles out")
+        return None
+
     def build(self, args: BaseModel, chunk: Chunk, target: Target | None = None,
               path_mapping: list[PathRule] | None = None) -> CommandLine:
         """The command for one task on one node: paths mapped to the node's OS, the task's wedge or tile
@@ -250,6 +261,10 @@ def tile_region(width: int, height: int, col: int, row: int, nx: int, ny: int) -
     """Pixel box (left, top, right, bottom; right and bottom exclusive) of tile (col, row) in a grid of
     nx by ny tiles, row 0 at the top. Templates and the stitch tool share this, so they always agree."""
     return (col * width // nx, row * height // ny, (col + 1) * width // nx, (row + 1) * height // ny)
+
+
+# The image files the stitch tool (Pillow) can both read and write, so tiled layers can use them.
+STITCH_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".tga", ".bmp", ".webp", ".ppm"})
 
 
 def tile_path(pattern: str, col: int, row: int) -> str:

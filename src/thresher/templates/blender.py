@@ -21,6 +21,7 @@ ENGINES = {"cycles": "CYCLES", "eevee": "BLENDER_EEVEE", "blender_eevee": "BLEND
            "eevee_next": "BLENDER_EEVEE_NEXT", "blender_eevee_next": "BLENDER_EEVEE_NEXT",
            "workbench": "BLENDER_WORKBENCH",
            "blender_workbench": "BLENDER_WORKBENCH"}
+STITCH_FORMATS = {"PNG", "JPEG", "TIFF", "TARGA", "TARGA_RAW", "BMP", "WEBP"}  # what Pillow reads
 FORMATS = {".png": "PNG", ".exr": "OPEN_EXR", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF",
            ".tga": "TARGA", ".bmp": "BMP", ".hdr": "HDR", ".webp": "WEBP"}
 
@@ -118,6 +119,12 @@ class BlenderTemplate(Template):
             argv += ["--", "--cycles-device", args.gpu_backend]
         return CommandLine(argv=argv, outputs=frame_outputs(output, chunk),
                            progress_patterns=list(self.progress_patterns), error_patterns=list(self.error_patterns))
+
+    def tile_problem(self, args: BlenderArgs) -> tuple[str, str] | None:
+        if args.format and args.format not in STITCH_FORMATS:
+            return "args.format", (f"tiles are stitched with Pillow, which cannot read {args.format} images: render "
+                                   f"tiled layers as {', '.join(sorted(STITCH_FORMATS))}, or leave tiles out")
+        return super().tile_problem(args)
 
     def warnings(self, args: BlenderArgs) -> list[str]:
         if not args.output:
