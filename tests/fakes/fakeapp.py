@@ -93,8 +93,17 @@ def maya(argv: list[str]) -> int:
     if MODE == "fatal":
         return fatal("// Error: Scene failed to load: license not available")
     start, end, step = int(opt(argv, "-s")), int(opt(argv, "-e")), int(opt(argv, "-b", "1"))
-    width = int(opt(argv, "-pad", "4"))
-    path = os.path.join(opt(argv, "-rd", "."), f"{opt(argv, '-im')}.{'#' * width}.{opt(argv, '-of', 'exr')}")
+    # Maya's file name conventions (-fnc), as the real one names its images; the scene's own setting
+    # (here name.#.ext, 4 digits, exr) when a flag is not given
+    name, ext, digits = opt(argv, "-im", "a"), opt(argv, "-of", "exr"), "#" * int(opt(argv, "-pad", "4"))
+    conventions = {"name": name, "name.ext": f"{name}.{ext}", "name.#.ext": f"{name}.{digits}.{ext}",
+                   "name.ext.#": f"{name}.{ext}.{digits}", "name.#": f"{name}.{digits}",
+                   "name#.ext": f"{name}{digits}.{ext}", "name_#.ext": f"{name}_{digits}.{ext}"}
+    fnc = opt(argv, "-fnc", "name.#.ext")
+    if fnc not in conventions:
+        say(f"// Error: Invalid file name convention: {fnc}")
+        return 1
+    path = os.path.join(opt(argv, "-rd", "."), conventions[fnc])
     for frame in range(start, end + 1, step):
         say(f"// Info: Rendering frame {frame} with {renderer}")
         for pct in (0, 50, 100):

@@ -122,6 +122,30 @@ def test_maya_renderers_and_output_split() -> None:
         assert line.outputs[-1] == "/r/sh010.0009.exr"
 
 
+@pytest.mark.parametrize("output,im,fnc,of", [
+    ("/r/sh010.####.exr", "sh010", "name.#.ext", "exr"),
+    ("/r/sh010_####.exr", "sh010", "name_#.ext", "exr"),
+    ("/r/sh010####.exr", "sh010", "name#.ext", "exr"),
+    ("/r/sh010-%03d.png", "sh010-", "name#.ext", "png"),
+    ("/r/sh010.exr.@@@@", "sh010", "name.ext.#", "exr"),
+    ("/r/sh010.####", "sh010", "name.#", None),
+])
+def test_maya_file_name_convention_matches_the_output(output: str, im: str, fnc: str, of: str | None) -> None:
+    argv = build("maya", {"scene": "/p/a.mb", "output": output}, "1-2", target=Target()).argv
+    assert argv[argv.index("-rd") + 1] == "/r" and argv[argv.index("-im") + 1] == im
+    assert argv[argv.index("-fnc") + 1] == fnc
+    assert (argv[argv.index("-of") + 1] if "-of" in argv else None) == of
+
+
+@pytest.mark.parametrize("output", ["/r/sh.####_beauty.exr", "/r/####.exr", "/r/sh.####.tar.gz", "/r/sh####"])
+def test_maya_refuses_outputs_it_cannot_name_at_submit(output: str) -> None:
+    spec = {"name": "j", "layers": [{"name": "r", "template": "maya", "args": {"scene": "a.mb", "output": output}}]}
+    with pytest.raises(BadInput) as err:
+        check_spec(spec)
+    assert err.value.errors[0]["field"] == "layers.0.args.output", err.value.errors
+    assert "Maya cannot write" in err.value.errors[0]["message"]
+
+
 def test_katana_writes_stepped_chunks_as_frame_lists() -> None:
     assert build("katana", {"scene": "a.katana"}, "1-9x2").argv[-1] == "1,3,5,7,9"
     assert build("katana", {"scene": "a.katana"}, "5-8").argv[-1] == "5-8"
@@ -200,6 +224,9 @@ def test_arguments_agree_across_templates() -> None:
 CASES = [
     ("maya", {"renderer": "arnold"}, "Render", "a.mb", "sh.####.exr", "1-3"),
     ("maya", {"renderer": "sw"}, "Render", "a.mb", "sh.####.iff", "2-3"),
+    ("maya", {"renderer": "arnold"}, "Render", "a.mb", "sh010_####.exr", "1-2"),
+    ("maya", {"renderer": "sw"}, "Render", "a.mb", "sh010###.png", "9-10"),
+    ("maya", {"renderer": "sw"}, "Render", "a.mb", "sh010.exr.####", "1"),
     ("arnold", {}, "kick", "a.####.ass", "sh.####.exr", "2"),
     ("houdini", {"driver": "/out/mantra1"}, "hython", "a.hip", "sh.####.exr", "1-2"),
     ("houdini", {}, "husk", "a.usda", "sh.####.exr", "1-3"),

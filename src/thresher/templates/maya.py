@@ -1,12 +1,25 @@
 """Maya batch rendering: `Render -r arnold|vray|redshift|renderman|sw -s S -e E -b J -rd DIR -im NAME ... scene.mb`.
 
-Maya takes a frame range (no frame list). The output pattern `/renders/sh010.####.exr` becomes the image
-folder (-rd), name (-im), padding (-pad) and format (-of).
+Maya takes a frame range (no frame list). The output pattern becomes the image folder (-rd), name (-im),
+padding (-pad), format (-of) and Maya's file name convention (-fnc), which decides where the frame number
+goes; the patterns Maya can produce are:
+
+| output                | -im     | -fnc       | Maya writes      |
+| --------------------- | ------- | ---------- | ---------------- |
+| `/r/sh010.####.exr`   | `sh010` | name.#.ext | `sh010.0001.exr` |
+| `/r/sh010_####.exr`   | `sh010` | name_#.ext | `sh010_0001.exr` |
+| `/r/sh010####.exr`    | `sh010` | name#.ext  | `sh0100001.exr`  |
+| `/r/sh010.exr.####`   | `sh010` | name.ext.# | `sh010.exr.0001` |
+| `/r/sh010.####`       | `sh010` | name.#     | `sh010.0001`     |
+
+Anything else (text after the frame number, like `sh010.####_beauty.exr`) Maya cannot write, so it is
+refused at submit rather than checked for files that never appear.
 """
 
 from __future__ import annotations
 
 import os
+import re
 
 from pydantic import Field, field_validator
 
@@ -15,6 +28,38 @@ from thresher.templates.base import CommandLine, Template, app, frame_args, fram
 from thresher.templates.common import NUMBER, SizedArgs, require_padding
 
 RENDERERS = ("arnold", "vray", "redshift", "renderman", "sw", "hw2", "file")
+MAYA_PATTERNS = ("/r/sh010.####.exr, /r/sh010_####.exr, /r/sh010####.exr, /r/sh010.exr.#### or /r/sh010.####")
+
+
+def maya_naming(pattern: str) -> tuple[str, str, int, str, str | None]:
+    """(folder, -im name, -pad width, -fnc convention, -of format or None) that make Maya write exactly
+    the files of `pattern`; ValueError when no Maya file name convention produces them."""
+    before, width, after = split_padding(pattern)
+    folder, name = os.path.split(before)
+    ext = re.fullmatch(r"\.([A-Za-z0-9]+)", after)
+    if ext:
+        if name.endswith("."):
+            im, fnc = name[:-1], "name.#.ext"
+        elif name.endswith("_"):
+            im, fnc = name[:-1], "name_#.ext"
+        else:
+            im, fnc = name, "name#.ext"
+        of: str | None = ext.group(1)
+    elif not after:
+        name_ext = re.fullmatch(r"(.+)\.([A-Za-z0-9]+)\.", name)
+        if name_ext:
+            im, fnc, of = name_ext.group(1), "name.ext.#", name_ext.group(2)
+        elif name.endswith("."):
+            im, fnc, of = name[:-1], "name.#", None
+        else:
+            im, fnc, of = "", "", None
+    else:
+        raise ValueError(f"Maya cannot write {pattern!r}: it puts the frame number last, before the extension "
+                         f"only; write the output like {MAYA_PATTERNS}")
+    if not im or not fnc:
+        raise ValueError(f"Maya cannot write {pattern!r}: give a file name before the frame number, like "
+                         f"{MAYA_PATTERNS}")
+    return folder or ".", im, width, fnc, of
 
 
 class MayaArgs(SizedArgs):
@@ -36,7 +81,9 @@ class MayaArgs(SizedArgs):
     @field_validator("output")
     @classmethod
     def _pattern(cls, value: str | None) -> str | None:
-        return require_padding(value)
+        if require_padding(value) is not None:
+            maya_naming(value)
+        return value
 
 
 class MayaTemplate(Template):
@@ -72,12 +119,10 @@ class MayaTemplate(Template):
         if args.render_layer:
             argv += ["-rl", args.render_layer]
         if args.output:
-            before, width, after = split_padding(args.output)
-            folder, name = os.path.split(before)
-            ext = os.path.splitext(after)[1].lstrip(".") or after.lstrip(".")
-            argv += ["-rd", folder or ".", "-im", name.rstrip("._"), "-pad", str(width), "-fnc", "name.#.ext"]
-            if ext:
-                argv += ["-of", ext]
+            folder, name, width, fnc, of = maya_naming(args.output)
+            argv += ["-rd", folder, "-im", name, "-pad", str(width), "-fnc", fnc]
+            if of:
+                argv += ["-of", of]
         argv += list(args.extra_args)
         argv.append(args.scene)
         return CommandLine(argv=argv, outputs=frame_outputs(args.output, chunk),
