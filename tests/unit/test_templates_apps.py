@@ -82,6 +82,19 @@ def test_blender_command_cycles_gpu_overrides() -> None:
     assert any(re.search(p, "Fra:2 Mem:9.6M | Time:00:00.06 | Scene, ViewLayer | Sample 8/16") for p in line.progress_patterns)
 
 
+def test_blender_script_arguments_after_double_dash_come_after_the_frame_arguments() -> None:
+    """Blender stops reading its own options at `--`: frame arguments after it would be ignored."""
+    extra = ["--python", "/p/setup.py", "--", "--shot", "sh010", "-s", "7"]
+    argv = build("blender", {"scene": "s.blend", "output": "/r/o.####.png", "extra_args": extra}, "1-4", 2, Target()).argv
+    assert argv[argv.index("--python"):] == ["--python", "/p/setup.py", "-s", "1", "-e", "2", "-j", "1", "-a",
+                                             "--", "--shot", "sh010", "-s", "7"]
+    argv = build("blender", {"scene": "s.blend", "extra_args": extra, "device": "GPU"}, "1-10y3", 100, Target()).argv
+    dash = argv.index("--")
+    assert "-f" in argv[:dash] and argv[dash:] == ["--", "--shot", "sh010", "-s", "7", "--cycles-device", "CUDA"]
+    argv = build("blender", {"scene": "s.blend", "extra_args": ["--threads", "2"]}, "3", 1, Target()).argv
+    assert argv[-9:] == ["--threads", "2", "-s", "3", "-e", "3", "-j", "1", "-a"] and "--" not in argv
+
+
 def test_blender_frame_list_and_per_os_default_executable() -> None:
     line = build("blender", {"scene": "s.blend", "output": "o.####.exr"}, "1-10y3", 100, Target(os="windows"))
     assert line.argv[0].endswith("blender.exe")

@@ -1,5 +1,5 @@
 """Blender: `blender -b scene.blend [-S scene] [-E engine] [--python-expr setup] -o out.#### -F PNG -x 0
--s S -e E -j J -a [-- --cycles-device CUDA]`.
+[extra_args] -s S -e E -j J -a [-- script args] [--cycles-device CUDA]`.
 
 Overrides that have no command-line flag (resolution, camera, samples, a tile's border) go through one
 short `--python-expr` that runs after the file is loaded and before the frames render.
@@ -79,6 +79,14 @@ def _setup_code(args: BlenderArgs, chunk: Chunk) -> str | None:
     return "; ".join(["import bpy", "s = bpy.context.scene", "r = s.render", *lines])
 
 
+def _split_at_double_dash(extra: list[str]) -> tuple[list[str], list[str] | None]:
+    """extra_args -> (Blender's options, what follows `--` for Python scripts, or None without `--`)."""
+    if "--" not in extra:
+        return list(extra), None
+    at = extra.index("--")
+    return list(extra[:at]), list(extra[at + 1:])
+
+
 class BlenderTemplate(Template):
     name = "blender"
     description = ("Blender (Cycles, EEVEE, Workbench) in background mode: scene, output (####), engine, "
@@ -110,13 +118,18 @@ class BlenderTemplate(Template):
             if fmt:
                 argv += ["-F", fmt]
             argv += ["-x", "0"]
-        argv += list(args.extra_args)
+        # Blender reads its own options up to `--` and leaves the rest to Python scripts: extra_args before
+        # the frame arguments (-a renders on the spot), their `--` part after them.
+        blender_args, script_args = _split_at_double_dash(args.extra_args)
+        argv += blender_args
         if chunk.step:
             argv += ["-s", str(chunk.start), "-e", str(chunk.end), "-j", str(abs(chunk.step)), "-a"]
         else:
             argv += ["-f", frames_list(chunk.frame_list())]
+        if script_args is not None or args.device == "GPU":
+            argv += ["--", *(script_args or [])]
         if args.device == "GPU":
-            argv += ["--", "--cycles-device", args.gpu_backend]
+            argv += ["--cycles-device", args.gpu_backend]
         return CommandLine(argv=argv, outputs=frame_outputs(output, chunk),
                            progress_patterns=list(self.progress_patterns), error_patterns=list(self.error_patterns))
 
