@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from thresher.server import auth
 from thresher.server.auth import Caller
@@ -19,6 +20,10 @@ from thresher.server.lifecycle import Changes
 from thresher.server.notify import Notifier
 
 T = TypeVar("T")
+
+# How long a token lookup is trusted in memory. Revoking or replacing tokens clears the cache of the
+# process that did it at once; other server processes notice within this time.
+TOKEN_CACHE_S = 60.0
 
 
 @dataclass
@@ -60,14 +65,21 @@ class ServerContext:
         """Tell open dashboards what changed (ids only; see server/events.py). Cheap, any thread."""
         self.events.publish(**changed)  # type: ignore[arg-type]
 
-    def caller_for(self, secret: str) -> Caller | None:
-        now = time.monotonic()
+    def cached_caller(self, secret: str) -> Caller | None | bool:
+        """The caller for a token from memory: a Caller, None (known bad), or False (not cached)."""
         cached = self._token_cache.get(secret)
-        if cached and cached[0] > now:
+        if cached and cached[0] > time.monotonic():
             return cached[1]
+        return False
+
+    def caller_for(self, secret: str) -> Caller | None:
+        """The caller for a token, from memory or the database (blocking: call from a worker thread)."""
+        cached = self.cached_caller(secret)
+        if cached is not False:
+            return cached  # type: ignore[return-value]
         with self.db.read() as conn:
             caller = auth.lookup(conn, secret)
-        self._token_cache[secret] = (now + 30.0, caller)
+        self._token_cache[secret] = (time.monotonic() + TOKEN_CACHE_S, caller)
         return caller
 
     def forget_tokens(self) -> None:
@@ -100,25 +112,33 @@ def _session_caller(request: Request) -> Caller | None:
     return session.caller
 
 
-def current_caller(request: Request) -> Caller:
-    session_caller = _session_caller(request)
-    if session_caller is not None:
-        request.state.caller = session_caller
-        return session_caller
-    caller = ctx(request).caller_for(_bearer(request))
+async def current_caller(request: Request) -> Caller:
+    """Who is calling. Async so that the common case (a token seen in the last minute) costs no
+    worker-thread hop: on a busy farm every agent call passes here, and worker threads are what the
+    database work queues for."""
+    if "authorization" not in request.headers and COOKIE in request.cookies:
+        session_caller = await run_in_threadpool(_session_caller, request)
+        if session_caller is not None:
+            request.state.caller = session_caller
+            return session_caller
+    server = ctx(request)
+    secret = _bearer(request)
+    caller = server.cached_caller(secret)
+    if caller is False:
+        caller = await run_in_threadpool(server.caller_for, secret)
     if caller is None:
         raise Unauthorized("unknown or revoked token")
     request.state.caller = caller
-    return caller
+    return caller  # type: ignore[return-value]
 
 
-def require_admin(caller: Caller = Depends(current_caller)) -> Caller:
+async def require_admin(caller: Caller = Depends(current_caller)) -> Caller:
     if caller.kind != "admin":
         raise Forbidden(f"a {caller.kind} token cannot make this call")
     return caller
 
 
-def require_node(caller: Caller = Depends(current_caller)) -> Caller:
+async def require_node(caller: Caller = Depends(current_caller)) -> Caller:
     if caller.kind != "node" or caller.node_id is None:
         raise Forbidden("only an agent's own node token can make this call")
     return caller

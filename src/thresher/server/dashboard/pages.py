@@ -404,7 +404,7 @@ async def events(request: Request) -> Response:
     if session is None:
         from thresher.server.context import current_caller, require_admin
 
-        require_admin(current_caller(request))  # a tool with a bearer token may listen too
+        await require_admin(await current_caller(request))  # a tool with a bearer token may listen too
     queue = server.events.subscribe()
 
     async def stream() -> Any:
