@@ -1,7 +1,8 @@
 """Real-browser fixtures: Debian's chromium driven by Playwright against a real farm.
 
-The browser is `/usr/bin/chromium` (never a Playwright browser download). Tests that need it are
-skipped, loudly, when chromium or the playwright package is missing; ./scripts/test.sh installs both.
+The browser is `/usr/bin/chromium` (never a Playwright browser download). Tests that need it fail,
+never skip, when chromium or the playwright package is missing: ./scripts/test.sh installs both.
+Pages run under the dashboard's real Content-Security-Policy (no `bypass_csp`).
 
 - `browser` (session): one headless chromium.
 - `dash`: a real server (SQLite) with two real agents, plus a fresh logged-in page on it.
@@ -29,9 +30,10 @@ def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("the playwright package is not installed (pip install -e '.[test]')")
+        pytest.fail("the playwright package is not installed (./scripts/setup.sh, or pip install -e '.[test]')",
+                    pytrace=False)
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)")
+        pytest.fail(f"no chromium at {CHROMIUM} (./scripts/setup.sh, or apt-get install chromium)", pytrace=False)
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
                                       headless=True, args=CHROMIUM_ARGS)
@@ -73,12 +75,21 @@ def login(page: Any, url: str, token: str) -> None:
 
 
 def new_page(browser: Any, width: int = 1440, height: int = 900) -> tuple[Any, Any]:
-    context = browser.new_context(viewport={"width": width, "height": height}, color_scheme="dark",
-                                  bypass_csp=True)  # lets Playwright evaluate its wait expressions
+    """A fresh browser context and page under the pages' own Content-Security-Policy. Whatever the
+    policy blocks is reported on the console; `csp_violations(page)` lists it."""
+    context = browser.new_context(viewport={"width": width, "height": height}, color_scheme="dark")
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     page.on("dialog", lambda dialog: pytest.fail(f"a native dialog opened: {dialog.type} {dialog.message!r}"))
+    blocked: list[str] = []
+    page.on("console", lambda message: blocked.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    page.csp_blocked = blocked  # type: ignore[attr-defined]
     return context, page
+
+
+def csp_violations(page: Any) -> list[str]:
+    return list(getattr(page, "csp_blocked", []))
 
 
 @pytest.fixture
@@ -90,5 +101,6 @@ def dash(browser: Any, make_farm: Callable[..., Any]) -> Iterator[Dash]:
     login(page, farm.server_url, farm.admin_token)
     try:
         yield Dash(farm, page, context)
+        assert csp_violations(page) == [], "the Content-Security-Policy blocked something the page needs"
     finally:
         context.close()

@@ -64,11 +64,11 @@ def test_submitted_job_progresses_to_done_without_reloading(dash: Dash, tmp_path
     page.wait_for_url(f"**/jobs/{second}")
     page.wait_for_selector("#live-dot.on")
     page.evaluate("window.__sameDocument = true")
-    page.wait_for_function("document.querySelector('#grid-legend').textContent.includes('running 4')")
+    page.wait_for_function("() => document.querySelector('#grid-legend').textContent.includes('running 4')")
     page.locator(".page-head .badge.s-running").wait_for()
     gate.write_text("go")
     page.locator(".page-head .badge.s-succeeded").wait_for()
-    page.wait_for_function("document.querySelector('#grid-legend').textContent.includes('succeeded 4')")
+    page.wait_for_function("() => document.querySelector('#grid-legend').textContent.includes('succeeded 4')")
     assert page.locator(".job-progress .k-done").text_content() == "4"
     assert page.evaluate("window.__sameDocument") is True
 
@@ -110,14 +110,14 @@ def test_read_a_task_log_that_follows_live(dash: Dash, tmp_path: Path) -> None:
     dash.wait_api(lambda: dash.farm.api.get(f"/tasks/{task_id}")["state"] == "running", message="the task to run")
     page = dash.goto(f"/tasks/{task_id}")
     log = page.locator("#log")
-    page.wait_for_function("document.querySelector('#log').textContent.includes('first line <b>not bold</b>')")
+    page.wait_for_function("() => document.querySelector('#log').textContent.includes('first line <b>not bold</b>')")
     assert log.locator("b").count() == 0  # log text is text, never markup
     assert "following live" in page.text_content("#log-follow")
     gate.write_text("go")
-    page.wait_for_function("document.querySelector('#log').textContent.includes('second line after the gate')")
+    page.wait_for_function("() => document.querySelector('#log').textContent.includes('second line after the gate')")
     page.locator(".page-head .badge.s-succeeded").wait_for()
     page.locator("tr[data-attempt] .badge.s-succeeded").wait_for()
-    page.wait_for_function("document.querySelector('#log-follow').textContent === 'complete'")
+    page.wait_for_function("() => document.querySelector('#log-follow').textContent === 'complete'")
 
 
 def test_disable_and_enable_a_node(dash: Dash) -> None:
@@ -152,7 +152,7 @@ def test_user_text_renders_as_text_and_refusals_say_why(dash: Dash) -> None:
     assert page.evaluate("[...document.querySelectorAll('main i')].filter(e => e.textContent === 'x').length") == 0
     # killing a finished job is refused, and the page says why
     page.evaluate(f"fetch('/api/v1/jobs/{job_id}/priority', {{method: 'POST'}}).then(r => window.__noCsrf = r.status)")
-    page.wait_for_function("window.__noCsrf !== undefined")
+    page.wait_for_function("() => window.__noCsrf !== undefined")
     assert page.evaluate("window.__noCsrf") == 403  # a cookie alone cannot change anything
     page.fill("#job-priority", "5000")
     page.click("button[data-priority-from]")
@@ -197,8 +197,8 @@ def test_task_grid_and_output_previews(dash: Dash, tmp_path: Path) -> None:
     job_id = dash.submit(_py_job("previews", code, frames="1-4", args={"outputs": [str(out / "img.####.png")]}))
     dash.wait_api(lambda: dash.farm.api.get(f"/jobs/{job_id}")["state"] == "succeeded", message="the job to finish")
     page = dash.goto(f"/jobs/{job_id}")
-    page.wait_for_function("document.querySelector('#grid-legend').textContent.includes('succeeded 4')")
-    page.wait_for_function("[...document.querySelectorAll('.thumb img')].length === 4 && "
+    page.wait_for_function("() => document.querySelector('#grid-legend').textContent.includes('succeeded 4')")
+    page.wait_for_function("() => [...document.querySelectorAll('.thumb img')].length === 4 && "
                            "[...document.querySelectorAll('.thumb img')].every(i => i.complete && i.naturalWidth > 0)")
     # hover a cell: frames and node; click it: the task page
     canvas = page.locator("#task-grid")
@@ -207,7 +207,7 @@ def test_task_grid_and_output_previews(dash: Dash, tmp_path: Path) -> None:
     assert "frames 1" in tip.text_content() and "node-" in tip.text_content()
     canvas.click(position={"x": 3, "y": 3})
     page.wait_for_url("**/tasks/*")
-    page.wait_for_function("document.querySelector('.thumb img') && document.querySelector('.thumb img').naturalWidth > 0")
+    page.wait_for_function("() => document.querySelector('.thumb img') && document.querySelector('.thumb img').naturalWidth > 0")
     # only declared outputs are served
     status = page.evaluate("fetch('/ui/thumb/' + document.body.dataset.taskId + '/5').then(r => r.status)")
     assert status == 404
@@ -221,7 +221,7 @@ def test_a_job_with_ten_thousand_tasks_stays_usable(browser: Any, make_farm: Any
     try:
         login(page, farm.server_url, farm.admin_token)
         page.goto(f"{farm.server_url}/jobs/{job_id}")
-        page.wait_for_function("document.querySelector('#grid-legend').textContent.includes('10000')")
+        page.wait_for_function("() => document.querySelector('#grid-legend').textContent.includes('10000')")
         box = page.locator("#task-grid").bounding_box()
         assert box and box["height"] > 100
         page.locator("#task-grid").hover(position={"x": box["width"] - 20, "y": 20})

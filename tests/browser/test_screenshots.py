@@ -94,10 +94,10 @@ def test_screenshots_of_the_main_pages(browser: Any, make_farm: Any, tmp_path: P
             page.goto(farm.server_url + path)
             page.wait_for_selector("#live-dot.on")
             if path.startswith("/jobs/"):
-                page.wait_for_function("document.querySelector('#grid-legend').textContent.length > 0")
-                page.wait_for_function("[...document.querySelectorAll('.thumb img')].every(i => i.complete)")
+                page.wait_for_function("() => document.querySelector('#grid-legend').textContent.length > 0")
+                page.wait_for_function("() => [...document.querySelectorAll('.thumb img')].every(i => i.complete)")
             if path.startswith("/tasks/"):
-                page.wait_for_function("document.querySelector('#log').textContent.includes('rendering')")
+                page.wait_for_function("() => document.querySelector('#log').textContent.includes('rendering')")
             page.screenshot(path=str(target / name), full_page=name in ("job-previews.png",))
             assert (target / name).stat().st_size > 10_000
     finally:
