@@ -185,6 +185,76 @@ def test_wedge_placeholder_in_application_args() -> None:
     assert "import bpy; bpy.context.scene.cycles.samples = 32" in tasks[1]["argv"]
 
 
+def test_wedge_and_frame_placeholders_in_number_arguments() -> None:
+    spec = {"name": "j", "layers": [{"name": "w", "template": "blender", "frames": "1-2", "chunk": 2, "wedge": [8, 32],
+                                     "args": {"scene": "a.blend", "output": "/r/s{wedge}.####.png", "samples": "{wedge}",
+                                              "width": "1{wedge_index}", "height": 10}}]}
+    checked = check_spec(spec)
+    tasks = dry_run(checked)["tasks"]
+    exprs = [t["argv"][t["argv"].index("--python-expr") + 1] for t in tasks]
+    assert "s.cycles.samples = 8" in exprs[0] and "s.cycles.samples = 32" in exprs[1]
+    assert "r.resolution_x = 10" in exprs[0] and "r.resolution_x = 11" in exprs[1]
+    # stored as written (placeholders kept), parsed again by the dispatcher to the same commands
+    layer = checked.layers[0]
+    stored = layer.args.model_dump(mode="json")
+    assert stored["samples"] == "{wedge}" and stored["height"] == 10
+    again = layer.template.parse_args(stored)
+    assert again == layer.args
+    assert [layer.template.build(again, c, Target()).argv for c in layer.chunks()] == [t["argv"] for t in tasks]
+    # a frame placeholder: each task gets its own value
+    spec = {"name": "j", "layers": [{"name": "p", "template": "povray", "frames": "1-4", "chunk": 2,
+                                     "args": {"scene": "a.pov", "output": "/r/a.####.png", "quality": "{start}"}}]}
+    assert [t["argv"][-1] for t in dry_run(check_spec(spec))["tasks"]] == ["+Q1", "+Q3"]
+
+
+@pytest.mark.parametrize("args,wedge,field,message", [
+    ({"samples": "{wedge}"}, [8, "lots"], "layers.0.args", "samples: Input should be a valid integer"),
+    ({"samples": "{wedge}"}, [8, 0], "layers.0.args", "samples: Input should be greater than or equal to 1"),
+    ({"samples": "many"}, [8], "layers.0.args.samples", "valid integer"),
+    ({"samples": "{wedge}", "device": "TPU"}, [8], "layers.0.args.device", "CPU"),
+])
+def test_bad_placeholder_values_are_refused_at_submit(args: dict, wedge: list, field: str, message: str) -> None:
+    with pytest.raises(BadInput) as err:
+        check_spec({"name": "j", "layers": [{"name": "w", "template": "blender", "wedge": wedge,
+                                             "args": {"scene": "a.blend", "output": "/r/{wedge}.####.png", **args}}]})
+    assert err.value.errors[0]["field"] == field and message in err.value.errors[0]["message"], err.value.errors
+
+
+def _warnings(layer: dict) -> list[str]:
+    return check_spec({"name": "j", "layers": [{"name": "r", **layer}]}).warnings
+
+
+def test_wedge_outputs_without_a_wedge_placeholder_warn() -> None:
+    args = {"scene": "a.pov", "extra_args": ["Declare=Rough={wedge}"]}
+    found = _warnings({"template": "povray", "wedge": [0.1, 0.3], "args": {**args, "output": "/r/look.####.png"}})
+    assert any("overwrite each other" in w and "/r/look.####.png" in w for w in found), found
+    assert dry_run(check_spec({"name": "j", "layers": [{"name": "r", "template": "povray", "wedge": [0.1],
+                                                        "args": {**args, "output": "/r/look.####.png"}}]}))["warnings"]
+    assert not _warnings({"template": "povray", "wedge": [0.1, 0.3], "args": {**args, "output": "/r/w{wedge_index}.####.png"}})
+    assert not _warnings({"template": "povray", "args": {**args, "output": "/r/look.####.png"}})
+    found = _warnings({"wedge": [1, 2], "args": {"command": ["render", "{wedge}", "{frame}"], "outputs": ["/r/a.####.png"]}})
+    assert any("overwrite each other" in w for w in found), found
+
+
+@pytest.mark.parametrize("layer", [
+    {"template": "maya", "frames": "1-2", "args": {"scene": "a.mb"}},
+    {"template": "blender", "frames": "1-2", "args": {"scene": "a.blend"}},
+    {"template": "nuke", "frames": "1-2", "args": {"scene": "a.nk"}},
+    {"template": "houdini", "frames": "1-2", "args": {"scene": "a.usd"}},
+])
+def test_layers_that_write_files_without_output_warn_they_go_unchecked(layer: dict) -> None:
+    found = _warnings(layer)
+    assert any("no output given" in w and "not checked" in w for w in found), found
+    assert not _warnings({**layer, "args": {**layer["args"], "output": "/r/a.####.exr"}})
+
+
+def test_ffmpeg_layer_without_frames_warns() -> None:
+    args = {"input": "/r/a.####.png", "output": "/r/a.mp4"}
+    found = _warnings({"template": "ffmpeg", "args": args})
+    assert any("frames" in w and "frame 1" in w for w in found), found
+    assert not _warnings({"template": "ffmpeg", "frames": "1-24", "args": args})
+
+
 def test_tiles_and_wedge_together_refused() -> None:
     with pytest.raises(BadInput):
         check_spec({"name": "j", "layers": [{"name": "r", "tiles": "2x2", "wedge": [1], "args": {"command": "x {frame}"}}]})

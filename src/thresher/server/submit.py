@@ -6,6 +6,7 @@ whether any node could ever run each layer), so a refused job leaves nothing beh
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
@@ -19,7 +20,7 @@ from thresher.server.clock import utcnow
 from thresher.server.db.tables import jobs, layers, nodes, tag_sets, tasks
 from thresher.server.errors import BadInput, field_errors
 from thresher.templates import Template, UnknownTemplate, get_template
-from thresher.templates.base import Target, TemplateError
+from thresher.templates.base import PendingArgs, Target, TemplateError
 
 MAX_TASKS_PER_JOB = 2_000_000
 INSERT_BATCH = 20_000
@@ -99,12 +100,14 @@ def check_spec(raw: Any) -> CheckedJob:
         count = chunk_count(layer.frames, layer.chunk) * len(parts)
         item = CheckedLayer(layer, template, args, count, parts)
         try:
-            template.build(args, next(item.chunks()), Target(), spec.path_mapping)
+            # the first task; arguments with placeholders (`samples: "{wedge}"`) with every wedge value
+            for chunk in itertools.islice(item.chunks(), len(parts) if isinstance(args, PendingArgs) else 1):
+                template.build(args, chunk, Target(), spec.path_mapping)
         except (TemplateError, ValidationError, ValueError) as exc:
             problems.append({"field": f"layers.{i}.args", "message": str(exc)})
             continue
         total += count
-        warnings.extend(f"layers.{i}: {w}" for w in template.warnings(args))
+        warnings.extend(f"layers.{i}: {w}" for w in template.layer_warnings(args, layer))
         checked.append(item)
         if stitch is not None:
             renamed[layer.name] = stitch.spec.name

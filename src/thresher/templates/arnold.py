@@ -23,6 +23,7 @@ class ArnoldTemplate(Template):
     name = "arnold"
     description = "Arnold standalone (kick): scene (.ass, #### per frame), output (####), width/height, camera."
     Args = ArnoldArgs
+    writes_files = True
     apps = {"kick": {"linux": "kick", "windows": "C:/solidangle/Arnold/bin/kick.exe", "darwin": "kick"}}
     progress_patterns = [rf"\|\s*(?P<pct>{NUMBER})% done"]
     error_patterns = [r"\bERROR\s+\|", r"^\[kick\] (?:error|ERROR)", r"\bcan't open\b"]

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from thresher.model.frames import Chunk, expand_padding, has_padding
 from thresher.model.paths import PathRule, map_value, normalize_os
@@ -72,17 +72,49 @@ class Template:
     tiles: ClassVar[bool] = False
     ranges_only: ClassVar[bool] = False
     whole_range: ClassVar[bool] = False
+    writes_files: ClassVar[bool] = False
 
-    def parse_args(self, args: dict[str, Any]) -> BaseModel:
-        """Validate a layer's `args`; raises pydantic.ValidationError naming the bad field."""
-        return self.Args.model_validate(args)
+    def parse_args(self, args: dict[str, Any]) -> Any:
+        """Validate a layer's `args`; raises pydantic.ValidationError naming the bad field.
+
+        A number (or other typed) argument may hold a placeholder instead (`samples: "{wedge}"`,
+        `width: "{frame}"`): it is left out of this check and kept as written in a `PendingArgs`, whose
+        values `build` fills in and validates per task."""
+        try:
+            return self.Args.model_validate(args)
+        except ValidationError as exc:
+            pending = _pending_keys(args, exc)
+            if not pending:
+                raise
+        model = self.Args.model_validate({k: v for k, v in args.items() if k not in pending})
+        return PendingArgs(model, {k: args[k] for k in pending})
 
     def command(self, args: Any, chunk: Chunk) -> CommandLine:
         raise NotImplementedError
 
     def warnings(self, args: Any) -> list[str]:
-        """Things that are valid but probably not what the submitter meant."""
+        """Things that are valid but probably not what the submitter meant (the template's own)."""
         return []
+
+    def output_patterns(self, args: Any) -> list[str]:
+        """The output patterns a layer declares (checked after each task)."""
+        output = getattr(args, "output", None)
+        return [output] if isinstance(output, str) and output else []
+
+    def layer_warnings(self, args: Any, layer: Any) -> list[str]:
+        """Warnings for a layer as submitted (`submit` and `--dry-run` show them): the template's own and
+        what every template shares: outputs that go unchecked, wedge tasks that overwrite each other."""
+        found = list(self.warnings(args))
+        outputs = self.output_patterns(args)
+        if self.writes_files and not outputs:
+            found.append(f"{self.name}: no output given: the files it writes are not checked after each task "
+                         "(give output, like /renders/shot.####.exr, to have every frame verified)")
+        if getattr(layer, "wedge", None):
+            shared = [o for o in outputs if not _WEDGE_PLACEHOLDER.search(o)]
+            if shared:
+                found.append(f"{self.name}: wedge tasks all write {', '.join(shared)} and overwrite each other: put "
+                             "{wedge} or {wedge_index} in the output, like /renders/shot.w{wedge_index}.####.exr")
+        return found
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "args": self.Args.model_json_schema(),
@@ -113,12 +145,24 @@ class Template:
         """The command for one task on one node: paths mapped to the node's OS, the task's wedge or tile
         values filled into the arguments, executables resolved for the node."""
         target = target or Target()
-        if path_mapping or chunk.part:
+        pending = args.pending if isinstance(args, PendingArgs) else {}
+        if path_mapping or chunk.part or pending:
             data = args.model_dump(mode="json")
             data = map_value(data, list(path_mapping or []), target.os)
+            for key in pending:
+                data[key] = _fill_value(data[key], chunk)
             if chunk.part:
                 data = _fill_part(data, chunk)
-            args = self.Args.model_validate(data)
+            try:
+                args = self.Args.model_validate(data)
+            except ValidationError as exc:
+                if not pending:
+                    raise
+                problem = exc.errors()[0]
+                key = problem["loc"][0] if problem["loc"] else ""
+                where = ".".join(str(p) for p in problem["loc"])
+                task = f"frames {chunk.frames}" + "".join(f", {k} {v!r}" for k, v in _part_values(chunk).items())
+                raise TemplateError(f"{where}: {problem['msg']} (for {task}, {key} is {data.get(key)!r})") from None
         line = self.command(args, chunk)
         executable = getattr(args, "executable", None)
         line.argv = resolve_apps(line.argv, self.apps, target, executable)
@@ -127,6 +171,71 @@ class Template:
 
 _PLACEHOLDER = re.compile(r"\{(frame|start|end|step|frames|count|wedge|wedge_index|tile|tile_x|tile_y)(:[^{}]*)?\}")
 _PART_PLACEHOLDER = re.compile(r"\{(wedge|wedge_index|tile|tile_x|tile_y)(:[^{}]*)?\}")
+_WEDGE_PLACEHOLDER = re.compile(r"\{wedge(_index)?(:[^{}]*)?\}")
+# validation errors that say "this is not a number (or bool, or list)": a placeholder may stand there
+_TYPE_ERRORS = ("int_parsing", "int_type", "int_from_float", "float_parsing", "float_type", "bool_parsing",
+                "bool_type", "decimal_parsing", "decimal_type", "list_type")
+
+
+class PendingArgs:
+    """A layer's validated arguments, some of which hold placeholders where a number goes
+    (`samples: "{wedge}"`). Reads like the arguments model (placeholders read as their defaults);
+    `Template.build` fills in each task's values and validates them; `model_dump` gives back the
+    arguments as written, placeholders included, so they can be stored and parsed again."""
+
+    def __init__(self, model: BaseModel, pending: dict[str, Any]) -> None:
+        self.model = model
+        self.pending = pending
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("model", "pending"):
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        return {**self.model.model_dump(**kwargs), **self.pending}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PendingArgs) and (self.model, self.pending) == (other.model, other.pending)
+
+    def __repr__(self) -> str:
+        return f"PendingArgs({self.model!r}, pending={self.pending!r})"
+
+
+def _has_placeholder(value: Any) -> bool:
+    if isinstance(value, str):
+        return bool(_PLACEHOLDER.search(value))
+    if isinstance(value, list):
+        return any(_has_placeholder(v) for v in value)
+    return False
+
+
+def _pending_keys(args: Any, exc: ValidationError) -> set[str]:
+    """The top-level arguments whose only fault is a placeholder where a number (bool, list) goes."""
+    if not isinstance(args, dict):
+        return set()
+    keys = set()
+    for error in exc.errors():
+        key = error["loc"][0] if error["loc"] else None
+        if (isinstance(key, str) and key in args and _has_placeholder(args[key])
+                and error["type"] in _TYPE_ERRORS):
+            keys.add(key)
+    return keys
+
+
+def _fill_value(value: Any, chunk: Chunk) -> Any:
+    """A pending argument with the task's values: a lone placeholder takes the value itself (a wedge
+    value 0.5 stays a number); placeholders inside text are written into it."""
+    if isinstance(value, list):
+        return [_fill_value(v, chunk) for v in value]
+    if not isinstance(value, str):
+        return value
+    match = _PLACEHOLDER.fullmatch(value.strip())
+    if match and not match.group(2):
+        values = _task_values(chunk)
+        if match.group(1) in values:
+            return values[match.group(1)]
+    return fill_placeholders(value, chunk)
 
 
 def _part_values(chunk: Chunk) -> dict[str, Any]:
@@ -179,15 +288,16 @@ def resolve_apps(argv: list[str], defaults: dict[str, dict[str, str]], target: T
     return out
 
 
+def _task_values(chunk: Chunk) -> dict[str, Any]:
+    return {"frame": chunk.start, "start": chunk.start, "end": chunk.end, "step": abs(chunk.step) or 1,
+            "frames": chunk.frames, "count": chunk.count, **_part_values(chunk)}
+
+
 def fill_placeholders(text: str, chunk: Chunk) -> str:
     """Replace {frame}, {start}, {end}, {step}, {frames}, {count} (with optional format spec, as in
     `{frame:04d}`), and {wedge}, {wedge_index}, {tile}, {tile_x}, {tile_y} for wedge and tile tasks; any
     other braces are left alone so shell and JSON text survives."""
-    values: dict[str, Any] = {
-        "frame": chunk.start, "start": chunk.start, "end": chunk.end,
-        "step": abs(chunk.step) or 1, "frames": chunk.frames, "count": chunk.count,
-        **_part_values(chunk),
-    }
+    values = _task_values(chunk)
 
     def sub(match: re.Match[str]) -> str:
         if match.group(1) not in values:

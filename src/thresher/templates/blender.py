@@ -92,6 +92,7 @@ class BlenderTemplate(Template):
     description = ("Blender (Cycles, EEVEE, Workbench) in background mode: scene, output (####), engine, "
                    "device CPU/GPU, samples, width/height, camera, scene_name; renders tiles through a border.")
     Args = BlenderArgs
+    writes_files = True
     apps = {"blender": {"linux": "blender", "windows": "C:/Program Files/Blender Foundation/Blender/blender.exe",
                         "darwin": "/Applications/Blender.app/Contents/MacOS/Blender"}}
     tiles = True
@@ -138,8 +139,3 @@ class BlenderTemplate(Template):
             return "args.format", (f"tiles are stitched with Pillow, which cannot read {args.format} images: render "
                                    f"tiled layers as {', '.join(sorted(STITCH_FORMATS))}, or leave tiles out")
         return super().tile_problem(args)
-
-    def warnings(self, args: BlenderArgs) -> list[str]:
-        if not args.output:
-            return ["blender: no output given: frames go where the .blend says and are not checked"]
-        return []

@@ -78,6 +78,9 @@ class CommandTemplate(Template):
             error_patterns=list(args.error_patterns),
         )
 
+    def output_patterns(self, args: CommandArgs) -> list[str]:
+        return list(args.outputs)
+
     def warnings(self, args: CommandArgs) -> list[str]:
         text = args.command if isinstance(args.command, str) else " ".join(args.command)
         if not re.search(r"\{(frame|start|end|frames)", text):

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from thresher.model.frames import Chunk
@@ -40,6 +42,13 @@ class FfmpegTemplate(Template):
     ranges_only = True
     progress_patterns = [r"^frame=\s*(?P<frames_done>\d+)"]
     error_patterns = [r"Conversion failed!", r"^Error (?:opening|while)", r"Invalid data found when processing input"]
+
+    def layer_warnings(self, args: FfmpegArgs, layer: Any) -> list[str]:
+        found = super().layer_warnings(args, layer)
+        if "frames" not in getattr(layer, "model_fields_set", {"frames"}):
+            found.append("ffmpeg: the layer gives no frames, so the movie is frame 1 alone: give the rendered "
+                         "frames, like frames: 1-240")
+        return found
 
     def command(self, args: FfmpegArgs, chunk: Chunk) -> CommandLine:
         if chunk.step not in (1, -1) and chunk.count > 1:

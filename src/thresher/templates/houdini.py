@@ -46,6 +46,7 @@ class HoudiniTemplate(Template):
     description = ("Houdini: a ROP of a .hip through hython (driver), or a USD stage through husk; scene, output "
                    "(####), driver, renderer, camera, width/height.")
     Args = HoudiniArgs
+    writes_files = True
     apps = {"hython": {"linux": "hython", "windows": "C:/Program Files/Side Effects Software/Houdini/bin/hython.exe",
                        "darwin": "/Applications/Houdini/Current/Frameworks/Houdini.framework/Resources/bin/hython"},
             "husk": {"linux": "husk", "windows": "C:/Program Files/Side Effects Software/Houdini/bin/husk.exe",

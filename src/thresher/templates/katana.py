@@ -26,6 +26,7 @@ class KatanaTemplate(Template):
     name = "katana"
     description = "Katana batch render: scene (.katana), render_node, output (what the Render node writes)."
     Args = KatanaArgs
+    writes_files = True
     apps = {"katana": {"linux": "katana", "windows": "C:/Program Files/Katana6.0v1/bin/katanaBin.exe",
                        "darwin": "katana"}}
     progress_patterns = [r"[Rr]endering frame (?P<frame>-?\d+)", rf"(?P<pct>{NUMBER})% done"]

@@ -91,6 +91,7 @@ class MayaTemplate(Template):
     description = ("Maya command-line render (Render -r arnold/vray/redshift/renderman/sw): scene, output (####), "
                    "renderer, camera, width/height, project, render_layer.")
     Args = MayaArgs
+    writes_files = True
     apps = {"Render": {"linux": "/usr/autodesk/maya/bin/Render",
                        "windows": "C:/Program Files/Autodesk/Maya2024/bin/Render.exe",
                        "darwin": "/Applications/Autodesk/maya2024/Maya.app/Contents/bin/Render"}}

@@ -22,6 +22,7 @@ class NukeTemplate(Template):
     name = "nuke"
     description = "Nuke script render (nuke -x -F): scene (.nk), output (what the Write node writes), write nodes."
     Args = NukeArgs
+    writes_files = True
     apps = {"nuke": {"linux": "nuke", "windows": "C:/Program Files/Nuke15.0v1/Nuke15.0.exe",
                      "darwin": "/Applications/Nuke15.0v1/Nuke15.0v1.app/Contents/MacOS/Nuke15.0"}}
     progress_patterns = [r"^Frame (?P<frame>-?\d+) \(\d+ of \d+\)",

@@ -48,6 +48,7 @@ class PovrayTemplate(Template):
     description = ("POV-Ray 3.7 animations and stills: scene, output (.####.png), width, height, antialias, "
                    "quality; renders tiles natively.")
     Args = PovrayArgs
+    writes_files = True
     apps = {"povray": {"linux": "povray", "windows": "C:/Program Files/POV-Ray/v3.7/bin/pvengine64.exe",
                        "darwin": "povray"}}
     tiles = True

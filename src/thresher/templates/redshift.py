@@ -22,6 +22,7 @@ class RedshiftTemplate(Template):
     name = "redshift"
     description = "Redshift command line (redshiftCmdLine): scene (.rs, #### per frame), output, output_dir, gpus."
     Args = RedshiftArgs
+    writes_files = True
     apps = {"redshiftCmdLine": {"linux": "/usr/redshift/bin/redshiftCmdLine",
                                 "windows": "C:/ProgramData/Redshift/bin/redshiftCmdLine.exe",
                                 "darwin": "/Applications/redshift/bin/redshiftCmdLine"}}

@@ -42,6 +42,7 @@ class VrayTemplate(Template):
     name = "vray"
     description = "V-Ray standalone: scene (.vrscene), output (name.####.ext), width/height, camera."
     Args = VrayArgs
+    writes_files = True
     apps = {"vray": {"linux": "vray", "windows": "C:/Program Files/Chaos Group/V-Ray/V-Ray Standalone/bin/vray.exe",
                      "darwin": "vray"}}
     progress_patterns = [r"Starting frame (?P<frame>-?\d+)", rf"Rendering image\.*:\s*(?P<pct>{NUMBER})%"]
