@@ -24,10 +24,15 @@ def say(line: str) -> None:
 
 
 def pad(pattern: str, frame: int) -> str:
-    """`####`, `$F4`, `%04d` -> the frame number."""
+    """`####`, `$F4`, `%04d` -> the frame number (Houdini's stand-ins expand only `$F`)."""
     out = re.sub(r"\$F(\d*)", lambda m: f"{frame:0{int(m.group(1) or 1)}d}", pattern)
     out = re.sub(r"%0?(\d*)d", lambda m: f"{frame:0{int(m.group(1) or 1)}d}", out)
     return re.sub(r"#+", lambda m: f"{frame:0{len(m.group(0))}d}", out)
+
+
+def houdini_pad(pattern: str, frame: int) -> str:
+    """Houdini expands `$F` (unpadded) and `$F2`..`$F9`; `#` and `%04d` stay in the name as they are."""
+    return re.sub(r"\$F(\d?)", lambda m: f"{frame:0{int(m.group(1) or 1)}d}", pattern)
 
 
 def write(path: str, app: str, frame: int) -> None:
@@ -152,7 +157,7 @@ def hython(argv: list[str]) -> int:
         return fatal("Error: ROP /out/mantra1 failed to render: licence check out failed")
     start, end, step = (int(x) for x in re.search(r"frame_range=\((-?\d+), (-?\d+), (\d+)\)", code).groups())
     output = re.search(r"output = (None|'[^']*')", code).group(1)
-    pattern = output.strip("'").replace("####", "$F4") if output != "None" else None
+    pattern = output.strip("'") if output != "None" else None  # as Houdini: $F4 expands, # does not
     for frame in range(start, end + 1, step):
         say(f"Rendering frame {frame}")
         for pct in (0, 50, 100):
@@ -160,7 +165,7 @@ def hython(argv: list[str]) -> int:
             if pct == 50:
                 halfway()
         if pattern:
-            write(pad(pattern, frame), "hython", frame)
+            write(houdini_pad(pattern, frame), "hython", frame)
     return 0
 
 
@@ -181,7 +186,7 @@ def husk(argv: list[str]) -> int:
             if pct == 50:
                 halfway()
         if out:
-            write(pad(out, frame), "husk", frame)
+            write(houdini_pad(out, frame), "husk", frame)
     return 0
 
 

@@ -196,6 +196,16 @@ def test_houdini_hython_for_hip_and_husk_for_usd() -> None:
         get_template("houdini").parse_args({"scene": "/p/a.hip"})
 
 
+@pytest.mark.parametrize("output,expected", [("/r/a.####.exr", "/r/a.$F4.exr"), ("/r/a.###.exr", "/r/a.$F3.exr"),
+                                             ("/r/a.%05d.exr", "/r/a.$F5.exr"), ("/r/a.@@.exr", "/r/a.$F2.exr"),
+                                             ("/r/a_#.exr", "/r/a_$F.exr")])
+def test_houdini_output_padding_becomes_houdini_frame_variables(output: str, expected: str) -> None:
+    line = build("houdini", {"scene": "/p/a.hip", "driver": "/out/karma1", "output": output}, "1-2", target=Target())
+    assert f"output = {expected!r}" in line.argv[2] and "####" not in line.argv[2]
+    line = build("houdini", {"scene": "/p/a.usd", "output": output}, "1-2", target=Target())
+    assert line.argv[line.argv.index("-o") + 1] == expected
+
+
 def test_one_frame_per_run_applications_refuse_bigger_chunks() -> None:
     with pytest.raises(TemplateError, match="chunk 1"):
         build("arnold", {"scene": "/p/a.####.ass"}, "1-4", 2)
@@ -243,6 +253,9 @@ CASES = [
     ("arnold", {}, "kick", "a.####.ass", "sh.####.exr", "2"),
     ("houdini", {"driver": "/out/mantra1"}, "hython", "a.hip", "sh.####.exr", "1-2"),
     ("houdini", {}, "husk", "a.usda", "sh.####.exr", "1-3"),
+    ("houdini", {"driver": "/out/mantra1"}, "hython", "a.hip", "sh.%03d.exr", "9-10"),
+    ("houdini", {"driver": "/out/mantra1"}, "hython", "a.hip", "sh_@@.exr", "1"),
+    ("houdini", {}, "husk", "a.usda", "sh.###.exr", "1-2"),
     ("nuke", {}, "nuke", "a.nk", "sh.####.exr", "1-4x2"),
     ("katana", {}, "katana", "a.katana", "sh.####.exr", "1-5x2"),
     ("vray", {}, "vray", "a.vrscene", "sh.####.exr", "1-2"),

@@ -36,9 +36,11 @@ class HoudiniArgs(SizedArgs):
         return "husk" if self.scene.lower().endswith(USD_SUFFIXES) else "hython"
 
 
-def _husk_pattern(pattern: str) -> str:
+def houdini_pattern(pattern: str) -> str:
+    """An output pattern with Houdini's frame variable: `####` / `@@@@` / `%04d` -> `$F4`, `###` -> `$F3`,
+    `#` -> `$F` (hython and husk expand it; they would write a `#` literally)."""
     before, width, after = split_padding(pattern)
-    return f"{before}$F{width}{after}"
+    return f"{before}$F{width if width > 1 else ''}{after}"
 
 
 class HoudiniTemplate(Template):
@@ -63,7 +65,7 @@ class HoudiniTemplate(Template):
         if args.resolved_mode() == "husk":
             argv = [app("husk"), "--frame", str(start), "--frame-count", str(chunk.count), "--frame-inc", str(step)]
             if args.output:
-                argv += ["-o", _husk_pattern(args.output)]
+                argv += ["-o", houdini_pattern(args.output)]
             if args.renderer:
                 argv += ["--renderer", args.renderer]
             if args.camera:
@@ -74,8 +76,9 @@ class HoudiniTemplate(Template):
         else:
             if not args.driver:
                 raise TemplateError("houdini: no driver (ROP) to render")
+            output = houdini_pattern(args.output) if args.output else None
             code = _HYTHON.format(scene=args.scene, driver=args.driver, start=start, end=end, step=step,
-                                  output=args.output, camera=args.camera, width=args.width, height=args.height)
+                                  output=output, camera=args.camera, width=args.width, height=args.height)
             argv = [app("hython"), "-c", code, *args.extra_args]
         return CommandLine(argv=argv, outputs=frame_outputs(args.output, chunk),
                            progress_patterns=list(self.progress_patterns), error_patterns=list(self.error_patterns))
@@ -90,7 +93,7 @@ if rop is None:
 kwargs = dict(frame_range=({start}, {end}, {step}), verbose=True, output_progress=True)
 output = {output!r}
 if output:
-    kwargs['output_file'] = output.replace('####', '$F4')
+    kwargs['output_file'] = output
 if {width!r} and {height!r}:
     kwargs['res'] = ({width!r}, {height!r})
 camera = {camera!r}
