@@ -361,3 +361,41 @@ def test_blender_chunk_progress_counts_frames_and_samples(tmp_path: Path) -> Non
     line.argv = [sys.executable, "-c", script]
     _, _, seen = run_line(line, tmp_path, "1-4")
     assert seen == [0.0, 12.5, 25.0, 37.5, 50.0, 62.5, 75.0, 87.5]
+
+
+def test_blender_eevee_is_chosen_by_the_nodes_blender_and_exact_names_pass_through() -> None:
+    argv = build("blender", {"scene": "s.blend", "engine": "EEVEE"}, "1", target=Target()).argv
+    expr = argv[argv.index("--python-expr") + 1]
+    assert "-E" not in argv and "r.engine = 'BLENDER_EEVEE'" in expr and "r.engine = 'BLENDER_EEVEE_NEXT'" in expr
+    compile(expr, "<python-expr>", "exec")
+    for engine, name in (("eevee_next", "BLENDER_EEVEE_NEXT"), ("blender_eevee", "BLENDER_EEVEE"), ("cycles", "CYCLES")):
+        argv = build("blender", {"scene": "s.blend", "engine": engine}, "1", target=Target()).argv
+        assert argv[argv.index("-E") + 1] == name and "--python-expr" not in argv
+
+
+@pytest.mark.parametrize("exit_code", [0, 1])
+def test_blender_unknown_engine_line_fails_the_task_clearly(tmp_path: Path, exit_code: int) -> None:
+    """What Blender 3.x prints for `-E BLENDER_EEVEE_NEXT` (4.2's name), and 4.2 for `-E BLENDER_EEVEE`."""
+    import sys
+
+    line = build("blender", {"scene": "s.blend", "engine": "eevee_next", "output": str(tmp_path / "o.####.png")}, "1",
+                 target=Target())
+    line.argv = [sys.executable, "-c", f"print('Blender 3.4.1'); print(); "
+                 f"print(\"Error: engine not found 'BLENDER_EEVEE_NEXT'\"); raise SystemExit({exit_code})"]
+    result, log, _ = run_line(line, tmp_path, "1")
+    assert result.status == "failed" and result.reason == "error line: Error: engine not found 'BLENDER_EEVEE_NEXT'", result
+
+
+def test_blender_eevee_progress_counts_samples(tmp_path: Path) -> None:
+    import sys
+
+    line = build("blender", {"scene": "s.blend", "engine": "eevee"}, "1-2", target=Target())
+    script = ("for f in (1, 2):\n"
+              "    print(f'Fra:{f} Mem:10.35M (Peak 11.47M) | Time:00:01.64 | Syncing Cube')\n"
+              "    for n in (1, 2, 3, 4):\n"
+              "        print(f'Fra:{f} Mem:10.35M (Peak 11.47M) | Time:00:01.64 | Rendering {n} / 4 samples')\n"
+              "    print(f\"Saved: '/r/o.{f:04d}.png'\")\n")
+    line.argv = [sys.executable, "-c", script]
+    _, log, seen = run_line(line, tmp_path, "1-2")
+    changes = [p for n, p in enumerate(seen) if n == 0 or p != seen[n - 1]]
+    assert changes == [0.0, 12.5, 25.0, 37.5, 50.0, 62.5, 75.0, 87.5, 100.0], (seen, log)

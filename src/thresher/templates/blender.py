@@ -17,7 +17,11 @@ from thresher.templates.base import (CommandLine, Template, app, frame_outputs, 
                                      to_hashes)
 from thresher.templates.common import SizedArgs, frames_list
 
-ENGINES = {"cycles": "CYCLES", "eevee": "BLENDER_EEVEE", "blender_eevee": "BLENDER_EEVEE",
+# `eevee` is chosen on the node when the frames render: Blender up to 4.1 (and again from 5.0) calls it
+# BLENDER_EEVEE, 4.2 to 4.5 BLENDER_EEVEE_NEXT, and `-E` with a name the node's Blender lacks stops the render
+# ("Error: engine not found"). The explicit names pass through as they are.
+EEVEE_AUTO = "EEVEE"
+ENGINES = {"cycles": "CYCLES", "eevee": EEVEE_AUTO, "blender_eevee": "BLENDER_EEVEE",
            "eevee_next": "BLENDER_EEVEE_NEXT", "blender_eevee_next": "BLENDER_EEVEE_NEXT",
            "workbench": "BLENDER_WORKBENCH",
            "blender_workbench": "BLENDER_WORKBENCH"}
@@ -27,7 +31,9 @@ FORMATS = {".png": "PNG", ".exr": "OPEN_EXR", ".jpg": "JPEG", ".jpeg": "JPEG", "
 
 
 class BlenderArgs(SizedArgs):
-    engine: str | None = Field(None, description="cycles, eevee or workbench (default: as saved in the file)")
+    engine: str | None = Field(None, description="cycles, eevee (BLENDER_EEVEE or BLENDER_EEVEE_NEXT, whichever the "
+                                                 "node's Blender has), workbench, or an exact name like "
+                                                 "blender_eevee_next (default: as saved in the file)")
     device: Literal["CPU", "GPU"] = Field("CPU", description="Cycles device")
     gpu_backend: Literal["CUDA", "OPTIX", "HIP", "ONEAPI", "METAL"] = Field("CUDA", description="Cycles GPU API")
     samples: int | None = Field(None, ge=1, le=1_000_000, description="render samples (Cycles or EEVEE)")
@@ -53,6 +59,9 @@ class BlenderArgs(SizedArgs):
 
 def _setup_code(args: BlenderArgs, chunk: Chunk) -> str | None:
     lines: list[str] = []
+    if args.engine == EEVEE_AUTO:
+        lines += ["try:", "    r.engine = 'BLENDER_EEVEE'", "except TypeError:  # Blender 4.2 to 4.5",
+                  "    r.engine = 'BLENDER_EEVEE_NEXT'"]
     if args.width or args.height:
         if args.width:
             lines.append(f"r.resolution_x = {args.width}")
@@ -76,7 +85,7 @@ def _setup_code(args: BlenderArgs, chunk: Chunk) -> str | None:
                   f"r.border_min_y = {(h - bottom) / h!r}", f"r.border_max_y = {(h - top) / h!r}"]
     if not lines:
         return None
-    return "; ".join(["import bpy", "s = bpy.context.scene", "r = s.render", *lines])
+    return "\n".join(["import bpy", "s = bpy.context.scene", "r = s.render", *lines])
 
 
 def _split_at_double_dash(extra: list[str]) -> tuple[list[str], list[str] | None]:
@@ -101,13 +110,14 @@ class BlenderTemplate(Template):
         r"^Fra:(?P<frame>-?\d+) .*Rendering (?P<done>\d+) / (?P<total>\d+) samples",
         r"^Fra:(?P<frame>-?\d+) ",
     ]
+    # `Error: engine not found 'BLENDER_EEVEE_NEXT'` (an engine the node's Blender lacks) is an `Error: ` line
     error_patterns = [r"^Error: ", r"^Traceback \(most recent call last\)", r"cannot save:", r"^Unable to open"]
 
     def command(self, args: BlenderArgs, chunk: Chunk) -> CommandLine:
         argv = [app("blender"), "-b", args.scene]
         if args.scene_name:
             argv += ["-S", args.scene_name]
-        if args.engine:
+        if args.engine and args.engine != EEVEE_AUTO:
             argv += ["-E", args.engine]
         setup = _setup_code(args, chunk)
         if setup:
