@@ -118,6 +118,18 @@ def test_povray_command() -> None:
     assert line.outputs == ["/r/a.0003.png", "/r/a.0005.png", "/r/a.0007.png"]
 
 
+def test_povray_for_windows_closes_after_rendering() -> None:
+    args = {"scene": "C:/s/a.pov", "output": "C:/r/a.####.png"}
+    argv = build("povray", args, "1-3", target=Target(os="windows")).argv
+    assert argv[0].endswith("/pvengine64.exe") and argv[1:3] == ["/EXIT", "/RENDER"] and argv[3] == "+IC:/s/a.pov"
+    argv = build("povray", args, "1-3", target=Target(os="windows", apps={"povray": "D:\\POV\\bin\\PVENGINE.EXE"})).argv
+    assert argv[1:3] == ["/EXIT", "/RENDER"]
+    assert "/EXIT" not in build("povray", args, "1-3", target=Target(os="linux")).argv
+    assert "/EXIT" not in build("povray", args, "1-3", target=Target(os="windows", apps={"povray": "C:/wsl/povray.exe"})).argv
+    spec = {"name": "j", "layers": [{"name": "p", "template": "povray", "frames": "1-2", "args": args}]}
+    assert dry_run(check_spec(spec), target_os="windows")["tasks"][0]["argv"][1:3] == ["/EXIT", "/RENDER"]
+
+
 def test_povray_refuses_outputs_it_cannot_name() -> None:
     with pytest.raises(Exception, match="extension"):
         get_template("povray").parse_args({"scene": "a.pov", "output": "/r/a.####_beauty.png"})

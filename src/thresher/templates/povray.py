@@ -15,7 +15,8 @@ import re
 from pydantic import Field, field_validator
 
 from thresher.model.frames import Chunk
-from thresher.templates.base import (CommandLine, Template, TemplateError, app, frame_args, frame_outputs,
+from thresher.model.paths import PathRule
+from thresher.templates.base import (CommandLine, Target, Template, TemplateError, app, frame_args, frame_outputs,
                                      output_for, split_padding, tile_of, tile_region)
 from thresher.templates.common import AppArgs, require_padding
 
@@ -58,6 +59,15 @@ class PovrayTemplate(Template):
         r"Rendered (?P<done>\d+) of (?P<total>\d+) pixels",
     ]
     error_patterns = [r"Parse Error", r"Fatal error", r"Render failed", r"Render aborted"]
+
+    def build(self, args: PovrayArgs, chunk: Chunk, target: Target | None = None,
+              path_mapping: list[PathRule] | None = None) -> CommandLine:
+        """POV-Ray for Windows (`pvengine64.exe`, the Windows default) is a GUI program: `/EXIT /RENDER` make it
+        render the options it is given and close, instead of waiting on screen."""
+        line = super().build(args, chunk, target, path_mapping)
+        if re.match(r"pvengine", re.split(r"[\\/]", line.argv[0])[-1], re.I):
+            line.argv[1:1] = ["/EXIT", "/RENDER"]
+        return line
 
     def command(self, args: PovrayArgs, chunk: Chunk) -> CommandLine:
         start, end, step = frame_args(chunk, "POV-Ray")
