@@ -95,8 +95,13 @@ def maya(argv: list[str]) -> int:
     if not os.path.exists(argv[-1]):
         say(f"// Error: File not found: {argv[-1]}")
         return 211
-    if MODE == "fatal":
-        return fatal("// Error: Scene failed to load: license not available")
+    if MODE == "fatal":  # what each renderer prints when it gives up, while Maya still exits 0
+        return fatal({
+            "arnold": "00:00:02   300MB ERROR   | [mtoa] Arnold license check out failed, aborting",
+            "vray": "[2024/Jan/1|00:00:02] V-Ray: error: Could not obtain a license (-200)",
+            "redshift": "[Redshift] ERROR: License acquisition failed: no license available",
+            "renderman": "R50004 {SEVERE}  Unable to check out a RenderMan license",
+        }.get(renderer, "// Error: Scene failed to load: license not available"))
     start, end, step = int(opt(argv, "-s")), int(opt(argv, "-e")), int(opt(argv, "-b", "1"))
     # Maya's file name conventions (-fnc), as the real one names its images; the scene's own setting
     # (here name.#.ext, 4 digits, exr) when a flag is not given
@@ -114,6 +119,12 @@ def maya(argv: list[str]) -> int:
         for pct in (0, 50, 100):
             if renderer == "arnold":
                 say(f"00:00:01   512MB         |    {pct}% done - 12 rays/pixel")
+            elif renderer == "vray":
+                say(f"[2024/Jan/1|00:00:01] V-Ray: Rendering image...: {pct:6.2f}% [  0h  0m  0.1s] [  0h  0m  0.2s est]")
+            elif renderer == "redshift":
+                say(f"[Redshift]     Block {pct * 48 // 100}/48 (3,2) rendered by GPU 0 in 3ms")
+            elif renderer == "renderman":
+                say(f"R90000  {pct}%")
             else:
                 say(f"Percentage of rendering done: {pct} (frame {frame})")
             if pct == 50:

@@ -259,6 +259,9 @@ def test_arguments_agree_across_templates() -> None:
 CASES = [
     ("maya", {"renderer": "arnold"}, "Render", "a.mb", "sh.####.exr", "1-3"),
     ("maya", {"renderer": "sw"}, "Render", "a.mb", "sh.####.iff", "2-3"),
+    ("maya", {"renderer": "vray"}, "Render", "a.mb", "sh.####.exr", "1-2"),
+    ("maya", {"renderer": "redshift"}, "Render", "a.mb", "sh.####.exr", "1-2"),
+    ("maya", {"renderer": "renderman"}, "Render", "a.mb", "sh.####.exr", "1-2"),
     ("maya", {"renderer": "arnold"}, "Render", "a.mb", "sh010_####.exr", "1-2"),
     ("maya", {"renderer": "sw"}, "Render", "a.mb", "sh010###.png", "9-10"),
     ("maya", {"renderer": "sw"}, "Render", "a.mb", "sh010.exr.####", "1"),

@@ -104,7 +104,14 @@ class MayaTemplate(Template):
         rf"Rendering image\.*:\s*(?P<pct>{NUMBER})%",           # V-Ray
         rf"R90000\s+(?P<pct>{NUMBER})%",                        # RenderMan
     ]
-    error_patterns = [r"^\s*(// )?Error:", r"\bERROR\s+\|", r"^\[Redshift\] ERROR", r"Maya exited with status [1-9]"]
+    error_patterns = [
+        r"^\s*(// )?Error:",
+        r"\bERROR\s+\|",                                  # Arnold
+        r"^\[Redshift\] ERROR",                            # Redshift
+        r"\bV-Ray: error:|^\[\d{4}/\w+/\d+\|[\d:]+\] error:",   # V-Ray
+        r"^[A-Z]\d{5}\s+\{(?:ERROR|SEVERE)\}",            # RenderMan
+        r"Maya exited with status [1-9]",
+    ]
 
     def command(self, args: MayaArgs, chunk: Chunk) -> CommandLine:
         start, end, step = frame_args(chunk, "Maya")
