@@ -17,9 +17,9 @@ from thresher.templates.base import (CommandLine, Template, app, frame_outputs, 
                                      to_hashes)
 from thresher.templates.common import SizedArgs, frames_list
 
-# `eevee` is chosen on the node when the frames render: Blender up to 4.1 (and again from 5.0) calls it
-# BLENDER_EEVEE, 4.2 to 4.5 BLENDER_EEVEE_NEXT, and `-E` with a name the node's Blender lacks stops the render
-# ("Error: engine not found"). The explicit names pass through as they are.
+# `eevee` is chosen on the node when the frames render: Blender up to 4.1 calls it BLENDER_EEVEE, 4.2 renamed
+# it BLENDER_EEVEE_NEXT, and `-E` with a name the node's Blender lacks stops the render ("Error: engine not
+# found"). So `eevee` tries BLENDER_EEVEE and falls back to BLENDER_EEVEE_NEXT; explicit names pass as they are.
 EEVEE_AUTO = "EEVEE"
 ENGINES = {"cycles": "CYCLES", "eevee": EEVEE_AUTO, "blender_eevee": "BLENDER_EEVEE",
            "eevee_next": "BLENDER_EEVEE_NEXT", "blender_eevee_next": "BLENDER_EEVEE_NEXT",
@@ -60,7 +60,7 @@ class BlenderArgs(SizedArgs):
 def _setup_code(args: BlenderArgs, chunk: Chunk) -> str | None:
     lines: list[str] = []
     if args.engine == EEVEE_AUTO:
-        lines += ["try:", "    r.engine = 'BLENDER_EEVEE'", "except TypeError:  # Blender 4.2 to 4.5",
+        lines += ["try:", "    r.engine = 'BLENDER_EEVEE'", "except TypeError:  # Blender 4.2's name",
                   "    r.engine = 'BLENDER_EEVEE_NEXT'"]
     if args.width or args.height:
         if args.width:
