@@ -108,13 +108,21 @@ def test_progress_of_running_tasks_reaches_the_api_and_the_cli(make_farm, tmp_pa
     assert _wait_job(farm, job["id"])["state"] == "succeeded"
 
 
-@pytest.mark.parametrize("mode,reason", [("nowrite", "missing output: "), ("fatal", "error line: ")])
+@pytest.mark.parametrize("mode,reason", [("nowrite", "missing output: "), ("fatal", "error line: "),
+                                         ("stale", "stale output: ")])
 def test_lying_renderers_fail_with_a_clear_reason(make_farm, tmp_path: Path, mode: str, reason: str) -> None:
     farm = make_farm()
     (tmp_path / "shot.mb").write_text("x")
+    if mode == "stale":  # last week's frames on disk, and a renderer that writes nothing
+        (tmp_path / "out").mkdir()
+        for frame in (1, 2):
+            old = tmp_path / "out" / f"sh.{frame:04d}.exr"
+            old.write_text("last week")
+            os.utime(old, (old.stat().st_mtime - 7 * 86400,) * 2)
     farm.start_agent("a1", cores=1, env=_env())
     job = farm.api.post("/jobs", {"name": mode, "layers": [
-        {"name": "maya", "template": "maya", "frames": "1-2", "chunk": 2, "retries": 1, "env": {"FAKE_RENDER_MODE": mode},
+        {"name": "maya", "template": "maya", "frames": "1-2", "chunk": 2, "retries": 1,
+         "env": {"FAKE_RENDER_MODE": "nowrite" if mode == "stale" else mode},
          "args": {"scene": str(tmp_path / "shot.mb"), "output": str(tmp_path / "out" / "sh.####.exr")}}]})
     done = _wait_job(farm, job["id"])
     assert done["state"] == "failed"
@@ -125,5 +133,7 @@ def test_lying_renderers_fail_with_a_clear_reason(make_farm, tmp_path: Path, mod
         assert attempt["exit_code"] == 0 and attempt["reason"].startswith(reason), attempt
     if mode == "nowrite":
         assert attempts[0]["reason"] == f"missing output: {tmp_path / 'out' / 'sh.0001.exr'}"
+    elif mode == "stale":
+        assert attempts[0]["reason"].startswith(f"stale output: {tmp_path / 'out' / 'sh.0001.exr'} was not written")
     else:
-        assert "license not available" in attempts[0]["reason"]
+        assert "Arnold license check out failed" in attempts[0]["reason"]
