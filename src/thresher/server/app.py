@@ -55,6 +55,7 @@ def create_app(server: ServerContext) -> FastAPI:
         task.cancel()
         broadcaster.cancel()
         server.events.close()
+        server.batcher.close()
 
     app = FastAPI(title="Thresher", version=__version__, lifespan=lifespan,
                   description="Render farm manager API. Every call needs `Authorization: Bearer <token>`.")

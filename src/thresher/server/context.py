@@ -13,6 +13,7 @@ from thresher.server import auth
 from thresher.server.auth import Caller
 from thresher.server.clock import utcnow
 from thresher.server.dashboard.session import COOKIE, CSRF_HEADER, SAFE_METHODS, SessionStore, csrf_ok
+from thresher.server.db.batcher import WriteBatcher
 from thresher.server.db.engine import Database
 from thresher.server.errors import Forbidden, Unauthorized
 from thresher.server.events import EventHub
@@ -43,6 +44,10 @@ class ServerContext:
     sessions: SessionStore = field(default_factory=SessionStore)  # dashboard login cookies
     started_at: float = field(default_factory=time.time)
     _token_cache: dict[str, tuple[float, Caller | None]] = field(default_factory=dict)
+    batcher: WriteBatcher = field(init=False)  # group commit for the agents' hot path
+
+    def __post_init__(self) -> None:
+        self.batcher = WriteBatcher(self.db)
 
     def write(self, fn: Callable[..., T], *args: object) -> T:
         """Run `fn(conn, *args)` in a write transaction; wake agents after the commit if it changed things."""

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, select
 
 from thresher.model.frames import Chunk
 from thresher.model.paths import PathRule
-from thresher.model.states import NodeAdminState, NodeState
+from thresher.model.states import AttemptState, NodeAdminState, NodeState
 from thresher.server.db import queries as q
 from thresher.server.db.tables import attempts, nodes
 from thresher.templates import Template, get_template
@@ -111,18 +111,16 @@ def assign(conn: Connection, node: Any, now: datetime, lock: bool) -> list[dict[
     free, rows = find_candidates(conn, node, lock=lock)
     by_id = {r.id: r for r in rows}
     candidates = [Candidate(r.id, r.job_id, r.layer_id, r.cores, r.memory_mb, r.gpus) for r in rows]
+    choices = choose(candidates, free)
+    if not choices:
+        return []
+    attempt_ids = _claim(conn, node, choices, now)
     assignments = []
     started_jobs: set[int] = set()
-    for choice in choose(candidates, free):
-        c = choice.candidate
-        attempt_id = conn.execute(q.INSERT_ATTEMPT, {
-            "task_id": c.task_id, "job_id": c.job_id, "node_id": node.id, "cores": c.cores,
-            "memory_mb": c.memory_mb, "gpu_ids": choice.gpu_ids, "now": now}).scalar_one()
-        claimed = conn.execute(q.CLAIM_TASK, {"b_task_id": c.task_id, "b_attempt_id": attempt_id,
-                                              "b_node_id": node.id, "b_now": now}).rowcount
-        if claimed != 1:  # somebody else took it between our read and our write
-            conn.execute(attempts.delete().where(attempts.c.id == attempt_id))
+    for choice, attempt_id in zip(choices, attempt_ids):
+        if attempt_id is None:
             continue
+        c = choice.candidate
         started_jobs.add(c.job_id)
         try:
             assignments.append(_assignment(conn, node, attempt_id, c, choice.gpu_ids, by_id[c.task_id]))
@@ -133,6 +131,29 @@ def assign(conn: Connection, node: Any, now: datetime, lock: bool) -> list[dict[
     if started_jobs:
         conn.execute(q.JOBS_RUNNING, {"job_ids": sorted(started_jobs)})
     return assignments
+
+
+def _claim(conn: Connection, node: Any, choices: list[Choice], now: datetime) -> list[int | None]:
+    """Create one attempt per choice and claim its task; returns the attempt ids (None: not claimed).
+
+    Three statements for the whole answer, whatever its size. The claim is a compare-and-set on
+    `state = 'ready'`; the rows are ours already (SQLite: the single writer; PostgreSQL: FOR UPDATE
+    SKIP LOCKED), so a refused claim is not expected, but one is undone rather than trusted."""
+    task_ids = [choice.candidate.task_id for choice in choices]
+    last = dict(conn.execute(q.LAST_ATTEMPT_NUMBERS, {"task_ids": task_ids}).all())
+    rows = [{"task_id": c.candidate.task_id, "job_id": c.candidate.job_id, "number": (last.get(c.candidate.task_id) or 0) + 1,
+             "node_id": node.id, "state": AttemptState.RUNNING.value, "cores": c.candidate.cores,
+             "memory_mb": c.candidate.memory_mb, "gpu_ids": c.gpu_ids, "started_at": now, "log_size": 0}
+            for c in choices]
+    attempt_ids: list[int | None] = list(conn.execute(q.INSERT_ATTEMPTS, rows).scalars().all())
+    claimed = conn.execute(q.CLAIM_TASK, [{"b_task_id": t, "b_attempt_id": a, "b_node_id": node.id, "b_now": now}
+                                          for t, a in zip(task_ids, attempt_ids)]).rowcount
+    if claimed != len(choices):  # somebody else took one between our read and our write
+        held = {r.id for r in conn.execute(q.CLAIMED_BY, {"task_ids": task_ids, "attempt_ids": attempt_ids})}
+        lost = [a for t, a in zip(task_ids, attempt_ids) if t not in held]
+        conn.execute(attempts.delete().where(attempts.c.id.in_(lost)))
+        attempt_ids = [a if t in held else None for t, a in zip(task_ids, attempt_ids)]
+    return attempt_ids
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,8 @@ def refresh_job_after_finish(conn: Connection, job_id: int, layer_id: int, now: 
 
     The job row is locked first, so of two reports ending the last tasks together the later one
     sees the earlier one's task as ended and completes the layer and the job."""
-    conn.execute(q.LOCK_JOB, {"job_id": job_id})
+    if conn.dialect.name != "sqlite":  # SQLite: writers are serialized already
+        conn.execute(q.LOCK_JOB, {"job_id": job_id})
     layer_open = conn.execute(q.LAYER_OPEN, {"layer_id": layer_id}).first()
     job_busy = conn.execute(q.JOB_BUSY, {"job_id": job_id}).first()
     if layer_open and job_busy:
@@ -132,17 +133,29 @@ def finish_attempts(conn: Connection, node_id: int, reports: list[dict[str, Any]
                     now: datetime) -> tuple[list[dict[str, Any]], Changes]:
     """Apply a batch of finish reports; idempotent per attempt.
 
-    Returns one `{"attempt_id", "accepted", "next_offset"}` per report and what changed. Job states and
-    dependencies are re-derived once per touched layer, not once per report.
+    Returns one `{"attempt_id", "accepted", "next_offset"}` per report and what changed. The batch
+    costs a handful of statements whatever its size: one read of every attempt it names, the common
+    outcomes (attempt ended, task succeeded) written in two executemany calls, and job states and
+    dependencies re-derived once per touched layer, not once per report.
     """
     changes = Changes()
+    ids = sorted({int(report["attempt_id"]) for report in reports})
+    rows = {row.id: row for row in conn.execute(q.ATTEMPTS_WITH_TASKS, {"attempt_ids": ids})} if ids else {}
+    pending = _PendingWrites()
     results = []
+    done: dict[int, dict[str, Any]] = {}
     touched: set[tuple[int, int]] = set()
     for report in reports:
-        result, touched_layer = _finish_one(conn, node_id, report, now, changes)
+        attempt_id = int(report["attempt_id"])
+        if attempt_id in done:  # the same report twice in one batch: answered alike, applied once
+            results.append(done[attempt_id])
+            continue
+        result, touched_layer = _finish_one(conn, node_id, report, rows.get(attempt_id), now, changes, pending)
+        done[attempt_id] = result
         results.append(result)
         if touched_layer:
             touched.add(touched_layer)
+    pending.flush(conn)
     for job_id, layer_id in sorted(touched):
         changes.merge(refresh_job_after_finish(conn, job_id, layer_id, now))
     return results, changes
@@ -154,11 +167,24 @@ def finish_attempt(conn: Connection, node_id: int, report: dict[str, Any], now: 
     return {**result, "changes": changes}
 
 
-def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], now: datetime,
-                changes: Changes) -> tuple[dict[str, Any], tuple[int, int] | None]:
+@dataclass
+class _PendingWrites:
+    """The common outcomes of a batch of reports, written together at the end."""
+
+    ended: list[dict[str, Any]] = field(default_factory=list)
+    succeeded: list[dict[str, Any]] = field(default_factory=list)
+
+    def flush(self, conn: Connection) -> None:
+        if self.ended:
+            conn.execute(q.END_ATTEMPT, self.ended)
+        if self.succeeded:
+            conn.execute(q.TASK_SUCCEEDED, self.succeeded)
+
+
+def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any, now: datetime,
+                changes: Changes, pending: _PendingWrites) -> tuple[dict[str, Any], tuple[int, int] | None]:
     attempt_id = int(report["attempt_id"])
     result: dict[str, Any] = {"attempt_id": attempt_id, "accepted": True, "next_offset": None}
-    row = conn.execute(q.ATTEMPT_WITH_TASK, {"attempt_id": attempt_id}).first()
     if row is None or row.node_id != node_id:
         return result, None  # nothing of ours to record; the agent may drop it
     if row.log_size < int(report.get("log_size") or 0):
@@ -169,16 +195,16 @@ def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], now: dat
     if row.state not in LIVE_ATTEMPT_STATES:
         if row.ended_at is None or row.exit_code is None:  # a lost attempt that finished after all
             note = f"{row.reason or 'lost'}; the agent later reported it {status}"
-            conn.execute(q.END_ATTEMPT, {**facts, "b_state": row.state, "b_reason": note})
+            pending.ended.append({**facts, "b_state": row.state, "b_reason": note})
         return result, None
     final_state = _FINAL_STATES.get(str(status), AttemptState.FAILED.value)
-    conn.execute(q.END_ATTEMPT, {**facts, "b_state": final_state, "b_reason": report.get("reason")})
+    pending.ended.append({**facts, "b_state": final_state, "b_reason": report.get("reason")})
     changes.nodes.add(node_id)
     if row.task_attempt_id != attempt_id or row.task_state != TaskState.RUNNING.value:
         return result, None  # the task was killed, skipped or handed elsewhere meanwhile
     task = {"b_task_id": row.task_id, "b_attempt_id": attempt_id}
     if final_state == AttemptState.SUCCEEDED.value:
-        conn.execute(q.TASK_SUCCEEDED, {**task, "b_now": now})
+        pending.succeeded.append({**task, "b_now": now})
     elif final_state == AttemptState.LOST.value:
         conn.execute(q.TASK_REQUEUED, task)
         changes.ready += 1

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import socket
+import sys
 from pathlib import Path
 
 import uvicorn
@@ -16,6 +17,7 @@ from thresher.server.context import ServerContext, Settings
 from thresher.server.db.engine import Database
 
 log = logging.getLogger("thresher.server")
+GIL_SWITCH_INTERVAL_S = 0.001
 
 
 def default_data_dir() -> Path:
@@ -37,6 +39,10 @@ def prepare(db_url: str | None, data_dir: Path, settings: Settings | None = None
 def serve(db_url: str | None = None, host: str = "127.0.0.1", port: int = 8642, data_dir: Path | None = None,
           node_timeout: float = 60.0, save_client_config: bool = True) -> None:
     """Run a server until SIGINT/SIGTERM. Port 0 picks a free port; `data_dir/server.json` tells which."""
+    # The event loop thread (HTTP) and the database threads hand the GIL to each other thousands of
+    # times a second; each database call releases it and must win it back. Python's default 5 ms switch
+    # interval lets the busy side keep it that long, and the writer that everybody waits for stalls.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data = Path(data_dir) if data_dir else default_data_dir()
     server = prepare(db_url, data, Settings(node_timeout_s=node_timeout, lost_grace_s=min(10.0, node_timeout)))

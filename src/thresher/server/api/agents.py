@@ -150,28 +150,30 @@ def _heartbeat(conn: Any, server: ServerContext, node_id: int, body: Heartbeat) 
 
 
 @router.post("/heartbeat")
-def heartbeat(request: Request, body: Heartbeat, caller: Caller = Depends(require_node)) -> Any:
+async def heartbeat(request: Request, body: Heartbeat, caller: Caller = Depends(require_node)) -> Any:
     server = ctx(request)
-    answer, _changes = server.write(lambda conn: _heartbeat(conn, server, caller.node_id, body))
-    server.publish(nodes=[caller.node_id])
-    return answer
+    node_id = caller.node_id
+    answer, changes = await server.batcher.run(lambda conn: _heartbeat(conn, server, node_id, body))
+    server.announce(changes)
+    server.publish(nodes=[node_id])
+    return JSONResponse(answer)
 
 
-def _try_assign(server: ServerContext, node_id: int, look_first: bool) -> tuple[list[dict[str, Any]], list[int]]:
-    """Hand out what fits. `look_first` checks in a read transaction whether there is anything at all
-    before taking the write lock: worth it for an agent woken on spec, wasted for one that just
-    finished a task on a busy farm."""
-    if look_first:
-        with server.db.read() as conn:
-            kills = dispatch.kill_list(conn, node_id)
-            if kills or not dispatch.has_candidates(conn, node_id):
-                return [], kills
-    with server.db.write() as conn:
-        node = dispatch.load_node(conn, node_id)
-        kills = dispatch.kill_list(conn, node_id)
-        if node is None:
-            return [], kills
-        return dispatch.assign(conn, node, utcnow(), lock=not server.db.is_sqlite), kills
+def _has_news(server: ServerContext, node_id: int) -> bool:
+    """Read-only look before queueing a write: is there work that fits, or a kill to hand over?
+    Worth it for an agent woken on spec (most wake-ups find nothing for it), wasted for one that
+    just finished a task on a busy farm."""
+    with server.db.read() as conn:
+        return bool(dispatch.kill_list(conn, node_id)) or dispatch.has_candidates(conn, node_id)
+
+
+def _assign(conn: Any, node_id: int) -> tuple[list[dict[str, Any]], list[int]]:
+    """Claim what fits for the node, inside a (batched) write transaction; and what to kill."""
+    node = dispatch.load_node(conn, node_id)
+    kills = dispatch.kill_list(conn, node_id)
+    if node is None:
+        return [], kills
+    return dispatch.assign(conn, node, utcnow(), lock=conn.dialect.name != "sqlite"), kills
 
 
 @router.post("/work", summary="Long poll for work: answers as soon as there is something for this node")
@@ -185,7 +187,10 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), caller:
     try:
         while True:
             waiter.event.clear()
-            assignments, kills = await run_in_threadpool(_try_assign, server, node_id, look_first)
+            if not look_first or await run_in_threadpool(_has_news, server, node_id):
+                assignments, kills = await server.batcher.run(lambda conn: _assign(conn, node_id))
+            else:
+                assignments, kills = [], []
             look_first = True
             if assignments or kills:
                 server.publish(jobs={a["job_id"] for a in assignments}, nodes=[node_id])
@@ -226,14 +231,14 @@ def post_log(request: Request, attempt_id: int, body: LogChunk, caller: Caller =
 
 
 @router.post("/finish")
-def finish(request: Request, body: FinishBatch, caller: Caller = Depends(require_node)) -> Any:
+async def finish(request: Request, body: FinishBatch, caller: Caller = Depends(require_node)) -> Any:
     server = ctx(request)
-    now = utcnow()
-    with server.db.write() as conn:
-        results, changes = lifecycle.finish_attempts(conn, caller.node_id,
-                                                     [report.model_dump() for report in body.reports], now)
+    node_id = caller.node_id
+    reports = [report.model_dump() for report in body.reports]
+    results, changes = await server.batcher.run(
+        lambda conn: lifecycle.finish_attempts(conn, node_id, reports, utcnow()))
     server.announce(changes)
-    server.publish(attempts=[r["attempt_id"] for r in results], nodes=[caller.node_id])
+    server.publish(attempts=[r["attempt_id"] for r in results], nodes=[node_id])
     return JSONResponse({"results": results})
 
 

@@ -35,14 +35,15 @@ CANDIDATES = (
 # Several server processes on PostgreSQL: rows another dispatcher is claiming are skipped, not waited on.
 CANDIDATES_LOCKED = CANDIDATES.with_for_update(skip_locked=True, of=tasks)
 
-NEXT_ATTEMPT_NUMBER = (select(func.coalesce(func.max(attempts.c.number), 0) + 1)
-                       .where(attempts.c.task_id == bindparam("task_id")).scalar_subquery())
+LAST_ATTEMPT_NUMBERS = (select(attempts.c.task_id, func.max(attempts.c.number))
+                        .where(attempts.c.task_id.in_(bindparam("task_ids", expanding=True)))
+                        .group_by(attempts.c.task_id))
 
-INSERT_ATTEMPT = insert(attempts).values(
-    task_id=bindparam("task_id"), job_id=bindparam("job_id"), number=NEXT_ATTEMPT_NUMBER,
-    node_id=bindparam("node_id"), state=AttemptState.RUNNING.value, cores=bindparam("cores"),
-    memory_mb=bindparam("memory_mb"), gpu_ids=bindparam("gpu_ids"), started_at=bindparam("now"), log_size=0,
-).returning(attempts.c.id)
+# Executed with one parameter set per claimed task (one INSERT ... RETURNING for the whole answer).
+INSERT_ATTEMPTS = insert(attempts).returning(attempts.c.id, sort_by_parameter_order=True)
+
+CLAIMED_BY = select(tasks.c.id).where(tasks.c.id.in_(bindparam("task_ids", expanding=True)),
+                                     tasks.c.attempt_id.in_(bindparam("attempt_ids", expanding=True)))
 
 # The compare-and-set that makes "at most one live attempt per task" hold.
 CLAIM_TASK = update(tasks).where(tasks.c.id == bindparam("b_task_id"), tasks.c.state == TaskState.READY.value).values(
@@ -61,14 +62,14 @@ LAYER_FOR_COMMANDS = (select(layers, jobs.c.name.label("job_name"), jobs.c.path_
 
 # -- reports ---------------------------------------------------------------------------------
 
-ATTEMPT_WITH_TASK = (
+_ATTEMPT_AND_TASK = (
     select(attempts.c.id, attempts.c.node_id, attempts.c.state, attempts.c.log_size, attempts.c.task_id,
            attempts.c.exit_code, attempts.c.ended_at, attempts.c.reason,
            tasks.c.attempt_id.label("task_attempt_id"), tasks.c.state.label("task_state"), tasks.c.tries,
            tasks.c.lost, tasks.c.job_id, tasks.c.layer_id, layers.c.retries)
     .join(tasks, tasks.c.id == attempts.c.task_id).join(layers, layers.c.id == tasks.c.layer_id)
-    .where(attempts.c.id == bindparam("attempt_id"))
 )
+ATTEMPTS_WITH_TASKS = _ATTEMPT_AND_TASK.where(attempts.c.id.in_(bindparam("attempt_ids", expanding=True)))
 
 END_ATTEMPT = update(attempts).where(attempts.c.id == bindparam("b_id")).values(
     state=bindparam("b_state"), reason=bindparam("b_reason"), exit_code=bindparam("b_exit_code"),

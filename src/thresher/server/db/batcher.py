@@ -1,0 +1,152 @@
+"""Group commit for the agents' hot path: many small write transactions become one.
+
+On a busy farm every agent call (ask for work, report a finish, heartbeat) is a small write
+transaction. Run one by one from a pool of worker threads they queue for the database's single
+writer (SQLite) or for a commit each (PostgreSQL), and the threads fight over the GIL while they
+wait. Here one writer thread takes every operation queued at that moment and applies them inside
+one transaction, each in its own savepoint:
+
+- an operation that raises is rolled back alone (its savepoint) and its caller gets the exception;
+  the others still commit;
+- callers hear their result only after the commit, so nothing is announced that could still be lost;
+- if the commit itself fails, each operation of the batch is run again alone, in its own
+  transaction, so one bad operation never fails its neighbours;
+- the writer takes whatever is queued and never waits to fill a batch: an idle farm sees no delay.
+
+The operations see each other's effects in queue order, exactly as if they had run one after the
+other, so rules such as "a task has at most one live attempt" keep holding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+from sqlalchemy import Connection
+
+from thresher.server.db.engine import Database
+
+log = logging.getLogger("thresher.server")
+
+T = TypeVar("T")
+MAX_BATCH = 64
+
+
+@dataclass
+class _Operation:
+    fn: Callable[[Connection], Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+
+class WriteBatcher:
+    """One writer thread applying queued operations in shared transactions (see module docstring)."""
+
+    def __init__(self, db: Database, max_batch: int = MAX_BATCH) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self._queue: "queue.SimpleQueue[_Operation | None]" = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self.batches = 0      # transactions committed (for tests and curiosity)
+        self.operations = 0   # operations applied
+
+    async def run(self, fn: Callable[[Connection], T]) -> T:
+        """Apply `fn(conn)` in the next batch; returns its result once the batch has committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._ensure_thread()
+        self._queue.put(_Operation(fn, loop, future))
+        return await future
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    # -- the writer thread ----------------------------------------------------------------
+    def _ensure_thread(self) -> None:
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._loop, name="thresher-writer", daemon=True)
+                    self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            try:
+                self._apply(batch)
+            except Exception:  # the writer must outlive anything an operation does
+                log.exception("write batch failed")
+            if stop:
+                return
+
+    def _apply(self, batch: list[_Operation]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            with self.db.write() as conn:
+                for op in batch:
+                    savepoint = conn.begin_nested()
+                    try:
+                        result = op.fn(conn)
+                    except Exception as exc:  # noqa: BLE001 - handed to the caller
+                        savepoint.rollback()
+                        outcomes.append((False, exc))
+                    else:
+                        savepoint.commit()
+                        outcomes.append((True, result))
+        except Exception as exc:  # noqa: BLE001 - the commit (or BEGIN) failed
+            if len(batch) == 1:
+                self._settle(batch[0], False, exc)
+                return
+            log.warning("a batch of %d writes failed to commit; applying them one by one", len(batch))
+            for op in batch:
+                self._apply_alone(op)
+            return
+        self.batches += 1
+        self.operations += len(batch)
+        for op, (ok, value) in zip(batch, outcomes):
+            self._settle(op, ok, value)
+
+    def _apply_alone(self, op: _Operation) -> None:
+        try:
+            with self.db.write() as conn:
+                result = op.fn(conn)
+        except Exception as exc:  # noqa: BLE001 - handed to the caller
+            self._settle(op, False, exc)
+        else:
+            self._settle(op, True, result)
+
+    @staticmethod
+    def _settle(op: _Operation, ok: bool, value: Any) -> None:
+        def deliver() -> None:
+            if op.future.done():  # the caller went away (client disconnected)
+                return
+            if ok:
+                op.future.set_result(value)
+            else:
+                op.future.set_exception(value)
+
+        try:
+            op.loop.call_soon_threadsafe(deliver)
+        except RuntimeError:  # the loop is closed: the server is stopping
+            pass

@@ -1,0 +1,78 @@
+"""Group commit (server/db/batcher.py) on real databases: operations queued together share one
+transaction, a failing one is rolled back alone, and results arrive only after the commit."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from sqlalchemy import text
+
+from thresher.server.db.batcher import WriteBatcher
+from thresher.server.db.engine import Database
+
+
+@pytest.fixture
+def db(db_url: str) -> Database:
+    database = Database(db_url)
+    key = "INTEGER PRIMARY KEY" if database.is_sqlite else "SERIAL PRIMARY KEY"
+    with database.write() as conn:
+        conn.execute(text(f"CREATE TABLE marks (id {key}, name TEXT NOT NULL UNIQUE)"))
+    yield database
+    database.dispose()
+
+
+def _names(db: Database) -> list[str]:
+    with db.read() as conn:
+        return [r.name for r in conn.execute(text("SELECT name FROM marks ORDER BY id"))]
+
+
+def _insert(name: str):  # type: ignore[no-untyped-def]
+    def op(conn):  # type: ignore[no-untyped-def]
+        conn.execute(text("INSERT INTO marks (name) VALUES (:n)"), {"n": name})
+        return conn.execute(text("SELECT count(*) FROM marks")).scalar()
+    return op
+
+
+def test_queued_operations_share_a_transaction_and_a_failure_stays_alone(db: Database) -> None:
+    batcher = WriteBatcher(db)
+    gate = threading.Event()
+
+    def hold(conn):  # type: ignore[no-untyped-def]
+        gate.wait(5)  # keeps the writer busy while the next operations queue up
+        return "held"
+
+    async def main() -> list[object]:
+        first = asyncio.ensure_future(batcher.run(hold))
+        await asyncio.sleep(0.1)
+        rest = [asyncio.ensure_future(batcher.run(op))
+                for op in (_insert("a"), _insert("b"), _insert("a"), _insert("c"))]  # the second "a" breaks UNIQUE
+        await asyncio.sleep(0.1)
+        gate.set()
+        return await asyncio.gather(first, *rest, return_exceptions=True)
+
+    try:
+        held, a, b, dup, c = asyncio.run(main())
+    finally:
+        batcher.close()
+    assert held == "held"
+    assert (a, b, c) == (1, 2, 3)  # each saw the ones before it in queue order
+    assert isinstance(dup, Exception) and "UNIQUE" in str(dup).upper() or "DUPLICATE KEY" in str(dup).upper()
+    assert _names(db) == ["a", "b", "c"]
+    assert batcher.batches == 2 and batcher.operations == 5  # the hold alone, then the four together
+
+
+def test_results_arrive_after_the_commit(db: Database) -> None:
+    batcher = WriteBatcher(db)
+    seen: list[list[str]] = []
+
+    async def main() -> None:
+        await batcher.run(_insert("x"))
+        seen.append(await asyncio.to_thread(_names, db))  # another connection sees it already
+
+    try:
+        asyncio.run(main())
+    finally:
+        batcher.close()
+    assert seen == [["x"]]
