@@ -6,60 +6,128 @@ ids to a few sets. Once per `tick_s` a single background task turns the pending 
 and hands it to every open dashboard tab (server-sent events), so a hundred open tabs cost the same
 as one: the database is read by the broadcaster, never per tab per second.
 
-The broadcaster also keeps the farm summary (node and job counts, cores and GPUs in use), refreshed
-at most every `summary_s` while somebody watches, a short in-memory history of every node's CPU and
-memory use, and finished frames per minute over the last hour (one query a minute, on demand).
-Nothing here is the source of truth: a restart loses only the sparkline history.
+An event carries enough that a tab rarely has to ask the server anything:
+
+- `jobs`, `nodes`, `logs`, `new_jobs`: what changed (ids).
+- `job_info`: for each changed job, its state, priority, task counts by state and total, read once
+  per tick for all tabs. The jobs list repaints its progress bars from it and reloads only when a
+  job it shows changed state (or a new job arrived).
+- `grid`: for each job whose page is open (`/events?job=ID`), the task cells that changed since the
+  last event: `{"from": v0, "v": v1, "cells": [[task_id, state_code, node_name], ...]}`. The broadcaster
+  keeps one shared snapshot of each watched job's task states (`grid()`, which also answers the job
+  page's first grid request from memory), diffs it against the database once per tick while the job
+  changes, and sends only the changed cells, so a 10,000-task grid is never sent again per change.
+  `cells: null` (too many changes, or a tab that missed a version) means "reload the grid".
+- `task_info`: for each task whose page is open (`/events?task=ID`), its state, live or latest
+  attempt and tries, sent when they change; the task page reloads its attempts only then.
+- `summary`: the version of the farm summary (node and job counts, cores and GPUs in use), refreshed
+  at most every `summary_s` while somebody watches; overview and node pages render from it.
+
+The broadcaster also keeps a short in-memory history of every node's CPU and memory use (one sample
+per node every `sample_s`, default 15 s, `THRESHER_NODE_SAMPLE_S` to change it) and frames finished
+per minute over the last hour (read incrementally, at most every `FPM_REFRESH_S`). Watched grids and
+tasks are re-read every `RECHECK_S` even without an event, which covers changes made by another
+server process. Nothing here is the source of truth: a restart loses only the sparkline history.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
-from collections import deque
+from collections import defaultdict, deque
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Iterable
 
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
-from thresher.model.states import AttemptState
+from thresher.model.states import TASK_STATES, AttemptState
 from thresher.server.clock import as_utc, utcnow
-from thresher.server.db.tables import attempts, jobs, tasks
+from thresher.server.db.tables import attempts, jobs, layers, nodes, tasks
 
 if TYPE_CHECKING:
     from thresher.server.context import ServerContext
 
 log = logging.getLogger("thresher.server.events")
 
-HISTORY_SAMPLE_S = 15.0     # one CPU/memory sample per node this often
-HISTORY_LEN = 240           # an hour of samples
+HISTORY_SPAN_S = 3600.0     # node CPU/memory history kept this long
 QUEUE_SIZE = 64             # events a slow tab may fall behind before it is told to reload
+RECHECK_S = 10.0            # watched grids and tasks are re-read this often, event or not
+GRID_IDLE_S = 30.0          # a grid snapshot no open tab watches is dropped after this
+GRID_MAX_CELLS = 2000       # more changed cells in one tick: tell the tabs to reload the grid instead
+JOB_INFO_MAX = 500          # changed jobs whose counts one event carries
+FPM_REFRESH_S = 5.0         # frames-per-minute chart: read new finished attempts this often at most
+FPM_OVERLAP_S = 30.0        # ... looking back this far for attempts committed late
+FPM_FULL_S = 300.0          # ... and re-read the whole hour this often
+STATE_CODES = {state: i for i, state in enumerate(TASK_STATES)}
+
+
+def _default_sample_s() -> float:
+    try:
+        return max(0.1, float(os.environ.get("THRESHER_NODE_SAMPLE_S", "15")))
+    except ValueError:
+        return 15.0
+
+
+@dataclass
+class GridSnapshot:
+    """One job's task cells, shared by every tab on its page: static columns plus live state."""
+
+    version: int
+    layers: list[str]
+    ids: list[int]
+    layer: list[int]
+    frames: list[str]
+    state: list[int]
+    node: list[int | None]
+    pos: dict[int, int]
+    used_at: float
+    raw: list[tuple[Any, ...]]  # (id, state, node_id) in id order, as last read
+
+
+_GRID_ROWS = select(tasks.c.id, tasks.c.state, tasks.c.node_id).where(tasks.c.job_id == bindparam("job_id")) \
+    .order_by(tasks.c.id)
+
+
+Watch = tuple[frozenset[int], frozenset[int]]  # (jobs, tasks) a tab's page shows
 
 
 class EventHub:
-    def __init__(self, tick_s: float = 1.0, summary_s: float = 2.0) -> None:
+    def __init__(self, tick_s: float = 1.0, summary_s: float = 2.0, sample_s: float | None = None) -> None:
         self.tick_s = tick_s
         self.summary_s = summary_s
+        self.sample_s = sample_s if sample_s is not None else _default_sample_s()
         self._lock = threading.Lock()
         self._jobs: set[int] = set()
         self._attempts: set[int] = set()
         self._nodes: set[int] = set()
         self._logs: set[int] = set()
         self._new_jobs = False
-        self._subscribers: set[asyncio.Queue[dict[str, Any] | None]] = set()
+        self._subscribers: dict[asyncio.Queue[dict[str, Any] | None], Watch] = {}
         self.summary: dict[str, Any] | None = None
         self.summary_version = 0
         self._summary_at = 0.0
         self._summary_lock = threading.Lock()
         self.node_history: dict[int, deque[tuple[float, float | None, int | None]]] = {}
         self._sampled_at = 0.0
-        self._fpm: list[int] = [0] * 60
+        self._fpm_minutes: dict[int, int] = defaultdict(int)   # epoch minute -> frames finished
+        self._fpm_seen: dict[int, float] = {}                    # attempt id -> ended (epoch s), recent only
         self._fpm_at = 0.0
+        self._fpm_stamp = 0.0
+        self._fpm_full_at = 0.0
         self._fpm_lock = threading.Lock()
+        self._grids: dict[int, GridSnapshot] = {}
+        self._grid_lock = threading.RLock()
+        self._versions = 0
+        self._node_names: dict[int, str] = {}
+        self._task_seen: dict[int, tuple[Any, ...]] = {}
+        self._checked_at = 0.0
         self.ticks = 0
+        self.reads = 0       # database read transactions the broadcaster opened (tests, benches)
         self._dirty = False
 
     # -- producers (any thread) ----------------------------------------------------------
@@ -79,24 +147,34 @@ class EventHub:
         return taken
 
     # -- consumers (the event loop) -------------------------------------------------------
-    def subscribe(self) -> asyncio.Queue[dict[str, Any] | None]:
+    def subscribe(self, jobs: Iterable[int] = (), tasks: Iterable[int] = ()) -> asyncio.Queue[dict[str, Any] | None]:
+        """A queue of events for one tab; `jobs` / `tasks`: the job or task pages it shows."""
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(QUEUE_SIZE)
-        self._subscribers.add(queue)
+        self._subscribers[queue] = (frozenset(jobs), frozenset(tasks))
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
-        self._subscribers.discard(queue)
+        self._subscribers.pop(queue, None)
 
     @property
     def watchers(self) -> int:
         return len(self._subscribers)
+
+    def watched(self) -> tuple[set[int], set[int]]:
+        """The jobs and tasks some open tab shows."""
+        job_ids: set[int] = set()
+        task_ids: set[int] = set()
+        for watch_jobs, watch_tasks in list(self._subscribers.values()):
+            job_ids |= watch_jobs
+            task_ids |= watch_tasks
+        return job_ids, task_ids
 
     def _broadcast(self, event: dict[str, Any] | None) -> None:
         for queue in list(self._subscribers):
             try:
                 queue.put_nowait(event)
             except asyncio.QueueFull:  # a stalled tab: tell it to reload instead of queueing forever
-                self._subscribers.discard(queue)
+                self._subscribers.pop(queue, None)
                 while not queue.empty():
                     queue.get_nowait()
                 queue.put_nowait({"reload": True})
@@ -121,30 +199,164 @@ class EventHub:
         """One round: turn pending ids into an event; refresh the summary when due. Runs in a thread."""
         self.ticks += 1
         job_ids, attempt_ids, node_ids, log_ids, new_jobs = self._take()
-        watched = bool(self._subscribers)
         now = time.monotonic()
-        due_sample = now - self._sampled_at >= HISTORY_SAMPLE_S
+        due_sample = now - self._sampled_at >= self.sample_s
         self._dirty = self._dirty or bool(job_ids or attempt_ids or node_ids or new_jobs)
-        if not watched:
+        if not self._subscribers:
+            self._drop_idle_grids(now, set())
+            self._task_seen.clear()
             if due_sample:
                 self.refresh_summary(server)
             return None
+        watch_jobs, watch_tasks = self.watched()
+        recheck = now - self._checked_at >= RECHECK_S
+        if recheck:
+            self._checked_at = now
+        self._drop_idle_grids(now, watch_jobs)
         if attempt_ids:
-            with server.db.read() as conn:
+            with self._read(server) as conn:
                 job_ids |= {r.job_id for r in conn.execute(
                     select(attempts.c.job_id).where(attempts.c.id.in_(sorted(attempt_ids))).distinct())}
+        grids = self._diff_grids(server, job_ids, recheck)
+        job_ids |= {int(j) for j in grids}
+        task_info = self._task_changes(server, watch_tasks, bool(job_ids) or recheck)
+        job_info = self._job_info(server, job_ids) if job_ids else {}
         summary_changed = False
         if (self._dirty and now - self._summary_at >= self.summary_s) or \
                 now - self._summary_at >= 10 * self.summary_s or due_sample:
             self._dirty = False
             summary_changed = self.refresh_summary(server)
-        if not (job_ids or node_ids or log_ids or new_jobs or summary_changed):
+        if not (job_ids or node_ids or log_ids or new_jobs or summary_changed or task_info):
             return None
         event: dict[str, Any] = {"jobs": sorted(job_ids), "nodes": sorted(node_ids), "logs": sorted(log_ids),
                                  "new_jobs": new_jobs}
+        if job_info:
+            event["job_info"] = job_info
+        if grids:
+            event["grid"] = grids
+        if task_info:
+            event["task_info"] = task_info
         if summary_changed:
             event["summary"] = self.summary_version
         return event
+
+    def _read(self, server: "ServerContext") -> Any:
+        self.reads += 1
+        return server.db.read()
+
+    # -- what changed, for the tabs that show it ---------------------------------------------
+    def _job_info(self, server: "ServerContext", job_ids: set[int]) -> dict[str, dict[str, Any]]:
+        """State, priority and task counts of changed jobs (at most JOB_INFO_MAX), one read for all tabs."""
+        from thresher.server import views
+
+        ids = sorted(job_ids)[-JOB_INFO_MAX:]
+        with self._read(server) as conn:
+            rows = conn.execute(select(jobs.c.id, jobs.c.state, jobs.c.priority, jobs.c.total_tasks)
+                                .where(jobs.c.id.in_(ids))).all()
+            counts = views.counts_by_job(conn, [r.id for r in rows])
+        return {str(r.id): {"state": r.state, "priority": r.priority, "total": r.total_tasks, "counts": counts[r.id]}
+                for r in rows}
+
+    def _task_changes(self, server: "ServerContext", watch_tasks: set[int], anything: bool) -> dict[str, dict[str, Any]]:
+        """Watched tasks whose state, attempt or tries changed (or that no event told about yet)."""
+        for gone in set(self._task_seen) - watch_tasks:
+            del self._task_seen[gone]
+        fresh = watch_tasks - set(self._task_seen)
+        if not watch_tasks or not (anything or fresh):
+            return {}
+        with self._read(server) as conn:
+            rows = conn.execute(select(tasks.c.id, tasks.c.job_id, tasks.c.state, tasks.c.attempt_id, tasks.c.tries)
+                                .where(tasks.c.id.in_(sorted(watch_tasks)))).all()
+        out = {}
+        for r in rows:
+            key = (r.state, r.attempt_id, r.tries)
+            if self._task_seen.get(r.id) != key:
+                self._task_seen[r.id] = key
+                out[str(r.id)] = {"job": r.job_id, "state": r.state, "attempt": r.attempt_id, "tries": r.tries}
+        return out
+
+    # -- the shared task grids ---------------------------------------------------------------
+    def _next_version(self) -> int:
+        self._versions += 1
+        return self._versions
+
+    def _names(self, conn: Any, node_ids: Iterable[int | None]) -> dict[int, str]:
+        if any(n is not None and n not in self._node_names for n in node_ids):
+            self._node_names = {r.id: r.name for r in conn.execute(select(nodes.c.id, nodes.c.name))}
+        return self._node_names
+
+    def _drop_idle_grids(self, now: float, watch_jobs: set[int]) -> None:
+        with self._grid_lock:
+            for job_id in [j for j, g in self._grids.items() if j not in watch_jobs and now - g.used_at > GRID_IDLE_S]:
+                del self._grids[job_id]
+
+    def grid(self, server: "ServerContext", job_id: int) -> dict[str, Any] | None:
+        """Every task of a job in compact columns for the canvas grid, from the shared snapshot
+        (read from the database only when no tab watched the job lately); None: no such job."""
+        with self._grid_lock:
+            snap = self._grids.get(job_id)
+            if snap is None:
+                with self._read(server) as conn:
+                    layer_rows = conn.execute(select(layers.c.id, layers.c.name).where(layers.c.job_id == job_id)
+                                              .order_by(layers.c.idx)).all()
+                    if not layer_rows:
+                        return None
+                    rows = conn.execute(select(tasks.c.id, tasks.c.layer_id, tasks.c.state, tasks.c.frames,
+                                               tasks.c.node_id)
+                                        .where(tasks.c.job_id == job_id).order_by(tasks.c.layer_id, tasks.c.idx)).all()
+                    self._names(conn, {r.node_id for r in rows})
+                layer_pos = {r.id: i for i, r in enumerate(layer_rows)}
+                rows.sort(key=lambda r: layer_pos.get(r.layer_id, 0))
+                snap = GridSnapshot(
+                    version=self._next_version(), layers=[r.name for r in layer_rows], ids=[r.id for r in rows],
+                    layer=[layer_pos.get(r.layer_id, 0) for r in rows], frames=[r.frames for r in rows],
+                    state=[STATE_CODES.get(r.state, 0) for r in rows], node=[r.node_id for r in rows],
+                    pos={r.id: i for i, r in enumerate(rows)}, used_at=time.monotonic(),
+                    raw=sorted((r.id, r.state, r.node_id) for r in rows))
+                self._grids[job_id] = snap
+            snap.used_at = time.monotonic()
+            names = self._node_names
+            return {"version": snap.version, "states": TASK_STATES, "layers": snap.layers, "id": snap.ids,
+                    "layer": snap.layer, "state": snap.state, "frames": snap.frames,
+                    "node": [names.get(n, "") if n else "" for n in snap.node]}
+
+    def _diff_grids(self, server: "ServerContext", job_ids: set[int], recheck: bool) -> dict[str, dict[str, Any]]:
+        """Re-read the task states of watched grids that changed; the changed cells per job."""
+        out: dict[str, dict[str, Any]] = {}
+        with self._grid_lock:
+            todo = sorted(self._grids if recheck else job_ids & set(self._grids))
+            if not todo:
+                return out
+            with self._read(server) as conn:
+                for job_id in todo:
+                    snap = self._grids[job_id]
+                    # plain tuples in id order: an unchanged grid compares equal at C speed
+                    rows = [tuple(r) for r in conn.execute(_GRID_ROWS, {"job_id": job_id})]
+                    if rows == snap.raw:
+                        continue
+                    pairs = list(zip(rows, snap.raw))
+                    if len(rows) != len(snap.raw) or any(new[0] != old[0] for new, old in pairs):
+                        del self._grids[job_id]  # tasks came or went: rebuild on the next ask
+                        out[str(job_id)] = {"from": snap.version, "v": self._next_version(), "cells": None}
+                        continue
+                    changed: list[tuple[int, int, int | None]] = []
+                    for new, old in pairs:
+                        if new != old:
+                            k = snap.pos[new[0]]
+                            code = STATE_CODES.get(new[1], 0)
+                            snap.state[k] = code
+                            snap.node[k] = new[2]
+                            changed.append((new[0], code, new[2]))
+                    snap.raw = rows
+                    if not changed:
+                        continue
+                    names = self._names(conn, {c[2] for c in changed})
+                    version = self._next_version()
+                    cells = None if len(changed) > GRID_MAX_CELLS else \
+                        [[task_id, code, names.get(node, "") if node else ""] for task_id, code, node in changed]
+                    out[str(job_id)] = {"from": snap.version, "v": version, "cells": cells}
+                    snap.version = version
+        return out
 
     # -- the shared farm summary ------------------------------------------------------------
     def current_summary(self, server: "ServerContext", max_age: float | None = None) -> dict[str, Any]:
@@ -162,19 +374,21 @@ class EventHub:
         from thresher.server import views
 
         with self._summary_lock:
-            with server.db.read() as conn:
+            with self._read(server) as conn:
                 node_list = views.list_nodes(conn)
                 job_states = {r.state: r.n for r in conn.execute(
                     select(jobs.c.state, func.count().label("n")).group_by(jobs.c.state))}
             now = time.monotonic()
             self._summary_at = now
-            if now - self._sampled_at >= HISTORY_SAMPLE_S:
+            if now - self._sampled_at >= self.sample_s:
                 self._sampled_at = now
                 stamp = time.time()
                 for node in node_list:
                     if node["state"] == "up":
-                        ring = self.node_history.setdefault(node["id"], deque(maxlen=HISTORY_LEN))
+                        ring = self.node_history.setdefault(node["id"], deque())
                         ring.append((stamp, node["cpu_percent"], node["memory_used_mb"]))
+                        while ring and stamp - ring[0][0] > HISTORY_SPAN_S:
+                            ring.popleft()
             summary = build_summary(node_list, job_states)
             changed = summary != self.summary
             if changed:
@@ -187,31 +401,49 @@ class EventHub:
 
     # -- frames per minute ------------------------------------------------------------------
     def frames_per_minute(self, server: "ServerContext") -> list[int]:
-        """Frames finished in each of the last 60 minutes (oldest first); one query a minute at most."""
+        """Frames finished in each of the last 60 minutes (oldest first, the current minute last).
+        Reads only attempts that finished since the last look, at most every FPM_REFRESH_S."""
         with self._fpm_lock:
-            if time.monotonic() - self._fpm_at < 60.0 and self._fpm_at:
-                return list(self._fpm)
-            now = utcnow()
+            mono = time.monotonic()
+            if not self._fpm_at or mono - self._fpm_at >= FPM_REFRESH_S:
+                self._fpm_read(server, full=not self._fpm_full_at or mono - self._fpm_full_at >= FPM_FULL_S)
+                self._fpm_at = mono
+            current = int(time.time() // 60)
+            return [self._fpm_minutes.get(m, 0) for m in range(current - 59, current + 1)]
+
+    def _fpm_read(self, server: "ServerContext", full: bool) -> None:
+        now = utcnow()
+        stamp = now.timestamp()
+        if full:
+            self._fpm_minutes.clear()
+            self._fpm_seen.clear()
+            self._fpm_full_at = time.monotonic()
             since = now - timedelta(hours=1)
-            buckets = [0] * 60
-            with server.db.read() as conn:
-                rows = conn.execute(select(attempts.c.ended_at, tasks.c.frame_count)
-                                    .join(tasks, tasks.c.id == attempts.c.task_id)
-                                    .where(attempts.c.state == AttemptState.SUCCEEDED.value,
-                                           attempts.c.ended_at >= since))
-                for row in rows:
-                    ended = as_utc(row.ended_at)
-                    if ended is None:
-                        continue
-                    minute = int((now - ended).total_seconds() // 60)
-                    if 0 <= minute < 60:
-                        buckets[59 - minute] += row.frame_count
-            self._fpm = buckets
-            self._fpm_at = time.monotonic()
-            return list(buckets)
+        else:  # everything that ended after the last read, less a margin for late commits
+            since = now - timedelta(seconds=stamp - self._fpm_stamp + FPM_OVERLAP_S)
+        with self._read(server) as conn:
+            rows = conn.execute(select(attempts.c.id, attempts.c.ended_at, tasks.c.frame_count)
+                                .join(tasks, tasks.c.id == attempts.c.task_id)
+                                .where(attempts.c.state == AttemptState.SUCCEEDED.value, attempts.c.ended_at >= since))
+            for row in rows:
+                ended = as_utc(row.ended_at)
+                if ended is None or row.id in self._fpm_seen:
+                    continue
+                self._fpm_seen[row.id] = ended.timestamp()
+                self._fpm_minutes[int(ended.timestamp() // 60)] += row.frame_count
+        oldest_minute = int(stamp // 60) - 60
+        for minute in [m for m in self._fpm_minutes if m < oldest_minute]:
+            del self._fpm_minutes[minute]
+        self._fpm_stamp = stamp
+        keep_from = stamp - FPM_OVERLAP_S - 5.0  # the next read looks back no further than this
+        for attempt_id in [a for a, t in self._fpm_seen.items() if t < keep_from]:
+            del self._fpm_seen[attempt_id]
 
     def forget_frames_per_minute(self) -> None:
-        self._fpm_at = 0.0
+        """Re-read the whole hour on the next look."""
+        with self._fpm_lock:
+            self._fpm_at = 0.0
+            self._fpm_full_at = 0.0
 
 
 def build_summary(node_list: list[dict[str, Any]], job_states: dict[str, int]) -> dict[str, Any]:

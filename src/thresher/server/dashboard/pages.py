@@ -1,9 +1,11 @@
 """The web dashboard's HTML routes: login, pages, page fragments, the task grid, thumbnails, /events.
 
 Pages are server-rendered Jinja2 templates (autoescaped: every user-supplied text renders as text).
-A small script (web/static/app.js) listens to `/events` and re-fetches a page's live part
-(`?fragment=1`) when an event concerns it. Overview and node pages render from the broadcaster's
-shared summary, so refreshing them costs no database query. Every action the page offers goes
+A small script (web/static/app.js) listens to `/events` and repaints what the events carry (task grid
+cells, progress counts); it re-fetches a page's live part (`?fragment=1`) soon only when what the page
+shows changed state, and otherwise at a slow pace. Overview and node pages render from the
+broadcaster's shared summary, and the task grid from its shared snapshot of the job, so refreshing
+them costs no database query of their own. Every action the page offers goes
 through the JSON API (`/api/v1/...`), authenticated by the session cookie plus a CSRF header.
 """
 
@@ -31,7 +33,7 @@ from thresher.server.clock import iso, utcnow
 from thresher.server.context import ServerContext, ctx
 from thresher.server.dashboard.session import COOKIE, LIFETIME_S, Session, csrf_ok
 from thresher.server.dashboard.thumbs import ThumbnailCache, is_image, outputs_of, task_outputs
-from thresher.server.db.tables import attempts, jobs, layers, nodes, tasks
+from thresher.server.db.tables import attempts, jobs, layers, tasks
 from thresher.server.errors import ApiProblem, NotFound
 
 WEB = Path(__file__).resolve().parent.parent.parent / "web"
@@ -224,11 +226,14 @@ def jobs_page(request: Request) -> Response:
     if isinstance(session, Response):
         return session
     f = _job_filters(request)
+    query = dict(state=f["state"] or None, project=f["project"] or None, owner=f["owner"] or None,
+                 name=f["name"] or None, limit=PAGE_SIZE, sort=f["sort"])
     with ctx(request).db.read() as conn:
-        listing = views.list_jobs(conn, state=f["state"] or None, project=f["project"] or None,
-                                  owner=f["owner"] or None, name=f["name"] or None, limit=PAGE_SIZE,
-                                  offset=(f["page"] - 1) * PAGE_SIZE, sort=f["sort"])
-    pages = max(1, -(-listing["total"] // PAGE_SIZE))
+        listing = views.list_jobs(conn, offset=(f["page"] - 1) * PAGE_SIZE, **query)
+        pages = max(1, -(-listing["total"] // PAGE_SIZE))
+        if f["page"] > pages:  # a page past the end (an old link, jobs that finished): show the last one
+            f["page"] = pages
+            listing = views.list_jobs(conn, offset=(pages - 1) * PAGE_SIZE, **query)
 
     def link(**change: Any) -> str:
         merged = {**f, **change}
@@ -278,27 +283,19 @@ def job_page(request: Request, job_id: int) -> Response:
 
 @router.get("/ui/jobs/{job_id}/grid")
 def job_grid(request: Request, job_id: int) -> Response:
-    """Every task of a job in compact columns, for the canvas grid (10,000 tasks in ~200 KB)."""
+    """Every task of a job in compact columns, for the canvas grid (10,000 tasks in ~200 KB).
+
+    Served from the broadcaster's shared snapshot of the job (server/events.py), so the tabs on a
+    job page cost one database read between them; after this first load, events carry only the
+    cells that changed, tagged with the snapshot `version` they apply to."""
     session = page_session(request)
     if isinstance(session, Response):
         return JSONResponse({"detail": "log in again", "errors": []}, status_code=401)
-    codes = {state: i for i, state in enumerate(TASK_STATES)}
-    with ctx(request).db.read() as conn:
-        layer_rows = conn.execute(select(layers.c.id, layers.c.name).where(layers.c.job_id == job_id)
-                                  .order_by(layers.c.idx)).all()
-        if not layer_rows:
-            return JSONResponse({"detail": f"no job with id {job_id}", "errors": []}, status_code=404)
-        node_names = {r.id: r.name for r in conn.execute(select(nodes.c.id, nodes.c.name))}
-        rows = conn.execute(select(tasks.c.id, tasks.c.layer_id, tasks.c.state, tasks.c.frames, tasks.c.node_id)
-                            .where(tasks.c.job_id == job_id).order_by(tasks.c.layer_id, tasks.c.idx)).all()
-    layer_pos = {r.id: i for i, r in enumerate(layer_rows)}
-    rows.sort(key=lambda r: layer_pos.get(r.layer_id, 0))
-    return JSONResponse({
-        "states": TASK_STATES, "layers": [r.name for r in layer_rows],
-        "id": [r.id for r in rows], "layer": [layer_pos.get(r.layer_id, 0) for r in rows],
-        "state": [codes.get(r.state, 0) for r in rows], "frames": [r.frames for r in rows],
-        "node": [node_names.get(r.node_id, "") if r.node_id else "" for r in rows],
-    }, headers={"Cache-Control": "no-store"})
+    server = ctx(request)
+    grid = server.events.grid(server, job_id)
+    if grid is None:
+        return JSONResponse({"detail": f"no job with id {job_id}", "errors": []}, status_code=404)
+    return JSONResponse(grid, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/tasks/{task_id}")
@@ -396,16 +393,24 @@ def thumbnail(request: Request, task_id: int, index: int) -> Response:
 # Live events
 
 
+def _ids(values: list[str], most: int = 20) -> list[int]:
+    return [int(v) for v in values[:most] if v.isdigit()]
+
+
 @router.get("/events")
 async def events(request: Request) -> Response:
-    """Server-sent events: one JSON message per broadcaster tick that changed something."""
+    """Server-sent events: one JSON message per broadcaster tick that changed something.
+
+    `?job=ID` / `?task=ID` name the job or task page the tab shows: events then carry that job's
+    changed grid cells, or that task's new state (see server/events.py)."""
     server: ServerContext = ctx(request)
     session = server.sessions.check(server.db, request.cookies.get(COOKIE))
     if session is None:
         from thresher.server.context import current_caller, require_admin
 
         await require_admin(await current_caller(request))  # a tool with a bearer token may listen too
-    queue = server.events.subscribe()
+    queue = server.events.subscribe(jobs=_ids(request.query_params.getlist("job")),
+                                    tasks=_ids(request.query_params.getlist("task")))
 
     async def stream() -> Any:
         try:

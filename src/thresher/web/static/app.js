@@ -64,6 +64,29 @@
     location.href = "/login?next=" + encodeURIComponent(next);
   }
 
+  // Runs fn at most once per gap; want(gap) asks for a run no later than `gap` after the last one
+  // (a sooner request moves a later one forward), so "soon" and "some time" share one timer.
+  function refresher(fn) {
+    let last = 0, timer = null, due = 0, running = false, again = 0;
+    const run = async () => {
+      timer = null;
+      if (running) { again = again || 1500; return; }
+      running = true; last = Date.now();
+      try { await fn(); } catch (err) { console.warn(err); }
+      running = false;
+      if (again) { const gap = again; again = 0; want(gap); }
+    };
+    const want = (gap) => {
+      if (running) { again = again ? Math.min(again, gap) : gap; return; }
+      const at = Math.max(Date.now(), last + gap);
+      if (timer && due <= at) return;
+      clearTimeout(timer);
+      due = at;
+      timer = setTimeout(run, at - Date.now());
+    };
+    return want;
+  }
+
   function throttle(fn, gapMs) {
     let last = 0, timer = null, running = false, again = false;
     const run = async () => {
@@ -121,8 +144,31 @@
     hooks.forEach((fn) => fn());
   }
 
+  // "soon" when what the page shows changed state; "slow" for counts and times that events already
+  // painted or that can wait: an open tab costs the server far less than a request per second.
+  const refreshLater = refresher(refreshLive);
   const refreshGap = page === "node" ? 5000 : 1500;
-  const requestRefresh = throttle(refreshLive, refreshGap);
+  const SLOW_MS = 10000;
+  const requestRefresh = () => refreshLater(refreshGap);
+  const slowRefresh = () => refreshLater(SLOW_MS);
+
+  // Repaint a progress bar (the progress() macro's markup) from task counts by state.
+  function paintBar(holder, counts, total) {
+    if (!holder) return;
+    const bar = $(".bar", holder), legendBox = $(".bar-legend", holder);
+    if (!bar || !legendBox) return;
+    const n = (k) => counts[k] || 0;
+    const done = n("succeeded") + n("skipped"), running = n("running"), failed = n("failed") + n("killed");
+    const waiting = total - done - running - failed, t = total || 1;
+    const pct = (v) => (100 * v / t).toFixed(3) + "%";
+    const seg = (cls) => $(".seg." + cls, bar);
+    if (seg("done")) seg("done").style.width = pct(done);
+    if (seg("running")) seg("running").style.width = pct(running);
+    if (seg("failed")) seg("failed").style.width = pct(failed);
+    bar.title = `${done} done · ${running} running · ${failed} failed/killed · ${waiting} waiting of ${total}`;
+    const put = (cls, v) => { const el = $(".k-" + cls, legendBox); if (el) el.textContent = String(v); };
+    put("done", done); put("running", running); put("failed", failed); put("waiting", waiting);
+  }
 
   // ------------------------------------------------------------------ actions
   document.addEventListener("click", async (event) => {
@@ -199,7 +245,7 @@
     if (!canvas) return null;
     const jobId = canvas.dataset.jobId;
     const tip = $("#tip");
-    let data = null, layout = null;
+    let data = null, layout = null, index = null;
     const colors = {};
     const css = getComputedStyle(document.documentElement);
     const color = (state) => colors[state] || (colors[state] = css.getPropertyValue("--s-" + state).trim() || "#888");
@@ -209,8 +255,39 @@
       if (response.status === 401) return loginAgain();
       if (!response.ok) return;
       data = await response.json();
+      index = new Map(data.id.map((id, k) => [id, k]));
       draw();
       legend();
+      layerBars();
+    }
+
+    // An event's changed cells for this job: applied when they follow the version we hold,
+    // otherwise (a missed event, or too many changes) the whole grid is read again.
+    function apply(entry) {
+      if (!data) return;
+      if (entry.v <= data.version) return;
+      if (!entry.cells || entry.from !== data.version) return reload();
+      for (const [id, code, node] of entry.cells) {
+        const k = index.get(id);
+        if (k === undefined) return reload();
+        data.state[k] = code;
+        data.node[k] = node;
+      }
+      data.version = entry.v;
+      draw();
+      legend();
+      layerBars();
+    }
+
+    function layerBars() {
+      if (!data) return;
+      const per = data.layers.map(() => ({ counts: {}, total: 0 }));
+      for (let k = 0; k < data.id.length; k++) {
+        const slot = per[data.layer[k]], name = data.states[data.state[k]];
+        slot.counts[name] = (slot.counts[name] || 0) + 1;
+        slot.total++;
+      }
+      per.forEach((slot, i) => paintBar($(`tr[data-layer-index="${i}"] .progress-col`, live), slot.counts, slot.total));
     }
 
     function legend() {
@@ -308,8 +385,10 @@
       if (k >= 0) location.href = `/tasks/${data.id[k]}`;
     });
     window.addEventListener("resize", throttle(async () => draw(), 150));
+    const reload = throttle(load, 2000);
+    hooks.push(layerBars);
     load();
-    return { refresh: throttle(load, 2000) };
+    return { refresh: reload, apply };
   }
 
   // ------------------------------------------------------------------ task page: attempt logs
@@ -347,7 +426,7 @@
     }
 
     async function pull() {
-      if (!attempt || busy) return;
+      if (!attempt || busy || ended) return;  // a complete log is never read again
       busy = true;
       try {
         for (let round = 0; round < 50; round++) {
@@ -380,22 +459,31 @@
       if (!chosen && current && current !== attempt) return select(current, false);
       if (!attempt) { const first = rows()[0]; if (first) return select(first.dataset.attempt, false); }
       rows().forEach((r) => r.classList.toggle("selected-log", r.dataset.attempt === attempt));
-      pull();  // the attempt may have ended: fetch the rest of its log
+      if (!ended) pull();  // the attempt may have ended: fetch the rest of its log
     });
     const start = liveAttempt() || (rows()[0] && rows()[0].dataset.attempt);
     if (start) select(start, false);
     else pre.textContent = "";
-    return { attempt: () => attempt, pull: throttle(pull, 400) };
+    return { attempt: () => attempt, pull: throttle(pull, 400), complete: () => ended };
   }
 
   // ------------------------------------------------------------------ thumbnails that are not there yet
-  document.addEventListener("error", (event) => {
+  // A thumbnail that did not load: "no preview yet" when the file is not written yet, otherwise the
+  // server's reason (say, "cannot preview EXR: ..."), asked for once.
+  document.addEventListener("error", async (event) => {
     const img = event.target;
     if (!(img instanceof HTMLImageElement) || !img.closest(".thumb")) return;
     const note = document.createElement("div");
     note.className = "nopreview small";
     note.textContent = "no preview yet";
+    const url = img.src;
     img.replaceWith(note);
+    try {
+      const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (response.ok || response.status === 404 || response.status === 401) return;
+      const data = await response.json();
+      if (data && data.detail) { note.textContent = data.detail; note.classList.add("bad"); note.title = data.detail; }
+    } catch (_) { /* keep "no preview yet" */ }
   }, true);
 
   // ------------------------------------------------------------------ the event stream
@@ -415,25 +503,49 @@
       return;
     }
     const jobId = body.dataset.jobId;
+    const jobInfo = event.job_info || {};
     switch (page) {
       case "overview":
       case "nodes":
         if (event.summary !== undefined) requestRefresh();
         break;
       case "jobs": {
-        const visible = jobIds();
-        const filtered = new URLSearchParams(location.search).get("state");
-        if (event.new_jobs || (event.jobs || []).some((id) => visible.has(String(id))) ||
-            (filtered && (event.jobs || []).length)) requestRefresh();
+        // repaint progress in place; reload the list only when a job it shows (or might now show)
+        // changed state or priority, or a new job came
+        const filter = (new URLSearchParams(location.search).get("state") || "").split(",").filter(Boolean);
+        let soon = !!event.new_jobs, later = false;
+        for (const id of event.jobs || []) {
+          const row = $(`tr[data-job="${id}"]`, live);
+          const info = jobInfo[id];
+          if (!info) { if (row || filter.length) later = true; continue; }
+          if (row) {
+            if (row.dataset.state !== info.state || row.dataset.priority !== String(info.priority)) soon = true;
+            else paintBar($(".progress-col", row), info.counts, info.total);
+          } else if (filter.includes(info.state)) soon = true;
+        }
+        if (soon) requestRefresh(); else if (later) slowRefresh();
         break;
       }
-      case "job":
-        if (mine(event.jobs, jobId)) { requestRefresh(); if (grid) grid.refresh(); }
+      case "job": {
+        const cells = (event.grid || {})[jobId];
+        if (cells && grid) grid.apply(cells);
+        const info = jobInfo[jobId];
+        const head = $("[data-job-state]", live);
+        if (info) {
+          paintBar($(".job-progress", live), info.counts, info.total);
+          if (!head || head.dataset.jobState !== info.state || head.dataset.jobPriority !== String(info.priority)) requestRefresh();
+          else slowRefresh();  // layer states, times: they can wait
+        } else if (mine(event.jobs, jobId)) slowRefresh();
         break;
-      case "task":
-        if (mine(event.jobs, jobId)) requestRefresh();
-        if (logs && mine(event.logs, logs.attempt())) logs.pull();
+      }
+      case "task": {
+        const info = (event.task_info || {})[body.dataset.taskId];
+        const head = $("[data-task-state]", live);
+        if (info && (!head || head.dataset.taskState !== info.state || head.dataset.taskTries !== String(info.tries) ||
+                     head.dataset.taskAttempt !== String(info.attempt === null ? "" : info.attempt))) requestRefresh();
+        if (logs && !logs.complete() && mine(event.logs, logs.attempt())) logs.pull();
         break;
+      }
       case "node":
         if (mine(event.nodes, body.dataset.nodeId)) requestRefresh();
         break;
@@ -441,7 +553,9 @@
   }
 
   if (page && page !== "missing" && window.EventSource) {
-    const source = new EventSource("/events");
+    // name the job or task this page shows: events then carry its changed cells or its new state
+    const watch = page === "job" ? `?job=${body.dataset.jobId}` : page === "task" ? `?task=${body.dataset.taskId}` : "";
+    const source = new EventSource("/events" + watch);
     source.onopen = () => { dot.textContent = "live"; dot.className = "live-dot on"; dot.title = "updates arrive as they happen"; };
     source.onerror = () => { dot.textContent = "reconnecting"; dot.className = "live-dot"; dot.title = "the event stream is reconnecting"; };
     source.onmessage = (message) => { try { onEvent(JSON.parse(message.data)); } catch (err) { console.warn(err); } };
