@@ -18,6 +18,7 @@ from thresher import __version__
 from thresher.server.api import agents, meta, people
 from thresher.server.context import ServerContext
 from thresher.server.dashboard import pages as dashboard
+from thresher.server.db import statistics
 from thresher.server.errors import ApiProblem
 
 log = logging.getLogger("thresher.server")
@@ -43,6 +44,11 @@ async def _liveness_loop(server: ServerContext) -> None:
                 log.warning("%d node(s) stopped answering and were marked down", down)
         except Exception:  # keep checking; one bad round must not stop liveness for good
             log.exception("liveness check failed")
+        try:
+            if await run_in_threadpool(statistics.refresh_if_stale, server.db):
+                log.info("refreshed the planner statistics of the tasks table")
+        except Exception:
+            log.exception("refreshing planner statistics failed")
 
 
 def create_app(server: ServerContext) -> FastAPI:
