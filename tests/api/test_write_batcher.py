@@ -1,5 +1,5 @@
 """Group commit (server/db/batcher.py) on real databases: operations queued together share one
-transaction, a failing one is rolled back alone, and results arrive only after the commit."""
+transaction, a failing one fails alone, and results arrive only after the commit."""
 
 from __future__ import annotations
 
@@ -60,7 +60,26 @@ def test_queued_operations_share_a_transaction_and_a_failure_stays_alone(db: Dat
     assert (a, b, c) == (1, 2, 3)  # each saw the ones before it in queue order
     assert isinstance(dup, Exception) and "UNIQUE" in str(dup).upper() or "DUPLICATE KEY" in str(dup).upper()
     assert _names(db) == ["a", "b", "c"]
-    assert batcher.batches == 2 and batcher.operations == 5  # the hold alone, then the four together
+    assert batcher.batches == 1  # the hold; the four failed together, then ran alone (3 kept, 1 refused)
+
+
+def test_operations_queued_together_commit_together(db: Database) -> None:
+    batcher = WriteBatcher(db)
+    gate = threading.Event()
+
+    async def main() -> list[object]:
+        first = asyncio.ensure_future(batcher.run(lambda conn: gate.wait(5)))
+        await asyncio.sleep(0.1)
+        rest = [asyncio.ensure_future(batcher.run(_insert(name))) for name in "abcd"]
+        await asyncio.sleep(0.1)
+        gate.set()
+        return await asyncio.gather(first, *rest)
+
+    try:
+        assert asyncio.run(main()) == [True, 1, 2, 3, 4]
+    finally:
+        batcher.close()
+    assert batcher.batches == 2 and batcher.operations == 5  # the hold alone, then the four in one
 
 
 def test_results_arrive_after_the_commit(db: Database) -> None:

@@ -4,13 +4,13 @@ On a busy farm every agent call (ask for work, report a finish, heartbeat) is a 
 transaction. Run one by one from a pool of worker threads they queue for the database's single
 writer (SQLite) or for a commit each (PostgreSQL), and the threads fight over the GIL while they
 wait. Here one writer thread takes every operation queued at that moment and applies them inside
-one transaction, each in its own savepoint:
+one transaction:
 
-- an operation that raises is rolled back alone (its savepoint) and its caller gets the exception;
-  the others still commit;
 - callers hear their result only after the commit, so nothing is announced that could still be lost;
-- if the commit itself fails, each operation of the batch is run again alone, in its own
-  transaction, so one bad operation never fails its neighbours;
+- if an operation raises (or the commit fails), the whole transaction is rolled back and each
+  operation of the batch runs again alone, in its own transaction, so one bad operation fails only
+  its own caller. Operations on the hot path rarely raise, so this costs less than a savepoint
+  around each (two more round trips per operation on PostgreSQL);
 - the writer takes whatever is queued and never waits to fill a batch: an idle farm sees no delay.
 
 The operations see each other's effects in queue order, exactly as if they had run one after the
@@ -101,31 +101,23 @@ class WriteBatcher:
                 return
 
     def _apply(self, batch: list[_Operation]) -> None:
-        outcomes: list[tuple[bool, Any]] = []
+        results: list[Any] = []
         try:
             with self.db.write() as conn:
                 for op in batch:
-                    savepoint = conn.begin_nested()
-                    try:
-                        result = op.fn(conn)
-                    except Exception as exc:  # noqa: BLE001 - handed to the caller
-                        savepoint.rollback()
-                        outcomes.append((False, exc))
-                    else:
-                        savepoint.commit()
-                        outcomes.append((True, result))
-        except Exception as exc:  # noqa: BLE001 - the commit (or BEGIN) failed
+                    results.append(op.fn(conn))
+        except Exception as exc:  # noqa: BLE001 - an operation, BEGIN or the commit failed
             if len(batch) == 1:
                 self._settle(batch[0], False, exc)
                 return
-            log.warning("a batch of %d writes failed to commit; applying them one by one", len(batch))
+            # Nothing of the batch was kept: run each operation alone, so only the bad one fails.
             for op in batch:
                 self._apply_alone(op)
             return
         self.batches += 1
         self.operations += len(batch)
-        for op, (ok, value) in zip(batch, outcomes):
-            self._settle(op, ok, value)
+        for op, result in zip(batch, results):
+            self._settle(op, True, result)
 
     def _apply_alone(self, op: _Operation) -> None:
         try:
