@@ -142,3 +142,153 @@ def test_event_stream_tells_about_changes(farm: Any) -> None:
 def test_static_files_ship_in_the_package(farm: Any, path: str) -> None:
     answer = httpx.get(farm.server_url + path, timeout=10)
     assert answer.status_code == 200 and len(answer.content) > 100
+
+
+# ---------------------------------------------------------------- pages with a realistic farm behind them
+
+def _rows(html: str) -> list[int]:
+    return [int(m) for m in re.findall(r'<tr data-job="(\d+)"', html)]
+
+
+def test_jobs_list_filters_sorts_and_pages(make_farm: Any) -> None:
+    farm = make_farm()
+    ids: dict[int, dict[str, Any]] = {}
+    for i in range(53):
+        spec = {"name": f"shot {i:02d}", "project": "alpha" if i < 30 else "beta", "owner": "ann" if i % 2 else "bob",
+                "priority": (i * 37) % 100, "layers": [{"name": "r", "frames": "1", "args": {"command": ["true"]}}]}
+        ids[farm.api.post("/jobs", spec)["id"]] = spec
+    newest = sorted(ids, reverse=True)
+    paused = newest[3:5]
+    for job_id in paused:
+        farm.api.post(f"/jobs/{job_id}/pause")
+    client = _session(farm)
+
+    first = client.get("/jobs").text
+    assert _rows(first) == newest[:50] and "53 jobs" in first and "page 1 of 2" in first
+    assert 'href="/jobs?page=2"' in first
+    second = client.get("/jobs?page=2").text
+    assert _rows(second) == newest[50:] and "page 2 of 2" in second and "Next" not in second
+    past = client.get("/jobs?page=999")  # past the end: the last page, said as such
+    assert past.status_code == 200 and _rows(past.text) == newest[50:] and "page 2 of 2" in past.text
+    assert _rows(client.get("/jobs?page=nonsense").text) == newest[:50]
+
+    assert sorted(_rows(client.get("/jobs?state=paused").text)) == sorted(paused)
+    beta = client.get("/jobs?project=beta").text
+    assert sorted(_rows(beta)) == sorted(j for j, s in ids.items() if s["project"] == "beta") and "23 jobs" in beta
+    ann_alpha = _rows(client.get("/jobs?project=alpha&owner=ann").text)
+    assert sorted(ann_alpha) == sorted(j for j, s in ids.items() if s["project"] == "alpha" and s["owner"] == "ann")
+    by_priority = _rows(client.get("/jobs?project=beta&sort=-priority").text)
+    assert [ids[j]["priority"] for j in by_priority] == sorted((ids[j]["priority"] for j in by_priority), reverse=True)
+    by_name = _rows(client.get("/jobs?project=beta&sort=name").text)
+    assert [ids[j]["name"] for j in by_name] == sorted(ids[j]["name"] for j in by_name)
+    assert _rows(client.get("/jobs?sort=id&page=2").text) == sorted(ids)[50:]
+    nothing = client.get("/jobs?project=nope&page=3").text
+    assert _rows(nothing) == [] and "No jobs match." in nothing and "0 jobs" in nothing
+    fragment = client.get("/jobs?state=paused&fragment=1").text  # what a live refresh swaps in
+    assert not fragment.lstrip().startswith("<!doctype") and sorted(_rows(fragment)) == sorted(paused)
+    client.close()
+
+
+def test_overview_chart_and_node_pages_follow_the_work(make_farm: Any) -> None:
+    farm = make_farm(env={"THRESHER_NODE_SAMPLE_S": "0.3"})
+    farm.start_agent("worker", cores=2)
+    client = _session(farm)
+
+    def chart(html: str) -> list[int]:
+        return [int(n) for n in re.findall(r"<title>\d+ min ago: (\d+) frames</title>", html)]
+
+    assert sum(chart(client.get("/").text)) == 0  # the chart is now cached for a few seconds at most
+    fail_on_3 = "import sys; sys.exit(3 if int(sys.argv[1]) == 3 else 0)"
+    job_id = farm.api.post("/jobs", {"name": "chart", "layers": [{"name": "r", "frames": "1-5", "retries": 0, "args": {
+        "command": [sys.executable, "-c", fail_on_3, "{frame}"]}}]})["id"]
+    farm.wait_for(lambda: farm.api.get(f"/jobs/{job_id}")["state"] == "failed", timeout=60, message="the job to end")
+    started = time.monotonic()
+    farm.wait_for(lambda: sum(chart(client.get("/").text)) == 4, timeout=15, interval=0.5,
+                  message="the overview chart to count the 4 finished frames")
+    assert time.monotonic() - started < 10
+    assert len(chart(client.get("/").text)) == 60
+
+    # nodes page: CPU and memory lines drawn from the samples the server keeps
+    def spark_points(html: str, kind: str) -> list[str]:
+        return [p for p in re.findall(rf'<polyline class="{kind}" points="([^"]*)"', html) if p]
+
+    farm.wait_for(lambda: spark_points(client.get("/nodes").text, "cpu") and spark_points(client.get("/nodes").text, "mem"),
+                  timeout=20, interval=0.3, message="CPU and memory lines on the nodes page")
+    nodes_html = client.get("/nodes").text
+    assert 'data-node="worker"' in nodes_html and re.search(r'class="k-cpu">\d+%', nodes_html)
+    assert len(spark_points(nodes_html, "cpu")[0].split()) >= 2
+
+    # node page: the line, recent attempts and the failures apart
+    node_html = client.get("/nodes/worker").text
+    assert spark_points(node_html, "cpu") and "Not enough samples yet" not in node_html
+    failures = node_html.split("<h2>Recent failures</h2>")[1].split("<h2>Recent attempts</h2>")[0]
+    recent = node_html.split("<h2>Recent attempts</h2>")[1]
+    assert failures.count("<tr>") == 2  # header + the one failed attempt
+    assert ">3<" in failures and "s-failed" in failures and f'href="/jobs/{job_id}"' in failures
+    assert recent.count("s-succeeded") == 4 and recent.count("s-failed") == 1
+    assert client.get("/nodes/nobody").status_code == 404
+    client.close()
+
+
+# ---------------------------------------------------------------- previews of EXR outputs
+
+def _write_exr(path: Path, rgb: Any) -> None:
+    import OpenEXR
+
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    with OpenEXR.File(header, {"RGB": rgb}) as exr:
+        exr.write(str(path))
+
+
+def test_exr_outputs_preview_as_srgb_thumbnails(make_farm: Any, tmp_path: Path) -> None:
+    import numpy as np
+    from io import BytesIO
+    from PIL import Image
+
+    out = tmp_path / "out"
+    out.mkdir()
+    rgb = np.zeros((400, 960, 3), dtype=np.float32)
+    rgb[:, :480] = (0.18, 0.18, 0.18)      # middle grey, linear
+    rgb[:, 480:] = (4.0, 1.0, 0.0)         # over-bright red clips to full red; green 1.0 stays full
+    _write_exr(out / "beauty.0001.exr", rgb)
+    (out / "beauty.0002.exr").write_bytes(b"not an exr at all")
+    farm = make_farm()
+    job_id = farm.api.post("/jobs", {"name": "exr", "layers": [{"name": "r", "frames": "1-2", "args": {
+        "command": ["true"], "outputs": [str(out / "beauty.####.exr")]}}]})["id"]
+    tasks = farm.api.get(f"/jobs/{job_id}/tasks")["items"]
+    client = _session(farm)
+    thumb = client.get(f"/ui/thumb/{tasks[0]['id']}/0")
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    image = Image.open(BytesIO(thumb.content)).convert("RGB")
+    assert image.size == (480, 200)
+    grey = image.getpixel((100, 100))
+    assert all(abs(c - 118) <= 3 for c in grey), grey  # 0.18 linear is 118 in sRGB
+    red = image.getpixel((380, 100))
+    assert red[0] >= 250 and red[1] >= 250 and red[2] <= 6, red
+    broken = client.get(f"/ui/thumb/{tasks[1]['id']}/0")
+    assert broken.status_code == 415 and broken.json()["detail"].startswith("cannot preview EXR beauty.0002.exr")
+    assert str(out) not in broken.json()["detail"]
+    client.close()
+
+
+def test_without_an_exr_reader_the_server_says_so(tmp_path: Path) -> None:
+    """The reason a preview is missing comes from the server (the job page shows it)."""
+    import builtins
+
+    from thresher.server.dashboard import thumbs
+
+    path = tmp_path / "f.exr"
+    path.write_bytes(b"\x76\x2f\x31\x01")
+    real_import = builtins.__import__
+
+    def no_openexr(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "OpenEXR":
+            raise ImportError("no OpenEXR here")
+        return real_import(name, *args, **kwargs)
+
+    builtins.__import__ = no_openexr
+    try:
+        with pytest.raises(ValueError, match="cannot preview EXR: the server has no EXR reader"):
+            thumbs.ThumbnailCache().get(str(path))
+    finally:
+        builtins.__import__ = real_import

@@ -192,9 +192,13 @@ def test_bulk_actions_on_the_jobs_list(dash: Dash) -> None:
 def test_task_grid_and_output_previews(dash: Dash, tmp_path: Path) -> None:
     out = tmp_path / "frames"
     out.mkdir()
-    code = ("import sys; from PIL import Image; f=int(sys.argv[1]); "
-            f"Image.new('RGB', (64, 36), (f*40 % 256, 120, 200)).save({str(out)!r} + '/img.%04d.png' % f)")
-    job_id = dash.submit(_py_job("previews", code, frames="1-4", args={"outputs": [str(out / "img.####.png")]}))
+    code = ("import sys, numpy, OpenEXR; from PIL import Image; f=int(sys.argv[1]); "
+            f"Image.new('RGB', (64, 36), (f*40 % 256, 120, 200)).save({str(out)!r} + '/img.%04d.png' % f); "
+            "rgb = numpy.full((36, 64, 3), 0.18, numpy.float32); "
+            "exr = OpenEXR.File({'compression': OpenEXR.ZIP_COMPRESSION, 'type': OpenEXR.scanlineimage}, {'RGB': rgb}); "
+            f"exr.write({str(out)!r} + '/img.%04d.exr' % f)")
+    job_id = dash.submit(_py_job("previews", code, frames="1-4",
+                                 args={"outputs": [str(out / "img.####.png"), str(out / "img.####.exr")]}))
     dash.wait_api(lambda: dash.farm.api.get(f"/jobs/{job_id}")["state"] == "succeeded", message="the job to finish")
     page = dash.goto(f"/jobs/{job_id}")
     page.wait_for_function("() => document.querySelector('#grid-legend').textContent.includes('succeeded 4')")
@@ -207,7 +211,9 @@ def test_task_grid_and_output_previews(dash: Dash, tmp_path: Path) -> None:
     assert "frames 1" in tip.text_content() and "node-" in tip.text_content()
     canvas.click(position={"x": 3, "y": 3})
     page.wait_for_url("**/tasks/*")
-    page.wait_for_function("() => document.querySelector('.thumb img') && document.querySelector('.thumb img').naturalWidth > 0")
+    page.wait_for_function("() => document.querySelectorAll('.thumb img').length === 2 && "
+                           "[...document.querySelectorAll('.thumb img')].every(i => i.complete && i.naturalWidth > 0)")
+    assert page.locator(".thumb img[alt$='.exr']").count() == 1  # the EXR output, previewed too
     # only declared outputs are served
     status = page.evaluate("fetch('/ui/thumb/' + document.body.dataset.taskId + '/5').then(r => r.status)")
     assert status == 404

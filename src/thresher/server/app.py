@@ -19,6 +19,7 @@ from thresher.server.api import agents, meta, people
 from thresher.server.context import ServerContext
 from thresher.server.dashboard import pages as dashboard
 from thresher.server.db import statistics
+from thresher.server.dashboard.docs import mount_docs
 from thresher.server.errors import ApiProblem
 
 log = logging.getLogger("thresher.server")
@@ -63,7 +64,7 @@ def create_app(server: ServerContext) -> FastAPI:
         server.events.close()
         server.batcher.close()
 
-    app = FastAPI(title="Thresher", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="Thresher", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Render farm manager API. Every call needs `Authorization: Bearer <token>`.")
     app.state.ctx = server
 
@@ -88,4 +89,5 @@ def create_app(server: ServerContext) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(dashboard.router)  # the web dashboard at / (server/dashboard/pages.py)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
+    mount_docs(app)  # /docs and /redoc from packaged assets, no CDN (server/dashboard/docs.py)
     return app

@@ -1,8 +1,10 @@
 """Output previews: scaled-down images of the files a task declared as its outputs.
 
 Only paths the job itself declared (the template's `outputs` for that task) are ever opened, so the
-route cannot be used to read arbitrary files from the server. PNG and JPEG always work (Pillow); EXR
-works where the installed Pillow (or a plug-in) can read it, otherwise the answer says so.
+route cannot be used to read arbitrary files from the server. PNG, JPEG, TIFF, BMP and WebP are read
+by Pillow. Pillow has no EXR reader: EXR files are read with the ASWF `OpenEXR` package (+ numpy),
+their linear light clipped to [0, 1] and encoded as 8-bit sRGB. Where that package is missing the
+answer says so ("cannot preview EXR: ..."), and the dashboard shows that reason.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ def _render(path: str) -> tuple[bytes, str]:
         from PIL import Image
     except ImportError as exc:  # pragma: no cover - pillow is a dependency
         raise ValueError("the server has no imaging library (pip install pillow)") from exc
+    if Path(path).suffix.lower() == ".exr":
+        return _encode(read_exr(path))
     try:
         with Image.open(path) as image:
             image.draft("RGB", (THUMB_PX, THUMB_PX))
@@ -96,3 +100,61 @@ def _render(path: str) -> tuple[bytes, str]:
         raise
     except Exception as exc:
         raise ValueError(f"the server cannot read {Path(path).suffix or 'this'} images: {exc}") from exc
+
+
+def _encode(image: Any) -> tuple[bytes, str]:
+    image.thumbnail((THUMB_PX, THUMB_PX))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=82)
+    return out.getvalue(), "image/jpeg"
+
+
+def _pick_exr_channels(channels: dict[str, Any]) -> Any:
+    """The pixels to show from an EXR's channels (OpenEXR groups R, G, B[, A] of a layer into one
+    array): the plain RGB(A), else a beauty/combined layer, else any colour layer, else one channel."""
+    colour = {name: ch.pixels for name, ch in channels.items()
+              if getattr(ch.pixels, "ndim", 0) == 3 and ch.pixels.shape[2] in (3, 4)}
+    for name in ("RGBA", "RGB"):
+        if name in colour:
+            return colour[name]
+    for hint in ("combined", "beauty", "rgba", "rgb"):
+        for name in sorted(colour):
+            if name.lower().rsplit(".", 1)[-1] == hint or name.lower().endswith("." + hint):
+                return colour[name]
+    if colour:
+        return colour[sorted(colour)[0]]
+    for name in ("Y", "L", "Z"):
+        if name in channels:
+            return channels[name].pixels
+    if not channels:
+        raise ValueError("it has no channels")
+    return channels[sorted(channels)[0]].pixels
+
+
+def read_exr(path: str) -> Any:
+    """An EXR file as an 8-bit sRGB Pillow image (linear light clipped to [0, 1]; alpha dropped,
+    since EXR colour is premultiplied: the preview is the image over black)."""
+    try:
+        import numpy as np
+        import OpenEXR
+    except ImportError as exc:
+        raise ValueError("cannot preview EXR: the server has no EXR reader "
+                         "(install the OpenEXR and numpy packages)") from exc
+    from PIL import Image
+
+    try:
+        with OpenEXR.File(path) as exr:
+            pixels = _pick_exr_channels(exr.channels())
+            # a preview needs at most ~2 source pixels per thumbnail pixel: stride big frames first
+            step = max(1, max(pixels.shape[0], pixels.shape[1]) // (2 * THUMB_PX))
+            data = np.asarray(pixels[::step, ::step], dtype=np.float32)
+    except ValueError as exc:
+        raise ValueError(f"cannot preview EXR {Path(path).name}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - a corrupt or unsupported file: say why, never a 500
+        why = (str(exc).splitlines() or [type(exc).__name__])[0].replace(path, Path(path).name).strip("'\" ")
+        raise ValueError(f"cannot preview EXR {Path(path).name}: {why}") from exc
+    if data.ndim == 3:
+        data = data[:, :, :3]
+    data = np.nan_to_num(data, nan=0.0, posinf=1.0, neginf=0.0).clip(0.0, 1.0)
+    srgb = np.where(data <= 0.0031308, 12.92 * data, 1.055 * np.power(data, 1 / 2.4) - 0.055)
+    return Image.fromarray(np.round(srgb * 255.0).astype(np.uint8), "RGB" if srgb.ndim == 3 else "L")

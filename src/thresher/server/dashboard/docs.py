@@ -1,0 +1,53 @@
+"""The API documentation pages (`/docs`: Swagger UI, `/redoc`: ReDoc), served without a CDN.
+
+FastAPI's default pages load Swagger UI and ReDoc from cdn.jsdelivr.net, which a farm behind a
+firewall cannot reach. The same assets ship in the `fastapi-offline` package (Swagger UI 5, which
+reads the OpenAPI 3.1 documents FastAPI writes; the `swagger-ui-bundle` package stops at 4.x and
+cannot). We only borrow its static folder and render FastAPI's own `get_swagger_ui_html` /
+`get_redoc_html` with local URLs, so the pages work offline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+DOCS_STATIC = "/docs-static"
+
+
+def assets_dir() -> Path:
+    """Where the Swagger UI / ReDoc bundles are installed."""
+    import fastapi_offline
+
+    return Path(fastapi_offline.__file__).resolve().parent / "static"
+
+
+def mount_docs(app: FastAPI, docs_url: str = "/docs", redoc_url: str = "/redoc") -> None:
+    """Add `/docs` and `/redoc` to an app created with `docs_url=None, redoc_url=None`."""
+    app.mount(DOCS_STATIC, StaticFiles(directory=str(assets_dir())), name="docs-static")
+    oauth2_redirect = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+
+    @app.get(docs_url, include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} API",
+                                   oauth2_redirect_url=f"{root}{oauth2_redirect}",
+                                   swagger_js_url=f"{root}{DOCS_STATIC}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{root}{DOCS_STATIC}/swagger-ui.css",
+                                   swagger_favicon_url=f"{root}/static/favicon.svg",
+                                   swagger_ui_parameters=app.swagger_ui_parameters)
+
+    @app.get(oauth2_redirect, include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get(redoc_url, include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} API",
+                              redoc_js_url=f"{root}{DOCS_STATIC}/redoc.standalone.js",
+                              redoc_favicon_url=f"{root}/static/favicon.svg", with_google_fonts=False)
