@@ -26,7 +26,13 @@ def test_defaults_and_memory_units() -> None:
     (_layer(frames="1-10x0"), "layers.0.frames", "step"),
     (_layer(resources={"cores": -1}), "layers.0.resources.cores", "greater than"),
     (_layer(resources={"cores": 100000}), "layers.0.resources.cores", "less than"),
-    (_layer(resources={"memory": "lots"}), "layers.0.resources", "memory"),
+    (_layer(resources={"memory": "lots"}), "layers.0.resources.memory", "cannot read memory size"),
+    (_layer(resources={"memory": "-4G"}), "layers.0.resources.memory", "negative"),
+    (_layer(resources={"memory": "900000T"}), "layers.0.resources.memory", "less than or equal"),
+    (_layer(resources={"memory_mb": 99999999999999999999}), "layers.0.resources.memory_mb", "less than"),
+    (_layer(frames="99999999999999999999"), "layers.0.frames", "out of range"),
+    (_layer(frames="1-10x3000000000"), "layers.0.frames", "out of range"),
+    (_layer(frames="1-100:1000000"), "layers.0.frames", "cannot be larger than the range"),
     (_layer(chunk=0), "layers.0.chunk", "greater than"),
     (_layer(depends_on=["nope"]), "layers.0.depends_on", "no layer named"),
     (_layer(bogus=1), "layers.0.bogus", "not permitted"),
@@ -52,3 +58,47 @@ def test_template_problems_are_reported_per_layer() -> None:
     fields = {e["field"]: e["message"] for e in info.value.errors}
     assert "unknown template 'nosuchapp'" in fields["layers.0.template"]
     assert "layers.1.args.command" in fields
+
+
+@pytest.mark.parametrize("job,field,fragment", [
+    ({"depends_on": [99999999999999999999]}, "depends_on.0", "less than or equal"),
+    ({"depends_on": [0]}, "depends_on.0", "greater than"),
+    ({"name": "x\u0000y"}, "name", "control characters"),
+    ({"project": "a\nb"}, "project", "control characters"),
+    ({"shot": "a\tb"}, "shot", "control characters"),
+])
+def test_job_fields_out_of_range_or_with_control_characters(job, field, fragment) -> None:
+    with pytest.raises(ValidationError) as info:
+        JobSpec.model_validate({"name": "j", "layers": [_layer()], **job})
+    errors = field_errors(info.value)
+    assert any(e["field"] == field and fragment in e["message"] for e in errors), errors
+
+
+def test_nul_anywhere_in_a_spec_is_refused_at_its_field() -> None:
+    spec = {"name": "j\u0000", "env": {"A": "x\u0000"}, "layers": [
+        _layer(args={"command": ["echo", "a\u0000b"]}, cwd="/tmp\u0000")]}
+    with pytest.raises(BadInput) as info:
+        check_spec(spec)
+    fields = {e["field"]: e["message"] for e in info.value.errors}
+    assert set(fields) == {"name", "env.A", "layers.0.args.command.1", "layers.0.cwd"}, fields
+    assert all("NUL" in message for message in fields.values())
+
+
+def test_every_problem_of_every_layer_is_reported_at_once() -> None:
+    """A bad field in one layer does not hide another layer's unknown template, bad arguments or
+    dependency on a missing layer."""
+    spec = {"name": "j", "layers": [
+        _layer(name="a", resources={"cores": -4}),
+        _layer(name="b", template="nosuchapp", depends_on=["ghost"]),
+        _layer(name="c", args={}, depends_on=["a", "phantom"]),
+    ]}
+    with pytest.raises(BadInput) as info:
+        check_spec(spec)
+    found = [(e["field"], e["message"]) for e in info.value.errors]
+    fields = [field for field, _ in found]
+    assert "layers.0.resources.cores" in fields
+    assert ("layers.1.template", "unknown template 'nosuchapp'") in [(f, m.split(";")[0]) for f, m in found]
+    assert ("layers.1.depends_on", "no layer named 'ghost' in this job") in found
+    assert ("layers.2.depends_on", "no layer named 'phantom' in this job") in found
+    assert "layers.2.args.command" in fields
+    assert fields == sorted(fields, key=lambda f: int(f.split(".")[1]))  # layer by layer

@@ -15,8 +15,12 @@ import fileseq
 
 #: The largest frame count a layer may hold (fileseq refuses more than this anyway).
 MAX_FRAMES = 10_000_000
+#: Frame numbers are stored in 64-bit columns (tasks.frame_start/frame_end), steps in 32-bit ones.
+MAX_FRAME_NUMBER = 2**63 - 1
+MAX_STEP = 2**31 - 1
 
 _SIMPLE_RANGE = re.compile(r"^\s*(-?\d+)(?:\s*-\s*(-?\d+)(?:x(\d+))?)?\s*$")
+_STEPPED_RANGE = re.compile(r"^\s*(-?\d+)\s*-\s*(-?\d+)\s*([xy:])\s*(-?\d+)\s*$")
 
 
 class FrameSpecError(ValueError):
@@ -55,6 +59,7 @@ def parse_frames(spec: str) -> fileseq.FrameSet:
     text = spec.strip()
     if "." in text or "#" in text or "@" in text:
         raise FrameSpecError(f"{spec!r} is not a frame spec: use whole frames like 1-100, 1-100x5 or 1,5,10-20")
+    _check_numbers(text)
     for part in text.split(","):
         match = _SIMPLE_RANGE.match(part)
         if match and match.group(3) is not None and int(match.group(3)) == 0:
@@ -79,6 +84,25 @@ def parse_frames(spec: str) -> fileseq.FrameSet:
     return frame_set
 
 
+def _check_numbers(text: str) -> None:
+    """Refuse numbers the database cannot hold, and steps that would make fileseq loop for long
+    (`1-100:1000000` walks every step from a million down to one)."""
+    for number in re.findall(r"\d+", text):
+        if int(number) > MAX_FRAME_NUMBER:
+            raise FrameSpecError(f"frame {number} is out of range: frame numbers go up to {MAX_FRAME_NUMBER:,}")
+    for part in text.split(","):
+        match = _STEPPED_RANGE.match(part)
+        if not match:
+            continue
+        start, end, kind, step = int(match.group(1)), int(match.group(2)), match.group(3), int(match.group(4))
+        if step > MAX_STEP:
+            raise FrameSpecError(f"{part.strip()!r}: the step after {kind!r} is out of range "
+                                 f"(at most {MAX_STEP:,})")
+        if kind == ":" and step > abs(end - start) + 1:
+            raise FrameSpecError(f"{part.strip()!r}: the step after ':' cannot be larger than the range "
+                                 f"({abs(end - start) + 1} frames)")
+
+
 def frame_count(spec: str) -> int:
     return len(parse_frames(spec))
 
@@ -86,6 +110,7 @@ def frame_count(spec: str) -> int:
 def _arithmetic_parts(text: str) -> list[tuple[int, int, int]] | None:
     """The spec as (start, end, step) runs when every part is a plain range, else None."""
     parts = []
+    _check_numbers(text)
     for part in text.split(","):
         match = _SIMPLE_RANGE.match(part)
         if not match:
@@ -110,7 +135,7 @@ def _compact(frames: list[int]) -> tuple[str, int]:
     if len(frames) == 1:
         return str(frames[0]), 1
     step = frames[1] - frames[0]
-    if step != 0 and all(b - a == step for a, b in zip(frames, frames[1:])):
+    if step != 0 and abs(step) <= MAX_STEP and all(b - a == step for a, b in zip(frames, frames[1:])):
         return (f"{frames[0]}-{frames[-1]}" + (f"x{abs(step)}" if abs(step) != 1 else "")), step
     return fileseq.FrameSet.framesToFrameRange(frames, sort=False, compress=False), 0
 

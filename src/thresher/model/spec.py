@@ -8,9 +8,9 @@ Template arguments are checked later by the template itself (see `thresher.templ
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from thresher.model.frames import FrameSpecError, parse_frames
 from thresher.model.paths import PathRule
@@ -21,21 +21,66 @@ MAX_GPUS = 64
 MAX_TIMEOUT_S = 30 * 24 * 3600
 MAX_TILES = 32        # per side
 MAX_WEDGE_VALUES = 10_000
+#: Row ids (jobs, tasks, attempts, nodes) are 32-bit integer columns on PostgreSQL: a larger id names nothing.
+MAX_ID = 2**31 - 1
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]*$")
-_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
+_MEMORY = re.compile(r"^\s*(-?\s*\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
 _UNIT_MB = {"": 1, "k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+NUL_MESSAGE = "must not contain NUL (\\x00) characters"
+
+
+def _plain_text(value: str) -> str:
+    """Names and labels are one line of printable text (PostgreSQL refuses NUL in any text)."""
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters (NUL, tabs, line breaks)")
+    return value
+
+
+PlainText = Annotated[str, AfterValidator(_plain_text)]
+JobId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def nul_problems(value: Any, path: str = "") -> list[dict[str, str]]:
+    """Every string (key or value) holding a NUL character, anywhere in a submitted document, by field.
+
+    No database text column can hold NUL, and no command line either (exec stops at the first NUL),
+    so a spec with one is refused whole, with the place of each."""
+    problems: list[dict[str, str]] = []
+    if isinstance(value, str):
+        if "\x00" in value:
+            problems.append({"field": path or "(body)", "message": NUL_MESSAGE})
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and "\x00" in key:
+                problems.append({"field": path or "(body)", "message": f"key {key!r} {NUL_MESSAGE}"})
+                continue
+            problems.extend(nul_problems(item, where))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            problems.extend(nul_problems(item, f"{path}.{index}" if path else str(index)))
+    return problems
 
 
 def parse_memory_mb(value: Any) -> int:
     """Memory as megabytes from an int (MB) or a string like `512M`, `4G`, `4GiB`, `1.5T`."""
     if isinstance(value, bool):
         raise ValueError("memory must be a number of megabytes or a size like '4G'")
+    if isinstance(value, float) and value != value:  # NaN
+        raise ValueError("memory must be a number of megabytes or a size like '4G'")
     if isinstance(value, (int, float)):
+        if abs(value) > 2**62:
+            raise ValueError(f"memory must be less than or equal to {MAX_MEMORY_MB} MB (64 TiB)")
         return int(value)
     if isinstance(value, str):
         match = _MEMORY.match(value)
         if match:
+            if match.group(1).startswith("-"):
+                raise ValueError(f"memory cannot be negative ({value!r})")
             return int(float(match.group(1)) * _UNIT_MB[match.group(2).lower()])
     raise ValueError(f"cannot read memory size {value!r}: use megabytes (4096) or a size like '4G'")
 
@@ -49,17 +94,30 @@ class Resources(_Strict):
 
     cores: int = Field(1, ge=1, le=MAX_CORES)
     memory_mb: int = Field(512, ge=0, le=MAX_MEMORY_MB)
+    memory: int | str | None = Field(None, exclude=True, description="memory as a size like '4G' or '512M' "
+                                                                "(or megabytes); sets memory_mb")
     gpus: int = Field(0, ge=0, le=MAX_GPUS)
 
-    @model_validator(mode="before")
+    @field_validator("memory", mode="before")
     @classmethod
-    def _memory_alias(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "memory" in data:
-            data = dict(data)
-            if "memory_mb" in data:
+    def _memory(cls, value: Any) -> int | None:
+        if value is None:
+            return None
+        megabytes = parse_memory_mb(value)
+        if megabytes < 0:
+            raise ValueError(f"memory cannot be negative ({value!r})")
+        if megabytes > MAX_MEMORY_MB:
+            raise ValueError(f"memory must be less than or equal to {MAX_MEMORY_MB} MB (64 TiB)")
+        return megabytes
+
+    @model_validator(mode="after")
+    def _memory_alias(self) -> "Resources":
+        if self.memory is not None:
+            if "memory_mb" in self.model_fields_set:
                 raise ValueError("give either 'memory' or 'memory_mb', not both")
-            data["memory_mb"] = parse_memory_mb(data.pop("memory"))
-        return data
+            self.memory_mb = self.memory
+            self.memory = None
+        return self
 
 
 class LayerSpec(_Strict):
@@ -163,13 +221,13 @@ class LayerSpec(_Strict):
 class JobSpec(_Strict):
     """A job as submitted: who, for which show, how urgent, and its layers."""
 
-    name: str = Field(..., min_length=1, max_length=200)
-    project: str = Field("default", min_length=1, max_length=100)
-    sequence: str | None = Field(None, max_length=100)
-    shot: str | None = Field(None, max_length=100)
-    owner: str | None = Field(None, max_length=100)
+    name: PlainText = Field(..., min_length=1, max_length=200)
+    project: PlainText = Field("default", min_length=1, max_length=100)
+    sequence: PlainText | None = Field(None, max_length=100)
+    shot: PlainText | None = Field(None, max_length=100)
+    owner: PlainText | None = Field(None, max_length=100)
     priority: int = Field(50, ge=0, le=1000)
-    depends_on: list[int] = Field(default_factory=list, description="ids of jobs that must succeed first")
+    depends_on: list[JobId] = Field(default_factory=list, description="ids of jobs that must succeed first")
     env: dict[str, str] = Field(default_factory=dict)
     path_mapping: list[PathRule] = Field(default_factory=list, description="storage roots per OS, applied to "
                                          "the layers' arguments for the OS of the node that runs each task")
@@ -177,20 +235,33 @@ class JobSpec(_Strict):
 
     @model_validator(mode="after")
     def _layer_graph(self) -> "JobSpec":
-        names = [layer.name for layer in self.layers]
-        seen: set[str] = set()
-        for i, name in enumerate(names):
-            if name in seen:
-                raise ValueError(f"layers.{i}.name: layer name {name!r} is used twice")
-            seen.add(name)
-        for i, layer in enumerate(self.layers):
-            for dep in layer.depends_on:
-                if dep == layer.name:
-                    raise ValueError(f"layers.{i}.depends_on: a layer cannot depend on itself")
-                if dep not in seen:
-                    raise ValueError(f"layers.{i}.depends_on: no layer named {dep!r} in this job")
+        problems = layer_graph_problems([(layer.name, layer.depends_on) for layer in self.layers])
+        if problems:
+            raise ValueError(f"{problems[0]['field']}: {problems[0]['message']}")
         _check_acyclic({layer.name: layer.depends_on for layer in self.layers})
         return self
+
+
+def layer_graph_problems(layers: list[tuple[Any, Any]]) -> list[dict[str, str]]:
+    """Every duplicate layer name and dependency on a missing layer, given (name, depends_on) per layer.
+
+    Takes raw values too, so that a spec with other errors still hears about all of these at once."""
+    problems: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for i, (name, _deps) in enumerate(layers):
+        if isinstance(name, str):
+            if name.strip() in seen:
+                problems.append({"field": f"layers.{i}.name", "message": f"layer name {name.strip()!r} is used twice"})
+            seen.add(name.strip())
+    for i, (name, deps) in enumerate(layers):
+        for dep in deps if isinstance(deps, list) else []:
+            if not isinstance(dep, str):
+                continue
+            if isinstance(name, str) and dep.strip() == name.strip():
+                problems.append({"field": f"layers.{i}.depends_on", "message": "a layer cannot depend on itself"})
+            elif dep.strip() not in seen:
+                problems.append({"field": f"layers.{i}.depends_on", "message": f"no layer named {dep.strip()!r} in this job"})
+    return problems
 
 
 def _check_acyclic(graph: dict[str, list[str]]) -> None:

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from thresher import __version__
@@ -20,7 +21,7 @@ from thresher.server.context import ServerContext
 from thresher.server.dashboard import pages as dashboard
 from thresher.server.db import statistics
 from thresher.server.dashboard.docs import mount_docs
-from thresher.server.errors import ApiProblem
+from thresher.server.errors import ApiProblem, database_value_problem
 
 log = logging.getLogger("thresher.server")
 API_PREFIX = "/api/v1"
@@ -29,7 +30,12 @@ API_PREFIX = "/api/v1"
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     out = []
     for error in exc.errors():
-        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+        if error.get("type") == "json_invalid":  # its loc is ("body", <character position>), not a field
+            position = error.get("loc", ("body", "?"))[-1]
+            reason = (error.get("ctx") or {}).get("error", "cannot be decoded")
+            out.append({"field": "(body)", "message": f"invalid JSON at character {position}: {reason}"})
+            continue
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header", "cookie")]
         message = str(error.get("msg", "invalid"))
         out.append({"field": ".".join(loc) or "(body)", "message": message.removeprefix("Value error, ")})
     return out
@@ -84,6 +90,20 @@ def create_app(server: ServerContext) -> FastAPI:
     async def _crash(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
         return JSONResponse({"detail": f"internal error: {type(exc).__name__}", "errors": []}, status_code=500)
+
+    async def _database_value(request: Request, exc: Exception) -> JSONResponse:
+        """Last line: a value the routes did not check and the database refused is still the caller's
+        mistake (422), when the error can only mean that; anything else stays a 500."""
+        problem = database_value_problem(exc)
+        if problem is None:
+            log.error("unexpected error", exc_info=exc)
+            return JSONResponse({"detail": f"internal error: {type(exc).__name__}", "errors": []}, status_code=500)
+        log.warning("%s %s: refused a value the database cannot hold: %s", request.method, request.url.path,
+                    str(exc).splitlines()[0])
+        return await _problem(request, problem)
+
+    app.add_exception_handler(DataError, _database_value)
+    app.add_exception_handler(OverflowError, _database_value)
 
     for router in (meta.router, people.router, agents.router):
         app.include_router(router, prefix=API_PREFIX)

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from thresher.model.spec import MAX_ID
 from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_STATES
 from thresher.server.clock import iso
 from thresher.server.db.tables import attempts, jobs, layers, nodes, tasks
@@ -72,7 +73,15 @@ def list_jobs(conn: Connection, *, state: str | None, project: str | None, owner
     return {"items": [job_summary(r, counts[r.id], running.get(r.id, 0.0)) for r in rows], "total": total}
 
 
+def _known(kind: str, row_id: int) -> None:
+    """An id past the id columns' range names nothing (and must not reach the database: PostgreSQL
+    refuses to compare a 32-bit column with it, SQLite to bind a number past 64 bits)."""
+    if not 1 <= row_id <= MAX_ID:
+        raise NotFound(f"no {kind} with id {row_id}")
+
+
 def get_job(conn: Connection, job_id: int) -> dict[str, Any]:
+    _known("job", job_id)
     row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
     if row is None:
         raise NotFound(f"no job with id {job_id}")
@@ -121,6 +130,7 @@ def task_view(row: Any) -> dict[str, Any]:
 
 def list_tasks(conn: Connection, job_id: int, *, layer: str | None, state: str | None, limit: int,
                offset: int) -> dict[str, Any]:
+    _known("job", job_id)
     if conn.execute(select(jobs.c.id).where(jobs.c.id == job_id)).first() is None:
         raise NotFound(f"no job with id {job_id}")
     conditions = [tasks.c.job_id == job_id]
@@ -135,6 +145,7 @@ def list_tasks(conn: Connection, job_id: int, *, layer: str | None, state: str |
 
 
 def get_task(conn: Connection, task_id: int) -> dict[str, Any]:
+    _known("task", task_id)
     row = conn.execute(_task_query().where(tasks.c.id == task_id)).first()
     if row is None:
         raise NotFound(f"no task with id {task_id}")
@@ -153,6 +164,7 @@ def attempt_view(row: Any) -> dict[str, Any]:
 
 
 def list_attempts(conn: Connection, task_id: int) -> list[dict[str, Any]]:
+    _known("task", task_id)
     if conn.execute(select(tasks.c.id).where(tasks.c.id == task_id)).first() is None:
         raise NotFound(f"no task with id {task_id}")
     rows = conn.execute(select(attempts, nodes.c.name.label("node_name")).join(nodes, nodes.c.id == attempts.c.node_id)
@@ -193,9 +205,12 @@ def list_nodes(conn: Connection) -> list[dict[str, Any]]:
 
 
 def find_node(conn: Connection, ident: str) -> Any:
-    query = select(nodes).where(nodes.c.id == int(ident)) if ident.isdigit() else select(nodes).where(nodes.c.name == ident)
-    row = conn.execute(query).first()
-    if row is None and ident.isdigit():
+    """A node by id or by name (a name made of digits is tried as an id first)."""
+    if "\x00" in ident:
+        raise BadInput("invalid node name", [{"field": "ident", "message": "must not contain NUL characters"}])
+    as_id = ident.isascii() and ident.isdigit() and 1 <= int(ident) <= MAX_ID
+    row = conn.execute(select(nodes).where(nodes.c.id == int(ident))).first() if as_id else None
+    if row is None:
         row = conn.execute(select(nodes).where(nodes.c.name == ident)).first()
     if row is None:
         raise NotFound(f"no node named {ident!r}")
