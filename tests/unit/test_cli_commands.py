@@ -385,3 +385,25 @@ def test_submit_cmd_dry_run(fake: FakeServer) -> None:
     assert result.exit_code == 0
     assert fake.requests[-1].url.params["dry_run"] == "true"
     assert json.loads(result.stdout)["valid"] is True
+
+
+def test_submit_dry_run_of_a_refused_spec_prints_its_errors(fake: FakeServer, tmp_path: Any) -> None:
+    """The server refuses an invalid spec with 422, dry run or not; `--dry-run` shows that verdict the
+    way it shows a valid one: `--json` prints `{"valid": false, "errors": [...]}` on stdout, exit 1."""
+    spec = tmp_path / "job.yaml"
+    spec.write_text("name: j\nlayers:\n  - name: a\n    resources: {cores: 64}\n    args: {command: [echo]}\n")
+    errors = [{"field": "layers.0.resources", "message": "no node can run this layer"},
+              {"field": "depends_on.0", "message": "no job with id 7"}]
+    fake.routes[("POST", "/jobs")] = lambda req: httpx.Response(422, json={"detail": "invalid job spec", "errors": errors})
+    result = run("submit", str(spec), "-s", "http://x", "--dry-run", "--json")
+    assert result.exit_code == 1
+    answer = json.loads(result.stdout)
+    assert answer["valid"] is False and answer["errors"] == errors and answer["detail"] == "invalid job spec"
+    result = run("submit", str(spec), "-s", "http://x", "--dry-run")
+    assert result.exit_code == 1
+    assert "spec is NOT valid" in result.stdout and "layers.0.resources: no node can run this layer" in result.stdout
+    result = run("submit-cmd", "-s", "http://x", "--dry-run", "--json", "--", "echo")
+    assert result.exit_code == 1 and json.loads(result.stdout)["valid"] is False
+    # without --dry-run a refusal stays an error on stderr
+    result = run("submit", str(spec), "-s", "http://x", "--json")
+    assert result.exit_code == 1 and result.stdout == "" and "no job with id 7" in result.stderr

@@ -10,6 +10,8 @@ import typer
 
 from thresher.cli.common import JsonOpt, ServerOpt, TokenOpt, connect, console, emit_json, err
 from thresher.cli.views import dry_run_view, job_view, jobs_table, tasks_table, templates_table
+from thresher.client.api import Thresher
+from thresher.client.http import ApiError
 from thresher.client.spec import command_job_spec, load_job_spec, parse_job_spec
 
 EXIT_WAIT_TIMEOUT = 2
@@ -26,11 +28,23 @@ def submit(
     """Submit a job spec file; print the new job's id."""
     spec = parse_job_spec(sys.stdin.read(), "<stdin>") if str(file) == "-" else load_job_spec(file)
     with connect(server, token) as client:
-        answer = client.submit(spec, dry_run=dry_run)
+        answer = _submit(client, spec, dry_run)
     if dry_run:
         _print_dry_run(answer, json_out)
     else:
         _print_submitted(answer, json_out)
+
+
+def _submit(client: Thresher, spec: dict, dry_run: bool) -> dict:
+    """Submit, or check with a dry run. A dry run's answer for a spec the server refuses (422) is the
+    verdict the user asked for, `{"valid": false, "errors": [...]}`, printed like a valid one."""
+    try:
+        return client.submit(spec, dry_run=dry_run)
+    except ApiError as exc:
+        if not dry_run or exc.status != 422:
+            raise
+        return {"valid": False, "detail": exc.detail, "errors": exc.errors, "warnings": [], "total_tasks": 0,
+                "tasks": []}
 
 
 def _print_dry_run(answer: dict, json_out: bool) -> None:
@@ -90,7 +104,7 @@ def submit_cmd(
                             cores=cores, memory=memory, gpus=gpus, tags=tag_list, retries=retries,
                             timeout=timeout, shell=shell, outputs=output, cwd=cwd)
     with connect(server, token) as client:
-        answer = client.submit(spec, dry_run=dry_run)
+        answer = _submit(client, spec, dry_run)
     if dry_run:
         _print_dry_run(answer, json_out)
     else:

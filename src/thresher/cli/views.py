@@ -277,7 +277,8 @@ def templates_table(templates: list[dict[str, Any]]) -> Table:
 def dry_run_view(answer: dict[str, Any]) -> Group:
     parts: list[Any] = []
     valid = bool(answer.get("valid"))
-    parts.append(Text("spec is valid" if valid else "spec is NOT valid", style="green" if valid else "bold red"))
+    verdict = "spec is valid" if valid else "spec is NOT valid" + (f": {answer['detail']}" if answer.get("detail") else "")
+    parts.append(Text(verdict, style="green" if valid else "bold red"))
     for item in answer.get("errors") or []:
         if isinstance(item, dict):
             parts.append(Text(f"  error {item.get('field') or '-'}: {item.get('message', '')}", style="red"))
