@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, select
 
 from thresher.client.http import ApiError, HttpClient
+from thresher.server.db.engine import normalize_url
+from thresher.server.db.tables import tokens
 
 
 def _spec(**layer: Any) -> dict[str, Any]:
@@ -116,3 +120,59 @@ def test_heartbeat_records_live_usage_and_progress(farm) -> None:
     # an attempt the agent runs that the server no longer wants is in the kill list
     farm.api.post(f"/jobs/{job['id']}/kill")
     assert agent.post("/agent/heartbeat", beat)["kill"] == [attempt]
+
+
+def test_a_node_credential_acts_only_for_its_own_node_and_secrets_are_stored_hashed(farm) -> None:
+    """Rule 5: node n2's token cannot write n1's log, end n1's attempt or call people's routes; the
+    tokens table holds digests only."""
+    job = farm.api.post("/jobs", _spec(frames="1", chunk=1))
+    enroll = farm.client(token=farm.enroll_token)
+    secrets = {"admin": farm.admin_token, "enroll": farm.enroll_token}
+    agents = {}
+    for name in ("n1", "n2"):
+        secrets[name] = enroll.post("/agent/register", {"name": name, "cores": 2, "memory_mb": 2048})["token"]
+        agents[name] = farm.client(token=secrets[name])
+    (assignment,) = agents["n1"].post("/agent/work", {}, wait=5)["assignments"]
+    attempt_id, task_id = assignment["attempt_id"], assignment["task_id"]
+    assert agents["n1"].post(f"/agent/attempts/{attempt_id}/log", {"offset": 0, "data": "mine\n"})["next_offset"] == 5
+
+    before = farm.api.get(f"/tasks/{task_id}")
+    intruder = agents["n2"]
+    with pytest.raises(ApiError) as info:
+        intruder.post(f"/agent/attempts/{attempt_id}/log", {"offset": 5, "data": "forged\n"})
+    assert info.value.status == 404
+    intruder.post("/agent/finish", {"reports": [{"attempt_id": attempt_id, "status": "failed", "exit_code": 1,
+                                                 "log_size": 5, "reason": "forged"}]})
+    # (its answer says accepted: true today, which tells n2 nothing happened only by convention)
+    intruder.post("/agent/heartbeat", {"running": [{"attempt_id": attempt_id, "progress": 99.0, "cpu_s": 1e6}]})
+    task = farm.api.get(f"/tasks/{task_id}")
+    assert task == before  # task and attempt unchanged: state, node, progress, usage, exit code, reason
+    (attempt,) = task["attempts"]
+    assert (task["state"], attempt["state"], attempt["node"], attempt["exit_code"]) == ("running", "running", "n1", None)
+    assert farm.api.get(f"/attempts/{attempt_id}/log")["data"] == "mine\n"
+    # the real owner still finishes it
+    done = agents["n1"].post("/agent/finish", {"reports": [{"attempt_id": attempt_id, "status": "succeeded",
+                                                            "exit_code": 0, "log_size": 5}]})
+    assert done["results"][0]["accepted"] is True
+    assert farm.api.get(f"/jobs/{job['id']}")["state"] == "succeeded"
+
+    for method, path in [("GET", "/jobs"), ("POST", "/jobs"), ("GET", f"/jobs/{job['id']}"),
+                         ("POST", f"/jobs/{job['id']}/retry"), ("GET", f"/tasks/{task_id}"),
+                         ("GET", f"/attempts/{attempt_id}/log"), ("GET", "/nodes"), ("POST", "/nodes/n1/disable"),
+                         ("GET", "/templates")]:
+        with pytest.raises(ApiError) as info:
+            intruder.request(method, path, json=_spec() if path == "/jobs" else ({} if method == "POST" else None))
+        assert info.value.status == 403, (method, path)
+    assert farm.api.get("/nodes/n1")["admin_state"] == "enabled"
+
+    engine = create_engine(normalize_url(farm.db_url))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(tokens)).all()
+    finally:
+        engine.dispose()
+    stored = "\n".join(repr(tuple(row)) for row in rows)
+    digests = {row.digest for row in rows}
+    for kind, secret in secrets.items():
+        assert secret not in stored and secret.split("_")[-1] not in stored, kind
+        assert hashlib.sha256(secret.encode()).hexdigest() in digests, kind
