@@ -125,6 +125,9 @@ def test_cuda_visible_devices(tmp_path: Path) -> None:
     code = "import os; print('cvd=' + os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>'))"
     _, log = run(py(code, gpus=[1, 3]), tmp_path / "a", hide_gpus=True)
     assert "cvd=1,3" in log
+    order = "import os; print('order=' + os.environ.get('CUDA_DEVICE_ORDER', '<unset>'))"
+    _, log = run(py(order, gpus=[0]), tmp_path / "o", hide_gpus=True)
+    assert "order=PCI_BUS_ID" in log  # CUDA's indices follow NVML's (PCI bus order)
     _, log = run(py(code), tmp_path / "b", hide_gpus=True)
     assert "cvd=\n" in log  # a GPU node, no GPU given: none visible
     _, log = run(py(code), tmp_path / "c", hide_gpus=False)

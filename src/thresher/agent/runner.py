@@ -164,7 +164,9 @@ def build_env(assignment: Assignment, *, hide_gpus: bool) -> dict[str, str]:
     """os.environ + a few THRESHER_* facts + the assignment's env + the GPU mask.
 
     CUDA_VISIBLE_DEVICES is set to the assigned GPUs; when none were assigned on a node that has GPUs
-    it is set to "" so a task cannot grab a GPU that the scheduler gave to another task.
+    it is set to "" so a task cannot grab a GPU that the scheduler gave to another task. The indices
+    are NVML's, which count GPUs in PCI bus order; CUDA counts fastest-first unless told otherwise,
+    so on a node with mixed GPU models CUDA_DEVICE_ORDER=PCI_BUS_ID makes both name the same cards.
     """
     env = dict(os.environ)
     env["THRESHER_ATTEMPT_ID"] = str(assignment.attempt_id)
@@ -176,6 +178,7 @@ def build_env(assignment: Assignment, *, hide_gpus: bool) -> dict[str, str]:
         env["THRESHER_FRAMES"] = assignment.frames
     env.update(assignment.env)
     if assignment.gpus:
+        env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in assignment.gpus)
     elif hide_gpus:
         env["CUDA_VISIBLE_DEVICES"] = ""

@@ -50,9 +50,13 @@ CLAIM_TASK = update(tasks).where(tasks.c.id == bindparam("b_task_id"), tasks.c.s
     state=TaskState.RUNNING.value, attempt_id=bindparam("b_attempt_id"), node_id=bindparam("b_node_id"),
     started_at=bindparam("b_now"), ended_at=None, progress=0.0)
 
-JOBS_RUNNING = update(jobs).where(jobs.c.id.in_(bindparam("job_ids", expanding=True)),
-                                  jobs.c.state != JobState.RUNNING.value,
-                                  jobs.c.killed.is_(False)).values(state=JobState.RUNNING.value)
+# A job row that someone else holds (a person pausing or killing it, a report completing it) is
+# skipped, not waited on: waiting while holding the claimed task rows could deadlock with them, and the
+# job's state is derived again whenever its tasks change.
+JOBS_RUNNING = update(jobs).where(jobs.c.id.in_(
+    select(jobs.c.id).where(jobs.c.id.in_(bindparam("job_ids", expanding=True)),
+                            jobs.c.state != JobState.RUNNING.value, jobs.c.killed.is_(False))
+    .with_for_update(skip_locked=True).scalar_subquery())).values(state=JobState.RUNNING.value)
 
 KILL_LIST = select(attempts.c.id).where(attempts.c.node_id == bindparam("node_id"),
                                         attempts.c.state == AttemptState.KILLING.value)
