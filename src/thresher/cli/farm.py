@@ -38,14 +38,18 @@ def server(
     port: Annotated[int, typer.Option("--port", min=0, max=65535)] = DEFAULT_PORT,
     data: Annotated[Path | None, typer.Option("--data", help="Data folder: tokens, logs, sqlite database.",
                                               show_default=False)] = None,
-    node_timeout: Annotated[float, typer.Option("--node-timeout", help="Seconds of silence before a node is down.")]
+    node_timeout: Annotated[float, typer.Option("--node-timeout", help="Seconds of silence before a node is down "
+                                                 "(at least 1; 3 heartbeats of the agents, 5 s each by default).")]
     = 60.0,
     no_client_config: Annotated[bool, typer.Option("--no-client-config", help="Do not save the admin token "
                                                    "where the CLI finds it.")] = False,
 ) -> None:
     """Run the Thresher server (API, dispatcher, dashboard) until stopped."""
-    from thresher.server.main import serve
+    from thresher.server.main import node_timeout_error, serve
 
+    problem = node_timeout_error(node_timeout)
+    if problem:
+        raise typer.BadParameter(problem, param_hint="--node-timeout")
     data_path = (data or data_dir()).expanduser().resolve()
     data_path.mkdir(parents=True, exist_ok=True)
     db_url = db or f"sqlite:///{data_path / 'thresher.db'}"

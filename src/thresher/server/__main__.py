@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from thresher.server.main import serve
+from thresher.server.main import node_timeout_error, serve
 
 
 def main() -> None:
@@ -14,9 +14,13 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8642, help="0 picks a free port")
     parser.add_argument("--data", type=Path, default=None, help="folder for tokens, server.json and the SQLite file")
-    parser.add_argument("--node-timeout", type=float, default=60.0, help="seconds before a silent node is down")
+    parser.add_argument("--node-timeout", type=float, default=60.0, help="seconds before a silent node is down (at least 1; "
+                        "agents must heartbeat several times in it: 3x their --heartbeat, 5 s by default)")
     parser.add_argument("--no-client-config", action="store_true", help="do not save the admin token for the CLI")
     args = parser.parse_args()
+    problem = node_timeout_error(args.node_timeout)
+    if problem:
+        parser.error(f"--node-timeout: {problem}")
     serve(args.db, args.host, args.port, args.data, args.node_timeout, save_client_config=not args.no_client_config)
 
 
