@@ -7,7 +7,10 @@ Per database: the jobs (4 tasks each, in a realistic mix of states) and the big 
 straight into a migrated database with the server's own `create_job`, then a real server is started
 on it (`python -m thresher.server`, as the e2e tests do), the bench logs in like a browser and times
 each page `--runs` times, sequentially, over loopback. The time is measured by the client from request
-to last byte, so it is an upper bound of the server-side time. Nothing is asserted; figures are printed.
+to last byte, so it is an upper bound of the server-side time. The task grid answers from the
+broadcaster's shared snapshot after its first read; its cold read, and what the broadcaster spends per
+tick to keep a watched 10,000-task grid current (re-read and diff, once for all tabs), are timed in
+process on the same database. Nothing is asserted; figures are printed.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from sqlalchemy import update  # noqa: E402
+from sqlalchemy import select, update  # noqa: E402
 
 from tests.support.farm import Farm  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
@@ -118,9 +121,52 @@ def bench(kind: str, url: str, args: argparse.Namespace, root: Path) -> dict[str
             results[label] = r = timed(client, path, args.runs)
             print(f"  {label:<58} median {r['median']:7.1f} ms   p95 {r['p95']:7.1f} ms   {r['bytes'] / 1024:8.1f} KiB")
         client.close()
+        results.update(broadcaster_costs(url, big_id, args.runs))
         return results
     finally:
         farm.stop()
+
+
+def broadcaster_costs(url: str, big_id: int, runs: int) -> dict[str, dict[str, Any]]:
+    """The server side of a watched big job, in process: the grid's first read, and the per-tick re-read
+    and diff with nothing changed and with 50 tasks changed (what one event then carries)."""
+    from thresher.server.context import ServerContext
+    from thresher.server.events import EventHub
+
+    server = ServerContext(db=Database(url), events=EventHub())
+    hub = server.events
+    out: dict[str, dict[str, Any]] = {}
+
+    def report(label: str, times: list[float], size: int = 0) -> None:
+        times.sort()
+        out[label] = r = {"median": statistics.median(times), "p95": times[max(0, int(len(times) * 0.95) - 1)],
+                          "bytes": size}
+        print(f"  {label:<58} median {r['median']:7.1f} ms   p95 {r['p95']:7.1f} ms")
+
+    cold = []
+    for _ in range(max(3, runs // 4)):
+        hub._grids.clear()
+        t0 = time.perf_counter()
+        hub.grid(server, big_id)
+        cold.append((time.perf_counter() - t0) * 1000)
+    report("task grid, first read into the shared snapshot", cold)
+    idle, busy, cells = [], [], 0
+    for i in range(runs):
+        t0 = time.perf_counter()
+        hub._diff_grids(server, {big_id}, False)
+        idle.append((time.perf_counter() - t0) * 1000)
+        with server.db.write() as conn:
+            ids = [r.id for r in conn.execute(select(tasks.c.id).where(tasks.c.job_id == big_id)
+                                              .order_by(tasks.c.id).offset(5000 + 50 * i).limit(50))]
+            conn.execute(update(tasks).where(tasks.c.id.in_(ids)).values(state="running"))
+        t0 = time.perf_counter()
+        changed = hub._diff_grids(server, {big_id}, False)
+        busy.append((time.perf_counter() - t0) * 1000)
+        cells = len(changed[str(big_id)]["cells"] or [])
+    report("broadcaster tick: re-read + diff, nothing changed", idle)
+    report(f"broadcaster tick: re-read + diff, {cells} tasks changed", busy)
+    server.db.dispose()
+    return out
 
 
 def main() -> None:

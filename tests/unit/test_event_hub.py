@@ -223,3 +223,16 @@ def test_queue_type_is_asyncio(server: ServerContext) -> None:
     queue = server.events.subscribe(jobs=[1], tasks=[2])
     assert isinstance(queue, asyncio.Queue)
     assert server.events.watched() == ({1}, {2})
+
+
+def test_grid_columns_follow_layer_then_task_order(server: ServerContext) -> None:
+    spec = {"name": "two", "layers": [
+        {"name": "render", "frames": "1-3", "args": {"command": ["echo", "{frame}"]}},
+        {"name": "comp", "frames": "1-2", "depends_on": ["render"], "args": {"command": ["echo", "{frame}"]}}]}
+    with server.db.write() as conn:
+        job = create_job(conn, check_spec(spec), "tester")
+    grid = server.events.grid(server, job)
+    assert grid is not None
+    assert grid["layers"] == ["render", "comp"] and grid["layer"] == [0, 0, 0, 1, 1]
+    assert grid["frames"] == ["1", "2", "3", "1", "2"] and grid["node"] == [""] * 5
+    assert [grid["states"][code] for code in grid["state"]] == ["ready"] * 3 + ["waiting"] * 2

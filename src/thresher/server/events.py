@@ -297,22 +297,25 @@ class EventHub:
             snap = self._grids.get(job_id)
             if snap is None:
                 with self._read(server) as conn:
-                    layer_rows = conn.execute(select(layers.c.id, layers.c.name).where(layers.c.job_id == job_id)
+                    layer_rows = conn.execute(select(layers.c.idx, layers.c.name).where(layers.c.job_id == job_id)
                                               .order_by(layers.c.idx)).all()
                     if not layer_rows:
                         return None
-                    rows = conn.execute(select(tasks.c.id, tasks.c.layer_id, tasks.c.state, tasks.c.frames,
-                                               tasks.c.node_id)
-                                        .where(tasks.c.job_id == job_id).order_by(tasks.c.layer_id, tasks.c.idx)).all()
-                    self._names(conn, {r.node_id for r in rows})
-                layer_pos = {r.id: i for i, r in enumerate(layer_rows)}
-                rows.sort(key=lambda r: layer_pos.get(r.layer_id, 0))
+                    # in grid order (layer, then task), as plain tuples: 10,000 rows in a few ms
+                    rows = [tuple(r) for r in conn.execute(
+                        select(tasks.c.id, layers.c.idx, tasks.c.state, tasks.c.frames, tasks.c.node_id)
+                        .join(layers, layers.c.id == tasks.c.layer_id).where(tasks.c.job_id == job_id)
+                        .order_by(layers.c.idx, tasks.c.idx))]
+                    ids, layer_idx, states, frames, node_ids = ([list(c) for c in zip(*rows)] if rows
+                                                                else [[], [], [], [], []])
+                    self._names(conn, set(node_ids))
+                layer_pos = {r.idx: i for i, r in enumerate(layer_rows)}
                 snap = GridSnapshot(
-                    version=self._next_version(), layers=[r.name for r in layer_rows], ids=[r.id for r in rows],
-                    layer=[layer_pos.get(r.layer_id, 0) for r in rows], frames=[r.frames for r in rows],
-                    state=[STATE_CODES.get(r.state, 0) for r in rows], node=[r.node_id for r in rows],
-                    pos={r.id: i for i, r in enumerate(rows)}, used_at=time.monotonic(),
-                    raw=sorted((r.id, r.state, r.node_id) for r in rows))
+                    version=self._next_version(), layers=[r.name for r in layer_rows], ids=ids,
+                    layer=[layer_pos.get(i, 0) for i in layer_idx], frames=frames,
+                    state=[STATE_CODES.get(st, 0) for st in states], node=node_ids,
+                    pos={task_id: k for k, task_id in enumerate(ids)}, used_at=time.monotonic(),
+                    raw=sorted(zip(ids, states, node_ids)))
                 self._grids[job_id] = snap
             snap.used_at = time.monotonic()
             names = self._node_names
