@@ -37,6 +37,15 @@ def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             postgres.drop_database(url)
 
 
+@pytest.fixture(autouse=True)
+def _farm_logs_on_failure(request: pytest.FixtureRequest, shared: Farm) -> None:
+    """Hand the shared farm to tests/conftest.py's report hook, which attaches its process logs."""
+    for plugin in request.config.pluginmanager.get_plugins():
+        key = getattr(plugin, "FARMS_KEY", None)
+        if key is not None:
+            request.node.stash[key] = [shared]
+
+
 def _spec(**layer: Any) -> dict[str, Any]:
     return {"name": "shot010", "project": "demo", "layers": [
         {"name": "render", "frames": "1-4", "args": {"command": ["echo", "{frame}"]}, **layer}]}

@@ -1,6 +1,8 @@
 """The agent against a real server: runs work, streams logs, rides through outages, cleans up.
 
 Real `python -m thresher.server` and `python -m thresher.agent` subprocesses (tests/support/farm.py).
+The tests whose outcome rests on what the database records (reports after an outage, reconciling after an
+agent restart, the GPUs picked by the dispatcher) run on SQLite and on PostgreSQL (`db_url`).
 """
 
 from __future__ import annotations
@@ -128,9 +130,9 @@ def test_kill_job_ends_process_tree(make_farm: Callable[..., Any], tmp_path: Pat
                   == "killed", timeout=15, message="attempt killed")
 
 
-def test_task_finishes_while_server_is_down(make_farm: Callable[..., Any], tmp_path: Path) -> None:
+def test_task_finishes_while_server_is_down(make_farm: Callable[..., Any], db_url: str, tmp_path: Path) -> None:
     """Rule 2 and 6: the report and log of a task that ends during an outage arrive afterwards."""
-    farm = make_farm()
+    farm = make_farm(db_url)
     farm.start_agent("n1", cores=2)
     pid_file = running_pid_file(tmp_path)
     job_id = submit(farm, pid_script(pid_file, 2))
@@ -174,10 +176,10 @@ def test_agent_shutdown_reports_lost_and_task_runs_again(make_farm: Callable[...
     assert len(farm.api.get("/nodes")) == 1  # same identity after the restart
 
 
-def test_agent_crash_leftovers_killed_on_restart(make_farm: Callable[..., Any], tmp_path: Path) -> None:
+def test_agent_crash_leftovers_killed_on_restart(make_farm: Callable[..., Any], db_url: str, tmp_path: Path) -> None:
     """kill -9 of the agent: the task dies with it (PDEATHSIG), its orphaned child is found and
     ended when the agent comes back, and the attempt is reported lost."""
-    farm = make_farm()
+    farm = make_farm(db_url)
     farm.start_agent("n1", cores=2)
     pid_file = running_pid_file(tmp_path)
     job_id = submit(farm, pid_script(pid_file, 60))
@@ -194,9 +196,10 @@ def test_agent_crash_leftovers_killed_on_restart(make_farm: Callable[..., Any], 
     assert attempts[-1]["state"] == "running"
 
 
-def test_gpu_mask_follows_assignment(make_farm: Callable[..., Any]) -> None:
-    """A task sees only the GPUs it was given; on a GPU node a CPU task sees none."""
-    farm = make_farm()
+def test_gpu_mask_follows_assignment(make_farm: Callable[..., Any], db_url: str) -> None:
+    """A task sees only the GPUs it was given (the dispatcher's pick, stored with the attempt); on a GPU
+    node a CPU task sees none."""
+    farm = make_farm(db_url)
     farm.start_agent("g1", cores=2, gpus=2)  # placeholders when the machine has no NVIDIA GPU
     show = [PY, "-c", "import os; print('cvd=[' + os.environ.get('CUDA_VISIBLE_DEVICES', 'unset') + ']')"]
     gpu_job = submit(farm, show, resources={"cores": 1, "memory": "64M", "gpus": 1})

@@ -10,9 +10,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
+
+from tests.support.farm import Farm
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +52,38 @@ def cli(make_farm: Any) -> Cli:
     return Cli(farm)
 
 
-def test_submit_cmd_wait_and_log(cli: Cli) -> None:
+@pytest.fixture(scope="module", params=[
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="pg", marks=pytest.mark.postgres),
+])
+def shared_farm(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
+    """One farm (one agent) per database for the tests whose exit codes rest on job states the database
+    derives (wait, log -f); they only add jobs, so they can share it."""
+    root = tmp_path_factory.mktemp(f"cli-{request.param}")
+    postgres = request.getfixturevalue("postgres") if request.param == "postgresql" else None
+    url = postgres.create_database() if postgres else f"sqlite:///{root / 'thresher.db'}"
+    farm = Farm(url, root).start()
+    try:
+        farm.start_agent("n1", cores=2)
+        yield farm
+    finally:
+        farm.stop()
+        if postgres:
+            postgres.drop_database(url)
+
+
+@pytest.fixture
+def db_cli(request: pytest.FixtureRequest, shared_farm: Farm) -> Cli:
+    """`Cli` on the shared farm of each database; its process logs go with a failing test's report."""
+    for plugin in request.config.pluginmanager.get_plugins():  # tests/conftest.py's report hook
+        key = getattr(plugin, "FARMS_KEY", None)
+        if key is not None:
+            request.node.stash[key] = [shared_farm]
+    return Cli(shared_farm)
+
+
+def test_submit_cmd_wait_and_log(db_cli: Cli) -> None:
+    cli = db_cli
     job_id = cli.submit_cmd("--frames", "1-4", "--chunk", "2", "--", "echo", "frame", "{start}", "to", "{end}")
     result = cli("wait", str(job_id), "--timeout", "60")
     assert result.returncode == 0
@@ -67,21 +100,24 @@ def test_submit_cmd_wait_and_log(cli: Cli) -> None:
     assert "succeeded" in human and "2/2" in human
 
 
-def test_failing_command_makes_wait_exit_1(cli: Cli) -> None:
+def test_failing_command_makes_wait_exit_1(db_cli: Cli) -> None:
+    cli = db_cli
     job_id = cli.submit_cmd("--retries", "0", "--", "false")
     result = cli("wait", str(job_id), "--timeout", "60", check=False)
     assert result.returncode == 1
     assert result.stdout.strip() == f"job {job_id} failed"
 
 
-def test_wait_timeout_exits_2(cli: Cli) -> None:
+def test_wait_timeout_exits_2(db_cli: Cli) -> None:
+    cli = db_cli
     job_id = cli.submit_cmd("--", "sleep", "30")
     result = cli("wait", str(job_id), "--timeout", "1", check=False)
     assert result.returncode == 2
     cli("kill", str(job_id))
 
 
-def test_log_follow_streams_a_running_task(cli: Cli) -> None:
+def test_log_follow_streams_a_running_task(db_cli: Cli) -> None:
+    cli = db_cli
     job_id = cli.submit_cmd("--shell", "--", "for i in 1 2 3; do echo line $i; sleep 0.3; done")
     task_id = cli.json("tasks", str(job_id))["items"][0]["id"]
     # -f waits for the task's first attempt, then follows it to its end.
@@ -155,6 +191,13 @@ def test_submit_file_dry_run_and_submit(cli: Cli, tmp_path: Path) -> None:
     assert [t["argv"] for t in dry["tasks"]] == [["echo", "f1"], ["echo", "f2"], ["echo", "f3"]]
     job = json.loads(cli("submit", str(spec), "--json").stdout)
     assert job["name"] == "from file"
+    # a dry run refuses what the submit would (no node has 64 cores): JSON on stdout, exit 1
+    too_big = tmp_path / "big.yaml"
+    too_big.write_text("name: big\nlayers:\n  - name: a\n    resources: {cores: 64}\n    args: {command: [echo]}\n")
+    result = cli("submit", str(too_big), "--dry-run", "--json", check=False)
+    assert result.returncode == 1
+    refused = json.loads(result.stdout)
+    assert refused["valid"] is False and refused["errors"][0]["field"] == "layers.0.resources"
     assert cli("wait", str(job["id"]), "--timeout", "60").returncode == 0
 
 

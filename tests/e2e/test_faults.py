@@ -60,8 +60,10 @@ def test_server_kill_9_mid_job_then_restart_completes_everything(farm, tmp_path:
     assert frames_run == sorted(f"frame_{i}" for i in range(1, 9))
 
 
-def test_agent_kill_9_requeues_its_tasks_on_another_node(make_farm, tmp_path: Path) -> None:
-    farm = make_farm(node_timeout=3.0)
+def test_agent_kill_9_requeues_its_tasks_on_another_node(make_farm, db_url: str, tmp_path: Path) -> None:
+    """Node liveness: the silent node is declared down and its tasks run again elsewhere (SQLite and
+    PostgreSQL)."""
+    farm = make_farm(db_url, node_timeout=3.0)
     out = tmp_path / "out"
     out.mkdir()
     farm.start_agent("doomed", cores=2)
