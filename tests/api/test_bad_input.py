@@ -155,6 +155,18 @@ def test_nul_and_control_characters_are_422_naming_the_field(shared: Farm) -> No
     _no_server_errors(shared)
 
 
+def test_deeply_nested_documents_are_refused_before_any_check_walks_them(shared: Farm) -> None:
+    for depth in (40, 900):  # 900: deep enough for a RecursionError in a recursive walk, shallow enough to parse
+        nested: Any = "x"
+        for _ in range(depth):
+            nested = [nested]
+        error = _refused(shared.api, "POST", "/jobs", _spec(args={"command": ["echo"], "extra": nested}))
+        assert error.status == 422, error
+        (problem,) = error.errors
+        assert problem["field"].startswith("layers.0.args.extra.0") and "nested more than" in problem["message"]
+    _no_server_errors(shared)
+
+
 def test_unknown_state_filters_are_422_listing_the_states(shared: Farm) -> None:
     api = shared.api
     job = api.post("/jobs", _spec())

@@ -44,6 +44,25 @@ PlainText = Annotated[str, AfterValidator(_plain_text)]
 JobId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
+MAX_NESTING = 32  # levels of objects and lists in a spec; real specs use fewer than ten
+
+
+def nesting_problem(value: Any, limit: int = MAX_NESTING) -> dict[str, str] | None:
+    """The first place where a document nests objects or lists deeper than `limit`, or None.
+
+    Checked first, without recursion, so that no later check (ours, pydantic's, a template's) walks a
+    hostile document into a RecursionError."""
+    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth >= limit:
+                return {"field": path or "(body)", "message": f"nested more than {limit} levels deep"}
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            stack.extend((child, f"{path}.{key}" if path else str(key), depth + 1) for key, child in pairs)
+    return None
+
+
 def nul_problems(value: Any, path: str = "") -> list[dict[str, str]]:
     """Every string (key or value) holding a NUL character, anywhere in a submitted document, by field.
 

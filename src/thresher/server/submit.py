@@ -15,7 +15,8 @@ from sqlalchemy import Connection, insert, select
 
 from thresher.model.frames import Chunk, chunk_count, frame_count, is_arithmetic, iter_chunks
 from thresher.model.paths import PathRule
-from thresher.model.spec import MAX_ID, JobSpec, LayerSpec, Resources, layer_graph_problems, nul_problems
+from thresher.model.spec import (MAX_ID, JobSpec, LayerSpec, Resources, layer_graph_problems, nesting_problem,
+                                 nul_problems)
 from thresher.model.states import JobState, TaskState
 from thresher.server.clock import utcnow
 from thresher.server.db.tables import jobs, layers, nodes, tag_sets, tasks
@@ -116,6 +117,9 @@ def inspect_spec(raw: Any) -> tuple[CheckedJob | None, list[dict[str, str]], Far
     about a bad field in one layer and an unknown template or dependency in another."""
     if not isinstance(raw, dict):
         return None, [{"field": "(body)", "message": "a job spec must be a JSON object"}], FarmNeeds()
+    deep = nesting_problem(raw)
+    if deep:
+        return None, [deep], FarmNeeds()
     problems = nul_problems(raw)
     nul_fields = {p["field"] for p in problems}
     try:
