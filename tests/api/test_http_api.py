@@ -141,9 +141,10 @@ def test_a_node_credential_acts_only_for_its_own_node_and_secrets_are_stored_has
     with pytest.raises(ApiError) as info:
         intruder.post(f"/agent/attempts/{attempt_id}/log", {"offset": 5, "data": "forged\n"})
     assert info.value.status == 404
-    intruder.post("/agent/finish", {"reports": [{"attempt_id": attempt_id, "status": "failed", "exit_code": 1,
-                                                 "log_size": 5, "reason": "forged"}]})
-    # (its answer says accepted: true today, which tells n2 nothing happened only by convention)
+    forged = intruder.post("/agent/finish", {"reports": [{"attempt_id": attempt_id, "status": "failed",
+                                                          "exit_code": 1, "log_size": 5, "reason": "forged"}]})
+    assert forged["results"] == [{"attempt_id": attempt_id, "accepted": False, "next_offset": None,
+                                  "reason": f"no attempt {attempt_id} on this node"}]
     intruder.post("/agent/heartbeat", {"running": [{"attempt_id": attempt_id, "progress": 99.0, "cpu_s": 1e6}]})
     task = farm.api.get(f"/tasks/{task_id}")
     assert task == before  # task and attempt unchanged: state, node, progress, usage, exit code, reason

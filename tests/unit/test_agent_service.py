@@ -49,6 +49,7 @@ class FakeServer:
         self.valid_tokens = {"enroll", "node-token"}
         self.calls: list[str] = []
         self.finish_calls = 0
+        self.foreign: set[int] = set()  # attempts the server says are not this node's
         self.log_calls = 0
         self.port = 0
         self.httpd: ThreadingHTTPServer | None = None
@@ -137,7 +138,10 @@ class FakeServer:
                 for report in body["reports"]:
                     attempt_id = report["attempt_id"]
                     have = len(self.logs.get(attempt_id, b""))
-                    if have < report["log_size"]:
+                    if attempt_id in self.foreign:
+                        results.append({"attempt_id": attempt_id, "accepted": False, "next_offset": None,
+                                        "reason": f"no attempt {attempt_id} on this node"})
+                    elif have < report["log_size"]:
                         results.append({"attempt_id": attempt_id, "accepted": False, "next_offset": have})
                     else:
                         self.finished.setdefault(attempt_id, report)
@@ -199,6 +203,17 @@ def test_report_after_restart_catches_up_log_from_next_offset(fake: FakeServer, 
     assert fake.logs[2].decode() == text
     assert 2 in fake.finished
     assert spool.pending() == []
+
+
+def test_a_report_the_server_says_is_not_ours_is_dropped_at_once(fake: FakeServer, tmp_path: Path) -> None:
+    reporter, spool = make_reporter(fake, tmp_path)
+    fake.foreign.add(9)
+    fake.logs[9] = b"x"
+    spool.log_path(9).write_text("x")
+    spool.put_report(report(9, 1))
+    reporter.run_once()
+    assert spool.pending() == [] and 9 not in fake.finished
+    assert fake.finish_calls == 1  # not resent until some refusal limit
 
 
 def test_log_gap_is_resent_from_next_offset(fake: FakeServer, tmp_path: Path) -> None:

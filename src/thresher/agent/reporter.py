@@ -258,6 +258,9 @@ class Reporter:
             self._forget(attempt_id)
             return False
         next_offset = result.get("next_offset")
+        if result.get("reason") and not isinstance(next_offset, int):  # e.g. the attempt is not ours
+            self._give_up(report, str(result["reason"]))
+            return False
         if isinstance(next_offset, int):
             self._offsets[key] = next_offset
             path = self.spool.log_path(attempt_id)

@@ -133,7 +133,8 @@ def finish_attempts(conn: Connection, node_id: int, reports: list[dict[str, Any]
                     now: datetime) -> tuple[list[dict[str, Any]], Changes]:
     """Apply a batch of finish reports; idempotent per attempt.
 
-    Returns one `{"attempt_id", "accepted", "next_offset"}` per report and what changed. The batch
+    Returns one `{"attempt_id", "accepted", "next_offset"}` per report (plus `reason` for a report
+    the node should drop: not one of its attempts) and what changed. The batch
     costs a handful of statements whatever its size: one read of every attempt it names, the common
     outcomes (attempt ended, task succeeded) written in two executemany calls, and job states and
     dependencies re-derived once per touched layer, not once per report.
@@ -185,8 +186,8 @@ def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any
                 changes: Changes, pending: _PendingWrites) -> tuple[dict[str, Any], tuple[int, int] | None]:
     attempt_id = int(report["attempt_id"])
     result: dict[str, Any] = {"attempt_id": attempt_id, "accepted": True, "next_offset": None}
-    if row is None or row.node_id != node_id:
-        return result, None  # nothing of ours to record; the agent may drop it
+    if row is None or row.node_id != node_id:  # nothing to record: the agent drops the report
+        return {**result, "accepted": False, "reason": f"no attempt {attempt_id} on this node"}, None
     if row.log_size < int(report.get("log_size") or 0):
         return {**result, "accepted": False, "next_offset": row.log_size}, None
     status = report.get("status")
