@@ -91,6 +91,19 @@ def test_agent_protocol_log_is_idempotent_and_finish_waits_for_the_log(farm) -> 
     assert log["data"] == "héllo\nworld\n" and log["complete"]
     assert farm.api.get(f"/attempts/{attempt}/log", offset=7)["data"] == "world\n"
     assert farm.api.get(f"/jobs/{job['id']}")["state"] == "succeeded"
+    huge = 10**20  # no column holds it: a 422 naming the field, never a 500
+    for path, body, field in [
+        (f"/agent/attempts/{huge}/log", {"offset": 0, "data": "x"}, "attempt_id"),
+        (f"/agent/attempts/{attempt}/log", {"offset": huge, "data": "x"}, "offset"),
+        ("/agent/finish", {"reports": [{"attempt_id": huge, "status": "failed"}]}, "reports.0.attempt_id"),
+        ("/agent/finish", {"reports": [{"attempt_id": attempt, "status": "failed", "exit_code": huge}]},
+         "reports.0.exit_code"),
+        ("/agent/heartbeat", {"running": [{"attempt_id": huge}]}, "running.0.attempt_id"),
+        ("/agent/heartbeat", {"pending_reports": [huge]}, "pending_reports.0"),
+    ]:
+        with pytest.raises(ApiError) as info:
+            agent.post(path, body)
+        assert info.value.status == 422 and field in [e["field"] for e in info.value.body["errors"]], (path, info.value.body)
 
 
 def test_a_second_agent_cannot_take_a_live_nodes_name(farm) -> None:

@@ -9,14 +9,15 @@ import asyncio
 import time
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, insert, select, update
 
+from thresher.model.spec import MAX_ID
 from thresher.model.states import LIVE_ATTEMPT_STATES, AttemptState, NodeAdminState, NodeState
 from thresher.server import auth, dispatch, lifecycle
 from thresher.server.auth import Caller
@@ -48,8 +49,12 @@ class Registration(BaseModel):
     instance_id: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=64)
 
 
+AttemptId = Annotated[int, Field(ge=1, le=MAX_ID)]
+MAX_LOG_BYTES = 2**62  # log offsets are 64-bit columns
+
+
 class RunningAttempt(BaseModel):
-    attempt_id: int
+    attempt_id: AttemptId
     cpu_s: float | None = None
     rss_mb: float | None = None
     progress: float | None = Field(None, ge=0, le=100)
@@ -59,23 +64,23 @@ class Heartbeat(BaseModel):
     cpu_percent: float | None = None
     memory_used_mb: int | None = None
     load: float | None = None
-    running: list[RunningAttempt] = Field(default_factory=list)
-    pending_reports: list[int] = Field(default_factory=list)
+    running: list[RunningAttempt] = Field(default_factory=list, max_length=100_000)
+    pending_reports: list[AttemptId] = Field(default_factory=list, max_length=100_000)
 
 
 class LogChunk(BaseModel):
-    offset: int = Field(..., ge=0)
+    offset: int = Field(..., ge=0, le=MAX_LOG_BYTES)
     data: str
 
 
 class FinishReport(BaseModel):
-    attempt_id: int
+    attempt_id: AttemptId
     status: str = Field(..., pattern="^(succeeded|failed|killed|lost)$")
-    exit_code: int | None = None
+    exit_code: int | None = Field(None, ge=-(2**31), le=2**31 - 1)
     cpu_s: float | None = None
     peak_rss_mb: float | None = None
     reason: str | None = Field(None, max_length=10_000)
-    log_size: int = Field(0, ge=0)
+    log_size: int = Field(0, ge=0, le=MAX_LOG_BYTES)
     ended_at: str | None = None
 
 
@@ -220,7 +225,7 @@ def goodbye(request: Request, caller: Caller = Depends(require_node)) -> Any:
 
 
 @router.post("/attempts/{attempt_id}/log")
-def post_log(request: Request, attempt_id: int, body: LogChunk, caller: Caller = Depends(require_node)) -> Any:
+def post_log(request: Request, body: LogChunk, attempt_id: int = Path(..., ge=1, le=MAX_ID), caller: Caller = Depends(require_node)) -> Any:
     server = ctx(request)
     with server.db.write() as conn:
         size, gap = lifecycle.append_log(conn, caller.node_id, attempt_id, body.offset, body.data)
