@@ -50,6 +50,7 @@ class FakeServer:
         self.calls: list[str] = []
         self.finish_calls = 0
         self.foreign: set[int] = set()  # attempts the server says are not this node's
+        self.register_extra: dict[str, Any] = {}
         self.log_calls = 0
         self.port = 0
         self.httpd: ThreadingHTTPServer | None = None
@@ -101,7 +102,7 @@ class FakeServer:
         if path == "/api/v1/agent/register":
             with self.lock:
                 self.registrations.append((token, body))
-            return 200, {"node_id": 1, "name": body["name"], "token": "node-token"}
+            return 200, {"node_id": 1, "name": body["name"], "token": "node-token", **self.register_extra}
         if path == "/api/v1/agent/work":
             wait = float(re.search(r"wait=([\d.]+)", query).group(1)) if "wait=" in query else 0.0
             end = time.monotonic() + min(wait, 0.2)
@@ -268,6 +269,17 @@ def start_agent(fake: FakeServer, state: Path, **kw: Any) -> tuple[Agent, thread
     thread = threading.Thread(target=lambda: codes.append(agent.run()), daemon=True)
     thread.start()
     return agent, thread, codes
+
+
+def test_heartbeats_three_times_within_the_servers_node_timeout(fake: FakeServer, tmp_path: Path) -> None:
+    fake.register_extra = {"node_timeout_s": 0.3}  # the agent is set to beat every 0.2 s: too slow for it
+    agent, thread, codes = start_agent(fake, tmp_path / "state")
+    assert agent.registered.wait(5)
+    assert agent.config.heartbeat_s == pytest.approx(0.1)
+    start = len(fake.heartbeats)
+    time.sleep(1.0)
+    assert len(fake.heartbeats) - start >= 6
+    assert stop_agent(agent, thread, codes) == 0
 
 
 def stop_agent(agent: Agent, thread: threading.Thread, codes: list[int]) -> int:

@@ -269,6 +269,13 @@ class Agent:
         return False
 
     def _registered(self, answer: dict[str, Any], used_token: str, instance_id: str) -> None:
+        timeout = answer.get("node_timeout_s")
+        if isinstance(timeout, (int, float)) and timeout > 0 and self.config.heartbeat_s > timeout / 3:
+            # The server declares a node down after `timeout` silent seconds: beat three times within it,
+            # or a busy moment makes a healthy node flap down and up and lose its tasks.
+            log.warning("the server's node timeout is %.1f s: heartbeat every %.2f s instead of %.2f s",
+                        timeout, timeout / 3, self.config.heartbeat_s)
+            self.config.heartbeat_s = timeout / 3
         self.node_id = answer.get("node_id")
         self.name = answer.get("name") or self.name
         self.token = answer.get("token") or used_token

@@ -22,12 +22,6 @@ GIL_SWITCH_INTERVAL_S = 0.001
 #: Below this a node timeout cannot work: the liveness check runs every timeout/4 (at least 0.2 s) and a
 #: heartbeat is an HTTP call that a busy server may answer late.
 MIN_NODE_TIMEOUT_S = 1.0
-#: How often agents heartbeat unless started with --heartbeat (thresher.agent's default).
-AGENT_DEFAULT_HEARTBEAT_S = 5.0
-#: Heartbeats a node may miss (late, lost, a GC pause) before it is declared down.
-HEARTBEATS_PER_TIMEOUT = 3
-
-
 def node_timeout_error(node_timeout: float) -> str | None:
     """Why a node timeout is refused, or None."""
     if not node_timeout == node_timeout or node_timeout in (float("inf"), float("-inf")):  # NaN, inf
@@ -35,18 +29,7 @@ def node_timeout_error(node_timeout: float) -> str | None:
     if node_timeout < MIN_NODE_TIMEOUT_S:
         return (f"a node timeout of {node_timeout:g} s is too short (the least is {MIN_NODE_TIMEOUT_S:g} s): "
                 "nodes would be declared down between two heartbeats")
-    return None
-
-
-def node_timeout_warning(node_timeout: float) -> str | None:
-    """A warning for a node timeout shorter than a few heartbeats of an agent with default settings:
-    its nodes would flap between up and down (and lose their running tasks each time)."""
-    if node_timeout >= HEARTBEATS_PER_TIMEOUT * AGENT_DEFAULT_HEARTBEAT_S:
-        return None
-    return (f"--node-timeout {node_timeout:g} is shorter than {HEARTBEATS_PER_TIMEOUT} heartbeats of an agent "
-            f"with default settings (every {AGENT_DEFAULT_HEARTBEAT_S:g} s): start every agent with "
-            f"--heartbeat {node_timeout / HEARTBEATS_PER_TIMEOUT:.2g} or less, or its node will be declared down "
-            "between heartbeats and lose its running tasks")
+    return None  # agents learn the timeout when they register and beat three times within it
 
 
 def default_data_dir() -> Path:
@@ -76,9 +59,6 @@ def serve(db_url: str | None = None, host: str = "127.0.0.1", port: int = 8642, 
     # interval lets the busy side keep it that long, and the writer that everybody waits for stalls.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    warning = node_timeout_warning(node_timeout)
-    if warning:
-        log.warning("%s", warning)
     data = Path(data_dir) if data_dir else default_data_dir()
     server = prepare(db_url, data, Settings(node_timeout_s=node_timeout, lost_grace_s=min(10.0, node_timeout)))
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)

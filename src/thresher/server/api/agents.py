@@ -107,7 +107,8 @@ def register(request: Request, body: Registration, caller: Caller = Depends(curr
         if caller.kind == "node":
             conn.execute(update(nodes).where(nodes.c.id == caller.node_id).values(**facts))
             node = conn.execute(select(nodes.c.id, nodes.c.name).where(nodes.c.id == caller.node_id)).first()
-            return {"node_id": node.id, "name": node.name, "token": secret}
+            return {"node_id": node.id, "name": node.name, "token": secret,
+                    "node_timeout_s": server.settings.node_timeout_s}
         if caller.kind not in ("enroll", "admin"):
             raise Forbidden(f"a {caller.kind} token cannot register nodes")
         existing = conn.execute(select(nodes).where(nodes.c.name == body.name)).first()
@@ -125,7 +126,7 @@ def register(request: Request, body: Registration, caller: Caller = Depends(curr
         token = auth.create_token(conn, "node", body.name, node_id)
     server.notifier.tasks_ready(1)
     server.publish(nodes=[node_id])
-    return {"node_id": node_id, "name": body.name, "token": token}
+    return {"node_id": node_id, "name": body.name, "token": token, "node_timeout_s": server.settings.node_timeout_s}
 
 
 def _heartbeat(conn: Any, server: ServerContext, node_id: int, body: Heartbeat) -> tuple[dict[str, Any], lifecycle.Changes]:
