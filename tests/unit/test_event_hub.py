@@ -236,3 +236,17 @@ def test_grid_columns_follow_layer_then_task_order(server: ServerContext) -> Non
     assert grid["layers"] == ["render", "comp"] and grid["layer"] == [0, 0, 0, 1, 1]
     assert grid["frames"] == ["1", "2", "3", "1", "2"] and grid["node"] == [""] * 5
     assert [grid["states"][code] for code in grid["state"]] == ["ready"] * 3 + ["waiting"] * 2
+
+
+def test_job_counts_are_read_only_for_tabs_that_show_them(server: ServerContext) -> None:
+    hub = server.events
+    job = submit(server)
+    queue = hub.subscribe(job_info=False)  # say, an overview tab
+    hub.publish(jobs=[job])
+    event = hub.tick(server)
+    assert event is not None and job in event["jobs"] and "job_info" not in event
+    hub.subscribe()  # a jobs list tab
+    hub.publish(jobs=[job])
+    event = hub.tick(server)
+    assert event is not None and event["job_info"][str(job)]["counts"]["ready"] == 4
+    hub.unsubscribe(queue)

@@ -93,7 +93,7 @@ _GRID_ROWS = select(tasks.c.id, tasks.c.state, tasks.c.node_id).where(tasks.c.jo
     .order_by(tasks.c.id)
 
 
-Watch = tuple[frozenset[int], frozenset[int]]  # (jobs, tasks) a tab's page shows
+Watch = tuple[frozenset[int], frozenset[int], bool]  # (jobs, tasks) a tab's page shows; wants job counts
 
 
 class EventHub:
@@ -147,10 +147,12 @@ class EventHub:
         return taken
 
     # -- consumers (the event loop) -------------------------------------------------------
-    def subscribe(self, jobs: Iterable[int] = (), tasks: Iterable[int] = ()) -> asyncio.Queue[dict[str, Any] | None]:
-        """A queue of events for one tab; `jobs` / `tasks`: the job or task pages it shows."""
+    def subscribe(self, jobs: Iterable[int] = (), tasks: Iterable[int] = (),
+                  job_info: bool = True) -> asyncio.Queue[dict[str, Any] | None]:
+        """A queue of events for one tab; `jobs` / `tasks`: the job or task pages it shows;
+        `job_info`: whether it shows job progress (the counts are read only if some tab does)."""
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(QUEUE_SIZE)
-        self._subscribers[queue] = (frozenset(jobs), frozenset(tasks))
+        self._subscribers[queue] = (frozenset(jobs), frozenset(tasks), job_info)
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
@@ -164,7 +166,7 @@ class EventHub:
         """The jobs and tasks some open tab shows."""
         job_ids: set[int] = set()
         task_ids: set[int] = set()
-        for watch_jobs, watch_tasks in list(self._subscribers.values()):
+        for watch_jobs, watch_tasks, _counts in list(self._subscribers.values()):
             job_ids |= watch_jobs
             task_ids |= watch_tasks
         return job_ids, task_ids
@@ -220,7 +222,8 @@ class EventHub:
         grids = self._diff_grids(server, job_ids, recheck)
         job_ids |= {int(j) for j in grids}
         task_info = self._task_changes(server, watch_tasks, bool(job_ids) or recheck)
-        job_info = self._job_info(server, job_ids) if job_ids else {}
+        wants_counts = any(counts for _jobs, _tasks, counts in list(self._subscribers.values()))
+        job_info = self._job_info(server, job_ids) if job_ids and wants_counts else {}
         summary_changed = False
         if (self._dirty and now - self._summary_at >= self.summary_s) or \
                 now - self._summary_at >= 10 * self.summary_s or due_sample:

@@ -402,7 +402,8 @@ async def events(request: Request) -> Response:
     """Server-sent events: one JSON message per broadcaster tick that changed something.
 
     `?job=ID` / `?task=ID` name the job or task page the tab shows: events then carry that job's
-    changed grid cells, or that task's new state (see server/events.py)."""
+    changed grid cells, or that task's new state (see server/events.py). `?counts=0`: the tab shows
+    no job progress, so changed jobs' counts need not be read for it."""
     server: ServerContext = ctx(request)
     session = server.sessions.check(server.db, request.cookies.get(COOKIE))
     if session is None:
@@ -410,7 +411,8 @@ async def events(request: Request) -> Response:
 
         await require_admin(await current_caller(request))  # a tool with a bearer token may listen too
     queue = server.events.subscribe(jobs=_ids(request.query_params.getlist("job")),
-                                    tasks=_ids(request.query_params.getlist("task")))
+                                    tasks=_ids(request.query_params.getlist("task")),
+                                    job_info=request.query_params.get("counts") != "0")
 
     async def stream() -> Any:
         try:

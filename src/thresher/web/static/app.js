@@ -554,7 +554,9 @@
 
   if (page && page !== "missing" && window.EventSource) {
     // name the job or task this page shows: events then carry its changed cells or its new state
-    const watch = page === "job" ? `?job=${body.dataset.jobId}` : page === "task" ? `?task=${body.dataset.taskId}` : "";
+    // and whether it shows job progress (the server reads job counts only for tabs that do)
+    const watch = page === "job" ? `?job=${body.dataset.jobId}` : page === "task" ? `?task=${body.dataset.taskId}&counts=0`
+      : page === "jobs" ? "" : "?counts=0";
     const source = new EventSource("/events" + watch);
     source.onopen = () => { dot.textContent = "live"; dot.className = "live-dot on"; dot.title = "updates arrive as they happen"; };
     source.onerror = () => { dot.textContent = "reconnecting"; dot.className = "live-dot"; dot.title = "the event stream is reconnecting"; };
