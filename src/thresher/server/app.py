@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -58,6 +58,20 @@ async def _liveness_loop(server: ServerContext) -> None:
             log.exception("refreshing planner statistics failed")
 
 
+def _add_components(app: FastAPI, schemas: dict[str, Any]) -> None:
+    """Put schemas that routes refer to by hand into the OpenAPI document's components."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            document.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(server: ServerContext) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -107,6 +121,7 @@ def create_app(server: ServerContext) -> FastAPI:
 
     for router in (meta.router, people.router, agents.router):
         app.include_router(router, prefix=API_PREFIX)
+    _add_components(app, people.openapi_components())
     app.include_router(dashboard.router)  # the web dashboard at / (server/dashboard/pages.py)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     mount_docs(app)  # /docs and /redoc from packaged assets, no CDN (server/dashboard/docs.py)

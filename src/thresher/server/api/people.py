@@ -90,8 +90,21 @@ class PriorityBody(BaseModel):
     priority: int = Field(..., ge=0, le=1000)
 
 
+# The spec is read as plain JSON (so that every problem can be reported at once, with its place), and its
+# schema is given to the OpenAPI document by hand: the models it refers to go under components/schemas
+# (see `openapi_components`), where Swagger UI and ReDoc resolve them.
+_JOB_SPEC_SCHEMA = JobSpec.model_json_schema(ref_template="#/components/schemas/{model}")
+_JOB_SPEC_DEFS = _JOB_SPEC_SCHEMA.pop("$defs", {})
+
+
+def openapi_components() -> dict[str, Any]:
+    """Schemas that the submit route's request body refers to."""
+    return {"JobSpec": _JOB_SPEC_SCHEMA, **_JOB_SPEC_DEFS}
+
+
 @router.post("/jobs", status_code=201, summary="Submit a job (or check it with dry_run=true)",
-             openapi_extra={"requestBody": {"content": {"application/json": {"schema": JobSpec.model_json_schema()}}}})
+             openapi_extra={"requestBody": {"content": {"application/json": {
+                 "schema": {"$ref": "#/components/schemas/JobSpec"}}}}})
 def submit_job(request: Request, spec: Any = Body(...), dry: bool = Query(False, alias="dry_run"),
                target_os: str = Query("linux", alias="os", description="dry run: build commands for this OS")) -> Any:
     server = ctx(request)
