@@ -77,24 +77,34 @@ def usable_tag_keys(all_keys: Sequence[str], node_tags: Sequence[str]) -> list[s
     return [key for key in all_keys if set(filter(None, key.split(","))) <= have]
 
 
-def node_free(conn: Connection, node: Any) -> Free:
-    used = conn.execute(q.NODE_USED, {"node_id": node.id}).all()
-    busy_gpus = {g for row in used for g in (row.gpu_ids or [])}
+def live_attempts(conn: Connection, node_id: int) -> list[Any]:
+    """The node's live attempts: what they hold (cores, memory, GPUs) and which are to be killed."""
+    return conn.execute(q.NODE_LIVE, {"node_id": node_id}).all()
+
+
+def node_free(node: Any, live: Sequence[Any]) -> Free:
+    busy_gpus = {g for row in live for g in (row.gpu_ids or [])}
     all_gpus = [int(g["index"]) for g in (node.gpus or [])]
-    return Free(cores=node.cores - sum(r.cores for r in used),
-                memory_mb=node.memory_mb - sum(r.memory_mb for r in used),
+    return Free(cores=node.cores - sum(r.cores for r in live),
+                memory_mb=node.memory_mb - sum(r.memory_mb for r in live),
                 gpu_ids=[g for g in all_gpus if g not in busy_gpus])
+
+
+def kills_among(live: Sequence[Any]) -> list[int]:
+    """Attempts the server wants stopped, from the node's live attempts."""
+    return sorted(r.id for r in live if r.state == AttemptState.KILLING.value)
 
 
 def may_take_work(node: Any) -> bool:
     return node.state == NodeState.UP.value and node.admin_state == NodeAdminState.ENABLED.value
 
 
-def find_candidates(conn: Connection, node: Any, *, lock: bool) -> tuple[Free, list[Any]]:
+def find_candidates(conn: Connection, node: Any, *, lock: bool,
+                    live: Sequence[Any] | None = None) -> tuple[Free, list[Any]]:
     """What the node has free and the ready tasks that fit it, in dispatch order."""
     if not may_take_work(node):
         return Free(0, 0), []
-    free = node_free(conn, node)
+    free = node_free(node, live_attempts(conn, node.id) if live is None else live)
     if free.cores < 1:
         return free, []
     keys = usable_tag_keys([r.key for r in conn.execute(q.TAG_KEYS)], node.tags or [])
@@ -106,9 +116,28 @@ def find_candidates(conn: Connection, node: Any, *, lock: bool) -> tuple[Free, l
     return free, rows
 
 
-def assign(conn: Connection, node: Any, now: datetime, lock: bool) -> list[dict[str, Any]]:
+def work_for(conn: Connection, node_id: int, now: datetime, *, lock: bool) -> tuple[list[dict[str, Any]], list[int]]:
+    """An agent asks for work: what it should start and what it should kill (in a write transaction)."""
+    node = load_node(conn, node_id)
+    if node is None:
+        return [], []
+    live = live_attempts(conn, node_id)
+    return assign(conn, node, now, lock, live=live), kills_among(live)
+
+
+def has_news(conn: Connection, node_id: int) -> bool:
+    """Read-only look before asking for a write: is there work that fits this node, or a kill for it?"""
+    node = load_node(conn, node_id)
+    if node is None:
+        return False
+    live = live_attempts(conn, node_id)
+    return bool(kills_among(live)) or bool(find_candidates(conn, node, lock=False, live=live)[1])
+
+
+def assign(conn: Connection, node: Any, now: datetime, lock: bool,
+           live: Sequence[Any] | None = None) -> list[dict[str, Any]]:
     """Claim work for a node inside the caller's write transaction; returns the assignments."""
-    free, rows = find_candidates(conn, node, lock=lock)
+    free, rows = find_candidates(conn, node, lock=lock, live=live)
     by_id = {r.id: r for r in rows}
     candidates = [Candidate(r.id, r.job_id, r.layer_id, r.cores, r.memory_mb, r.gpus) for r in rows]
     choices = choose(candidates, free)
@@ -204,19 +233,8 @@ def _assignment(conn: Connection, node: Any, attempt_id: int, c: Candidate, gpu_
 
 def kill_list(conn: Connection, node_id: int) -> list[int]:
     """Attempts on this node the server wants stopped."""
-    return [r.id for r in conn.execute(q.KILL_LIST, {"node_id": node_id})]
+    return kills_among(live_attempts(conn, node_id))
 
 
 def load_node(conn: Connection, node_id: int) -> Any:
     return conn.execute(select(nodes).where(nodes.c.id == node_id)).first()
-
-
-def has_candidates(conn: Connection, node_id: int) -> bool:
-    """Read-only check used before opening a write transaction: is there anything to hand out?"""
-    node = load_node(conn, node_id)
-    if node is None:
-        return False
-    _, candidates = find_candidates(conn, node, lock=False)
-    return bool(candidates)
-
-

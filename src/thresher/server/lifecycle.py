@@ -69,9 +69,8 @@ def refresh_job_after_finish(conn: Connection, job_id: int, layer_id: int, now: 
     sees the earlier one's task as ended and completes the layer and the job."""
     if conn.dialect.name != "sqlite":  # SQLite: writers are serialized already
         conn.execute(q.LOCK_JOB, {"job_id": job_id})
-    layer_open = conn.execute(q.LAYER_OPEN, {"layer_id": layer_id}).first()
-    job_busy = conn.execute(q.JOB_BUSY, {"job_id": job_id}).first()
-    if layer_open and job_busy:
+    still = conn.execute(q.LAYER_OPEN_JOB_BUSY, {"layer_id": layer_id, "job_id": job_id}).one()
+    if still.layer_open and still.job_busy:
         return Changes()
     return refresh_job(conn, job_id, now)
 

@@ -166,20 +166,8 @@ async def heartbeat(request: Request, body: Heartbeat, caller: Caller = Depends(
 
 
 def _has_news(server: ServerContext, node_id: int) -> bool:
-    """Read-only look before queueing a write: is there work that fits, or a kill to hand over?
-    Worth it for an agent woken on spec (most wake-ups find nothing for it), wasted for one that
-    just finished a task on a busy farm."""
     with server.db.read() as conn:
-        return bool(dispatch.kill_list(conn, node_id)) or dispatch.has_candidates(conn, node_id)
-
-
-def _assign(conn: Any, node_id: int) -> tuple[list[dict[str, Any]], list[int]]:
-    """Claim what fits for the node, inside a (batched) write transaction; and what to kill."""
-    node = dispatch.load_node(conn, node_id)
-    kills = dispatch.kill_list(conn, node_id)
-    if node is None:
-        return [], kills
-    return dispatch.assign(conn, node, utcnow(), lock=conn.dialect.name != "sqlite"), kills
+        return dispatch.has_news(conn, node_id)
 
 
 @router.post("/work", summary="Long poll for work: answers as soon as there is something for this node")
@@ -193,8 +181,11 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), caller:
     try:
         while True:
             waiter.event.clear()
+            # A woken agent first looks in a read transaction (most wake-ups find nothing for it); one
+            # that just finished a task on a busy farm goes straight to the (batched) write.
             if not look_first or await run_in_threadpool(_has_news, server, node_id):
-                assignments, kills = await server.batcher.run(lambda conn: _assign(conn, node_id))
+                assignments, kills = await server.batcher.run(
+                    lambda conn: dispatch.work_for(conn, node_id, utcnow(), lock=conn.dialect.name != "sqlite"))
             else:
                 assignments, kills = [], []
             look_first = True

@@ -7,14 +7,14 @@ Everything here is plain SQLAlchemy Core over `tables.py`, so SQLite and Postgre
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, exists, func, insert, select, update
 
 from thresher.model.states import LIVE_ATTEMPT_STATES, AttemptState, JobState, NodeState, TaskState
 from thresher.server.db.tables import attempts, jobs, layers, nodes, tag_sets, tasks
 
 # -- dispatch --------------------------------------------------------------------------------
 
-NODE_USED = select(attempts.c.cores, attempts.c.memory_mb, attempts.c.gpu_ids).where(
+NODE_LIVE = select(attempts.c.id, attempts.c.state, attempts.c.cores, attempts.c.memory_mb, attempts.c.gpu_ids).where(
     attempts.c.node_id == bindparam("node_id"), attempts.c.state.in_(LIVE_ATTEMPT_STATES))
 
 TAG_KEYS = select(tag_sets.c.key)
@@ -58,9 +58,6 @@ JOBS_RUNNING = update(jobs).where(jobs.c.id.in_(
                             jobs.c.state != JobState.RUNNING.value, jobs.c.killed.is_(False))
     .with_for_update(skip_locked=True).scalar_subquery())).values(state=JobState.RUNNING.value)
 
-KILL_LIST = select(attempts.c.id).where(attempts.c.node_id == bindparam("node_id"),
-                                        attempts.c.state == AttemptState.KILLING.value)
-
 LAYER_FOR_COMMANDS = (select(layers, jobs.c.name.label("job_name"), jobs.c.path_mapping.label("path_mapping"))
                       .join(jobs, jobs.c.id == layers.c.job_id).where(layers.c.id == bindparam("layer_id")))
 
@@ -95,11 +92,12 @@ TASK_REQUEUED = update(tasks).where(*_RUNNING_ATTEMPT).values(state=TaskState.RE
 # last sees every finish committed before it. SQLite serializes writers already (no FOR UPDATE there).
 LOCK_JOB = select(jobs).where(jobs.c.id == bindparam("job_id")).with_for_update()
 
-LAYER_OPEN = select(tasks.c.id).where(tasks.c.layer_id == bindparam("layer_id"),
-                                      tasks.c.state.not_in([TaskState.SUCCEEDED.value, TaskState.SKIPPED.value])).limit(1)
-
-JOB_BUSY = select(tasks.c.id).where(tasks.c.job_id == bindparam("job_id"),
-                                    tasks.c.state.in_([TaskState.READY.value, TaskState.RUNNING.value])).limit(1)
+# After a report: is the layer still open, and has the job still work queued or running? One round trip.
+LAYER_OPEN_JOB_BUSY = select(
+    exists().where(tasks.c.layer_id == bindparam("layer_id"),
+                   tasks.c.state.not_in([TaskState.SUCCEEDED.value, TaskState.SKIPPED.value])).label("layer_open"),
+    exists().where(tasks.c.job_id == bindparam("job_id"),
+                   tasks.c.state.in_([TaskState.READY.value, TaskState.RUNNING.value])).label("job_busy"))
 
 # -- heartbeats ------------------------------------------------------------------------------
 
