@@ -232,3 +232,25 @@ def test_the_last_two_tasks_ending_at_once_complete_the_layer_and_the_job(bench:
     (encode,) = bench.work(node)
     bench.finish(node, encode["attempt_id"])
     assert bench.job_state(job) == "succeeded"
+
+
+def test_reports_settled_after_their_commit_and_stuck_jobs_found(bench: Bench) -> None:
+    """The agents' path: reports commit without deriving the job (`settle_now=False`); the check after the
+    commit finds what to derive, and a job left running by a crash in between is found by housekeeping."""
+    job = bench.submit(layers=[layer(frames="1-2"), layer("encode", frames="1", depends_on=["render"])])
+    node = bench.node("n1", cores=2)
+    first, second = bench.work(node)
+    touched: list[set[tuple[int, int]]] = []
+    for assignment in (first, second):
+        with bench.db.write() as conn:
+            _, changes = lifecycle.finish_attempts(conn, node, [{"attempt_id": assignment["attempt_id"], "status": "succeeded",
+                                                                  "exit_code": 0, "log_size": 0}], utcnow(), settle_now=False)
+        touched.append(changes.settle)
+    assert bench.task_states(job) == ["succeeded", "succeeded", "waiting"]  # nothing derived yet
+    with bench.db.read() as conn:
+        assert lifecycle.unsettled_jobs(conn, touched[1]) == [job]  # the last report's check sees both
+        assert lifecycle.stuck_jobs(conn) == [job]  # running, nothing queued or running
+    changes = bench.act(lambda conn, now: lifecycle.refresh_jobs(conn, [job], now))
+    assert changes.ready == 1 and bench.task_states(job) == ["succeeded", "succeeded", "ready"]
+    with bench.db.read() as conn:
+        assert lifecycle.stuck_jobs(conn) == []

@@ -95,3 +95,17 @@ def test_results_arrive_after_the_commit(db: Database) -> None:
     finally:
         batcher.close()
     assert seen == [["x"]]
+
+
+def test_several_writers_apply_every_operation_once(db: Database) -> None:
+    batcher = WriteBatcher(db, writers=3)
+
+    async def main() -> list[object]:
+        return await asyncio.gather(*(batcher.run(_insert(f"n{i}")) for i in range(200)))
+
+    try:
+        counts = asyncio.run(main())
+    finally:
+        batcher.close()
+    assert len(counts) == 200 and sorted(_names(db)) == sorted(f"n{i}" for i in range(200))
+    assert batcher.operations == 200

@@ -9,7 +9,7 @@ from typing import Callable, TypeVar
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
-from thresher.server import auth
+from thresher.server import auth, lifecycle
 from thresher.server.auth import Caller
 from thresher.server.clock import utcnow
 from thresher.server.dashboard.session import COOKIE, CSRF_HEADER, SAFE_METHODS, SessionStore, csrf_ok
@@ -21,6 +21,9 @@ from thresher.server.lifecycle import Changes
 from thresher.server.notify import Notifier
 
 T = TypeVar("T")
+
+# Writer threads for batched agent calls on PostgreSQL: while one waits on a round trip, another works.
+POSTGRES_WRITERS = 3
 
 # How long a token lookup is trusted in memory. Revoking or replacing tokens clears the cache of the
 # process that did it at once; other server processes notice within this time.
@@ -44,10 +47,23 @@ class ServerContext:
     sessions: SessionStore = field(default_factory=SessionStore)  # dashboard login cookies
     started_at: float = field(default_factory=time.time)
     _token_cache: dict[str, tuple[float, Caller | None]] = field(default_factory=dict)
-    batcher: WriteBatcher = field(init=False)  # group commit for the agents' hot path
+    batcher: WriteBatcher = field(init=False)    # group commit for the agents' hot path
+    refresher: WriteBatcher = field(init=False)  # job states derived again after reports (one writer)
 
     def __post_init__(self) -> None:
-        self.batcher = WriteBatcher(self.db)
+        self.batcher = WriteBatcher(self.db, writers=1 if self.db.is_sqlite else POSTGRES_WRITERS)
+        self.refresher = WriteBatcher(self.db, name="refresher")
+
+    async def settle(self, touched: set[tuple[int, int]]) -> None:
+        """After reports committed: derive again the jobs whose layer completed or that may be over
+        (`lifecycle.unsettled_jobs`), and wake whoever that concerns."""
+        def unsettled() -> list[int]:
+            with self.db.read() as conn:
+                return lifecycle.unsettled_jobs(conn, touched)
+
+        job_ids = await run_in_threadpool(unsettled)
+        if job_ids:
+            self.announce(await self.refresher.run(lambda conn: lifecycle.refresh_jobs(conn, job_ids, utcnow())))
 
     def write(self, fn: Callable[..., T], *args: object) -> T:
         """Run `fn(conn, *args)` in a write transaction; wake agents after the commit if it changed things."""

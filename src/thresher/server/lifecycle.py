@@ -28,10 +28,12 @@ class Changes:
 
     ready: int = 0                              # tasks that became ready
     nodes: set[int] = field(default_factory=set)  # nodes with freed resources or kills to do
+    settle: set[tuple[int, int]] = field(default_factory=set)  # (job, layer) to check after the commit
 
     def merge(self, other: "Changes") -> "Changes":
         self.ready += other.ready
         self.nodes |= other.nodes
+        self.settle |= other.settle
         return self
 
 
@@ -73,6 +75,33 @@ def refresh_job_after_finish(conn: Connection, job_id: int, layer_id: int, now: 
     if still.layer_open and still.job_busy:
         return Changes()
     return refresh_job(conn, job_id, now)
+
+
+def unsettled_jobs(conn: Connection, touched: Iterable[tuple[int, int]]) -> list[int]:
+    """Of the (job, layer) pairs whose tasks just ended, the jobs to derive again: the layer is done
+    (dependents may start) or the job has nothing queued or running (it may be over).
+
+    Run after the reports' commit, in a fresh transaction: of two reports ending a job's last tasks
+    together, the one that commits last sees both ended here, so no job is ever left running."""
+    jobs_ = set()
+    for job_id, layer_id in sorted(set(touched)):
+        still = conn.execute(q.LAYER_OPEN_JOB_BUSY, {"layer_id": layer_id, "job_id": job_id}).one()
+        if not (still.layer_open and still.job_busy):
+            jobs_.add(job_id)
+    return sorted(jobs_)
+
+
+def refresh_jobs(conn: Connection, job_ids: Iterable[int], now: datetime) -> Changes:
+    changes = Changes()
+    for job_id in sorted(set(job_ids)):
+        changes.merge(refresh_job(conn, job_id, now))
+    return changes
+
+
+def stuck_jobs(conn: Connection) -> list[int]:
+    """Running jobs with nothing queued or running: left so by a crash between a report's commit and
+    the check after it (see `unsettled_jobs`); the server's housekeeping derives them again."""
+    return [r.id for r in conn.execute(q.STUCK_JOBS)]
 
 
 def _layer_done(conn: Connection, layer_id: int) -> bool:
@@ -129,14 +158,16 @@ _FINAL_STATES = {"succeeded": AttemptState.SUCCEEDED.value, "failed": AttemptSta
 
 
 def finish_attempts(conn: Connection, node_id: int, reports: list[dict[str, Any]],
-                    now: datetime) -> tuple[list[dict[str, Any]], Changes]:
+                    now: datetime, *, settle_now: bool = True) -> tuple[list[dict[str, Any]], Changes]:
     """Apply a batch of finish reports; idempotent per attempt.
 
     Returns one `{"attempt_id", "accepted", "next_offset"}` per report (plus `reason` for a report
     the node should drop: not one of its attempts) and what changed. The batch
     costs a handful of statements whatever its size: one read of every attempt it names, the common
     outcomes (attempt ended, task succeeded) written in two executemany calls, and job states and
-    dependencies re-derived once per touched layer, not once per report.
+    dependencies re-derived once per touched layer, not once per report: here (`settle_now`), or
+    by the caller after the commit (`Changes.settle`, `unsettled_jobs`), which keeps the check and
+    its job row lock out of a shared write batch.
     """
     changes = Changes()
     ids = sorted({int(report["attempt_id"]) for report in reports})
@@ -156,6 +187,9 @@ def finish_attempts(conn: Connection, node_id: int, reports: list[dict[str, Any]
         if touched_layer:
             touched.add(touched_layer)
     pending.flush(conn)
+    if not settle_now:  # the caller runs `unsettled_jobs` after the commit (the agents' hot path)
+        changes.settle |= touched
+        return results, changes
     for job_id, layer_id in sorted(touched):
         changes.merge(refresh_job_after_finish(conn, job_id, layer_id, now))
     return results, changes

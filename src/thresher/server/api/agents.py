@@ -233,8 +233,10 @@ async def finish(request: Request, body: FinishBatch, caller: Caller = Depends(r
     node_id = caller.node_id
     reports = [report.model_dump() for report in body.reports]
     results, changes = await server.batcher.run(
-        lambda conn: lifecycle.finish_attempts(conn, node_id, reports, utcnow()))
+        lambda conn: lifecycle.finish_attempts(conn, node_id, reports, utcnow(), settle_now=False))
     server.announce(changes)
+    if changes.settle:
+        await server.settle(changes.settle)
     server.publish(attempts=[r["attempt_id"] for r in results], nodes=[node_id])
     return JSONResponse({"results": results})
 

@@ -15,6 +15,11 @@ one transaction:
 
 The operations see each other's effects in queue order, exactly as if they had run one after the
 other, so rules such as "a task has at most one live attempt" keep holding.
+
+On PostgreSQL several writers may run batches side by side (each on its own connection): the
+dispatcher's FOR UPDATE SKIP LOCKED keeps them off each other's tasks, and the hot operations take
+no job row locks (those come after the commit, see `lifecycle.unsettled_jobs`). SQLite has one
+writer at a time whatever happens, so it gets one writer thread.
 """
 
 from __future__ import annotations
@@ -46,11 +51,13 @@ class _Operation:
 class WriteBatcher:
     """One writer thread applying queued operations in shared transactions (see module docstring)."""
 
-    def __init__(self, db: Database, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, db: Database, max_batch: int = MAX_BATCH, writers: int = 1, name: str = "writer") -> None:
         self.db = db
         self.max_batch = max_batch
+        self.writers = writers
+        self.name = name
         self._queue: "queue.SimpleQueue[_Operation | None]" = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._start_lock = threading.Lock()
         self.batches = 0      # transactions committed (for tests and curiosity)
         self.operations = 0   # operations applied
@@ -64,18 +71,21 @@ class WriteBatcher:
         return await future
 
     def close(self) -> None:
-        if self._thread is not None:
+        threads, self._threads = self._threads, []
+        for _ in threads:
             self._queue.put(None)
-            self._thread.join(timeout=5)
-            self._thread = None
+        for thread in threads:
+            thread.join(timeout=5)
 
     # -- the writer thread ----------------------------------------------------------------
     def _ensure_thread(self) -> None:
-        if self._thread is None:
+        if not self._threads:
             with self._start_lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._loop, name="thresher-writer", daemon=True)
-                    self._thread.start()
+                if not self._threads:
+                    self._threads = [threading.Thread(target=self._loop, name=f"thresher-{self.name}-{i}", daemon=True)
+                                     for i in range(self.writers)]
+                    for thread in self._threads:
+                        thread.start()
 
     def _loop(self) -> None:
         while True:
@@ -97,7 +107,7 @@ class WriteBatcher:
                 self._apply(batch)
             except Exception:  # the writer must outlive anything an operation does
                 log.exception("write batch failed")
-            if stop:
+            if stop:  # close() queues one stop per writer
                 return
 
     def _apply(self, batch: list[_Operation]) -> None:
@@ -114,8 +124,9 @@ class WriteBatcher:
             for op in batch:
                 self._apply_alone(op)
             return
-        self.batches += 1
-        self.operations += len(batch)
+        with self._start_lock:
+            self.batches += 1
+            self.operations += len(batch)
         for op, result in zip(batch, results):
             self._settle(op, True, result)
 

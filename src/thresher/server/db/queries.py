@@ -99,6 +99,10 @@ LAYER_OPEN_JOB_BUSY = select(
     exists().where(tasks.c.job_id == bindparam("job_id"),
                    tasks.c.state.in_([TaskState.READY.value, TaskState.RUNNING.value])).label("job_busy"))
 
+STUCK_JOBS = select(jobs.c.id).where(
+    jobs.c.state == JobState.RUNNING.value,
+    ~exists().where(tasks.c.job_id == jobs.c.id, tasks.c.state.in_([TaskState.READY.value, TaskState.RUNNING.value])))
+
 # -- heartbeats ------------------------------------------------------------------------------
 
 NODE_SEEN = update(nodes).where(nodes.c.id == bindparam("b_node_id")).values(
