@@ -29,7 +29,10 @@ from thresher.server.db.tables import attempts, nodes
 from thresher.templates import Template, get_template
 from thresher.templates.base import Target
 
-CANDIDATES = 64  # rows read per dispatch; enough to fill a big node past tasks that do not fit
+# Rows read per dispatch: no more than the node's free cores (every task takes at least one, so no more
+# could be started), and at most this many. Rows read are rows locked on PostgreSQL, which other
+# dispatchers then skip: reading only what can be used keeps them apart.
+CANDIDATES = 64
 
 
 @dataclass
@@ -112,7 +115,7 @@ def find_candidates(conn: Connection, node: Any, *, lock: bool,
         return free, []
     query = q.CANDIDATES_LOCKED if lock else q.CANDIDATES
     rows = conn.execute(query, {"keys": keys, "free_cores": free.cores, "free_memory": free.memory_mb,
-                                "free_gpus": len(free.gpu_ids), "limit": CANDIDATES}).all()
+                                "free_gpus": len(free.gpu_ids), "limit": min(CANDIDATES, free.cores)}).all()
     return free, rows
 
 
