@@ -1,4 +1,4 @@
-"""Fresh planner statistics for PostgreSQL's tasks table.
+"""Fresh planner statistics (and few dead row versions) for PostgreSQL's tasks table.
 
 The dispatcher's candidate query reads the ready tasks off `ix_tasks_dispatch`. PostgreSQL picks that
 index only when its statistics say the table is big; right after a job of tens of thousands of tasks
@@ -17,18 +17,28 @@ from thresher.server.db.engine import Database
 MIN_CHANGED_ROWS = 5_000   # below this, stale statistics cannot mislead the planner much
 CHANGED_FRACTION = 0.2     # of the live rows, as autovacuum's own analyze threshold but sooner
 
-_STALENESS = text("SELECT n_live_tup, n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = 'tasks'")
+_STALENESS = text("SELECT n_live_tup, n_dead_tup, n_mod_since_analyze FROM pg_stat_user_tables "
+                  "WHERE relname = 'tasks'")
 
 
 def refresh_if_stale(db: Database) -> bool:
-    """ANALYZE the tasks table when many rows changed since the last analyze; True if it did."""
+    """ANALYZE the tasks table when many rows changed since the last analyze, VACUUM it too when many
+    row versions are dead; True if it did either.
+
+    Every task state change leaves a dead row version whose entries stay in the dispatch index until
+    a vacuum; the candidate query walks over them, slower and slower as a big job progresses, while
+    autovacuum visits only once a minute. Vacuuming alongside the analyze keeps that walk short."""
     if db.is_sqlite:
         return False
-    with db.engine.connect() as conn:
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         row = conn.execute(_STALENESS).first()
-        if row is None or row.n_mod_since_analyze < max(MIN_CHANGED_ROWS, CHANGED_FRACTION * row.n_live_tup):
-            conn.rollback()
+        if row is None:
             return False
-        conn.execute(text("ANALYZE tasks"))
-        conn.commit()
-        return True
+        threshold = max(MIN_CHANGED_ROWS, CHANGED_FRACTION * row.n_live_tup)
+        if row.n_dead_tup >= threshold:
+            conn.execute(text("VACUUM (ANALYZE) tasks"))
+            return True
+        if row.n_mod_since_analyze >= threshold:
+            conn.execute(text("ANALYZE tasks"))
+            return True
+        return False
