@@ -13,6 +13,7 @@ live attempt whatever races happen.
 
 from __future__ import annotations
 
+import json
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -173,11 +174,8 @@ def _claim(conn: Connection, node: Any, choices: list[Choice], now: datetime) ->
     SKIP LOCKED), so a refused claim is not expected, but one is undone rather than trusted."""
     task_ids = [choice.candidate.task_id for choice in choices]
     last = dict(conn.execute(q.LAST_ATTEMPT_NUMBERS, {"task_ids": task_ids}).all())
-    rows = [{"task_id": c.candidate.task_id, "job_id": c.candidate.job_id, "number": (last.get(c.candidate.task_id) or 0) + 1,
-             "node_id": node.id, "state": AttemptState.RUNNING.value, "cores": c.candidate.cores,
-             "memory_mb": c.candidate.memory_mb, "gpu_ids": c.gpu_ids, "started_at": now, "log_size": 0}
-            for c in choices]
-    attempt_ids: list[int | None] = list(conn.execute(q.INSERT_ATTEMPTS, rows).scalars().all())
+    numbers = [(last.get(t) or 0) + 1 for t in task_ids]
+    attempt_ids = _insert_attempts(conn, node, choices, numbers, now)
     claimed = conn.execute(q.CLAIM_TASK, [{"b_task_id": t, "b_attempt_id": a, "b_node_id": node.id, "b_now": now}
                                           for t, a in zip(task_ids, attempt_ids)]).rowcount
     if claimed != len(choices):  # somebody else took one between our read and our write
@@ -186,6 +184,23 @@ def _claim(conn: Connection, node: Any, choices: list[Choice], now: datetime) ->
         conn.execute(attempts.delete().where(attempts.c.id.in_(lost)))
         attempt_ids = [a if t in held else None for t, a in zip(task_ids, attempt_ids)]
     return attempt_ids
+
+
+def _insert_attempts(conn: Connection, node: Any, choices: list[Choice], numbers: list[int],
+                     now: datetime) -> list[int | None]:
+    """One running attempt per choice, in one statement; their ids in the choices' order."""
+    if conn.dialect.name == "postgresql":
+        created = dict((task_id, attempt_id) for attempt_id, task_id in conn.execute(q.INSERT_ATTEMPTS_PG, {
+            "node_id": node.id, "now": now, "task_ids": [c.candidate.task_id for c in choices],
+            "job_ids": [c.candidate.job_id for c in choices], "numbers": numbers,
+            "cores": [c.candidate.cores for c in choices], "memory": [c.candidate.memory_mb for c in choices],
+            "gpu_ids": [json.dumps(c.gpu_ids) for c in choices]}))
+        return [created[c.candidate.task_id] for c in choices]
+    rows = [{"task_id": c.candidate.task_id, "job_id": c.candidate.job_id, "number": number, "node_id": node.id,
+             "state": AttemptState.RUNNING.value, "cores": c.candidate.cores, "memory_mb": c.candidate.memory_mb,
+             "gpu_ids": c.gpu_ids, "started_at": now, "log_size": 0}
+            for c, number in zip(choices, numbers)]
+    return list(conn.execute(q.INSERT_ATTEMPTS, rows).scalars().all())
 
 
 @dataclass(frozen=True)
