@@ -171,6 +171,7 @@ def test_jobs_list_filters_sorts_and_pages(make_farm: Any) -> None:
     past = client.get("/jobs?page=999")  # past the end: the last page, said as such
     assert past.status_code == 200 and _rows(past.text) == newest[50:] and "page 2 of 2" in past.text
     assert _rows(client.get("/jobs?page=nonsense").text) == newest[:50]
+    assert _rows(client.get("/jobs?state=bogus").text) == newest[:50]  # an unknown state filters nothing
 
     assert sorted(_rows(client.get("/jobs?state=paused").text)) == sorted(paused)
     beta = client.get("/jobs?project=beta").text

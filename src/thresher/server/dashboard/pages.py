@@ -27,7 +27,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy import select
 
 from thresher import __version__
-from thresher.model.states import TASK_STATES
+from thresher.model.states import JobState, TASK_STATES
 from thresher.server import views
 from thresher.server.clock import iso, utcnow
 from thresher.server.context import ServerContext, ctx
@@ -216,7 +216,10 @@ def _job_filters(request: Request) -> dict[str, Any]:
         page = max(1, int(q.get("page") or 1))
     except ValueError:
         page = 1
-    return {"state": q.get("state") or "", "project": q.get("project") or "", "owner": q.get("owner") or "",
+    state = q.get("state") or ""
+    if state not in {s.value for s in JobState}:  # an unknown state filters nothing, like an unknown sort
+        state = ""
+    return {"state": state, "project": q.get("project") or "", "owner": q.get("owner") or "",
             "name": q.get("name") or "", "sort": sort, "page": page}
 
 
