@@ -18,7 +18,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from thresher import __version__
 from thresher.server import lifecycle
 from thresher.server.api import agents, meta, people
-from thresher.server.clock import utcnow
 from thresher.server.context import ServerContext
 from thresher.server.dashboard import pages as dashboard
 from thresher.server.dashboard.docs import mount_docs
@@ -58,22 +57,11 @@ async def _liveness_loop(server: ServerContext) -> None:
                 log.info("refreshed the planner statistics of the tasks table")
         except Exception:
             log.exception("refreshing planner statistics failed")
-        try:
-            await _settle_stuck_jobs(server)
+        try:  # running jobs with nothing left to run: a crash came between a report and the check after it
+            if stuck := await server.rederive_jobs(lifecycle.stuck_jobs):
+                log.info("derived the state of %d stuck job(s) again", stuck)
         except Exception:
             log.exception("deriving stuck jobs again failed")
-
-
-async def _settle_stuck_jobs(server: ServerContext) -> None:
-    """Running jobs with nothing left to run (a crash came between a report and the check after it)."""
-    def stuck() -> list[int]:
-        with server.db.read() as conn:
-            return lifecycle.stuck_jobs(conn)
-
-    job_ids = await run_in_threadpool(stuck)
-    if job_ids:
-        log.info("deriving the state of %d job(s) again", len(job_ids))
-        server.announce(await server.refresher.run(lambda conn: lifecycle.refresh_jobs(conn, job_ids, utcnow())))
 
 
 def _add_components(app: FastAPI, schemas: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from typing import Callable, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Connection
 
 from thresher.server import auth, lifecycle
 from thresher.server.auth import Caller
@@ -54,16 +55,17 @@ class ServerContext:
         self.batcher = WriteBatcher(self.db, writers=1 if self.db.is_sqlite else POSTGRES_WRITERS)
         self.refresher = WriteBatcher(self.db, name="refresher")
 
-    async def settle(self, touched: set[tuple[int, int]]) -> None:
-        """After reports committed: derive again the jobs whose layer completed or that may be over
-        (`lifecycle.unsettled_jobs`), and wake whoever that concerns."""
-        def unsettled() -> list[int]:
+    async def rederive_jobs(self, find: Callable[[Connection], list[int]]) -> int:
+        """Derive again the state of the jobs `find` names (read in a fresh transaction, after whatever
+        changed them committed) and wake whoever that concerns; returns how many there were."""
+        def read() -> list[int]:
             with self.db.read() as conn:
-                return lifecycle.unsettled_jobs(conn, touched)
+                return find(conn)
 
-        job_ids = await run_in_threadpool(unsettled)
+        job_ids = await run_in_threadpool(read)
         if job_ids:
             self.announce(await self.refresher.run(lambda conn: lifecycle.refresh_jobs(conn, job_ids, utcnow())))
+        return len(job_ids)
 
     def write(self, fn: Callable[..., T], *args: object) -> T:
         """Run `fn(conn, *args)` in a write transaction; wake agents after the commit if it changed things."""

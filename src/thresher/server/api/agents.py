@@ -235,8 +235,8 @@ async def finish(request: Request, body: FinishBatch, caller: Caller = Depends(r
     results, changes = await server.batcher.run(
         lambda conn: lifecycle.finish_attempts(conn, node_id, reports, utcnow(), settle_now=False))
     server.announce(changes)
-    if changes.settle:
-        await server.settle(changes.settle)
+    if changes.settle:  # did these reports complete a layer or a job? (see lifecycle.unsettled_jobs)
+        await server.rederive_jobs(lambda conn: lifecycle.unsettled_jobs(conn, changes.settle))
     server.publish(attempts=[r["attempt_id"] for r in results], nodes=[node_id])
     return JSONResponse({"results": results})
 
