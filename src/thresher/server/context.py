@@ -56,10 +56,10 @@ class ServerContext:
         self.refresher = WriteBatcher(self.db, name="refresher")
 
     async def rederive_jobs(self, find: Callable[[Connection], list[int]]) -> int:
-        """Derive again the state of the jobs `find` names (read in a fresh transaction, after whatever
-        changed them committed) and wake whoever that concerns; returns how many there were."""
+        """Derive again the state of the jobs `find` names (read after whatever changed them committed)
+        and wake whoever that concerns; returns how many there were."""
         def read() -> list[int]:
-            with self.db.read() as conn:
+            with self.db.peek() as conn:
                 return find(conn)
 
         job_ids = await run_in_threadpool(read)

@@ -14,6 +14,7 @@ live attempt whatever races happen.
 from __future__ import annotations
 
 import json
+import time
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -76,6 +77,29 @@ def choose(candidates: Sequence[Candidate], free: Free) -> list[Choice]:
     return chosen
 
 
+# How long this process trusts its copy of the farm's tag sets. A submit in this process that adds a
+# set forgets the copy at once (`forget_tag_keys`); one made by another server process is seen within
+# this time (its agents' long polls re-check on their own as often).
+TAG_KEYS_TTL_S = 2.0
+_tag_key_caches: "weakref.WeakKeyDictionary[Any, tuple[float, list[str]]]" = weakref.WeakKeyDictionary()
+
+
+def all_tag_keys(conn: Connection) -> list[str]:
+    """Every tag set a layer ever asked for (a short list, only ever growing), from a copy in memory:
+    each answer to an agent needs it, and re-reading it was one database round trip of a handful."""
+    cached = _tag_key_caches.get(conn.engine)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    keys = [r.key for r in conn.execute(q.TAG_KEYS)]
+    _tag_key_caches[conn.engine] = (time.monotonic() + TAG_KEYS_TTL_S, keys)
+    return keys
+
+
+def forget_tag_keys(engine: Any) -> None:
+    """A new tag set was (or is about to be) committed: read them again at the next dispatch."""
+    _tag_key_caches.pop(engine, None)
+
+
 def usable_tag_keys(all_keys: Sequence[str], node_tags: Sequence[str]) -> list[str]:
     have = set(node_tags)
     return [key for key in all_keys if set(filter(None, key.split(","))) <= have]
@@ -111,7 +135,7 @@ def find_candidates(conn: Connection, node: Any, *, lock: bool,
     free = node_free(node, live_attempts(conn, node.id) if live is None else live)
     if free.cores < 1:
         return free, []
-    keys = usable_tag_keys([r.key for r in conn.execute(q.TAG_KEYS)], node.tags or [])
+    keys = usable_tag_keys(all_tag_keys(conn), node.tags or [])
     if not keys:
         return free, []
     query = q.CANDIDATES_LOCKED if lock else q.CANDIDATES
@@ -149,58 +173,53 @@ def assign(conn: Connection, node: Any, now: datetime, lock: bool,
         return []
     attempt_ids = _claim(conn, node, choices, now)
     assignments = []
-    started_jobs: set[int] = set()
     for choice, attempt_id in zip(choices, attempt_ids):
         if attempt_id is None:
             continue
         c = choice.candidate
-        started_jobs.add(c.job_id)
         try:
             assignments.append(_assignment(conn, node, attempt_id, c, choice.gpu_ids, by_id[c.task_id]))
         except Exception as exc:  # a template that cannot build this task: fail the attempt, never the farm
             from thresher.server.lifecycle import finish_attempt
             finish_attempt(conn, node.id, {"attempt_id": attempt_id, "status": "failed", "exit_code": None,
                                            "reason": f"cannot build the command: {exc}", "log_size": 0}, now)
-    if started_jobs:
-        conn.execute(q.JOBS_RUNNING, {"job_ids": sorted(started_jobs)})
     return assignments
 
 
 def _claim(conn: Connection, node: Any, choices: list[Choice], now: datetime) -> list[int | None]:
-    """Create one attempt per choice and claim its task; returns the attempt ids (None: not claimed).
+    """Create one attempt per choice, claim its task and mark its job running; returns the attempt ids
+    (None: not claimed).
 
-    Three statements for the whole answer, whatever its size. The claim is a compare-and-set on
-    `state = 'ready'`; the rows are ours already (SQLite: the single writer; PostgreSQL: FOR UPDATE
-    SKIP LOCKED), so a refused claim is not expected, but one is undone rather than trusted."""
+    The claim is a compare-and-set on `state = 'ready'`; the rows are ours already (SQLite: the single
+    writer; PostgreSQL: FOR UPDATE SKIP LOCKED), so a refused claim is not expected, but one is undone
+    rather than trusted. PostgreSQL does it all in one statement (`queries.CLAIM_PG`), SQLite in four
+    whatever the answer's size (no round trips there, so no reason to spell it twice)."""
     task_ids = [choice.candidate.task_id for choice in choices]
-    last = dict(conn.execute(q.LAST_ATTEMPT_NUMBERS, {"task_ids": task_ids}).all())
-    numbers = [(last.get(t) or 0) + 1 for t in task_ids]
-    attempt_ids = _insert_attempts(conn, node, choices, numbers, now)
-    claimed = conn.execute(q.CLAIM_TASK, [{"b_task_id": t, "b_attempt_id": a, "b_node_id": node.id, "b_now": now}
-                                          for t, a in zip(task_ids, attempt_ids)]).rowcount
-    if claimed != len(choices):  # somebody else took one between our read and our write
-        held = {r.id for r in conn.execute(q.CLAIMED_BY, {"task_ids": task_ids, "attempt_ids": attempt_ids})}
-        lost = [a for t, a in zip(task_ids, attempt_ids) if t not in held]
-        conn.execute(attempts.delete().where(attempts.c.id.in_(lost)))
-        attempt_ids = [a if t in held else None for t, a in zip(task_ids, attempt_ids)]
-    return attempt_ids
-
-
-def _insert_attempts(conn: Connection, node: Any, choices: list[Choice], numbers: list[int],
-                     now: datetime) -> list[int | None]:
-    """One running attempt per choice, in one statement; their ids in the choices' order."""
     if conn.dialect.name == "postgresql":
-        created = dict((task_id, attempt_id) for attempt_id, task_id in conn.execute(q.INSERT_ATTEMPTS_PG, {
-            "node_id": node.id, "now": now, "task_ids": [c.candidate.task_id for c in choices],
-            "job_ids": [c.candidate.job_id for c in choices], "numbers": numbers,
-            "cores": [c.candidate.cores for c in choices], "memory": [c.candidate.memory_mb for c in choices],
-            "gpu_ids": [json.dumps(c.gpu_ids) for c in choices]}))
-        return [created[c.candidate.task_id] for c in choices]
-    rows = [{"task_id": c.candidate.task_id, "job_id": c.candidate.job_id, "number": number, "node_id": node.id,
-             "state": AttemptState.RUNNING.value, "cores": c.candidate.cores, "memory_mb": c.candidate.memory_mb,
-             "gpu_ids": c.gpu_ids, "started_at": now, "log_size": 0}
-            for c, number in zip(choices, numbers)]
-    return list(conn.execute(q.INSERT_ATTEMPTS, rows).scalars().all())
+        rows = conn.execute(q.CLAIM_PG, {
+            "node_id": node.id, "now": now, "task_ids": task_ids,
+            "job_ids": [c.candidate.job_id for c in choices], "cores": [c.candidate.cores for c in choices],
+            "memory": [c.candidate.memory_mb for c in choices],
+            "gpu_ids": [json.dumps(c.gpu_ids) for c in choices]}).all()
+        created = {r.task_id: r.id for r in rows}
+        held = {r.task_id for r in rows if r.claimed}
+        attempt_ids: list[int | None] = [created[t] for t in task_ids]
+    else:
+        last = dict(conn.execute(q.LAST_ATTEMPT_NUMBERS, {"task_ids": task_ids}).all())
+        rows_in = [{"task_id": c.candidate.task_id, "job_id": c.candidate.job_id, "number": (last.get(t) or 0) + 1,
+                    "node_id": node.id, "state": AttemptState.RUNNING.value, "cores": c.candidate.cores,
+                    "memory_mb": c.candidate.memory_mb, "gpu_ids": c.gpu_ids, "started_at": now, "log_size": 0}
+                   for c, t in zip(choices, task_ids)]
+        attempt_ids = list(conn.execute(q.INSERT_ATTEMPTS, rows_in).scalars().all())
+        claimed = conn.execute(q.CLAIM_TASK, [{"b_task_id": t, "b_attempt_id": a, "b_node_id": node.id, "b_now": now}
+                                              for t, a in zip(task_ids, attempt_ids)]).rowcount
+        held = set(task_ids) if claimed == len(choices) else \
+            {r.id for r in conn.execute(q.CLAIMED_BY, {"task_ids": task_ids, "attempt_ids": attempt_ids})}
+        conn.execute(q.JOBS_RUNNING, {"job_ids": sorted({c.candidate.job_id for c in choices})})
+    lost = [a for t, a in zip(task_ids, attempt_ids) if t not in held]
+    if lost:  # somebody else took one between our read and our write
+        conn.execute(attempts.delete().where(attempts.c.id.in_(lost)))
+    return [a if t in held else None for t, a in zip(task_ids, attempt_ids)]
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ def unsettled_jobs(conn: Connection, touched: Iterable[tuple[int, int]]) -> list
     """Of the (job, layer) pairs whose tasks just ended, the jobs to derive again: the layer is done
     (dependents may start) or the job has nothing queued or running (it may be over).
 
-    Run after the reports' commit, in a fresh transaction: of two reports ending a job's last tasks
+    Run after the reports' commit, in statements that start after it: of two reports ending a job's last tasks
     together, the one that commits last sees both ended here, so no job is ever left running."""
     jobs_ = set()
     for job_id, layer_id in sorted(set(touched)):
@@ -209,10 +209,26 @@ class _PendingWrites:
     succeeded: list[dict[str, Any]] = field(default_factory=list)
 
     def flush(self, conn: Connection) -> None:
+        if not self.ended and not self.succeeded:
+            return
+        if conn.dialect.name == "postgresql":  # one statement, one round trip (see queries.FINISH_PG)
+            now = (self.ended or self.succeeded)[0]["b_now"]
+            conn.execute(q.FINISH_PG, {
+                "now": now, "ids": [e["b_id"] for e in self.ended], "states": [e["b_state"] for e in self.ended],
+                "reasons": [e["b_reason"] for e in self.ended], "exit_codes": [e["b_exit_code"] for e in self.ended],
+                "cpu_s": [_float(e["b_cpu_s"]) for e in self.ended],
+                "peak_rss_mb": [_float(e["b_peak_rss_mb"]) for e in self.ended],
+                "task_ids": [t["b_task_id"] for t in self.succeeded],
+                "attempt_ids": [t["b_attempt_id"] for t in self.succeeded]})
+            return
         if self.ended:
             conn.execute(q.END_ATTEMPT, self.ended)
         if self.succeeded:
             conn.execute(q.TASK_SUCCEEDED, self.succeeded)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any, now: datetime,

@@ -19,6 +19,7 @@ from thresher.model.spec import (MAX_ID, JobSpec, LayerSpec, Resources, layer_gr
                                  nul_problems)
 from thresher.model.states import JobState, TaskState
 from thresher.server.clock import utcnow
+from thresher.server.dispatch import forget_tag_keys
 from thresher.server.db.tables import jobs, layers, nodes, tag_sets, tasks
 from thresher.server.errors import BadInput, field_errors
 from thresher.templates import Template, UnknownTemplate, get_template
@@ -352,6 +353,7 @@ def create_job(conn: Connection, job: CheckedJob, owner: str) -> int:
         if key not in known_keys:
             conn.execute(insert(tag_sets).values(key=key))
             known_keys.add(key)
+            forget_tag_keys(conn.engine)  # and again after the commit (see the submit route)
         layer_id = conn.execute(insert(layers).values(
             job_id=job_id, idx=index, name=layer.name, template=layer.template,
             args=checked.args.model_dump(mode="json"), frames=layer.frames, chunk=layer.chunk,

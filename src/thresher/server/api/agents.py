@@ -132,8 +132,8 @@ def register(request: Request, body: Registration, caller: Caller = Depends(curr
 def _heartbeat(conn: Any, server: ServerContext, node_id: int, body: Heartbeat) -> tuple[dict[str, Any], lifecycle.Changes]:
     """Record that the node is alive and what it runs; reconcile both views of its attempts."""
     now = utcnow()
-    conn.execute(q.NODE_SEEN, {"b_node_id": node_id, "b_now": now, "b_cpu_percent": body.cpu_percent,
-                               "b_memory_used_mb": body.memory_used_mb, "b_load": body.load})
+    admin_state = conn.execute(q.NODE_SEEN, {"b_node_id": node_id, "b_now": now, "b_cpu_percent": body.cpu_percent,
+                                             "b_memory_used_mb": body.memory_used_mb, "b_load": body.load}).scalar()
     reported = {r.attempt_id: r for r in body.running}
     known = set(reported) | set(body.pending_reports)
     live = conn.execute(q.LIVE_ON_NODE, {"node_id": node_id}).all()
@@ -151,7 +151,6 @@ def _heartbeat(conn: Any, server: ServerContext, node_id: int, body: Heartbeat) 
         conn.execute(q.ATTEMPT_USAGE[server.db.is_sqlite], usage)
     killing = {a.id for a in live if a.state == AttemptState.KILLING.value and a.id not in forgotten}
     unwanted = {a for a in reported if a not in live_ids}
-    admin_state = conn.execute(q.NODE_ADMIN_STATE, {"node_id": node_id}).scalar()
     return {"kill": sorted(killing | unwanted), "admin_state": admin_state}, changes
 
 
@@ -166,7 +165,7 @@ async def heartbeat(request: Request, body: Heartbeat, caller: Caller = Depends(
 
 
 def _has_news(server: ServerContext, node_id: int) -> bool:
-    with server.db.read() as conn:
+    with server.db.peek() as conn:
         return dispatch.has_news(conn, node_id)
 
 

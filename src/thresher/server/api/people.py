@@ -15,6 +15,7 @@ from thresher.model.states import LIVE_ATTEMPT_STATES, JobState, NodeAdminState,
 from thresher.server import lifecycle, views
 from thresher.server.clock import utcnow
 from thresher.server.context import ServerContext, ctx, require_admin
+from thresher.server.dispatch import forget_tag_keys
 from thresher.server.db.tables import attempts, log_chunks, nodes
 from thresher.server.errors import BadInput, NotFound
 from thresher.server.submit import create_job, dry_run, farm_problems, inspect_spec, merge_problems, problem_detail
@@ -125,6 +126,7 @@ def submit_job(request: Request, spec: Any = Body(...), dry: bool = Query(False,
     owner = request.state.caller.name
     with server.db.write() as conn:
         job_id = create_job(conn, checked, owner)
+    forget_tag_keys(server.db.engine)  # a dispatch during the commit may have read the sets without a new one
     server.notifier.tasks_ready(sum(layer.task_count for layer in checked.layers))
     server.publish(jobs=[job_id], new_job=True)
     with server.db.read() as conn:

@@ -5,22 +5,33 @@ SQLite and PostgreSQL differ in how writers meet, so this is the only place that
   deadlock) and are serialized by an in-process lock so writers queue instead of spinning on
   SQLITE_BUSY. Readers never wait for writers.
 - PostgreSQL uses psycopg 3 with a connection pool; the dispatcher's row locks (FOR UPDATE SKIP LOCKED)
-  let several server processes hand out work at once.
+  let several server processes hand out work at once. Every round trip counts there: the pool is as
+  large as the threads that use it (a connection closed and opened again costs PostgreSQL a backend
+  process), a connection is pinged only after it sat idle, and `peek` reads without BEGIN/COMMIT.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+# Connections kept open to PostgreSQL: the worker threads (40, anyio's default), the batch writers and
+# the housekeeping loop all fit, so a busy server never closes one only to open another.
+PG_POOL_SIZE = 50
+PG_POOL_OVERFLOW = 20
+# A connection idle for longer than this is pinged before use (PostgreSQL may have restarted, a
+# firewall may have dropped it); one in steady use is not, which saves a round trip per transaction.
+PING_AFTER_IDLE_S = 5.0
 
 
 def normalize_url(url: str) -> str:
@@ -39,7 +50,7 @@ class Database:
 
     def _make_engine(self) -> Engine:
         if not self.is_sqlite:
-            return create_engine(self.url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+            return self._make_pg_engine()
         path = make_url(self.url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -63,6 +74,25 @@ class Database:
 
         return engine
 
+    def _make_pg_engine(self) -> Engine:
+        engine = create_engine(self.url, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_OVERFLOW)
+
+        @event.listens_for(engine, "checkin")
+        def _idle_from(_dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
+            record.info["idle_since"] = time.monotonic()
+
+        @event.listens_for(engine, "checkout")
+        def _ping_if_idle(dbapi_connection, record, _proxy) -> None:  # type: ignore[no-untyped-def]
+            idle_since = record.info.get("idle_since")
+            if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+                return
+            try:
+                engine.dialect.do_ping(dbapi_connection)
+            except Exception as error:  # the pool drops this connection and checks out another
+                raise exc.DisconnectionError(f"stale connection: {error}") from error
+
+        return engine
+
     def migrate(self) -> None:
         """Bring the schema to the newest numbered migration (run at every server start)."""
         config = Config()
@@ -77,6 +107,18 @@ class Database:
         with self.engine.connect() as connection:
             with connection.begin():
                 yield connection
+
+    @contextmanager
+    def peek(self) -> Iterator[Connection]:
+        """Reads without a transaction around them: each statement sees what was committed when it
+        started. For the hot single-statement looks (is there work for this node? did these reports
+        complete a job?) where BEGIN and COMMIT would be two more round trips on PostgreSQL."""
+        if self.is_sqlite:  # no round trips to save
+            with self.read() as connection:
+                yield connection
+            return
+        with self.engine.connect() as connection:
+            yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

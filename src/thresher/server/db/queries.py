@@ -7,7 +7,7 @@ Everything here is plain SQLAlchemy Core over `tables.py`, so SQLite and Postgre
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, exists, func, insert, select, text, update
+from sqlalchemy import bindparam, exists, func, insert, literal_column, select, text, update
 
 from thresher.model.states import LIVE_ATTEMPT_STATES, AttemptState, JobState, NodeState, TaskState
 from thresher.server.db.tables import attempts, jobs, layers, nodes, tag_sets, tasks
@@ -19,12 +19,16 @@ NODE_LIVE = select(attempts.c.id, attempts.c.state, attempts.c.cores, attempts.c
 
 TAG_KEYS = select(tag_sets.c.key)
 
-# The dispatch order: highest priority, then the oldest job, then frame order (ix_tasks_dispatch).
+# The dispatch order: highest priority, then the oldest job, then frame order, read off the partial
+# index of ready tasks (ix_tasks_ready). The state is spelled as a literal, not a bound parameter: a
+# planner can use a partial index only for a condition it sees matches the index's (SQLite always,
+# PostgreSQL in its generic plans for prepared statements).
+assert TaskState.READY.value == "ready"
 CANDIDATES = (
     select(tasks.c.id, tasks.c.job_id, tasks.c.layer_id, tasks.c.cores, tasks.c.memory_mb, tasks.c.gpus,
            tasks.c.idx, tasks.c.frames, tasks.c.frame_start, tasks.c.frame_end, tasks.c.frame_step,
            tasks.c.frame_count, tasks.c.part)
-    .where(tasks.c.state == TaskState.READY.value,
+    .where(tasks.c.state == literal_column("'ready'"),
            tasks.c.tag_key.in_(bindparam("keys", expanding=True)),
            tasks.c.cores <= bindparam("free_cores"),
            tasks.c.memory_mb <= bindparam("free_memory"),
@@ -42,16 +46,28 @@ LAST_ATTEMPT_NUMBERS = (select(attempts.c.task_id, func.max(attempts.c.number))
 # Executed with one parameter set per claimed task (one INSERT ... RETURNING for the whole answer).
 INSERT_ATTEMPTS = insert(attempts).returning(attempts.c.id, sort_by_parameter_order=True)
 
-# The same on PostgreSQL, with one array per column: the text never changes with the number of rows, so
-# psycopg converts and prepares it once (a multi-row VALUES list of over 50 parameters it converts anew
-# on every call, a tenth of the server's time on a busy farm).
-INSERT_ATTEMPTS_PG = text(
-    "INSERT INTO attempts (task_id, job_id, number, node_id, state, cores, memory_mb, gpu_ids, started_at, log_size) "
-    "SELECT v.task_id, v.job_id, v.number, :node_id, :state, v.cores, v.memory_mb, CAST(v.gpu_ids AS json), :now, 0 "
-    "FROM unnest(CAST(:task_ids AS integer[]), CAST(:job_ids AS integer[]), CAST(:numbers AS integer[]), "
-    "CAST(:cores AS integer[]), CAST(:memory AS integer[]), CAST(:gpu_ids AS text[])) "
-    "AS v(task_id, job_id, number, cores, memory_mb, gpu_ids) "
-    "RETURNING id, task_id").bindparams(state=AttemptState.RUNNING.value)
+# PostgreSQL: the whole claim of an answer in one statement and one round trip. One array per column,
+# so the text never changes with the number of tasks and psycopg converts and prepares it once (a
+# multi-row VALUES list of over 50 parameters it converts anew on every call). It numbers and inserts
+# the attempts, claims their tasks with the same compare-and-set as CLAIM_TASK (a task not claimed is
+# reported, and its attempt deleted by the caller), and marks the jobs running as JOBS_RUNNING does.
+# The candidate rows are ours already (FOR UPDATE SKIP LOCKED), so the numbering cannot race.
+CLAIM_PG = text(
+    "WITH v AS (SELECT * FROM unnest(CAST(:task_ids AS integer[]), CAST(:job_ids AS integer[]), "
+    "  CAST(:cores AS integer[]), CAST(:memory AS integer[]), CAST(:gpu_ids AS text[])) "
+    "  AS v(task_id, job_id, cores, memory_mb, gpu_ids)), "
+    "ins AS (INSERT INTO attempts (task_id, job_id, number, node_id, state, cores, memory_mb, gpu_ids, started_at, log_size) "
+    "  SELECT v.task_id, v.job_id, COALESCE((SELECT max(a.number) FROM attempts a WHERE a.task_id = v.task_id), 0) + 1, "
+    "    :node_id, :attempt_state, v.cores, v.memory_mb, CAST(v.gpu_ids AS json), :now, 0 FROM v "
+    "  RETURNING id, task_id), "
+    "claimed AS (UPDATE tasks SET state = :running, attempt_id = ins.id, node_id = :node_id, started_at = :now, "
+    "    ended_at = NULL, progress = 0 "
+    "  FROM ins WHERE tasks.id = ins.task_id AND tasks.state = :ready RETURNING tasks.id), "
+    "started AS (UPDATE jobs SET state = :job_running WHERE id IN (SELECT id FROM jobs "
+    "  WHERE id IN (SELECT job_id FROM v) AND state <> :job_running AND NOT killed FOR UPDATE SKIP LOCKED)) "
+    "SELECT ins.id, ins.task_id, claimed.id IS NOT NULL AS claimed FROM ins LEFT JOIN claimed ON claimed.id = ins.task_id"
+).bindparams(attempt_state=AttemptState.RUNNING.value, running=TaskState.RUNNING.value, ready=TaskState.READY.value,
+             job_running=JobState.RUNNING.value)
 
 CLAIMED_BY = select(tasks.c.id).where(tasks.c.id.in_(bindparam("task_ids", expanding=True)),
                                      tasks.c.attempt_id.in_(bindparam("attempt_ids", expanding=True)))
@@ -87,6 +103,21 @@ END_ATTEMPT = update(attempts).where(attempts.c.id == bindparam("b_id")).values(
     state=bindparam("b_state"), reason=bindparam("b_reason"), exit_code=bindparam("b_exit_code"),
     cpu_s=bindparam("b_cpu_s"), peak_rss_mb=bindparam("b_peak_rss_mb"), ended_at=bindparam("b_now"))
 
+# PostgreSQL: a batch of reports' common outcomes in one statement (END_ATTEMPT for every ended attempt,
+# TASK_SUCCEEDED for the succeeded tasks), one array per column so the text never changes. An
+# executemany of each costs a pipeline and a sync per call and psycopg's per-row work.
+FINISH_PG = text(
+    "WITH ended AS (UPDATE attempts SET state = e.state, reason = e.reason, exit_code = e.exit_code, "
+    "    cpu_s = e.cpu_s, peak_rss_mb = e.peak_rss_mb, ended_at = :now "
+    "  FROM unnest(CAST(:ids AS integer[]), CAST(:states AS text[]), CAST(:reasons AS text[]), "
+    "    CAST(:exit_codes AS integer[]), CAST(:cpu_s AS float8[]), CAST(:peak_rss_mb AS float8[])) "
+    "    AS e(id, state, reason, exit_code, cpu_s, peak_rss_mb) "
+    "  WHERE attempts.id = e.id RETURNING attempts.id) "
+    "UPDATE tasks SET state = :succeeded, ended_at = :now, progress = 100 "
+    "FROM unnest(CAST(:task_ids AS integer[]), CAST(:attempt_ids AS integer[])) AS s(task_id, attempt_id) "
+    "WHERE tasks.id = s.task_id AND tasks.attempt_id = s.attempt_id AND tasks.state = :running"
+).bindparams(succeeded=TaskState.SUCCEEDED.value, running=TaskState.RUNNING.value)
+
 _RUNNING_ATTEMPT = (tasks.c.id == bindparam("b_task_id"), tasks.c.attempt_id == bindparam("b_attempt_id"),
                     tasks.c.state == TaskState.RUNNING.value)
 
@@ -118,9 +149,7 @@ STUCK_JOBS = select(jobs.c.id).where(
 
 NODE_SEEN = update(nodes).where(nodes.c.id == bindparam("b_node_id")).values(
     last_seen=bindparam("b_now"), state=NodeState.UP.value, cpu_percent=bindparam("b_cpu_percent"),
-    memory_used_mb=bindparam("b_memory_used_mb"), load=bindparam("b_load"))
-
-NODE_ADMIN_STATE = select(nodes.c.admin_state).where(nodes.c.id == bindparam("node_id"))
+    memory_used_mb=bindparam("b_memory_used_mb"), load=bindparam("b_load")).returning(nodes.c.admin_state)
 
 LIVE_ON_NODE = select(attempts.c.id, attempts.c.state, attempts.c.started_at).where(
     attempts.c.node_id == bindparam("node_id"), attempts.c.state.in_(LIVE_ATTEMPT_STATES))

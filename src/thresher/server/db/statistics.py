@@ -1,6 +1,6 @@
 """Fresh planner statistics (and few dead row versions) for PostgreSQL's tasks table.
 
-The dispatcher's candidate query reads the ready tasks off `ix_tasks_dispatch`. PostgreSQL picks that
+The dispatcher's candidate query reads the ready tasks off `ix_tasks_ready`. PostgreSQL picks that
 index only when its statistics say the table is big; right after a job of tens of thousands of tasks
 is submitted they still describe the table as it was, and the planner sorts the whole table instead:
 20 ms per query instead of 0.7 ms, and dispatch crawls until autovacuum's next visit (a minute or

@@ -8,7 +8,7 @@ calls that change them (priority), never by triggers.
 from __future__ import annotations
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer,
-                        MetaData, String, Table, Text, UniqueConstraint)
+                        MetaData, String, Table, Text, UniqueConstraint, text)
 
 metadata = MetaData()
 
@@ -154,5 +154,8 @@ log_chunks = Table(
     Column("data", Text, nullable=False),
 )
 
-# The dispatch order (highest priority, then oldest job, then task order) read straight off an index.
-Index("ix_tasks_dispatch", tasks.c.state, tasks.c.priority.desc(), tasks.c.job_id, tasks.c.id)
+# The dispatch order (highest priority, then oldest job, then task order) read straight off an index
+# that holds the ready tasks only (migration 0002 says why).
+READY_TASK = text("state = 'ready'")
+Index("ix_tasks_ready", tasks.c.priority.desc(), tasks.c.job_id, tasks.c.id,
+      postgresql_where=READY_TASK, sqlite_where=READY_TASK)
