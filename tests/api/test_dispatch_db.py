@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from thresher.server import lifecycle
+from thresher.server import dispatch, lifecycle
 from thresher.server.clock import utcnow
 from thresher.server.db.tables import attempts, nodes, tasks
 from thresher.server.dispatch import assign, load_node
@@ -254,3 +254,80 @@ def test_reports_settled_after_their_commit_and_stuck_jobs_found(bench: Bench) -
     assert changes.ready == 1 and bench.task_states(job) == ["succeeded", "succeeded", "ready"]
     with bench.db.read() as conn:
         assert lifecycle.stuck_jobs(conn) == []
+
+
+# -- requests and reports answered together (one write batch of the server) ----------------------
+
+def _dry(bench: Bench, fn: Any) -> Any:
+    """Run fn(conn) in a transaction that is rolled back, so two ways can be tried on the same state."""
+    with bench.db.engine.connect() as conn:
+        tx = conn.begin()
+        try:
+            return fn(conn)
+        finally:
+            tx.rollback()
+
+
+def _tasks_by_node(answers: list[tuple[list[dict[str, Any]], list[int]]]) -> list[list[tuple[int, list[int]]]]:
+    return [sorted((a["task_id"], a["gpus"]) for a in assignments) for assignments, _ in answers]
+
+
+def test_requests_answered_together_get_what_they_would_get_one_by_one(bench: Bench) -> None:
+    """Nodes of different sizes, tags and GPUs asking in one batch: each gets exactly what it would get
+    asking alone, one after the other in the same order. (Alone, a node reads as many candidates as it
+    has free cores; the scene keeps every node's pick within that, where both ways must agree.)"""
+    bench.submit(priority=20, layers=[layer(frames="1-6", resources={"cores": 2})])
+    bench.submit(priority=80, layers=[layer(frames="1-3", tags=["houdini"], resources={"cores": 3})])
+    bench.submit(priority=50, layers=[layer(frames="1-4", resources={"cores": 1, "gpus": 1})])
+    bench.submit(priority=50, layers=[layer(frames="1-2", resources={"cores": 1, "memory": "30G"})])
+    order = [bench.node("fx", cores=8, tags=["houdini"]), bench.node("small", cores=3),
+             bench.node("gpu", cores=2, gpus=2), bench.node("big", cores=16, memory_mb=64_000)]
+    lock = not bench.db.is_sqlite
+    together = _dry(bench, lambda conn: dispatch.work_for_nodes(conn, order, utcnow(), lock=lock))
+    alone = _dry(bench, lambda conn: [dispatch.work_for(conn, n, utcnow(), lock=lock) for n in order])
+    assert _tasks_by_node(together) == _tasks_by_node(alone)
+    assert all(len(assignments) > 0 for assignments, _ in together)  # every node got something here
+    claimed = [t for per_node in _tasks_by_node(together) for t, _ in per_node]
+    assert len(claimed) == len(set(claimed))  # no task twice
+
+
+def test_a_node_asking_twice_in_one_batch_gets_its_cores_once(bench: Bench) -> None:
+    bench.submit(layers=[layer(frames="1-20")])
+    node = bench.node("n", cores=4)
+    first, second = _dry(bench, lambda conn: dispatch.work_for_nodes(conn, [node, node], utcnow(),
+                                                                    lock=not bench.db.is_sqlite))
+    assert len(first[0]) == 4 and second[0] == []
+
+
+def test_nodes_left_out_of_a_cut_candidate_read_ask_alone(bench: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The candidates read for a batch are cut at POOL_LIMIT rows; a node that found nothing among them
+    reads the queue again for itself, so a long queue never starves it."""
+    monkeypatch.setattr(dispatch, "POOL_LIMIT", 2)
+    bench.submit(layers=[layer(frames="1-10")])
+    nodes_ = [bench.node(f"n{i}", cores=2) for i in range(3)]
+    answers = _dry(bench, lambda conn: dispatch.work_for_nodes(conn, nodes_, utcnow(), lock=not bench.db.is_sqlite))
+    assert [len(assignments) for assignments, _ in answers] == [2, 2, 2]
+    claimed = [a["task_id"] for assignments, _ in answers for a in assignments]
+    assert len(set(claimed)) == 6
+
+
+def test_reports_of_several_nodes_applied_together(bench: Bench) -> None:
+    job = bench.submit(layers=[layer(frames="1-3", retries=0)])
+    a, b = bench.node("a", cores=2), bench.node("b", cores=1)
+    on_a, on_b = bench.work(a), bench.work(b)
+    report = lambda attempt, status="succeeded": {"attempt_id": attempt["attempt_id"], "status": status,  # noqa: E731
+                                                   "exit_code": 0 if status == "succeeded" else 1, "log_size": 0}
+    with bench.db.write() as conn:
+        out = lifecycle.finish_reports(conn, [
+            (a, [report(on_a[0]), report(on_a[1], "failed"), report(on_a[0])]),  # a repeat in the same call
+            (b, [report(on_a[0])]),            # not b's attempt: refused, changes nothing
+            (b, [report(on_b[0])]),
+        ], utcnow())
+    (results_a, changes_a), (results_foreign, changes_foreign), (results_b, changes_b) = out
+    assert [r["accepted"] for r in results_a] == [True, True, True] and results_a[0] == results_a[2]
+    assert results_foreign[0]["accepted"] is False and "no attempt" in results_foreign[0]["reason"]
+    assert changes_foreign.settle == set() and changes_foreign.nodes == set()
+    assert results_b[0]["accepted"] is True and changes_a.nodes == {a} and changes_b.nodes == {b}
+    assert sorted(bench.task_states(job)) == ["failed", "succeeded", "succeeded"]
+    with bench.db.read() as conn:
+        assert lifecycle.unsettled_jobs(conn, changes_a.settle | changes_b.settle) == [job]

@@ -109,3 +109,47 @@ def test_several_writers_apply_every_operation_once(db: Database) -> None:
         batcher.close()
     assert len(counts) == 200 and sorted(_names(db)) == sorted(f"n{i}" for i in range(200))
     assert batcher.operations == 200
+
+
+def test_grouped_operations_are_applied_together_reports_before_requests(db: Database) -> None:
+    """Items queued with the same group function reach it in one call; lower ranks go first whatever
+    the queue order; a batch that fails applies every item alone, so only the bad one fails."""
+    batcher = WriteBatcher(db)
+    gate = threading.Event()
+    calls: list[tuple[str, list[str]]] = []
+
+    def make_group(kind: str):  # type: ignore[no-untyped-def]
+        def group(conn, names):  # type: ignore[no-untyped-def]
+            calls.append((kind, list(names)))
+            out = []
+            for name in names:
+                conn.execute(text("INSERT INTO marks (name) VALUES (:n)"), {"n": f"{kind}-{name}"})
+                out.append(conn.execute(text("SELECT count(*) FROM marks")).scalar())
+            return out
+        return group
+
+    asks, reports = make_group("ask"), make_group("report")
+
+    async def main(items: list[tuple[object, str, int]]) -> list[object]:
+        first = asyncio.ensure_future(batcher.run(lambda conn: gate.wait(5)))
+        await asyncio.sleep(0.1)
+        rest = [asyncio.ensure_future(batcher.run_grouped(group, name, rank)) for group, name, rank in items]
+        await asyncio.sleep(0.1)
+        gate.set()
+        return await asyncio.gather(first, *rest, return_exceptions=True)
+
+    try:
+        results = asyncio.run(main([(asks, "a1", 1), (reports, "r1", 0), (asks, "a2", 1), (reports, "r2", 0)]))
+        assert results == [True, 3, 1, 4, 2]  # reports (rank 0) first, then the requests, each in queue order
+        assert calls == [("report", ["r1", "r2"]), ("ask", ["a1", "a2"])]
+        assert batcher.batches == 2 and batcher.operations == 5
+
+        calls.clear()
+        gate.clear()
+        dup = asyncio.run(main([(asks, "b1", 1), (asks, "a1", 1), (asks, "b2", 1)]))  # ask-a1 exists: UNIQUE
+    finally:
+        batcher.close()
+    assert calls[0] == ("ask", ["b1", "a1", "b2"])  # together first, then each alone
+    assert sorted(c[1][0] for c in calls[1:]) == ["a1", "b1", "b2"]
+    assert dup[1] == 5 and dup[3] == 6 and isinstance(dup[2], Exception)
+    assert _names(db) == ["report-r1", "report-r2", "ask-a1", "ask-a2", "ask-b1", "ask-b2"]

@@ -67,6 +67,13 @@ class ServerContext:
             self.announce(await self.refresher.run(lambda conn: lifecycle.refresh_jobs(conn, job_ids, utcnow())))
         return len(job_ids)
 
+    async def settle(self, touched: set[tuple[int, int]]) -> None:
+        """After reports committed: derive again the jobs whose layer or whole queue they may have
+        completed (see `lifecycle.unsettled_jobs`). Reports that end at the same moment are checked
+        together, in one transaction of the refresher, which starts after all of them committed."""
+        if touched:
+            self.announce(await self.refresher.run_grouped(_settle_together, touched))
+
     def write(self, fn: Callable[..., T], *args: object) -> T:
         """Run `fn(conn, *args)` in a write transaction; wake agents after the commit if it changed things."""
         with self.db.write() as conn:
@@ -109,6 +116,13 @@ class ServerContext:
         """Drop cached token lookups (after tokens were replaced)."""
         self._token_cache.clear()
         self.sessions.forget()
+
+
+def _settle_together(conn: Connection, touched: list[set[tuple[int, int]]]) -> list[Changes]:
+    """One check for the (job, layer) pairs of many reports; what changed is announced by the first."""
+    job_ids = lifecycle.unsettled_jobs(conn, set().union(*touched))
+    changes = lifecycle.refresh_jobs(conn, job_ids, utcnow()) if job_ids else Changes()
+    return [changes] + [Changes() for _ in touched[1:]]
 
 
 def ctx(request: Request) -> ServerContext:

@@ -9,6 +9,11 @@ The rule, readable in two parts:
    four 8-core tasks in one answer; GPUs are given out by index.
 The claim itself is a compare-and-set (`state = 'ready'` in the UPDATE), so a task has at most one
 live attempt whatever races happen.
+
+Agents that ask at the same moment are answered together (`work_for_nodes`, called by the server's
+write batcher): one candidate read for all of them, then each node in turn applies the same two steps
+to what is left, and one statement claims everything. On a busy farm that is a handful of statements
+per batch of requests instead of per request, which is what lets PostgreSQL keep up.
 """
 
 from __future__ import annotations
@@ -144,15 +149,6 @@ def find_candidates(conn: Connection, node: Any, *, lock: bool,
     return free, rows
 
 
-def work_for(conn: Connection, node_id: int, now: datetime, *, lock: bool) -> tuple[list[dict[str, Any]], list[int]]:
-    """An agent asks for work: what it should start and what it should kill (in a write transaction)."""
-    node = load_node(conn, node_id)
-    if node is None:
-        return [], []
-    live = live_attempts(conn, node_id)
-    return assign(conn, node, now, lock, live=live), kills_among(live)
-
-
 def has_news(conn: Connection, node_id: int) -> bool:
     """Read-only look before asking for a write: is there work that fits this node, or a kill for it?"""
     node = load_node(conn, node_id)
@@ -162,64 +158,153 @@ def has_news(conn: Connection, node_id: int) -> bool:
     return bool(kills_among(live)) or bool(find_candidates(conn, node, lock=False, live=live)[1])
 
 
-def assign(conn: Connection, node: Any, now: datetime, lock: bool,
-           live: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+Answer = tuple[list[dict[str, Any]], list[int]]  # (assignments, attempts to kill)
+
+
+def work_for(conn: Connection, node_id: int, now: datetime, *, lock: bool) -> Answer:
+    """An agent asks for work: what it should start and what it should kill (in a write transaction)."""
+    return work_for_nodes(conn, [node_id], now, lock=lock)[0]
+
+
+def assign(conn: Connection, node: Any, now: datetime, lock: bool) -> list[dict[str, Any]]:
     """Claim work for a node inside the caller's write transaction; returns the assignments."""
-    free, rows = find_candidates(conn, node, lock=lock, live=live)
+    return work_for_nodes(conn, [node.id], now, lock=lock)[0][0]
+
+
+def work_for_nodes(conn: Connection, node_ids: Sequence[int], now: datetime, *, lock: bool) -> list[Answer]:
+    """Several agents ask for work at once (one write batch): each gets the answer it would get asking
+    alone, one after the other in this order, for a handful of statements in all instead of a handful
+    each. A node that asks twice asks again once its first answer is claimed."""
+    answers: list[Answer | None] = [None] * len(node_ids)
+    pending = list(enumerate(node_ids))
+    while pending:
+        seen: set[int] = set()
+        now_round, later = [], []
+        for index, node_id in pending:
+            (later if node_id in seen else now_round).append((index, node_id))
+            seen.add(node_id)
+        for (index, _), answer in zip(now_round, _answer_round(conn, [n for _, n in now_round], now, lock)):
+            answers[index] = answer
+        pending = later
+    return answers  # type: ignore[return-value]
+
+
+# Candidate rows read for one round of requests, whatever their number.
+POOL_LIMIT = 512
+
+
+@dataclass
+class _Request:
+    node: Any
+    free: Free
+    keys: set[str]
+    kills: list[int]
+    choices: list[Choice] = field(default_factory=list)
+
+
+def _answer_round(conn: Connection, node_ids: list[int], now: datetime, lock: bool) -> list[Answer]:
+    """Requests from distinct nodes: one read of the nodes, one of their live attempts, one of the
+    candidates every one of them could take (their tag sets together, the largest free resources, as
+    many rows as they have free cores together), then each node in turn takes what fits it with
+    `choose`, and one statement claims it all. When the candidates read were cut at the limit, a node
+    left with nothing it could take asks alone, in case more of the queue fits it."""
+    dialect = conn.dialect.name
+    nodes_by_id = {r.id: r for r in conn.execute(q.NODES_BY_ID[dialect], {"node_ids": node_ids})}
+    live: dict[int, list[Any]] = {node_id: [] for node_id in node_ids}
+    for row in conn.execute(q.NODES_LIVE[dialect], {"node_ids": node_ids}):
+        live[row.node_id].append(row)
+    all_keys = all_tag_keys(conn)
+    requests: list[_Request | None] = []
+    for node_id in node_ids:
+        node = nodes_by_id.get(node_id)
+        if node is None:
+            requests.append(None)
+            continue
+        free = node_free(node, live[node_id]) if may_take_work(node) else Free(0, 0)
+        keys = set(usable_tag_keys(all_keys, node.tags or [])) if free.cores >= 1 else set()
+        requests.append(_Request(node, free, keys, kills_among(live[node_id])))
+    wanting = [r for r in requests if r is not None and r.keys]
+    rows: list[Any] = []
+    limit = min(POOL_LIMIT, sum(min(CANDIDATES, r.free.cores) for r in wanting))
+    if wanting:
+        rows = conn.execute(q.CANDIDATES_LOCKED if lock else q.CANDIDATES, {
+            "keys": sorted(set().union(*(r.keys for r in wanting))),
+            "free_cores": max(r.free.cores for r in wanting), "free_memory": max(r.free.memory_mb for r in wanting),
+            "free_gpus": max(len(r.free.gpu_ids) for r in wanting), "limit": limit}).all()
+    taken: set[int] = set()
+    for request in wanting:
+        mine = [Candidate(r.id, r.job_id, r.layer_id, r.cores, r.memory_mb, r.gpus)
+                for r in rows if r.id not in taken and r.tag_key in request.keys]
+        request.choices = choose(mine, request.free)
+        taken.update(choice.candidate.task_id for choice in request.choices)
     by_id = {r.id: r for r in rows}
-    candidates = [Candidate(r.id, r.job_id, r.layer_id, r.cores, r.memory_mb, r.gpus) for r in rows]
-    choices = choose(candidates, free)
-    if not choices:
-        return []
-    attempt_ids = _claim(conn, node, choices, now)
+    claimed = _claim(conn, [(r.node.id, c) for r in wanting for c in r.choices], now)
+    answers: list[Answer] = []
+    for request in requests:
+        if request is None:
+            answers.append(([], []))
+            continue
+        assignments = _assignments(conn, request.node, [(c, claimed.get(c.candidate.task_id)) for c in request.choices],
+                                   by_id, now)
+        if not request.choices and len(rows) == limit and len(wanting) > 1:
+            assignments = work_for_nodes(conn, [request.node.id], now, lock=lock)[0][0]
+        answers.append((assignments, request.kills))
+    return answers
+
+
+def _assignments(conn: Connection, node: Any, claims: list[tuple[Choice, int | None]], rows: dict[int, Any],
+                 now: datetime) -> list[dict[str, Any]]:
+    """The commands of a node's claimed tasks. A template that cannot build one fails that attempt,
+    never the farm."""
     assignments = []
-    for choice, attempt_id in zip(choices, attempt_ids):
+    for choice, attempt_id in claims:
         if attempt_id is None:
             continue
         c = choice.candidate
         try:
-            assignments.append(_assignment(conn, node, attempt_id, c, choice.gpu_ids, by_id[c.task_id]))
-        except Exception as exc:  # a template that cannot build this task: fail the attempt, never the farm
+            assignments.append(_assignment(conn, node, attempt_id, c, choice.gpu_ids, rows[c.task_id]))
+        except Exception as exc:  # noqa: BLE001 - reported on the attempt
             from thresher.server.lifecycle import finish_attempt
             finish_attempt(conn, node.id, {"attempt_id": attempt_id, "status": "failed", "exit_code": None,
                                            "reason": f"cannot build the command: {exc}", "log_size": 0}, now)
     return assignments
 
 
-def _claim(conn: Connection, node: Any, choices: list[Choice], now: datetime) -> list[int | None]:
-    """Create one attempt per choice, claim its task and mark its job running; returns the attempt ids
-    (None: not claimed).
+def _claim(conn: Connection, choices: list[tuple[int, Choice]], now: datetime) -> dict[int, int]:
+    """Create one attempt per (node, choice), claim its task and mark its job running; returns the
+    attempt id of each claimed task.
 
     The claim is a compare-and-set on `state = 'ready'`; the rows are ours already (SQLite: the single
     writer; PostgreSQL: FOR UPDATE SKIP LOCKED), so a refused claim is not expected, but one is undone
     rather than trusted. PostgreSQL does it all in one statement (`queries.CLAIM_PG`), SQLite in four
-    whatever the answer's size (no round trips there, so no reason to spell it twice)."""
-    task_ids = [choice.candidate.task_id for choice in choices]
+    whatever the number of tasks (no round trips there, so no reason to spell it twice)."""
+    if not choices:
+        return {}
+    task_ids = [choice.candidate.task_id for _, choice in choices]
     if conn.dialect.name == "postgresql":
         rows = conn.execute(q.CLAIM_PG, {
-            "node_id": node.id, "now": now, "task_ids": task_ids,
-            "job_ids": [c.candidate.job_id for c in choices], "cores": [c.candidate.cores for c in choices],
-            "memory": [c.candidate.memory_mb for c in choices],
-            "gpu_ids": [json.dumps(c.gpu_ids) for c in choices]}).all()
+            "now": now, "task_ids": task_ids, "job_ids": [c.candidate.job_id for _, c in choices],
+            "node_ids": [node_id for node_id, _ in choices], "cores": [c.candidate.cores for _, c in choices],
+            "memory": [c.candidate.memory_mb for _, c in choices],
+            "gpu_ids": [json.dumps(c.gpu_ids) for _, c in choices]}).all()
         created = {r.task_id: r.id for r in rows}
         held = {r.task_id for r in rows if r.claimed}
-        attempt_ids: list[int | None] = [created[t] for t in task_ids]
     else:
         last = dict(conn.execute(q.LAST_ATTEMPT_NUMBERS, {"task_ids": task_ids}).all())
-        rows_in = [{"task_id": c.candidate.task_id, "job_id": c.candidate.job_id, "number": (last.get(t) or 0) + 1,
-                    "node_id": node.id, "state": AttemptState.RUNNING.value, "cores": c.candidate.cores,
-                    "memory_mb": c.candidate.memory_mb, "gpu_ids": c.gpu_ids, "started_at": now, "log_size": 0}
-                   for c, t in zip(choices, task_ids)]
-        attempt_ids = list(conn.execute(q.INSERT_ATTEMPTS, rows_in).scalars().all())
-        claimed = conn.execute(q.CLAIM_TASK, [{"b_task_id": t, "b_attempt_id": a, "b_node_id": node.id, "b_now": now}
-                                              for t, a in zip(task_ids, attempt_ids)]).rowcount
-        held = set(task_ids) if claimed == len(choices) else \
-            {r.id for r in conn.execute(q.CLAIMED_BY, {"task_ids": task_ids, "attempt_ids": attempt_ids})}
-        conn.execute(q.JOBS_RUNNING, {"job_ids": sorted({c.candidate.job_id for c in choices})})
-    lost = [a for t, a in zip(task_ids, attempt_ids) if t not in held]
+        new = [{"task_id": c.candidate.task_id, "job_id": c.candidate.job_id, "number": (last.get(t) or 0) + 1,
+                "node_id": node_id, "state": AttemptState.RUNNING.value, "cores": c.candidate.cores,
+                "memory_mb": c.candidate.memory_mb, "gpu_ids": c.gpu_ids, "started_at": now, "log_size": 0}
+               for (node_id, c), t in zip(choices, task_ids)]
+        created = dict(zip(task_ids, conn.execute(q.INSERT_ATTEMPTS, new).scalars().all()))
+        count = conn.execute(q.CLAIM_TASK, [{"b_task_id": t, "b_attempt_id": created[t], "b_node_id": node_id,
+                                             "b_now": now} for t, (node_id, _) in zip(task_ids, choices)]).rowcount
+        held = set(task_ids) if count == len(choices) else {r.id for r in conn.execute(
+            q.CLAIMED_BY, {"task_ids": task_ids, "attempt_ids": list(created.values())})}
+        conn.execute(q.JOBS_RUNNING, {"job_ids": sorted({c.candidate.job_id for _, c in choices})})
+    lost = [created[t] for t in task_ids if t not in held]
     if lost:  # somebody else took one between our read and our write
         conn.execute(attempts.delete().where(attempts.c.id.in_(lost)))
-    return [a if t in held else None for t, a in zip(task_ids, attempt_ids)]
+    return {t: created[t] for t in task_ids if t in held}
 
 
 @dataclass(frozen=True)

@@ -159,40 +159,52 @@ _FINAL_STATES = {"succeeded": AttemptState.SUCCEEDED.value, "failed": AttemptSta
 
 def finish_attempts(conn: Connection, node_id: int, reports: list[dict[str, Any]],
                     now: datetime, *, settle_now: bool = True) -> tuple[list[dict[str, Any]], Changes]:
-    """Apply a batch of finish reports; idempotent per attempt.
+    """Apply a batch of finish reports from one node; idempotent per attempt.
 
     Returns one `{"attempt_id", "accepted", "next_offset"}` per report (plus `reason` for a report
-    the node should drop: not one of its attempts) and what changed. The batch
-    costs a handful of statements whatever its size: one read of every attempt it names, the common
-    outcomes (attempt ended, task succeeded) written in two executemany calls, and job states and
-    dependencies re-derived once per touched layer, not once per report: here (`settle_now`), or
-    by the caller after the commit (`Changes.settle`, `unsettled_jobs`), which keeps the check and
-    its job row lock out of a shared write batch.
+    the node should drop: not one of its attempts) and what changed. Job states and dependencies are
+    re-derived once per touched layer, not once per report: here (`settle_now`), or by the caller
+    after the commit (`Changes.settle`, `unsettled_jobs`), which keeps the check and its job row lock
+    out of a shared write batch.
     """
-    changes = Changes()
-    ids = sorted({int(report["attempt_id"]) for report in reports})
-    rows = {row.id: row for row in conn.execute(q.ATTEMPTS_WITH_TASKS, {"attempt_ids": ids})} if ids else {}
-    pending = _PendingWrites()
-    results = []
-    done: dict[int, dict[str, Any]] = {}
-    touched: set[tuple[int, int]] = set()
-    for report in reports:
-        attempt_id = int(report["attempt_id"])
-        if attempt_id in done:  # the same report twice in one batch: answered alike, applied once
-            results.append(done[attempt_id])
-            continue
-        result, touched_layer = _finish_one(conn, node_id, report, rows.get(attempt_id), now, changes, pending)
-        done[attempt_id] = result
-        results.append(result)
-        if touched_layer:
-            touched.add(touched_layer)
-    pending.flush(conn)
-    if not settle_now:  # the caller runs `unsettled_jobs` after the commit (the agents' hot path)
-        changes.settle |= touched
-        return results, changes
-    for job_id, layer_id in sorted(touched):
-        changes.merge(refresh_job_after_finish(conn, job_id, layer_id, now))
+    ((results, changes),) = finish_reports(conn, [(node_id, reports)], now)
+    if settle_now:
+        settle, changes.settle = changes.settle, set()
+        for job_id, layer_id in sorted(settle):
+            changes.merge(refresh_job_after_finish(conn, job_id, layer_id, now))
     return results, changes
+
+
+def finish_reports(conn: Connection, batches: list[tuple[int, list[dict[str, Any]]]],
+                   now: datetime) -> list[tuple[list[dict[str, Any]], Changes]]:
+    """Several nodes' report batches at once (one write batch of the server): each gets its results and
+    what it changed, with `Changes.settle` naming the (job, layer) pairs to check after the commit.
+
+    A handful of statements whatever the number of reports: one read of every attempt named, the
+    common outcomes (attempt ended, task succeeded) written together at the end. An attempt reported
+    twice is applied once; the repeat is answered alike and changes nothing."""
+    ids = sorted({int(report["attempt_id"]) for _, reports in batches for report in reports})
+    rows = {row.id: row for row in conn.execute(q.ATTEMPTS_WITH_TASKS[conn.dialect.name], {"attempt_ids": ids})} \
+        if ids else {}
+    pending = _PendingWrites()
+    done: dict[tuple[int, int], dict[str, Any]] = {}
+    out = []
+    for node_id, reports in batches:
+        changes = Changes()
+        results = []
+        for report in reports:
+            attempt_id = int(report["attempt_id"])
+            if (node_id, attempt_id) in done:  # the same report twice: answered alike, applied once
+                results.append(done[node_id, attempt_id])
+                continue
+            result, touched_layer = _finish_one(conn, node_id, report, rows.get(attempt_id), now, changes, pending)
+            done[node_id, attempt_id] = result
+            results.append(result)
+            if touched_layer:
+                changes.settle.add(touched_layer)
+        out.append((results, changes))
+    pending.flush(conn)
+    return out
 
 
 def finish_attempt(conn: Connection, node_id: int, report: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -164,6 +164,20 @@ async def heartbeat(request: Request, body: Heartbeat, caller: Caller = Depends(
     return JSONResponse(answer)
 
 
+# In a write batch, reports (which free cores) are applied before requests for work.
+RANK_REPORTS, RANK_WORK = 0, 1
+
+
+def _work_for_nodes(conn: Any, node_ids: list[int]) -> list[dispatch.Answer]:
+    """Requests for work queued together, answered together (see WriteBatcher.run_grouped)."""
+    return dispatch.work_for_nodes(conn, node_ids, utcnow(), lock=conn.dialect.name != "sqlite")
+
+
+def _finish_reports(conn: Any, batches: list[tuple[int, list[dict[str, Any]]]]) -> list[tuple[list[dict[str, Any]], lifecycle.Changes]]:
+    """Reports queued together, applied together; each caller checks its jobs after the commit."""
+    return lifecycle.finish_reports(conn, batches, utcnow())
+
+
 def _has_news(server: ServerContext, node_id: int) -> bool:
     with server.db.peek() as conn:
         return dispatch.has_news(conn, node_id)
@@ -183,8 +197,7 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), caller:
             # A woken agent first looks in a read transaction (most wake-ups find nothing for it); one
             # that just finished a task on a busy farm goes straight to the (batched) write.
             if not look_first or await run_in_threadpool(_has_news, server, node_id):
-                assignments, kills = await server.batcher.run(
-                    lambda conn: dispatch.work_for(conn, node_id, utcnow(), lock=conn.dialect.name != "sqlite"))
+                assignments, kills = await server.batcher.run_grouped(_work_for_nodes, node_id, RANK_WORK)
             else:
                 assignments, kills = [], []
             look_first = True
@@ -231,11 +244,9 @@ async def finish(request: Request, body: FinishBatch, caller: Caller = Depends(r
     server = ctx(request)
     node_id = caller.node_id
     reports = [report.model_dump() for report in body.reports]
-    results, changes = await server.batcher.run(
-        lambda conn: lifecycle.finish_attempts(conn, node_id, reports, utcnow(), settle_now=False))
+    results, changes = await server.batcher.run_grouped(_finish_reports, (node_id, reports), RANK_REPORTS)
     server.announce(changes)
-    if changes.settle:  # did these reports complete a layer or a job? (see lifecycle.unsettled_jobs)
-        await server.rederive_jobs(lambda conn: lifecycle.unsettled_jobs(conn, changes.settle))
+    await server.settle(changes.settle)  # did these reports complete a layer or a job?
     server.publish(attempts=[r["attempt_id"] for r in results], nodes=[node_id])
     return JSONResponse({"results": results})
 

@@ -14,7 +14,14 @@ one transaction:
 - the writer takes whatever is queued and never waits to fill a batch: an idle farm sees no delay.
 
 The operations see each other's effects in queue order, exactly as if they had run one after the
-other, so rules such as "a task has at most one live attempt" keep holding.
+other, so rules such as "a task has at most one live attempt" keep holding. Two refinements:
+
+- grouped operations (`run_grouped`): the same kind of call from many agents (reports, requests for
+  work) is applied by one function for all of them, which can read and write for all at once: a
+  handful of statements per batch instead of a handful per call;
+- ranks: a batch applies lower ranks first, queue order within a rank. Reports (which free cores)
+  go before requests for work, so an agent that reports and asks again in the same batch sees its
+  cores free.
 
 On PostgreSQL several writers may run batches side by side (each on its own connection): the
 dispatcher's FOR UPDATE SKIP LOCKED keeps them off each other's tasks, and the hot operations take
@@ -41,9 +48,20 @@ T = TypeVar("T")
 MAX_BATCH = 64
 
 
+# Applies a list of items in one transaction; returns one result per item, in order.
+GroupFn = Callable[[Connection, list[Any]], list[Any]]
+
+
+def _call_each(conn: Connection, fns: list[Callable[[Connection], Any]]) -> list[Any]:
+    """The group of plain operations: each called in turn."""
+    return [fn(conn) for fn in fns]
+
+
 @dataclass
 class _Operation:
-    fn: Callable[[Connection], Any]
+    group: GroupFn
+    item: Any
+    rank: int
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
 
@@ -62,12 +80,18 @@ class WriteBatcher:
         self.batches = 0      # transactions committed (for tests and curiosity)
         self.operations = 0   # operations applied
 
-    async def run(self, fn: Callable[[Connection], T]) -> T:
+    async def run(self, fn: Callable[[Connection], T], rank: int = 0) -> T:
         """Apply `fn(conn)` in the next batch; returns its result once the batch has committed."""
+        return await self.run_grouped(_call_each, fn, rank)
+
+    async def run_grouped(self, group: GroupFn, item: Any, rank: int = 0) -> Any:
+        """Apply `group(conn, [item, ...])` to this item and every other item queued with the same
+        group function, in the next batch; returns this item's result once the batch has committed.
+        Each item must come out as it would applied alone: a failing batch applies them one by one."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         self._ensure_thread()
-        self._queue.put(_Operation(fn, loop, future))
+        self._queue.put(_Operation(group, item, rank, loop, future))
         return await future
 
     def close(self) -> None:
@@ -110,30 +134,39 @@ class WriteBatcher:
             if stop:  # close() queues one stop per writer
                 return
 
+    @staticmethod
+    def _groups(batch: list[_Operation]) -> list[list[_Operation]]:
+        """The batch in application order: by rank, then each group where its first item was queued."""
+        groups: dict[tuple[int, GroupFn], list[_Operation]] = {}
+        for op in sorted(batch, key=lambda op: op.rank):  # stable: queue order within a rank
+            groups.setdefault((op.rank, op.group), []).append(op)
+        return list(groups.values())
+
     def _apply(self, batch: list[_Operation]) -> None:
-        results: list[Any] = []
+        applied: list[tuple[_Operation, Any]] = []
         try:
             with self.db.write() as conn:
-                for op in batch:
-                    results.append(op.fn(conn))
+                for group in self._groups(batch):
+                    results = group[0].group(conn, [op.item for op in group])
+                    applied.extend(zip(group, results, strict=True))
         except Exception as exc:  # noqa: BLE001 - an operation, BEGIN or the commit failed
             if len(batch) == 1:
                 self._settle(batch[0], False, exc)
                 return
             # Nothing of the batch was kept: run each operation alone, so only the bad one fails.
-            for op in batch:
+            for op in sorted(batch, key=lambda op: op.rank):
                 self._apply_alone(op)
             return
         with self._start_lock:
             self.batches += 1
             self.operations += len(batch)
-        for op, result in zip(batch, results):
+        for op, result in applied:
             self._settle(op, True, result)
 
     def _apply_alone(self, op: _Operation) -> None:
         try:
             with self.db.write() as conn:
-                result = op.fn(conn)
+                (result,) = op.group(conn, [op.item])
         except Exception as exc:  # noqa: BLE001 - handed to the caller
             self._settle(op, False, exc)
         else:

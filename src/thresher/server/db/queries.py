@@ -7,7 +7,9 @@ Everything here is plain SQLAlchemy Core over `tables.py`, so SQLite and Postgre
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, exists, func, insert, literal_column, select, text, update
+from typing import Any, Callable
+
+from sqlalchemy import ARRAY, Integer, any_, bindparam, exists, func, insert, literal_column, select, text, update
 
 from thresher.model.states import LIVE_ATTEMPT_STATES, AttemptState, JobState, NodeState, TaskState
 from thresher.server.db.tables import attempts, jobs, layers, nodes, tag_sets, tasks
@@ -16,6 +18,28 @@ from thresher.server.db.tables import attempts, jobs, layers, nodes, tag_sets, t
 
 NODE_LIVE = select(attempts.c.id, attempts.c.state, attempts.c.cores, attempts.c.memory_mb, attempts.c.gpu_ids).where(
     attempts.c.node_id == bindparam("node_id"), attempts.c.state.in_(LIVE_ATTEMPT_STATES))
+
+
+def ids_in(column: Any, name: str) -> dict[str, Any]:
+    """`column IN (ids)`, spelled per dialect: PostgreSQL gets `= ANY(array)`, one statement text whatever
+    the number of ids (psycopg prepares it once), SQLite an expanding IN list. Index with the dialect name."""
+    return {"sqlite": column.in_(bindparam(name, expanding=True)),
+            "postgresql": column == any_(bindparam(name, type_=ARRAY(Integer)))}
+
+
+def per_dialect(build: Callable[[str], Any]) -> dict[str, Any]:
+    """A statement built once per dialect (see `ids_in`)."""
+    return {dialect: build(dialect) for dialect in ("sqlite", "postgresql")}
+
+
+_NODE_IDS = ids_in(nodes.c.id, "node_ids")
+_ATTEMPT_NODE_IDS = ids_in(attempts.c.node_id, "node_ids")
+
+# Several agents asking for work in one write batch: their nodes and live attempts in two statements.
+NODES_BY_ID = per_dialect(lambda d: select(nodes).where(_NODE_IDS[d]))
+NODES_LIVE = per_dialect(lambda d: select(attempts.c.node_id, attempts.c.id, attempts.c.state, attempts.c.cores,
+                                          attempts.c.memory_mb, attempts.c.gpu_ids)
+                         .where(_ATTEMPT_NODE_IDS[d], attempts.c.state.in_(LIVE_ATTEMPT_STATES)))
 
 TAG_KEYS = select(tag_sets.c.key)
 
@@ -26,7 +50,7 @@ TAG_KEYS = select(tag_sets.c.key)
 assert TaskState.READY.value == "ready"
 CANDIDATES = (
     select(tasks.c.id, tasks.c.job_id, tasks.c.layer_id, tasks.c.cores, tasks.c.memory_mb, tasks.c.gpus,
-           tasks.c.idx, tasks.c.frames, tasks.c.frame_start, tasks.c.frame_end, tasks.c.frame_step,
+           tasks.c.tag_key, tasks.c.idx, tasks.c.frames, tasks.c.frame_start, tasks.c.frame_end, tasks.c.frame_step,
            tasks.c.frame_count, tasks.c.part)
     .where(tasks.c.state == literal_column("'ready'"),
            tasks.c.tag_key.in_(bindparam("keys", expanding=True)),
@@ -54,13 +78,13 @@ INSERT_ATTEMPTS = insert(attempts).returning(attempts.c.id, sort_by_parameter_or
 # The candidate rows are ours already (FOR UPDATE SKIP LOCKED), so the numbering cannot race.
 CLAIM_PG = text(
     "WITH v AS (SELECT * FROM unnest(CAST(:task_ids AS integer[]), CAST(:job_ids AS integer[]), "
-    "  CAST(:cores AS integer[]), CAST(:memory AS integer[]), CAST(:gpu_ids AS text[])) "
-    "  AS v(task_id, job_id, cores, memory_mb, gpu_ids)), "
+    "  CAST(:node_ids AS integer[]), CAST(:cores AS integer[]), CAST(:memory AS integer[]), CAST(:gpu_ids AS text[])) "
+    "  AS v(task_id, job_id, node_id, cores, memory_mb, gpu_ids)), "
     "ins AS (INSERT INTO attempts (task_id, job_id, number, node_id, state, cores, memory_mb, gpu_ids, started_at, log_size) "
     "  SELECT v.task_id, v.job_id, COALESCE((SELECT max(a.number) FROM attempts a WHERE a.task_id = v.task_id), 0) + 1, "
-    "    :node_id, :attempt_state, v.cores, v.memory_mb, CAST(v.gpu_ids AS json), :now, 0 FROM v "
-    "  RETURNING id, task_id), "
-    "claimed AS (UPDATE tasks SET state = :running, attempt_id = ins.id, node_id = :node_id, started_at = :now, "
+    "    v.node_id, :attempt_state, v.cores, v.memory_mb, CAST(v.gpu_ids AS json), :now, 0 FROM v "
+    "  RETURNING id, task_id, node_id), "
+    "claimed AS (UPDATE tasks SET state = :running, attempt_id = ins.id, node_id = ins.node_id, started_at = :now, "
     "    ended_at = NULL, progress = 0 "
     "  FROM ins WHERE tasks.id = ins.task_id AND tasks.state = :ready RETURNING tasks.id), "
     "started AS (UPDATE jobs SET state = :job_running WHERE id IN (SELECT id FROM jobs "
@@ -97,7 +121,8 @@ _ATTEMPT_AND_TASK = (
            tasks.c.lost, tasks.c.job_id, tasks.c.layer_id, layers.c.retries)
     .join(tasks, tasks.c.id == attempts.c.task_id).join(layers, layers.c.id == tasks.c.layer_id)
 )
-ATTEMPTS_WITH_TASKS = _ATTEMPT_AND_TASK.where(attempts.c.id.in_(bindparam("attempt_ids", expanding=True)))
+_ATTEMPT_IDS = ids_in(attempts.c.id, "attempt_ids")
+ATTEMPTS_WITH_TASKS = per_dialect(lambda d: _ATTEMPT_AND_TASK.where(_ATTEMPT_IDS[d]))
 
 END_ATTEMPT = update(attempts).where(attempts.c.id == bindparam("b_id")).values(
     state=bindparam("b_state"), reason=bindparam("b_reason"), exit_code=bindparam("b_exit_code"),
