@@ -246,7 +246,7 @@ def _answer_round(conn: Connection, node_ids: list[int], now: datetime, lock: bo
             continue
         assignments = _assignments(conn, request.node, [(c, claimed.get(c.candidate.task_id)) for c in request.choices],
                                    by_id, now)
-        if not request.choices and len(rows) == limit and len(wanting) > 1:
+        if request.keys and not request.choices and len(rows) == limit and len(wanting) > 1:
             assignments = work_for_nodes(conn, [request.node.id], now, lock=lock)[0][0]
         answers.append((assignments, request.kills))
     return answers
