@@ -331,3 +331,25 @@ def test_reports_of_several_nodes_applied_together(bench: Bench) -> None:
     assert sorted(bench.task_states(job)) == ["failed", "succeeded", "succeeded"]
     with bench.db.read() as conn:
         assert lifecycle.unsettled_jobs(conn, changes_a.settle | changes_b.settle) == [job]
+
+
+def test_nodes_with_news_for_many_waiting_nodes_at_once(bench: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's look for waiting agents: a node has news when a ready task fits it (tags, cores,
+    memory, GPUs) or it has an attempt to kill; unknown and disabled nodes have none."""
+    bench.submit(layers=[layer(frames="1-2", tags=["houdini"], resources={"cores": 4})])
+    gpu_job = bench.submit(layers=[layer(frames="1", resources={"cores": 1, "gpus": 1})])
+    fx = bench.node("fx", cores=8, tags=["houdini"])
+    small_fx = bench.node("small-fx", cores=2, tags=["houdini"])  # too small for the 4-core tasks
+    gpu = bench.node("gpu", cores=2, gpus=1)
+    plain = bench.node("plain", cores=8)
+    off = bench.node("off", cores=8, tags=["houdini"])
+    with bench.db.write() as conn:
+        conn.execute(nodes.update().where(nodes.c.id == off).values(admin_state="disabled"))
+    look = lambda: bench.act(lambda conn, now: dispatch.nodes_with_news(conn, [fx, small_fx, gpu, plain, off, 999]))  # noqa: E731
+    assert look() == {fx, gpu}
+    (running,) = bench.work(gpu)
+    bench.act(lambda conn, now: lifecycle.kill_job(conn, gpu_job, now))
+    assert look() == {fx, gpu}  # gpu: its attempt is to be killed
+    monkeypatch.setattr(dispatch, "POOL_LIMIT", 1)  # a cut read: nodes that found nothing look alone
+    assert look() == {fx, gpu}
+    assert running["job_id"] == gpu_job

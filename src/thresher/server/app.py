@@ -1,4 +1,4 @@
-"""The FastAPI application: routes, error shapes, and the background liveness check."""
+"""The FastAPI application: routes, error shapes, and the background loops (liveness, news for waiting agents)."""
 
 from __future__ import annotations
 
@@ -64,6 +64,16 @@ async def _liveness_loop(server: ServerContext) -> None:
             log.exception("deriving stuck jobs again failed")
 
 
+async def _news_loop(server: ServerContext) -> None:
+    """Every `recheck_s`, one look for all waiting agents at once (see agents.look_for_news)."""
+    while True:
+        await asyncio.sleep(server.settings.recheck_s)
+        try:
+            await agents.look_for_news(server)
+        except Exception:  # keep looking; one bad round must not leave agents waiting for good
+            log.exception("looking for work for waiting agents failed")
+
+
 def _add_components(app: FastAPI, schemas: dict[str, Any]) -> None:
     """Put schemas that routes refer to by hand into the OpenAPI document's components."""
     build = app.openapi
@@ -83,9 +93,11 @@ def create_app(server: ServerContext) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         server.notifier.bind(asyncio.get_running_loop())
         task = asyncio.create_task(_liveness_loop(server))
+        news = asyncio.create_task(_news_loop(server))
         broadcaster = asyncio.create_task(server.events.run(server))
         yield
         task.cancel()
+        news.cancel()
         broadcaster.cancel()
         server.events.close()
         server.batcher.close()

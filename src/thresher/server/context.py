@@ -36,7 +36,8 @@ class Settings:
     node_timeout_s: float = 60.0         # a node silent this long is declared down
     lost_grace_s: float = 10.0           # an attempt the agent does not mention for this long is lost
     max_wait_s: float = 30.0             # longest work long-poll
-    recheck_s: float = 2.0               # long-poll safety re-check (other server processes, missed wakes)
+    recheck_s: float = 2.0               # how often the server looks, for all waiting agents at once, for
+                                         # work no wake-up announced (another server process, a missed wake)
 
 
 @dataclass

@@ -132,30 +132,27 @@ def may_take_work(node: Any) -> bool:
     return node.state == NodeState.UP.value and node.admin_state == NodeAdminState.ENABLED.value
 
 
-def find_candidates(conn: Connection, node: Any, *, lock: bool,
-                    live: Sequence[Any] | None = None) -> tuple[Free, list[Any]]:
-    """What the node has free and the ready tasks that fit it, in dispatch order."""
-    if not may_take_work(node):
-        return Free(0, 0), []
-    free = node_free(node, live_attempts(conn, node.id) if live is None else live)
-    if free.cores < 1:
-        return free, []
-    keys = usable_tag_keys(all_tag_keys(conn), node.tags or [])
-    if not keys:
-        return free, []
-    query = q.CANDIDATES_LOCKED if lock else q.CANDIDATES
-    rows = conn.execute(query, {"keys": keys, "free_cores": free.cores, "free_memory": free.memory_mb,
-                                "free_gpus": len(free.gpu_ids), "limit": min(CANDIDATES, free.cores)}).all()
-    return free, rows
-
-
 def has_news(conn: Connection, node_id: int) -> bool:
     """Read-only look before asking for a write: is there work that fits this node, or a kill for it?"""
-    node = load_node(conn, node_id)
-    if node is None:
-        return False
-    live = live_attempts(conn, node_id)
-    return bool(kills_among(live)) or bool(find_candidates(conn, node, lock=False, live=live)[1])
+    return node_id in nodes_with_news(conn, [node_id])
+
+
+def nodes_with_news(conn: Connection, node_ids: Sequence[int]) -> set[int]:
+    """Of these (waiting) nodes, those with a kill to do or a ready task that fits them: read-only, a
+    handful of statements for any number of nodes (the server's periodic look for work that no
+    wake-up announced). A node that found nothing in a candidate read cut at the limit looks alone."""
+    requests = [r for r in _read_requests(conn, list(dict.fromkeys(node_ids))) if r is not None]
+    news = {r.node.id for r in requests if r.kills}
+    wanting = [r for r in requests if r.keys and r.node.id not in news]
+    rows, cut = _read_candidates(conn, wanting, lock=False)
+    for request in wanting:
+        free = request.free
+        if any(row.tag_key in request.keys and row.cores <= free.cores and row.memory_mb <= free.memory_mb
+               and row.gpus <= len(free.gpu_ids) for row in rows):
+            news.add(request.node.id)
+        elif cut and len(wanting) > 1 and nodes_with_news(conn, [request.node.id]):
+            news.add(request.node.id)
+    return news
 
 
 Answer = tuple[list[dict[str, Any]], list[int]]  # (assignments, attempts to kill)
@@ -202,12 +199,9 @@ class _Request:
     choices: list[Choice] = field(default_factory=list)
 
 
-def _answer_round(conn: Connection, node_ids: list[int], now: datetime, lock: bool) -> list[Answer]:
-    """Requests from distinct nodes: one read of the nodes, one of their live attempts, one of the
-    candidates every one of them could take (their tag sets together, the largest free resources, as
-    many rows as they have free cores together), then each node in turn takes what fits it with
-    `choose`, and one statement claims it all. When the candidates read were cut at the limit, a node
-    left with nothing it could take asks alone, in case more of the queue fits it."""
+def _read_requests(conn: Connection, node_ids: list[int]) -> list[_Request | None]:
+    """The asking nodes (None for an unknown id) with what each has free, may run and should kill:
+    two statements for all of them."""
     dialect = conn.dialect.name
     nodes_by_id = {r.id: r for r in conn.execute(q.NODES_BY_ID[dialect], {"node_ids": node_ids})}
     live: dict[int, list[Any]] = {node_id: [] for node_id in node_ids}
@@ -223,14 +217,31 @@ def _answer_round(conn: Connection, node_ids: list[int], now: datetime, lock: bo
         free = node_free(node, live[node_id]) if may_take_work(node) else Free(0, 0)
         keys = set(usable_tag_keys(all_keys, node.tags or [])) if free.cores >= 1 else set()
         requests.append(_Request(node, free, keys, kills_among(live[node_id])))
-    wanting = [r for r in requests if r is not None and r.keys]
-    rows: list[Any] = []
+    return requests
+
+
+def _read_candidates(conn: Connection, wanting: list[_Request], lock: bool) -> tuple[list[Any], bool]:
+    """Ready tasks any of these nodes could take, in dispatch order: their tag sets together, the
+    largest free resources among them, as many rows as they have free cores together (at most
+    POOL_LIMIT). Returns the rows and whether the read was cut at its limit."""
+    if not wanting:
+        return [], False
     limit = min(POOL_LIMIT, sum(min(CANDIDATES, r.free.cores) for r in wanting))
-    if wanting:
-        rows = conn.execute(q.CANDIDATES_LOCKED if lock else q.CANDIDATES, {
-            "keys": sorted(set().union(*(r.keys for r in wanting))),
-            "free_cores": max(r.free.cores for r in wanting), "free_memory": max(r.free.memory_mb for r in wanting),
-            "free_gpus": max(len(r.free.gpu_ids) for r in wanting), "limit": limit}).all()
+    rows = conn.execute(q.CANDIDATES_LOCKED if lock else q.CANDIDATES, {
+        "keys": sorted(set().union(*(r.keys for r in wanting))),
+        "free_cores": max(r.free.cores for r in wanting), "free_memory": max(r.free.memory_mb for r in wanting),
+        "free_gpus": max(len(r.free.gpu_ids) for r in wanting), "limit": limit}).all()
+    return rows, len(rows) == limit
+
+
+def _answer_round(conn: Connection, node_ids: list[int], now: datetime, lock: bool) -> list[Answer]:
+    """Requests from distinct nodes: the nodes and their live attempts read once, one candidate read
+    for all (`_read_candidates`), then each node in turn takes what fits it with `choose`, and one
+    statement claims it all. When the candidate read was cut at its limit, a node left with nothing
+    it could take asks alone, in case more of the queue fits it."""
+    requests = _read_requests(conn, node_ids)
+    wanting = [r for r in requests if r is not None and r.keys]
+    rows, cut = _read_candidates(conn, wanting, lock)
     taken: set[int] = set()
     for request in wanting:
         mine = [Candidate(r.id, r.job_id, r.layer_id, r.cores, r.memory_mb, r.gpus)
@@ -246,7 +257,7 @@ def _answer_round(conn: Connection, node_ids: list[int], now: datetime, lock: bo
             continue
         assignments = _assignments(conn, request.node, [(c, claimed.get(c.candidate.task_id)) for c in request.choices],
                                    by_id, now)
-        if request.keys and not request.choices and len(rows) == limit and len(wanting) > 1:
+        if request.keys and not request.choices and cut and len(wanting) > 1:
             assignments = work_for_nodes(conn, [request.node.id], now, lock=lock)[0][0]
         answers.append((assignments, request.kills))
     return answers

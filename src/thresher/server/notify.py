@@ -83,6 +83,10 @@ class Notifier:
             waiter.hops = 0
             waiter.event.set()
 
+    def idle_nodes(self) -> list[int]:
+        """Nodes whose agent waits in a long poll and has not been woken (call from the event loop)."""
+        return [node_id for node_id, waiter in self._by_node.items() if not waiter.event.is_set()]
+
     @property
     def waiting(self) -> int:
         return len(self._waiters)
