@@ -388,8 +388,8 @@ def main(argv: list[str] | None = None) -> int:
                 pg.stop()
 
     print()
-    print(f"| database | agents | tasks | submit (s) | assignments/s | server CPU (cores) | latency median (ms) "
-          f"| latency p99 (ms) |")
+    print("| database | agents | tasks | submit (s) | assignments/s | server CPU (cores) | latency median (ms) "
+          "| latency p99 (ms) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         def f(key: str, fmt: str, scale: float = 1.0) -> str:

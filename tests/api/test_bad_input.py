@@ -7,7 +7,6 @@ One server per database for the whole module (these calls change little), so the
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
