@@ -353,3 +353,33 @@ def test_nodes_with_news_for_many_waiting_nodes_at_once(bench: Bench, monkeypatc
     monkeypatch.setattr(dispatch, "POOL_LIMIT", 1)  # a cut read: nodes that found nothing look alone
     assert look() == {fx, gpu}
     assert running["job_id"] == gpu_job
+
+
+def test_heartbeats_of_several_nodes_applied_together(bench: Bench) -> None:
+    """The agents' heartbeats of one write batch: each node is seen, its live figures recorded, an
+    attempt it no longer mentions is lost (its task ready again, not a failed try), one it runs but the
+    server does not know is to be killed; a node beating twice is answered as if it came after."""
+    from thresher.server.api.agents import Heartbeat, _heartbeats
+
+    job = bench.submit(layers=[layer(frames="1-2")])
+    a, b = bench.node("a", cores=1), bench.node("b", cores=1)
+    (on_a,), (on_b,) = bench.work(a), bench.work(b)
+    beat = lambda running: Heartbeat(cpu_percent=12.5, memory_used_mb=100, load=0.5, running=running)  # noqa: E731
+    with bench.db.write() as conn:
+        out = _heartbeats(conn, [
+            (a, beat([{"attempt_id": on_a["attempt_id"], "progress": 40.0, "cpu_s": 3.0, "rss_mb": 50.0}]), 0.0),
+            (b, beat([]), 0.0),                                   # b forgot its attempt (grace 0 s)
+            (a, beat([{"attempt_id": on_a["attempt_id"], "progress": 60.0}, {"attempt_id": 999_999}]), 0.0),
+        ])
+    (first_a, _), (answer_b, changes_b), (second_a, _) = out
+    assert first_a == {"kill": [], "admin_state": "enabled"} and answer_b == {"kill": [], "admin_state": "enabled"}
+    assert second_a["kill"] == [999_999]  # not an attempt the server knows on a
+    assert changes_b.ready == 1
+    with bench.db.read() as conn:
+        by_id = {r.id: r for r in conn.execute(select(tasks).where(tasks.c.job_id == job))}
+        seen = {r.name: r.cpu_percent for r in conn.execute(select(nodes.c.name, nodes.c.cpu_percent))}
+        usage = conn.execute(select(attempts.c.cpu_s, attempts.c.peak_rss_mb)
+                             .where(attempts.c.id == on_a["attempt_id"])).one()
+    assert by_id[on_a["task_id"]].progress == 60.0 and by_id[on_a["task_id"]].state == "running"
+    assert (by_id[on_b["task_id"]].state, by_id[on_b["task_id"]].lost, by_id[on_b["task_id"]].tries) == ("ready", 1, 0)
+    assert seen == {"a": 12.5, "b": 12.5} and (usage.cpu_s, usage.peak_rss_mb) == (3.0, 50.0)

@@ -172,12 +172,15 @@ STUCK_JOBS = select(jobs.c.id).where(
 
 # -- heartbeats ------------------------------------------------------------------------------
 
+# Executed with one parameter set per heartbeat of a write batch.
 NODE_SEEN = update(nodes).where(nodes.c.id == bindparam("b_node_id")).values(
     last_seen=bindparam("b_now"), state=NodeState.UP.value, cpu_percent=bindparam("b_cpu_percent"),
-    memory_used_mb=bindparam("b_memory_used_mb"), load=bindparam("b_load")).returning(nodes.c.admin_state)
+    memory_used_mb=bindparam("b_memory_used_mb"), load=bindparam("b_load"))
 
-LIVE_ON_NODE = select(attempts.c.id, attempts.c.state, attempts.c.started_at).where(
-    attempts.c.node_id == bindparam("node_id"), attempts.c.state.in_(LIVE_ATTEMPT_STATES))
+NODES_ADMIN_STATE = per_dialect(lambda d: select(nodes.c.id, nodes.c.admin_state).where(_NODE_IDS[d]))
+
+LIVE_ON_NODES = per_dialect(lambda d: select(attempts.c.node_id, attempts.c.id, attempts.c.state, attempts.c.started_at)
+                            .where(_ATTEMPT_NODE_IDS[d], attempts.c.state.in_(LIVE_ATTEMPT_STATES)))
 
 TASK_PROGRESS = update(tasks).where(tasks.c.attempt_id == bindparam("b_attempt_id")).values(
     progress=bindparam("b_progress"))
