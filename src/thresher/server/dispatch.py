@@ -32,6 +32,7 @@ from thresher.model.frames import Chunk
 from thresher.model.paths import PathRule
 from thresher.model.states import AttemptState, NodeAdminState, NodeState
 from thresher.server.db import queries as q
+from thresher.server.db.batcher import in_rounds
 from thresher.server.db.tables import attempts, nodes
 from thresher.templates import Template, get_template
 from thresher.templates.base import Target
@@ -172,18 +173,8 @@ def work_for_nodes(conn: Connection, node_ids: Sequence[int], now: datetime, *, 
     """Several agents ask for work at once (one write batch): each gets the answer it would get asking
     alone, one after the other in this order, for a handful of statements in all instead of a handful
     each. A node that asks twice asks again once its first answer is claimed."""
-    answers: list[Answer | None] = [None] * len(node_ids)
-    pending = list(enumerate(node_ids))
-    while pending:
-        seen: set[int] = set()
-        now_round, later = [], []
-        for index, node_id in pending:
-            (later if node_id in seen else now_round).append((index, node_id))
-            seen.add(node_id)
-        for (index, _), answer in zip(now_round, _answer_round(conn, [n for _, n in now_round], now, lock)):
-            answers[index] = answer
-        pending = later
-    return answers  # type: ignore[return-value]
+    return in_rounds(list(node_ids), lambda node_id: node_id,
+                     lambda round_ids: _answer_round(conn, round_ids, now, lock))
 
 
 # Candidate rows read for one round of requests, whatever their number.

@@ -24,6 +24,7 @@ from thresher.server.auth import Caller
 from thresher.server.clock import as_utc, utcnow
 from thresher.server.context import ServerContext, bearer_secret, ctx, current_caller, require_node
 from thresher.server.db import queries as q
+from thresher.server.db.batcher import in_rounds
 from thresher.server.db.tables import attempts, nodes, tokens
 from thresher.server.errors import Conflict, Forbidden
 
@@ -136,18 +137,7 @@ def _heartbeats(conn: Any, items: list[HeartbeatItem]) -> list[tuple[dict[str, A
     """Heartbeats queued together (see WriteBatcher.run_grouped): record that the nodes are alive and
     what they run, and reconcile both views of their attempts, in a handful of statements for all.
     A node that beats twice in one batch is handled in a second round, as if it came after."""
-    answers: list[tuple[dict[str, Any], lifecycle.Changes] | None] = [None] * len(items)
-    pending = list(enumerate(items))
-    while pending:
-        seen: set[int] = set()
-        this_round, later = [], []
-        for index, item in pending:
-            (later if item[0] in seen else this_round).append((index, item))
-            seen.add(item[0])
-        for (index, _), answer in zip(this_round, _heartbeat_round(conn, [item for _, item in this_round])):
-            answers[index] = answer
-        pending = later
-    return answers  # type: ignore[return-value]
+    return in_rounds(items, lambda item: item[0], lambda round_: _heartbeat_round(conn, round_))
 
 
 def _heartbeat_round(conn: Any, items: list[HeartbeatItem]) -> list[tuple[dict[str, Any], lifecycle.Changes]]:
@@ -183,7 +173,7 @@ def _heartbeat_round(conn: Any, items: list[HeartbeatItem]) -> list[tuple[dict[s
     if progress:
         conn.execute(q.TASK_PROGRESS, progress)
     if usage:  # live figures; the final ones come with the report
-        conn.execute(q.ATTEMPT_USAGE[dialect == "sqlite"], usage)
+        conn.execute(q.ATTEMPT_USAGE[dialect], usage)
     return out
 
 

@@ -57,6 +57,23 @@ def _call_each(conn: Connection, fns: list[Callable[[Connection], Any]]) -> list
     return [fn(conn) for fn in fns]
 
 
+def in_rounds(items: list[Any], key: Callable[[Any], Any], apply: Callable[[list[Any]], list[Any]]) -> list[Any]:
+    """Apply a group whose items must have distinct keys (one node each): an item whose key already came
+    earlier in the group goes to a later round, as if it had been queued after. Results in item order."""
+    results: list[Any] = [None] * len(items)
+    pending = list(enumerate(items))
+    while pending:
+        seen: set[Any] = set()
+        this_round, later = [], []
+        for index, item in pending:
+            (later if key(item) in seen else this_round).append((index, item))
+            seen.add(key(item))
+        for (index, _), result in zip(this_round, apply([item for _, item in this_round]), strict=True):
+            results[index] = result
+        pending = later
+    return results
+
+
 @dataclass
 class _Operation:
     group: GroupFn

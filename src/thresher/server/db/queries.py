@@ -186,12 +186,12 @@ TASK_PROGRESS = update(tasks).where(tasks.c.attempt_id == bindparam("b_attempt_i
     progress=bindparam("b_progress"))
 
 
-def attempt_usage(is_sqlite: bool):  # type: ignore[no-untyped-def]
+def _attempt_usage(dialect: str):  # type: ignore[no-untyped-def]
     """Live CPU time and the running peak of memory; a two-argument max is spelled per dialect."""
-    larger = func.max if is_sqlite else func.greatest
+    larger = func.max if dialect == "sqlite" else func.greatest
     return update(attempts).where(attempts.c.id == bindparam("b_attempt_id")).values(
         cpu_s=bindparam("b_cpu_s"),
         peak_rss_mb=larger(func.coalesce(attempts.c.peak_rss_mb, 0), bindparam("b_rss_mb")))
 
 
-ATTEMPT_USAGE = {True: attempt_usage(True), False: attempt_usage(False)}
+ATTEMPT_USAGE = per_dialect(_attempt_usage)
