@@ -158,16 +158,19 @@
     const bar = $(".bar", holder), legendBox = $(".bar-legend", holder);
     if (!bar || !legendBox) return;
     const n = (k) => counts[k] || 0;
-    const done = n("succeeded") + n("skipped"), running = n("running"), failed = n("failed") + n("killed");
-    const waiting = total - done - running - failed, t = total || 1;
+    const done = n("succeeded") + n("skipped"), running = n("running"), failed = n("failed"), killed = n("killed");
+    const waiting = total - done - running - failed - killed, t = total || 1;
     const pct = (v) => (100 * v / t).toFixed(3) + "%";
     const seg = (cls) => $(".seg." + cls, bar);
     if (seg("done")) seg("done").style.width = pct(done);
     if (seg("running")) seg("running").style.width = pct(running);
     if (seg("failed")) seg("failed").style.width = pct(failed);
-    bar.title = `${done} done · ${running} running · ${failed} failed/killed · ${waiting} waiting of ${total}`;
+    if (seg("killed")) seg("killed").style.width = pct(killed);
+    bar.title = `${done} done · ${running} running · ${failed} failed · ${killed} killed · ${waiting} waiting of ${total}`;
     const put = (cls, v) => { const el = $(".k-" + cls, legendBox); if (el) el.textContent = String(v); };
-    put("done", done); put("running", running); put("failed", failed); put("waiting", waiting);
+    put("done", done); put("running", running); put("failed", failed); put("killed", killed); put("waiting", waiting);
+    const killedKey = $(".k-killed", legendBox);
+    if (killedKey) killedKey.hidden = killed === 0;
   }
 
   // ------------------------------------------------------------------ actions
