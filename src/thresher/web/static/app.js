@@ -403,7 +403,7 @@
     const title = $("#log-title");
     const follow = $("#log-follow");
     const MAX_INITIAL = 256 * 1024;
-    let attempt = null, offset = 0, chosen = false, busy = false, ended = false;
+    let attempt = null, offset = 0, chosen = false, busy = false, ended = false, again = false;
 
     function rows() { return $$("tr[data-attempt]", live); }
     function liveAttempt() { const head = $("[data-live-attempt]", live); return head ? head.dataset.liveAttempt : ""; }
@@ -429,8 +429,10 @@
     }
 
     async function pull() {
-      if (!attempt || busy || ended) return;  // a complete log is never read again
+      if (!attempt || ended) return;  // a complete log is never read again
+      if (busy) { again = true; return; }  // read again when the read in flight is done: it may predate the news
       busy = true;
+      again = false;
       try {
         for (let round = 0; round < 50; round++) {
           const data = await api("GET", `/api/v1/attempts/${attempt}/log?offset=${offset}`);
@@ -447,10 +449,17 @@
         }
       } catch (err) { console.warn(err); }
       busy = false;
-      const running = attempt && attempt === liveAttempt();
-      follow.textContent = running ? "following live" : (ended ? "complete" : "");
-      follow.classList.toggle("following", !!running);
+      label();
       if (!pre.textContent) pre.textContent = "";
+      if (again) return pull();
+    }
+
+    // The server's word that the log is complete outranks a page that still shows the attempt running
+    // (its refresh may come after the last read).
+    function label() {
+      const running = !ended && !!attempt && attempt === liveAttempt();
+      follow.textContent = ended ? "complete" : (running ? "following live" : "");
+      follow.classList.toggle("following", running);
     }
 
     live.addEventListener("click", (event) => {
@@ -463,6 +472,7 @@
       if (!attempt) { const first = rows()[0]; if (first) return select(first.dataset.attempt, false); }
       rows().forEach((r) => r.classList.toggle("selected-log", r.dataset.attempt === attempt));
       if (!ended) pull();  // the attempt may have ended: fetch the rest of its log
+      else label();
     });
     const start = liveAttempt() || (rows()[0] && rows()[0].dataset.attempt);
     if (start) select(start, false);
