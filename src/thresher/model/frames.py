@@ -146,31 +146,35 @@ def iter_chunks(spec: str, chunk_size: int) -> Iterator[Chunk]:
     Plain ranges are walked arithmetically; inverted (`y`) and staggered (`:`) specs, and specs whose
     parts overlap, follow fileseq's own frame order.
     """
+    for index, fields in enumerate(iter_chunk_fields(spec, chunk_size)):
+        yield Chunk(index, *fields)
+
+
+def iter_chunk_fields(spec: str, chunk_size: int) -> Iterator[tuple[str, int, int, int, int]]:
+    """`iter_chunks` as plain tuples (frames, start, end, step, count): what a submit of a million
+    tasks writes, without building a million objects it would take apart again."""
     if chunk_size < 1:
         raise FrameSpecError("chunk size must be at least 1")
     frame_set = parse_frames(spec)
     runs = _arithmetic_parts(spec.strip())
-    index = 0
     if runs is not None:
         for start, last, step in runs:
             n = (last - start) // step + 1
+            suffix = f"x{abs(step)}" if abs(step) != 1 else ""
             for offset in range(0, n, chunk_size):
                 first = start + offset * step
                 count = min(chunk_size, n - offset)
-                end = first + (count - 1) * step
                 if count == 1:
-                    text = str(first)
+                    yield str(first), first, first, 1, 1
                 else:
-                    text = f"{first}-{end}" + (f"x{abs(step)}" if abs(step) != 1 else "")
-                yield Chunk(index, text, first, end, step if count > 1 else 1, count)
-                index += 1
+                    end = first + (count - 1) * step
+                    yield f"{first}-{end}{suffix}", first, end, step, count
         return
     frames = [int(f) for f in frame_set]
     for offset in range(0, len(frames), chunk_size):
         part = frames[offset:offset + chunk_size]
         text, step = _compact(part)
-        yield Chunk(index, text, part[0], part[-1], step, len(part))
-        index += 1
+        yield text, part[0], part[-1], step, len(part)
 
 
 def is_arithmetic(spec: str) -> bool:

@@ -13,20 +13,20 @@ from typing import Any, Iterator
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, insert, select
 
-from thresher.model.frames import Chunk, chunk_count, frame_count, is_arithmetic, iter_chunks
+from thresher.model.frames import Chunk, chunk_count, frame_count, is_arithmetic, iter_chunk_fields, iter_chunks
 from thresher.model.paths import PathRule
 from thresher.model.spec import (MAX_ID, JobSpec, LayerSpec, Resources, layer_graph_problems, nesting_problem,
                                  nul_problems)
 from thresher.model.states import JobState, TaskState
 from thresher.server.clock import utcnow
+from thresher.server.db.bulk import insert_tasks, part_json
 from thresher.server.dispatch import forget_tag_keys
-from thresher.server.db.tables import jobs, layers, nodes, tag_sets, tasks
+from thresher.server.db.tables import jobs, layers, nodes, tag_sets
 from thresher.server.errors import BadInput, field_errors
 from thresher.templates import Template, UnknownTemplate, get_template
 from thresher.templates.base import PendingArgs, Target, TemplateError
 
 MAX_TASKS_PER_JOB = 2_000_000
-INSERT_BATCH = 20_000
 
 
 @dataclass
@@ -43,6 +43,20 @@ class CheckedLayer:
         for chunk in iter_chunks(self.spec.frames, self.spec.chunk):
             for part in self.parts:
                 yield replace(chunk, index=index, part=part)
+                index += 1
+
+    def task_rows(self) -> Iterator[tuple[int, str, int, int, int, int, str | None]]:
+        """`chunks` as the rows `bulk.insert_tasks` writes, built without an object per task."""
+        fields = iter_chunk_fields(self.spec.frames, self.spec.chunk)
+        if self.parts == [None]:
+            for index, (frames, start, end, step, count) in enumerate(fields):
+                yield index, frames, start, end, step, count, None
+            return
+        parts = [part_json(part) for part in self.parts]
+        index = 0
+        for frames, start, end, step, count in fields:
+            for part in parts:
+                yield index, frames, start, end, step, count, part
                 index += 1
 
 
@@ -363,13 +377,10 @@ def create_job(conn: Connection, job: CheckedJob, owner: str) -> int:
         )).inserted_primary_key[0]
         state = TaskState.READY.value if jobs_ready and not layer.depends_on else TaskState.WAITING.value
         any_ready = any_ready or state == TaskState.READY.value
-        base = dict(job_id=job_id, layer_id=layer_id, state=state, priority=spec.priority,
-                    cores=layer.resources.cores, memory_mb=layer.resources.memory_mb,
-                    gpus=layer.resources.gpus, tag_key=key, tries=0, lost=0)
-        for batch in _batches(checked.chunks(), INSERT_BATCH):
-            conn.execute(insert(tasks), [
-                {**base, "idx": c.index, "frames": c.frames, "frame_start": c.start, "frame_end": c.end,
-                 "frame_step": c.step, "frame_count": c.count, "part": c.part} for c in batch])
+        insert_tasks(conn, dict(job_id=job_id, layer_id=layer_id, state=state, priority=spec.priority,
+                                cores=layer.resources.cores, memory_mb=layer.resources.memory_mb,
+                                gpus=layer.resources.gpus, tag_key=key, tries=0, lost=0),
+                     checked.task_rows())
     return job_id
 
 
@@ -393,14 +404,3 @@ def dry_run(job: CheckedJob, limit: int = 1000, target_os: str = "linux") -> dic
     if total > limit:
         warnings.append(f"showing the first {limit} of {total:,} tasks")
     return {"valid": True, "errors": [], "warnings": warnings, "total_tasks": total, "tasks": listed}
-
-
-def _batches(items: Iterator[Chunk], size: int) -> Iterator[list[Chunk]]:
-    batch: list[Chunk] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

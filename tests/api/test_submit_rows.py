@@ -1,0 +1,67 @@
+"""The task rows a submit writes in bulk (SQLite executemany, PostgreSQL COPY) say exactly what the
+layer's chunks say: frames, numbering, and tile or wedge values that COPY's text format must escape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from thresher.server.db.engine import Database
+from thresher.server.db.tables import layers, tasks
+from thresher.server.submit import check_spec, create_job
+
+AWKWARD_WEDGE = ["tab\there", "back\\slash", "new\nline", "\\N", "quote\"s", "ünïcødé ✓", "", 0.25, -3]
+
+
+def _job(**layer: Any) -> dict[str, Any]:
+    return {"name": "rows", "layers": [{"name": "render", "args": {"command": ["echo", "{frame}", "{wedge}"]},
+                                        **layer}]}
+
+
+@pytest.fixture
+def db(db_url: str) -> Database:
+    database = Database(db_url)
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+@pytest.mark.parametrize("layer", [
+    {"frames": "1-23", "chunk": 5},
+    {"frames": "-10--1x3", "chunk": 2},
+    {"frames": "1,5,10-20,40-30x-2", "chunk": 4},
+    {"frames": "1-100y10", "chunk": 7},
+    {"frames": "1-6", "chunk": 4, "wedge": AWKWARD_WEDGE},
+    {"frames": "1-3", "template": "povray", "tiles": "2x2",
+     "args": {"scene": "/shots/s.pov", "output": "/shots/out/s.####.png", "width": 64, "height": 48}},
+], ids=["range", "negative-step", "list", "inverted", "wedge", "tiles"])
+def test_written_rows_match_the_chunks(db: Database, layer: dict[str, Any]) -> None:
+    checked = check_spec(_job(**layer))
+    with db.write() as conn:
+        job_id = create_job(conn, checked, "tester")
+    expected = [(c.index, c.frames, c.start, c.end, c.step, c.count, c.part) for c in checked.layers[0].chunks()]
+    with db.read() as conn:
+        first_layer = conn.execute(select(layers.c.id).where(layers.c.job_id == job_id, layers.c.idx == 0)).scalar_one()
+        rows = conn.execute(select(tasks.c.idx, tasks.c.frames, tasks.c.frame_start, tasks.c.frame_end,
+                                   tasks.c.frame_step, tasks.c.frame_count, tasks.c.part, tasks.c.state,
+                                   tasks.c.tries, tasks.c.lost, tasks.c.cores)
+                            .where(tasks.c.layer_id == first_layer).order_by(tasks.c.id)).all()
+    assert [tuple(r[:7]) for r in rows] == expected
+    assert len(rows) == checked.layers[0].task_count
+    assert {(r.state, r.tries, r.lost, r.cores) for r in rows} == {("ready", 0, 0, checked.layers[0].spec.resources.cores)}
+    if "wedge" in layer:
+        assert [r.part["wedge"] for r in rows[:len(AWKWARD_WEDGE)]] == AWKWARD_WEDGE
+
+
+def test_a_failed_submit_leaves_no_rows(db: Database, tmp_path: Path) -> None:
+    """The bulk writer runs in the submit's transaction: an error after it rolls every row back."""
+    checked = check_spec(_job(frames="1-5000"))
+    with pytest.raises(RuntimeError):
+        with db.write() as conn:
+            create_job(conn, checked, "tester")
+            raise RuntimeError("something after the tasks were written")
+    with db.read() as conn:
+        assert conn.execute(select(tasks.c.id)).first() is None
