@@ -24,6 +24,9 @@ OUTAGE_GRACE_S = 60.0
 """How long `wait` and `follow_log` keep polling through a server that cannot be reached: a server
 restart must not fail every pipeline script that was waiting on it."""
 
+SUBMIT_TIMEOUT_S = 600.0
+"""How long a submit may take to answer (see `Thresher.submit`)."""
+
 Json = dict[str, Any]
 
 
@@ -76,7 +79,11 @@ class Thresher:
         wranglers filter on; the server would otherwise only know the token's name."""
         if isinstance(spec, dict) and not spec.get("owner"):
             spec = {**spec, "owner": _local_user()}
-        return self.http.post("/jobs", json=spec, dry_run="true" if dry_run else None)
+        # The answer comes once every task is written: seconds for a million tasks, longer on a busy
+        # database. A submit cut off by the usual timeout may still have created the job, and a retry
+        # would create it twice, so this call waits much longer.
+        return self.http.request("POST", "/jobs", json=spec, params={"dry_run": "true" if dry_run else None},
+                                 timeout=SUBMIT_TIMEOUT_S)
 
     def jobs(self, state: str | None = None, project: str | None = None, owner: str | None = None,
              name: str | None = None, limit: int | None = None, offset: int | None = None,
