@@ -355,6 +355,19 @@ def test_nodes_with_news_for_many_waiting_nodes_at_once(bench: Bench, monkeypatc
     assert running["job_id"] == gpu_job
 
 
+def test_nodes_with_news_on_a_farm_with_nothing_ready(bench: Bench) -> None:
+    """With no task ready anywhere the look reads no node and no candidate, and still finds kills."""
+    job = bench.submit(layers=[layer(frames="1")])
+    busy, idle = bench.node("busy", cores=2), bench.node("idle", cores=2)
+    look = lambda: bench.act(lambda conn, now: dispatch.nodes_with_news(conn, [busy, idle, 999]))  # noqa: E731
+    assert look() == {busy, idle}  # the one task fits both
+    (running,) = bench.work(busy)
+    assert look() == set()
+    bench.act(lambda conn, now: lifecycle.kill_job(conn, job, now))
+    assert look() == {busy}  # its attempt is to be killed
+    assert running["job_id"] == job
+
+
 def test_heartbeats_of_several_nodes_applied_together(bench: Bench) -> None:
     """The agents' heartbeats of one write batch: each node is seen, its live figures recorded, an
     attempt it no longer mentions is lost (its task ready again, not a failed try), one it runs but the

@@ -138,7 +138,8 @@ def create_app(server: ServerContext) -> FastAPI:
     app.add_exception_handler(DataError, _database_value)
     app.add_exception_handler(OverflowError, _database_value)
 
-    for router in (meta.router, people.router, agents.router):
+    # Agents first: their calls are most of the traffic, and routes are matched in order.
+    for router in (agents.router, meta.router, people.router):
         app.include_router(router, prefix=API_PREFIX)
     _add_components(app, people.openapi_components())
     app.include_router(dashboard.router)  # the web dashboard at / (server/dashboard/pages.py)

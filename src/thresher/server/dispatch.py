@@ -142,6 +142,8 @@ def nodes_with_news(conn: Connection, node_ids: Sequence[int]) -> set[int]:
     """Of these (waiting) nodes, those with a kill to do or a ready task that fits them: read-only, a
     handful of statements for any number of nodes (the server's periodic look for work that no
     wake-up announced). A node that found nothing in a candidate read cut at the limit looks alone."""
+    if conn.execute(q.ANY_READY).first() is None:  # an idle farm: only kills can be news
+        return set(conn.execute(q.KILLING_ON_NODES[conn.dialect.name], {"node_ids": list(node_ids)}).scalars())
     requests = [r for r in _read_requests(conn, list(dict.fromkeys(node_ids))) if r is not None]
     news = {r.node.id for r in requests if r.kills}
     wanting = [r for r in requests if r.keys and r.node.id not in news]

@@ -60,6 +60,12 @@ CANDIDATES = (
     .order_by(tasks.c.priority.desc(), tasks.c.job_id, tasks.c.id)
     .limit(bindparam("limit"))
 )
+# Is any task ready at all? One step into the partial index of ready tasks: an idle farm's periodic
+# look for news (dispatch.nodes_with_news) then reads no node and no candidate.
+ANY_READY = select(tasks.c.id).where(tasks.c.state == literal_column("'ready'")).limit(1)
+# Of these nodes, those with an attempt to kill (ix_attempts_node_state).
+KILLING_ON_NODES = per_dialect(lambda d: select(attempts.c.node_id).distinct().where(
+    _ATTEMPT_NODE_IDS[d], attempts.c.state == AttemptState.KILLING.value))
 # Several server processes on PostgreSQL: rows another dispatcher is claiming are skipped, not waited on.
 CANDIDATES_LOCKED = CANDIDATES.with_for_update(skip_locked=True, of=tasks)
 

@@ -1,0 +1,252 @@
+"""What a big idle farm costs the server: many agents heartbeating and long-polling for work.
+
+    .venv/bin/python bench/heartbeats.py                         # 5,000 agents, SQLite and PostgreSQL
+    .venv/bin/python bench/heartbeats.py --db sqlite --agents 1000 --seconds 20
+
+Per database a real server is started (`python -m thresher.server`, as the e2e tests do) and
+`--agents` simulated agents register with it from `--procs` worker processes (asyncio over the
+minimal keep-alive HTTP client of bench/rawhttp.py). Each then behaves as an idle real agent does:
+one connection heartbeats every `--heartbeat` seconds (the agent's default is 5 s; starts spread over
+the first interval), another long-polls `POST /agent/work?wait=--wait` (the agent's default is 20 s)
+and asks again when the poll ends. No job is submitted. After `--warmup` seconds the CPU time of the
+server process and of PostgreSQL's processes is measured over `--seconds`, with the heartbeats answered
+per second and their latency as the agents saw it. The design's figure: 5,000 agents heartbeating keep
+the server under one core. The simulator shares the machine (its CPU use is printed too). Nothing is
+asserted; figures are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import random
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import psutil  # noqa: E402
+
+from bench.dispatch import API, machine, percentile, raise_fd_limit, register  # noqa: E402
+from bench.rawhttp import RawConnection  # noqa: E402
+from tests.support.farm import Farm  # noqa: E402
+from tests.support.postgres import PostgresServer  # noqa: E402
+
+BEAT = {"cpu_percent": 3.0, "memory_used_mb": 2048, "load": 0.1, "running": [], "pending_reports": []}
+
+
+@dataclass
+class Seen:
+    beats: int = 0               # heartbeats answered inside the window
+    polls: int = 0               # long polls that ended inside the window
+    beat_ms: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+    cpu_s: float = 0.0
+
+    def error(self, key: str) -> None:
+        self.errors[key] = self.errors.get(key, 0) + 1
+
+
+async def idle_agent(url: str, token: str, heartbeat: float, wait: float, window: tuple[float, float],
+                     seen: Seen) -> None:
+    opens, closes = window
+
+    async def beats() -> None:
+        conn = RawConnection(url, token)
+        await asyncio.sleep(random.uniform(0, heartbeat))
+        try:
+            while time.time() < closes:
+                started = time.time()
+                try:
+                    status, _ = await conn.post(f"{API}/agent/heartbeat", BEAT, timeout=60)
+                    if status >= 400:
+                        seen.error(f"heartbeat {status}")
+                    elif opens <= started < closes:
+                        seen.beats += 1
+                        seen.beat_ms.append((time.time() - started) * 1000)
+                except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+                    seen.error(f"heartbeat {type(exc).__name__}")
+                await asyncio.sleep(max(0.0, heartbeat - (time.time() - started)))
+        finally:
+            conn.close()
+
+    async def polls() -> None:
+        conn = RawConnection(url, token)
+        try:
+            while time.time() < closes:
+                asked = min(wait, max(0.1, closes - time.time()))
+                try:
+                    status, _ = await conn.post(f"{API}/agent/work?wait={asked:.2f}", {}, timeout=asked + 60)
+                    if status >= 400:
+                        seen.error(f"work {status}")
+                        await asyncio.sleep(1)
+                    elif opens <= time.time() < closes:
+                        seen.polls += 1
+                except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+                    seen.error(f"work {type(exc).__name__}")
+                    await asyncio.sleep(1)
+        finally:
+            conn.close()
+
+    await asyncio.gather(beats(), polls())
+
+
+async def worker_main(url: str, enroll: str, names: list[str], ready_q: Any, go: Any, times: Any,
+                      heartbeat: float, wait: float) -> Seen:
+    async with httpx.AsyncClient(base_url=url, timeout=120, trust_env=False) as http:
+        gate = asyncio.Semaphore(16)
+
+        async def join(name: str) -> str:
+            async with gate:
+                return await register(http, enroll, name, 16)
+
+        tokens = await asyncio.gather(*(join(n) for n in names))
+    ready_q.put(len(tokens))
+    while not go.is_set():
+        await asyncio.sleep(0.05)
+    seen = Seen()
+    window = (times[0], times[1])
+    await asyncio.gather(*(idle_agent(url, t, heartbeat, wait, window, seen) for t in tokens))
+    seen.cpu_s = sum(psutil.Process().cpu_times()[:2])
+    return seen
+
+
+def worker_entry(url: str, enroll: str, names: list[str], ready_q: Any, go: Any, times: Any,
+                 heartbeat: float, wait: float, out_q: Any) -> None:
+    raise_fd_limit()
+    try:
+        out_q.put(("ok", asdict(asyncio.run(worker_main(url, enroll, names, ready_q, go, times, heartbeat, wait)))))
+    except BaseException as exc:  # report, never hang the parent
+        ready_q.put(-1)
+        out_q.put(("error", repr(exc)))
+
+
+def cpu_of(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in processes:
+        try:
+            total += sum(p.cpu_times()[:2])
+        except psutil.Error:
+            pass
+    return total
+
+
+def postgres_processes(pg: PostgresServer | None) -> list[psutil.Process]:
+    if pg is None:
+        return []
+    try:
+        postmaster = psutil.Process(int((pg.data_dir / "postmaster.pid").read_text().split()[0]))
+        return [postmaster] + postmaster.children(recursive=True)
+    except (OSError, ValueError, psutil.Error):
+        return []
+
+
+def run(kind: str, url: str, args: argparse.Namespace, root: Path, pg: PostgresServer | None) -> dict[str, Any]:
+    print(f"[{kind}] {args.agents:,} agents: heartbeat every {args.heartbeat:g} s, long polls of {args.wait:g} s",
+          flush=True)
+    farm = Farm(url, root / kind, node_timeout=max(60.0, args.heartbeat * 6))
+    farm.start_server()
+    ctx = mp.get_context("spawn")
+    ready_q, out_q, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    times = ctx.Array("d", [0.0, 0.0])
+    names = [f"idle-{i:05d}" for i in range(args.agents)]
+    procs = [ctx.Process(target=worker_entry, daemon=True,
+                         args=(farm.server_url, farm.enroll_token, names[i::args.procs], ready_q, go, times,
+                               args.heartbeat, args.wait, out_q)) for i in range(args.procs)]
+    try:
+        started = time.perf_counter()
+        for p in procs:
+            p.start()
+        joined = 0
+        for _ in procs:
+            n = ready_q.get(timeout=1800)
+            if n < 0:
+                raise RuntimeError(f"a simulator process failed: {out_q.get(timeout=10)[1]}")
+            joined += n
+        print(f"  {joined:,} agents registered in {time.perf_counter() - started:.1f} s", flush=True)
+        server = psutil.Process(farm.server.pid)
+        opens = time.time() + args.warmup
+        times[0], times[1] = opens, opens + args.seconds
+        go.set()
+        time.sleep(max(0.0, opens - time.time()))
+        server_start, pg_start = cpu_of([server]), cpu_of(postgres_processes(pg))
+        time.sleep(max(0.0, opens + args.seconds - time.time()))
+        server_cpu = (cpu_of([server]) - server_start) / args.seconds
+        pg_cpu = (cpu_of(postgres_processes(pg)) - pg_start) / args.seconds if pg else 0.0
+        seen: list[Seen] = []
+        for _ in procs:
+            status, value = out_q.get(timeout=args.wait + 180)
+            if status != "ok":
+                raise RuntimeError(f"a simulator process failed: {value}")
+            seen.append(Seen(**value))
+        nodes = farm.api.get("/nodes")
+        items = nodes["items"] if isinstance(nodes, dict) else nodes
+        down = sum(1 for n in items if n.get("state") == "down")
+    except Exception:
+        print(farm.logs_tail(30), file=sys.stderr)
+        raise
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+        farm.stop()
+    beat_ms = [ms for s in seen for ms in s.beat_ms]
+    errors: dict[str, int] = {}
+    for s in seen:
+        for key, n in s.errors.items():
+            errors[key] = errors.get(key, 0) + n
+    out = {"db": kind, "server_cpu": server_cpu, "pg_cpu": pg_cpu,
+           "beats_per_s": sum(s.beats for s in seen) / args.seconds,
+           "polls_per_s": sum(s.polls for s in seen) / args.seconds,
+           "beat_median_ms": statistics.median(beat_ms) if beat_ms else float("nan"),
+           "beat_p99_ms": percentile(beat_ms, 99) if beat_ms else float("nan"),
+           "sim_cpu": sum(s.cpu_s for s in seen) / (args.warmup + args.seconds), "errors": errors, "down": down}
+    print(f"  server {out['server_cpu']:.2f} cores" + (f", PostgreSQL {pg_cpu:.2f} cores" if pg else "")
+          + f", simulator {out['sim_cpu']:.2f} cores; {out['beats_per_s']:,.0f} heartbeats/s "
+          f"(median {out['beat_median_ms']:.1f} ms, p99 {out['beat_p99_ms']:.1f} ms), "
+          f"{out['polls_per_s']:,.0f} long polls ended/s; nodes down: {down}; errors: {errors or 'none'}", flush=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--agents", type=int, default=5000)
+    parser.add_argument("--heartbeat", type=float, default=5.0, help="seconds between an agent's heartbeats")
+    parser.add_argument("--wait", type=float, default=20.0, help="long-poll wait sent to /agent/work")
+    parser.add_argument("--warmup", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=30.0, help="measured window")
+    parser.add_argument("--procs", type=int, default=2, help="simulator processes")
+    args = parser.parse_args()
+    raise_fd_limit()
+    print(f"machine: {machine()}", flush=True)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="thresher-bench-beats-") as tmp:
+        root = Path(tmp)
+        if args.db in ("sqlite", "both"):
+            rows.append(run("sqlite", f"sqlite:///{root / 'beats.db'}", args, root, None))
+        if args.db in ("postgresql", "both"):
+            pg = PostgresServer(fast=False, max_connections=500).start()
+            try:
+                rows.append(run("postgresql", pg.create_database(), args, root, pg))
+            finally:
+                pg.stop()
+    print()
+    print("| database | agents | server CPU (cores) | PostgreSQL CPU (cores) | heartbeats/s | heartbeat median / p99 (ms) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(f"| {r['db']} | {args.agents:,} | {r['server_cpu']:.2f} | {r['pg_cpu']:.2f} | {r['beats_per_s']:,.0f} "
+              f"| {r['beat_median_ms']:.1f} / {r['beat_p99_ms']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
