@@ -368,6 +368,22 @@ def test_nodes_with_news_on_a_farm_with_nothing_ready(bench: Bench) -> None:
     assert running["job_id"] == job
 
 
+def test_a_heartbeat_from_a_node_marked_down_brings_it_back(bench: Bench) -> None:
+    """The node is up again and counts as changed (its waiting poll is woken, the summary re-read);
+    a heartbeat from a node that was up all along changes nothing."""
+    from thresher.server.api.agents import Heartbeat, _heartbeats
+
+    back, steady = bench.node("back"), bench.node("steady")
+    with bench.db.write() as conn:
+        conn.execute(nodes.update().where(nodes.c.id == back).values(state="down"))
+    beat = Heartbeat(cpu_percent=1.0, memory_used_mb=10, load=0.0, running=[])
+    with bench.db.write() as conn:
+        (_, changes_back), (_, changes_steady) = _heartbeats(conn, [(back, beat, 60.0), (steady, beat, 60.0)])
+    assert changes_back.nodes == {back} and changes_steady.nodes == set()
+    with bench.db.read() as conn:
+        assert dict(conn.execute(select(nodes.c.name, nodes.c.state)).all()) == {"back": "up", "steady": "up"}
+
+
 def test_heartbeats_of_several_nodes_applied_together(bench: Bench) -> None:
     """The agents' heartbeats of one write batch: each node is seen, its live figures recorded, an
     attempt it no longer mentions is lost (its task ready again, not a failed try), one it runs but the

@@ -8,6 +8,7 @@ a frames-per-minute chart that follows finished work within seconds without coun
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -250,3 +251,26 @@ def test_job_counts_are_read_only_for_tabs_that_show_them(server: ServerContext)
     event = hub.tick(server)
     assert event is not None and event["job_info"][str(job)]["counts"]["ready"] == 4
     hub.unsubscribe(queue)
+
+
+def test_heartbeat_news_refreshes_node_pages_not_the_farm_summary(server: ServerContext) -> None:
+    """A heartbeat's live figures (quiet node news) reach the tabs but do not make the broadcaster
+    re-read the farm summary; a node's real change does, once `summary_s` has passed."""
+    hub = server.events
+    hub.summary_s = 0.2  # (and at the latest every 2 s whatever happened)
+    node = add_node(server, "n1")
+    hub.subscribe(job_info=False)
+    hub.tick(server)  # the first summary
+    reads = hub.reads
+    time.sleep(0.25)
+    hub.publish(quiet_nodes=[node])
+    event = hub.tick(server)
+    assert event is not None and event["nodes"] == [node] and "summary" not in event
+    assert hub.reads == reads
+    with server.db.write() as conn:
+        conn.execute(nodes.update().where(nodes.c.id == node).values(admin_state="disabled"))
+    time.sleep(0.25)
+    hub.publish(nodes=[node])
+    event = hub.tick(server)
+    assert event is not None and event["nodes"] == [node] and "summary" in event
+    assert hub.summary is not None and hub.summary["nodes"]["disabled"] == 1

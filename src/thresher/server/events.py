@@ -105,6 +105,7 @@ class EventHub:
         self._jobs: set[int] = set()
         self._attempts: set[int] = set()
         self._nodes: set[int] = set()
+        self._quiet_nodes: set[int] = set()  # see publish
         self._logs: set[int] = set()
         self._new_jobs = False
         self._subscribers: dict[asyncio.Queue[dict[str, Any] | None], Watch] = {}
@@ -132,18 +133,23 @@ class EventHub:
 
     # -- producers (any thread) ----------------------------------------------------------
     def publish(self, *, jobs: Iterable[int] = (), attempts: Iterable[int] = (), nodes: Iterable[int] = (),
-                logs: Iterable[int] = (), new_job: bool = False) -> None:
+                logs: Iterable[int] = (), new_job: bool = False, quiet_nodes: Iterable[int] = ()) -> None:
+        """Note what changed. `quiet_nodes`: nodes whose news the farm summary does not show (a
+        heartbeat's live figures): their pages refresh, the summary is not re-read for them, which on a
+        farm of thousands of heartbeating nodes would be every `summary_s`."""
         with self._lock:
             self._jobs.update(int(j) for j in jobs)
             self._attempts.update(int(a) for a in attempts)
             self._nodes.update(int(n) for n in nodes)
+            self._quiet_nodes.update(int(n) for n in quiet_nodes)
             self._logs.update(int(a) for a in logs)
             self._new_jobs = self._new_jobs or new_job
 
-    def _take(self) -> tuple[set[int], set[int], set[int], set[int], bool]:
+    def _take(self) -> tuple[set[int], set[int], set[int], set[int], set[int], bool]:
         with self._lock:
-            taken = (self._jobs, self._attempts, self._nodes, self._logs, self._new_jobs)
+            taken = (self._jobs, self._attempts, self._nodes, self._quiet_nodes, self._logs, self._new_jobs)
             self._jobs, self._attempts, self._nodes, self._logs, self._new_jobs = set(), set(), set(), set(), False
+            self._quiet_nodes = set()
         return taken
 
     # -- consumers (the event loop) -------------------------------------------------------
@@ -200,10 +206,11 @@ class EventHub:
     def tick(self, server: "ServerContext") -> dict[str, Any] | None:
         """One round: turn pending ids into an event; refresh the summary when due. Runs in a thread."""
         self.ticks += 1
-        job_ids, attempt_ids, node_ids, log_ids, new_jobs = self._take()
+        job_ids, attempt_ids, node_ids, quiet_nodes, log_ids, new_jobs = self._take()
         now = time.monotonic()
         due_sample = now - self._sampled_at >= self.sample_s
         self._dirty = self._dirty or bool(job_ids or attempt_ids or node_ids or new_jobs)
+        node_ids |= quiet_nodes
         if not self._subscribers:
             self._drop_idle_grids(now, set())
             self._task_seen.clear()

@@ -144,10 +144,10 @@ def _heartbeat_round(conn: Any, items: list[HeartbeatItem]) -> list[tuple[dict[s
     now = utcnow()
     dialect = conn.dialect.name
     node_ids = [node_id for node_id, _, _ in items]
+    before = {r.id: r for r in conn.execute(q.NODES_STATES[dialect], {"node_ids": node_ids})}
     conn.execute(q.NODE_SEEN, [{"b_node_id": node_id, "b_now": now, "b_cpu_percent": body.cpu_percent,
                                 "b_memory_used_mb": body.memory_used_mb, "b_load": body.load}
                                for node_id, body, _ in items])
-    admin_states = dict(conn.execute(q.NODES_ADMIN_STATE[dialect], {"node_ids": node_ids}).all())
     live_by_node: dict[int, list[Any]] = {node_id: [] for node_id in node_ids}
     for row in conn.execute(q.LIVE_ON_NODES[dialect], {"node_ids": node_ids}):
         live_by_node[row.node_id].append(row)
@@ -169,7 +169,10 @@ def _heartbeat_round(conn: Any, items: list[HeartbeatItem]) -> list[tuple[dict[s
                   if a in live_ids and (r.cpu_s is not None or r.rss_mb is not None)]
         killing = {a.id for a in live if a.state == AttemptState.KILLING.value and a.id not in forgotten}
         unwanted = {a for a in reported if a not in live_ids}
-        out.append(({"kill": sorted(killing | unwanted), "admin_state": admin_states.get(node_id)}, changes))
+        node = before.get(node_id)
+        if node is not None and node.state != NodeState.UP.value:
+            changes.nodes.add(node_id)  # back from down: it may take work again, the farm summary changed
+        out.append(({"kill": sorted(killing | unwanted), "admin_state": node.admin_state if node else None}, changes))
     if progress:
         conn.execute(q.TASK_PROGRESS, progress)
     if usage:  # live figures; the final ones come with the report
@@ -184,7 +187,8 @@ async def heartbeat(request: Request, body: Heartbeat, caller: Caller = Depends(
     answer, changes = await server.batcher.run_grouped(_heartbeats, (node_id, body, server.settings.lost_grace_s),
                                                        RANK_REPORTS)
     server.announce(changes)
-    server.publish(nodes=[node_id])
+    # Live figures only, unless `changes` says more: node pages refresh, the farm summary need not.
+    server.publish(quiet_nodes=[node_id])
     return JSONResponse(answer)
 
 

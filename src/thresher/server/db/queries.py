@@ -183,7 +183,7 @@ NODE_SEEN = update(nodes).where(nodes.c.id == bindparam("b_node_id")).values(
     last_seen=bindparam("b_now"), state=NodeState.UP.value, cpu_percent=bindparam("b_cpu_percent"),
     memory_used_mb=bindparam("b_memory_used_mb"), load=bindparam("b_load"))
 
-NODES_ADMIN_STATE = per_dialect(lambda d: select(nodes.c.id, nodes.c.admin_state).where(_NODE_IDS[d]))
+NODES_STATES = per_dialect(lambda d: select(nodes.c.id, nodes.c.admin_state, nodes.c.state).where(_NODE_IDS[d]))
 
 LIVE_ON_NODES = per_dialect(lambda d: select(attempts.c.node_id, attempts.c.id, attempts.c.state, attempts.c.started_at)
                             .where(_ATTEMPT_NODE_IDS[d], attempts.c.state.in_(LIVE_ATTEMPT_STATES)))
