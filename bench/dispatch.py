@@ -178,6 +178,28 @@ def wait_ready(farm: Farm, job_id: int, want: int, timeout: float) -> float:
     return time.perf_counter() - t
 
 
+def await_registered(n_procs: int, ready_q: Any, out_q: Any, timeout: float) -> int:
+    """Wait until every simulator process has registered its agents; how many there are in all."""
+    registered = 0
+    for _ in range(n_procs):
+        n = ready_q.get(timeout=timeout)
+        if n < 0:
+            raise RuntimeError(f"a simulator process failed: {out_q.get(timeout=10)[1]}")
+        registered += n
+    return registered
+
+
+def cpu_of(processes: list[psutil.Process]) -> float:
+    """User + system CPU seconds of these processes (those that have gone count nothing)."""
+    total = 0.0
+    for p in processes:
+        try:
+            total += sum(p.cpu_times()[:2])
+        except psutil.Error:
+            pass
+    return total
+
+
 def throughput(farm: Farm, args: argparse.Namespace) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     ready_q, out_q = ctx.Queue(), ctx.Queue()
@@ -191,12 +213,7 @@ def throughput(farm: Farm, args: argparse.Namespace) -> dict[str, Any]:
     for p in procs:
         p.start()
     try:
-        registered = 0
-        for _ in procs:
-            n = ready_q.get(timeout=600)
-            if n < 0:
-                raise RuntimeError(f"a simulator process failed: {out_q.get(timeout=10)[1]}")
-            registered += n
+        registered = await_registered(len(procs), ready_q, out_q, timeout=600)
         print(f"  registered {registered} agents", flush=True)
 
         t = time.perf_counter()
@@ -209,13 +226,7 @@ def throughput(farm: Farm, args: argparse.Namespace) -> dict[str, Any]:
         server_tree = [server_ps] + (server_ps.children(recursive=True) if server_ps else [])
 
         def cpu() -> float:
-            total = 0.0
-            for p in server_tree:
-                try:
-                    total += sum(p.cpu_times()[:2])
-                except psutil.Error:
-                    pass
-            return total
+            return cpu_of(server_tree)
 
         start_at.value = time.time() + 0.2
         go.set()

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 
-from bench.dispatch import API, machine, percentile, raise_fd_limit, register  # noqa: E402
+from bench.dispatch import API, await_registered, cpu_of, machine, percentile, raise_fd_limit, register  # noqa: E402
 from bench.rawhttp import RawConnection  # noqa: E402
 from tests.support.farm import Farm  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
@@ -129,16 +129,6 @@ def worker_entry(url: str, enroll: str, names: list[str], ready_q: Any, go: Any,
         out_q.put(("error", repr(exc)))
 
 
-def cpu_of(processes: list[psutil.Process]) -> float:
-    total = 0.0
-    for p in processes:
-        try:
-            total += sum(p.cpu_times()[:2])
-        except psutil.Error:
-            pass
-    return total
-
-
 def postgres_processes(pg: PostgresServer | None) -> list[psutil.Process]:
     if pg is None:
         return []
@@ -165,12 +155,7 @@ def run(kind: str, url: str, args: argparse.Namespace, root: Path, pg: PostgresS
         started = time.perf_counter()
         for p in procs:
             p.start()
-        joined = 0
-        for _ in procs:
-            n = ready_q.get(timeout=1800)
-            if n < 0:
-                raise RuntimeError(f"a simulator process failed: {out_q.get(timeout=10)[1]}")
-            joined += n
+        joined = await_registered(len(procs), ready_q, out_q, timeout=1800)
         print(f"  {joined:,} agents registered in {time.perf_counter() - started:.1f} s", flush=True)
         server = psutil.Process(farm.server.pid)
         opens = time.time() + args.warmup
