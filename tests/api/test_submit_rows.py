@@ -50,10 +50,12 @@ def test_written_rows_match_the_chunks(db: Database, layer: dict[str, Any]) -> N
                                    tasks.c.tries, tasks.c.lost, tasks.c.cores)
                             .where(tasks.c.layer_id == first_layer).order_by(tasks.c.id)).all()
     assert [tuple(r[:7]) for r in rows] == expected
-    assert len(rows) == checked.layers[0].task_count
+    assert len(rows) == checked.layers[0].task_count and [r.idx for r in rows] == list(range(len(rows)))
     assert {(r.state, r.tries, r.lost, r.cores) for r in rows} == {("ready", 0, 0, checked.layers[0].spec.resources.cores)}
     if "wedge" in layer:
         assert [r.part["wedge"] for r in rows[:len(AWKWARD_WEDGE)]] == AWKWARD_WEDGE
+        assert [r.part["wedge_index"] for r in rows] == [i % len(AWKWARD_WEDGE) for i in range(len(rows))]
+        assert [r.frames for r in rows[:len(AWKWARD_WEDGE) + 1]] == ["1-4"] * len(AWKWARD_WEDGE) + ["5-6"]
 
 
 def test_a_failed_submit_leaves_no_rows(db: Database, tmp_path: Path) -> None:

@@ -7,13 +7,13 @@ whether any node could ever run each layer), so a refused job leaves nothing beh
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, insert, select
 
-from thresher.model.frames import Chunk, chunk_count, frame_count, is_arithmetic, iter_chunk_fields, iter_chunks
+from thresher.model.frames import Chunk, chunk_count, frame_count, is_arithmetic, iter_chunk_fields
 from thresher.model.paths import PathRule
 from thresher.model.spec import (MAX_ID, JobSpec, LayerSpec, Resources, layer_graph_problems, nesting_problem,
                                  nul_problems)
@@ -39,24 +39,20 @@ class CheckedLayer:
 
     def chunks(self) -> Iterator[Chunk]:
         """The layer's tasks in order: each chunk of frames once per part (tile or wedge value)."""
-        index = 0
-        for chunk in iter_chunks(self.spec.frames, self.spec.chunk):
-            for part in self.parts:
-                yield replace(chunk, index=index, part=part)
-                index += 1
+        for index, fields, part in self._numbered(self.parts):
+            yield Chunk(index, *fields, part=part)
 
     def task_rows(self) -> Iterator[tuple[int, str, int, int, int, int, str | None]]:
         """`chunks` as the rows `bulk.insert_tasks` writes, built without an object per task."""
-        fields = iter_chunk_fields(self.spec.frames, self.spec.chunk)
-        if self.parts == [None]:
-            for index, (frames, start, end, step, count) in enumerate(fields):
-                yield index, frames, start, end, step, count, None
-            return
-        parts = [part_json(part) for part in self.parts]
+        for index, fields, part in self._numbered([part_json(part) for part in self.parts]):
+            yield (index, *fields, part)
+
+    def _numbered(self, parts: list[Any]) -> Iterator[tuple[int, tuple[str, int, int, int, int], Any]]:
+        """(task index, chunk fields, part) for each chunk once per part: the one walk behind both."""
         index = 0
-        for frames, start, end, step, count in fields:
+        for fields in iter_chunk_fields(self.spec.frames, self.spec.chunk):
             for part in parts:
-                yield index, frames, start, end, step, count, part
+                yield index, fields, part
                 index += 1
 
 

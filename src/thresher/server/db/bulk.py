@@ -30,28 +30,17 @@ def part_json(part: dict[str, Any] | None) -> str | None:
 
 
 def insert_tasks(conn: Connection, shared: dict[str, Any],
-                 rows: Iterable[tuple[int, str, int, int, int, int, str | None]]) -> int:
-    """Insert tasks with the `shared` column values and one tuple of `TASK_ROW_COLUMNS` each;
-    returns how many were written."""
+                 rows: Iterable[tuple[int, str, int, int, int, int, str | None]]) -> None:
+    """Insert tasks with the `shared` column values and one tuple of `TASK_ROW_COLUMNS` each."""
     head = tuple(shared[name] for name in TASK_SHARED_COLUMNS)
     cursor = conn.connection.cursor()
-    written = 0
     try:
         if conn.dialect.name == "postgresql":
             with cursor.copy(f"COPY tasks ({_COLUMNS}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(head + row)
-                    written += 1
-            return written
-
-        def counted() -> Iterable[tuple[Any, ...]]:
-            nonlocal written
-            for row in rows:
-                written += 1
-                yield head + row
-
-        marks = ", ".join("?" * (len(TASK_SHARED_COLUMNS) + len(TASK_ROW_COLUMNS)))
-        cursor.executemany(f"INSERT INTO tasks ({_COLUMNS}) VALUES ({marks})", counted())
-        return written
+        else:
+            marks = ", ".join("?" * (len(TASK_SHARED_COLUMNS) + len(TASK_ROW_COLUMNS)))
+            cursor.executemany(f"INSERT INTO tasks ({_COLUMNS}) VALUES ({marks})", (head + row for row in rows))
     finally:
         cursor.close()
