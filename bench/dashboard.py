@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 from sqlalchemy import select, update  # noqa: E402
-
 from tests.support.farm import Farm  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
+
 from thresher.server.db.engine import Database  # noqa: E402
 from thresher.server.db.tables import jobs, tasks  # noqa: E402
 from thresher.server.submit import check_spec, create_job  # noqa: E402

@@ -40,11 +40,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from bench.rawhttp import RawConnection  # noqa: E402
 import psutil  # noqa: E402
-
 from tests.support.farm import Farm  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
+
+from bench.rawhttp import RawConnection  # noqa: E402
 
 API = "/api/v1"
 

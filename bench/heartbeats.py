@@ -34,11 +34,11 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 import psutil  # noqa: E402
+from tests.support.farm import Farm  # noqa: E402
+from tests.support.postgres import PostgresServer  # noqa: E402
 
 from bench.dispatch import API, await_registered, cpu_of, machine, percentile, raise_fd_limit, register  # noqa: E402
 from bench.rawhttp import RawConnection  # noqa: E402
-from tests.support.farm import Farm  # noqa: E402
-from tests.support.postgres import PostgresServer  # noqa: E402
 
 BEAT = {"cpu_percent": 3.0, "memory_used_mb": 2048, "load": 0.1, "running": [], "pending_reports": []}
 

@@ -11,9 +11,9 @@ from typing import Any, Iterator
 
 import httpx
 import pytest
+from tests.support.farm import Farm
 
 from thresher.client.http import ApiError, HttpClient
-from tests.support.farm import Farm
 
 HUGE = 99999999999999999999   # past 64 bits: SQLite cannot bind it
 PAST_INT32 = 3_000_000_000    # past the 32-bit id columns: PostgreSQL refuses to compare with it

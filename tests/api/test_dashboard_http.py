@@ -242,8 +242,9 @@ def _write_exr(path: Path, rgb: Any) -> None:
 
 
 def test_exr_outputs_preview_as_srgb_thumbnails(make_farm: Any, tmp_path: Path) -> None:
-    import numpy as np
     from io import BytesIO
+
+    import numpy as np
     from PIL import Image
 
     out = tmp_path / "out"

@@ -11,7 +11,6 @@ from typing import Any
 
 import psutil
 import pytest
-
 from tests.browser.conftest import Dash, login, new_page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]

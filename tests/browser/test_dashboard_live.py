@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 import pytest
-
 from tests.browser.conftest import Dash
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.browser.conftest import Dash, csp_violations, login, new_page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]

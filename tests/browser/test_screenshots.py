@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.browser.conftest import login, new_page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-
 from tests.support.farm import Farm
 
 pytestmark = pytest.mark.e2e

@@ -4,9 +4,8 @@ import pytest
 from pydantic import ValidationError
 
 from thresher.model.spec import JobSpec, parse_memory_mb
-from thresher.server.errors import field_errors
+from thresher.server.errors import BadInput, field_errors
 from thresher.server.submit import check_spec
-from thresher.server.errors import BadInput
 
 
 def _layer(**kw):

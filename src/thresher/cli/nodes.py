@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from thresher.cli.common import JsonOpt, ServerOpt, TokenOpt, ThresherGroup, connect, console, emit_json
+from thresher.cli.common import JsonOpt, ServerOpt, ThresherGroup, TokenOpt, connect, console, emit_json
 from thresher.cli.views import node_view, nodes_table
 
 node_app = typer.Typer(cls=ThresherGroup, no_args_is_help=True,

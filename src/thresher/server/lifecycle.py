@@ -13,8 +13,15 @@ from typing import Any, Iterable
 
 from sqlalchemy import Connection, func, select, update
 
-from thresher.model.states import (DONE_TASK_STATES, FINAL_JOB_STATES, LIVE_ATTEMPT_STATES, AttemptState,
-                                   JobState, TaskState, job_state_from_counts)
+from thresher.model.states import (
+    DONE_TASK_STATES,
+    FINAL_JOB_STATES,
+    LIVE_ATTEMPT_STATES,
+    AttemptState,
+    JobState,
+    TaskState,
+    job_state_from_counts,
+)
 from thresher.server.db import queries as q
 from thresher.server.db.tables import attempts, jobs, layers, log_chunks, tasks
 from thresher.server.errors import Conflict, NotFound

@@ -15,13 +15,20 @@ from sqlalchemy import Connection, insert, select
 
 from thresher.model.frames import Chunk, chunk_count, frame_count, is_arithmetic, iter_chunk_fields
 from thresher.model.paths import PathRule
-from thresher.model.spec import (MAX_ID, JobSpec, LayerSpec, Resources, layer_graph_problems, nesting_problem,
-                                 nul_problems)
+from thresher.model.spec import (
+    MAX_ID,
+    JobSpec,
+    LayerSpec,
+    Resources,
+    layer_graph_problems,
+    nesting_problem,
+    nul_problems,
+)
 from thresher.model.states import JobState, TaskState
 from thresher.server.clock import utcnow
 from thresher.server.db.bulk import insert_tasks, part_json
-from thresher.server.dispatch import forget_tag_keys
 from thresher.server.db.tables import jobs, layers, nodes, tag_sets
+from thresher.server.dispatch import forget_tag_keys
 from thresher.server.errors import BadInput, field_errors
 from thresher.templates import Template, UnknownTemplate, get_template
 from thresher.templates.base import PendingArgs, Target, TemplateError

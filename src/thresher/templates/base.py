@@ -10,8 +10,8 @@ arguments, calls `command`, then resolves `{app:NAME}` executables for the node 
 
 from __future__ import annotations
 
-import re
 import os
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 

@@ -13,8 +13,16 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from thresher.model.frames import Chunk
-from thresher.templates.base import (CommandLine, Template, app, frame_outputs, output_for, tile_of, tile_region,
-                                     to_hashes)
+from thresher.templates.base import (
+    CommandLine,
+    Template,
+    app,
+    frame_outputs,
+    output_for,
+    tile_of,
+    tile_region,
+    to_hashes,
+)
 from thresher.templates.common import SizedArgs, frames_list
 
 # `eevee` is chosen on the node when the frames render: Blender up to 4.1 calls it BLENDER_EEVEE, 4.2 renamed

@@ -9,15 +9,25 @@ the whole animation would. A tile renders its region natively (+SC +EC +SR +ER) 
 
 from __future__ import annotations
 
-import os
 import re
 
 from pydantic import Field, field_validator
 
 from thresher.model.frames import Chunk
 from thresher.model.paths import PathRule
-from thresher.templates.base import (CommandLine, Target, Template, TemplateError, app, frame_args, frame_outputs,
-                                     output_for, split_padding, tile_of, tile_region)
+from thresher.templates.base import (
+    CommandLine,
+    Target,
+    Template,
+    TemplateError,
+    app,
+    frame_args,
+    frame_outputs,
+    output_for,
+    split_padding,
+    tile_of,
+    tile_region,
+)
 from thresher.templates.common import AppArgs, require_padding
 
 FORMATS = {".png": "N", ".tga": "T", ".exr": "E", ".hdr": "H", ".jpg": "J", ".jpeg": "J", ".bmp": "B", ".ppm": "P"}

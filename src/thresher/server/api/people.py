@@ -15,8 +15,8 @@ from thresher.model.states import LIVE_ATTEMPT_STATES, JobState, NodeAdminState,
 from thresher.server import lifecycle, views
 from thresher.server.clock import utcnow
 from thresher.server.context import ServerContext, ctx, require_admin
-from thresher.server.dispatch import forget_tag_keys
 from thresher.server.db.tables import attempts, log_chunks, nodes
+from thresher.server.dispatch import forget_tag_keys
 from thresher.server.errors import BadInput, NotFound
 from thresher.server.submit import create_job, dry_run, farm_problems, inspect_spec, merge_problems, problem_detail
 from thresher.templates import all_templates

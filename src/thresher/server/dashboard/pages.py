@@ -27,7 +27,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy import select
 
 from thresher import __version__
-from thresher.model.states import JobState, TASK_STATES
+from thresher.model.states import TASK_STATES, JobState
 from thresher.server import views
 from thresher.server.clock import iso, utcnow
 from thresher.server.context import ServerContext, ctx

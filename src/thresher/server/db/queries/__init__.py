@@ -7,29 +7,16 @@ Everything here is plain SQLAlchemy Core over `tables.py`, so SQLite and Postgre
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
-from sqlalchemy import ARRAY, Integer, any_, bindparam, exists, func, insert, literal_column, select, text, update
+from sqlalchemy import bindparam, exists, func, insert, literal_column, select, text, update
 
 from thresher.model.states import LIVE_ATTEMPT_STATES, AttemptState, JobState, NodeState, TaskState
+from thresher.server.db.queries.common import ids_in, per_dialect
 from thresher.server.db.tables import attempts, jobs, layers, nodes, tag_sets, tasks
 
 # -- dispatch --------------------------------------------------------------------------------
 
 NODE_LIVE = select(attempts.c.id, attempts.c.state, attempts.c.cores, attempts.c.memory_mb, attempts.c.gpu_ids).where(
     attempts.c.node_id == bindparam("node_id"), attempts.c.state.in_(LIVE_ATTEMPT_STATES))
-
-
-def ids_in(column: Any, name: str) -> dict[str, Any]:
-    """`column IN (ids)`, spelled per dialect: PostgreSQL gets `= ANY(array)`, one statement text whatever
-    the number of ids (psycopg prepares it once), SQLite an expanding IN list. Index with the dialect name."""
-    return {"sqlite": column.in_(bindparam(name, expanding=True)),
-            "postgresql": column == any_(bindparam(name, type_=ARRAY(Integer)))}
-
-
-def per_dialect(build: Callable[[str], Any]) -> dict[str, Any]:
-    """A statement built once per dialect (see `ids_in`)."""
-    return {dialect: build(dialect) for dialect in ("sqlite", "postgresql")}
 
 
 _NODE_IDS = ids_in(nodes.c.id, "node_ids")

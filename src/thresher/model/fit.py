@@ -1,0 +1,70 @@
+"""The one rule for "does this work fit this node": what a node has free, and whether a task's needs fit it.
+
+Dispatch (`server/dispatch.py`: what to hand out), the look for news (which waiting agents to wake),
+submit's runnable check (could any node ever run this layer?) and the node views (the free figures a
+person sees) all ask this module, so a rule added here (licence limits, blocklists, pools...) holds
+for all of them at once: an agent never sleeps through work it could take, nor wakes for work it
+cannot. Pure: no I/O, tested without a database (`tests/unit/test_fit.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Protocol, Sequence
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What one task (or every task of a layer) asks of a node."""
+
+    cores: int
+    memory_mb: int
+    gpus: int = 0
+    tags: frozenset[str] = frozenset()
+
+
+@dataclass
+class Free:
+    """What a node has free right now: cores, memory and the indices of its free GPUs."""
+
+    cores: int
+    memory_mb: int
+    gpu_ids: list[int] = field(default_factory=list)
+
+
+class Holding(Protocol):
+    """What a live attempt holds on its node (a database row or a view of one)."""
+
+    cores: int
+    memory_mb: int
+    gpu_ids: Any
+
+
+def tag_set(key: str) -> frozenset[str]:
+    """The tags of a stored tag-set key (sorted tags joined by ","; "" for none)."""
+    return frozenset(filter(None, key.split(",")))
+
+
+def gpu_indices(gpus: Iterable[Any] | None) -> list[int]:
+    """The indices of a node's GPUs as the agent registered them (`[{"index": 0, ...}, ...]`)."""
+    return [int(gpu["index"]) for gpu in (gpus or [])]
+
+
+def node_free(cores: int, memory_mb: int, gpu_ids: Sequence[int], live: Iterable[Holding]) -> Free:
+    """What is left of a node's cores, memory and GPUs once its live attempts have what they hold."""
+    live = list(live)
+    busy = {int(g) for attempt in live for g in (attempt.gpu_ids or [])}
+    return Free(cores=cores - sum(a.cores for a in live), memory_mb=memory_mb - sum(a.memory_mb for a in live),
+                gpu_ids=[g for g in gpu_ids if g not in busy])
+
+
+def fits(needs: Needs, free: Free, node_tags: Iterable[str] = ()) -> bool:
+    """Whether work with these needs can start on a node with this much free and these tags."""
+    return (needs.cores <= free.cores and needs.memory_mb <= free.memory_mb and needs.gpus <= len(free.gpu_ids)
+            and needs.tags <= frozenset(node_tags))
+
+
+def take(needs: Needs, free: Free) -> tuple[list[int], Free]:
+    """Give work that fits (see `fits`) its share: the GPU indices it gets, and what is left free after."""
+    given, rest = free.gpu_ids[:needs.gpus], free.gpu_ids[needs.gpus:]
+    return given, Free(free.cores - needs.cores, free.memory_mb - needs.memory_mb, rest)
