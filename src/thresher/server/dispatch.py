@@ -1,24 +1,25 @@
 """The one place that decides which ready task runs on which node.
 
 The rule, readable in two parts:
-1. `queries.CANDIDATES`: ready tasks whose tag set the node carries and whose needs fit what the node
+1. `queries.dispatch.CANDIDATES`: ready tasks whose tag set the node carries and whose needs fit what the node
    has free, in dispatch order: highest job priority first, then submission order (job id), then
    frame order (task id). On PostgreSQL the rows are locked with SKIP LOCKED so several server
    processes never hand out the same task.
-2. `choose`: walk those candidates and take every one that still fits, so a 32-core node receives
-   four 8-core tasks in one answer; GPUs are given out by index.
-The claim itself is a compare-and-set (`state = 'ready'` in the UPDATE), so a task has at most one
+2. `choose`: walk those candidates and take every one that still fits (`model.fit`, the one fit rule
+   that the look for news, submit and the node views share), so a 32-core node receives four 8-core
+   tasks in one answer; GPUs are given out by index.
+The claim itself (`db.dialects.claim`) is a compare-and-set (`state = 'ready'` in the UPDATE), so a task has at most one
 live attempt whatever races happen.
 
 Agents that ask at the same moment are answered together (`work_for_nodes`, called by the server's
 write batcher): one candidate read for all of them, then each node in turn applies the same two steps
-to what is left, and one statement claims everything. On a busy farm that is a handful of statements
+to what is left, and one statement claims everything. The jobs of the claimed tasks are marked
+running by `lifecycle.jobs_started`: only lifecycle writes job state. On a busy farm that is a handful of statements
 per batch of requests instead of per request, which is what lets PostgreSQL keep up.
 """
 
 from __future__ import annotations
 
-import json
 import time
 import weakref
 from collections import OrderedDict
@@ -26,14 +27,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Sequence
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
+from thresher.model.fit import Free, Needs, fits, gpu_indices, node_free, tag_set, take
 from thresher.model.frames import Chunk
 from thresher.model.paths import PathRule
 from thresher.model.states import AttemptState, NodeAdminState, NodeState
-from thresher.server.db import queries as q
+from thresher.server import lifecycle
+from thresher.server.db import dialects
 from thresher.server.db.batcher import in_rounds
-from thresher.server.db.tables import attempts, nodes
+from thresher.server.db.dialects import NewAttempt
+from thresher.server.db.queries import dispatch as q
+from thresher.server.lifecycle import Changes
 from thresher.templates import Template, get_template
 from thresher.templates.base import Target
 
@@ -43,23 +48,14 @@ from thresher.templates.base import Target
 CANDIDATES = 64
 
 
-@dataclass
-class Free:
-    """What a node has free right now."""
-
-    cores: int
-    memory_mb: int
-    gpu_ids: list[int] = field(default_factory=list)
-
-
 @dataclass(frozen=True)
 class Candidate:
+    """A ready task as dispatch sees it: where it belongs and what it needs."""
+
     task_id: int
     job_id: int
     layer_id: int
-    cores: int
-    memory_mb: int
-    gpus: int
+    needs: Needs
 
 
 @dataclass(frozen=True)
@@ -68,17 +64,14 @@ class Choice:
     gpu_ids: list[int]
 
 
-def choose(candidates: Sequence[Candidate], free: Free) -> list[Choice]:
-    """Take candidates in order while they fit; pure, so it is tested without a database."""
-    cores, memory, gpus = free.cores, free.memory_mb, list(free.gpu_ids)
+def choose(candidates: Sequence[Candidate], free: Free, node_tags: Sequence[str] = ()) -> list[Choice]:
+    """Take candidates in order while they fit (`model.fit.fits`); pure, so it is tested without a database."""
     chosen = []
     for c in candidates:
-        if c.cores <= cores and c.memory_mb <= memory and c.gpus <= len(gpus):
-            given, gpus = gpus[:c.gpus], gpus[c.gpus:]
-            cores -= c.cores
-            memory -= c.memory_mb
+        if fits(c.needs, free, node_tags):
+            given, free = take(c.needs, free)
             chosen.append(Choice(c, given))
-            if cores <= 0:
+            if free.cores <= 0:
                 break
     return chosen
 
@@ -107,30 +100,18 @@ def forget_tag_keys(engine: Any) -> None:
 
 
 def usable_tag_keys(all_keys: Sequence[str], node_tags: Sequence[str]) -> list[str]:
-    have = set(node_tags)
-    return [key for key in all_keys if set(filter(None, key.split(","))) <= have]
-
-
-def live_attempts(conn: Connection, node_id: int) -> list[Any]:
-    """The node's live attempts: what they hold (cores, memory, GPUs) and which are to be killed."""
-    return conn.execute(q.NODE_LIVE, {"node_id": node_id}).all()
-
-
-def node_free(node: Any, live: Sequence[Any]) -> Free:
-    busy_gpus = {g for row in live for g in (row.gpu_ids or [])}
-    all_gpus = [int(g["index"]) for g in (node.gpus or [])]
-    return Free(cores=node.cores - sum(r.cores for r in live),
-                memory_mb=node.memory_mb - sum(r.memory_mb for r in live),
-                gpu_ids=[g for g in all_gpus if g not in busy_gpus])
+    """The stored tag sets a node carries all tags of: the candidate read asks only for those."""
+    have = frozenset(node_tags)
+    return [key for key in all_keys if tag_set(key) <= have]
 
 
 def kills_among(live: Sequence[Any]) -> list[int]:
     """Attempts the server wants stopped, from the node's live attempts."""
-    return sorted(r.id for r in live if r.state == AttemptState.KILLING.value)
+    return sorted(r.id for r in live if r.state == AttemptState.KILLING)
 
 
 def may_take_work(node: Any) -> bool:
-    return node.state == NodeState.UP.value and node.admin_state == NodeAdminState.ENABLED.value
+    return node.state == NodeState.UP and node.admin_state == NodeAdminState.ENABLED
 
 
 def has_news(conn: Connection, node_id: int) -> bool:
@@ -143,40 +124,37 @@ def nodes_with_news(conn: Connection, node_ids: Sequence[int]) -> set[int]:
     handful of statements for any number of nodes (the server's periodic look for work that no
     wake-up announced). A node that found nothing in a candidate read cut at the limit looks alone."""
     if conn.execute(q.ANY_READY).first() is None:  # an idle farm: only kills can be news
-        return set(conn.execute(q.KILLING_ON_NODES[conn.dialect.name], {"node_ids": list(node_ids)}).scalars())
+        return set(conn.execute(dialects.pick(conn, q.KILLING_ON_NODES), {"node_ids": list(node_ids)}).scalars())
     requests = [r for r in _read_requests(conn, list(dict.fromkeys(node_ids))) if r is not None]
     news = {r.node.id for r in requests if r.kills}
     wanting = [r for r in requests if r.keys and r.node.id not in news]
     rows, cut = _read_candidates(conn, wanting, lock=False)
     for request in wanting:
-        free = request.free
-        if any(row.tag_key in request.keys and row.cores <= free.cores and row.memory_mb <= free.memory_mb
-               and row.gpus <= len(free.gpu_ids) for row in rows):
+        if any(row.tag_key in request.keys and fits(_needs(row), request.free, request.node.tags or ())
+               for row in rows):
             news.add(request.node.id)
         elif cut and len(wanting) > 1 and nodes_with_news(conn, [request.node.id]):
             news.add(request.node.id)
     return news
 
 
-Answer = tuple[list[dict[str, Any]], list[int]]  # (assignments, attempts to kill)
+@dataclass
+class Answer:
+    """What one agent asking for work gets: assignments to start, attempts to kill, and what the
+    dispatch changed besides (an attempt failed because its command could not be built) for the
+    caller to announce after the commit."""
+
+    assignments: list[dict[str, Any]] = field(default_factory=list)
+    kills: list[int] = field(default_factory=list)
+    changes: Changes = field(default_factory=Changes)
 
 
-def work_for(conn: Connection, node_id: int, now: datetime, *, lock: bool) -> Answer:
-    """An agent asks for work: what it should start and what it should kill (in a write transaction)."""
-    return work_for_nodes(conn, [node_id], now, lock=lock)[0]
-
-
-def assign(conn: Connection, node: Any, now: datetime, lock: bool) -> list[dict[str, Any]]:
-    """Claim work for a node inside the caller's write transaction; returns the assignments."""
-    return work_for_nodes(conn, [node.id], now, lock=lock)[0][0]
-
-
-def work_for_nodes(conn: Connection, node_ids: Sequence[int], now: datetime, *, lock: bool) -> list[Answer]:
-    """Several agents ask for work at once (one write batch): each gets the answer it would get asking
-    alone, one after the other in this order, for a handful of statements in all instead of a handful
-    each. A node that asks twice asks again once its first answer is claimed."""
+def work_for_nodes(conn: Connection, node_ids: Sequence[int], now: datetime) -> list[Answer]:
+    """Several agents ask for work at once (one write batch, in its write transaction): each gets the
+    answer it would get asking alone, one after the other in this order, for a handful of statements in
+    all instead of a handful each. A node that asks twice asks again once its first answer is claimed."""
     return in_rounds(list(node_ids), lambda node_id: node_id,
-                     lambda round_ids: _answer_round(conn, round_ids, now, lock))
+                     lambda round_ids: _answer_round(conn, round_ids, now))
 
 
 # Candidate rows read for one round of requests, whatever their number.
@@ -192,13 +170,16 @@ class _Request:
     choices: list[Choice] = field(default_factory=list)
 
 
+def _needs(row: Any) -> Needs:
+    return Needs(row.cores, row.memory_mb, row.gpus, tag_set(row.tag_key))
+
+
 def _read_requests(conn: Connection, node_ids: list[int]) -> list[_Request | None]:
     """The asking nodes (None for an unknown id) with what each has free, may run and should kill:
     two statements for all of them."""
-    dialect = conn.dialect.name
-    nodes_by_id = {r.id: r for r in conn.execute(q.NODES_BY_ID[dialect], {"node_ids": node_ids})}
+    nodes_by_id = {r.id: r for r in conn.execute(dialects.pick(conn, q.NODES_BY_ID), {"node_ids": node_ids})}
     live: dict[int, list[Any]] = {node_id: [] for node_id in node_ids}
-    for row in conn.execute(q.NODES_LIVE[dialect], {"node_ids": node_ids}):
+    for row in conn.execute(dialects.pick(conn, q.NODES_LIVE), {"node_ids": node_ids}):
         live[row.node_id].append(row)
     all_keys = all_tag_keys(conn)
     requests: list[_Request | None] = []
@@ -207,7 +188,8 @@ def _read_requests(conn: Connection, node_ids: list[int]) -> list[_Request | Non
         if node is None:
             requests.append(None)
             continue
-        free = node_free(node, live[node_id]) if may_take_work(node) else Free(0, 0)
+        free = node_free(node.cores, node.memory_mb, gpu_indices(node.gpus), live[node_id]) \
+            if may_take_work(node) else Free(0, 0)
         keys = set(usable_tag_keys(all_keys, node.tags or [])) if free.cores >= 1 else set()
         requests.append(_Request(node, free, keys, kills_among(live[node_id])))
     return requests
@@ -227,88 +209,55 @@ def _read_candidates(conn: Connection, wanting: list[_Request], lock: bool) -> t
     return rows, len(rows) == limit
 
 
-def _answer_round(conn: Connection, node_ids: list[int], now: datetime, lock: bool) -> list[Answer]:
+def _answer_round(conn: Connection, node_ids: list[int], now: datetime) -> list[Answer]:
     """Requests from distinct nodes: the nodes and their live attempts read once, one candidate read
     for all (`_read_candidates`), then each node in turn takes what fits it with `choose`, and one
     statement claims it all. When the candidate read was cut at its limit, a node left with nothing
     it could take asks alone, in case more of the queue fits it."""
     requests = _read_requests(conn, node_ids)
     wanting = [r for r in requests if r is not None and r.keys]
-    rows, cut = _read_candidates(conn, wanting, lock)
+    rows, cut = _read_candidates(conn, wanting, lock=dialects.takes_row_locks(conn))
     taken: set[int] = set()
     for request in wanting:
-        mine = [Candidate(r.id, r.job_id, r.layer_id, r.cores, r.memory_mb, r.gpus)
+        mine = [Candidate(r.id, r.job_id, r.layer_id, _needs(r))
                 for r in rows if r.id not in taken and r.tag_key in request.keys]
-        request.choices = choose(mine, request.free)
+        request.choices = choose(mine, request.free, request.node.tags or ())
         taken.update(choice.candidate.task_id for choice in request.choices)
     by_id = {r.id: r for r in rows}
-    claimed = _claim(conn, [(r.node.id, c) for r in wanting for c in r.choices], now)
+    choices = [(r.node.id, c) for r in wanting for c in r.choices]
+    claimed = dialects.claim(conn, [NewAttempt(c.candidate.task_id, c.candidate.job_id, node_id, c.candidate.needs.cores,
+                                               c.candidate.needs.memory_mb, c.gpu_ids) for node_id, c in choices], now)
+    started = lifecycle.jobs_started(conn, {c.candidate.job_id for _, c in choices if c.candidate.task_id in claimed})
     answers: list[Answer] = []
     for request in requests:
         if request is None:
-            answers.append(([], []))
+            answers.append(Answer())
             continue
-        assignments = _assignments(conn, request.node, [(c, claimed.get(c.candidate.task_id)) for c in request.choices],
-                                   by_id, now)
+        answer = Answer(kills=request.kills, changes=started)
+        started = Changes()  # announced once, by the first answer
+        _add_assignments(conn, request.node, [(c, claimed.get(c.candidate.task_id)) for c in request.choices],
+                         by_id, now, answer)
         if request.keys and not request.choices and cut and len(wanting) > 1:
-            assignments = work_for_nodes(conn, [request.node.id], now, lock=lock)[0][0]
-        answers.append((assignments, request.kills))
+            (alone,) = work_for_nodes(conn, [request.node.id], now)
+            answer.assignments = alone.assignments
+            answer.changes.merge(alone.changes)
+        answers.append(answer)
     return answers
 
 
-def _assignments(conn: Connection, node: Any, claims: list[tuple[Choice, int | None]], rows: dict[int, Any],
-                 now: datetime) -> list[dict[str, Any]]:
+def _add_assignments(conn: Connection, node: Any, claims: list[tuple[Choice, int | None]], rows: dict[int, Any],
+                     now: datetime, answer: Answer) -> None:
     """The commands of a node's claimed tasks. A template that cannot build one fails that attempt,
-    never the farm."""
-    assignments = []
+    never the farm (and what that changed goes with the answer, to be announced)."""
     for choice, attempt_id in claims:
         if attempt_id is None:
             continue
         c = choice.candidate
         try:
-            assignments.append(_assignment(conn, node, attempt_id, c, choice.gpu_ids, rows[c.task_id]))
+            answer.assignments.append(_assignment(conn, node, attempt_id, c, choice.gpu_ids, rows[c.task_id]))
         except Exception as exc:  # noqa: BLE001 - reported on the attempt
-            from thresher.server.lifecycle import finish_attempt
-            finish_attempt(conn, node.id, {"attempt_id": attempt_id, "status": "failed", "exit_code": None,
-                                           "reason": f"cannot build the command: {exc}", "log_size": 0}, now)
-    return assignments
-
-
-def _claim(conn: Connection, choices: list[tuple[int, Choice]], now: datetime) -> dict[int, int]:
-    """Create one attempt per (node, choice), claim its task and mark its job running; returns the
-    attempt id of each claimed task.
-
-    The claim is a compare-and-set on `state = 'ready'`; the rows are ours already (SQLite: the single
-    writer; PostgreSQL: FOR UPDATE SKIP LOCKED), so a refused claim is not expected, but one is undone
-    rather than trusted. PostgreSQL does it all in one statement (`queries.CLAIM_PG`), SQLite in four
-    whatever the number of tasks (no round trips there, so no reason to spell it twice)."""
-    if not choices:
-        return {}
-    task_ids = [choice.candidate.task_id for _, choice in choices]
-    if conn.dialect.name == "postgresql":
-        rows = conn.execute(q.CLAIM_PG, {
-            "now": now, "task_ids": task_ids, "job_ids": [c.candidate.job_id for _, c in choices],
-            "node_ids": [node_id for node_id, _ in choices], "cores": [c.candidate.cores for _, c in choices],
-            "memory": [c.candidate.memory_mb for _, c in choices],
-            "gpu_ids": [json.dumps(c.gpu_ids) for _, c in choices]}).all()
-        created = {r.task_id: r.id for r in rows}
-        held = {r.task_id for r in rows if r.claimed}
-    else:
-        last = dict(conn.execute(q.LAST_ATTEMPT_NUMBERS, {"task_ids": task_ids}).all())
-        new = [{"task_id": c.candidate.task_id, "job_id": c.candidate.job_id, "number": (last.get(t) or 0) + 1,
-                "node_id": node_id, "state": AttemptState.RUNNING.value, "cores": c.candidate.cores,
-                "memory_mb": c.candidate.memory_mb, "gpu_ids": c.gpu_ids, "started_at": now, "log_size": 0}
-               for (node_id, c), t in zip(choices, task_ids)]
-        created = dict(zip(task_ids, conn.execute(q.INSERT_ATTEMPTS, new).scalars().all()))
-        count = conn.execute(q.CLAIM_TASK, [{"b_task_id": t, "b_attempt_id": created[t], "b_node_id": node_id,
-                                             "b_now": now} for t, (node_id, _) in zip(task_ids, choices)]).rowcount
-        held = set(task_ids) if count == len(choices) else {r.id for r in conn.execute(
-            q.CLAIMED_BY, {"task_ids": task_ids, "attempt_ids": list(created.values())})}
-        conn.execute(q.JOBS_RUNNING, {"job_ids": sorted({c.candidate.job_id for _, c in choices})})
-    lost = [created[t] for t in task_ids if t not in held]
-    if lost:  # somebody else took one between our read and our write
-        conn.execute(attempts.delete().where(attempts.c.id.in_(lost)))
-    return {t: created[t] for t in task_ids if t in held}
+            answer.changes.merge(lifecycle.fail_attempt(conn, node.id, attempt_id,
+                                                        f"cannot build the command: {exc}", now))
 
 
 @dataclass(frozen=True)
@@ -355,12 +304,3 @@ def _assignment(conn: Connection, node: Any, attempt_id: int, c: Candidate, gpu_
         "gpus": gpu_ids, "outputs": line.outputs, "progress_patterns": line.progress_patterns,
         "error_patterns": line.error_patterns,
     }
-
-
-def kill_list(conn: Connection, node_id: int) -> list[int]:
-    """Attempts on this node the server wants stopped."""
-    return kills_among(live_attempts(conn, node_id))
-
-
-def load_node(conn: Connection, node_id: int) -> Any:
-    return conn.execute(select(nodes).where(nodes.c.id == node_id)).first()

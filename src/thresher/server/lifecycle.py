@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection
 
 from thresher.model.states import (
     DONE_TASK_STATES,
@@ -22,11 +22,12 @@ from thresher.model.states import (
     TaskState,
     job_state_from_counts,
 )
-from thresher.server.db import queries as q
-from thresher.server.db.tables import attempts, jobs, layers, log_chunks, tasks
+from thresher.server.db import dialects
+from thresher.server.db.queries import jobs as qj
+from thresher.server.db.queries import reports as qr
+from thresher.server.db.queries import steering as qs
+from thresher.server.db.queries.steering import STEERABLE_TASK_STATES
 from thresher.server.errors import Conflict, NotFound
-
-_STEERABLE_STATES = (TaskState.READY.value, TaskState.WAITING.value, TaskState.PAUSED.value)
 
 
 @dataclass
@@ -49,15 +50,23 @@ class Changes:
 
 
 def task_counts(conn: Connection, job_id: int) -> dict[str, int]:
-    return {r.state: r.n for r in conn.execute(
-        select(tasks.c.state, func.count().label("n")).where(tasks.c.job_id == job_id).group_by(tasks.c.state))}
+    return {r.state: r.n for r in conn.execute(qj.TASK_COUNTS, {"job_id": job_id})}
+
+
+def jobs_started(conn: Connection, job_ids: Iterable[int]) -> Changes:
+    """Tasks of these jobs were just claimed: the jobs are running (what `job_state_from_counts` says of a
+    job with a running task), written in one statement without deriving each job from its counts."""
+    ids = sorted(set(job_ids))
+    if ids:
+        conn.execute(qj.JOBS_STARTED, {"job_ids": ids})
+    return Changes()
 
 
 def refresh_job(conn: Connection, job_id: int, now: datetime) -> Changes:
     """Recompute a job's state from its tasks; release dependents when it or a layer completes.
 
-    Holds the job's row lock to the end of the transaction (see `queries.LOCK_JOB`)."""
-    job = conn.execute(q.LOCK_JOB, {"job_id": job_id}).first()
+    Holds the job's row lock to the end of the transaction (see `queries.jobs.LOCK_JOB`)."""
+    job = conn.execute(qj.LOCK_JOB, {"job_id": job_id}).first()
     if job is None:
         return Changes()
     changes = release_layers(conn, job, now)
@@ -65,8 +74,8 @@ def refresh_job(conn: Connection, job_id: int, now: datetime) -> Changes:
     if state == job.state:
         return changes
     finished_at = now if state in FINAL_JOB_STATES else None
-    conn.execute(update(jobs).where(jobs.c.id == job_id).values(state=state, finished_at=finished_at))
-    if state == JobState.SUCCEEDED.value:
+    conn.execute(qj.SET_JOB_STATE, {"job_id": job_id, "state": state, "finished_at": finished_at})
+    if state == JobState.SUCCEEDED:
         changes.merge(release_dependent_jobs(conn, job_id, now))
     return changes
 
@@ -76,9 +85,8 @@ def refresh_job_after_finish(conn: Connection, job_id: int, layer_id: int, now: 
 
     The job row is locked first, so of two reports ending the last tasks together the later one
     sees the earlier one's task as ended and completes the layer and the job."""
-    if conn.dialect.name != "sqlite":  # SQLite: writers are serialized already
-        conn.execute(q.LOCK_JOB, {"job_id": job_id})
-    still = conn.execute(q.LAYER_OPEN_JOB_BUSY, {"layer_id": layer_id, "job_id": job_id}).one()
+    dialects.lock_job(conn, job_id)
+    still = conn.execute(qj.LAYER_OPEN_JOB_BUSY, {"layer_id": layer_id, "job_id": job_id}).one()
     if still.layer_open and still.job_busy:
         return Changes()
     return refresh_job(conn, job_id, now)
@@ -92,7 +100,7 @@ def unsettled_jobs(conn: Connection, touched: Iterable[tuple[int, int]]) -> list
     together, the one that commits last sees both ended here, so no job is ever left running."""
     jobs_ = set()
     for job_id, layer_id in sorted(set(touched)):
-        still = conn.execute(q.LAYER_OPEN_JOB_BUSY, {"layer_id": layer_id, "job_id": job_id}).one()
+        still = conn.execute(qj.LAYER_OPEN_JOB_BUSY, {"layer_id": layer_id, "job_id": job_id}).one()
         if not (still.layer_open and still.job_busy):
             jobs_.add(job_id)
     return sorted(jobs_)
@@ -108,20 +116,18 @@ def refresh_jobs(conn: Connection, job_ids: Iterable[int], now: datetime) -> Cha
 def stuck_jobs(conn: Connection) -> list[int]:
     """Running jobs with nothing queued or running: left so by a crash between a report's commit and
     the check after it (see `unsettled_jobs`); the server's housekeeping derives them again."""
-    return [r.id for r in conn.execute(q.STUCK_JOBS)]
+    return [r.id for r in conn.execute(qj.STUCK_JOBS)]
 
 
 def _layer_done(conn: Connection, layer_id: int) -> bool:
-    return conn.execute(select(tasks.c.id).where(
-        tasks.c.layer_id == layer_id, tasks.c.state.not_in(DONE_TASK_STATES)).limit(1)).first() is None
+    return conn.execute(qj.LAYER_UNDONE_TASK, {"layer_id": layer_id}).first() is None
 
 
 def _jobs_done(conn: Connection, job_ids: Iterable[int]) -> bool:
     ids = list(job_ids)
     if not ids:
         return True
-    done = conn.execute(select(func.count()).where(jobs.c.id.in_(ids), jobs.c.state == JobState.SUCCEEDED.value)).scalar()
-    return done == len(set(ids))
+    return conn.execute(qj.JOBS_SUCCEEDED, {"job_ids": ids}).scalar() == len(set(ids))
 
 
 def release_layers(conn: Connection, job: Any, now: datetime) -> Changes:
@@ -129,27 +135,24 @@ def release_layers(conn: Connection, job: Any, now: datetime) -> Changes:
     changes = Changes()
     if job.killed or not _jobs_done(conn, job.depends_on or []):
         return changes
-    job_layers = conn.execute(select(layers.c.id, layers.c.name, layers.c.depends_on).where(layers.c.job_id == job.id)).all()
+    job_layers = conn.execute(qj.JOB_LAYERS, {"job_id": job.id}).all()
     by_name = {layer.name: layer.id for layer in job_layers}
     done_cache: dict[int, bool] = {}
     for layer in job_layers:
-        has_waiting = conn.execute(select(tasks.c.id).where(
-            tasks.c.layer_id == layer.id, tasks.c.state == TaskState.WAITING.value).limit(1)).first()
-        if not has_waiting:
+        if not conn.execute(qj.LAYER_WAITING_TASK, {"layer_id": layer.id}).first():
             continue
         deps = [by_name[name] for name in (layer.depends_on or []) if name in by_name]
         if all(done_cache.setdefault(d, _layer_done(conn, d)) for d in deps):
-            target = TaskState.PAUSED.value if job.paused else TaskState.READY.value
-            n = conn.execute(update(tasks).where(tasks.c.layer_id == layer.id, tasks.c.state == TaskState.WAITING.value)
-                             .values(state=target)).rowcount
-            if target == TaskState.READY.value:
+            target = TaskState.PAUSED if job.paused else TaskState.READY
+            n = conn.execute(qj.RELEASE_LAYER, {"layer_id": layer.id, "state": target}).rowcount
+            if target == TaskState.READY:
                 changes.ready += n
     return changes
 
 
 def release_dependent_jobs(conn: Connection, job_id: int, now: datetime) -> Changes:
     changes = Changes()
-    waiting = conn.execute(select(jobs.c.id, jobs.c.depends_on).where(jobs.c.state == JobState.WAITING.value)).all()
+    waiting = conn.execute(qj.WAITING_JOBS).all()
     for row in waiting:
         if job_id in (row.depends_on or []):
             changes.merge(refresh_job(conn, row.id, now))
@@ -160,8 +163,8 @@ def release_dependent_jobs(conn: Connection, job_id: int, now: datetime) -> Chan
 # Reports from agents
 
 
-_FINAL_STATES = {"succeeded": AttemptState.SUCCEEDED.value, "failed": AttemptState.FAILED.value,
-                 "killed": AttemptState.KILLED.value, "lost": AttemptState.LOST.value}
+_FINAL_STATES = {"succeeded": AttemptState.SUCCEEDED, "failed": AttemptState.FAILED,
+                 "killed": AttemptState.KILLED, "lost": AttemptState.LOST}
 
 
 def finish_attempts(conn: Connection, node_id: int, reports: list[dict[str, Any]],
@@ -191,8 +194,8 @@ def finish_reports(conn: Connection, batches: list[tuple[int, list[dict[str, Any
     common outcomes (attempt ended, task succeeded) written together at the end. An attempt reported
     twice is applied once; the repeat is answered alike and changes nothing."""
     ids = sorted({int(report["attempt_id"]) for _, reports in batches for report in reports})
-    rows = {row.id: row for row in conn.execute(q.ATTEMPTS_WITH_TASKS[conn.dialect.name], {"attempt_ids": ids})} \
-        if ids else {}
+    rows = {row.id: row for row in conn.execute(dialects.pick(conn, qr.ATTEMPTS_WITH_TASKS),
+                                                {"attempt_ids": ids})} if ids else {}
     pending = _PendingWrites()
     done: dict[tuple[int, int], dict[str, Any]] = {}
     out = []
@@ -210,44 +213,24 @@ def finish_reports(conn: Connection, batches: list[tuple[int, list[dict[str, Any
             if touched_layer:
                 changes.settle.add(touched_layer)
         out.append((results, changes))
-    pending.flush(conn)
+    dialects.write_outcomes(conn, pending.ended, pending.succeeded)
     return out
 
 
-def finish_attempt(conn: Connection, node_id: int, report: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """One report (see `finish_attempts`); the result carries its `changes`."""
-    (result,), changes = finish_attempts(conn, node_id, [report], now)
-    return {**result, "changes": changes}
+def fail_attempt(conn: Connection, node_id: int, attempt_id: int, reason: str, now: datetime) -> Changes:
+    """The server itself ends a live attempt as failed (it could not even build the command), as if
+    the agent had reported so: the try counts, the task is retried or fails, its job is derived again."""
+    _, changes = finish_attempts(conn, node_id, [{"attempt_id": attempt_id, "status": AttemptState.FAILED,
+                                                  "exit_code": None, "reason": reason, "log_size": 0}], now)
+    return changes
 
 
 @dataclass
 class _PendingWrites:
-    """The common outcomes of a batch of reports, written together at the end."""
+    """The common outcomes of a batch of reports, written together at the end (`dialects.write_outcomes`)."""
 
     ended: list[dict[str, Any]] = field(default_factory=list)
     succeeded: list[dict[str, Any]] = field(default_factory=list)
-
-    def flush(self, conn: Connection) -> None:
-        if not self.ended and not self.succeeded:
-            return
-        if conn.dialect.name == "postgresql":  # one statement, one round trip (see queries.FINISH_PG)
-            now = (self.ended or self.succeeded)[0]["b_now"]
-            conn.execute(q.FINISH_PG, {
-                "now": now, "ids": [e["b_id"] for e in self.ended], "states": [e["b_state"] for e in self.ended],
-                "reasons": [e["b_reason"] for e in self.ended], "exit_codes": [e["b_exit_code"] for e in self.ended],
-                "cpu_s": [_float(e["b_cpu_s"]) for e in self.ended],
-                "peak_rss_mb": [_float(e["b_peak_rss_mb"]) for e in self.ended],
-                "task_ids": [t["b_task_id"] for t in self.succeeded],
-                "attempt_ids": [t["b_attempt_id"] for t in self.succeeded]})
-            return
-        if self.ended:
-            conn.execute(q.END_ATTEMPT, self.ended)
-        if self.succeeded:
-            conn.execute(q.TASK_SUCCEEDED, self.succeeded)
-
-
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any, now: datetime,
@@ -266,29 +249,29 @@ def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any
             note = f"{row.reason or 'lost'}; the agent later reported it {status}"
             pending.ended.append({**facts, "b_state": row.state, "b_reason": note})
         return result, None
-    final_state = _FINAL_STATES.get(str(status), AttemptState.FAILED.value)
+    final_state = _FINAL_STATES.get(str(status), AttemptState.FAILED)
     pending.ended.append({**facts, "b_state": final_state, "b_reason": report.get("reason")})
     changes.nodes.add(node_id)
-    if row.task_attempt_id != attempt_id or row.task_state != TaskState.RUNNING.value:
+    if row.task_attempt_id != attempt_id or row.task_state != TaskState.RUNNING:
         return result, None  # the task was killed, skipped or handed elsewhere meanwhile
     task = {"b_task_id": row.task_id, "b_attempt_id": attempt_id}
-    if final_state == AttemptState.SUCCEEDED.value:
+    if final_state == AttemptState.SUCCEEDED:
         pending.succeeded.append({**task, "b_now": now})
-    elif final_state == AttemptState.LOST.value:
-        conn.execute(q.TASK_REQUEUED, task)
+    elif final_state == AttemptState.LOST:
+        conn.execute(qr.TASK_REQUEUED, task)
         changes.ready += 1
     else:
         tries = row.tries + 1
         retry = tries <= row.retries
-        conn.execute(q.TASK_TRIED, {**task, "b_state": TaskState.READY.value if retry else TaskState.FAILED.value,
-                                    "b_tries": tries, "b_ended_at": None if retry else now})
+        conn.execute(qr.TASK_TRIED, {**task, "b_state": TaskState.READY if retry else TaskState.FAILED,
+                                     "b_tries": tries, "b_ended_at": None if retry else now})
         changes.ready += 1 if retry else 0
     return result, (row.job_id, row.layer_id)
 
 
 def append_log(conn: Connection, node_id: int, attempt_id: int, offset: int, data: str) -> tuple[int, bool]:
     """Append log bytes at `offset`; returns (server's log size, gap?). Repeated chunks are ignored."""
-    attempt = conn.execute(select(attempts.c.node_id, attempts.c.log_size).where(attempts.c.id == attempt_id)).first()
+    attempt = conn.execute(qr.ATTEMPT_LOG, {"attempt_id": attempt_id}).first()
     if attempt is None or attempt.node_id != node_id:
         raise NotFound(f"no attempt {attempt_id} on this node")
     size = attempt.log_size
@@ -299,29 +282,23 @@ def append_log(conn: Connection, node_id: int, attempt_id: int, offset: int, dat
     if skip >= len(raw):
         return size, False
     fresh = raw[skip:].decode("utf-8", errors="replace")
-    conn.execute(log_chunks.insert().values(attempt_id=attempt_id, offset=size, data=fresh))
+    conn.execute(qr.INSERT_LOG_CHUNK, {"attempt_id": attempt_id, "offset": size, "data": fresh})
     new_size = size + len(raw) - skip
-    conn.execute(update(attempts).where(attempts.c.id == attempt_id).values(log_size=new_size))
+    conn.execute(qr.SET_LOG_SIZE, {"attempt_id": attempt_id, "size": new_size})
     return new_size, False
 
 
 def lose_attempts(conn: Connection, attempt_ids: list[int], reason: str, now: datetime) -> Changes:
     """The node running these is gone (or forgot them): requeue their tasks without counting a try."""
     changes = Changes()
-    touched_jobs: set[tuple[int, int]] = set()
-    for attempt in conn.execute(select(attempts).where(attempts.c.id.in_(attempt_ids),
-                                                       attempts.c.state.in_(LIVE_ATTEMPT_STATES))).all():
-        conn.execute(update(attempts).where(attempts.c.id == attempt.id).values(
-            state=AttemptState.LOST.value, reason=reason, ended_at=now))
+    touched_jobs: set[int] = set()
+    for attempt in conn.execute(qr.LIVE_ATTEMPTS, {"attempt_ids": attempt_ids}).all():
+        conn.execute(qr.LOSE_ATTEMPT, {"attempt_id": attempt.id, "reason": reason, "now": now})
         changes.nodes.add(attempt.node_id)
-        requeued = conn.execute(update(tasks).where(
-            tasks.c.id == attempt.task_id, tasks.c.attempt_id == attempt.id, tasks.c.state == TaskState.RUNNING.value)
-            .values(state=TaskState.READY.value, lost=tasks.c.lost + 1)).rowcount
-        changes.ready += requeued
-        touched_jobs.add((attempt.job_id, 0))
-    for job_id, _ in touched_jobs:
-        changes.merge(refresh_job(conn, job_id, now))
-    return changes
+        changes.ready += conn.execute(qr.REQUEUE_LOST_TASK, {"task_id": attempt.task_id,
+                                                             "attempt_id": attempt.id}).rowcount
+        touched_jobs.add(attempt.job_id)
+    return changes.merge(refresh_jobs(conn, touched_jobs, now))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,33 +306,34 @@ def lose_attempts(conn: Connection, attempt_ids: list[int], reason: str, now: da
 
 
 def _job(conn: Connection, job_id: int) -> Any:
-    job = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+    job = conn.execute(qs.JOB, {"job_id": job_id}).first()
     if job is None:
         raise NotFound(f"no job with id {job_id}")
     return job
 
 
-def _kill_running(conn: Connection, task_filter: Any) -> Changes:
-    """Ask agents to stop the live attempts of the selected running tasks."""
-    changes = Changes()
-    running = conn.execute(select(tasks.c.attempt_id, tasks.c.node_id).where(
-        task_filter, tasks.c.state == TaskState.RUNNING.value)).all()
+def _task(conn: Connection, task_id: int) -> Any:
+    task = conn.execute(qs.TASK_JOB_AND_STATE, {"task_id": task_id}).first()
+    if task is None:
+        raise NotFound(f"no task with id {task_id}")
+    return task
+
+
+def _kill_running(conn: Connection, running: list[Any]) -> Changes:
+    """Ask agents to stop the live attempts of these running tasks (rows of `attempt_id`, `node_id`)."""
     ids = [r.attempt_id for r in running if r.attempt_id]
     if ids:
-        conn.execute(update(attempts).where(attempts.c.id.in_(ids), attempts.c.state == AttemptState.RUNNING.value)
-                     .values(state=AttemptState.KILLING.value))
-    changes.nodes |= {r.node_id for r in running if r.node_id}
-    return changes
+        conn.execute(qs.MARK_KILLING, {"attempt_ids": ids})
+    return Changes(nodes={r.node_id for r in running if r.node_id})
 
 
 def kill_job(conn: Connection, job_id: int, now: datetime) -> Changes:
     job = _job(conn, job_id)
-    if job.state in (JobState.SUCCEEDED.value,):
+    if job.state == JobState.SUCCEEDED:
         raise Conflict(f"job {job_id} already succeeded; nothing to kill")
-    changes = _kill_running(conn, tasks.c.job_id == job_id)
-    conn.execute(update(tasks).where(tasks.c.job_id == job_id, tasks.c.state.in_(_STEERABLE_STATES + (TaskState.RUNNING.value,)))
-                 .values(state=TaskState.KILLED.value, ended_at=now))
-    conn.execute(update(jobs).where(jobs.c.id == job_id).values(killed=True))
+    changes = _kill_running(conn, conn.execute(qs.RUNNING_IN_JOB, {"job_id": job_id}).all())
+    conn.execute(qs.KILL_JOB_TASKS, {"job_id": job_id, "now": now})
+    conn.execute(qs.SET_JOB_KILLED, {"job_id": job_id, "killed": True})
     return changes.merge(refresh_job(conn, job_id, now))
 
 
@@ -363,74 +341,64 @@ def pause_job(conn: Connection, job_id: int, now: datetime) -> Changes:
     job = _job(conn, job_id)
     if job.state in FINAL_JOB_STATES:
         raise Conflict(f"job {job_id} is {job.state}; only unfinished jobs can be paused")
-    conn.execute(update(jobs).where(jobs.c.id == job_id).values(paused=True))
-    conn.execute(update(tasks).where(tasks.c.job_id == job_id, tasks.c.state == TaskState.READY.value)
-                 .values(state=TaskState.PAUSED.value))
+    conn.execute(qs.SET_JOB_PAUSED, {"job_id": job_id, "paused": True})
+    conn.execute(qs.MOVE_JOB_TASKS, {"job_id": job_id, "from_state": TaskState.READY, "to_state": TaskState.PAUSED})
     return refresh_job(conn, job_id, now)
 
 
 def resume_job(conn: Connection, job_id: int, now: datetime) -> Changes:
     _job(conn, job_id)
-    conn.execute(update(jobs).where(jobs.c.id == job_id).values(paused=False))
-    n = conn.execute(update(tasks).where(tasks.c.job_id == job_id, tasks.c.state == TaskState.PAUSED.value)
-                     .values(state=TaskState.READY.value)).rowcount
+    conn.execute(qs.SET_JOB_PAUSED, {"job_id": job_id, "paused": False})
+    n = conn.execute(qs.MOVE_JOB_TASKS, {"job_id": job_id, "from_state": TaskState.PAUSED,
+                                         "to_state": TaskState.READY}).rowcount
     return Changes(ready=n).merge(refresh_job(conn, job_id, now))
 
 
 def retry_tasks(conn: Connection, job_id: int, task_ids: list[int] | None, now: datetime) -> Changes:
     """Failed and killed tasks (or the given ones) get a fresh set of tries."""
     job = _job(conn, job_id)
+    target = TaskState.PAUSED if job.paused else TaskState.WAITING  # waiting: the dependency check decides
     if task_ids:
-        rows = conn.execute(select(tasks.c.id, tasks.c.state).where(tasks.c.job_id == job_id, tasks.c.id.in_(task_ids))).all()
+        rows = conn.execute(qs.JOB_TASKS_BY_ID, {"job_id": job_id, "task_ids": task_ids}).all()
         missing = set(task_ids) - {r.id for r in rows}
         if missing:
             raise NotFound(f"job {job_id} has no task {sorted(missing)[0]}")
-        busy = [r.id for r in rows if r.state == TaskState.RUNNING.value]
+        busy = [r.id for r in rows if r.state == TaskState.RUNNING]
         if busy:
             raise Conflict(f"task {busy[0]} is running; kill it first or wait for it to end")
-        selector = tasks.c.id.in_(task_ids)
+        n = conn.execute(qs.RETRY_JOB_TASKS, {"job_id": job_id, "task_ids": task_ids, "state": target}).rowcount
     else:
-        selector = tasks.c.state.in_((TaskState.FAILED.value, TaskState.KILLED.value))
-    target = TaskState.PAUSED.value if job.paused else TaskState.WAITING.value
-    n = conn.execute(update(tasks).where(tasks.c.job_id == job_id, selector)
-                     .values(state=target, tries=0, ended_at=None)).rowcount
+        n = conn.execute(qs.RETRY_FAILED_TASKS, {"job_id": job_id, "state": target}).rowcount
     if n == 0:
         raise Conflict(f"job {job_id} has no failed or killed tasks to retry")
-    conn.execute(update(jobs).where(jobs.c.id == job_id).values(killed=False, finished_at=None))
-    # waiting tasks go through the normal dependency check
+    conn.execute(qs.REOPEN_JOB, {"job_id": job_id})
     return refresh_job(conn, job_id, now)
 
 
 def skip_task(conn: Connection, task_id: int, now: datetime) -> tuple[int, Changes]:
-    task = conn.execute(select(tasks.c.job_id, tasks.c.state).where(tasks.c.id == task_id)).first()
-    if task is None:
-        raise NotFound(f"no task with id {task_id}")
+    task = _task(conn, task_id)
     if task.state in DONE_TASK_STATES:
         raise Conflict(f"task {task_id} is already {task.state}")
-    changes = _kill_running(conn, tasks.c.id == task_id)
-    conn.execute(update(tasks).where(tasks.c.id == task_id).values(state=TaskState.SKIPPED.value, ended_at=now))
+    changes = _kill_running(conn, conn.execute(qs.RUNNING_TASK, {"task_id": task_id}).all())
+    conn.execute(qs.END_TASK, {"task_id": task_id, "state": TaskState.SKIPPED, "now": now})
     return task.job_id, changes.merge(refresh_job(conn, task.job_id, now))
 
 
 def kill_task(conn: Connection, task_id: int, now: datetime) -> tuple[int, Changes]:
-    task = conn.execute(select(tasks.c.job_id, tasks.c.state).where(tasks.c.id == task_id)).first()
-    if task is None:
-        raise NotFound(f"no task with id {task_id}")
-    if task.state not in _STEERABLE_STATES + (TaskState.RUNNING.value,):
+    task = _task(conn, task_id)
+    if task.state not in (*STEERABLE_TASK_STATES, TaskState.RUNNING):
         raise Conflict(f"task {task_id} is {task.state}; only waiting, ready, paused or running tasks can be killed")
-    changes = _kill_running(conn, tasks.c.id == task_id)
-    conn.execute(update(tasks).where(tasks.c.id == task_id).values(state=TaskState.KILLED.value, ended_at=now))
+    changes = _kill_running(conn, conn.execute(qs.RUNNING_TASK, {"task_id": task_id}).all())
+    conn.execute(qs.END_TASK, {"task_id": task_id, "state": TaskState.KILLED, "now": now})
     return task.job_id, changes.merge(refresh_job(conn, task.job_id, now))
 
 
 def retry_task(conn: Connection, task_id: int, now: datetime) -> tuple[int, Changes]:
-    task = conn.execute(select(tasks.c.job_id).where(tasks.c.id == task_id)).first()
-    if task is None:
-        raise NotFound(f"no task with id {task_id}")
+    task = _task(conn, task_id)
     return task.job_id, retry_tasks(conn, task.job_id, [task_id], now)
 
 
 def set_priority(conn: Connection, job_id: int, priority: int) -> None:
     _job(conn, job_id)
-    conn.execute(update(jobs).where(jobs.c.id == job_id).values(priority=priority))
-    conn.execute(update(tasks).where(tasks.c.job_id == job_id).values(priority=priority))
+    conn.execute(qs.SET_JOB_PRIORITY, {"job_id": job_id, "priority": priority})
+    conn.execute(qs.SET_TASKS_PRIORITY, {"job_id": job_id, "priority": priority})

@@ -1,0 +1,110 @@
+"""Statements of dispatch (`server/dispatch.py`): the asking nodes, the candidate tasks, the claim.
+
+Built once at import: building a SQLAlchemy statement costs more than running a small indexed query,
+and statements built with bind parameters are compiled once per dialect with memoized cache keys.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, delete, func, insert, literal_column, select, text, update
+
+from thresher.model.states import LIVE_ATTEMPT_STATES, AttemptState, TaskState
+from thresher.server.db.queries.common import ids_in, per_dialect
+from thresher.server.db.tables import attempts, jobs, layers, nodes, tag_sets, tasks
+
+_NODE_IDS = ids_in(nodes.c.id, "node_ids")
+_ATTEMPT_NODE_IDS = ids_in(attempts.c.node_id, "node_ids")
+
+# The asking nodes of a write batch, whole rows (resources, tags, states).
+NODES_BY_ID = per_dialect(lambda d: select(nodes).where(_NODE_IDS[d]))
+
+# The live attempts of the asking nodes: what they hold (cores, memory, GPUs) and which are to be killed.
+NODES_LIVE = per_dialect(lambda d: select(attempts.c.node_id, attempts.c.id, attempts.c.state, attempts.c.cores,
+                                          attempts.c.memory_mb, attempts.c.gpu_ids)
+                         .where(_ATTEMPT_NODE_IDS[d], attempts.c.state.in_(LIVE_ATTEMPT_STATES)))
+
+# Every tag set a layer ever asked for (a short list that only grows; cached in memory by dispatch).
+TAG_KEYS = select(tag_sets.c.key)
+
+# The dispatch order: highest priority, then the oldest job, then frame order, read off the partial
+# index of ready tasks (ix_tasks_ready). The state is spelled as a literal, not a bound parameter: a
+# planner can use a partial index only for a condition it sees matches the index's (SQLite always,
+# PostgreSQL in its generic plans for prepared statements).
+assert TaskState.READY == "ready"
+CANDIDATES = (
+    select(tasks.c.id, tasks.c.job_id, tasks.c.layer_id, tasks.c.cores, tasks.c.memory_mb, tasks.c.gpus,
+           tasks.c.tag_key, tasks.c.idx, tasks.c.frames, tasks.c.frame_start, tasks.c.frame_end, tasks.c.frame_step,
+           tasks.c.frame_count, tasks.c.part)
+    .where(tasks.c.state == literal_column("'ready'"),
+           tasks.c.tag_key.in_(bindparam("keys", expanding=True)),
+           tasks.c.cores <= bindparam("free_cores"),
+           tasks.c.memory_mb <= bindparam("free_memory"),
+           tasks.c.gpus <= bindparam("free_gpus"))
+    .order_by(tasks.c.priority.desc(), tasks.c.job_id, tasks.c.id)
+    .limit(bindparam("limit"))
+)
+
+# The candidates with their rows locked: several server processes on PostgreSQL skip the rows another
+# dispatcher is claiming instead of waiting on them.
+CANDIDATES_LOCKED = CANDIDATES.with_for_update(skip_locked=True, of=tasks)
+
+# Is any task ready at all? One step into the partial index of ready tasks: an idle farm's periodic
+# look for news (dispatch.nodes_with_news) then reads no node and no candidate.
+ANY_READY = select(tasks.c.id).where(tasks.c.state == literal_column("'ready'")).limit(1)
+
+# Of these nodes, those with an attempt to kill (ix_attempts_node_state).
+KILLING_ON_NODES = per_dialect(lambda d: select(attempts.c.node_id).distinct().where(
+    _ATTEMPT_NODE_IDS[d], attempts.c.state == AttemptState.KILLING))
+
+# The highest attempt number of each of these tasks (the next attempt takes the one after).
+LAST_ATTEMPT_NUMBERS = (select(attempts.c.task_id, func.max(attempts.c.number))
+                        .where(attempts.c.task_id.in_(bindparam("task_ids", expanding=True)))
+                        .group_by(attempts.c.task_id))
+
+# New attempts, executed with one parameter set per claimed task (one INSERT ... RETURNING for all).
+INSERT_ATTEMPTS = insert(attempts).returning(attempts.c.id, sort_by_parameter_order=True)
+
+# The compare-and-set that makes "at most one live attempt per task" hold: only a ready task is claimed.
+CLAIM_TASK = update(tasks).where(tasks.c.id == bindparam("b_task_id"), tasks.c.state == TaskState.READY).values(
+    state=TaskState.RUNNING, attempt_id=bindparam("b_attempt_id"), node_id=bindparam("b_node_id"),
+    started_at=bindparam("b_now"), ended_at=None, progress=0.0)
+
+# Of these tasks, those that these attempts hold (after a claim that did not take every row).
+CLAIMED_BY = select(tasks.c.id).where(tasks.c.id.in_(bindparam("task_ids", expanding=True)),
+                                     tasks.c.attempt_id.in_(bindparam("attempt_ids", expanding=True)))
+
+# PostgreSQL: the whole claim of a batch of answers in one statement and one round trip. One array per
+# column, so the text never changes with the number of tasks and psycopg converts and prepares it once (a
+# multi-row VALUES list of over 50 parameters it converts anew on every call). It numbers and inserts the
+# attempts and claims their tasks with the same compare-and-set as CLAIM_TASK; a task not claimed is
+# reported (`claimed` false) and its attempt deleted by the caller. The candidate rows are locked by
+# this transaction already (CANDIDATES_LOCKED), so the numbering cannot race.
+CLAIM_PG = text("""
+WITH v AS (
+  SELECT * FROM unnest(CAST(:task_ids AS integer[]), CAST(:job_ids AS integer[]), CAST(:node_ids AS integer[]),
+                       CAST(:cores AS integer[]), CAST(:memory AS integer[]), CAST(:gpu_ids AS text[]))
+    AS v(task_id, job_id, node_id, cores, memory_mb, gpu_ids)
+), ins AS (
+  INSERT INTO attempts (task_id, job_id, number, node_id, state, cores, memory_mb, gpu_ids, started_at, log_size)
+  SELECT v.task_id, v.job_id, COALESCE((SELECT max(a.number) FROM attempts a WHERE a.task_id = v.task_id), 0) + 1,
+         v.node_id, 'running', v.cores, v.memory_mb, CAST(v.gpu_ids AS json), :now, 0
+  FROM v
+  RETURNING id, task_id, node_id
+), claimed AS (
+  UPDATE tasks SET state = 'running', attempt_id = ins.id, node_id = ins.node_id, started_at = :now,
+                   ended_at = NULL, progress = 0
+  FROM ins
+  WHERE tasks.id = ins.task_id AND tasks.state = 'ready'
+  RETURNING tasks.id
+)
+SELECT ins.id, ins.task_id, claimed.id IS NOT NULL AS claimed
+FROM ins LEFT JOIN claimed ON claimed.id = ins.task_id
+""")
+assert AttemptState.RUNNING == TaskState.RUNNING == "running"
+
+# Attempts created for tasks that somebody else claimed first (see CLAIMED_BY, CLAIM_PG's `claimed`).
+DELETE_ATTEMPTS = delete(attempts).where(attempts.c.id.in_(bindparam("attempt_ids", expanding=True)))
+
+# What building a layer's commands needs: the layer, its job's name and path mapping.
+LAYER_FOR_COMMANDS = (select(layers, jobs.c.name.label("job_name"), jobs.c.path_mapping.label("path_mapping"))
+                      .join(jobs, jobs.c.id == layers.c.job_id).where(layers.c.id == bindparam("layer_id")))

@@ -1,0 +1,80 @@
+"""Statements of what agents report (`server/lifecycle.py`): attempts ending, logs, lost attempts."""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, insert, select, text, update
+
+from thresher.model.states import LIVE_ATTEMPT_STATES, AttemptState, TaskState
+from thresher.server.db.queries.common import ids_in, per_dialect
+from thresher.server.db.tables import attempts, layers, log_chunks, tasks
+
+_ATTEMPT_IDS = ids_in(attempts.c.id, "attempt_ids")
+
+# The reported attempts with their tasks' state and retry policy: one read for a whole batch of reports.
+ATTEMPTS_WITH_TASKS = per_dialect(lambda d: select(
+    attempts.c.id, attempts.c.node_id, attempts.c.state, attempts.c.log_size, attempts.c.task_id,
+    attempts.c.exit_code, attempts.c.ended_at, attempts.c.reason,
+    tasks.c.attempt_id.label("task_attempt_id"), tasks.c.state.label("task_state"), tasks.c.tries,
+    tasks.c.lost, tasks.c.job_id, tasks.c.layer_id, layers.c.retries)
+    .join(tasks, tasks.c.id == attempts.c.task_id).join(layers, layers.c.id == tasks.c.layer_id)
+    .where(_ATTEMPT_IDS[d]))
+
+# An attempt ended: its final state, reason and figures (one parameter set per ended attempt).
+END_ATTEMPT = update(attempts).where(attempts.c.id == bindparam("b_id")).values(
+    state=bindparam("b_state"), reason=bindparam("b_reason"), exit_code=bindparam("b_exit_code"),
+    cpu_s=bindparam("b_cpu_s"), peak_rss_mb=bindparam("b_peak_rss_mb"), ended_at=bindparam("b_now"))
+
+_RUNNING_ATTEMPT = (tasks.c.id == bindparam("b_task_id"), tasks.c.attempt_id == bindparam("b_attempt_id"),
+                    tasks.c.state == TaskState.RUNNING)
+
+# A task whose live attempt succeeded is done (compare-and-set: it succeeds at most once).
+TASK_SUCCEEDED = update(tasks).where(*_RUNNING_ATTEMPT).values(
+    state=TaskState.SUCCEEDED, ended_at=bindparam("b_now"), progress=100.0)
+
+# A task whose live attempt failed: back to ready with a try counted, or failed for good.
+TASK_TRIED = update(tasks).where(*_RUNNING_ATTEMPT).values(
+    state=bindparam("b_state"), tries=bindparam("b_tries"), ended_at=bindparam("b_ended_at"))
+
+# A task whose live attempt was lost goes back to ready without counting a try.
+TASK_REQUEUED = update(tasks).where(*_RUNNING_ATTEMPT).values(state=TaskState.READY, lost=tasks.c.lost + 1)
+
+# PostgreSQL: a batch of reports' common outcomes in one statement (END_ATTEMPT for every ended attempt,
+# TASK_SUCCEEDED for the succeeded tasks), one array per column so the text never changes. An
+# executemany of each costs a pipeline and a sync per call and psycopg's per-row work.
+FINISH_PG = text("""
+WITH ended AS (
+  UPDATE attempts SET state = e.state, reason = e.reason, exit_code = e.exit_code, cpu_s = e.cpu_s,
+                      peak_rss_mb = e.peak_rss_mb, ended_at = :now
+  FROM unnest(CAST(:ids AS integer[]), CAST(:states AS text[]), CAST(:reasons AS text[]),
+              CAST(:exit_codes AS integer[]), CAST(:cpu_s AS float8[]), CAST(:peak_rss_mb AS float8[]))
+    AS e(id, state, reason, exit_code, cpu_s, peak_rss_mb)
+  WHERE attempts.id = e.id
+  RETURNING attempts.id
+)
+UPDATE tasks SET state = 'succeeded', ended_at = :now, progress = 100
+FROM unnest(CAST(:task_ids AS integer[]), CAST(:attempt_ids AS integer[])) AS s(task_id, attempt_id)
+WHERE tasks.id = s.task_id AND tasks.attempt_id = s.attempt_id AND tasks.state = 'running'
+""")
+assert TaskState.SUCCEEDED == "succeeded" and TaskState.RUNNING == "running"
+
+# Where an attempt's log stands, and whose attempt it is.
+ATTEMPT_LOG = select(attempts.c.node_id, attempts.c.log_size).where(attempts.c.id == bindparam("attempt_id"))
+
+# A piece of an attempt's log, stored at its byte offset.
+INSERT_LOG_CHUNK = insert(log_chunks)
+
+# The log's new size after a chunk was stored.
+SET_LOG_SIZE = update(attempts).where(attempts.c.id == bindparam("attempt_id")).values(log_size=bindparam("size"))
+
+# Of these attempts, the live ones (those a lost node or a forgetful agent leaves behind).
+LIVE_ATTEMPTS = select(attempts.c.id, attempts.c.node_id, attempts.c.job_id, attempts.c.task_id).where(
+    attempts.c.id.in_(bindparam("attempt_ids", expanding=True)), attempts.c.state.in_(LIVE_ATTEMPT_STATES))
+
+# An attempt is lost: its node went away or no longer runs it.
+LOSE_ATTEMPT = update(attempts).where(attempts.c.id == bindparam("attempt_id")).values(
+    state=AttemptState.LOST, reason=bindparam("reason"), ended_at=bindparam("now"))
+
+# The lost attempt's task goes back to ready (if that attempt still held it), without counting a try.
+REQUEUE_LOST_TASK = update(tasks).where(
+    tasks.c.id == bindparam("task_id"), tasks.c.attempt_id == bindparam("attempt_id"),
+    tasks.c.state == TaskState.RUNNING).values(state=TaskState.READY, lost=tasks.c.lost + 1)

@@ -1,0 +1,185 @@
+"""Nodes' lives on the server: registration, heartbeats, goodbye, and being declared down.
+
+A heartbeat is the agent's view of what it runs; the server's view is its live attempts. The two are
+reconciled here: an attempt the agent no longer mentions (past a grace period) is lost and its task
+requeued, one the agent runs but the server does not want is killed. Every function runs inside the
+caller's write transaction and returns what changed, for the caller to announce after the commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol, Sequence
+
+from sqlalchemy import Connection
+
+from thresher.model.states import AttemptState, NodeAdminState, NodeState
+from thresher.server import auth, lifecycle
+from thresher.server.auth import Caller
+from thresher.server.clock import as_utc
+from thresher.server.db import dialects
+from thresher.server.db.batcher import in_rounds
+from thresher.server.db.queries import nodes as q
+from thresher.server.errors import Conflict, Forbidden
+from thresher.server.lifecycle import Changes
+
+
+class RunningReport(Protocol):
+    """One attempt an agent says it runs, with its live figures."""
+
+    attempt_id: int
+    cpu_s: float | None
+    rss_mb: float | None
+    progress: float | None
+
+
+class HeartbeatReport(Protocol):
+    """What an agent's heartbeat says (the wire model `thresher.wire.agent.Heartbeat`)."""
+
+    cpu_percent: float | None
+    memory_used_mb: int | None
+    load: float | None
+
+    @property
+    def running(self) -> Sequence[RunningReport]: ...
+
+    @property
+    def pending_reports(self) -> Sequence[int]: ...
+
+
+@dataclass(frozen=True)
+class Beat:
+    """One heartbeat to apply: the node, what its agent sent, and how long an attempt the agent does
+    not mention may stay live (a report may still be on its way)."""
+
+    node_id: int
+    report: HeartbeatReport
+    lost_grace_s: float
+
+
+def heartbeats(conn: Connection, beats: list[Beat], now: datetime) -> list[tuple[dict[str, Any], Changes]]:
+    """Heartbeats queued together (see WriteBatcher.run_grouped): record that the nodes are alive and
+    what they run, and reconcile both views of their attempts, in a handful of statements for all.
+    Each gets `{"kill": [...], "admin_state": ...}` and what it changed. A node that beats twice in
+    one batch is handled in a second round, as if it came after."""
+    return in_rounds(beats, lambda beat: beat.node_id, lambda round_: _heartbeat_round(conn, round_, now))
+
+
+def _heartbeat_round(conn: Connection, beats: list[Beat], now: datetime) -> list[tuple[dict[str, Any], Changes]]:
+    node_ids = [beat.node_id for beat in beats]
+    before = {r.id: r for r in conn.execute(dialects.pick(conn, q.NODES_STATES), {"node_ids": node_ids})}
+    conn.execute(q.NODE_SEEN, [{"b_node_id": b.node_id, "b_now": now, "b_cpu_percent": b.report.cpu_percent,
+                                "b_memory_used_mb": b.report.memory_used_mb, "b_load": b.report.load}
+                               for b in beats])
+    live_by_node: dict[int, list[Any]] = {node_id: [] for node_id in node_ids}
+    for row in conn.execute(dialects.pick(conn, q.LIVE_ON_NODES), {"node_ids": node_ids}):
+        live_by_node[row.node_id].append(row)
+    progress: list[dict[str, Any]] = []
+    usage: list[dict[str, Any]] = []
+    out = []
+    for beat in beats:
+        reported = {r.attempt_id: r for r in beat.report.running}
+        known = set(reported) | set(beat.report.pending_reports)
+        live = live_by_node[beat.node_id]
+        grace = now - timedelta(seconds=beat.lost_grace_s)
+        forgotten = [a.id for a in live if a.id not in known and as_utc(a.started_at) < grace]
+        changes = lifecycle.lose_attempts(conn, forgotten, "the agent no longer runs it", now) \
+            if forgotten else Changes()
+        live_ids = {a.id for a in live} - set(forgotten)
+        progress += [{"b_attempt_id": a, "b_progress": r.progress} for a, r in reported.items()
+                     if a in live_ids and r.progress is not None]
+        usage += [{"b_attempt_id": a, "b_cpu_s": r.cpu_s, "b_rss_mb": r.rss_mb or 0} for a, r in reported.items()
+                  if a in live_ids and (r.cpu_s is not None or r.rss_mb is not None)]
+        killing = {a.id for a in live if a.state == AttemptState.KILLING and a.id not in forgotten}
+        unwanted = {a for a in reported if a not in live_ids}
+        node = before.get(beat.node_id)
+        if node is not None and node.state != NodeState.UP:
+            changes.nodes.add(beat.node_id)  # back from down: it may take work again, the farm summary changed
+        out.append(({"kill": sorted(killing | unwanted), "admin_state": node.admin_state if node else None},
+                    changes))
+    if progress:
+        conn.execute(q.TASK_PROGRESS, progress)
+    if usage:  # live figures; the final ones come with the report
+        conn.execute(dialects.pick(conn, q.ATTEMPT_USAGE), usage)
+    return out
+
+
+def declare_down(conn: Connection, cutoff: datetime, now: datetime) -> tuple[int, Changes]:
+    """Nodes up but silent since before `cutoff` go down; their live attempts are lost (their tasks go
+    back to ready without counting a try). Returns how many went down and what changed."""
+    stale = conn.execute(q.SILENT_NODES, {"cutoff": cutoff}).all()
+    changes = Changes()
+    for node in stale:
+        conn.execute(q.SET_NODE_STATE, {"node_id": node.id, "state": NodeState.DOWN})
+        live = list(conn.execute(q.LIVE_ON_NODE, {"node_id": node.id}).scalars())
+        changes.merge(lifecycle.lose_attempts(conn, live, f"node {node.name} stopped answering", now))
+    return len(stale), changes
+
+
+def goodbye(conn: Connection, node_id: int) -> Changes:
+    """The agent is stopping: the node is down, and takes no more work."""
+    conn.execute(q.SET_NODE_STATE, {"node_id": node_id, "state": NodeState.DOWN})
+    return Changes(nodes={node_id})
+
+
+class NodeFacts(Protocol):
+    """What an agent tells of its node when it registers (the wire model `thresher.wire.agent.Registration`)."""
+
+    name: str
+    hostname: str
+    os: str
+    cores: int
+    memory_mb: int
+    apps: dict[str, str]
+    instance_id: str
+
+    @property
+    def gpus(self) -> Sequence[Any]: ...
+
+    @property
+    def tags(self) -> Sequence[str]: ...
+
+
+@dataclass(frozen=True)
+class Registered:
+    node_id: int
+    name: str
+    token: str
+    tokens_replaced: bool  # the node's earlier credential was revoked (cached lookups must be dropped)
+
+
+def register(conn: Connection, caller: Caller, secret: str, facts: NodeFacts, now: datetime,
+             node_timeout_s: float) -> Registered:
+    """An agent registers its node. With its own node token it only refreshes the node's facts; with
+    an enrolment (or admin) token it creates the node, or takes over a node of that name whose agent
+    is gone (the old credential is revoked). A live node of that name with another instance id is
+    refused: two machines (a cloned image?) must not share one identity."""
+    values = dict(hostname=facts.hostname or facts.name, os=facts.os, cores=facts.cores, memory_mb=facts.memory_mb,
+                  gpus=[g.model_dump() for g in facts.gpus], tags=sorted(set(facts.tags)), apps=facts.apps,
+                  instance_id=facts.instance_id, state=NodeState.UP, last_seen=now)
+    if caller.kind == "node" and caller.node_id is not None:
+        conn.execute(q.UPDATE_NODE, {"node_id": caller.node_id, **values})
+        node = conn.execute(q.NODE_NAME, {"node_id": caller.node_id}).one()
+        return Registered(node.id, node.name, secret, tokens_replaced=False)
+    if caller.kind not in ("enroll", "admin"):
+        raise Forbidden(f"a {caller.kind} token cannot register nodes")
+    existing = conn.execute(q.NODE_BY_NAME, {"name": facts.name}).first()
+    replaced = existing is not None
+    if existing is not None:
+        if existing.instance_id != facts.instance_id and _is_live(existing, now, node_timeout_s):
+            raise Conflict(f"node name {facts.name!r} is in use by another live agent (a cloned machine?); "
+                           "give this agent another --name")
+        conn.execute(q.UPDATE_NODE, {"node_id": existing.id, **values})
+        conn.execute(q.REVOKE_NODE_TOKENS, {"node_id": existing.id})
+        node_id = existing.id
+    else:
+        node_id = conn.execute(q.INSERT_NODE, {"name": facts.name, "admin_state": NodeAdminState.ENABLED,
+                                               "registered_at": now, **values}).inserted_primary_key[0]
+    token = auth.create_token(conn, "node", facts.name, node_id)
+    return Registered(node_id, facts.name, token, tokens_replaced=replaced)
+
+
+def _is_live(node: Any, now: datetime, node_timeout_s: float) -> bool:
+    seen = as_utc(node.last_seen)
+    return node.state == NodeState.UP and seen is not None and (now - seen).total_seconds() < node_timeout_s
