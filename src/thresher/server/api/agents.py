@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from sqlalchemy import delete, insert, select, update
 
 from thresher.model.spec import MAX_ID
@@ -27,66 +25,25 @@ from thresher.server.db import queries as q
 from thresher.server.db.batcher import in_rounds
 from thresher.server.db.tables import attempts, nodes, tokens
 from thresher.server.errors import Conflict, Forbidden
+from thresher.wire.agent import (
+    FinishAnswer,
+    FinishBatch,
+    Goodbye,
+    Heartbeat,
+    HeartbeatAnswer,
+    LogAccepted,
+    LogChunk,
+    LogGap,
+    Registered,
+    Registration,
+    WorkAnswer,
+)
+from thresher.wire.common import problems
 
-router = APIRouter(prefix="/agent")
+router = APIRouter(prefix="/agent", tags=["agent"])
 
-
-class Gpu(BaseModel):
-    index: int = Field(..., ge=0)
-    name: str = ""
-    memory_mb: int = Field(0, ge=0)
-    uuid: str = ""
-
-
-class Registration(BaseModel):
-    name: str = Field(..., min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")
-    hostname: str = Field("", max_length=255)
-    os: str = Field("linux", max_length=32)
-    cores: int = Field(..., ge=1, le=4096)
-    memory_mb: int = Field(..., ge=1)
-    gpus: list[Gpu] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list)
-    apps: dict[str, str] = Field(default_factory=dict, description="application name -> executable on this node")
-    instance_id: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=64)
-
-
-AttemptId = Annotated[int, Field(ge=1, le=MAX_ID)]
-MAX_LOG_BYTES = 2**62  # log offsets are 64-bit columns
-
-
-class RunningAttempt(BaseModel):
-    attempt_id: AttemptId
-    cpu_s: float | None = None
-    rss_mb: float | None = None
-    progress: float | None = Field(None, ge=0, le=100)
-
-
-class Heartbeat(BaseModel):
-    cpu_percent: float | None = None
-    memory_used_mb: int | None = None
-    load: float | None = None
-    running: list[RunningAttempt] = Field(default_factory=list, max_length=100_000)
-    pending_reports: list[AttemptId] = Field(default_factory=list, max_length=100_000)
-
-
-class LogChunk(BaseModel):
-    offset: int = Field(..., ge=0, le=MAX_LOG_BYTES)
-    data: str
-
-
-class FinishReport(BaseModel):
-    attempt_id: AttemptId
-    status: str = Field(..., pattern="^(succeeded|failed|killed|lost)$")
-    exit_code: int | None = Field(None, ge=-(2**31), le=2**31 - 1)
-    cpu_s: float | None = None
-    peak_rss_mb: float | None = None
-    reason: str | None = Field(None, max_length=10_000)
-    log_size: int = Field(0, ge=0, le=MAX_LOG_BYTES)
-    ended_at: str | None = None
-
-
-class FinishBatch(BaseModel):
-    reports: list[FinishReport] = Field(..., max_length=10_000)
+# Every agent call needs a token (401) of the right kind (403) and checks what it is sent (422).
+_AUTH = (401, 403, 422)
 
 
 def _node_is_live(node: Any, server: ServerContext) -> bool:
@@ -95,7 +52,9 @@ def _node_is_live(node: Any, server: ServerContext) -> bool:
         (utcnow() - seen).total_seconds() < server.settings.node_timeout_s
 
 
-@router.post("/register")
+@router.post("/register", operation_id="register_node", response_model=Registered,
+             summary="Register a node (enrolment token), or refresh its facts (its own token)",
+             responses=problems(*_AUTH, 409))
 def register(request: Request, body: Registration, caller: Caller = Depends(current_caller),
              secret: str = Depends(bearer_secret)) -> Any:
     server = ctx(request)
@@ -180,7 +139,9 @@ def _heartbeat_round(conn: Any, items: list[HeartbeatItem]) -> list[tuple[dict[s
     return out
 
 
-@router.post("/heartbeat")
+@router.post("/heartbeat", operation_id="heartbeat", response_model=HeartbeatAnswer,
+             summary="The node is alive: its load and what it runs; answered with what to kill",
+             responses=problems(*_AUTH))
 async def heartbeat(request: Request, body: Heartbeat, caller: Caller = Depends(require_node)) -> Any:
     server = ctx(request)
     node_id = caller.node_id
@@ -211,7 +172,9 @@ def _has_news(server: ServerContext, node_id: int) -> bool:
         return dispatch.has_news(conn, node_id)
 
 
-@router.post("/work", summary="Long poll for work: answers as soon as there is something for this node")
+@router.post("/work", operation_id="ask_for_work", response_model=WorkAnswer,
+             summary="Long poll for work: answers as soon as there is something for this node",
+             responses=problems(*_AUTH))
 async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), caller: Caller = Depends(require_node)) -> Any:
     server = ctx(request)
     node_id = caller.node_id
@@ -272,7 +235,8 @@ async def look_for_news(server: ServerContext) -> int:
     return woken
 
 
-@router.post("/goodbye", summary="The agent is stopping: take no more work to this node")
+@router.post("/goodbye", operation_id="say_goodbye", response_model=Goodbye,
+             summary="The agent is stopping: take no more work to this node", responses=problems(401, 403))
 def goodbye(request: Request, caller: Caller = Depends(require_node)) -> Any:
     server = ctx(request)
     with server.db.write() as conn:
@@ -281,7 +245,9 @@ def goodbye(request: Request, caller: Caller = Depends(require_node)) -> Any:
     return {"state": NodeState.DOWN.value}
 
 
-@router.post("/attempts/{attempt_id}/log")
+@router.post("/attempts/{attempt_id}/log", operation_id="append_log", response_model=LogAccepted,
+             summary="Append to an attempt's log at a byte offset (idempotent)",
+             responses=problems(*_AUTH, 404, s409=LogGap))
 def post_log(request: Request, body: LogChunk, attempt_id: int = Path(..., ge=1, le=MAX_ID), caller: Caller = Depends(require_node)) -> Any:
     server = ctx(request)
     with server.db.write() as conn:
@@ -292,7 +258,8 @@ def post_log(request: Request, body: LogChunk, attempt_id: int = Path(..., ge=1,
     return {"next_offset": size}
 
 
-@router.post("/finish")
+@router.post("/finish", operation_id="report_finished", response_model=FinishAnswer,
+             summary="Report how attempts ended (a batch; idempotent per attempt)", responses=problems(*_AUTH))
 async def finish(request: Request, body: FinishBatch, caller: Caller = Depends(require_node)) -> Any:
     server = ctx(request)
     node_id = caller.node_id

@@ -1,0 +1,167 @@
+"""The agents' calls: what an agent sends (register, heartbeat, log, finish) and what it is answered.
+
+The server's agent routes answer with a plain `JSONResponse` built from dicts (FastAPI's validation and
+re-encoding walk is skipped on the hot path); these models give the OpenAPI document its shapes and
+are what an agent may parse the answers with. `Assignment` has exactly the fields that
+`server/dispatch.py::_assignment` sends.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from thresher.model.spec import MAX_ID
+from thresher.model.states import AttemptState, NodeAdminState, NodeState
+from thresher.wire.common import Problem
+
+AttemptId = Annotated[int, Field(ge=1, le=MAX_ID)]
+MAX_LOG_BYTES = 2**62  # log offsets are 64-bit columns
+
+# How an agent may say an attempt ended (the live states are the server's to set).
+REPORTED_STATES = (AttemptState.SUCCEEDED, AttemptState.FAILED, AttemptState.KILLED, AttemptState.LOST)
+
+
+# -- register ------------------------------------------------------------------------------------
+
+class Gpu(BaseModel):
+    """One GPU of a node, as the agent found it."""
+
+    index: int = Field(..., ge=0)
+    name: str = ""
+    memory_mb: int = Field(0, ge=0)
+    uuid: str = ""
+
+
+class Registration(BaseModel):
+    """`POST /agent/register`: the node's facts (sent again on every start, to refresh them)."""
+
+    name: str = Field(..., min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")
+    hostname: str = Field("", max_length=255)
+    os: str = Field("linux", max_length=32)
+    cores: int = Field(..., ge=1, le=4096)
+    memory_mb: int = Field(..., ge=1)
+    gpus: list[Gpu] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    apps: dict[str, str] = Field(default_factory=dict, description="application name -> executable on this node")
+    instance_id: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=64)
+
+
+class Registered(BaseModel):
+    """The answer to a registration: the node's id and its own token."""
+
+    node_id: int
+    name: str
+    token: str = Field(..., description="the node credential (new on enrolment; echoed when refreshing)")
+    node_timeout_s: float = Field(..., description="silence after which the server declares the node down")
+
+
+# -- heartbeat -----------------------------------------------------------------------------------
+
+class RunningAttempt(BaseModel):
+    attempt_id: AttemptId
+    cpu_s: float | None = None
+    rss_mb: float | None = None
+    progress: float | None = Field(None, ge=0, le=100)
+
+
+class Heartbeat(BaseModel):
+    """`POST /agent/heartbeat`: the node is alive, with its load and what it runs."""
+
+    cpu_percent: float | None = None
+    memory_used_mb: int | None = None
+    load: float | None = None
+    running: list[RunningAttempt] = Field(default_factory=list, max_length=100_000)
+    pending_reports: list[AttemptId] = Field(default_factory=list, max_length=100_000,
+                                             description="attempts finished but not reported yet")
+
+
+class HeartbeatAnswer(BaseModel):
+    kill: list[int] = Field(..., description="attempts to stop: the server no longer wants them run")
+    admin_state: NodeAdminState | None
+
+
+# -- work ----------------------------------------------------------------------------------------
+
+class Assignment(BaseModel):
+    """One task to run, its command built for this node (paths mapped for its OS, its executables)."""
+
+    attempt_id: int
+    task_id: int
+    job_id: int
+    job_name: str
+    layer: str
+    frames: str
+    argv: list[str] = Field(..., description='with `shell: true`, `["<command line>"]` run by `/bin/sh -c`')
+    shell: bool
+    env: dict[str, str]
+    cwd: str | None
+    timeout_s: float | None
+    gpus: list[int] = Field(..., description="indices of the GPUs given to the task")
+    outputs: list[str] = Field(..., description="files the task must write (non-empty, written during the run)")
+    progress_patterns: list[str] = Field(..., description="regexes with named groups (`pct`, `done`/`total`, ...)")
+    error_patterns: list[str] = Field(..., description="regexes: a matching line fails the attempt")
+
+
+class WorkAnswer(BaseModel):
+    """The answer to a long poll for work: what to start and what to stop (both may be empty)."""
+
+    assignments: list[Assignment]
+    kill: list[int]
+
+
+# -- goodbye -------------------------------------------------------------------------------------
+
+class Goodbye(BaseModel):
+    state: NodeState
+
+
+# -- log -----------------------------------------------------------------------------------------
+
+class LogChunk(BaseModel):
+    """`POST /agent/attempts/{id}/log`: log text at its byte offset (UTF-8) in the attempt's log."""
+
+    offset: int = Field(..., ge=0, le=MAX_LOG_BYTES)
+    data: str
+
+
+class LogAccepted(BaseModel):
+    next_offset: int = Field(..., description="bytes of the log the server holds")
+
+
+class LogGap(Problem):
+    """409: the chunk starts past what the server holds; resend from `next_offset`."""
+
+    next_offset: int
+
+
+# -- finish --------------------------------------------------------------------------------------
+
+class FinishReport(BaseModel):
+    attempt_id: AttemptId
+    status: str = Field(..., pattern=f"^({'|'.join(REPORTED_STATES)})$")
+    exit_code: int | None = Field(None, ge=-(2**31), le=2**31 - 1)
+    cpu_s: float | None = None
+    peak_rss_mb: float | None = None
+    reason: str | None = Field(None, max_length=10_000)
+    log_size: int = Field(0, ge=0, le=MAX_LOG_BYTES)
+    ended_at: str | None = None
+
+
+class FinishBatch(BaseModel):
+    """`POST /agent/finish`: how attempts ended, several at once."""
+
+    reports: list[FinishReport] = Field(..., max_length=10_000)
+
+
+class FinishResult(BaseModel):
+    attempt_id: int
+    accepted: bool
+    next_offset: int | None = Field(..., description="not accepted: resend the log from here, then the report")
+    reason: str | None = Field(None, description="not accepted and to be dropped: not this node's attempt")
+
+
+class FinishAnswer(BaseModel):
+    results: list[FinishResult]
