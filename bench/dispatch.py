@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
           "| latency p99 (ms) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
-        def f(key: str, fmt: str, scale: float = 1.0) -> str:
+        def f(key: str, fmt: str, scale: float = 1.0, r: dict[str, Any] = r) -> str:
             return format(r[key] * scale, fmt) if key in r else "-"
         print(f"| {r['db']} | {args.agents} | {args.tasks} | {f('submit_s', '.2f')} | {f('rate', '.0f')} "
               f"| {f('server_cpu', '.2f')} | {f('lat_median', '.1f', 1000)} | {f('lat_p99', '.1f', 1000)} |")

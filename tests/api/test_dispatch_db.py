@@ -8,13 +8,15 @@ from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
+from tests.support.dispatching import assign, finish_attempt, kill_list, work_for
 
 from thresher.server import dispatch, lifecycle
 from thresher.server.clock import utcnow
 from thresher.server.db.tables import attempts, nodes, tasks
-from thresher.server.dispatch import assign, load_node
 from thresher.server.main import prepare
+from thresher.server.nodes import Beat, heartbeats
 from thresher.server.submit import check_spec, create_job
+from thresher.wire.agent import Heartbeat
 
 
 class Bench:
@@ -40,11 +42,11 @@ class Bench:
 
     def work(self, node_id: int) -> list[dict[str, Any]]:
         with self.db.write() as conn:
-            return assign(conn, load_node(conn, node_id), utcnow(), lock=not self.db.is_sqlite)
+            return assign(conn, node_id, utcnow())
 
     def finish(self, node_id: int, attempt_id: int, status: str = "succeeded", exit_code: int = 0) -> dict[str, Any]:
         with self.db.write() as conn:
-            return lifecycle.finish_attempt(conn, node_id, {"attempt_id": attempt_id, "status": status,
+            return finish_attempt(conn, node_id, {"attempt_id": attempt_id, "status": status,
                                                             "exit_code": exit_code, "log_size": 0}, utcnow())
 
     def task_states(self, job_id: int) -> list[str]:
@@ -184,8 +186,7 @@ def test_kill_pause_resume_skip(bench: Bench) -> None:
     bench.act(lifecycle.skip_task, b["task_id"] + 1)
     bench.act(lifecycle.kill_job, job)
     with bench.db.read() as conn:
-        from thresher.server.dispatch import kill_list
-        assert kill_list(conn, node) == [b["attempt_id"]]
+        assert kill_list(conn, node, utcnow()) == [b["attempt_id"]]
     bench.finish(node, b["attempt_id"], "killed")
     assert bench.task_states(job) == ["succeeded", "killed", "skipped", "killed"]
     assert bench.job_state(job) == "killed"
@@ -223,7 +224,7 @@ def test_the_last_two_tasks_ending_at_once_complete_the_layer_and_the_job(bench:
     first, second = bench.work(node)
     other = threading.Thread(target=bench.finish, args=(node, second["attempt_id"]))
     with bench.db.write() as conn:
-        lifecycle.finish_attempt(conn, node, {"attempt_id": first["attempt_id"], "status": "succeeded",
+        finish_attempt(conn, node, {"attempt_id": first["attempt_id"], "status": "succeeded",
                                               "exit_code": 0, "log_size": 0}, utcnow())
         other.start()
         other.join(timeout=1.0)  # it waits for this transaction (PostgreSQL: the job row; SQLite: the writer)
@@ -269,7 +270,7 @@ def _dry(bench: Bench, fn: Any) -> Any:
 
 
 def _tasks_by_node(answers: list[tuple[list[dict[str, Any]], list[int]]]) -> list[list[tuple[int, list[int]]]]:
-    return [sorted((a["task_id"], a["gpus"]) for a in assignments) for assignments, _ in answers]
+    return [sorted((a["task_id"], a["gpus"]) for a in answer.assignments) for answer in answers]
 
 
 def test_requests_answered_together_get_what_they_would_get_one_by_one(bench: Bench) -> None:
@@ -282,11 +283,10 @@ def test_requests_answered_together_get_what_they_would_get_one_by_one(bench: Be
     bench.submit(priority=50, layers=[layer(frames="1-2", resources={"cores": 1, "memory": "30G"})])
     order = [bench.node("fx", cores=8, tags=["houdini"]), bench.node("small", cores=3),
              bench.node("gpu", cores=2, gpus=2), bench.node("big", cores=16, memory_mb=64_000)]
-    lock = not bench.db.is_sqlite
-    together = _dry(bench, lambda conn: dispatch.work_for_nodes(conn, order, utcnow(), lock=lock))
-    alone = _dry(bench, lambda conn: [dispatch.work_for(conn, n, utcnow(), lock=lock) for n in order])
+    together = _dry(bench, lambda conn: dispatch.work_for_nodes(conn, order, utcnow()))
+    alone = _dry(bench, lambda conn: [work_for(conn, n, utcnow()) for n in order])
     assert _tasks_by_node(together) == _tasks_by_node(alone)
-    assert all(len(assignments) > 0 for assignments, _ in together)  # every node got something here
+    assert all(len(answer.assignments) > 0 for answer in together)  # every node got something here
     claimed = [t for per_node in _tasks_by_node(together) for t, _ in per_node]
     assert len(claimed) == len(set(claimed))  # no task twice
 
@@ -294,9 +294,8 @@ def test_requests_answered_together_get_what_they_would_get_one_by_one(bench: Be
 def test_a_node_asking_twice_in_one_batch_gets_its_cores_once(bench: Bench) -> None:
     bench.submit(layers=[layer(frames="1-20")])
     node = bench.node("n", cores=4)
-    first, second = _dry(bench, lambda conn: dispatch.work_for_nodes(conn, [node, node], utcnow(),
-                                                                    lock=not bench.db.is_sqlite))
-    assert len(first[0]) == 4 and second[0] == []
+    first, second = _dry(bench, lambda conn: dispatch.work_for_nodes(conn, [node, node], utcnow()))
+    assert len(first.assignments) == 4 and second.assignments == []
 
 
 def test_nodes_left_out_of_a_cut_candidate_read_ask_alone(bench: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -305,9 +304,9 @@ def test_nodes_left_out_of_a_cut_candidate_read_ask_alone(bench: Bench, monkeypa
     monkeypatch.setattr(dispatch, "POOL_LIMIT", 2)
     bench.submit(layers=[layer(frames="1-10")])
     nodes_ = [bench.node(f"n{i}", cores=2) for i in range(3)]
-    answers = _dry(bench, lambda conn: dispatch.work_for_nodes(conn, nodes_, utcnow(), lock=not bench.db.is_sqlite))
-    assert [len(assignments) for assignments, _ in answers] == [2, 2, 2]
-    claimed = [a["task_id"] for assignments, _ in answers for a in assignments]
+    answers = _dry(bench, lambda conn: dispatch.work_for_nodes(conn, nodes_, utcnow()))
+    assert [len(answer.assignments) for answer in answers] == [2, 2, 2]
+    claimed = [a["task_id"] for answer in answers for a in answer.assignments]
     assert len(set(claimed)) == 6
 
 
@@ -371,14 +370,13 @@ def test_nodes_with_news_on_a_farm_with_nothing_ready(bench: Bench) -> None:
 def test_a_heartbeat_from_a_node_marked_down_brings_it_back(bench: Bench) -> None:
     """The node is up again and counts as changed (its waiting poll is woken, the summary re-read);
     a heartbeat from a node that was up all along changes nothing."""
-    from thresher.server.api.agents import Heartbeat, _heartbeats
-
     back, steady = bench.node("back"), bench.node("steady")
     with bench.db.write() as conn:
         conn.execute(nodes.update().where(nodes.c.id == back).values(state="down"))
     beat = Heartbeat(cpu_percent=1.0, memory_used_mb=10, load=0.0, running=[])
     with bench.db.write() as conn:
-        (_, changes_back), (_, changes_steady) = _heartbeats(conn, [(back, beat, 60.0), (steady, beat, 60.0)])
+        (_, changes_back), (_, changes_steady) = heartbeats(conn, [Beat(back, beat, 60.0), Beat(steady, beat, 60.0)],
+                                                            utcnow())
     assert changes_back.nodes == {back} and changes_steady.nodes == set()
     with bench.db.read() as conn:
         assert dict(conn.execute(select(nodes.c.name, nodes.c.state)).all()) == {"back": "up", "steady": "up"}
@@ -388,18 +386,16 @@ def test_heartbeats_of_several_nodes_applied_together(bench: Bench) -> None:
     """The agents' heartbeats of one write batch: each node is seen, its live figures recorded, an
     attempt it no longer mentions is lost (its task ready again, not a failed try), one it runs but the
     server does not know is to be killed; a node beating twice is answered as if it came after."""
-    from thresher.server.api.agents import Heartbeat, _heartbeats
-
     job = bench.submit(layers=[layer(frames="1-2")])
     a, b = bench.node("a", cores=1), bench.node("b", cores=1)
     (on_a,), (on_b,) = bench.work(a), bench.work(b)
     beat = lambda running: Heartbeat(cpu_percent=12.5, memory_used_mb=100, load=0.5, running=running)  # noqa: E731
     with bench.db.write() as conn:
-        out = _heartbeats(conn, [
-            (a, beat([{"attempt_id": on_a["attempt_id"], "progress": 40.0, "cpu_s": 3.0, "rss_mb": 50.0}]), 0.0),
-            (b, beat([]), 0.0),                                   # b forgot its attempt (grace 0 s)
-            (a, beat([{"attempt_id": on_a["attempt_id"], "progress": 60.0}, {"attempt_id": 999_999}]), 0.0),
-        ])
+        out = heartbeats(conn, [
+            Beat(a, beat([{"attempt_id": on_a["attempt_id"], "progress": 40.0, "cpu_s": 3.0, "rss_mb": 50.0}]), 0.0),
+            Beat(b, beat([]), 0.0),                                   # b forgot its attempt (grace 0 s)
+            Beat(a, beat([{"attempt_id": on_a["attempt_id"], "progress": 60.0}, {"attempt_id": 999_999}]), 0.0),
+        ], utcnow())
     (first_a, _), (answer_b, changes_b), (second_a, _) = out
     assert first_a == {"kill": [], "admin_state": "enabled"} and answer_b == {"kill": [], "admin_state": "enabled"}
     assert second_a["kill"] == [999_999]  # not an attempt the server knows on a

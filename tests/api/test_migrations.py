@@ -10,8 +10,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select
+from tests.support.dispatching import assign
 
-from thresher.server import dispatch
 from thresher.server.clock import utcnow
 from thresher.server.db.engine import MIGRATIONS, Database
 from thresher.server.db.tables import metadata, tasks
@@ -54,7 +54,7 @@ def test_an_older_database_is_brought_forward_with_its_queue(db_url: str, tmp_pa
             node = conn.execute(metadata.tables["nodes"].insert().values(
                 name="n", hostname="n", os="linux", instance_id="n", cores=2, memory_mb=8000, gpus=[], tags=[],
                 state="up", admin_state="enabled", last_seen=utcnow(), registered_at=utcnow())).inserted_primary_key[0]
-            got, _ = dispatch.work_for(conn, node, utcnow(), lock=not server.db.is_sqlite)
+            got = assign(conn, node, utcnow())
         assert [a["job_id"] for a in got] == [job, job]
         with server.db.read() as conn:
             states = [r.state for r in conn.execute(select(tasks.c.state).where(tasks.c.job_id == job).order_by(tasks.c.id))]

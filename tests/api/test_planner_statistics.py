@@ -4,7 +4,8 @@ dispatcher's candidate query keeps using its index right after a big submission.
 from __future__ import annotations
 
 from sqlalchemy import text
-from tests.api.test_dispatch_db import Bench, bench, layer  # noqa: F401 - the bench fixture
+from tests.api.test_dispatch_db import Bench, layer
+from tests.api.test_dispatch_db import bench as bench  # noqa: F401 - the fixture, used by name
 
 from thresher.server.db import statistics
 

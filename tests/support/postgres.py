@@ -190,9 +190,9 @@ class PostgresServer:
                 with psycopg.connect(self.url("postgres"), connect_timeout=5) as conn:
                     conn.execute("SELECT 1")
                 return
-            except psycopg.OperationalError:
+            except psycopg.OperationalError as exc:
                 if time.monotonic() > deadline:
-                    raise PostgresUnavailable(f"PostgreSQL on port {self.port} does not answer\n{self.log_tail()}")
+                    raise PostgresUnavailable(f"PostgreSQL on port {self.port} does not answer\n{self.log_tail()}") from exc
                 time.sleep(0.1)
 
     def stop(self) -> None:

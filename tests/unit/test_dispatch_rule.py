@@ -1,10 +1,11 @@
 """The dispatch rule's pure part: which candidates fit a node, and GPU hand-out."""
 
-from thresher.server.dispatch import Candidate, Free, choose, usable_tag_keys
+from thresher.model.fit import Free, Needs
+from thresher.server.dispatch import Candidate, choose, usable_tag_keys
 
 
 def _c(task_id: int, cores: int = 1, mem: int = 100, gpus: int = 0) -> Candidate:
-    return Candidate(task_id, 1, 1, cores, mem, gpus)
+    return Candidate(task_id, 1, 1, Needs(cores, mem, gpus))
 
 
 def test_a_32_core_node_takes_four_8_core_tasks() -> None:
@@ -32,3 +33,9 @@ def test_tag_sets_a_node_can_serve() -> None:
     assert usable_tag_keys(keys, ["linux"]) == ["", "linux"]
     assert usable_tag_keys(keys, ["linux", "gpu", "maya"]) == keys
     assert usable_tag_keys(keys, []) == [""]
+
+
+def test_a_task_needing_tags_the_node_lacks_is_passed_over() -> None:
+    maya = Candidate(1, 1, 1, Needs(1, 100, 0, frozenset({"maya"})))
+    picked = choose([maya, _c(2)], Free(4, 1000), node_tags=["linux"])
+    assert [p.candidate.task_id for p in picked] == [2]

@@ -14,13 +14,12 @@ from typing import Any, Iterator
 
 import pytest
 from sqlalchemy import insert
+from tests.support.dispatching import assign, finish_attempt
 
 from thresher.server import events as events_module
-from thresher.server import lifecycle
 from thresher.server.clock import utcnow
 from thresher.server.context import ServerContext
 from thresher.server.db.tables import nodes
-from thresher.server.dispatch import assign, load_node
 from thresher.server.events import EventHub
 from thresher.server.main import prepare
 from thresher.server.submit import check_spec, create_job
@@ -51,14 +50,14 @@ def add_node(server: ServerContext, name: str, cores: int = 2) -> int:
 
 def work(server: ServerContext, node_id: int) -> list[dict[str, Any]]:
     with server.db.write() as conn:
-        got = assign(conn, load_node(conn, node_id), utcnow(), lock=False)
+        got = assign(conn, node_id, utcnow())
     server.publish(jobs={a["job_id"] for a in got}, nodes=[node_id])
     return got
 
 
 def finish(server: ServerContext, node_id: int, attempt_id: int, status: str = "succeeded") -> None:
     with server.db.write() as conn:
-        lifecycle.finish_attempt(conn, node_id, {"attempt_id": attempt_id, "status": status,
+        finish_attempt(conn, node_id, {"attempt_id": attempt_id, "status": status,
                                                  "exit_code": 0 if status == "succeeded" else 1, "log_size": 0}, utcnow())
     server.publish(attempts=[attempt_id], nodes=[node_id])
 

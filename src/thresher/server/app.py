@@ -1,4 +1,4 @@
-"""The FastAPI application: routes, error shapes, and the background loops (liveness, news for waiting agents)."""
+"""The FastAPI application: routes, error shapes, and the start of the background loops (server/housekeeping.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 from fastapi import FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -16,12 +15,11 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from thresher import __version__
-from thresher.server import lifecycle
+from thresher.server import housekeeping
 from thresher.server.api import agents, meta, people
 from thresher.server.context import ServerContext
 from thresher.server.dashboard import pages as dashboard
 from thresher.server.dashboard.docs import mount_docs
-from thresher.server.db import statistics
 from thresher.server.errors import ApiProblem, database_value_problem
 
 log = logging.getLogger("thresher.server")
@@ -42,38 +40,6 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     return out
 
 
-async def _liveness_loop(server: ServerContext) -> None:
-    interval = max(0.2, min(2.0, server.settings.node_timeout_s / 4))
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            down = await run_in_threadpool(agents.declare_down_nodes, server)
-            if down:
-                log.warning("%d node(s) stopped answering and were marked down", down)
-        except Exception:  # keep checking; one bad round must not stop liveness for good
-            log.exception("liveness check failed")
-        try:
-            if await run_in_threadpool(statistics.refresh_if_stale, server.db):
-                log.info("refreshed the planner statistics of the tasks table")
-        except Exception:
-            log.exception("refreshing planner statistics failed")
-        try:  # running jobs with nothing left to run: a crash came between a report and the check after it
-            if stuck := await server.rederive_jobs(lifecycle.stuck_jobs):
-                log.info("derived the state of %d stuck job(s) again", stuck)
-        except Exception:
-            log.exception("deriving stuck jobs again failed")
-
-
-async def _news_loop(server: ServerContext) -> None:
-    """Every `recheck_s`, one look for all waiting agents at once (see agents.look_for_news)."""
-    while True:
-        await asyncio.sleep(server.settings.recheck_s)
-        try:
-            await agents.look_for_news(server)
-        except Exception:  # keep looking; one bad round must not leave agents waiting for good
-            log.exception("looking for work for waiting agents failed")
-
-
 def _add_components(app: FastAPI, schemas: dict[str, Any]) -> None:
     """Put schemas that routes refer to by hand into the OpenAPI document's components."""
     build = app.openapi
@@ -92,8 +58,8 @@ def create_app(server: ServerContext) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         server.notifier.bind(asyncio.get_running_loop())
-        task = asyncio.create_task(_liveness_loop(server))
-        news = asyncio.create_task(_news_loop(server))
+        task = asyncio.create_task(housekeeping.liveness_loop(server))
+        news = asyncio.create_task(housekeeping.news_loop(server))
         broadcaster = asyncio.create_task(server.events.run(server))
         yield
         task.cancel()

@@ -182,8 +182,14 @@ async def require_node(caller: Caller = Depends(current_caller)) -> Caller:
     return caller
 
 
+async def current_node_id(caller: Caller = Depends(require_node)) -> int:
+    """The id of the node whose agent is calling (its own node token)."""
+    assert caller.node_id is not None  # require_node checked it
+    return caller.node_id
+
+
 def bearer_secret(request: Request) -> str:
     return _bearer(request)
 
 
-__all__ = ["ServerContext", "Settings", "ctx", "current_caller", "require_admin", "require_node", "utcnow"]
+__all__ = ["ServerContext", "Settings", "ctx", "current_caller", "require_admin", "require_node", "current_node_id", "utcnow"]

@@ -195,7 +195,7 @@ def _read_requests(conn: Connection, node_ids: list[int]) -> list[_Request | Non
     return requests
 
 
-def _read_candidates(conn: Connection, wanting: list[_Request], lock: bool) -> tuple[list[Any], bool]:
+def _read_candidates(conn: Connection, wanting: list[_Request], lock: bool) -> tuple[Sequence[Any], bool]:
     """Ready tasks any of these nodes could take, in dispatch order: their tag sets together, the
     largest free resources among them, as many rows as they have free cores together (at most
     POOL_LIMIT). Returns the rows and whether the read was cut at its limit."""
@@ -229,16 +229,16 @@ def _answer_round(conn: Connection, node_ids: list[int], now: datetime) -> list[
                                                c.candidate.needs.memory_mb, c.gpu_ids) for node_id, c in choices], now)
     started = lifecycle.jobs_started(conn, {c.candidate.job_id for _, c in choices if c.candidate.task_id in claimed})
     answers: list[Answer] = []
-    for request in requests:
-        if request is None:
+    for asked in requests:
+        if asked is None:
             answers.append(Answer())
             continue
-        answer = Answer(kills=request.kills, changes=started)
+        answer = Answer(kills=asked.kills, changes=started)
         started = Changes()  # announced once, by the first answer
-        _add_assignments(conn, request.node, [(c, claimed.get(c.candidate.task_id)) for c in request.choices],
+        _add_assignments(conn, asked.node, [(c, claimed.get(c.candidate.task_id)) for c in asked.choices],
                          by_id, now, answer)
-        if request.keys and not request.choices and cut and len(wanting) > 1:
-            (alone,) = work_for_nodes(conn, [request.node.id], now)
+        if asked.keys and not asked.choices and cut and len(wanting) > 1:
+            (alone,) = work_for_nodes(conn, [asked.node.id], now)
             answer.assignments = alone.assignments
             answer.changes.merge(alone.changes)
         answers.append(answer)
@@ -279,7 +279,7 @@ def _layer_commands(conn: Connection, layer_id: int) -> _LayerCommands:
     _layer_cache = _layer_caches.setdefault(conn.engine, OrderedDict())
     cached = _layer_cache.get(layer_id)
     if cached is None:
-        row = conn.execute(q.LAYER_FOR_COMMANDS, {"layer_id": layer_id}).first()
+        row = conn.execute(q.LAYER_FOR_COMMANDS, {"layer_id": layer_id}).one()
         template = get_template(row.template)
         rules = [PathRule.model_validate(rule) for rule in (row.path_mapping or [])]
         cached = _LayerCommands(row, template, template.parse_args(row.args), rules)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from sqlalchemy import Connection
 
@@ -74,7 +74,7 @@ def refresh_job(conn: Connection, job_id: int, now: datetime) -> Changes:
     if state == job.state:
         return changes
     finished_at = now if state in FINAL_JOB_STATES else None
-    conn.execute(qj.SET_JOB_STATE, {"job_id": job_id, "state": state, "finished_at": finished_at})
+    conn.execute(qj.SET_JOB_STATE, {"job_id": job_id, "b_state": state, "b_finished_at": finished_at})
     if state == JobState.SUCCEEDED:
         changes.merge(release_dependent_jobs(conn, job_id, now))
     return changes
@@ -144,7 +144,7 @@ def release_layers(conn: Connection, job: Any, now: datetime) -> Changes:
         deps = [by_name[name] for name in (layer.depends_on or []) if name in by_name]
         if all(done_cache.setdefault(d, _layer_done(conn, d)) for d in deps):
             target = TaskState.PAUSED if job.paused else TaskState.READY
-            n = conn.execute(qj.RELEASE_LAYER, {"layer_id": layer.id, "state": target}).rowcount
+            n = conn.execute(qj.RELEASE_LAYER, {"b_layer_id": layer.id, "b_state": target}).rowcount
             if target == TaskState.READY:
                 changes.ready += n
     return changes
@@ -293,10 +293,10 @@ def lose_attempts(conn: Connection, attempt_ids: list[int], reason: str, now: da
     changes = Changes()
     touched_jobs: set[int] = set()
     for attempt in conn.execute(qr.LIVE_ATTEMPTS, {"attempt_ids": attempt_ids}).all():
-        conn.execute(qr.LOSE_ATTEMPT, {"attempt_id": attempt.id, "reason": reason, "now": now})
+        conn.execute(qr.LOSE_ATTEMPT, {"attempt_id": attempt.id, "b_reason": reason, "now": now})
         changes.nodes.add(attempt.node_id)
         changes.ready += conn.execute(qr.REQUEUE_LOST_TASK, {"task_id": attempt.task_id,
-                                                             "attempt_id": attempt.id}).rowcount
+                                                             "b_attempt_id": attempt.id}).rowcount
         touched_jobs.add(attempt.job_id)
     return changes.merge(refresh_jobs(conn, touched_jobs, now))
 
@@ -319,7 +319,7 @@ def _task(conn: Connection, task_id: int) -> Any:
     return task
 
 
-def _kill_running(conn: Connection, running: list[Any]) -> Changes:
+def _kill_running(conn: Connection, running: Sequence[Any]) -> Changes:
     """Ask agents to stop the live attempts of these running tasks (rows of `attempt_id`, `node_id`)."""
     ids = [r.attempt_id for r in running if r.attempt_id]
     if ids:
@@ -332,8 +332,8 @@ def kill_job(conn: Connection, job_id: int, now: datetime) -> Changes:
     if job.state == JobState.SUCCEEDED:
         raise Conflict(f"job {job_id} already succeeded; nothing to kill")
     changes = _kill_running(conn, conn.execute(qs.RUNNING_IN_JOB, {"job_id": job_id}).all())
-    conn.execute(qs.KILL_JOB_TASKS, {"job_id": job_id, "now": now})
-    conn.execute(qs.SET_JOB_KILLED, {"job_id": job_id, "killed": True})
+    conn.execute(qs.KILL_JOB_TASKS, {"b_job_id": job_id, "now": now})
+    conn.execute(qs.SET_JOB_KILLED, {"job_id": job_id, "b_killed": True})
     return changes.merge(refresh_job(conn, job_id, now))
 
 
@@ -341,15 +341,15 @@ def pause_job(conn: Connection, job_id: int, now: datetime) -> Changes:
     job = _job(conn, job_id)
     if job.state in FINAL_JOB_STATES:
         raise Conflict(f"job {job_id} is {job.state}; only unfinished jobs can be paused")
-    conn.execute(qs.SET_JOB_PAUSED, {"job_id": job_id, "paused": True})
-    conn.execute(qs.MOVE_JOB_TASKS, {"job_id": job_id, "from_state": TaskState.READY, "to_state": TaskState.PAUSED})
+    conn.execute(qs.SET_JOB_PAUSED, {"job_id": job_id, "b_paused": True})
+    conn.execute(qs.MOVE_JOB_TASKS, {"b_job_id": job_id, "from_state": TaskState.READY, "to_state": TaskState.PAUSED})
     return refresh_job(conn, job_id, now)
 
 
 def resume_job(conn: Connection, job_id: int, now: datetime) -> Changes:
     _job(conn, job_id)
-    conn.execute(qs.SET_JOB_PAUSED, {"job_id": job_id, "paused": False})
-    n = conn.execute(qs.MOVE_JOB_TASKS, {"job_id": job_id, "from_state": TaskState.PAUSED,
+    conn.execute(qs.SET_JOB_PAUSED, {"job_id": job_id, "b_paused": False})
+    n = conn.execute(qs.MOVE_JOB_TASKS, {"b_job_id": job_id, "from_state": TaskState.PAUSED,
                                          "to_state": TaskState.READY}).rowcount
     return Changes(ready=n).merge(refresh_job(conn, job_id, now))
 
@@ -366,9 +366,9 @@ def retry_tasks(conn: Connection, job_id: int, task_ids: list[int] | None, now: 
         busy = [r.id for r in rows if r.state == TaskState.RUNNING]
         if busy:
             raise Conflict(f"task {busy[0]} is running; kill it first or wait for it to end")
-        n = conn.execute(qs.RETRY_JOB_TASKS, {"job_id": job_id, "task_ids": task_ids, "state": target}).rowcount
+        n = conn.execute(qs.RETRY_JOB_TASKS, {"b_job_id": job_id, "task_ids": task_ids, "b_state": target}).rowcount
     else:
-        n = conn.execute(qs.RETRY_FAILED_TASKS, {"job_id": job_id, "state": target}).rowcount
+        n = conn.execute(qs.RETRY_FAILED_TASKS, {"b_job_id": job_id, "b_state": target}).rowcount
     if n == 0:
         raise Conflict(f"job {job_id} has no failed or killed tasks to retry")
     conn.execute(qs.REOPEN_JOB, {"job_id": job_id})
@@ -380,7 +380,7 @@ def skip_task(conn: Connection, task_id: int, now: datetime) -> tuple[int, Chang
     if task.state in DONE_TASK_STATES:
         raise Conflict(f"task {task_id} is already {task.state}")
     changes = _kill_running(conn, conn.execute(qs.RUNNING_TASK, {"task_id": task_id}).all())
-    conn.execute(qs.END_TASK, {"task_id": task_id, "state": TaskState.SKIPPED, "now": now})
+    conn.execute(qs.END_TASK, {"task_id": task_id, "b_state": TaskState.SKIPPED, "now": now})
     return task.job_id, changes.merge(refresh_job(conn, task.job_id, now))
 
 
@@ -389,7 +389,7 @@ def kill_task(conn: Connection, task_id: int, now: datetime) -> tuple[int, Chang
     if task.state not in (*STEERABLE_TASK_STATES, TaskState.RUNNING):
         raise Conflict(f"task {task_id} is {task.state}; only waiting, ready, paused or running tasks can be killed")
     changes = _kill_running(conn, conn.execute(qs.RUNNING_TASK, {"task_id": task_id}).all())
-    conn.execute(qs.END_TASK, {"task_id": task_id, "state": TaskState.KILLED, "now": now})
+    conn.execute(qs.END_TASK, {"task_id": task_id, "b_state": TaskState.KILLED, "now": now})
     return task.job_id, changes.merge(refresh_job(conn, task.job_id, now))
 
 
@@ -400,5 +400,5 @@ def retry_task(conn: Connection, task_id: int, now: datetime) -> tuple[int, Chan
 
 def set_priority(conn: Connection, job_id: int, priority: int) -> None:
     _job(conn, job_id)
-    conn.execute(qs.SET_JOB_PRIORITY, {"job_id": job_id, "priority": priority})
-    conn.execute(qs.SET_TASKS_PRIORITY, {"job_id": job_id, "priority": priority})
+    conn.execute(qs.SET_JOB_PRIORITY, {"job_id": job_id, "b_priority": priority})
+    conn.execute(qs.SET_TASKS_PRIORITY, {"b_job_id": job_id, "b_priority": priority})

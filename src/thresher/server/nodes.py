@@ -83,7 +83,7 @@ def _heartbeat_round(conn: Connection, beats: list[Beat], now: datetime) -> list
         known = set(reported) | set(beat.report.pending_reports)
         live = live_by_node[beat.node_id]
         grace = now - timedelta(seconds=beat.lost_grace_s)
-        forgotten = [a.id for a in live if a.id not in known and as_utc(a.started_at) < grace]
+        forgotten = [a.id for a in live if a.id not in known and as_utc(a.started_at) < grace]  # type: ignore[operator]
         changes = lifecycle.lose_attempts(conn, forgotten, "the agent no longer runs it", now) \
             if forgotten else Changes()
         live_ids = {a.id for a in live} - set(forgotten)
@@ -111,7 +111,7 @@ def declare_down(conn: Connection, cutoff: datetime, now: datetime) -> tuple[int
     stale = conn.execute(q.SILENT_NODES, {"cutoff": cutoff}).all()
     changes = Changes()
     for node in stale:
-        conn.execute(q.SET_NODE_STATE, {"node_id": node.id, "state": NodeState.DOWN})
+        conn.execute(q.SET_NODE_STATE, {"node_id": node.id, "b_state": NodeState.DOWN})
         live = list(conn.execute(q.LIVE_ON_NODE, {"node_id": node.id}).scalars())
         changes.merge(lifecycle.lose_attempts(conn, live, f"node {node.name} stopped answering", now))
     return len(stale), changes
@@ -119,7 +119,7 @@ def declare_down(conn: Connection, cutoff: datetime, now: datetime) -> tuple[int
 
 def goodbye(conn: Connection, node_id: int) -> Changes:
     """The agent is stopping: the node is down, and takes no more work."""
-    conn.execute(q.SET_NODE_STATE, {"node_id": node_id, "state": NodeState.DOWN})
+    conn.execute(q.SET_NODE_STATE, {"node_id": node_id, "b_state": NodeState.DOWN})
     return Changes(nodes={node_id})
 
 
@@ -142,7 +142,7 @@ class NodeFacts(Protocol):
 
 
 @dataclass(frozen=True)
-class Registered:
+class NodeRegistered:
     node_id: int
     name: str
     token: str
@@ -150,7 +150,7 @@ class Registered:
 
 
 def register(conn: Connection, caller: Caller, secret: str, facts: NodeFacts, now: datetime,
-             node_timeout_s: float) -> Registered:
+             node_timeout_s: float) -> NodeRegistered:
     """An agent registers its node. With its own node token it only refreshes the node's facts; with
     an enrolment (or admin) token it creates the node, or takes over a node of that name whose agent
     is gone (the old credential is revoked). A live node of that name with another instance id is
@@ -161,7 +161,7 @@ def register(conn: Connection, caller: Caller, secret: str, facts: NodeFacts, no
     if caller.kind == "node" and caller.node_id is not None:
         conn.execute(q.UPDATE_NODE, {"node_id": caller.node_id, **values})
         node = conn.execute(q.NODE_NAME, {"node_id": caller.node_id}).one()
-        return Registered(node.id, node.name, secret, tokens_replaced=False)
+        return NodeRegistered(node.id, node.name, secret, tokens_replaced=False)
     if caller.kind not in ("enroll", "admin"):
         raise Forbidden(f"a {caller.kind} token cannot register nodes")
     existing = conn.execute(q.NODE_BY_NAME, {"name": facts.name}).first()
@@ -174,10 +174,10 @@ def register(conn: Connection, caller: Caller, secret: str, facts: NodeFacts, no
         conn.execute(q.REVOKE_NODE_TOKENS, {"node_id": existing.id})
         node_id = existing.id
     else:
-        node_id = conn.execute(q.INSERT_NODE, {"name": facts.name, "admin_state": NodeAdminState.ENABLED,
-                                               "registered_at": now, **values}).inserted_primary_key[0]
+        node_id = conn.execute(q.INSERT_NODE.returning(q.INSERT_NODE.table.c.id), {
+            "name": facts.name, "admin_state": NodeAdminState.ENABLED, "registered_at": now, **values}).scalar_one()
     token = auth.create_token(conn, "node", facts.name, node_id)
-    return Registered(node_id, facts.name, token, tokens_replaced=replaced)
+    return NodeRegistered(node_id, facts.name, token, tokens_replaced=replaced)
 
 
 def _is_live(node: Any, now: datetime, node_timeout_s: float) -> bool:

@@ -64,7 +64,8 @@ def in_rounds(items: list[Any], key: Callable[[Any], Any], apply: Callable[[list
     pending = list(enumerate(items))
     while pending:
         seen: set[Any] = set()
-        this_round, later = [], []
+        this_round: list[tuple[int, Any]] = []
+        later: list[tuple[int, Any]] = []
         for index, item in pending:
             (later if key(item) in seen else this_round).append((index, item))
             seen.add(key(item))

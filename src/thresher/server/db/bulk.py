@@ -41,6 +41,7 @@ def insert_tasks(conn: Connection, shared: dict[str, Any],
                     copy.write_row(head + row)
         else:
             marks = ", ".join("?" * (len(TASK_SHARED_COLUMNS) + len(TASK_ROW_COLUMNS)))
-            cursor.executemany(f"INSERT INTO tasks ({_COLUMNS}) VALUES ({marks})", (head + row for row in rows))
+            cursor.executemany(f"INSERT INTO tasks ({_COLUMNS}) VALUES ({marks})",
+                               (head + row for row in rows))  # type: ignore[arg-type]  # any iterable will do
     finally:
         cursor.close()

@@ -19,7 +19,7 @@ TASK_COUNTS = (select(tasks.c.state, func.count().label("n")).where(tasks.c.job_
 
 # A job's derived state, and when it finished (None while it is not over).
 SET_JOB_STATE = update(jobs).where(jobs.c.id == bindparam("job_id")).values(
-    state=bindparam("state"), finished_at=bindparam("finished_at"))
+    state=bindparam("b_state"), finished_at=bindparam("b_finished_at"))
 
 # Jobs whose tasks just started are running (a job with a running task is running, whatever else it
 # has). A job row someone else holds (a person pausing or killing it, a report completing it) is
@@ -58,8 +58,8 @@ LAYER_WAITING_TASK = select(tasks.c.id).where(
     tasks.c.layer_id == bindparam("layer_id"), tasks.c.state == TaskState.WAITING).limit(1)
 
 # A layer's waiting tasks are released: to ready, or to paused in a paused job.
-RELEASE_LAYER = update(tasks).where(tasks.c.layer_id == bindparam("layer_id"),
-                                    tasks.c.state == TaskState.WAITING).values(state=bindparam("state"))
+RELEASE_LAYER = update(tasks).where(tasks.c.layer_id == bindparam("b_layer_id"),
+                                    tasks.c.state == TaskState.WAITING).values(state=bindparam("b_state"))
 
 # Waiting jobs with what they depend on (those that waited for a job that just succeeded are derived again).
 WAITING_JOBS = select(jobs.c.id, jobs.c.depends_on).where(jobs.c.state == JobState.WAITING)

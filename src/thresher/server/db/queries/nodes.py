@@ -46,7 +46,7 @@ SILENT_NODES = select(nodes.c.id, nodes.c.name).where(nodes.c.state == NodeState
                                                       nodes.c.last_seen < bindparam("cutoff"))
 
 # A node is up or down (as its agent's heartbeats say; the admin state is a person's).
-SET_NODE_STATE = update(nodes).where(nodes.c.id == bindparam("node_id")).values(state=bindparam("state"))
+SET_NODE_STATE = update(nodes).where(nodes.c.id == bindparam("node_id")).values(state=bindparam("b_state"))
 
 # The ids of one node's live attempts.
 LIVE_ON_NODE = select(attempts.c.id).where(attempts.c.node_id == bindparam("node_id"),

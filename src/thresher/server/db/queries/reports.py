@@ -72,9 +72,9 @@ LIVE_ATTEMPTS = select(attempts.c.id, attempts.c.node_id, attempts.c.job_id, att
 
 # An attempt is lost: its node went away or no longer runs it.
 LOSE_ATTEMPT = update(attempts).where(attempts.c.id == bindparam("attempt_id")).values(
-    state=AttemptState.LOST, reason=bindparam("reason"), ended_at=bindparam("now"))
+    state=AttemptState.LOST, reason=bindparam("b_reason"), ended_at=bindparam("now"))
 
 # The lost attempt's task goes back to ready (if that attempt still held it), without counting a try.
 REQUEUE_LOST_TASK = update(tasks).where(
-    tasks.c.id == bindparam("task_id"), tasks.c.attempt_id == bindparam("attempt_id"),
+    tasks.c.id == bindparam("task_id"), tasks.c.attempt_id == bindparam("b_attempt_id"),
     tasks.c.state == TaskState.RUNNING).values(state=TaskState.READY, lost=tasks.c.lost + 1)

@@ -32,16 +32,16 @@ MARK_KILLING = update(attempts).where(
 
 # Every unfinished task of a job is killed.
 KILL_JOB_TASKS = update(tasks).where(
-    tasks.c.job_id == bindparam("job_id"), tasks.c.state.in_([*STEERABLE_TASK_STATES, TaskState.RUNNING])
+    tasks.c.job_id == bindparam("b_job_id"), tasks.c.state.in_([*STEERABLE_TASK_STATES, TaskState.RUNNING])
 ).values(state=TaskState.KILLED, ended_at=bindparam("now"))
 
 # Whether a job was killed or paused by a person (its state is derived from this and its tasks).
-SET_JOB_KILLED = update(jobs).where(jobs.c.id == bindparam("job_id")).values(killed=bindparam("killed"))
-SET_JOB_PAUSED = update(jobs).where(jobs.c.id == bindparam("job_id")).values(paused=bindparam("paused"))
+SET_JOB_KILLED = update(jobs).where(jobs.c.id == bindparam("job_id")).values(killed=bindparam("b_killed"))
+SET_JOB_PAUSED = update(jobs).where(jobs.c.id == bindparam("job_id")).values(paused=bindparam("b_paused"))
 
 # A job's tasks in one state move to another (pause: ready -> paused; resume: paused -> ready).
 MOVE_JOB_TASKS = update(tasks).where(
-    tasks.c.job_id == bindparam("job_id"), tasks.c.state == bindparam("from_state")
+    tasks.c.job_id == bindparam("b_job_id"), tasks.c.state == bindparam("from_state")
 ).values(state=bindparam("to_state"))
 
 # These tasks of a job, with their states (to check a retry of named tasks).
@@ -50,22 +50,22 @@ JOB_TASKS_BY_ID = select(tasks.c.id, tasks.c.state).where(
 
 # Named tasks of a job get a fresh set of tries (they go through the dependency check again).
 RETRY_JOB_TASKS = update(tasks).where(
-    tasks.c.job_id == bindparam("job_id"), tasks.c.id.in_(bindparam("task_ids", expanding=True))
-).values(state=bindparam("state"), tries=0, ended_at=None)
+    tasks.c.job_id == bindparam("b_job_id"), tasks.c.id.in_(bindparam("task_ids", expanding=True))
+).values(state=bindparam("b_state"), tries=0, ended_at=None)
 
 # Every failed or killed task of a job gets a fresh set of tries.
 RETRY_FAILED_TASKS = update(tasks).where(
-    tasks.c.job_id == bindparam("job_id"), tasks.c.state.in_([TaskState.FAILED, TaskState.KILLED])
-).values(state=bindparam("state"), tries=0, ended_at=None)
+    tasks.c.job_id == bindparam("b_job_id"), tasks.c.state.in_([TaskState.FAILED, TaskState.KILLED])
+).values(state=bindparam("b_state"), tries=0, ended_at=None)
 
 # A retried job is no longer killed nor finished.
 REOPEN_JOB = update(jobs).where(jobs.c.id == bindparam("job_id")).values(killed=False, finished_at=None)
 
 # One task ends by hand: skipped (counted done) or killed.
 END_TASK = update(tasks).where(tasks.c.id == bindparam("task_id")).values(
-    state=bindparam("state"), ended_at=bindparam("now"))
+    state=bindparam("b_state"), ended_at=bindparam("now"))
 
 # A job's priority, copied onto its tasks (the dispatch order reads it from the task rows).
-SET_JOB_PRIORITY = update(jobs).where(jobs.c.id == bindparam("job_id")).values(priority=bindparam("priority"))
-SET_TASKS_PRIORITY = update(tasks).where(tasks.c.job_id == bindparam("job_id")).values(
-    priority=bindparam("priority"))
+SET_JOB_PRIORITY = update(jobs).where(jobs.c.id == bindparam("job_id")).values(priority=bindparam("b_priority"))
+SET_TASKS_PRIORITY = update(tasks).where(tasks.c.job_id == bindparam("b_job_id")).values(
+    priority=bindparam("b_priority"))

@@ -1,0 +1,87 @@
+"""What the server does on its own, on a clock: nodes that went silent, waiting agents with news, jobs
+left stuck by a crash, planner statistics. One loop each, started with the app (`app.create_app`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import timedelta
+
+from fastapi.concurrency import run_in_threadpool
+
+from thresher.server import dispatch, lifecycle, nodes
+from thresher.server.clock import utcnow
+from thresher.server.context import ServerContext
+from thresher.server.db import statistics
+
+log = logging.getLogger("thresher.server")
+
+# Nodes looked at per statement by `look_for_news` (an id list that any database takes).
+NEWS_CHUNK = 1000
+
+
+def declare_down_nodes(server: ServerContext) -> int:
+    """Nodes silent for longer than the timeout go down; their running tasks go back to ready.
+    After a server restart every node gets a full timeout to show up again."""
+    now = utcnow()
+    startup = now - timedelta(seconds=time.time() - server.started_at)
+    cutoff = now - timedelta(seconds=server.settings.node_timeout_s)
+    if startup > cutoff:
+        return 0
+    with server.db.write() as conn:
+        down, changes = nodes.declare_down(conn, cutoff, now)
+    server.announce(changes)
+    return down
+
+
+async def look_for_news(server: ServerContext) -> int:
+    """Wake every waiting agent for which work or a kill is there that no wake-up announced (another
+    server process made it, or a wake was missed): one read for up to NEWS_CHUNK waiting nodes, instead
+    of each long poll looking for itself. Returns how many were woken."""
+    idle = server.notifier.idle_nodes()
+    woken = 0
+    for start in range(0, len(idle), NEWS_CHUNK):
+        chunk = idle[start:start + NEWS_CHUNK]
+
+        def read(ids: list[int] = chunk) -> set[int]:
+            with server.db.peek() as conn:
+                return dispatch.nodes_with_news(conn, ids)
+
+        for node_id in await run_in_threadpool(read):
+            server.notifier.node_changed(node_id)
+            woken += 1
+    return woken
+
+
+async def liveness_loop(server: ServerContext) -> None:
+    """Silent nodes, planner statistics and stuck jobs, a few times per node timeout."""
+    interval = max(0.2, min(2.0, server.settings.node_timeout_s / 4))
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            down = await run_in_threadpool(declare_down_nodes, server)
+            if down:
+                log.warning("%d node(s) stopped answering and were marked down", down)
+        except Exception:  # keep checking; one bad round must not stop liveness for good
+            log.exception("liveness check failed")
+        try:
+            if await run_in_threadpool(statistics.refresh_if_stale, server.db):
+                log.info("refreshed the planner statistics of the tasks table")
+        except Exception:
+            log.exception("refreshing planner statistics failed")
+        try:  # running jobs with nothing left to run: a crash came between a report and the check after it
+            if stuck := await server.rederive_jobs(lifecycle.stuck_jobs):
+                log.info("derived the state of %d stuck job(s) again", stuck)
+        except Exception:
+            log.exception("deriving stuck jobs again failed")
+
+
+async def news_loop(server: ServerContext) -> None:
+    """Every `recheck_s`, one look for all waiting agents at once (see `look_for_news`)."""
+    while True:
+        await asyncio.sleep(server.settings.recheck_s)
+        try:
+            await look_for_news(server)
+        except Exception:  # keep looking; one bad round must not leave agents waiting for good
+            log.exception("looking for work for waiting agents failed")
