@@ -298,13 +298,13 @@ def test_a_node_asking_twice_in_one_batch_gets_its_cores_once(bench: Bench) -> N
     assert len(first.assignments) == 4 and second.assignments == []
 
 
-def test_nodes_left_out_of_a_cut_candidate_read_ask_alone(bench: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The candidates read for a batch are cut at POOL_LIMIT rows; a node that found nothing among them
+def test_nodes_left_out_of_a_cut_candidate_read_ask_alone(bench: Bench) -> None:
+    """The candidates read for a batch are cut at `candidate_rows`; a node that found nothing among them
     reads the queue again for itself, so a long queue never starves it."""
-    monkeypatch.setattr(dispatch, "POOL_LIMIT", 2)
     bench.submit(layers=[layer(frames="1-10")])
     nodes_ = [bench.node(f"n{i}", cores=2) for i in range(3)]
-    answers = _dry(bench, lambda conn: dispatch.work_for_nodes(conn, nodes_, utcnow()))
+    answers = _dry(bench, lambda conn: dispatch.work_for_nodes(conn, nodes_, utcnow(),
+                                                                dispatch.Limits(candidate_rows=2)))
     assert [len(answer.assignments) for answer in answers] == [2, 2, 2]
     claimed = [a["task_id"] for answer in answers for a in answer.assignments]
     assert len(set(claimed)) == 6
@@ -332,7 +332,7 @@ def test_reports_of_several_nodes_applied_together(bench: Bench) -> None:
         assert lifecycle.unsettled_jobs(conn, changes_a.settle | changes_b.settle) == [job]
 
 
-def test_nodes_with_news_for_many_waiting_nodes_at_once(bench: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nodes_with_news_for_many_waiting_nodes_at_once(bench: Bench) -> None:
     """The server's look for waiting agents: a node has news when a ready task fits it (tags, cores,
     memory, GPUs) or it has an attempt to kill; unknown and disabled nodes have none."""
     bench.submit(layers=[layer(frames="1-2", tags=["houdini"], resources={"cores": 4})])
@@ -344,13 +344,15 @@ def test_nodes_with_news_for_many_waiting_nodes_at_once(bench: Bench, monkeypatc
     off = bench.node("off", cores=8, tags=["houdini"])
     with bench.db.write() as conn:
         conn.execute(nodes.update().where(nodes.c.id == off).values(admin_state="disabled"))
-    look = lambda: bench.act(lambda conn, now: dispatch.nodes_with_news(conn, [fx, small_fx, gpu, plain, off, 999]))  # noqa: E731
+    def look(limits: dispatch.Limits = dispatch.DEFAULT_LIMITS) -> set[int]:
+        return bench.act(lambda conn, now: dispatch.nodes_with_news(conn, [fx, small_fx, gpu, plain, off, 999],
+                                                                    limits))
+
     assert look() == {fx, gpu}
     (running,) = bench.work(gpu)
     bench.act(lambda conn, now: lifecycle.kill_job(conn, gpu_job, now))
     assert look() == {fx, gpu}  # gpu: its attempt is to be killed
-    monkeypatch.setattr(dispatch, "POOL_LIMIT", 1)  # a cut read: nodes that found nothing look alone
-    assert look() == {fx, gpu}
+    assert look(dispatch.Limits(candidate_rows=1)) == {fx, gpu}  # a cut read: nodes that found nothing look alone
     assert running["job_id"] == gpu_job
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Mapping
 
 
 class TaskState(StrEnum):
@@ -16,9 +17,9 @@ class TaskState(StrEnum):
     SKIPPED = "skipped"      # marked done by hand
 
 
-TASK_STATES = [s.value for s in TaskState]
-DONE_TASK_STATES = {TaskState.SUCCEEDED.value, TaskState.SKIPPED.value}
-FINAL_TASK_STATES = DONE_TASK_STATES | {TaskState.FAILED.value, TaskState.KILLED.value}
+TASK_STATES = list(TaskState)
+# Counted as done: what depends on a layer may start once all its tasks are.
+DONE_TASK_STATES = frozenset({TaskState.SUCCEEDED, TaskState.SKIPPED})
 
 
 class AttemptState(StrEnum):
@@ -30,7 +31,8 @@ class AttemptState(StrEnum):
     LOST = "lost"            # the node went away or gave it up; not counted as a try
 
 
-LIVE_ATTEMPT_STATES = (AttemptState.RUNNING.value, AttemptState.KILLING.value)
+# Attempts that hold resources on their node (at most one per task).
+LIVE_ATTEMPT_STATES = (AttemptState.RUNNING, AttemptState.KILLING)
 
 
 class JobState(StrEnum):
@@ -43,7 +45,7 @@ class JobState(StrEnum):
     KILLED = "killed"
 
 
-FINAL_JOB_STATES = {JobState.SUCCEEDED.value, JobState.FAILED.value, JobState.KILLED.value}
+FINAL_JOB_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.KILLED})
 
 
 class NodeState(StrEnum):
@@ -57,19 +59,35 @@ class NodeAdminState(StrEnum):
     DRAINING = "draining"   # finishes what it runs, takes nothing new
 
 
-def job_state_from_counts(counts: dict[str, int], *, paused: bool, killed: bool) -> str:
-    """A job's state is derived from its tasks' states, never counted separately."""
-    get = lambda state: counts.get(state, 0)  # noqa: E731
-    if get("running"):
-        return JobState.RUNNING.value
-    if killed and not get("ready") and not get("waiting") and not get("paused"):
-        return JobState.KILLED.value
-    if paused and (get("paused") or get("waiting")):
-        return JobState.PAUSED.value
-    if get("ready"):
-        return JobState.RUNNING.value if (get("succeeded") or get("failed") or get("skipped")) else JobState.QUEUED.value
-    if get("failed") or get("killed"):
-        return JobState.FAILED.value if get("failed") else JobState.KILLED.value
-    if get("waiting") or get("paused"):
-        return JobState.WAITING.value
-    return JobState.SUCCEEDED.value
+def job_state_from_counts(counts: Mapping[str, int], *, paused: bool, killed: bool) -> JobState:
+    """A job's state is derived from its tasks' states (and whether a person paused or killed it), never
+    counted separately. The first rule that matches decides (`tests/unit/test_states.py` spells out the
+    table):
+
+    1. a task runs: running;
+    2. killed, and nothing left that could still run: killed;
+    3. paused, with tasks held back by the pause (or waiting): paused;
+    4. tasks ready: running if some already ended, else queued;
+    5. tasks failed (or killed): failed (killed if only killed ones);
+    6. tasks waiting on dependencies (or paused): waiting;
+    7. otherwise every task is done: succeeded.
+    """
+    def has(state: TaskState) -> bool:
+        return counts.get(state, 0) > 0
+
+    if has(TaskState.RUNNING):
+        return JobState.RUNNING
+    if killed and not (has(TaskState.READY) or has(TaskState.WAITING) or has(TaskState.PAUSED)):
+        return JobState.KILLED
+    if paused and (has(TaskState.PAUSED) or has(TaskState.WAITING)):
+        return JobState.PAUSED
+    if has(TaskState.READY):
+        started = has(TaskState.SUCCEEDED) or has(TaskState.FAILED) or has(TaskState.SKIPPED)
+        return JobState.RUNNING if started else JobState.QUEUED
+    if has(TaskState.FAILED):
+        return JobState.FAILED
+    if has(TaskState.KILLED):
+        return JobState.KILLED
+    if has(TaskState.WAITING) or has(TaskState.PAUSED):
+        return JobState.WAITING
+    return JobState.SUCCEEDED

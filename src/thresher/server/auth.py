@@ -11,10 +11,10 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection
 
 from thresher.server.clock import utcnow
-from thresher.server.db.tables import tokens
+from thresher.server.db.queries import tokens as q
 
 
 @dataclass(frozen=True)
@@ -34,14 +34,13 @@ def new_secret(kind: str) -> str:
 
 def create_token(conn: Connection, kind: str, name: str, node_id: int | None = None) -> str:
     secret = new_secret(kind)
-    conn.execute(insert(tokens).values(digest=digest(secret), kind=kind, name=name, node_id=node_id,
-                                       created_at=utcnow()))
+    conn.execute(q.INSERT_TOKEN, {"digest": digest(secret), "kind": kind, "name": name, "node_id": node_id,
+                                  "created_at": utcnow()})
     return secret
 
 
 def lookup(conn: Connection, secret: str) -> Caller | None:
-    row = conn.execute(select(tokens.c.kind, tokens.c.name, tokens.c.node_id)
-                       .where(tokens.c.digest == digest(secret))).first()
+    row = conn.execute(q.TOKEN_BY_DIGEST, {"digest": digest(secret)}).first()
     return Caller(row.kind, row.name, row.node_id) if row else None
 
 

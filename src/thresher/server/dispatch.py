@@ -42,10 +42,25 @@ from thresher.server.lifecycle import Changes
 from thresher.templates import Template, get_template
 from thresher.templates.base import Target
 
-# Rows read per dispatch: no more than the node's free cores (every task takes at least one, so no more
-# could be started), and at most this many. Rows read are rows locked on PostgreSQL, which other
-# dispatchers then skip: reading only what can be used keeps them apart.
-CANDIDATES = 64
+
+@dataclass(frozen=True)
+class Limits:
+    """How much dispatch reads at once (the server's settings say; these are the defaults).
+
+    `candidates_per_node`: rows read for one node, no more than its free cores (every task takes at
+    least one, so no more could be started) and at most this many. Rows read are rows locked on
+    PostgreSQL, which other dispatchers then skip: reading only what can be used keeps them apart.
+    `candidate_rows`: rows read for one round of requests, whatever their number.
+    `tag_sets_ttl_s`: how long this process trusts its copy of the farm's tag sets. A submit in this
+    process that adds a set forgets the copy at once (`forget_tag_keys`); one made by another server
+    process is seen within this time (its agents' long polls re-check on their own as often)."""
+
+    candidates_per_node: int = 64
+    candidate_rows: int = 512
+    tag_sets_ttl_s: float = 2.0
+
+
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True)
@@ -76,21 +91,17 @@ def choose(candidates: Sequence[Candidate], free: Free, node_tags: Sequence[str]
     return chosen
 
 
-# How long this process trusts its copy of the farm's tag sets. A submit in this process that adds a
-# set forgets the copy at once (`forget_tag_keys`); one made by another server process is seen within
-# this time (its agents' long polls re-check on their own as often).
-TAG_KEYS_TTL_S = 2.0
 _tag_key_caches: "weakref.WeakKeyDictionary[Any, tuple[float, list[str]]]" = weakref.WeakKeyDictionary()
 
 
-def all_tag_keys(conn: Connection) -> list[str]:
+def all_tag_keys(conn: Connection, ttl_s: float = DEFAULT_LIMITS.tag_sets_ttl_s) -> list[str]:
     """Every tag set a layer ever asked for (a short list, only ever growing), from a copy in memory:
     each answer to an agent needs it, and re-reading it was one database round trip of a handful."""
     cached = _tag_key_caches.get(conn.engine)
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
     keys = [r.key for r in conn.execute(q.TAG_KEYS)]
-    _tag_key_caches[conn.engine] = (time.monotonic() + TAG_KEYS_TTL_S, keys)
+    _tag_key_caches[conn.engine] = (time.monotonic() + ttl_s, keys)
     return keys
 
 
@@ -114,26 +125,26 @@ def may_take_work(node: Any) -> bool:
     return node.state == NodeState.UP and node.admin_state == NodeAdminState.ENABLED
 
 
-def has_news(conn: Connection, node_id: int) -> bool:
+def has_news(conn: Connection, node_id: int, limits: Limits = DEFAULT_LIMITS) -> bool:
     """Read-only look before asking for a write: is there work that fits this node, or a kill for it?"""
-    return node_id in nodes_with_news(conn, [node_id])
+    return node_id in nodes_with_news(conn, [node_id], limits)
 
 
-def nodes_with_news(conn: Connection, node_ids: Sequence[int]) -> set[int]:
+def nodes_with_news(conn: Connection, node_ids: Sequence[int], limits: Limits = DEFAULT_LIMITS) -> set[int]:
     """Of these (waiting) nodes, those with a kill to do or a ready task that fits them: read-only, a
     handful of statements for any number of nodes (the server's periodic look for work that no
     wake-up announced). A node that found nothing in a candidate read cut at the limit looks alone."""
     if conn.execute(q.ANY_READY).first() is None:  # an idle farm: only kills can be news
         return set(conn.execute(dialects.pick(conn, q.KILLING_ON_NODES), {"node_ids": list(node_ids)}).scalars())
-    requests = [r for r in _read_requests(conn, list(dict.fromkeys(node_ids))) if r is not None]
+    requests = [r for r in _read_requests(conn, list(dict.fromkeys(node_ids)), limits) if r is not None]
     news = {r.node.id for r in requests if r.kills}
     wanting = [r for r in requests if r.keys and r.node.id not in news]
-    rows, cut = _read_candidates(conn, wanting, lock=False)
+    rows, cut = _read_candidates(conn, wanting, limits, lock=False)
     for request in wanting:
         if any(row.tag_key in request.keys and fits(_needs(row), request.free, request.node.tags or ())
                for row in rows):
             news.add(request.node.id)
-        elif cut and len(wanting) > 1 and nodes_with_news(conn, [request.node.id]):
+        elif cut and len(wanting) > 1 and nodes_with_news(conn, [request.node.id], limits):
             news.add(request.node.id)
     return news
 
@@ -149,16 +160,13 @@ class Answer:
     changes: Changes = field(default_factory=Changes)
 
 
-def work_for_nodes(conn: Connection, node_ids: Sequence[int], now: datetime) -> list[Answer]:
+def work_for_nodes(conn: Connection, node_ids: Sequence[int], now: datetime,
+                   limits: Limits = DEFAULT_LIMITS) -> list[Answer]:
     """Several agents ask for work at once (one write batch, in its write transaction): each gets the
     answer it would get asking alone, one after the other in this order, for a handful of statements in
     all instead of a handful each. A node that asks twice asks again once its first answer is claimed."""
     return in_rounds(list(node_ids), lambda node_id: node_id,
-                     lambda round_ids: _answer_round(conn, round_ids, now))
-
-
-# Candidate rows read for one round of requests, whatever their number.
-POOL_LIMIT = 512
+                     lambda round_ids: _answer_round(conn, round_ids, now, limits))
 
 
 @dataclass
@@ -174,14 +182,14 @@ def _needs(row: Any) -> Needs:
     return Needs(row.cores, row.memory_mb, row.gpus, tag_set(row.tag_key))
 
 
-def _read_requests(conn: Connection, node_ids: list[int]) -> list[_Request | None]:
+def _read_requests(conn: Connection, node_ids: list[int], limits: Limits) -> list[_Request | None]:
     """The asking nodes (None for an unknown id) with what each has free, may run and should kill:
     two statements for all of them."""
     nodes_by_id = {r.id: r for r in conn.execute(dialects.pick(conn, q.NODES_BY_ID), {"node_ids": node_ids})}
     live: dict[int, list[Any]] = {node_id: [] for node_id in node_ids}
     for row in conn.execute(dialects.pick(conn, q.NODES_LIVE), {"node_ids": node_ids}):
         live[row.node_id].append(row)
-    all_keys = all_tag_keys(conn)
+    all_keys = all_tag_keys(conn, limits.tag_sets_ttl_s)
     requests: list[_Request | None] = []
     for node_id in node_ids:
         node = nodes_by_id.get(node_id)
@@ -195,13 +203,14 @@ def _read_requests(conn: Connection, node_ids: list[int]) -> list[_Request | Non
     return requests
 
 
-def _read_candidates(conn: Connection, wanting: list[_Request], lock: bool) -> tuple[Sequence[Any], bool]:
+def _read_candidates(conn: Connection, wanting: list[_Request], limits: Limits,
+                     lock: bool) -> tuple[Sequence[Any], bool]:
     """Ready tasks any of these nodes could take, in dispatch order: their tag sets together, the
     largest free resources among them, as many rows as they have free cores together (at most
-    POOL_LIMIT). Returns the rows and whether the read was cut at its limit."""
+    `limits.candidate_rows`). Returns the rows and whether the read was cut at its limit."""
     if not wanting:
         return [], False
-    limit = min(POOL_LIMIT, sum(min(CANDIDATES, r.free.cores) for r in wanting))
+    limit = min(limits.candidate_rows, sum(min(limits.candidates_per_node, r.free.cores) for r in wanting))
     rows = conn.execute(q.CANDIDATES_LOCKED if lock else q.CANDIDATES, {
         "keys": sorted(set().union(*(r.keys for r in wanting))),
         "free_cores": max(r.free.cores for r in wanting), "free_memory": max(r.free.memory_mb for r in wanting),
@@ -209,14 +218,14 @@ def _read_candidates(conn: Connection, wanting: list[_Request], lock: bool) -> t
     return rows, len(rows) == limit
 
 
-def _answer_round(conn: Connection, node_ids: list[int], now: datetime) -> list[Answer]:
+def _answer_round(conn: Connection, node_ids: list[int], now: datetime, limits: Limits) -> list[Answer]:
     """Requests from distinct nodes: the nodes and their live attempts read once, one candidate read
     for all (`_read_candidates`), then each node in turn takes what fits it with `choose`, and one
     statement claims it all. When the candidate read was cut at its limit, a node left with nothing
     it could take asks alone, in case more of the queue fits it."""
-    requests = _read_requests(conn, node_ids)
+    requests = _read_requests(conn, node_ids, limits)
     wanting = [r for r in requests if r is not None and r.keys]
-    rows, cut = _read_candidates(conn, wanting, lock=dialects.takes_row_locks(conn))
+    rows, cut = _read_candidates(conn, wanting, limits, lock=dialects.takes_row_locks(conn))
     taken: set[int] = set()
     for request in wanting:
         mine = [Candidate(r.id, r.job_id, r.layer_id, _needs(r))
@@ -238,7 +247,7 @@ def _answer_round(conn: Connection, node_ids: list[int], now: datetime) -> list[
         _add_assignments(conn, asked.node, [(c, claimed.get(c.candidate.task_id)) for c in asked.choices],
                          by_id, now, answer)
         if asked.keys and not asked.choices and cut and len(wanting) > 1:
-            (alone,) = work_for_nodes(conn, [asked.node.id], now)
+            (alone,) = work_for_nodes(conn, [asked.node.id], now, limits)
             answer.assignments = alone.assignments
             answer.changes.merge(alone.changes)
         answers.append(answer)

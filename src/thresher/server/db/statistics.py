@@ -10,15 +10,11 @@ SQLite's planner needs no statistics to use the index.
 
 from __future__ import annotations
 
-from sqlalchemy import text
-
 from thresher.server.db.engine import Database
+from thresher.server.db.queries import maintenance as q
 
 MIN_CHANGED_ROWS = 5_000   # below this, stale statistics cannot mislead the planner much
 CHANGED_FRACTION = 0.2     # of the live rows, as autovacuum's own analyze threshold but sooner
-
-_STALENESS = text("SELECT n_live_tup, n_dead_tup, n_mod_since_analyze FROM pg_stat_user_tables "
-                  "WHERE relname = 'tasks'")
 
 
 def refresh_if_stale(db: Database) -> bool:
@@ -31,14 +27,14 @@ def refresh_if_stale(db: Database) -> bool:
     if db.is_sqlite:
         return False
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        row = conn.execute(_STALENESS).first()
+        row = conn.execute(q.TASKS_STALENESS).first()
         if row is None:
             return False
         threshold = max(MIN_CHANGED_ROWS, CHANGED_FRACTION * row.n_live_tup)
         if row.n_dead_tup >= threshold:
-            conn.execute(text("VACUUM (ANALYZE) tasks"))
+            conn.execute(q.VACUUM_ANALYZE_TASKS)
             return True
         if row.n_mod_since_analyze >= threshold:
-            conn.execute(text("ANALYZE tasks"))
+            conn.execute(q.ANALYZE_TASKS)
             return True
         return False

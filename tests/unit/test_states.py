@@ -1,0 +1,48 @@
+"""A job's state follows from its tasks' states: the whole table of `job_state_from_counts`."""
+
+from __future__ import annotations
+
+import pytest
+
+from thresher.model.states import JobState, TaskState, job_state_from_counts
+
+W, R, RUN, OK, F, P, K, S = (TaskState.WAITING, TaskState.READY, TaskState.RUNNING, TaskState.SUCCEEDED,
+                             TaskState.FAILED, TaskState.PAUSED, TaskState.KILLED, TaskState.SKIPPED)
+
+CASES = [
+    # tasks by state,        paused, killed, job state
+    ({RUN: 1, R: 5},         False,  False,  JobState.RUNNING),    # a task runs
+    ({RUN: 1, K: 3},         False,  True,   JobState.RUNNING),    # killed, but one still runs (its kill is asked)
+    ({RUN: 1, P: 3},         True,   False,  JobState.RUNNING),    # paused, one still finishing
+    ({K: 4},                 False,  True,   JobState.KILLED),
+    ({K: 2, OK: 2},          False,  True,   JobState.KILLED),
+    ({F: 1, K: 3},           False,  True,   JobState.KILLED),     # a person's kill outranks a failure
+    ({P: 4},                 True,   False,  JobState.PAUSED),
+    ({W: 2, OK: 2},          True,   False,  JobState.PAUSED),     # paused with work still to come
+    ({OK: 4},                True,   False,  JobState.SUCCEEDED),  # paused after everything was done
+    ({R: 4},                 False,  False,  JobState.QUEUED),     # nothing started yet
+    ({R: 2, OK: 2},          False,  False,  JobState.RUNNING),    # started, between two tasks
+    ({R: 2, F: 1},           False,  False,  JobState.RUNNING),
+    ({R: 2, S: 1},           False,  False,  JobState.RUNNING),
+    ({R: 2, W: 2},           False,  False,  JobState.QUEUED),
+    ({F: 1, OK: 3},          False,  False,  JobState.FAILED),
+    ({F: 1, K: 1},           False,  False,  JobState.FAILED),
+    ({K: 1, OK: 3},          False,  False,  JobState.KILLED),     # a task killed by hand, the job not
+    ({F: 1, W: 3},           False,  False,  JobState.FAILED),     # what waits on the failure cannot run
+    ({W: 4},                 False,  False,  JobState.WAITING),
+    ({W: 2, OK: 2},          False,  False,  JobState.WAITING),
+    ({P: 2},                 False,  False,  JobState.WAITING),    # resumed: paused tasks not yet released
+    ({OK: 3, S: 1},          False,  False,  JobState.SUCCEEDED),
+    ({S: 4},                 False,  False,  JobState.SUCCEEDED),
+    ({},                     False,  False,  JobState.SUCCEEDED),
+]
+
+
+@pytest.mark.parametrize(("counts", "paused", "killed", "expected"), CASES)
+def test_job_state_from_task_counts(counts: dict[str, int], paused: bool, killed: bool, expected: JobState) -> None:
+    assert job_state_from_counts(counts, paused=paused, killed=killed) is expected
+
+
+def test_counts_read_from_the_database_are_plain_strings() -> None:
+    assert job_state_from_counts({"running": 1}, paused=False, killed=False) is JobState.RUNNING
+    assert job_state_from_counts({"ready": 1, "succeeded": 1}, paused=False, killed=False) is JobState.RUNNING
