@@ -15,6 +15,7 @@ from thresher.server.app import create_app
 from thresher.server.auth import ensure_bootstrap_tokens
 from thresher.server.context import ServerContext, Settings
 from thresher.server.db.engine import Database
+from thresher.server.events import EventHub, node_sample_s_from_environment
 
 log = logging.getLogger("thresher.server")
 GIL_SWITCH_INTERVAL_S = 0.001
@@ -45,7 +46,8 @@ def prepare(db_url: str | None, data_dir: Path, settings: Settings | None = None
     db.migrate()
     with db.write() as conn:
         ensure_bootstrap_tokens(conn, data_dir)
-    return ServerContext(db=db, settings=settings or Settings())
+    return ServerContext(db=db, settings=settings or Settings(),
+                         events=EventHub(sample_s=node_sample_s_from_environment()))
 
 
 def serve(db_url: str | None = None, host: str = "127.0.0.1", port: int = 8642, data_dir: Path | None = None,
