@@ -145,7 +145,7 @@ def broadcaster_costs(url: str, big_id: int, runs: int) -> dict[str, dict[str, A
 
     cold = []
     for _ in range(max(3, runs // 4)):
-        hub._grids.clear()
+        hub.grids.clear()
         t0 = time.perf_counter()
         hub.grid(server, big_id)
         cold.append((time.perf_counter() - t0) * 1000)
@@ -153,14 +153,14 @@ def broadcaster_costs(url: str, big_id: int, runs: int) -> dict[str, dict[str, A
     idle, busy, cells = [], [], 0
     for i in range(runs):
         t0 = time.perf_counter()
-        hub._diff_grids(server, {big_id}, False)
+        hub.grids.diff(server, {big_id}, False)
         idle.append((time.perf_counter() - t0) * 1000)
         with server.db.write() as conn:
             ids = [r.id for r in conn.execute(select(tasks.c.id).where(tasks.c.job_id == big_id)
                                               .order_by(tasks.c.id).offset(5000 + 50 * i).limit(50))]
             conn.execute(update(tasks).where(tasks.c.id.in_(ids)).values(state="running"))
         t0 = time.perf_counter()
-        changed = hub._diff_grids(server, {big_id}, False)
+        changed = hub.grids.diff(server, {big_id}, False)
         busy.append((time.perf_counter() - t0) * 1000)
         cells = len(changed[str(big_id)]["cells"] or [])
     report("broadcaster tick: re-read + diff, nothing changed", idle)

@@ -73,6 +73,29 @@ def test_session_cookie_authenticates_api_calls_with_csrf(farm: Any) -> None:
     client.close()
 
 
+def test_rotating_the_secret_ends_sessions_in_the_running_server(farm: Any) -> None:
+    """`thresher secret rotate` writes the data folder's secret; the server process notices the new
+    file at the next request, without a restart. API tokens keep working."""
+    import stat
+    import subprocess
+
+    secret = farm.data_dir / "session.secret"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    client = _session(farm)
+    assert client.get("/api/v1/whoami").json()["kind"] == "admin"
+    assert "thresher_session" not in client.get("/jobs").headers.get("set-cookie", "")  # fresh: not sent again
+    rotated = subprocess.run([sys.executable, "-m", "thresher.cli", "secret", "rotate", "--data", str(farm.data_dir)],
+                             capture_output=True, text=True, timeout=60)
+    assert rotated.returncode == 0, rotated.stderr
+    assert client.get("/api/v1/whoami").status_code == 401
+    assert client.get("/jobs").status_code == 303
+    assert farm.api.get("/whoami")["kind"] == "admin"
+    client.close()
+    again = _session(farm)
+    assert again.get("/api/v1/whoami").json()["kind"] == "admin"
+    again.close()
+
+
 def test_user_text_is_escaped_in_every_page(farm: Any) -> None:
     evil = "<script>alert(1)</script>"
     job_id = farm.api.post("/jobs", {"name": evil, "project": "<b>p</b>", "layers": [

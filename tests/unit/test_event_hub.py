@@ -1,4 +1,4 @@
-"""The dashboard's broadcaster (server/events.py) on a real SQLite database, without HTTP.
+"""The dashboard's broadcaster (server/events/) on a real SQLite database, without HTTP.
 
 What it promises: one database read per tick whatever the number of tabs; events that carry the
 changed grid cells of watched jobs (never the whole grid again), job counts, watched tasks' states;
@@ -16,11 +16,10 @@ import pytest
 from sqlalchemy import insert
 from tests.support.dispatching import assign, finish_attempt
 
-from thresher.server import events as events_module
 from thresher.server.clock import utcnow
 from thresher.server.context import ServerContext
 from thresher.server.db.tables import nodes
-from thresher.server.events import EventHub
+from thresher.server.events import EventHub, frames_per_minute, grids, node_sample_s_from_environment, subscribers
 from thresher.server.main import prepare
 from thresher.server.submit import check_spec, create_job
 
@@ -67,11 +66,11 @@ def test_nobody_watching_means_no_event_and_no_per_change_reads(server: ServerCo
     job = submit(server)
     hub.publish(jobs=[job], new_job=True)
     assert hub.tick(server) is None
-    reads = hub.reads
+    reads = hub.reads.count
     for _ in range(5):
         hub.publish(jobs=[job], logs=[1])
         assert hub.tick(server) is None
-    assert hub.reads == reads  # pending ids are dropped, nothing is read for nobody
+    assert hub.reads.count == reads  # pending ids are dropped, nothing is read for nobody
 
 
 def test_grid_changes_travel_as_cells_and_a_hundred_tabs_cost_one_read(server: ServerContext) -> None:
@@ -84,12 +83,12 @@ def test_grid_changes_travel_as_cells_and_a_hundred_tabs_cost_one_read(server: S
     assert hub.grid(server, job + 100) is None
     hub.tick(server)  # first tick: summary etc.
 
-    reads = hub.reads
+    reads = hub.reads.count
     got = work(server, node)
     assert len(got) == 2
     event = hub.tick(server)
     assert event is not None
-    hub._broadcast(event)
+    hub.tabs.broadcast(event)
     cells = event["grid"][str(job)]
     assert cells["from"] == grid["version"] and cells["v"] > grid["version"]
     running = grid["states"].index("running")
@@ -97,13 +96,13 @@ def test_grid_changes_travel_as_cells_and_a_hundred_tabs_cost_one_read(server: S
     info = event["job_info"][str(job)]
     assert info["state"] == "running" and info["counts"]["running"] == 2 and info["total"] == 6
     # one event for every tab, read once: job info, grid diff, summary; not once per tab
-    assert hub.reads - reads <= 4
+    assert hub.reads.count - reads <= 4
     assert all(q.qsize() == 1 and q.get_nowait() is event for q in queues)
 
     # the grid a new tab loads now is the shared snapshot at the new version: no database read
-    reads = hub.reads
+    reads = hub.reads.count
     again = hub.grid(server, job)
-    assert hub.reads == reads and again is not None and again["version"] == cells["v"]
+    assert hub.reads.count == reads and again is not None and again["version"] == cells["v"]
     assert again["state"].count(running) == 2 and "n1" in again["node"]
 
     # a finished attempt names its job through the attempt; only that cell changes
@@ -117,7 +116,7 @@ def test_grid_changes_travel_as_cells_and_a_hundred_tabs_cost_one_read(server: S
 
 
 def test_many_changes_ask_tabs_to_reload_the_grid(server: ServerContext, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(events_module, "GRID_MAX_CELLS", 1)
+    monkeypatch.setattr(grids, "GRID_MAX_CELLS", 1)
     hub = server.events
     job = submit(server)
     node = add_node(server, "n1", cores=4)
@@ -166,8 +165,8 @@ def test_a_stalled_tab_is_told_to_reload_and_dropped(server: ServerContext) -> N
     hub = server.events
     stalled = hub.subscribe()
     fine = hub.subscribe()
-    for i in range(events_module.QUEUE_SIZE + 1):
-        hub._broadcast({"n": i})
+    for i in range(subscribers.QUEUE_SIZE + 1):
+        hub.tabs.broadcast({"n": i})
         fine.get_nowait()
     assert hub.watchers == 1
     assert stalled.qsize() == 1 and stalled.get_nowait() == {"reload": True}
@@ -176,16 +175,16 @@ def test_a_stalled_tab_is_told_to_reload_and_dropped(server: ServerContext) -> N
 
 
 def test_grids_nobody_watches_are_dropped(server: ServerContext, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(events_module, "GRID_IDLE_S", 0.0)
+    monkeypatch.setattr(grids, "GRID_IDLE_S", 0.0)
     hub = server.events
     job = submit(server)
     queue = hub.subscribe(jobs=[job])
     hub.grid(server, job)
     hub.tick(server)
-    assert job in hub._grids  # watched: kept
+    assert job in hub.grids  # watched: kept
     hub.unsubscribe(queue)
     hub.tick(server)
-    assert job not in hub._grids
+    assert job not in hub.grids
 
 
 def test_frames_per_minute_follows_within_seconds_and_counts_once(server: ServerContext,
@@ -198,7 +197,7 @@ def test_frames_per_minute_follows_within_seconds_and_counts_once(server: Server
     for a in first[:2]:
         finish(server, node, a["attempt_id"])
     assert sum(hub.frames_per_minute(server)) == 0  # cached for FPM_REFRESH_S
-    monkeypatch.setattr(events_module, "FPM_REFRESH_S", 0.0)
+    monkeypatch.setattr(frames_per_minute, "FPM_REFRESH_S", 0.0)
     fpm = hub.frames_per_minute(server)
     assert len(fpm) == 60 and fpm[-1] + fpm[-2] == 2 and sum(fpm) == 2
     finish(server, node, first[2]["attempt_id"])
@@ -213,10 +212,16 @@ def test_frames_per_minute_follows_within_seconds_and_counts_once(server: Server
 
 
 def test_node_history_samples_at_the_configured_interval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("THRESHER_NODE_SAMPLE_S", "0.25")
-    assert EventHub().sample_s == 0.25
-    monkeypatch.setenv("THRESHER_NODE_SAMPLE_S", "nonsense")
-    assert EventHub().sample_s == 15.0
+    assert EventHub().farm.sample_s == 15.0
+    assert EventHub(sample_s=0.25).farm.sample_s == 0.25
+    assert node_sample_s_from_environment({"THRESHER_NODE_SAMPLE_S": "0.25"}) == 0.25
+    assert node_sample_s_from_environment({"THRESHER_NODE_SAMPLE_S": "0.001"}) == 0.1
+    assert node_sample_s_from_environment({"THRESHER_NODE_SAMPLE_S": "nonsense"}) == 15.0
+    assert node_sample_s_from_environment({}) == 15.0
+    monkeypatch.setenv("THRESHER_NODE_SAMPLE_S", "0.25")  # the server reads it where it builds its context
+    ctx = prepare(f"sqlite:///{tmp_path / 'env.db'}", tmp_path / "data")
+    assert ctx.events.farm.sample_s == 0.25
+    ctx.db.dispose()
 
 
 def test_queue_type_is_asyncio(server: ServerContext) -> None:
@@ -256,20 +261,20 @@ def test_heartbeat_news_refreshes_node_pages_not_the_farm_summary(server: Server
     """A heartbeat's live figures (quiet node news) reach the tabs but do not make the broadcaster
     re-read the farm summary; a node's real change does, once `summary_s` has passed."""
     hub = server.events
-    hub.summary_s = 0.2  # (and at the latest every 2 s whatever happened)
+    hub.farm.summary_s = 0.2  # (and at the latest every 2 s whatever happened)
     node = add_node(server, "n1")
     hub.subscribe(job_info=False)
     hub.tick(server)  # the first summary
-    reads = hub.reads
+    reads = hub.reads.count
     time.sleep(0.25)
     hub.publish(quiet_nodes=[node])
     event = hub.tick(server)
     assert event is not None and event["nodes"] == [node] and "summary" not in event
-    assert hub.reads == reads
+    assert hub.reads.count == reads
     with server.db.write() as conn:
         conn.execute(nodes.update().where(nodes.c.id == node).values(admin_state="disabled"))
     time.sleep(0.25)
     hub.publish(nodes=[node])
     event = hub.tick(server)
     assert event is not None and event["nodes"] == [node] and "summary" in event
-    assert hub.summary is not None and hub.summary["nodes"]["disabled"] == 1
+    assert hub.farm.summary is not None and hub.farm.summary["nodes"]["disabled"] == 1

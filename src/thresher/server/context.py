@@ -93,7 +93,7 @@ class ServerContext:
             self.events.publish(nodes=changes.nodes)
 
     def publish(self, **changed: object) -> None:
-        """Tell open dashboards what changed (ids only; see server/events.py). Cheap, any thread."""
+        """Tell open dashboards what changed (ids only; see server/events/). Cheap, any thread."""
         self.events.publish(**changed)  # type: ignore[arg-type]
 
     def cached_caller(self, secret: str) -> Caller | None | bool:

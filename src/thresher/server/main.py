@@ -14,7 +14,10 @@ import uvicorn
 from thresher.server.app import create_app
 from thresher.server.auth import ensure_bootstrap_tokens
 from thresher.server.context import ServerContext, Settings
+from thresher.server.dashboard.secret import SessionSecret
+from thresher.server.dashboard.session import SessionStore
 from thresher.server.db.engine import Database
+from thresher.server.events import EventHub, node_sample_s_from_environment
 
 log = logging.getLogger("thresher.server")
 GIL_SWITCH_INTERVAL_S = 0.001
@@ -39,13 +42,15 @@ def default_data_dir() -> Path:
 
 
 def prepare(db_url: str | None, data_dir: Path, settings: Settings | None = None) -> ServerContext:
-    """Open and migrate the database and make sure the first tokens exist."""
+    """Open and migrate the database and make sure the first tokens and the session secret exist."""
     data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(db_url or f"sqlite:///{data_dir / 'thresher.db'}")
     db.migrate()
     with db.write() as conn:
         ensure_bootstrap_tokens(conn, data_dir)
-    return ServerContext(db=db, settings=settings or Settings())
+    return ServerContext(db=db, settings=settings or Settings(),
+                         events=EventHub(sample_s=node_sample_s_from_environment()),
+                         sessions=SessionStore(SessionSecret.in_folder(data_dir)))
 
 
 def serve(db_url: str | None = None, host: str = "127.0.0.1", port: int = 8642, data_dir: Path | None = None,

@@ -1,11 +1,18 @@
 """Dashboard sessions: a signed cookie that stands for an admin token, plus a CSRF secret.
 
-The cookie is `v1.<token row id>.<expiry>.<csrf>.<signature>`, signed with HMAC-SHA256 keyed by the
-token's stored digest. So it needs no server-side session table and no shared secret between server
-processes (every process reads the same tokens table), the browser never holds the token itself, and
-revoking the token ends every session made with it. The cookie is HttpOnly and SameSite=Strict; calls
-that change something must also send the CSRF secret (header `X-CSRF-Token`, or a form field), which
-the page carries and another site cannot read.
+The cookie is `v2.<token row id>.<issued>.<seen>.<csrf>.<signature>`: HMAC-SHA256 with the server
+secret (dashboard/secret.py, a file in the data folder, never the database) over those fields and the
+token's stored digest. So it needs no server-side session table, the browser never holds the token
+itself, a database backup is no key to it, and revoking or replacing the token ends every session
+made with it (the digest no longer matches). Rotating the server secret ends every session at once.
+
+A session lives at most `IDLE_S` after its last use and `LIFETIME_S` after the login, whatever its
+use. `seen` is the last use the cookie records: pages send the browser a fresh cookie when it is over
+`TOUCH_S` old (`SessionStore.refreshed`), so using the dashboard keeps the session open without a
+database write per request.
+
+The cookie is HttpOnly and SameSite=Strict; calls that change something must also send the CSRF
+secret (header `X-CSRF-Token`, or a form field), which the page carries and another site cannot read.
 """
 
 from __future__ import annotations
@@ -16,79 +23,113 @@ import hmac
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Callable
 
-from sqlalchemy import select
-
+from thresher.model.spec import MAX_ID
 from thresher.server.auth import Caller, digest
+from thresher.server.dashboard.secret import SessionSecret
 from thresher.server.db.engine import Database
-from thresher.server.db.tables import tokens
+from thresher.server.db.queries import dashboard as q
 
 COOKIE = "thresher_session"
 CSRF_HEADER = "x-csrf-token"
-LIFETIME_S = 7 * 24 * 3600
+VERSION = "v2"
+IDLE_S = 12 * 3600           # a session unused this long is over
+LIFETIME_S = 7 * 24 * 3600   # and any session this long after its login
+TOUCH_S = 300                # a cookie whose last use is older than this is sent again, stamped now
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+ADMIN = "admin"              # the token kind a session stands for
 
 
 @dataclass(frozen=True)
 class Session:
     caller: Caller
     csrf: str
-    expires: int
+    token_id: int
+    issued: int              # login (epoch s): LIFETIME_S counts from here
+    seen: int                # last use the cookie records (epoch s): IDLE_S counts from here
+    token_digest: str = field(repr=False)
 
 
-def _sign(key: str, payload: str) -> str:
-    mac = hmac.new(key.encode(), payload.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+@dataclass(frozen=True)
+class _Token:
+    kind: str
+    name: str
+    digest: str
 
 
 class SessionStore:
-    """Makes and checks session cookies; caches token rows for a short while."""
+    """Makes, checks and refreshes session cookies; caches token rows for a short while."""
 
-    def __init__(self, cache_s: float = 30.0) -> None:
+    def __init__(self, secret: SessionSecret | None = None, cache_s: float = 30.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.secret = secret or SessionSecret()
         self.cache_s = cache_s
-        self._cache: dict[int, tuple[float, tuple[str, str, str] | None]] = {}
+        self.clock = clock
+        self._cache: dict[int, tuple[float, _Token | None]] = {}
         self._lock = threading.Lock()
+
+    def _sign(self, payload: str, token_digest: str) -> str:
+        mac = hmac.new(self.secret.key(), f"{payload}\n{token_digest}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+    def _cookie(self, session: Session) -> str:
+        payload = f"{VERSION}.{session.token_id}.{session.issued}.{session.seen}.{session.csrf}"
+        return f"{payload}.{self._sign(payload, session.token_digest)}"
 
     def login(self, db: Database, secret: str) -> tuple[str, Session] | None:
         """A cookie value for an admin token, or None when the token is unknown or not an admin one."""
         with db.read() as conn:
-            row = conn.execute(select(tokens.c.id, tokens.c.kind, tokens.c.name, tokens.c.digest)
-                               .where(tokens.c.digest == digest(secret.strip()))).first()
-        if row is None or row.kind != "admin":
+            row = conn.execute(q.TOKEN_BY_DIGEST, {"digest": digest(secret.strip())}).first()
+        if row is None or row.kind != ADMIN:
             return None
-        expires = int(time.time()) + LIFETIME_S
-        csrf = secrets.token_urlsafe(18)
-        payload = f"v1.{row.id}.{expires}.{csrf}"
-        return f"{payload}.{_sign(row.digest, payload)}", Session(Caller("admin", row.name), csrf, expires)
+        now = int(self.clock())
+        session = Session(Caller(ADMIN, row.name), secrets.token_urlsafe(18), row.id, now, now, row.digest)
+        return self._cookie(session), session
 
     def check(self, db: Database, cookie: str | None) -> Session | None:
+        """The session a cookie stands for, or None: malformed, forged, expired (idle or in all), or
+        its token revoked or replaced."""
         if not cookie:
             return None
         parts = cookie.split(".")
-        if len(parts) != 5 or parts[0] != "v1" or not parts[1].isdigit() or not parts[2].isdigit():
+        if len(parts) != 6 or parts[0] != VERSION or not all(p.isascii() and p.isdigit() for p in parts[1:4]):
             return None
-        token_id, expires = int(parts[1]), int(parts[2])
-        if expires < time.time():
+        token_id, issued, seen = int(parts[1]), int(parts[2]), int(parts[3])
+        if token_id > MAX_ID:  # names no row, and must not reach the database
             return None
-        row = self._token(db, token_id)
-        if row is None:
+        now = self.clock()
+        if now - issued > LIFETIME_S or now - seen > IDLE_S or seen < issued:
             return None
-        kind, name, key = row
-        if kind != "admin" or not hmac.compare_digest(_sign(key, ".".join(parts[:4])), parts[4]):
+        token = self._token(db, token_id)
+        if token is None or token.kind != ADMIN:
             return None
-        return Session(Caller("admin", name), parts[3], expires)
+        if not hmac.compare_digest(self._sign(".".join(parts[:5]), token.digest), parts[5]):
+            return None
+        return Session(Caller(ADMIN, token.name), parts[4], token_id, issued, seen, token.digest)
 
-    def _token(self, db: Database, token_id: int) -> tuple[str, str, str] | None:
+    def refreshed(self, session: Session) -> str | None:
+        """A cookie stamped with this use, when the one the browser holds is over TOUCH_S old."""
+        now = int(self.clock())
+        if now - session.seen < TOUCH_S:
+            return None
+        return self._cookie(replace(session, seen=now))
+
+    def max_age(self, session: Session) -> int:
+        """How long the browser should keep a cookie made now: until it would be idle too long or
+        past its lifetime, whichever comes first."""
+        return max(0, min(IDLE_S, session.issued + LIFETIME_S - int(self.clock())))
+
+    def _token(self, db: Database, token_id: int) -> _Token | None:
         now = time.monotonic()
         with self._lock:
             cached = self._cache.get(token_id)
         if cached and cached[0] > now:
             return cached[1]
         with db.read() as conn:
-            row = conn.execute(select(tokens.c.kind, tokens.c.name, tokens.c.digest)
-                               .where(tokens.c.id == token_id)).first()
-        value = (row.kind, row.name, row.digest) if row else None
+            row = conn.execute(q.TOKEN_BY_ID, {"token_id": token_id}).first()
+        value = _Token(row.kind, row.name, row.digest) if row else None
         with self._lock:
             self._cache[token_id] = (now + self.cache_s, value)
         return value

@@ -16,10 +16,10 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from thresher.model.frames import Chunk
-from thresher.server.db.tables import layers, tasks
+from thresher.server.db.queries import dashboard as q
 from thresher.server.errors import NotFound
 from thresher.templates import get_template
 
@@ -30,9 +30,7 @@ _CACHE_SIZE = 256
 
 def task_outputs(conn: Connection, task_id: int) -> list[str]:
     """The files a task must write, as the template computes them (absolute when the layer has a cwd)."""
-    row = conn.execute(select(tasks.c.idx, tasks.c.frames, tasks.c.frame_start, tasks.c.frame_end, tasks.c.frame_step,
-                              tasks.c.frame_count, layers.c.template, layers.c.args, layers.c.cwd)
-                       .join(layers, layers.c.id == tasks.c.layer_id).where(tasks.c.id == task_id)).first()
+    row = conn.execute(q.TASK_OUTPUTS, {"task_id": task_id}).first()
     if row is None:
         raise NotFound(f"no task with id {task_id}")
     return outputs_of(row)
@@ -85,9 +83,10 @@ def _render(path: str) -> tuple[bytes, str]:
     if Path(path).suffix.lower() == ".exr":
         return _encode(read_exr(path))
     try:
-        with Image.open(path) as image:
-            image.draft("RGB", (THUMB_PX, THUMB_PX))
-            image.thumbnail((THUMB_PX, THUMB_PX))
+        with Image.open(path) as opened:
+            opened.draft("RGB", (THUMB_PX, THUMB_PX))
+            opened.thumbnail((THUMB_PX, THUMB_PX))
+            image: Image.Image = opened
             if image.mode not in ("RGB", "RGBA", "L"):
                 image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
             out = io.BytesIO()

@@ -1,0 +1,75 @@
+"""Logging in and out of the dashboard.
+
+The login form carries a one-time nonce that must match a short-lived cookie scoped to `/login`, so
+another site cannot log a browser in with a token of its choosing. A good admin token buys a session
+cookie (dashboard/session.py); the token itself never reaches the browser's storage.
+"""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from thresher.server.context import ctx
+from thresher.server.dashboard.access import DashboardRoute, cookie_secure, set_session_cookie
+from thresher.server.dashboard.render import render
+from thresher.server.dashboard.session import COOKIE, csrf_ok
+
+LOGIN_COOKIE = "thresher_login"
+
+router = APIRouter(include_in_schema=False, route_class=DashboardRoute)
+
+
+def _safe_next(target: str | None) -> str:
+    """Where to go after logging in: a path on this server, never another site."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+async def _form(request: Request) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "/", error: str | None = None) -> Response:  # noqa: A002
+    nonce = secrets.token_urlsafe(18)
+    response = render(request, "login.html", None, status=401 if error else 200, login_csrf=nonce,
+                      next=_safe_next(next), error=error)
+    response.set_cookie(LOGIN_COOKIE, nonce, max_age=3600, httponly=True, samesite="strict",
+                        secure=cookie_secure(request), path="/login")
+    return response
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await _form(request)
+    target = _safe_next(form.get("next"))
+    expected = request.cookies.get(LOGIN_COOKIE)
+    if not expected or not secrets.compare_digest(expected, form.get("csrf", "")):
+        return login_form(request, next=target, error="The login form expired; please try again.")
+    server = ctx(request)
+    made = await run_in_threadpool(server.sessions.login, server.db, form.get("token", ""))
+    if made is None:
+        return login_form(request, next=target, error="That token is not a valid admin token.")
+    cookie, session = made
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookie(request, response, cookie, session)
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    form = await _form(request)
+    server = ctx(request)
+    session = await run_in_threadpool(server.sessions.check, server.db, request.cookies.get(COOKIE))
+    if session is not None and not csrf_ok(session, form.get("csrf")):
+        return JSONResponse({"detail": "missing or wrong CSRF token", "errors": []}, status_code=403)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response

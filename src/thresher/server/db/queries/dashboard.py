@@ -1,0 +1,56 @@
+"""The web dashboard's statements (server/dashboard/): its sessions, and what its pages show beyond
+the API's views (server/views.py)."""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, select
+
+from thresher.model.states import AttemptState, TaskState
+from thresher.server.db.tables import attempts, jobs, layers, tasks, tokens
+
+# -- sessions ----------------------------------------------------------------------------------
+
+# The token a login form names (by the digest of what was typed).
+TOKEN_BY_DIGEST = select(tokens.c.id, tokens.c.kind, tokens.c.name, tokens.c.digest).where(
+    tokens.c.digest == bindparam("digest"))
+
+# The token a session cookie names: still there, still an admin token, still the same secret?
+TOKEN_BY_ID = select(tokens.c.kind, tokens.c.name, tokens.c.digest).where(tokens.c.id == bindparam("token_id"))
+
+# -- job and task pages --------------------------------------------------------------------------
+
+# Columns a task's declared outputs are computed from (its chunk and its layer's template).
+_OUTPUT_COLUMNS = (tasks.c.idx, tasks.c.frames, tasks.c.frame_start, tasks.c.frame_end, tasks.c.frame_step,
+                   tasks.c.frame_count, layers.c.template, layers.c.args, layers.c.cwd)
+
+# One task's output columns, for its thumbnails and its page's list of files.
+TASK_OUTPUTS = (select(*_OUTPUT_COLUMNS).join(layers, layers.c.id == tasks.c.layer_id)
+                .where(tasks.c.id == bindparam("task_id")))
+
+# A job's newest succeeded tasks with their output columns: the job page's previews.
+NEWEST_SUCCEEDED_TASKS = (select(tasks.c.id, *_OUTPUT_COLUMNS, layers.c.name.label("layer"))
+                          .join(layers, layers.c.id == tasks.c.layer_id)
+                          .where(tasks.c.job_id == bindparam("job_id"), tasks.c.state == TaskState.SUCCEEDED)
+                          .order_by(tasks.c.ended_at.desc(), tasks.c.id.desc()).limit(bindparam("limit")))
+
+# Id, name and state of some jobs: the jobs a job page's job depends on.
+JOBS_BRIEF = select(jobs.c.id, jobs.c.name, jobs.c.state).where(jobs.c.id.in_(bindparam("job_ids", expanding=True)))
+
+# Id, name and state of one job: the job a task page's task belongs to.
+JOB_BRIEF = select(jobs.c.id, jobs.c.name, jobs.c.state).where(jobs.c.id == bindparam("job_id"))
+
+# -- node page -----------------------------------------------------------------------------------
+
+FAILED_ATTEMPT_STATES = (AttemptState.FAILED, AttemptState.LOST, AttemptState.KILLED)
+
+_NODE_ATTEMPTS = (select(attempts, tasks.c.frames, tasks.c.layer_id, jobs.c.name.label("job_name"),
+                         layers.c.name.label("layer_name"))
+                  .join(tasks, tasks.c.id == attempts.c.task_id).join(jobs, jobs.c.id == attempts.c.job_id)
+                  .join(layers, layers.c.id == tasks.c.layer_id).where(attempts.c.node_id == bindparam("node_id")))
+
+# A node's newest attempts, with their task's frames, job and layer names.
+NODE_RECENT_ATTEMPTS = _NODE_ATTEMPTS.order_by(attempts.c.id.desc()).limit(bindparam("limit"))
+
+# A node's newest attempts that failed, were lost or were killed.
+NODE_RECENT_FAILURES = (_NODE_ATTEMPTS.where(attempts.c.state.in_(FAILED_ATTEMPT_STATES))
+                        .order_by(attempts.c.id.desc()).limit(bindparam("limit")))
