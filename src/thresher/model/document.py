@@ -6,12 +6,20 @@ walks a hostile document into a RecursionError, and so that a NUL is reported at
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from thresher.model.problems import Problem
 
 MAX_NESTING = 32  # levels of objects and lists in a spec; real specs use fewer than ten
 NUL_MESSAGE = "must not contain NUL (\\x00) characters"
+
+
+@dataclass(frozen=True)
+class _NulKey:
+    """A key holding NUL, met in the walk where its value would be."""
+
+    key: str
 
 
 def document_problems(value: Any, limit: int = MAX_NESTING) -> tuple[Problem | None, list[Problem]]:
@@ -25,6 +33,9 @@ def document_problems(value: Any, limit: int = MAX_NESTING) -> tuple[Problem | N
     stack: list[tuple[Any, str, int]] = [(value, "", 0)]
     while stack:
         item, path, depth = stack.pop()
+        if isinstance(item, _NulKey):
+            nul.append({"field": path or "(body)", "message": f"key {item.key!r} {NUL_MESSAGE}"})
+            continue
         if isinstance(item, str):
             if "\x00" in item:
                 nul.append({"field": path or "(body)", "message": NUL_MESSAGE})
@@ -36,8 +47,8 @@ def document_problems(value: Any, limit: int = MAX_NESTING) -> tuple[Problem | N
         children: list[tuple[Any, str, int]] = []
         pairs = item.items() if isinstance(item, dict) else enumerate(item)
         for key, child in pairs:
-            if isinstance(key, str) and "\x00" in key:
-                nul.append({"field": path or "(body)", "message": f"key {key!r} {NUL_MESSAGE}"})
+            if isinstance(key, str) and "\x00" in key:  # said at its place in the walk; its value is not read
+                children.append((_NulKey(key), path, depth + 1))
                 continue
             children.append((child, f"{path}.{key}" if path else str(key), depth + 1))
         stack.extend(reversed(children))
