@@ -11,6 +11,7 @@ from sqlalchemy import insert
 
 from thresher.model.checked import LayerNeeds
 from thresher.model.fit import Needs
+from thresher.model.states import JobState, NodeAdminState, NodeState
 from thresher.server.clock import utcnow
 from thresher.server.db.engine import Database
 from thresher.server.db.tables import nodes
@@ -34,7 +35,7 @@ def _node(db: Database, name: str, cores: int = 4, memory_mb: int = 16000, gpus:
         conn.execute(insert(nodes).values(
             name=name, hostname=name, os="linux", instance_id=name, cores=cores, memory_mb=memory_mb,
             gpus=[{"index": i, "name": "gpu", "memory_mb": 1000, "uuid": f"{name}-{i}"} for i in range(gpus)],
-            tags=tags or [], state="up", admin_state="enabled", last_seen=now, registered_at=now))
+            tags=tags or [], state=NodeState.UP, admin_state=NodeAdminState.ENABLED, last_seen=now, registered_at=now))
 
 
 def _spec(**layer: Any) -> dict[str, Any]:
@@ -70,7 +71,7 @@ def test_unknown_jobs_in_depends_on_are_named_by_their_place(db: Database) -> No
         known = create_job(conn, check_spec(_spec()), "tester")
     with db.read() as conn:
         states, problems = dependency_problems(conn, [known, 424242, known])
-        assert states == {known: "queued"}
+        assert states == {known: JobState.QUEUED}
         assert problems == [{"field": "depends_on.1", "message": "no job with id 424242"}]
         checked = check_spec({**_spec(resources={"cores": 64}), "depends_on": [424242]})
         assert farm_problems(conn, checked.needs) == [{"field": "depends_on.0", "message": "no job with id 424242"}]
