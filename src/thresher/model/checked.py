@@ -27,9 +27,9 @@ class LayerNeeds:
     needs: Needs
 
     @classmethod
-    def of(cls, field: str, layer: LayerSpec) -> LayerNeeds:
+    def of(cls, where: str, layer: LayerSpec) -> LayerNeeds:
         resources = layer.resources
-        return cls(field, Needs(resources.cores, resources.memory_mb, resources.gpus, frozenset(layer.tags)))
+        return cls(where, Needs(resources.cores, resources.memory_mb, resources.gpus, frozenset(layer.tags)))
 
 
 @dataclass
