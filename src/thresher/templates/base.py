@@ -34,7 +34,7 @@ from thresher.templates.placeholders import (
 from thresher.templates.tiles import stitch_problem
 
 #: A layer's arguments as `Template.parse_args` gives them back.
-TemplateArgs: TypeAlias = "BaseModel | PendingArgs"
+TemplateArgs: TypeAlias = BaseModel | PendingArgs
 
 
 @dataclass
