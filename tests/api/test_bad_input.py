@@ -166,6 +166,26 @@ def test_deeply_nested_documents_are_refused_before_any_check_walks_them(shared:
     _no_server_errors(shared)
 
 
+def test_the_largest_job_chained_in_reverse_order_is_checked_without_recursion(shared: Farm) -> None:
+    """1,000 layers (the most a job may hold), each depending on the next: accepted; closed into a cycle,
+    a 422 naming every layer of it (once a RecursionError and a 500)."""
+    api = shared.api
+    count = 1000
+    layers = [{"name": f"l{i}", "depends_on": [f"l{i + 1}"], "args": {"command": ["echo", "{frame}"]}}
+              for i in range(count - 1)]
+    last = {"name": f"l{count - 1}", "args": {"command": ["echo", "{frame}"]}}
+    before = api.get("/jobs")["total"]
+    error = _refused(api, "POST", "/jobs", {"name": "cycle", "layers": [*layers, {**last, "depends_on": ["l0"]}]})
+    cycle = " -> ".join([*(f"l{i}" for i in range(count)), "l0"])
+    assert error.status == 422 and error.errors == [{"field": "layers", "message": f"dependency cycle {cycle}"}]
+    assert api.get("/jobs")["total"] == before
+    job = api.post("/jobs", {"name": "chain", "layers": [*layers, last]})
+    assert job["total_tasks"] == count and api.get("/jobs")["total"] == before + 1
+    ready = api.get(f"/jobs/{job['id']}/tasks", state="ready")["items"]
+    assert [task["layer"] for task in ready] == [f"l{count - 1}"]  # only the layer that waits for none
+    _no_server_errors(shared)
+
+
 def test_unknown_state_filters_are_422_listing_the_states(shared: Farm) -> None:
     api = shared.api
     job = api.post("/jobs", _spec())

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from thresher.model.states import TaskState
 from thresher.server.db.engine import Database
 from thresher.server.db.tables import layers, tasks
 from thresher.server.submit import check_spec, create_job
@@ -51,7 +52,7 @@ def test_written_rows_match_the_chunks(db: Database, layer: dict[str, Any]) -> N
                             .where(tasks.c.layer_id == first_layer).order_by(tasks.c.id)).all()
     assert [tuple(r[:7]) for r in rows] == expected
     assert len(rows) == checked.layers[0].task_count and [r.idx for r in rows] == list(range(len(rows)))
-    assert {(r.state, r.tries, r.lost, r.cores) for r in rows} == {("ready", 0, 0, checked.layers[0].spec.resources.cores)}
+    assert {(r.state, r.tries, r.lost, r.cores) for r in rows} == {(TaskState.READY, 0, 0, checked.layers[0].spec.resources.cores)}
     if "wedge" in layer:
         assert [r.part["wedge"] for r in rows[:len(AWKWARD_WEDGE)]] == AWKWARD_WEDGE
         assert [r.part["wedge_index"] for r in rows] == [i % len(AWKWARD_WEDGE) for i in range(len(rows))]

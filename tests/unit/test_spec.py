@@ -3,8 +3,11 @@
 import pytest
 from pydantic import ValidationError
 
-from thresher.model.spec import JobSpec, parse_memory_mb
-from thresher.server.errors import BadInput, field_errors
+from thresher.model.document import document_problems
+from thresher.model.inspection import inspect_spec
+from thresher.model.problems import field_errors
+from thresher.model.spec import MAX_LAYERS, JobSpec, parse_memory_mb
+from thresher.server.errors import BadInput
 from thresher.server.submit import check_spec
 
 
@@ -49,6 +52,75 @@ def test_layer_cycles_and_duplicates_are_refused() -> None:
         JobSpec.model_validate(cyclic)
     with pytest.raises(ValidationError, match="used twice"):
         JobSpec.model_validate({"name": "j", "layers": [_layer(), _layer()]})
+
+
+def test_a_cycle_is_named_layer_by_layer_from_its_first_layer() -> None:
+    """Each arrow reads "depends on"; the cycle starts at the layer of it that comes first in the job."""
+    spec = {"name": "j", "layers": [_layer(name="free"), _layer(name="b", depends_on=["a", "free"]),
+                                    _layer(name="c", depends_on=["b"]), _layer(name="a", depends_on=["c"])]}
+    with pytest.raises(ValidationError) as info:
+        JobSpec.model_validate(spec)
+    assert field_errors(info.value) == [{"field": "layers", "message": "dependency cycle b -> a -> c -> b"}]
+
+
+def _chain(count: int, *, closed: bool) -> dict:
+    """`count` layers, each depending on the next one (so the spec lists them in reverse order of running);
+    with `closed`, the last one depends on the first."""
+    layers = [_layer(name=f"l{i}", depends_on=[f"l{i + 1}"]) for i in range(count - 1)]
+    layers.append(_layer(name=f"l{count - 1}", depends_on=["l0"] if closed else []))
+    return {"name": "chain", "layers": layers}
+
+
+def test_the_largest_job_chained_in_reverse_order_is_accepted() -> None:
+    checked = check_spec(_chain(MAX_LAYERS, closed=False))
+    assert len(checked.layers) == MAX_LAYERS and checked.layers[0].spec.depends_on == ["l1"]
+
+
+def test_a_cycle_through_the_largest_job_names_every_layer_of_it() -> None:
+    with pytest.raises(BadInput) as info:
+        check_spec(_chain(MAX_LAYERS, closed=True))
+    (problem,) = info.value.errors
+    names = [f"l{i}" for i in range(MAX_LAYERS)]
+    assert problem == {"field": "layers", "message": "dependency cycle " + " -> ".join([*names, "l0"])}
+
+
+def test_errors_across_fields_carry_their_location() -> None:
+    """Not a field named in the message: pydantic's own location, so nested documents get it right too."""
+    spec = {"name": "j", "layers": [_layer(name="a"), _layer(name="a"), _layer(name="c", depends_on=["c", "x"])]}
+    with pytest.raises(ValidationError) as info:
+        JobSpec.model_validate(spec)
+    found = {(error["loc"], error["msg"]) for error in info.value.errors()}
+    assert found == {(("layers", 1, "name"), "layer name 'a' is used twice"),
+                     (("layers", 2, "depends_on"), "a layer cannot depend on itself"),
+                     (("layers", 2, "depends_on"), "no layer named 'x' in this job")}
+
+
+def test_a_document_is_walked_once_for_nesting_and_nul() -> None:
+    too_deep, nul = document_problems({"a": "x\u0000", "b": [{"c": "\u0000"}], "k\u0000": "v"})
+    assert too_deep is None
+    assert nul == [{"field": "a", "message": "must not contain NUL (\\x00) characters"},
+                   {"field": "b.0.c", "message": "must not contain NUL (\\x00) characters"},
+                   {"field": "(body)", "message": "key 'k\\x00' must not contain NUL (\\x00) characters"}]
+    deep: object = "x"
+    for _ in range(5000):  # far past the recursion limit: the walk has no recursion
+        deep = [deep]
+    too_deep, _ = document_problems({"layers": deep})
+    assert too_deep == {"field": "layers" + ".0" * 31, "message": "nested more than 32 levels deep"}
+    assert inspect_spec({"name": "j", "layers": deep}).problems == [too_deep]
+
+
+def test_what_a_spec_needs_of_the_farm_comes_from_the_same_walk() -> None:
+    spec = {"name": "j", "depends_on": [7], "layers": [
+        _layer(resources={"cores": 4, "memory": "2G", "gpus": 1}, tags=["gpu"]),
+        {"name": "tiled", "template": "povray", "tiles": "2x1", "frames": "1-2",
+         "args": {"scene": "/s.pov", "output": "/o/s.####.png", "width": 8, "height": 8}}]}
+    job = check_spec(spec)
+    needs = [(layer.field, layer.needs.cores, layer.needs.memory_mb, layer.needs.gpus, sorted(layer.needs.tags))
+             for layer in job.needs.layers]
+    assert job.needs.depends_on == [7]
+    assert needs == [("layers.0.resources", 4, 2048, 1, ["gpu"]), ("layers.1.resources", 1, 512, 0, []),
+                     ("layers.1.tiles", 1, 512, 0, [])]
+    assert [layer.spec.name for layer in job.layers] == ["render", "tiled", "tiled-stitch"]
 
 
 def test_template_problems_are_reported_per_layer() -> None:

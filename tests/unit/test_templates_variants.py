@@ -15,7 +15,8 @@ from thresher.model.paths import PathRule, map_path
 from thresher.server.errors import BadInput
 from thresher.server.submit import check_spec, dry_run
 from thresher.templates import get_template
-from thresher.templates.base import Target, tile_path, tile_region
+from thresher.templates.base import Target
+from thresher.templates.tiles import tile_path, tile_region
 from thresher.tools.stitch import main as stitch_main
 
 RULES = [PathRule.model_validate({"from": "Z:/projects", "to": {"linux": "/mnt/projects", "darwin": "/Volumes/projects"}}),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Iterator
 
 import fileseq
@@ -135,7 +136,7 @@ def _compact(frames: list[int]) -> tuple[str, int]:
     if len(frames) == 1:
         return str(frames[0]), 1
     step = frames[1] - frames[0]
-    if step != 0 and abs(step) <= MAX_STEP and all(b - a == step for a, b in zip(frames, frames[1:])):
+    if step != 0 and abs(step) <= MAX_STEP and all(b - a == step for a, b in pairwise(frames)):
         return (f"{frames[0]}-{frames[-1]}" + (f"x{abs(step)}" if abs(step) != 1 else "")), step
     return fileseq.FrameSet.framesToFrameRange(frames, sort=False, compress=False), 0
 
@@ -189,23 +190,3 @@ def chunk_count(spec: str, chunk_size: int) -> int:
         return -(-frame_count(spec) // chunk_size)
     return sum(-(-((last - start) // step + 1) // chunk_size) for start, last, step in runs)
 
-
-def expand_padding(pattern: str, frame: int) -> str:
-    """Put a frame number into an output pattern: `####` (4 digits per #), `@` (1 per @), `%04d`."""
-    def hashes(match: re.Match[str]) -> str:
-        return _pad(frame, len(match.group(0)))
-
-    def printf(match: re.Match[str]) -> str:
-        return _pad(frame, int(match.group(1) or 0))
-
-    out = re.sub(r"%0?(\d*)d", printf, pattern)
-    out = re.sub(r"#+", hashes, out)
-    return re.sub(r"@+", hashes, out)
-
-
-def _pad(frame: int, width: int) -> str:
-    return f"-{abs(frame):0{max(width - 1, 0)}d}" if frame < 0 else f"{frame:0{width}d}"
-
-
-def has_padding(pattern: str) -> bool:
-    return bool(re.search(r"#|@|%0?\d*d", pattern))

@@ -1,7 +1,8 @@
 """What a person submits: the job spec, strictly validated with pydantic.
 
 The spec is the contract between submitters (CLI, Python API, DCC plug-ins) and the server. Errors are
-reported with the path of the offending field (`layers.0.frames`) so a submitter can point at it.
+reported with the path of the offending field (`layers.0.frames`) so a submitter can point at it, those
+found across fields too (`layers.1.name` used twice: see `thresher.model.problems`).
 Template arguments are checked later by the template itself (see `thresher.templates`).
 """
 
@@ -13,7 +14,9 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from thresher.model.frames import FrameSpecError, parse_frames
+from thresher.model.layer_graph import cycle_problem, dependency_cycle, layer_graph_problems
 from thresher.model.paths import PathRule
+from thresher.model.problems import located_error
 
 MAX_CORES = 1024
 MAX_MEMORY_MB = 64 * 1024 * 1024  # 64 TiB: larger is a typo, not a machine
@@ -21,6 +24,7 @@ MAX_GPUS = 64
 MAX_TIMEOUT_S = 30 * 24 * 3600
 MAX_TILES = 32        # per side
 MAX_WEDGE_VALUES = 10_000
+MAX_LAYERS = 1000     # per job
 #: Row ids (jobs, tasks, attempts, nodes) are 32-bit integer columns on PostgreSQL: a larger id names nothing.
 MAX_ID = 2**31 - 1
 
@@ -30,7 +34,6 @@ _UNIT_MB = {"": 1, "k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-NUL_MESSAGE = "must not contain NUL (\\x00) characters"
 
 
 def _plain_text(value: str) -> str:
@@ -42,47 +45,6 @@ def _plain_text(value: str) -> str:
 
 PlainText = Annotated[str, AfterValidator(_plain_text)]
 JobId = Annotated[int, Field(ge=1, le=MAX_ID)]
-
-
-MAX_NESTING = 32  # levels of objects and lists in a spec; real specs use fewer than ten
-
-
-def nesting_problem(value: Any, limit: int = MAX_NESTING) -> dict[str, str] | None:
-    """The first place where a document nests objects or lists deeper than `limit`, or None.
-
-    Checked first, without recursion, so that no later check (ours, pydantic's, a template's) walks a
-    hostile document into a RecursionError."""
-    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
-    while stack:
-        item, path, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth >= limit:
-                return {"field": path or "(body)", "message": f"nested more than {limit} levels deep"}
-            pairs = item.items() if isinstance(item, dict) else enumerate(item)
-            stack.extend((child, f"{path}.{key}" if path else str(key), depth + 1) for key, child in pairs)
-    return None
-
-
-def nul_problems(value: Any, path: str = "") -> list[dict[str, str]]:
-    """Every string (key or value) holding a NUL character, anywhere in a submitted document, by field.
-
-    No database text column can hold NUL, and no command line either (exec stops at the first NUL),
-    so a spec with one is refused whole, with the place of each."""
-    problems: list[dict[str, str]] = []
-    if isinstance(value, str):
-        if "\x00" in value:
-            problems.append({"field": path or "(body)", "message": NUL_MESSAGE})
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            if isinstance(key, str) and "\x00" in key:
-                problems.append({"field": path or "(body)", "message": f"key {key!r} {NUL_MESSAGE}"})
-                continue
-            problems.extend(nul_problems(item, where))
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            problems.extend(nul_problems(item, f"{path}.{index}" if path else str(index)))
-    return problems
 
 
 def parse_memory_mb(value: Any) -> int:
@@ -134,7 +96,7 @@ class Resources(_Strict):
         if self.memory is not None:
             if "memory_mb" in self.model_fields_set:
                 raise ValueError("give either 'memory' or 'memory_mb', not both")
-            self.memory_mb = self.memory
+            self.memory_mb = int(self.memory)  # read as megabytes by `_memory`
             self.memory = None
         return self
 
@@ -250,51 +212,15 @@ class JobSpec(_Strict):
     env: dict[str, str] = Field(default_factory=dict)
     path_mapping: list[PathRule] = Field(default_factory=list, description="storage roots per OS, applied to "
                                          "the layers' arguments for the OS of the node that runs each task")
-    layers: list[LayerSpec] = Field(..., min_length=1, max_length=1000)
+    layers: list[LayerSpec] = Field(..., min_length=1, max_length=MAX_LAYERS)
 
     @model_validator(mode="after")
     def _layer_graph(self) -> "JobSpec":
+        """Names used twice, dependencies on no layer and cycles, each at its layer's field."""
         problems = layer_graph_problems([(layer.name, layer.depends_on) for layer in self.layers])
+        if not problems:
+            cycle = dependency_cycle({layer.name: layer.depends_on for layer in self.layers})
+            problems = [cycle_problem(cycle)] if cycle else []
         if problems:
-            raise ValueError(f"{problems[0]['field']}: {problems[0]['message']}")
-        _check_acyclic({layer.name: layer.depends_on for layer in self.layers})
+            raise located_error(type(self).__name__, problems)
         return self
-
-
-def layer_graph_problems(layers: list[tuple[Any, Any]]) -> list[dict[str, str]]:
-    """Every duplicate layer name and dependency on a missing layer, given (name, depends_on) per layer.
-
-    Takes raw values too, so that a spec with other errors still hears about all of these at once."""
-    problems: list[dict[str, str]] = []
-    seen: set[str] = set()
-    for i, (name, _deps) in enumerate(layers):
-        if isinstance(name, str):
-            if name.strip() in seen:
-                problems.append({"field": f"layers.{i}.name", "message": f"layer name {name.strip()!r} is used twice"})
-            seen.add(name.strip())
-    for i, (name, deps) in enumerate(layers):
-        for dep in deps if isinstance(deps, list) else []:
-            if not isinstance(dep, str):
-                continue
-            if isinstance(name, str) and dep.strip() == name.strip():
-                problems.append({"field": f"layers.{i}.depends_on", "message": "a layer cannot depend on itself"})
-            elif dep.strip() not in seen:
-                problems.append({"field": f"layers.{i}.depends_on", "message": f"no layer named {dep.strip()!r} in this job"})
-    return problems
-
-
-def _check_acyclic(graph: dict[str, list[str]]) -> None:
-    state: dict[str, int] = {}
-
-    def visit(node: str, path: list[str]) -> None:
-        if state.get(node) == 1:
-            raise ValueError("layers: dependency cycle " + " -> ".join(path + [node]))
-        if state.get(node) == 2:
-            return
-        state[node] = 1
-        for dep in graph[node]:
-            visit(dep, path + [node])
-        state[node] = 2
-
-    for name in graph:
-        visit(name, [])

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+# pydantic errors as {"field", "message"} entries; defined with the other pure checks of what people submit
+from thresher.model.problems import field_errors as field_errors
 
 
 class ApiProblem(Exception):
@@ -33,23 +34,6 @@ class Forbidden(ApiProblem):
 
 class Unauthorized(ApiProblem):
     status = 401
-
-
-def field_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
-    """pydantic errors as `{"field": "layers.0.frames", "message": "..."}` entries."""
-    out = []
-    for error in exc.errors():
-        loc = [str(part) for part in error.get("loc", ()) if part not in ("body",)]
-        message = error.get("msg", "invalid")
-        if message.startswith("Value error, "):
-            message = message[len("Value error, "):]
-        # model-level validators name their field in the message: "layers.1.name: ..."
-        if not loc and ": " in message and " " not in message.split(": ", 1)[0]:
-            field, message = message.split(": ", 1)
-            loc = [field]
-        field = ".".join(filter(None, [prefix, ".".join(loc)]))
-        out.append({"field": field or "(body)", "message": message})
-    return out
 
 
 # SQLSTATEs that mean "this value does not fit the column": the request carried it, the database refused it.

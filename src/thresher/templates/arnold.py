@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from thresher.model.frames import Chunk, expand_padding, has_padding
-from thresher.templates.base import CommandLine, Template, TemplateError, app, frame_outputs
+from thresher.model.frames import Chunk
+from thresher.model.padding import expand_padding, has_padding
+from thresher.templates.base import CommandLine, Template, TemplateError, app
 from thresher.templates.common import NUMBER, SizedArgs
+from thresher.templates.outputs import frame_outputs
 
 
 class ArnoldArgs(SizedArgs):

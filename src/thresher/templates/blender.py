@@ -13,17 +13,11 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from thresher.model.frames import Chunk
-from thresher.templates.base import (
-    CommandLine,
-    Template,
-    app,
-    frame_outputs,
-    output_for,
-    tile_of,
-    tile_region,
-    to_hashes,
-)
+from thresher.model.padding import to_hashes
+from thresher.templates.base import CommandLine, Template, app
 from thresher.templates.common import SizedArgs, frames_list
+from thresher.templates.outputs import frame_outputs
+from thresher.templates.tiles import output_for, tile_of, tile_region
 
 # `eevee` is chosen on the node when the frames render: Blender up to 4.1 calls it BLENDER_EEVEE, 4.2 renamed
 # it BLENDER_EEVEE_NEXT, and `-E` with a name the node's Blender lacks stops the render ("Error: engine not

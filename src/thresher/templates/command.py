@@ -8,7 +8,9 @@ import shlex
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from thresher.model.frames import Chunk
-from thresher.templates.base import CommandLine, Template, expand_outputs, fill_placeholders
+from thresher.templates.base import CommandLine, Template
+from thresher.templates.outputs import expand_outputs
+from thresher.templates.placeholders import fill_placeholders
 
 
 class CommandArgs(BaseModel):

@@ -11,7 +11,9 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from thresher.model.frames import has_padding
+from thresher.model.frames import Chunk
+from thresher.model.padding import has_padding
+from thresher.templates.base import TemplateError
 
 NUMBER = r"-?\d+(?:\.\d+)?"
 
@@ -49,6 +51,13 @@ def require_padding(value: str | None, what: str = "output") -> str | None:
 
 def frames_list(frames: list[int]) -> str:
     return ",".join(str(f) for f in frames)
+
+
+def frame_args(chunk: Chunk, ranges_only_app: str) -> tuple[int, int, int]:
+    """(start, end, step) of a chunk, for applications that take a range and no frame list."""
+    if chunk.step == 0:
+        raise TemplateError(f"{ranges_only_app} renders frame ranges only; frames {chunk.frames} are not one range")
+    return chunk.start, chunk.end, abs(chunk.step) or 1
 
 
 def ranges_text(start: int, end: int, step: int) -> str:

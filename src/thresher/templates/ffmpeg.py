@@ -11,7 +11,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from thresher.model.frames import Chunk
-from thresher.templates.base import CommandLine, Template, TemplateError, app, to_printf
+from thresher.model.padding import to_printf
+from thresher.templates.base import CommandLine, Template, TemplateError, app
 from thresher.templates.common import require_padding
 
 

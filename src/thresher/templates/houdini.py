@@ -13,8 +13,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from thresher.model.frames import Chunk
-from thresher.templates.base import CommandLine, Template, TemplateError, app, frame_args, frame_outputs, split_padding
-from thresher.templates.common import NUMBER, SizedArgs
+from thresher.model.padding import split_padding
+from thresher.templates.base import CommandLine, Template, TemplateError, app
+from thresher.templates.common import NUMBER, SizedArgs, frame_args
+from thresher.templates.outputs import frame_outputs
 
 USD_SUFFIXES = (".usd", ".usda", ".usdc", ".usdz")
 

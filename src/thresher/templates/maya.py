@@ -24,8 +24,10 @@ import re
 from pydantic import Field, field_validator
 
 from thresher.model.frames import Chunk
-from thresher.templates.base import CommandLine, Template, app, frame_args, frame_outputs, split_padding
-from thresher.templates.common import NUMBER, SizedArgs, require_padding
+from thresher.model.padding import split_padding
+from thresher.templates.base import CommandLine, Template, app
+from thresher.templates.common import NUMBER, SizedArgs, frame_args, require_padding
+from thresher.templates.outputs import frame_outputs
 
 RENDERERS = ("arnold", "vray", "redshift", "renderman", "sw", "hw2", "file")
 MAYA_PATTERNS = ("/r/sh010.####.exr, /r/sh010_####.exr, /r/sh010####.exr, /r/sh010.exr.#### or /r/sh010.####")
@@ -81,7 +83,8 @@ class MayaArgs(SizedArgs):
     @field_validator("output")
     @classmethod
     def _pattern(cls, value: str | None) -> str | None:
-        if require_padding(value) is not None:
+        if value is not None:
+            require_padding(value)
             maya_naming(value)
         return value
 

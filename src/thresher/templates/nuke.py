@@ -8,8 +8,9 @@ from __future__ import annotations
 from pydantic import Field
 
 from thresher.model.frames import Chunk
-from thresher.templates.base import CommandLine, Template, app, frame_outputs
+from thresher.templates.base import CommandLine, Template, app
 from thresher.templates.common import AppArgs, ranges_text
+from thresher.templates.outputs import frame_outputs
 
 
 class NukeArgs(AppArgs):

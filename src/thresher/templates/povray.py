@@ -14,21 +14,12 @@ import re
 from pydantic import Field, field_validator
 
 from thresher.model.frames import Chunk
+from thresher.model.padding import split_padding
 from thresher.model.paths import PathRule
-from thresher.templates.base import (
-    CommandLine,
-    Target,
-    Template,
-    TemplateError,
-    app,
-    frame_args,
-    frame_outputs,
-    output_for,
-    split_padding,
-    tile_of,
-    tile_region,
-)
-from thresher.templates.common import AppArgs, require_padding
+from thresher.templates.base import CommandLine, Target, Template, TemplateArgs, TemplateError, app
+from thresher.templates.common import AppArgs, frame_args, require_padding
+from thresher.templates.outputs import frame_outputs
+from thresher.templates.tiles import output_for, tile_of, tile_region
 
 FORMATS = {".png": "N", ".tga": "T", ".exr": "E", ".hdr": "H", ".jpg": "J", ".jpeg": "J", ".bmp": "B", ".ppm": "P"}
 
@@ -70,7 +61,7 @@ class PovrayTemplate(Template):
     ]
     error_patterns = [r"Parse Error", r"Fatal error", r"Render failed", r"Render aborted"]
 
-    def build(self, args: PovrayArgs, chunk: Chunk, target: Target | None = None,
+    def build(self, args: TemplateArgs, chunk: Chunk, target: Target | None = None,
               path_mapping: list[PathRule] | None = None) -> CommandLine:
         """POV-Ray for Windows (`pvengine64.exe`, the Windows default) is a GUI program: `/EXIT /RENDER` make it
         render the options it is given and close, instead of waiting on screen."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from thresher.model.frames import Chunk
-from thresher.templates.base import CommandLine, Template, app, frame_outputs
+from thresher.templates.base import CommandLine, Template, app
+from thresher.templates.outputs import frame_outputs
 
 
 class StitchArgs(BaseModel):

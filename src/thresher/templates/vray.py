@@ -14,8 +14,10 @@ import re
 from pydantic import field_validator
 
 from thresher.model.frames import Chunk
-from thresher.templates.base import CommandLine, Template, app, frame_outputs, split_padding
+from thresher.model.padding import split_padding
+from thresher.templates.base import CommandLine, Template, app
 from thresher.templates.common import NUMBER, SizedArgs
+from thresher.templates.outputs import frame_outputs
 
 
 class VrayArgs(SizedArgs):

@@ -12,8 +12,9 @@ import argparse
 import os
 import sys
 
-from thresher.model.frames import expand_padding, parse_frames
-from thresher.templates.base import tile_path, tile_region
+from thresher.model.frames import parse_frames
+from thresher.model.padding import expand_padding
+from thresher.templates.tiles import tile_path, tile_region
 
 
 def _pair(text: str) -> tuple[int, int]:

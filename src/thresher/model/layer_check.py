@@ -1,0 +1,102 @@
+"""One valid layer spec against its template: arguments, frames the application can take, tiles or wedge
+values, and the first command built, so that a layer whose tasks could not start is refused at submit.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from thresher.model.checked import CheckedLayer
+from thresher.model.frames import chunk_count, frame_count, is_arithmetic
+from thresher.model.paths import PathRule
+from thresher.model.problems import Problem, field_errors
+from thresher.model.spec import LayerSpec
+from thresher.templates import Template, UnknownTemplate, get_template
+from thresher.templates.base import Target, TemplateArgs, TemplateError
+from thresher.templates.placeholders import PendingArgs
+
+#: The most frames one task of a `whole_range` template (an encode) covers: the largest chunk a layer may ask.
+MAX_WHOLE_RANGE = 1_000_000
+
+
+@dataclass
+class LayerCheck:
+    """What checking one layer found: the layer ready to run (None when refused), the stitch layer that
+    assembles its tiles, warnings to show the submitter, and problems that refuse it."""
+
+    layer: CheckedLayer | None = None
+    stitch: CheckedLayer | None = None
+    warnings: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def refused(where: str, message: str) -> LayerCheck:
+    return LayerCheck(problems=[{"field": where, "message": message}])
+
+
+def check_layer(i: int, layer: LayerSpec, names: set[str], path_mapping: list[PathRule]) -> LayerCheck:
+    """Layer `i` of a job against its template; `names` holds the job's layer names and gets the name of
+    the stitch layer a tiled layer adds."""
+    try:
+        template = get_template(layer.template)
+    except UnknownTemplate as exc:
+        return refused(f"layers.{i}.template", str(exc))
+    try:
+        args = template.parse_args(layer.args)
+    except ValidationError as exc:
+        return LayerCheck(problems=field_errors(exc, prefix=f"layers.{i}.args"))
+    if template.whole_range:
+        layer = layer.model_copy(update={"chunk": min(frame_count(layer.frames), MAX_WHOLE_RANGE)})
+    if template.ranges_only and not is_arithmetic(layer.frames):
+        return refused(f"layers.{i}.frames", f"the {template.name} template renders frame ranges only: write the "
+                       "frames as plain ranges (like 1-100 or 1-100x2, without overlaps, y or :)")
+    parts: list[dict[str, Any] | None] = [None]
+    stitch: CheckedLayer | None = None
+    if layer.wedge is not None:
+        parts = [{"wedge": value, "wedge_index": n} for n, value in enumerate(layer.wedge)]
+    elif layer.tiles is not None:
+        stitch_check = _stitch_layer(i, layer, template, args, names)
+        if stitch_check.problems:
+            return stitch_check
+        stitch = stitch_check.layer
+        nx, ny = layer.tiles
+        parts = [{"tile": [col, row], "tiles": [nx, ny]} for row in range(ny) for col in range(nx)]
+    checked = CheckedLayer(layer, template, args, chunk_count(layer.frames, layer.chunk) * len(parts), parts)
+    try:
+        # the first task; arguments with placeholders (`samples: "{wedge}"`) with every wedge value
+        for chunk in itertools.islice(checked.chunks(), len(parts) if isinstance(args, PendingArgs) else 1):
+            template.build(args, chunk, Target(), path_mapping)
+    except (TemplateError, ValidationError, ValueError) as exc:
+        return refused(f"layers.{i}.args", str(exc))
+    return LayerCheck(checked, stitch, [f"layers.{i}: {w}" for w in template.layer_warnings(args, layer)])
+
+
+def _stitch_layer(i: int, layer: LayerSpec, template: Template, args: TemplateArgs, names: set[str]) -> LayerCheck:
+    """The assembly layer of a tiled layer: one stitch task per chunk, after all the tiles."""
+    where = f"layers.{i}.tiles"
+    if not template.tiles:
+        return refused(where, f"the {template.name} template cannot render tiles")
+    size = template.tile_size(args)
+    if size is None:
+        return refused(where, "tiles need the frame size: give width and height in args")
+    output = template.tile_output(args)
+    if not output:
+        return refused(where, "tiles need an output pattern to stitch the frames into")
+    problem = template.tile_problem(args)
+    if problem:
+        return refused(f"layers.{i}.{problem[0]}", problem[1])
+    assert layer.tiles is not None
+    name = f"{layer.name}-stitch"
+    while name in names:
+        name += "-"
+    names.add(name)
+    stitch_template = get_template("stitch")
+    stitch_args = stitch_template.parse_args({"output": output, "tiles": list(layer.tiles), "size": list(size)})
+    spec = LayerSpec(name=name, template="stitch", args=stitch_args.model_dump(mode="json"), frames=layer.frames,
+                     chunk=layer.chunk, tags=layer.tags, retries=layer.retries, depends_on=[layer.name],
+                     env=layer.env, cwd=layer.cwd)
+    return LayerCheck(CheckedLayer(spec, stitch_template, stitch_args, chunk_count(layer.frames, layer.chunk)))

@@ -1,0 +1,64 @@
+"""What only the farm can tell about a spec: whether the jobs it waits for exist, and whether any
+registered node could ever run each of its layers.
+
+A dry run asks before answering, a refused spec too (so one answer lists every problem), and a submit
+asks again in its writing transaction, since nodes and jobs may have gone since. Whether a layer fits a
+node is the one rule of `thresher.model.fit`, the one dispatch follows.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from thresher.model.checked import FarmNeeds, LayerNeeds
+from thresher.model.fit import fits, gpu_indices, node_free
+from thresher.model.problems import Problem
+from thresher.server.db.queries import submit as q
+
+NO_NODE = "no node can run this layer"
+NO_JOB = "no job with id"
+
+
+def farm_problems(conn: Connection, needs: FarmNeeds) -> list[Problem]:
+    """Unknown jobs in depends_on and layers no node could run."""
+    return dependency_problems(conn, needs.depends_on)[1] + runnable_problems(conn, needs.layers)
+
+
+def runnable_problems(conn: Connection, needs: list[LayerNeeds]) -> list[Problem]:
+    """A layer that no registered node could ever run, even idle (when there are nodes at all)."""
+    if not needs:
+        return []
+    rows = conn.execute(q.NODE_CAPACITIES).all()
+    if not rows:
+        return []
+    idle = [(row, node_free(row.cores, row.memory_mb, gpu_indices(row.gpus), live=())) for row in rows]
+    problems: list[Problem] = []
+    for layer in needs:
+        if any(fits(layer.needs, free, row.tags or []) for row, free in idle):
+            continue
+        need, biggest = layer.needs, max(rows, key=lambda r: (r.cores, r.memory_mb))
+        problems.append({"field": layer.field, "message": (
+            f"{NO_NODE} (needs {need.cores} cores, {need.memory_mb} MB, {need.gpus} GPUs"
+            + (f", tags {sorted(need.tags)}" if need.tags else "")
+            + f"); the largest node, {biggest.name}, has {biggest.cores} cores and {biggest.memory_mb} MB")})
+    return problems
+
+
+def dependency_problems(conn: Connection, depends_on: list[int]) -> tuple[dict[int, str], list[Problem]]:
+    """The states of the jobs a spec depends on, and a problem for each that does not exist."""
+    if not depends_on:
+        return {}, []
+    found: dict[int, str] = {row.id: row.state for row in conn.execute(
+        q.JOB_STATES[conn.dialect.name], {"job_ids": sorted(set(depends_on))})}
+    return found, [{"field": f"depends_on.{k}", "message": f"{NO_JOB} {j}"}
+                   for k, j in enumerate(depends_on) if j not in found]
+
+
+def problem_detail(problems: list[Problem]) -> str:
+    """The `detail` of a refused spec's answer: what its problems have in common."""
+    fields = {problem["field"].split(".")[0] for problem in problems}
+    if fields == {"depends_on"} and all(p["message"].startswith(NO_JOB) for p in problems):
+        return "unknown job in depends_on"
+    if problems and all(p["message"].startswith(NO_NODE) for p in problems):
+        return "no node could ever run part of this job"
+    return "invalid job spec"
