@@ -19,10 +19,11 @@ from thresher.model.checked import CheckedJob, CheckedLayer
 from thresher.model.dry_run import dry_run
 from thresher.model.inspection import inspect_spec
 from thresher.model.problems import merge_problems
-from thresher.model.states import JobState, TaskState
+from thresher.model.states import JobState, TaskState, job_state_from_counts
 from thresher.server.clock import utcnow
 from thresher.server.db.bulk import insert_tasks, part_json
 from thresher.server.db.queries import submit as q
+from thresher.server.db.queries.dispatch import TAG_KEYS
 from thresher.server.dispatch import forget_tag_keys
 from thresher.server.errors import BadInput
 from thresher.server.farm_checks import dependency_problems, farm_problems, problem_detail, runnable_problems
@@ -39,6 +40,14 @@ def check_spec(raw: Any) -> CheckedJob:
     return job
 
 
+def _first_state(jobs_ready: bool) -> JobState:
+    """A new job's state, by the one rule (`job_state_from_counts`): its first layer's tasks are ready
+    when the jobs it depends on all succeeded (a spec's layers have no cycle, so one layer waits on
+    nothing), else every task waits."""
+    return job_state_from_counts({TaskState.READY if jobs_ready else TaskState.WAITING: 1},
+                                 paused=False, killed=False)
+
+
 def create_job(conn: Connection, job: CheckedJob, owner: str) -> int:
     """Insert the job, layers and tasks; returns the new job id."""
     spec = job.spec
@@ -50,12 +59,12 @@ def create_job(conn: Connection, job: CheckedJob, owner: str) -> int:
     jobs_ready = all(state == JobState.SUCCEEDED for state in dep_states.values())
     job_id: int = conn.execute(q.INSERT_JOB, dict(
         name=spec.name, owner=spec.owner or owner, project=spec.project, sequence=spec.sequence,
-        shot=spec.shot, priority=spec.priority, state=JobState.QUEUED if jobs_ready else JobState.WAITING,
+        shot=spec.shot, priority=spec.priority, state=_first_state(jobs_ready),
         paused=False, killed=False, depends_on=list(spec.depends_on), spec=spec.model_dump(mode="json"),
         total_tasks=job.task_count, submitted_at=utcnow(),
         path_mapping=[rule.model_dump(mode="json") for rule in spec.path_mapping] or None,
     )).scalar_one()
-    known_keys = {row.key for row in conn.execute(q.TAG_SET_KEYS)}
+    known_keys = {row.key for row in conn.execute(TAG_KEYS)}
     for index, checked in enumerate(job.layers):
         layer = checked.spec
         key = tag_key(layer.tags)
