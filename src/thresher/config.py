@@ -95,9 +95,12 @@ def outside_of(field: FieldInfo) -> Outside:
 
 
 def env_names(model: type[BaseSettings], name: str) -> list[str]:
-    """The environment variables of one setting, the one that wins first."""
+    """The environment variables of one setting, the one that wins first. A table setting with
+    `env_entries` is read from those variables, not from one prefixed variable."""
     prefix = str(model.model_config.get("env_prefix", ""))
-    return [f"{prefix}{name.upper()}", *outside_of(model.model_fields[name]).env]
+    outside = outside_of(model.model_fields[name])
+    own = [] if outside.env_entries else [f"{prefix}{name.upper()}"]
+    return [*own, *outside.env]
 
 
 def flag_of(model: type[BaseSettings], name: str) -> str | None:
@@ -153,7 +156,7 @@ def load_settings(model: type[S], *, section: str, config_file: Path | None = No
                 continue
             put(key, value, f"config file {config_file}: [{section}] {key} = {value!r}")
         if problems:
-            raise ConfigError("\n".join(problems))
+            raise ConfigError(_several(problems))
     for name, (value, origin) in _env_values(model, environ).items():
         put(name, value, origin)
     for name, value in (overrides or {}).items():
@@ -180,7 +183,13 @@ def _explain(exc: ValidationError, origins: Mapping[str, str]) -> str:
         if message.startswith("Value error, "):
             message = message[len("Value error, "):]
         lines.append(f"{where}: {inner + ': ' if inner else ''}{message}")
-    return "\n".join(lines)
+    return _several(lines)
+
+
+def _several(problems: list[str]) -> str:
+    if len(problems) == 1:
+        return problems[0]
+    return f"{len(problems)} problems in the settings:\n" + "\n".join(f"  - {p}" for p in problems)
 
 
 # --- docs/configuration.md ----------------------------------------------------------------------

@@ -28,9 +28,9 @@ def py(code: str, **kw) -> Assignment:
     return make([PY, "-c", textwrap.dedent(code)], **kw)
 
 
-def run(assignment: Assignment, tmp_path: Path, **kw) -> tuple[TaskResult, str]:
+def run(assignment: Assignment, tmp_path: Path, hide_gpus: bool = False, **settings) -> tuple[TaskResult, str]:
     log_path = tmp_path / "logs" / f"{assignment.attempt_id}.log"
-    runner = TaskRunner(assignment, log_path, AgentSettings(**kw))
+    runner = TaskRunner(assignment, log_path, AgentSettings(**settings), hide_gpus=hide_gpus)
     result = runner.run()
     return result, log_path.read_text(encoding="utf-8")
 

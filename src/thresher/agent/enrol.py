@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from thresher.agent.connectivity import Backoff, Connectivity, is_outage
+from thresher.agent.connectivity import Connectivity, is_outage, retry_backoff
 from thresher.agent.fatal import AgentFatal
 from thresher.agent.settings import AgentSettings
 from thresher.agent.spool import write_json_atomic
@@ -99,7 +99,7 @@ class Enrolment:
         if not candidates or candidates[0][1] != self.given_token:
             candidates.append(("given token", self.given_token))
         body = dict(facts, instance_id=instance_id)
-        backoff = Backoff(initial=self.settings.retry_initial_s, maximum=self.settings.retry_max_s)
+        backoff = retry_backoff(self.settings)
         while not stop.is_set():
             refused: list[str] = []
             for what, token in candidates:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from thresher.agent import resources
 from thresher.agent.attempts import Attempts
-from thresher.agent.connectivity import Backoff, Connectivity, is_outage
+from thresher.agent.connectivity import Connectivity, is_outage, retry_backoff
 from thresher.agent.fatal import AgentFatal
 from thresher.agent.settings import AgentSettings
 from thresher.agent.spool import Spool
@@ -51,16 +51,12 @@ class LoopHost(Protocol):
     def reenrol(self) -> None: ...
 
 
-def backoff_for(settings: AgentSettings) -> Backoff:
-    return Backoff(initial=settings.retry_initial_s, maximum=settings.retry_max_s)
-
-
 def work_loop(host: LoopHost) -> None:
     """Ask for work until the agent stops; start what comes, obey the kill list that comes with it."""
     settings = host.settings
     wait = settings.work_wait_s
     client = host.client(host.token, timeout=wait + settings.http_timeout_s)
-    backoff = backoff_for(settings)
+    backoff = retry_backoff(settings)
     refusal_logged = False
     stop = host.stop_event
     while not stop.is_set():

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from thresher.agent.connectivity import Backoff, Connectivity, is_outage
+from thresher.agent.connectivity import Connectivity, is_outage, retry_backoff
 from thresher.agent.settings import AgentSettings
 from thresher.agent.spool import Spool, file_key, write_json_atomic
 from thresher.client.http import ApiError, HttpClient
@@ -69,7 +69,7 @@ class Reporter:
         self._urgent = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._backoff = Backoff(initial=settings.retry_initial_s, maximum=settings.retry_max_s)
+        self._backoff = retry_backoff(settings)
         self._auth_warned = False
 
     # -- called by the daemon --

@@ -76,7 +76,7 @@ def agent(
         "(repeatable; $THRESHER_APP_<NAME> works too)")] = None,
     config: Annotated[Path | None, typer.Option(
         "--config", metavar="FILE", show_default=False,
-        help="TOML file whose [agent] section holds settings (docs/configuration.md); flags and environment "
+        help="TOML file whose \\[agent] section holds settings (docs/configuration.md); flags and environment "
              "variables win over it.")] = None,
 ) -> None:
     """Run a render node agent: register, pull work, run it, report."""
