@@ -313,7 +313,7 @@ def test_kill_leftover_ignores_reused_pid(tmp_path: Path) -> None:
     import subprocess
     proc = subprocess.Popen([PY, "-c", "import time; time.sleep(60)"], start_new_session=True)
     try:
-        assert kill_leftover(proc.pid, proc.pid, psutil.Process(proc.pid).create_time() + 1000) == 0
+        assert kill_leftover(proc.pid, proc.pid, psutil.Process(proc.pid).create_time() + 1000, grace_s=1.0) == 0
         assert proc.poll() is None
     finally:
         proc.kill()

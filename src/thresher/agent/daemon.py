@@ -87,7 +87,7 @@ class Agent:
 
     def client(self, token: str | None, timeout: float | None = None) -> HttpClient:
         """An HTTP client for one thread; the agent closes them all when it ends."""
-        client = HttpClient(self.settings.server or "", token, timeout=timeout or self.settings.http_timeout_s)
+        client = HttpClient(self.enrolment.server, token, timeout=timeout or self.settings.http_timeout_s)
         self._clients.append(client)
         return client
 

@@ -22,10 +22,10 @@ log = logging.getLogger("thresher.agent")
 _KILL_WAIT_S = 2.0
 
 
-def kill_leftover(pid: int, pgid: int, create_time: float, grace_s: float = 1.0) -> int:
+def kill_leftover(pid: int, pgid: int, create_time: float, *, grace_s: float) -> int:
     """End what a previous agent run left behind: the group `pgid` and the process `pid`, only if they
-    are still the ones we started (create times guard against reuse). Returns how many processes were
-    signalled."""
+    are still the ones we started (create times guard against reuse); SIGTERM, `grace_s`, SIGKILL.
+    Returns how many processes were signalled."""
     victims: list[psutil.Process] = []
     for p in psutil.process_iter(["pid", "create_time"]):
         try:
