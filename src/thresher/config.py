@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -59,7 +59,7 @@ class ThresherSettings(BaseSettings):
     is the one place that reads flags, environment and file, so every entry point has the same
     precedence and the same error messages."""
 
-    model_config = {"extra": "forbid", "validate_default": True}
+    model_config = SettingsConfigDict(extra="forbid", validate_default=True)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

@@ -35,7 +35,7 @@ def write(tmp_path: Path, text: str) -> Path:
 # ---------------------------------------------------------------- python -m thresher.agent
 
 def test_module_flags_become_settings() -> None:
-    settings = agent_main.parse_args(["--server", "http://f:1", "--token", "t", "--name", "n", "--cores", "2",
+    settings = agent_main.read_settings(["--server", "http://f:1", "--token", "t", "--name", "n", "--cores", "2",
                                       "--memory", "512", "--gpus", "0", "--tags", "a,b", "--heartbeat", "0.5",
                                       "--app", "blender=/opt/b", "--state-dir", "/tmp/s"])
     assert (settings.server, settings.token, settings.name, settings.cores, settings.memory_mb, settings.gpus) == \
@@ -50,7 +50,7 @@ def test_module_reads_its_older_variables_and_the_config_file(monkeypatch: pytes
     monkeypatch.setenv("THRESHER_SERVER", "http://env:1")
     monkeypatch.setenv("THRESHER_TOKEN", "old-token")
     config = write(tmp_path, '[agent]\nname = "from-file"\nheartbeat_s = 2.5\nwork_wait_s = 3\n')
-    settings = agent_main.parse_args(["--config", str(config), "--heartbeat", "1"])
+    settings = agent_main.read_settings(["--config", str(config), "--heartbeat", "1"])
     assert settings.server == "http://env:1"
     assert settings.token == "old-token"
     assert settings.name == "from-file"
@@ -60,7 +60,7 @@ def test_module_reads_its_older_variables_and_the_config_file(monkeypatch: pytes
 
 def test_module_without_server_or_token_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
-        agent_main.parse_args(["--token", "t"])
+        agent_main.read_settings(["--token", "t"])
     assert caught.value.code == 2
     assert "--server is required" in capsys.readouterr().err
 
@@ -71,7 +71,7 @@ def test_module_without_server_or_token_exits_2(capsys: pytest.CaptureFixture[st
 ])
 def test_module_bad_flags_exit_2(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
-        agent_main.parse_args(["--server", "http://f:1", "--token", "t", *argv])
+        agent_main.read_settings(["--server", "http://f:1", "--token", "t", *argv])
     assert caught.value.code == 2
     assert needle in capsys.readouterr().err
 
@@ -80,7 +80,7 @@ def test_module_bad_config_file_exits_2_naming_file_and_key(tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     config = write(tmp_path, "[agent]\nheartbeat = 5\n")
     with pytest.raises(SystemExit) as caught:
-        agent_main.parse_args(["--server", "http://f:1", "--token", "t", "--config", str(config)])
+        agent_main.read_settings(["--server", "http://f:1", "--token", "t", "--config", str(config)])
     assert caught.value.code == 2
     err = capsys.readouterr().err
     assert f"config file {config}: [agent] heartbeat: unknown setting" in err

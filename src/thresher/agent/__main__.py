@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_args(argv: list[str] | None = None) -> AgentSettings:
+def read_settings(argv: list[str] | None = None) -> AgentSettings:
     """The agent's settings from the command line, the environment and the --config file."""
     parser = _parser()
     args = parser.parse_args(argv)
@@ -64,7 +64,7 @@ def parse_args(argv: list[str] | None = None) -> AgentSettings:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_agent(parse_args(argv))
+    return run_agent(read_settings(argv))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from thresher.config import Outside, ThresherSettings
 class AgentSettings(ThresherSettings):
     """Settings of a render node agent (`thresher agent`, `python -m thresher.agent`)."""
 
-    model_config = SettingsConfigDict(env_prefix="THRESHER_AGENT_", extra="forbid", validate_default=True)
+    model_config = SettingsConfigDict(env_prefix="THRESHER_AGENT_")
 
     # -- who and where --
     server: Annotated[str | None, Outside(flag="--server", env=("THRESHER_SERVER",))] = Field(
