@@ -4,6 +4,7 @@ into a clear exit 2."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +16,14 @@ from thresher.agent import daemon
 from thresher.agent.settings import AgentSettings
 from thresher.cli.main import app
 
-ENV = ("THRESHER_SERVER", "THRESHER_TOKEN", "THRESHER_ENROLL_TOKEN", "THRESHER_AGENT_SERVER", "THRESHER_AGENT_TOKEN",
-       "THRESHER_AGENT_HEARTBEAT_S", "THRESHER_APP_BLENDER")
+ENV = ("THRESHER_SERVER", "THRESHER_TOKEN", "THRESHER_ENROLL_TOKEN")
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ENV:
-        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name in ENV or name.startswith(("THRESHER_AGENT_", "THRESHER_APP_")):
+            monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("THRESHER_HOME", str(tmp_path / "home"))  # no saved client config, no enroll.token
 
 
