@@ -12,7 +12,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from thresher.agent.runner import Assignment, TaskResult, TaskRunner, kill_leftover
+from thresher.agent.recovery import kill_leftover
+from thresher.agent.runner import TaskRunner
+from thresher.agent.settings import AgentSettings
+from thresher.agent.wire import Assignment, TaskResult
 
 PY = sys.executable
 
@@ -25,9 +28,9 @@ def py(code: str, **kw) -> Assignment:
     return make([PY, "-c", textwrap.dedent(code)], **kw)
 
 
-def run(assignment: Assignment, tmp_path: Path, **kw) -> tuple[TaskResult, str]:
+def run(assignment: Assignment, tmp_path: Path, hide_gpus: bool = False, **settings) -> tuple[TaskResult, str]:
     log_path = tmp_path / "logs" / f"{assignment.attempt_id}.log"
-    runner = TaskRunner(assignment, log_path, **kw)
+    runner = TaskRunner(assignment, log_path, AgentSettings(**settings), hide_gpus=hide_gpus)
     result = runner.run()
     return result, log_path.read_text(encoding="utf-8")
 
@@ -212,7 +215,7 @@ def _all_gone(pids: list[int]) -> bool:
 
 def test_kill_ends_whole_tree(tmp_path: Path) -> None:
     log_path = tmp_path / "tree.log"
-    runner = TaskRunner(make([PY, "-c", TREE]), log_path, kill_grace_s=1.0, sample_s=0.1)
+    runner = TaskRunner(make([PY, "-c", TREE]), log_path, AgentSettings(kill_grace_s=1.0, process_sample_s=0.1))
     thread = start_in_thread(runner)
     wait_for(lambda: len(_pids_from_log(log_path)) == 4)
     pids = [runner.pid] + _pids_from_log(log_path)
@@ -264,7 +267,7 @@ def test_peak_memory_and_cpu(tmp_path: Path) -> None:
             pass
         time.sleep(0.2)
     """
-    result, _ = run(py(code), tmp_path, sample_s=0.1)
+    result, _ = run(py(code), tmp_path, process_sample_s=0.1)
     assert result.status == "succeeded"
     assert result.peak_rss_mb >= 80
     assert result.cpu_s >= 0.2
@@ -275,7 +278,7 @@ def test_small_task_is_not_charged_the_agents_memory(tmp_path: Path) -> None:
     big = bytearray(200 * 1024 * 1024)  # make the "agent" (this test process) clearly large
     for i in range(0, len(big), 4096):
         big[i] = 1
-    result, _ = run(make(["sleep", "0.05"]), tmp_path, sample_s=0.02)
+    result, _ = run(make(["sleep", "0.05"]), tmp_path, process_sample_s=0.02)
     assert result.status == "succeeded"
     assert result.peak_rss_mb < 50
     del big
@@ -284,7 +287,7 @@ def test_small_task_is_not_charged_the_agents_memory(tmp_path: Path) -> None:
 def test_peak_memory_of_grandchild(tmp_path: Path) -> None:
     inner = "import time; b = bytearray(100 * 1024 * 1024); [b.__setitem__(i, 1) for i in range(0, len(b), 4096)]; time.sleep(1)"
     a = make([f"{PY} -c '{inner}'; true"], shell=True)
-    result, _ = run(a, tmp_path, sample_s=0.1)
+    result, _ = run(a, tmp_path, process_sample_s=0.1)
     assert result.status == "succeeded"
     assert result.peak_rss_mb >= 80
 
@@ -310,7 +313,7 @@ def test_kill_leftover_ignores_reused_pid(tmp_path: Path) -> None:
     import subprocess
     proc = subprocess.Popen([PY, "-c", "import time; time.sleep(60)"], start_new_session=True)
     try:
-        assert kill_leftover(proc.pid, proc.pid, psutil.Process(proc.pid).create_time() + 1000) == 0
+        assert kill_leftover(proc.pid, proc.pid, psutil.Process(proc.pid).create_time() + 1000, grace_s=1.0) == 0
         assert proc.poll() is None
     finally:
         proc.kill()
@@ -324,7 +327,8 @@ def test_task_dies_with_agent(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import sys, threading
         from pathlib import Path
-        from thresher.agent.runner import Assignment, TaskRunner
+        from thresher.agent.runner import TaskRunner
+        from thresher.agent.wire import Assignment
         r = TaskRunner(Assignment(attempt_id=1, argv=[{PY!r}, '-c', 'import time; time.sleep(60)']),
                        Path({str(tmp_path / 'x.log')!r}))
         t = threading.Thread(target=r.run, daemon=True); t.start()

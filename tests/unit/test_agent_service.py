@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 
 from thresher.agent.connectivity import Connectivity
-from thresher.agent.daemon import Agent, AgentConfig
+from thresher.agent.daemon import Agent
 from thresher.agent.reporter import Reporter
+from thresher.agent.settings import AgentSettings
 from thresher.agent.spool import Spool
 from thresher.client.http import HttpClient
 
@@ -175,13 +176,13 @@ def report(attempt_id: int, log_size: int, status: str = "succeeded") -> dict[st
 
 def make_reporter(fake: FakeServer, state: Path, **kw: Any) -> tuple[Reporter, Spool]:
     spool = Spool(state)
-    return Reporter(HttpClient(fake.url, "node-token", timeout=5), spool, Connectivity(), **kw), spool
+    return Reporter(HttpClient(fake.url, "node-token", timeout=5), spool, Connectivity(), AgentSettings(**kw)), spool
 
 
 # ---------------------------------------------------------------- reporter
 
 def test_streams_log_in_utf8_safe_chunks_then_reports(fake: FakeServer, tmp_path: Path) -> None:
-    reporter, spool = make_reporter(fake, tmp_path, chunk_bytes=16)
+    reporter, spool = make_reporter(fake, tmp_path, log_chunk_bytes=16)
     text = "line é 1\nline € 2\n😀 end\n" * 3
     spool.log_path(1).write_text(text, encoding="utf-8")
     reporter.track(1, spool.log_path(1))
@@ -227,7 +228,7 @@ def test_log_gap_is_resent_from_next_offset(fake: FakeServer, tmp_path: Path) ->
 
 
 def test_reports_wait_on_disk_while_server_is_down(fake: FakeServer, tmp_path: Path) -> None:
-    reporter, spool = make_reporter(fake, tmp_path, interval=0.05)
+    reporter, spool = make_reporter(fake, tmp_path, report_interval_s=0.05)
     fake.stop()
     spool.log_path(4).write_text("out\n")
     reporter.track(4, spool.log_path(4))
@@ -261,9 +262,9 @@ def test_refused_log_does_not_block_the_report(fake: FakeServer, tmp_path: Path)
 # ---------------------------------------------------------------- daemon
 
 def start_agent(fake: FakeServer, state: Path, **kw: Any) -> tuple[Agent, threading.Thread, list[int]]:
-    config = AgentConfig(server=fake.url, token=kw.pop("token", "enroll"), name=kw.pop("name", "n1"), cores=2,
+    config = AgentSettings(server=fake.url, token=kw.pop("token", "enroll"), name=kw.pop("name", "n1"), cores=2,
                          memory_mb=1024, state_dir=state, heartbeat_s=0.2, work_wait_s=0.2,
-                         kill_grace_s=1.0, shutdown_grace_s=1.0, flush_s=3.0, **kw)
+                         kill_grace_s=1.0, shutdown_grace_s=1.0, shutdown_flush_s=3.0, **kw)
     agent = Agent(config)
     codes: list[int] = []
     thread = threading.Thread(target=lambda: codes.append(agent.run()), daemon=True)
@@ -275,7 +276,7 @@ def test_heartbeats_three_times_within_the_servers_node_timeout(fake: FakeServer
     fake.register_extra = {"node_timeout_s": 0.3}  # the agent is set to beat every 0.2 s: too slow for it
     agent, thread, codes = start_agent(fake, tmp_path / "state")
     assert agent.registered.wait(5)
-    assert agent.config.heartbeat_s == pytest.approx(0.1)
+    assert agent.heartbeat_s == pytest.approx(0.1)
     start = len(fake.heartbeats)
     time.sleep(1.0)
     assert len(fake.heartbeats) - start >= 6
@@ -403,13 +404,13 @@ def test_restart_after_crash_reports_leftovers_lost(fake: FakeServer, tmp_path: 
 def test_second_agent_on_same_state_dir_is_refused(fake: FakeServer, tmp_path: Path) -> None:
     agent, thread, codes = start_agent(fake, tmp_path / "state")
     assert agent.registered.wait(5)
-    other = Agent(AgentConfig(server=fake.url, token="enroll", name="n1", state_dir=tmp_path / "state"))
+    other = Agent(AgentSettings(server=fake.url, token="enroll", name="n1", state_dir=tmp_path / "state"))
     assert other.run() == 2
     assert stop_agent(agent, thread, codes) == 0
 
 
 def test_bad_enrolment_token_exits_2(fake: FakeServer, tmp_path: Path) -> None:
-    agent = Agent(AgentConfig(server=fake.url, token="wrong", name="n1", state_dir=tmp_path / "s"))
+    agent = Agent(AgentSettings(server=fake.url, token="wrong", name="n1", state_dir=tmp_path / "s"))
     assert agent.run() == 2
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from thresher.agent import resources
-from thresher.agent.daemon import default_state_dir
 from thresher.agent.reporter import utf8_complete_len
 from thresher.agent.spool import Spool, file_key, write_json_atomic
+from thresher.agent.state_dir import default_state_dir
 
 
 def report(attempt_id: object, **kw: object) -> dict:

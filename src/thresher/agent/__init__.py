@@ -1,8 +1,9 @@
 """The node agent: registers, reports health, pulls work that fits, runs it, streams logs, reports results.
 
-Entry point: `run_agent` (also `python -m thresher.agent`).
+Entry point: `run_agent` (also `python -m thresher.agent`), with an `AgentSettings`.
 """
 
-from thresher.agent.daemon import Agent, AgentConfig, run_agent
+from thresher.agent.daemon import Agent, run_agent
+from thresher.agent.settings import AgentSettings
 
-__all__ = ["Agent", "AgentConfig", "run_agent"]
+__all__ = ["Agent", "AgentSettings", "run_agent"]

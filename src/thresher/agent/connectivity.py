@@ -12,6 +12,7 @@ import random
 import threading
 import time
 
+from thresher.agent.settings import AgentSettings
 from thresher.client.http import ApiError, ServerUnreachable
 
 log = logging.getLogger("thresher.agent")
@@ -28,12 +29,12 @@ def is_outage(exc: BaseException) -> bool:
 
 
 class Backoff:
-    """Exponential retry delay: 0.25 s doubling up to `maximum`, back to the start on success.
+    """Exponential retry delay: `initial` seconds doubling up to `maximum`, back to the start on success.
 
     Each delay is jittered (50-100 %), so a thousand agents that lost the same server do not all
     come back in the same millisecond."""
 
-    def __init__(self, initial: float = 0.25, maximum: float = 5.0) -> None:
+    def __init__(self, initial: float, maximum: float) -> None:
         self.initial = initial
         self.maximum = maximum
         self._next = initial
@@ -45,6 +46,11 @@ class Backoff:
 
     def reset(self) -> None:
         self._next = self.initial
+
+
+def retry_backoff(settings: AgentSettings) -> Backoff:
+    """The retry delays the settings ask for (`retry_initial_s`, `retry_max_s`)."""
+    return Backoff(initial=settings.retry_initial_s, maximum=settings.retry_max_s)
 
 
 class Connectivity:

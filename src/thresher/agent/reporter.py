@@ -1,8 +1,8 @@
 """Deliver what the node produced: log bytes of running attempts and spooled finish reports.
 
-One thread, driven by a short interval (0.3 s) and by nudges (a task finished, 64 KiB of output are
-waiting), so that a finished task is reported at once: the server frees the node's resources only
-when it hears of the finish, and every millisecond here is dispatch latency.
+One thread, driven by a short interval (`report_interval_s`) and by nudges (a task finished,
+`log_wake_bytes` of output are waiting), so that a finished task is reported at once: the server frees
+the node's resources only when it hears of the finish, and every millisecond here is dispatch latency.
 
 Logs are sent from the local log files by UTF-8 byte offset; the server ignores what it already has
 and answers a gap with 409 + `next_offset`, so resending is always safe. A finish report is sent only
@@ -19,14 +19,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from thresher.agent.connectivity import Backoff, Connectivity, is_outage
+from thresher.agent.connectivity import Connectivity, is_outage, retry_backoff
+from thresher.agent.settings import AgentSettings
 from thresher.agent.spool import Spool, file_key, write_json_atomic
 from thresher.client.http import ApiError, HttpClient
 
 log = logging.getLogger("thresher.agent")
 
-_BATCH = 200
-_MAX_REFUSALS = 5
+_BATCH = 200  # finish reports per call, well below the server's limit of 10,000
+_MAX_REFUSALS = 5  # "not accepted" answers without a reason before a report is dropped
 
 
 def utf8_complete_len(raw: bytes) -> int:
@@ -49,14 +50,15 @@ def utf8_complete_len(raw: bytes) -> int:
 class Reporter:
     """The log and finish-report delivery thread."""
 
-    def __init__(self, client: HttpClient, spool: Spool, connectivity: Connectivity, *,
-                 interval: float = 0.3, wake_bytes: int = 64 * 1024, chunk_bytes: int = 256 * 1024) -> None:
+    def __init__(self, client: HttpClient, spool: Spool, connectivity: Connectivity,
+                 settings: AgentSettings | None = None) -> None:
+        settings = settings or AgentSettings()
         self.client = client
         self.spool = spool
         self.conn = connectivity
-        self.interval = interval
-        self.wake_bytes = wake_bytes
-        self.chunk_bytes = chunk_bytes
+        self.interval = settings.report_interval_s
+        self.wake_bytes = settings.log_wake_bytes
+        self.chunk_bytes = settings.log_chunk_bytes
         self._lock = threading.Lock()
         self._live: dict[str, tuple[Any, Path]] = {}  # running attempts whose log we stream
         self._offsets: dict[str, int] = {}  # what the server holds, where known
@@ -67,7 +69,7 @@ class Reporter:
         self._urgent = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._backoff = Backoff()
+        self._backoff = retry_backoff(settings)
         self._auth_warned = False
 
     # -- called by the daemon --

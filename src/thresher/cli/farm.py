@@ -60,7 +60,7 @@ def agent(
     server: Annotated[str | None, typer.Option("--server", "-s", help=f"Server URL (default: ${ENV_SERVER}, "
                                                "then the saved client config)", show_default=False)] = None,
     token: Annotated[str | None, typer.Option(
-        "--token", "-t", envvar=ENV_ENROLL_TOKEN, show_default=False,
+        "--token", "-t", show_default=False,
         help=f"Enrollment token (default: ${ENV_ENROLL_TOKEN}, then enroll.token of the local data folder)")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Node name (default: host name)")] = None,
     cores: Annotated[int | None, typer.Option("--cores", min=1, help="Cores to offer (default: all)")] = None,
@@ -74,33 +74,34 @@ def agent(
     app: Annotated[list[str] | None, typer.Option(
         "--app", metavar="NAME=PATH", help="Where an application is on this node, e.g. blender=/opt/blender/blender "
         "(repeatable; $THRESHER_APP_<NAME> works too)")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", metavar="FILE", show_default=False,
+        help="TOML file whose \\[agent] section holds settings (docs/configuration.md); flags and environment "
+             "variables win over it.")] = None,
 ) -> None:
     """Run a render node agent: register, pull work, run it, report."""
     from thresher.agent.daemon import run_agent
+    from thresher.agent.settings import AgentSettings, app_entries
+    from thresher.config import ConfigError, load_settings
 
-    server_url = server or os.environ.get(ENV_SERVER) or load_client_config().get("server")
-    if not server_url:
+    try:
+        apps = app_entries(app or [])
+        settings = load_settings(AgentSettings, section="agent", config_file=config, overrides={
+            "server": server, "token": token, "name": name, "cores": cores, "memory_mb": _parse_memory(memory),
+            "gpus": gpus, "tags": tags, "state_dir": state_dir, "heartbeat_s": heartbeat, "apps": apps or None})
+    except (ValueError, ConfigError) as exc:
+        fail(str(exc), 2)
+    if not settings.server:
+        settings.server = load_client_config().get("server")
+    if not settings.server:
         fail("no server: pass --server URL or set $THRESHER_SERVER", 2)
-    if not token:
-        local = data_dir() / "enroll.token"
-        if local.exists():
-            token = local.read_text(encoding="utf-8").strip()
-    if not token:
+    local = data_dir() / "enroll.token"
+    if not settings.token and local.exists():
+        settings.token = local.read_text(encoding="utf-8").strip()
+    if not settings.token:
         fail(f"no enrollment token: pass --token or set ${ENV_ENROLL_TOKEN} "
              "(the server writes it to enroll.token in its data folder)", 2)
-    kwargs: dict[str, object] = {"name": name, "cores": cores, "memory_mb": _parse_memory(memory), "gpus": gpus,
-                                 "tags": [t.strip() for t in tags.split(",") if t.strip()] if tags else [],
-                                 "state_dir": state_dir}
-    if heartbeat is not None:
-        kwargs["heartbeat_s"] = heartbeat
-    apps = {}
-    for item in app or []:
-        app_name, sep, path = item.partition("=")
-        if not sep or not app_name.strip() or not path.strip():
-            fail(f"--app {item!r}: write NAME=PATH, e.g. blender=/opt/blender/blender", 2)
-        apps[app_name.strip()] = path.strip()
-    kwargs["apps"] = apps
-    raise typer.Exit(run_agent(server_url, token, **kwargs) or 0)
+    raise typer.Exit(run_agent(settings) or 0)
 
 
 @contextmanager

@@ -1,0 +1,126 @@
+"""The attempts this agent runs now: start one per assignment, spool its result, kill on request.
+
+Each attempt gets a runner thread of its own, which forks the task and lives exactly as long as it
+(PDEATHSIG ties the child to that thread). The spool records the attempt while it runs, so a crashed
+agent finds it again (recovery.py), and keeps its finish report until the server accepted it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from thresher.agent.reporter import Reporter
+from thresher.agent.runner import TaskRunner
+from thresher.agent.settings import AgentSettings
+from thresher.agent.spool import Spool, file_key
+from thresher.agent.wire import Assignment, lost_report, utc_now_iso
+from thresher.model.states import AttemptState
+
+log = logging.getLogger("thresher.agent")
+
+
+class Attempts:
+    """The running attempts of one agent; safe to call from the work, heartbeat and signal threads."""
+
+    def __init__(self, settings: AgentSettings, spool: Spool, reporter: Reporter, *, hide_gpus: bool) -> None:
+        self.settings = settings
+        self.spool = spool
+        self.reporter = reporter
+        self.hide_gpus = hide_gpus
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._runners: dict[str, TaskRunner] = {}
+        self._threads: dict[str, threading.Thread] = {}
+
+    def start(self, item: dict[str, Any]) -> None:
+        """Start the attempt of one assignment from the server (once, however often it comes)."""
+        try:
+            assignment = Assignment.from_json(item)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.error("ignoring a malformed assignment (%s): %r", exc, item)
+            return
+        attempt_id = assignment.attempt_id
+        key = file_key(attempt_id)
+        reporter = self.reporter
+        with self._lock:
+            if key in self._runners:
+                return  # the same assignment twice (a retried call): it already runs
+            if self._stopping:
+                self.spool.put_report(lost_report(attempt_id, "agent shutdown"))
+                return
+            self.spool.mark_running(attempt_id, pid=0, pgid=0, create_time=0.0, started_at=utc_now_iso())
+            started_at = utc_now_iso()
+
+            def on_started(pid: int, create_time: float) -> None:
+                self.spool.mark_running(attempt_id, pid=pid, pgid=pid, create_time=create_time,
+                                        started_at=started_at)
+
+            runner = TaskRunner(
+                assignment, self.spool.log_path(attempt_id), self.settings, hide_gpus=self.hide_gpus,
+                on_started=on_started, on_output=lambda n: reporter.note_output(attempt_id, n),
+            )
+            reporter.track(attempt_id, self.spool.log_path(attempt_id))
+            self._runners[key] = runner
+            thread = threading.Thread(target=self._run, args=(runner,), name=f"attempt-{key}", daemon=True)
+            self._threads[key] = thread
+        log.info("attempt %s started: job %s %r layer %s frames %s%s", attempt_id, assignment.job_id,
+                 assignment.job_name, assignment.layer, assignment.frames or "-",
+                 f" gpus {assignment.gpus}" if assignment.gpus else "")
+        thread.start()
+
+    def _run(self, runner: TaskRunner) -> None:
+        """Runs in the attempt's own thread (the forking thread must outlive the child)."""
+        attempt_id = runner.assignment.attempt_id
+        key = file_key(attempt_id)
+        result = runner.run()
+        report = result.to_report()
+        while True:
+            try:
+                self.spool.put_report(report)
+                break
+            except OSError as exc:  # disk full: keep the report in memory and retry
+                log.error("attempt %s: cannot spool the report (%s); retrying", attempt_id, exc)
+                time.sleep(self.settings.spool_retry_s)
+        self.spool.clear_running(attempt_id)
+        with self._lock:
+            self._runners.pop(key, None)
+            self._threads.pop(key, None)
+        self.reporter.wake()
+        log.info("attempt %s %s: exit %s, %.1f s cpu, %.0f MB peak%s", attempt_id, result.status,
+                 result.exit_code, result.cpu_s, result.peak_rss_mb,
+                 f" ({result.reason})" if result.reason else "")
+
+    def kill(self, attempt_ids: list[Any], reason: str) -> None:
+        """The server's kill list: end those of its attempts that still run here."""
+        for attempt_id in attempt_ids:
+            with self._lock:
+                runner = self._runners.get(file_key(attempt_id))
+            if runner is not None and not runner.finished.is_set():
+                log.info("attempt %s: kill requested by the server", attempt_id)
+                runner.kill(AttemptState.KILLED, reason)
+
+    def stats(self) -> list[dict[str, Any]]:
+        """Live figures of every running attempt, for the heartbeat."""
+        with self._lock:
+            runners = list(self._runners.values())
+        return [r.stats() for r in runners]
+
+    def stop_taking(self) -> list[tuple[TaskRunner, threading.Thread]]:
+        """Shutdown, first step: take no new attempt (later ones are reported lost at once). Returns
+        the attempts running now, with their threads."""
+        with self._lock:
+            self._stopping = True
+            return [(runner, self._threads[key]) for key, runner in self._runners.items() if key in self._threads]
+
+    @staticmethod
+    def give_up(running: list[tuple[TaskRunner, threading.Thread]], grace_s: float) -> None:
+        """Shutdown, second step: end those attempts (SIGTERM, at most `grace_s`, SIGKILL); each is
+        reported lost, and the server runs it again elsewhere."""
+        if running:
+            log.info("shutting down: ending %d running task(s)", len(running))
+        for runner, _ in running:
+            runner.kill_grace_s = min(runner.kill_grace_s, grace_s)
+            runner.kill(AttemptState.LOST, "agent shutdown")

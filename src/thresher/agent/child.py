@@ -1,0 +1,82 @@
+"""How a task's child process is started: its command line, its environment, and its tie to the agent.
+
+The child asks the kernel for SIGKILL when its parent thread dies (PR_SET_PDEATHSIG), so a `kill -9`
+of the agent does not leave a render running unaccounted for; the thread that forks is the one that
+waits for the child, so it lives exactly as long as the child. The environment masks the GPUs the
+task was not given, so a task cannot grab a card the scheduler gave to another task.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import signal
+from typing import Callable
+
+from thresher.agent.wire import Assignment
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    """Resolve prctl once in the parent: the child between fork and exec must not load libraries."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = libc.prctl
+        fn.restype = ctypes.c_int
+        return fn
+    except (OSError, AttributeError):
+        return None
+
+
+_prctl = _load_prctl()
+
+
+def make_child_setup(parent_pid: int) -> Callable[[], None]:
+    """preexec_fn: die with the agent. Checks the parent after arming, closing the race where the
+    agent died between fork and prctl."""
+
+    def setup() -> None:
+        if _prctl is not None:
+            _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent_pid:
+                os._exit(137)
+
+    return setup
+
+
+def build_env(assignment: Assignment, *, hide_gpus: bool) -> dict[str, str]:
+    """os.environ + a few THRESHER_* facts + the assignment's env + the GPU mask.
+
+    CUDA_VISIBLE_DEVICES is set to the assigned GPUs; when none were assigned on a node that has GPUs
+    it is set to "" so a task cannot grab a GPU that the scheduler gave to another task. The indices
+    are NVML's, which count GPUs in PCI bus order; CUDA counts fastest-first unless told otherwise,
+    so on a node with mixed GPU models CUDA_DEVICE_ORDER=PCI_BUS_ID makes both name the same cards.
+    """
+    env = dict(os.environ)
+    env["THRESHER_ATTEMPT_ID"] = str(assignment.attempt_id)
+    if assignment.task_id is not None:
+        env["THRESHER_TASK_ID"] = str(assignment.task_id)
+    if assignment.job_id is not None:
+        env["THRESHER_JOB_ID"] = str(assignment.job_id)
+    if assignment.frames:
+        env["THRESHER_FRAMES"] = assignment.frames
+    env.update(assignment.env)
+    if assignment.gpus:
+        env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in assignment.gpus)
+    elif hide_gpus:
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    return env
+
+
+def command_line(assignment: Assignment) -> list[str]:
+    """The argv to exec. A shell only when the layer asked for one (rule 3 of docs/design.md)."""
+    if assignment.shell:
+        if not assignment.argv:
+            raise ValueError("shell assignment without a command line")
+        return ["/bin/sh", "-c", assignment.argv[0], "sh", *assignment.argv[1:]]
+    if not assignment.argv:
+        raise ValueError("empty argv")
+    return list(assignment.argv)

@@ -1,0 +1,142 @@
+"""The agent's two conversations with the server that never end: asking for work, and heartbeats.
+
+- The work poll long-polls `POST /agent/work` and starts an attempt per assignment. The server answers
+  early when something changed, so the poll is re-issued at once: no fixed sleep on the hot path.
+- The heartbeat sends load figures, what runs and what waits to be reported, and obeys the answer's
+  kill list; it also follows the node's admin state (enabled, draining, disabled) for the log.
+
+Each retries on its own with backoff while the server is away (design rule 6); the third thread, the
+reporter, lives in reporter.py. Both loops read what they share with the agent through `LoopHost`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Protocol
+
+from thresher.agent import resources
+from thresher.agent.attempts import Attempts
+from thresher.agent.connectivity import Connectivity, is_outage, retry_backoff
+from thresher.agent.fatal import AgentFatal
+from thresher.agent.settings import AgentSettings
+from thresher.agent.spool import Spool
+from thresher.client.http import ApiError, HttpClient
+from thresher.model.states import NodeAdminState
+
+log = logging.getLogger("thresher.agent")
+
+KILLED_BY_SERVER = "killed by server"
+
+
+class LoopHost(Protocol):
+    """What the loops need of the agent that runs them."""
+
+    settings: AgentSettings
+    conn: Connectivity
+    spool: Spool
+    stop_event: threading.Event
+
+    @property
+    def token(self) -> str | None: ...
+
+    @property
+    def heartbeat_s(self) -> float: ...
+
+    @property
+    def attempts(self) -> Attempts: ...
+
+    def client(self, token: str | None, timeout: float | None = None) -> HttpClient: ...
+
+    def reenrol(self) -> None: ...
+
+
+def work_loop(host: LoopHost) -> None:
+    """Ask for work until the agent stops; start what comes, obey the kill list that comes with it."""
+    settings = host.settings
+    wait = settings.work_wait_s
+    client = host.client(host.token, timeout=wait + settings.http_timeout_s)
+    backoff = retry_backoff(settings)
+    refusal_logged = False
+    stop = host.stop_event
+    while not stop.is_set():
+        try:
+            answer = client.request("POST", "/agent/work", json={}, params={"wait": wait},
+                                    timeout=wait + settings.http_timeout_s)
+        except Exception as exc:
+            if is_outage(exc):
+                host.conn.failed("asking for work", exc)
+            elif isinstance(exc, ApiError) and exc.status == 401 and not stop.is_set():
+                log.error("the server refused this node's credential (%s): enrolling again", exc.detail)
+                try:
+                    host.reenrol()
+                except AgentFatal as fatal:
+                    log.error("%s", fatal)
+                if client.token != host.token:
+                    client = host.client(host.token, timeout=wait + settings.http_timeout_s)
+                    continue
+            elif isinstance(exc, ApiError):
+                if not refusal_logged:
+                    log.error("server refused the work request: %s", exc)
+                    refusal_logged = True
+            else:
+                log.exception("work loop: unexpected error")
+            stop.wait(backoff.next_delay())
+            continue
+        host.conn.ok()
+        backoff.reset()
+        refusal_logged = False
+        if not isinstance(answer, dict):
+            continue
+        try:
+            host.attempts.kill(answer.get("kill") or [], KILLED_BY_SERVER)
+            for item in answer.get("assignments") or []:
+                host.attempts.start(item)
+        except Exception:  # a bad answer or a full disk must not end the work loop
+            log.exception("work loop: could not handle the server's answer")
+            stop.wait(backoff.next_delay())
+
+
+def heartbeat_body(host: LoopHost) -> dict[str, Any]:
+    """Running attempts first, then the spool: an attempt that finishes in between shows in one
+    list or both, never in neither (which the server would read as lost)."""
+    running = host.attempts.stats()
+    pending = host.spool.pending_ids()
+    return dict(resources.sample_load(), running=running, pending_reports=pending)
+
+
+def heartbeat_loop(host: LoopHost) -> None:
+    """Beat every `host.heartbeat_s` seconds until the agent stops."""
+    client = host.client(host.token)
+    resources.sample_load()  # prime cpu_percent
+    refused = False
+    admin_state: str | None = None
+    stop = host.stop_event
+    while not stop.is_set():
+        if client.token != host.token:  # enrolled again
+            client = host.client(host.token)
+        try:
+            answer = client.post("/agent/heartbeat", heartbeat_body(host))
+        except Exception as exc:
+            if is_outage(exc):
+                host.conn.failed("heartbeat", exc)
+            elif isinstance(exc, ApiError):
+                if not refused:
+                    log.warning("heartbeat refused: %s", exc)
+                refused = True
+            else:
+                log.exception("heartbeat: unexpected error")
+        else:
+            host.conn.ok()
+            refused = False
+            if isinstance(answer, dict):
+                try:
+                    host.attempts.kill(answer.get("kill") or [], KILLED_BY_SERVER)
+                except Exception:
+                    log.exception("heartbeat: could not apply the kill list")
+                state = answer.get("admin_state")
+                if state and state != admin_state:
+                    if admin_state is not None or state != NodeAdminState.ENABLED:
+                        log.info("node is now %s", state)
+                    admin_state = state
+        stop.wait(host.heartbeat_s)
