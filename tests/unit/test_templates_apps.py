@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from thresher.agent.runner import Assignment, TaskRunner
+from thresher.agent.runner import TaskRunner
+from thresher.agent.wire import Assignment
 from thresher.model.frames import Chunk, iter_chunks
 from thresher.server.errors import BadInput
 from thresher.server.submit import check_spec, dry_run
