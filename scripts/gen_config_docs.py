@@ -1,6 +1,6 @@
 """Write docs/configuration.md from the settings models: `python scripts/gen_config_docs.py`.
 
-`SECTIONS` lists each process's TOML section and settings model; the server's joins it when it has one.
+`SECTIONS` lists each process's TOML section and settings model.
 tests/unit/test_config.py fails when the page in the repository is not what this writes.
 """
 
@@ -13,10 +13,12 @@ from pydantic_settings import BaseSettings
 
 from thresher.agent.settings import AgentSettings
 from thresher.config import DOCS_PATH, write_config_docs
+from thresher.server.settings import ServerSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
 SECTIONS: list[tuple[str, type[BaseSettings]]] = [
+    ("server", ServerSettings),
     ("agent", AgentSettings),
 ]
 

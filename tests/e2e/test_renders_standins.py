@@ -66,8 +66,8 @@ def test_every_application_template_renders_through_its_stand_in(farm, tmp_path:
     ]
     job = farm.api.post("/jobs", {"name": "standins", "layers": layers})
     done = _wait_job(farm, job["id"])
-    assert done["state"] == "succeeded", [(l["name"], l["counts"]) for l in done["layers"]]
-    assert done["progress"] == 100.0 and all(l["progress"] == 100.0 for l in done["layers"])
+    assert done["state"] == "succeeded", [(layer["name"], layer["counts"]) for layer in done["layers"]]
+    assert done["progress"] == 100.0 and all(layer["progress"] == 100.0 for layer in done["layers"])
     names = sorted(os.listdir(out))
     for expected in ("maya.0004.exr", "kick.0002.exr", "fx.0002.exr", "usd.0003.exr", "comp.0004.exr",
                      "look.0001.exr", "look.0005.exr", "vray.0002.exr", "gpu.0002.exr", "maya.mp4"):

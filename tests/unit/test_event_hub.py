@@ -19,7 +19,7 @@ from tests.support.dispatching import assign, finish_attempt
 from thresher.server.clock import utcnow
 from thresher.server.context import ServerContext
 from thresher.server.db.tables import nodes
-from thresher.server.events import EventHub, frames_per_minute, grids, node_sample_s_from_environment, subscribers
+from thresher.server.events import EventHub, frames_per_minute, grids, subscribers
 from thresher.server.main import prepare
 from thresher.server.submit import check_spec, create_job
 
@@ -214,10 +214,6 @@ def test_frames_per_minute_follows_within_seconds_and_counts_once(server: Server
 def test_node_history_samples_at_the_configured_interval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert EventHub().farm.sample_s == 15.0
     assert EventHub(sample_s=0.25).farm.sample_s == 0.25
-    assert node_sample_s_from_environment({"THRESHER_NODE_SAMPLE_S": "0.25"}) == 0.25
-    assert node_sample_s_from_environment({"THRESHER_NODE_SAMPLE_S": "0.001"}) == 0.1
-    assert node_sample_s_from_environment({"THRESHER_NODE_SAMPLE_S": "nonsense"}) == 15.0
-    assert node_sample_s_from_environment({}) == 15.0
     monkeypatch.setenv("THRESHER_NODE_SAMPLE_S", "0.25")  # the server reads it where it builds its context
     ctx = prepare(f"sqlite:///{tmp_path / 'env.db'}", tmp_path / "data")
     assert ctx.events.farm.sample_s == 0.25

@@ -34,26 +34,37 @@ def _parse_memory(value: str | None) -> int | None:
 def server(
     db: Annotated[str | None, typer.Option("--db", help="Database URL (default: sqlite file in the data folder)",
                                            show_default=False)] = None,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = DEFAULT_PORT,
+    host: Annotated[str | None, typer.Option("--host", help="Address to listen on (default: 127.0.0.1).",
+                                             show_default=False)] = None,
+    port: Annotated[int | None, typer.Option("--port", min=0, max=65535, show_default=False,
+                                             help=f"Port to listen on; 0 picks a free one (default: {DEFAULT_PORT}).")]
+    = None,
     data: Annotated[Path | None, typer.Option("--data", help="Data folder: tokens, logs, sqlite database.",
                                               show_default=False)] = None,
-    node_timeout: Annotated[float, typer.Option("--node-timeout", help="Seconds of silence before a node is down "
-                                                 "(at least 1; 3 heartbeats of the agents, 5 s each by default).")]
-    = 60.0,
+    node_timeout: Annotated[float | None, typer.Option(
+        "--node-timeout", show_default=False, help="Seconds of silence before a node is down (at least 1; 3 "
+        "heartbeats of the agents, 5 s each by default; default: 60).")] = None,
     no_client_config: Annotated[bool, typer.Option("--no-client-config", help="Do not save the admin token "
                                                    "where the CLI finds it.")] = False,
+    config: Annotated[Path | None, typer.Option(
+        "--config", metavar="FILE", show_default=False,
+        help="TOML file whose \\[server] section holds settings (docs/configuration.md); flags and environment "
+             "variables win over it.")] = None,
 ) -> None:
     """Run the Thresher server (API, dispatcher, dashboard) until stopped."""
-    from thresher.server.main import node_timeout_error, serve
+    from thresher.config import ConfigError, load_settings
+    from thresher.server.main import serve
+    from thresher.server.settings import ServerSettings
 
-    problem = node_timeout_error(node_timeout)
-    if problem:
-        raise typer.BadParameter(problem, param_hint="--node-timeout")
-    data_path = (data or data_dir()).expanduser().resolve()
+    try:
+        settings = load_settings(ServerSettings, section="server", config_file=config, overrides={
+            "db": db, "host": host, "port": port, "data_dir": data, "node_timeout_s": node_timeout})
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    data_path = (settings.data_dir or data_dir()).expanduser().resolve()
     data_path.mkdir(parents=True, exist_ok=True)
-    db_url = db or f"sqlite:///{data_path / 'thresher.db'}"
-    serve(db_url, host, port, data_path, node_timeout, save_client_config=not no_client_config)
+    settings.data_dir = data_path
+    serve(settings, save_client_config=not no_client_config)
 
 
 def agent(

@@ -16,34 +16,19 @@ from thresher.server.clock import utcnow
 from thresher.server.dashboard.session import COOKIE, CSRF_HEADER, SAFE_METHODS, SessionStore, csrf_ok
 from thresher.server.db.batcher import WriteBatcher
 from thresher.server.db.engine import Database
+from thresher.server.dispatch import Limits
 from thresher.server.errors import Forbidden, Unauthorized
 from thresher.server.events import EventHub
 from thresher.server.lifecycle import Changes
 from thresher.server.notify import Notifier
+from thresher.server.settings import ServerSettings
 
 T = TypeVar("T")
-
-# Writer threads for batched agent calls on PostgreSQL: while one waits on a round trip, another works.
-POSTGRES_WRITERS = 3
-
-# How long a token lookup is trusted in memory. Revoking or replacing tokens clears the cache of the
-# process that did it at once; other server processes notice within this time.
-TOKEN_CACHE_S = 60.0
-
-
-@dataclass
-class Settings:
-    node_timeout_s: float = 60.0         # a node silent this long is declared down
-    lost_grace_s: float = 10.0           # an attempt the agent does not mention for this long is lost
-    max_wait_s: float = 30.0             # longest work long-poll
-    recheck_s: float = 2.0               # how often the server looks, for all waiting agents at once, for
-                                         # work no wake-up announced (another server process, a missed wake)
-
 
 @dataclass
 class ServerContext:
     db: Database
-    settings: Settings = field(default_factory=Settings)
+    settings: ServerSettings = field(default_factory=ServerSettings)
     notifier: Notifier = field(default_factory=Notifier)
     events: EventHub = field(default_factory=EventHub)        # the dashboard's live stream
     sessions: SessionStore = field(default_factory=SessionStore)  # dashboard login cookies
@@ -51,10 +36,14 @@ class ServerContext:
     _token_cache: dict[str, tuple[float, Caller | None]] = field(default_factory=dict)
     batcher: WriteBatcher = field(init=False)    # group commit for the agents' hot path
     refresher: WriteBatcher = field(init=False)  # job states derived again after reports (one writer)
+    dispatch_limits: Limits = field(init=False)
 
     def __post_init__(self) -> None:
-        self.batcher = WriteBatcher(self.db, writers=1 if self.db.is_sqlite else POSTGRES_WRITERS)
-        self.refresher = WriteBatcher(self.db, name="refresher")
+        # Several writers on PostgreSQL: while one waits on a round trip, another works.
+        self.batcher = WriteBatcher(self.db, max_batch=self.settings.write_batch_max_calls,
+                                    writers=1 if self.db.is_sqlite else self.settings.postgres_writers)
+        self.refresher = WriteBatcher(self.db, max_batch=self.settings.write_batch_max_calls, name="refresher")
+        self.dispatch_limits = self.settings.dispatch_limits
 
     async def rederive_jobs(self, find: Callable[[Connection], list[int]]) -> int:
         """Derive again the state of the jobs `find` names (read after whatever changed them committed)
@@ -110,7 +99,9 @@ class ServerContext:
             return cached  # type: ignore[return-value]
         with self.db.read() as conn:
             caller = auth.lookup(conn, secret)
-        self._token_cache[secret] = (time.monotonic() + TOKEN_CACHE_S, caller)
+        # Revoking or replacing tokens clears the cache of the process that did it at once; other server
+        # processes notice within token_cache_s.
+        self._token_cache[secret] = (time.monotonic() + self.settings.token_cache_s, caller)
         return caller
 
     def forget_tokens(self) -> None:
@@ -192,4 +183,4 @@ def bearer_secret(request: Request) -> str:
     return _bearer(request)
 
 
-__all__ = ["ServerContext", "Settings", "ctx", "current_caller", "require_admin", "require_node", "current_node_id", "utcnow"]
+__all__ = ["ServerContext", "ctx", "current_caller", "require_admin", "require_node", "current_node_id", "utcnow"]

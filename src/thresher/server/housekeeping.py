@@ -46,7 +46,7 @@ async def look_for_news(server: ServerContext) -> int:
 
         def read(ids: list[int] = chunk) -> set[int]:
             with server.db.peek() as conn:
-                return dispatch.nodes_with_news(conn, ids)
+                return dispatch.nodes_with_news(conn, ids, server.dispatch_limits)
 
         for node_id in await run_in_threadpool(read):
             server.notifier.node_changed(node_id)
@@ -66,7 +66,7 @@ async def liveness_loop(server: ServerContext) -> None:
         except Exception:  # keep checking; one bad round must not stop liveness for good
             log.exception("liveness check failed")
         try:
-            if await run_in_threadpool(statistics.refresh_if_stale, server.db):
+            if await run_in_threadpool(statistics.refresh_if_stale, server.db, server.settings):
                 log.info("refreshed the planner statistics of the tasks table")
         except Exception:
             log.exception("refreshing planner statistics failed")
@@ -78,9 +78,9 @@ async def liveness_loop(server: ServerContext) -> None:
 
 
 async def news_loop(server: ServerContext) -> None:
-    """Every `recheck_s`, one look for all waiting agents at once (see `look_for_news`)."""
+    """Every `news_recheck_s`, one look for all waiting agents at once (see `look_for_news`)."""
     while True:
-        await asyncio.sleep(server.settings.recheck_s)
+        await asyncio.sleep(server.settings.news_recheck_s)
         try:
             await look_for_news(server)
         except Exception:  # keep looking; one bad round must not leave agents waiting for good

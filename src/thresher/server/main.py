@@ -11,28 +11,17 @@ from pathlib import Path
 
 import uvicorn
 
+from thresher.config import load_settings
 from thresher.server.app import create_app
 from thresher.server.auth import ensure_bootstrap_tokens
-from thresher.server.context import ServerContext, Settings
+from thresher.server.context import ServerContext
 from thresher.server.dashboard.secret import SessionSecret
 from thresher.server.dashboard.session import SessionStore
 from thresher.server.db.engine import Database
-from thresher.server.events import EventHub, node_sample_s_from_environment
+from thresher.server.events import EventHub
+from thresher.server.settings import ServerSettings
 
 log = logging.getLogger("thresher.server")
-GIL_SWITCH_INTERVAL_S = 0.001
-
-#: Below this a node timeout cannot work: the liveness check runs every timeout/4 (at least 0.2 s) and a
-#: heartbeat is an HTTP call that a busy server may answer late.
-MIN_NODE_TIMEOUT_S = 1.0
-def node_timeout_error(node_timeout: float) -> str | None:
-    """Why a node timeout is refused, or None."""
-    if not node_timeout == node_timeout or node_timeout in (float("inf"), float("-inf")):  # NaN, inf
-        return "the node timeout must be a number of seconds"
-    if node_timeout < MIN_NODE_TIMEOUT_S:
-        return (f"a node timeout of {node_timeout:g} s is too short (the least is {MIN_NODE_TIMEOUT_S:g} s): "
-                "nodes would be declared down between two heartbeats")
-    return None  # agents learn the timeout when they register and beat three times within it
 
 
 def default_data_dir() -> Path:
@@ -41,31 +30,30 @@ def default_data_dir() -> Path:
     return data_dir()
 
 
-def prepare(db_url: str | None, data_dir: Path, settings: Settings | None = None) -> ServerContext:
-    """Open and migrate the database and make sure the first tokens and the session secret exist."""
+def prepare(db_url: str | None, data_dir: Path, settings: ServerSettings | None = None) -> ServerContext:
+    """Open and migrate the database and make sure the first tokens and the session secret exist. Without
+    `settings`, they come from the environment alone (`THRESHER_SERVER_*`), as a server start reads them."""
+    settings = settings or load_settings(ServerSettings, section="server")
     data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(db_url or f"sqlite:///{data_dir / 'thresher.db'}")
+    db = Database(db_url or f"sqlite:///{data_dir / 'thresher.db'}", settings.pool)
     db.migrate()
     with db.write() as conn:
         ensure_bootstrap_tokens(conn, data_dir)
-    return ServerContext(db=db, settings=settings or Settings(),
-                         events=EventHub(sample_s=node_sample_s_from_environment()),
-                         sessions=SessionStore(SessionSecret.in_folder(data_dir)))
+    return ServerContext(db=db, settings=settings, events=EventHub(sample_s=settings.node_sample_s),
+                         sessions=SessionStore(SessionSecret.in_folder(data_dir), idle_s=settings.session_idle_s,
+                                               lifetime_s=settings.session_lifetime_s))
 
 
-def serve(db_url: str | None = None, host: str = "127.0.0.1", port: int = 8642, data_dir: Path | None = None,
-          node_timeout: float = 60.0, save_client_config: bool = True) -> None:
+def serve(settings: ServerSettings, save_client_config: bool = True) -> None:
     """Run a server until SIGINT/SIGTERM. Port 0 picks a free port; `data_dir/server.json` tells which."""
-    problem = node_timeout_error(node_timeout)
-    if problem:
-        raise ValueError(problem)
     # The event loop thread (HTTP) and the database threads hand the GIL to each other thousands of
     # times a second; each database call releases it and must win it back. Python's default 5 ms switch
     # interval lets the busy side keep it that long, and the writer that everybody waits for stalls.
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    sys.setswitchinterval(settings.gil_switch_interval_s)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    data = Path(data_dir) if data_dir else default_data_dir()
-    server = prepare(db_url, data, Settings(node_timeout_s=node_timeout, lost_grace_s=min(10.0, node_timeout)))
+    data = settings.data_dir or default_data_dir()
+    server = prepare(settings.db, data, settings)
+    host, port = settings.host, settings.port
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))

@@ -69,7 +69,7 @@ def _heartbeats(conn: Connection, beats: list[nodes.Beat]) -> list[tuple[dict[st
 async def heartbeat(request: Request, body: Heartbeat, node_id: int = Depends(current_node_id)) -> Any:
     server = ctx(request)
     answer, changes = await server.batcher.run_grouped(
-        _heartbeats, nodes.Beat(node_id, body, server.settings.lost_grace_s), RANK_REPORTS)
+        _heartbeats, nodes.Beat(node_id, body, server.settings.lost_grace), RANK_REPORTS)
     server.announce(changes)
     # Live figures only, unless `changes` says more: node pages refresh, the farm summary need not.
     server.publish(quiet_nodes=[node_id])
@@ -80,9 +80,10 @@ async def heartbeat(request: Request, body: Heartbeat, node_id: int = Depends(cu
 RANK_REPORTS, RANK_WORK = 0, 1
 
 
-def _work_for_nodes(conn: Connection, node_ids: list[int]) -> list[dispatch.Answer]:
-    """Requests for work queued together, answered together (see WriteBatcher.run_grouped)."""
-    return dispatch.work_for_nodes(conn, node_ids, utcnow())
+def _work_for_nodes(conn: Connection, asks: list[tuple[int, dispatch.Limits]]) -> list[dispatch.Answer]:
+    """Requests for work queued together, answered together (see WriteBatcher.run_grouped); each names
+    its node and the server's dispatch limits (the same for all)."""
+    return dispatch.work_for_nodes(conn, [node_id for node_id, _ in asks], utcnow(), asks[0][1])
 
 
 def _finish_reports(conn: Connection, batches: list[tuple[int, list[dict[str, Any]]]]) -> list[tuple[list[dict[str, Any]], lifecycle.Changes]]:
@@ -92,7 +93,7 @@ def _finish_reports(conn: Connection, batches: list[tuple[int, list[dict[str, An
 
 def _has_news(server: ServerContext, node_id: int) -> bool:
     with server.db.peek() as conn:
-        return dispatch.has_news(conn, node_id)
+        return dispatch.has_news(conn, node_id, server.dispatch_limits)
 
 
 @router.post("/work", operation_id="ask_for_work", response_model=WorkAnswer,
@@ -100,7 +101,7 @@ def _has_news(server: ServerContext, node_id: int) -> bool:
              responses=problems(*_AUTH))
 async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), node_id: int = Depends(current_node_id)) -> Any:
     server = ctx(request)
-    deadline = time.monotonic() + min(wait, server.settings.max_wait_s)
+    deadline = time.monotonic() + min(wait, server.settings.work_wait_max_s)
     waiter = server.notifier.register(node_id)
     look_first = False
     try:
@@ -109,7 +110,8 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), node_id
             # A woken agent first looks in a read transaction (most wake-ups find nothing for it); one
             # that just finished a task on a busy farm goes straight to the (batched) write.
             if not look_first or await run_in_threadpool(_has_news, server, node_id):
-                answer = await server.batcher.run_grouped(_work_for_nodes, node_id, RANK_WORK)
+                answer = await server.batcher.run_grouped(_work_for_nodes, (node_id, server.dispatch_limits),
+                                                          RANK_WORK)
                 server.announce(answer.changes)
             else:
                 answer = dispatch.Answer()

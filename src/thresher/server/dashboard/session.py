@@ -63,8 +63,10 @@ class SessionStore:
     """Makes, checks and refreshes session cookies; caches token rows for a short while."""
 
     def __init__(self, secret: SessionSecret | None = None, cache_s: float = 30.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, idle_s: float = IDLE_S, lifetime_s: float = LIFETIME_S) -> None:
         self.secret = secret or SessionSecret()
+        self.idle_s = min(idle_s, IDLE_S)            # never longer than the limits above
+        self.lifetime_s = min(lifetime_s, LIFETIME_S)
         self.cache_s = cache_s
         self.clock = clock
         self._cache: dict[int, tuple[float, _Token | None]] = {}
@@ -100,7 +102,7 @@ class SessionStore:
         if token_id > MAX_ID:  # names no row, and must not reach the database
             return None
         now = self.clock()
-        if now - issued > LIFETIME_S or now - seen > IDLE_S or seen < issued:
+        if now - issued > self.lifetime_s or now - seen > self.idle_s or seen < issued:
             return None
         token = self._token(db, token_id)
         if token is None or token.kind != ADMIN:
@@ -119,7 +121,7 @@ class SessionStore:
     def max_age(self, session: Session) -> int:
         """How long the browser should keep a cookie made now: until it would be idle too long or
         past its lifetime, whichever comes first."""
-        return max(0, min(IDLE_S, session.issued + LIFETIME_S - int(self.clock())))
+        return max(0, int(min(self.idle_s, session.issued + self.lifetime_s - int(self.clock()))))
 
     def _token(self, db: Database, token_id: int) -> _Token | None:
         now = time.monotonic()

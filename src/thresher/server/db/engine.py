@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -25,13 +26,22 @@ from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-# Connections kept open to PostgreSQL: the worker threads (40, anyio's default), the batch writers and
-# the housekeeping loop all fit, so a busy server never closes one only to open another.
-PG_POOL_SIZE = 50
-PG_POOL_OVERFLOW = 20
-# A connection idle for longer than this is pinged before use (PostgreSQL may have restarted, a
-# firewall may have dropped it); one in steady use is not, which saves a round trip per transaction.
-PING_AFTER_IDLE_S = 5.0
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """PostgreSQL connections (the server's settings say; these are the defaults).
+
+    `size`: connections kept open. The worker threads (40, anyio's default), the batch writers and the
+    housekeeping loop all fit, so a busy server never closes one only to open another.
+    `overflow`: connections opened beyond the pool under a burst.
+    `ping_after_idle_s`: a connection idle for longer than this is pinged before use (PostgreSQL may
+    have restarted, a firewall may have dropped it); one in steady use is not, which saves a round trip
+    per transaction."""
+
+    size: int = 50
+    overflow: int = 20
+    ping_after_idle_s: float = 5.0
 
 
 def normalize_url(url: str) -> str:
@@ -42,8 +52,9 @@ def normalize_url(url: str) -> str:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool: PoolSettings = PoolSettings()) -> None:
         self.url = normalize_url(url)
+        self.pool = pool
         self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self.engine = self._make_engine()
@@ -75,7 +86,8 @@ class Database:
         return engine
 
     def _make_pg_engine(self) -> Engine:
-        engine = create_engine(self.url, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_OVERFLOW)
+        engine = create_engine(self.url, pool_size=self.pool.size, max_overflow=self.pool.overflow)
+        ping_after_idle_s = self.pool.ping_after_idle_s
 
         @event.listens_for(engine, "checkin")
         def _idle_from(_dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
@@ -84,7 +96,7 @@ class Database:
         @event.listens_for(engine, "checkout")
         def _ping_if_idle(dbapi_connection, record, _proxy) -> None:  # type: ignore[no-untyped-def]
             idle_since = record.info.get("idle_since")
-            if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            if idle_since is None or time.monotonic() - idle_since < ping_after_idle_s:
                 return
             try:
                 engine.dialect.do_ping(dbapi_connection)

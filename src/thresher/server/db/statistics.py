@@ -10,14 +10,22 @@ SQLite's planner needs no statistics to use the index.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from thresher.server.db.engine import Database
 from thresher.server.db.queries import maintenance as q
 
-MIN_CHANGED_ROWS = 5_000   # below this, stale statistics cannot mislead the planner much
-CHANGED_FRACTION = 0.2     # of the live rows, as autovacuum's own analyze threshold but sooner
+
+class Thresholds(Protocol):
+    """How much of the table must have changed (the server's settings): below `statistics_min_changed_rows`
+    stale statistics cannot mislead the planner much; `statistics_changed_fraction` of the live rows is
+    autovacuum's own kind of threshold, but acted on sooner."""
+
+    statistics_min_changed_rows: int
+    statistics_changed_fraction: float
 
 
-def refresh_if_stale(db: Database) -> bool:
+def refresh_if_stale(db: Database, thresholds: Thresholds) -> bool:
     """ANALYZE the tasks table when many rows changed since the last analyze, VACUUM it too when many
     row versions are dead; True if it did either.
 
@@ -30,7 +38,8 @@ def refresh_if_stale(db: Database) -> bool:
         row = conn.execute(q.TASKS_STALENESS).first()
         if row is None:
             return False
-        threshold = max(MIN_CHANGED_ROWS, CHANGED_FRACTION * row.n_live_tup)
+        threshold = max(thresholds.statistics_min_changed_rows,
+                        thresholds.statistics_changed_fraction * row.n_live_tup)
         if row.n_dead_tup >= threshold:
             conn.execute(q.VACUUM_ANALYZE_TASKS)
             return True

@@ -31,6 +31,6 @@ from, counted), `hub` (the tick that ties them together).
 """
 
 from thresher.server.events.farm_summary import build_summary
-from thresher.server.events.hub import EventHub, node_sample_s_from_environment
+from thresher.server.events.hub import EventHub
 
-__all__ = ["EventHub", "build_summary", "node_sample_s_from_environment"]
+__all__ = ["EventHub", "build_summary"]

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 from fastapi.concurrency import run_in_threadpool
 
@@ -32,19 +31,6 @@ log = logging.getLogger("thresher.server.events")
 RECHECK_S = 10.0            # watched grids and tasks are re-read this often, event or not
 JOB_INFO_MAX = 500          # changed jobs whose counts one event carries
 NODE_SAMPLE_S = 15.0        # a node CPU/memory sample this often, by default
-NODE_SAMPLE_ENV = "THRESHER_NODE_SAMPLE_S"
-
-
-def node_sample_s_from_environment(environ: Mapping[str, str] = os.environ) -> float:
-    """The node sample interval `THRESHER_NODE_SAMPLE_S` asks for (at least 0.1 s; the default when
-    unset or not a number). Read once, where the server builds its context (server/main.py), until the
-    server's settings model holds it."""
-    try:
-        return max(0.1, float(environ.get(NODE_SAMPLE_ENV, NODE_SAMPLE_S)))
-    except ValueError:
-        return NODE_SAMPLE_S
-
-
 class EventHub:
     """One per server process; producers call `publish`, the app's lifespan runs `run`."""
 

@@ -1,0 +1,157 @@
+"""Every setting of the server in one model: where it listens and keeps its data, and the figures it runs by.
+
+`thresher server` and `python -m thresher.server` fill it through `thresher.config.load_settings` (flags,
+then `THRESHER_SERVER_*` and the older variables, then `[server]` of `--config thresher.toml`); the
+server's parts read their figures from it (`ServerContext.settings`) instead of module constants.
+docs/configuration.md is generated from this model: the descriptions here are the user's documentation.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from thresher.config import Outside, ThresherSettings
+from thresher.server.db.engine import PoolSettings
+
+if TYPE_CHECKING:
+    from thresher.server.dispatch import Limits
+
+#: Below this a node timeout cannot work: the liveness check runs every timeout/4 (at least 0.2 s) and a
+#: heartbeat is an HTTP call that a busy server may answer late.
+MIN_NODE_TIMEOUT_S = 1.0
+DEFAULT_PORT = 8642
+#: An attempt its agent does not mention may stay live this long (a report may be on its way), at most.
+LOST_GRACE_MAX_S = 10.0
+
+
+def node_timeout_error(node_timeout: float) -> str | None:
+    """Why a node timeout is refused, or None."""
+    if not math.isfinite(node_timeout):
+        return "the node timeout must be a number of seconds"
+    if node_timeout < MIN_NODE_TIMEOUT_S:
+        return (f"a node timeout of {node_timeout:g} s is too short (the least is {MIN_NODE_TIMEOUT_S:g} s): "
+                "nodes would be declared down between two heartbeats")
+    return None  # agents learn the timeout when they register and beat three times within it
+
+
+class ServerSettings(ThresherSettings):
+    """Settings of a Thresher server (`thresher server`, `python -m thresher.server`)."""
+
+    model_config = SettingsConfigDict(env_prefix="THRESHER_SERVER_")
+
+    # -- where --
+    db: Annotated[str | None, Outside(flag="--db")] = Field(
+        None, description="Database URL (`postgresql://user@host/thresher`); an SQLite file `thresher.db` in the "
+                          "data folder when not set.")
+    host: Annotated[str, Outside(flag="--host")] = Field(
+        "127.0.0.1", description="Address to listen on (`0.0.0.0` for every interface).")
+    port: Annotated[int, Outside(flag="--port")] = Field(
+        DEFAULT_PORT, ge=0, le=65535, description="Port to listen on; 0 picks a free one (`server.json` in the "
+                                                  "data folder tells which).")
+    data_dir: Annotated[Path | None, Outside(flag="--data")] = Field(
+        None, description="Data folder: tokens, the session secret, `server.json` and the SQLite file; the "
+                          "platform's user data folder when not set.")
+
+    # -- nodes --
+    node_timeout_s: Annotated[float, Outside(flag="--node-timeout")] = Field(
+        60.0, description="Seconds of silence before a node is declared down and its tasks go back to ready "
+                          f"(at least {MIN_NODE_TIMEOUT_S:g}; agents heartbeat three times within it).")
+    lost_grace_s: float | None = Field(
+        None, ge=0, description="Seconds an attempt its agent no longer mentions may stay live before it is "
+                                "lost (a report may be on its way); the smaller of "
+                                f"{LOST_GRACE_MAX_S:g} s and the node timeout when not set.")
+
+    # -- dispatch --
+    work_wait_max_s: float = Field(
+        30.0, gt=0, description="Longest time the server holds an agent's request for work open (long poll).")
+    news_recheck_s: float = Field(
+        2.0, gt=0, description="How often the server looks, for all waiting agents at once, for work that no "
+                               "wake-up announced (another server process made it, or a wake was missed).")
+    dispatch_candidates_per_node: int = Field(
+        64, ge=1, description="Most ready tasks read (and on PostgreSQL locked) for one node asking for work; "
+                              "never more than its free cores.")
+    dispatch_candidate_rows: int = Field(
+        512, ge=1, description="Most ready tasks read for one batch of agents asking at the same moment.")
+    tag_sets_ttl_s: float = Field(
+        2.0, ge=0, description="How long a server process trusts its copy of the farm's tag sets; a tag set "
+                               "another server process added is seen within this time.")
+
+    # -- database --
+    write_batch_max_calls: int = Field(
+        64, ge=1, description="Most agent calls (work, reports, heartbeats) applied in one write transaction.")
+    postgres_writers: int = Field(
+        3, ge=1, description="PostgreSQL: threads that apply agent calls (while one waits on a round trip "
+                             "another works).")
+    postgres_pool_size: int = Field(
+        50, ge=1, description="PostgreSQL: connections kept open (worker threads, writers and housekeeping "
+                              "all fit, so a busy server never closes one only to open another).")
+    postgres_pool_overflow: int = Field(
+        20, ge=0, description="PostgreSQL: connections opened beyond the pool under a burst.")
+    postgres_ping_after_idle_s: float = Field(
+        5.0, ge=0, description="PostgreSQL: a connection idle this long is checked before use (the database "
+                               "may have restarted); one in steady use is not, saving a round trip.")
+    statistics_min_changed_rows: int = Field(
+        5_000, ge=0, description="PostgreSQL: changed task rows below which the server does not re-analyze "
+                                 "the tasks table itself.")
+    statistics_changed_fraction: float = Field(
+        0.2, ge=0, description="PostgreSQL: fraction of the task rows that must have changed (or died) before "
+                               "the server re-analyzes (and vacuums) the tasks table.")
+
+    # -- people --
+    token_cache_s: float = Field(
+        60.0, ge=0, description="How long a server process trusts a token it looked up; a token revoked in "
+                                "another server process stops working within this time.")
+    session_idle_s: float = Field(
+        12 * 3600, gt=0, le=12 * 3600, description="A dashboard session unused this long is over (at most 12 h).")
+    session_lifetime_s: float = Field(
+        7 * 24 * 3600, gt=0, le=7 * 24 * 3600,
+        description="A dashboard session ends this long after its login, used or not (at most 7 days).")
+
+    # -- dashboard --
+    node_sample_s: Annotated[float, Outside(env=("THRESHER_NODE_SAMPLE_S",))] = Field(
+        15.0, gt=0, description="Seconds between two samples of every node's CPU and memory for the dashboard's "
+                                "history charts.")
+
+    # -- the process --
+    gil_switch_interval_s: float = Field(
+        0.001, gt=0, description="Python's thread switch interval: the HTTP loop and the database threads hand "
+                                 "the interpreter to each other thousands of times a second, and the writer "
+                                 "every agent waits for must win it back quickly (Python's default is 0.005).")
+
+    @field_validator("node_timeout_s")
+    @classmethod
+    def _node_timeout(cls, value: float) -> float:
+        problem = node_timeout_error(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _grace(self) -> ServerSettings:
+        if self.lost_grace_s is None:
+            self.lost_grace_s = min(LOST_GRACE_MAX_S, self.node_timeout_s)
+        return self
+
+    @property
+    def lost_grace(self) -> float:
+        """`lost_grace_s`, always set once the model is built."""
+        assert self.lost_grace_s is not None
+        return self.lost_grace_s
+
+    @property
+    def pool(self) -> PoolSettings:
+        """PostgreSQL's connection pool (`db.engine.PoolSettings`)."""
+        return PoolSettings(self.postgres_pool_size, self.postgres_pool_overflow, self.postgres_ping_after_idle_s)
+
+    @property
+    def dispatch_limits(self) -> Limits:
+        """How much dispatch reads at once (`dispatch.Limits`)."""
+        from thresher.server.dispatch import Limits
+
+        return Limits(candidates_per_node=self.dispatch_candidates_per_node,
+                      candidate_rows=self.dispatch_candidate_rows, tag_sets_ttl_s=self.tag_sets_ttl_s)
