@@ -388,7 +388,7 @@ class EventHub:
 
         with self._summary_lock:
             with self._read(server) as conn:
-                node_list = views.list_nodes(conn)
+                node_list = [node.model_dump(mode="json") for node in views.all_nodes(conn)]
                 job_states = {r.state: r.n for r in conn.execute(
                     select(jobs.c.state, func.count().label("n")).group_by(jobs.c.state))}
             now = time.monotonic()

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from datetime import datetime, timezone
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 T = TypeVar("T")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """The server stores UTC; SQLite hands datetimes back without a zone."""
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+Moment = Annotated[datetime | None, AfterValidator(_utc)]
+"""A moment in UTC; on the wire an ISO 8601 string ending in `Z`, or null."""
 
 
 class FieldError(BaseModel):

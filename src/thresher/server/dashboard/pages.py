@@ -232,11 +232,11 @@ def jobs_page(request: Request) -> Response:
     query = dict(state=f["state"] or None, project=f["project"] or None, owner=f["owner"] or None,
                  name=f["name"] or None, limit=PAGE_SIZE, sort=f["sort"])
     with ctx(request).db.read() as conn:
-        listing = views.list_jobs(conn, offset=(f["page"] - 1) * PAGE_SIZE, **query)
+        listing = views.list_jobs(conn, offset=(f["page"] - 1) * PAGE_SIZE, **query).model_dump(mode="json")
         pages = max(1, -(-listing["total"] // PAGE_SIZE))
         if f["page"] > pages:  # a page past the end (an old link, jobs that finished): show the last one
             f["page"] = pages
-            listing = views.list_jobs(conn, offset=(pages - 1) * PAGE_SIZE, **query)
+            listing = views.list_jobs(conn, offset=(pages - 1) * PAGE_SIZE, **query).model_dump(mode="json")
 
     def link(**change: Any) -> str:
         merged = {**f, **change}
@@ -274,7 +274,7 @@ def job_page(request: Request, job_id: int) -> Response:
         return session
     with ctx(request).db.read() as conn:
         try:
-            job = views.get_job(conn, job_id)
+            job = views.get_job(conn, job_id).model_dump(mode="json")
         except NotFound as exc:
             return render(request, "missing.html", session, status=404, message=exc.detail, title="Not found")
         previews = _previews(conn, job_id)
@@ -308,7 +308,7 @@ def task_page(request: Request, task_id: int) -> Response:
         return session
     with ctx(request).db.read() as conn:
         try:
-            task = views.get_task(conn, task_id)
+            task = views.get_task(conn, task_id).model_dump(mode="json")
         except NotFound as exc:
             return render(request, "missing.html", session, status=404, message=exc.detail, title="Not found")
         job = conn.execute(select(jobs.c.id, jobs.c.name, jobs.c.state).where(jobs.c.id == task["job_id"])).first()
@@ -345,7 +345,7 @@ def node_page(request: Request, ident: str) -> Response:
     server = ctx(request)
     with server.db.read() as conn:
         try:
-            node = views.get_node(conn, ident)
+            node = views.get_node(conn, ident).model_dump(mode="json")
         except NotFound as exc:
             return render(request, "missing.html", session, status=404, message=exc.detail, title="Not found")
         base = (select(attempts, tasks.c.frames, tasks.c.layer_id, jobs.c.name.label("job_name"),
