@@ -32,8 +32,7 @@ class Problem(BaseModel):
     """Every error answer (4xx and 5xx): one sentence for people, and each problem with its place."""
 
     detail: str = Field(..., description="one human sentence")
-    errors: list[FieldError] = Field(default_factory=list, description="every problem found, with its field; "
-                                                                       "may be empty")
+    errors: list[FieldError] = Field(..., description="every problem found, with its field; may be empty")
 
 
 class Page(BaseModel, Generic[T]):

@@ -253,7 +253,8 @@ def post_log(request: Request, body: LogChunk, attempt_id: int = Path(..., ge=1,
     with server.db.write() as conn:
         size, gap = lifecycle.append_log(conn, caller.node_id, attempt_id, body.offset, body.data)
     if gap:
-        return JSONResponse({"detail": f"log gap: the server has {size} bytes", "next_offset": size}, status_code=409)
+        return JSONResponse({"detail": f"log gap: the server has {size} bytes", "errors": [], "next_offset": size},
+                            status_code=409)
     server.publish(logs=[attempt_id])
     return {"next_offset": size}
 
