@@ -27,6 +27,11 @@ STATE_STYLES = {
     "killing": "red", "lost": "yellow",
 }
 
+def _table(**options: Any) -> Table:
+    """A plain table with a line under its head, as every listing here draws it."""
+    return Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True, **options)
+
+
 def state_text(state: str | None) -> Text:
     value = state or "-"
     return Text(value, style=STATE_STYLES.get(value, ""))
@@ -91,7 +96,7 @@ def job_state(job: JobSummary) -> Text:
 def jobs_table(answer: Page[JobSummary]) -> Table:
     items, total = answer.items, answer.total
     caption = f"{len(items)} of {total} jobs" if total != len(items) else f"{total} jobs"
-    table = Table(caption=caption, caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    table = _table(caption=caption, caption_justify="left")
     for column in ("ID", "NAME", "PROJECT", "OWNER", "PRI", "STATE", "PROGRESS", "SUBMITTED"):
         table.add_column(column, justify="right" if column in ("ID", "PRI") else "left",
                          no_wrap=column != "NAME", min_width=12 if column == "NAME" else None)
@@ -135,7 +140,7 @@ def job_view(job: Job) -> Group:
     for key, value in rows:
         head.add_row(key, value)
 
-    layers = Table(title="layers", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    layers = _table(title="layers", title_justify="left")
     for column in ("LAYER", "TEMPLATE", "FRAMES", "CHUNK", "NEEDS", "STATE", "PROGRESS", "AFTER"):
         layers.add_column(column, no_wrap=column not in ("LAYER", "AFTER"))
     for layer in job.layers:
@@ -154,7 +159,7 @@ def job_view(job: Job) -> Group:
 def tasks_table(answer: Page[Task]) -> Table:
     items, total = answer.items, answer.total
     caption = f"{len(items)} of {total} tasks" if total != len(items) else f"{total} tasks"
-    table = Table(caption=caption, caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    table = _table(caption=caption, caption_justify="left")
     for column in ("ID", "LAYER", "#", "FRAMES", "STATE", "TRIES", "NODE", "ATTEMPT", "STARTED", "TIME"):
         table.add_column(column, justify="right" if column in ("ID", "#", "TRIES", "ATTEMPT") else "left",
                          no_wrap=True)
@@ -179,8 +184,7 @@ def node_state(node: Node) -> Text:
 
 
 def nodes_table(nodes: list[Node]) -> Table:
-    table = Table(caption=f"{len(nodes)} nodes", caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-                  padding=(0, 1), collapse_padding=True)
+    table = _table(caption=f"{len(nodes)} nodes", caption_justify="left")
     any_gpus = any(node.gpus for node in nodes)
     columns = ["ID", "NAME", "STATE", "CORES", "MEM GB", *(["GPUS"] if any_gpus else []), "CPU%", "RUN", "FREE",
                "TAGS", "SEEN"]
@@ -213,8 +217,7 @@ def node_view(node: Node) -> Group:
         grid.add_row(f"gpu {gpu.index}", f"{gpu.name} {_gb(gpu.memory_mb)} GB")
     grid.add_row("tags", ", ".join(node.tags) or "-")
     grid.add_row("last seen", short_time(node.last_seen))
-    running = Table(title="running", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1),
-                    collapse_padding=True)
+    running = _table(title="running", title_justify="left")
     for column in ("ATTEMPT", "TASK", "JOB", "CORES", "GPUS"):
         running.add_column(column)
     for item in node.running:
@@ -224,7 +227,7 @@ def node_view(node: Node) -> Group:
 
 
 def templates_table(templates: list[Template]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    table = _table()
     table.add_column("TEMPLATE", no_wrap=True)
     table.add_column("DESCRIPTION")
     table.add_column("ARGS")
@@ -245,8 +248,7 @@ def dry_run_view(answer: DryRun) -> Group:
     for warning in answer.warnings:
         parts.append(Text(f"  warning: {warning}", style="yellow"))
     if answer.tasks:
-        table = Table(caption=f"{len(answer.tasks)} tasks", caption_justify="left", box=box.SIMPLE_HEAD,
-                      pad_edge=False, padding=(0, 1), collapse_padding=True)
+        table = _table(caption=f"{len(answer.tasks)} tasks", caption_justify="left")
         for column in ("LAYER", "#", "FRAMES", "COMMAND"):
             table.add_column(column, no_wrap=column != "COMMAND")
         for task in answer.tasks:

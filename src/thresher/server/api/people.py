@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Sequence
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -49,7 +49,7 @@ def _plain(value: str | None) -> str | None:
     return value
 
 
-def _states(allowed: list[str]) -> Any:
+def _states(allowed: Sequence[str]) -> Any:
     def check(value: str | None) -> str | None:
         _plain(value)
         if value:
@@ -63,10 +63,10 @@ def _states(allowed: list[str]) -> Any:
 
 
 Text = Annotated[str | None, AfterValidator(_plain)]
-JobStates = Annotated[str | None, AfterValidator(_states([s.value for s in JobState])),
-                      Query(description=f"one or more of {', '.join(s.value for s in JobState)}, comma separated")]
-TaskStates = Annotated[str | None, AfterValidator(_states([s.value for s in TaskState])),
-                       Query(description=f"one or more of {', '.join(s.value for s in TaskState)}, comma separated")]
+JobStates = Annotated[str | None, AfterValidator(_states(list(JobState))),
+                      Query(description=f"one or more of {', '.join(JobState)}, comma separated")]
+TaskStates = Annotated[str | None, AfterValidator(_states(list(TaskState))),
+                       Query(description=f"one or more of {', '.join(TaskState)}, comma separated")]
 NodeIdent = Annotated[str, AfterValidator(_plain)]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
@@ -175,13 +175,15 @@ def _job_action(server: ServerContext, fn: Any, job_id: int, *args: Any) -> Job:
         return views.get_job(conn, job_id)
 
 
-@router.post("/jobs/{job_id}/kill", summary="Kill a job: running tasks are stopped, nothing more starts", operation_id="kill_job", tags=["jobs"],
+@router.post("/jobs/{job_id}/kill", summary="Kill a job: running tasks are stopped, nothing more starts",
+             operation_id="kill_job", tags=["jobs"],
              response_model=Job, responses=_CHANGE)
 def kill_job(request: Request, job_id: JobId) -> Job:
     return _job_action(ctx(request), lifecycle.kill_job, job_id)
 
 
-@router.post("/jobs/{job_id}/pause", summary="Pause a job: running tasks finish, no new task starts", operation_id="pause_job", tags=["jobs"],
+@router.post("/jobs/{job_id}/pause", summary="Pause a job: running tasks finish, no new task starts",
+             operation_id="pause_job", tags=["jobs"],
              response_model=Job, responses=_CHANGE)
 def pause_job(request: Request, job_id: JobId) -> Job:
     return _job_action(ctx(request), lifecycle.pause_job, job_id)
@@ -232,7 +234,8 @@ def _task_action(server: ServerContext, fn: Any, task_id: int) -> TaskDetail:
         return views.get_task(conn, task_id)
 
 
-@router.post("/tasks/{task_id}/skip", summary="Mark a task done by hand (its dependents may start)", operation_id="skip_task", tags=["tasks"],
+@router.post("/tasks/{task_id}/skip", summary="Mark a task done by hand (its dependents may start)",
+             operation_id="skip_task", tags=["tasks"],
              response_model=TaskDetail, responses=_CHANGE)
 def skip_task(request: Request, task_id: TaskId) -> TaskDetail:
     return _task_action(ctx(request), lifecycle.skip_task, task_id)
@@ -317,13 +320,15 @@ def enable_node(request: Request, ident: NodeIdent) -> Node:
     return _set_admin_state(request, ident, NodeAdminState.ENABLED)
 
 
-@router.post("/nodes/{ident}/disable", summary="Stop giving a node work; what it runs goes back to ready", operation_id="disable_node", tags=["nodes"],
+@router.post("/nodes/{ident}/disable", summary="Stop giving a node work; what it runs goes back to ready",
+             operation_id="disable_node", tags=["nodes"],
              response_model=Node, responses=_ONE)
 def disable_node(request: Request, ident: NodeIdent) -> Node:
     return _set_admin_state(request, ident, NodeAdminState.DISABLED)
 
 
-@router.post("/nodes/{ident}/drain", summary="Let a node finish what it runs, then take nothing new", operation_id="drain_node", tags=["nodes"],
+@router.post("/nodes/{ident}/drain", summary="Let a node finish what it runs, then take nothing new",
+             operation_id="drain_node", tags=["nodes"],
              response_model=Node, responses=_ONE)
 def drain_node(request: Request, ident: NodeIdent) -> Node:
     return _set_admin_state(request, ident, NodeAdminState.DRAINING)
