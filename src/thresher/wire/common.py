@@ -52,7 +52,7 @@ _STATUS_MEANING = {
 }
 
 
-def problems(*statuses: int, **special: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+def error_responses(*statuses: int, **special: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
     """The `responses` of a route that can answer these error statuses, each with the problem shape.
     `special` gives a status (named `s409`) a shape of its own that extends the problem."""
     out: dict[int | str, dict[str, Any]] = {

@@ -38,7 +38,7 @@ from thresher.wire.agent import (
     Registration,
     WorkAnswer,
 )
-from thresher.wire.common import problems
+from thresher.wire.common import error_responses
 
 router = APIRouter(prefix="/agent", tags=["agent"])
 
@@ -54,7 +54,7 @@ def _node_is_live(node: Any, server: ServerContext) -> bool:
 
 @router.post("/register", operation_id="register_node", response_model=Registered,
              summary="Register a node (enrolment token), or refresh its facts (its own token)",
-             responses=problems(*_AUTH, 409))
+             responses=error_responses(*_AUTH, 409))
 def register(request: Request, body: Registration, caller: Caller = Depends(current_caller),
              secret: str = Depends(bearer_secret)) -> Any:
     server = ctx(request)
@@ -141,7 +141,7 @@ def _heartbeat_round(conn: Any, items: list[HeartbeatItem]) -> list[tuple[dict[s
 
 @router.post("/heartbeat", operation_id="heartbeat", response_model=HeartbeatAnswer,
              summary="The node is alive: its load and what it runs; answered with what to kill",
-             responses=problems(*_AUTH))
+             responses=error_responses(*_AUTH))
 async def heartbeat(request: Request, body: Heartbeat, caller: Caller = Depends(require_node)) -> Any:
     server = ctx(request)
     node_id = caller.node_id
@@ -174,7 +174,7 @@ def _has_news(server: ServerContext, node_id: int) -> bool:
 
 @router.post("/work", operation_id="ask_for_work", response_model=WorkAnswer,
              summary="Long poll for work: answers as soon as there is something for this node",
-             responses=problems(*_AUTH))
+             responses=error_responses(*_AUTH))
 async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), caller: Caller = Depends(require_node)) -> Any:
     server = ctx(request)
     node_id = caller.node_id
@@ -236,7 +236,7 @@ async def look_for_news(server: ServerContext) -> int:
 
 
 @router.post("/goodbye", operation_id="say_goodbye", response_model=Goodbye,
-             summary="The agent is stopping: take no more work to this node", responses=problems(401, 403))
+             summary="The agent is stopping: take no more work to this node", responses=error_responses(401, 403))
 def goodbye(request: Request, caller: Caller = Depends(require_node)) -> Any:
     server = ctx(request)
     with server.db.write() as conn:
@@ -247,7 +247,7 @@ def goodbye(request: Request, caller: Caller = Depends(require_node)) -> Any:
 
 @router.post("/attempts/{attempt_id}/log", operation_id="append_log", response_model=LogAccepted,
              summary="Append to an attempt's log at a byte offset (idempotent)",
-             responses=problems(*_AUTH, 404, s409=LogGap))
+             responses=error_responses(*_AUTH, 404, s409=LogGap))
 def post_log(request: Request, body: LogChunk, attempt_id: int = Path(..., ge=1, le=MAX_ID), caller: Caller = Depends(require_node)) -> Any:
     server = ctx(request)
     with server.db.write() as conn:
@@ -260,7 +260,7 @@ def post_log(request: Request, body: LogChunk, attempt_id: int = Path(..., ge=1,
 
 
 @router.post("/finish", operation_id="report_finished", response_model=FinishAnswer,
-             summary="Report how attempts ended (a batch; idempotent per attempt)", responses=problems(*_AUTH))
+             summary="Report how attempts ended (a batch; idempotent per attempt)", responses=error_responses(*_AUTH))
 async def finish(request: Request, body: FinishBatch, caller: Caller = Depends(require_node)) -> Any:
     server = ctx(request)
     node_id = caller.node_id

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 from thresher import __version__
 from thresher.server.auth import Caller
 from thresher.server.context import current_caller
-from thresher.wire.common import problems
+from thresher.wire.common import error_responses
 from thresher.wire.meta import Health, WhoAmI
 
 router = APIRouter(tags=["meta"])
@@ -20,6 +20,6 @@ def health() -> Health:
 
 
 @router.get("/whoami", summary="The token's kind and name", operation_id="whoami", response_model=WhoAmI,
-            responses=problems(401))
+            responses=error_responses(401))
 def whoami(caller: Caller = Depends(current_caller)) -> WhoAmI:
     return WhoAmI(kind=caller.kind, name=caller.name, node_id=caller.node_id)

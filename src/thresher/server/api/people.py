@@ -21,7 +21,7 @@ from thresher.server.dispatch import forget_tag_keys
 from thresher.server.errors import BadInput, NotFound
 from thresher.server.submit import create_job, dry_run, farm_problems, inspect_spec, merge_problems, problem_detail
 from thresher.templates import all_templates
-from thresher.wire.common import Page, problems
+from thresher.wire.common import Page, error_responses
 from thresher.wire.jobs import Attempt, DryRun, Job, JobSummary, LogPiece, PriorityBody, RetryBody, Task, TaskDetail
 from thresher.wire.meta import Template
 from thresher.wire.nodes import Node
@@ -32,8 +32,8 @@ router = APIRouter(dependencies=[Depends(require_admin)])
 # given (422); calls that name a row answer 404 when there is none, changes that the row's state
 # forbids answer 409.
 _AUTH = (401, 403, 422)
-_ONE = problems(*_AUTH, 404)
-_CHANGE = problems(*_AUTH, 404, 409)
+_ONE = error_responses(*_AUTH, 404)
+_CHANGE = error_responses(*_AUTH, 404, 409)
 
 MAX_OFFSET = 2**63 - 1  # OFFSET and byte offsets are 64-bit in both databases
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -114,7 +114,7 @@ def openapi_components() -> dict[str, Any]:
 @router.post("/jobs", status_code=201, summary="Submit a job (or check it with dry_run=true)",
              operation_id="submit_job", tags=["jobs"], response_model=Job,
              responses={200: {"model": DryRun, "description": "Dry run: what the submit would create"},
-                        **problems(*_AUTH)},
+                        **error_responses(*_AUTH)},
              openapi_extra={"requestBody": {"content": {"application/json": {
                  "schema": {"$ref": "#/components/schemas/JobSpec"}}}}})
 def submit_job(request: Request, spec: Any = Body(...), dry: bool = Query(False, alias="dry_run"),
@@ -144,7 +144,7 @@ def submit_job(request: Request, spec: Any = Body(...), dry: bool = Query(False,
 
 
 @router.get("/jobs", summary="List jobs with filters and paging", operation_id="list_jobs", tags=["jobs"],
-            response_model=Page[JobSummary], responses=problems(*_AUTH))
+            response_model=Page[JobSummary], responses=error_responses(*_AUTH))
 def list_jobs(request: Request, state: JobStates = None, project: Text = None, owner: Text = None,
               name: Text = None, limit: int = _limit(50, 1000), offset: Offset = 0,
               sort: str = Query("-id", description=f"one of {', '.join(read.JOB_SORTS)}")) -> Page[JobSummary]:
@@ -282,7 +282,7 @@ def read_log(request: Request, attempt_id: AttemptId, offset: Offset = 0,
 
 
 @router.get("/nodes", summary="List the farm's nodes by name", operation_id="list_nodes", tags=["nodes"],
-            response_model=Page[Node], responses=problems(*_AUTH))
+            response_model=Page[Node], responses=error_responses(*_AUTH))
 def list_nodes(request: Request, limit: int = _limit(1000, 100_000), offset: Offset = 0) -> Page[Node]:
     with ctx(request).db.read() as conn:
         return views.list_nodes(conn, limit=limit, offset=offset)
@@ -335,7 +335,7 @@ def drain_node(request: Request, ident: NodeIdent) -> Node:
 
 
 @router.get("/templates", summary="List the job templates the server knows", operation_id="list_templates",
-            tags=["templates"], response_model=Page[Template], responses=problems(*_AUTH))
+            tags=["templates"], response_model=Page[Template], responses=error_responses(*_AUTH))
 def list_templates(limit: int = _limit(1000, 10_000), offset: Offset = 0) -> Page[Template]:
     known = list(all_templates().values())
     return Page[Template](items=[Template.model_validate(t.describe()) for t in known[offset:offset + limit]],
