@@ -77,8 +77,12 @@ LAYERS_OF_JOB = select(layers).where(layers.c.job_id == bindparam("job_id")).ord
 
 # -- tasks -----------------------------------------------------------------------------------
 
-# A task row with its layer's name and the name of the node its latest attempt ran on.
-_TASK_ROWS = (select(tasks, layers.c.name.label("layer_name"), nodes.c.name.label("node_name"))
+# A task as `wire.jobs.Task` shows it, its columns named as the model's fields: its layer's name, and the
+# name of the node its latest attempt ran on.
+_TASK_ROWS = (select(tasks.c.id, tasks.c.job_id, tasks.c.layer_id, layers.c.name.label("layer"),
+                     tasks.c.idx.label("index"), tasks.c.frames, tasks.c.state, tasks.c.tries, tasks.c.lost,
+                     nodes.c.name.label("node"), tasks.c.attempt_id, tasks.c.progress, tasks.c.started_at,
+                     tasks.c.ended_at, tasks.c.part)
               .join(layers, layers.c.id == tasks.c.layer_id).outerjoin(nodes, nodes.c.id == tasks.c.node_id))
 
 
@@ -114,8 +118,13 @@ TASK_EXISTS = select(tasks.c.id).where(tasks.c.id == bindparam("task_id"))
 # How many attempts a task had.
 COUNT_ATTEMPTS = select(func.count()).select_from(attempts).where(attempts.c.task_id == bindparam("task_id"))
 
-# The attempts of one task with their node's name, first try first (`:limit` from `:offset`).
-ATTEMPTS_OF_TASK = (select(attempts, nodes.c.name.label("node_name")).join(nodes, nodes.c.id == attempts.c.node_id)
+# The attempts of one task as `wire.jobs.Attempt` shows them (columns named as its fields), first try
+# first (`:limit` from `:offset`).
+ATTEMPTS_OF_TASK = (select(attempts.c.id, attempts.c.task_id, attempts.c.number, nodes.c.name.label("node"),
+                           attempts.c.state, attempts.c.started_at, attempts.c.ended_at, attempts.c.exit_code,
+                           attempts.c.cpu_s, attempts.c.peak_rss_mb, attempts.c.reason, attempts.c.log_size,
+                           attempts.c.gpu_ids.label("gpus"))
+                    .join(nodes, nodes.c.id == attempts.c.node_id)
                     .where(attempts.c.task_id == bindparam("task_id")).order_by(attempts.c.number)
                     .limit(bindparam("limit")).offset(bindparam("offset")))
 
