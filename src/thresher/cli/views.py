@@ -14,18 +14,21 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from thresher.model.states import DONE_TASK_STATES, JobState, NodeAdminState, TaskState
+from thresher.model.states import DONE_TASK_STATES, AttemptState, JobState, NodeAdminState, NodeState, TaskState
 from thresher.wire.common import Page
 from thresher.wire.jobs import DryRun, Job, JobSummary, Task, TaskCounts
 from thresher.wire.meta import Template
 from thresher.wire.nodes import Node
 
-STATE_STYLES = {
-    "waiting": "dim", "queued": "cyan", "ready": "cyan", "running": "bold blue", "paused": "yellow",
-    "succeeded": "green", "failed": "bold red", "killed": "red", "skipped": "magenta",
-    "up": "green", "down": "red", "enabled": "green", "disabled": "red", "draining": "yellow",
-    "killing": "red", "lost": "yellow",
+STATE_STYLES: dict[str, str] = {
+    JobState.WAITING: "dim", JobState.QUEUED: "cyan", TaskState.READY: "cyan", TaskState.RUNNING: "bold blue",
+    TaskState.PAUSED: "yellow", TaskState.SUCCEEDED: "green", TaskState.FAILED: "bold red", TaskState.KILLED: "red",
+    TaskState.SKIPPED: "magenta", NodeState.UP: "green", NodeState.DOWN: "red", NodeAdminState.ENABLED: "green",
+    NodeAdminState.DISABLED: "red", NodeAdminState.DRAINING: "yellow", AttemptState.KILLING: "red",
+    AttemptState.LOST: "yellow",
 }
+"""The colour of each state, whichever kind of thing is in it (job, task, attempt or node states share names)."""
+
 
 def _table(**options: Any) -> Table:
     """A plain table with a line under its head, as every listing here draws it."""

@@ -96,6 +96,9 @@ class Thresher:
     @overload
     def submit(self, spec: Json, dry_run: Literal[True]) -> DryRun: ...
 
+    @overload
+    def submit(self, spec: Json, dry_run: bool) -> Job | DryRun: ...
+
     def submit(self, spec: Json, dry_run: bool = False) -> Job | DryRun:
         """Submit a job spec; the created Job, or with `dry_run` the validation and task preview.
 
