@@ -172,7 +172,7 @@ def run(kind: str, url: str, args: argparse.Namespace, root: Path, pg: PostgresS
             if status != "ok":
                 raise RuntimeError(f"a simulator process failed: {value}")
             seen.append(Seen(**value))
-        nodes = farm.api.get("/nodes")
+        nodes = farm.api.get("/nodes", limit=100_000)
         items = nodes["items"] if isinstance(nodes, dict) else nodes
         down = sum(1 for n in items if n.get("state") == "down")
     except Exception:

@@ -56,7 +56,7 @@ class Bench:
     def job_state(self, job_id: int) -> str:
         from thresher.server.views import get_job
         with self.db.read() as conn:
-            return get_job(conn, job_id)["state"]
+            return get_job(conn, job_id).state
 
     def act(self, fn: Any, *args: Any) -> Any:
         with self.db.write() as conn:

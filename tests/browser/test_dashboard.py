@@ -94,8 +94,8 @@ def test_kill_a_running_job_from_its_page_stops_it_on_the_agent(dash: Dash, tmp_
             return True
 
     dash.wait_api(gone, message="the task's process to stop on the agent")
-    attempts = dash.farm.api.get(f"/tasks/{dash.farm.api.get(f'/jobs/{job_id}/tasks')['items'][0]['id']}/attempts")
-    dash.wait_api(lambda: dash.farm.api.get(f"/tasks/{attempts[0]['task_id']}/attempts")[0]["state"] == "killed",
+    attempts = dash.farm.api.get(f"/tasks/{dash.farm.api.get(f'/jobs/{job_id}/tasks')['items'][0]['id']}/attempts")["items"]
+    dash.wait_api(lambda: dash.farm.api.get(f"/tasks/{attempts[0]['task_id']}/attempts")["items"][0]["state"] == "killed",
                   message="the agent to report the attempt killed")
 
 

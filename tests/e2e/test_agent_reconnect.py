@@ -92,7 +92,7 @@ def test_runs_work_and_streams_logs(make_farm: Callable[..., Any], tmp_path: Pat
     job = wait_job(farm, job_id, "succeeded")
     assert job["counts"]["succeeded"] == 4
     for task in tasks_of(farm, job_id):
-        attempt = farm.api.get(f"/tasks/{task['id']}/attempts")[-1]
+        attempt = farm.api.get(f"/tasks/{task['id']}/attempts")["items"][-1]
         assert attempt["state"] == "succeeded"
         assert attempt["exit_code"] == 0
         log = full_log(farm, attempt["id"])
@@ -107,13 +107,13 @@ def test_failure_reasons_reach_server(make_farm: Callable[..., Any], tmp_path: P
     missing = tmp_path / "never.png"
     job_id = submit(farm, ["echo", "hi"], outputs=[str(missing)], retries=0)
     wait_job(farm, job_id, "failed")
-    attempt = farm.api.get(f"/tasks/{tasks_of(farm, job_id)[0]['id']}/attempts")[-1]
+    attempt = farm.api.get(f"/tasks/{tasks_of(farm, job_id)[0]['id']}/attempts")["items"][-1]
     assert attempt["state"] == "failed"
     assert attempt["reason"] == f"missing output: {missing}"
 
     job_id = submit(farm, ["sh", "-c", "echo 'ERROR: license'; exit 0"], error_patterns=["^ERROR"], retries=0)
     wait_job(farm, job_id, "failed")
-    attempt = farm.api.get(f"/tasks/{tasks_of(farm, job_id)[0]['id']}/attempts")[-1]
+    attempt = farm.api.get(f"/tasks/{tasks_of(farm, job_id)[0]['id']}/attempts")["items"][-1]
     assert attempt["reason"] == "error line: ERROR: license"
 
 
@@ -126,7 +126,7 @@ def test_kill_job_ends_process_tree(make_farm: Callable[..., Any], tmp_path: Pat
     pids = read_pids(pid_file)
     farm.api.post(f"/jobs/{job_id}/kill")
     farm.wait_for(lambda: all_gone(pids), timeout=15, message="task tree gone")
-    farm.wait_for(lambda: farm.api.get(f"/tasks/{tasks_of(farm, job_id)[0]['id']}/attempts")[-1]["state"]
+    farm.wait_for(lambda: farm.api.get(f"/tasks/{tasks_of(farm, job_id)[0]['id']}/attempts")["items"][-1]["state"]
                   == "killed", timeout=15, message="attempt killed")
 
 
@@ -144,7 +144,7 @@ def test_task_finishes_while_server_is_down(make_farm: Callable[..., Any], db_ur
     farm.start_server()
     job = wait_job(farm, job_id, "succeeded", timeout=40)
     assert job["counts"]["succeeded"] == 1
-    attempts = farm.api.get(f"/tasks/{tasks_of(farm, job_id)[0]['id']}/attempts")
+    attempts = farm.api.get(f"/tasks/{tasks_of(farm, job_id)[0]['id']}/attempts")["items"]
     assert len(attempts) == 1  # it ran once; the outage did not cost a retry
     log = full_log(farm, attempts[0]["id"])
     assert "started\n" in log["data"] and "finished\n" in log["data"]
@@ -164,7 +164,7 @@ def test_agent_shutdown_reports_lost_and_task_runs_again(make_farm: Callable[...
     assert farm.kill_agent("n1", signal.SIGTERM) == 0
     assert all_gone(pids)
     task = tasks_of(farm, job_id)[0]
-    attempt = farm.api.get(f"/tasks/{task['id']}/attempts")[-1]
+    attempt = farm.api.get(f"/tasks/{task['id']}/attempts")["items"][-1]
     assert attempt["state"] == "lost"
     assert attempt["reason"] == "agent shutdown"
     assert task["state"] == "ready" and task["tries"] == 0
@@ -172,8 +172,8 @@ def test_agent_shutdown_reports_lost_and_task_runs_again(make_farm: Callable[...
     pid_file.unlink()
     farm.start_agent("n1", cores=2)
     farm.wait_for(pid_file.exists, timeout=20, message="task started again")
-    assert farm.api.get("/nodes")[0]["name"] == "n1"
-    assert len(farm.api.get("/nodes")) == 1  # same identity after the restart
+    assert farm.api.get("/nodes")["items"][0]["name"] == "n1"
+    assert len(farm.api.get("/nodes")["items"]) == 1  # same identity after the restart
 
 
 def test_agent_crash_leftovers_killed_on_restart(make_farm: Callable[..., Any], db_url: str, tmp_path: Path) -> None:
@@ -191,7 +191,7 @@ def test_agent_crash_leftovers_killed_on_restart(make_farm: Callable[..., Any], 
     farm.start_agent("n1", cores=2)
     farm.wait_for(lambda: all_gone(pids), timeout=10, message="orphaned child ended by the new agent")
     farm.wait_for(pid_file.exists, timeout=30, message="task started again")
-    attempts = farm.api.get(f"/tasks/{tasks_of(farm, job_id)[0]['id']}/attempts")
+    attempts = farm.api.get(f"/tasks/{tasks_of(farm, job_id)[0]['id']}/attempts")["items"]
     assert attempts[0]["state"] == "lost"
     assert attempts[-1]["state"] == "running"
 
@@ -206,5 +206,5 @@ def test_gpu_mask_follows_assignment(make_farm: Callable[..., Any], db_url: str)
     cpu_job = submit(farm, show)
     for job_id, expected in ((gpu_job, {"cvd=[0]", "cvd=[1]"}), (cpu_job, {"cvd=[]"})):
         wait_job(farm, job_id, "succeeded")
-        attempt = farm.api.get(f"/tasks/{tasks_of(farm, job_id)[0]['id']}/attempts")[-1]
+        attempt = farm.api.get(f"/tasks/{tasks_of(farm, job_id)[0]['id']}/attempts")["items"][-1]
         assert full_log(farm, attempt["id"])["data"].strip() in expected

@@ -246,7 +246,7 @@ def test_thresher_agent_command_registers_with_its_apps(make_farm: Any, tmp_path
                              "--state-dir", str(tmp_path / "state"), "--heartbeat", "0.5"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        node = farm.wait_for(lambda: next((n for n in farm.api.get("/nodes") if n["name"] == "cli-node"), None),
+        node = farm.wait_for(lambda: next((n for n in farm.api.get("/nodes")["items"] if n["name"] == "cli-node"), None),
                              timeout=30, message="the CLI agent to register")
         assert (node["cores"], node["memory_mb"], node["tags"]) == (2, 2048, ["blender", "linux"])
         assert node["apps"]["blender"] == "/opt/blender/blender"

@@ -28,7 +28,7 @@ def _job(out: Path, frames: str, seconds: float, chunk: int = 1) -> dict[str, An
 def _succeeded_attempts(api: Any, job_id: int) -> dict[int, list[dict[str, Any]]]:
     out = {}
     for task in api.get(f"/jobs/{job_id}/tasks")["items"]:
-        attempts = api.get(f"/tasks/{task['id']}/attempts")
+        attempts = api.get(f"/tasks/{task['id']}/attempts")["items"]
         out[task["id"]] = [a for a in attempts if a["state"] == "succeeded"]
     return out
 
@@ -78,7 +78,7 @@ def test_agent_kill_9_requeues_its_tasks_on_another_node(make_farm, db_url: str,
     tasks = farm.api.get(f"/jobs/{job_id}/tasks")["items"]
     assert all(t["node"] == "survivor" and t["lost"] == 1 and t["tries"] == 0 for t in tasks), tasks
     for task in tasks:
-        states = [a["state"] for a in farm.api.get(f"/tasks/{task['id']}/attempts")]
+        states = [a["state"] for a in farm.api.get(f"/tasks/{task['id']}/attempts")["items"]]
         assert states == ["lost", "succeeded"]
     # the killed agent's children died with it (PDEATHSIG): only the survivor's runs wrote frames
     assert len(list(out.iterdir())) == 2

@@ -73,7 +73,7 @@ def test_every_application_template_renders_through_its_stand_in(farm, tmp_path:
                      "look.0001.exr", "look.0005.exr", "vray.0002.exr", "gpu.0002.exr", "maya.mp4"):
         assert expected in names, names
     assert "look.0002.exr" not in names  # katana got the stepped chunk as the list 1,3,5
-    nodes = {n["name"]: n for n in farm.api.get("/nodes")}
+    nodes = {n["name"]: n for n in farm.api.get("/nodes")["items"]}
     assert nodes["a1"]["apps"]["redshiftCmdLine"] == str(FAKES / "redshiftCmdLine")
     assert nodes["a1"]["apps"]["render"] == str(FAKES / "Render")
     tasks = farm.api.get(f"/jobs/{job['id']}/tasks")["items"]
@@ -127,7 +127,7 @@ def test_lying_renderers_fail_with_a_clear_reason(make_farm, tmp_path: Path, mod
     done = _wait_job(farm, job["id"])
     assert done["state"] == "failed"
     task = farm.api.get(f"/jobs/{job['id']}/tasks")["items"][0]
-    attempts = farm.api.get(f"/tasks/{task['id']}/attempts")
+    attempts = farm.api.get(f"/tasks/{task['id']}/attempts")["items"]
     assert [a["state"] for a in attempts] == ["failed", "failed"]
     for attempt in attempts:
         assert attempt["exit_code"] == 0 and attempt["reason"].startswith(reason), attempt

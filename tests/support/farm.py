@@ -287,7 +287,7 @@ class Farm:
         def node() -> dict[str, Any] | None:
             if agent is not None and state == "up":
                 self._check_alive(agent)
-            for item in self.api.get("/nodes"):
+            for item in self.api.get("/nodes")["items"]:
                 if item.get("name") == name and item.get("state") == state:
                     return item
             return None

@@ -12,6 +12,7 @@ from thresher.cli.localfarm import split_cores
 from thresher.cli.logs import parse_log_target, pick_attempt
 from thresher.client.api import Thresher
 from thresher.client.http import ServerUnreachable
+from thresher.wire.jobs import Attempt
 
 
 class ScriptedHttp:
@@ -34,18 +35,40 @@ class ScriptedHttp:
         pass
 
 
+def job(state: str) -> dict[str, Any]:
+    """A job as the server answers `GET /jobs/1`."""
+    return {"id": 1, "name": "j", "owner": "ana", "project": "p", "sequence": None, "shot": None, "priority": 50,
+            "state": state, "paused": False, "submitted_at": "2024-01-01T10:00:00Z", "finished_at": None,
+            "counts": {}, "total_tasks": 0, "progress": 100.0, "layers": [], "depends_on": [], "spec": {}}
+
+
+def task(task_id: int) -> dict[str, Any]:
+    return {"id": task_id, "job_id": 9, "layer_id": 1, "layer": "a", "index": task_id, "frames": str(task_id),
+            "state": "ready", "tries": 0, "lost": 0, "node": None, "attempt_id": None, "progress": None,
+            "started_at": None, "ended_at": None, "part": None}
+
+
+def attempt(attempt_id: int, number: int) -> Attempt:
+    return Attempt(id=attempt_id, task_id=1, number=number, node="n1", state="failed", started_at=None, ended_at=None,
+                   exit_code=1, cpu_s=None, peak_rss_mb=None, reason=None, log_size=0, gpus=[])
+
+
+def piece(data: str, next_offset: int, complete: bool) -> dict[str, Any]:
+    return {"attempt_id": 5, "offset": next_offset - len(data), "data": data, "next_offset": next_offset,
+            "complete": complete}
+
+
 def test_wait_returns_final_job_and_reports_updates() -> None:
-    http = ScriptedHttp([{"id": 1, "state": "queued"}, {"id": 1, "state": "running"},
-                         {"id": 1, "state": "succeeded"}])
+    http = ScriptedHttp([job("queued"), job("running"), job("succeeded")])
     seen: list[str] = []
-    job = Thresher(http=http).wait(1, on_update=lambda j: seen.append(j["state"]), interval=0.01)
-    assert job["state"] == "succeeded"
+    final = Thresher(http=http).wait(1, on_update=lambda j: seen.append(j.state), interval=0.01)
+    assert final.state == "succeeded"
     assert seen == ["queued", "running", "succeeded"]
 
 
 def test_wait_rides_through_a_short_outage() -> None:
-    http = ScriptedHttp([ServerUnreachable("down"), ServerUnreachable("down"), {"id": 1, "state": "failed"}])
-    assert Thresher(http=http).wait(1, interval=0.01)["state"] == "failed"
+    http = ScriptedHttp([ServerUnreachable("down"), ServerUnreachable("down"), job("failed")])
+    assert Thresher(http=http).wait(1, interval=0.01).state == "failed"
 
 
 def test_wait_gives_up_after_the_outage_grace() -> None:
@@ -55,25 +78,34 @@ def test_wait_gives_up_after_the_outage_grace() -> None:
 
 
 def test_wait_timeout() -> None:
-    http = ScriptedHttp([{"id": 1, "state": "running"}] * 100)
+    http = ScriptedHttp([job("running")] * 100)
     with pytest.raises(TimeoutError, match="still running"):
         Thresher(http=http).wait(1, timeout=0.05, interval=0.01)
 
 
 def test_follow_log_follows_offsets_until_complete() -> None:
     http = ScriptedHttp([
-        {"data": "a", "next_offset": 1, "complete": False},
+        piece("a", 1, False),
         ServerUnreachable("restart"),
-        {"data": "", "next_offset": 1, "complete": False},
-        {"data": "bc", "next_offset": 3, "complete": True},
+        piece("", 1, False),
+        piece("bc", 3, True),
     ])
     assert list(Thresher(http=http).follow_log(5, interval=0.01)) == ["a", "bc"]
     assert [params["offset"] for _, params in http.calls] == [0, 1, 1, 1]
 
 
 def test_all_tasks_pages() -> None:
-    http = ScriptedHttp([{"items": [{"id": 1}, {"id": 2}], "total": 3}, {"items": [{"id": 3}], "total": 3}])
-    assert [t["id"] for t in Thresher(http=http).all_tasks(9, page=2)] == [1, 2, 3]
+    http = ScriptedHttp([{"items": [task(1), task(2)], "total": 3}, {"items": [task(3)], "total": 3}])
+    assert [t.id for t in Thresher(http=http).all_tasks(9, page=2)] == [1, 2, 3]
+    assert [params for _, params in http.calls] == [{"layer": None, "state": None, "limit": 2, "offset": 0},
+                                                    {"layer": None, "state": None, "limit": 2, "offset": 2}]
+
+
+def test_all_nodes_stops_at_an_empty_page() -> None:
+    """A farm that shrank while it was read: the pages end early, and so does the walk."""
+    http = ScriptedHttp([{"items": [], "total": 5}])
+    assert Thresher(http=http).all_nodes() == []
+    assert http.calls == [("/nodes", {"limit": 1000, "offset": 0})]
 
 
 @pytest.mark.parametrize("value,expected", [("12", ("task", 12)), ("a7", ("attempt", 7)),
@@ -83,9 +115,9 @@ def test_parse_log_target(value: str, expected: tuple[str, int]) -> None:
 
 
 def test_pick_attempt() -> None:
-    attempts = [{"id": 5, "number": 1}, {"id": 9, "number": 2}]
-    assert pick_attempt(attempts, None)["id"] == 9
-    assert pick_attempt(attempts, 1)["id"] == 5
+    attempts = [attempt(5, 1), attempt(9, 2)]
+    assert pick_attempt(attempts, None) == attempts[1]
+    assert pick_attempt(attempts, 1) == attempts[0]
     assert pick_attempt(attempts, 3) is None
     assert pick_attempt([], None) is None
 
@@ -108,7 +140,7 @@ def test_demo_job_is_valid_and_writes_one_png_per_frame(renderer: str, tmp_path:
     args = template.parse_args(job.layers[0].args)
     lines = [template.command(args, chunk) for chunk in iter_chunks("1-3", 1)]
     assert [line.outputs for line in lines] == [[str(tmp_path / f"frame_{f:04d}.png")] for f in (1, 2, 3)]
-    assert all(str(tmp_path / f"frame_{f:04d}.png") in " ".join(line.argv) for f, line in zip((1, 2, 3), lines))
+    assert all(str(tmp_path / f"frame_{f:04d}.png") in " ".join(line.argv) for f, line in zip((1, 2, 3), lines, strict=True))
     assert (find_examples() / ("demo_scene.pov" if renderer == "povray" else "render_frame.py")).exists()
 
 

@@ -19,24 +19,36 @@ from thresher.cli.main import app
 from thresher.client.api import Thresher
 from thresher.client.http import HttpClient
 
-JOB = {
+COUNTS = {"waiting": 0, "ready": 1, "running": 1, "succeeded": 2, "failed": 0, "paused": 0, "killed": 0, "skipped": 0}
+# The server's answers in full: the CLI parses them with the wire models and `--json` prints them back.
+SUMMARY = {
     "id": 7, "name": "shot", "owner": "ana", "project": "demo", "sequence": None, "shot": None, "priority": 50,
     "state": "running", "paused": False, "submitted_at": "2024-01-01T10:00:00Z", "finished_at": None,
-    "counts": {"waiting": 0, "ready": 1, "running": 1, "succeeded": 2, "failed": 0, "paused": 0, "killed": 0,
-               "skipped": 0},
-    "total_tasks": 4, "progress": 50.0, "depends_on": [], "spec": {},
+    "counts": COUNTS, "total_tasks": 4, "progress": 50.0,
+}
+JOB = {
+    **SUMMARY,
     "layers": [{"id": 1, "name": "main", "template": "command", "frames": "1-4", "chunk": 1, "cores": 1,
                 "memory_mb": 512, "gpus": 0, "tags": [], "retries": 2, "timeout": None, "depends_on": [],
-                "state": "running", "counts": {"succeeded": 2, "running": 1, "ready": 1}, "total_tasks": 4}],
+                "state": "running", "counts": COUNTS, "total_tasks": 4, "progress": 50.0}],
+    "depends_on": [], "spec": {},
 }
 TASK = {"id": 11, "job_id": 7, "layer_id": 1, "layer": "main", "index": 0, "frames": "1", "state": "succeeded",
-        "tries": 1, "lost": 0, "node": "n1", "attempt_id": 21, "progress": 100, "started_at": "2024-01-01T10:00:00Z",
-        "ended_at": "2024-01-01T10:00:05Z"}
-ATTEMPT = {"id": 21, "task_id": 11, "number": 1, "node": "n1", "state": "succeeded", "exit_code": 0}
+        "tries": 1, "lost": 0, "node": "n1", "attempt_id": 21, "progress": 100.0, "started_at": "2024-01-01T10:00:00Z",
+        "ended_at": "2024-01-01T10:00:05Z", "part": None}
+ATTEMPT = {"id": 21, "task_id": 11, "number": 1, "node": "n1", "state": "succeeded",
+           "started_at": "2024-01-01T10:00:00Z", "ended_at": "2024-01-01T10:00:05Z", "exit_code": 0, "cpu_s": 4.5,
+           "peak_rss_mb": 120.0, "reason": None, "log_size": 6, "gpus": []}
 NODE = {"id": 3, "name": "n1", "hostname": "n1", "os": "linux", "state": "up", "admin_state": "enabled",
-        "cores": 8, "memory_mb": 16384, "gpus": [], "tags": ["linux"], "last_seen": "2024-01-01T10:00:00Z",
+        "cores": 8, "memory_mb": 16384, "gpus": [], "tags": ["linux"], "apps": {},
+        "last_seen": "2024-01-01T10:00:00Z", "registered_at": "2024-01-01T09:00:00Z",
         "cpu_percent": 12.0, "memory_used_mb": 1000, "load": 0.5, "running": [],
-        "free": {"cores": 8, "memory_mb": 16384, "gpus": []}}
+        "free": {"cores": 8, "memory_mb": 16384, "gpus": 0}}
+DRY_TASK = {"layer": "a", "index": 0, "frames": "1", "argv": ["echo", "1"], "shell": False, "outputs": []}
+
+
+def page(*items: Any) -> dict[str, Any]:
+    return {"items": list(items), "total": len(items)}
 
 
 class FakeServer:
@@ -141,9 +153,7 @@ def test_submit_file_and_dry_run(fake: FakeServer, tmp_path: Any) -> None:
     spec = tmp_path / "job.yaml"
     spec.write_text("name: j\nlayers:\n  - name: a\n    args: {command: [echo, '{frame}']}\n")
     fake.routes[("POST", "/jobs")] = lambda req: (
-        httpx.Response(200, json={"valid": True, "errors": [], "warnings": [],
-                                  "tasks": [{"layer": "a", "index": 0, "frames": "1", "argv": ["echo", "1"],
-                                             "shell": False}]})
+        httpx.Response(200, json={"valid": True, "errors": [], "warnings": [], "total_tasks": 1, "tasks": [DRY_TASK]})
         if req.url.params.get("dry_run") == "true" else httpx.Response(201, json={**JOB, "id": 9}))
     result = run("submit", str(spec), "-s", "http://x")
     assert result.exit_code == 0 and result.stdout == "9\n"
@@ -151,7 +161,8 @@ def test_submit_file_and_dry_run(fake: FakeServer, tmp_path: Any) -> None:
                                 "owner": getpass.getuser()}  # the submitting person owns the job
     result = run("submit", str(spec), "-s", "http://x", "--dry-run", "--json")
     assert result.exit_code == 0
-    assert json.loads(result.stdout)["tasks"][0]["argv"] == ["echo", "1"]
+    assert json.loads(result.stdout) == {"valid": True, "errors": [], "warnings": [], "total_tasks": 1,
+                                         "tasks": [DRY_TASK]}
     result = run("submit", str(spec), "-s", "http://x", "--dry-run")
     assert result.exit_code == 0 and "echo 1" in result.stdout
 
@@ -201,18 +212,18 @@ def test_unreachable_server_is_one_line(tmp_path: Any, monkeypatch: pytest.Monke
 
 
 def test_jobs_json_is_the_api_answer_and_passes_filters(fake: FakeServer) -> None:
-    fake.routes[("GET", "/jobs")] = {"items": [JOB], "total": 1}
+    fake.routes[("GET", "/jobs")] = page(SUMMARY)
     result = run("jobs", "-s", "http://x", "--state", "running", "--project", "demo", "--owner", "ana",
                  "--name", "sh", "--limit", "5", "--json")
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == {"items": [JOB], "total": 1}
+    assert json.loads(result.stdout) == page(SUMMARY)
     params = dict(fake.requests[-1].url.params)
     assert params == {"state": "running", "project": "demo", "owner": "ana", "name": "sh", "limit": "5",
                       "sort": "-id"}
 
 
 def test_jobs_table(fake: FakeServer) -> None:
-    fake.routes[("GET", "/jobs")] = {"items": [JOB], "total": 1}
+    fake.routes[("GET", "/jobs")] = page(SUMMARY)
     result = run("jobs", "-s", "http://x")
     assert result.exit_code == 0
     assert "shot" in result.stdout and "running" in result.stdout and "2/4" in result.stdout
@@ -223,7 +234,7 @@ def test_job_view_and_json(fake: FakeServer) -> None:
     result = run("job", "7", "-s", "http://x")
     assert result.exit_code == 0
     assert "main" in result.stdout and "50%" in result.stdout
-    assert json.loads(run("job", "7", "-s", "http://x", "--json").stdout)["layers"][0]["name"] == "main"
+    assert json.loads(run("job", "7", "-s", "http://x", "--json").stdout) == JOB
 
 
 def test_job_id_must_be_a_number(fake: FakeServer) -> None:
@@ -232,10 +243,10 @@ def test_job_id_must_be_a_number(fake: FakeServer) -> None:
 
 
 def test_tasks(fake: FakeServer) -> None:
-    fake.routes[("GET", "/jobs/7/tasks")] = {"items": [TASK], "total": 1}
+    fake.routes[("GET", "/jobs/7/tasks")] = page(TASK)
     result = run("tasks", "7", "-s", "http://x", "--layer", "main", "--state", "succeeded", "--json")
     assert result.exit_code == 0
-    assert json.loads(result.stdout)["items"][0]["id"] == 11
+    assert json.loads(result.stdout) == page(TASK)
     assert dict(fake.requests[-1].url.params) == {"layer": "main", "state": "succeeded"}
     assert "n1" in run("tasks", "7", "-s", "http://x").stdout
 
@@ -282,16 +293,17 @@ def test_priority(fake: FakeServer) -> None:
 
 
 def test_skip(fake: FakeServer) -> None:
-    fake.routes[("POST", "/tasks/11/skip")] = {**TASK, "state": "skipped"}
+    fake.routes[("POST", "/tasks/11/skip")] = {**TASK, "state": "skipped", "attempts": [ATTEMPT]}
     result = run("skip", "11", "-s", "http://x")
     assert result.exit_code == 0 and result.stdout == "task 11: skipped\n"
 
 
 def test_nodes_and_node_actions(fake: FakeServer) -> None:
-    fake.routes[("GET", "/nodes")] = [NODE]
+    fake.routes[("GET", "/nodes")] = page(NODE)
     fake.routes[("POST", "/nodes/n1/drain")] = {**NODE, "admin_state": "draining"}
     fake.routes[("GET", "/nodes/n1")] = NODE
-    assert json.loads(run("nodes", "-s", "http://x", "--json").stdout) == [NODE]
+    assert json.loads(run("nodes", "-s", "http://x", "--json").stdout) == [NODE]  # every page, as one list
+    assert dict(fake.requests[-1].url.params) == {"limit": "1000", "offset": "0"}
     assert "n1" in run("nodes", "-s", "http://x").stdout
     result = run("node", "drain", "n1", "-s", "http://x")
     assert result.exit_code == 0 and result.stdout == "node n1: draining (up)\n"
@@ -305,7 +317,7 @@ def test_node_names_are_quoted_in_paths(fake: FakeServer) -> None:
 
 
 def test_log_of_a_task_uses_its_latest_attempt(fake: FakeServer) -> None:
-    fake.routes[("GET", "/tasks/11/attempts")] = [ATTEMPT, {**ATTEMPT, "id": 22, "number": 2}]
+    fake.routes[("GET", "/tasks/11/attempts")] = page(ATTEMPT, {**ATTEMPT, "id": 22, "number": 2})
     fake.routes[("GET", "/attempts/22/log")] = lambda req: httpx.Response(200, json=(
         {"attempt_id": 22, "offset": 0, "data": "hello\n", "next_offset": 6, "complete": True}
         if req.url.params.get("offset") == "0" else
@@ -315,7 +327,7 @@ def test_log_of_a_task_uses_its_latest_attempt(fake: FakeServer) -> None:
 
 
 def test_log_by_attempt_number_and_id(fake: FakeServer) -> None:
-    fake.routes[("GET", "/tasks/11/attempts")] = [ATTEMPT, {**ATTEMPT, "id": 22, "number": 2}]
+    fake.routes[("GET", "/tasks/11/attempts")] = page(ATTEMPT, {**ATTEMPT, "id": 22, "number": 2})
     fake.routes[("GET", "/attempts/21/log")] = {"attempt_id": 21, "offset": 0, "data": "", "next_offset": 0,
                                                 "complete": True}
     assert run("log", "11", "--attempt", "1", "-s", "http://x").exit_code == 0
@@ -339,7 +351,7 @@ def test_log_follow_reads_until_complete(fake: FakeServer) -> None:
 
 
 def test_log_of_a_task_that_never_ran(fake: FakeServer) -> None:
-    fake.routes[("GET", "/tasks/11/attempts")] = []
+    fake.routes[("GET", "/tasks/11/attempts")] = page()
     result = run("log", "11", "-s", "http://x")
     assert result.exit_code == 1 and "has not run yet" in result.stderr
 
@@ -349,16 +361,17 @@ def test_log_bad_target_is_usage_error() -> None:
 
 
 def test_templates(fake: FakeServer) -> None:
-    fake.routes[("GET", "/templates")] = [{"name": "command", "description": "Any command",
-                                           "args": {"properties": {"command": {}}, "required": ["command"]}}]
+    template = {"name": "command", "description": "Any command",
+                "args": {"properties": {"command": {}}, "required": ["command"]}, "apps": {}, "tiles": False}
+    fake.routes[("GET", "/templates")] = page(template)
     assert "command*" in run("templates", "-s", "http://x").stdout
-    assert json.loads(run("templates", "-s", "http://x", "--json").stdout)[0]["name"] == "command"
+    assert json.loads(run("templates", "-s", "http://x", "--json").stdout) == [template]
 
 
 def test_env_and_saved_config_are_used(fake: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
     from thresher.client.config import save_client_config
 
-    fake.routes[("GET", "/jobs")] = {"items": [], "total": 0}
+    fake.routes[("GET", "/jobs")] = page()
     save_client_config("http://saved:1", "saved-token")
     assert run("jobs", "--json").exit_code == 0
     assert str(fake.requests[-1].url).startswith("http://saved:1/api/v1/jobs")
@@ -379,8 +392,7 @@ def test_submit_cmd_unknown_option_is_a_usage_error(fake: FakeServer) -> None:
 
 def test_submit_cmd_dry_run(fake: FakeServer) -> None:
     fake.routes[("POST", "/jobs")] = lambda req: httpx.Response(200, json={
-        "valid": True, "errors": [], "warnings": [], "tasks": [
-            {"layer": "main", "index": 0, "frames": "1", "argv": ["echo", "1"], "shell": False}]})
+        "valid": True, "errors": [], "warnings": [], "total_tasks": 1, "tasks": [{**DRY_TASK, "layer": "main"}]})
     result = run("submit-cmd", "-s", "http://x", "--dry-run", "--json", "--", "echo", "{frame}")
     assert result.exit_code == 0
     assert fake.requests[-1].url.params["dry_run"] == "true"
@@ -398,7 +410,8 @@ def test_submit_dry_run_of_a_refused_spec_prints_its_errors(fake: FakeServer, tm
     result = run("submit", str(spec), "-s", "http://x", "--dry-run", "--json")
     assert result.exit_code == 1
     answer = json.loads(result.stdout)
-    assert answer["valid"] is False and answer["errors"] == errors and answer["detail"] == "invalid job spec"
+    assert answer == {"valid": False, "detail": "invalid job spec", "errors": errors, "warnings": [],
+                      "total_tasks": 0, "tasks": []}
     result = run("submit", str(spec), "-s", "http://x", "--dry-run")
     assert result.exit_code == 1
     assert "spec is NOT valid" in result.stdout and "layers.0.resources: no node can run this layer" in result.stdout

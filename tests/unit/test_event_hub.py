@@ -138,7 +138,7 @@ def test_watched_task_state_is_sent_when_it_changes(server: ServerContext) -> No
     from thresher.server.views import list_tasks
 
     with server.db.read() as conn:
-        task_id = list_tasks(conn, job, layer=None, state=None, limit=10, offset=0)["items"][0]["id"]
+        task_id = list_tasks(conn, job, layer=None, state=None, limit=10, offset=0).items[0].id
     hub.subscribe(tasks=[task_id])
     first = hub.tick(server)
     assert first is not None and first["task_info"][str(task_id)]["state"] == "ready"  # what a new tab must match

@@ -1,22 +1,69 @@
-"""The OpenAPI document is whole: every schema it refers to is in it (Swagger UI and ReDoc at /docs and
-/redoc render it; a dangling reference leaves the job spec's form empty)."""
+"""The OpenAPI document is the contract, and it is true.
+
+- Whole: every schema it refers to is in it (Swagger UI and ReDoc at /docs and /redoc render it; a
+  dangling reference leaves the job spec's form empty).
+- Complete: every route has a response model, a readable operation id and a tag; every error status is
+  documented with the problem shape the server really sends; the bearer scheme makes /docs' Authorize work.
+- True: real requests, good and bad, through the app answer only statuses their operation documents, with
+  bodies that are exactly the documented models (no field missing from the model, none made up).
+"""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from thresher.server.app import create_app
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from pydantic import BaseModel, TypeAdapter
+
+from thresher.server.app import API_PREFIX, create_app
 from thresher.server.main import prepare
+from thresher.wire.common import Problem
 
 
-def test_every_reference_resolves_and_the_job_spec_is_described(tmp_path: Path) -> None:
-    server = prepare(None, tmp_path)
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
+    data = tmp_path_factory.mktemp("openapi")
+    server = prepare(None, data)
+    app = create_app(server)
+    app.state.tokens = {kind: (data / f"{kind}.token").read_text().strip() for kind in ("admin", "enroll")}
     try:
-        document = create_app(server).openapi()
+        yield app
     finally:
         server.db.dispose()
+
+
+@pytest.fixture(scope="module")
+def document(app: FastAPI) -> dict[str, Any]:
+    return app.openapi()
+
+
+def _walk(routes: list[Any]) -> Iterator[APIRoute]:
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):  # FastAPI >= 0.16x keeps included routers whole
+            yield from _walk(route.original_router.routes)
+
+
+def _api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every route of the API (the dashboard's pages and /docs are left out of the document)."""
+    return [r for r in _walk(app.routes) if r.include_in_schema]
+
+
+def _operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            yield method.upper(), path, operation
+
+
+def test_every_reference_resolves_and_the_job_spec_is_described(document: dict[str, Any]) -> None:
     text = json.dumps(document)
     schemas = document["components"]["schemas"]
     refs = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', text))
@@ -25,3 +72,220 @@ def test_every_reference_resolves_and_the_job_spec_is_described(tmp_path: Path) 
     body = document["paths"]["/api/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body["$ref"] == "#/components/schemas/JobSpec"
     assert {"name", "layers"} <= set(schemas["JobSpec"]["properties"])
+
+
+def test_every_route_has_a_response_model_an_operation_id_and_a_tag(app: FastAPI) -> None:
+    routes = _api_routes(app)
+    assert len(routes) > 25
+    lacking = [f"{sorted(r.methods)} {r.path}" for r in routes if r.response_model is None]
+    assert not lacking, f"routes without a response_model: {lacking}"
+    unnamed = [r.path for r in routes if not r.operation_id or not re.fullmatch(r"[a-z][a-z_]*", r.operation_id)]
+    assert not unnamed, f"routes without a readable operation_id: {unnamed}"
+    assert not [r.path for r in routes if not r.tags]
+    ids = [r.operation_id for r in routes]
+    assert len(ids) == len(set(ids))
+    assert {"submit_job", "list_jobs", "get_job", "kill_job", "register_node", "heartbeat",
+            "ask_for_work"} <= set(ids)
+    assert {tag for r in routes for tag in r.tags} == {"jobs", "tasks", "attempts", "nodes", "templates", "agent",
+                                                       "meta"}
+
+
+def _schema_name(response: dict[str, Any]) -> str:
+    ref = response["content"]["application/json"]["schema"]["$ref"]
+    return ref.rsplit("/", 1)[-1]
+
+
+def test_success_and_error_answers_have_their_shapes(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in json.dumps(document), "FastAPI's 422 shape is not what the server sends"
+    for method, path, operation in _operations(document):
+        where = f"{method} {path}"
+        successes = [s for s in operation["responses"] if s.startswith("2")]
+        assert successes, where
+        for status in successes:
+            assert _schema_name(operation["responses"][status]), where  # a named model, not an empty schema
+        for status, response in operation["responses"].items():
+            if status.startswith("4"):
+                shape = schemas[_schema_name(response)]
+                assert {"detail", "errors"} <= set(shape["properties"]), (where, status)
+                assert {"detail", "errors"} <= set(shape["required"]), (where, status)
+        if "security" not in operation:  # the document's bearer scheme applies: a missing token is a 401
+            assert "401" in operation["responses"], where
+    assert schemas["Problem"]["properties"]["errors"]["items"]["$ref"] == "#/components/schemas/FieldError"
+    assert set(schemas["FieldError"]["required"]) == {"field", "message"}
+
+
+def test_the_bearer_scheme_is_declared_for_authorize_in_docs(document: dict[str, Any]) -> None:
+    assert document["components"]["securitySchemes"]["bearer"] == {
+        "type": "http", "scheme": "bearer", "description": document["components"]["securitySchemes"]["bearer"][
+            "description"]}
+    assert document["security"] == [{"bearer": []}]
+    assert document["paths"]["/api/v1/health"]["get"]["security"] == []  # the one call without a token
+
+
+# ---------------------------------------------------------------------------------- real requests
+
+def _no_nulls(value: Any) -> Any:
+    """JSON without null members: a field the server leaves out and one it sends as null read alike."""
+    if isinstance(value, dict):
+        return {k: _no_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_no_nulls(v) for v in value]
+    return value
+
+
+class Caller:
+    """Sends requests through the app and checks each answer against the operation that took it."""
+
+    def __init__(self, app: FastAPI, client: TestClient) -> None:
+        self.client = client
+        self.document = app.openapi()
+        self.routes = {r.operation_id: r for r in _api_routes(app)}
+        self.patterns = [(re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), path)
+                         for path in self.document["paths"]]
+        self.seen: set[tuple[str, int]] = set()
+
+    def __call__(self, method: str, path: str, token: str | None, status: int, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        answer = self.client.request(method, API_PREFIX + path, headers=headers, **kwargs)
+        assert answer.status_code == status, (method, path, answer.status_code, answer.text)
+        template = next(t for pattern, t in self.patterns if pattern.match(API_PREFIX + path.split("?")[0]))
+        operation = self.document["paths"][template][method.lower()]
+        documented = operation["responses"]
+        assert str(status) in documented, f"{method} {template} answered {status}, documents {sorted(documented)}"
+        self.seen.add((operation["operationId"], status))
+        route = self.routes[operation["operationId"]]
+        model = route.responses.get(status, {}).get("model") or (
+            route.response_model if 200 <= status < 300 else Problem)
+        body = answer.json()
+        adapter: TypeAdapter[Any] = TypeAdapter(model)
+        parsed = adapter.validate_python(body)
+        assert _no_nulls(adapter.dump_python(parsed, mode="json")) == _no_nulls(body), (method, template, status)
+        return body
+
+
+def _spec(frames: str = "1-2", **layer: Any) -> dict[str, Any]:
+    return {"name": "contract", "project": "demo", "layers": [
+        {"name": "render", "frames": frames, "args": {"command": ["echo", "{frame}"]}, **layer}]}
+
+
+def test_real_answers_are_documented_and_have_their_models(app: FastAPI) -> None:
+    admin, enroll = app.state.tokens["admin"], app.state.tokens["enroll"]
+    with TestClient(app, raise_server_exceptions=False) as client:
+        call = Caller(app, client)
+        # meta
+        call("GET", "/health", None, 200)
+        call("GET", "/whoami", admin, 200)
+        call("GET", "/whoami", None, 401)
+        call("GET", "/whoami", "thr_admin_not-a-token", 401)
+        # a node enrols; another agent under its name is refused while it lives
+        node = {"name": "n1", "cores": 4, "memory_mb": 4096, "gpus": [{"index": 0, "name": "gpu"}],
+                "instance_id": "one"}
+        registered = call("POST", "/agent/register", enroll, 200, json=node)
+        token = registered["token"]
+        call("POST", "/agent/register", token, 200, json=node)
+        call("POST", "/agent/register", enroll, 409, json={**node, "instance_id": "two"})
+        call("POST", "/agent/register", enroll, 422, json={**node, "cores": 0})
+        call("POST", "/agent/register", None, 401, json=node)
+        # jobs
+        call("POST", "/jobs", enroll, 403, json=_spec())
+        call("POST", "/jobs", None, 401, json=_spec())
+        call("POST", "/jobs", admin, 422, json=_spec(frames="1-"))
+        call("POST", "/jobs?dry_run=true", admin, 200, json=_spec(frames="1-3"))
+        call("POST", "/jobs?dry_run=true&os=plan9", admin, 422, json=_spec())
+        job = call("POST", "/jobs", admin, 201, json=_spec(frames="1-2", resources={"gpus": 1}))
+        call("GET", "/jobs", admin, 200, params={"state": "queued,running"})
+        call("GET", "/jobs", admin, 422, params={"state": "bogus"})
+        call("GET", "/jobs", admin, 422, params={"sort": "bogus"})
+        call("GET", f"/jobs/{job['id']}", admin, 200)
+        call("GET", "/jobs/999999", admin, 404)
+        call("GET", "/jobs/abc", admin, 422)
+        call("GET", f"/jobs/{job['id']}", token, 403)
+        tasks = call("GET", f"/jobs/{job['id']}/tasks", admin, 200, params={"limit": 1})
+        assert tasks["total"] == 2 and len(tasks["items"]) == 1
+        call("GET", "/jobs/999999/tasks", admin, 404)
+        # the agent's side: heartbeat, work, log, finish
+        call("POST", "/agent/heartbeat", token, 200, json={"cpu_percent": 1.0, "running": []})
+        call("POST", "/agent/heartbeat", admin, 403, json={})
+        call("POST", "/agent/heartbeat", token, 422, json={"running": "x"})
+        work = call("POST", "/agent/work?wait=0", token, 200, json={})
+        (assignment,) = work["assignments"]  # one GPU: one task at a time
+        attempt_id = assignment["attempt_id"]
+        call("POST", "/agent/work?wait=100", token, 422, json={})
+        call("POST", f"/agent/attempts/{attempt_id}/log", token, 200, json={"offset": 0, "data": "hello\n"})
+        call("POST", f"/agent/attempts/{attempt_id}/log", token, 409, json={"offset": 100, "data": "x"})
+        call("POST", "/agent/attempts/999999/log", token, 404, json={"offset": 0, "data": "x"})
+        call("POST", f"/agent/attempts/{attempt_id}/log", token, 422, json={"offset": -1, "data": "x"})
+        call("POST", "/agent/heartbeat", token, 200, json={"running": [{"attempt_id": attempt_id, "progress": 50}]})
+        call("GET", "/nodes", admin, 200)
+        call("GET", "/nodes/n1", admin, 200)
+        call("GET", f"/attempts/{attempt_id}/log", admin, 200)
+        call("GET", "/attempts/999999/log", admin, 404)
+        finished = call("POST", "/agent/finish", token, 200, json={"reports": [
+            {"attempt_id": attempt_id, "status": "succeeded", "exit_code": 0, "log_size": 6},
+            {"attempt_id": 999999, "status": "failed", "log_size": 0}]})
+        assert [r["accepted"] for r in finished["results"]] == [True, False]
+        call("POST", "/agent/finish", token, 422, json={"reports": [{"attempt_id": attempt_id, "status": "done"}]})
+        # tasks and attempts
+        done, other = (t["id"] for t in call("GET", f"/jobs/{job['id']}/tasks", admin, 200)["items"])
+        call("GET", f"/tasks/{done}", admin, 200)
+        call("GET", "/tasks/999999", admin, 404)
+        attempts = call("GET", f"/tasks/{done}/attempts", admin, 200)
+        assert attempts["total"] == 1 and attempts["items"][0]["id"] == attempt_id
+        call("GET", "/tasks/999999/attempts", admin, 404)
+        call("GET", f"/tasks/{done}/attempts", admin, 422, params={"limit": 0})
+        call("POST", f"/tasks/{done}/kill", admin, 409)
+        call("POST", f"/tasks/{other}/skip", admin, 200)
+        call("POST", f"/tasks/{other}/skip", admin, 409)
+        call("POST", f"/tasks/{other}/retry", admin, 200)
+        call("POST", f"/tasks/{other}/kill", admin, 200)
+        call("POST", "/tasks/999999/retry", admin, 404)
+        # steering the job
+        call("POST", f"/jobs/{job['id']}/priority", admin, 200, json={"priority": 90})
+        call("POST", f"/jobs/{job['id']}/priority", admin, 422, json={"priority": 9000})
+        call("POST", f"/jobs/{job['id']}/retry", admin, 200, json={"task_ids": [other]})
+        call("POST", f"/jobs/{job['id']}/pause", admin, 200)
+        call("POST", f"/jobs/{job['id']}/resume", admin, 200)
+        call("POST", f"/jobs/{job['id']}/kill", admin, 200)
+        call("POST", f"/jobs/{job['id']}/pause", admin, 409)
+        call("POST", f"/jobs/{job['id']}/retry", admin, 404, json={"task_ids": [999999]})
+        call("POST", "/jobs/999999/kill", admin, 404)
+        # nodes and templates
+        call("GET", "/nodes", admin, 422, params={"limit": 0})
+        call("GET", "/nodes/nobody", admin, 404)
+        for verb in ("drain", "disable", "enable"):
+            call("POST", f"/nodes/n1/{verb}", admin, 200)
+        call("POST", "/nodes/nobody/drain", admin, 404)
+        templates = call("GET", "/templates", admin, 200, params={"limit": 2})
+        assert len(templates["items"]) == 2 and templates["total"] > 2
+        call("GET", "/templates", admin, 422, params={"offset": -1})
+        call("POST", "/agent/goodbye", admin, 403)
+        call("POST", "/agent/goodbye", token, 200)
+    operations = {op["operationId"] for _, _, op in _operations(call.document)}
+    assert operations == {operation for operation, _ in call.seen}, "an operation no request went through"
+    assert {status for _, status in call.seen} == {200, 201, 401, 403, 404, 409, 422}
+
+
+def test_page_is_one_generic_shape(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    pages = [name for name in schemas if name.startswith("Page_")]
+    assert set(pages) == {"Page_JobSummary_", "Page_Task_", "Page_Attempt_", "Page_Node_", "Page_Template_"}
+    for name in pages:
+        assert set(schemas[name]["required"]) == {"items", "total"}
+
+
+def test_wire_models_import_without_the_server() -> None:
+    """The client installs the models alone: no database or web framework behind them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, thresher.client.api, thresher.wire.agent; "
+            "sys.exit(any(m in sys.modules for m in ('sqlalchemy', 'fastapi', 'thresher.server')))")
+    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent).returncode == 0
+
+
+def test_base_model_is_what_every_documented_body_is(app: FastAPI) -> None:
+    for route in _api_routes(app):
+        models = [route.response_model, *(r.get("model") for r in route.responses.values())]
+        for model in filter(None, models):
+            assert isinstance(model, type) and issubclass(model, BaseModel), (route.path, model)

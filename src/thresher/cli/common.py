@@ -12,6 +12,7 @@ import sys
 from typing import Annotated, Any, NoReturn
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from typer.core import TyperGroup
 
@@ -50,9 +51,18 @@ def connect(server: str | None, token: str | None) -> Thresher:
     return client
 
 
+def _plain(data: Any) -> Any:
+    """Wire models as the JSON the server sent them in; lists of them alike."""
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json")
+    if isinstance(data, list):
+        return [_plain(item) for item in data]
+    return data
+
+
 def emit_json(data: Any) -> None:
     """Print JSON alone on stdout: no colours, no markup, one document."""
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.write(json.dumps(_plain(data), indent=2, sort_keys=False, default=str) + "\n")
     sys.stdout.flush()
 
 
@@ -84,7 +94,7 @@ class ThresherGroup(TyperGroup):
     exit 1 with one line each, never a traceback.
     """
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except ApiError as exc:

@@ -21,7 +21,10 @@ from thresher.cli.common import console, err
 from thresher.cli.farm import sigterm_as_interrupt
 from thresher.cli.localfarm import FarmError, LocalFarm, free_port, split_cores
 from thresher.cli.views import done_count
+from thresher.client.api import Thresher
 from thresher.model.frames import parse_frames
+from thresher.model.states import JobState, TaskState
+from thresher.wire.jobs import Job
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
 POVRAY_INCLUDE = Path("/usr/share/povray-3.7/include")
@@ -112,7 +115,7 @@ def demo(
                      cores_per_agent=split_cores(os.cpu_count(), agents),
                      env={"THRESHER_HOME": str(home)}, node_prefix="demo", save_client_config=False,
                      say=lambda message: console.print(f"[dim]{message}[/dim]"))
-    job: dict[str, Any] | None = None
+    job: Job | None = None
     code = 1
     with sigterm_as_interrupt():
         try:
@@ -120,11 +123,11 @@ def demo(
             console.print(f"farm up at {farm.url} with {agents} agents; rendering {total} frames with {renderer}")
             with farm.client() as client:
                 job = client.submit(demo_job_spec(frames, output, renderer, examples))
-                console.print(f"submitted job {job['id']}")
-                job = _watch(client, job["id"], total)
-                if job.get("state") != "succeeded":
+                console.print(f"submitted job {job.id}")
+                job = _watch(client, job.id, total)
+                if job.state != JobState.SUCCEEDED:
                     _explain_failure(client, job)
-            code = 0 if job.get("state") == "succeeded" else 1
+            code = 0 if job.state == JobState.SUCCEEDED else 1
         except FarmError as exc:
             err(f"error: {exc}")
         except KeyboardInterrupt:
@@ -133,7 +136,7 @@ def demo(
         finally:
             farm.stop()
     written = sorted(output.glob("frame_*.png"))
-    state = job.get("state") if job else "not run"
+    state = job.state if job else "not run"
     console.print(f"job {state}: {len(written)} of {total} frames written to [bold]{output}[/bold]")
     if keep_farm or code != 0:
         console.print(f"farm folder kept: {home} (database, logs in {farm.log_dir})")
@@ -142,25 +145,25 @@ def demo(
     raise typer.Exit(code)
 
 
-def _watch(client: Any, job_id: int, total: int) -> dict[str, Any]:
+def _watch(client: Thresher, job_id: int, total: int) -> Job:
     """Wait for the job with a progress bar of finished tasks."""
     with Progress(TextColumn("[bold]rendering"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   TimeElapsedColumn(), console=console, transient=False) as progress:
         bar = progress.add_task("", total=total)
 
-        def update(job: dict[str, Any]) -> None:
-            counts = job.get("counts") or {}
-            progress.update(bar, completed=done_count(counts), total=job.get("total_tasks") or total,
-                            description=f"{counts.get('running', 0)} running, {counts.get('failed', 0)} failed")
+        def update(job: Job) -> None:
+            counts = job.counts
+            progress.update(bar, completed=done_count(counts), total=job.total_tasks or total,
+                            description=f"{counts.running} running, {counts.failed} failed")
 
         return client.wait(job_id, on_update=update)
 
 
-def _explain_failure(client: Any, job: dict[str, Any]) -> None:
+def _explain_failure(client: Thresher, job: Job) -> None:
     """Show the end of the first failed task's log: the demo should say why, not just that."""
-    failed = client.tasks(job["id"], state="failed", limit=1).get("items") or []
-    if not failed or not failed[0].get("attempt_id"):
+    failed = client.tasks(job.id, state=TaskState.FAILED, limit=1).items
+    if not failed or not failed[0].attempt_id:
         return
-    piece = client.log(failed[0]["attempt_id"])
-    tail = "\n".join((piece.get("data") or "").splitlines()[-15:])
-    err(f"task {failed[0]['id']} (frames {failed[0].get('frames')}) failed; end of its log:\n{tail}")
+    piece = client.log(failed[0].attempt_id)
+    tail = "\n".join(piece.data.splitlines()[-15:])
+    err(f"task {failed[0].id} (frames {failed[0].frames}) failed; end of its log:\n{tail}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,6 +13,9 @@ from thresher.cli.views import dry_run_view, job_view, jobs_table, tasks_table, 
 from thresher.client.api import Thresher
 from thresher.client.http import ApiError
 from thresher.client.spec import command_job_spec, load_job_spec, parse_job_spec
+from thresher.model.states import JobState
+from thresher.wire.common import FieldError
+from thresher.wire.jobs import DryRun, Job, TaskDetail
 
 EXIT_WAIT_TIMEOUT = 2
 
@@ -35,32 +38,34 @@ def submit(
         _print_submitted(answer, json_out)
 
 
-def _submit(client: Thresher, spec: dict, dry_run: bool) -> dict:
+def _submit(client: Thresher, spec: dict[str, Any], dry_run: bool) -> Job | DryRun:
     """Submit, or check with a dry run. A dry run's answer for a spec the server refuses (422) is the
-    verdict the user asked for, `{"valid": false, "errors": [...]}`, printed like a valid one."""
+    verdict the user asked for, `{"valid": false, "detail", "errors": [...]}`, printed like a valid one."""
     try:
-        return client.submit(spec, dry_run=dry_run)
+        return client.submit(spec, dry_run=True) if dry_run else client.submit(spec)
     except ApiError as exc:
         if not dry_run or exc.status != 422:
             raise
-        return {"valid": False, "detail": exc.detail, "errors": exc.errors, "warnings": [], "total_tasks": 0,
-                "tasks": []}
+        return DryRun(valid=False, detail=exc.detail, errors=[FieldError.model_validate(e) for e in exc.errors],
+                      warnings=[], total_tasks=0, tasks=[])
 
 
-def _print_dry_run(answer: dict, json_out: bool) -> None:
-    if json_out:
-        emit_json(answer)
+def _print_dry_run(answer: Job | DryRun, json_out: bool) -> None:
+    assert isinstance(answer, DryRun)
+    if json_out:  # as the server answers a dry run: no nulls for what it does not say
+        emit_json(answer.model_dump(mode="json", exclude_none=True))
     else:
         console.print(dry_run_view(answer))
-    if not answer.get("valid", False):
+    if not answer.valid:
         raise typer.Exit(1)
 
 
-def _print_submitted(job: dict, json_out: bool) -> None:
+def _print_submitted(job: Job | DryRun, json_out: bool) -> None:
+    assert isinstance(job, Job)
     if json_out:
         emit_json(job)
     else:
-        typer.echo(job.get("id"))
+        typer.echo(job.id)
 
 
 def submit_cmd(
@@ -186,8 +191,8 @@ def wait(
     if json_out:
         emit_json(final)
     elif not quiet:
-        typer.echo(f"job {final.get('id')} {final.get('state')}")
-    raise typer.Exit(0 if final.get("state") == "succeeded" else 1)
+        typer.echo(f"job {final.id} {final.state}")
+    raise typer.Exit(0 if final.state == JobState.SUCCEEDED else 1)
 
 
 def _job_action(action: str, job_id: int, server: str | None, token: str | None, json_out: bool) -> None:
@@ -196,12 +201,12 @@ def _job_action(action: str, job_id: int, server: str | None, token: str | None,
     _print_job_result(answer, json_out)
 
 
-def _print_job_result(job: dict, json_out: bool) -> None:
+def _print_job_result(job: Job, json_out: bool) -> None:
     if json_out:
         emit_json(job)
     else:
-        paused = " (paused)" if job.get("paused") and job.get("state") != "paused" else ""
-        typer.echo(f"job {job.get('id')}: {job.get('state')}{paused}, priority {job.get('priority')}")
+        paused = " (paused)" if job.paused and job.state != JobState.PAUSED else ""
+        typer.echo(f"job {job.id}: {job.state}{paused}, priority {job.priority}")
 
 
 JobArg = Annotated[int, typer.Argument(metavar="JOB", help="Job id.", show_default=False)]
@@ -253,11 +258,11 @@ TaskArg = Annotated[int, typer.Argument(metavar="TASK", help="Task id.", show_de
 
 def _task_action(action: str, task_id: int, server: str | None, token: str | None, json_out: bool) -> None:
     with connect(server, token) as client:
-        answer = getattr(client, action)(task_id)
+        answer: TaskDetail = getattr(client, action)(task_id)
     if json_out:
         emit_json(answer)
     else:
-        typer.echo(f"task {answer.get('id')}: {answer.get('state')}")
+        typer.echo(f"task {answer.id}: {answer.state}")
 
 
 def skip(task_id: TaskArg, json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
@@ -280,7 +285,7 @@ def kill_task(task_id: TaskArg, json_out: JsonOpt = False, server: ServerOpt = N
 def templates(json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
     """List the job templates the server knows."""
     with connect(server, token) as client:
-        answer = client.templates()
+        answer = client.all_templates()
     if json_out:
         emit_json(answer)
     else:

@@ -23,6 +23,7 @@ from typing import IO
 
 from thresher.client.api import Thresher
 from thresher.client.http import ApiError, ServerUnreachable
+from thresher.model.states import NodeState
 
 SERVER_START_TIMEOUT_S = 60.0
 AGENT_START_TIMEOUT_S = 30.0
@@ -228,7 +229,7 @@ class LocalFarm:
                     if not child.alive():
                         raise FarmError(self._died(child.name, child))
                 try:
-                    up = {n.get("name") for n in client.nodes() if n.get("state") == "up"}
+                    up = {n.name for n in client.all_nodes() if n.state == NodeState.UP}
                 except (ServerUnreachable, ApiError):
                     up = set()
                 if names <= up:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from thresher.cli.common import ServerOpt, TokenOpt, connect, fail
 from thresher.client.api import Thresher
+from thresher.wire.jobs import Attempt
 
 FIRST_ATTEMPT_POLL_S = 0.3
 
@@ -35,27 +36,24 @@ def parse_log_target(value: str) -> tuple[str, int]:
     return kind, int(text)
 
 
-def pick_attempt(attempts: list[dict[str, Any]], number: int | None) -> dict[str, Any] | None:
+def pick_attempt(attempts: list[Attempt], number: int | None) -> Attempt | None:
     """The attempt with the given try `number`, or the latest one."""
     if not attempts:
         return None
     if number is None:
-        return max(attempts, key=lambda a: (a.get("number") or 0, a.get("id") or 0))
-    for att in attempts:
-        if att.get("number") == number:
-            return att
-    return None
+        return max(attempts, key=lambda a: (a.number, a.id))
+    return next((att for att in attempts if att.number == number), None)
 
 
 def _find_attempt_id(client: Thresher, task_id: int, number: int | None, follow: bool) -> int:
     """The attempt to show; when following a task that has not started yet, wait for its first run."""
     while True:
-        attempts = client.attempts(task_id)
+        attempts = client.all_attempts(task_id)
         chosen = pick_attempt(attempts, number)
         if chosen is not None:
-            return int(chosen["id"])
+            return chosen.id
         if number is not None and attempts:
-            numbers = ", ".join(str(a.get("number")) for a in attempts)
+            numbers = ", ".join(str(a.number) for a in attempts)
             fail(f"task {task_id} has no attempt {number} (it has {numbers})")
         if not follow:
             fail(f"task {task_id} has not run yet: no log")
@@ -88,10 +86,9 @@ def log(
         else:
             offset = 0
             while True:
-                piece = client.log(attempt_id, offset=offset)
-                out.write(piece.get("data") or "")
-                next_offset = piece.get("next_offset")
-                if not piece.get("data") or not isinstance(next_offset, int) or next_offset <= offset:
+                part = client.log(attempt_id, offset=offset)
+                out.write(part.data)
+                if not part.data or part.next_offset <= offset:
                     break
-                offset = next_offset
+                offset = part.next_offset
             out.flush()

@@ -8,6 +8,7 @@ import typer
 
 from thresher.cli.common import JsonOpt, ServerOpt, ThresherGroup, TokenOpt, connect, console, emit_json
 from thresher.cli.views import node_view, nodes_table
+from thresher.wire.nodes import Node
 
 node_app = typer.Typer(cls=ThresherGroup, no_args_is_help=True,
                        help="Show one node, or enable, disable or drain it.")
@@ -18,7 +19,7 @@ NodeArg = Annotated[str, typer.Argument(metavar="NAME", help="Node name or id.",
 def nodes(json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
     """List the farm's nodes: state, resources, what they run."""
     with connect(server, token) as client:
-        answer = client.nodes()
+        answer = client.all_nodes()
     if json_out:
         emit_json(answer)
     else:
@@ -27,11 +28,11 @@ def nodes(json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt =
 
 def _node_action(action: str, name: str, server: str | None, token: str | None, json_out: bool) -> None:
     with connect(server, token) as client:
-        answer = getattr(client, action)(name)
+        answer: Node = getattr(client, action)(name)
     if json_out:
         emit_json(answer)
     else:
-        typer.echo(f"node {answer.get('name', name)}: {answer.get('admin_state')} ({answer.get('state')})")
+        typer.echo(f"node {answer.name}: {answer.admin_state} ({answer.state})")
 
 
 @node_app.command("show")

@@ -1,4 +1,4 @@
-"""Rich renderings of API objects for people. Pure functions: API JSON in, Rich renderables out.
+"""Rich renderings of API objects for people. Pure functions: wire models in, Rich renderables out.
 
 Kept apart from the commands so the tables can be tested without a server and reused by `demo`.
 """
@@ -14,14 +14,25 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-STATE_STYLES = {
-    "waiting": "dim", "queued": "cyan", "ready": "cyan", "running": "bold blue", "paused": "yellow",
-    "succeeded": "green", "failed": "bold red", "killed": "red", "skipped": "magenta",
-    "up": "green", "down": "red", "enabled": "green", "disabled": "red", "draining": "yellow",
-    "killing": "red", "lost": "yellow",
-}
+from thresher.model.states import DONE_TASK_STATES, AttemptState, JobState, NodeAdminState, NodeState, TaskState
+from thresher.wire.common import Page
+from thresher.wire.jobs import DryRun, Job, JobSummary, Task, TaskCounts
+from thresher.wire.meta import Template
+from thresher.wire.nodes import Node
 
-DONE_COUNTS = ("succeeded", "skipped")
+STATE_STYLES: dict[str, str] = {
+    JobState.WAITING: "dim", JobState.QUEUED: "cyan", TaskState.READY: "cyan", TaskState.RUNNING: "bold blue",
+    TaskState.PAUSED: "yellow", TaskState.SUCCEEDED: "green", TaskState.FAILED: "bold red", TaskState.KILLED: "red",
+    TaskState.SKIPPED: "magenta", NodeState.UP: "green", NodeState.DOWN: "red", NodeAdminState.ENABLED: "green",
+    NodeAdminState.DISABLED: "red", NodeAdminState.DRAINING: "yellow", AttemptState.KILLING: "red",
+    AttemptState.LOST: "yellow",
+}
+"""The colour of each state, whichever kind of thing is in it (job, task, attempt or node states share names)."""
+
+
+def _table(**options: Any) -> Table:
+    """A plain table with a line under its head, as every listing here draws it."""
+    return Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True, **options)
 
 
 def state_text(state: str | None) -> Text:
@@ -39,47 +50,38 @@ def progress_bar(percent: float | None, width: int = 20) -> Text:
     return bar
 
 
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def short_time(value: str | None) -> str:
+def short_time(moment: datetime | None) -> str:
     """Local time, date only when not today: what a wrangler scans a list for."""
-    moment = parse_time(value)
     if moment is None:
         return "-"
-    local = moment.astimezone()
+    local = _utc(moment).astimezone()
     if local.date() == datetime.now().astimezone().date():
         return local.strftime("%H:%M:%S")
     return local.strftime("%m-%d %H:%M")
 
 
-def duration(start: str | None, end: str | None) -> str:
-    begin = parse_time(start)
-    if begin is None:
+def duration(start: datetime | None, end: datetime | None) -> str:
+    if start is None:
         return "-"
-    finish = parse_time(end) or datetime.now(timezone.utc)
-    seconds = max(0, int((finish - begin).total_seconds()))
+    finish = _utc(end) if end is not None else datetime.now(timezone.utc)
+    seconds = max(0, int((finish - _utc(start)).total_seconds()))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def done_count(counts: dict[str, int] | None) -> int:
-    counts = counts or {}
-    return sum(int(counts.get(key, 0) or 0) for key in DONE_COUNTS)
+def done_count(counts: TaskCounts) -> int:
+    return sum(getattr(counts, state) for state in DONE_TASK_STATES)
 
 
-def counts_text(counts: dict[str, int] | None) -> Text:
+def counts_text(counts: TaskCounts) -> Text:
     """Non-zero task counts, coloured by state: `3 running 10 succeeded 1 failed`."""
     text = Text()
-    for key, value in (counts or {}).items():
+    for key, value in counts.model_dump().items():
         if value:
             if text:
                 text.append(" ")
@@ -87,27 +89,24 @@ def counts_text(counts: dict[str, int] | None) -> Text:
     return text or Text("-", style="dim")
 
 
-def job_state(job: dict[str, Any]) -> Text:
-    text = state_text(job.get("state"))
-    if job.get("paused") and job.get("state") != "paused":
+def job_state(job: JobSummary) -> Text:
+    text = state_text(job.state)
+    if job.paused and job.state != JobState.PAUSED:
         text.append(" (paused)", style="yellow")
     return text
 
 
-def jobs_table(answer: dict[str, Any]) -> Table:
-    items = answer.get("items", [])
-    total = answer.get("total", len(items))
+def jobs_table(answer: Page[JobSummary]) -> Table:
+    items, total = answer.items, answer.total
     caption = f"{len(items)} of {total} jobs" if total != len(items) else f"{total} jobs"
-    table = Table(caption=caption, caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    table = _table(caption=caption, caption_justify="left")
     for column in ("ID", "NAME", "PROJECT", "OWNER", "PRI", "STATE", "PROGRESS", "SUBMITTED"):
         table.add_column(column, justify="right" if column in ("ID", "PRI") else "left",
                          no_wrap=column != "NAME", min_width=12 if column == "NAME" else None)
     for job in items:
         table.add_row(
-            str(job.get("id")), job.get("name") or "", job.get("project") or "", job.get("owner") or "",
-            str(job.get("priority", "")), job_state(job),
-            tasks_bar(done_count(job.get("counts")), int(job.get("total_tasks") or 0)),
-            short_time(job.get("submitted_at")),
+            str(job.id), job.name, job.project, job.owner, str(job.priority), job_state(job),
+            tasks_bar(done_count(job.counts), job.total_tasks), short_time(job.submitted_at),
         )
     return table
 
@@ -121,182 +120,143 @@ def tasks_bar(done: int, total: int, width: int = 8) -> Text:
     return bar
 
 
-def job_view(job: dict[str, Any]) -> Group:
+def job_view(job: Job) -> Group:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
-    label = job.get("project") or "-"
-    if job.get("sequence") or job.get("shot"):
-        label += f" / {job.get('sequence') or '-'} / {job.get('shot') or '-'}"
+    label = job.project or "-"
+    if job.sequence or job.shot:
+        label += f" / {job.sequence or '-'} / {job.shot or '-'}"
     rows: list[tuple[str, Any]] = [
-        ("job", f"{job.get('id')}  {job.get('name', '')}"),
+        ("job", f"{job.id}  {job.name}"),
         ("state", job_state(job)),
-        ("progress", progress_bar(job.get("progress"))),
-        ("tasks", counts_text(job.get("counts"))),
+        ("progress", progress_bar(job.progress)),
+        ("tasks", counts_text(job.counts)),
         ("project", label),
-        ("owner", job.get("owner") or "-"),
-        ("priority", str(job.get("priority", "-"))),
-        ("submitted", short_time(job.get("submitted_at"))),
-        ("finished", short_time(job.get("finished_at"))),
+        ("owner", job.owner or "-"),
+        ("priority", str(job.priority)),
+        ("submitted", short_time(job.submitted_at)),
+        ("finished", short_time(job.finished_at)),
     ]
-    if job.get("depends_on"):
-        rows.append(("depends on", ", ".join(str(d) for d in job["depends_on"])))
+    if job.depends_on:
+        rows.append(("depends on", ", ".join(str(d) for d in job.depends_on)))
     for key, value in rows:
         head.add_row(key, value)
 
-    layers = Table(title="layers", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    layers = _table(title="layers", title_justify="left")
     for column in ("LAYER", "TEMPLATE", "FRAMES", "CHUNK", "NEEDS", "STATE", "PROGRESS", "AFTER"):
         layers.add_column(column, no_wrap=column not in ("LAYER", "AFTER"))
-    for layer in job.get("layers", []):
-        total = int(layer.get("total_tasks") or 0)
-        done = done_count(layer.get("counts"))
-        needs = f"{layer.get('cores', 1)}c"
-        if layer.get("memory_mb"):
-            needs += f" {layer['memory_mb']}M"
-        if layer.get("gpus"):
-            needs += f" {layer['gpus']}gpu"
-        bar = tasks_bar(done, total)
-        if layer.get("progress") is not None:
-            bar.append(f" {float(layer['progress']):.0f}%")
-        layers.add_row(
-            layer.get("name", ""), layer.get("template", ""), str(layer.get("frames", "")),
-            str(layer.get("chunk", "")), needs, state_text(layer.get("state")), bar,
-            ", ".join(layer.get("depends_on") or []) or "-",
-        )
+    for layer in job.layers:
+        needs = f"{layer.cores}c"
+        if layer.memory_mb:
+            needs += f" {layer.memory_mb}M"
+        if layer.gpus:
+            needs += f" {layer.gpus}gpu"
+        bar = tasks_bar(done_count(layer.counts), layer.total_tasks)
+        bar.append(f" {layer.progress:.0f}%")
+        layers.add_row(layer.name, layer.template, layer.frames, str(layer.chunk), needs, state_text(layer.state), bar,
+                       ", ".join(layer.depends_on) or "-")
     return Group(head, Text(""), layers)
 
 
-def tasks_table(answer: dict[str, Any]) -> Table:
-    items = answer.get("items", [])
-    total = answer.get("total", len(items))
+def tasks_table(answer: Page[Task]) -> Table:
+    items, total = answer.items, answer.total
     caption = f"{len(items)} of {total} tasks" if total != len(items) else f"{total} tasks"
-    table = Table(caption=caption, caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    table = _table(caption=caption, caption_justify="left")
     for column in ("ID", "LAYER", "#", "FRAMES", "STATE", "TRIES", "NODE", "ATTEMPT", "STARTED", "TIME"):
         table.add_column(column, justify="right" if column in ("ID", "#", "TRIES", "ATTEMPT") else "left",
                          no_wrap=True)
     for task in items:
-        state = state_text(task.get("state"))
-        if task.get("state") == "running" and task.get("progress"):
-            state.append(f" {float(task['progress']):.0f}%")
+        state = state_text(task.state)
+        if task.state == TaskState.RUNNING and task.progress:
+            state.append(f" {task.progress:.0f}%")
         table.add_row(
-            str(task.get("id")), task.get("layer") or "", str(task.get("index", "")), str(task.get("frames", "")),
-            state, str(task.get("tries", 0)), task.get("node") or "-",
-            str(task.get("attempt_id") or "-"), short_time(task.get("started_at")),
-            duration(task.get("started_at"), task.get("ended_at")),
+            str(task.id), task.layer, str(task.index), task.frames, state, str(task.tries), task.node or "-",
+            str(task.attempt_id or "-"), short_time(task.started_at), duration(task.started_at, task.ended_at),
         )
     return table
 
 
-def attempts_table(attempts: list[dict[str, Any]]) -> Table:
-    table = Table(title="attempts", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
-    for column in ("ATTEMPT", "#", "NODE", "STATE", "EXIT", "CPU S", "PEAK MB", "STARTED", "TIME", "REASON"):
-        table.add_column(column, no_wrap=column != "REASON")
-    for att in attempts:
-        table.add_row(
-            str(att.get("id")), str(att.get("number", "")), att.get("node") or "-", state_text(att.get("state")),
-            "-" if att.get("exit_code") is None else str(att["exit_code"]),
-            "-" if att.get("cpu_s") is None else f"{float(att['cpu_s']):.1f}",
-            "-" if att.get("peak_rss_mb") is None else f"{float(att['peak_rss_mb']):.0f}",
-            short_time(att.get("started_at")), duration(att.get("started_at"), att.get("ended_at")),
-            att.get("reason") or "",
-        )
-    return table
-
-
-def node_state(node: dict[str, Any]) -> Text:
+def node_state(node: Node) -> Text:
     """`up`, or `up, draining`: the admin state only when it is not the usual `enabled`."""
-    text = state_text(node.get("state"))
-    admin = node.get("admin_state")
-    if admin and admin != "enabled":
+    text = state_text(node.state)
+    if node.admin_state != NodeAdminState.ENABLED:
         text.append(", ")
-        text.append_text(state_text(admin))
+        text.append_text(state_text(node.admin_state))
     return text
 
 
-def nodes_table(nodes: list[dict[str, Any]]) -> Table:
-    table = Table(caption=f"{len(nodes)} nodes", caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-                  padding=(0, 1), collapse_padding=True)
-    any_gpus = any(node.get("gpus") for node in nodes)
+def nodes_table(nodes: list[Node]) -> Table:
+    table = _table(caption=f"{len(nodes)} nodes", caption_justify="left")
+    any_gpus = any(node.gpus for node in nodes)
     columns = ["ID", "NAME", "STATE", "CORES", "MEM GB", *(["GPUS"] if any_gpus else []), "CPU%", "RUN", "FREE",
                "TAGS", "SEEN"]
     for column in columns:
         table.add_column(column, no_wrap=column != "TAGS",
                          justify="right" if column in ("ID", "CORES", "MEM GB", "CPU%", "RUN") else "left")
     for node in nodes:
-        free = node.get("free") or {}
-        free_text = f"{free.get('cores', '-')}c {_gb(free.get('memory_mb'))}G"
-        free_gpus = free.get("gpus")
+        free_text = f"{node.free.cores}c {_gb(node.free.memory_mb)}G"
         if any_gpus:
-            free_text += f" {len(free_gpus) if isinstance(free_gpus, list) else (free_gpus or 0)}g"
-        cpu = node.get("cpu_percent")
-        row: list[Any] = [str(node.get("id")), node.get("name", ""), node_state(node), str(node.get("cores", "-")),
-                          _gb(node.get("memory_mb"))]
+            free_text += f" {node.free.gpus}g"
+        row: list[Any] = [str(node.id), node.name, node_state(node), str(node.cores), _gb(node.memory_mb)]
         if any_gpus:
-            row.append(str(len(node.get("gpus") or [])))
-        row += ["-" if cpu is None else f"{float(cpu):.0f}", str(len(node.get("running") or [])), free_text,
-                ",".join(node.get("tags") or []) or "-", short_time(node.get("last_seen"))]
+            row.append(str(len(node.gpus)))
+        row += ["-" if node.cpu_percent is None else f"{node.cpu_percent:.0f}", str(len(node.running)), free_text,
+                ",".join(node.tags) or "-", short_time(node.last_seen)]
         table.add_row(*row)
     return table
 
 
-def node_view(node: dict[str, Any]) -> Group:
+def node_view(node: Node) -> Group:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
-    grid.add_row("node", f"{node.get('id')}  {node.get('name', '')}")
-    grid.add_row("state", Text.assemble(state_text(node.get("state")), " / ", state_text(node.get("admin_state"))))
-    grid.add_row("host", f"{node.get('hostname', '-')} ({node.get('os', '-')})")
-    grid.add_row("cores", str(node.get("cores", "-")))
-    grid.add_row("memory", f"{_gb(node.get('memory_mb'))} GB")
-    for gpu in node.get("gpus") or []:
-        grid.add_row(f"gpu {gpu.get('index')}", f"{gpu.get('name', '')} {_gb(gpu.get('memory_mb'))} GB")
-    grid.add_row("tags", ", ".join(node.get("tags") or []) or "-")
-    grid.add_row("last seen", short_time(node.get("last_seen")))
-    running = Table(title="running", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    grid.add_row("node", f"{node.id}  {node.name}")
+    grid.add_row("state", Text.assemble(state_text(node.state), " / ", state_text(node.admin_state)))
+    grid.add_row("host", f"{node.hostname or '-'} ({node.os or '-'})")
+    grid.add_row("cores", str(node.cores))
+    grid.add_row("memory", f"{_gb(node.memory_mb)} GB")
+    for gpu in node.gpus:
+        grid.add_row(f"gpu {gpu.index}", f"{gpu.name} {_gb(gpu.memory_mb)} GB")
+    grid.add_row("tags", ", ".join(node.tags) or "-")
+    grid.add_row("last seen", short_time(node.last_seen))
+    running = _table(title="running", title_justify="left")
     for column in ("ATTEMPT", "TASK", "JOB", "CORES", "GPUS"):
         running.add_column(column)
-    for item in node.get("running") or []:
-        running.add_row(str(item.get("attempt_id")), str(item.get("task_id")), str(item.get("job_id")),
-                        str(item.get("cores", "-")), ",".join(str(g) for g in item.get("gpus") or []) or "-")
+    for item in node.running:
+        running.add_row(str(item.attempt_id), str(item.task_id), str(item.job_id), str(item.cores),
+                        ",".join(str(g) for g in item.gpus) or "-")
     return Group(grid, Text(""), running)
 
 
-def templates_table(templates: list[dict[str, Any]]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
+def templates_table(templates: list[Template]) -> Table:
+    table = _table()
     table.add_column("TEMPLATE", no_wrap=True)
     table.add_column("DESCRIPTION")
     table.add_column("ARGS")
     for tpl in templates:
-        props = (tpl.get("args") or {}).get("properties") or {}
-        required = set((tpl.get("args") or {}).get("required") or [])
+        props = tpl.args.get("properties") or {}
+        required = set(tpl.args.get("required") or [])
         args = ", ".join(f"{name}*" if name in required else name for name in props)
-        table.add_row(tpl.get("name", ""), tpl.get("description", ""), args or "-")
+        table.add_row(tpl.name, tpl.description, args or "-")
     return table
 
 
-def dry_run_view(answer: dict[str, Any]) -> Group:
+def dry_run_view(answer: DryRun) -> Group:
     parts: list[Any] = []
-    valid = bool(answer.get("valid"))
-    verdict = "spec is valid" if valid else "spec is NOT valid" + (f": {answer['detail']}" if answer.get("detail") else "")
-    parts.append(Text(verdict, style="green" if valid else "bold red"))
-    for item in answer.get("errors") or []:
-        if isinstance(item, dict):
-            parts.append(Text(f"  error {item.get('field') or '-'}: {item.get('message', '')}", style="red"))
-        else:
-            parts.append(Text(f"  error: {item}", style="red"))
-    for item in answer.get("warnings") or []:
-        message = item if isinstance(item, str) else f"{item.get('field') or '-'}: {item.get('message', '')}"
-        parts.append(Text(f"  warning: {message}", style="yellow"))
-    tasks = answer.get("tasks") or []
-    if tasks:
-        table = Table(caption=f"{len(tasks)} tasks", caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    verdict = "spec is valid" if answer.valid else "spec is NOT valid" + (f": {answer.detail}" if answer.detail else "")
+    parts.append(Text(verdict, style="green" if answer.valid else "bold red"))
+    for item in answer.errors:
+        parts.append(Text(f"  error {item.field or '-'}: {item.message}", style="red"))
+    for warning in answer.warnings:
+        parts.append(Text(f"  warning: {warning}", style="yellow"))
+    if answer.tasks:
+        table = _table(caption=f"{len(answer.tasks)} tasks", caption_justify="left")
         for column in ("LAYER", "#", "FRAMES", "COMMAND"):
             table.add_column(column, no_wrap=column != "COMMAND")
-        for task in tasks:
-            argv = task.get("argv") or []
-            command = argv[0] if task.get("shell") and argv else shlex.join(argv)
-            table.add_row(str(task.get("layer", "")), str(task.get("index", "")), str(task.get("frames", "")),
-                          Text(command))
+        for task in answer.tasks:
+            command = task.argv[0] if task.shell and task.argv else shlex.join(task.argv)
+            table.add_row(task.layer, str(task.index), task.frames, Text(command))
         parts.append(table)
     return Group(*parts)
 

@@ -1,7 +1,9 @@
-"""The Python API of Thresher: one method per call of docs/protocol.md, plus waiting and log following.
+"""The Python API of Thresher: one method per call of the HTTP API, plus waiting and log following.
 
 Pipeline scripts, DCC submitters and the `thresher` CLI all use this class, so each HTTP path is
-spelled once, here; the transport, auth and error decoding live in `client/http.py`.
+spelled once, here; the transport, auth and error decoding live in `client/http.py`. Answers are
+parsed into the wire models (`thresher.wire`) the server builds them from, so a field is read as
+`job.state`, typed, and the shapes are the ones `/openapi.json` documents.
 """
 
 from __future__ import annotations
@@ -9,16 +11,18 @@ from __future__ import annotations
 import getpass
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal, TypeVar, overload
 from urllib.parse import quote
+
+from pydantic import BaseModel
 
 from thresher.client.config import resolve
 from thresher.client.http import HttpClient, ServerUnreachable
-
-FINAL_JOB_STATES = frozenset({"succeeded", "failed", "killed"})
-"""A job in one of these states changes no more unless someone acts on it (retry)."""
-
-FINAL_ATTEMPT_STATES = frozenset({"succeeded", "failed", "killed", "lost"})
+from thresher.model.states import FINAL_JOB_STATES
+from thresher.wire.common import Page
+from thresher.wire.jobs import Attempt, DryRun, Job, JobSummary, LogPiece, Task, TaskDetail
+from thresher.wire.meta import Health, Template, WhoAmI
+from thresher.wire.nodes import Node
 
 OUTAGE_GRACE_S = 60.0
 """How long `wait` and `follow_log` keep polling through a server that cannot be reached: a server
@@ -27,12 +31,26 @@ restart must not fail every pipeline script that was waiting on it."""
 SUBMIT_TIMEOUT_S = 600.0
 """How long a submit may take to answer (see `Thresher.submit`)."""
 
+PAGE = 1000
+"""Items asked for per page by the `all_*` methods, which follow the server's paging."""
+
 Json = dict[str, Any]
+M = TypeVar("M", bound=BaseModel)
 
 
 def _seg(value: int | str) -> str:
     """One URL path segment; node names may hold characters that need quoting."""
     return quote(str(value), safe="")
+
+
+def _every(fetch: Callable[[int, int], Page[M]], page: int = PAGE) -> list[M]:
+    """Every item of a paged list: pages of `page` items until `total` are in (or a page comes back empty)."""
+    items: list[M] = []
+    while True:
+        answer = fetch(page, len(items))
+        items.extend(answer.items)
+        if not answer.items or len(items) >= answer.total:
+            return items
 
 
 class Thresher:
@@ -64,15 +82,24 @@ class Thresher:
 
     # -- server --------------------------------------------------------------------------------
 
-    def health(self) -> Json:
-        return self.http.get("/health")
+    def health(self) -> Health:
+        return Health.model_validate(self.http.get("/health"))
 
-    def whoami(self) -> Json:
-        return self.http.get("/whoami")
+    def whoami(self) -> WhoAmI:
+        return WhoAmI.model_validate(self.http.get("/whoami"))
 
     # -- jobs ----------------------------------------------------------------------------------
 
-    def submit(self, spec: Json, dry_run: bool = False) -> Json:
+    @overload
+    def submit(self, spec: Json, dry_run: Literal[False] = False) -> Job: ...
+
+    @overload
+    def submit(self, spec: Json, dry_run: Literal[True]) -> DryRun: ...
+
+    @overload
+    def submit(self, spec: Json, dry_run: bool) -> Job | DryRun: ...
+
+    def submit(self, spec: Json, dry_run: bool = False) -> Job | DryRun:
         """Submit a job spec; the created Job, or with `dry_run` the validation and task preview.
 
         A spec without an `owner` is submitted as the person running this program, which is what
@@ -82,56 +109,52 @@ class Thresher:
         # The answer comes once every task is written: seconds for a million tasks, longer on a busy
         # database. A submit cut off by the usual timeout may still have created the job, and a retry
         # would create it twice, so this call waits much longer.
-        return self.http.request("POST", "/jobs", json=spec, params={"dry_run": "true" if dry_run else None},
-                                 timeout=SUBMIT_TIMEOUT_S)
+        answer = self.http.request("POST", "/jobs", json=spec, params={"dry_run": "true" if dry_run else None},
+                                   timeout=SUBMIT_TIMEOUT_S)
+        return DryRun.model_validate(answer) if dry_run else Job.model_validate(answer)
 
     def jobs(self, state: str | None = None, project: str | None = None, owner: str | None = None,
              name: str | None = None, limit: int | None = None, offset: int | None = None,
-             sort: str | None = None) -> Json:
-        """`{"items": [JobSummary], "total": n}` filtered and paged by the server."""
-        return self.http.get("/jobs", state=state, project=project, owner=owner, name=name,
-                             limit=limit, offset=offset, sort=sort)
+             sort: str | None = None) -> Page[JobSummary]:
+        """One page of jobs, filtered and paged by the server."""
+        return Page[JobSummary].model_validate(self.http.get("/jobs", state=state, project=project, owner=owner,
+                                                             name=name, limit=limit, offset=offset, sort=sort))
 
-    def job(self, job_id: int) -> Json:
-        return self.http.get(f"/jobs/{_seg(job_id)}")
+    def job(self, job_id: int) -> Job:
+        return Job.model_validate(self.http.get(f"/jobs/{_seg(job_id)}"))
 
     def tasks(self, job_id: int, layer: str | None = None, state: str | None = None,
-              limit: int | None = None, offset: int | None = None) -> Json:
-        """`{"items": [Task], "total": n}` of one job."""
-        return self.http.get(f"/jobs/{_seg(job_id)}/tasks", layer=layer, state=state, limit=limit,
-                             offset=offset)
+              limit: int | None = None, offset: int | None = None) -> Page[Task]:
+        """One page of the tasks of one job."""
+        return Page[Task].model_validate(self.http.get(f"/jobs/{_seg(job_id)}/tasks", layer=layer, state=state,
+                                                       limit=limit, offset=offset))
 
     def all_tasks(self, job_id: int, layer: str | None = None, state: str | None = None,
-                  page: int = 1000) -> list[Json]:
+                  page: int = PAGE) -> list[Task]:
         """Every task of a job, following the server's paging."""
-        items: list[Json] = []
-        while True:
-            answer = self.tasks(job_id, layer=layer, state=state, limit=page, offset=len(items))
-            batch = answer.get("items", [])
-            items.extend(batch)
-            if not batch or len(items) >= answer.get("total", 0):
-                return items
+        return _every(lambda limit, offset: self.tasks(job_id, layer=layer, state=state, limit=limit, offset=offset),
+                      page)
 
-    def kill(self, job_id: int) -> Json:
-        return self.http.post(f"/jobs/{_seg(job_id)}/kill")
+    def kill(self, job_id: int) -> Job:
+        return Job.model_validate(self.http.post(f"/jobs/{_seg(job_id)}/kill"))
 
-    def pause(self, job_id: int) -> Json:
-        return self.http.post(f"/jobs/{_seg(job_id)}/pause")
+    def pause(self, job_id: int) -> Job:
+        return Job.model_validate(self.http.post(f"/jobs/{_seg(job_id)}/pause"))
 
-    def resume(self, job_id: int) -> Json:
-        return self.http.post(f"/jobs/{_seg(job_id)}/resume")
+    def resume(self, job_id: int) -> Job:
+        return Job.model_validate(self.http.post(f"/jobs/{_seg(job_id)}/resume"))
 
-    def retry(self, job_id: int, task_ids: list[int] | None = None) -> Json:
+    def retry(self, job_id: int, task_ids: list[int] | None = None) -> Job:
         """Retry the given tasks, or by default every failed and killed task of the job."""
         body = {"task_ids": list(task_ids)} if task_ids else {}
-        return self.http.post(f"/jobs/{_seg(job_id)}/retry", json=body)
+        return Job.model_validate(self.http.post(f"/jobs/{_seg(job_id)}/retry", json=body))
 
-    def set_priority(self, job_id: int, priority: int) -> Json:
-        return self.http.post(f"/jobs/{_seg(job_id)}/priority", json={"priority": priority})
+    def set_priority(self, job_id: int, priority: int) -> Job:
+        return Job.model_validate(self.http.post(f"/jobs/{_seg(job_id)}/priority", json={"priority": priority}))
 
     def wait(self, job_id: int, timeout: float | None = None,
-             on_update: Callable[[Json], None] | None = None, interval: float = 0.5,
-             outage_grace: float = OUTAGE_GRACE_S) -> Json:
+             on_update: Callable[[Job], None] | None = None, interval: float = 0.5,
+             outage_grace: float = OUTAGE_GRACE_S) -> Job:
         """Poll until the job is succeeded, failed or killed; return the final Job.
 
         `on_update` is called with every Job seen (progress bars). Raises TimeoutError after
@@ -153,12 +176,12 @@ class Thresher:
             if job is not None:
                 if on_update is not None:
                     on_update(job)
-                if job.get("state") in FINAL_JOB_STATES:
+                if job.state in FINAL_JOB_STATES:
                     return job
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    state = job.get("state") if job else "unknown (server unreachable)"
+                    state = job.state if job else "unknown (server unreachable)"
                     raise TimeoutError(f"job {job_id} still {state} after {timeout:g} s")
                 time.sleep(min(interval, left))
             else:
@@ -166,26 +189,31 @@ class Thresher:
 
     # -- tasks and attempts --------------------------------------------------------------------
 
-    def task(self, task_id: int) -> Json:
+    def task(self, task_id: int) -> TaskDetail:
         """Task plus its `attempts`."""
-        return self.http.get(f"/tasks/{_seg(task_id)}")
+        return TaskDetail.model_validate(self.http.get(f"/tasks/{_seg(task_id)}"))
 
-    def attempts(self, task_id: int) -> list[Json]:
-        return self.http.get(f"/tasks/{_seg(task_id)}/attempts")
+    def attempts(self, task_id: int, limit: int | None = None, offset: int | None = None) -> Page[Attempt]:
+        """One page of a task's attempts, first try first."""
+        return Page[Attempt].model_validate(self.http.get(f"/tasks/{_seg(task_id)}/attempts", limit=limit,
+                                                          offset=offset))
 
-    def skip_task(self, task_id: int) -> Json:
-        return self.http.post(f"/tasks/{_seg(task_id)}/skip")
+    def all_attempts(self, task_id: int, page: int = PAGE) -> list[Attempt]:
+        """Every attempt of a task, following the server's paging."""
+        return _every(lambda limit, offset: self.attempts(task_id, limit=limit, offset=offset), page)
 
-    def retry_task(self, task_id: int) -> Json:
-        return self.http.post(f"/tasks/{_seg(task_id)}/retry")
+    def skip_task(self, task_id: int) -> TaskDetail:
+        return TaskDetail.model_validate(self.http.post(f"/tasks/{_seg(task_id)}/skip"))
 
-    def kill_task(self, task_id: int) -> Json:
-        return self.http.post(f"/tasks/{_seg(task_id)}/kill")
+    def retry_task(self, task_id: int) -> TaskDetail:
+        return TaskDetail.model_validate(self.http.post(f"/tasks/{_seg(task_id)}/retry"))
 
-    def log(self, attempt_id: int, offset: int = 0) -> Json:
-        """One piece of an attempt's log from byte `offset`:
-        `{"attempt_id", "offset", "data", "next_offset", "complete"}`."""
-        return self.http.get(f"/attempts/{_seg(attempt_id)}/log", offset=offset)
+    def kill_task(self, task_id: int) -> TaskDetail:
+        return TaskDetail.model_validate(self.http.post(f"/tasks/{_seg(task_id)}/kill"))
+
+    def log(self, attempt_id: int, offset: int = 0) -> LogPiece:
+        """One piece of an attempt's log from byte `offset` (`complete` once it ended and all of it is in)."""
+        return LogPiece.model_validate(self.http.get(f"/attempts/{_seg(attempt_id)}/log", offset=offset))
 
     def follow_log(self, attempt_id: int, offset: int = 0, interval: float = 0.3,
                    outage_grace: float = OUTAGE_GRACE_S) -> Iterator[str]:
@@ -205,39 +233,45 @@ class Thresher:
                     raise
                 time.sleep(interval)
                 continue
-            data = piece.get("data") or ""
-            if data:
-                yield data
-            next_offset = piece.get("next_offset")
-            if isinstance(next_offset, int):
-                offset = next_offset
-            if piece.get("complete"):
+            if piece.data:
+                yield piece.data
+            offset = piece.next_offset
+            if piece.complete:
                 return
-            if not data:
+            if not piece.data:
                 time.sleep(interval)
 
     # -- nodes ---------------------------------------------------------------------------------
 
-    def nodes(self) -> list[Json]:
-        return self.http.get("/nodes")
+    def nodes(self, limit: int | None = None, offset: int | None = None) -> Page[Node]:
+        """One page of the farm's nodes, by name."""
+        return Page[Node].model_validate(self.http.get("/nodes", limit=limit, offset=offset))
 
-    def node(self, id_or_name: int | str) -> Json:
-        return self.http.get(f"/nodes/{_seg(id_or_name)}")
+    def all_nodes(self, page: int = PAGE) -> list[Node]:
+        """Every node of the farm, following the server's paging."""
+        return _every(lambda limit, offset: self.nodes(limit=limit, offset=offset), page)
 
-    def enable_node(self, id_or_name: int | str) -> Json:
-        return self.http.post(f"/nodes/{_seg(id_or_name)}/enable")
+    def node(self, id_or_name: int | str) -> Node:
+        return Node.model_validate(self.http.get(f"/nodes/{_seg(id_or_name)}"))
 
-    def disable_node(self, id_or_name: int | str) -> Json:
-        return self.http.post(f"/nodes/{_seg(id_or_name)}/disable")
+    def enable_node(self, id_or_name: int | str) -> Node:
+        return Node.model_validate(self.http.post(f"/nodes/{_seg(id_or_name)}/enable"))
 
-    def drain_node(self, id_or_name: int | str) -> Json:
-        return self.http.post(f"/nodes/{_seg(id_or_name)}/drain")
+    def disable_node(self, id_or_name: int | str) -> Node:
+        return Node.model_validate(self.http.post(f"/nodes/{_seg(id_or_name)}/disable"))
+
+    def drain_node(self, id_or_name: int | str) -> Node:
+        return Node.model_validate(self.http.post(f"/nodes/{_seg(id_or_name)}/drain"))
 
     # -- templates -----------------------------------------------------------------------------
 
-    def templates(self) -> list[Json]:
-        """`[{"name", "description", "args": JSON schema}]` of the templates the server knows."""
-        return self.http.get("/templates")
+    def templates(self, limit: int | None = None, offset: int | None = None) -> Page[Template]:
+        """One page of the templates the server knows (each with the JSON schema of its `args`)."""
+        return Page[Template].model_validate(self.http.get("/templates", limit=limit, offset=offset))
+
+    def all_templates(self, page: int = PAGE) -> list[Template]:
+        """Every template the server knows, following the server's paging."""
+        return _every(lambda limit, offset: self.templates(limit=limit, offset=offset), page)
 
 
 def _local_user() -> str:

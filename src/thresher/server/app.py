@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
@@ -40,14 +41,29 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     return out
 
 
-def _add_components(app: FastAPI, schemas: dict[str, Any]) -> None:
-    """Put schemas that routes refer to by hand into the OpenAPI document's components."""
+# The bearer scheme of the OpenAPI document: /docs shows an Authorize button, and "Try it out" sends
+# the token. Tokens are still checked by the routes' own dependencies (server/context.py).
+SECURITY_SCHEMES = {"bearer": {"type": "http", "scheme": "bearer",
+                               "description": "an admin, enroll or node token (`thr_<kind>_...`)"}}
+
+
+def _set_up_openapi(app: FastAPI, schemas: dict[str, Any]) -> None:
+    """Finish the OpenAPI document FastAPI writes: the schemas that routes refer to by hand, the bearer
+    scheme (every call needs it unless its operation says `security: []`), and no trace of FastAPI's own
+    validation error shape, which this server never sends (see `_invalid`: it answers `Problem`)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = build()
-            document.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
+            components = document.setdefault("components", {})
+            components.setdefault("schemas", {}).update(schemas)
+            components["securitySchemes"] = SECURITY_SCHEMES
+            document["security"] = [{"bearer": []}]
+            text = json.dumps(document["paths"])
+            for unused in ("HTTPValidationError", "ValidationError"):
+                if f"#/components/schemas/{unused}" not in text:
+                    components["schemas"].pop(unused, None)
             app.openapi_schema = document
         return app.openapi_schema
 
@@ -73,6 +89,7 @@ def create_app(server: ServerContext) -> FastAPI:
                   description="Render farm manager API. Every call needs `Authorization: Bearer <token>`.")
     app.state.ctx = server
 
+    # Every error answer has the shape of `thresher.wire.common.Problem`: {"detail", "errors": [{field, message}]}.
     @app.exception_handler(ApiProblem)
     async def _problem(_request: Request, exc: ApiProblem) -> JSONResponse:
         return JSONResponse({"detail": exc.detail, "errors": exc.errors, **exc.extra}, status_code=exc.status)
@@ -107,7 +124,7 @@ def create_app(server: ServerContext) -> FastAPI:
     # Agents first: their calls are most of the traffic, and routes are matched in order.
     for router in (agents.router, meta.router, people.router):
         app.include_router(router, prefix=API_PREFIX)
-    _add_components(app, people.openapi_components())
+    _set_up_openapi(app, people.openapi_components())
     app.include_router(dashboard.router)  # the web dashboard at / (server/dashboard/pages.py)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     mount_docs(app)  # /docs and /redoc from packaged assets, no CDN (server/dashboard/docs.py)

@@ -1,19 +1,27 @@
-"""Read-side queries and the JSON shapes of jobs, layers, tasks, attempts and nodes (docs/protocol.md)."""
+"""What the read routes answer: jobs, layers, tasks, attempts and nodes as the wire models
+(`thresher.wire`), built from the statements of `db/queries/views.py`.
+
+The API routes, the dashboard's pages and the event broadcaster all read these, so a person sees the
+same figures wherever they look.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
-from sqlalchemy import Connection, func, select
+from pydantic import TypeAdapter
+from sqlalchemy import Connection
 
+from thresher.model.fit import gpu_indices, node_free
 from thresher.model.spec import MAX_ID
-from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_STATES
-from thresher.server.clock import iso
-from thresher.server.db.tables import attempts, jobs, layers, nodes, tasks
+from thresher.model.states import DONE_TASK_STATES, TASK_STATES, TaskState, job_state_from_counts
+from thresher.server.db.queries import views as q
 from thresher.server.errors import BadInput, NotFound
+from thresher.wire.common import Page
+from thresher.wire.jobs import Attempt, Job, JobSummary, Layer, Task, TaskCounts, TaskDetail
+from thresher.wire.nodes import Node, NodeFree, RunningOnNode
 
-JOB_SORTS = {"id": jobs.c.id, "-id": jobs.c.id.desc(), "priority": jobs.c.priority, "-priority": jobs.c.priority.desc(),
-             "name": jobs.c.name, "-name": jobs.c.name.desc(), "submitted": jobs.c.id, "-submitted": jobs.c.id.desc()}
+JOB_SORTS = q.JOB_SORTS
 
 
 def _empty_counts() -> dict[str, int]:
@@ -26,53 +34,6 @@ def _progress(counts: dict[str, int], total: int, running: float = 0.0) -> float
     return min(round((100.0 * done + running) / total, 1), 100.0) if total else 100.0
 
 
-def running_progress(conn: Connection, key: Any, where: Any) -> dict[int, float]:
-    """Sum of the progress of running tasks per `key` (tasks.c.job_id or tasks.c.layer_id)."""
-    rows = conn.execute(select(key, func.sum(tasks.c.progress)).where(
-        where, tasks.c.state == "running", tasks.c.progress.is_not(None)).group_by(key))
-    return {r[0]: float(r[1] or 0.0) for r in rows}
-
-
-def job_summary(row: Any, counts: dict[str, int], running: float = 0.0) -> dict[str, Any]:
-    return {
-        "id": row.id, "name": row.name, "owner": row.owner, "project": row.project, "sequence": row.sequence,
-        "shot": row.shot, "priority": row.priority, "state": row.state, "paused": bool(row.paused),
-        "submitted_at": iso(row.submitted_at), "finished_at": iso(row.finished_at), "counts": counts,
-        "total_tasks": row.total_tasks, "progress": _progress(counts, row.total_tasks, running),
-    }
-
-
-def counts_by_job(conn: Connection, job_ids: list[int]) -> dict[int, dict[str, int]]:
-    out = {job_id: _empty_counts() for job_id in job_ids}
-    if job_ids:
-        for r in conn.execute(select(tasks.c.job_id, tasks.c.state, func.count().label("n"))
-                              .where(tasks.c.job_id.in_(job_ids)).group_by(tasks.c.job_id, tasks.c.state)):
-            out[r.job_id][r.state] = r.n
-    return out
-
-
-def list_jobs(conn: Connection, *, state: str | None, project: str | None, owner: str | None, name: str | None,
-              limit: int, offset: int, sort: str) -> dict[str, Any]:
-    if sort not in JOB_SORTS:
-        raise BadInput("unknown sort", [{"field": "sort", "message": f"use one of {', '.join(JOB_SORTS)}"}])
-    conditions = []
-    if state:
-        conditions.append(jobs.c.state.in_(state.split(",")))
-    if project:
-        conditions.append(jobs.c.project == project)
-    if owner:
-        conditions.append(jobs.c.owner == owner)
-    if name:
-        conditions.append(jobs.c.name.contains(name, autoescape=True))
-    total = conn.execute(select(func.count()).select_from(jobs).where(*conditions)).scalar() or 0
-    rows = conn.execute(select(jobs).where(*conditions).order_by(JOB_SORTS[sort], jobs.c.id.desc())
-                        .limit(limit).offset(offset)).all()
-    counts = counts_by_job(conn, [r.id for r in rows])
-    ids = [r.id for r in rows if counts[r.id].get("running")]
-    running = running_progress(conn, tasks.c.job_id, tasks.c.job_id.in_(ids)) if ids else {}
-    return {"items": [job_summary(r, counts[r.id], running.get(r.id, 0.0)) for r in rows], "total": total}
-
-
 def _known(kind: str, row_id: int) -> None:
     """An id past the id columns' range names nothing (and must not reach the database: PostgreSQL
     refuses to compare a 32-bit column with it, SQLite to bind a number past 64 bits)."""
@@ -80,143 +41,168 @@ def _known(kind: str, row_id: int) -> None:
         raise NotFound(f"no {kind} with id {row_id}")
 
 
-def get_job(conn: Connection, job_id: int) -> dict[str, Any]:
+# -- jobs ------------------------------------------------------------------------------------
+
+def counts_by_job(conn: Connection, job_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Task counts per state of each of these jobs (every state present, zero or not)."""
+    out = {job_id: _empty_counts() for job_id in job_ids}
+    if job_ids:
+        for r in conn.execute(q.COUNTS_BY_JOB, {"job_ids": job_ids}):
+            out[r.job_id][r.state] = r.n
+    return out
+
+
+def _sums(conn: Connection, statement: Any, params: dict[str, Any]) -> dict[int, float]:
+    return {r.key: float(r.sum or 0.0) for r in conn.execute(statement, params)}
+
+
+def _summary_fields(row: Any, counts: dict[str, int], running: float) -> dict[str, Any]:
+    return dict(id=row.id, name=row.name, owner=row.owner, project=row.project, sequence=row.sequence, shot=row.shot,
+                priority=row.priority, state=row.state, paused=bool(row.paused), submitted_at=row.submitted_at,
+                finished_at=row.finished_at, counts=TaskCounts(**counts), total_tasks=row.total_tasks,
+                progress=_progress(counts, row.total_tasks, running))
+
+
+def job_summary(row: Any, counts: dict[str, int], running: float = 0.0) -> JobSummary:
+    return JobSummary(**_summary_fields(row, counts, running))
+
+
+def list_jobs(conn: Connection, *, state: str | None, project: str | None, owner: str | None, name: str | None,
+              limit: int, offset: int, sort: str) -> Page[JobSummary]:
+    if sort not in JOB_SORTS:
+        raise BadInput("unknown sort", [{"field": "sort", "message": f"use one of {', '.join(JOB_SORTS)}"}])
+    total = conn.execute(q.count_jobs(state, project, owner, name)).scalar() or 0
+    rows = conn.execute(q.page_of_jobs(state, project, owner, name, sort=sort, limit=limit, offset=offset)).all()
+    counts = counts_by_job(conn, [r.id for r in rows])
+    busy = [r.id for r in rows if counts[r.id].get(TaskState.RUNNING)]
+    running = _sums(conn, q.RUNNING_PROGRESS_BY_JOB, {"job_ids": busy}) if busy else {}
+    return Page[JobSummary](items=[job_summary(r, counts[r.id], running.get(r.id, 0.0)) for r in rows],
+                            total=total)
+
+
+def layer_view(row: Any, counts: dict[str, int], running: float = 0.0) -> Layer:
+    return Layer(
+        id=row.id, name=row.name, template=row.template, frames=row.frames, chunk=row.chunk, cores=row.cores,
+        memory_mb=row.memory_mb, gpus=row.gpus, tags=row.tags or [], retries=row.retries, timeout=row.timeout,
+        depends_on=row.depends_on or [], state=job_state_from_counts(counts, paused=False, killed=False),
+        counts=TaskCounts(**counts), total_tasks=row.total_tasks, progress=_progress(counts, row.total_tasks, running))
+
+
+def get_job(conn: Connection, job_id: int) -> Job:
     _known("job", job_id)
-    row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+    row = conn.execute(q.JOB, {"job_id": job_id}).first()
     if row is None:
         raise NotFound(f"no job with id {job_id}")
     layer_counts: dict[int, dict[str, int]] = {}
-    for r in conn.execute(select(tasks.c.layer_id, tasks.c.state, func.count().label("n"))
-                          .where(tasks.c.job_id == job_id).group_by(tasks.c.layer_id, tasks.c.state)):
+    for r in conn.execute(q.LAYER_COUNTS, {"job_id": job_id}):
         layer_counts.setdefault(r.layer_id, _empty_counts())[r.state] = r.n
     job_counts = _empty_counts()
     for counts in layer_counts.values():
         for state, n in counts.items():
             job_counts[state] += n
-    running = running_progress(conn, tasks.c.layer_id, tasks.c.job_id == job_id) if job_counts.get("running") else {}
-    out = job_summary(row, job_counts, sum(running.values()))
-    out["layers"] = [layer_view(layer, layer_counts.get(layer.id, _empty_counts()), running.get(layer.id, 0.0))
-                     for layer in conn.execute(select(layers).where(layers.c.job_id == job_id).order_by(layers.c.idx))]
-    out["depends_on"] = row.depends_on or []
-    out["spec"] = row.spec
-    return out
+    running = _sums(conn, q.RUNNING_PROGRESS_BY_LAYER, {"job_id": job_id}) if job_counts[TaskState.RUNNING] else {}
+    layers = [layer_view(layer, layer_counts.get(layer.id, _empty_counts()), running.get(layer.id, 0.0))
+              for layer in conn.execute(q.LAYERS_OF_JOB, {"job_id": job_id})]
+    return Job(**_summary_fields(row, job_counts, sum(running.values())), layers=layers,
+               depends_on=row.depends_on or [], spec=row.spec)
 
 
-def layer_view(row: Any, counts: dict[str, int], running: float = 0.0) -> dict[str, Any]:
-    from thresher.model.states import job_state_from_counts
+# -- tasks and attempts ----------------------------------------------------------------------
 
-    return {
-        "id": row.id, "name": row.name, "template": row.template, "frames": row.frames, "chunk": row.chunk,
-        "cores": row.cores, "memory_mb": row.memory_mb, "gpus": row.gpus, "tags": row.tags or [],
-        "retries": row.retries, "timeout": row.timeout, "depends_on": row.depends_on or [],
-        "state": job_state_from_counts(counts, paused=False, killed=False), "counts": counts,
-        "total_tasks": row.total_tasks, "progress": _progress(counts, row.total_tasks, running),
-    }
+# Rows whose columns are named as the model's fields (queries/views.py) become models in one validation
+# call for the whole list: a page of 100,000 tasks is read fast.
+_TASKS = TypeAdapter(list[Task])
+_ATTEMPTS = TypeAdapter(list[Attempt])
 
 
-def _task_query():  # type: ignore[no-untyped-def]
-    return (select(tasks, layers.c.name.label("layer_name"), nodes.c.name.label("node_name"))
-            .join(layers, layers.c.id == tasks.c.layer_id).outerjoin(nodes, nodes.c.id == tasks.c.node_id))
-
-
-def task_view(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id, "job_id": row.job_id, "layer_id": row.layer_id, "layer": row.layer_name, "index": row.idx,
-        "frames": row.frames, "state": row.state, "tries": row.tries, "lost": row.lost, "node": row.node_name,
-        "attempt_id": row.attempt_id, "progress": row.progress, "started_at": iso(row.started_at),
-        "ended_at": iso(row.ended_at), "part": row.part,
-    }
+def _rows(result: Any) -> list[dict[str, Any]]:
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
 
 
 def list_tasks(conn: Connection, job_id: int, *, layer: str | None, state: str | None, limit: int,
-               offset: int) -> dict[str, Any]:
+               offset: int) -> Page[Task]:
     _known("job", job_id)
-    if conn.execute(select(jobs.c.id).where(jobs.c.id == job_id)).first() is None:
+    if conn.execute(q.JOB_EXISTS, {"job_id": job_id}).first() is None:
         raise NotFound(f"no job with id {job_id}")
-    conditions = [tasks.c.job_id == job_id]
-    if layer:
-        conditions.append(layers.c.name == layer)
-    if state:
-        conditions.append(tasks.c.state.in_(state.split(",")))
-    total = conn.execute(select(func.count()).select_from(tasks.join(layers, layers.c.id == tasks.c.layer_id))
-                         .where(*conditions)).scalar() or 0
-    rows = conn.execute(_task_query().where(*conditions).order_by(layers.c.idx, tasks.c.idx).limit(limit).offset(offset))
-    return {"items": [task_view(r) for r in rows], "total": total}
+    total = conn.execute(q.count_tasks(layer, state), {"job_id": job_id}).scalar() or 0
+    rows = conn.execute(q.page_of_tasks(layer, state, limit=limit, offset=offset), {"job_id": job_id})
+    return Page[Task](items=_TASKS.validate_python(_rows(rows)), total=total)
 
 
-def get_task(conn: Connection, task_id: int) -> dict[str, Any]:
+def get_task(conn: Connection, task_id: int) -> TaskDetail:
     _known("task", task_id)
-    row = conn.execute(_task_query().where(tasks.c.id == task_id)).first()
+    row = conn.execute(q.TASK, {"task_id": task_id}).first()
     if row is None:
         raise NotFound(f"no task with id {task_id}")
-    out = task_view(row)
-    out["attempts"] = list_attempts(conn, task_id)
-    return out
+    return TaskDetail(**row._asdict(), attempts=_attempts(conn, task_id, limit=MAX_ID, offset=0))
 
 
-def attempt_view(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id, "task_id": row.task_id, "number": row.number, "node": row.node_name, "state": row.state,
-        "started_at": iso(row.started_at), "ended_at": iso(row.ended_at), "exit_code": row.exit_code,
-        "cpu_s": row.cpu_s, "peak_rss_mb": row.peak_rss_mb, "reason": row.reason, "log_size": row.log_size,
-        "gpus": row.gpu_ids or [],
-    }
+def _attempts(conn: Connection, task_id: int, *, limit: int, offset: int) -> list[Attempt]:
+    rows = conn.execute(q.ATTEMPTS_OF_TASK, {"task_id": task_id, "limit": limit, "offset": offset})
+    return _ATTEMPTS.validate_python(_rows(rows))
 
 
-def list_attempts(conn: Connection, task_id: int) -> list[dict[str, Any]]:
+def list_attempts(conn: Connection, task_id: int, *, limit: int, offset: int) -> Page[Attempt]:
     _known("task", task_id)
-    if conn.execute(select(tasks.c.id).where(tasks.c.id == task_id)).first() is None:
+    if conn.execute(q.TASK_EXISTS, {"task_id": task_id}).first() is None:
         raise NotFound(f"no task with id {task_id}")
-    rows = conn.execute(select(attempts, nodes.c.name.label("node_name")).join(nodes, nodes.c.id == attempts.c.node_id)
-                        .where(attempts.c.task_id == task_id).order_by(attempts.c.number))
-    return [attempt_view(r) for r in rows]
+    total = conn.execute(q.COUNT_ATTEMPTS, {"task_id": task_id}).scalar() or 0
+    return Page[Attempt](items=_attempts(conn, task_id, limit=limit, offset=offset), total=total)
 
 
-def node_view(row: Any, running: list[dict[str, Any]]) -> dict[str, Any]:
-    used_cores = sum(r["cores"] for r in running)
-    used_mem = sum(r["memory_mb"] for r in running)
-    used_gpus = {g for r in running for g in r["gpus"]}
-    return {
-        "id": row.id, "name": row.name, "hostname": row.hostname, "os": row.os, "state": row.state,
-        "admin_state": row.admin_state, "cores": row.cores, "memory_mb": row.memory_mb, "gpus": row.gpus or [],
-        "tags": row.tags or [], "apps": row.apps or {}, "last_seen": iso(row.last_seen), "registered_at": iso(row.registered_at),
-        "cpu_percent": row.cpu_percent, "memory_used_mb": row.memory_used_mb, "load": row.load,
-        "running": running,
-        "free": {"cores": row.cores - used_cores, "memory_mb": row.memory_mb - used_mem,
-                 "gpus": len([g for g in (row.gpus or []) if g["index"] not in used_gpus])},
-    }
+# -- nodes -----------------------------------------------------------------------------------
+
+def node_view(row: Any, live: list[Any]) -> Node:
+    """A node with what it runs and what it has free (the one fit rule's `node_free`)."""
+    free = node_free(row.cores, row.memory_mb, gpu_indices(row.gpus), live)
+    return Node(
+        id=row.id, name=row.name, hostname=row.hostname, os=row.os, state=row.state, admin_state=row.admin_state,
+        cores=row.cores, memory_mb=row.memory_mb, gpus=row.gpus or [], tags=row.tags or [], apps=row.apps or {},
+        last_seen=row.last_seen, registered_at=row.registered_at, cpu_percent=row.cpu_percent,
+        memory_used_mb=row.memory_used_mb, load=row.load,
+        running=[RunningOnNode(attempt_id=a.id, task_id=a.task_id, job_id=a.job_id, cores=a.cores,
+                               memory_mb=a.memory_mb, gpus=a.gpu_ids or [], state=a.state) for a in live],
+        free=NodeFree(cores=free.cores, memory_mb=free.memory_mb, gpus=len(free.gpu_ids)))
 
 
-def _running_by_node(conn: Connection, node_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    out: dict[int, list[dict[str, Any]]] = {n: [] for n in node_ids}
+def _live_by_node(conn: Connection, node_ids: list[int]) -> dict[int, list[Any]]:
+    out: dict[int, list[Any]] = {n: [] for n in node_ids}
     if node_ids:
-        for r in conn.execute(select(attempts.c.id, attempts.c.task_id, attempts.c.job_id, attempts.c.node_id,
-                                     attempts.c.cores, attempts.c.memory_mb, attempts.c.gpu_ids, attempts.c.state)
-                              .where(attempts.c.node_id.in_(node_ids), attempts.c.state.in_(LIVE_ATTEMPT_STATES))):
-            out[r.node_id].append({"attempt_id": r.id, "task_id": r.task_id, "job_id": r.job_id, "cores": r.cores,
-                                   "memory_mb": r.memory_mb, "gpus": r.gpu_ids or [], "state": r.state})
+        for r in conn.execute(q.LIVE_ON_NODES, {"node_ids": node_ids}):
+            out[r.node_id].append(r)
     return out
 
 
-def list_nodes(conn: Connection) -> list[dict[str, Any]]:
-    rows = conn.execute(select(nodes).order_by(nodes.c.name)).all()
-    running = _running_by_node(conn, [r.id for r in rows])
-    return [node_view(r, running[r.id]) for r in rows]
+def _nodes(conn: Connection, rows: Sequence[Any]) -> list[Node]:
+    live = _live_by_node(conn, [r.id for r in rows])
+    return [node_view(r, live[r.id]) for r in rows]
+
+
+def list_nodes(conn: Connection, *, limit: int, offset: int) -> Page[Node]:
+    total = conn.execute(q.COUNT_NODES).scalar() or 0
+    return Page[Node](items=_nodes(conn, conn.execute(q.PAGE_OF_NODES, {"limit": limit, "offset": offset}).all()),
+                      total=total)
+
+
+def all_nodes(conn: Connection) -> list[Node]:
+    """Every node, by name (the dashboard's farm summary)."""
+    return _nodes(conn, conn.execute(q.ALL_NODES).all())
 
 
 def find_node(conn: Connection, ident: str) -> Any:
-    """A node by id or by name (a name made of digits is tried as an id first)."""
+    """A node's row by id or by name (a name made of digits is tried as an id first)."""
     if "\x00" in ident:
         raise BadInput("invalid node name", [{"field": "ident", "message": "must not contain NUL characters"}])
     as_id = ident.isascii() and ident.isdigit() and 1 <= int(ident) <= MAX_ID
-    row = conn.execute(select(nodes).where(nodes.c.id == int(ident))).first() if as_id else None
+    row = conn.execute(q.NODE_BY_ID, {"node_id": int(ident)}).first() if as_id else None
     if row is None:
-        row = conn.execute(select(nodes).where(nodes.c.name == ident)).first()
+        row = conn.execute(q.NODE_BY_NAME, {"name": ident}).first()
     if row is None:
         raise NotFound(f"no node named {ident!r}")
     return row
 
 
-def get_node(conn: Connection, ident: str) -> dict[str, Any]:
+def get_node(conn: Connection, ident: str) -> Node:
     row = find_node(conn, ident)
-    return node_view(row, _running_by_node(conn, [row.id])[row.id])
+    return node_view(row, _live_by_node(conn, [row.id])[row.id])

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from datetime import datetime, timezone
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 T = TypeVar("T")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """The server stores UTC; SQLite hands datetimes back without a zone."""
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+Moment = Annotated[datetime | None, AfterValidator(_utc)]
+"""A moment in UTC; on the wire an ISO 8601 string ending in `Z`, or null."""
 
 
 class FieldError(BaseModel):
@@ -22,8 +32,7 @@ class Problem(BaseModel):
     """Every error answer (4xx and 5xx): one sentence for people, and each problem with its place."""
 
     detail: str = Field(..., description="one human sentence")
-    errors: list[FieldError] = Field(default_factory=list, description="every problem found, with its field; "
-                                                                       "may be empty")
+    errors: list[FieldError] = Field(..., description="every problem found, with its field; may be empty")
 
 
 class Page(BaseModel, Generic[T]):
@@ -43,7 +52,7 @@ _STATUS_MEANING = {
 }
 
 
-def problems(*statuses: int, **special: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+def error_responses(*statuses: int, **special: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
     """The `responses` of a route that can answer these error statuses, each with the problem shape.
     `special` gives a status (named `s409`) a shape of its own that extends the problem."""
     out: dict[int | str, dict[str, Any]] = {

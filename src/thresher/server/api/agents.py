@@ -33,7 +33,7 @@ from thresher.wire.agent import (
     Registration,
     WorkAnswer,
 )
-from thresher.wire.common import problems
+from thresher.wire.common import error_responses
 
 router = APIRouter(prefix="/agent", tags=["agent"])
 
@@ -43,7 +43,7 @@ _AUTH = (401, 403, 422)
 
 @router.post("/register", operation_id="register_node", response_model=Registered,
              summary="Register a node (enrolment token), or refresh its facts (its own token)",
-             responses=problems(*_AUTH, 409))
+             responses=error_responses(*_AUTH, 409))
 def register(request: Request, body: Registration, caller: Caller = Depends(current_caller),
              secret: str = Depends(bearer_secret)) -> Any:
     server = ctx(request)
@@ -65,7 +65,7 @@ def _heartbeats(conn: Connection, beats: list[nodes.Beat]) -> list[tuple[dict[st
 
 @router.post("/heartbeat", operation_id="heartbeat", response_model=HeartbeatAnswer,
              summary="The node is alive: its load and what it runs; answered with what to kill",
-             responses=problems(*_AUTH))
+             responses=error_responses(*_AUTH))
 async def heartbeat(request: Request, body: Heartbeat, node_id: int = Depends(current_node_id)) -> Any:
     server = ctx(request)
     answer, changes = await server.batcher.run_grouped(
@@ -98,7 +98,7 @@ def _has_news(server: ServerContext, node_id: int) -> bool:
 
 @router.post("/work", operation_id="ask_for_work", response_model=WorkAnswer,
              summary="Long poll for work: answers as soon as there is something for this node",
-             responses=problems(*_AUTH))
+             responses=error_responses(*_AUTH))
 async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), node_id: int = Depends(current_node_id)) -> Any:
     server = ctx(request)
     deadline = time.monotonic() + min(wait, server.settings.work_wait_max_s)
@@ -137,7 +137,7 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), node_id
 
 
 @router.post("/goodbye", operation_id="say_goodbye", response_model=Goodbye,
-             summary="The agent is stopping: take no more work to this node", responses=problems(401, 403))
+             summary="The agent is stopping: take no more work to this node", responses=error_responses(401, 403))
 def goodbye(request: Request, node_id: int = Depends(current_node_id)) -> Any:
     server = ctx(request)
     with server.db.write() as conn:
@@ -147,19 +147,20 @@ def goodbye(request: Request, node_id: int = Depends(current_node_id)) -> Any:
 
 @router.post("/attempts/{attempt_id}/log", operation_id="append_log", response_model=LogAccepted,
              summary="Append to an attempt's log at a byte offset (idempotent)",
-             responses=problems(*_AUTH, 404, s409=LogGap))
+             responses=error_responses(*_AUTH, 404, s409=LogGap))
 def post_log(request: Request, body: LogChunk, attempt_id: int = Path(..., ge=1, le=MAX_ID), node_id: int = Depends(current_node_id)) -> Any:
     server = ctx(request)
     with server.db.write() as conn:
         size, gap = lifecycle.append_log(conn, node_id, attempt_id, body.offset, body.data)
     if gap:
-        return JSONResponse({"detail": f"log gap: the server has {size} bytes", "next_offset": size}, status_code=409)
+        return JSONResponse({"detail": f"log gap: the server has {size} bytes", "errors": [], "next_offset": size},
+                            status_code=409)
     server.publish(logs=[attempt_id])
     return {"next_offset": size}
 
 
 @router.post("/finish", operation_id="report_finished", response_model=FinishAnswer,
-             summary="Report how attempts ended (a batch; idempotent per attempt)", responses=problems(*_AUTH))
+             summary="Report how attempts ended (a batch; idempotent per attempt)", responses=error_responses(*_AUTH))
 async def finish(request: Request, body: FinishBatch, node_id: int = Depends(current_node_id)) -> Any:
     server = ctx(request)
     reports = [report.model_dump() for report in body.reports]

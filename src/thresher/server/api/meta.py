@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends
 
 from thresher import __version__
 from thresher.server.auth import Caller
 from thresher.server.context import current_caller
+from thresher.wire.common import error_responses
+from thresher.wire.meta import Health, WhoAmI
 
-router = APIRouter()
-
-
-@router.get("/health")
-def health() -> dict[str, Any]:
-    return {"status": "ok", "version": __version__}
+router = APIRouter(tags=["meta"])
 
 
-@router.get("/whoami")
-def whoami(caller: Caller = Depends(current_caller)) -> dict[str, Any]:
-    return {"kind": caller.kind, "name": caller.name, "node_id": caller.node_id}
+@router.get("/health", summary="Is the server up (no token needed)", operation_id="health", response_model=Health,
+            openapi_extra={"security": []})
+def health() -> Health:
+    return Health(status="ok", version=__version__)
+
+
+@router.get("/whoami", summary="The token's kind and name", operation_id="whoami", response_model=WhoAmI,
+            responses=error_responses(401))
+def whoami(caller: Caller = Depends(current_caller)) -> WhoAmI:
+    return WhoAmI(kind=caller.kind, name=caller.name, node_id=caller.node_id)

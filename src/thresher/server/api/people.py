@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Sequence
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from pydantic import AfterValidator, BaseModel, Field
-from sqlalchemy import select, update
+from fastapi.responses import JSONResponse
+from pydantic import AfterValidator
 
 from thresher.model.paths import OS_NAMES, normalize_os
 from thresher.model.spec import MAX_ID, JobSpec
@@ -15,13 +15,25 @@ from thresher.model.states import LIVE_ATTEMPT_STATES, JobState, NodeAdminState,
 from thresher.server import lifecycle, views
 from thresher.server.clock import utcnow
 from thresher.server.context import ServerContext, ctx, require_admin
-from thresher.server.db.tables import attempts, log_chunks, nodes
+from thresher.server.db.queries import node_admin
+from thresher.server.db.queries import views as read
 from thresher.server.dispatch import forget_tag_keys
 from thresher.server.errors import BadInput, NotFound
 from thresher.server.submit import create_job, dry_run, farm_problems, inspect_spec, merge_problems, problem_detail
 from thresher.templates import all_templates
+from thresher.wire.common import Page, error_responses
+from thresher.wire.jobs import Attempt, DryRun, Job, JobSummary, LogPiece, PriorityBody, RetryBody, Task, TaskDetail
+from thresher.wire.meta import Template
+from thresher.wire.nodes import Node
 
 router = APIRouter(dependencies=[Depends(require_admin)])
+
+# Every call here needs an admin token (401 without one, 403 with another kind) and checks what it is
+# given (422); calls that name a row answer 404 when there is none, changes that the row's state
+# forbids answer 409.
+_AUTH = (401, 403, 422)
+_ONE = error_responses(*_AUTH, 404)
+_CHANGE = error_responses(*_AUTH, 404, 409)
 
 MAX_OFFSET = 2**63 - 1  # OFFSET and byte offsets are 64-bit in both databases
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -37,7 +49,7 @@ def _plain(value: str | None) -> str | None:
     return value
 
 
-def _states(allowed: list[str]) -> Any:
+def _states(allowed: Sequence[str]) -> Any:
     def check(value: str | None) -> str | None:
         _plain(value)
         if value:
@@ -51,12 +63,16 @@ def _states(allowed: list[str]) -> Any:
 
 
 Text = Annotated[str | None, AfterValidator(_plain)]
-JobStates = Annotated[str | None, AfterValidator(_states([s.value for s in JobState])),
-                      Query(description=f"one or more of {', '.join(s.value for s in JobState)}, comma separated")]
-TaskStates = Annotated[str | None, AfterValidator(_states([s.value for s in TaskState])),
-                       Query(description=f"one or more of {', '.join(s.value for s in TaskState)}, comma separated")]
+JobStates = Annotated[str | None, AfterValidator(_states(list(JobState))),
+                      Query(description=f"one or more of {', '.join(JobState)}, comma separated")]
+TaskStates = Annotated[str | None, AfterValidator(_states(list(TaskState))),
+                       Query(description=f"one or more of {', '.join(TaskState)}, comma separated")]
 NodeIdent = Annotated[str, AfterValidator(_plain)]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+
+
+def _limit(default: int, most: int) -> Any:
+    return Query(default, ge=1, le=most, description=f"items per page (at most {most:,})")
 
 
 def _existing(kind: str, value: int) -> int:
@@ -83,14 +99,6 @@ TaskId = Annotated[int, Depends(_task_id)]
 AttemptId = Annotated[int, Depends(_attempt_id)]
 
 
-class RetryBody(BaseModel):
-    task_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(None, max_length=100_000)
-
-
-class PriorityBody(BaseModel):
-    priority: int = Field(..., ge=0, le=1000)
-
-
 # The spec is read as plain JSON (so that every problem can be reported at once, with its place), and its
 # schema is given to the OpenAPI document by hand: the models it refers to go under components/schemas
 # (see `openapi_components`), where Swagger UI and ReDoc resolve them.
@@ -104,6 +112,9 @@ def openapi_components() -> dict[str, Any]:
 
 
 @router.post("/jobs", status_code=201, summary="Submit a job (or check it with dry_run=true)",
+             operation_id="submit_job", tags=["jobs"], response_model=Job,
+             responses={200: {"model": DryRun, "description": "Dry run: what the submit would create"},
+                        **error_responses(*_AUTH)},
              openapi_extra={"requestBody": {"content": {"application/json": {
                  "schema": {"$ref": "#/components/schemas/JobSpec"}}}}})
 def submit_job(request: Request, spec: Any = Body(...), dry: bool = Query(False, alias="dry_run"),
@@ -119,10 +130,9 @@ def submit_job(request: Request, spec: Any = Body(...), dry: bool = Query(False,
             problems = merge_problems(problems, farm_problems(conn, needs))
     if problems or checked is None:
         raise BadInput(problem_detail(problems), problems)
-    if dry:
-        from fastapi.responses import JSONResponse
-
-        return JSONResponse(dry_run(checked, target_os=normalize_os(target_os)), status_code=200)
+    if dry:  # a task without a part says nothing of it, as the answer always did
+        answer = DryRun.model_validate(dry_run(checked, target_os=normalize_os(target_os)))
+        return JSONResponse(answer.model_dump(mode="json", exclude_none=True), status_code=200)
     owner = request.state.caller.name
     with server.db.write() as conn:
         job_id = create_job(conn, checked, owner)
@@ -133,57 +143,67 @@ def submit_job(request: Request, spec: Any = Body(...), dry: bool = Query(False,
         return views.get_job(conn, job_id)
 
 
-@router.get("/jobs", summary="List jobs with filters and paging")
+@router.get("/jobs", summary="List jobs with filters and paging", operation_id="list_jobs", tags=["jobs"],
+            response_model=Page[JobSummary], responses=error_responses(*_AUTH))
 def list_jobs(request: Request, state: JobStates = None, project: Text = None, owner: Text = None,
-              name: Text = None, limit: int = Query(50, ge=1, le=1000), offset: Offset = 0,
-              sort: str = "-id") -> Any:
+              name: Text = None, limit: int = _limit(50, 1000), offset: Offset = 0,
+              sort: str = Query("-id", description=f"one of {', '.join(read.JOB_SORTS)}")) -> Page[JobSummary]:
     with ctx(request).db.read() as conn:
         return views.list_jobs(conn, state=state, project=project, owner=owner, name=name, limit=limit,
                                offset=offset, sort=sort)
 
 
-@router.get("/jobs/{job_id}")
-def get_job(request: Request, job_id: JobId) -> Any:
+@router.get("/jobs/{job_id}", summary="One job with its layers", operation_id="get_job", tags=["jobs"],
+            response_model=Job, responses=_ONE)
+def get_job(request: Request, job_id: JobId) -> Job:
     with ctx(request).db.read() as conn:
         return views.get_job(conn, job_id)
 
 
-@router.get("/jobs/{job_id}/tasks")
+@router.get("/jobs/{job_id}/tasks", summary="List a job's tasks with filters and paging", operation_id="list_tasks",
+            tags=["tasks"], response_model=Page[Task], responses=_ONE)
 def list_tasks(request: Request, job_id: JobId, layer: Text = None, state: TaskStates = None,
-               limit: int = Query(1000, ge=1, le=100_000), offset: Offset = 0) -> Any:
+               limit: int = _limit(1000, 100_000), offset: Offset = 0) -> Page[Task]:
     with ctx(request).db.read() as conn:
         return views.list_tasks(conn, job_id, layer=layer, state=state, limit=limit, offset=offset)
 
 
-def _job_action(server: ServerContext, fn: Any, job_id: int, *args: Any) -> Any:
+def _job_action(server: ServerContext, fn: Any, job_id: int, *args: Any) -> Job:
     server.write(lambda conn: fn(conn, job_id, *args, utcnow()))
     server.publish(jobs=[job_id])
     with server.db.read() as conn:
         return views.get_job(conn, job_id)
 
 
-@router.post("/jobs/{job_id}/kill")
-def kill_job(request: Request, job_id: JobId) -> Any:
+@router.post("/jobs/{job_id}/kill", summary="Kill a job: running tasks are stopped, nothing more starts",
+             operation_id="kill_job", tags=["jobs"],
+             response_model=Job, responses=_CHANGE)
+def kill_job(request: Request, job_id: JobId) -> Job:
     return _job_action(ctx(request), lifecycle.kill_job, job_id)
 
 
-@router.post("/jobs/{job_id}/pause")
-def pause_job(request: Request, job_id: JobId) -> Any:
+@router.post("/jobs/{job_id}/pause", summary="Pause a job: running tasks finish, no new task starts",
+             operation_id="pause_job", tags=["jobs"],
+             response_model=Job, responses=_CHANGE)
+def pause_job(request: Request, job_id: JobId) -> Job:
     return _job_action(ctx(request), lifecycle.pause_job, job_id)
 
 
-@router.post("/jobs/{job_id}/resume")
-def resume_job(request: Request, job_id: JobId) -> Any:
+@router.post("/jobs/{job_id}/resume", summary="Resume a paused job", operation_id="resume_job", tags=["jobs"],
+             response_model=Job, responses=_ONE)
+def resume_job(request: Request, job_id: JobId) -> Job:
     return _job_action(ctx(request), lifecycle.resume_job, job_id)
 
 
-@router.post("/jobs/{job_id}/retry")
-def retry_job(request: Request, job_id: JobId, body: RetryBody | None = None) -> Any:
+@router.post("/jobs/{job_id}/retry", summary="Retry a job's failed and killed tasks, or the ones named",
+             operation_id="retry_job", tags=["jobs"], response_model=Job, responses=_CHANGE)
+def retry_job(request: Request, job_id: JobId, body: RetryBody | None = None) -> Job:
     return _job_action(ctx(request), lifecycle.retry_tasks, job_id, body.task_ids if body else None)
 
 
-@router.post("/jobs/{job_id}/priority")
-def set_priority(request: Request, job_id: JobId, body: PriorityBody) -> Any:
+@router.post("/jobs/{job_id}/priority", summary="Change a job's priority", operation_id="set_priority",
+             tags=["jobs"], response_model=Job, responses=_ONE)
+def set_priority(request: Request, job_id: JobId, body: PriorityBody) -> Job:
     server = ctx(request)
     with server.db.write() as conn:
         lifecycle.set_priority(conn, job_id, body.priority)
@@ -192,51 +212,57 @@ def set_priority(request: Request, job_id: JobId, body: PriorityBody) -> Any:
         return views.get_job(conn, job_id)
 
 
-@router.get("/tasks/{task_id}")
-def get_task(request: Request, task_id: TaskId) -> Any:
+@router.get("/tasks/{task_id}", summary="One task with its attempts", operation_id="get_task", tags=["tasks"],
+            response_model=TaskDetail, responses=_ONE)
+def get_task(request: Request, task_id: TaskId) -> TaskDetail:
     with ctx(request).db.read() as conn:
         return views.get_task(conn, task_id)
 
 
-@router.get("/tasks/{task_id}/attempts")
-def task_attempts(request: Request, task_id: TaskId) -> Any:
+@router.get("/tasks/{task_id}/attempts", summary="List a task's attempts, first try first",
+            operation_id="list_attempts", tags=["attempts"], response_model=Page[Attempt], responses=_ONE)
+def list_attempts(request: Request, task_id: TaskId, limit: int = _limit(1000, 100_000),
+                  offset: Offset = 0) -> Page[Attempt]:
     with ctx(request).db.read() as conn:
-        return views.list_attempts(conn, task_id)
+        return views.list_attempts(conn, task_id, limit=limit, offset=offset)
 
 
-def _task_action(server: ServerContext, fn: Any, task_id: int) -> Any:
+def _task_action(server: ServerContext, fn: Any, task_id: int) -> TaskDetail:
     job_id, _changes = server.write(lambda conn: fn(conn, task_id, utcnow()))
     server.publish(jobs=[job_id])
     with server.db.read() as conn:
         return views.get_task(conn, task_id)
 
 
-@router.post("/tasks/{task_id}/skip")
-def skip_task(request: Request, task_id: TaskId) -> Any:
+@router.post("/tasks/{task_id}/skip", summary="Mark a task done by hand (its dependents may start)",
+             operation_id="skip_task", tags=["tasks"],
+             response_model=TaskDetail, responses=_CHANGE)
+def skip_task(request: Request, task_id: TaskId) -> TaskDetail:
     return _task_action(ctx(request), lifecycle.skip_task, task_id)
 
 
-@router.post("/tasks/{task_id}/retry")
-def retry_task(request: Request, task_id: TaskId) -> Any:
+@router.post("/tasks/{task_id}/retry", summary="Run one task again", operation_id="retry_task", tags=["tasks"],
+             response_model=TaskDetail, responses=_CHANGE)
+def retry_task(request: Request, task_id: TaskId) -> TaskDetail:
     return _task_action(ctx(request), lifecycle.retry_task, task_id)
 
 
-@router.post("/tasks/{task_id}/kill")
-def kill_task(request: Request, task_id: TaskId) -> Any:
+@router.post("/tasks/{task_id}/kill", summary="Kill one task", operation_id="kill_task", tags=["tasks"],
+             response_model=TaskDetail, responses=_CHANGE)
+def kill_task(request: Request, task_id: TaskId) -> TaskDetail:
     return _task_action(ctx(request), lifecycle.kill_task, task_id)
 
 
-@router.get("/attempts/{attempt_id}/log", summary="Read an attempt's log from a byte offset")
+@router.get("/attempts/{attempt_id}/log", summary="Read an attempt's log from a byte offset",
+            operation_id="read_log", tags=["attempts"], response_model=LogPiece, responses=_ONE)
 def read_log(request: Request, attempt_id: AttemptId, offset: Offset = 0,
-             limit: int = Query(1_000_000, ge=1, le=10_000_000)) -> Any:
+             limit: int = Query(1_000_000, ge=1, le=10_000_000, description="bytes at most")) -> LogPiece:
     with ctx(request).db.read() as conn:
-        attempt = conn.execute(select(attempts.c.state, attempts.c.log_size).where(attempts.c.id == attempt_id)).first()
+        attempt = conn.execute(read.ATTEMPT_LOG_STATE, {"attempt_id": attempt_id}).first()
         if attempt is None:
             raise NotFound(f"no attempt with id {attempt_id}")
-        chunks = conn.execute(select(log_chunks.c.offset, log_chunks.c.data)
-                              .where(log_chunks.c.attempt_id == attempt_id,
-                                     log_chunks.c.offset + 4 * limit >= offset)  # cheap lower bound
-                              .order_by(log_chunks.c.offset)).all()
+        chunks = conn.execute(read.LOG_CHUNKS_FROM, {"attempt_id": attempt_id, "offset": offset,
+                                                     "reach": 4 * limit}).all()
     pieces: list[bytes] = []
     position = offset
     for chunk in chunks:
@@ -251,32 +277,33 @@ def read_log(request: Request, attempt_id: AttemptId, offset: Offset = 0,
             break
     data = b"".join(pieces).decode("utf-8", errors="replace")
     ended = attempt.state not in LIVE_ATTEMPT_STATES
-    return {"attempt_id": attempt_id, "offset": offset, "data": data, "next_offset": position,
-            "complete": ended and position >= attempt.log_size}
+    return LogPiece(attempt_id=attempt_id, offset=offset, data=data, next_offset=position,
+                    complete=ended and position >= attempt.log_size)
 
 
-@router.get("/nodes")
-def list_nodes(request: Request) -> Any:
+@router.get("/nodes", summary="List the farm's nodes by name", operation_id="list_nodes", tags=["nodes"],
+            response_model=Page[Node], responses=error_responses(*_AUTH))
+def list_nodes(request: Request, limit: int = _limit(1000, 100_000), offset: Offset = 0) -> Page[Node]:
     with ctx(request).db.read() as conn:
-        return views.list_nodes(conn)
+        return views.list_nodes(conn, limit=limit, offset=offset)
 
 
-@router.get("/nodes/{ident}")
-def get_node(request: Request, ident: NodeIdent) -> Any:
+@router.get("/nodes/{ident}", summary="One node, by id or name", operation_id="get_node", tags=["nodes"],
+            response_model=Node, responses=_ONE)
+def get_node(request: Request, ident: NodeIdent) -> Node:
     with ctx(request).db.read() as conn:
         return views.get_node(conn, ident)
 
 
-def _set_admin_state(request: Request, ident: str, state: NodeAdminState) -> Any:
+def _set_admin_state(request: Request, ident: str, state: NodeAdminState) -> Node:
     server = ctx(request)
     changes = lifecycle.Changes()
     live: list[int] = []
     with server.db.write() as conn:
         node = views.find_node(conn, ident)
-        conn.execute(update(nodes).where(nodes.c.id == node.id).values(admin_state=state.value))
+        conn.execute(node_admin.SET_ADMIN_STATE, {"node_id": node.id, "admin_state": state})
         if state == NodeAdminState.DISABLED:  # a disabled node gives its work back; a draining one finishes it
-            live = [r.id for r in conn.execute(select(attempts.c.id).where(
-                attempts.c.node_id == node.id, attempts.c.state.in_(LIVE_ATTEMPT_STATES)))]
+            live = list(conn.execute(node_admin.LIVE_ATTEMPTS_OF_NODE, {"node_id": node.id}).scalars())
             changes = lifecycle.lose_attempts(conn, live, "node disabled", utcnow())
     server.announce(changes)
     server.notifier.node_changed(node.id)
@@ -287,21 +314,29 @@ def _set_admin_state(request: Request, ident: str, state: NodeAdminState) -> Any
         return views.get_node(conn, str(node.id))
 
 
-@router.post("/nodes/{ident}/enable")
-def enable_node(request: Request, ident: NodeIdent) -> Any:
+@router.post("/nodes/{ident}/enable", summary="Let a node take work again", operation_id="enable_node", tags=["nodes"],
+             response_model=Node, responses=_ONE)
+def enable_node(request: Request, ident: NodeIdent) -> Node:
     return _set_admin_state(request, ident, NodeAdminState.ENABLED)
 
 
-@router.post("/nodes/{ident}/disable")
-def disable_node(request: Request, ident: NodeIdent) -> Any:
+@router.post("/nodes/{ident}/disable", summary="Stop giving a node work; what it runs goes back to ready",
+             operation_id="disable_node", tags=["nodes"],
+             response_model=Node, responses=_ONE)
+def disable_node(request: Request, ident: NodeIdent) -> Node:
     return _set_admin_state(request, ident, NodeAdminState.DISABLED)
 
 
-@router.post("/nodes/{ident}/drain")
-def drain_node(request: Request, ident: NodeIdent) -> Any:
+@router.post("/nodes/{ident}/drain", summary="Let a node finish what it runs, then take nothing new",
+             operation_id="drain_node", tags=["nodes"],
+             response_model=Node, responses=_ONE)
+def drain_node(request: Request, ident: NodeIdent) -> Node:
     return _set_admin_state(request, ident, NodeAdminState.DRAINING)
 
 
-@router.get("/templates")
-def list_templates() -> Any:
-    return [template.describe() for template in all_templates().values()]
+@router.get("/templates", summary="List the job templates the server knows", operation_id="list_templates",
+            tags=["templates"], response_model=Page[Template], responses=error_responses(*_AUTH))
+def list_templates(limit: int = _limit(1000, 10_000), offset: Offset = 0) -> Page[Template]:
+    known = list(all_templates().values())
+    return Page[Template](items=[Template.model_validate(t.describe()) for t in known[offset:offset + limit]],
+                          total=len(known))

@@ -93,11 +93,11 @@ def jobs_page(request: Request, session: PageSession) -> Response:
     query = dict(state=f["state"] or None, project=f["project"] or None, owner=f["owner"] or None,
                  name=f["name"] or None, limit=PAGE_SIZE, sort=f["sort"])
     with ctx(request).db.read() as conn:
-        listing = views.list_jobs(conn, offset=(f["page"] - 1) * PAGE_SIZE, **query)
+        listing = views.list_jobs(conn, offset=(f["page"] - 1) * PAGE_SIZE, **query).model_dump(mode="json")
         pages = max(1, -(-listing["total"] // PAGE_SIZE))
         if f["page"] > pages:  # a page past the end (an old link, jobs that finished): show the last one
             f["page"] = pages
-            listing = views.list_jobs(conn, offset=(pages - 1) * PAGE_SIZE, **query)
+            listing = views.list_jobs(conn, offset=(pages - 1) * PAGE_SIZE, **query).model_dump(mode="json")
 
     def link(**change: Any) -> str:
         merged = {**f, **change}
@@ -125,7 +125,7 @@ def _previews(conn: Connection, job_id: int) -> list[dict[str, Any]]:
 def job_page(request: Request, job_id: int, session: PageSession) -> Response:
     with ctx(request).db.read() as conn:
         try:
-            job = views.get_job(conn, job_id)
+            job = views.get_job(conn, job_id).model_dump(mode="json")
         except NotFound as exc:
             return _missing(request, session, exc)
         previews = _previews(conn, job_id)
@@ -152,7 +152,7 @@ def job_grid(request: Request, job_id: int, session: DataSession) -> Response:
 def task_page(request: Request, task_id: int, session: PageSession) -> Response:
     with ctx(request).db.read() as conn:
         try:
-            task = views.get_task(conn, task_id)
+            task = views.get_task(conn, task_id).model_dump(mode="json")
         except NotFound as exc:
             return _missing(request, session, exc)
         job = conn.execute(q.JOB_BRIEF, {"job_id": task["job_id"]}).first()
@@ -183,7 +183,7 @@ def node_page(request: Request, ident: str, session: PageSession) -> Response:
     server = ctx(request)
     with server.db.read() as conn:
         try:
-            node = views.get_node(conn, ident)
+            node = views.get_node(conn, ident).model_dump(mode="json")
         except NotFound as exc:
             return _missing(request, session, exc)
         recent = conn.execute(q.NODE_RECENT_ATTEMPTS, {"node_id": node["id"], "limit": RECENT_ATTEMPTS}).all()

@@ -89,7 +89,7 @@ class FarmSummary:
         """Read the farm summary (a few small queries); returns whether it changed."""
         with self._lock:
             with self._read(source) as conn:
-                node_list = views.list_nodes(conn)
+                node_list = [node.model_dump(mode="json") for node in views.all_nodes(conn)]
                 job_states = {r.state: r.n for r in conn.execute(q.JOBS_BY_STATE)}
             now = time.monotonic()
             self._read_at = now

@@ -1,0 +1,160 @@
+"""What the API's read routes show: jobs, layers, tasks, attempts, logs and nodes (`server/views.py`).
+
+Statements with a fixed shape are names; those whose filters come from the request (a page of jobs,
+a page of tasks) are builder functions taking the filters, so no route or view spells SQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, bindparam, func, select
+
+from thresher.model.states import LIVE_ATTEMPT_STATES, TaskState
+from thresher.server.db.tables import attempts, jobs, layers, log_chunks, nodes, tasks
+
+# -- jobs ------------------------------------------------------------------------------------
+
+# The orders a job list may ask for (`sort`), each with the newest job first among equals.
+JOB_SORTS = {"id": jobs.c.id, "-id": jobs.c.id.desc(), "priority": jobs.c.priority, "-priority": jobs.c.priority.desc(),
+             "name": jobs.c.name, "-name": jobs.c.name.desc(), "submitted": jobs.c.id, "-submitted": jobs.c.id.desc()}
+
+
+def _job_filters(state: str | None, project: str | None, owner: str | None, name: str | None) -> list[Any]:
+    conditions: list[Any] = []
+    if state:
+        conditions.append(jobs.c.state.in_(state.split(",")))
+    if project:
+        conditions.append(jobs.c.project == project)
+    if owner:
+        conditions.append(jobs.c.owner == owner)
+    if name:
+        conditions.append(jobs.c.name.contains(name, autoescape=True))
+    return conditions
+
+
+def count_jobs(state: str | None, project: str | None, owner: str | None, name: str | None) -> Select[Any]:
+    """How many jobs match a job list's filters (state: comma separated; name: a substring)."""
+    return select(func.count()).select_from(jobs).where(*_job_filters(state, project, owner, name))
+
+
+def page_of_jobs(state: str | None, project: str | None, owner: str | None, name: str | None, *, sort: str,
+                 limit: int, offset: int) -> Select[Any]:
+    """One page of the jobs matching a job list's filters, in the order `sort` names (a JOB_SORTS key)."""
+    return (select(jobs).where(*_job_filters(state, project, owner, name))
+            .order_by(JOB_SORTS[sort], jobs.c.id.desc()).limit(limit).offset(offset))
+
+
+# Task counts per job and state, for a page of jobs.
+COUNTS_BY_JOB = (select(tasks.c.job_id, tasks.c.state, func.count().label("n"))
+                 .where(tasks.c.job_id.in_(bindparam("job_ids", expanding=True)))
+                 .group_by(tasks.c.job_id, tasks.c.state))
+
+# Sum of the progress of the running tasks of each of these jobs.
+RUNNING_PROGRESS_BY_JOB = (select(tasks.c.job_id.label("key"), func.sum(tasks.c.progress).label("sum"))
+                           .where(tasks.c.job_id.in_(bindparam("job_ids", expanding=True)),
+                                  tasks.c.state == TaskState.RUNNING, tasks.c.progress.is_not(None))
+                           .group_by(tasks.c.job_id))
+
+# Sum of the progress of the running tasks of each layer of one job.
+RUNNING_PROGRESS_BY_LAYER = (select(tasks.c.layer_id.label("key"), func.sum(tasks.c.progress).label("sum"))
+                             .where(tasks.c.job_id == bindparam("job_id"), tasks.c.state == TaskState.RUNNING,
+                                    tasks.c.progress.is_not(None))
+                             .group_by(tasks.c.layer_id))
+
+# One job row.
+JOB = select(jobs).where(jobs.c.id == bindparam("job_id"))
+
+# Does this job exist?
+JOB_EXISTS = select(jobs.c.id).where(jobs.c.id == bindparam("job_id"))
+
+# Task counts per layer and state of one job.
+LAYER_COUNTS = (select(tasks.c.layer_id, tasks.c.state, func.count().label("n"))
+                .where(tasks.c.job_id == bindparam("job_id")).group_by(tasks.c.layer_id, tasks.c.state))
+
+# The layers of one job, in spec order.
+LAYERS_OF_JOB = select(layers).where(layers.c.job_id == bindparam("job_id")).order_by(layers.c.idx)
+
+# -- tasks -----------------------------------------------------------------------------------
+
+# A task as `wire.jobs.Task` shows it, its columns named as the model's fields: its layer's name, and the
+# name of the node its latest attempt ran on.
+_TASK_ROWS = (select(tasks.c.id, tasks.c.job_id, tasks.c.layer_id, layers.c.name.label("layer"),
+                     tasks.c.idx.label("index"), tasks.c.frames, tasks.c.state, tasks.c.tries, tasks.c.lost,
+                     nodes.c.name.label("node"), tasks.c.attempt_id, tasks.c.progress, tasks.c.started_at,
+                     tasks.c.ended_at, tasks.c.part)
+              .join(layers, layers.c.id == tasks.c.layer_id).outerjoin(nodes, nodes.c.id == tasks.c.node_id))
+
+
+def _task_filters(layer: str | None, state: str | None) -> list[Any]:
+    conditions = [tasks.c.job_id == bindparam("job_id")]
+    if layer:
+        conditions.append(layers.c.name == layer)
+    if state:
+        conditions.append(tasks.c.state.in_(state.split(",")))
+    return conditions
+
+
+def count_tasks(layer: str | None, state: str | None) -> Select[Any]:
+    """How many tasks of the job `:job_id` match a task list's filters (layer name; states, comma separated)."""
+    return (select(func.count()).select_from(tasks.join(layers, layers.c.id == tasks.c.layer_id))
+            .where(*_task_filters(layer, state)))
+
+
+def page_of_tasks(layer: str | None, state: str | None, *, limit: int, offset: int) -> Select[Any]:
+    """One page of the tasks of the job `:job_id` matching a task list's filters, in layer and frame order."""
+    return (_TASK_ROWS.where(*_task_filters(layer, state)).order_by(layers.c.idx, tasks.c.idx)
+            .limit(limit).offset(offset))
+
+
+# One task row (as in a page of tasks).
+TASK = _TASK_ROWS.where(tasks.c.id == bindparam("task_id"))
+
+# Does this task exist?
+TASK_EXISTS = select(tasks.c.id).where(tasks.c.id == bindparam("task_id"))
+
+# -- attempts and logs -----------------------------------------------------------------------
+
+# How many attempts a task had.
+COUNT_ATTEMPTS = select(func.count()).select_from(attempts).where(attempts.c.task_id == bindparam("task_id"))
+
+# The attempts of one task as `wire.jobs.Attempt` shows them (columns named as its fields), first try
+# first (`:limit` from `:offset`).
+ATTEMPTS_OF_TASK = (select(attempts.c.id, attempts.c.task_id, attempts.c.number, nodes.c.name.label("node"),
+                           attempts.c.state, attempts.c.started_at, attempts.c.ended_at, attempts.c.exit_code,
+                           attempts.c.cpu_s, attempts.c.peak_rss_mb, attempts.c.reason, attempts.c.log_size,
+                           attempts.c.gpu_ids.label("gpus"))
+                    .join(nodes, nodes.c.id == attempts.c.node_id)
+                    .where(attempts.c.task_id == bindparam("task_id")).order_by(attempts.c.number)
+                    .limit(bindparam("limit")).offset(bindparam("offset")))
+
+# Whether an attempt still runs, and how much log it has.
+ATTEMPT_LOG_STATE = select(attempts.c.state, attempts.c.log_size).where(attempts.c.id == bindparam("attempt_id"))
+
+# The log chunks of an attempt that may hold bytes from `:offset` on; `:reach` (4 bytes a character, the
+# most UTF-8 takes, times the limit) is a cheap lower bound on the chunks' offsets.
+LOG_CHUNKS_FROM = (select(log_chunks.c.offset, log_chunks.c.data)
+                   .where(log_chunks.c.attempt_id == bindparam("attempt_id"),
+                          log_chunks.c.offset + bindparam("reach") >= bindparam("offset"))
+                   .order_by(log_chunks.c.offset))
+
+# -- nodes -----------------------------------------------------------------------------------
+
+# How many nodes the farm has.
+COUNT_NODES = select(func.count()).select_from(nodes)
+
+# One page of nodes, by name.
+PAGE_OF_NODES = select(nodes).order_by(nodes.c.name).limit(bindparam("limit")).offset(bindparam("offset"))
+
+# Every node, by name (the dashboard's farm summary).
+ALL_NODES = select(nodes).order_by(nodes.c.name)
+
+# A node by id, and by name.
+NODE_BY_ID = select(nodes).where(nodes.c.id == bindparam("node_id"))
+NODE_BY_NAME = select(nodes).where(nodes.c.name == bindparam("name"))
+
+# The live attempts of these nodes and what each holds.
+LIVE_ON_NODES = (select(attempts.c.id, attempts.c.task_id, attempts.c.job_id, attempts.c.node_id, attempts.c.cores,
+                        attempts.c.memory_mb, attempts.c.gpu_ids, attempts.c.state)
+                 .where(attempts.c.node_id.in_(bindparam("node_ids", expanding=True)),
+                        attempts.c.state.in_(LIVE_ATTEMPT_STATES)))

@@ -1,0 +1,161 @@
+"""Jobs, their layers, tasks and attempts, attempt logs, and the steering calls' bodies."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+from thresher.model.spec import MAX_ID
+from thresher.model.states import AttemptState, JobState, TaskState
+from thresher.wire.common import FieldError, Moment
+
+
+class TaskCounts(BaseModel):
+    """How many tasks are in each state."""
+
+    waiting: int = 0
+    ready: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    paused: int = 0
+    killed: int = 0
+    skipped: int = 0
+
+
+_PROGRESS = "mean task progress, 0..100: done tasks count 100, running ones what their agent last parsed"
+
+
+class JobSummary(BaseModel):
+    """A job as lists show it."""
+
+    id: int
+    name: str
+    owner: str
+    project: str
+    sequence: str | None
+    shot: str | None
+    priority: int
+    state: JobState
+    paused: bool
+    submitted_at: Moment
+    finished_at: Moment
+    counts: TaskCounts
+    total_tasks: int
+    progress: float = Field(..., description=_PROGRESS)
+
+
+class Layer(BaseModel):
+    """One layer of a job: its needs, and the state of its tasks."""
+
+    id: int
+    name: str
+    template: str
+    frames: str
+    chunk: int
+    cores: int
+    memory_mb: int
+    gpus: int
+    tags: list[str]
+    retries: int
+    timeout: float | None
+    depends_on: list[str] = Field(..., description="names of the layers of this job it waits for")
+    state: JobState
+    counts: TaskCounts
+    total_tasks: int
+    progress: float = Field(..., description=_PROGRESS)
+
+
+class Job(JobSummary):
+    """A job with its layers, the jobs it waits for and the spec it was submitted with."""
+
+    layers: list[Layer]
+    depends_on: list[int] = Field(..., description="ids of the jobs it waits for")
+    spec: dict[str, Any] = Field(..., description="the submitted spec")
+
+
+class Task(BaseModel):
+    """One chunk of frames (or one tile or wedge value) of a layer."""
+
+    id: int
+    job_id: int
+    layer_id: int
+    layer: str
+    index: int
+    frames: str
+    state: TaskState
+    tries: int
+    lost: int = Field(..., description="times its node went away while running it (not counted as tries)")
+    node: str | None = Field(..., description="where its live or latest attempt ran")
+    attempt_id: int | None = Field(..., description="its live or latest attempt")
+    progress: float | None
+    started_at: Moment
+    ended_at: Moment
+    part: dict[str, Any] | None = Field(..., description='the tile (`{"tile": [col, row], "tiles": [x, y]}`) or '
+                                                         'wedge value (`{"wedge": v, "wedge_index": i}`) it renders')
+
+
+class Attempt(BaseModel):
+    """One run of a task on a node."""
+
+    id: int
+    task_id: int
+    number: int = Field(..., description="1 for the task's first try")
+    node: str
+    state: AttemptState
+    started_at: Moment
+    ended_at: Moment
+    exit_code: int | None
+    cpu_s: float | None
+    peak_rss_mb: float | None
+    reason: str | None
+    log_size: int
+    gpus: list[int]
+
+
+class TaskDetail(Task):
+    """A task with every attempt of it."""
+
+    attempts: list[Attempt]
+
+
+class LogPiece(BaseModel):
+    """Part of an attempt's log, from byte `offset`."""
+
+    attempt_id: int
+    offset: int
+    data: str
+    next_offset: int = Field(..., description="where the next read starts")
+    complete: bool = Field(..., description="the attempt ended and all its log is here")
+
+
+class DryRunTask(BaseModel):
+    layer: str
+    index: int
+    frames: str
+    argv: list[str]
+    shell: bool
+    outputs: list[str]
+    part: dict[str, Any] | None = None
+
+
+class DryRun(BaseModel):
+    """What a submit would create, written nowhere (`POST /jobs?dry_run=true`)."""
+
+    valid: bool
+    detail: str | None = Field(None, description="why a spec was refused (only in the CLI's verdict: the server "
+                                                 "refuses with 422)")
+    errors: list[FieldError]
+    warnings: list[str]
+    total_tasks: int
+    tasks: list[DryRunTask] = Field(..., description="the first tasks, with their commands")
+
+
+class RetryBody(BaseModel):
+    task_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(
+        None, max_length=100_000, description="default: every failed and killed task of the job")
+
+
+class PriorityBody(BaseModel):
+    priority: int = Field(..., ge=0, le=1000)

@@ -1,0 +1,28 @@
+"""The server itself: health, who the caller is, and the job templates it knows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Health(BaseModel):
+    status: str = Field(..., examples=["ok"])
+    version: str
+
+
+class WhoAmI(BaseModel):
+    kind: str = Field(..., description="admin, enroll or node")
+    name: str
+    node_id: int | None
+
+
+class Template(BaseModel):
+    """A job template: what its layers' `args` may hold, and the applications it runs."""
+
+    name: str
+    description: str
+    args: dict[str, Any] = Field(..., description="JSON schema of a layer's `args`")
+    apps: dict[str, dict[str, str]] = Field(..., description="application -> {os: default executable}")
+    tiles: bool = Field(..., description="whether its layers may be split into tiles")

@@ -1,0 +1,50 @@
+"""The farm's render nodes, as people see them."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from thresher.model.states import AttemptState, NodeAdminState, NodeState
+from thresher.wire.agent import Gpu
+from thresher.wire.common import Moment
+
+
+class RunningOnNode(BaseModel):
+    """A live attempt on a node and what it holds."""
+
+    attempt_id: int
+    task_id: int
+    job_id: int
+    cores: int
+    memory_mb: int
+    gpus: list[int]
+    state: AttemptState
+
+
+class NodeFree(BaseModel):
+    """What a node has free once its live attempts have what they hold (`thresher.model.fit.node_free`)."""
+
+    cores: int
+    memory_mb: int
+    gpus: int = Field(..., description="how many of its GPUs are free")
+
+
+class Node(BaseModel):
+    id: int
+    name: str
+    hostname: str
+    os: str
+    state: NodeState
+    admin_state: NodeAdminState
+    cores: int
+    memory_mb: int
+    gpus: list[Gpu]
+    tags: list[str]
+    apps: dict[str, str]
+    last_seen: Moment
+    registered_at: Moment
+    cpu_percent: float | None
+    memory_used_mb: int | None
+    load: float | None
+    running: list[RunningOnNode]
+    free: NodeFree
