@@ -117,6 +117,18 @@ def declare_down(conn: Connection, cutoff: datetime, now: datetime) -> tuple[int
     return len(stale), changes
 
 
+def set_admin_state(conn: Connection, node_id: int, state: NodeAdminState,
+                    now: datetime) -> tuple[int, list[int], Changes]:
+    """A person enables, drains or disables a node. A draining node finishes what it runs and takes
+    nothing new; a disabled one gives its work back at once (its live attempts are lost, their tasks
+    ready again without a try counted). Returns the node, the attempts given back and what changed."""
+    conn.execute(q.SET_ADMIN_STATE, {"node_id": node_id, "b_admin_state": state})
+    if state != NodeAdminState.DISABLED:
+        return node_id, [], Changes()
+    live = list(conn.execute(q.LIVE_ON_NODE, {"node_id": node_id}).scalars())
+    return node_id, live, lifecycle.lose_attempts(conn, live, "node disabled", now)
+
+
 def goodbye(conn: Connection, node_id: int) -> Changes:
     """The agent is stopping: the node is down, and takes no more work."""
     conn.execute(q.SET_NODE_STATE, {"node_id": node_id, "b_state": NodeState.DOWN})

@@ -14,11 +14,11 @@ from sqlalchemy import Connection
 
 from thresher.model.fit import gpu_indices, node_free
 from thresher.model.spec import MAX_ID
-from thresher.model.states import DONE_TASK_STATES, TASK_STATES, TaskState, job_state_from_counts
+from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_STATES, TaskState, job_state_from_counts
 from thresher.server.db.queries import views as q
 from thresher.server.errors import BadInput, NotFound
 from thresher.wire.common import Page
-from thresher.wire.jobs import Attempt, Job, JobSummary, Layer, Task, TaskCounts, TaskDetail
+from thresher.wire.jobs import Attempt, Job, JobSummary, Layer, LogPiece, Task, TaskCounts, TaskDetail
 from thresher.wire.nodes import Node, NodeFree, RunningOnNode
 
 JOB_SORTS = q.JOB_SORTS
@@ -149,6 +149,32 @@ def list_attempts(conn: Connection, task_id: int, *, limit: int, offset: int) ->
         raise NotFound(f"no task with id {task_id}")
     total = conn.execute(q.COUNT_ATTEMPTS, {"task_id": task_id}).scalar() or 0
     return Page[Attempt](items=_attempts(conn, task_id, limit=limit, offset=offset), total=total)
+
+
+# -- logs ------------------------------------------------------------------------------------
+
+def read_log(conn: Connection, attempt_id: int, *, offset: int, limit: int) -> LogPiece:
+    """Up to `limit` bytes of an attempt's log from byte `offset` (whole stored chunks, cut where the
+    limit falls between two), and whether that is the end of a log that grows no more."""
+    attempt = conn.execute(q.ATTEMPT_LOG_STATE, {"attempt_id": attempt_id}).first()
+    if attempt is None:
+        raise NotFound(f"no attempt with id {attempt_id}")
+    chunks = conn.execute(q.LOG_CHUNKS_FROM, {"attempt_id": attempt_id, "offset": offset, "reach": 4 * limit}).all()
+    pieces: list[bytes] = []
+    position = offset
+    for chunk in chunks:
+        raw = chunk.data.encode("utf-8")
+        end = chunk.offset + len(raw)
+        if end <= position:
+            continue
+        pieces.append(raw[max(0, position - chunk.offset):])
+        position = end
+        if sum(map(len, pieces)) >= limit:
+            break
+    data = b"".join(pieces).decode("utf-8", errors="replace")
+    ended = attempt.state not in LIVE_ATTEMPT_STATES
+    return LogPiece(attempt_id=attempt_id, offset=offset, data=data, next_offset=position,
+                    complete=ended and position >= attempt.log_size)
 
 
 # -- nodes -----------------------------------------------------------------------------------

@@ -11,11 +11,10 @@ from pydantic import AfterValidator
 
 from thresher.model.paths import OS_NAMES, normalize_os
 from thresher.model.spec import MAX_ID, JobSpec
-from thresher.model.states import LIVE_ATTEMPT_STATES, JobState, NodeAdminState, TaskState
-from thresher.server import lifecycle, views
+from thresher.model.states import JobState, NodeAdminState, TaskState
+from thresher.server import lifecycle, nodes, views
 from thresher.server.clock import utcnow
 from thresher.server.context import ServerContext, ctx, require_admin
-from thresher.server.db.queries import node_admin
 from thresher.server.db.queries import views as read
 from thresher.server.dispatch import forget_tag_keys
 from thresher.server.errors import BadInput, NotFound
@@ -258,27 +257,7 @@ def kill_task(request: Request, task_id: TaskId) -> TaskDetail:
 def read_log(request: Request, attempt_id: AttemptId, offset: Offset = 0,
              limit: int = Query(1_000_000, ge=1, le=10_000_000, description="bytes at most")) -> LogPiece:
     with ctx(request).db.read() as conn:
-        attempt = conn.execute(read.ATTEMPT_LOG_STATE, {"attempt_id": attempt_id}).first()
-        if attempt is None:
-            raise NotFound(f"no attempt with id {attempt_id}")
-        chunks = conn.execute(read.LOG_CHUNKS_FROM, {"attempt_id": attempt_id, "offset": offset,
-                                                     "reach": 4 * limit}).all()
-    pieces: list[bytes] = []
-    position = offset
-    for chunk in chunks:
-        raw = chunk.data.encode("utf-8")
-        end = chunk.offset + len(raw)
-        if end <= position:
-            continue
-        start_in = max(0, position - chunk.offset)
-        pieces.append(raw[start_in:])
-        position = end
-        if sum(map(len, pieces)) >= limit:
-            break
-    data = b"".join(pieces).decode("utf-8", errors="replace")
-    ended = attempt.state not in LIVE_ATTEMPT_STATES
-    return LogPiece(attempt_id=attempt_id, offset=offset, data=data, next_offset=position,
-                    complete=ended and position >= attempt.log_size)
+        return views.read_log(conn, attempt_id, offset=offset, limit=limit)
 
 
 @router.get("/nodes", summary="List the farm's nodes by name", operation_id="list_nodes", tags=["nodes"],
@@ -297,21 +276,15 @@ def get_node(request: Request, ident: NodeIdent) -> Node:
 
 def _set_admin_state(request: Request, ident: str, state: NodeAdminState) -> Node:
     server = ctx(request)
-    changes = lifecycle.Changes()
-    live: list[int] = []
     with server.db.write() as conn:
-        node = views.find_node(conn, ident)
-        conn.execute(node_admin.SET_ADMIN_STATE, {"node_id": node.id, "admin_state": state})
-        if state == NodeAdminState.DISABLED:  # a disabled node gives its work back; a draining one finishes it
-            live = list(conn.execute(node_admin.LIVE_ATTEMPTS_OF_NODE, {"node_id": node.id}).scalars())
-            changes = lifecycle.lose_attempts(conn, live, "node disabled", utcnow())
+        node_id, given_back, changes = nodes.set_admin_state(conn, views.find_node(conn, ident).id, state, utcnow())
     server.announce(changes)
-    server.notifier.node_changed(node.id)
-    server.publish(nodes=[node.id], attempts=live)
+    server.notifier.node_changed(node_id)
+    server.publish(nodes=[node_id], attempts=given_back)
     if state == NodeAdminState.ENABLED:
         server.notifier.tasks_ready(1)
     with server.db.read() as conn:
-        return views.get_node(conn, str(node.id))
+        return views.get_node(conn, str(node_id))
 
 
 @router.post("/nodes/{ident}/enable", summary="Let a node take work again", operation_id="enable_node", tags=["nodes"],

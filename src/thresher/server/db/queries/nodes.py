@@ -45,6 +45,10 @@ ATTEMPT_USAGE = per_dialect(_attempt_usage)
 SILENT_NODES = select(nodes.c.id, nodes.c.name).where(nodes.c.state == NodeState.UP,
                                                       nodes.c.last_seen < bindparam("cutoff"))
 
+# A person's say over a node: enabled, draining (finishes what it runs) or disabled.
+SET_ADMIN_STATE = update(nodes).where(nodes.c.id == bindparam("node_id")).values(
+    admin_state=bindparam("b_admin_state"))
+
 # A node is up or down (as its agent's heartbeats say; the admin state is a person's).
 SET_NODE_STATE = update(nodes).where(nodes.c.id == bindparam("node_id")).values(state=bindparam("b_state"))
 
