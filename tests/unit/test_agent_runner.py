@@ -15,13 +15,15 @@ import pytest
 from thresher.agent.recovery import kill_leftover
 from thresher.agent.runner import TaskRunner
 from thresher.agent.settings import AgentSettings
-from thresher.agent.wire import Assignment, TaskResult
+from thresher.agent.wire import TaskResult
+from thresher.wire.agent import Assignment
 
 PY = sys.executable
 
 
 def make(argv: list[str], **kw) -> Assignment:
-    return Assignment(attempt_id=kw.pop("attempt_id", 1), argv=argv, **kw)
+    ids = dict(attempt_id=kw.pop("attempt_id", 1), task_id=1, job_id=1, job_name="test", layer="render", frames="1")
+    return Assignment(argv=argv, **{**ids, **kw})
 
 
 def py(code: str, **kw) -> Assignment:
@@ -328,8 +330,8 @@ def test_task_dies_with_agent(tmp_path: Path) -> None:
         import sys, threading
         from pathlib import Path
         from thresher.agent.runner import TaskRunner
-        from thresher.agent.wire import Assignment
-        r = TaskRunner(Assignment(attempt_id=1, argv=[{PY!r}, '-c', 'import time; time.sleep(60)']),
+        from thresher.wire.agent import Assignment
+        r = TaskRunner(Assignment(attempt_id=1, task_id=1, job_id=1, job_name='t', layer='l', frames='1', argv=[{PY!r}, '-c', 'import time; time.sleep(60)']),
                        Path({str(tmp_path / 'x.log')!r}))
         t = threading.Thread(target=r.run, daemon=True); t.start()
         r.started.wait(5)

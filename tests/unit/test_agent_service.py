@@ -103,7 +103,8 @@ class FakeServer:
         if path == "/api/v1/agent/register":
             with self.lock:
                 self.registrations.append((token, body))
-            return 200, {"node_id": 1, "name": body["name"], "token": "node-token", **self.register_extra}
+            return 200, {"node_id": 1, "name": body["name"], "token": "node-token", "node_timeout_s": 60.0,
+                         **self.register_extra}
         if path == "/api/v1/agent/work":
             wait = float(re.search(r"wait=([\d.]+)", query).group(1)) if "wait=" in query else 0.0
             end = time.monotonic() + min(wait, 0.2)
@@ -128,7 +129,7 @@ class FakeServer:
                 have = self.logs.get(attempt_id, b"")
                 offset = body["offset"]
                 if offset > len(have):
-                    return 409, {"detail": "gap", "next_offset": len(have)}
+                    return 409, {"detail": "gap", "errors": [], "next_offset": len(have)}
                 raw = body["data"].encode("utf-8")
                 have = have[:offset] + raw if offset + len(raw) > len(have) else have
                 self.logs[attempt_id] = have
@@ -322,6 +323,20 @@ def test_enrols_runs_work_and_reuses_credential(fake: FakeServer, tmp_path: Path
     token, body = fake.registrations[-1]
     assert token == "node-token"
     assert body["instance_id"] == first_instance
+    assert stop_agent(agent, thread, codes) == 0
+
+
+def test_an_assignment_the_agent_cannot_read_is_skipped_and_the_others_run(fake: FakeServer, tmp_path: Path) -> None:
+    """Answers are read with the wire models the server declares; one assignment that does not fit them
+    (here without its command) is left out with an error in the log, never the whole answer."""
+    agent, thread, codes = start_agent(fake, tmp_path / "state")
+    assert agent.registered.wait(5)
+    broken = assignment(30, [PY, "-c", "print('never')"])
+    del broken["argv"]
+    with fake.lock:
+        fake.assignments += [broken, assignment(31, [PY, "-c", "print('fine')"])]
+    wait_for(lambda: 31 in fake.finished)
+    assert fake.finished[31]["status"] == "succeeded" and 30 not in fake.finished
     assert stop_agent(agent, thread, codes) == 0
 
 

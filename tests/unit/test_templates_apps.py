@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from thresher.agent.runner import TaskRunner
-from thresher.agent.wire import Assignment
 from thresher.model.frames import Chunk, iter_chunks
 from thresher.server.errors import BadInput
 from thresher.server.submit import check_spec, dry_run
 from thresher.templates import all_templates, get_template
 from thresher.templates.base import Target, TemplateError
+from thresher.wire.agent import Assignment
 
 FAKES = Path(__file__).resolve().parents[1] / "fakes"
 
@@ -36,7 +36,8 @@ def _fake_apps() -> dict[str, str]:
 
 
 def run_line(line, tmp_path: Path, frames: str, env: dict[str, str] | None = None):
-    assignment = Assignment(attempt_id=1, argv=line.argv, frames=frames, outputs=line.outputs,
+    assignment = Assignment(attempt_id=1, task_id=1, job_id=1, job_name="test", layer="render", argv=line.argv,
+                            frames=frames, outputs=line.outputs,
                             progress_patterns=line.progress_patterns, error_patterns=line.error_patterns,
                             env=env or {}, cwd=str(tmp_path))
     runner = TaskRunner(assignment, tmp_path / "log.txt")

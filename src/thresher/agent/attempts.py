@@ -16,8 +16,9 @@ from thresher.agent.reporter import Reporter
 from thresher.agent.runner import TaskRunner
 from thresher.agent.settings import AgentSettings
 from thresher.agent.spool import Spool, file_key
-from thresher.agent.wire import Assignment, lost_report, utc_now_iso
+from thresher.agent.wire import lost_report, utc_now_iso
 from thresher.model.states import AttemptState
+from thresher.wire.agent import Assignment
 
 log = logging.getLogger("thresher.agent")
 
@@ -35,13 +36,8 @@ class Attempts:
         self._runners: dict[str, TaskRunner] = {}
         self._threads: dict[str, threading.Thread] = {}
 
-    def start(self, item: dict[str, Any]) -> None:
+    def start(self, assignment: Assignment) -> None:
         """Start the attempt of one assignment from the server (once, however often it comes)."""
-        try:
-            assignment = Assignment.from_json(item)
-        except (KeyError, TypeError, ValueError) as exc:
-            log.error("ignoring a malformed assignment (%s): %r", exc, item)
-            return
         attempt_id = assignment.attempt_id
         key = file_key(attempt_id)
         reporter = self.reporter

@@ -14,7 +14,7 @@ import os
 import signal
 from typing import Callable
 
-from thresher.agent.wire import Assignment
+from thresher.wire.agent import Assignment
 
 _PR_SET_PDEATHSIG = 1
 

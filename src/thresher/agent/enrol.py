@@ -18,11 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from thresher.agent.connectivity import Connectivity, is_outage, retry_backoff
 from thresher.agent.fatal import AgentFatal
 from thresher.agent.settings import AgentSettings
 from thresher.agent.spool import write_json_atomic
 from thresher.client.http import ApiError, HttpClient
+from thresher.wire.agent import Registered
 
 log = logging.getLogger("thresher.agent")
 
@@ -46,7 +49,7 @@ def machine_id() -> str:
 class Registration:
     """What the server said when it accepted this node."""
 
-    node_id: Any
+    node_id: int
     name: str
     token: str
     node_timeout_s: float | None  # the server's silence limit before it declares a node down
@@ -132,12 +135,16 @@ class Enrolment:
         return None
 
     def _accepted(self, answer: Any, used_token: str, instance_id: str, name: str) -> Registration:
-        answer = answer if isinstance(answer, dict) else {}
-        timeout = answer.get("node_timeout_s")
+        try:
+            registered = Registered.model_validate(answer)
+        except ValidationError as exc:
+            raise AgentFatal(f"the server's answer to the registration cannot be read ({exc.error_count()} "
+                             f"problem(s), e.g. {exc.errors(include_url=False)[0].get('msg')}): is {self.server} "
+                             "a Thresher server of this version?") from None
+        timeout = registered.node_timeout_s
         registration = Registration(
-            node_id=answer.get("node_id"), name=answer.get("name") or name,
-            token=answer.get("token") or used_token,
-            node_timeout_s=float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else None,
+            node_id=registered.node_id, name=registered.name or name, token=registered.token or used_token,
+            node_timeout_s=timeout if timeout > 0 else None,
         )
         write_json_atomic(self.credential_path, {
             "server": self.server, "node_id": registration.node_id, "name": registration.name,

@@ -15,6 +15,8 @@ import logging
 import threading
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
 from thresher.agent import resources
 from thresher.agent.attempts import Attempts
 from thresher.agent.connectivity import Connectivity, is_outage, retry_backoff
@@ -23,6 +25,7 @@ from thresher.agent.settings import AgentSettings
 from thresher.agent.spool import Spool
 from thresher.client.http import ApiError, HttpClient
 from thresher.model.states import NodeAdminState
+from thresher.wire.agent import Assignment, HeartbeatAnswer
 
 log = logging.getLogger("thresher.agent")
 
@@ -89,12 +92,28 @@ def work_loop(host: LoopHost) -> None:
         if not isinstance(answer, dict):
             continue
         try:
-            host.attempts.kill(answer.get("kill") or [], KILLED_BY_SERVER)
+            host.attempts.kill(_kill_list(answer), KILLED_BY_SERVER)
             for item in answer.get("assignments") or []:
-                host.attempts.start(item)
+                try:  # one by one: an assignment this agent cannot read must not keep the others from starting
+                    assignment = Assignment.model_validate(item)
+                except ValidationError as exc:
+                    log.error("ignoring an assignment this agent cannot read (%s): %r", _first_error(exc), item)
+                    continue
+                host.attempts.start(assignment)
         except Exception:  # a bad answer or a full disk must not end the work loop
             log.exception("work loop: could not handle the server's answer")
             stop.wait(backoff.next_delay())
+
+
+def _kill_list(answer: dict[str, Any]) -> list[int]:
+    """The attempts a work answer (`wire.agent.WorkAnswer.kill`) says to stop; ids it cannot read are left out."""
+    kill = answer.get("kill") or []
+    return [k for k in kill if isinstance(k, int)] if isinstance(kill, list) else []
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False)[0]
+    return f"{'.'.join(str(p) for p in error.get('loc', ())) or 'answer'}: {error.get('msg')}"
 
 
 def heartbeat_body(host: LoopHost) -> dict[str, Any]:
@@ -110,7 +129,7 @@ def heartbeat_loop(host: LoopHost) -> None:
     client = host.client(host.token)
     resources.sample_load()  # prime cpu_percent
     refused = False
-    admin_state: str | None = None
+    admin_state: NodeAdminState | None = None
     stop = host.stop_event
     while not stop.is_set():
         if client.token != host.token:  # enrolled again
@@ -129,12 +148,16 @@ def heartbeat_loop(host: LoopHost) -> None:
         else:
             host.conn.ok()
             refused = False
-            if isinstance(answer, dict):
+            try:
+                beat = HeartbeatAnswer.model_validate(answer)
+            except ValidationError as exc:
+                log.error("heartbeat: the server's answer cannot be read (%s): %r", _first_error(exc), answer)
+            else:
                 try:
-                    host.attempts.kill(answer.get("kill") or [], KILLED_BY_SERVER)
+                    host.attempts.kill(beat.kill, KILLED_BY_SERVER)
                 except Exception:
                     log.exception("heartbeat: could not apply the kill list")
-                state = answer.get("admin_state")
+                state = beat.admin_state
                 if state and state != admin_state:
                     if admin_state is not None or state != NodeAdminState.ENABLED:
                         log.info("node is now %s", state)

@@ -17,16 +17,31 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from thresher.agent.connectivity import Connectivity, is_outage, retry_backoff
 from thresher.agent.settings import AgentSettings
 from thresher.agent.spool import Spool, file_key, write_json_atomic
 from thresher.client.http import ApiError, HttpClient
+from thresher.wire.agent import FinishAnswer, FinishResult, LogAccepted, LogGap
 
 log = logging.getLogger("thresher.agent")
 
 _BATCH = 200  # finish reports per call, well below the server's limit of 10,000
+M = TypeVar("M", bound=BaseModel)
+
+
+def _read(model: type[M], answer: Any) -> M | None:
+    """The server's answer as its wire model, or None when it is not one (the caller then carries on
+    as if unanswered: what is spooled is sent again)."""
+    try:
+        return model.model_validate(answer)
+    except ValidationError:
+        return None
+
+
 _MAX_REFUSALS = 5  # "not accepted" answers without a reason before a report is dropped
 
 
@@ -196,17 +211,17 @@ class Reporter:
             except ApiError as exc:
                 if is_outage(exc) or exc.status in (401, 403):
                     raise
-                next_offset = exc.body.get("next_offset") if isinstance(exc.body, dict) else None
-                if exc.status == 409 and isinstance(next_offset, int):
-                    offset = max(0, min(next_offset, size))
+                gap = _read(LogGap, exc.body) if exc.status == 409 else None
+                if gap is not None:
+                    offset = max(0, min(gap.next_offset, size))
                     self._offsets[key] = offset
                     continue
                 log.warning("server refused the log of attempt %s (%s); not sending more of it",
                             attempt_id, exc.detail)
                 self._dead_logs.add(key)
                 return
-            next_offset = answer.get("next_offset") if isinstance(answer, dict) else None
-            offset = next_offset if isinstance(next_offset, int) and next_offset > offset else offset + used
+            accepted = _read(LogAccepted, answer)
+            offset = accepted.next_offset if accepted is not None and accepted.next_offset > offset else offset + used
             self._offsets[key] = offset
 
     # -- finish reports --
@@ -241,8 +256,11 @@ class Reporter:
                 return again
             self._give_up(batch[0], f"HTTP {exc.status}: {exc.detail}")
             return False
-        results = answer.get("results", []) if isinstance(answer, dict) else []
-        by_id = {str(r.get("attempt_id")): r for r in results if isinstance(r, dict)}
+        finished = _read(FinishAnswer, answer)
+        if finished is None:  # not an answer this agent can read: the reports stay spooled, sent again
+            log.warning("the server's answer to a finish report cannot be read: %r", answer)
+        results = finished.results if finished is not None else []
+        by_id = {str(r.attempt_id): r for r in results}
         again = False
         for report in batch:
             result = by_id.get(str(report["attempt_id"]))
@@ -252,18 +270,18 @@ class Reporter:
                 again = True
         return again
 
-    def _handle_result(self, report: dict[str, Any], result: dict[str, Any]) -> bool:
+    def _handle_result(self, report: dict[str, Any], result: FinishResult) -> bool:
         attempt_id = report["attempt_id"]
         key = file_key(attempt_id)
-        if result.get("accepted"):
+        if result.accepted:
             log.info("attempt %s reported: %s", attempt_id, report.get("status"))
             self._forget(attempt_id)
             return False
-        next_offset = result.get("next_offset")
-        if result.get("reason") and not isinstance(next_offset, int):  # e.g. the attempt is not ours
-            self._give_up(report, str(result["reason"]))
+        next_offset = result.next_offset
+        if result.reason and next_offset is None:  # e.g. the attempt is not ours
+            self._give_up(report, result.reason)
             return False
-        if isinstance(next_offset, int):
+        if next_offset is not None:
             self._offsets[key] = next_offset
             path = self.spool.log_path(attempt_id)
             try:

@@ -26,8 +26,9 @@ from thresher.agent.output_checks import ErrorLineWatch, check_outputs, make_out
 from thresher.agent.process_tree import MIB, ProcessTree
 from thresher.agent.progress import ProgressParser
 from thresher.agent.settings import AgentSettings
-from thresher.agent.wire import MAX_REASON, Assignment, TaskResult, utc_now_iso
+from thresher.agent.wire import MAX_REASON, TaskResult, utc_now_iso
 from thresher.model.states import AttemptState
+from thresher.wire.agent import Assignment
 
 log = logging.getLogger(__name__)
 

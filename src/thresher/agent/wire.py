@@ -1,14 +1,15 @@
-"""What the agent receives from the server (an assignment) and sends back (a finish report).
+"""What the agent sends back to the server: a finish report, as its spool keeps it until it is accepted.
 
-These are the agent's own reading of the HTTP contract in docs/protocol.md, kept in one small module
-so that the day the agent reads the typed models of `thresher.wire` instead, only this file changes.
-Parsing is lenient on purpose: a newer server may add keys, and nulls mean "the default".
+What the server sends the agent (assignments, heartbeat and registration answers) is read with the
+models of `thresher.wire.agent`, the ones the server's routes declare; a newer server may add keys,
+which those models ignore. Reports stay plain dicts here because the spool writes them to disk as they
+are and resends them across agent restarts (`agent/spool.py`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from thresher.model.states import AttemptState
@@ -19,48 +20,6 @@ MAX_REASON = 500  # characters of a report's reason the agent sends; the rest is
 def utc_now_iso() -> str:
     """Times in reports are ISO 8601 UTC strings, as the protocol says."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat()
-
-
-@dataclass
-class Assignment:
-    """One unit of work from `POST /agent/work` (see docs/protocol.md)."""
-
-    attempt_id: Any
-    argv: list[str]
-    task_id: Any = None
-    job_id: Any = None
-    job_name: str = ""
-    layer: str = ""
-    frames: str = ""
-    shell: bool = False
-    env: dict[str, str] = field(default_factory=dict)
-    cwd: str | None = None
-    timeout_s: float | None = None
-    gpus: list[int] = field(default_factory=list)
-    outputs: list[str] = field(default_factory=list)
-    progress_patterns: list[str] = field(default_factory=list)
-    error_patterns: list[str] = field(default_factory=list)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Assignment":
-        """Lenient parse: unknown keys are ignored, nulls become defaults (servers evolve)."""
-        return cls(
-            attempt_id=data["attempt_id"],
-            argv=[str(a) for a in (data.get("argv") or [])],
-            task_id=data.get("task_id"),
-            job_id=data.get("job_id"),
-            job_name=str(data.get("job_name") or ""),
-            layer=str(data.get("layer") or ""),
-            frames=str(data.get("frames") or ""),
-            shell=bool(data.get("shell") or False),
-            env={str(k): str(v) for k, v in (data.get("env") or {}).items()},
-            cwd=data.get("cwd") or None,
-            timeout_s=float(data["timeout_s"]) if data.get("timeout_s") else None,
-            gpus=[int(g) for g in (data.get("gpus") or [])],
-            outputs=[str(p) for p in (data.get("outputs") or [])],
-            progress_patterns=list(data.get("progress_patterns") or []),
-            error_patterns=list(data.get("error_patterns") or []),
-        )
 
 
 @dataclass

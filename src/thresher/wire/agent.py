@@ -95,14 +95,16 @@ class Assignment(BaseModel):
     layer: str
     frames: str
     argv: list[str] = Field(..., description='with `shell: true`, `["<command line>"]` run by `/bin/sh -c`')
-    shell: bool
-    env: dict[str, str]
-    cwd: str | None
-    timeout_s: float | None
-    gpus: list[int] = Field(..., description="indices of the GPUs given to the task")
-    outputs: list[str] = Field(..., description="files the task must write (non-empty, written during the run)")
-    progress_patterns: list[str] = Field(..., description="regexes with named groups (`pct`, `done`/`total`, ...)")
-    error_patterns: list[str] = Field(..., description="regexes: a matching line fails the attempt")
+    shell: bool = False
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    timeout_s: float | None = None
+    gpus: list[int] = Field(default_factory=list, description="indices of the GPUs given to the task")
+    outputs: list[str] = Field(default_factory=list,
+                               description="files the task must write (non-empty, written during the run)")
+    progress_patterns: list[str] = Field(default_factory=list,
+                                         description="regexes with named groups (`pct`, `done`/`total`, ...)")
+    error_patterns: list[str] = Field(default_factory=list, description="regexes: a matching line fails the attempt")
 
 
 class WorkAnswer(BaseModel):
