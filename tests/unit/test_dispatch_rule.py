@@ -37,5 +37,5 @@ def test_tag_sets_a_node_can_serve() -> None:
 
 def test_a_task_needing_tags_the_node_lacks_is_passed_over() -> None:
     maya = Candidate(1, 1, 1, Needs(1, 100, 0, frozenset({"maya"})))
-    picked = choose([maya, _c(2)], Free(4, 1000), node_tags=["linux"])
+    picked = choose([maya, _c(2)], Free(4, 1000), node_tags=frozenset({"linux"}))
     assert [p.candidate.task_id for p in picked] == [2]

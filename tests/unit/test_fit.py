@@ -27,8 +27,8 @@ def test_needs_fit_only_when_every_resource_and_tag_is_there() -> None:
     assert not fits(Needs(9, 1, 0), free)
     assert not fits(Needs(1, 16_001, 0), free)
     assert not fits(Needs(1, 1, 2), free)
-    assert fits(Needs(1, 1, 0, frozenset({"linux"})), free, ["linux", "gpu"])
-    assert not fits(Needs(1, 1, 0, frozenset({"linux", "maya"})), free, ["linux"])
+    assert fits(Needs(1, 1, 0, frozenset({"linux"})), free, {"linux", "gpu"})
+    assert not fits(Needs(1, 1, 0, frozenset({"linux", "maya"})), free, {"linux"})
 
 
 def test_take_gives_gpus_by_index_and_returns_the_rest() -> None:

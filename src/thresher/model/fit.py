@@ -9,8 +9,9 @@ cannot. Pure: no I/O, tested without a database (`tests/unit/test_fit.py`).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Protocol, Sequence
+from typing import AbstractSet, Any, Iterable, Protocol, Sequence
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,10 @@ class Holding(Protocol):
     gpu_ids: Any
 
 
+@functools.lru_cache(maxsize=4096)
 def tag_set(key: str) -> frozenset[str]:
-    """The tags of a stored tag-set key (sorted tags joined by ","; "" for none)."""
+    """The tags of a stored tag-set key (sorted tags joined by ","; "" for none). A farm has few tag sets
+    and dispatch asks for them for every candidate row, so the answers are kept."""
     return frozenset(filter(None, key.split(",")))
 
 
@@ -58,10 +61,10 @@ def node_free(cores: int, memory_mb: int, gpu_ids: Sequence[int], live: Iterable
                 gpu_ids=[g for g in gpu_ids if g not in busy])
 
 
-def fits(needs: Needs, free: Free, node_tags: Iterable[str] = ()) -> bool:
+def fits(needs: Needs, free: Free, node_tags: AbstractSet[str] = frozenset()) -> bool:
     """Whether work with these needs can start on a node with this much free and these tags."""
     return (needs.cores <= free.cores and needs.memory_mb <= free.memory_mb and needs.gpus <= len(free.gpu_ids)
-            and needs.tags <= frozenset(node_tags))
+            and needs.tags <= node_tags)
 
 
 def take(needs: Needs, free: Free) -> tuple[list[int], Free]:

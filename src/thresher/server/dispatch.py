@@ -25,7 +25,7 @@ import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Sequence
+from typing import AbstractSet, Any, Sequence
 
 from sqlalchemy import Connection
 
@@ -72,6 +72,11 @@ class Candidate:
     layer_id: int
     needs: Needs
 
+    @classmethod
+    def of(cls, row: Any) -> Candidate:
+        """A candidate row as dispatch sees it (`queries.dispatch.CANDIDATES`)."""
+        return cls(row.id, row.job_id, row.layer_id, Needs(row.cores, row.memory_mb, row.gpus, tag_set(row.tag_key)))
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -79,7 +84,7 @@ class Choice:
     gpu_ids: list[int]
 
 
-def choose(candidates: Sequence[Candidate], free: Free, node_tags: Sequence[str] = ()) -> list[Choice]:
+def choose(candidates: Sequence[Candidate], free: Free, node_tags: AbstractSet[str] = frozenset()) -> list[Choice]:
     """Take candidates in order while they fit (`model.fit.fits`); pure, so it is tested without a database."""
     chosen = []
     for c in candidates:
@@ -140,9 +145,10 @@ def nodes_with_news(conn: Connection, node_ids: Sequence[int], limits: Limits = 
     news = {r.node.id for r in requests if r.kills}
     wanting = [r for r in requests if r.keys and r.node.id not in news]
     rows, cut = _read_candidates(conn, wanting, limits, lock=False)
+    candidates = [Candidate.of(row) for row in rows]
     for request in wanting:
-        if any(row.tag_key in request.keys and fits(_needs(row), request.free, request.node.tags or ())
-               for row in rows):
+        if any(row.tag_key in request.keys and fits(candidate.needs, request.free, request.tags)
+               for row, candidate in zip(rows, candidates, strict=True)):
             news.add(request.node.id)
         elif cut and len(wanting) > 1 and nodes_with_news(conn, [request.node.id], limits):
             news.add(request.node.id)
@@ -173,13 +179,10 @@ def work_for_nodes(conn: Connection, node_ids: Sequence[int], now: datetime,
 class _Request:
     node: Any
     free: Free
-    keys: set[str]
+    keys: set[str]       # the stored tag sets this node carries all tags of
     kills: list[int]
+    tags: frozenset[str] = frozenset()
     choices: list[Choice] = field(default_factory=list)
-
-
-def _needs(row: Any) -> Needs:
-    return Needs(row.cores, row.memory_mb, row.gpus, tag_set(row.tag_key))
 
 
 def _read_requests(conn: Connection, node_ids: list[int], limits: Limits) -> list[_Request | None]:
@@ -199,7 +202,7 @@ def _read_requests(conn: Connection, node_ids: list[int], limits: Limits) -> lis
         free = node_free(node.cores, node.memory_mb, gpu_indices(node.gpus), live[node_id]) \
             if may_take_work(node) else Free(0, 0)
         keys = set(usable_tag_keys(all_keys, node.tags or [])) if free.cores >= 1 else set()
-        requests.append(_Request(node, free, keys, kills_among(live[node_id])))
+        requests.append(_Request(node, free, keys, kills_among(live[node_id]), frozenset(node.tags or ())))
     return requests
 
 
@@ -226,11 +229,12 @@ def _answer_round(conn: Connection, node_ids: list[int], now: datetime, limits: 
     requests = _read_requests(conn, node_ids, limits)
     wanting = [r for r in requests if r is not None and r.keys]
     rows, cut = _read_candidates(conn, wanting, limits, lock=dialects.takes_row_locks(conn))
+    candidates = [Candidate.of(row) for row in rows]  # once per round, whatever the number of nodes
     taken: set[int] = set()
     for request in wanting:
-        mine = [Candidate(r.id, r.job_id, r.layer_id, _needs(r))
-                for r in rows if r.id not in taken and r.tag_key in request.keys]
-        request.choices = choose(mine, request.free, request.node.tags or ())
+        mine = [c for row, c in zip(rows, candidates, strict=True)
+                if c.task_id not in taken and row.tag_key in request.keys]
+        request.choices = choose(mine, request.free, request.tags)
         taken.update(choice.candidate.task_id for choice in request.choices)
     by_id = {r.id: r for r in rows}
     choices = [(r.node.id, c) for r in wanting for c in r.choices]

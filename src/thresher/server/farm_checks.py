@@ -34,7 +34,7 @@ def runnable_problems(conn: Connection, needs: list[LayerNeeds]) -> list[Problem
     idle = [(row, node_free(row.cores, row.memory_mb, gpu_indices(row.gpus), live=())) for row in rows]
     problems: list[Problem] = []
     for layer in needs:
-        if any(fits(layer.needs, free, row.tags or []) for row, free in idle):
+        if any(fits(layer.needs, free, frozenset(row.tags or ())) for row, free in idle):
             continue
         need, biggest = layer.needs, max(rows, key=lambda r: (r.cores, r.memory_mb))
         problems.append({"field": layer.field, "message": (
