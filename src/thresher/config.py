@@ -211,7 +211,15 @@ Settings that are tables (the agent's `apps`) merge entry by entry: a flag adds 
 the file. In environment variables, a list is written comma-separated (`THRESHER_AGENT_TAGS=gpu,linux`).
 A bad file, key or value stops the process with a message that names it.
 
+One file can serve both processes; each reads its own section:
+
 ```toml
+[server]
+host = "0.0.0.0"
+port = 8000
+db = "postgresql://thresher@dbhost/thresher"
+node_timeout_s = 60
+
 [agent]
 server = "http://farm:8000"
 tags = ["gpu", "linux"]

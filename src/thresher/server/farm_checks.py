@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from thresher.model.checked import FarmNeeds, LayerNeeds
 from thresher.model.fit import fits, gpu_indices, node_free
 from thresher.model.problems import Problem
+from thresher.server.db import dialects
 from thresher.server.db.queries import submit as q
 
 NO_NODE = "no node can run this layer"
@@ -49,7 +50,7 @@ def dependency_problems(conn: Connection, depends_on: list[int]) -> tuple[dict[i
     if not depends_on:
         return {}, []
     found: dict[int, str] = {row.id: row.state for row in conn.execute(
-        q.JOB_STATES[conn.dialect.name], {"job_ids": sorted(set(depends_on))})}
+        dialects.pick(conn, q.JOB_STATES), {"job_ids": sorted(set(depends_on))})}
     return found, [{"field": f"depends_on.{k}", "message": f"{NO_JOB} {j}"}
                    for k, j in enumerate(depends_on) if j not in found]
 

@@ -163,8 +163,8 @@ def release_dependent_jobs(conn: Connection, job_id: int, now: datetime) -> Chan
 # Reports from agents
 
 
-_FINAL_STATES = {"succeeded": AttemptState.SUCCEEDED, "failed": AttemptState.FAILED,
-                 "killed": AttemptState.KILLED, "lost": AttemptState.LOST}
+# How an agent may say an attempt ended (anything else counts as failed).
+_REPORTED_STATES = frozenset({AttemptState.SUCCEEDED, AttemptState.FAILED, AttemptState.KILLED, AttemptState.LOST})
 
 
 def finish_attempts(conn: Connection, node_id: int, reports: list[dict[str, Any]],
@@ -249,7 +249,7 @@ def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any
             note = f"{row.reason or 'lost'}; the agent later reported it {status}"
             pending.ended.append({**facts, "b_state": row.state, "b_reason": note})
         return result, None
-    final_state = _FINAL_STATES.get(str(status), AttemptState.FAILED)
+    final_state = AttemptState(status) if status in _REPORTED_STATES else AttemptState.FAILED
     pending.ended.append({**facts, "b_state": final_state, "b_reason": report.get("reason")})
     changes.nodes.add(node_id)
     if row.task_attempt_id != attempt_id or row.task_state != TaskState.RUNNING:

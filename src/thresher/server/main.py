@@ -39,9 +39,11 @@ def prepare(db_url: str | None, data_dir: Path, settings: ServerSettings | None 
     db.migrate()
     with db.write() as conn:
         ensure_bootstrap_tokens(conn, data_dir)
-    return ServerContext(db=db, settings=settings, events=EventHub(sample_s=settings.node_sample_s),
-                         sessions=SessionStore(SessionSecret.in_folder(data_dir), idle_s=settings.session_idle_s,
-                                               lifetime_s=settings.session_lifetime_s))
+    events = EventHub(tick_s=settings.dashboard_tick_s, summary_s=settings.dashboard_summary_s,
+                      sample_s=settings.node_sample_s)
+    sessions = SessionStore(SessionSecret.in_folder(data_dir), idle_s=settings.session_idle_s,
+                            lifetime_s=settings.session_lifetime_s)
+    return ServerContext(db=db, settings=settings, events=events, sessions=sessions)
 
 
 def serve(settings: ServerSettings, save_client_config: bool = True) -> None:

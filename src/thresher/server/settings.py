@@ -113,6 +113,12 @@ class ServerSettings(ThresherSettings):
         description="A dashboard session ends this long after its login, used or not (at most 7 days).")
 
     # -- dashboard --
+    dashboard_tick_s: float = Field(
+        1.0, gt=0, description="How often the dashboard's broadcaster reads what changed (once for all open "
+                               "tabs) and sends it to them.")
+    dashboard_summary_s: float = Field(
+        2.0, gt=0, description="The farm summary behind the overview and node pages is read again at most this "
+                               "often, for all tabs together.")
     node_sample_s: Annotated[float, Outside(env=("THRESHER_NODE_SAMPLE_S",))] = Field(
         15.0, gt=0, description="Seconds between two samples of every node's CPU and memory for the dashboard's "
                                 "history charts.")
