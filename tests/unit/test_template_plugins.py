@@ -38,7 +38,8 @@ def test_an_installed_plugin_is_found_and_used(tmp_path: Path) -> None:
     probe = textwrap.dedent('''
         import json
         from thresher.model.frames import iter_chunks
-        from thresher.server.submit import check_spec, dry_run
+        from thresher.model.dry_run import dry_run
+        from thresher.server.submit import check_spec
         spec = {"name": "j", "layers": [{"name": "l", "template": "studio", "frames": "1-4", "chunk": 2,
                                           "args": {"scene": "/shows/a.scn"}}]}
         print(json.dumps(dry_run(check_spec(spec))["tasks"]))

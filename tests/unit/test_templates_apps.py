@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from thresher.agent.runner import TaskRunner
+from thresher.model.dry_run import dry_run
 from thresher.model.frames import Chunk, iter_chunks
 from thresher.server.errors import BadInput
-from thresher.server.submit import check_spec, dry_run
+from thresher.server.submit import check_spec
 from thresher.templates import all_templates, get_template
 from thresher.templates.base import Target, TemplateError
 from thresher.wire.agent import Assignment

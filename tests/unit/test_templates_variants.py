@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from thresher.model.dry_run import dry_run
 from thresher.model.frames import Chunk
 from thresher.model.paths import PathRule, map_path
 from thresher.server.errors import BadInput
-from thresher.server.submit import check_spec, dry_run
+from thresher.server.submit import check_spec
 from thresher.templates import get_template
 from thresher.templates.base import Target
 from thresher.templates.tiles import tile_path, tile_region

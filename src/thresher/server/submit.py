@@ -5,8 +5,8 @@ itself without the database, in one walk (`thresher.model.inspection`: spec, tem
 dependencies between layers), then what only the farm can tell (`farm_checks`: unknown jobs in
 depends_on, layers no node could ever run), asked again in the writing transaction.
 
-The submit route reads `inspect_spec`, `farm_problems`, `merge_problems`, `problem_detail`, `dry_run` and
-`create_job` from here; `check_spec` and `create_job` are the same path for Python callers.
+The submit route inspects the spec (`model.inspection`), asks the farm (`farm_checks`) and calls
+`create_job`; `check_spec` then `create_job` is the same path for Python callers (tools, tests, benches).
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ from typing import Any, Iterator
 from sqlalchemy import Connection
 
 from thresher.model.checked import CheckedJob, CheckedLayer
-from thresher.model.dry_run import dry_run
 from thresher.model.inspection import inspect_spec
-from thresher.model.problems import merge_problems
 from thresher.model.states import JobState, TaskState, job_state_from_counts
 from thresher.server.clock import utcnow
 from thresher.server.db.bulk import insert_tasks, part_json
@@ -26,10 +24,7 @@ from thresher.server.db.queries import submit as q
 from thresher.server.db.queries.dispatch import TAG_KEYS
 from thresher.server.dispatch import forget_tag_keys
 from thresher.server.errors import BadInput
-from thresher.server.farm_checks import dependency_problems, farm_problems, problem_detail, runnable_problems
-
-__all__ = ["check_spec", "create_job", "dry_run", "farm_problems", "inspect_spec", "merge_problems",
-           "problem_detail"]
+from thresher.server.farm_checks import dependency_problems, problem_detail, runnable_problems
 
 
 def check_spec(raw: Any) -> CheckedJob:

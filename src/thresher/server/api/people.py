@@ -9,7 +9,10 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
 
+from thresher.model.dry_run import dry_run
+from thresher.model.inspection import inspect_spec
 from thresher.model.paths import OS_NAMES, normalize_os
+from thresher.model.problems import merge_problems
 from thresher.model.spec import MAX_ID, JobSpec
 from thresher.model.states import JobState, NodeAdminState, TaskState
 from thresher.server import lifecycle, nodes, views
@@ -18,7 +21,8 @@ from thresher.server.context import ServerContext, ctx, require_admin
 from thresher.server.db.queries import views as read
 from thresher.server.dispatch import forget_tag_keys
 from thresher.server.errors import BadInput, NotFound
-from thresher.server.submit import create_job, dry_run, farm_problems, inspect_spec, merge_problems, problem_detail
+from thresher.server.farm_checks import farm_problems, problem_detail
+from thresher.server.submit import create_job
 from thresher.templates import all_templates
 from thresher.wire.common import Page, error_responses
 from thresher.wire.jobs import Attempt, DryRun, Job, JobSummary, LogPiece, PriorityBody, RetryBody, Task, TaskDetail
