@@ -149,6 +149,53 @@ def test_retries_keep_every_attempt_then_fail(bench: Bench) -> None:
     assert bench.task_states(job) == ["ready"]
 
 
+def _task_row(bench: Bench, job_id: int) -> Any:
+    with bench.db.read() as conn:
+        return conn.execute(select(tasks).where(tasks.c.job_id == job_id)).one()
+
+
+def _attempt_reasons(bench: Bench, task_id: int) -> list[str | None]:
+    with bench.db.read() as conn:
+        return list(conn.execute(select(attempts.c.reason).where(attempts.c.task_id == task_id)
+                                 .order_by(attempts.c.number)).scalars())
+
+
+def test_a_task_whose_node_goes_away_again_and_again_fails_with_that_reason(bench: Bench) -> None:
+    """Reproduced before: a task that kills its node was requeued forever (ready, tries 0, lost 3...)."""
+    job = bench.submit(layers=[layer(frames="1", retries=5)])
+    nodes_ = [bench.node(f"n{i}") for i in range(3)]
+    for number, node in enumerate(nodes_, 1):
+        (a,) = bench.work(node)
+        changes = bench.act(lifecycle.lose_attempts, [a["attempt_id"]], f"node n{number - 1} stopped answering")
+        assert changes.ready == (1 if number < 3 else 0)
+    task = _task_row(bench, job)
+    assert (task.state, task.tries, task.lost) == ("failed", 0, 3)
+    assert bench.job_state(job) == "failed"
+    reasons = _attempt_reasons(bench, task.id)
+    assert reasons[:2] == ["node n0 stopped answering", "node n1 stopped answering"]
+    assert reasons[2] == ("node n2 stopped answering; lost 3 times (its node went away while running it): "
+                          "the task failed")
+    assert bench.work(bench.node("spare")) == []  # nothing more is handed out
+    bench.act(lifecycle.retry_tasks, job, None)  # a wrangler's retry: a fresh count of tries and losses
+    task = _task_row(bench, job)
+    assert (task.state, task.lost) == ("ready", 0)
+
+
+def test_a_task_reported_lost_by_its_agents_fails_at_the_limit(bench: Bench) -> None:
+    job = bench.submit(layers=[layer(frames="1")])
+    node = bench.node("n")
+    for _ in range(2):
+        (a,) = bench.work(node)
+        with bench.db.write() as conn:
+            _, changes = lifecycle.finish_attempts(conn, node, [{"attempt_id": a["attempt_id"], "status": "lost",
+                                                                 "reason": "agent restarted", "log_size": 0}],
+                                                   utcnow(), max_losses=2)
+    task = _task_row(bench, job)
+    assert (task.state, task.lost, changes.ready) == ("failed", 2, 0)
+    assert _attempt_reasons(bench, task.id)[-1].startswith("agent restarted; lost 2 times")
+    assert bench.job_state(job) == "failed"
+
+
 def test_a_report_applies_once(bench: Bench) -> None:
     job = bench.submit(layers=[layer(frames="1")])
     node = bench.node("n")

@@ -30,7 +30,7 @@ def declare_down_nodes(server: ServerContext) -> int:
     if startup > cutoff:
         return 0
     with server.db.write() as conn:
-        down, changes = nodes.declare_down(conn, cutoff, now)
+        down, changes = nodes.declare_down(conn, cutoff, now, server.settings.task_max_losses)
     server.announce(changes)
     return down
 

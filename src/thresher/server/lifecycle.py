@@ -163,12 +163,26 @@ def release_dependent_jobs(conn: Connection, job_id: int, now: datetime) -> Chan
 # Reports from agents
 
 
+# Losses after which a task fails instead of going back to ready (the server's `task_max_losses`).
+MAX_LOSSES = 3
+
+
+def lost_again(lost_before: int, max_losses: int) -> bool:
+    """Whether one more loss fails the task: a task whose node goes away while running it again and
+    again (it crashes or hangs its node) must not take the farm down one node after another."""
+    return lost_before + 1 >= max_losses
+
+
+def _lost_note(reason: str | None, lost: int) -> str:
+    return f"{reason or 'lost'}; lost {lost} times (its node went away while running it): the task failed"
+
+
 # How an agent may say an attempt ended (anything else counts as failed).
 _REPORTED_STATES = frozenset({AttemptState.SUCCEEDED, AttemptState.FAILED, AttemptState.KILLED, AttemptState.LOST})
 
 
-def finish_attempts(conn: Connection, node_id: int, reports: list[dict[str, Any]],
-                    now: datetime, *, settle_now: bool = True) -> tuple[list[dict[str, Any]], Changes]:
+def finish_attempts(conn: Connection, node_id: int, reports: list[dict[str, Any]], now: datetime, *,
+                    settle_now: bool = True, max_losses: int = MAX_LOSSES) -> tuple[list[dict[str, Any]], Changes]:
     """Apply a batch of finish reports from one node; idempotent per attempt.
 
     Returns one `{"attempt_id", "accepted", "next_offset"}` per report (plus `reason` for a report
@@ -177,7 +191,7 @@ def finish_attempts(conn: Connection, node_id: int, reports: list[dict[str, Any]
     after the commit (`Changes.settle`, `unsettled_jobs`), which keeps the check and its job row lock
     out of a shared write batch.
     """
-    ((results, changes),) = finish_reports(conn, [(node_id, reports)], now)
+    ((results, changes),) = finish_reports(conn, [(node_id, reports)], now, max_losses=max_losses)
     if settle_now:
         settle, changes.settle = changes.settle, set()
         for job_id, layer_id in sorted(settle):
@@ -185,14 +199,15 @@ def finish_attempts(conn: Connection, node_id: int, reports: list[dict[str, Any]
     return results, changes
 
 
-def finish_reports(conn: Connection, batches: list[tuple[int, list[dict[str, Any]]]],
-                   now: datetime) -> list[tuple[list[dict[str, Any]], Changes]]:
+def finish_reports(conn: Connection, batches: list[tuple[int, list[dict[str, Any]]]], now: datetime, *,
+                   max_losses: int = MAX_LOSSES) -> list[tuple[list[dict[str, Any]], Changes]]:
     """Several nodes' report batches at once (one write batch of the server): each gets its results and
     what it changed, with `Changes.settle` naming the (job, layer) pairs to check after the commit.
 
     A handful of statements whatever the number of reports: one read of every attempt named, the
     common outcomes (attempt ended, task succeeded) written together at the end. An attempt reported
-    twice is applied once; the repeat is answered alike and changes nothing."""
+    twice is applied once; the repeat is answered alike and changes nothing. A task lost for the
+    `max_losses`-th time fails (see `lost_again`)."""
     ids = sorted({int(report["attempt_id"]) for _, reports in batches for report in reports})
     rows = {row.id: row for row in conn.execute(dialects.pick(conn, qr.ATTEMPTS_WITH_TASKS),
                                                 {"attempt_ids": ids})} if ids else {}
@@ -207,7 +222,8 @@ def finish_reports(conn: Connection, batches: list[tuple[int, list[dict[str, Any
             if (node_id, attempt_id) in done:  # the same report twice: answered alike, applied once
                 results.append(done[node_id, attempt_id])
                 continue
-            result, touched_layer = _finish_one(conn, node_id, report, rows.get(attempt_id), now, changes, pending)
+            result, touched_layer = _finish_one(conn, node_id, report, rows.get(attempt_id), now, changes, pending,
+                                                max_losses)
             done[node_id, attempt_id] = result
             results.append(result)
             if touched_layer:
@@ -233,8 +249,8 @@ class _PendingWrites:
     succeeded: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any, now: datetime,
-                changes: Changes, pending: _PendingWrites) -> tuple[dict[str, Any], tuple[int, int] | None]:
+def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any, now: datetime, changes: Changes,
+                pending: _PendingWrites, max_losses: int) -> tuple[dict[str, Any], tuple[int, int] | None]:
     attempt_id = int(report["attempt_id"])
     result: dict[str, Any] = {"attempt_id": attempt_id, "accepted": True, "next_offset": None}
     if row is None or row.node_id != node_id:  # nothing to record: the agent drops the report
@@ -250,13 +266,17 @@ def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any
             pending.ended.append({**facts, "b_state": row.state, "b_reason": note})
         return result, None
     final_state = AttemptState(status) if status in _REPORTED_STATES else AttemptState.FAILED
-    pending.ended.append({**facts, "b_state": final_state, "b_reason": report.get("reason")})
+    ended = {**facts, "b_state": final_state, "b_reason": report.get("reason")}
+    pending.ended.append(ended)
     changes.nodes.add(node_id)
     if row.task_attempt_id != attempt_id or row.task_state != TaskState.RUNNING:
         return result, None  # the task was killed, skipped or handed elsewhere meanwhile
     task = {"b_task_id": row.task_id, "b_attempt_id": attempt_id}
     if final_state == AttemptState.SUCCEEDED:
         pending.succeeded.append({**task, "b_now": now})
+    elif final_state == AttemptState.LOST and lost_again(row.lost, max_losses):
+        conn.execute(qr.TASK_LOST_FOR_GOOD, {**task, "b_now": now})
+        ended["b_reason"] = _lost_note(report.get("reason"), row.lost + 1)
     elif final_state == AttemptState.LOST:
         conn.execute(qr.TASK_REQUEUED, task)
         changes.ready += 1
@@ -288,15 +308,22 @@ def append_log(conn: Connection, node_id: int, attempt_id: int, offset: int, dat
     return new_size, False
 
 
-def lose_attempts(conn: Connection, attempt_ids: list[int], reason: str, now: datetime) -> Changes:
-    """The node running these is gone (or forgot them): requeue their tasks without counting a try."""
+def lose_attempts(conn: Connection, attempt_ids: list[int], reason: str, now: datetime, *,
+                  max_losses: int = MAX_LOSSES) -> Changes:
+    """The node running these is gone (or forgot them): requeue their tasks without counting a try, or
+    fail those lost for the `max_losses`-th time (see `lost_again`)."""
     changes = Changes()
     touched_jobs: set[int] = set()
     for attempt in conn.execute(qr.LIVE_ATTEMPTS, {"attempt_ids": attempt_ids}).all():
-        conn.execute(qr.LOSE_ATTEMPT, {"attempt_id": attempt.id, "b_reason": reason, "now": now})
+        task = {"b_task_id": attempt.task_id, "b_attempt_id": attempt.id}
+        if lost_again(attempt.lost, max_losses):
+            failed = conn.execute(qr.TASK_LOST_FOR_GOOD, {**task, "b_now": now}).rowcount
+            note = _lost_note(reason, attempt.lost + 1) if failed else reason
+            conn.execute(qr.LOSE_ATTEMPT, {"attempt_id": attempt.id, "b_reason": note, "now": now})
+        else:
+            conn.execute(qr.LOSE_ATTEMPT, {"attempt_id": attempt.id, "b_reason": reason, "now": now})
+            changes.ready += conn.execute(qr.TASK_REQUEUED, task).rowcount
         changes.nodes.add(attempt.node_id)
-        changes.ready += conn.execute(qr.REQUEUE_LOST_TASK, {"task_id": attempt.task_id,
-                                                             "b_attempt_id": attempt.id}).rowcount
         touched_jobs.add(attempt.job_id)
     return changes.merge(refresh_jobs(conn, touched_jobs, now))
 

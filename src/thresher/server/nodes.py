@@ -50,12 +50,13 @@ class HeartbeatReport(Protocol):
 
 @dataclass(frozen=True)
 class Beat:
-    """One heartbeat to apply: the node, what its agent sent, and how long an attempt the agent does
-    not mention may stay live (a report may still be on its way)."""
+    """One heartbeat to apply: the node, what its agent sent, how long an attempt the agent does not
+    mention may stay live (a report may still be on its way), and the server's loss limit."""
 
     node_id: int
     report: HeartbeatReport
     lost_grace_s: float
+    max_losses: int = lifecycle.MAX_LOSSES  # losses that fail a task (`lifecycle.lost_again`)
 
 
 def heartbeats(conn: Connection, beats: list[Beat], now: datetime) -> list[tuple[dict[str, Any], Changes]]:
@@ -84,8 +85,8 @@ def _heartbeat_round(conn: Connection, beats: list[Beat], now: datetime) -> list
         live = live_by_node[beat.node_id]
         grace = now - timedelta(seconds=beat.lost_grace_s)
         forgotten = [a.id for a in live if a.id not in known and as_utc(a.started_at) < grace]  # type: ignore[operator]
-        changes = lifecycle.lose_attempts(conn, forgotten, "the agent no longer runs it", now) \
-            if forgotten else Changes()
+        changes = lifecycle.lose_attempts(conn, forgotten, "the agent no longer runs it", now,
+                                          max_losses=beat.max_losses) if forgotten else Changes()
         live_ids = {a.id for a in live} - set(forgotten)
         progress += [{"b_attempt_id": a, "b_progress": r.progress} for a, r in reported.items()
                      if a in live_ids and r.progress is not None]
@@ -105,7 +106,8 @@ def _heartbeat_round(conn: Connection, beats: list[Beat], now: datetime) -> list
     return out
 
 
-def declare_down(conn: Connection, cutoff: datetime, now: datetime) -> tuple[int, Changes]:
+def declare_down(conn: Connection, cutoff: datetime, now: datetime,
+                 max_losses: int = lifecycle.MAX_LOSSES) -> tuple[int, Changes]:
     """Nodes up but silent since before `cutoff` go down; their live attempts are lost (their tasks go
     back to ready without counting a try). Returns how many went down and what changed."""
     stale = conn.execute(q.SILENT_NODES, {"cutoff": cutoff}).all()
@@ -113,12 +115,13 @@ def declare_down(conn: Connection, cutoff: datetime, now: datetime) -> tuple[int
     for node in stale:
         conn.execute(q.SET_NODE_STATE, {"node_id": node.id, "b_state": NodeState.DOWN})
         live = list(conn.execute(q.LIVE_ON_NODE, {"node_id": node.id}).scalars())
-        changes.merge(lifecycle.lose_attempts(conn, live, f"node {node.name} stopped answering", now))
+        changes.merge(lifecycle.lose_attempts(conn, live, f"node {node.name} stopped answering", now,
+                                              max_losses=max_losses))
     return len(stale), changes
 
 
-def set_admin_state(conn: Connection, node_id: int, state: NodeAdminState,
-                    now: datetime) -> tuple[int, list[int], Changes]:
+def set_admin_state(conn: Connection, node_id: int, state: NodeAdminState, now: datetime,
+                    max_losses: int = lifecycle.MAX_LOSSES) -> tuple[int, list[int], Changes]:
     """A person enables, drains or disables a node. A draining node finishes what it runs and takes
     nothing new; a disabled one gives its work back at once (its live attempts are lost, their tasks
     ready again without a try counted). Returns the node, the attempts given back and what changed."""
@@ -126,7 +129,7 @@ def set_admin_state(conn: Connection, node_id: int, state: NodeAdminState,
     if state != NodeAdminState.DISABLED:
         return node_id, [], Changes()
     live = list(conn.execute(q.LIVE_ON_NODE, {"node_id": node_id}).scalars())
-    return node_id, live, lifecycle.lose_attempts(conn, live, "node disabled", now)
+    return node_id, live, lifecycle.lose_attempts(conn, live, "node disabled", now, max_losses=max_losses)
 
 
 def goodbye(conn: Connection, node_id: int) -> Changes:

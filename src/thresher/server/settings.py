@@ -66,6 +66,12 @@ class ServerSettings(ThresherSettings):
                                 "lost (a report may be on its way); the smaller of "
                                 f"{LOST_GRACE_MAX_S:g} s and the node timeout when not set.")
 
+    task_max_losses: int = Field(
+        3, ge=1, description="A task lost this many times (its node went down, its agent restarted or was "
+                             "stopped, or its node was disabled while running it) fails, with that reason, "
+                             "instead of going back to ready: a task that crashes or hangs its node must not "
+                             "take the farm down one node after another. A retry gives it a fresh count.")
+
     # -- dispatch --
     work_wait_max_s: float = Field(
         30.0, gt=0, description="Longest time the server holds an agent's request for work open (long poll).")

@@ -69,7 +69,8 @@ def _heartbeats(conn: Connection, beats: list[nodes.Beat]) -> list[tuple[dict[st
 async def heartbeat(request: Request, body: Heartbeat, node_id: int = Depends(current_node_id)) -> Any:
     server = ctx(request)
     answer, changes = await server.batcher.run_grouped(
-        _heartbeats, nodes.Beat(node_id, body, server.settings.lost_grace), RANK_REPORTS)
+        _heartbeats, nodes.Beat(node_id, body, server.settings.lost_grace, server.settings.task_max_losses),
+        RANK_REPORTS)
     server.announce(changes)
     # Live figures only, unless `changes` says more: node pages refresh, the farm summary need not.
     server.publish(quiet_nodes=[node_id])
@@ -86,9 +87,13 @@ def _work_for_nodes(conn: Connection, asks: list[tuple[int, dispatch.Limits]]) -
     return dispatch.work_for_nodes(conn, [node_id for node_id, _ in asks], utcnow(), asks[0][1])
 
 
-def _finish_reports(conn: Connection, batches: list[tuple[int, list[dict[str, Any]]]]) -> list[tuple[list[dict[str, Any]], lifecycle.Changes]]:
+Reports = tuple[int, list[dict[str, Any]], int]  # node id, its reports, the server's task_max_losses
+
+
+def _finish_reports(conn: Connection, batches: list[Reports]) -> list[tuple[list[dict[str, Any]], lifecycle.Changes]]:
     """Reports queued together, applied together; each caller checks its jobs after the commit."""
-    return lifecycle.finish_reports(conn, batches, utcnow())
+    return lifecycle.finish_reports(conn, [(node_id, reports) for node_id, reports, _ in batches], utcnow(),
+                                    max_losses=batches[0][2])
 
 
 def _has_news(server: ServerContext, node_id: int) -> bool:
@@ -164,7 +169,8 @@ def post_log(request: Request, body: LogChunk, attempt_id: int = Path(..., ge=1,
 async def finish(request: Request, body: FinishBatch, node_id: int = Depends(current_node_id)) -> Any:
     server = ctx(request)
     reports = [report.model_dump() for report in body.reports]
-    results, changes = await server.batcher.run_grouped(_finish_reports, (node_id, reports), RANK_REPORTS)
+    results, changes = await server.batcher.run_grouped(
+        _finish_reports, (node_id, reports, server.settings.task_max_losses), RANK_REPORTS)
     server.announce(changes)
     await server.settle(changes.settle)  # did these reports complete a layer or a job?
     server.publish(attempts=[r["attempt_id"] for r in results], nodes=[node_id])

@@ -281,7 +281,8 @@ def get_node(request: Request, ident: NodeIdent) -> Node:
 def _set_admin_state(request: Request, ident: str, state: NodeAdminState) -> Node:
     server = ctx(request)
     with server.db.write() as conn:
-        node_id, given_back, changes = nodes.set_admin_state(conn, views.find_node(conn, ident).id, state, utcnow())
+        node_id, given_back, changes = nodes.set_admin_state(conn, views.find_node(conn, ident).id, state, utcnow(),
+                                                             server.settings.task_max_losses)
     server.announce(changes)
     server.notifier.node_changed(node_id)
     server.publish(nodes=[node_id], attempts=given_back)

@@ -38,6 +38,10 @@ TASK_TRIED = update(tasks).where(*_RUNNING_ATTEMPT).values(
 # A task whose live attempt was lost goes back to ready without counting a try.
 TASK_REQUEUED = update(tasks).where(*_RUNNING_ATTEMPT).values(state=TaskState.READY, lost=tasks.c.lost + 1)
 
+# A task lost once too often (its node went away while running it, again and again) fails for good.
+TASK_LOST_FOR_GOOD = update(tasks).where(*_RUNNING_ATTEMPT).values(
+    state=TaskState.FAILED, lost=tasks.c.lost + 1, ended_at=bindparam("b_now"))
+
 # PostgreSQL: a batch of reports' common outcomes in one statement (END_ATTEMPT for every ended attempt,
 # TASK_SUCCEEDED for the succeeded tasks), one array per column so the text never changes. An
 # executemany of each costs a pipeline and a sync per call and psycopg's per-row work.
@@ -66,15 +70,13 @@ INSERT_LOG_CHUNK = insert(log_chunks)
 # The log's new size after a chunk was stored.
 SET_LOG_SIZE = update(attempts).where(attempts.c.id == bindparam("attempt_id")).values(log_size=bindparam("size"))
 
-# Of these attempts, the live ones (those a lost node or a forgetful agent leaves behind).
-LIVE_ATTEMPTS = select(attempts.c.id, attempts.c.node_id, attempts.c.job_id, attempts.c.task_id).where(
-    attempts.c.id.in_(bindparam("attempt_ids", expanding=True)), attempts.c.state.in_(LIVE_ATTEMPT_STATES))
+# Of these attempts, the live ones (those a lost node or a forgetful agent leaves behind), with how
+# often their task was lost before.
+LIVE_ATTEMPTS = (select(attempts.c.id, attempts.c.node_id, attempts.c.job_id, attempts.c.task_id, tasks.c.lost)
+                 .join(tasks, tasks.c.id == attempts.c.task_id)
+                 .where(attempts.c.id.in_(bindparam("attempt_ids", expanding=True)),
+                        attempts.c.state.in_(LIVE_ATTEMPT_STATES)))
 
 # An attempt is lost: its node went away or no longer runs it.
 LOSE_ATTEMPT = update(attempts).where(attempts.c.id == bindparam("attempt_id")).values(
     state=AttemptState.LOST, reason=bindparam("b_reason"), ended_at=bindparam("now"))
-
-# The lost attempt's task goes back to ready (if that attempt still held it), without counting a try.
-REQUEUE_LOST_TASK = update(tasks).where(
-    tasks.c.id == bindparam("task_id"), tasks.c.attempt_id == bindparam("b_attempt_id"),
-    tasks.c.state == TaskState.RUNNING).values(state=TaskState.READY, lost=tasks.c.lost + 1)

@@ -48,15 +48,15 @@ MOVE_JOB_TASKS = update(tasks).where(
 JOB_TASKS_BY_ID = select(tasks.c.id, tasks.c.state).where(
     tasks.c.job_id == bindparam("job_id"), tasks.c.id.in_(bindparam("task_ids", expanding=True)))
 
-# Named tasks of a job get a fresh set of tries (they go through the dependency check again).
+# Named tasks of a job get a fresh set of tries and losses (they go through the dependency check again).
 RETRY_JOB_TASKS = update(tasks).where(
     tasks.c.job_id == bindparam("b_job_id"), tasks.c.id.in_(bindparam("task_ids", expanding=True))
-).values(state=bindparam("b_state"), tries=0, ended_at=None)
+).values(state=bindparam("b_state"), tries=0, lost=0, ended_at=None)
 
-# Every failed or killed task of a job gets a fresh set of tries.
+# Every failed or killed task of a job gets a fresh set of tries and losses.
 RETRY_FAILED_TASKS = update(tasks).where(
     tasks.c.job_id == bindparam("b_job_id"), tasks.c.state.in_([TaskState.FAILED, TaskState.KILLED])
-).values(state=bindparam("b_state"), tries=0, ended_at=None)
+).values(state=bindparam("b_state"), tries=0, lost=0, ended_at=None)
 
 # A retried job is no longer killed nor finished.
 REOPEN_JOB = update(jobs).where(jobs.c.id == bindparam("job_id")).values(killed=False, finished_at=None)
