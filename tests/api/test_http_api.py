@@ -117,6 +117,17 @@ def test_a_second_agent_cannot_take_a_live_nodes_name(farm) -> None:
     assert info.value.status == 409 and "cloned" in info.value.detail
 
 
+def test_a_node_keeps_the_hardware_address_its_agent_registers(farm) -> None:
+    enroll = farm.client(token=farm.enroll_token)
+    enroll.post("/agent/register", {"name": "inv", "cores": 2, "memory_mb": 2048, "mac": "52:54:00:ab:cd:ef"})
+    assert farm.api.get("/nodes/inv")["mac"] == "52:54:00:ab:cd:ef"
+    enroll.post("/agent/register", {"name": "old", "cores": 2, "memory_mb": 2048})  # an agent that sends none
+    assert farm.api.get("/nodes/old")["mac"] is None
+    with pytest.raises(ApiError) as refused:
+        enroll.post("/agent/register", {"name": "bad", "cores": 2, "memory_mb": 2048, "mac": "not-a-mac"})
+    assert refused.value.status == 422 and refused.value.body["errors"][0]["field"] == "mac"
+
+
 def test_heartbeat_records_live_usage_and_progress(farm) -> None:
     job = farm.api.post("/jobs", _spec(frames="1", chunk=1))
     node = farm.client(token=farm.enroll_token).post("/agent/register", {"name": "n1", "cores": 2, "memory_mb": 2048})

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
 from pathlib import Path
 
+import psutil
 import pytest
 
 from thresher.agent import resources
@@ -112,6 +115,26 @@ def test_facts_detection_and_overrides() -> None:
     assert resources.detect_facts(gpus=0).gpus == []
     with pytest.raises(ValueError):
         resources.detect_facts(cores=0)
+
+
+def test_the_mac_address_is_the_first_real_interfaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    link = psutil.AF_LINK
+    interfaces = {
+        "lo": [SimpleNamespace(family=link, address="00:00:00:00:00:00")],
+        "eth1": [SimpleNamespace(family=link, address="52-54-00-AB-CD-02")],  # Windows writes dashes
+        "eth0": [SimpleNamespace(family=socket.AF_INET, address="10.0.0.5"),
+                 SimpleNamespace(family=link, address="52:54:00:AB:CD:01")],
+    }
+    monkeypatch.setattr(psutil, "net_if_addrs", lambda: interfaces)
+    assert resources.detect_mac() == "52:54:00:ab:cd:01"
+    monkeypatch.setattr(psutil, "net_if_addrs", lambda: {"lo": interfaces["lo"]})
+    assert resources.detect_mac() is None
+    monkeypatch.undo()
+    real = resources.detect_mac()  # whatever this machine has, in the form the server takes
+    assert real is None or re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", real)
+    assert resources.detect_facts().to_json()["mac"] == real
 
 
 def test_no_nvml_means_no_gpus() -> None:

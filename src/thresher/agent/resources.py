@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import re
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class NodeFacts:
     tags: list[str] = field(default_factory=list)
     physical_gpus: int = 0  # what NVML found, even when the operator declared fewer
     apps: dict[str, str] = field(default_factory=dict)  # application name -> executable on this node
+    mac: str | None = None  # the hardware address of its first network interface (inventory, wake-on-LAN)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +61,7 @@ class NodeFacts:
             "gpus": [g.to_json() for g in self.gpus],
             "tags": list(self.tags),
             "apps": dict(self.apps),
+            "mac": self.mac,
         }
 
 
@@ -151,7 +154,26 @@ def detect_facts(*, name: str | None = None, cores: int | None = None, memory_mb
         tags=[t for t in (tags or []) if t],
         physical_gpus=len(detected),
         apps=detect_apps(apps),
+        mac=detect_mac(),
     )
+
+
+def detect_mac() -> str | None:
+    """The MAC address of the node's first physical-looking network interface (by name, loopback and
+    all-zero addresses left out), as `aa:bb:cc:dd:ee:ff`; None when there is none to read."""
+    try:
+        interfaces = psutil.net_if_addrs()
+    except (OSError, RuntimeError):
+        return None
+    for name in sorted(interfaces):
+        for address in interfaces[name]:
+            mac = (address.address or "").lower().replace("-", ":")
+            if address.family == psutil.AF_LINK and _MAC.fullmatch(mac) and mac != "00:00:00:00:00:00":
+                return mac
+    return None
+
+
+_MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 
 
 def sample_load() -> dict[str, Any]:

@@ -148,6 +148,7 @@ class NodeFacts(Protocol):
     memory_mb: int
     apps: dict[str, str]
     instance_id: str
+    mac: str | None
 
     @property
     def gpus(self) -> Sequence[Any]: ...
@@ -172,7 +173,7 @@ def register(conn: Connection, caller: Caller, secret: str, facts: NodeFacts, no
     refused: two machines (a cloned image?) must not share one identity."""
     values = dict(hostname=facts.hostname or facts.name, os=facts.os, cores=facts.cores, memory_mb=facts.memory_mb,
                   gpus=[g.model_dump() for g in facts.gpus], tags=sorted(set(facts.tags)), apps=facts.apps,
-                  instance_id=facts.instance_id, state=NodeState.UP, last_seen=now)
+                  instance_id=facts.instance_id, mac=facts.mac, state=NodeState.UP, last_seen=now)
     if caller.kind == "node" and caller.node_id is not None:
         conn.execute(q.UPDATE_NODE, {"node_id": caller.node_id, **values})
         node = conn.execute(q.NODE_NAME, {"node_id": caller.node_id}).one()

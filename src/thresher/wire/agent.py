@@ -47,6 +47,8 @@ class Registration(BaseModel):
     tags: list[str] = Field(default_factory=list)
     apps: dict[str, str] = Field(default_factory=dict, description="application name -> executable on this node")
     instance_id: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=64)
+    mac: str | None = Field(None, pattern=r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$",
+                            description="the hardware address of the node's first network interface")
 
 
 class Registered(BaseModel):

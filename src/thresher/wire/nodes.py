@@ -41,6 +41,8 @@ class Node(BaseModel):
     gpus: list[Gpu]
     tags: list[str]
     apps: dict[str, str]
+    mac: str | None = Field(None, description="hardware address of its first network interface, as its agent "
+                                             "last registered it")
     last_seen: Moment
     registered_at: Moment
     cpu_percent: float | None

@@ -56,6 +56,7 @@ nodes = Table(
     Column("memory_used_mb", Integer),
     Column("load", Float),
     Column("apps", JSON),                   # application name -> executable path declared by the agent
+    Column("mac", String(17)),              # hardware address of its first network interface (inventory)
 )
 
 jobs = Table(
