@@ -38,6 +38,7 @@ from thresher.server.db import dialects
 from thresher.server.db.batcher import in_rounds
 from thresher.server.db.dialects import NewAttempt
 from thresher.server.db.queries import dispatch as q
+from thresher.server.db.queries import nodes as qn
 from thresher.server.lifecycle import Changes
 from thresher.templates import Template, get_template
 from thresher.templates.base import Target
@@ -190,7 +191,7 @@ def _read_requests(conn: Connection, node_ids: list[int], limits: Limits) -> lis
     two statements for all of them."""
     nodes_by_id = {r.id: r for r in conn.execute(dialects.pick(conn, q.NODES_BY_ID), {"node_ids": node_ids})}
     live: dict[int, list[Any]] = {node_id: [] for node_id in node_ids}
-    for row in conn.execute(dialects.pick(conn, q.NODES_LIVE), {"node_ids": node_ids}):
+    for row in conn.execute(dialects.pick(conn, qn.LIVE_ON_NODES), {"node_ids": node_ids}):
         live[row.node_id].append(row)
     all_keys = all_tag_keys(conn, limits.tag_sets_ttl_s)
     requests: list[_Request | None] = []

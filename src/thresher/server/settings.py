@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from thresher.config import Outside, ThresherSettings
+from thresher.server.dashboard.session import IDLE_S, LIFETIME_S
+from thresher.server.db.batcher import MAX_BATCH
 from thresher.server.db.engine import PoolSettings
+from thresher.server.dispatch import DEFAULT_LIMITS, Limits
+from thresher.server.events.hub import NODE_SAMPLE_S
+from thresher.server.lifecycle import MAX_LOSSES
 
-if TYPE_CHECKING:
-    from thresher.server.dispatch import Limits
+# The defaults below are those the parts themselves use when built without settings (tests, benches):
+# spelled once, where each figure is explained.
+_POOL = PoolSettings()
 
 #: Below this a node timeout cannot work: the liveness check runs every timeout/4 (at least 0.2 s) and a
 #: heartbeat is an HTTP call that a busy server may answer late.
@@ -67,7 +73,7 @@ class ServerSettings(ThresherSettings):
                                 f"{LOST_GRACE_MAX_S:g} s and the node timeout when not set.")
 
     task_max_losses: int = Field(
-        3, ge=1, description="A task lost this many times (its node went down, its agent restarted or was "
+        MAX_LOSSES, ge=1, description="A task lost this many times (its node went down, its agent restarted or was "
                              "stopped, or its node was disabled while running it) fails, with that reason, "
                              "instead of going back to ready: a task that crashes or hangs its node must not "
                              "take the farm down one node after another. A retry gives it a fresh count.")
@@ -79,27 +85,27 @@ class ServerSettings(ThresherSettings):
         2.0, gt=0, description="How often the server looks, for all waiting agents at once, for work that no "
                                "wake-up announced (another server process made it, or a wake was missed).")
     dispatch_candidates_per_node: int = Field(
-        64, ge=1, description="Most ready tasks read (and on PostgreSQL locked) for one node asking for work; "
+        DEFAULT_LIMITS.candidates_per_node, ge=1, description="Most ready tasks read (and on PostgreSQL locked) for one node asking for work; "
                               "never more than its free cores.")
     dispatch_candidate_rows: int = Field(
-        512, ge=1, description="Most ready tasks read for one batch of agents asking at the same moment.")
+        DEFAULT_LIMITS.candidate_rows, ge=1, description="Most ready tasks read for one batch of agents asking at the same moment.")
     tag_sets_ttl_s: float = Field(
-        2.0, ge=0, description="How long a server process trusts its copy of the farm's tag sets; a tag set "
+        DEFAULT_LIMITS.tag_sets_ttl_s, ge=0, description="How long a server process trusts its copy of the farm's tag sets; a tag set "
                                "another server process added is seen within this time.")
 
     # -- database --
     write_batch_max_calls: int = Field(
-        64, ge=1, description="Most agent calls (work, reports, heartbeats) applied in one write transaction.")
+        MAX_BATCH, ge=1, description="Most agent calls (work, reports, heartbeats) applied in one write transaction.")
     postgres_writers: int = Field(
         3, ge=1, description="PostgreSQL: threads that apply agent calls (while one waits on a round trip "
                              "another works).")
     postgres_pool_size: int = Field(
-        50, ge=1, description="PostgreSQL: connections kept open (worker threads, writers and housekeeping "
+        _POOL.size, ge=1, description="PostgreSQL: connections kept open (worker threads, writers and housekeeping "
                               "all fit, so a busy server never closes one only to open another).")
     postgres_pool_overflow: int = Field(
-        20, ge=0, description="PostgreSQL: connections opened beyond the pool under a burst.")
+        _POOL.overflow, ge=0, description="PostgreSQL: connections opened beyond the pool under a burst.")
     postgres_ping_after_idle_s: float = Field(
-        5.0, ge=0, description="PostgreSQL: a connection idle this long is checked before use (the database "
+        _POOL.ping_after_idle_s, ge=0, description="PostgreSQL: a connection idle this long is checked before use (the database "
                                "may have restarted); one in steady use is not, saving a round trip.")
     statistics_min_changed_rows: int = Field(
         5_000, ge=0, description="PostgreSQL: changed task rows below which the server does not re-analyze "
@@ -113,9 +119,9 @@ class ServerSettings(ThresherSettings):
         60.0, ge=0, description="How long a server process trusts a token it looked up; a token revoked in "
                                 "another server process stops working within this time.")
     session_idle_s: float = Field(
-        12 * 3600, gt=0, le=12 * 3600, description="A dashboard session unused this long is over (at most 12 h).")
+        IDLE_S, gt=0, le=IDLE_S, description="A dashboard session unused this long is over (at most 12 h).")
     session_lifetime_s: float = Field(
-        7 * 24 * 3600, gt=0, le=7 * 24 * 3600,
+        LIFETIME_S, gt=0, le=LIFETIME_S,
         description="A dashboard session ends this long after its login, used or not (at most 7 days).")
 
     # -- dashboard --
@@ -126,7 +132,7 @@ class ServerSettings(ThresherSettings):
         2.0, gt=0, description="The farm summary behind the overview and node pages is read again at most this "
                                "often, for all tabs together.")
     node_sample_s: Annotated[float, Outside(env=("THRESHER_NODE_SAMPLE_S",))] = Field(
-        15.0, gt=0, description="Seconds between two samples of every node's CPU and memory for the dashboard's "
+        NODE_SAMPLE_S, gt=0, description="Seconds between two samples of every node's CPU and memory for the dashboard's "
                                 "history charts.")
 
     # -- the process --
@@ -163,7 +169,5 @@ class ServerSettings(ThresherSettings):
     @property
     def dispatch_limits(self) -> Limits:
         """How much dispatch reads at once (`dispatch.Limits`)."""
-        from thresher.server.dispatch import Limits
-
         return Limits(candidates_per_node=self.dispatch_candidates_per_node,
                       candidate_rows=self.dispatch_candidate_rows, tag_sets_ttl_s=self.tag_sets_ttl_s)

@@ -15,6 +15,8 @@ from sqlalchemy import Connection
 from thresher.model.fit import gpu_indices, node_free
 from thresher.model.spec import MAX_ID
 from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_STATES, TaskState, job_state_from_counts
+from thresher.server.db import dialects
+from thresher.server.db.queries import nodes as qn
 from thresher.server.db.queries import views as q
 from thresher.server.errors import BadInput, NotFound
 from thresher.wire.common import Page
@@ -195,7 +197,7 @@ def node_view(row: Any, live: list[Any]) -> Node:
 def _live_by_node(conn: Connection, node_ids: list[int]) -> dict[int, list[Any]]:
     out: dict[int, list[Any]] = {n: [] for n in node_ids}
     if node_ids:
-        for r in conn.execute(q.LIVE_ON_NODES, {"node_ids": node_ids}):
+        for r in conn.execute(dialects.pick(conn, qn.LIVE_ON_NODES), {"node_ids": node_ids}):
             out[r.node_id].append(r)
     return out
 
@@ -223,7 +225,7 @@ def find_node(conn: Connection, ident: str) -> Any:
     as_id = ident.isascii() and ident.isdigit() and 1 <= int(ident) <= MAX_ID
     row = conn.execute(q.NODE_BY_ID, {"node_id": int(ident)}).first() if as_id else None
     if row is None:
-        row = conn.execute(q.NODE_BY_NAME, {"name": ident}).first()
+        row = conn.execute(qn.NODE_BY_NAME, {"name": ident}).first()
     if row is None:
         raise NotFound(f"no node named {ident!r}")
     return row

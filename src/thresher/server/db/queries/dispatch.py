@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, delete, func, insert, literal_column, select, text, update
 
-from thresher.model.states import LIVE_ATTEMPT_STATES, AttemptState, TaskState
+from thresher.model.states import AttemptState, TaskState
 from thresher.server.db.queries.common import ids_in, per_dialect
 from thresher.server.db.tables import attempts, jobs, layers, nodes, tag_sets, tasks
 
@@ -17,11 +17,6 @@ _ATTEMPT_NODE_IDS = ids_in(attempts.c.node_id, "node_ids")
 
 # The asking nodes of a write batch, whole rows (resources, tags, states).
 NODES_BY_ID = per_dialect(lambda d: select(nodes).where(_NODE_IDS[d]))
-
-# The live attempts of the asking nodes: what they hold (cores, memory, GPUs) and which are to be killed.
-NODES_LIVE = per_dialect(lambda d: select(attempts.c.node_id, attempts.c.id, attempts.c.state, attempts.c.cores,
-                                          attempts.c.memory_mb, attempts.c.gpu_ids)
-                         .where(_ATTEMPT_NODE_IDS[d], attempts.c.state.in_(LIVE_ATTEMPT_STATES)))
 
 # Every tag set a layer ever asked for (a short list that only grows; cached in memory by dispatch).
 TAG_KEYS = select(tag_sets.c.key)

@@ -21,9 +21,12 @@ NODE_SEEN = update(nodes).where(nodes.c.id == bindparam("b_node_id")).values(
 # The states of these nodes before their heartbeats are written (one back from down is news).
 NODES_STATES = per_dialect(lambda d: select(nodes.c.id, nodes.c.admin_state, nodes.c.state).where(_NODE_IDS[d]))
 
-# What the server thinks these nodes run, to compare with what their agents say they run.
-LIVE_ON_NODES = per_dialect(lambda d: select(attempts.c.node_id, attempts.c.id, attempts.c.state,
-                                             attempts.c.started_at)
+# The live attempts of these nodes: what each holds (cores, memory, GPUs), which are to be killed, since
+# when they run. Dispatch (what is free), heartbeats (the server's view of what runs) and the node
+# views read it.
+LIVE_ON_NODES = per_dialect(lambda d: select(attempts.c.node_id, attempts.c.id, attempts.c.task_id,
+                                             attempts.c.job_id, attempts.c.state, attempts.c.cores,
+                                             attempts.c.memory_mb, attempts.c.gpu_ids, attempts.c.started_at)
                             .where(_ATTEMPT_NODE_IDS[d], attempts.c.state.in_(LIVE_ATTEMPT_STATES)))
 
 # A running task's progress as its agent parsed it from the output.

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, func, select
 
-from thresher.model.states import LIVE_ATTEMPT_STATES, TaskState
+from thresher.model.states import TaskState
 from thresher.server.db.tables import attempts, jobs, layers, log_chunks, nodes, tasks
 
 # -- jobs ------------------------------------------------------------------------------------
@@ -149,12 +149,5 @@ PAGE_OF_NODES = select(nodes).order_by(nodes.c.name).limit(bindparam("limit")).o
 # Every node, by name (the dashboard's farm summary).
 ALL_NODES = select(nodes).order_by(nodes.c.name)
 
-# A node by id, and by name.
+# A node by id (by name: `queries.nodes.NODE_BY_NAME`).
 NODE_BY_ID = select(nodes).where(nodes.c.id == bindparam("node_id"))
-NODE_BY_NAME = select(nodes).where(nodes.c.name == bindparam("name"))
-
-# The live attempts of these nodes and what each holds.
-LIVE_ON_NODES = (select(attempts.c.id, attempts.c.task_id, attempts.c.job_id, attempts.c.node_id, attempts.c.cores,
-                        attempts.c.memory_mb, attempts.c.gpu_ids, attempts.c.state)
-                 .where(attempts.c.node_id.in_(bindparam("node_ids", expanding=True)),
-                        attempts.c.state.in_(LIVE_ATTEMPT_STATES)))
