@@ -241,14 +241,13 @@ def _answer_round(conn: Connection, node_ids: list[int], now: datetime, limits: 
     choices = [(r.node.id, c) for r in wanting for c in r.choices]
     claimed = dialects.claim(conn, [NewAttempt(c.candidate.task_id, c.candidate.job_id, node_id, c.candidate.needs.cores,
                                                c.candidate.needs.memory_mb, c.gpu_ids) for node_id, c in choices], now)
-    started = lifecycle.jobs_started(conn, {c.candidate.job_id for _, c in choices if c.candidate.task_id in claimed})
+    lifecycle.jobs_started(conn, {c.candidate.job_id for _, c in choices if c.candidate.task_id in claimed})
     answers: list[Answer] = []
     for asked in requests:
         if asked is None:
             answers.append(Answer())
             continue
-        answer = Answer(kills=asked.kills, changes=started)
-        started = Changes()  # announced once, by the first answer
+        answer = Answer(kills=asked.kills)
         _add_assignments(conn, asked.node, [(c, claimed.get(c.candidate.task_id)) for c in asked.choices],
                          by_id, now, answer)
         if asked.keys and not asked.choices and cut and len(wanting) > 1:

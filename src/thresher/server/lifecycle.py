@@ -53,13 +53,13 @@ def task_counts(conn: Connection, job_id: int) -> dict[str, int]:
     return {r.state: r.n for r in conn.execute(qj.TASK_COUNTS, {"job_id": job_id})}
 
 
-def jobs_started(conn: Connection, job_ids: Iterable[int]) -> Changes:
+def jobs_started(conn: Connection, job_ids: Iterable[int]) -> None:
     """Tasks of these jobs were just claimed: the jobs are running (what `job_state_from_counts` says of a
-    job with a running task), written in one statement without deriving each job from its counts."""
+    job with a running task), written in one statement without deriving each job from its counts. No
+    agent needs to hear of it (no task became ready, no node freed); the work route tells dashboards."""
     ids = sorted(set(job_ids))
     if ids:
         conn.execute(qj.JOBS_STARTED, {"job_ids": ids})
-    return Changes()
 
 
 def refresh_job(conn: Connection, job_id: int, now: datetime) -> Changes:
