@@ -167,15 +167,11 @@ async def require_admin(caller: Caller = Depends(current_caller)) -> Caller:
     return caller
 
 
-async def require_node(caller: Caller = Depends(current_caller)) -> Caller:
+async def current_node_id(caller: Caller = Depends(current_caller)) -> int:
+    """The id of the node whose agent is calling: only a node's own token may make agent calls. One
+    dependency, not two: every agent call on a busy farm resolves it."""
     if caller.kind != "node" or caller.node_id is None:
         raise Forbidden("only an agent's own node token can make this call")
-    return caller
-
-
-async def current_node_id(caller: Caller = Depends(require_node)) -> int:
-    """The id of the node whose agent is calling (its own node token)."""
-    assert caller.node_id is not None  # require_node checked it
     return caller.node_id
 
 
@@ -183,4 +179,4 @@ def bearer_secret(request: Request) -> str:
     return _bearer(request)
 
 
-__all__ = ["ServerContext", "ctx", "current_caller", "require_admin", "require_node", "current_node_id", "utcnow"]
+__all__ = ["ServerContext", "ctx", "current_caller", "require_admin", "current_node_id", "utcnow"]
