@@ -55,7 +55,7 @@ def populate(url: str, n_jobs: int, big_tasks: int) -> int:
             small.spec = small.spec.model_copy(update={
                 "name": f"sq{i // 100:03d} sh{i % 100:03d} lighting v{rng.randint(1, 9):03d}",
                 "project": rng.choice(PROJECTS), "owner": rng.choice(OWNERS), "priority": rng.randint(0, 100)})
-            create_job(conn, small, "bench")
+            create_job(conn, small, "bench", create_projects=True)
         big = check_spec({"name": "big one", "layers": [
             {"name": "render", "frames": f"1-{big_tasks}", "args": {"command": ["true", "{frame}"]}}]})
         big_id = create_job(conn, big, "bench")

@@ -29,7 +29,7 @@ class Bench:
     def submit(self, **job: Any) -> int:
         spec = {"name": "job", **job}
         with self.db.write() as conn:
-            return create_job(conn, check_spec(spec), "tester")
+            return create_job(conn, check_spec(spec), "tester", create_projects=True)
 
     def node(self, name: str, cores: int = 4, memory_mb: int = 16000, gpus: int = 0, tags: list[str] | None = None) -> int:
         now = utcnow()

@@ -9,14 +9,13 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import Connection, inspect, select, text
 from tests.support.dispatching import assign
 
 from thresher.server.clock import utcnow
 from thresher.server.db.engine import MIGRATIONS, Database
-from thresher.server.db.tables import metadata, tasks
+from thresher.server.db.tables import jobs, metadata, tasks
 from thresher.server.main import prepare
-from thresher.server.submit import check_spec, create_job
 
 
 def _upgrade(db: Database, revision: str) -> None:
@@ -39,13 +38,36 @@ def test_the_newest_revision_is_the_schema_the_code_describes(db_url: str) -> No
         db.dispose()
 
 
+def _old_job(conn: Connection, project: str, frames: int) -> int:
+    """A job as revision 0001 stored it (the code of today writes columns 0001 does not have)."""
+    now = utcnow()
+    job = conn.execute(text(
+        "INSERT INTO jobs (name, owner, project, priority, state, paused, killed, depends_on, spec, total_tasks, "
+        "submitted_at) VALUES ('before', 'tester', :project, 50, 'queued', false, false, '[]', '{}', :n, :now) "
+        "RETURNING id"), {"project": project, "n": frames, "now": now}).scalar_one()
+    layer = conn.execute(text(
+        "INSERT INTO layers (job_id, idx, name, template, args, frames, chunk, cores, memory_mb, gpus, tags, "
+        "retries, depends_on, env, total_tasks) VALUES (:job, 0, 'l', 'command', :args, :frames, 1, 1, 100, 0, "
+        "'[]', 2, '[]', '{}', :n) RETURNING id"),
+        {"job": job, "args": '{"command": ["true"]}', "frames": f"1-{frames}", "n": frames}).scalar_one()
+    conn.execute(text("INSERT INTO tag_sets (key) SELECT '' WHERE NOT EXISTS (SELECT 1 FROM tag_sets)"))
+    for i in range(frames):
+        conn.execute(text(
+            "INSERT INTO tasks (job_id, layer_id, idx, frames, frame_start, frame_end, frame_step, frame_count, "
+            "state, priority, cores, memory_mb, gpus, tag_key, tries, lost) VALUES (:job, :layer, :i, :f, :n, :n, 1, "
+            "1, 'ready', 50, 1, 100, 0, '', 0, 0)"), {"job": job, "layer": layer, "i": i, "f": str(i + 1), "n": i + 1})
+    return int(job)
+
+
 def test_an_older_database_is_brought_forward_with_its_queue(db_url: str, tmp_path: Path) -> None:
+    """Revision 0001's queue is dispatched after the upgrade; project labels became projects, and an
+    attempt running through the upgrade is booked in its project's usage."""
     old = Database(db_url)
     try:
         _upgrade(old, "0001")
         with old.write() as conn:
-            job = create_job(conn, check_spec({"name": "before", "layers": [
-                {"name": "l", "frames": "1-5", "args": {"command": ["true"]}}]}), "tester")
+            job = _old_job(conn, "ferryman", 5)
+            other = _old_job(conn, "default", 1)
     finally:
         old.dispose()
     server = prepare(db_url, tmp_path / "data")  # what a server start does: migrate to the newest
@@ -55,12 +77,42 @@ def test_an_older_database_is_brought_forward_with_its_queue(db_url: str, tmp_pa
                 name="n", hostname="n", os="linux", instance_id="n", cores=2, memory_mb=8000, gpus=[], tags=[],
                 state="up", admin_state="enabled", last_seen=utcnow(), registered_at=utcnow())).inserted_primary_key[0]
             got = assign(conn, node, utcnow())
-        assert [a["job_id"] for a in got] == [job, job]
+        assert sorted(a["job_id"] for a in got) == sorted([job, other])  # two projects, one slot each
         with server.db.read() as conn:
+            projects = {r.name: r.id for r in conn.execute(select(metadata.tables["projects"]))}
+            assert set(projects) == {"default", "ferryman"}
+            assert conn.execute(select(jobs.c.project_id).where(jobs.c.id == job)).scalar_one() == projects["ferryman"]
             states = [r.state for r in conn.execute(select(tasks.c.state).where(tasks.c.job_id == job).order_by(tasks.c.id))]
-        assert states == ["running", "running", "ready", "ready", "ready"]
+            used = {r.key: r.cores for r in conn.execute(select(metadata.tables["usage"]))}
+        assert states == ["running", "ready", "ready", "ready", "ready"]
+        assert used[f"project:{projects['ferryman']}"] == 1 and used[f"project:{projects['default']}/pool:default"] == 1
     finally:
         server.db.dispose()
+
+
+def test_an_attempt_running_through_the_upgrade_is_booked(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        _upgrade(db, "0003")
+        with db.write() as conn:
+            job = _old_job(conn, "harbour", 1)
+            node = conn.execute(text(
+                "INSERT INTO nodes (name, hostname, os, instance_id, cores, memory_mb, gpus, tags, state, admin_state, "
+                "last_seen, registered_at) VALUES ('n', 'n', 'linux', 'i', 8, 8000, '[]', '[]', 'up', 'enabled', :now, "
+                ":now) RETURNING id"), {"now": utcnow()}).scalar_one()
+            task = conn.execute(text("SELECT id FROM tasks WHERE job_id = :job"), {"job": job}).scalar_one()
+            conn.execute(text(
+                "INSERT INTO attempts (task_id, job_id, number, node_id, state, cores, memory_mb, gpu_ids, started_at, "
+                "log_size) VALUES (:task, :job, 1, :node, 'running', 4, 100, '[0]', :now, 0)"),
+                {"task": task, "job": job, "node": node, "now": utcnow()})
+        db.migrate()
+        with db.read() as conn:
+            used = {r.key: (r.cores, r.gpus) for r in conn.execute(select(metadata.tables["usage"]))}
+            booked = conn.execute(text("SELECT booked FROM attempts")).scalar_one()
+        assert used["project:2"] == (4, 1) and used["project:2/pool:default"] == (4, 1)
+        assert booked is not None
+    finally:
+        db.dispose()
 
 
 def test_downgrade_and_upgrade_again(db_url: str) -> None:

@@ -142,6 +142,8 @@ class Farm:
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
             "NO_COLOR": "1",
+            # tests name projects freely; tests of the refusal turn this off
+            "THRESHER_SERVER_CREATE_UNKNOWN_PROJECTS": "true",
         })
         # Loopback must never go through a proxy.
         for key in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):

@@ -40,7 +40,7 @@ ATTEMPT = {"id": 21, "task_id": 11, "number": 1, "node": "n1", "state": "succeed
            "started_at": "2024-01-01T10:00:00Z", "ended_at": "2024-01-01T10:00:05Z", "exit_code": 0, "cpu_s": 4.5,
            "peak_rss_mb": 120.0, "reason": None, "log_size": 6, "gpus": []}
 NODE = {"id": 3, "name": "n1", "hostname": "n1", "os": "linux", "state": "up", "admin_state": "enabled",
-        "cores": 8, "memory_mb": 16384, "gpus": [], "tags": ["linux"], "apps": {}, "mac": "52:54:00:ab:cd:ef",
+        "cores": 8, "memory_mb": 16384, "gpus": [], "tags": ["linux"], "apps": {}, "pool": "default", "mac": "52:54:00:ab:cd:ef",
         "last_seen": "2024-01-01T10:00:00Z", "registered_at": "2024-01-01T09:00:00Z",
         "cpu_percent": 12.0, "memory_used_mb": 1000, "load": 0.5, "running": [],
         "free": {"cores": 8, "memory_mb": 16384, "gpus": 0}}

@@ -165,7 +165,7 @@ class Caller:
 
 
 def _spec(frames: str = "1-2", **layer: Any) -> dict[str, Any]:
-    return {"name": "contract", "project": "demo", "layers": [
+    return {"name": "contract", "project": "default", "layers": [
         {"name": "render", "frames": frames, "args": {"command": ["echo", "{frame}"]}, **layer}]}
 
 

@@ -47,7 +47,8 @@ class Agent:
     def __init__(self, settings: AgentSettings) -> None:
         self.settings = settings
         self.facts = resources.detect_facts(name=settings.name, cores=settings.cores, memory_mb=settings.memory_mb,
-                                            gpus=settings.gpus, tags=settings.tags, apps=settings.apps)
+                                            gpus=settings.gpus, tags=settings.tags, apps=settings.apps,
+                                            pool=settings.pool)
         self.name = self.facts.name
         self.state_dir = Path(settings.state_dir) if settings.state_dir else default_state_dir(self.name)
         self.state_dir.mkdir(parents=True, exist_ok=True)

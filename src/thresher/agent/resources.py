@@ -50,6 +50,7 @@ class NodeFacts:
     physical_gpus: int = 0  # what NVML found, even when the operator declared fewer
     apps: dict[str, str] = field(default_factory=dict)  # application name -> executable on this node
     mac: str | None = None  # the hardware address of its first network interface (inventory, wake-on-LAN)
+    pool: str | None = None  # the pool it serves; None keeps what the server has
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,6 +63,7 @@ class NodeFacts:
             "tags": list(self.tags),
             "apps": dict(self.apps),
             "mac": self.mac,
+            **({"pool": self.pool} if self.pool else {}),
         }
 
 
@@ -123,7 +125,7 @@ def detect_apps(declared: dict[str, str] | None = None) -> dict[str, str]:
 
 def detect_facts(*, name: str | None = None, cores: int | None = None, memory_mb: int | None = None,
                  gpus: int | None = None, tags: list[str] | None = None,
-                 apps: dict[str, str] | None = None) -> NodeFacts:
+                 apps: dict[str, str] | None = None, pool: str | None = None) -> NodeFacts:
     """Detect the node's facts; explicit values override detection (e.g. to lend only part of a
     workstation to the farm at night).
 
@@ -155,6 +157,7 @@ def detect_facts(*, name: str | None = None, cores: int | None = None, memory_mb
         physical_gpus=len(detected),
         apps=detect_apps(apps),
         mac=detect_mac(),
+        pool=pool,
     )
 
 

@@ -46,6 +46,11 @@ class AgentSettings(ThresherSettings):
                                 "placeholders (for tests and simulations).")
     tags: Annotated[list[str], Outside(flag="--tags")] = Field(
         default_factory=list, description="Tags of this node, e.g. `gpu,linux`.")
+    pool: Annotated[str | None, Outside(flag="--pool")] = Field(
+        None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
+        description="The pool (cluster) this node serves, e.g. `gpu` (made on the server if new); when not set, "
+                    "the node keeps the pool the server has for it (`default` for a new node), so a wrangler's "
+                    "move survives the agent's restarts.")
     apps: Annotated[dict[str, str], Outside(flag="--app", env_entries="THRESHER_APP_")] = Field(
         default_factory=dict, description="Where applications are on this node, name to executable, e.g. "
                                           "`blender = \"/opt/blender/blender\"` (flag: `--app NAME=PATH`, "

@@ -79,6 +79,8 @@ def agent(
     = None,
     gpus: Annotated[int | None, typer.Option("--gpus", min=0, help="GPUs to offer (default: all found)")] = None,
     tags: Annotated[str | None, typer.Option("--tags", help="Comma separated tags, e.g. gpu,linux")] = None,
+    pool: Annotated[str | None, typer.Option("--pool", help="The pool (cluster) this node serves (default: "
+                                             "the one the server has; `default` for a new node)")] = None,
     state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Where the agent keeps its credential "
                                                    "and unsent reports.", show_default=False)] = None,
     heartbeat: Annotated[float | None, typer.Option("--heartbeat", help="Seconds between heartbeats.")] = None,
@@ -99,7 +101,7 @@ def agent(
         apps = app_entries(app or [])
         settings = load_settings(AgentSettings, section="agent", config_file=config, overrides={
             "server": server, "token": token, "name": name, "cores": cores, "memory_mb": _parse_memory(memory),
-            "gpus": gpus, "tags": tags, "state_dir": state_dir, "heartbeat_s": heartbeat, "apps": apps or None})
+            "gpus": gpus, "tags": tags, "pool": pool, "state_dir": state_dir, "heartbeat_s": heartbeat, "apps": apps or None})
     except (ValueError, ConfigError) as exc:
         fail(str(exc), 2)
     if not settings.server:

@@ -214,6 +214,7 @@ def node_view(node: Node) -> Group:
     grid.add_row("node", f"{node.id}  {node.name}")
     grid.add_row("state", Text.assemble(state_text(node.state), " / ", state_text(node.admin_state)))
     grid.add_row("host", f"{node.hostname or '-'} ({node.os or '-'})")
+    grid.add_row("pool", node.pool)
     grid.add_row("mac", node.mac or "-")
     grid.add_row("cores", str(node.cores))
     grid.add_row("memory", f"{_gb(node.memory_mb)} GB")

@@ -25,11 +25,13 @@ class LayerNeeds:
 
     field: str
     needs: Needs
+    limits: tuple[tuple[str, int], ...] = ()  # licence limits each task consumes: (name, units)
 
     @classmethod
     def of(cls, where: str, layer: LayerSpec) -> LayerNeeds:
         resources = layer.resources
-        return cls(where, Needs(resources.cores, resources.memory_mb, resources.gpus, frozenset(layer.tags)))
+        return cls(where, Needs(resources.cores, resources.memory_mb, resources.gpus, frozenset(layer.tags),
+                                frozenset(layer.pools)), tuple(layer.limits.items()))
 
 
 @dataclass
@@ -39,6 +41,7 @@ class FarmNeeds:
 
     depends_on: list[int] = field(default_factory=list)
     layers: list[LayerNeeds] = field(default_factory=list)
+    project: str | None = None              # the project it names (which must exist, unless the server makes it)
 
 
 @dataclass

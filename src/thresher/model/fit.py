@@ -22,6 +22,7 @@ class Needs:
     memory_mb: int
     gpus: int = 0
     tags: frozenset[str] = frozenset()
+    pools: frozenset[str] = frozenset()     # the pools it may run in; any pool when empty
 
 
 @dataclass
@@ -41,11 +42,35 @@ class Holding(Protocol):
     gpu_ids: Any
 
 
+#: Between the tags and the pools of a placement key (neither a tag nor a pool name may hold it).
+POOLS_MARK = "@"
+
+
+def placement_key(tags: Iterable[str], pools: Iterable[str] = ()) -> str:
+    """Where a layer's tasks may run, as the tag_sets table stores it: sorted tags joined by ","
+    ("" for none), then "@" and the sorted pools when the layer names any."""
+    key = ",".join(sorted(set(tags)))
+    pool_list = sorted(set(pools))
+    return f"{key}{POOLS_MARK}{','.join(pool_list)}" if pool_list else key
+
+
 @functools.lru_cache(maxsize=4096)
+def placement(key: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The tags and pools of a placement key (see `placement_key`). A farm has few of them and dispatch
+    asks for every candidate row, so the answers are kept."""
+    tags, _, pools = key.partition(POOLS_MARK)
+    return frozenset(filter(None, tags.split(","))), frozenset(filter(None, pools.split(",")))
+
+
 def tag_set(key: str) -> frozenset[str]:
-    """The tags of a stored tag-set key (sorted tags joined by ","; "" for none). A farm has few tag sets
-    and dispatch asks for them for every candidate row, so the answers are kept."""
-    return frozenset(filter(None, key.split(",")))
+    """The tags of a placement key."""
+    return placement(key)[0]
+
+
+def placed(key: str, node_tags: AbstractSet[str], node_pool: str | None) -> bool:
+    """Whether a node with these tags in this pool may run tasks of this placement key."""
+    tags, pools = placement(key)
+    return tags <= node_tags and (not pools or node_pool in pools)
 
 
 def gpu_indices(gpus: Iterable[Any] | None) -> list[int]:
@@ -61,10 +86,11 @@ def node_free(cores: int, memory_mb: int, gpu_ids: Sequence[int], live: Iterable
                 gpu_ids=[g for g in gpu_ids if g not in busy])
 
 
-def fits(needs: Needs, free: Free, node_tags: AbstractSet[str] = frozenset()) -> bool:
-    """Whether work with these needs can start on a node with this much free and these tags."""
+def fits(needs: Needs, free: Free, node_tags: AbstractSet[str] = frozenset(), node_pool: str | None = None) -> bool:
+    """Whether work with these needs can start on a node with this much free, these tags, in this pool
+    (`node_pool` None: any pool, for callers that ask about resources and tags only)."""
     return (needs.cores <= free.cores and needs.memory_mb <= free.memory_mb and needs.gpus <= len(free.gpu_ids)
-            and needs.tags <= node_tags)
+            and needs.tags <= node_tags and (not needs.pools or node_pool is None or node_pool in needs.pools))
 
 
 def take(needs: Needs, free: Free) -> tuple[list[int], Free]:

@@ -58,7 +58,7 @@ def inspect_spec(raw: Any) -> Inspection:
 def _check_layers(spec: JobSpec, problems: list[Problem]) -> CheckedJob:
     """Every layer of a valid spec against its template, adding what is wrong to `problems`; tiled
     layers get their stitch layer, which the layers that depend on them wait for instead."""
-    job = CheckedJob(spec, [], needs=FarmNeeds(list(spec.depends_on)))
+    job = CheckedJob(spec, [], needs=FarmNeeds(list(spec.depends_on), project=spec.project))
     renamed: dict[str, str] = {}  # tiled layer -> its stitch layer
     names = {layer.name for layer in spec.layers}
     for i, layer in enumerate(spec.layers):
@@ -96,6 +96,8 @@ def _inspect_raw_layers(raw: dict[str, Any]) -> tuple[list[Problem], FarmNeeds]:
     depends_on = raw.get("depends_on")
     needs = FarmNeeds([d for d in depends_on if isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_ID]
                       if isinstance(depends_on, list) else [])
+    project = raw.get("project", "default")
+    needs.project = project.strip() if isinstance(project, str) and project.strip() else None
     layers = raw.get("layers")
     if not isinstance(layers, list):
         return [], needs

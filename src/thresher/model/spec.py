@@ -29,6 +29,8 @@ MAX_LAYERS = 1000     # per job
 MAX_ID = 2**31 - 1
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]*$")
+#: Names of pools, limits, services, folders and projects' keys: one word a CLI takes without quotes.
+_KEY_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _MEMORY = re.compile(r"^\s*(-?\s*\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
 _UNIT_MB = {"": 1, "k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
 
@@ -111,6 +113,14 @@ class LayerSpec(_Strict):
     chunk: int = Field(1, ge=1, le=1_000_000)
     resources: Resources = Field(default_factory=Resources)
     tags: list[str] = Field(default_factory=list)
+    pools: list[str] = Field(default_factory=list, description="pools (clusters) its tasks may run in; "
+                                                               "any pool when empty")
+    limits: dict[str, int] = Field(default_factory=dict, description="licence limits each task consumes, "
+                                                                     "name -> units (`{nuke: 1}`)")
+    service: str | None = Field(None, max_length=64, description="the service whose defaults it takes "
+                                                                 "(its own values win)")
+    blocklist_after: int | None = Field(None, ge=1, le=1000, description="failed attempts of the job on one "
+                                        "node after which that node gets none of its tasks (server default 3)")
     retries: int = Field(2, ge=0, le=100)
     timeout: float | None = Field(None, gt=0, le=MAX_TIMEOUT_S, description="seconds")
     depends_on: list[str] = Field(default_factory=list)
@@ -190,6 +200,31 @@ class LayerSpec(_Strict):
                 raise ValueError(f"tag {tag!r}: use 1-64 letters, digits, '_', '-' or '.'")
         return sorted(set(value))
 
+    @field_validator("pools")
+    @classmethod
+    def _pools(cls, value: list[str]) -> list[str]:
+        for pool in value:
+            if not _KEY_NAME.match(pool):
+                raise ValueError(f"pool {pool!r}: use 1-64 letters, digits, '_', '-' or '.'")
+        return sorted(set(value))
+
+    @field_validator("limits")
+    @classmethod
+    def _limits(cls, value: dict[str, int]) -> dict[str, int]:
+        for name, units in value.items():
+            if not _KEY_NAME.match(name):
+                raise ValueError(f"limit {name!r}: use 1-64 letters, digits, '_', '-' or '.'")
+            if isinstance(units, bool) or not 1 <= units <= 10_000:
+                raise ValueError(f"limit {name!r}: units per task must be between 1 and 10000")
+        return dict(sorted(value.items()))
+
+    @field_validator("service")
+    @classmethod
+    def _service(cls, value: str | None) -> str | None:
+        if value is not None and not _KEY_NAME.match(value):
+            raise ValueError(f"service {value!r}: use 1-64 letters, digits, '_', '-' or '.'")
+        return value
+
     @field_validator("env")
     @classmethod
     def _env(cls, value: dict[str, str]) -> dict[str, str]:
@@ -206,6 +241,10 @@ class JobSpec(_Strict):
     project: PlainText = Field("default", min_length=1, max_length=100)
     sequence: PlainText | None = Field(None, max_length=100)
     shot: PlainText | None = Field(None, max_length=100)
+    folder: str | None = Field(None, max_length=64, description="the folder of its project it goes into "
+                                                               "(made when new); none: the project's own")
+    max_failures: int | None = Field(None, ge=1, le=1_000_000, description="failed attempts after which the "
+                                     "job starts nothing new (server default)")
     owner: PlainText | None = Field(None, max_length=100)
     priority: int = Field(50, ge=0, le=1000)
     depends_on: list[JobId] = Field(default_factory=list, description="ids of jobs that must succeed first")
@@ -213,6 +252,13 @@ class JobSpec(_Strict):
     path_mapping: list[PathRule] = Field(default_factory=list, description="storage roots per OS, applied to "
                                          "the layers' arguments for the OS of the node that runs each task")
     layers: list[LayerSpec] = Field(..., min_length=1, max_length=MAX_LAYERS)
+
+    @field_validator("folder")
+    @classmethod
+    def _folder(cls, value: str | None) -> str | None:
+        if value is not None and not _KEY_NAME.match(value):
+            raise ValueError(f"folder {value!r}: use 1-64 letters, digits, '_', '-' or '.'")
+        return value
 
     @model_validator(mode="after")
     def _layer_graph(self) -> "JobSpec":

@@ -1,21 +1,27 @@
-"""The one place that decides which ready task runs on which node.
+"""The one place that decides which ready task runs on which node: it reads the farm, applies the rule
+and claims what the rule chose.
 
-The rule, readable in two parts:
-1. `queries.dispatch.CANDIDATES`: ready tasks whose tag set the node carries and whose needs fit what the node
-   has free, in dispatch order: highest job priority first, then submission order (job id), then
-   frame order (task id). On PostgreSQL the rows are locked with SKIP LOCKED so several server
-   processes never hand out the same task.
-2. `choose`: walk those candidates and take every one that still fits (`model.fit`, the one fit rule
-   that the look for news, submit and the node views share), so a 32-core node receives four 8-core
-   tasks in one answer; GPUs are given out by index.
-The claim itself (`db.dialects.claim`) is a compare-and-set (`state = 'ready'` in the UPDATE), so a task has at most one
-live attempt whatever races happen.
+The rule itself is `thresher.model.dispatch_rule` (pure, tested without a database, read it first):
+urgent jobs, then projects below their guarantee in the node's pool, then fair share by weight; within
+a project, folder guarantees, folder priority, job priority, submission order; every cap, burst cap,
+folder maximum, licence limit and blocklist respected, and a node never idle while a task it may run
+is ready. What the rule needs is read here, once per round of asking nodes:
 
-Agents that ask at the same moment are answered together (`work_for_nodes`, called by the server's
-write batcher): one candidate read for all of them, then each node in turn applies the same two steps
-to what is left, and one statement claims everything. The jobs of the claimed tasks are marked
-running by `lifecycle.jobs_started`: only lifecycle writes job state. On a busy farm that is a handful of statements
-per batch of requests instead of per request, which is what lets PostgreSQL keep up.
+1. the asking nodes, their live attempts (what they have free, the licence units they hold) and the
+   jobs whose blocklist names them;
+2. each active project's ready tasks these nodes could take (`queries.dispatch.CANDIDATES`: their
+   tags and pools, their largest free resources), in the project's dispatch order, off one index; on
+   PostgreSQL the rows are locked with SKIP LOCKED so several server processes never hand out the same
+   task;
+3. the policy (weights, caps, stakes, folders, limits) and the usage counters of everything those
+   tasks would book, locked in key order on PostgreSQL (`server/usage.py`) so that two dispatchers
+   never both take the last licence.
+
+Then each node in turn takes what the rule gives it, and one statement claims everything: a
+compare-and-set on `state = 'ready'` (`db.dialects.claim`), so a task has at most one live attempt
+whatever races happen; each attempt keeps what it booked, released when it ends. The jobs of the
+claimed tasks are marked running by `lifecycle.jobs_started`: only lifecycle writes job state. Agents
+that ask at the same moment are answered together (`work_for_nodes`, called by the write batcher).
 """
 
 from __future__ import annotations
@@ -25,15 +31,17 @@ import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import AbstractSet, Any, Sequence
+from typing import Any, Sequence
 
 from sqlalchemy import Connection
 
-from thresher.model.fit import Free, Needs, fits, gpu_indices, node_free, tag_set, take
+from thresher.model import dispatch_rule as rule
+from thresher.model.dispatch_rule import Choice, limit_use_of, parse_limit_key
+from thresher.model.fit import Free, Needs, gpu_indices, node_free, placed, placement
 from thresher.model.frames import Chunk
 from thresher.model.paths import PathRule
 from thresher.model.states import AttemptState, NodeAdminState, NodeState
-from thresher.server import lifecycle
+from thresher.server import lifecycle, studio, usage
 from thresher.server.db import dialects
 from thresher.server.db.batcher import in_rounds
 from thresher.server.db.dialects import NewAttempt
@@ -64,37 +72,15 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A ready task as dispatch sees it: where it belongs and what it needs."""
-
-    task_id: int
-    job_id: int
-    layer_id: int
-    needs: Needs
-
-    @classmethod
-    def of(cls, row: Any) -> Candidate:
-        """A candidate row as dispatch sees it (`queries.dispatch.CANDIDATES`)."""
-        return cls(row.id, row.job_id, row.layer_id, Needs(row.cores, row.memory_mb, row.gpus, tag_set(row.tag_key)))
+Candidate = rule.Candidate
 
 
-@dataclass(frozen=True)
-class Choice:
-    candidate: Candidate
-    gpu_ids: list[int]
-
-
-def choose(candidates: Sequence[Candidate], free: Free, node_tags: AbstractSet[str] = frozenset()) -> list[Choice]:
-    """Take candidates in order while they fit (`model.fit.fits`); pure, so it is tested without a database."""
-    chosen = []
-    for c in candidates:
-        if fits(c.needs, free, node_tags):
-            given, free = take(c.needs, free)
-            chosen.append(Choice(c, given))
-            if free.cores <= 0:
-                break
-    return chosen
+def candidate_of(row: Any) -> rule.Candidate:
+    """A candidate row (`queries.dispatch.CANDIDATES`) as the rule sees it."""
+    tags, pools = placement(row.tag_key)
+    return rule.Candidate(row.id, row.job_id, row.layer_id, Needs(row.cores, row.memory_mb, row.gpus, tags, pools),
+                          project_id=row.project_id, folder_id=row.folder_id, limits=parse_limit_key(row.limit_key),
+                          urgent=bool(row.urgent), priority=row.priority, last_node_id=row.node_id, tries=row.tries)
 
 
 _tag_key_caches: "weakref.WeakKeyDictionary[Any, tuple[float, list[str]]]" = weakref.WeakKeyDictionary()
@@ -116,10 +102,10 @@ def forget_tag_keys(engine: Any) -> None:
     _tag_key_caches.pop(engine, None)
 
 
-def usable_tag_keys(all_keys: Sequence[str], node_tags: Sequence[str]) -> list[str]:
-    """The stored tag sets a node carries all tags of: the candidate read asks only for those."""
+def usable_tag_keys(all_keys: Sequence[str], node_tags: Sequence[str], node_pool: str = studio.DEFAULT_POOL) -> list[str]:
+    """The stored placements (tags and pools) a node may serve: the candidate read asks only for those."""
     have = frozenset(node_tags)
-    return [key for key in all_keys if tag_set(key) <= have]
+    return [key for key in all_keys if placed(key, have, node_pool)]
 
 
 def kills_among(live: Sequence[Any]) -> list[int]:
@@ -137,19 +123,17 @@ def has_news(conn: Connection, node_id: int, limits: Limits = DEFAULT_LIMITS) ->
 
 
 def nodes_with_news(conn: Connection, node_ids: Sequence[int], limits: Limits = DEFAULT_LIMITS) -> set[int]:
-    """Of these (waiting) nodes, those with a kill to do or a ready task that fits them: read-only, a
-    handful of statements for any number of nodes (the server's periodic look for work that no
-    wake-up announced). A node that found nothing in a candidate read cut at the limit looks alone."""
+    """Of these (waiting) nodes, those with a kill to do or a ready task the rule would give them:
+    read-only, a handful of statements for any number of nodes (the server's periodic look for work
+    that no wake-up announced). A node that found nothing in a candidate read cut at its limit looks alone."""
     if conn.execute(q.ANY_READY).first() is None:  # an idle farm: only kills can be news
         return set(conn.execute(dialects.pick(conn, q.KILLING_ON_NODES), {"node_ids": list(node_ids)}).scalars())
     requests = [r for r in _read_requests(conn, list(dict.fromkeys(node_ids)), limits) if r is not None]
     news = {r.node.id for r in requests if r.kills}
     wanting = [r for r in requests if r.keys and r.node.id not in news]
-    rows, cut = _read_candidates(conn, wanting, limits, lock=False)
-    candidates = [Candidate.of(row) for row in rows]
+    _rows, cut = _plan(conn, wanting, limits, lock=False, alone=True)
     for request in wanting:
-        if any(row.tag_key in request.keys and fits(candidate.needs, request.free, request.tags)
-               for row, candidate in zip(rows, candidates, strict=True)):
+        if request.choices:
             news.add(request.node.id)
         elif cut and len(wanting) > 1 and nodes_with_news(conn, [request.node.id], limits):
             news.add(request.node.id)
@@ -179,20 +163,26 @@ def work_for_nodes(conn: Connection, node_ids: Sequence[int], now: datetime,
 @dataclass
 class _Request:
     node: Any
-    free: Free
-    keys: set[str]       # the stored tag sets this node carries all tags of
+    ask: rule.Ask
+    keys: set[str]       # the stored placements (tags, pools) this node may serve
     kills: list[int]
-    tags: frozenset[str] = frozenset()
     choices: list[Choice] = field(default_factory=list)
+
+    @property
+    def free(self) -> Free:
+        return self.ask.free
 
 
 def _read_requests(conn: Connection, node_ids: list[int], limits: Limits) -> list[_Request | None]:
     """The asking nodes (None for an unknown id) with what each has free, may run and should kill:
-    two statements for all of them."""
+    three statements for all of them."""
     nodes_by_id = {r.id: r for r in conn.execute(dialects.pick(conn, q.NODES_BY_ID), {"node_ids": node_ids})}
     live: dict[int, list[Any]] = {node_id: [] for node_id in node_ids}
     for row in conn.execute(dialects.pick(conn, qn.LIVE_ON_NODES), {"node_ids": node_ids}):
         live[row.node_id].append(row)
+    blocked: dict[int, set[int]] = {}
+    for row in conn.execute(dialects.pick(conn, q.BLOCKED_JOBS), {"node_ids": node_ids}):
+        blocked.setdefault(row.node_id, set()).add(row.job_id)
     all_keys = all_tag_keys(conn, limits.tag_sets_ttl_s)
     requests: list[_Request | None] = []
     for node_id in node_ids:
@@ -202,45 +192,70 @@ def _read_requests(conn: Connection, node_ids: list[int], limits: Limits) -> lis
             continue
         free = node_free(node.cores, node.memory_mb, gpu_indices(node.gpus), live[node_id]) \
             if may_take_work(node) else Free(0, 0)
-        keys = set(usable_tag_keys(all_keys, node.tags or [])) if free.cores >= 1 else set()
-        requests.append(_Request(node, free, keys, kills_among(live[node_id]), frozenset(node.tags or ())))
+        keys = set(usable_tag_keys(all_keys, node.tags or [], node.pool)) if free.cores >= 1 else set()
+        ask = rule.Ask(node_id, free, node.pool, frozenset(node.tags or ()),
+                       limit_use_of(held for attempt in live[node_id] for held in (attempt.booked or ())),
+                       frozenset(blocked.get(node_id, ())))
+        requests.append(_Request(node, ask, keys, kills_among(live[node_id])))
     return requests
 
 
-def _read_candidates(conn: Connection, wanting: list[_Request], limits: Limits,
-                     lock: bool) -> tuple[Sequence[Any], bool]:
-    """Ready tasks any of these nodes could take, in dispatch order: their tag sets together, the
-    largest free resources among them, as many rows as they have free cores together (at most
-    `limits.candidate_rows`). Returns the rows and whether the read was cut at its limit."""
+def _plan(conn: Connection, wanting: list[_Request], limits: Limits, lock: bool,
+          alone: bool = False) -> tuple[dict[int, Any], bool]:
+    """Read what the rule needs for these nodes and let each, in turn, choose (`request.choices`); or,
+    `alone`, only see what each would take first asking alone (a look for news takes nothing).
+    Returns the candidate rows by task id and whether a project's read was cut at its limit (then a
+    node left with nothing may find more asking alone)."""
     if not wanting:
-        return [], False
-    limit = min(limits.candidate_rows, sum(min(limits.candidates_per_node, r.free.cores) for r in wanting))
-    rows = conn.execute(q.CANDIDATES_LOCKED if lock else q.CANDIDATES, {
-        "keys": sorted(set().union(*(r.keys for r in wanting))),
-        "free_cores": max(r.free.cores for r in wanting), "free_memory": max(r.free.memory_mb for r in wanting),
-        "free_gpus": max(len(r.free.gpu_ids) for r in wanting), "limit": limit}).all()
-    return rows, len(rows) == limit
+        return {}, False
+    project_ids = sorted(conn.execute(q.ACTIVE_PROJECTS).scalars())
+    if not project_ids:
+        return {}, False
+    wanted = sum(min(limits.candidates_per_node, r.free.cores) for r in wanting)
+    per_project = min(wanted, max(limits.candidates_per_node, limits.candidate_rows // len(project_ids)))
+    params = {"keys": sorted(set().union(*(r.keys for r in wanting))),
+              "free_cores": max(r.free.cores for r in wanting), "free_memory": max(r.free.memory_mb for r in wanting),
+              "free_gpus": max(len(r.free.gpu_ids) for r in wanting), "limit": per_project}
+    statement = q.CANDIDATES_LOCKED if lock else q.CANDIDATES
+    rows: dict[int, Any] = {}
+    queues: dict[int, list[rule.Candidate]] = {}
+    cut = False
+    for project_id in project_ids:
+        got = conn.execute(statement, {**params, "project_id": project_id}).all()
+        cut = cut or len(got) == per_project
+        if got:
+            queues[project_id] = [candidate_of(row) for row in got]
+            rows.update((row.id, row) for row in got)
+    if not queues:
+        return rows, cut
+    policy = studio.read_policy(conn, queues)
+    pools = {r.ask.pool for r in wanting}
+    keys = {key for c in (c for queue in queues.values() for c in queue) for pool in pools
+            for key, *_ in rule.booking(c, pool)}
+    now_running = usage.read(conn, keys, lock=lock)
+    for request in wanting:
+        if alone:
+            first = rule.would_take(request.ask, queues, now_running, policy)
+            request.choices = [] if first is None else [Choice(first, [], ())]
+        else:
+            request.choices = rule.choose(request.ask, queues, now_running, policy)
+    return rows, cut
 
 
 def _answer_round(conn: Connection, node_ids: list[int], now: datetime, limits: Limits) -> list[Answer]:
-    """Requests from distinct nodes: the nodes and their live attempts read once, one candidate read
-    for all (`_read_candidates`), then each node in turn takes what fits it with `choose`, and one
-    statement claims it all. When the candidate read was cut at its limit, a node left with nothing
-    it could take asks alone, in case more of the queue fits it."""
+    """Requests from distinct nodes: the nodes and their live attempts read once, what the rule needs
+    read once for all (`_plan`), each node in turn takes what the rule gives it, and one statement
+    claims it all. When a project's candidate read was cut at its limit, a node left with nothing it
+    could take asks alone, in case more of the queue fits it."""
     requests = _read_requests(conn, node_ids, limits)
     wanting = [r for r in requests if r is not None and r.keys]
-    rows, cut = _read_candidates(conn, wanting, limits, lock=dialects.takes_row_locks(conn))
-    candidates = [Candidate.of(row) for row in rows]  # once per round, whatever the number of nodes
-    taken: set[int] = set()
-    for request in wanting:
-        mine = [c for row, c in zip(rows, candidates, strict=True)
-                if c.task_id not in taken and row.tag_key in request.keys]
-        request.choices = choose(mine, request.free, request.tags)
-        taken.update(choice.candidate.task_id for choice in request.choices)
-    by_id = {r.id: r for r in rows}
+    by_id, cut = _plan(conn, wanting, limits, lock=dialects.takes_row_locks(conn))
     choices = [(r.node.id, c) for r in wanting for c in r.choices]
-    claimed = dialects.claim(conn, [NewAttempt(c.candidate.task_id, c.candidate.job_id, node_id, c.candidate.needs.cores,
-                                               c.candidate.needs.memory_mb, c.gpu_ids) for node_id, c in choices], now)
+    claimed = dialects.claim(conn, [
+        NewAttempt(c.candidate.task_id, c.candidate.job_id, node_id, c.candidate.needs.cores,
+                   c.candidate.needs.memory_mb, c.gpu_ids, [list(held) for held in c.booking])
+        for node_id, c in choices], now)
+    usage.move(conn, [c.booking for _, c in choices if c.candidate.task_id in claimed], 1)
     lifecycle.jobs_started(conn, {c.candidate.job_id for _, c in choices if c.candidate.task_id in claimed})
     answers: list[Answer] = []
     for asked in requests:

@@ -22,6 +22,7 @@ from thresher.model.states import (
     TaskState,
     job_state_from_counts,
 )
+from thresher.server import usage
 from thresher.server.db import dialects
 from thresher.server.db.queries import jobs as qj
 from thresher.server.db.queries import reports as qr
@@ -230,6 +231,7 @@ def finish_reports(conn: Connection, batches: list[tuple[int, list[dict[str, Any
                 changes.settle.add(touched_layer)
         out.append((results, changes))
     dialects.write_outcomes(conn, pending.ended, pending.succeeded)
+    usage.move(conn, pending.released, -1)
     return out
 
 
@@ -247,6 +249,7 @@ class _PendingWrites:
 
     ended: list[dict[str, Any]] = field(default_factory=list)
     succeeded: list[dict[str, Any]] = field(default_factory=list)
+    released: list[Any] = field(default_factory=list)   # bookings of the live attempts that ended
 
 
 def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any, now: datetime, changes: Changes,
@@ -268,6 +271,7 @@ def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any
     final_state = AttemptState(status) if status in _REPORTED_STATES else AttemptState.FAILED
     ended = {**facts, "b_state": final_state, "b_reason": report.get("reason")}
     pending.ended.append(ended)
+    pending.released.append(row.booked)
     changes.nodes.add(node_id)
     if row.task_attempt_id != attempt_id or row.task_state != TaskState.RUNNING:
         return result, None  # the task was killed, skipped or handed elsewhere meanwhile
@@ -314,7 +318,9 @@ def lose_attempts(conn: Connection, attempt_ids: list[int], reason: str, now: da
     fail those lost for the `max_losses`-th time (see `lost_again`)."""
     changes = Changes()
     touched_jobs: set[int] = set()
-    for attempt in conn.execute(qr.LIVE_ATTEMPTS, {"attempt_ids": attempt_ids}).all():
+    live = conn.execute(qr.LIVE_ATTEMPTS, {"attempt_ids": attempt_ids}).all()
+    usage.move(conn, [attempt.booked for attempt in live], -1)
+    for attempt in live:
         task = {"b_task_id": attempt.task_id, "b_attempt_id": attempt.id}
         if lost_again(attempt.lost, max_losses):
             failed = conn.execute(qr.TASK_LOST_FOR_GOOD, {**task, "b_now": now}).rowcount

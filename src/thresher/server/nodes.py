@@ -15,7 +15,7 @@ from typing import Any, Protocol, Sequence
 from sqlalchemy import Connection
 
 from thresher.model.states import AttemptState, NodeAdminState, NodeState
-from thresher.server import auth, lifecycle
+from thresher.server import auth, lifecycle, studio
 from thresher.server.auth import Caller
 from thresher.server.clock import as_utc
 from thresher.server.db import dialects
@@ -149,6 +149,7 @@ class NodeFacts(Protocol):
     apps: dict[str, str]
     instance_id: str
     mac: str | None
+    pool: str | None
 
     @property
     def gpus(self) -> Sequence[Any]: ...
@@ -174,6 +175,9 @@ def register(conn: Connection, caller: Caller, secret: str, facts: NodeFacts, no
     values = dict(hostname=facts.hostname or facts.name, os=facts.os, cores=facts.cores, memory_mb=facts.memory_mb,
                   gpus=[g.model_dump() for g in facts.gpus], tags=sorted(set(facts.tags)), apps=facts.apps,
                   instance_id=facts.instance_id, mac=facts.mac, state=NodeState.UP, last_seen=now)
+    if facts.pool is not None:
+        studio.ensure_pool(conn, facts.pool)
+        values["pool"] = facts.pool
     if caller.kind == "node" and caller.node_id is not None:
         conn.execute(q.UPDATE_NODE, {"node_id": caller.node_id, **values})
         node = conn.execute(q.NODE_NAME, {"node_id": caller.node_id}).one()
@@ -191,7 +195,8 @@ def register(conn: Connection, caller: Caller, secret: str, facts: NodeFacts, no
         node_id = existing.id
     else:
         node_id = conn.execute(q.INSERT_NODE.returning(q.INSERT_NODE.table.c.id), {
-            "name": facts.name, "admin_state": NodeAdminState.ENABLED, "registered_at": now, **values}).scalar_one()
+            "name": facts.name, "admin_state": NodeAdminState.ENABLED, "registered_at": now,
+            "pool": studio.DEFAULT_POOL, **values}).scalar_one()
     token = auth.create_token(conn, "node", facts.name, node_id)
     return NodeRegistered(node_id, facts.name, token, tokens_replaced=replaced)
 

@@ -78,6 +78,12 @@ class ServerSettings(ThresherSettings):
                              "instead of going back to ready: a task that crashes or hangs its node must not "
                              "take the farm down one node after another. A retry gives it a fresh count.")
 
+    # -- studio scheduling --
+    create_unknown_projects: bool = Field(
+        False, description="Whether a submit naming a project that does not exist makes it (weight 1, no caps); "
+                           "off, such a submit is refused with a 422 naming `project`, so that a typo never "
+                           "becomes a show of its own.")
+
     # -- dispatch --
     work_wait_max_s: float = Field(
         30.0, gt=0, description="Longest time the server holds an agent's request for work open (long poll).")

@@ -16,15 +16,24 @@ from typing import Any, Iterator
 from sqlalchemy import Connection
 
 from thresher.model.checked import CheckedJob, CheckedLayer
+from thresher.model.dispatch_rule import limit_key
+from thresher.model.fit import placement_key
 from thresher.model.inspection import inspect_spec
 from thresher.model.states import JobState, TaskState, job_state_from_counts
+from thresher.server import studio
 from thresher.server.clock import utcnow
 from thresher.server.db.bulk import insert_tasks, part_json
 from thresher.server.db.queries import submit as q
 from thresher.server.db.queries.dispatch import TAG_KEYS
 from thresher.server.dispatch import forget_tag_keys
 from thresher.server.errors import BadInput
-from thresher.server.farm_checks import dependency_problems, problem_detail, runnable_problems
+from thresher.server.farm_checks import (
+    dependency_problems,
+    limit_problems,
+    problem_detail,
+    project_problems,
+    runnable_problems,
+)
 
 
 def check_spec(raw: Any) -> CheckedJob:
@@ -43,17 +52,23 @@ def _first_state(jobs_ready: bool) -> JobState:
                                  paused=False, killed=False)
 
 
-def create_job(conn: Connection, job: CheckedJob, owner: str) -> int:
-    """Insert the job, layers and tasks; returns the new job id."""
+def create_job(conn: Connection, job: CheckedJob, owner: str, *, create_projects: bool = False) -> int:
+    """Insert the job, layers and tasks; returns the new job id. A project not known yet is made when
+    `create_projects` (the server's `create_unknown_projects`), else refused; a folder is made when new."""
     spec = job.spec
     # checked again in the writing transaction: nodes and jobs may have gone since the spec was checked
     dep_states, problems = dependency_problems(conn, job.needs.depends_on)
-    problems += runnable_problems(conn, job.needs.layers)
+    problems += (project_problems(conn, spec.project, create_projects) + runnable_problems(conn, job.needs.layers)
+                 + limit_problems(conn, job.needs.layers))
     if problems:
         raise BadInput(problem_detail(problems), problems)
+    project_id = studio.project_for_submit(conn, spec.project, create=create_projects)
+    folder_id, folder_priority = studio.folder_for_submit(conn, project_id, spec.folder) if spec.folder \
+        else (None, 0)
     jobs_ready = all(state == JobState.SUCCEEDED for state in dep_states.values())
     job_id: int = conn.execute(q.INSERT_JOB, dict(
         name=spec.name, owner=spec.owner or owner, project=spec.project, sequence=spec.sequence,
+        project_id=project_id, folder_id=folder_id, urgent=False, max_failures=spec.max_failures, failures=0,
         shot=spec.shot, priority=spec.priority, state=_first_state(jobs_ready),
         paused=False, killed=False, depends_on=list(spec.depends_on), spec=spec.model_dump(mode="json"),
         total_tasks=job.task_count, submitted_at=utcnow(),
@@ -62,7 +77,7 @@ def create_job(conn: Connection, job: CheckedJob, owner: str) -> int:
     known_keys = {row.key for row in conn.execute(TAG_KEYS)}
     for index, checked in enumerate(job.layers):
         layer = checked.spec
-        key = tag_key(layer.tags)
+        key = placement_key(layer.tags, layer.pools)
         if key not in known_keys:
             conn.execute(q.INSERT_TAG_SET, {"key": key})
             known_keys.add(key)
@@ -73,18 +88,16 @@ def create_job(conn: Connection, job: CheckedJob, owner: str) -> int:
             cores=layer.resources.cores, memory_mb=layer.resources.memory_mb, gpus=layer.resources.gpus,
             tags=layer.tags, retries=layer.retries, timeout=layer.timeout, depends_on=layer.depends_on,
             env={**spec.env, **layer.env}, cwd=layer.cwd, total_tasks=checked.task_count,
+            pools=layer.pools, limits=layer.limits, service=layer.service, blocklist_after=layer.blocklist_after,
         )).scalar_one()
         state = TaskState.READY if jobs_ready and not layer.depends_on else TaskState.WAITING
         insert_tasks(conn, dict(job_id=job_id, layer_id=layer_id, state=state, priority=spec.priority,
                                 cores=layer.resources.cores, memory_mb=layer.resources.memory_mb,
-                                gpus=layer.resources.gpus, tag_key=key, tries=0, lost=0),
+                                gpus=layer.resources.gpus, tag_key=key, tries=0, lost=0, project_id=project_id,
+                                folder_id=folder_id, folder_priority=folder_priority, urgent=False,
+                                limit_key=limit_key(layer.limits)),
                      task_rows(checked))
     return job_id
-
-
-def tag_key(tags: list[str]) -> str:
-    """The key of a tag set as the tag_sets table stores it: sorted tags joined by "," ("" for none)."""
-    return ",".join(sorted(set(tags)))
 
 
 def task_rows(layer: CheckedLayer) -> Iterator[tuple[int, str, int, int, int, int, str | None]]:

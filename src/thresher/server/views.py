@@ -187,6 +187,7 @@ def node_view(row: Any, live: list[Any]) -> Node:
     return Node(
         id=row.id, name=row.name, hostname=row.hostname, os=row.os, state=row.state, admin_state=row.admin_state,
         cores=row.cores, memory_mb=row.memory_mb, gpus=row.gpus or [], tags=row.tags or [], apps=row.apps or {}, mac=row.mac,
+        pool=row.pool,
         last_seen=row.last_seen, registered_at=row.registered_at, cpu_percent=row.cpu_percent,
         memory_used_mb=row.memory_used_mb, load=row.load,
         running=[RunningOnNode(attempt_id=a.id, task_id=a.task_id, job_id=a.job_id, cores=a.cores,

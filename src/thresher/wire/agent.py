@@ -49,6 +49,9 @@ class Registration(BaseModel):
     instance_id: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=64)
     mac: str | None = Field(None, pattern=r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$",
                             description="the hardware address of the node's first network interface")
+    pool: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
+                             description="the pool the node serves (made if new); none: keep the one the "
+                                         "server has (a new node joins `default`)")
 
 
 class Registered(BaseModel):

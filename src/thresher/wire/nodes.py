@@ -41,6 +41,7 @@ class Node(BaseModel):
     gpus: list[Gpu]
     tags: list[str]
     apps: dict[str, str]
+    pool: str = Field("default", description="the pool (cluster) it serves")
     mac: str | None = Field(None, description="hardware address of its first network interface, as its agent "
                                              "last registered it")
     last_seen: Moment

@@ -130,7 +130,8 @@ def submit_job(request: Request, spec: Any = Body(...), dry: bool = Query(False,
         # A dry run answers what the submit would: farm checks included. A refused spec is also checked
         # against the farm, so that one answer lists every problem.
         with server.db.read() as conn:
-            problems = merge_problems(problems, farm_problems(conn, needs))
+            problems = merge_problems(problems, farm_problems(
+                conn, needs, create_projects=server.settings.create_unknown_projects))
     if problems or checked is None:
         raise BadInput(problem_detail(problems), problems)
     if dry:  # a task without a part says nothing of it, as the answer always did
@@ -138,7 +139,7 @@ def submit_job(request: Request, spec: Any = Body(...), dry: bool = Query(False,
         return JSONResponse(answer.model_dump(mode="json", exclude_none=True), status_code=200)
     owner = request.state.caller.name
     with server.db.write() as conn:
-        job_id = create_job(conn, checked, owner)
+        job_id = create_job(conn, checked, owner, create_projects=server.settings.create_unknown_projects)
     forget_tag_keys(server.db.engine)  # a dispatch during the commit may have read the sets without a new one
     server.notifier.tasks_ready(sum(layer.task_count for layer in checked.layers))
     server.publish(jobs=[job_id], new_job=True)

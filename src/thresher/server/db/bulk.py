@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 
 #: Columns every task of a layer shares, in the order `insert_tasks` takes them.
 TASK_SHARED_COLUMNS = ("job_id", "layer_id", "state", "priority", "cores", "memory_mb", "gpus", "tag_key",
-                       "tries", "lost")
+                       "tries", "lost", "project_id", "folder_id", "folder_priority", "urgent", "limit_key")
 #: Columns each task has its own values for: (idx, frames, frame_start, frame_end, frame_step,
 #: frame_count, part as JSON text or None).
 TASK_ROW_COLUMNS = ("idx", "frames", "frame_start", "frame_end", "frame_step", "frame_count", "part")

@@ -49,6 +49,7 @@ class NewAttempt:
     cores: int
     memory_mb: int
     gpu_ids: list[int]
+    booked: list[list[Any]] | None = None    # the usage counters it holds (`server/usage.py`)
 
 
 def claim(conn: Connection, new: list[NewAttempt], now: datetime) -> dict[int, int]:
@@ -62,7 +63,8 @@ def claim(conn: Connection, new: list[NewAttempt], now: datetime) -> dict[int, i
         rows = conn.execute(qd.CLAIM_PG, {
             "now": now, "task_ids": task_ids, "job_ids": [n.job_id for n in new],
             "node_ids": [n.node_id for n in new], "cores": [n.cores for n in new],
-            "memory": [n.memory_mb for n in new], "gpu_ids": [json.dumps(n.gpu_ids) for n in new]}).all()
+            "memory": [n.memory_mb for n in new], "gpu_ids": [json.dumps(n.gpu_ids) for n in new],
+            "booked": [json.dumps(n.booked) for n in new]}).all()
         created = {r.task_id: r.id for r in rows}
         held = {r.task_id for r in rows if r.claimed}
     else:
@@ -70,7 +72,8 @@ def claim(conn: Connection, new: list[NewAttempt], now: datetime) -> dict[int, i
         ids = conn.execute(qd.INSERT_ATTEMPTS, [
             {"task_id": n.task_id, "job_id": n.job_id, "number": (last.get(n.task_id) or 0) + 1,
              "node_id": n.node_id, "state": AttemptState.RUNNING, "cores": n.cores, "memory_mb": n.memory_mb,
-             "gpu_ids": n.gpu_ids, "started_at": now, "log_size": 0} for n in new]).scalars().all()
+             "gpu_ids": n.gpu_ids, "started_at": now, "log_size": 0, "booked": n.booked}
+            for n in new]).scalars().all()
         created = dict(zip(task_ids, ids, strict=True))
         count = conn.execute(qd.CLAIM_TASK, [{"b_task_id": n.task_id, "b_attempt_id": created[n.task_id],
                                               "b_node_id": n.node_id, "b_now": now} for n in new]).rowcount

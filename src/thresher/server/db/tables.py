@@ -57,6 +57,7 @@ nodes = Table(
     Column("load", Float),
     Column("apps", JSON),                   # application name -> executable path declared by the agent
     Column("mac", String(17)),              # hardware address of its first network interface (inventory)
+    Column("pool", String(100), nullable=False, server_default="default"),  # the pool (cluster) it serves
 )
 
 jobs = Table(
@@ -77,6 +78,14 @@ jobs = Table(
     Column("submitted_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
     Column("path_mapping", JSON),           # the spec's path rules, applied per node OS at dispatch
+    Column("project_id", Integer, nullable=False, server_default="1"),  # projects.id (`project` is its name)
+    Column("folder_id", Integer),           # folders.id, or none: the project's own jobs
+    Column("urgent", Boolean, nullable=False, server_default=text("false")),  # ahead of fair share
+    Column("urgent_by", String(100)),       # who marked it urgent, and when (shown with the job)
+    Column("urgent_at", DateTime(timezone=True)),
+    Column("max_failures", Integer),        # failed attempts after which it starts nothing new
+    Column("failures", Integer, nullable=False, server_default="0"),  # failed attempts so far
+    Column("stop_reason", Text),            # why it starts nothing new (failure limit), until retried
     Index("ix_jobs_state", "state"),
     Index("ix_jobs_project", "project"),
     Index("ix_jobs_owner", "owner"),
@@ -102,6 +111,10 @@ layers = Table(
     Column("env", JSON, nullable=False),
     Column("cwd", Text),
     Column("total_tasks", Integer, nullable=False),
+    Column("pools", JSON, nullable=False, server_default="[]"),    # pools its tasks may run in; [] any
+    Column("limits", JSON, nullable=False, server_default="{}"),   # licence limit name -> units per task
+    Column("service", String(64)),          # the service whose defaults it took
+    Column("blocklist_after", Integer),     # failed attempts of the job on one node that blocklist it
     UniqueConstraint("job_id", "name", name="uq_layers_job_name"),
 )
 
@@ -129,7 +142,12 @@ tasks = Table(
     Column("cores", Integer, nullable=False),
     Column("memory_mb", Integer, nullable=False),
     Column("gpus", Integer, nullable=False),
-    Column("tag_key", String(1000), nullable=False),
+    Column("tag_key", String(1000), nullable=False),  # placement: tags and pools (`model.fit.placement`)
+    Column("project_id", Integer, nullable=False, server_default="1"),
+    Column("folder_id", Integer),
+    Column("folder_priority", Integer, nullable=False, server_default="0"),
+    Column("urgent", Boolean, nullable=False, server_default=text("false")),
+    Column("limit_key", String(1000), nullable=False, server_default=""),  # "name=units,..." ("" none)
     Column("tries", Integer, nullable=False, default=0),
     Column("lost", Integer, nullable=False, default=0),
     Column("attempt_id", Integer),          # the live or latest attempt
@@ -159,6 +177,8 @@ attempts = Table(
     Column("peak_rss_mb", Float),
     Column("reason", Text),
     Column("log_size", BigInteger, nullable=False, default=0),
+    Column("booked", JSON),                 # usage counters it holds: [[key, cores, gpus, units], ...]
+    Column("out_of_memory", Boolean),       # ended by the OOM killer or the agent's memory guard
     UniqueConstraint("task_id", "number", name="uq_attempts_task_number"),
     Index("ix_attempts_node_state", "node_id", "state"),
 )
@@ -170,8 +190,94 @@ log_chunks = Table(
     Column("data", Text, nullable=False),
 )
 
-# The dispatch order (highest priority, then oldest job, then task order) read straight off an index
-# that holds the ready tasks only (migration 0002 says why).
+# Studio scheduling (`model.dispatch_rule`): shows, their folders, pools of nodes, what each show
+# is guaranteed and may burst to in each pool, licence limits and services.
+projects = Table(
+    "projects", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("weight", Float, nullable=False, server_default="1"),   # fair-share weight
+    Column("max_cores", Integer),           # farm-wide caps, none when null
+    Column("max_gpus", Integer),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+folders = Table(
+    "folders", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("priority", Integer, nullable=False, server_default="0"),  # orders folders within the project
+    Column("min_cores", Integer),           # guaranteed cores within the project
+    Column("max_cores", Integer),
+    UniqueConstraint("project_id", "name", name="uq_folders_project_name"),
+)
+
+pools = Table(
+    "pools", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# A project's stake in a pool (OpenCue's subscription): guaranteed size and burst cap.
+project_pools = Table(
+    "project_pools", metadata,
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("pool", String(100), ForeignKey("pools.name", ondelete="CASCADE"), primary_key=True),
+    Column("guaranteed_cores", Integer, nullable=False, server_default="0"),
+    Column("max_cores", Integer),
+    Column("guaranteed_gpus", Integer, nullable=False, server_default="0"),
+    Column("max_gpus", Integer),
+)
+
+limits = Table(
+    "limits", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("max_total", Integer, nullable=False),  # units in use farm-wide at most
+    Column("max_per_node", Integer),        # units in use on one node at most, none when null
+)
+
+services = Table(
+    "services", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("defaults", JSON, nullable=False),  # layer fields: resources, tags, pools, limits, timeout, retries
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# What runs now, per project, project in pool, folder and limit ("project:3", "project:3/pool:gpu",
+# "folder:7", "limit:nuke"): booked by the claim of an attempt, released when it ends, in the same
+# transactions, so a cap is checked against exact figures (`server/usage.py`).
+usage = Table(
+    "usage", metadata,
+    Column("key", String(200), primary_key=True),
+    Column("cores", Integer, nullable=False, server_default="0"),
+    Column("gpus", Integer, nullable=False, server_default="0"),
+    Column("units", Integer, nullable=False, server_default="0"),
+)
+
+# The usage counters sampled over time (the projects page's chart of the last hour; pruned by age).
+usage_history = Table(
+    "usage_history", metadata,
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("cores", Integer, nullable=False),
+    Column("gpus", Integer, nullable=False),
+    Column("units", Integer, nullable=False),
+    Index("ix_usage_history_key_at", "key", "at"),
+)
+
+# A node that failed a job's attempts too often gets no more of its tasks (the job's blocklist).
+node_failures = Table(
+    "node_failures", metadata,
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("node_id", Integer, ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("blocked", Boolean, nullable=False),
+    Column("last_failed_at", DateTime(timezone=True), nullable=False),
+)
+
+# The dispatch order within a project (urgent jobs, folder priority, job priority, oldest job, task
+# order) read straight off an index that holds the ready tasks only (migration 0002 says why).
 READY_TASK = text("state = 'ready'")
-Index("ix_tasks_ready", tasks.c.priority.desc(), tasks.c.job_id, tasks.c.id,
-      postgresql_where=READY_TASK, sqlite_where=READY_TASK)
+Index("ix_tasks_ready", tasks.c.project_id, tasks.c.urgent.desc(), tasks.c.folder_priority.desc(),
+      tasks.c.priority.desc(), tasks.c.job_id, tasks.c.id, postgresql_where=READY_TASK, sqlite_where=READY_TASK)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, delete, func, insert, literal_column, select, text, update
 
-from thresher.model.states import AttemptState, TaskState
+from thresher.model.states import AttemptState, JobState, TaskState
 from thresher.server.db.queries.common import ids_in, per_dialect
-from thresher.server.db.tables import attempts, jobs, layers, nodes, tag_sets, tasks
+from thresher.server.db.tables import attempts, jobs, layers, node_failures, nodes, tag_sets, tasks
 
 _NODE_IDS = ids_in(nodes.c.id, "node_ids")
 _ATTEMPT_NODE_IDS = ids_in(attempts.c.node_id, "node_ids")
@@ -21,27 +21,38 @@ NODES_BY_ID = per_dialect(lambda d: select(nodes).where(_NODE_IDS[d]))
 # Every tag set a layer ever asked for (a short list that only grows; cached in memory by dispatch).
 TAG_KEYS = select(tag_sets.c.key)
 
-# The dispatch order: highest priority, then the oldest job, then frame order, read off the partial
-# index of ready tasks (ix_tasks_ready). The state is spelled as a literal, not a bound parameter: a
-# planner can use a partial index only for a condition it sees matches the index's (SQLite always,
-# PostgreSQL in its generic plans for prepared statements).
+# One project's ready tasks in its dispatch order (urgent jobs, folder priority, job priority, the oldest
+# job, frame order), read off the partial index of ready tasks (ix_tasks_ready). The state is spelled as
+# a literal, not a bound parameter: a planner can use a partial index only for a condition it sees
+# matches the index's (SQLite always, PostgreSQL in its generic plans for prepared statements).
 assert TaskState.READY == "ready"
 CANDIDATES = (
     select(tasks.c.id, tasks.c.job_id, tasks.c.layer_id, tasks.c.cores, tasks.c.memory_mb, tasks.c.gpus,
            tasks.c.tag_key, tasks.c.idx, tasks.c.frames, tasks.c.frame_start, tasks.c.frame_end, tasks.c.frame_step,
-           tasks.c.frame_count, tasks.c.part)
+           tasks.c.frame_count, tasks.c.part, tasks.c.project_id, tasks.c.folder_id, tasks.c.limit_key,
+           tasks.c.urgent, tasks.c.priority, tasks.c.node_id, tasks.c.tries)
     .where(tasks.c.state == literal_column("'ready'"),
+           tasks.c.project_id == bindparam("project_id"),
            tasks.c.tag_key.in_(bindparam("keys", expanding=True)),
            tasks.c.cores <= bindparam("free_cores"),
            tasks.c.memory_mb <= bindparam("free_memory"),
            tasks.c.gpus <= bindparam("free_gpus"))
-    .order_by(tasks.c.priority.desc(), tasks.c.job_id, tasks.c.id)
+    .order_by(tasks.c.urgent.desc(), tasks.c.folder_priority.desc(), tasks.c.priority.desc(), tasks.c.job_id,
+              tasks.c.id)
     .limit(bindparam("limit"))
 )
 
 # The candidates with their rows locked: several server processes on PostgreSQL skip the rows another
 # dispatcher is claiming instead of waiting on them.
 CANDIDATES_LOCKED = CANDIDATES.with_for_update(skip_locked=True, of=tasks)
+
+# Projects whose jobs may have ready tasks (queued or running jobs; ix_jobs_state).
+ACTIVE_PROJECTS = select(jobs.c.project_id).distinct().where(
+    jobs.c.state.in_([JobState.QUEUED, JobState.RUNNING]))
+
+# Of these nodes and jobs, the jobs whose blocklist names each node.
+BLOCKED_JOBS = per_dialect(lambda d: select(node_failures.c.node_id, node_failures.c.job_id).where(
+    ids_in(node_failures.c.node_id, "node_ids")[d], node_failures.c.blocked.is_(True)))
 
 # Is any task ready at all? One step into the partial index of ready tasks: an idle farm's periodic
 # look for news (dispatch.nodes_with_news) then reads no node and no candidate.
@@ -77,12 +88,14 @@ CLAIMED_BY = select(tasks.c.id).where(tasks.c.id.in_(bindparam("task_ids", expan
 CLAIM_PG = text("""
 WITH v AS (
   SELECT * FROM unnest(CAST(:task_ids AS integer[]), CAST(:job_ids AS integer[]), CAST(:node_ids AS integer[]),
-                       CAST(:cores AS integer[]), CAST(:memory AS integer[]), CAST(:gpu_ids AS text[]))
-    AS v(task_id, job_id, node_id, cores, memory_mb, gpu_ids)
+                       CAST(:cores AS integer[]), CAST(:memory AS integer[]), CAST(:gpu_ids AS text[]),
+                       CAST(:booked AS text[]))
+    AS v(task_id, job_id, node_id, cores, memory_mb, gpu_ids, booked)
 ), ins AS (
-  INSERT INTO attempts (task_id, job_id, number, node_id, state, cores, memory_mb, gpu_ids, started_at, log_size)
+  INSERT INTO attempts (task_id, job_id, number, node_id, state, cores, memory_mb, gpu_ids, started_at, log_size,
+                      booked)
   SELECT v.task_id, v.job_id, COALESCE((SELECT max(a.number) FROM attempts a WHERE a.task_id = v.task_id), 0) + 1,
-         v.node_id, 'running', v.cores, v.memory_mb, CAST(v.gpu_ids AS json), :now, 0
+         v.node_id, 'running', v.cores, v.memory_mb, CAST(v.gpu_ids AS json), :now, 0, CAST(v.booked AS json)
   FROM v
   RETURNING id, task_id, node_id
 ), claimed AS (

@@ -13,7 +13,7 @@ _ATTEMPT_IDS = ids_in(attempts.c.id, "attempt_ids")
 # The reported attempts with their tasks' state and retry policy: one read for a whole batch of reports.
 ATTEMPTS_WITH_TASKS = per_dialect(lambda d: select(
     attempts.c.id, attempts.c.node_id, attempts.c.state, attempts.c.log_size, attempts.c.task_id,
-    attempts.c.exit_code, attempts.c.ended_at, attempts.c.reason,
+    attempts.c.exit_code, attempts.c.ended_at, attempts.c.reason, attempts.c.booked,
     tasks.c.attempt_id.label("task_attempt_id"), tasks.c.state.label("task_state"), tasks.c.tries,
     tasks.c.lost, tasks.c.job_id, tasks.c.layer_id, layers.c.retries)
     .join(tasks, tasks.c.id == attempts.c.task_id).join(layers, layers.c.id == tasks.c.layer_id)
@@ -72,7 +72,8 @@ SET_LOG_SIZE = update(attempts).where(attempts.c.id == bindparam("attempt_id")).
 
 # Of these attempts, the live ones (those a lost node or a forgetful agent leaves behind), with how
 # often their task was lost before.
-LIVE_ATTEMPTS = (select(attempts.c.id, attempts.c.node_id, attempts.c.job_id, attempts.c.task_id, tasks.c.lost)
+LIVE_ATTEMPTS = (select(attempts.c.id, attempts.c.node_id, attempts.c.job_id, attempts.c.task_id, attempts.c.booked,
+                        tasks.c.lost)
                  .join(tasks, tasks.c.id == attempts.c.task_id)
                  .where(attempts.c.id.in_(bindparam("attempt_ids", expanding=True)),
                         attempts.c.state.in_(LIVE_ATTEMPT_STATES)))

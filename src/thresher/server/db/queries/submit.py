@@ -15,7 +15,7 @@ _JOB_IDS = ids_in(jobs.c.id, "job_ids")
 # The state of each of these jobs (those a spec depends on); an id with no row names no job.
 JOB_STATES = per_dialect(lambda d: select(jobs.c.id, jobs.c.state).where(_JOB_IDS[d]))
 # What every registered node has, whatever it runs now: could any of them ever run a layer?
-NODE_CAPACITIES = select(nodes.c.name, nodes.c.cores, nodes.c.memory_mb, nodes.c.gpus, nodes.c.tags)
+NODE_CAPACITIES = select(nodes.c.name, nodes.c.cores, nodes.c.memory_mb, nodes.c.gpus, nodes.c.tags, nodes.c.pool)
 # A tag set first met in this submit.
 INSERT_TAG_SET = insert(tag_sets)
 # The job row of a submit (values bound per submit), giving back its new id.

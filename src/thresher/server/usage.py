@@ -1,0 +1,69 @@
+"""The usage counters caps are checked against: what runs now per project, project in a pool, folder
+and licence limit (`model.dispatch_rule` names the keys).
+
+A claim books its attempt's counters and the end of the attempt releases exactly what it booked (the
+attempt keeps its booking), both in the transaction that claims or ends it, so the figures are exact
+whatever crashes. On PostgreSQL the rows are locked in key order by everyone who moves them
+(`queries.studio.USAGE_OF_LOCKED`): two server processes dispatching at once wait for each other's
+counters instead of both granting the last licence, and never deadlock on them. SQLite's one writer
+needs no locks. A key's row is made with what it counts (a project, a pool, a folder, a limit), so a
+dispatcher never finds one missing; `ensure` makes any that is.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from sqlalchemy import Connection
+
+from thresher.model.dispatch_rule import Booking, Usage
+from thresher.server.db import dialects
+from thresher.server.db.queries import studio as q
+
+
+def ensure(conn: Connection, keys: Iterable[str]) -> None:
+    """Make the counters of these keys that do not exist yet, at zero (in key order)."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return
+    have = set(conn.execute(q.USAGE_KEYS_OF, {"keys": wanted}).scalars())
+    missing = [key for key in wanted if key not in have]
+    if missing:
+        conn.execute(dialects.pick(conn, q.INSERT_USAGE), [{"key": key, "cores": 0, "gpus": 0, "units": 0} for key in missing])
+
+
+def read(conn: Connection, keys: Iterable[str], *, lock: bool) -> Usage:
+    """The counters of these keys (those missing made first), locked to the end of the transaction
+    when `lock` (a dispatcher about to check caps on PostgreSQL)."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return Usage()
+    statement = q.USAGE_OF_LOCKED if lock and dialects.takes_row_locks(conn) else q.USAGE_OF
+    found = Usage({r.key: [r.cores, r.gpus, r.units] for r in conn.execute(statement, {"keys": wanted})})
+    if len(found.counters) < len(wanted):  # not expected: made with what they count
+        ensure(conn, wanted)
+        found = Usage({r.key: [r.cores, r.gpus, r.units] for r in conn.execute(statement, {"keys": wanted})})
+    return found
+
+
+def move(conn: Connection, bookings: Iterable[Sequence[Booking] | None], sign: int) -> None:
+    """Add (`sign` 1: claimed attempts) or take away (-1: ended attempts) these attempts' bookings."""
+    deltas: dict[str, list[int]] = {}
+    for held in bookings:
+        for key, cores, gpus, units in held or ():
+            delta = deltas.setdefault(key, [0, 0, 0])
+            delta[0] += sign * cores
+            delta[1] += sign * gpus
+            delta[2] += sign * units
+    moved = sorted(key for key, delta in deltas.items() if any(delta))
+    if not moved:
+        return
+    if dialects.takes_row_locks(conn):
+        ensure(conn, moved)
+        conn.execute(q.USAGE_OF_LOCKED, {"keys": moved}).all()  # in key order, before the update
+        conn.execute(q.ADD_USAGE_PG, {"keys": moved, "cores": [deltas[k][0] for k in moved],
+                                      "gpus": [deltas[k][1] for k in moved], "units": [deltas[k][2] for k in moved]})
+        return
+    ensure(conn, moved)
+    conn.execute(q.ADD_USAGE, [{"b_key": k, "b_cores": deltas[k][0], "b_gpus": deltas[k][1], "b_units": deltas[k][2]}
+                               for k in moved])
