@@ -204,8 +204,12 @@ def _plan(conn: Connection, wanting: list[_Request], limits: Limits, lock: bool,
           alone: bool = False) -> tuple[dict[int, Any], bool]:
     """Read what the rule needs for these nodes and let each, in turn, choose (`request.choices`); or,
     `alone`, only see what each would take first asking alone (a look for news takes nothing).
-    Returns the candidate rows by task id and whether a project's read was cut at its limit (then a
-    node left with nothing may find more asking alone)."""
+    Returns the candidate rows by task id and whether a project's read was cut at its limit.
+
+    Each project's read is as long as the nodes' free cores (rows read are rows locked on PostgreSQL);
+    when caps or limits pass over so many of them that a node is left with free cores while a read was
+    cut, the reads are made longer (up to `limits.candidate_rows`) and the round chosen again: a node
+    never idles because the tasks it may run were further down the queue."""
     if not wanting:
         return {}, False
     project_ids = sorted(conn.execute(q.ACTIVE_PROJECTS).scalars())
@@ -213,6 +217,21 @@ def _plan(conn: Connection, wanting: list[_Request], limits: Limits, lock: bool,
         return {}, False
     wanted = sum(min(limits.candidates_per_node, r.free.cores) for r in wanting)
     per_project = min(wanted, max(limits.candidates_per_node, limits.candidate_rows // len(project_ids)))
+    while True:
+        rows, cut = _choose_round(conn, wanting, project_ids, per_project, lock, alone)
+        if not cut or per_project >= limits.candidate_rows or not any(_left_wanting(r, alone) for r in wanting):
+            return rows, cut
+        per_project = min(limits.candidate_rows, per_project * 4)
+
+
+def _left_wanting(request: _Request, alone: bool) -> bool:
+    if alone:
+        return not request.choices
+    return request.free.cores - sum(c.candidate.needs.cores for c in request.choices) > 0
+
+
+def _choose_round(conn: Connection, wanting: list[_Request], project_ids: list[int], per_project: int, lock: bool,
+                  alone: bool) -> tuple[dict[int, Any], bool]:
     params = {"keys": sorted(set().union(*(r.keys for r in wanting))),
               "free_cores": max(r.free.cores for r in wanting), "free_memory": max(r.free.memory_mb for r in wanting),
               "free_gpus": max(len(r.free.gpu_ids) for r in wanting), "limit": per_project}
@@ -226,6 +245,8 @@ def _plan(conn: Connection, wanting: list[_Request], limits: Limits, lock: bool,
         if got:
             queues[project_id] = [candidate_of(row) for row in got]
             rows.update((row.id, row) for row in got)
+    for request in wanting:
+        request.choices = []
     if not queues:
         return rows, cut
     policy = studio.read_policy(conn, queues)

@@ -1,0 +1,244 @@
+"""Studio scheduling against real databases: projects' caps and stakes, folders, licence limits and
+urgent jobs as dispatch applies them, the usage counters that make caps exact, and caps that hold when
+several dispatchers race (PostgreSQL: threads with their own connections, as two server processes are)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from sqlalchemy import insert, select, update
+from tests.api.test_dispatch_db import Bench, layer
+from tests.support.dispatching import assign
+
+from thresher.model.dispatch_rule import folder_key, limit_usage_key, project_key, stake_key
+from thresher.server import dispatch, lifecycle, studio, usage
+from thresher.server.clock import utcnow
+from thresher.server.db.tables import attempts, jobs, limits, project_pools, projects, tasks
+from thresher.server.errors import BadInput
+from thresher.server.submit import check_spec, create_job
+
+
+@pytest.fixture
+def bench(db_url: str, tmp_path: Path) -> Iterator[Bench]:
+    b = Bench(db_url, tmp_path / "data")
+    yield b
+    b.db.dispose()
+
+
+def _project(bench: Bench, name: str, **values: Any) -> int:
+    with bench.db.write() as conn:
+        return studio.add_project(conn, name, **values)
+
+
+def _limit(bench: Bench, name: str, max_total: int, max_per_node: int | None = None) -> None:
+    with bench.db.write() as conn:
+        conn.execute(insert(limits).values(name=name, max_total=max_total, max_per_node=max_per_node))
+        usage.ensure(conn, [limit_usage_key(name)])
+
+
+def _used(bench: Bench) -> dict[str, tuple[int, int, int]]:
+    with bench.db.read() as conn:
+        found = usage.read(conn, _all_keys(conn), lock=False)
+    return {key: (c[0], c[1], c[2]) for key, c in found.counters.items()}
+
+
+def _all_keys(conn: Any) -> list[str]:
+    from thresher.server.db.tables import usage as usage_table
+    return list(conn.execute(select(usage_table.c.key)).scalars())
+
+
+def _live(bench: Bench) -> list[Any]:
+    with bench.db.read() as conn:
+        return conn.execute(select(attempts).where(attempts.c.state.in_(["running", "killing"]))).all()
+
+
+def _finish_all(bench: Bench) -> None:
+    for attempt in _live(bench):
+        bench.finish(attempt.node_id, attempt.id)
+
+
+def test_a_submit_to_an_unknown_project_is_refused_unless_the_server_makes_it(bench: Bench) -> None:
+    with bench.db.write() as conn, pytest.raises(BadInput) as refused:
+        create_job(conn, check_spec({"name": "j", "project": "typo", "layers": [layer()]}), "tester")
+    assert refused.value.errors[0]["field"] == "project" and "no project named 'typo'" in refused.value.errors[0]["message"]
+    with bench.db.write() as conn:
+        create_job(conn, check_spec({"name": "j", "project": "made", "folder": "sq010", "layers": [layer()]}), "t",
+                   create_projects=True)
+        made = conn.execute(select(projects.c.id).where(projects.c.name == "made")).scalar_one()
+    assert project_key(made) in _used(bench)
+
+
+def test_unknown_limits_and_pools_are_refused_naming_the_field(bench: Bench) -> None:
+    _limit(bench, "nuke", 2)
+    spec = {"name": "j", "layers": [layer(limits={"katana": 1}), layer("b", limits={"nuke": 3}),
+                                    layer("c", pools=["nowhere"])]}
+    with bench.db.write() as conn, pytest.raises(BadInput) as refused:
+        create_job(conn, check_spec(spec), "tester")
+    fields = {e["field"]: e["message"] for e in refused.value.errors}
+    assert "no licence limit named 'katana'" in fields["layers.0.limits.katana"]
+    assert "at most 2 of nuke" in fields["layers.1.limits.nuke"]
+    assert "no pool named 'nowhere'" in fields["layers.2.pools"]
+
+
+def test_a_project_cap_holds_and_frees_as_its_tasks_end(bench: Bench) -> None:
+    capped = _project(bench, "capped", max_cores=5)
+    job = bench.submit(project="capped", layers=[layer(frames="1-20")])
+    nodes = [bench.node(f"n{i}", cores=4) for i in range(3)]
+    got = [a for node in nodes for a in bench.work(node)]
+    assert len(got) == 5 and all(a["job_id"] == job for a in got)
+    assert _used(bench)[project_key(capped)][0] == 5
+    _finish_all(bench)
+    assert _used(bench)[project_key(capped)][0] == 0
+    assert len([a for node in nodes for a in bench.work(node)]) == 5
+
+
+def test_a_capped_project_leaves_the_node_to_others(bench: Bench) -> None:
+    _project(bench, "capped", max_cores=1)
+    _project(bench, "free")
+    capped = bench.submit(project="capped", priority=100, layers=[layer(frames="1-8")])
+    other = bench.submit(project="free", priority=0, layers=[layer(frames="1-8")])
+    got = bench.work(bench.node("n", cores=4))
+    assert sorted(a["job_id"] for a in got) == [capped, other, other, other]
+
+
+def test_a_stake_guarantee_and_burst_cap_in_a_pool(bench: Bench) -> None:
+    big = _project(bench, "big", weight=10)
+    small = _project(bench, "small", weight=1)
+    with bench.db.write() as conn:
+        conn.execute(insert(project_pools).values(project_id=small, pool="default", guaranteed_cores=3, max_cores=4))
+    bench.submit(project="big", layers=[layer(frames="1-50")])
+    small_job = bench.submit(project="small", layers=[layer(frames="1-50")])
+    got = bench.work(bench.node("n", cores=4))
+    assert [a["job_id"] for a in got].count(small_job) == 3  # its guarantee first, then big's weight wins
+    more = bench.work(bench.node("m", cores=8))
+    assert [a["job_id"] for a in got + more].count(small_job) <= 4  # never past its burst cap
+    used = _used(bench)
+    assert used[stake_key(small, "default")][0] <= 4 and used[stake_key(big, "default")][0] >= 8
+
+
+def test_shares_follow_the_weights_on_a_saturated_pool(bench: Bench) -> None:
+    heavy = _project(bench, "heavy", weight=3)
+    light = _project(bench, "light", weight=1)
+    bench.submit(project="heavy", layers=[layer(frames="1-100")])
+    bench.submit(project="light", layers=[layer(frames="1-100")])
+    for i in range(4):
+        bench.work(bench.node(f"n{i}", cores=4))
+    used = _used(bench)
+    assert (used[stake_key(heavy, "default")][0], used[stake_key(light, "default")][0]) == (12, 4)
+
+
+def test_folder_priority_orders_a_projects_jobs_and_a_folder_cap_holds(bench: Bench) -> None:
+    later = bench.submit(folder="dailies", priority=10, layers=[layer(frames="1-3")])
+    first = bench.submit(folder="sq010", priority=90, layers=[layer(frames="1-3")])
+    with bench.db.write() as conn:
+        dailies = conn.execute(select(jobs.c.folder_id).where(jobs.c.id == later)).scalar_one()
+        conn.execute(update(tasks).where(tasks.c.folder_id == dailies).values(folder_priority=5))
+        from thresher.server.db.tables import folders
+        conn.execute(update(folders).where(folders.c.id == dailies).values(priority=5, max_cores=2))
+    got = bench.work(bench.node("n", cores=4))
+    assert [a["job_id"] for a in got] == [later, later, first, first]
+    assert _used(bench)[folder_key(dailies)][0] == 2
+
+
+def test_an_urgent_job_goes_first_whatever_its_project_uses(bench: Bench) -> None:
+    _project(bench, "a")
+    _project(bench, "b")
+    busy = bench.submit(project="a", layers=[layer(frames="1-10")])
+    bench.work(bench.node("n0", cores=4))  # a now runs 4, b nothing
+    bench.submit(project="b", layers=[layer(frames="1-10")])
+    urgent = bench.submit(project="a", priority=0, layers=[layer(frames="1-2")])
+    with bench.db.write() as conn:
+        conn.execute(update(tasks).where(tasks.c.job_id == urgent).values(urgent=True))
+        conn.execute(update(jobs).where(jobs.c.id == urgent).values(urgent=True))
+    got = bench.work(bench.node("n1", cores=2))
+    assert [a["job_id"] for a in got] == [urgent, urgent]
+    assert busy
+
+
+def test_licence_limits_farm_wide_and_per_node(bench: Bench) -> None:
+    _limit(bench, "nuke", max_total=3, max_per_node=2)
+    job = bench.submit(layers=[layer(frames="1-10", limits={"nuke": 1})])
+    plain = bench.submit(layers=[layer(frames="1-10")])
+    first = bench.work(bench.node("n0", cores=4))
+    second = bench.work(bench.node("n1", cores=4))
+    assert [a["job_id"] for a in first].count(job) == 2  # per node
+    assert [a["job_id"] for a in second].count(job) == 1  # farm-wide: 3 in all
+    assert [a["job_id"] for a in first + second].count(plain) == 5  # the rest of the cores still work
+    assert _used(bench)[limit_usage_key("nuke")][2] == 3
+
+
+def test_lost_and_killed_attempts_give_back_what_they_booked(bench: Bench) -> None:
+    job = bench.submit(layers=[layer(frames="1-4", limits={})])
+    node = bench.node("n", cores=4)
+    got = bench.work(node)
+    with bench.db.write() as conn:
+        lifecycle.lose_attempts(conn, [got[0]["attempt_id"]], "node went away", utcnow())
+    bench.finish(node, got[1]["attempt_id"], "failed", 1)
+    bench.finish(node, got[2]["attempt_id"], "killed", -9)
+    assert _used(bench)[project_key(1)][0] == 1
+    bench.finish(node, got[3]["attempt_id"])
+    assert all(c == (0, 0, 0) for c in _used(bench).values())
+    assert job
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_caps_and_limits_hold_when_dispatchers_race(bench: Bench) -> None:
+    """Eight threads, each with its own connection and transaction (as several server processes on one
+    PostgreSQL are), dispatch to their own nodes at once: a project capped at 6 cores and a licence of 4
+    are never exceeded."""
+    capped = _project(bench, "capped", max_cores=6)
+    _limit(bench, "houdini-engine", max_total=4)
+    bench.submit(project="capped", layers=[layer(frames="1-100")])
+    bench.submit(layers=[layer(frames="1-100", limits={"houdini-engine": 1})])
+    bench.submit(layers=[layer(frames="1-100")])
+    nodes = [bench.node(f"n{i}", cores=4) for i in range(8)]
+    start = threading.Barrier(len(nodes))
+    errors: list[BaseException] = []
+
+    def ask(node: int) -> None:
+        try:
+            start.wait()
+            for _ in range(3):
+                with bench.db.write() as conn:
+                    dispatch.work_for_nodes(conn, [node], utcnow())
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask, args=(node,)) for node in nodes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    live = _live(bench)
+    with bench.db.read() as conn:
+        project_of = {r.id: r.project_id for r in conn.execute(select(tasks.c.id, tasks.c.project_id))}
+        layer_limits = {r.id: r.limit_key for r in conn.execute(select(tasks.c.id, tasks.c.limit_key))}
+    assert sum(a.cores for a in live if project_of[a.task_id] == capped) == 6
+    assert sum(1 for a in live if layer_limits[a.task_id]) == 4
+    used = _used(bench)
+    assert used[project_key(capped)][0] == 6 and used[limit_usage_key("houdini-engine")][2] == 4
+    assert len(live) == 32  # and no core idle: the rest went to the default project's plain tasks
+
+
+def test_the_node_pool_decides_what_it_may_run(bench: Bench) -> None:
+    with bench.db.write() as conn:
+        studio.ensure_pool(conn, "gpu")
+    gpu_only = bench.submit(layers=[layer(frames="1-2", pools=["gpu"])])
+    anywhere = bench.submit(layers=[layer(frames="1-2")])
+    plain = bench.node("plain", cores=4)
+    got = assign_in_pool(bench, plain, "default")
+    assert {a["job_id"] for a in got} == {anywhere}
+    on_gpu = assign_in_pool(bench, bench.node("g", cores=4), "gpu")
+    assert {a["job_id"] for a in on_gpu} == {gpu_only}
+
+
+def assign_in_pool(bench: Bench, node: int, pool: str) -> list[dict[str, Any]]:
+    from thresher.server.db.tables import nodes
+    with bench.db.write() as conn:
+        conn.execute(update(nodes).where(nodes.c.id == node).values(pool=pool))
+        dispatch.forget_tag_keys(conn.engine)
+        return assign(conn, node, utcnow())
