@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/dispatch.py                      # both databases, 1,000 agents, 100,000 tasks
     .venv/bin/python bench/dispatch.py --db sqlite --agents 200 --tasks 20000 --seconds 10
+    .venv/bin/python bench/dispatch.py --scenario studio   # the studio policy in play (see `studio_setup`)
 
 What it does, per database (SQLite file, then a private PostgreSQL server started with initdb):
 
@@ -10,6 +11,10 @@ What it does, per database (SQLite file, then a private PostgreSQL server starte
    submits one job of `--tasks` one-frame `true` tasks and waits until they are all ready. Then every
    agent loops `POST /agent/work` -> `POST /agent/finish` (succeeded, log_size 0) -> again. Assignments
    are counted per second; the figure is the mean over the `--seconds` window after `--warmup`.
+   `--scenario studio` puts the studio policy in play before submitting: 20 projects of weights 1-5,
+   each with a guarantee and a burst cap in each of two pools (the agents split between them), 5
+   licence limits, the tasks spread over one job per project whose tenth layer uses a limit, and the
+   blocklists of 5% of the nodes naming a job.
 2. Latency. On a fresh database, `--idle-agents` agents long-poll an empty farm; a one-task job is
    submitted and the time until an agent holds the assignment is measured, `--samples` times.
 
@@ -59,6 +64,65 @@ def job_spec(name: str, frames: str) -> dict[str, Any]:
                         "frames": frames, "chunk": 1, "resources": {"cores": 1, "memory_mb": 256}}]}
 
 
+STUDIO_PROJECTS, STUDIO_POOLS, STUDIO_LIMITS, STUDIO_LAYERS = 20, ("farm", "gpu"), 5, 10
+
+
+def studio_setup(db_url: str, agents: int) -> None:
+    """The studio policy, written straight into the farm's database (what the admin API writes)."""
+    from sqlalchemy import insert
+
+    from thresher.model.dispatch_rule import limit_usage_key
+    from thresher.server import studio, usage
+    from thresher.server.db.engine import Database
+    from thresher.server.db.tables import limits, project_pools
+
+    db = Database(db_url)
+    try:
+        with db.write() as conn:
+            for pool in STUDIO_POOLS:
+                studio.ensure_pool(conn, pool)
+            for i in range(STUDIO_PROJECTS):
+                project = studio.add_project(conn, f"show{i:02d}", weight=1 + i % 5,
+                                             max_cores=agents * 8 // 4 if i % 4 == 0 else None)
+                for pool in STUDIO_POOLS:
+                    conn.execute(insert(project_pools).values(project_id=project, pool=pool, guaranteed_cores=20,
+                                                              max_cores=agents * 8 // 3))
+            for i in range(STUDIO_LIMITS):
+                conn.execute(insert(limits).values(name=f"licence{i}", max_total=agents // 2, max_per_node=4))
+                usage.ensure(conn, [limit_usage_key(f"licence{i}")])
+    finally:
+        db.dispose()
+
+
+def studio_jobs(tasks: int) -> list[dict[str, Any]]:
+    """One job per project, `STUDIO_LAYERS` layers each, the last of them holding a licence."""
+    per_layer = max(1, tasks // (STUDIO_PROJECTS * STUDIO_LAYERS))
+    return [{"name": f"show{p:02d} work", "project": f"show{p:02d}", "priority": 50, "layers": [
+        {"name": f"l{i}", "template": "command", "args": {"command": ["true"]}, "frames": f"1-{per_layer}",
+         "chunk": 1, "resources": {"cores": 1, "memory_mb": 256},
+         **({"limits": {f"licence{p % STUDIO_LIMITS}": 1}} if i == STUDIO_LAYERS - 1 else {})}
+        for i in range(STUDIO_LAYERS)]} for p in range(STUDIO_PROJECTS)]
+
+
+def studio_blocklists(db_url: str, job_ids: list[int]) -> None:
+    """5% of the nodes are on one job's blocklist each."""
+    from sqlalchemy import insert, select
+
+    from thresher.server.clock import utcnow
+    from thresher.server.db.engine import Database
+    from thresher.server.db.tables import node_failures, nodes
+
+    db = Database(db_url)
+    try:
+        with db.write() as conn:
+            node_ids = list(conn.execute(select(nodes.c.id).order_by(nodes.c.id)).scalars())
+            conn.execute(insert(node_failures), [
+                {"job_id": job_ids[i % len(job_ids)], "node_id": node, "failures": 3, "blocked": True,
+                 "last_failed_at": utcnow()} for i, node in enumerate(node_ids[::20])])
+    finally:
+        db.dispose()
+
+
 def raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = hard if hard != resource.RLIM_INFINITY else 65536
@@ -67,9 +131,9 @@ def raise_fd_limit() -> None:
 
 
 # ---------------------------------------------------------------------------------------- agents
-async def register(http: httpx.AsyncClient, enroll: str, name: str, cores: int) -> str:
+async def register(http: httpx.AsyncClient, enroll: str, name: str, cores: int, pool: str | None = None) -> str:
     body = {"name": name, "hostname": name, "os": "linux", "cores": cores, "memory_mb": 65536,
-            "gpus": [], "tags": [], "instance_id": uuid.uuid4().hex}
+            "gpus": [], "tags": [], "instance_id": uuid.uuid4().hex, **({"pool": pool} if pool else {})}
     for attempt in range(5):
         r = await http.post(f"{API}/agent/register", json=body, headers={"Authorization": f"Bearer {enroll}"})
         if r.status_code < 500:
@@ -137,8 +201,9 @@ async def worker_main(url: str, enroll: str, names: list[str], cores: int, ready
         sem = asyncio.Semaphore(32)
 
         async def reg(name: str) -> str:
-            async with sem:
-                return await register(http, enroll, name, cores)
+            async with sem:  # a studio scenario's agent names its pool: ssim-POOL-NNNNN
+                return await register(http, enroll, name, cores,
+                                      name.split("-")[1] if name.startswith("ssim-") else None)
 
         tokens = await asyncio.gather(*(reg(n) for n in names))
         ready_q.put(len(tokens))
@@ -204,7 +269,10 @@ def throughput(farm: Farm, args: argparse.Namespace) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     ready_q, out_q = ctx.Queue(), ctx.Queue()
     go, start_at = ctx.Event(), ctx.Value("d", 0.0)
-    names = [f"sim-{i:05d}" for i in range(args.agents)]
+    studio = args.scenario == "studio"
+    names = [f"ssim-{STUDIO_POOLS[i % 2]}-{i:05d}" if studio else f"sim-{i:05d}" for i in range(args.agents)]
+    if studio:
+        studio_setup(farm.db_url, args.agents)
     slices = [names[i::args.procs] for i in range(args.procs)]
     duration = args.warmup + args.seconds
     procs = [ctx.Process(target=worker_entry, daemon=True,
@@ -217,10 +285,14 @@ def throughput(farm: Farm, args: argparse.Namespace) -> dict[str, Any]:
         print(f"  registered {registered} agents", flush=True)
 
         t = time.perf_counter()
-        job = farm.api.request("POST", "/jobs", json=job_spec("bench", f"1-{args.tasks}"), timeout=600)
+        specs = studio_jobs(args.tasks) if studio else [job_spec("bench", f"1-{args.tasks}")]
+        jobs = [farm.api.request("POST", "/jobs", json=spec, timeout=600) for spec in specs]
         submit_s = time.perf_counter() - t
-        ready_s = wait_ready(farm, job["id"], args.tasks, timeout=600)
-        print(f"  submitted {args.tasks} tasks in {submit_s:.2f}s (+{ready_s:.2f}s until all ready)", flush=True)
+        ready_s = sum(wait_ready(farm, job["id"], job["total_tasks"], timeout=600) for job in jobs)
+        if studio:
+            studio_blocklists(farm.db_url, [job["id"] for job in jobs])
+        print(f"  submitted {sum(j['total_tasks'] for j in jobs)} tasks in {submit_s:.2f}s "
+              f"(+{ready_s:.2f}s until all ready)", flush=True)
 
         server_ps = psutil.Process(farm.server.pid) if farm.server and farm.server.pid else None
         server_tree = [server_ps] + (server_ps.children(recursive=True) if server_ps else [])
@@ -315,9 +387,10 @@ def percentile(values: list[float], pct: float) -> float:
 
 # ---------------------------------------------------------------------------------------- main
 def run_db(kind: str, args: argparse.Namespace, tmp: Path, pg: PostgresServer | None) -> dict[str, Any]:
-    out: dict[str, Any] = {"db": kind}
+    out: dict[str, Any] = {"db": kind, "scenario": args.scenario}
 
     def url(tag: str) -> str:
+        tag = f"{args.scenario}_{tag}"
         if kind == "sqlite":
             return f"sqlite:///{tmp / f'{kind}-{tag}.db'}"
         assert pg is not None
@@ -325,8 +398,8 @@ def run_db(kind: str, args: argparse.Namespace, tmp: Path, pg: PostgresServer | 
 
     node_timeout = max(60.0, args.heartbeat * 6)
     if not args.skip_throughput:
-        print(f"[{kind}] throughput: {args.agents} agents x {args.cores} cores, {args.tasks} tasks", flush=True)
-        farm = Farm(url("tput"), tmp / f"{kind}-tput", node_timeout=node_timeout).start(timeout=60)
+        print(f"[{kind}, {args.scenario}] throughput: {args.agents} agents x {args.cores} cores, {args.tasks} tasks", flush=True)
+        farm = Farm(url("tput"), tmp / f"{kind}-{args.scenario}-tput", node_timeout=node_timeout).start(timeout=60)
         try:
             out.update(throughput(farm, args))
         except Exception:
@@ -340,7 +413,9 @@ def run_db(kind: str, args: argparse.Namespace, tmp: Path, pg: PostgresServer | 
               f"simulator {out['sim_cpu'] / (args.warmup + args.seconds):.2f} cores", flush=True)
     if not args.skip_latency:
         print(f"[{kind}] latency: {args.idle_agents} idle agents, {args.samples} one-task jobs", flush=True)
-        farm = Farm(url("lat"), tmp / f"{kind}-lat", node_timeout=node_timeout).start(timeout=60)
+        farm = Farm(url("lat"), tmp / f"{kind}-{args.scenario}-lat", node_timeout=node_timeout).start(timeout=60)
+        if args.scenario == "studio":
+            studio_setup(farm.db_url, args.agents)
         try:
             samples = asyncio.run(latency_async(farm, args))
         except Exception:
@@ -367,6 +442,8 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--scenario", choices=["plain", "studio", "both"], default="both",
+                        help="plain: one job, one project; studio: projects, pools, limits, blocklists in play")
     parser.add_argument("--agents", type=int, default=1000, help="simulated agents (throughput phase)")
     parser.add_argument("--tasks", type=int, default=100_000, help="ready tasks submitted before measuring")
     parser.add_argument("--cores", type=int, default=8, help="cores per simulated agent")
@@ -392,20 +469,22 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if "postgresql" in kinds:
                 pg = PostgresServer(fast=args.pg_fast, max_connections=500).start()
+            scenarios = ["plain", "studio"] if args.scenario == "both" else [args.scenario]
             for kind in kinds:
-                rows.append(run_db(kind, args, tmp, pg))
+                for scenario in scenarios:
+                    rows.append(run_db(kind, argparse.Namespace(**{**vars(args), "scenario": scenario}), tmp, pg))
         finally:
             if pg is not None:
                 pg.stop()
 
     print()
-    print("| database | agents | tasks | submit (s) | assignments/s | server CPU (cores) | latency median (ms) "
-          "| latency p99 (ms) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| database | scenario | agents | tasks | submit (s) | assignments/s | server CPU (cores) "
+          "| latency median (ms) | latency p99 (ms) |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         def f(key: str, fmt: str, scale: float = 1.0, r: dict[str, Any] = r) -> str:
             return format(r[key] * scale, fmt) if key in r else "-"
-        print(f"| {r['db']} | {args.agents} | {args.tasks} | {f('submit_s', '.2f')} | {f('rate', '.0f')} "
+        print(f"| {r['db']} | {r['scenario']} | {args.agents} | {args.tasks} | {f('submit_s', '.2f')} | {f('rate', '.0f')} "
               f"| {f('server_cpu', '.2f')} | {f('lat_median', '.1f', 1000)} | {f('lat_p99', '.1f', 1000)} |")
     return 0
 
