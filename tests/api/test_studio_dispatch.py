@@ -242,3 +242,62 @@ def assign_in_pool(bench: Bench, node: int, pool: str) -> list[dict[str, Any]]:
         conn.execute(update(nodes).where(nodes.c.id == node).values(pool=pool))
         dispatch.forget_tag_keys(conn.engine)
         return assign(conn, node, utcnow())
+
+
+def _pending(bench: Bench, job: int) -> tuple[str | None, dict[str, str | None]]:
+    from thresher.server.views import get_job
+    with bench.db.read() as conn:
+        view = get_job(conn, job)
+    return view.pending, {layer.name: layer.pending for layer in view.layers}
+
+
+def test_every_waiting_job_says_why(bench: Bench) -> None:
+    from thresher.server.db.tables import node_failures
+    node = bench.node("n", cores=2, tags=["linux"])
+    _project(bench, "capped", max_cores=1)
+    _limit(bench, "nuke", 1)
+    running = bench.submit(project="capped", layers=[layer(frames="1-3")])
+    bench.work(node)  # capped runs 1 (its cap) and the node's other core takes nothing of it
+    assert _pending(bench, running)[1]["render"] == "project capped at its cap (1/1 cores)"
+
+    licence = bench.submit(layers=[layer(frames="1-2", limits={"nuke": 1})])
+    bench.work(node)
+    assert _pending(bench, licence) == (None, {"render": "licence nuke 1/1 in use"})  # it runs one task
+    other = bench.submit(layers=[layer(frames="1", limits={"nuke": 1})])
+    assert _pending(bench, other) == ("licence nuke 1/1 in use", {"render": "licence nuke 1/1 in use"})
+
+    from thresher.server.db.tables import nodes
+    maya = bench.node("m", cores=1, tags=["maya"])
+    tagged = bench.submit(layers=[layer(frames="1", tags=["maya"])])
+    with bench.db.write() as conn:
+        conn.execute(update(nodes).where(nodes.c.id == maya).values(state="down"))
+    assert _pending(bench, tagged)[0] == "no node that can run it is up and enabled (m cannot take work)"
+    with bench.db.write() as conn:
+        conn.execute(nodes.delete().where(nodes.c.id == maya))
+    assert _pending(bench, tagged)[0] == "no registered node with tags maya"
+    with bench.db.write() as conn:
+        studio.ensure_pool(conn, "gpu")
+    gpu = bench.node("g", cores=1)
+    with bench.db.write() as conn:
+        conn.execute(update(nodes).where(nodes.c.id == gpu).values(pool="gpu"))
+    pooled = bench.submit(layers=[layer(frames="1", pools=["gpu"], resources={"cores": 1})])
+    with bench.db.write() as conn:
+        conn.execute(nodes.delete().where(nodes.c.id == gpu))
+    assert _pending(bench, pooled)[0] == "no registered node in pool gpu"
+    huge = bench.submit(layers=[layer(frames="1", resources={"cores": 2})])
+    assert _pending(bench, huge)[0] == "waiting for a node with room (every node that can run it is busy)"
+
+    blocked = bench.submit(layers=[layer(frames="1")])
+    with bench.db.write() as conn:
+        conn.execute(insert(node_failures).values(job_id=blocked, node_id=node, failures=3, blocked=True,
+                                                  last_failed_at=utcnow()))
+    assert _pending(bench, blocked)[0] == "every node that could run it has it blocklisted (n)"
+
+    staged = bench.submit(layers=[layer("sim", frames="1", resources={"cores": 2}), layer("render", depends_on=["sim"])])
+    assert _pending(bench, staged)[1]["render"] == "waiting for layer sim"
+    after = bench.submit(depends_on=[staged], layers=[layer()])
+    assert _pending(bench, after)[0] == f"waiting for job {staged} (queued)"
+
+    paused = bench.submit(layers=[layer()])
+    bench.act(lifecycle.pause_job, paused)
+    assert _pending(bench, paused)[0] == "the job is paused"

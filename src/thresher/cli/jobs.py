@@ -153,6 +153,27 @@ def job(
         console.print(job_view(answer))
 
 
+def why(
+    job_id: Annotated[int, typer.Argument(metavar="JOB", help="Job id.", show_default=False)],
+    json_out: JsonOpt = False,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Say why a job (and each of its layers) is not running now."""
+    with connect(server, token) as client:
+        answer = client.job(job_id)
+    reasons = {layer.name: layer.pending for layer in answer.layers if layer.pending}
+    if json_out:
+        emit_json({"job_id": answer.id, "state": answer.state, "pending": answer.pending, "layers": reasons})
+        return
+    if not answer.pending and not reasons:
+        console.print(f"job {answer.id} is {answer.state}: nothing waits")
+        return
+    console.print(f"job {answer.id} ({answer.state}): {answer.pending or 'running'}")
+    for name, reason in reasons.items():
+        console.print(f"  {name}: {reason}")
+
+
 def tasks(
     job_id: Annotated[int, typer.Argument(metavar="JOB", help="Job id.", show_default=False)],
     layer: Annotated[str | None, typer.Option("--layer", "-l", help="Only this layer.")] = None,

@@ -54,6 +54,7 @@ app.command("submit-cmd", rich_help_panel=JOBS,
 app.command("jobs", rich_help_panel=JOBS)(jobs.jobs)
 app.command("job", rich_help_panel=JOBS)(jobs.job)
 app.command("wait", rich_help_panel=JOBS)(jobs.wait)
+app.command("why", rich_help_panel=JOBS)(jobs.why)
 app.command("kill", rich_help_panel=JOBS)(jobs.kill)
 app.command("pause", rich_help_panel=JOBS)(jobs.pause)
 app.command("resume", rich_help_panel=JOBS)(jobs.resume)

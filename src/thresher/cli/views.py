@@ -140,6 +140,8 @@ def job_view(job: Job) -> Group:
     ]
     if job.depends_on:
         rows.append(("depends on", ", ".join(str(d) for d in job.depends_on)))
+    if job.pending:
+        rows.append(("waiting", job.pending))
     for key, value in rows:
         head.add_row(key, value)
 

@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from thresher.model.fit import gpu_indices, node_free
 from thresher.model.spec import MAX_ID
 from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_STATES, TaskState, job_state_from_counts
+from thresher.server import why
 from thresher.server.db import dialects
 from thresher.server.db.queries import nodes as qn
 from thresher.server.db.queries import views as q
@@ -82,10 +83,11 @@ def list_jobs(conn: Connection, *, state: str | None, project: str | None, owner
                             total=total)
 
 
-def layer_view(row: Any, counts: dict[str, int], running: float = 0.0) -> Layer:
+def layer_view(row: Any, counts: dict[str, int], running: float = 0.0, pending: str | None = None) -> Layer:
     return Layer(
         id=row.id, name=row.name, template=row.template, frames=row.frames, chunk=row.chunk, cores=row.cores,
-        memory_mb=row.memory_mb, gpus=row.gpus, tags=row.tags or [], retries=row.retries, timeout=row.timeout,
+        memory_mb=row.memory_mb, gpus=row.gpus, tags=row.tags or [], pools=row.pools or [], limits=row.limits or {},
+        pending=pending, retries=row.retries, timeout=row.timeout,
         depends_on=row.depends_on or [], state=job_state_from_counts(counts, paused=False, killed=False),
         counts=TaskCounts(**counts), total_tasks=row.total_tasks, progress=_progress(counts, row.total_tasks, running))
 
@@ -103,10 +105,12 @@ def get_job(conn: Connection, job_id: int) -> Job:
         for state, n in counts.items():
             job_counts[state] += n
     running = _sums(conn, q.RUNNING_PROGRESS_BY_LAYER, {"job_id": job_id}) if job_counts[TaskState.RUNNING] else {}
-    layers = [layer_view(layer, layer_counts.get(layer.id, _empty_counts()), running.get(layer.id, 0.0))
-              for layer in conn.execute(q.LAYERS_OF_JOB, {"job_id": job_id})]
+    layer_rows = list(conn.execute(q.LAYERS_OF_JOB, {"job_id": job_id}))
+    pending, by_layer = why.pending_reasons(conn, row, layer_rows, layer_counts)
+    layers = [layer_view(layer, layer_counts.get(layer.id, _empty_counts()), running.get(layer.id, 0.0),
+                         by_layer.get(layer.id)) for layer in layer_rows]
     return Job(**_summary_fields(row, job_counts, sum(running.values())), layers=layers,
-               depends_on=row.depends_on or [], spec=row.spec)
+               depends_on=row.depends_on or [], spec=row.spec, pending=pending)
 
 
 # -- tasks and attempts ----------------------------------------------------------------------

@@ -58,6 +58,8 @@ class Layer(BaseModel):
     memory_mb: int
     gpus: int
     tags: list[str]
+    pools: list[str] = Field(default_factory=list, description="the pools its tasks may run in (any when empty)")
+    limits: dict[str, int] = Field(default_factory=dict, description="licence units each task holds")
     retries: int
     timeout: float | None
     depends_on: list[str] = Field(..., description="names of the layers of this job it waits for")
@@ -65,6 +67,7 @@ class Layer(BaseModel):
     counts: TaskCounts
     total_tasks: int
     progress: float = Field(..., description=_PROGRESS)
+    pending: str | None = Field(None, description="why its ready or waiting tasks are not running now")
 
 
 class Job(JobSummary):
@@ -72,6 +75,7 @@ class Job(JobSummary):
 
     layers: list[Layer]
     depends_on: list[int] = Field(..., description="ids of the jobs it waits for")
+    pending: str | None = Field(None, description="why it runs nothing now (none while it runs or once finished)")
     spec: dict[str, Any] = Field(..., description="the submitted spec")
 
 
