@@ -29,9 +29,10 @@ SUMMARY = {
 JOB = {
     **SUMMARY,
     "layers": [{"id": 1, "name": "main", "template": "command", "frames": "1-4", "chunk": 1, "cores": 1,
-                "memory_mb": 512, "gpus": 0, "tags": [], "retries": 2, "timeout": None, "depends_on": [],
-                "state": "running", "counts": COUNTS, "total_tasks": 4, "progress": 50.0}],
-    "depends_on": [], "spec": {},
+                "memory_mb": 512, "gpus": 0, "tags": [], "pools": [], "limits": {}, "retries": 2, "timeout": None,
+                "depends_on": [], "state": "running", "counts": COUNTS, "total_tasks": 4, "progress": 50.0,
+                "pending": None}],
+    "depends_on": [], "spec": {}, "pending": None,
 }
 TASK = {"id": 11, "job_id": 7, "layer_id": 1, "layer": "main", "index": 0, "frames": "1", "state": "succeeded",
         "tries": 1, "lost": 0, "node": "n1", "attempt_id": 21, "progress": 100.0, "started_at": "2024-01-01T10:00:00Z",
@@ -420,3 +421,14 @@ def test_submit_dry_run_of_a_refused_spec_prints_its_errors(fake: FakeServer, tm
     # without --dry-run a refusal stays an error on stderr
     result = run("submit", str(spec), "-s", "http://x", "--json")
     assert result.exit_code == 1 and result.stdout == "" and "no job with id 7" in result.stderr
+
+
+def test_why_says_what_each_layer_waits_for(fake: FakeServer) -> None:
+    waiting = {**JOB, "state": "queued", "pending": "licence nuke 20/20 in use",
+               "layers": [{**JOB["layers"][0], "pending": "licence nuke 20/20 in use"}]}
+    fake.routes[("GET", "/jobs/7")] = waiting
+    result = run("why", "7", "-s", "http://x")
+    assert result.exit_code == 0 and "licence nuke 20/20 in use" in result.stdout and "main" in result.stdout
+    assert json.loads(run("why", "7", "-s", "http://x", "--json").stdout) == {
+        "job_id": 7, "state": "queued", "pending": "licence nuke 20/20 in use",
+        "layers": {"main": "licence nuke 20/20 in use"}}
