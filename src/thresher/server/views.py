@@ -17,6 +17,7 @@ from thresher.model.spec import MAX_ID
 from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_STATES, TaskState, job_state_from_counts
 from thresher.server.db import dialects
 from thresher.server.db.queries import nodes as qn
+from thresher.server.db.queries import studio as qs
 from thresher.server.db.queries import views as q
 from thresher.server.errors import BadInput, NotFound
 from thresher.wire.common import Page
@@ -105,8 +106,10 @@ def get_job(conn: Connection, job_id: int) -> Job:
     running = _sums(conn, q.RUNNING_PROGRESS_BY_LAYER, {"job_id": job_id}) if job_counts[TaskState.RUNNING] else {}
     layers = [layer_view(layer, layer_counts.get(layer.id, _empty_counts()), running.get(layer.id, 0.0))
               for layer in conn.execute(q.LAYERS_OF_JOB, {"job_id": job_id})]
+    folder = conn.execute(qs.FOLDER_BY_ID, {"folder_id": row.folder_id}).first() if row.folder_id else None
     return Job(**_summary_fields(row, job_counts, sum(running.values())), layers=layers,
-               depends_on=row.depends_on or [], spec=row.spec)
+               depends_on=row.depends_on or [], spec=row.spec, urgent=bool(row.urgent), urgent_by=row.urgent_by,
+               urgent_at=row.urgent_at, folder=folder.name if folder else None)
 
 
 # -- tasks and attempts ----------------------------------------------------------------------
@@ -206,6 +209,11 @@ def _live_by_node(conn: Connection, node_ids: list[int]) -> dict[int, list[Any]]
 def _nodes(conn: Connection, rows: Sequence[Any]) -> list[Node]:
     live = _live_by_node(conn, [r.id for r in rows])
     return [node_view(r, live[r.id]) for r in rows]
+
+
+def nodes_of(conn: Connection, rows: Sequence[Any]) -> list[Node]:
+    """These node rows as nodes with what they run (a pool's members)."""
+    return _nodes(conn, rows)
 
 
 def list_nodes(conn: Connection, *, limit: int, offset: int) -> Page[Node]:

@@ -73,6 +73,10 @@ class Job(JobSummary):
     layers: list[Layer]
     depends_on: list[int] = Field(..., description="ids of the jobs it waits for")
     spec: dict[str, Any] = Field(..., description="the submitted spec")
+    urgent: bool = Field(False, description="ahead of fair share (a wrangler's call: `POST /jobs/{id}/urgent`)")
+    urgent_by: str | None = Field(None, description="who marked it urgent")
+    urgent_at: Moment = None
+    folder: str | None = Field(None, description="the project's folder it is in; null: the project's own jobs")
 
 
 class Task(BaseModel):
