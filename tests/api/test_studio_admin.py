@@ -65,6 +65,9 @@ def test_projects_folders_and_stakes(farm) -> None:
     _refused(lambda: api.post("/projects/show/folders", {"name": "seq 010"}), 422, "name")
     _refused(lambda: api.post("/projects/nothing/folders", {"name": "seq010"}), 404)
     _refused(lambda: api.request("PATCH", "/projects/show/folders/none", json={"priority": 1}), 404)
+    _refused(lambda: api.request("PATCH", "/projects/show/folders/seq010", json={"min_cores": 9}), 422, "max_cores")
+    _refused(lambda: api.post("/projects/show/folders", {"name": "s2", "min_cores": 3, "max_cores": 2}), 422,
+             "max_cores")
 
     staked = api.request("PUT", "/projects/show/pools/default", json={"guaranteed_cores": 4, "max_cores": 16})
     (stake,) = staked["stakes"]
@@ -75,6 +78,8 @@ def test_projects_folders_and_stakes(farm) -> None:
     _refused(lambda: api.request("PUT", "/projects/show/pools/no%20where", json={}), 422, "pool")
     _refused(lambda: api.request("PUT", "/projects/show/pools/default", json={"guaranteed_cores": -1}), 422,
              "guaranteed_cores")
+    _refused(lambda: api.request("PUT", "/projects/show/pools/default", json={"guaranteed_cores": 4, "max_cores": 2}),
+             422, "max_cores")
 
 
 def test_pools_and_moving_a_node(farm) -> None:

@@ -10,20 +10,33 @@ the order from the task rows (`ix_tasks_ready`); running tasks keep what they bo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from thresher.model.dispatch_rule import folder_key, limit_usage_key, project_key, stake_key
 from thresher.model.states import FINAL_JOB_STATES, TaskState
 from thresher.server import studio, usage, views
 from thresher.server.clock import utcnow
 from thresher.server.db.queries import studio as q
-from thresher.server.errors import Conflict, NotFound
+from thresher.server.errors import BadInput, Conflict, NotFound
 from thresher.wire import studio as w
 
 NOT_STARTED = [TaskState.WAITING, TaskState.READY, TaskState.PAUSED]
+
+
+@contextmanager
+def _unique(what: str) -> Iterator[None]:
+    """A name taken by another request committed meanwhile (PostgreSQL, two server processes): 409,
+    as when it was taken before; the transaction is rolled back with the error."""
+    try:
+        yield
+    except IntegrityError:
+        raise Conflict(f"{what} exists already", [{"field": "name", "message": "taken"}]) from None
 
 
 def _counters(conn: Connection) -> dict[str, tuple[int, int, int]]:
@@ -77,7 +90,8 @@ def get_project(conn: Connection, name: str) -> w.Project:
 def create_project(conn: Connection, body: w.ProjectCreate) -> None:
     if conn.execute(q.PROJECT_BY_NAME, {"name": body.name}).first() is not None:
         raise Conflict(f"a project named {body.name!r} exists already", [{"field": "name", "message": "taken"}])
-    studio.add_project(conn, body.name, body.weight, body.max_cores, body.max_gpus)
+    with _unique(f"a project named {body.name!r}"):
+        studio.add_project(conn, body.name, body.weight, body.max_cores, body.max_gpus)
 
 
 def update_project(conn: Connection, name: str, body: w.ProjectPatch) -> None:
@@ -101,7 +115,8 @@ def create_folder(conn: Connection, project: str, body: w.FolderCreate) -> None:
     if conn.execute(q.FOLDER_BY_NAME, {"project_id": project_id, "name": body.name}).first() is not None:
         raise Conflict(f"project {project!r} has a folder named {body.name!r} already",
                        [{"field": "name", "message": "taken"}])
-    folder_id, _ = studio.folder_for_submit(conn, project_id, body.name)
+    with _unique(f"folder {body.name!r}"):
+        folder_id, _ = studio.folder_for_submit(conn, project_id, body.name)
     conn.execute(q.UPDATE_FOLDER, {"b_id": folder_id, "b_priority": body.priority, "b_min_cores": body.min_cores,
                                    "b_max_cores": body.max_cores})
 
@@ -110,9 +125,13 @@ def update_folder(conn: Connection, project: str, folder: str, body: w.FolderPat
     row = _folder_row(conn, _project_row(conn, project).id, folder)
     given = body.model_fields_set
     priority = body.priority if "priority" in given and body.priority is not None else row.priority
-    conn.execute(q.UPDATE_FOLDER, {"b_id": row.id, "b_priority": priority,
-                                   "b_min_cores": body.min_cores if "min_cores" in given else row.min_cores,
-                                   "b_max_cores": body.max_cores if "max_cores" in given else row.max_cores})
+    min_cores = body.min_cores if "min_cores" in given else row.min_cores
+    max_cores = body.max_cores if "max_cores" in given else row.max_cores
+    if min_cores is not None and max_cores is not None and max_cores < min_cores:
+        raise BadInput("a folder's cap is below its minimum", [{"field": "max_cores", "message": (
+            f"must be at least min_cores ({min_cores}), or null for no cap")}])
+    conn.execute(q.UPDATE_FOLDER, {"b_id": row.id, "b_priority": priority, "b_min_cores": min_cores,
+                                   "b_max_cores": max_cores})
     if priority != row.priority:
         conn.execute(q.SET_FOLDER_PRIORITY_OF_TASKS, {"b_folder_id": row.id, "b_running": TaskState.RUNNING,
                                                       "b_priority": priority})
@@ -193,7 +212,9 @@ def get_limit(conn: Connection, name: str) -> w.Limit:
 def create_limit(conn: Connection, body: w.LimitCreate) -> None:
     if conn.execute(q.LIMIT_BY_NAME, {"name": body.name}).first() is not None:
         raise Conflict(f"a limit named {body.name!r} exists already", [{"field": "name", "message": "taken"}])
-    conn.execute(q.INSERT_LIMIT, {"name": body.name, "max_total": body.max_total, "max_per_node": body.max_per_node})
+    with _unique(f"a limit named {body.name!r}"):
+        conn.execute(q.INSERT_LIMIT, {"name": body.name, "max_total": body.max_total,
+                                      "max_per_node": body.max_per_node})
     usage.ensure(conn, [limit_usage_key(body.name)])
 
 

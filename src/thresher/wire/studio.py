@@ -8,9 +8,9 @@ against, so what a wrangler reads is what the dispatcher weighs.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from thresher.model.spec import MAX_ID
 from thresher.wire.nodes import Node
@@ -38,6 +38,16 @@ Priority = Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _not_below(floor_field: str) -> Any:
+    """A cap checked against the guarantee (or minimum) given before it in the same body."""
+    def check(cls: type, value: int | None, info: ValidationInfo) -> int | None:
+        floor = info.data.get(floor_field)
+        if value is not None and floor is not None and value < floor:
+            raise ValueError(f"must be at least {floor_field} ({floor}), or null for no cap")
+        return value
+    return classmethod(check)
 
 
 # ------------------------------------------------------------------ answers
@@ -127,6 +137,8 @@ class FolderCreate(_Body):
     min_cores: Cap = None
     max_cores: Cap = None
 
+    _max_cores = field_validator("max_cores")(_not_below("min_cores"))
+
 
 class FolderPatch(_Body):
     """Only the fields given change; a minimum or cap given as null is removed."""
@@ -141,6 +153,9 @@ class StakeBody(_Body):
     max_cores: Cap = None
     guaranteed_gpus: Count = 0
     max_gpus: Cap = None
+
+    _max_cores = field_validator("max_cores")(_not_below("guaranteed_cores"))
+    _max_gpus = field_validator("max_gpus")(_not_below("guaranteed_gpus"))
 
 
 class NodePoolBody(_Body):
