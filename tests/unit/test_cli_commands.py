@@ -32,7 +32,8 @@ JOB = {
                 "memory_mb": 512, "gpus": 0, "tags": [], "pools": [], "limits": {}, "retries": 2, "timeout": None,
                 "depends_on": [], "state": "running", "counts": COUNTS, "total_tasks": 4, "progress": 50.0,
                 "pending": None}],
-    "depends_on": [], "spec": {}, "pending": None,
+    "depends_on": [], "spec": {}, "pending": None, "urgent": False, "urgent_by": None, "urgent_at": None,
+    "folder": None,
 }
 TASK = {"id": 11, "job_id": 7, "layer_id": 1, "layer": "main", "index": 0, "frames": "1", "state": "succeeded",
         "tries": 1, "lost": 0, "node": "n1", "attempt_id": 21, "progress": 100.0, "started_at": "2024-01-01T10:00:00Z",

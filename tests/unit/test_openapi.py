@@ -86,7 +86,7 @@ def test_every_route_has_a_response_model_an_operation_id_and_a_tag(app: FastAPI
     assert len(ids) == len(set(ids))
     assert {"submit_job", "list_jobs", "get_job", "kill_job", "register_node", "heartbeat",
             "ask_for_work"} <= set(ids)
-    assert {tag for r in routes for tag in r.tags} == {"jobs", "tasks", "attempts", "nodes", "templates", "agent",
+    assert {tag for r in routes for tag in r.tags} == {"jobs", "tasks", "attempts", "nodes", "templates", "agent", "studio",
                                                        "meta"}
 
 
@@ -259,6 +259,38 @@ def test_real_answers_are_documented_and_have_their_models(app: FastAPI) -> None
         templates = call("GET", "/templates", admin, 200, params={"limit": 2})
         assert len(templates["items"]) == 2 and templates["total"] > 2
         call("GET", "/templates", admin, 422, params={"offset": -1})
+        # studio scheduling
+        call("GET", "/projects", admin, 200)
+        call("POST", "/projects", admin, 201, json={"name": "show", "weight": 2})
+        call("POST", "/projects", admin, 409, json={"name": "show"})
+        call("POST", "/projects", admin, 422, json={"name": "show2", "weight": -1})
+        call("GET", "/projects/show", admin, 200)
+        call("GET", "/projects/nothing", admin, 404)
+        call("PATCH", "/projects/show", admin, 200, json={"max_cores": 10})
+        call("PATCH", "/projects/nothing", admin, 404, json={"max_cores": 10})
+        call("POST", "/projects/show/folders", admin, 201, json={"name": "seq1", "priority": 5})
+        call("POST", "/projects/show/folders", admin, 409, json={"name": "seq1"})
+        call("POST", "/projects/nothing/folders", admin, 404, json={"name": "seq1"})
+        call("PATCH", "/projects/show/folders/seq1", admin, 200, json={"priority": 7})
+        call("PATCH", "/projects/show/folders/none", admin, 404, json={"priority": 7})
+        call("PUT", "/projects/show/pools/default", admin, 200, json={"guaranteed_cores": 2, "max_cores": 8})
+        call("PUT", "/projects/show/pools/nowhere", admin, 404, json={})
+        call("POST", "/nodes/n1/pool", admin, 200, json={"pool": "fast"})
+        call("POST", "/nodes/nobody/pool", admin, 404, json={"pool": "fast"})
+        call("GET", "/pools", admin, 200)
+        call("GET", "/pools/fast", admin, 200)
+        call("GET", "/pools/nowhere", admin, 404)
+        call("GET", "/limits", admin, 200)
+        call("POST", "/limits", admin, 201, json={"name": "nuke", "max_total": 2})
+        call("POST", "/limits", admin, 409, json={"name": "nuke", "max_total": 2})
+        call("PATCH", "/limits/nuke", admin, 200, json={"max_per_node": 1})
+        call("PATCH", "/limits/none", admin, 404, json={"max_per_node": 1})
+        call("DELETE", "/limits/nuke", admin, 200)
+        call("DELETE", "/limits/nuke", admin, 404)
+        call("POST", f"/jobs/{job['id']}/urgent", admin, 200, json={"urgent": True})
+        call("POST", "/jobs/999999/urgent", admin, 404, json={"urgent": True})
+        call("POST", f"/jobs/{job['id']}/move", admin, 200, json={"folder": "late"})
+        call("POST", "/jobs/999999/move", admin, 404, json={"folder": "late"})
         call("POST", "/agent/goodbye", admin, 403)
         call("POST", "/agent/goodbye", token, 200)
     operations = {op["operationId"] for _, _, op in _operations(call.document)}
@@ -269,7 +301,8 @@ def test_real_answers_are_documented_and_have_their_models(app: FastAPI) -> None
 def test_page_is_one_generic_shape(document: dict[str, Any]) -> None:
     schemas = document["components"]["schemas"]
     pages = [name for name in schemas if name.startswith("Page_")]
-    assert set(pages) == {"Page_JobSummary_", "Page_Task_", "Page_Attempt_", "Page_Node_", "Page_Template_"}
+    assert set(pages) == {"Page_JobSummary_", "Page_Task_", "Page_Attempt_", "Page_Node_", "Page_Template_",
+                          "Page_Project_", "Page_Pool_", "Page_Limit_"}
     for name in pages:
         assert set(schemas[name]["required"]) == {"items", "total"}
 

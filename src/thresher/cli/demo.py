@@ -22,6 +22,7 @@ from thresher.cli.farm import sigterm_as_interrupt
 from thresher.cli.localfarm import FarmError, LocalFarm, free_port, split_cores
 from thresher.cli.views import done_count
 from thresher.client.api import Thresher
+from thresher.client.http import ApiError
 from thresher.model.frames import parse_frames
 from thresher.model.states import JobState, TaskState
 from thresher.wire.jobs import Job
@@ -38,6 +39,20 @@ def find_examples() -> Path:
 
 def count_frames(frames: str) -> int:
     return sum(1 for _ in parse_frames(frames))
+
+
+DEMO_PROJECT = "demo"
+
+
+def ensure_demo_project(client: Thresher) -> None:
+    """Make the demo's project if the farm lacks it: a server refuses submits to unknown projects
+    unless `create_unknown_projects` is set, and a fresh farm has none but its default."""
+    if DEMO_PROJECT not in {p.name for p in client.projects()}:
+        try:
+            client.add_project(DEMO_PROJECT)
+        except ApiError as exc:
+            if exc.status != 409:  # made meanwhile by another demo against the same farm: fine
+                raise
 
 
 def demo_job_spec(frames: str, output: Path, renderer: str, examples: Path) -> dict[str, Any]:
@@ -57,7 +72,7 @@ def demo_job_spec(frames: str, output: Path, renderer: str, examples: Path) -> d
                    "--frames", str(total), "--output", pattern]
     return {
         "name": f"demo animation ({renderer})",
-        "project": "demo",
+        "project": DEMO_PROJECT,
         "priority": 50,
         "layers": [{
             "name": "render",
@@ -122,6 +137,7 @@ def demo(
             farm.start()
             console.print(f"farm up at {farm.url} with {agents} agents; rendering {total} frames with {renderer}")
             with farm.client() as client:
+                ensure_demo_project(client)
                 job = client.submit(demo_job_spec(frames, output, renderer, examples))
                 console.print(f"submitted job {job.id}")
                 job = _watch(client, job.id, total)

@@ -1,6 +1,6 @@
 """The `thresher` command: wires the command modules into one Typer app.
 
-Commands live in small modules by subject (jobs, logs, nodes, farm, demo); this file only names them,
+Commands live in small modules by subject (jobs, logs, nodes, studio, farm, demo); this file only names them,
 so `thresher --help` reads as a table of contents.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from thresher import __version__
-from thresher.cli import demo, farm, jobs, logs, nodes, secret
+from thresher.cli import demo, farm, jobs, logs, nodes, secret, studio
 from thresher.cli.common import ThresherGroup
 
 app = typer.Typer(
@@ -70,6 +70,16 @@ app.command("kill-task", rich_help_panel=TASKS)(jobs.kill_task)
 
 app.command("nodes", rich_help_panel=NODES)(nodes.nodes)
 app.add_typer(nodes.node_app, name="node", rich_help_panel=NODES)
+nodes.node_app.command("pool")(studio.node_pool)
+
+STUDIO = "Studio scheduling"
+app.add_typer(studio.project_app, name="project", rich_help_panel=STUDIO)
+app.add_typer(studio.folder_app, name="folder", rich_help_panel=STUDIO)
+app.add_typer(studio.pool_app, name="pool", rich_help_panel=STUDIO)
+app.add_typer(studio.limit_app, name="limit", rich_help_panel=STUDIO)
+app.command("stake", rich_help_panel=STUDIO)(studio.stake)
+app.command("urgent", rich_help_panel=JOBS)(studio.urgent)
+app.command("move", rich_help_panel=JOBS)(studio.move)
 
 
 def main() -> None:

@@ -138,6 +138,10 @@ def job_view(job: Job) -> Group:
         ("submitted", short_time(job.submitted_at)),
         ("finished", short_time(job.finished_at)),
     ]
+    if job.folder:
+        rows.insert(5, ("folder", job.folder))
+    if job.urgent:
+        rows.insert(2, ("urgent", f"yes, by {job.urgent_by or '-'} at {short_time(job.urgent_at)}"))
     if job.depends_on:
         rows.append(("depends on", ", ".join(str(d) for d in job.depends_on)))
     if job.pending:

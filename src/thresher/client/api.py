@@ -23,6 +23,7 @@ from thresher.wire.common import Page
 from thresher.wire.jobs import Attempt, DryRun, Job, JobSummary, LogPiece, Task, TaskDetail
 from thresher.wire.meta import Health, Template, WhoAmI
 from thresher.wire.nodes import Node
+from thresher.wire.studio import Limit, Pool, PoolDetail, Project
 
 OUTAGE_GRACE_S = 60.0
 """How long `wait` and `follow_log` keep polling through a server that cannot be reached: a server
@@ -263,6 +264,74 @@ class Thresher:
     def drain_node(self, id_or_name: int | str) -> Node:
         return Node.model_validate(self.http.post(f"/nodes/{_seg(id_or_name)}/drain"))
 
+    # -- studio scheduling ---------------------------------------------------------------------
+    # Projects, pools and limits are tens: each list is one page. Patches send only what is given
+    # (`_given`): a cap passed as None is left as it is, `clear` names caps to remove.
+
+    def projects(self) -> list[Project]:
+        return Page[Project].model_validate(self.http.get("/projects")).items
+
+    def project(self, name: str) -> Project:
+        return Project.model_validate(self.http.get(f"/projects/{_seg(name)}"))
+
+    def add_project(self, name: str, weight: float = 1.0, max_cores: int | None = None,
+                    max_gpus: int | None = None) -> Project:
+        body = {"name": name, "weight": weight, "max_cores": max_cores, "max_gpus": max_gpus}
+        return Project.model_validate(self.http.post("/projects", json=body))
+
+    def set_project(self, name: str, weight: float | None = None, max_cores: int | None = None,
+                    max_gpus: int | None = None, clear: tuple[str, ...] = ()) -> Project:
+        body = _given(clear, weight=weight, max_cores=max_cores, max_gpus=max_gpus)
+        return Project.model_validate(self.http.request("PATCH", f"/projects/{_seg(name)}", json=body))
+
+    def add_folder(self, project: str, name: str, priority: int = 0, min_cores: int | None = None,
+                   max_cores: int | None = None) -> Project:
+        body = {"name": name, "priority": priority, "min_cores": min_cores, "max_cores": max_cores}
+        return Project.model_validate(self.http.post(f"/projects/{_seg(project)}/folders", json=body))
+
+    def set_folder(self, project: str, name: str, priority: int | None = None, min_cores: int | None = None,
+                   max_cores: int | None = None, clear: tuple[str, ...] = ()) -> Project:
+        body = _given(clear, priority=priority, min_cores=min_cores, max_cores=max_cores)
+        return Project.model_validate(self.http.request("PATCH", f"/projects/{_seg(project)}/folders/{_seg(name)}",
+                                                        json=body))
+
+    def set_stake(self, project: str, pool: str, guaranteed_cores: int = 0, max_cores: int | None = None,
+                  guaranteed_gpus: int = 0, max_gpus: int | None = None) -> Project:
+        body = {"guaranteed_cores": guaranteed_cores, "max_cores": max_cores, "guaranteed_gpus": guaranteed_gpus,
+                "max_gpus": max_gpus}
+        return Project.model_validate(self.http.request("PUT", f"/projects/{_seg(project)}/pools/{_seg(pool)}",
+                                                        json=body))
+
+    def pools(self) -> list[Pool]:
+        return Page[Pool].model_validate(self.http.get("/pools")).items
+
+    def pool(self, name: str) -> PoolDetail:
+        return PoolDetail.model_validate(self.http.get(f"/pools/{_seg(name)}"))
+
+    def set_node_pool(self, id_or_name: int | str, pool: str) -> Node:
+        return Node.model_validate(self.http.post(f"/nodes/{_seg(id_or_name)}/pool", json={"pool": pool}))
+
+    def limits(self) -> list[Limit]:
+        return Page[Limit].model_validate(self.http.get("/limits")).items
+
+    def add_limit(self, name: str, max_total: int, max_per_node: int | None = None) -> Limit:
+        body = {"name": name, "max_total": max_total, "max_per_node": max_per_node}
+        return Limit.model_validate(self.http.post("/limits", json=body))
+
+    def set_limit(self, name: str, max_total: int | None = None, max_per_node: int | None = None,
+                  clear: tuple[str, ...] = ()) -> Limit:
+        body = _given(clear, max_total=max_total, max_per_node=max_per_node)
+        return Limit.model_validate(self.http.request("PATCH", f"/limits/{_seg(name)}", json=body))
+
+    def remove_limit(self, name: str) -> Limit:
+        return Limit.model_validate(self.http.request("DELETE", f"/limits/{_seg(name)}"))
+
+    def set_urgent(self, job_id: int, urgent: bool = True) -> Job:
+        return Job.model_validate(self.http.post(f"/jobs/{_seg(job_id)}/urgent", json={"urgent": urgent}))
+
+    def move(self, job_id: int, folder: str) -> Job:
+        return Job.model_validate(self.http.post(f"/jobs/{_seg(job_id)}/move", json={"folder": folder}))
+
     # -- templates -----------------------------------------------------------------------------
 
     def templates(self, limit: int | None = None, offset: int | None = None) -> Page[Template]:
@@ -272,6 +341,11 @@ class Thresher:
     def all_templates(self, page: int = PAGE) -> list[Template]:
         """Every template the server knows, following the server's paging."""
         return _every(lambda limit, offset: self.templates(limit=limit, offset=offset), page)
+
+
+def _given(clear: tuple[str, ...], **values: Any) -> Json:
+    """A patch body: the values given, and those named in `clear` as null (removed)."""
+    return {**{k: v for k, v in values.items() if v is not None}, **{k: None for k in clear}}
 
 
 def _local_user() -> str:

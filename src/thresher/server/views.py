@@ -18,6 +18,7 @@ from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_ST
 from thresher.server import why
 from thresher.server.db import dialects
 from thresher.server.db.queries import nodes as qn
+from thresher.server.db.queries import studio as qs
 from thresher.server.db.queries import views as q
 from thresher.server.errors import BadInput, NotFound
 from thresher.wire.common import Page
@@ -109,8 +110,10 @@ def get_job(conn: Connection, job_id: int) -> Job:
     pending, by_layer = why.pending_reasons(conn, row, layer_rows, layer_counts)
     layers = [layer_view(layer, layer_counts.get(layer.id, _empty_counts()), running.get(layer.id, 0.0),
                          by_layer.get(layer.id)) for layer in layer_rows]
+    folder = conn.execute(qs.FOLDER_BY_ID, {"folder_id": row.folder_id}).first() if row.folder_id else None
     return Job(**_summary_fields(row, job_counts, sum(running.values())), layers=layers,
-               depends_on=row.depends_on or [], spec=row.spec, pending=pending)
+               depends_on=row.depends_on or [], spec=row.spec, pending=pending, urgent=bool(row.urgent),
+               urgent_by=row.urgent_by, urgent_at=row.urgent_at, folder=folder.name if folder else None)
 
 
 # -- tasks and attempts ----------------------------------------------------------------------
@@ -210,6 +213,11 @@ def _live_by_node(conn: Connection, node_ids: list[int]) -> dict[int, list[Any]]
 def _nodes(conn: Connection, rows: Sequence[Any]) -> list[Node]:
     live = _live_by_node(conn, [r.id for r in rows])
     return [node_view(r, live[r.id]) for r in rows]
+
+
+def nodes_of(conn: Connection, rows: Sequence[Any]) -> list[Node]:
+    """These node rows as nodes with what they run (a pool's members)."""
+    return _nodes(conn, rows)
 
 
 def list_nodes(conn: Connection, *, limit: int, offset: int) -> Page[Node]:

@@ -77,6 +77,10 @@ class Job(JobSummary):
     depends_on: list[int] = Field(..., description="ids of the jobs it waits for")
     pending: str | None = Field(None, description="why it runs nothing now (none while it runs or once finished)")
     spec: dict[str, Any] = Field(..., description="the submitted spec")
+    urgent: bool = Field(False, description="ahead of fair share (a wrangler's call: `POST /jobs/{id}/urgent`)")
+    urgent_by: str | None = Field(None, description="who marked it urgent")
+    urgent_at: Moment = None
+    folder: str | None = Field(None, description="the project's folder it is in; null: the project's own jobs")
 
 
 class Task(BaseModel):

@@ -3,11 +3,11 @@ projects' stakes in pools, licence limits, and the usage counters the caps are c
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from thresher.server.db.tables import folders, jobs, limits, nodes, pools, project_pools, projects, usage
+from thresher.server.db.tables import folders, jobs, layers, limits, nodes, pools, project_pools, projects, tasks, usage
 
 # A project by name (a submit names its project).
 PROJECT_BY_NAME = select(projects).where(projects.c.name == bindparam("name"))
@@ -62,3 +62,66 @@ ACTIVE_PROJECTS = (select(jobs.c.project_id, jobs.c.urgent).distinct()
 
 # A node's pool changed (by its agent's registration or a wrangler).
 SET_NODE_POOL = update(nodes).where(nodes.c.id == bindparam("node_id")).values(pool=bindparam("b_pool"))
+
+
+# ---------------------------------------------------------------- the admin surface (`server/studio_admin.py`)
+
+# A project's weight and farm-wide caps changed.
+UPDATE_PROJECT = update(projects).where(projects.c.id == bindparam("b_id")).values(
+    weight=bindparam("b_weight"), max_cores=bindparam("b_max_cores"), max_gpus=bindparam("b_max_gpus"))
+# Every folder, by project and name.
+ALL_FOLDERS = select(folders).order_by(folders.c.project_id, folders.c.name)
+# A folder by id (a job's folder, shown with the job).
+FOLDER_BY_ID = select(folders).where(folders.c.id == bindparam("folder_id"))
+# A folder's priority, minimum and cap changed.
+UPDATE_FOLDER = update(folders).where(folders.c.id == bindparam("b_id")).values(
+    priority=bindparam("b_priority"), min_cores=bindparam("b_min_cores"), max_cores=bindparam("b_max_cores"))
+# The folder priority that orders a folder's tasks, on those not running (a running one keeps its place).
+SET_FOLDER_PRIORITY_OF_TASKS = update(tasks).where(
+    tasks.c.folder_id == bindparam("b_folder_id"), tasks.c.state != bindparam("b_running")).values(
+    folder_priority=bindparam("b_priority"))
+
+# A project's stake in one pool.
+STAKE_OF = select(project_pools).where(project_pools.c.project_id == bindparam("project_id"),
+                                       project_pools.c.pool == bindparam("pool"))
+# A new stake.
+INSERT_STAKE = insert(project_pools)
+# A stake's guarantees and caps changed.
+UPDATE_STAKE = update(project_pools).where(
+    project_pools.c.project_id == bindparam("b_project_id"), project_pools.c.pool == bindparam("b_pool")).values(
+    guaranteed_cores=bindparam("b_guaranteed_cores"), max_cores=bindparam("b_max_cores"),
+    guaranteed_gpus=bindparam("b_guaranteed_gpus"), max_gpus=bindparam("b_max_gpus"))
+
+# Every pool by name.
+ALL_POOLS = select(pools).order_by(pools.c.name)
+# How many nodes, and their cores, serve each pool.
+NODES_PER_POOL = select(nodes.c.pool, func.count().label("n"), func.coalesce(func.sum(nodes.c.cores), 0)
+                        .label("cores")).group_by(nodes.c.pool)
+# The nodes of one pool, by name.
+NODES_IN_POOL = select(nodes).where(nodes.c.pool == bindparam("pool")).order_by(nodes.c.name)
+
+# A licence limit by name; a new one; its totals changed; gone.
+LIMIT_BY_NAME = select(limits).where(limits.c.name == bindparam("name"))
+INSERT_LIMIT = insert(limits)
+UPDATE_LIMIT = update(limits).where(limits.c.name == bindparam("b_name")).values(
+    max_total=bindparam("b_max_total"), max_per_node=bindparam("b_max_per_node"))
+DELETE_LIMIT = delete(limits).where(limits.c.name == bindparam("name"))
+# A counter no longer kept (that of a limit removed).
+DELETE_USAGE = delete(usage).where(usage.c.key == bindparam("key"))
+# The limits that layers of unfinished jobs ask for (a limit they name cannot be removed).
+LIMITS_OF_UNFINISHED_LAYERS = (select(layers.c.limits).join(jobs, jobs.c.id == layers.c.job_id)
+                               .where(jobs.c.state.not_in(bindparam("final", expanding=True))))
+# Every usage counter (a short table: projects x pools, folders, limits).
+ALL_USAGE = select(usage)
+
+# A job's project and folder (urgency and moves).
+JOB_PLACE = select(jobs.c.id, jobs.c.project_id, jobs.c.folder_id).where(jobs.c.id == bindparam("job_id"))
+# A job marked urgent (by whom, when) or not, and its tasks alike.
+SET_JOB_URGENT = update(jobs).where(jobs.c.id == bindparam("b_job_id")).values(
+    urgent=bindparam("b_urgent"), urgent_by=bindparam("b_by"), urgent_at=bindparam("b_at"))
+SET_TASKS_URGENT = update(tasks).where(tasks.c.job_id == bindparam("b_job_id")).values(urgent=bindparam("b_urgent"))
+# A job moved to a folder, and its tasks that have not started (those running keep their booking).
+SET_JOB_FOLDER = update(jobs).where(jobs.c.id == bindparam("b_job_id")).values(folder_id=bindparam("b_folder_id"))
+MOVE_TASKS = update(tasks).where(tasks.c.job_id == bindparam("b_job_id"),
+                                 tasks.c.state.in_(bindparam("b_states", expanding=True))).values(
+    folder_id=bindparam("b_folder_id"), folder_priority=bindparam("b_priority"))
