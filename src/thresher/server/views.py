@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from thresher.model.fit import gpu_indices, node_free
 from thresher.model.spec import MAX_ID
 from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_STATES, TaskState, job_state_from_counts
+from thresher.server import failures
 from thresher.server.db import dialects
 from thresher.server.db.queries import nodes as qn
 from thresher.server.db.queries import views as q
@@ -106,7 +107,8 @@ def get_job(conn: Connection, job_id: int) -> Job:
     layers = [layer_view(layer, layer_counts.get(layer.id, _empty_counts()), running.get(layer.id, 0.0))
               for layer in conn.execute(q.LAYERS_OF_JOB, {"job_id": job_id})]
     return Job(**_summary_fields(row, job_counts, sum(running.values())), layers=layers,
-               depends_on=row.depends_on or [], spec=row.spec)
+               depends_on=row.depends_on or [], spec=row.spec, failures=row.failures, stop_reason=row.stop_reason,
+               blocklist=failures.blocklist(conn, job_id))
 
 
 # -- tasks and attempts ----------------------------------------------------------------------
@@ -181,7 +183,7 @@ def read_log(conn: Connection, attempt_id: int, *, offset: int, limit: int) -> L
 
 # -- nodes -----------------------------------------------------------------------------------
 
-def node_view(row: Any, live: list[Any]) -> Node:
+def node_view(row: Any, live: list[Any], blocklisted_by: list[int] | None = None) -> Node:
     """A node with what it runs and what it has free (the one fit rule's `node_free`)."""
     free = node_free(row.cores, row.memory_mb, gpu_indices(row.gpus), live)
     return Node(
@@ -192,7 +194,8 @@ def node_view(row: Any, live: list[Any]) -> Node:
         memory_used_mb=row.memory_used_mb, load=row.load,
         running=[RunningOnNode(attempt_id=a.id, task_id=a.task_id, job_id=a.job_id, cores=a.cores,
                                memory_mb=a.memory_mb, gpus=a.gpu_ids or [], state=a.state) for a in live],
-        free=NodeFree(cores=free.cores, memory_mb=free.memory_mb, gpus=len(free.gpu_ids)))
+        free=NodeFree(cores=free.cores, memory_mb=free.memory_mb, gpus=len(free.gpu_ids)),
+        blocklisted_by=blocklisted_by or [])
 
 
 def _live_by_node(conn: Connection, node_ids: list[int]) -> dict[int, list[Any]]:
@@ -205,7 +208,8 @@ def _live_by_node(conn: Connection, node_ids: list[int]) -> dict[int, list[Any]]
 
 def _nodes(conn: Connection, rows: Sequence[Any]) -> list[Node]:
     live = _live_by_node(conn, [r.id for r in rows])
-    return [node_view(r, live[r.id]) for r in rows]
+    blocked = failures.blocked_by(conn, [r.id for r in rows])
+    return [node_view(r, live[r.id], blocked[r.id]) for r in rows]
 
 
 def list_nodes(conn: Connection, *, limit: int, offset: int) -> Page[Node]:
@@ -234,4 +238,4 @@ def find_node(conn: Connection, ident: str) -> Any:
 
 def get_node(conn: Connection, ident: str) -> Node:
     row = find_node(conn, ident)
-    return node_view(row, _live_by_node(conn, [row.id])[row.id])
+    return node_view(row, _live_by_node(conn, [row.id])[row.id], failures.blocked_by(conn, [row.id])[row.id])

@@ -67,12 +67,34 @@ class Layer(BaseModel):
     progress: float = Field(..., description=_PROGRESS)
 
 
+class BlocklistEntry(BaseModel):
+    """A node that failed a job's attempts: how often, and whether it gets none of the job's tasks."""
+
+    node_id: int
+    node: str = Field(..., description="the node's name")
+    failures: int = Field(..., description="failed attempts of the job on this node")
+    blocked: bool = Field(..., description="on the job's blocklist: dispatch gives it none of the job's tasks")
+    last_failed_at: Moment
+
+
+class Blocklist(BaseModel):
+    """The nodes that failed a job's attempts (`GET /jobs/{id}/blocklist`)."""
+
+    job_id: int
+    items: list[BlocklistEntry]
+
+
 class Job(JobSummary):
     """A job with its layers, the jobs it waits for and the spec it was submitted with."""
 
     layers: list[Layer]
     depends_on: list[int] = Field(..., description="ids of the jobs it waits for")
     spec: dict[str, Any] = Field(..., description="the submitted spec")
+    failures: int = Field(0, description="failed attempts since it was submitted, retried or resumed")
+    stop_reason: str | None = Field(None, description="why it starts nothing new (its failure limit), until a "
+                                                      "retry or resume")
+    blocklist: list[BlocklistEntry] = Field(default_factory=list, description="the nodes that failed its "
+                                                                              "attempts")
 
 
 class Task(BaseModel):
