@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from tests.api.test_dashboard_http import _session
 from tests.api.test_dispatch_db import Bench, layer
 from tests.api.test_dispatch_db import bench as bench  # noqa: F401 - the fixture, used by name
 from typer.testing import CliRunner
@@ -162,6 +163,13 @@ def test_blocklist_over_http_and_the_cli(farm) -> None:
     assert shown["failures"] == 2 and shown["blocklist"][0]["node"] == "n1"
     assert farm.api.get("/nodes/n1")["blocklisted_by"] == [job["id"]]
     assert agent.post("/agent/work", {}, wait=0)["assignments"] == []
+
+    page = _session(farm)  # the dashboard shows them too
+    job_page = page.get(f"/jobs/{job['id']}").text
+    assert "Blocklist" in job_page and f"/api/v1/jobs/{job['id']}/blocklist/n1" in job_page
+    assert "Failed attempts: 2" in job_page
+    assert f'href="/jobs/{job["id"]}"' in page.get("/nodes/n1").text
+    page.close()
 
     env = {"THRESHER_SERVER": farm.server_url, "THRESHER_TOKEN": farm.admin_token}
     out = CliRunner().invoke(app, ["blocklist", str(job["id"]), "--json"], env=env)
