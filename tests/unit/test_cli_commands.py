@@ -34,6 +34,10 @@ JOB = {
                 "pending": None}],
     "depends_on": [], "spec": {}, "pending": None, "urgent": False, "urgent_by": None, "urgent_at": None,
     "folder": None,
+    "failures": 4,
+    "stop_reason": "stopped after 4 failed attempts (the job's limit is 3): fix and retry or resume",
+    "blocklist": [{"node_id": 3, "node": "n1", "failures": 3, "blocked": True,
+                   "last_failed_at": "2024-01-01T10:00:05Z"}],
 }
 TASK = {"id": 11, "job_id": 7, "layer_id": 1, "layer": "main", "index": 0, "frames": "1", "state": "succeeded",
         "tries": 1, "lost": 0, "node": "n1", "attempt_id": 21, "progress": 100.0, "started_at": "2024-01-01T10:00:00Z",
@@ -45,7 +49,7 @@ NODE = {"id": 3, "name": "n1", "hostname": "n1", "os": "linux", "state": "up", "
         "cores": 8, "memory_mb": 16384, "gpus": [], "tags": ["linux"], "apps": {}, "pool": "default", "mac": "52:54:00:ab:cd:ef",
         "last_seen": "2024-01-01T10:00:00Z", "registered_at": "2024-01-01T09:00:00Z",
         "cpu_percent": 12.0, "memory_used_mb": 1000, "load": 0.5, "running": [],
-        "free": {"cores": 8, "memory_mb": 16384, "gpus": 0}}
+        "free": {"cores": 8, "memory_mb": 16384, "gpus": 0}, "blocklisted_by": [7]}
 DRY_TASK = {"layer": "a", "index": 0, "frames": "1", "argv": ["echo", "1"], "shell": False, "outputs": []}
 
 
@@ -236,7 +240,19 @@ def test_job_view_and_json(fake: FakeServer) -> None:
     result = run("job", "7", "-s", "http://x")
     assert result.exit_code == 0
     assert "main" in result.stdout and "50%" in result.stdout
+    assert "stopped after 4 failed attempts" in result.stdout and "n1 blocked" in result.stdout
     assert json.loads(run("job", "7", "-s", "http://x", "--json").stdout) == JOB
+
+
+def test_blocklist_shows_and_clears(fake: FakeServer) -> None:
+    listed = {"job_id": 7, "items": JOB["blocklist"]}
+    fake.routes[("GET", "/jobs/7/blocklist")] = listed
+    fake.routes[("DELETE", "/jobs/7/blocklist/n1")] = {"job_id": 7, "items": []}
+    result = run("blocklist", "7", "-s", "http://x")
+    assert result.exit_code == 0 and "n1" in result.stdout and "1 of 1 nodes blocked" in result.stdout
+    assert json.loads(run("blocklist", "7", "-s", "http://x", "--json").stdout) == listed
+    cleared = run("blocklist", "7", "--clear", "--node", "n1", "-s", "http://x", "--json")
+    assert cleared.exit_code == 0 and json.loads(cleared.stdout) == {"job_id": 7, "items": []}
 
 
 def test_job_id_must_be_a_number(fake: FakeServer) -> None:

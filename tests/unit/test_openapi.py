@@ -250,6 +250,13 @@ def test_real_answers_are_documented_and_have_their_models(app: FastAPI) -> None
         call("POST", f"/jobs/{job['id']}/pause", admin, 409)
         call("POST", f"/jobs/{job['id']}/retry", admin, 404, json={"task_ids": [999999]})
         call("POST", "/jobs/999999/kill", admin, 404)
+        # the job's blocklist
+        call("GET", f"/jobs/{job['id']}/blocklist", admin, 200)
+        call("GET", "/jobs/999999/blocklist", admin, 404)
+        call("DELETE", f"/jobs/{job['id']}/blocklist/n1", admin, 404)  # never failed it
+        call("DELETE", f"/jobs/{job['id']}/blocklist/nobody", admin, 404)
+        call("DELETE", f"/jobs/{job['id']}/blocklist", admin, 200)
+        call("GET", f"/jobs/{job['id']}/blocklist", token, 403)
         # nodes and templates
         call("GET", "/nodes", admin, 422, params={"limit": 0})
         call("GET", "/nodes/nobody", admin, 404)

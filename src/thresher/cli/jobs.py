@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from thresher.cli.common import JsonOpt, ServerOpt, TokenOpt, connect, console, emit_json, err
-from thresher.cli.views import dry_run_view, job_view, jobs_table, tasks_table, templates_table
+from thresher.cli.views import blocklist_table, dry_run_view, job_view, jobs_table, tasks_table, templates_table
 from thresher.client.api import Thresher
 from thresher.client.http import ApiError
 from thresher.client.spec import command_job_spec, load_job_spec, parse_job_spec
@@ -151,6 +151,26 @@ def job(
         emit_json(answer)
     else:
         console.print(job_view(answer))
+
+
+def blocklist(
+    job_id: Annotated[int, typer.Argument(metavar="JOB", help="Job id.", show_default=False)],
+    clear: Annotated[bool, typer.Option("--clear", help="Let the nodes take the job's tasks again "
+                                                        "(with --node: that node only).")] = False,
+    node: Annotated[str | None, typer.Option("--node", help="Only this node (name or id).")] = None,
+    json_out: JsonOpt = False,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Show the nodes that failed a job's attempts and which it keeps out; --clear lets them back."""
+    with connect(server, token) as client:
+        answer = client.clear_blocklist(job_id, node) if clear else client.blocklist(job_id)
+    if node is not None and not clear:
+        answer = answer.model_copy(update={"items": [e for e in answer.items if node in (e.node, str(e.node_id))]})
+    if json_out:
+        emit_json(answer)
+    else:
+        console.print(blocklist_table(answer))
 
 
 def why(

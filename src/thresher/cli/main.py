@@ -61,6 +61,7 @@ app.command("resume", rich_help_panel=JOBS)(jobs.resume)
 app.command("retry", rich_help_panel=JOBS)(jobs.retry)
 app.command("priority", rich_help_panel=JOBS)(jobs.priority)
 app.command("templates", rich_help_panel=JOBS)(jobs.templates)
+app.command("blocklist", rich_help_panel=JOBS)(jobs.blocklist)
 
 app.command("tasks", rich_help_panel=TASKS)(jobs.tasks)
 app.command("log", rich_help_panel=TASKS)(logs.log)

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from thresher.model.states import DONE_TASK_STATES, AttemptState, JobState, NodeAdminState, NodeState, TaskState
 from thresher.wire.common import Page
-from thresher.wire.jobs import DryRun, Job, JobSummary, Task, TaskCounts
+from thresher.wire.jobs import Blocklist, DryRun, Job, JobSummary, Task, TaskCounts
 from thresher.wire.meta import Template
 from thresher.wire.nodes import Node
 
@@ -146,6 +146,13 @@ def job_view(job: Job) -> Group:
         rows.append(("depends on", ", ".join(str(d) for d in job.depends_on)))
     if job.pending:
         rows.append(("waiting", job.pending))
+    rows.append(("failures", f"{job.failures} failed attempts"))
+    if job.stop_reason:
+        rows.append(("stopped", Text(job.stop_reason, style="bold red")))
+    blocked = [entry.node for entry in job.blocklist if entry.blocked]
+    if job.blocklist:
+        rows.append(("blocklist", ", ".join(blocked) + f" blocked ({len(job.blocklist)} nodes failed it)"
+                     if blocked else f"none blocked ({len(job.blocklist)} nodes failed it)"))
     for key, value in rows:
         head.add_row(key, value)
 
@@ -228,6 +235,7 @@ def node_view(node: Node) -> Group:
         grid.add_row(f"gpu {gpu.index}", f"{gpu.name} {_gb(gpu.memory_mb)} GB")
     grid.add_row("tags", ", ".join(node.tags) or "-")
     grid.add_row("last seen", short_time(node.last_seen))
+    grid.add_row("blocklisted by", ", ".join(f"job {j}" for j in node.blocklisted_by) or "-")
     running = _table(title="running", title_justify="left")
     for column in ("ATTEMPT", "TASK", "JOB", "CORES", "GPUS"):
         running.add_column(column)
@@ -235,6 +243,18 @@ def node_view(node: Node) -> Group:
         running.add_row(str(item.attempt_id), str(item.task_id), str(item.job_id), str(item.cores),
                         ",".join(str(g) for g in item.gpus) or "-")
     return Group(grid, Text(""), running)
+
+
+def blocklist_table(blocklist: Blocklist) -> Table:
+    """The nodes that failed a job's attempts: how often, and whether the job's blocklist keeps them out."""
+    table = _table(caption=f"job {blocklist.job_id}: {sum(e.blocked for e in blocklist.items)} of "
+                           f"{len(blocklist.items)} nodes blocked", caption_justify="left")
+    for column in ("NODE", "FAILURES", "BLOCKED", "LAST FAILED"):
+        table.add_column(column, justify="right" if column == "FAILURES" else "left", no_wrap=True)
+    for entry in blocklist.items:
+        table.add_row(entry.node, str(entry.failures), Text("yes", style="bold red") if entry.blocked else "no",
+                      short_time(entry.last_failed_at))
+    return table
 
 
 def templates_table(templates: list[Template]) -> Table:

@@ -20,7 +20,7 @@ from thresher.client.config import resolve
 from thresher.client.http import HttpClient, ServerUnreachable
 from thresher.model.states import FINAL_JOB_STATES
 from thresher.wire.common import Page
-from thresher.wire.jobs import Attempt, DryRun, Job, JobSummary, LogPiece, Task, TaskDetail
+from thresher.wire.jobs import Attempt, Blocklist, DryRun, Job, JobSummary, LogPiece, Task, TaskDetail
 from thresher.wire.meta import Health, Template, WhoAmI
 from thresher.wire.nodes import Node
 from thresher.wire.studio import Limit, Pool, PoolDetail, Project
@@ -152,6 +152,15 @@ class Thresher:
 
     def set_priority(self, job_id: int, priority: int) -> Job:
         return Job.model_validate(self.http.post(f"/jobs/{_seg(job_id)}/priority", json={"priority": priority}))
+
+    def blocklist(self, job_id: int) -> Blocklist:
+        """The nodes that failed the job's attempts, and which of them its blocklist keeps out."""
+        return Blocklist.model_validate(self.http.get(f"/jobs/{_seg(job_id)}/blocklist"))
+
+    def clear_blocklist(self, job_id: int, node: int | str | None = None) -> Blocklist:
+        """Let one node (by name or id), or every node, take the job's tasks again; answers what is left."""
+        path = f"/jobs/{_seg(job_id)}/blocklist" + (f"/{_seg(node)}" if node is not None else "")
+        return Blocklist.model_validate(self.http.request("DELETE", path))
 
     def wait(self, job_id: int, timeout: float | None = None,
              on_update: Callable[[Job], None] | None = None, interval: float = 0.5,

@@ -22,13 +22,15 @@ from thresher.model.states import (
     TaskState,
     job_state_from_counts,
 )
-from thresher.server import usage
+from thresher.server import failures, usage
 from thresher.server.db import dialects
 from thresher.server.db.queries import jobs as qj
 from thresher.server.db.queries import reports as qr
 from thresher.server.db.queries import steering as qs
 from thresher.server.db.queries.steering import STEERABLE_TASK_STATES
 from thresher.server.errors import Conflict, NotFound
+from thresher.server.failures import DEFAULT_LIMITS as DEFAULT_FAILURE_LIMITS
+from thresher.server.failures import FailureLimits
 
 
 @dataclass
@@ -183,7 +185,8 @@ _REPORTED_STATES = frozenset({AttemptState.SUCCEEDED, AttemptState.FAILED, Attem
 
 
 def finish_attempts(conn: Connection, node_id: int, reports: list[dict[str, Any]], now: datetime, *,
-                    settle_now: bool = True, max_losses: int = MAX_LOSSES) -> tuple[list[dict[str, Any]], Changes]:
+                    settle_now: bool = True, max_losses: int = MAX_LOSSES,
+                    limits: FailureLimits = DEFAULT_FAILURE_LIMITS) -> tuple[list[dict[str, Any]], Changes]:
     """Apply a batch of finish reports from one node; idempotent per attempt.
 
     Returns one `{"attempt_id", "accepted", "next_offset"}` per report (plus `reason` for a report
@@ -192,7 +195,7 @@ def finish_attempts(conn: Connection, node_id: int, reports: list[dict[str, Any]
     after the commit (`Changes.settle`, `unsettled_jobs`), which keeps the check and its job row lock
     out of a shared write batch.
     """
-    ((results, changes),) = finish_reports(conn, [(node_id, reports)], now, max_losses=max_losses)
+    ((results, changes),) = finish_reports(conn, [(node_id, reports)], now, max_losses=max_losses, limits=limits)
     if settle_now:
         settle, changes.settle = changes.settle, set()
         for job_id, layer_id in sorted(settle):
@@ -201,14 +204,16 @@ def finish_attempts(conn: Connection, node_id: int, reports: list[dict[str, Any]
 
 
 def finish_reports(conn: Connection, batches: list[tuple[int, list[dict[str, Any]]]], now: datetime, *,
-                   max_losses: int = MAX_LOSSES) -> list[tuple[list[dict[str, Any]], Changes]]:
+                   max_losses: int = MAX_LOSSES,
+                   limits: FailureLimits = DEFAULT_FAILURE_LIMITS) -> list[tuple[list[dict[str, Any]], Changes]]:
     """Several nodes' report batches at once (one write batch of the server): each gets its results and
     what it changed, with `Changes.settle` naming the (job, layer) pairs to check after the commit.
 
     A handful of statements whatever the number of reports: one read of every attempt named, the
     common outcomes (attempt ended, task succeeded) written together at the end. An attempt reported
     twice is applied once; the repeat is answered alike and changes nothing. A task lost for the
-    `max_losses`-th time fails (see `lost_again`)."""
+    `max_losses`-th time fails (see `lost_again`); a failed attempt counts against its node and its job
+    (`failures.attempt_ended`, with the server's `limits`)."""
     ids = sorted({int(report["attempt_id"]) for _, reports in batches for report in reports})
     rows = {row.id: row for row in conn.execute(dialects.pick(conn, qr.ATTEMPTS_WITH_TASKS),
                                                 {"attempt_ids": ids})} if ids else {}
@@ -224,7 +229,7 @@ def finish_reports(conn: Connection, batches: list[tuple[int, list[dict[str, Any
                 results.append(done[node_id, attempt_id])
                 continue
             result, touched_layer = _finish_one(conn, node_id, report, rows.get(attempt_id), now, changes, pending,
-                                                max_losses)
+                                                max_losses, limits)
             done[node_id, attempt_id] = result
             results.append(result)
             if touched_layer:
@@ -253,7 +258,8 @@ class _PendingWrites:
 
 
 def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any, now: datetime, changes: Changes,
-                pending: _PendingWrites, max_losses: int) -> tuple[dict[str, Any], tuple[int, int] | None]:
+                pending: _PendingWrites, max_losses: int,
+                limits: FailureLimits) -> tuple[dict[str, Any], tuple[int, int] | None]:
     attempt_id = int(report["attempt_id"])
     result: dict[str, Any] = {"attempt_id": attempt_id, "accepted": True, "next_offset": None}
     if row is None or row.node_id != node_id:  # nothing to record: the agent drops the report
@@ -290,6 +296,7 @@ def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any
         conn.execute(qr.TASK_TRIED, {**task, "b_state": TaskState.READY if retry else TaskState.FAILED,
                                      "b_tries": tries, "b_ended_at": None if retry else now})
         changes.ready += 1 if retry else 0
+        failures.attempt_ended(conn, row, final_state, now, limits)
     return result, (row.job_id, row.layer_id)
 
 
@@ -380,16 +387,20 @@ def pause_job(conn: Connection, job_id: int, now: datetime) -> Changes:
 
 
 def resume_job(conn: Connection, job_id: int, now: datetime) -> Changes:
-    _job(conn, job_id)
+    n = failures.restart(conn, _job(conn, job_id))
     conn.execute(qs.SET_JOB_PAUSED, {"job_id": job_id, "b_paused": False})
-    n = conn.execute(qs.MOVE_JOB_TASKS, {"b_job_id": job_id, "from_state": TaskState.PAUSED,
-                                         "to_state": TaskState.READY}).rowcount
+    n += conn.execute(qs.MOVE_JOB_TASKS, {"b_job_id": job_id, "from_state": TaskState.PAUSED,
+                                          "to_state": TaskState.READY}).rowcount
     return Changes(ready=n).merge(refresh_job(conn, job_id, now))
 
 
 def retry_tasks(conn: Connection, job_id: int, task_ids: list[int] | None, now: datetime) -> Changes:
-    """Failed and killed tasks (or the given ones) get a fresh set of tries."""
+    """Failed and killed tasks (or the given ones) get a fresh set of tries; the job's failures count from
+    zero again, and a job its failure limit stopped runs again (`failures.restart`)."""
     job = _job(conn, job_id)
+    restarted = failures.restart(conn, job)
+    if job.stop_reason is not None:
+        job = _job(conn, job_id)
     target = TaskState.PAUSED if job.paused else TaskState.WAITING  # waiting: the dependency check decides
     if task_ids:
         rows = conn.execute(qs.JOB_TASKS_BY_ID, {"job_id": job_id, "task_ids": task_ids}).all()
@@ -405,7 +416,7 @@ def retry_tasks(conn: Connection, job_id: int, task_ids: list[int] | None, now: 
     if n == 0:
         raise Conflict(f"job {job_id} has no failed or killed tasks to retry")
     conn.execute(qs.REOPEN_JOB, {"job_id": job_id})
-    return refresh_job(conn, job_id, now)
+    return Changes(ready=restarted).merge(refresh_job(conn, job_id, now))
 
 
 def skip_task(conn: Connection, task_id: int, now: datetime) -> tuple[int, Changes]:

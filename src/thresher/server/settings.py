@@ -21,6 +21,7 @@ from thresher.server.db.batcher import MAX_BATCH
 from thresher.server.db.engine import PoolSettings
 from thresher.server.dispatch import DEFAULT_LIMITS, Limits
 from thresher.server.events.hub import NODE_SAMPLE_S
+from thresher.server.failures import BLOCKLIST_AFTER, JOB_MAX_FAILURES, FailureLimits
 from thresher.server.lifecycle import MAX_LOSSES
 
 # The defaults below are those the parts themselves use when built without settings (tests, benches):
@@ -77,6 +78,14 @@ class ServerSettings(ThresherSettings):
                              "stopped, or its node was disabled while running it) fails, with that reason, "
                              "instead of going back to ready: a task that crashes or hangs its node must not "
                              "take the farm down one node after another. A retry gives it a fresh count.")
+    blocklist_after: int = Field(
+        BLOCKLIST_AFTER, ge=1, description="Failed attempts of a job on one node after which that node gets none "
+                                           "of the job's tasks (the job's blocklist), for layers that do not set "
+                                           "`blocklist_after`; `thresher blocklist JOB --clear` lets it back.")
+    job_max_failures: int = Field(
+        JOB_MAX_FAILURES, ge=1, description="Failed attempts of a job after which it starts nothing new (paused, "
+                                            "with the reason), for jobs that do not set `max_failures`; a retry "
+                                            "or resume starts the count again.")
 
     # -- studio scheduling --
     create_unknown_projects: bool = Field(
@@ -177,3 +186,8 @@ class ServerSettings(ThresherSettings):
         """How much dispatch reads at once (`dispatch.Limits`)."""
         return Limits(candidates_per_node=self.dispatch_candidates_per_node,
                       candidate_rows=self.dispatch_candidate_rows, tag_sets_ttl_s=self.tag_sets_ttl_s)
+
+    @property
+    def failure_limits(self) -> FailureLimits:
+        """The blocklist and failure limit figures for jobs that set none (`failures.FailureLimits`)."""
+        return FailureLimits(blocklist_after=self.blocklist_after, job_max_failures=self.job_max_failures)

@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from thresher.model.fit import gpu_indices, node_free
 from thresher.model.spec import MAX_ID
 from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_STATES, TaskState, job_state_from_counts
-from thresher.server import why
+from thresher.server import failures, why
 from thresher.server.db import dialects
 from thresher.server.db.queries import nodes as qn
 from thresher.server.db.queries import studio as qs
@@ -113,7 +113,8 @@ def get_job(conn: Connection, job_id: int) -> Job:
     folder = conn.execute(qs.FOLDER_BY_ID, {"folder_id": row.folder_id}).first() if row.folder_id else None
     return Job(**_summary_fields(row, job_counts, sum(running.values())), layers=layers,
                depends_on=row.depends_on or [], spec=row.spec, pending=pending, urgent=bool(row.urgent),
-               urgent_by=row.urgent_by, urgent_at=row.urgent_at, folder=folder.name if folder else None)
+               urgent_by=row.urgent_by, urgent_at=row.urgent_at, folder=folder.name if folder else None,
+               failures=row.failures, stop_reason=row.stop_reason, blocklist=failures.blocklist(conn, job_id))
 
 
 # -- tasks and attempts ----------------------------------------------------------------------
@@ -188,7 +189,7 @@ def read_log(conn: Connection, attempt_id: int, *, offset: int, limit: int) -> L
 
 # -- nodes -----------------------------------------------------------------------------------
 
-def node_view(row: Any, live: list[Any]) -> Node:
+def node_view(row: Any, live: list[Any], blocklisted_by: list[int] | None = None) -> Node:
     """A node with what it runs and what it has free (the one fit rule's `node_free`)."""
     free = node_free(row.cores, row.memory_mb, gpu_indices(row.gpus), live)
     return Node(
@@ -199,7 +200,8 @@ def node_view(row: Any, live: list[Any]) -> Node:
         memory_used_mb=row.memory_used_mb, load=row.load,
         running=[RunningOnNode(attempt_id=a.id, task_id=a.task_id, job_id=a.job_id, cores=a.cores,
                                memory_mb=a.memory_mb, gpus=a.gpu_ids or [], state=a.state) for a in live],
-        free=NodeFree(cores=free.cores, memory_mb=free.memory_mb, gpus=len(free.gpu_ids)))
+        free=NodeFree(cores=free.cores, memory_mb=free.memory_mb, gpus=len(free.gpu_ids)),
+        blocklisted_by=blocklisted_by or [])
 
 
 def _live_by_node(conn: Connection, node_ids: list[int]) -> dict[int, list[Any]]:
@@ -212,7 +214,8 @@ def _live_by_node(conn: Connection, node_ids: list[int]) -> dict[int, list[Any]]
 
 def _nodes(conn: Connection, rows: Sequence[Any]) -> list[Node]:
     live = _live_by_node(conn, [r.id for r in rows])
-    return [node_view(r, live[r.id]) for r in rows]
+    blocked = failures.blocked_by(conn, [r.id for r in rows])
+    return [node_view(r, live[r.id], blocked[r.id]) for r in rows]
 
 
 def nodes_of(conn: Connection, rows: Sequence[Any]) -> list[Node]:
@@ -246,4 +249,4 @@ def find_node(conn: Connection, ident: str) -> Any:
 
 def get_node(conn: Connection, ident: str) -> Node:
     row = find_node(conn, ident)
-    return node_view(row, _live_by_node(conn, [row.id])[row.id])
+    return node_view(row, _live_by_node(conn, [row.id])[row.id], failures.blocked_by(conn, [row.id])[row.id])

@@ -70,6 +70,23 @@ class Layer(BaseModel):
     pending: str | None = Field(None, description="why its ready or waiting tasks are not running now")
 
 
+class BlocklistEntry(BaseModel):
+    """A node that failed a job's attempts: how often, and whether it gets none of the job's tasks."""
+
+    node_id: int
+    node: str = Field(..., description="the node's name")
+    failures: int = Field(..., description="failed attempts of the job on this node")
+    blocked: bool = Field(..., description="on the job's blocklist: dispatch gives it none of the job's tasks")
+    last_failed_at: Moment
+
+
+class Blocklist(BaseModel):
+    """The nodes that failed a job's attempts (`GET /jobs/{id}/blocklist`)."""
+
+    job_id: int
+    items: list[BlocklistEntry]
+
+
 class Job(JobSummary):
     """A job with its layers, the jobs it waits for and the spec it was submitted with."""
 
@@ -81,6 +98,11 @@ class Job(JobSummary):
     urgent_by: str | None = Field(None, description="who marked it urgent")
     urgent_at: Moment = None
     folder: str | None = Field(None, description="the project's folder it is in; null: the project's own jobs")
+    failures: int = Field(0, description="failed attempts since it was submitted, retried or resumed")
+    stop_reason: str | None = Field(None, description="why it starts nothing new (its failure limit), until a "
+                                                      "retry or resume")
+    blocklist: list[BlocklistEntry] = Field(default_factory=list, description="the nodes that failed its "
+                                                                              "attempts")
 
 
 class Task(BaseModel):

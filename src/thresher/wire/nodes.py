@@ -51,3 +51,5 @@ class Node(BaseModel):
     load: float | None
     running: list[RunningOnNode]
     free: NodeFree
+    blocklisted_by: list[int] = Field(default_factory=list, description="ids of the jobs whose blocklist keeps "
+                                                                        "it from their tasks")

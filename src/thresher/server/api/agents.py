@@ -20,6 +20,7 @@ from thresher.server import dispatch, lifecycle, nodes
 from thresher.server.auth import Caller
 from thresher.server.clock import utcnow
 from thresher.server.context import ServerContext, bearer_secret, ctx, current_caller, current_node_id
+from thresher.server.failures import FailureLimits
 from thresher.wire.agent import (
     FinishAnswer,
     FinishBatch,
@@ -87,13 +88,14 @@ def _work_for_nodes(conn: Connection, asks: list[tuple[int, dispatch.Limits]]) -
     return dispatch.work_for_nodes(conn, [node_id for node_id, _ in asks], utcnow(), asks[0][1])
 
 
-Reports = tuple[int, list[dict[str, Any]], int]  # node id, its reports, the server's task_max_losses
+# node id, its reports, the server's task_max_losses and failure limits (the same for all)
+Reports = tuple[int, list[dict[str, Any]], int, FailureLimits]
 
 
 def _finish_reports(conn: Connection, batches: list[Reports]) -> list[tuple[list[dict[str, Any]], lifecycle.Changes]]:
     """Reports queued together, applied together; each caller checks its jobs after the commit."""
-    return lifecycle.finish_reports(conn, [(node_id, reports) for node_id, reports, _ in batches], utcnow(),
-                                    max_losses=batches[0][2])
+    return lifecycle.finish_reports(conn, [(node_id, reports) for node_id, reports, _, _ in batches], utcnow(),
+                                    max_losses=batches[0][2], limits=batches[0][3])
 
 
 def _has_news(server: ServerContext, node_id: int) -> bool:
@@ -170,7 +172,8 @@ async def finish(request: Request, body: FinishBatch, node_id: int = Depends(cur
     server = ctx(request)
     reports = [report.model_dump() for report in body.reports]
     results, changes = await server.batcher.run_grouped(
-        _finish_reports, (node_id, reports, server.settings.task_max_losses), RANK_REPORTS)
+        _finish_reports, (node_id, reports, server.settings.task_max_losses, server.settings.failure_limits),
+        RANK_REPORTS)
     server.announce(changes)
     await server.settle(changes.settle)  # did these reports complete a layer or a job?
     server.publish(attempts=[r["attempt_id"] for r in results], nodes=[node_id])

@@ -186,7 +186,7 @@
     }
     button.disabled = true;
     try {
-      await api("POST", button.dataset.action, payload);
+      await api(button.dataset.method || "POST", button.dataset.action, payload);
       toast(button.dataset.done || "Done", "");
       requestRefresh();
     } catch (err) {

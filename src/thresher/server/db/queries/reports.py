@@ -10,12 +10,12 @@ from thresher.server.db.tables import attempts, layers, log_chunks, tasks
 
 _ATTEMPT_IDS = ids_in(attempts.c.id, "attempt_ids")
 
-# The reported attempts with their tasks' state and retry policy: one read for a whole batch of reports.
+# The reported attempts with their tasks' state, retry policy and blocklist threshold: one read for a whole batch of reports.
 ATTEMPTS_WITH_TASKS = per_dialect(lambda d: select(
     attempts.c.id, attempts.c.node_id, attempts.c.state, attempts.c.log_size, attempts.c.task_id,
     attempts.c.exit_code, attempts.c.ended_at, attempts.c.reason, attempts.c.booked,
     tasks.c.attempt_id.label("task_attempt_id"), tasks.c.state.label("task_state"), tasks.c.tries,
-    tasks.c.lost, tasks.c.job_id, tasks.c.layer_id, layers.c.retries)
+    tasks.c.lost, tasks.c.job_id, tasks.c.layer_id, layers.c.retries, layers.c.blocklist_after)
     .join(tasks, tasks.c.id == attempts.c.task_id).join(layers, layers.c.id == tasks.c.layer_id)
     .where(_ATTEMPT_IDS[d]))
 
