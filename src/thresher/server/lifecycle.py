@@ -237,6 +237,10 @@ def finish_reports(conn: Connection, batches: list[tuple[int, list[dict[str, Any
         out.append((results, changes))
     dialects.write_outcomes(conn, pending.ended, pending.succeeded)
     usage.move(conn, pending.released, -1)
+    # Job rows last, in job order: a dispatcher locks usage counters before the job rows it marks
+    # running, so a finisher taking them in the same order never deadlocks with it on PostgreSQL.
+    for row, state in sorted(pending.failed, key=lambda item: (item[0].job_id, item[0].node_id)):
+        failures.attempt_ended(conn, row, state, now, limits)
     return out
 
 
@@ -255,6 +259,7 @@ class _PendingWrites:
     ended: list[dict[str, Any]] = field(default_factory=list)
     succeeded: list[dict[str, Any]] = field(default_factory=list)
     released: list[Any] = field(default_factory=list)   # bookings of the live attempts that ended
+    failed: list[tuple[Any, AttemptState]] = field(default_factory=list)  # for the blocklists and failure limits
 
 
 def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any, now: datetime, changes: Changes,
@@ -296,7 +301,7 @@ def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any
         conn.execute(qr.TASK_TRIED, {**task, "b_state": TaskState.READY if retry else TaskState.FAILED,
                                      "b_tries": tries, "b_ended_at": None if retry else now})
         changes.ready += 1 if retry else 0
-        failures.attempt_ended(conn, row, final_state, now, limits)
+        pending.failed.append((row, final_state))
     return result, (row.job_id, row.layer_id)
 
 
