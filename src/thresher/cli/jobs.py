@@ -189,7 +189,8 @@ def why(
     if not answer.pending and not reasons:
         console.print(f"job {answer.id} is {answer.state}: nothing waits")
         return
-    console.print(f"job {answer.id} ({answer.state}): {answer.pending or 'running'}")
+    console.print(f"job {answer.id} ({answer.state}): {answer.pending}" if answer.pending
+                  else f"job {answer.id} is {answer.state}; still waiting:")
     for name, reason in reasons.items():
         console.print(f"  {name}: {reason}")
 
