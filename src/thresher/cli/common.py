@@ -35,6 +35,7 @@ TokenOpt = Annotated[str | None, typer.Option(
     "--token", "-t", help=f"Admin token (default: ${ENV_TOKEN}, then the saved {CLIENT_CONFIG_NAME})",
     show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
+JobArg = Annotated[int, typer.Argument(metavar="JOB", help="Job id.", show_default=False)]
 
 
 _last_settings: dict[str, str] = {}

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from thresher.cli.common import JsonOpt, ServerOpt, TokenOpt, connect, console, emit_json, err
+from thresher.cli.common import JobArg, JsonOpt, ServerOpt, TokenOpt, connect, console, emit_json, err
 from thresher.cli.views import blocklist_table, dry_run_view, job_view, jobs_table, tasks_table, templates_table
 from thresher.client.api import Thresher
 from thresher.client.http import ApiError
@@ -139,7 +139,7 @@ def jobs(
 
 
 def job(
-    job_id: Annotated[int, typer.Argument(metavar="JOB", help="Job id.", show_default=False)],
+    job_id: JobArg,
     json_out: JsonOpt = False,
     server: ServerOpt = None,
     token: TokenOpt = None,
@@ -154,7 +154,7 @@ def job(
 
 
 def blocklist(
-    job_id: Annotated[int, typer.Argument(metavar="JOB", help="Job id.", show_default=False)],
+    job_id: JobArg,
     clear: Annotated[bool, typer.Option("--clear", help="Let the nodes take the job's tasks again "
                                                         "(with --node: that node only).")] = False,
     node: Annotated[str | None, typer.Option("--node", help="Only this node (name or id).")] = None,
@@ -174,7 +174,7 @@ def blocklist(
 
 
 def why(
-    job_id: Annotated[int, typer.Argument(metavar="JOB", help="Job id.", show_default=False)],
+    job_id: JobArg,
     json_out: JsonOpt = False,
     server: ServerOpt = None,
     token: TokenOpt = None,
@@ -196,7 +196,7 @@ def why(
 
 
 def tasks(
-    job_id: Annotated[int, typer.Argument(metavar="JOB", help="Job id.", show_default=False)],
+    job_id: JobArg,
     layer: Annotated[str | None, typer.Option("--layer", "-l", help="Only this layer.")] = None,
     state: Annotated[str | None, typer.Option("--state", help="Only tasks in this state.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1)] = None,
@@ -215,7 +215,7 @@ def tasks(
 
 
 def wait(
-    job_id: Annotated[int, typer.Argument(metavar="JOB", help="Job id.", show_default=False)],
+    job_id: JobArg,
     timeout: Annotated[float | None, typer.Option("--timeout", help="Give up after this many seconds.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing; use the exit code.")] = False,
     json_out: JsonOpt = False,
@@ -251,7 +251,6 @@ def _print_job_result(job: Job, json_out: bool) -> None:
         typer.echo(f"job {job.id}: {job.state}{paused}, priority {job.priority}")
 
 
-JobArg = Annotated[int, typer.Argument(metavar="JOB", help="Job id.", show_default=False)]
 
 
 def kill(job_id: JobArg, json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from thresher.cli.common import JsonOpt, ServerOpt, ThresherGroup, TokenOpt, connect, console, emit_json, fail
+from thresher.cli.common import JobArg, JsonOpt, ServerOpt, ThresherGroup, TokenOpt, connect, console, emit_json, fail
 from thresher.cli.views import nodes_table
 from thresher.wire.jobs import Job
 from thresher.wire.studio import Limit, Pool, PoolDetail, Project
@@ -27,7 +27,6 @@ ProjectArg = Annotated[str, typer.Argument(metavar="PROJECT", help="Project name
 FolderArg = Annotated[str, typer.Argument(metavar="FOLDER", help="Folder name.", show_default=False)]
 PoolArg = Annotated[str, typer.Argument(metavar="POOL", help="Pool name.", show_default=False)]
 LimitArg = Annotated[str, typer.Argument(metavar="LIMIT", help="Limit name.", show_default=False)]
-JobArg = Annotated[int, typer.Argument(metavar="JOB", help="Job id.", show_default=False)]
 CapOpt = Annotated[str | None, typer.Option(help="A number, or `none` for no cap.", show_default=False)]
 WeightOpt = Annotated[float | None, typer.Option(help="Fair-share weight (>= 0).", show_default=False)]
 PriorityOpt = Annotated[int | None, typer.Option(help="Order among the project's folders (higher first).",
