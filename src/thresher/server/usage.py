@@ -58,12 +58,12 @@ def move(conn: Connection, bookings: Iterable[Sequence[Booking] | None], sign: i
     moved = sorted(key for key, delta in deltas.items() if any(delta))
     if not moved:
         return
+    # No `ensure` here (a statement per claim and per batch of reports): a booking's keys were read, and
+    # made if missing, by the dispatch that booked them (`read`), and a release gives back only those.
     if dialects.takes_row_locks(conn):
-        ensure(conn, moved)
         conn.execute(q.USAGE_OF_LOCKED, {"keys": moved}).all()  # in key order, before the update
         conn.execute(q.ADD_USAGE_PG, {"keys": moved, "cores": [deltas[k][0] for k in moved],
                                       "gpus": [deltas[k][1] for k in moved], "units": [deltas[k][2] for k in moved]})
         return
-    ensure(conn, moved)
     conn.execute(q.ADD_USAGE, [{"b_key": k, "b_cores": deltas[k][0], "b_gpus": deltas[k][1], "b_units": deltas[k][2]}
                                for k in moved])

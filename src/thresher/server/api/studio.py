@@ -72,31 +72,29 @@ def update_project(request: Request, name: PathName, body: w.ProjectPatch) -> w.
         return admin.get_project(conn, name)
 
 
+def _project_after(server: ServerContext, change: Callable[..., Any], name: str, *args: Any) -> w.Project:
+    """Apply a change to one of a project's parts (a folder, a stake), then answer the whole project."""
+    _change(server, change, name, *args)
+    with server.db.read() as conn:
+        return admin.get_project(conn, name)
+
+
 @router.post("/projects/{name}/folders", status_code=201, summary="Add a folder to a project",
              operation_id="create_folder", tags=["studio"], response_model=w.Project, responses=_NEW)
 def create_folder(request: Request, name: PathName, body: w.FolderCreate) -> w.Project:
-    server = ctx(request)
-    _change(server, admin.create_folder, name, body)
-    with server.db.read() as conn:
-        return admin.get_project(conn, name)
+    return _project_after(ctx(request), admin.create_folder, name, body)
 
 
 @router.patch("/projects/{name}/folders/{folder}", summary="Change a folder's priority, minimum or cap",
               operation_id="update_folder", tags=["studio"], response_model=w.Project, responses=_ONE)
 def update_folder(request: Request, name: PathName, folder: FolderName, body: w.FolderPatch) -> w.Project:
-    server = ctx(request)
-    _change(server, admin.update_folder, name, folder, body)
-    with server.db.read() as conn:
-        return admin.get_project(conn, name)
+    return _project_after(ctx(request), admin.update_folder, name, folder, body)
 
 
 @router.put("/projects/{name}/pools/{pool}", summary="Set a project's stake in a pool",
             operation_id="set_stake", tags=["studio"], response_model=w.Project, responses=_ONE)
 def set_stake(request: Request, name: PathName, pool: PoolName, body: w.StakeBody) -> w.Project:
-    server = ctx(request)
-    _change(server, admin.set_stake, name, pool, body)
-    with server.db.read() as conn:
-        return admin.get_project(conn, name)
+    return _project_after(ctx(request), admin.set_stake, name, pool, body)
 
 
 # ---------------------------------------------------------------- pools and nodes
