@@ -107,8 +107,8 @@ def test_two_servers_never_exceed_a_cap_or_a_licence(make_farm: Callable[..., An
             assert sum(len(a.held) for a in agents) == sum(n for _, n in by_job.values())
             _all_at_once(agents, SimulatedAgent.end_all)
         with engine.connect() as conn:
-            used: dict[str, int] = dict(conn.execute(text(
-                "SELECT key, cores + units FROM usage WHERE cores + units > 0")).tuples().all())
+            used = {str(key): int(n) for key, n in conn.execute(text(
+                "SELECT key, cores + units FROM usage WHERE cores + units > 0"))}
         assert used == {}  # every booking was given back by whichever server heard the end
     finally:
         engine.dispose()
