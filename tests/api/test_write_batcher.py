@@ -153,3 +153,37 @@ def test_grouped_operations_are_applied_together_reports_before_requests(db: Dat
     assert sorted(c[1][0] for c in calls[1:]) == ["a1", "b1", "b2"]
     assert dup[1] == 5 and dup[3] == 6 and isinstance(dup[2], Exception)
     assert _names(db) == ["report-r1", "report-r2", "ask-a1", "ask-a2", "ask-b1", "ask-b2"]
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_an_operation_postgresql_aborts_to_break_a_deadlock_runs_again(db: Database) -> None:
+    """Two writers take the same two rows in opposite orders: PostgreSQL aborts one of them to break the
+    deadlock, and that one runs again instead of failing its caller."""
+    with db.write() as conn:
+        conn.execute(text("INSERT INTO marks (name) VALUES ('x'), ('y')"))
+    both_hold_one = threading.Barrier(2)
+    runs: list[str] = []
+
+    def crossing(first: str, second: str):  # type: ignore[no-untyped-def]
+        def op(conn):  # type: ignore[no-untyped-def]
+            runs.append(first)
+            conn.execute(text("UPDATE marks SET name = name WHERE name = :n"), {"n": first})
+            if runs.count(first) == 1:  # the first run only: a run again must not wait for the other
+                both_hold_one.wait(10)
+            conn.execute(text("UPDATE marks SET name = name WHERE name = :n"), {"n": second})
+            return first
+        return op
+
+    writers = [WriteBatcher(db), WriteBatcher(db)]
+
+    async def main() -> list[object]:
+        return await asyncio.gather(writers[0].run(crossing("x", "y")), writers[1].run(crossing("y", "x")),
+                                    return_exceptions=True)
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        for writer in writers:
+            writer.close()
+    assert results == ["x", "y"]
+    assert len(runs) == 3  # one of them was aborted once and ran again

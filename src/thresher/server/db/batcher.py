@@ -40,9 +40,14 @@ from typing import Any, Callable, TypeVar
 
 from sqlalchemy import Connection
 
-from thresher.server.db.engine import Database
+from thresher.server.db.engine import Database, is_transient
 
 log = logging.getLogger("thresher.server")
+
+# How often an operation alone runs again after PostgreSQL aborted it for another transaction's sake (a
+# deadlock it broke): two dispatchers and a finisher may meet on the same rows, and running again is
+# all it takes; an error the caller must see is never retried.
+_TRANSIENT_CHANCES = 2
 
 T = TypeVar("T")
 MAX_BATCH = 64
@@ -168,7 +173,7 @@ class WriteBatcher:
                     results = group[0].group(conn, [op.item for op in group])
                     applied.extend(zip(group, results, strict=True))
         except Exception as exc:  # noqa: BLE001 - an operation, BEGIN or the commit failed
-            if len(batch) == 1:
+            if len(batch) == 1 and not is_transient(exc):
                 self._settle(batch[0], False, exc)
                 return
             # Nothing of the batch was kept: run each operation alone, so only the bad one fails.
@@ -182,13 +187,18 @@ class WriteBatcher:
             self._settle(op, True, result)
 
     def _apply_alone(self, op: _Operation) -> None:
-        try:
-            with self.db.write() as conn:
-                (result,) = op.group(conn, [op.item])
-        except Exception as exc:  # noqa: BLE001 - handed to the caller
-            self._settle(op, False, exc)
-        else:
-            self._settle(op, True, result)
+        for chance in range(_TRANSIENT_CHANCES, -1, -1):
+            try:
+                with self.db.write() as conn:
+                    (result,) = op.group(conn, [op.item])
+            except Exception as exc:  # noqa: BLE001 - handed to the caller
+                if chance and is_transient(exc):
+                    log.info("write lost a race with another transaction (%s); running it again", exc.__class__.__name__)
+                    continue
+                self._settle(op, False, exc)
+            else:
+                self._settle(op, True, result)
+            return
 
     @staticmethod
     def _settle(op: _Operation, ok: bool, value: Any) -> None:

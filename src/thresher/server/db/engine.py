@@ -26,6 +26,15 @@ from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
+# PostgreSQL's answers that mean "nothing was wrong with what you asked; run it again": a deadlock it
+# broke by aborting this transaction, a serialization failure.
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_transient(error: BaseException) -> bool:
+    """Did this transaction fail only because another one was in its way (worth running again)?"""
+    return isinstance(error, exc.DBAPIError) and getattr(error.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES
+
 
 
 @dataclass(frozen=True)
