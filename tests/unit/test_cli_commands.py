@@ -127,6 +127,25 @@ def test_submit_cmd_builds_a_command_job_and_prints_the_id(fake: FakeServer) -> 
     assert (layer["frames"], layer["chunk"], layer["resources"]["cores"]) == ("1-100", 10, 2)
 
 
+def test_submit_cmd_places_the_job_in_the_studio(fake: FakeServer) -> None:
+    fake.routes[("POST", "/jobs")] = {**JOB, "id": 7}
+    result = run("submit-cmd", "-s", "http://x", "-p", "comms", "--folder", "sq010", "--pools", "farm, gpu",
+                 "--limit", "nuke=2", "--limit", "houdini", "--service", "nuke", "--", "true")
+    assert result.exit_code == 0, result.output
+    spec = fake.last_json()
+    assert (spec["project"], spec["folder"]) == ("comms", "sq010")
+    layer = spec["layers"][0]
+    assert (layer["pools"], layer["limits"], layer["service"]) == (["farm", "gpu"], {"nuke": 2, "houdini": 1}, "nuke")
+
+
+def test_submit_cmd_refuses_a_limit_it_cannot_read(fake: FakeServer) -> None:
+    result = run("submit-cmd", "-s", "http://x", "--limit", "nuke=two", "--", "true")
+    assert result.exit_code == 2
+    said = " ".join(result.output.replace("│", " ").split())
+    assert "--limit" in said and "whole number" in said
+    assert not fake.requests
+
+
 def test_submit_cmd_without_dashes_keeps_program_options(fake: FakeServer) -> None:
     fake.routes[("POST", "/jobs")] = {**JOB, "id": 5}
     result = run("submit-cmd", "-s", "http://x", "--frames", "1-3", "echo", "-n", "--json", "{frame}")

@@ -12,7 +12,7 @@ from thresher.cli.common import JobArg, JsonOpt, ServerOpt, TokenOpt, connect, c
 from thresher.cli.views import blocklist_table, dry_run_view, job_view, jobs_table, tasks_table, templates_table
 from thresher.client.api import Thresher
 from thresher.client.http import ApiError
-from thresher.client.spec import command_job_spec, load_job_spec, parse_job_spec
+from thresher.client.spec import command_job_spec, load_job_spec, parse_job_spec, parse_limit_uses
 from thresher.model.states import JobState
 from thresher.wire.common import FieldError
 from thresher.wire.jobs import DryRun, Job, TaskDetail
@@ -82,6 +82,11 @@ def submit_cmd(
     memory: Annotated[str | None, typer.Option("--memory", help="Memory each task needs: MB or '4G'.")] = None,
     gpus: Annotated[int, typer.Option("--gpus", min=0, help="GPUs each task needs.")] = 0,
     tags: Annotated[str | None, typer.Option("--tags", help="Node tags required, comma separated.")] = None,
+    folder: Annotated[str | None, typer.Option("--folder", help="Folder of the project it goes into.")] = None,
+    pools: Annotated[str | None, typer.Option("--pools", help="Pools it may run in, comma separated.")] = None,
+    limit_uses: Annotated[list[str] | None, typer.Option(
+        "--limit", help="A licence limit each task holds, as nuke or nuke=2; repeatable.")] = None,
+    service: Annotated[str | None, typer.Option("--service", help="Service whose defaults it takes.")] = None,
     retries: Annotated[int | None, typer.Option("--retries", min=0, help="Tries after a failure.")] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds before a task is killed.")] = None,
     output: Annotated[list[str] | None, typer.Option(
@@ -104,16 +109,25 @@ def submit_cmd(
         # An option we do not know, not a program: refuse rather than run `--typo` on the farm.
         raise typer.BadParameter(f"no such option: {words[0]} (put the command after '--')",
                                  param_hint="COMMAND")
-    tag_list = [t.strip() for t in tags.split(",") if t.strip()] if tags else None
+    try:
+        uses = parse_limit_uses(limit_uses or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--limit") from None
     spec = command_job_spec(words, name=name, project=project, priority=priority, frames=frames, chunk=chunk,
-                            cores=cores, memory=memory, gpus=gpus, tags=tag_list, retries=retries,
-                            timeout=timeout, shell=shell, outputs=output, cwd=cwd)
+                            cores=cores, memory=memory, gpus=gpus, tags=_words(tags), retries=retries,
+                            timeout=timeout, shell=shell, outputs=output, cwd=cwd, folder=folder,
+                            pools=_words(pools), limits=uses, service=service)
     with connect(server, token) as client:
         answer = _submit(client, spec, dry_run)
     if dry_run:
         _print_dry_run(answer, json_out)
     else:
         _print_submitted(answer, json_out)
+
+
+def _words(text: str | None) -> list[str] | None:
+    """A comma-separated option as its words (None when not given)."""
+    return [word.strip() for word in text.split(",") if word.strip()] if text else None
 
 
 def jobs(

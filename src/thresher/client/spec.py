@@ -75,7 +75,9 @@ def command_job_spec(argv: list[str], *, name: str | None = None, project: str |
                      priority: int | None = None, frames: str = "1", chunk: int = 1, cores: int = 1,
                      memory: str | None = None, gpus: int = 0, tags: list[str] | None = None,
                      retries: int | None = None, timeout: float | None = None, shell: bool = False,
-                     outputs: list[str] | None = None, cwd: str | None = None) -> dict[str, Any]:
+                     outputs: list[str] | None = None, cwd: str | None = None, folder: str | None = None,
+                     pools: list[str] | None = None, limits: dict[str, int] | None = None,
+                     service: str | None = None) -> dict[str, Any]:
     """A one-layer job running `argv` with the `command` template (what `thresher submit-cmd` sends).
 
     With `shell`, the words are joined into one command line for `/bin/sh -c`, the way `ssh host a b`
@@ -104,9 +106,17 @@ def command_job_spec(argv: list[str], *, name: str | None = None, project: str |
         layer["timeout"] = timeout
     if cwd is not None:
         layer["cwd"] = cwd
+    if pools:
+        layer["pools"] = list(pools)
+    if limits:
+        layer["limits"] = dict(limits)
+    if service:
+        layer["service"] = service
     spec: dict[str, Any] = {"name": name or _default_name(argv, frames), "layers": [layer]}
     if project:
         spec["project"] = project
+    if folder:
+        spec["folder"] = folder
     if priority is not None:
         spec["priority"] = priority
     return spec
@@ -117,3 +127,19 @@ def _default_name(argv: list[str], frames: str) -> str:
     program = Path(argv[0].split()[0] if argv[0].strip() else "command").name or "command"
     cleaned = "".join(c if c.isalnum() or c in "_.- " else "_" for c in program).lstrip(".- ") or "command"
     return f"{cleaned} {frames}"[:200]
+
+
+def parse_limit_uses(words: list[str]) -> dict[str, int]:
+    """`--limit nuke=2 --limit houdini` as a layer's `limits` ({"nuke": 2, "houdini": 1}). A bad word is a
+    ValueError that says which and why."""
+    uses: dict[str, int] = {}
+    for word in words:
+        name, _, units = word.partition("=")
+        name = name.strip()
+        if not name:
+            raise ValueError(f"{word!r}: give a limit's name, as nuke or nuke=2")
+        try:
+            uses[name] = int(units) if units.strip() else 1
+        except ValueError:
+            raise ValueError(f"{word!r}: the units after '=' must be a whole number") from None
+    return uses
