@@ -202,7 +202,7 @@ def node_state(node: Node) -> Text:
 def nodes_table(nodes: list[Node]) -> Table:
     table = _table(caption=f"{len(nodes)} nodes", caption_justify="left")
     any_gpus = any(node.gpus for node in nodes)
-    columns = ["ID", "NAME", "STATE", "CORES", "MEM GB", *(["GPUS"] if any_gpus else []), "CPU%", "RUN", "FREE",
+    columns = ["ID", "NAME", "STATE", "POOL", "CORES", "MEM GB", *(["GPUS"] if any_gpus else []), "CPU%", "RUN", "FREE",
                "TAGS", "SEEN"]
     for column in columns:
         table.add_column(column, no_wrap=column != "TAGS",
@@ -211,7 +211,7 @@ def nodes_table(nodes: list[Node]) -> Table:
         free_text = f"{node.free.cores}c {_gb(node.free.memory_mb)}G"
         if any_gpus:
             free_text += f" {node.free.gpus}g"
-        row: list[Any] = [str(node.id), node.name, node_state(node), str(node.cores), _gb(node.memory_mb)]
+        row: list[Any] = [str(node.id), node.name, node_state(node), node.pool, str(node.cores), _gb(node.memory_mb)]
         if any_gpus:
             row.append(str(len(node.gpus)))
         row += ["-" if node.cpu_percent is None else f"{node.cpu_percent:.0f}", str(len(node.running)), free_text,
