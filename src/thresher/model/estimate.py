@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Protocol, Sequence
 
 ROUGH_BELOW = 5     # fewer samples than this: "rough"
 FAIR_BELOW = 20     # fewer than this: "fair"; otherwise "good"
@@ -218,3 +218,44 @@ def node_speed(node_id: int, own: Mapping[int, Sequence[float]],
     if not ratios:
         return None
     return NodeSpeed(round(statistics.geometric_mean(ratios), 3), len(ratios), samples)
+
+
+# -- words -----------------------------------------------------------------------------------
+
+class _Shown(Protocol):
+    eta_s: float | None
+    task_s: float | None
+    samples: int
+    confidence: str
+    basis: str
+    reason: str | None
+
+
+def about(seconds: float) -> str:
+    """A span as a person reads an estimate: "under a minute", "about 25 min", "about 3 h 10 min"."""
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return "under a minute"
+    if minutes < 60:
+        return f"about {minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"about {hours} h {rest} min" if rest else f"about {hours} h"
+
+
+def words(est: _Shown) -> str:
+    """What the CLI and the dashboard say beside the clock time: "about 25 min, from 40 finished
+    tasks, good"; "done"; or "no estimate yet: <why>"."""
+    if est.confidence == "done":
+        return "done"
+    if est.eta_s is None:
+        return f"no estimate yet: {est.reason}" if est.reason else "no estimate yet"
+    return f"{about(est.eta_s)}, from {est.basis}, {est.confidence}"
+
+
+def task_words(est: _Shown) -> str:
+    """A task's estimated time: "~2 min/task" or "-"."""
+    if est.task_s is None:
+        return "-"
+    if est.task_s < 60:
+        return f"~{est.task_s:.0f} s/task"
+    return f"~{about(est.task_s).removeprefix('about ')}/task"

@@ -46,9 +46,9 @@ def job_estimates(conn: Connection, job_id: int, layer_rows: list[Any], now: dat
     for r in conn.execute(q.FINISHED_OF_JOB, {"job_id": job_id}):
         finished.setdefault(r.layer_id, []).append(_finished(r, epoch))
     running: dict[int, list[rule.Running]] = {}
-    for r in conn.execute(q.RUNNING_OF_JOB, {"job_id": job_id}):
-        running.setdefault(r.layer_id, []).append(
-            rule.Running(elapsed_s=_seconds(r.started_at, now), progress=r.progress, frames=r.frames or 1))
+    for run in conn.execute(q.RUNNING_OF_JOB, {"job_id": job_id}):
+        running.setdefault(run.layer_id, []).append(
+            rule.Running(elapsed_s=_seconds(run.started_at, now), progress=run.progress, frames=run.frames or 1))
     left: dict[int, list[int]] = {}
     totals: dict[int, list[int]] = {}
     for r in conn.execute(q.FRAMES_BY_LAYER_STATE, {"job_id": job_id}):
@@ -80,7 +80,8 @@ def node_speed(conn: Connection, node_id: int) -> NodeSpeed | None:
     if not own:
         return None
     layers: dict[int, list[tuple[int, float]]] = {}
-    for r in conn.execute(q.FINISHED_OF_LAYERS, {"layer_ids": list(own)}):
-        layers.setdefault(r.layer_id, []).append((r.node_id, _seconds(r.started_at, r.ended_at) / max(r.frames or 1, 1)))
+    for row in conn.execute(q.FINISHED_OF_LAYERS, {"layer_ids": list(own)}):
+        layers.setdefault(row.layer_id, []).append(
+            (row.node_id, _seconds(row.started_at, row.ended_at) / max(row.frames or 1, 1)))
     speed = rule.node_speed(node_id, own, layers)
     return NodeSpeed(speed=speed.speed, layers=speed.layers, samples=speed.samples) if speed else None
