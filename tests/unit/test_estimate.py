@@ -146,3 +146,15 @@ def test_node_speed_unknown_without_another_node_to_compare() -> None:
     assert node_speed(7, {}, {}) is None
     assert node_speed(7, {1: [10.0, 12.0]}, {1: [(7, 10.0), (7, 12.0)]}) is None
     assert node_speed(7, {1: [0.0]}, {1: [(7, 0.0), (8, 3.0)]}) is None
+
+
+def test_words_the_cli_and_the_page_show() -> None:
+    from thresher.model.estimate import Estimate, about, task_words, words
+    assert [about(s) for s in (20, 90, 1500, 3600, 11400)] == [
+        "under a minute", "about 2 min", "about 25 min", "about 1 h", "about 3 h 10 min"]
+    est = Estimate(45.0, 30.0, 60.0, 40, 1500.0, "good", "40 finished tasks")
+    assert words(est) == "about 25 min, from 40 finished tasks, good"
+    assert task_words(est) == "~45 s/task"
+    none = Estimate(None, None, None, 0, None, "none", "no estimate yet", "no task of it has finished yet")
+    assert words(none) == "no estimate yet: no task of it has finished yet" and task_words(none) == "-"
+    assert words(Estimate(1.0, 1.0, 1.0, 3, 0.0, "done", "finished")) == "done"
