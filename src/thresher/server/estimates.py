@@ -43,8 +43,8 @@ def job_estimates(conn: Connection, job_id: int, layer_rows: list[Any], now: dat
     """The job's estimate and each layer's (by layer id)."""
     epoch = datetime(2000, 1, 1, tzinfo=now.tzinfo)
     finished: dict[int, list[rule.Finished]] = {}
-    for r in conn.execute(q.FINISHED_OF_JOB, {"job_id": job_id}):
-        finished.setdefault(r.layer_id, []).append(_finished(r, epoch))
+    for layer in layer_rows:
+        finished[layer.id] = [_finished(r, epoch) for r in conn.execute(q.FINISHED_OF_LAYER, {"layer_id": layer.id})]
     running: dict[int, list[rule.Running]] = {}
     for run in conn.execute(q.RUNNING_OF_JOB, {"job_id": job_id}):
         running.setdefault(run.layer_id, []).append(
@@ -80,8 +80,8 @@ def node_speed(conn: Connection, node_id: int) -> NodeSpeed | None:
     if not own:
         return None
     layers: dict[int, list[tuple[int, float]]] = {}
-    for row in conn.execute(q.FINISHED_OF_LAYERS, {"layer_ids": list(own)}):
-        layers.setdefault(row.layer_id, []).append(
-            (row.node_id, _seconds(row.started_at, row.ended_at) / max(row.frames or 1, 1)))
+    for layer_id in own:
+        layers[layer_id] = [(row.node_id, _seconds(row.started_at, row.ended_at) / max(row.frames or 1, 1))
+                            for row in conn.execute(q.FINISHED_OF_LAYER, {"layer_id": layer_id})]
     speed = rule.node_speed(node_id, own, layers)
     return NodeSpeed(speed=speed.speed, layers=speed.layers, samples=speed.samples) if speed else None

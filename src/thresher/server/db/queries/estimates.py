@@ -1,10 +1,9 @@
 """Statements the time estimates read (`server/estimates.py`, the rule in `model/estimate.py`): the
-succeeded attempts of a job's layers (the newest few hundred of each, so a job of 100,000 tasks stays
-fast), its tasks left by state with their frames, its running tasks' start and progress; and a node's
+succeeded attempts of a job's layers (the newest 200 of each, so a job of 100,000 tasks stays fast), its tasks left by state with their frames, its running tasks' start and progress; and a node's
 recent succeeded attempts with their layers' other attempts, for the node's speed.
 
 Durations are computed by the caller from started_at/ended_at (SQLite and PostgreSQL spell date
-arithmetic differently); the window function (ROW_NUMBER) works on both.
+arithmetic differently), and so are medians (neither database has one both spell alike).
 """
 
 from __future__ import annotations
@@ -17,20 +16,15 @@ from thresher.server.db.tables import attempts, tasks
 SAMPLES_PER_LAYER = 200     # succeeded attempts of a layer the estimate rests on, newest first
 NODE_SAMPLES = 200          # a node's succeeded attempts its speed rests on, newest first
 
-# A succeeded task's latest attempt is the one that succeeded (rule 1: it succeeds at most once).
-_succeeded_of_job = (
-    select(tasks.c.layer_id, tasks.c.frame_count.label("frames"), attempts.c.node_id, attempts.c.started_at,
-           attempts.c.ended_at,
-           func.row_number().over(partition_by=tasks.c.layer_id, order_by=attempts.c.id.desc()).label("rank"))
-    .join(attempts, attempts.c.id == tasks.c.attempt_id)
-    .where(tasks.c.job_id == bindparam("job_id"), tasks.c.state == TaskState.SUCCEEDED,
-           attempts.c.state == AttemptState.SUCCEEDED, attempts.c.ended_at.is_not(None))
-    .subquery())
-
-# The newest succeeded attempts of each layer of one job (at most SAMPLES_PER_LAYER per layer).
-FINISHED_OF_JOB = (select(_succeeded_of_job.c.layer_id, _succeeded_of_job.c.frames, _succeeded_of_job.c.node_id,
-                          _succeeded_of_job.c.started_at, _succeeded_of_job.c.ended_at)
-                   .where(_succeeded_of_job.c.rank <= SAMPLES_PER_LAYER))
+# The newest succeeded tasks of one layer (at most SAMPLES_PER_LAYER, newest task first) with the
+# attempt that succeeded (a succeeded task's latest attempt, rule 1): read off ix_tasks_layer_state, so
+# a layer of 100,000 tasks costs no more than one of 200. Run once per layer (a job has few).
+FINISHED_OF_LAYER = (select(tasks.c.layer_id, tasks.c.frame_count.label("frames"), attempts.c.node_id,
+                            attempts.c.started_at, attempts.c.ended_at)
+                     .join(attempts, attempts.c.id == tasks.c.attempt_id)
+                     .where(tasks.c.layer_id == bindparam("layer_id"), tasks.c.state == TaskState.SUCCEEDED,
+                            attempts.c.state == AttemptState.SUCCEEDED, attempts.c.ended_at.is_not(None))
+                     .order_by(tasks.c.id.desc()).limit(SAMPLES_PER_LAYER))
 
 # Tasks of one job per layer and state, with the frames they hold.
 FRAMES_BY_LAYER_STATE = (select(tasks.c.layer_id, tasks.c.state, func.count().label("n"),
@@ -51,18 +45,3 @@ NODE_RECENT = (select(tasks.c.layer_id, tasks.c.frame_count.label("frames"), att
                .where(attempts.c.node_id == bindparam("node_id"), attempts.c.state == AttemptState.SUCCEEDED,
                       attempts.c.ended_at.is_not(None))
                .order_by(attempts.c.id.desc()).limit(NODE_SAMPLES))
-
-_succeeded_of_layers = (
-    select(tasks.c.layer_id, tasks.c.frame_count.label("frames"), attempts.c.node_id, attempts.c.started_at,
-           attempts.c.ended_at,
-           func.row_number().over(partition_by=tasks.c.layer_id, order_by=attempts.c.id.desc()).label("rank"))
-    .join(attempts, attempts.c.id == tasks.c.attempt_id)
-    .where(tasks.c.layer_id.in_(bindparam("layer_ids", expanding=True)), tasks.c.state == TaskState.SUCCEEDED,
-           attempts.c.state == AttemptState.SUCCEEDED, attempts.c.ended_at.is_not(None))
-    .subquery())
-
-# The newest succeeded attempts of each of these layers, on every node (at most SAMPLES_PER_LAYER each).
-FINISHED_OF_LAYERS = (select(_succeeded_of_layers.c.layer_id, _succeeded_of_layers.c.frames,
-                             _succeeded_of_layers.c.node_id, _succeeded_of_layers.c.started_at,
-                             _succeeded_of_layers.c.ended_at)
-                      .where(_succeeded_of_layers.c.rank <= SAMPLES_PER_LAYER))
