@@ -317,3 +317,24 @@ def test_without_an_exr_reader_the_server_says_so(tmp_path: Path) -> None:
             thumbs.ThumbnailCache().get(str(path))
     finally:
         builtins.__import__ = real_import
+
+
+def test_job_page_shows_the_eta_and_node_page_the_speed(make_farm: Any) -> None:
+    farm = make_farm()
+    farm.start_agent("worker", cores=1)
+    client = _session(farm)
+    slow_after_2 = "import sys, time; time.sleep(0.2 if int(sys.argv[1]) <= 2 else 60)"
+    job_id = farm.api.post("/jobs", {"name": "eta", "layers": [{"name": "r", "frames": "1-4", "args": {
+        "command": [sys.executable, "-c", slow_after_2, "{frame}"]}}]})["id"]
+    farm.wait_for(lambda: farm.api.get(f"/jobs/{job_id}")["counts"]["succeeded"] == 2, timeout=60,
+                  message="two tasks to finish")
+    job = farm.api.get(f"/jobs/{job_id}")
+    assert job["estimate"]["confidence"] == "rough" and job["estimate"]["samples"] == 2
+    assert job["estimate"]["eta_at"] and job["layers"][0]["estimate"]["task_s"] < 30
+    html = client.get(f"/jobs/{job_id}").text
+    assert "ETA <time" in html and "from 2 finished tasks, rough" in html and "s/task" in html
+    node_html = client.get("/nodes/worker").text
+    assert "data-node-speed" in node_html and "unknown" in node_html  # no other node ran the layer
+    assert farm.api.get("/nodes/worker")["speed"] is None
+    farm.api.post(f"/jobs/{job_id}/kill")
+    client.close()

@@ -31,13 +31,18 @@ JOB = {
     "layers": [{"id": 1, "name": "main", "template": "command", "frames": "1-4", "chunk": 1, "cores": 1,
                 "memory_mb": 512, "gpus": 0, "tags": [], "pools": [], "limits": {}, "retries": 2, "timeout": None,
                 "depends_on": [], "state": "running", "counts": COUNTS, "total_tasks": 4, "progress": 50.0,
-                "pending": None}],
+                "pending": None, "estimate": {
+                    "task_s": 90.0, "low_s": 60.0, "high_s": 120.0, "samples": 2, "eta_s": 180.0,
+                    "eta_at": "2024-01-01T10:03:00Z", "confidence": "rough", "basis": "2 finished tasks",
+                    "reason": None}}],
     "depends_on": [], "spec": {}, "pending": None, "urgent": False, "urgent_by": None, "urgent_at": None,
     "folder": None,
     "failures": 4,
     "stop_reason": "stopped after 4 failed attempts (the job's limit is 3): fix and retry or resume",
     "blocklist": [{"node_id": 3, "node": "n1", "failures": 3, "blocked": True,
                    "last_failed_at": "2024-01-01T10:00:05Z"}],
+    "estimate": {"task_s": None, "low_s": None, "high_s": None, "samples": 2, "eta_s": 1500.0,
+                 "eta_at": "2024-01-01T10:25:00Z", "confidence": "rough", "basis": "2 finished tasks", "reason": None},
 }
 TASK = {"id": 11, "job_id": 7, "layer_id": 1, "layer": "main", "index": 0, "frames": "1", "state": "succeeded",
         "tries": 1, "lost": 0, "node": "n1", "attempt_id": 21, "progress": 100.0, "started_at": "2024-01-01T10:00:00Z",
@@ -49,7 +54,8 @@ NODE = {"id": 3, "name": "n1", "hostname": "n1", "os": "linux", "state": "up", "
         "cores": 8, "memory_mb": 16384, "gpus": [], "tags": ["linux"], "apps": {}, "pool": "default", "mac": "52:54:00:ab:cd:ef",
         "last_seen": "2024-01-01T10:00:00Z", "registered_at": "2024-01-01T09:00:00Z",
         "cpu_percent": 12.0, "memory_used_mb": 1000, "load": 0.5, "running": [],
-        "free": {"cores": 8, "memory_mb": 16384, "gpus": 0}, "blocklisted_by": [7]}
+        "free": {"cores": 8, "memory_mb": 16384, "gpus": 0}, "blocklisted_by": [7],
+        "speed": {"speed": 1.25, "layers": 3, "samples": 40}}
 DRY_TASK = {"layer": "a", "index": 0, "frames": "1", "argv": ["echo", "1"], "shell": False, "outputs": []}
 
 
@@ -260,6 +266,7 @@ def test_job_view_and_json(fake: FakeServer) -> None:
     assert result.exit_code == 0
     assert "main" in result.stdout and "50%" in result.stdout
     assert "stopped after 4 failed attempts" in result.stdout and "n1 blocked" in result.stdout
+    assert "about 25 min, from 2 finished tasks, rough" in result.stdout and "~2 min/task" in result.stdout
     assert json.loads(run("job", "7", "-s", "http://x", "--json").stdout) == JOB
 
 
@@ -344,7 +351,8 @@ def test_nodes_and_node_actions(fake: FakeServer) -> None:
     assert "n1" in run("nodes", "-s", "http://x").stdout
     result = run("node", "drain", "n1", "-s", "http://x")
     assert result.exit_code == 0 and result.stdout == "node n1: draining (up)\n"
-    assert "linux" in run("node", "show", "n1", "-s", "http://x").stdout
+    shown = run("node", "show", "n1", "-s", "http://x").stdout
+    assert "linux" in shown and "1.25x the farm (on 3 layers, 40 tasks)" in shown
 
 
 def test_node_names_are_quoted_in_paths(fake: FakeServer) -> None:

@@ -14,9 +14,10 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from thresher.model.estimate import task_words, words
 from thresher.model.states import DONE_TASK_STATES, AttemptState, JobState, NodeAdminState, NodeState, TaskState
 from thresher.wire.common import Page
-from thresher.wire.jobs import Blocklist, DryRun, Job, JobSummary, Task, TaskCounts
+from thresher.wire.jobs import Blocklist, DryRun, Estimate, Job, JobSummary, Task, TaskCounts
 from thresher.wire.meta import Template
 from thresher.wire.nodes import Node
 
@@ -72,6 +73,15 @@ def duration(start: datetime | None, end: datetime | None) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def eta_text(est: Estimate | None) -> str:
+    """`ETA 14:32 (about 25 min, from 40 finished tasks, good)`, or why there is no estimate yet."""
+    if est is None:
+        return "-"
+    if est.eta_at is None or est.confidence == "done":
+        return words(est)
+    return f"ETA {short_time(est.eta_at)} ({words(est)})"
 
 
 def done_count(counts: TaskCounts) -> int:
@@ -131,6 +141,7 @@ def job_view(job: Job) -> Group:
         ("job", f"{job.id}  {job.name}"),
         ("state", job_state(job)),
         ("progress", progress_bar(job.progress)),
+        ("eta", eta_text(job.estimate)),
         ("tasks", counts_text(job.counts)),
         ("project", label),
         ("owner", job.owner or "-"),
@@ -157,8 +168,8 @@ def job_view(job: Job) -> Group:
         head.add_row(key, value)
 
     layers = _table(title="layers", title_justify="left")
-    for column in ("LAYER", "TEMPLATE", "FRAMES", "CHUNK", "NEEDS", "STATE", "PROGRESS", "AFTER"):
-        layers.add_column(column, no_wrap=column not in ("LAYER", "AFTER"))
+    for column in ("LAYER", "TEMPLATE", "FRAMES", "CHUNK", "NEEDS", "STATE", "PROGRESS", "TASK TIME", "ETA", "AFTER"):
+        layers.add_column(column, no_wrap=column not in ("LAYER", "AFTER", "ETA"))
     for layer in job.layers:
         needs = f"{layer.cores}c"
         if layer.memory_mb:
@@ -168,6 +179,7 @@ def job_view(job: Job) -> Group:
         bar = tasks_bar(done_count(layer.counts), layer.total_tasks)
         bar.append(f" {layer.progress:.0f}%")
         layers.add_row(layer.name, layer.template, layer.frames, str(layer.chunk), needs, state_text(layer.state), bar,
+                       task_words(layer.estimate) if layer.estimate else "-", eta_text(layer.estimate),
                        ", ".join(layer.depends_on) or "-")
     return Group(head, Text(""), layers)
 
@@ -236,6 +248,8 @@ def node_view(node: Node) -> Group:
     grid.add_row("tags", ", ".join(node.tags) or "-")
     grid.add_row("last seen", short_time(node.last_seen))
     grid.add_row("blocklisted by", ", ".join(f"job {j}" for j in node.blocklisted_by) or "-")
+    grid.add_row("speed", f"{node.speed.speed:.2f}x the farm (on {node.speed.layers} layers, {node.speed.samples} "
+                          "tasks)" if node.speed else "unknown (no layer it ran has run on other nodes)")
     running = _table(title="running", title_justify="left")
     for column in ("ATTEMPT", "TASK", "JOB", "CORES", "GPUS"):
         running.add_column(column)

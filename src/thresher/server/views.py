@@ -15,7 +15,8 @@ from sqlalchemy import Connection
 from thresher.model.fit import gpu_indices, node_free
 from thresher.model.spec import MAX_ID
 from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_STATES, TaskState, job_state_from_counts
-from thresher.server import failures, why
+from thresher.server import estimates, failures, why
+from thresher.server.clock import utcnow
 from thresher.server.db import dialects
 from thresher.server.db.queries import nodes as qn
 from thresher.server.db.queries import studio as qs
@@ -108,13 +109,16 @@ def get_job(conn: Connection, job_id: int) -> Job:
     running = _sums(conn, q.RUNNING_PROGRESS_BY_LAYER, {"job_id": job_id}) if job_counts[TaskState.RUNNING] else {}
     layer_rows = list(conn.execute(q.LAYERS_OF_JOB, {"job_id": job_id}))
     pending, by_layer = why.pending_reasons(conn, row, layer_rows, layer_counts)
+    job_eta, layer_eta = estimates.job_estimates(conn, job_id, layer_rows, utcnow())
     layers = [layer_view(layer, layer_counts.get(layer.id, _empty_counts()), running.get(layer.id, 0.0),
-                         by_layer.get(layer.id)) for layer in layer_rows]
+                         by_layer.get(layer.id)).model_copy(update={"estimate": layer_eta.get(layer.id)})
+              for layer in layer_rows]
     folder = conn.execute(qs.FOLDER_BY_ID, {"folder_id": row.folder_id}).first() if row.folder_id else None
     return Job(**_summary_fields(row, job_counts, sum(running.values())), layers=layers,
                depends_on=row.depends_on or [], spec=row.spec, pending=pending, urgent=bool(row.urgent),
                urgent_by=row.urgent_by, urgent_at=row.urgent_at, folder=folder.name if folder else None,
-               failures=row.failures, stop_reason=row.stop_reason, blocklist=failures.blocklist(conn, job_id))
+               failures=row.failures, stop_reason=row.stop_reason, blocklist=failures.blocklist(conn, job_id),
+               estimate=job_eta)
 
 
 # -- tasks and attempts ----------------------------------------------------------------------
@@ -249,4 +253,6 @@ def find_node(conn: Connection, ident: str) -> Any:
 
 def get_node(conn: Connection, ident: str) -> Node:
     row = find_node(conn, ident)
-    return node_view(row, _live_by_node(conn, [row.id])[row.id], failures.blocked_by(conn, [row.id])[row.id])
+    node = node_view(row, _live_by_node(conn, [row.id])[row.id], failures.blocked_by(conn, [row.id])[row.id])
+    node.speed = estimates.node_speed(conn, row.id)
+    return node

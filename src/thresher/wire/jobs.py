@@ -46,6 +46,22 @@ class JobSummary(BaseModel):
     progress: float = Field(..., description=_PROGRESS)
 
 
+class Estimate(BaseModel):
+    """How long a task takes and when the layer or job is done, learnt from its finished attempts
+    (`thresher.model.estimate`, whose docstring says what it assumes)."""
+
+    task_s: float | None = Field(None, description="estimated wall time of one task (median), seconds")
+    low_s: float | None = Field(None, description="25th percentile of a task's time, seconds")
+    high_s: float | None = Field(None, description="75th percentile of a task's time, seconds")
+    samples: int = Field(0, description="succeeded attempts it rests on")
+    eta_s: float | None = Field(None, description="seconds until its last task ends; null: no estimate yet")
+    eta_at: Moment = Field(None, description="when its last task ends, at the current parallelism")
+    confidence: str = Field(..., description='"rough" (under 5 samples or from progress), "fair", "good"; '
+                                             '"none" without an estimate, "done" when finished')
+    basis: str = Field(..., description="what it rests on, in words")
+    reason: str | None = Field(None, description="why there is no estimate yet")
+
+
 class Layer(BaseModel):
     """One layer of a job: its needs, and the state of its tasks."""
 
@@ -68,6 +84,7 @@ class Layer(BaseModel):
     total_tasks: int
     progress: float = Field(..., description=_PROGRESS)
     pending: str | None = Field(None, description="why its ready or waiting tasks are not running now")
+    estimate: Estimate | None = Field(None, description="task time and ETA (the job detail only)")
 
 
 class BlocklistEntry(BaseModel):
@@ -103,6 +120,7 @@ class Job(JobSummary):
                                                       "retry or resume")
     blocklist: list[BlocklistEntry] = Field(default_factory=list, description="the nodes that failed its "
                                                                               "attempts")
+    estimate: Estimate | None = Field(None, description="when its last layer ends (layers in dependency order)")
 
 
 class Task(BaseModel):

@@ -29,6 +29,15 @@ class NodeFree(BaseModel):
     gpus: int = Field(..., description="how many of its GPUs are free")
 
 
+class NodeSpeed(BaseModel):
+    """How fast a node renders relative to the farm, from the same layers' frame times on other nodes
+    (`thresher.model.estimate.node_speed`): 1.0 as fast as the farm's median, 2.0 twice as fast."""
+
+    speed: float
+    layers: int = Field(..., description="layers that ran on it and on other nodes, which it rests on")
+    samples: int = Field(..., description="its succeeded attempts on those layers")
+
+
 class Node(BaseModel):
     id: int
     name: str
@@ -53,3 +62,4 @@ class Node(BaseModel):
     free: NodeFree
     blocklisted_by: list[int] = Field(default_factory=list, description="ids of the jobs whose blocklist keeps "
                                                                         "it from their tasks")
+    speed: NodeSpeed | None = Field(None, description="relative to the farm (the node detail only); null: unknown")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Connection
 
+from thresher.model import estimate
 from thresher.model.states import LIVE_ATTEMPT_STATES
 from thresher.server import views
 from thresher.server.clock import iso
@@ -130,8 +132,19 @@ def job_page(request: Request, job_id: int, session: PageSession) -> Response:
             return _missing(request, session, exc)
         previews = _previews(conn, job_id)
         depends = {r.id: r for r in conn.execute(q.JOBS_BRIEF, {"job_ids": list(job["depends_on"] or [])})}
-    return render(request, "job.html", session, job=job, previews=previews, depends=depends,
+    # the estimates in words, as the CLI says them (model/estimate.py)
+    eta_job, eta_layers = _eta_words(job["estimate"]), {layer["name"]: _eta_words(layer["estimate"])
+                                                         for layer in job["layers"]}
+    return render(request, "job.html", session, job=job, previews=previews, depends=depends, eta_job=eta_job,
+                  eta_layers=eta_layers,
                   spec_text=json.dumps(job["spec"], indent=2, ensure_ascii=False), title=f"Job {job_id}")
+
+
+def _eta_words(est: dict[str, Any] | None) -> dict[str, str]:
+    if est is None:
+        return {"text": "", "task": "–"}
+    shown = SimpleNamespace(**est)
+    return {"text": estimate.words(shown), "task": estimate.task_words(shown)}
 
 
 @router.get("/ui/jobs/{job_id}/grid")

@@ -1,0 +1,87 @@
+"""Time estimates read from the farm's history: a job's and its layers' ETA, a node's speed.
+
+Reads the facts with `db/queries/estimates.py` and leaves every decision to the one rule,
+`model/estimate.py`; `server/views.py` puts the results on the job and node detail views (not on the
+job listing: it costs a few reads per job).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from thresher.model import estimate as rule
+from thresher.model.states import TaskState
+from thresher.server.clock import as_utc
+from thresher.server.db.queries import estimates as q
+from thresher.wire.jobs import Estimate
+from thresher.wire.nodes import NodeSpeed
+
+LEFT_STATES = (TaskState.WAITING, TaskState.READY, TaskState.PAUSED)
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float:
+    s, e = as_utc(start), as_utc(end)
+    return max((e - s).total_seconds(), 0.0) if s and e else 0.0
+
+
+def _finished(row: Any, epoch: datetime) -> rule.Finished:
+    return rule.Finished(seconds=_seconds(row.started_at, row.ended_at), frames=row.frames or 1,
+                         started=_seconds(epoch, row.started_at), ended=_seconds(epoch, row.ended_at))
+
+
+def wire(est: rule.Estimate, now: datetime) -> Estimate:
+    at = now + timedelta(seconds=est.eta_s) if est.eta_s is not None else None
+    return Estimate(task_s=est.task_s, low_s=est.low_s, high_s=est.high_s, samples=est.samples, eta_s=est.eta_s,
+                    eta_at=at, confidence=est.confidence, basis=est.basis, reason=est.reason)
+
+
+def job_estimates(conn: Connection, job_id: int, layer_rows: list[Any], now: datetime
+                  ) -> tuple[Estimate, dict[int, Estimate]]:
+    """The job's estimate and each layer's (by layer id)."""
+    epoch = datetime(2000, 1, 1, tzinfo=now.tzinfo)
+    finished: dict[int, list[rule.Finished]] = {}
+    for layer in layer_rows:
+        finished[layer.id] = [_finished(r, epoch) for r in conn.execute(q.FINISHED_OF_LAYER, {"layer_id": layer.id})]
+    running: dict[int, list[rule.Running]] = {}
+    for run in conn.execute(q.RUNNING_OF_JOB, {"job_id": job_id}):
+        running.setdefault(run.layer_id, []).append(
+            rule.Running(elapsed_s=_seconds(run.started_at, now), progress=run.progress, frames=run.frames or 1))
+    left: dict[int, list[int]] = {}
+    totals: dict[int, list[int]] = {}
+    for r in conn.execute(q.FRAMES_BY_LAYER_STATE, {"job_id": job_id}):
+        frames = int(r.frames or 0)
+        t = totals.setdefault(r.layer_id, [0, 0])
+        t[0], t[1] = t[0] + r.n, t[1] + frames
+        if r.state in LEFT_STATES:
+            lt = left.setdefault(r.layer_id, [0, 0])
+            lt[0], lt[1] = lt[0] + r.n, lt[1] + frames
+    names = {row.id: row.name for row in layer_rows}
+    facts = []
+    for row in layer_rows:
+        n_tasks, n_frames = totals.get(row.id, [0, 0])
+        tasks_left, frames_left = left.get(row.id, [0, 0])
+        facts.append(rule.LayerFacts(
+            name=row.name, finished=finished.get(row.id, []), running=running.get(row.id, []),
+            tasks_left=tasks_left, frames_left=frames_left,
+            frames_per_task=n_frames / n_tasks if n_tasks else 1.0, depends_on=tuple(row.depends_on or [])))
+    result = rule.estimate_job(facts)
+    by_id = {layer_id: wire(result.layers[name], now) for layer_id, name in names.items()}
+    return wire(result.job, now), by_id
+
+
+def node_speed(conn: Connection, node_id: int) -> NodeSpeed | None:
+    """The node's speed relative to the farm over its newest succeeded attempts (None when unknown)."""
+    own: dict[int, list[float]] = {}
+    for r in conn.execute(q.NODE_RECENT, {"node_id": node_id}):
+        own.setdefault(r.layer_id, []).append(_seconds(r.started_at, r.ended_at) / max(r.frames or 1, 1))
+    if not own:
+        return None
+    layers: dict[int, list[tuple[int, float]]] = {}
+    for layer_id in own:
+        layers[layer_id] = [(row.node_id, _seconds(row.started_at, row.ended_at) / max(row.frames or 1, 1))
+                            for row in conn.execute(q.FINISHED_OF_LAYER, {"layer_id": layer_id})]
+    speed = rule.node_speed(node_id, own, layers)
+    return NodeSpeed(speed=speed.speed, layers=speed.layers, samples=speed.samples) if speed else None

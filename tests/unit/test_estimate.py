@@ -1,0 +1,160 @@
+"""The time-estimate rule (`thresher.model.estimate`) without HTTP or a database."""
+
+from __future__ import annotations
+
+import pytest
+
+from thresher.model.estimate import (
+    Finished,
+    LayerFacts,
+    Running,
+    confidence,
+    estimate_job,
+    estimate_layer,
+    history_parallelism,
+    node_speed,
+)
+
+
+def runs(*seconds: float, frames: int = 1, serial: bool = True) -> list[Finished]:
+    """Attempts that ran one after the other (serial) or all at once from t=0."""
+    out, t = [], 0.0
+    for s in seconds:
+        start = t if serial else 0.0
+        out.append(Finished(seconds=s, frames=frames, started=start, ended=start + s))
+        t += s
+    return out
+
+
+def test_confidence_words() -> None:
+    assert [confidence(n) for n in (1, 4, 5, 19, 20, 200)] == ["rough", "rough", "fair", "fair", "good", "good"]
+
+
+def test_nothing_finished_and_nothing_reporting_progress_has_no_estimate() -> None:
+    est = estimate_layer(LayerFacts("render", running=[Running(30.0)], tasks_left=5, frames_left=5))
+    assert est.eta_s is None and est.task_s is None and est.samples == 0
+    assert est.confidence == "none" and est.basis == "no estimate yet"
+    assert est.reason and "finished" in est.reason
+
+
+def test_progress_is_extrapolated_and_marked_rough() -> None:
+    # two tasks running 60 s, at 25% and 50%: a task takes 240 s or 120 s, median 180 s
+    est = estimate_layer(LayerFacts("render", running=[Running(60.0, 25.0), Running(60.0, 50.0)],
+                                    tasks_left=0))
+    assert est.task_s == pytest.approx(180.0)
+    assert (est.low_s, est.high_s) == (pytest.approx(120.0), pytest.approx(240.0))
+    assert est.confidence == "rough" and "progress" in est.basis
+    assert est.eta_s == pytest.approx(180.0)   # the 25% one has 180 s left, the other 60 s
+
+
+def test_median_and_quartiles_of_finished_tasks() -> None:
+    est = estimate_layer(LayerFacts("render", finished=runs(10, 20, 30, 40, 50), tasks_left=1, frames_left=1))
+    assert est.task_s == pytest.approx(30.0)
+    assert (est.low_s, est.high_s) == (pytest.approx(20.0), pytest.approx(40.0))
+    assert est.samples == 5 and est.confidence == "fair" and est.basis == "5 finished tasks"
+
+
+def test_per_frame_times_scale_to_the_layers_chunk() -> None:
+    # tasks of 4 frames took 40 s, of 2 frames 20 s: 10 s a frame; the layer's tasks hold 3 frames on average
+    finished = [Finished(40, 4, 0, 40), Finished(40, 4, 40, 80), Finished(20, 2, 80, 100), Finished(20, 2, 100, 120)]
+    est = estimate_layer(LayerFacts("render", finished=finished, tasks_left=2, frames_left=6, frames_per_task=3.0))
+    assert est.task_s == pytest.approx(30.0)
+    assert est.eta_s == pytest.approx(60.0)     # serial history: one at a time, 6 frames of 10 s
+
+
+def test_eta_at_the_current_parallelism() -> None:
+    # 10 tasks of 60 s left, 5 running just started: each slot takes 2 more after its current one
+    est = estimate_layer(LayerFacts("render", finished=runs(60, 60, 60, 60, 60, serial=False),
+                                    running=[Running(0.0)] * 5, tasks_left=10, frames_left=10))
+    assert est.eta_s == pytest.approx((5 * 60 + 10 * 60) / 5)
+
+
+def test_running_tasks_past_their_estimate_count_as_ending_now() -> None:
+    est = estimate_layer(LayerFacts("render", finished=runs(60, 60), running=[Running(500.0)]))
+    assert est.eta_s == pytest.approx(0.0)
+
+
+def test_last_task_runs_whole_after_a_slot_frees() -> None:
+    # many slots, one task left: it cannot finish before a slot frees and it runs its 100 s
+    est = estimate_layer(LayerFacts("render", finished=runs(100, 100), running=[Running(50.0)] * 8,
+                                    tasks_left=1, frames_left=1))
+    assert est.eta_s == pytest.approx(150.0)
+
+
+def test_history_parallelism_is_busy_time_over_span() -> None:
+    assert history_parallelism(runs(10, 10, 10, 10, serial=False)) == pytest.approx(4.0)
+    assert history_parallelism(runs(10, 10, 10, 10)) == pytest.approx(1.0)
+    assert history_parallelism(runs(10)) is None
+    # nothing running now: the layer keeps the parallelism its history shows
+    est = estimate_layer(LayerFacts("render", finished=runs(10, 10, 10, 10, serial=False), tasks_left=8,
+                                    frames_left=8))
+    assert est.eta_s == pytest.approx(20.0)
+
+
+def test_finished_layer_is_done() -> None:
+    est = estimate_layer(LayerFacts("render", finished=runs(10, 30)))
+    assert est.eta_s == 0.0 and est.confidence == "done" and est.task_s == pytest.approx(20.0)
+
+
+def test_job_waits_for_layers_in_dependency_order() -> None:
+    render = LayerFacts("render", finished=runs(60, 60, 60), running=[Running(0.0)], tasks_left=2, frames_left=2)
+    comp = LayerFacts("comp", finished=runs(10, 10, 10), tasks_left=3, frames_left=3, depends_on=("render",))
+    out = estimate_job([render, comp])
+    assert out.layers["render"].eta_s == pytest.approx(180.0)
+    # comp starts when render ends and runs at the job's running count (1): 3 x 10 s
+    assert out.layers["comp"].eta_s == pytest.approx(210.0)
+    assert out.job.eta_s == pytest.approx(210.0)
+    assert out.job.confidence == "rough" and out.job.samples == 6
+
+
+def test_job_has_no_estimate_while_a_layer_has_none() -> None:
+    render = LayerFacts("render", finished=runs(60), tasks_left=1, frames_left=1)
+    comp = LayerFacts("comp", tasks_left=3, frames_left=3, depends_on=("render",))
+    out = estimate_job([render, comp])
+    assert out.layers["render"].eta_s == pytest.approx(60.0)
+    assert out.layers["comp"].eta_s is None and "render" in (out.layers["comp"].reason or "")
+    assert out.job.eta_s is None and "comp" in (out.job.reason or "")
+
+
+def test_layer_waiting_on_unknown_layer_has_no_eta_but_keeps_its_task_time() -> None:
+    render = LayerFacts("render", running=[Running(5.0)], tasks_left=4, frames_left=4)
+    comp = LayerFacts("comp", finished=runs(10), tasks_left=1, frames_left=1, depends_on=("render",))
+    out = estimate_job([render, comp])
+    assert out.layers["comp"].task_s == pytest.approx(10.0)
+    assert out.layers["comp"].eta_s is None and "render" in (out.layers["comp"].reason or "")
+
+
+def test_finished_job_is_done_and_confidence_is_the_weakest_open_layer() -> None:
+    done = estimate_job([LayerFacts("a", finished=runs(1, 2))])
+    assert done.job.eta_s == 0.0 and done.job.confidence == "done"
+    many = runs(*[10.0] * 25)
+    out = estimate_job([LayerFacts("a", finished=many, tasks_left=1, frames_left=1),
+                        LayerFacts("b", finished=runs(*[5.0] * 8), tasks_left=1, frames_left=1)])
+    assert out.layers["a"].confidence == "good" and out.job.confidence == "fair"
+
+
+def test_node_speed_is_the_geometric_mean_of_layer_ratios() -> None:
+    # layer 1: the farm's median 20 s a frame, this node 10 s (2x); layer 2: median 10 s, node 20 s (0.5x)
+    layers = {1: [(7, 10.0), (8, 20.0), (9, 30.0)], 2: [(7, 20.0), (8, 10.0), (9, 5.0)]}
+    speed = node_speed(7, {1: [10.0], 2: [20.0]}, layers)
+    assert speed is not None and speed.speed == pytest.approx(1.0) and speed.layers == 2 and speed.samples == 2
+    fast = node_speed(7, {1: [10.0]}, layers)
+    assert fast is not None and fast.speed == pytest.approx(2.0) and fast.layers == 1
+
+
+def test_node_speed_unknown_without_another_node_to_compare() -> None:
+    assert node_speed(7, {}, {}) is None
+    assert node_speed(7, {1: [10.0, 12.0]}, {1: [(7, 10.0), (7, 12.0)]}) is None
+    assert node_speed(7, {1: [0.0]}, {1: [(7, 0.0), (8, 3.0)]}) is None
+
+
+def test_words_the_cli_and_the_page_show() -> None:
+    from thresher.model.estimate import Estimate, about, task_words, words
+    assert [about(s) for s in (20, 90, 1500, 3600, 11400)] == [
+        "under a minute", "about 2 min", "about 25 min", "about 1 h", "about 3 h 10 min"]
+    est = Estimate(45.0, 30.0, 60.0, 40, 1500.0, "good", "40 finished tasks")
+    assert words(est) == "about 25 min, from 40 finished tasks, good"
+    assert task_words(est) == "~45 s/task"
+    none = Estimate(None, None, None, 0, None, "none", "no estimate yet", "no task of it has finished yet")
+    assert words(none) == "no estimate yet: no task of it has finished yet" and task_words(none) == "-"
+    assert words(Estimate(1.0, 1.0, 1.0, 3, 0.0, "done", "finished")) == "done"
