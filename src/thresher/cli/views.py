@@ -286,6 +286,15 @@ def dry_run_view(answer: DryRun) -> Group:
             command = task.argv[0] if task.shell and task.argv else shlex.join(task.argv)
             table.add_row(task.layer, str(task.index), task.frames, Text(command))
         parts.append(table)
+    for layer in answer.layers:
+        if layer.service:
+            parts.append(Text(f"  layer {layer.name}: service {layer.service}: {layer.cores} cores, "
+                              f"{layer.memory_mb} MB, {layer.gpus} GPUs, retries {layer.retries}"
+                              + (f", tags {','.join(layer.tags)}" if layer.tags else "")
+                              + (f", pools {','.join(layer.pools)}" if layer.pools else "")
+                              + (f", limits {','.join(f'{k}:{v}' for k, v in layer.limits.items())}"
+                                 if layer.limits else "")
+                              + (f", timeout {layer.timeout:g}s" if layer.timeout else "")))
     return Group(*parts)
 
 
