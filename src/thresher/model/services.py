@@ -18,12 +18,32 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from thresher.model.problems import Problem, problem
-from thresher.model.spec import LayerSpec, LimitUnits, Pools, Resources, Retries, Tags, Timeout
+from thresher.model.spec import (
+    Cores,
+    Gpus,
+    LayerSpec,
+    LimitUnits,
+    MemoryMb,
+    Pools,
+    Resources,
+    Retries,
+    Tags,
+    Timeout,
+)
 from thresher.templates import UnknownTemplate, get_template
 
 #: The layer fields a service may set, in the order they are shown.
 SERVICE_FIELDS = ("resources", "tags", "pools", "limits", "timeout", "retries")
 RESOURCE_FIELDS = ("cores", "memory_mb", "gpus")
+
+
+class ServiceResources(Resources):
+    """A service's resources: each figure optional (only those given apply), checked as a layer's
+    (`memory: '8G'` sets `memory_mb`, as in a layer)."""
+
+    cores: Cores | None = None  # type: ignore[assignment]
+    memory_mb: MemoryMb | None = None  # type: ignore[assignment]
+    gpus: Gpus | None = None  # type: ignore[assignment]
 
 
 class ServiceDefaults(BaseModel):
@@ -32,8 +52,8 @@ class ServiceDefaults(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    resources: Resources | None = Field(None, description="cores, memory_mb (or memory: '8G'), gpus; "
-                                                          "only those given apply")
+    resources: ServiceResources | None = Field(None, description="cores, memory_mb (or memory: '8G'), gpus; "
+                                                                 "only those given apply")
     tags: Tags | None = None
     pools: Pools | None = None
     limits: LimitUnits | None = Field(None, description="licence limits each task consumes, name -> units")
@@ -47,8 +67,8 @@ class ServiceDefaults(BaseModel):
             value = getattr(self, name)
             if value is None:
                 continue
-            if isinstance(value, Resources):
-                value = {key: getattr(value, key) for key in RESOURCE_FIELDS if key in value.model_fields_set}
+            if isinstance(value, ServiceResources):
+                value = {key: getattr(value, key) for key in RESOURCE_FIELDS if getattr(value, key) is not None}
                 if not value:
                     continue
             out[name] = value
@@ -82,7 +102,7 @@ def apply_service(layer: LayerSpec, name: str, defaults: ServiceDefaults) -> Lay
         if field == "resources":
             mine = layer.resources.model_fields_set if "resources" in given else set()
             figures = {key: getattr(value, key) for key in RESOURCE_FIELDS
-                       if key in value.model_fields_set and key not in mine}
+                       if getattr(value, key) is not None and key not in mine}
             if figures:
                 update["resources"] = layer.resources.model_copy(update=figures)
         elif field not in given:

@@ -77,6 +77,9 @@ Tags = Annotated[list[str], AfterValidator(_tags)]
 Pools = Annotated[list[str], AfterValidator(_pools)]
 LimitUnits = Annotated[dict[str, int], AfterValidator(_limits)]
 Retries = Annotated[int, Field(ge=0, le=100)]
+Cores = Annotated[int, Field(ge=1, le=MAX_CORES)]
+MemoryMb = Annotated[int, Field(ge=0, le=MAX_MEMORY_MB)]
+Gpus = Annotated[int, Field(ge=0, le=MAX_GPUS)]
 Timeout = Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S)]
 
 
@@ -106,11 +109,11 @@ class _Strict(BaseModel):
 class Resources(_Strict):
     """What one task of a layer needs on a node while it runs."""
 
-    cores: int = Field(1, ge=1, le=MAX_CORES)
-    memory_mb: int = Field(512, ge=0, le=MAX_MEMORY_MB)
+    cores: Cores = 1
+    memory_mb: MemoryMb = 512
     memory: int | str | None = Field(None, exclude=True, description="memory as a size like '4G' or '512M' "
                                                                 "(or megabytes); sets memory_mb")
-    gpus: int = Field(0, ge=0, le=MAX_GPUS)
+    gpus: Gpus = 0
 
     @field_validator("memory", mode="before")
     @classmethod
