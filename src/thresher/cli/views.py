@@ -165,6 +165,8 @@ def job_view(job: Job) -> Group:
             needs += f" {layer.memory_mb}M"
         if layer.gpus:
             needs += f" {layer.gpus}gpu"
+        if layer.service:
+            needs += f" ({layer.service})"  # the service whose defaults it took
         bar = tasks_bar(done_count(layer.counts), layer.total_tasks)
         bar.append(f" {layer.progress:.0f}%")
         layers.add_row(layer.name, layer.template, layer.frames, str(layer.chunk), needs, state_text(layer.state), bar,
