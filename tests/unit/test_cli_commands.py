@@ -29,7 +29,7 @@ SUMMARY = {
 JOB = {
     **SUMMARY,
     "layers": [{"id": 1, "name": "main", "template": "command", "frames": "1-4", "chunk": 1, "cores": 1,
-                "memory_mb": 512, "gpus": 0, "tags": [], "pools": [], "limits": {}, "retries": 2, "timeout": None,
+                "memory_mb": 512, "gpus": 0, "tags": [], "pools": [], "limits": {}, "retries": 2, "timeout": None, "service": None,
                 "depends_on": [], "state": "running", "counts": COUNTS, "total_tasks": 4, "progress": 50.0,
                 "pending": None, "estimate": {
                     "task_s": 90.0, "low_s": 60.0, "high_s": 120.0, "samples": 2, "eta_s": 180.0,
@@ -193,7 +193,7 @@ def test_submit_file_and_dry_run(fake: FakeServer, tmp_path: Any) -> None:
     result = run("submit", str(spec), "-s", "http://x", "--dry-run", "--json")
     assert result.exit_code == 0
     assert json.loads(result.stdout) == {"valid": True, "errors": [], "warnings": [], "total_tasks": 1,
-                                         "tasks": [DRY_TASK]}
+                                         "tasks": [DRY_TASK], "layers": []}
     result = run("submit", str(spec), "-s", "http://x", "--dry-run")
     assert result.exit_code == 0 and "echo 1" in result.stdout
 
@@ -456,7 +456,7 @@ def test_submit_dry_run_of_a_refused_spec_prints_its_errors(fake: FakeServer, tm
     assert result.exit_code == 1
     answer = json.loads(result.stdout)
     assert answer == {"valid": False, "detail": "invalid job spec", "errors": errors, "warnings": [],
-                      "total_tasks": 0, "tasks": []}
+                      "total_tasks": 0, "tasks": [], "layers": []}
     result = run("submit", str(spec), "-s", "http://x", "--dry-run")
     assert result.exit_code == 1
     assert "spec is NOT valid" in result.stdout and "layers.0.resources: no node can run this layer" in result.stdout

@@ -294,6 +294,16 @@ def test_real_answers_are_documented_and_have_their_models(app: FastAPI) -> None
         call("PATCH", "/limits/none", admin, 404, json={"max_per_node": 1})
         call("DELETE", "/limits/nuke", admin, 200)
         call("DELETE", "/limits/nuke", admin, 404)
+        call("GET", "/services", admin, 200)
+        call("POST", "/services", admin, 201, json={"name": "comp", "defaults": {"resources": {"cores": 2}}})
+        call("POST", "/services", admin, 409, json={"name": "comp"})
+        call("POST", "/services", admin, 422, json={"name": "comp2", "defaults": {"pools": ["nowhere"]}})
+        call("GET", "/services/comp", admin, 200)
+        call("GET", "/services/nothing", admin, 404)
+        call("PATCH", "/services/comp", admin, 200, json={"defaults": {"retries": 1}})
+        call("PATCH", "/services/nothing", admin, 404, json={})
+        call("DELETE", "/services/comp", admin, 200)
+        call("DELETE", "/services/comp", admin, 404)
         call("POST", f"/jobs/{job['id']}/urgent", admin, 200, json={"urgent": True})
         call("POST", "/jobs/999999/urgent", admin, 404, json={"urgent": True})
         call("POST", f"/jobs/{job['id']}/move", admin, 200, json={"folder": "late"})
@@ -309,7 +319,7 @@ def test_page_is_one_generic_shape(document: dict[str, Any]) -> None:
     schemas = document["components"]["schemas"]
     pages = [name for name in schemas if name.startswith("Page_")]
     assert set(pages) == {"Page_JobSummary_", "Page_Task_", "Page_Attempt_", "Page_Node_", "Page_Template_",
-                          "Page_Project_", "Page_Pool_", "Page_Limit_"}
+                          "Page_Project_", "Page_Pool_", "Page_Limit_", "Page_Service_"}
     for name in pages:
         assert set(schemas[name]["required"]) == {"items", "total"}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from thresher import __version__
-from thresher.cli import demo, farm, jobs, logs, nodes, secret, studio
+from thresher.cli import demo, farm, jobs, logs, nodes, secret, services, studio
 from thresher.cli.common import ThresherGroup
 
 app = typer.Typer(
@@ -78,6 +78,7 @@ app.add_typer(studio.project_app, name="project", rich_help_panel=STUDIO)
 app.add_typer(studio.folder_app, name="folder", rich_help_panel=STUDIO)
 app.add_typer(studio.pool_app, name="pool", rich_help_panel=STUDIO)
 app.add_typer(studio.limit_app, name="limit", rich_help_panel=STUDIO)
+app.add_typer(services.service_app, name="service", rich_help_panel=STUDIO)
 app.command("stake", rich_help_panel=STUDIO)(studio.stake)
 app.command("urgent", rich_help_panel=JOBS)(studio.urgent)
 app.command("move", rich_help_panel=JOBS)(studio.move)

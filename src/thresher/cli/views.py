@@ -176,6 +176,8 @@ def job_view(job: Job) -> Group:
             needs += f" {layer.memory_mb}M"
         if layer.gpus:
             needs += f" {layer.gpus}gpu"
+        if layer.service:
+            needs += f" ({layer.service})"  # the service whose defaults it took
         bar = tasks_bar(done_count(layer.counts), layer.total_tasks)
         bar.append(f" {layer.progress:.0f}%")
         layers.add_row(layer.name, layer.template, layer.frames, str(layer.chunk), needs, state_text(layer.state), bar,
@@ -300,6 +302,15 @@ def dry_run_view(answer: DryRun) -> Group:
             command = task.argv[0] if task.shell and task.argv else shlex.join(task.argv)
             table.add_row(task.layer, str(task.index), task.frames, Text(command))
         parts.append(table)
+    for layer in answer.layers:
+        if layer.service:
+            parts.append(Text(f"  layer {layer.name}: service {layer.service}: {layer.cores} cores, "
+                              f"{layer.memory_mb} MB, {layer.gpus} GPUs, retries {layer.retries}"
+                              + (f", tags {','.join(layer.tags)}" if layer.tags else "")
+                              + (f", pools {','.join(layer.pools)}" if layer.pools else "")
+                              + (f", limits {','.join(f'{k}:{v}' for k, v in layer.limits.items())}"
+                                 if layer.limits else "")
+                              + (f", timeout {layer.timeout:g}s" if layer.timeout else "")))
     return Group(*parts)
 
 

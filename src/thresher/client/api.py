@@ -23,6 +23,7 @@ from thresher.wire.common import Page
 from thresher.wire.jobs import Attempt, Blocklist, DryRun, Job, JobSummary, LogPiece, Task, TaskDetail
 from thresher.wire.meta import Health, Template, WhoAmI
 from thresher.wire.nodes import Node
+from thresher.wire.services import Service, ServiceDefaults
 from thresher.wire.studio import Limit, Pool, PoolDetail, Project
 
 OUTAGE_GRACE_S = 60.0
@@ -335,6 +336,28 @@ class Thresher:
     def remove_limit(self, name: str) -> Limit:
         return Limit.model_validate(self.http.request("DELETE", f"/limits/{_seg(name)}"))
 
+    # Services: `defaults` is a dict of layer fields ({"resources": {"cores": 4, "memory": "8G"},
+    # "tags": [...], "pools": [...], "limits": {"nuke": 1}, "timeout": 3600, "retries": 3}) or a
+    # ServiceDefaults; `set_service` changes only the fields given, `clear` names those to remove.
+
+    def services(self) -> list[Service]:
+        return Page[Service].model_validate(self.http.get("/services")).items
+
+    def service(self, name: str) -> Service:
+        return Service.model_validate(self.http.get(f"/services/{_seg(name)}"))
+
+    def add_service(self, name: str, defaults: Json | ServiceDefaults | None = None) -> Service:
+        body = {"name": name, "defaults": _defaults(defaults)}
+        return Service.model_validate(self.http.post("/services", json=body))
+
+    def set_service(self, name: str, defaults: Json | ServiceDefaults | None = None,
+                    clear: tuple[str, ...] = ()) -> Service:
+        body = {"defaults": _defaults(defaults), "clear": list(clear)}
+        return Service.model_validate(self.http.request("PATCH", f"/services/{_seg(name)}", json=body))
+
+    def remove_service(self, name: str) -> Service:
+        return Service.model_validate(self.http.request("DELETE", f"/services/{_seg(name)}"))
+
     def set_urgent(self, job_id: int, urgent: bool = True) -> Job:
         return Job.model_validate(self.http.post(f"/jobs/{_seg(job_id)}/urgent", json={"urgent": urgent}))
 
@@ -362,3 +385,10 @@ def _local_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (containers)
         return "unknown"
+
+
+def _defaults(defaults: Json | ServiceDefaults | None) -> Json:
+    """A service's defaults as the body carries them: only the fields given."""
+    if isinstance(defaults, ServiceDefaults):
+        return defaults.stored()
+    return dict(defaults or {})

@@ -8,6 +8,7 @@ against the database (`thresher.server.submit`). Pure: no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
@@ -18,6 +19,7 @@ from thresher.model.layer_check import check_layer
 from thresher.model.layer_graph import layer_graph_problems
 from thresher.model.paths import PathRule
 from thresher.model.problems import Problem, field_errors, merge_problems, problem
+from thresher.model.services import ServiceDefaults, with_service
 from thresher.model.spec import MAX_ID, JobSpec, LayerSpec
 from thresher.templates import UnknownTemplate, get_template
 
@@ -33,11 +35,14 @@ class Inspection(NamedTuple):
     needs: FarmNeeds
 
 
-def inspect_spec(raw: Any) -> Inspection:
+def inspect_spec(raw: Any, services: Mapping[str, ServiceDefaults] | None = None) -> Inspection:
     """Check a raw spec without the database.
 
     A spec that fails validation is still looked at layer by layer, so a submitter hears in one answer
-    about a bad field in one layer and an unknown template or dependency in another."""
+    about a bad field in one layer and an unknown template or dependency in another. `services` are the
+    farm's services (the server reads them): each layer takes its service's defaults before it is
+    checked (`model/services.py`), and one naming an unknown service is refused at its field. Without
+    them (a check that has no farm) services are left as named."""
     if not isinstance(raw, dict):
         return Inspection(None, [problem((), "a job spec must be a JSON object")], FarmNeeds())
     too_deep, problems = document_problems(raw)
@@ -49,10 +54,22 @@ def inspect_spec(raw: Any) -> Inspection:
         # a NUL is already reported at its field; pydantic's "no control characters" would say it twice
         nul_fields = {p["field"] for p in problems}
         problems += [p for p in field_errors(exc) if p["field"] not in nul_fields]
-        more, needs = _inspect_raw_layers(raw)
+        more, needs = _inspect_raw_layers(raw, services)
         return Inspection(None, merge_problems(problems, more), needs)
+    if services is not None:
+        spec = _with_services(spec, services, problems)
     job = _check_layers(spec, problems)
     return Inspection(job, merge_problems(problems, []), job.needs)
+
+
+def _with_services(spec: JobSpec, services: Mapping[str, ServiceDefaults], problems: list[Problem]) -> JobSpec:
+    """The spec whose layers took their services' defaults (what the job's rows and stored spec hold)."""
+    layers = []
+    for i, layer in enumerate(spec.layers):
+        layer, found = with_service(i, layer, services)
+        layers.append(layer)
+        problems.extend(found)
+    return spec.model_copy(update={"layers": layers})
 
 
 def _check_layers(spec: JobSpec, problems: list[Problem]) -> CheckedJob:
@@ -90,7 +107,8 @@ def _waiting_for_stitches(item: CheckedLayer, renamed: dict[str, str]) -> Checke
                         item.task_count, item.parts)
 
 
-def _inspect_raw_layers(raw: dict[str, Any]) -> tuple[list[Problem], FarmNeeds]:
+def _inspect_raw_layers(raw: dict[str, Any],
+                        services: Mapping[str, ServiceDefaults] | None) -> tuple[list[Problem], FarmNeeds]:
     """For a spec that failed validation: the problems of its other layers (templates, arguments,
     dependencies between layers) and what the parts that did validate need of the farm."""
     depends_on = raw.get("depends_on")
@@ -121,6 +139,9 @@ def _inspect_raw_layers(raw: dict[str, Any]) -> tuple[list[Problem], FarmNeeds]:
                 except UnknownTemplate as exc:
                     problems.append(problem(("layers", i, "template"), str(exc)))
             continue
+        if services is not None:
+            layer, found = with_service(i, layer, services)
+            problems.extend(found)
         problems.extend(check_layer(i, layer, names, path_mapping).problems)
         needs.layers.append(LayerNeeds.of(f"layers.{i}.resources", layer))
     return problems, needs

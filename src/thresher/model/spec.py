@@ -49,6 +49,40 @@ PlainText = Annotated[str, AfterValidator(_plain_text)]
 JobId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
+def _tags(value: list[str]) -> list[str]:
+    for tag in value:
+        if not _KEY_NAME.match(tag):
+            raise ValueError(f"tag {tag!r}: use 1-64 letters, digits, '_', '-' or '.'")
+    return sorted(set(value))
+
+
+def _pools(value: list[str]) -> list[str]:
+    for pool in value:
+        if not _KEY_NAME.match(pool):
+            raise ValueError(f"pool {pool!r}: use 1-64 letters, digits, '_', '-' or '.'")
+    return sorted(set(value))
+
+
+def _limits(value: dict[str, int]) -> dict[str, int]:
+    for name, units in value.items():
+        if not _KEY_NAME.match(name):
+            raise ValueError(f"limit {name!r}: use 1-64 letters, digits, '_', '-' or '.'")
+        if isinstance(units, bool) or not 1 <= units <= 10_000:
+            raise ValueError(f"limit {name!r}: units per task must be between 1 and 10000")
+    return dict(sorted(value.items()))
+
+
+# What a layer and a service's defaults (`thresher.model.services`) both say, checked alike.
+Tags = Annotated[list[str], AfterValidator(_tags)]
+Pools = Annotated[list[str], AfterValidator(_pools)]
+LimitUnits = Annotated[dict[str, int], AfterValidator(_limits)]
+Retries = Annotated[int, Field(ge=0, le=100)]
+Cores = Annotated[int, Field(ge=1, le=MAX_CORES)]
+MemoryMb = Annotated[int, Field(ge=0, le=MAX_MEMORY_MB)]
+Gpus = Annotated[int, Field(ge=0, le=MAX_GPUS)]
+Timeout = Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S)]
+
+
 def parse_memory_mb(value: Any) -> int:
     """Memory as megabytes from an int (MB) or a string like `512M`, `4G`, `4GiB`, `1.5T`."""
     if isinstance(value, bool):
@@ -75,11 +109,11 @@ class _Strict(BaseModel):
 class Resources(_Strict):
     """What one task of a layer needs on a node while it runs."""
 
-    cores: int = Field(1, ge=1, le=MAX_CORES)
-    memory_mb: int = Field(512, ge=0, le=MAX_MEMORY_MB)
+    cores: Cores = 1
+    memory_mb: MemoryMb = 512
     memory: int | str | None = Field(None, exclude=True, description="memory as a size like '4G' or '512M' "
                                                                 "(or megabytes); sets memory_mb")
-    gpus: int = Field(0, ge=0, le=MAX_GPUS)
+    gpus: Gpus = 0
 
     @field_validator("memory", mode="before")
     @classmethod
@@ -112,17 +146,17 @@ class LayerSpec(_Strict):
     frames: str = "1"
     chunk: int = Field(1, ge=1, le=1_000_000)
     resources: Resources = Field(default_factory=Resources)
-    tags: list[str] = Field(default_factory=list)
-    pools: list[str] = Field(default_factory=list, description="pools (clusters) its tasks may run in; "
-                                                               "any pool when empty")
-    limits: dict[str, int] = Field(default_factory=dict, description="licence limits each task consumes, "
-                                                                     "name -> units (`{nuke: 1}`)")
+    tags: Tags = Field(default_factory=list)
+    pools: Pools = Field(default_factory=list, description="pools (clusters) its tasks may run in; "
+                                                           "any pool when empty")
+    limits: LimitUnits = Field(default_factory=dict, description="licence limits each task consumes, "
+                                                                 "name -> units (`{nuke: 1}`)")
     service: str | None = Field(None, max_length=64, description="the service whose defaults it takes "
                                                                  "(its own values win)")
     blocklist_after: int | None = Field(None, ge=1, le=1000, description="failed attempts of the job on one "
                                         "node after which that node gets none of its tasks (server default 3)")
-    retries: int = Field(2, ge=0, le=100)
-    timeout: float | None = Field(None, gt=0, le=MAX_TIMEOUT_S, description="seconds")
+    retries: Retries = 2
+    timeout: Timeout | None = Field(None, description="seconds")
     depends_on: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     cwd: str | None = None
@@ -191,32 +225,6 @@ class LayerSpec(_Strict):
         except FrameSpecError as exc:
             raise ValueError(str(exc)) from None
         return value.strip()
-
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, value: list[str]) -> list[str]:
-        for tag in value:
-            if not re.match(r"^[A-Za-z0-9_.\-]{1,64}$", tag):
-                raise ValueError(f"tag {tag!r}: use 1-64 letters, digits, '_', '-' or '.'")
-        return sorted(set(value))
-
-    @field_validator("pools")
-    @classmethod
-    def _pools(cls, value: list[str]) -> list[str]:
-        for pool in value:
-            if not _KEY_NAME.match(pool):
-                raise ValueError(f"pool {pool!r}: use 1-64 letters, digits, '_', '-' or '.'")
-        return sorted(set(value))
-
-    @field_validator("limits")
-    @classmethod
-    def _limits(cls, value: dict[str, int]) -> dict[str, int]:
-        for name, units in value.items():
-            if not _KEY_NAME.match(name):
-                raise ValueError(f"limit {name!r}: use 1-64 letters, digits, '_', '-' or '.'")
-            if isinstance(units, bool) or not 1 <= units <= 10_000:
-                raise ValueError(f"limit {name!r}: units per task must be between 1 and 10000")
-        return dict(sorted(value.items()))
 
     @field_validator("service")
     @classmethod

@@ -11,6 +11,7 @@ The submit route inspects the spec (`model.inspection`), asks the farm (`farm_ch
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Iterator
 
 from sqlalchemy import Connection
@@ -19,6 +20,7 @@ from thresher.model.checked import CheckedJob, CheckedLayer
 from thresher.model.dispatch_rule import limit_key
 from thresher.model.fit import placement_key
 from thresher.model.inspection import inspect_spec
+from thresher.model.services import ServiceDefaults
 from thresher.model.states import JobState, TaskState, job_state_from_counts
 from thresher.server import studio
 from thresher.server.clock import utcnow
@@ -36,9 +38,10 @@ from thresher.server.farm_checks import (
 )
 
 
-def check_spec(raw: Any) -> CheckedJob:
-    """Validate a raw spec fully (without the database); raise BadInput listing every problem with its field."""
-    job, problems, _needs = inspect_spec(raw)
+def check_spec(raw: Any, services: Mapping[str, ServiceDefaults] | None = None) -> CheckedJob:
+    """Validate a raw spec fully (without the database); raise BadInput listing every problem with its field.
+    `services` (`server.services.known_services`) are applied to its layers as the submit route does."""
+    job, problems, _needs = inspect_spec(raw, services)
     if problems or job is None:
         raise BadInput(problem_detail(problems), problems)
     return job

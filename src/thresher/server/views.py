@@ -89,7 +89,7 @@ def layer_view(row: Any, counts: dict[str, int], running: float = 0.0, pending: 
     return Layer(
         id=row.id, name=row.name, template=row.template, frames=row.frames, chunk=row.chunk, cores=row.cores,
         memory_mb=row.memory_mb, gpus=row.gpus, tags=row.tags or [], pools=row.pools or [], limits=row.limits or {},
-        pending=pending, retries=row.retries, timeout=row.timeout,
+        pending=pending, retries=row.retries, timeout=row.timeout, service=row.service,
         depends_on=row.depends_on or [], state=job_state_from_counts(counts, paused=False, killed=False),
         counts=TaskCounts(**counts), total_tasks=row.total_tasks, progress=_progress(counts, row.total_tasks, running))
 

@@ -23,6 +23,7 @@ class ArnoldArgs(SizedArgs):
 
 class ArnoldTemplate(Template):
     name = "arnold"
+    default_service = "arnold"
     description = "Arnold standalone (kick): scene (.ass, #### per frame), output (####), width/height, camera."
     Args = ArnoldArgs
     writes_files = True

@@ -79,6 +79,8 @@ class Template:
     - `tiles`: the template can render a region of a frame (layers may then set `tiles`).
     - `ranges_only`: the application takes a frame range (start, end, step), never a frame list.
     - `whole_range`: one task covers all the layer's frames (an encode), whatever the chunk.
+    - `default_service`: the service (`thresher service add NAME`) whose defaults its layers take when
+      they name none and an admin made a service of that name; none is needed (`model/services.py`).
     """
 
     name: ClassVar[str]
@@ -88,6 +90,7 @@ class Template:
     tiles: ClassVar[bool] = False
     ranges_only: ClassVar[bool] = False
     whole_range: ClassVar[bool] = False
+    default_service: ClassVar[str | None] = None
     writes_files: ClassVar[bool] = False
 
     def parse_args(self, args: dict[str, Any]) -> TemplateArgs:

@@ -100,6 +100,7 @@ def _split_at_double_dash(extra: list[str]) -> tuple[list[str], list[str] | None
 
 class BlenderTemplate(Template):
     name = "blender"
+    default_service = "blender"
     description = ("Blender (Cycles, EEVEE, Workbench) in background mode: scene, output (####), engine, "
                    "device CPU/GPU, samples, width/height, camera, scene_name; renders tiles through a border.")
     Args = BlenderArgs

@@ -47,6 +47,7 @@ def houdini_pattern(pattern: str) -> str:
 
 class HoudiniTemplate(Template):
     name = "houdini"
+    default_service = "houdini"
     description = ("Houdini: a ROP of a .hip through hython (driver), or a USD stage through husk; scene, output "
                    "(####), driver, renderer, camera, width/height.")
     Args = HoudiniArgs

@@ -25,6 +25,7 @@ def katana_frames(chunk: Chunk) -> str:
 
 class KatanaTemplate(Template):
     name = "katana"
+    default_service = "katana"
     description = "Katana batch render: scene (.katana), render_node, output (what the Render node writes)."
     Args = KatanaArgs
     writes_files = True

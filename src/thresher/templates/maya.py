@@ -91,6 +91,7 @@ class MayaArgs(SizedArgs):
 
 class MayaTemplate(Template):
     name = "maya"
+    default_service = "maya"
     description = ("Maya command-line render (Render -r arnold/vray/redshift/renderman/sw): scene, output (####), "
                    "renderer, camera, width/height, project, render_layer.")
     Args = MayaArgs

@@ -21,6 +21,7 @@ class NukeArgs(AppArgs):
 
 class NukeTemplate(Template):
     name = "nuke"
+    default_service = "nuke"
     description = "Nuke script render (nuke -x -F): scene (.nk), output (what the Write node writes), write nodes."
     Args = NukeArgs
     writes_files = True

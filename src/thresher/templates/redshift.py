@@ -22,6 +22,7 @@ class RedshiftArgs(AppArgs):
 
 class RedshiftTemplate(Template):
     name = "redshift"
+    default_service = "redshift"
     description = "Redshift command line (redshiftCmdLine): scene (.rs, #### per frame), output, output_dir, gpus."
     Args = RedshiftArgs
     writes_files = True

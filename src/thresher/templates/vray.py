@@ -42,6 +42,7 @@ def vray_frames(chunk: Chunk) -> str:
 
 class VrayTemplate(Template):
     name = "vray"
+    default_service = "vray"
     description = "V-Ray standalone: scene (.vrscene), output (name.####.ext), width/height, camera."
     Args = VrayArgs
     writes_files = True

@@ -78,6 +78,7 @@ class Layer(BaseModel):
     limits: dict[str, int] = Field(default_factory=dict, description="licence units each task holds")
     retries: int
     timeout: float | None
+    service: str | None = Field(None, description="the service whose defaults it took at submit")
     depends_on: list[str] = Field(..., description="names of the layers of this job it waits for")
     state: JobState
     counts: TaskCounts
@@ -188,6 +189,21 @@ class DryRunTask(BaseModel):
     part: dict[str, Any] | None = None
 
 
+class DryRunLayer(BaseModel):
+    """What each task of a layer would ask of a node, its service's defaults applied."""
+
+    name: str
+    service: str | None = None
+    cores: int
+    memory_mb: int
+    gpus: int
+    tags: list[str]
+    pools: list[str]
+    limits: dict[str, int]
+    timeout: float | None = None
+    retries: int
+
+
 class DryRun(BaseModel):
     """What a submit would create, written nowhere (`POST /jobs?dry_run=true`)."""
 
@@ -198,6 +214,8 @@ class DryRun(BaseModel):
     warnings: list[str]
     total_tasks: int
     tasks: list[DryRunTask] = Field(..., description="the first tasks, with their commands")
+    layers: list[DryRunLayer] = Field(default_factory=list, description="each layer's needs, as its tasks would "
+                                      "have them (its service's defaults applied)")
 
 
 class RetryBody(BaseModel):

@@ -15,7 +15,7 @@ from thresher.model.paths import OS_NAMES, normalize_os
 from thresher.model.problems import merge_problems
 from thresher.model.spec import MAX_ID, JobSpec
 from thresher.model.states import JobState, NodeAdminState, TaskState
-from thresher.server import lifecycle, nodes, views
+from thresher.server import lifecycle, nodes, services, views
 from thresher.server.clock import utcnow
 from thresher.server.context import ServerContext, ctx, require_admin
 from thresher.server.db.queries import views as read
@@ -125,7 +125,9 @@ def submit_job(request: Request, spec: Any = Body(...), dry: bool = Query(False,
     server = ctx(request)
     if normalize_os(target_os) not in OS_NAMES:
         raise BadInput("unknown os", [{"field": "os", "message": f"use one of {', '.join(OS_NAMES)}"}])
-    checked, problems, needs = inspect_spec(spec)
+    with server.db.read() as conn:  # applied now: a service changed later leaves this job as it was
+        known = services.known_services(conn)
+    checked, problems, needs = inspect_spec(spec, known)
     if problems or dry:
         # A dry run answers what the submit would: farm checks included. A refused spec is also checked
         # against the farm, so that one answer lists every problem.
