@@ -158,3 +158,9 @@ def test_words_the_cli_and_the_page_show() -> None:
     none = Estimate(None, None, None, 0, None, "none", "no estimate yet", "no task of it has finished yet")
     assert words(none) == "no estimate yet: no task of it has finished yet" and task_words(none) == "-"
     assert words(Estimate(1.0, 1.0, 1.0, 3, 0.0, "done", "finished")) == "done"
+
+
+def test_a_job_of_thousands_of_chained_layers_is_estimated_without_recursion() -> None:
+    chain = [LayerFacts(name=f"l{i}", depends_on=[f"l{i + 1}"] if i < 2999 else []) for i in range(3000)]
+    job = estimate_job(chain)
+    assert set(job.layers) == {f"l{i}" for i in range(3000)}

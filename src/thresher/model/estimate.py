@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
 from typing import Iterable, Mapping, Protocol, Sequence
 
 ROUGH_BELOW = 5     # fewer samples than this: "rough"
@@ -155,11 +156,14 @@ def estimate_job(layers: Sequence[LayerFacts]) -> JobEstimate:
     done: dict[str, Estimate] = {}
     running_total = sum(len(f.running) for f in layers)
 
-    def visit(name: str, seen: frozenset[str]) -> Estimate:
-        if name in done:
-            return done[name]
+    graph = {f.name: [d for d in f.depends_on if d in by_name] for f in layers}
+    try:  # a job chains up to thousands of layers: an order, not recursion
+        order = list(TopologicalSorter(graph).static_order())
+    except CycleError:  # refused at submit; never trust it with a loop
+        order = list(by_name)
+    for name in order:
         facts = by_name[name]
-        deps = {d: visit(d, seen | {name}) for d in facts.depends_on if d in by_name and d not in seen}
+        deps = {d: done[d] for d in graph[name] if d in done}
         unknown = [d for d, e in deps.items() if e.eta_s is None]
         start = max((e.eta_s or 0.0 for e in deps.values()), default=0.0)
         own = estimate_layer(facts, start_after_s=start, fallback_parallelism=running_total)
@@ -167,9 +171,7 @@ def estimate_job(layers: Sequence[LayerFacts]) -> JobEstimate:
             own = Estimate(own.task_s, own.low_s, own.high_s, own.samples, None, own.confidence, own.basis,
                            "it waits for " + ", ".join(unknown) + ", which has no estimate yet")
         done[name] = own
-        return own
-
-    out = {f.name: visit(f.name, frozenset()) for f in layers}
+    out = {f.name: done[f.name] for f in layers}
     open_ = {n: e for n, e in out.items() if e.confidence != "done"}
     samples = sum(e.samples for e in out.values())
     if not open_:
