@@ -25,7 +25,7 @@ from thresher.model.states import LIVE_ATTEMPT_STATES
 from thresher.server import views
 from thresher.server.clock import iso
 from thresher.server.context import ctx
-from thresher.server.dashboard import login, stream
+from thresher.server.dashboard import login, projects, stream
 from thresher.server.dashboard.access import DashboardRoute, DataSession, PageSession
 from thresher.server.dashboard.render import JOB_STATES, STATIC_DIR, WEB, render
 from thresher.server.dashboard.session import Session
@@ -47,6 +47,7 @@ JOB_SORT_CHOICES = [("-id", "newest"), ("id", "oldest"), ("-priority", "priority
 router = APIRouter(include_in_schema=False, route_class=DashboardRoute)
 router.include_router(login.router)
 router.include_router(stream.router)
+router.include_router(projects.router)
 
 
 class Unsupported(ApiProblem):
