@@ -16,7 +16,8 @@ from sqlalchemy import insert, select
 from thresher.server import usage_history
 from thresher.server.clock import as_utc, utcnow
 from thresher.server.dashboard.projects import chart
-from thresher.server.db.tables import usage, usage_history as history_table
+from thresher.server.db.tables import usage
+from thresher.server.db.tables import usage_history as history_table
 from thresher.server.main import prepare
 
 FAST = {"THRESHER_SERVER_USAGE_SAMPLE_S": "0.2"}
