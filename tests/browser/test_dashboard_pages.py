@@ -130,3 +130,24 @@ def test_api_docs_render_offline_and_try_calls_with_a_token(browser: Any, make_f
         assert elsewhere == []
     finally:
         context.close()
+
+
+def test_projects_page_draws_its_chart(browser: Any, make_farm: Any) -> None:
+    farm = make_farm(env={"THRESHER_SERVER_USAGE_SAMPLE_S": "0.2"})
+    farm.api.post("/projects", {"name": "show", "weight": 2, "max_cores": 12})
+    farm.api.request("PUT", "/projects/show/pools/default", json={"guaranteed_cores": 4, "max_cores": 8})
+    farm.wait_for(lambda: farm.api.get("/projects/show/usage")["series"][0]["points"], timeout=20)
+    context, page = new_page(browser)
+    try:
+        login(page, farm.server_url, farm.admin_token)
+        page.goto(farm.server_url + "/projects")
+        chart = page.locator('[data-project="show"] svg.usage-chart')
+        chart.wait_for()
+        assert chart.bounding_box()["width"] > 300  # type: ignore[index]
+        assert chart.locator("polyline.run").get_attribute("points")
+        assert chart.locator("line.guarantee").count() == 1 and chart.locator("line.cap").count() == 1
+        page.click("nav a[href='/projects']")
+        assert page.locator("nav a[aria-current=page]").inner_text() == "Projects"
+        assert csp_violations(page) == []
+    finally:
+        context.close()

@@ -52,11 +52,17 @@ def test_screenshots_of_the_main_pages(browser: Any, make_farm: Any, tmp_path: P
     target.mkdir(parents=True, exist_ok=True)
     out = tmp_path / "renders"
     out.mkdir()
-    farm = make_farm()
+    farm = make_farm(env={"THRESHER_SERVER_USAGE_SAMPLE_S": "1"})  # the projects page's chart fills in
     farm.start_agent("render-01", cores=4, memory=16384, tags=["linux", "blender"])
     farm.start_agent("render-02", cores=4, memory=16384, tags=["linux", "blender"])
     farm.start_agent("render-03", cores=2, memory=8192, tags=["linux"])
     api = farm.api
+    api.post("/projects", {"name": "ferryman", "weight": 3, "max_cores": 8})
+    api.post("/projects", {"name": "harbour", "weight": 1})
+    api.post("/projects/ferryman/folders", {"name": "sq010", "priority": 10, "min_cores": 2, "max_cores": 6})
+    api.request("PUT", "/projects/ferryman/pools/default", json={"guaranteed_cores": 4, "max_cores": 8})
+    api.request("PUT", "/projects/harbour/pools/default", json={"guaranteed_cores": 2})
+    api.post("/limits", {"name": "blender", "max_total": 6, "max_per_node": 2})
     done = api.post("/jobs", {"name": "sq010 sh020 lighting v003", "project": "ferryman", "sequence": "sq010",
                               "shot": "sh020", "owner": "maya", "priority": 60,
                               "layers": [_layer("beauty", "1-12", out, 0.1)]})["id"]
@@ -70,8 +76,8 @@ def test_screenshots_of_the_main_pages(browser: Any, make_farm: Any, tmp_path: P
                                 "layers": [{"name": "comp", "frames": "1-40", "args": {"command": ["true", "{frame}"]}}]})["id"]
     api.post(f"/jobs/{paused}/pause")
     running = api.post("/jobs", {"name": "sq010 sh040 beauty + denoise", "project": "ferryman", "sequence": "sq010",
-                                 "shot": "sh040", "owner": "maya", "priority": 80, "layers": [
-                                     _layer("beauty", "1-120", out, 6.0, tags=["blender"]),
+                                 "shot": "sh040", "owner": "maya", "priority": 80, "folder": "sq010", "layers": [
+                                     _layer("beauty", "1-120", out, 6.0, tags=["blender"], limits={"blender": 1}),
                                      _layer("denoise", "1-120", out, 0.5, depends_on=["beauty"])]})["id"]
     api.post("/jobs", {"name": "sq040 layout playblast", "project": "harbour", "owner": "ana", "priority": 20,
                        "layers": [{"name": "playblast", "frames": "1-200", "chunk": 10,
@@ -88,7 +94,7 @@ def test_screenshots_of_the_main_pages(browser: Any, make_farm: Any, tmp_path: P
         login(page, farm.server_url, farm.admin_token)
         shots = [("/", "overview.png"), ("/jobs", "jobs.png"), (f"/jobs/{running}", "job.png"),
                  (f"/tasks/{task['id']}", "task.png"), ("/nodes", "nodes.png"), ("/nodes/render-01", "node.png"),
-                 (f"/jobs/{done}", "job-previews.png")]
+                 (f"/jobs/{done}", "job-previews.png"), ("/projects", "projects.png")]
         for path, name in shots:
             page.goto(farm.server_url + path)
             page.wait_for_selector("#live-dot.on")
@@ -97,7 +103,7 @@ def test_screenshots_of_the_main_pages(browser: Any, make_farm: Any, tmp_path: P
                 page.wait_for_function("() => [...document.querySelectorAll('.thumb img')].every(i => i.complete)")
             if path.startswith("/tasks/"):
                 page.wait_for_function("() => document.querySelector('#log').textContent.includes('rendering')")
-            page.screenshot(path=str(target / name), full_page=name in ("job-previews.png",))
+            page.screenshot(path=str(target / name), full_page=name in ("job-previews.png", "projects.png"))
             assert (target / name).stat().st_size > 10_000
     finally:
         context.close()

@@ -123,3 +123,23 @@ def test_the_demo_makes_its_project_when_the_farm_lacks_it(fake: FakeServer) -> 
         fake.routes[("GET", "/projects")] = page({**PROJECT, "name": "demo"})
         ensure_demo_project(client)
         assert fake.requests[-1].method == "GET"  # there already: nothing made
+
+
+USAGE = {"project": "show", "since": "2026-01-01T00:00:00Z", "sample_s": 30.0, "series": [
+    {"key": "project:2", "kind": "project", "name": "show", "points": [
+        {"at": "2026-01-01T00:00:30Z", "cores": 4, "gpus": 0, "units": 0},
+        {"at": "2026-01-01T00:01:00Z", "cores": 2, "gpus": 0, "units": 0}]},
+    {"key": "folder:3", "kind": "folder", "name": "seq010", "points": []}]}
+
+
+def test_project_usage_and_jobs_by_folder(fake: FakeServer) -> None:
+    fake.routes[("GET", "/projects/show/usage")] = USAGE
+    assert _json("project", "usage", "show", "--minutes", "10") == USAGE
+    assert "since" in fake.requests[-1].url.params
+    shown = run("project", "usage", "show", "-s", "http://x").stdout
+    assert "seq010" in shown and "every 30 s" in shown
+    assert [line.split()[:5] for line in shown.splitlines() if line.startswith("project ")][1:] == [
+        ["project", "show", "2", "2", "4"]]
+    fake.routes[("GET", "/jobs")] = page(JOB)
+    assert _json("jobs", "--folder", "seq010")["total"] == 1
+    assert fake.requests[-1].url.params["folder"] == "seq010"

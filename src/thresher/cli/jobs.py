@@ -135,6 +135,7 @@ def jobs(
     project: Annotated[str | None, typer.Option("--project", "-p")] = None,
     owner: Annotated[str | None, typer.Option("--owner")] = None,
     name: Annotated[str | None, typer.Option("--name", "-n", help="Name contains this.")] = None,
+    folder: Annotated[str | None, typer.Option("--folder", help="Only jobs in a folder of this name.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1)] = None,
     offset: Annotated[int | None, typer.Option("--offset", min=0)] = None,
     sort: Annotated[str | None, typer.Option("--sort", help="id, -id, priority, -priority, name")] = None,
@@ -145,7 +146,7 @@ def jobs(
     """List jobs, newest first by default."""
     with connect(server, token) as client:
         answer = client.jobs(state=state, project=project, owner=owner, name=name, limit=limit, offset=offset,
-                             sort=sort or "-id")
+                             sort=sort or "-id", folder=folder)
     if json_out:
         emit_json(answer)
     else:

@@ -7,6 +7,7 @@ A cap option takes a number, or `none` to remove the cap (a patch changes only t
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
 import typer
@@ -141,6 +142,26 @@ def project_show(name: ProjectArg, json_out: JsonOpt = False, server: ServerOpt 
         emit_json(answer)
     else:
         console.print(project_view(answer))
+
+
+@project_app.command("usage")
+def project_usage(name: ProjectArg, minutes: Annotated[float, typer.Option(
+        min=0, help="How far back (the server keeps `usage_history_keep_s`).")] = 60.0,
+        json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """What a project ran over time: its own counter, per pool and per folder, as the server sampled them."""
+    with connect(server, token) as client:
+        answer = client.project_usage(name, since=datetime.now(timezone.utc) - timedelta(minutes=minutes))
+    if json_out:
+        emit_json(answer)
+        return
+    table = _table("KIND", "NAME", "SAMPLES", "CORES NOW", "PEAK CORES", "GPUS NOW", "PEAK GPUS")
+    for series in answer.series:
+        last = series.points[-1] if series.points else None
+        table.add_row(series.kind, series.name, str(len(series.points)), str(last.cores if last else 0),
+                      str(max((p.cores for p in series.points), default=0)), str(last.gpus if last else 0),
+                      str(max((p.gpus for p in series.points), default=0)))
+    console.print(f"project {answer.project}: the last {minutes:g} minutes, one sample every {answer.sample_s:g} s")
+    console.print(table)
 
 
 # ---------------------------------------------------------------- folders

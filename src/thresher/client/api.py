@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any, Literal, TypeVar, overload
 from urllib.parse import quote
 
@@ -24,7 +25,7 @@ from thresher.wire.jobs import Attempt, Blocklist, DryRun, Job, JobSummary, LogP
 from thresher.wire.meta import Health, Template, WhoAmI
 from thresher.wire.nodes import Node
 from thresher.wire.services import Service, ServiceDefaults
-from thresher.wire.studio import Limit, Pool, PoolDetail, Project
+from thresher.wire.studio import Limit, Pool, PoolDetail, Project, ProjectUsage
 
 OUTAGE_GRACE_S = 60.0
 """How long `wait` and `follow_log` keep polling through a server that cannot be reached: a server
@@ -117,10 +118,11 @@ class Thresher:
 
     def jobs(self, state: str | None = None, project: str | None = None, owner: str | None = None,
              name: str | None = None, limit: int | None = None, offset: int | None = None,
-             sort: str | None = None) -> Page[JobSummary]:
-        """One page of jobs, filtered and paged by the server."""
+             sort: str | None = None, folder: str | None = None) -> Page[JobSummary]:
+        """One page of jobs, filtered and paged by the server (`folder`: jobs in folders of that name)."""
         return Page[JobSummary].model_validate(self.http.get("/jobs", state=state, project=project, owner=owner,
-                                                             name=name, limit=limit, offset=offset, sort=sort))
+                                                             name=name, limit=limit, offset=offset, sort=sort,
+                                                             folder=folder))
 
     def job(self, job_id: int) -> Job:
         return Job.model_validate(self.http.get(f"/jobs/{_seg(job_id)}"))
@@ -283,6 +285,11 @@ class Thresher:
 
     def project(self, name: str) -> Project:
         return Project.model_validate(self.http.get(f"/projects/{_seg(name)}"))
+
+    def project_usage(self, name: str, since: datetime | None = None) -> ProjectUsage:
+        """What a project ran over time: its counters as the server sampled them since `since` (an hour ago)."""
+        return ProjectUsage.model_validate(self.http.get(f"/projects/{_seg(name)}/usage",
+                                                         since=since.isoformat() if since else None))
 
     def add_project(self, name: str, weight: float = 1.0, max_cores: int | None = None,
                     max_gpus: int | None = None) -> Project:

@@ -76,10 +76,12 @@ def create_app(server: ServerContext) -> FastAPI:
         server.notifier.bind(asyncio.get_running_loop())
         task = asyncio.create_task(housekeeping.liveness_loop(server))
         news = asyncio.create_task(housekeeping.news_loop(server))
+        history = asyncio.create_task(housekeeping.usage_history_loop(server))
         broadcaster = asyncio.create_task(server.events.run(server))
         yield
         task.cancel()
         news.cancel()
+        history.cancel()
         broadcaster.cancel()
         server.events.close()
         server.batcher.close()

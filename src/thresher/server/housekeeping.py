@@ -1,5 +1,6 @@
 """What the server does on its own, on a clock: nodes that went silent, waiting agents with news, jobs
-left stuck by a crash, planner statistics. One loop each, started with the app (`app.create_app`)."""
+left stuck by a crash, planner statistics, samples of the usage counters. One loop each, started with
+the app (`app.create_app`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import timedelta
 
 from fastapi.concurrency import run_in_threadpool
 
-from thresher.server import dispatch, lifecycle, nodes
+from thresher.server import dispatch, lifecycle, nodes, usage_history
 from thresher.server.clock import utcnow
 from thresher.server.context import ServerContext
 from thresher.server.db import statistics
@@ -85,3 +86,27 @@ async def news_loop(server: ServerContext) -> None:
             await look_for_news(server)
         except Exception:  # keep looking; one bad round must not leave agents waiting for good
             log.exception("looking for work for waiting agents failed")
+
+
+def record_usage(server: ServerContext, prune: bool) -> tuple[int, int]:
+    """One sample of the usage counters, and the samples past `usage_history_keep_s` deleted when
+    `prune`: (rows written, rows deleted). See `server/usage_history.py`."""
+    with server.db.write() as conn:
+        written = usage_history.sample(conn)
+        pruned = usage_history.prune(conn, server.settings.usage_history_keep_s) if prune else 0
+    return written, pruned
+
+
+async def usage_history_loop(server: ServerContext) -> None:
+    """Every `usage_sample_s`, the usage counters into `usage_history`; old samples out, now and then."""
+    pruned_at = 0.0
+    while True:
+        await asyncio.sleep(server.settings.usage_sample_s)
+        now = time.monotonic()
+        prune = now - pruned_at >= usage_history.PRUNE_EVERY_S
+        try:
+            await run_in_threadpool(record_usage, server, prune)
+            if prune:
+                pruned_at = now
+        except Exception:  # keep sampling; one bad round leaves one gap in the charts
+            log.exception("sampling the usage counters failed")

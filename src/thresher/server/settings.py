@@ -92,6 +92,13 @@ class ServerSettings(ThresherSettings):
         False, description="Whether a submit naming a project that does not exist makes it (weight 1, no caps); "
                            "off, such a submit is refused with a 422 naming `project`, so that a typo never "
                            "becomes a show of its own.")
+    usage_sample_s: float = Field(
+        30.0, gt=0, description="Seconds between two samples of the usage counters (what each project, folder, "
+                                "stake and licence limit runs) kept for the projects page's charts and "
+                                "`GET /projects/{name}/usage`.")
+    usage_history_keep_s: float = Field(
+        2 * 24 * 3600.0, gt=0, description="How long samples of the usage counters are kept; older ones are "
+                                           "deleted (looked for every ten minutes at most).")
 
     # -- dispatch --
     work_wait_max_s: float = Field(

@@ -22,6 +22,7 @@ from thresher.model.dispatch_rule import folder_key, limit_usage_key, project_ke
 from thresher.model.states import FINAL_JOB_STATES, TaskState
 from thresher.server import studio, usage, views
 from thresher.server.clock import utcnow
+from thresher.server.db.queries import dispatch as qd
 from thresher.server.db.queries import studio as q
 from thresher.server.errors import BadInput, Conflict, NotFound
 from thresher.wire import studio as w
@@ -78,6 +79,11 @@ def _project_views(conn: Connection, rows: list[Any]) -> list[w.Project]:
 
 
 # ---------------------------------------------------------------- projects and folders
+
+def active_project_ids(conn: Connection) -> set[int]:
+    """Projects with queued or running jobs: those fair share divides the farm between (by weight)."""
+    return set(conn.execute(qd.ACTIVE_PROJECTS).scalars())
+
 
 def list_projects(conn: Connection) -> list[w.Project]:
     return _project_views(conn, list(conn.execute(q.ALL_PROJECTS)))

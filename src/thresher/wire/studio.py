@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from thresher.model.spec import MAX_ID
+from thresher.wire.common import Moment
 from thresher.wire.nodes import Node
 
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -112,6 +113,34 @@ class Limit(BaseModel):
     max_total: int
     max_per_node: int | None
     in_use: int
+
+
+class UsagePoint(BaseModel):
+    """One sample of a usage counter."""
+
+    at: Moment
+    cores: int
+    gpus: int
+    units: int
+
+
+class UsageSeries(BaseModel):
+    """The samples of one of a project's counters: its own (`kind` project), in one pool, or of a folder."""
+
+    key: str = Field(..., description='the counter: "project:3", "project:3/pool:gpu", "folder:7"')
+    kind: str = Field(..., description="project, pool or folder")
+    name: str = Field(..., description="the project's, pool's or folder's name")
+    points: list[UsagePoint]
+
+
+class ProjectUsage(BaseModel):
+    """What a project ran over time, sampled every `sample_s` by the server (`usage_sample_s`). A counter
+    at zero is not stored: its series holds zeros at the times of the project's own samples."""
+
+    project: str
+    since: Moment
+    sample_s: float
+    series: list[UsageSeries]
 
 
 # ------------------------------------------------------------------ bodies

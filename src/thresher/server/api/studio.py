@@ -4,12 +4,13 @@ change in one write transaction, and the answer is read after the commit."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Callable
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from thresher.server import studio_admin as admin
-from thresher.server import views
+from thresher.server import usage_history, views
 from thresher.server.api.people import JobId, NodeIdent
 from thresher.server.context import ServerContext, ctx, require_admin
 from thresher.wire import studio as w
@@ -61,6 +62,16 @@ def create_project(request: Request, body: w.ProjectCreate) -> w.Project:
 def get_project(request: Request, name: PathName) -> w.Project:
     with ctx(request).db.read() as conn:
         return admin.get_project(conn, name)
+
+
+@router.get("/projects/{name}/usage", summary="What a project ran over time (sampled usage counters)",
+            operation_id="get_project_usage", tags=["studio"], response_model=w.ProjectUsage, responses=_ONE)
+def get_project_usage(request: Request, name: PathName, since: datetime | None = Query(
+        None, description="samples from this moment on (ISO 8601, UTC when no zone); an hour ago when absent")
+        ) -> w.ProjectUsage:
+    server = ctx(request)
+    with server.db.read() as conn:
+        return usage_history.project_usage(conn, name, since, server.settings.usage_sample_s)
 
 
 @router.patch("/projects/{name}", summary="Change a project's weight or caps", operation_id="update_project",

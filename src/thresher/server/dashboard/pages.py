@@ -27,7 +27,7 @@ from thresher.model.states import LIVE_ATTEMPT_STATES
 from thresher.server import views
 from thresher.server.clock import iso
 from thresher.server.context import ctx
-from thresher.server.dashboard import login, stream
+from thresher.server.dashboard import login, projects, stream
 from thresher.server.dashboard.access import DashboardRoute, DataSession, PageSession
 from thresher.server.dashboard.render import JOB_STATES, STATIC_DIR, WEB, render
 from thresher.server.dashboard.session import Session
@@ -49,6 +49,7 @@ JOB_SORT_CHOICES = [("-id", "newest"), ("id", "oldest"), ("-priority", "priority
 router = APIRouter(include_in_schema=False, route_class=DashboardRoute)
 router.include_router(login.router)
 router.include_router(stream.router)
+router.include_router(projects.router)
 
 
 class Unsupported(ApiProblem):
@@ -85,15 +86,15 @@ def _job_filters(request: Request) -> dict[str, Any]:
     state = params.get("state") or ""
     if state not in JOB_STATES:  # an unknown state filters nothing, like an unknown sort
         state = ""
-    return {"state": state, "project": params.get("project") or "", "owner": params.get("owner") or "",
-            "name": params.get("name") or "", "sort": sort, "page": page}
+    return {"state": state, "project": params.get("project") or "", "folder": params.get("folder") or "",
+            "owner": params.get("owner") or "", "name": params.get("name") or "", "sort": sort, "page": page}
 
 
 @router.get("/jobs")
 def jobs_page(request: Request, session: PageSession) -> Response:
     f = _job_filters(request)
     query = dict(state=f["state"] or None, project=f["project"] or None, owner=f["owner"] or None,
-                 name=f["name"] or None, limit=PAGE_SIZE, sort=f["sort"])
+                 name=f["name"] or None, limit=PAGE_SIZE, sort=f["sort"], folder=f["folder"] or None)
     with ctx(request).db.read() as conn:
         listing = views.list_jobs(conn, offset=(f["page"] - 1) * PAGE_SIZE, **query).model_dump(mode="json")
         pages = max(1, -(-listing["total"] // PAGE_SIZE))

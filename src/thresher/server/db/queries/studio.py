@@ -3,11 +3,23 @@ projects' stakes in pools, licence limits, and the usage counters the caps are c
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy import DateTime, and_, bindparam, delete, func, insert, not_, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from thresher.server.db.tables import folders, jobs, layers, limits, nodes, pools, project_pools, projects, tasks, usage
+from thresher.server.db.tables import (
+                                       folders,
+                                       jobs,
+                                       layers,
+                                       limits,
+                                       nodes,
+                                       pools,
+                                       project_pools,
+                                       projects,
+                                       tasks,
+                                       usage,
+                                       usage_history,
+)
 
 # A project by name (a submit names its project).
 PROJECT_BY_NAME = select(projects).where(projects.c.name == bindparam("name"))
@@ -125,3 +137,20 @@ SET_JOB_FOLDER = update(jobs).where(jobs.c.id == bindparam("b_job_id")).values(f
 MOVE_TASKS = update(tasks).where(tasks.c.job_id == bindparam("b_job_id"),
                                  tasks.c.state.in_(bindparam("b_states", expanding=True))).values(
     folder_id=bindparam("b_folder_id"), folder_priority=bindparam("b_priority"))
+
+
+# ---------------------------------------------------------------- usage history (`server/usage_history.py`)
+
+# Every counter in use now, and every project's own counter even at zero (the chart's time line), as
+# one sample at :at: a counter at zero is not written (most folders and stakes, most of the time).
+SAMPLE_USAGE = insert(usage_history).from_select(
+    ["at", "key", "cores", "gpus", "units"],
+    select(bindparam("at", type_=DateTime(timezone=True)), usage.c.key, usage.c.cores, usage.c.gpus, usage.c.units)
+    .where(or_(usage.c.cores != 0, usage.c.gpus != 0, usage.c.units != 0,
+               and_(usage.c.key.like("project:%"), not_(usage.c.key.contains("/"))))))
+# Samples older than :cutoff.
+PRUNE_USAGE_HISTORY = delete(usage_history).where(usage_history.c.at < bindparam("cutoff"))
+# The samples of these keys since :since, by key and time (ix_usage_history_key_at).
+USAGE_HISTORY_OF = (select(usage_history).where(usage_history.c.key.in_(bindparam("keys", expanding=True)),
+                                                usage_history.c.at >= bindparam("since"))
+                    .order_by(usage_history.c.key, usage_history.c.at))

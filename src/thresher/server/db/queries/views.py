@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, func, select
 
 from thresher.model.states import TaskState
-from thresher.server.db.tables import attempts, jobs, layers, log_chunks, nodes, tasks
+from thresher.server.db.tables import attempts, folders, jobs, layers, log_chunks, nodes, tasks
 
 # -- jobs ------------------------------------------------------------------------------------
 
@@ -20,7 +20,8 @@ JOB_SORTS = {"id": jobs.c.id, "-id": jobs.c.id.desc(), "priority": jobs.c.priori
              "name": jobs.c.name, "-name": jobs.c.name.desc(), "submitted": jobs.c.id, "-submitted": jobs.c.id.desc()}
 
 
-def _job_filters(state: str | None, project: str | None, owner: str | None, name: str | None) -> list[Any]:
+def _job_filters(state: str | None, project: str | None, owner: str | None, name: str | None,
+                 folder: str | None = None) -> list[Any]:
     conditions: list[Any] = []
     if state:
         conditions.append(jobs.c.state.in_(state.split(",")))
@@ -30,18 +31,21 @@ def _job_filters(state: str | None, project: str | None, owner: str | None, name
         conditions.append(jobs.c.owner == owner)
     if name:
         conditions.append(jobs.c.name.contains(name, autoescape=True))
+    if folder:  # by name: the folders of that name (of the project, when one is given too)
+        conditions.append(jobs.c.folder_id.in_(select(folders.c.id).where(folders.c.name == folder)))
     return conditions
 
 
-def count_jobs(state: str | None, project: str | None, owner: str | None, name: str | None) -> Select[Any]:
+def count_jobs(state: str | None, project: str | None, owner: str | None, name: str | None,
+               folder: str | None = None) -> Select[Any]:
     """How many jobs match a job list's filters (state: comma separated; name: a substring)."""
-    return select(func.count()).select_from(jobs).where(*_job_filters(state, project, owner, name))
+    return select(func.count()).select_from(jobs).where(*_job_filters(state, project, owner, name, folder))
 
 
 def page_of_jobs(state: str | None, project: str | None, owner: str | None, name: str | None, *, sort: str,
-                 limit: int, offset: int) -> Select[Any]:
+                 limit: int, offset: int, folder: str | None = None) -> Select[Any]:
     """One page of the jobs matching a job list's filters, in the order `sort` names (a JOB_SORTS key)."""
-    return (select(jobs).where(*_job_filters(state, project, owner, name))
+    return (select(jobs).where(*_job_filters(state, project, owner, name, folder))
             .order_by(JOB_SORTS[sort], jobs.c.id.desc()).limit(limit).offset(offset))
 
 
