@@ -142,6 +142,8 @@ class Attempt(BaseModel):
     reason: str | None
     log_size: int
     gpus: list[int]
+    out_of_memory: bool = Field(False, description="the agent's memory guard or the kernel's OOM killer ended it "
+                                                   "(its retry reserves more memory)")
 
 
 class TaskDetail(Task):
