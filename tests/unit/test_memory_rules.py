@@ -26,6 +26,11 @@ def test_only_a_task_over_its_reservation_is_stopped() -> None:
     assert choose_victim(tasks, available_mb=10, free_floor_mb=500, announced_mb=None) is None
 
 
+def test_a_task_without_a_known_reservation_is_never_stopped() -> None:
+    tasks = [TaskMemory(7, rss_mb=600, reserved_mb=0)]  # an older server sends none
+    assert choose_victim(tasks, available_mb=10, free_floor_mb=500, announced_mb=300) is None
+
+
 def test_tasks_using_more_than_the_node_announced_make_it_short() -> None:
     tasks = [TaskMemory(7, rss_mb=600, reserved_mb=100)]
     victim = choose_victim(tasks, available_mb=50_000, free_floor_mb=500, announced_mb=300)

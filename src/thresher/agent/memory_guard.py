@@ -70,7 +70,7 @@ def choose_victim(tasks: Sequence[TaskMemory], available_mb: float, free_floor_m
         why = f"tasks used {size(used)} of the {size(announced_mb)} the node offers"
     else:
         return None
-    over = [t for t in tasks if t.rss_mb > t.reserved_mb]
+    over = [t for t in tasks if t.reserved_mb > 0 and t.rss_mb > t.reserved_mb]  # 0: an older server's, unknown
     if not over:
         return None
     worst = max(over, key=lambda t: t.rss_mb - t.reserved_mb)

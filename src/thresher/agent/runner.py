@@ -244,8 +244,9 @@ class TaskRunner:
             return self._result(status, exit_code, reason)
         if self._errors.first is not None:
             return self._result(AttemptState.FAILED, exit_code, f"error line: {self._errors.first}")
-        if exit_code == -signal.SIGKILL and oom_kill_count() > self._oom_kills_before:
-            # A SIGKILL the agent did not send while the kernel's OOM kill count went up: the OOM killer.
+        if exit_code in (-signal.SIGKILL, 128 + signal.SIGKILL) and oom_kill_count() > self._oom_kills_before:
+            # A SIGKILL the agent did not send (to the child, or to a shell's child: 137) while the kernel's
+            # OOM kill count went up: the OOM killer.
             self.out_of_memory = True
             reason = f"out of memory: killed by the kernel's OOM killer (peak {size(self._peak_rss_mb)})"
             self._log.note(reason)
