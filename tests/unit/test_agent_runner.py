@@ -348,3 +348,24 @@ def test_task_dies_with_agent(tmp_path: Path) -> None:
     finally:
         if agent.poll() is None:
             agent.kill()
+
+
+def test_the_memory_guard_stops_a_task_out_of_memory(tmp_path: Path) -> None:
+    runner = TaskRunner(py("import time; time.sleep(30)"), tmp_path / "a.log", AgentSettings(kill_grace_s=1))
+    thread = start_in_thread(runner)
+    runner.stop_out_of_memory("out of memory: used 600 MB of 100 MB reserved")
+    thread.join(10)
+    assert runner.result is not None and runner.result.status == "failed" and runner.result.out_of_memory
+    assert runner.result.to_report()["out_of_memory"] is True
+    assert runner.result.reason == "out of memory: used 600 MB of 100 MB reserved"
+
+
+def test_a_sigkill_while_the_oom_count_rises_is_the_oom_killer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    counts = iter([5, 6])
+    monkeypatch.setattr("thresher.agent.runner.oom_kill_count", lambda: next(counts))
+    result, log = run(py("import os, signal; os.kill(os.getpid(), signal.SIGKILL)"), tmp_path)
+    assert result.status == "failed" and result.out_of_memory
+    assert result.reason is not None and result.reason.startswith("out of memory: killed by the kernel's OOM killer")
+    monkeypatch.setattr("thresher.agent.runner.oom_kill_count", lambda: 5)
+    result, _ = run(py("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", attempt_id=2), tmp_path)
+    assert result.reason == "killed by signal SIGKILL" and not result.out_of_memory

@@ -476,3 +476,15 @@ def test_why_says_what_each_layer_waits_for(fake: FakeServer) -> None:
     assert json.loads(run("why", "7", "-s", "http://x", "--json").stdout) == {
         "job_id": 7, "state": "queued", "pending": "licence nuke 20/20 in use",
         "layers": {"main": "licence nuke 20/20 in use"}}
+
+
+def test_attempts_lists_a_tasks_tries_and_says_out_of_memory(fake: FakeServer) -> None:
+    oom = {**ATTEMPT, "id": 20, "number": 1, "state": "failed", "exit_code": None, "peak_rss_mb": 612.0,
+           "memory_mb": 100, "out_of_memory": True,
+           "reason": "out of memory: used 612 MB of 100 MB reserved; retrying with 918 MB"}
+    fake.routes[("GET", "/tasks/11/attempts")] = page(oom, {**ATTEMPT, "number": 2, "memory_mb": 918})
+    result = run("attempts", "11", "--server", "http://farm")
+    assert result.exit_code == 0, result.output
+    assert "failed out of memory" in result.stdout and "retrying with 918 MB" in result.stdout
+    result = run("attempts", "11", "--json", "--server", "http://farm")
+    assert [a["out_of_memory"] for a in json.loads(result.stdout)] == [True, False]

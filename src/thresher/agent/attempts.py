@@ -98,6 +98,18 @@ class Attempts:
                 log.info("attempt %s: kill requested by the server", attempt_id)
                 runner.kill(AttemptState.KILLED, reason)
 
+    def running(self) -> list[TaskRunner]:
+        """The runners of the attempts running now (for the memory guard)."""
+        with self._lock:
+            return list(self._runners.values())
+
+    def stop_out_of_memory(self, attempt_id: Any, reason: str) -> None:
+        """The memory guard's verdict: stop this attempt, reported failed and out of memory."""
+        with self._lock:
+            runner = self._runners.get(file_key(attempt_id))
+        if runner is not None and not runner.finished.is_set():
+            runner.stop_out_of_memory(reason)
+
     def stats(self) -> list[dict[str, Any]]:
         """Live figures of every running attempt, for the heartbeat."""
         with self._lock:

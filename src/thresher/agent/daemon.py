@@ -26,6 +26,7 @@ from thresher.agent.connectivity import Connectivity
 from thresher.agent.enrol import Enrolment
 from thresher.agent.fatal import EXIT_CONFIG, EXIT_OK, AgentFatal
 from thresher.agent.loops import heartbeat_loop, work_loop
+from thresher.agent.memory_guard import free_floor_mb, guard_loop
 from thresher.agent.recovery import recover_leftovers
 from thresher.agent.reporter import Reporter
 from thresher.agent.settings import AgentSettings
@@ -163,6 +164,13 @@ class Agent:
             thread = threading.Thread(target=target, args=(self,), name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+        floor = free_floor_mb(self.settings.memory_guard_free_mb, resources.total_memory_mb())
+        if floor > 0:
+            guard = threading.Thread(target=guard_loop, name="memory-guard", daemon=True,
+                                     args=(self._attempts, floor, float(self.facts.memory_mb),
+                                           self.settings.process_sample_s, self.stop_event))
+            guard.start()
+            self._threads.append(guard)
 
     # -- shutdown --
 

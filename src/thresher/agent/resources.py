@@ -179,6 +179,11 @@ def detect_mac() -> str | None:
 _MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 
 
+def total_memory_mb() -> float:
+    """The node's RAM in MB (what the memory guard's default floor is a share of)."""
+    return psutil.virtual_memory().total / MIB
+
+
 def sample_load() -> dict[str, Any]:
     """Current node load for the heartbeat: `cpu_percent` (since the previous call), memory, 1-min load."""
     vm = psutil.virtual_memory()

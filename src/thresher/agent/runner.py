@@ -21,6 +21,7 @@ from typing import Any, Callable
 import psutil
 
 from thresher.agent.child import build_env, command_line, make_child_setup
+from thresher.agent.memory_guard import oom_kill_count, size
 from thresher.agent.output import TaskLog, read_output
 from thresher.agent.output_checks import ErrorLineWatch, check_outputs, make_output_folders
 from thresher.agent.process_tree import MIB, ProcessTree
@@ -70,6 +71,8 @@ class TaskRunner:
         self._peak_rss_mb = 0.0
         self._agent_rss_mb = 0.0
         self._started_wall: float | None = None  # time.time() just before the child started
+        self._oom_kills_before = 0  # the kernel's OOM kill count when the child started
+        self.out_of_memory = False  # the memory guard stopped it, or the kernel's OOM killer
         self.started = threading.Event()
         self.finished = threading.Event()
         self.result: TaskResult | None = None
@@ -87,6 +90,22 @@ class TaskRunner:
                 os.write(self._wake_w, b"k")
             except OSError:
                 pass
+
+    def stop_out_of_memory(self, reason: str) -> None:
+        """The memory guard (`agent/memory_guard.py`) stops this attempt: failed, and out of memory."""
+        with self._lock:
+            if self._kill_request is None:
+                self.out_of_memory = True
+        self.kill(AttemptState.FAILED, reason)
+
+    @property
+    def kill_requested(self) -> bool:
+        return self._kill_request is not None
+
+    @property
+    def rss_mb(self) -> float:
+        """The tree's RSS at the last sample."""
+        return self._rss_mb
 
     def stats(self) -> dict[str, Any]:
         """Live figures for the heartbeat."""
@@ -154,6 +173,7 @@ class TaskRunner:
         except psutil.Error:
             self._agent_rss_mb = 0.0
         self._started_wall = time.time()
+        self._oom_kills_before = oom_kill_count()
         try:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -224,6 +244,13 @@ class TaskRunner:
             return self._result(status, exit_code, reason)
         if self._errors.first is not None:
             return self._result(AttemptState.FAILED, exit_code, f"error line: {self._errors.first}")
+        if exit_code in (-signal.SIGKILL, 128 + signal.SIGKILL) and oom_kill_count() > self._oom_kills_before:
+            # A SIGKILL the agent did not send (to the child, or to a shell's child: 137) while the kernel's
+            # OOM kill count went up: the OOM killer.
+            self.out_of_memory = True
+            reason = f"out of memory: killed by the kernel's OOM killer (peak {size(self._peak_rss_mb)})"
+            self._log.note(reason)
+            return self._result(AttemptState.FAILED, exit_code, reason)
         if exit_code != 0:
             if exit_code is not None and exit_code < 0:
                 try:
@@ -321,5 +348,5 @@ class TaskRunner:
             attempt_id=self.assignment.attempt_id, status=status, exit_code=exit_code,
             cpu_s=self._cpu_s, peak_rss_mb=self._peak_rss_mb,
             reason=reason[:MAX_REASON] if reason else None, log_size=self._log.size,
-            ended_at=utc_now_iso(),
+            ended_at=utc_now_iso(), out_of_memory=self.out_of_memory,
         )

@@ -99,6 +99,12 @@ class AgentSettings(ThresherSettings):
                                "this: file servers keep coarse or skewed times (FAT and some SMB shares count "
                                "in 2 s steps).")
 
+    memory_guard_free_mb: int | None = Field(
+        None, ge=0, description="The memory guard: when the node has less free memory than this (MB), or its "
+                                "tasks together use more than the memory it offers (`--memory`), the agent stops "
+                                "the task furthest over its reservation and reports it out of memory (the server "
+                                "retries it with more). Not set: 5% of RAM, at most 2048 MB; 0 turns the guard off.")
+
     # -- stopping --
     shutdown_grace_s: float = Field(
         2.0, ge=0, description="On SIGTERM/SIGINT: seconds between SIGTERM and SIGKILL for running tasks "

@@ -34,6 +34,7 @@ class TaskResult:
     reason: str | None
     log_size: int
     ended_at: str
+    out_of_memory: bool = False  # the memory guard or the kernel's OOM killer ended it (`agent/memory_guard.py`)
 
     def to_report(self) -> dict[str, Any]:
         return {
@@ -45,6 +46,7 @@ class TaskResult:
             "reason": self.reason,
             "log_size": self.log_size,
             "ended_at": self.ended_at,
+            "out_of_memory": self.out_of_memory,
         }
 
 

@@ -1,4 +1,4 @@
-"""`thresher log`: print or follow the log of a task's attempt.
+"""`thresher log`: print or follow the log of a task's attempt; `thresher attempts`: list a task's attempts.
 
 People think in tasks ("frame 12 failed, show me why"), so the argument is a task id and the latest
 attempt is shown; earlier tries stay reachable with `--attempt N`, or by attempt id as `a<ID>`.
@@ -12,7 +12,8 @@ from typing import Annotated
 
 import typer
 
-from thresher.cli.common import ServerOpt, TokenOpt, connect, fail
+from thresher.cli.common import JsonOpt, ServerOpt, TokenOpt, connect, console, emit_json, fail
+from thresher.cli.views import attempts_table
 from thresher.client.api import Thresher
 from thresher.wire.jobs import Attempt
 
@@ -58,6 +59,17 @@ def _find_attempt_id(client: Thresher, task_id: int, number: int | None, follow:
         if not follow:
             fail(f"task {task_id} has not run yet: no log")
         time.sleep(FIRST_ATTEMPT_POLL_S)
+
+
+def attempts(task_id: Annotated[int, typer.Argument(metavar="TASK", help="Task id.", show_default=False)],
+              json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """List the attempts of a task: where each ran, how it ended, its peak memory (and out of memory)."""
+    with connect(server, token) as client:
+        found = client.all_attempts(task_id)
+    if json_out:
+        emit_json(found)
+    else:
+        console.print(attempts_table(found))
 
 
 def log(

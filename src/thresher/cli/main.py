@@ -65,6 +65,7 @@ app.command("blocklist", rich_help_panel=JOBS)(jobs.blocklist)
 
 app.command("tasks", rich_help_panel=TASKS)(jobs.tasks)
 app.command("log", rich_help_panel=TASKS)(logs.log)
+app.command("attempts", rich_help_panel=TASKS)(logs.attempts)
 app.command("skip", rich_help_panel=TASKS)(jobs.skip)
 app.command("retry-task", rich_help_panel=TASKS)(jobs.retry_task)
 app.command("kill-task", rich_help_panel=TASKS)(jobs.kill_task)

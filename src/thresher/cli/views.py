@@ -17,7 +17,7 @@ from rich.text import Text
 from thresher.model.estimate import task_words, words
 from thresher.model.states import DONE_TASK_STATES, AttemptState, JobState, NodeAdminState, NodeState, TaskState
 from thresher.wire.common import Page
-from thresher.wire.jobs import Blocklist, DryRun, Estimate, Job, JobSummary, Task, TaskCounts
+from thresher.wire.jobs import Attempt, Blocklist, DryRun, Estimate, Job, JobSummary, Task, TaskCounts
 from thresher.wire.meta import Template
 from thresher.wire.nodes import Node
 
@@ -201,6 +201,22 @@ def tasks_table(answer: Page[Task]) -> Table:
             str(task.id), task.layer, str(task.index), task.frames, state, str(task.tries), task.node or "-",
             str(task.attempt_id or "-"), short_time(task.started_at), duration(task.started_at, task.ended_at),
         )
+    return table
+
+
+def attempts_table(attempts: list[Attempt]) -> Table:
+    """A task's attempts, first try first; one the memory guard or the OOM killer ended says so."""
+    table = _table(caption=f"{len(attempts)} attempts", caption_justify="left")
+    for column in ("ID", "#", "NODE", "STATE", "STARTED", "TIME", "EXIT", "PEAK MB", "REASON"):
+        table.add_column(column, justify="right" if column in ("ID", "#", "EXIT", "PEAK MB") else "left",
+                         no_wrap=column != "REASON")
+    for a in attempts:
+        state = state_text(a.state)
+        if a.out_of_memory:
+            state.append(" out of memory", style="bold red")
+        table.add_row(str(a.id), str(a.number), a.node, state, short_time(a.started_at),
+                      duration(a.started_at, a.ended_at), "-" if a.exit_code is None else str(a.exit_code),
+                      "-" if a.peak_rss_mb is None else f"{a.peak_rss_mb:.0f}", a.reason or "")
     return table
 
 

@@ -351,5 +351,5 @@ def _assignment(conn: Connection, node: Any, attempt_id: int, c: Candidate, gpu_
         "layer": layer.row.name, "frames": chunk.frames, "argv": line.argv, "shell": line.shell,
         "env": {**(layer.row.env or {}), **line.env}, "cwd": layer.row.cwd, "timeout_s": layer.row.timeout,
         "gpus": gpu_ids, "outputs": line.outputs, "progress_patterns": line.progress_patterns,
-        "error_patterns": line.error_patterns,
+        "error_patterns": line.error_patterns, "memory_mb": c.needs.memory_mb,
     }

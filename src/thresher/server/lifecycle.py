@@ -31,6 +31,7 @@ from thresher.server.db.queries.steering import STEERABLE_TASK_STATES
 from thresher.server.errors import Conflict, NotFound
 from thresher.server.failures import DEFAULT_LIMITS as DEFAULT_FAILURE_LIMITS
 from thresher.server.failures import FailureLimits
+from thresher.server.memory import MemoryHistory
 
 
 @dataclass
@@ -236,6 +237,7 @@ def finish_reports(conn: Connection, batches: list[tuple[int, list[dict[str, Any
                 changes.settle.add(touched_layer)
         out.append((results, changes))
     dialects.write_outcomes(conn, pending.ended, pending.succeeded)
+    pending.memory.write(conn)
     usage.move(conn, pending.released, -1)
     # Job rows last, in job order: a dispatcher locks usage counters before the job rows it marks
     # running, so a finisher taking them in the same order never deadlocks with it on PostgreSQL.
@@ -260,6 +262,7 @@ class _PendingWrites:
     succeeded: list[dict[str, Any]] = field(default_factory=list)
     released: list[Any] = field(default_factory=list)   # bookings of the live attempts that ended
     failed: list[tuple[Any, AttemptState]] = field(default_factory=list)  # for the blocklists and failure limits
+    memory: MemoryHistory = field(default_factory=MemoryHistory)  # reservations raised after peaks and OOMs
 
 
 def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any, now: datetime, changes: Changes,
@@ -273,7 +276,8 @@ def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any
         return {**result, "accepted": False, "next_offset": row.log_size}, None
     status = report.get("status")
     facts = {"b_exit_code": report.get("exit_code"), "b_cpu_s": report.get("cpu_s"),
-             "b_peak_rss_mb": report.get("peak_rss_mb"), "b_now": now, "b_id": attempt_id}
+             "b_peak_rss_mb": report.get("peak_rss_mb"), "b_now": now, "b_id": attempt_id,
+             "b_out_of_memory": bool(report.get("out_of_memory"))}
     if row.state not in LIVE_ATTEMPT_STATES:
         if row.ended_at is None or row.exit_code is None:  # a lost attempt that finished after all
             note = f"{row.reason or 'lost'}; the agent later reported it {status}"
@@ -289,6 +293,7 @@ def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any
     task = {"b_task_id": row.task_id, "b_attempt_id": attempt_id}
     if final_state == AttemptState.SUCCEEDED:
         pending.succeeded.append({**task, "b_now": now})
+        pending.memory.succeeded(conn, row, report.get("peak_rss_mb"))
     elif final_state == AttemptState.LOST and lost_again(row.lost, max_losses):
         conn.execute(qr.TASK_LOST_FOR_GOOD, {**task, "b_now": now})
         ended["b_reason"] = _lost_note(report.get("reason"), row.lost + 1)
@@ -302,6 +307,10 @@ def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any
                                      "b_tries": tries, "b_ended_at": None if retry else now})
         changes.ready += 1 if retry else 0
         pending.failed.append((row, final_state))
+        if report.get("out_of_memory"):  # the retry reserves more (`server/memory.py`)
+            memory = pending.memory.out_of_memory(conn, row, report.get("peak_rss_mb"))
+            if retry:
+                ended["b_reason"] = f"{report.get('reason') or 'out of memory'}; retrying with {memory} MB"
     return result, (row.job_id, row.layer_id)
 
 

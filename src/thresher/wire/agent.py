@@ -110,6 +110,8 @@ class Assignment(BaseModel):
     progress_patterns: list[str] = Field(default_factory=list,
                                          description="regexes with named groups (`pct`, `done`/`total`, ...)")
     error_patterns: list[str] = Field(default_factory=list, description="regexes: a matching line fails the attempt")
+    memory_mb: int = Field(0, ge=0, description="memory reserved for the task (the agent's memory guard stops "
+                                                "a task far over it when the node runs short); 0: unknown")
 
 
 class WorkAnswer(BaseModel):
@@ -155,6 +157,8 @@ class FinishReport(BaseModel):
     reason: str | None = Field(None, max_length=10_000)
     log_size: int = Field(0, ge=0, le=MAX_LOG_BYTES)
     ended_at: str | None = None
+    out_of_memory: bool = Field(False, description="the agent's memory guard or the kernel's OOM killer ended it; "
+                                                   "the server retries the task with more memory")
 
 
 class FinishBatch(BaseModel):

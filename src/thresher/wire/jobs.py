@@ -161,6 +161,9 @@ class Attempt(BaseModel):
     reason: str | None
     log_size: int
     gpus: list[int]
+    memory_mb: int = Field(0, description="the memory reserved for it (an out-of-memory retry reserves more)")
+    out_of_memory: bool = Field(False, description="the agent's memory guard or the kernel's OOM killer ended it "
+                                                   "(its retry reserves more memory)")
 
 
 class TaskDetail(Task):

@@ -96,6 +96,7 @@ def write_outcomes(conn: Connection, ended: list[dict[str, Any]], succeeded: lis
             "states": [e["b_state"] for e in ended], "reasons": [e["b_reason"] for e in ended],
             "exit_codes": [e["b_exit_code"] for e in ended], "cpu_s": [_float(e["b_cpu_s"]) for e in ended],
             "peak_rss_mb": [_float(e["b_peak_rss_mb"]) for e in ended],
+            "out_of_memory": [bool(e["b_out_of_memory"]) for e in ended],
             "task_ids": [t["b_task_id"] for t in succeeded], "attempt_ids": [t["b_attempt_id"] for t in succeeded]})
         return
     if ended:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 
 from thresher.model.states import LIVE_ATTEMPT_STATES, AttemptState, TaskState
 from thresher.server.db.queries.common import ids_in, per_dialect
-from thresher.server.db.tables import attempts, layers, log_chunks, tasks
+from thresher.server.db.tables import attempts, layers, log_chunks, nodes, tasks
 
 _ATTEMPT_IDS = ids_in(attempts.c.id, "attempt_ids")
 
@@ -14,6 +14,7 @@ _ATTEMPT_IDS = ids_in(attempts.c.id, "attempt_ids")
 ATTEMPTS_WITH_TASKS = per_dialect(lambda d: select(
     attempts.c.id, attempts.c.node_id, attempts.c.state, attempts.c.log_size, attempts.c.task_id,
     attempts.c.exit_code, attempts.c.ended_at, attempts.c.reason, attempts.c.booked,
+    attempts.c.memory_mb.label("reserved_mb"), tasks.c.memory_mb.label("task_memory_mb"),
     tasks.c.attempt_id.label("task_attempt_id"), tasks.c.state.label("task_state"), tasks.c.tries,
     tasks.c.lost, tasks.c.job_id, tasks.c.layer_id, layers.c.retries, layers.c.blocklist_after)
     .join(tasks, tasks.c.id == attempts.c.task_id).join(layers, layers.c.id == tasks.c.layer_id)
@@ -22,7 +23,8 @@ ATTEMPTS_WITH_TASKS = per_dialect(lambda d: select(
 # An attempt ended: its final state, reason and figures (one parameter set per ended attempt).
 END_ATTEMPT = update(attempts).where(attempts.c.id == bindparam("b_id")).values(
     state=bindparam("b_state"), reason=bindparam("b_reason"), exit_code=bindparam("b_exit_code"),
-    cpu_s=bindparam("b_cpu_s"), peak_rss_mb=bindparam("b_peak_rss_mb"), ended_at=bindparam("b_now"))
+    cpu_s=bindparam("b_cpu_s"), peak_rss_mb=bindparam("b_peak_rss_mb"), ended_at=bindparam("b_now"),
+    out_of_memory=bindparam("b_out_of_memory"))
 
 _RUNNING_ATTEMPT = (tasks.c.id == bindparam("b_task_id"), tasks.c.attempt_id == bindparam("b_attempt_id"),
                     tasks.c.state == TaskState.RUNNING)
@@ -48,10 +50,11 @@ TASK_LOST_FOR_GOOD = update(tasks).where(*_RUNNING_ATTEMPT).values(
 FINISH_PG = text("""
 WITH ended AS (
   UPDATE attempts SET state = e.state, reason = e.reason, exit_code = e.exit_code, cpu_s = e.cpu_s,
-                      peak_rss_mb = e.peak_rss_mb, ended_at = :now
+                      peak_rss_mb = e.peak_rss_mb, ended_at = :now, out_of_memory = e.out_of_memory
   FROM unnest(CAST(:ids AS integer[]), CAST(:states AS text[]), CAST(:reasons AS text[]),
-              CAST(:exit_codes AS integer[]), CAST(:cpu_s AS float8[]), CAST(:peak_rss_mb AS float8[]))
-    AS e(id, state, reason, exit_code, cpu_s, peak_rss_mb)
+              CAST(:exit_codes AS integer[]), CAST(:cpu_s AS float8[]), CAST(:peak_rss_mb AS float8[]),
+              CAST(:out_of_memory AS boolean[]))
+    AS e(id, state, reason, exit_code, cpu_s, peak_rss_mb, out_of_memory)
   WHERE attempts.id = e.id
   RETURNING attempts.id
 )
@@ -60,6 +63,20 @@ FROM unnest(CAST(:task_ids AS integer[]), CAST(:attempt_ids AS integer[])) AS s(
 WHERE tasks.id = s.task_id AND tasks.attempt_id = s.attempt_id AND tasks.state = 'running'
 """)
 assert TaskState.SUCCEEDED == "succeeded" and TaskState.RUNNING == "running"
+
+# The memory of the largest node known: no reservation is raised past it (`model/memory_rule.py`).
+LARGEST_NODE_MEMORY = select(func.max(nodes.c.memory_mb))
+
+# An out-of-memory task's retry reserves more memory (never less than it has).
+RAISE_TASK_MEMORY = update(tasks).where(tasks.c.id == bindparam("b_task_id"),
+                                        tasks.c.memory_mb < bindparam("b_memory_mb")).values(
+    memory_mb=bindparam("b_memory_mb"))
+
+# A layer's tasks that have not started reserve what a finished one peaked at (one parameter set per layer).
+RAISE_LAYER_MEMORY = update(tasks).where(
+    tasks.c.layer_id == bindparam("b_layer_id"),
+    tasks.c.state.in_((TaskState.WAITING, TaskState.READY, TaskState.PAUSED)),
+    tasks.c.memory_mb < bindparam("b_memory_mb")).values(memory_mb=bindparam("b_memory_mb"))
 
 # Where an attempt's log stands, and whose attempt it is.
 ATTEMPT_LOG = select(attempts.c.node_id, attempts.c.log_size).where(attempts.c.id == bindparam("attempt_id"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, bindparam, false, func, select
 
 from thresher.model.states import TaskState
 from thresher.server.db.tables import attempts, folders, jobs, layers, log_chunks, nodes, tasks
@@ -127,7 +127,8 @@ COUNT_ATTEMPTS = select(func.count()).select_from(attempts).where(attempts.c.tas
 ATTEMPTS_OF_TASK = (select(attempts.c.id, attempts.c.task_id, attempts.c.number, nodes.c.name.label("node"),
                            attempts.c.state, attempts.c.started_at, attempts.c.ended_at, attempts.c.exit_code,
                            attempts.c.cpu_s, attempts.c.peak_rss_mb, attempts.c.reason, attempts.c.log_size,
-                           attempts.c.gpu_ids.label("gpus"))
+                           attempts.c.gpu_ids.label("gpus"), attempts.c.memory_mb,
+                           func.coalesce(attempts.c.out_of_memory, false()).label("out_of_memory"))
                     .join(nodes, nodes.c.id == attempts.c.node_id)
                     .where(attempts.c.task_id == bindparam("task_id")).order_by(attempts.c.number)
                     .limit(bindparam("limit")).offset(bindparam("offset")))
