@@ -4,20 +4,11 @@ values, takes its template's default service, and is refused for an unknown serv
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
-import pytest
+from tests.support.refusals import refused
 
-from thresher.client.http import ApiError, HttpClient
-
-
-def _refused(call: Callable[[], Any], status: int, field: str | None = None) -> ApiError:
-    with pytest.raises(ApiError) as info:
-        call()
-    assert info.value.status == status, (info.value.status, info.value.detail, info.value.errors)
-    if field is not None:
-        assert field in [e["field"] for e in info.value.errors], info.value.errors
-    return info.value
+from thresher.client.http import HttpClient
 
 
 def test_services_are_added_changed_and_removed(farm) -> None:
@@ -32,15 +23,15 @@ def test_services_are_added_changed_and_removed(farm) -> None:
                                                                                                   {"maya": 1}, 3)
     assert [s["name"] for s in api.get("/services")["items"]] == ["maya"]
     assert api.get("/services/maya")["defaults"]["timeout"] == 3600
-    _refused(lambda: api.post("/services", {"name": "maya"}), 409, "name")
-    _refused(lambda: api.post("/services", {"name": "bad name"}), 422, "name")
-    _refused(lambda: api.post("/services", {"name": "x", "defaults": {"resources": {"cores": -1}}}), 422,
+    refused(lambda: api.post("/services", {"name": "maya"}), 409, "name")
+    refused(lambda: api.post("/services", {"name": "bad name"}), 422, "name")
+    refused(lambda: api.post("/services", {"name": "x", "defaults": {"resources": {"cores": -1}}}), 422,
              "defaults.resources.cores")
-    _refused(lambda: api.post("/services", {"name": "x", "defaults": {"pools": ["nowhere"]}}), 422, "defaults.pools")
-    _refused(lambda: api.post("/services", {"name": "x", "defaults": {"limits": {"nuke": 1}}}), 422,
+    refused(lambda: api.post("/services", {"name": "x", "defaults": {"pools": ["nowhere"]}}), 422, "defaults.pools")
+    refused(lambda: api.post("/services", {"name": "x", "defaults": {"limits": {"nuke": 1}}}), 422,
              "defaults.limits.nuke")
-    _refused(lambda: api.post("/services", {"name": "x", "defaults": {"frames": "1-2"}}), 422, "defaults.frames")
-    _refused(lambda: api.get("/services/nothing"), 404)
+    refused(lambda: api.post("/services", {"name": "x", "defaults": {"frames": "1-2"}}), 422, "defaults.frames")
+    refused(lambda: api.get("/services/nothing"), 404)
     assert [s["name"] for s in api.get("/services")["items"]] == ["maya"]  # nothing half-made
 
     changed = api.request("PATCH", "/services/maya", json={"defaults": {"resources": {"gpus": 1}, "retries": 1},
@@ -48,17 +39,17 @@ def test_services_are_added_changed_and_removed(farm) -> None:
     d = changed["defaults"]
     assert (d["resources"]["cores"], d["resources"]["memory_mb"], d["resources"]["gpus"]) == (4, 8192, 1)
     assert (d["retries"], d["timeout"], d["pools"], d["tags"]) == (1, None, None, ["maya"])
-    _refused(lambda: api.request("PATCH", "/services/maya", json={"defaults": {"retries": -1}}), 422,
+    refused(lambda: api.request("PATCH", "/services/maya", json={"defaults": {"retries": -1}}), 422,
              "defaults.retries")
-    _refused(lambda: api.request("PATCH", "/services/maya", json={"defaults": {"limits": {"katana": 1}}}), 422,
+    refused(lambda: api.request("PATCH", "/services/maya", json={"defaults": {"limits": {"katana": 1}}}), 422,
              "defaults.limits.katana")
-    _refused(lambda: api.request("PATCH", "/services/maya", json={"clear": ["frames"]}), 422, "clear.0")
-    _refused(lambda: api.request("PATCH", "/services/nothing", json={}), 404)
+    refused(lambda: api.request("PATCH", "/services/maya", json={"clear": ["frames"]}), 422, "clear.0")
+    refused(lambda: api.request("PATCH", "/services/nothing", json={}), 404)
     assert api.get("/services/maya")["defaults"]["retries"] == 1  # a refused change changed nothing
 
     gone = api.request("DELETE", "/services/maya")
     assert gone["name"] == "maya" and api.get("/services")["items"] == []
-    _refused(lambda: api.request("DELETE", "/services/maya"), 404)
+    refused(lambda: api.request("DELETE", "/services/maya"), 404)
 
 
 def _layer(name: str, **fields: Any) -> dict[str, Any]:
@@ -95,11 +86,11 @@ def test_a_submit_takes_its_services_defaults(farm) -> None:
     assert {t["layer"] for t in tasks} >= {"own", "plain"}
 
     bad = {**spec, "layers": [_layer("x", service="houdini")]}
-    _refused(lambda: api.post("/jobs", bad), 422, "layers.0.service")
-    _refused(lambda: api.post("/jobs?dry_run=true", bad), 422, "layers.0.service")
+    refused(lambda: api.post("/jobs", bad), 422, "layers.0.service")
+    refused(lambda: api.post("/jobs?dry_run=true", bad), 422, "layers.0.service")
 
     # removing a service leaves the jobs that took it as they were
     api.request("DELETE", "/services/comp")
     again = {layer["name"]: layer for layer in api.get(f"/jobs/{job['id']}")["layers"]}
     assert (again["plain"]["cores"], again["plain"]["service"]) == (4, "comp")
-    _refused(lambda: api.post("/jobs", spec), 422, "layers.0.service")
+    refused(lambda: api.post("/jobs", spec), 422, "layers.0.service")

@@ -4,12 +4,12 @@ moves between folders, and the clear errors of each (404 unknown, 409 taken or i
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
-import pytest
 from sqlalchemy import create_engine, select
+from tests.support.refusals import refused
 
-from thresher.client.http import ApiError, HttpClient
+from thresher.client.http import HttpClient
 from thresher.server.db.engine import normalize_url
 from thresher.server.db.tables import folders, tasks
 
@@ -19,13 +19,6 @@ def _spec(project: str = "show", **layer: Any) -> dict[str, Any]:
         {"name": "render", "frames": "1-4", "args": {"command": ["echo", "{frame}"]}, **layer}]}
 
 
-def _refused(call: Callable[[], Any], status: int, field: str | None = None) -> ApiError:
-    with pytest.raises(ApiError) as info:
-        call()
-    assert info.value.status == status, (info.value.status, info.value.detail, info.value.errors)
-    if field is not None:
-        assert field in [e["field"] for e in info.value.errors], info.value.errors
-    return info.value
 
 
 def _tasks(farm: Any, job_id: int) -> list[Any]:
@@ -44,29 +37,29 @@ def test_projects_folders_and_stakes(farm) -> None:
     assert [s["pool"] for s in made["stakes"]] == ["default"] and made["folders"] == []
     listed = api.get("/projects")
     assert "show" in [p["name"] for p in listed["items"]] and listed["total"] == len(listed["items"])
-    _refused(lambda: api.post("/projects", {"name": "show"}), 409, "name")
-    _refused(lambda: api.post("/projects", {"name": "other", "weight": -1}), 422, "weight")
-    _refused(lambda: api.post("/projects", {"name": "bad\nname"}), 422, "name")
-    _refused(lambda: api.post("/projects", {"name": "x" * 101}), 422, "name")
-    _refused(lambda: api.post("/projects", {"name": "other", "max_gpus": -2}), 422, "max_gpus")
-    _refused(lambda: api.get("/projects/nothing"), 404)
+    refused(lambda: api.post("/projects", {"name": "show"}), 409, "name")
+    refused(lambda: api.post("/projects", {"name": "other", "weight": -1}), 422, "weight")
+    refused(lambda: api.post("/projects", {"name": "bad\nname"}), 422, "name")
+    refused(lambda: api.post("/projects", {"name": "x" * 101}), 422, "name")
+    refused(lambda: api.post("/projects", {"name": "other", "max_gpus": -2}), 422, "max_gpus")
+    refused(lambda: api.get("/projects/nothing"), 404)
 
     changed = api.request("PATCH", "/projects/show", json={"weight": 3})
     assert (changed["weight"], changed["max_cores"]) == (3.0, 40)  # only what was given changes
     changed = api.request("PATCH", "/projects/show", json={"max_cores": None, "max_gpus": 2})
     assert (changed["weight"], changed["max_cores"], changed["max_gpus"]) == (3.0, None, 2)
-    _refused(lambda: api.request("PATCH", "/projects/nothing", json={"weight": 1}), 404)
-    _refused(lambda: api.request("PATCH", "/projects/show", json={"weight": "heavy"}), 422, "weight")
+    refused(lambda: api.request("PATCH", "/projects/nothing", json={"weight": 1}), 404)
+    refused(lambda: api.request("PATCH", "/projects/show", json={"weight": "heavy"}), 422, "weight")
 
     with_folder = api.post("/projects/show/folders", {"name": "seq010", "priority": 5, "max_cores": 8})
     (folder,) = with_folder["folders"]
     assert (folder["name"], folder["priority"], folder["max_cores"], folder["min_cores"]) == ("seq010", 5, 8, None)
-    _refused(lambda: api.post("/projects/show/folders", {"name": "seq010"}), 409, "name")
-    _refused(lambda: api.post("/projects/show/folders", {"name": "seq 010"}), 422, "name")
-    _refused(lambda: api.post("/projects/nothing/folders", {"name": "seq010"}), 404)
-    _refused(lambda: api.request("PATCH", "/projects/show/folders/none", json={"priority": 1}), 404)
-    _refused(lambda: api.request("PATCH", "/projects/show/folders/seq010", json={"min_cores": 9}), 422, "max_cores")
-    _refused(lambda: api.post("/projects/show/folders", {"name": "s2", "min_cores": 3, "max_cores": 2}), 422,
+    refused(lambda: api.post("/projects/show/folders", {"name": "seq010"}), 409, "name")
+    refused(lambda: api.post("/projects/show/folders", {"name": "seq 010"}), 422, "name")
+    refused(lambda: api.post("/projects/nothing/folders", {"name": "seq010"}), 404)
+    refused(lambda: api.request("PATCH", "/projects/show/folders/none", json={"priority": 1}), 404)
+    refused(lambda: api.request("PATCH", "/projects/show/folders/seq010", json={"min_cores": 9}), 422, "max_cores")
+    refused(lambda: api.post("/projects/show/folders", {"name": "s2", "min_cores": 3, "max_cores": 2}), 422,
              "max_cores")
 
     staked = api.request("PUT", "/projects/show/pools/default", json={"guaranteed_cores": 4, "max_cores": 16})
@@ -74,11 +67,11 @@ def test_projects_folders_and_stakes(farm) -> None:
     assert (stake["guaranteed_cores"], stake["max_cores"], stake["guaranteed_gpus"], stake["max_gpus"]) == (4, 16, 0, None)
     staked = api.request("PUT", "/projects/show/pools/default", json={"guaranteed_cores": 6})
     assert (staked["stakes"][0]["guaranteed_cores"], staked["stakes"][0]["max_cores"]) == (6, None)
-    _refused(lambda: api.request("PUT", "/projects/show/pools/nowhere", json={}), 404)
-    _refused(lambda: api.request("PUT", "/projects/show/pools/no%20where", json={}), 422, "pool")
-    _refused(lambda: api.request("PUT", "/projects/show/pools/default", json={"guaranteed_cores": -1}), 422,
+    refused(lambda: api.request("PUT", "/projects/show/pools/nowhere", json={}), 404)
+    refused(lambda: api.request("PUT", "/projects/show/pools/no%20where", json={}), 422, "pool")
+    refused(lambda: api.request("PUT", "/projects/show/pools/default", json={"guaranteed_cores": -1}), 422,
              "guaranteed_cores")
-    _refused(lambda: api.request("PUT", "/projects/show/pools/default", json={"guaranteed_cores": 4, "max_cores": 2}),
+    refused(lambda: api.request("PUT", "/projects/show/pools/default", json={"guaranteed_cores": 4, "max_cores": 2}),
              422, "max_cores")
 
 
@@ -100,22 +93,22 @@ def test_pools_and_moving_a_node(farm) -> None:
     # the new pool has every project's counter and shows in their stakes
     assert {s["pool"] for s in api.get("/projects/show")["stakes"]} == {"default", "gpu"}
     api.request("PUT", "/projects/show/pools/gpu", json={"guaranteed_cores": 2, "max_cores": 4})
-    _refused(lambda: api.post("/nodes/nobody/pool", {"pool": "gpu"}), 404)
-    _refused(lambda: api.post("/nodes/n1/pool", {"pool": "has space"}), 422, "pool")
-    _refused(lambda: api.post("/nodes/n1/pool", {}), 422, "pool")
-    _refused(lambda: api.get("/pools/nowhere"), 404)
+    refused(lambda: api.post("/nodes/nobody/pool", {"pool": "gpu"}), 404)
+    refused(lambda: api.post("/nodes/n1/pool", {"pool": "has space"}), 422, "pool")
+    refused(lambda: api.post("/nodes/n1/pool", {}), 422, "pool")
+    refused(lambda: api.get("/pools/nowhere"), 404)
 
 
 def test_limits_show_units_in_use_while_a_task_holds_one(farm) -> None:
     api: HttpClient = farm.api
     made = api.post("/limits", {"name": "nuke", "max_total": 2})
     assert made == {"name": "nuke", "max_total": 2, "max_per_node": None, "in_use": 0}
-    _refused(lambda: api.post("/limits", {"name": "nuke", "max_total": 1}), 409, "name")
-    _refused(lambda: api.post("/limits", {"name": "bad name", "max_total": 1}), 422, "name")
-    _refused(lambda: api.post("/limits", {"name": "arnold", "max_total": -1}), 422, "max_total")
-    _refused(lambda: api.post("/limits", {"name": "arnold"}), 422, "max_total")
-    _refused(lambda: api.request("PATCH", "/limits/nothing", json={"max_total": 1}), 404)
-    _refused(lambda: api.request("DELETE", "/limits/nothing"), 404)
+    refused(lambda: api.post("/limits", {"name": "nuke", "max_total": 1}), 409, "name")
+    refused(lambda: api.post("/limits", {"name": "bad name", "max_total": 1}), 422, "name")
+    refused(lambda: api.post("/limits", {"name": "arnold", "max_total": -1}), 422, "max_total")
+    refused(lambda: api.post("/limits", {"name": "arnold"}), 422, "max_total")
+    refused(lambda: api.request("PATCH", "/limits/nothing", json={"max_total": 1}), 404)
+    refused(lambda: api.request("DELETE", "/limits/nothing"), 404)
     changed = api.request("PATCH", "/limits/nuke", json={"max_per_node": 1})
     assert (changed["max_total"], changed["max_per_node"]) == (2, 1)
 
@@ -128,8 +121,8 @@ def test_limits_show_units_in_use_while_a_task_holds_one(farm) -> None:
         return next(lim for lim in api.get("/limits")["items"] if lim["name"] == "nuke")
 
     farm.wait_for(lambda: nuke()["in_use"] == 1, timeout=30)
-    refused = _refused(lambda: api.request("DELETE", "/limits/nuke"), 409)
-    assert "in use" in refused.detail
+    error = refused(lambda: api.request("DELETE", "/limits/nuke"), 409)
+    assert "in use" in error.detail
     api.post(f"/jobs/{job['id']}/kill")
     farm.wait_for(lambda: nuke()["in_use"] == 0, timeout=30)
     gone = api.request("DELETE", "/limits/nuke")
@@ -141,8 +134,8 @@ def test_a_limit_named_by_an_unfinished_job_is_not_removed(farm) -> None:
     api: HttpClient = farm.api
     api.post("/limits", {"name": "houdini", "max_total": 1})
     job = api.post("/jobs", {**_spec("demo", limits={"houdini": 1})})  # no node: it waits
-    refused = _refused(lambda: api.request("DELETE", "/limits/houdini"), 409)
-    assert "unfinished" in refused.detail
+    error = refused(lambda: api.request("DELETE", "/limits/houdini"), 409)
+    assert "unfinished" in error.detail
     api.post(f"/jobs/{job['id']}/kill")
     api.request("DELETE", "/limits/houdini")
 
@@ -158,8 +151,8 @@ def test_urgent_and_move(farm) -> None:
     calm = api.post(f"/jobs/{job['id']}/urgent", {"urgent": False})
     assert (calm["urgent"], calm["urgent_by"]) == (False, None)
     assert not any(t.urgent for t in _tasks(farm, job["id"]))
-    _refused(lambda: api.post("/jobs/999999/urgent", {"urgent": True}), 404)
-    _refused(lambda: api.post(f"/jobs/{job['id']}/urgent", {"urgent": "maybe"}), 422, "urgent")
+    refused(lambda: api.post("/jobs/999999/urgent", {"urgent": True}), 404)
+    refused(lambda: api.post(f"/jobs/{job['id']}/urgent", {"urgent": "maybe"}), 422, "urgent")
 
     api.post("/projects/show/folders", {"name": "seq020", "priority": 3})
     moved = api.post(f"/jobs/{job['id']}/move", {"folder": "seq020"})
@@ -174,14 +167,14 @@ def test_urgent_and_move(farm) -> None:
     assert moved["folder"] == "late"
     assert "late" in [f["name"] for f in api.get("/projects/show")["folders"]]
     assert {t.folder_priority for t in _tasks(farm, job["id"])} == {0}
-    _refused(lambda: api.post("/jobs/999999/move", {"folder": "late"}), 404)
-    _refused(lambda: api.post(f"/jobs/{job['id']}/move", {"folder": "no/slash"}), 422, "folder")
+    refused(lambda: api.post("/jobs/999999/move", {"folder": "late"}), 404)
+    refused(lambda: api.post(f"/jobs/{job['id']}/move", {"folder": "no/slash"}), 422, "folder")
 
 
 def test_a_submit_to_an_unknown_project_is_refused_unless_the_server_makes_them(make_farm, db_url) -> None:
     farm = make_farm(db_url, env={"THRESHER_SERVER_CREATE_UNKNOWN_PROJECTS": "false"})
     api: HttpClient = farm.api
-    _refused(lambda: api.post("/jobs", _spec("newshow")), 422, "project")
+    refused(lambda: api.post("/jobs", _spec("newshow")), 422, "project")
     assert api.get("/jobs")["total"] == 0
     api.post("/projects", {"name": "newshow"})
     assert api.post("/jobs", _spec("newshow"))["project"] == "newshow"
