@@ -66,6 +66,14 @@ def test_node_task_and_job_actions_ask_first_and_act(dash: Dash, tmp_path: Path)
     page.locator(".page-head button", has_text="Pause").wait_for()
     assert api.get(f"/jobs/{job_id}")["paused"] is False
 
+    # mark it urgent (a question first: it goes ahead of fair share), then not
+    _confirm(page, page.locator("#urgent-job"), f"Mark job {job_id} urgent?")
+    page.locator(".toast", has_text=f"Job {job_id} marked urgent").wait_for()
+    assert api.get(f"/jobs/{job_id}")["urgent"] is True
+    page.locator("#urgent-job", has_text="Not urgent").click()
+    page.locator(".toast", has_text=f"Job {job_id} is no longer urgent").wait_for()
+    assert api.get(f"/jobs/{job_id}")["urgent"] is False
+
     # retry the skipped task from its page: it runs again
     page = dash.goto(f"/tasks/{ready}")
     _confirm(page, page.locator(".page-head button", has_text="Retry"), f"Run task {ready} (frames 3) again?")
@@ -148,6 +156,46 @@ def test_projects_page_draws_its_chart(browser: Any, make_farm: Any) -> None:
         assert chart.locator("line.guarantee").count() == 1 and chart.locator("line.cap").count() == 1
         page.click("nav a[href='/projects']")
         assert page.locator("nav a[aria-current=page]").inner_text() == "Projects"
+        assert csp_violations(page) == []
+    finally:
+        context.close()
+
+
+def test_projects_and_limits_are_added_and_changed_on_the_projects_page(browser: Any, make_farm: Any) -> None:
+    farm = make_farm()
+    context, page = new_page(browser)
+    try:
+        login(page, farm.server_url, farm.admin_token)
+        page.goto(farm.server_url + "/projects")
+        add = page.locator("form[aria-label='add a project']")
+        add.locator("input[name=name]").fill("comms")
+        add.locator("input[name=weight]").fill("3")
+        add.locator("button[type=submit]").click()
+        farm.wait_for(lambda: any(p["name"] == "comms" for p in farm.api.get("/projects")["items"]), timeout=10)
+        change = page.locator("form[aria-label='change project comms']")
+        change.wait_for()
+        change.locator("input[name=max_cores]").fill("12")
+        change.locator("button[type=submit]").click()
+        farm.wait_for(lambda: farm.api.get("/projects/comms")["max_cores"] == 12, timeout=10)
+        assert farm.api.get("/projects/comms")["weight"] == 3
+        page.wait_for_timeout(300)
+        change.locator("input[name=max_cores]").fill("")  # an empty cap is no cap
+        change.locator("button[type=submit]").click()
+        farm.wait_for(lambda: farm.api.get("/projects/comms")["max_cores"] is None, timeout=10)
+
+        limit = page.locator("form[aria-label='add a licence limit']")
+        limit.locator("input[name=name]").fill("nuke")
+        limit.locator("input[name=max_total]").fill("20")
+        limit.locator("button[type=submit]").click()
+        edit = page.locator("form[aria-label='change limit nuke']")
+        edit.wait_for()
+        limit.locator("input[name=name]").fill("nuke")  # taken: refused, and the toast says why
+        limit.locator("input[name=max_total]").fill("3")
+        limit.locator("button[type=submit]").click()
+        page.locator(".toast.bad", has_text="409").first.wait_for()
+        edit.locator("input[name=max_total]").fill("15")
+        edit.locator("button[type=submit]").click()
+        farm.wait_for(lambda: [lim["max_total"] for lim in farm.api.get("/limits")["items"]] == [15], timeout=10)
         assert csp_violations(page) == []
     finally:
         context.close()

@@ -179,7 +179,7 @@
     if (!button) return;
     event.preventDefault();
     if (button.dataset.confirm && !(await ask(button.dataset.confirm))) return;
-    let payload;
+    let payload = button.dataset.body ? JSON.parse(button.dataset.body) : undefined;
     if (button.dataset.priorityFrom) {
       const value = parseInt(($("#" + button.dataset.priorityFrom) || {}).value, 10);
       payload = { priority: isNaN(value) ? -1 : value };
@@ -194,6 +194,39 @@
       else toast("Could not reach the server", String(err), true);
     } finally {
       button.disabled = false;
+    }
+  });
+
+  // ------------------------------------------------------------------ forms that change a record
+  // <form data-api-form data-method data-url>: each named input becomes a field of the body (numbers
+  // as numbers); an empty one is left out (data-empty="omit") or sent as null (data-empty="null": a cap
+  // removed). The server checks everything and its refusal names the field.
+  document.addEventListener("submit", async (event) => {
+    const form = event.target.closest("form[data-api-form]");
+    if (!form) return;
+    event.preventDefault();
+    const payload = {};
+    for (const input of $$("input[name]", form)) {
+      const raw = input.value.trim();
+      if (raw === "") {
+        if (input.dataset.empty === "null") payload[input.name] = null;
+        continue;
+      }
+      payload[input.name] = input.type === "number" ? Number(raw) : raw;
+    }
+    const button = $("button[type=submit]", form);
+    if (button) button.disabled = true;
+    try {
+      await api(form.dataset.method || "POST", form.dataset.url, payload);
+      toast(form.dataset.done || "Done", "");
+      if (!live || !live.contains(form)) form.reset();
+      if (document.activeElement) document.activeElement.blur();
+      requestRefresh();
+    } catch (err) {
+      if (err instanceof ApiError) toast(`Refused (${err.status})`, err.explain(), true);
+      else toast("Could not reach the server", String(err), true);
+    } finally {
+      if (button) button.disabled = false;
     }
   });
 
