@@ -291,7 +291,7 @@ dependencies = Table(
     Column("target_task_id", Integer, ForeignKey("tasks.id", ondelete="CASCADE")),
     Column("kind", String(8), nullable=False),   # job | layer | frame | task
     Column("mode", String(8), nullable=False),   # success | finished
-    Index("ix_dependencies_waiter_job", "waiter_job_id"),
+    Index("ix_dependencies_waiter", "waiter_job_id", "waiter_task_id"),  # a job's edges, its coarse ones first
     Index("ix_dependencies_waiter_task", "waiter_task_id"),
     Index("ix_dependencies_target_job", "target_job_id"),
     Index("ix_dependencies_target_layer", "target_layer_id"),

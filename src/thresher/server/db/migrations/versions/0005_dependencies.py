@@ -17,7 +17,7 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-_TARGETS = ("waiter_job_id", "waiter_task_id", "target_job_id", "target_layer_id", "target_task_id")
+_TARGETS = ("waiter_task_id", "target_job_id", "target_layer_id", "target_task_id")
 
 
 def upgrade() -> None:
@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("target_task_id", sa.Integer, sa.ForeignKey("tasks.id", ondelete="CASCADE")),
         sa.Column("kind", sa.String(8), nullable=False),
         sa.Column("mode", sa.String(8), nullable=False))
+    op.create_index("ix_dependencies_waiter", "dependencies", ["waiter_job_id", "waiter_task_id"])
     for column in _TARGETS:
         op.create_index(f"ix_dependencies_{column.removesuffix('_id')}", "dependencies", [column])
     _copy_old_dependencies()
