@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from thresher.client.config import resolve
 from thresher.client.http import HttpClient, ServerUnreachable
-from thresher.model.states import FINAL_JOB_STATES
+from thresher.model.states import FINAL_JOB_STATES, JobState
 from thresher.wire.common import Page
 from thresher.wire.jobs import Attempt, Blocklist, DryRun, Job, JobSummary, LogPiece, Task, TaskDetail
 from thresher.wire.meta import Health, Template, WhoAmI
@@ -165,7 +165,8 @@ class Thresher:
     def wait(self, job_id: int, timeout: float | None = None,
              on_update: Callable[[Job], None] | None = None, interval: float = 0.5,
              outage_grace: float = OUTAGE_GRACE_S) -> Job:
-        """Poll until the job is succeeded, failed or killed; return the final Job.
+        """Poll until the job is succeeded, failed or killed, or blocked (a dependency failed: it will not
+        go on until someone retries or drops it; `pending` says which); return that Job.
 
         `on_update` is called with every Job seen (progress bars). Raises TimeoutError after
         `timeout` seconds (the job keeps running on the farm). A server that cannot be reached is
@@ -186,7 +187,7 @@ class Thresher:
             if job is not None:
                 if on_update is not None:
                     on_update(job)
-                if job.state in FINAL_JOB_STATES:
+                if job.state in FINAL_JOB_STATES or job.state == JobState.BLOCKED:
                     return job
             if deadline is not None:
                 left = deadline - time.monotonic()
