@@ -23,7 +23,8 @@ from thresher.model.problems import Problem
 from thresher.model.states import TaskState
 from thresher.server.db.queries import dependencies as q
 from thresher.server.db.queries import jobs as qj
-from thresher.server.errors import BadInput, NotFound
+from thresher.server.errors import BadInput, Conflict, NotFound
+from thresher.wire.dependencies import DependencyEdge, JobDependencies
 
 # Rows written per statement (executemany) when a frame-by-frame dependency expands.
 _BATCH = 5000
@@ -214,13 +215,88 @@ def layer_reasons(conn: Connection, job_id: int, layer_ids: Iterable[int]) -> di
 
 
 # ---------------------------------------------------------------------------------------------
-# Seen and dropped
+# Seen, added (task on task) and dropped
+
+
+def _layer_reaches(conn: Connection, start: int, start_job: int, goal: int) -> bool:
+    """Whether layer `start` waits, through any chain of edges, for layer `goal` (a walk over layers:
+    a job-wide edge counts for each of its layers, a frame edge for its whole layer)."""
+    seen, todo = {start}, [(start, start_job)]
+    while todo:
+        layer_id, job_id = todo.pop()
+        for row in conn.execute(q.EDGES_FROM_LAYER, {"job_id": job_id, "layer_id": layer_id}).all():
+            nexts = [row.target_layer_id] if row.target_layer_id is not None else \
+                list(conn.execute(q.LAYER_IDS_OF_JOB, {"job_id": row.target_job_id}).scalars())
+            for nxt in nexts:
+                if nxt == goal:
+                    return True
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append((nxt, row.target_job_id))
+    return False
+
+
+def _task_reaches(conn: Connection, start: int, goal: int) -> bool:
+    """Whether task `start` waits, through task edges, for task `goal`."""
+    seen, todo = {start}, [start]
+    while todo:
+        for nxt in conn.execute(q.TASK_TARGETS, {"task_id": todo.pop()}).scalars():
+            if nxt == goal:
+                return True
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return False
+
+
+def add_task_edge(conn: Connection, job_id: int, task_id: int, on_task: int, mode: str) -> None:
+    """Task `task_id` of this job waits for task `on_task` (of any job). Refused (422 at `on_task`) when
+    it would close a cycle, also across jobs: between two layers, when the target's layer already waits
+    for the waiter's (a walk over layers, so refused even where only other frames would wait); in one
+    layer, when the target task already waits for the waiter. A ready waiter waits again."""
+    waiter = conn.execute(q.TASK_JOB, {"task_id": task_id}).first()
+    if waiter is None or waiter.job_id != job_id:
+        raise BadInput(f"job {job_id} has no task {task_id}", [{"field": "task", "message": f"no task {task_id} "
+                                                                f"in job {job_id}"}])
+    if waiter.state not in (TaskState.WAITING, TaskState.READY):
+        raise Conflict(f"task {task_id} is {waiter.state}; only a waiting or ready task can be made to wait")
+    target = conn.execute(q.TASK_JOB, {"task_id": on_task}).first()
+    if target is None:
+        raise BadInput(f"no task {on_task}", [{"field": "on_task", "message": f"no task with id {on_task}"}])
+    cycle = on_task == task_id or (
+        _task_reaches(conn, on_task, task_id) if target.layer_id == waiter.layer_id
+        else _layer_reaches(conn, target.layer_id, target.job_id, waiter.layer_id))
+    if cycle:
+        raise BadInput("dependency cycle", [{"field": "on_task", "message": (
+            f"task {on_task} already waits (through job {target.job_id}) for task {task_id}'s layer: "
+            "a dependency cycle")}])
+    conn.execute(q.INSERT_DEPENDENCY, [{
+        "waiter_job_id": job_id, "waiter_layer_id": waiter.layer_id, "waiter_task_id": task_id,
+        "target_job_id": target.job_id, "target_layer_id": target.layer_id, "target_task_id": on_task,
+        "kind": Kind.TASK, "mode": mode}])
+    conn.execute(q.WAIT_AGAIN, {"b_task_id": task_id})
 
 
 def edges(conn: Connection, job_id: int) -> list[Any]:
     """What the job waits for and what waits for it: one row per pair of (job, layer) ends, with how
     many task edges a frame-by-frame dependency holds."""
     return list(conn.execute(q.EDGES_OF_JOB, {"job_id": job_id}).all())
+
+
+def view(conn: Connection, job_id: int, pending: str | None) -> JobDependencies:
+    """The job's dependencies both ways, for the API, the CLI and the job page."""
+    rows = edges(conn, job_id)
+    names = {r.id: r for r in conn.execute(q.JOB_NAMES, {"job_ids": sorted({r.target_job_id for r in rows})})}
+
+    def shown(r: Any) -> DependencyEdge:
+        single = r.edges == 1
+        return DependencyEdge(id=r.id, kind=r.kind, mode=r.mode, waiter_job=r.waiter_job_id, waiter_layer=r.waiter_layer,
+                              waiter_task=r.waiter_task_id if single else None, target_job=r.target_job_id,
+                              target_job_name=names[r.target_job_id].name, target_job_state=names[r.target_job_id].state,
+                              target_layer=r.target_layer, target_task=r.target_task_id if single else None,
+                              edges=r.edges)
+    return JobDependencies(job_id=job_id, waits_for=[shown(r) for r in rows if r.waiter_job_id == job_id],
+                           waited_by=[shown(r) for r in rows if r.waiter_job_id != job_id], pending=pending)
 
 
 def drop(conn: Connection, job_id: int, *, layer: str | None = None, task_id: int | None = None,

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Connection
 
 from thresher.model.states import LIVE_ATTEMPT_STATES
-from thresher.server import views
+from thresher.server import dependencies, views
 from thresher.server.clock import iso
 from thresher.server.context import ctx
 from thresher.server.dashboard import login, stream
@@ -129,8 +129,8 @@ def job_page(request: Request, job_id: int, session: PageSession) -> Response:
         except NotFound as exc:
             return _missing(request, session, exc)
         previews = _previews(conn, job_id)
-        depends = {r.id: r for r in conn.execute(q.JOBS_BRIEF, {"job_ids": list(job["depends_on"] or [])})}
-    return render(request, "job.html", session, job=job, previews=previews, depends=depends,
+        deps = dependencies.view(conn, job_id, job["pending"]).model_dump(mode="json")
+    return render(request, "job.html", session, job=job, previews=previews, deps=deps,
                   spec_text=json.dumps(job["spec"], indent=2, ensure_ascii=False), title=f"Job {job_id}")
 
 

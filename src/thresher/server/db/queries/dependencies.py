@@ -98,8 +98,24 @@ EDGES_OF_JOB = (select(func.min(d.c.id).label("id"), d.c.kind, d.c.mode, d.c.wai
 # The job and layer names of the other ends, for the pages.
 JOB_NAMES = select(jobs.c.id, jobs.c.name, jobs.c.state).where(jobs.c.id.in_(bindparam("job_ids", expanding=True)))
 
-# One task's job (a task's edges are dropped through its job).
-TASK_JOB = select(tasks.c.job_id, tasks.c.layer_id).where(tasks.c.id == bindparam("task_id"))
+# One task's job, layer and state (a task's edges are added and dropped through its job).
+TASK_JOB = select(tasks.c.id, tasks.c.job_id, tasks.c.layer_id, tasks.c.state).where(tasks.c.id == bindparam("task_id"))
+
+# What a layer waits for, its own edges and its job's: (job, layer or none for the whole job).
+EDGES_FROM_LAYER = select(d.c.target_job_id, d.c.target_layer_id).distinct().where(
+    d.c.waiter_job_id == bindparam("job_id"),
+    or_(d.c.waiter_layer_id == bindparam("layer_id"), d.c.waiter_layer_id.is_(None)))
+
+# A job's layers.
+LAYER_IDS_OF_JOB = select(layers.c.id).where(layers.c.job_id == bindparam("job_id"))
+
+# The tasks a task waits for.
+TASK_TARGETS = select(d.c.target_task_id).where(d.c.waiter_task_id == bindparam("task_id"),
+                                                d.c.target_task_id.is_not(None))
+
+# A ready task given a dependency waits again (until `dependencies.release` judges it).
+WAIT_AGAIN = update(tasks).where(tasks.c.id == bindparam("b_task_id"), tasks.c.state == TaskState.READY).values(
+    state=TaskState.WAITING)
 
 # A job's edges dropped: all of them, or those of one waiting layer or task, or those on one job.
 DROP_EDGES = delete(d).where(
