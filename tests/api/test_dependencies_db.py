@@ -182,3 +182,33 @@ def test_jobs_made_before_migration_5_keep_their_dependencies(bench: Bench) -> N
     with bench.db.read() as conn:
         assert get_job(conn, second).depends_on == [first]
         assert conn.execute(select(tasks.c.state).where(tasks.c.job_id == second)).scalar() == "waiting"
+
+
+def test_a_layer_on_finished_runs_after_its_target_failed(bench: Bench) -> None:
+    job = bench.submit(layers=[layer("render", "1", retries=0),
+                               layer("report", "1", depends_on=[{"layer": "render", "on": "finished"}])])
+    node = bench.node("n")
+    _run_all(bench, node, "failed")
+    (report,) = _run_all(bench, node)
+    assert report["layer"] == "report" and bench.task_states(job) == ["failed", "succeeded"]
+    assert bench.job_state(job) == "failed"  # its own render failed: the job says so, nothing strands
+
+
+def test_releasing_reads_the_edges_through_their_indexes(tmp_path: Path) -> None:
+    """What a finish report runs for frame-by-frame edges looks them up (SEARCH), never reads the table
+    through (SCAN): a 10,000-task layer following another costs each report a few index probes."""
+    from sqlalchemy import create_engine
+
+    from thresher.server.db.queries import dependencies as q
+    from thresher.server.db.tables import metadata
+    engine = create_engine(f"sqlite:///{tmp_path / 'plan.db'}")
+    metadata.create_all(engine)
+    with engine.connect() as conn:
+        for statement, params in ((q.WAITERS_OF_TASKS, {"task_ids": [1, 2]}),
+                                  (select(tasks.c.id).where(q.RELEASE_TASKS.whereclause), {"b_task_ids": [1, 2]}),
+                                  (q.COARSE_OF_JOB, {"job_id": 1}), (q.LAYER_FACTS, {"layer_id": 1}),
+                                  (q.WAITER_JOBS_OF, {"job_id": 1})):
+            sql = statement.params(params).compile(engine, compile_kwargs={"literal_binds": True})
+            plan = " | ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+            assert "SCAN dependencies" not in plan and "SCAN tasks" not in plan, (statement, plan)
+    engine.dispose()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 
-from thresher.model.dependencies import RELEASED, Status, Verdict, combine, frame_edges, job_target, tasks_target
+from thresher.model.dependencies import RELEASED, Status, TaskFacts, Verdict, combine, frame_edges, job_target
+from thresher.model.dependencies import tasks_target as _tasks_target
 
 
 def test_a_job_waited_for() -> None:
@@ -15,6 +16,10 @@ def test_a_job_waited_for() -> None:
     assert job_target("finished", "job 12", "failed") == RELEASED
     assert job_target("finished", "job 12", "killed") == RELEASED
     assert job_target("finished", "job 12", "blocked").verdict == Verdict.BLOCKED  # it will not end by itself
+
+
+def tasks_target(mode: str, what: str, counts: dict[str, int], job_state: str | None = None) -> Status:
+    return _tasks_target(mode, what, TaskFacts.of_counts(counts), job_state)
 
 
 def test_a_layer_or_task_waited_for() -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Iterable, Iterator, Mapping, Sequence
 
-from thresher.model.states import DONE_TASK_STATES, FINAL_JOB_STATES, JobState, TaskState
+from thresher.model.states import DONE_TASK_STATES, FINAL_JOB_STATES, TASK_STATES, JobState, TaskState
 
 
 class Kind(StrEnum):
@@ -52,6 +52,9 @@ RELEASED = Status(Verdict.RELEASED)
 # Task states that end a task for good (until retried): a `finished` target is met by any of them.
 ENDED_TASK_STATES = frozenset({*DONE_TASK_STATES, TaskState.FAILED, TaskState.KILLED})
 _BAD_TASK_STATES = (TaskState.FAILED, TaskState.KILLED)
+# Their complements, spelled out so that a database looks each state up in its index.
+UNDONE_TASK_STATES = tuple(s for s in TASK_STATES if s not in DONE_TASK_STATES)
+UNENDED_TASK_STATES = tuple(s for s in TASK_STATES if s not in ENDED_TASK_STATES)
 
 
 def job_target(mode: str, what: str, state: str) -> Status:
@@ -68,16 +71,33 @@ def job_target(mode: str, what: str, state: str) -> Status:
     return Status(Verdict.WAITING, f"{what} ({state})")
 
 
-def tasks_target(mode: str, what: str, counts: Mapping[str, int], job_state: str | None = None) -> Status:
-    """A layer (or one task: its count of one) waited for, by how many of its tasks are in each state;
-    `job_state` is its job's, so that a layer held by a blocked job blocks in turn."""
-    has = {state for state, n in counts.items() if n}
-    bad = [state for state in _BAD_TASK_STATES if state in has]
-    if mode == Mode.SUCCESS and bad:
-        return Status(Verdict.BLOCKED, f"{what} {bad[0]}")
-    if has <= (ENDED_TASK_STATES if mode == Mode.FINISHED else DONE_TASK_STATES):
+@dataclass(frozen=True)
+class TaskFacts:
+    """What the rule needs of a layer's (or one task's) tasks: whether one failed or was killed, whether
+    some are not done (succeeded or skipped), not ended at all, or waiting. Four yes-or-no questions a
+    database answers from an index, however many tasks the layer has."""
+
+    bad: str | None = None    # failed or killed, if some task is (failed first)
+    undone: bool = False
+    unended: bool = False
+    waiting: bool = False
+
+    @classmethod
+    def of_counts(cls, counts: Mapping[str, int]) -> "TaskFacts":
+        has = {state for state, n in counts.items() if n}
+        return cls(bad=next((str(s) for s in _BAD_TASK_STATES if s in has), None),
+                   undone=not has <= DONE_TASK_STATES, unended=not has <= ENDED_TASK_STATES,
+                   waiting=TaskState.WAITING in has)
+
+
+def tasks_target(mode: str, what: str, facts: TaskFacts, job_state: str | None = None) -> Status:
+    """A layer (or one task) waited for, by `facts` of its tasks; `job_state` is its job's, so that a
+    layer held by a blocked job blocks in turn."""
+    if mode == Mode.SUCCESS and facts.bad:
+        return Status(Verdict.BLOCKED, f"{what} {facts.bad}")
+    if not (facts.unended if mode == Mode.FINISHED else facts.undone):
         return RELEASED
-    if job_state == JobState.BLOCKED and TaskState.WAITING in has:
+    if job_state == JobState.BLOCKED and facts.waiting:
         return Status(Verdict.BLOCKED, f"{what} is blocked")
     return Status(Verdict.WAITING, what)
 

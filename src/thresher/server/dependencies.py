@@ -125,7 +125,7 @@ def _what(own: int, job_id: int, layer: str | None) -> str:
 
 def evaluate(conn: Connection, job_id: int) -> Evaluation:
     """The rule over the targets of a job's edges on jobs and layers, as they are now."""
-    counts: dict[int, dict[str, int]] = {}
+    facts: dict[int, rule.TaskFacts] = {}
     ev = Evaluation()
     job_level: list[Status] = []
     for row in conn.execute(q.COARSE_OF_JOB, {"job_id": job_id}):
@@ -133,12 +133,14 @@ def evaluate(conn: Connection, job_id: int) -> Evaluation:
         if row.target_layer_id is None:
             status = rule.job_target(row.mode, what, row.target_job_state)
         else:
-            if row.target_layer_id not in counts:
-                counts[row.target_layer_id] = {r.state: r.n for r in conn.execute(
-                    q.LAYER_COUNTS, {"layer_id": row.target_layer_id})}
+            if row.target_layer_id not in facts:
+                f = conn.execute(q.LAYER_FACTS, {"layer_id": row.target_layer_id}).one()
+                facts[row.target_layer_id] = rule.TaskFacts(
+                    bad="failed" if f.failed else "killed" if f.killed else None, undone=bool(f.undone),
+                    unended=bool(f.unended), waiting=bool(f.waiting))
             # a layer of this job held up elsewhere says so at its own waiting layers, not here
             other = None if row.target_job_id == job_id else row.target_job_state
-            status = rule.tasks_target(row.mode, what, counts[row.target_layer_id], other)
+            status = rule.tasks_target(row.mode, what, facts[row.target_layer_id], other)
         (job_level if row.waiter_layer_id is None else ev.layers[row.waiter_layer_id]).append(status)
     ev.job = rule.combine(job_level)
     return ev

@@ -6,9 +6,11 @@ never the whole table: a finish report looks up the few edges of the tasks it en
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Integer, and_, bindparam, delete, exists, func, insert, literal, or_, select, update
 
-from thresher.model.dependencies import ENDED_TASK_STATES, Mode
+from thresher.model.dependencies import ENDED_TASK_STATES, UNDONE_TASK_STATES, UNENDED_TASK_STATES, Mode
 from thresher.model.states import DONE_TASK_STATES, FINAL_JOB_STATES, TaskState
 from thresher.server.db.tables import dependencies as d
 from thresher.server.db.tables import jobs, layers, tasks
@@ -41,9 +43,16 @@ COARSE_OF_JOB = (select(d.c.waiter_layer_id, d.c.target_job_id, d.c.target_layer
                               .outerjoin(_target_layer, _target_layer.c.id == d.c.target_layer_id))
                  .where(d.c.waiter_job_id == bindparam("job_id"), d.c.waiter_task_id.is_(None)))
 
-# How many of a layer's tasks are in each state.
-LAYER_COUNTS = (select(tasks.c.state, func.count().label("n")).where(tasks.c.layer_id == bindparam("layer_id"))
-                .group_by(tasks.c.state))
+
+
+def _some(states: Any) -> Any:
+    return exists().where(tasks.c.layer_id == bindparam("layer_id"), tasks.c.state.in_(list(states)))
+
+
+# What the rule asks of a layer's tasks (`model.dependencies.TaskFacts`): index lookups, not a count.
+LAYER_FACTS = select(_some([TaskState.FAILED]).label("failed"), _some([TaskState.KILLED]).label("killed"),
+                     _some(UNDONE_TASK_STATES).label("undone"), _some(UNENDED_TASK_STATES).label("unended"),
+                     _some([TaskState.WAITING]).label("waiting"))
 
 # A task edge of this waiter not met yet (its target not succeeded, or not ended for `finished`).
 _UNMET = exists().select_from(d.join(_target, _target.c.id == d.c.target_task_id)).where(
