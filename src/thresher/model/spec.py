@@ -85,6 +85,14 @@ class Dependency(_Strict):
     on: Literal["success", "finished"] = Field("success", description="wait for success (default) or for "
                                                                       "any end (finished, failed or killed)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, value: Any) -> Any:
+        """YAML 1.1 (PyYAML) reads the key `on` as the boolean true: take it back as `on`."""
+        if isinstance(value, dict) and True in value and "on" not in value:
+            value = {("on" if key is True else key): v for key, v in value.items()}
+        return value
+
     @model_validator(mode="after")
     def _target(self) -> "Dependency":
         if self.job is None and self.layer is None:
