@@ -76,6 +76,12 @@ def test_a_task_made_to_wait_for_a_task_and_a_cycle_refused(farm: Any) -> None:
     with pytest.raises(ApiError) as info:  # the other way round, across the two jobs: a cycle
         farm.api.post(f"/jobs/{first['id']}/dependencies", {"task": first_tasks[0]["id"], "on_task": comp["id"]})
     assert info.value.status == 422 and info.value.errors[0]["field"] == "on_task"
+    for dry in ("true", "false"):  # a dry run refuses what the submit refuses
+        with pytest.raises(ApiError) as info:
+            farm.api.post("/jobs", {"name": "c", "layers": [{"name": "x", "args": {"command": ["true"]},
+                                                             "depends_on": [{"job": first["id"], "layer": "nope"}]}]},
+                          dry_run=dry)
+        assert info.value.status == 422 and info.value.errors[0]["field"] == "layers.0.depends_on.0"
     with pytest.raises(ApiError) as info:
         farm.api.request("DELETE", f"/jobs/{second['id']}/dependencies")
     assert info.value.status == 422 and info.value.errors[0]["field"] == "all"
