@@ -212,3 +212,26 @@ def test_releasing_reads_the_edges_through_their_indexes(tmp_path: Path) -> None
             plan = " | ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
             assert "SCAN dependencies" not in plan and "SCAN tasks" not in plan, (statement, plan)
     engine.dispose()
+
+
+def test_frame_by_frame_on_a_wedged_layer_waits_for_every_value_of_its_frame(bench: Bench) -> None:
+    job = bench.submit(layers=[layer("sim", "1-2", wedge=[1, 2], args={"command": ["echo", "{frame}", "{wedge}"]}),
+                               layer("render", "1-2", depends_on=[{"layer": "sim", "frames": True}])])
+    with bench.db.read() as conn:
+        sims = conn.execute(select(tasks.c.id, tasks.c.frames, tasks.c.part).where(
+            tasks.c.job_id == job, tasks.c.state == "ready").order_by(tasks.c.id)).all()
+    assert len(sims) == 4
+    node = bench.node("n", cores=1)
+    done: list[str] = []
+    while True:
+        got = bench.work(node)
+        if not got:
+            break
+        (a,) = got
+        if a["layer"] == "render":
+            # every wedge value of its frame is done
+            assert sum(1 for f in done if f == a["frames"]) == 2, (a, done)
+        else:
+            done.append(a["frames"])
+        bench.finish(node, a["attempt_id"])
+    assert bench.job_state(job) == "succeeded"
