@@ -235,3 +235,22 @@ def test_frame_by_frame_on_a_wedged_layer_waits_for_every_value_of_its_frame(ben
             done.append(a["frames"])
         bench.finish(node, a["attempt_id"])
     assert bench.job_state(job) == "succeeded"
+
+
+def test_a_killed_frame_blocks_its_follower_until_its_edges_are_dropped(bench: Bench) -> None:
+    first = bench.submit(layers=[layer("sim", "1-2")])
+    second = bench.submit(layers=[layer("render", "1-2", depends_on=[{"job": first, "layer": "sim", "frames": True}])])
+    with bench.db.read() as conn:
+        sim = conn.execute(select(tasks.c.id).where(tasks.c.job_id == first).order_by(tasks.c.id)).scalars().all()
+        render = conn.execute(select(tasks.c.id).where(tasks.c.job_id == second).order_by(tasks.c.id)).scalars().all()
+    bench.act(lifecycle.kill_task, sim[0])
+    assert bench.job_state(second) == "blocked"
+    assert _pending(bench, second) == f"blocked: job {first} layer sim frames 1 killed"
+    with bench.db.write() as conn:
+        assert dependencies.drop(conn, second, task_id=render[0]) == 1
+        lifecycle.refresh_job(conn, second, utcnow())
+    assert bench.task_states(second) == ["ready", "waiting"]  # frame 2 still follows sim 2
+    with bench.db.write() as conn:
+        assert dependencies.drop(conn, second, layer="render") == 1
+        lifecycle.refresh_job(conn, second, utcnow())
+    assert bench.task_states(second) == ["ready", "ready"]
