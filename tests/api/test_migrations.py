@@ -131,3 +131,35 @@ def test_downgrade_and_upgrade_again(db_url: str) -> None:
             assert compare_metadata(MigrationContext.configure(conn), metadata) == []
     finally:
         db.dispose()
+
+
+def test_dependencies_of_older_jobs_become_rows_and_still_release(db_url: str, tmp_path: Path) -> None:
+    """Revision 0005 copies `jobs.depends_on` and `layers.depends_on` into `dependencies`."""
+    from tests.support.dispatching import finish_attempt
+    old = Database(db_url)
+    try:
+        _upgrade(old, "0004")
+        with old.write() as conn:
+            first = _old_job(conn, "default", 1)
+            second = _old_job(conn, "default", 1)
+            conn.execute(text("UPDATE jobs SET depends_on = :deps, state = 'waiting' WHERE id = :id"),
+                         {"deps": f"[{first}]", "id": second})
+            conn.execute(text("UPDATE tasks SET state = 'waiting' WHERE job_id = :id"), {"id": second})
+    finally:
+        old.dispose()
+    server = prepare(db_url, tmp_path / "data")
+    try:
+        with server.db.write() as conn:
+            rows = conn.execute(text("SELECT waiter_job_id, target_job_id, kind, mode FROM dependencies")).all()
+            assert [tuple(r) for r in rows] == [(second, first, "job", "success")]
+            node = conn.execute(metadata.tables["nodes"].insert().values(
+                name="n", hostname="n", os="linux", instance_id="n", cores=1, memory_mb=8000, gpus=[], tags=[],
+                state="up", admin_state="enabled", last_seen=utcnow(), registered_at=utcnow())).inserted_primary_key[0]
+            (a,) = assign(conn, node, utcnow())
+            assert a["job_id"] == first
+            finish_attempt(conn, node, {"attempt_id": a["attempt_id"], "status": "succeeded", "exit_code": 0,
+                                        "log_size": 0}, utcnow())
+            (b,) = assign(conn, node, utcnow())
+        assert b["job_id"] == second
+    finally:
+        server.db.dispose()

@@ -258,6 +258,15 @@ def test_real_answers_are_documented_and_have_their_models(app: FastAPI) -> None
         call("DELETE", f"/jobs/{job['id']}/blocklist/nobody", admin, 404)
         call("DELETE", f"/jobs/{job['id']}/blocklist", admin, 200)
         call("GET", f"/jobs/{job['id']}/blocklist", token, 403)
+        # the job's dependencies
+        call("GET", f"/jobs/{job['id']}/dependencies", admin, 200)
+        call("GET", "/jobs/999999/dependencies", admin, 404)
+        call("POST", f"/jobs/{job['id']}/dependencies", admin, 409, json={"task": other, "on_task": done})
+        call("POST", f"/jobs/{job['id']}/dependencies", admin, 422, json={"task": other})
+        call("POST", "/jobs/999999/dependencies", admin, 404, json={"task": other, "on_task": done})
+        call("DELETE", f"/jobs/{job['id']}/dependencies", admin, 422)
+        call("DELETE", f"/jobs/{job['id']}/dependencies", admin, 200, params={"all": "true"})
+        call("DELETE", "/jobs/999999/dependencies", admin, 404, params={"all": "true"})
         # nodes and templates
         call("GET", "/nodes", admin, 422, params={"limit": 0})
         call("GET", "/nodes/nobody", admin, 404)

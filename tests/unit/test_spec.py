@@ -173,3 +173,33 @@ def test_every_problem_of_every_layer_is_reported_at_once() -> None:
     assert ("layers.2.depends_on", "no layer named 'phantom' in this job") in found
     assert "layers.2.args.command" in fields
     assert fields == sorted(fields, key=lambda f: int(f.split(".")[1]))  # layer by layer
+
+
+def test_dependency_forms_short_and_long() -> None:
+    import yaml
+    spec = yaml.safe_load("""
+name: j
+depends_on: [3, {job: 4, on: finished}]
+layers:
+  - {name: sim, args: {command: ["true"]}}
+  - name: render
+    args: {command: ["true"]}
+    depends_on: [sim, {layer: sim, frames: true}, {job: 12, layer: render, on: finished}]
+""")
+    job = JobSpec.model_validate(spec)
+    assert job.job_ids() == [3, 4] and job.depends_on[1].on == "finished"  # type: ignore[union-attr]
+    assert job.layers[1].layer_names() == ["sim", "sim"]
+    assert job.layers[1].depends_on[2].on == "finished"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("deps,field,fragment", [
+    ([{"frames": True}], "layers.0.depends_on.0", "names a job, a layer"),
+    ([{"job": 3, "frames": True}], "layers.0.depends_on.0", "frames: true needs a layer"),
+    ([{"layer": "nope"}], "layers.0.depends_on", "no layer named 'nope'"),
+    ([{"layer": "a", "on": "whenever"}], "layers.0.depends_on.0.on", "success"),
+])
+def test_dependency_long_forms_refused_name_their_field(deps: list[object], field: str, fragment: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        JobSpec.model_validate({"name": "j", "layers": [_layer(name="a", depends_on=deps)]})
+    errors = field_errors(info.value)
+    assert any(e["field"] == field and fragment in e["message"] for e in errors), errors

@@ -38,6 +38,29 @@ CASES = [
 ]
 
 
+BLOCKED_CASES = [
+    # tasks by state, blocked by a failed dependency, job state
+    ({W: 4},          True,  JobState.BLOCKED),   # everything waits on what failed
+    ({W: 2, OK: 2},   True,  JobState.BLOCKED),   # its own work done, the rest held by the failure
+    ({R: 1, W: 2},    True,  JobState.QUEUED),    # still has work it can do
+    ({RUN: 1, W: 2},  True,  JobState.RUNNING),
+    ({F: 1, W: 2},    True,  JobState.FAILED),    # its own failure is the news
+    ({OK: 4},         True,  JobState.SUCCEEDED),  # nothing waits any more
+    ({W: 4},          False, JobState.WAITING),
+]
+
+
+@pytest.mark.parametrize(("counts", "blocked", "expected"), BLOCKED_CASES)
+def test_a_job_waiting_on_a_failed_dependency_is_blocked(counts: dict[str, int], blocked: bool,
+                                                         expected: JobState) -> None:
+    assert job_state_from_counts(counts, paused=False, killed=False, blocked=blocked) is expected
+
+
+def test_a_paused_or_killed_job_is_not_called_blocked() -> None:
+    assert job_state_from_counts({W: 2}, paused=True, killed=False, blocked=True) is JobState.PAUSED
+    assert job_state_from_counts({K: 2}, paused=False, killed=True, blocked=True) is JobState.KILLED
+
+
 @pytest.mark.parametrize(("counts", "paused", "killed", "expected"), CASES)
 def test_job_state_from_task_counts(counts: dict[str, int], paused: bool, killed: bool, expected: JobState) -> None:
     assert job_state_from_counts(counts, paused=paused, killed=killed) is expected

@@ -237,7 +237,8 @@ def wait(
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Wait for a job to finish. Exit 0 if it succeeded, 1 if it failed or was killed, 2 on timeout."""
+    """Wait for a job to finish. Exit 0 if it succeeded, 1 if it failed or was killed, or is blocked by a
+    dependency that failed (the reason is printed), 2 on timeout."""
     with connect(server, token) as client:
         try:
             final = client.wait(job_id, timeout=timeout)
@@ -247,6 +248,8 @@ def wait(
             raise typer.Exit(EXIT_WAIT_TIMEOUT) from None
     if json_out:
         emit_json(final)
+    elif not quiet and final.state == JobState.BLOCKED:
+        typer.echo(f"job {final.id} {final.pending or final.state}")
     elif not quiet:
         typer.echo(f"job {final.id} {final.state}")
     raise typer.Exit(0 if final.state == JobState.SUCCEEDED else 1)

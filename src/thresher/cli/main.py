@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from thresher import __version__
-from thresher.cli import demo, farm, jobs, logs, nodes, secret, services, studio
+from thresher.cli import demo, deps, farm, jobs, logs, nodes, secret, services, studio
 from thresher.cli.common import ThresherGroup
 
 app = typer.Typer(
@@ -62,6 +62,8 @@ app.command("retry", rich_help_panel=JOBS)(jobs.retry)
 app.command("priority", rich_help_panel=JOBS)(jobs.priority)
 app.command("templates", rich_help_panel=JOBS)(jobs.templates)
 app.command("blocklist", rich_help_panel=JOBS)(jobs.blocklist)
+app.command("deps", rich_help_panel=JOBS)(deps.deps)
+app.command("undepend", rich_help_panel=JOBS)(deps.undepend)
 
 app.command("tasks", rich_help_panel=TASKS)(jobs.tasks)
 app.command("log", rich_help_panel=TASKS)(logs.log)

@@ -22,7 +22,7 @@ from thresher.wire.meta import Template
 from thresher.wire.nodes import Node
 
 STATE_STYLES: dict[str, str] = {
-    JobState.WAITING: "dim", JobState.QUEUED: "cyan", TaskState.READY: "cyan", TaskState.RUNNING: "bold blue",
+    JobState.WAITING: "dim", JobState.BLOCKED: "bold yellow", JobState.QUEUED: "cyan", TaskState.READY: "cyan", TaskState.RUNNING: "bold blue",
     TaskState.PAUSED: "yellow", TaskState.SUCCEEDED: "green", TaskState.FAILED: "bold red", TaskState.KILLED: "red",
     TaskState.SKIPPED: "magenta", NodeState.UP: "green", NodeState.DOWN: "red", NodeAdminState.ENABLED: "green",
     NodeAdminState.DISABLED: "red", NodeAdminState.DRAINING: "yellow", AttemptState.KILLING: "red",

@@ -19,8 +19,9 @@ from pydantic import BaseModel
 
 from thresher.client.config import resolve
 from thresher.client.http import HttpClient, ServerUnreachable
-from thresher.model.states import FINAL_JOB_STATES
+from thresher.model.states import FINAL_JOB_STATES, JobState
 from thresher.wire.common import Page
+from thresher.wire.dependencies import DroppedDependencies, JobDependencies
 from thresher.wire.jobs import Attempt, Blocklist, DryRun, Job, JobSummary, LogPiece, Task, TaskDetail
 from thresher.wire.meta import Health, Template, WhoAmI
 from thresher.wire.nodes import Node
@@ -165,10 +166,27 @@ class Thresher:
         path = f"/jobs/{_seg(job_id)}/blocklist" + (f"/{_seg(node)}" if node is not None else "")
         return Blocklist.model_validate(self.http.request("DELETE", path))
 
+    def dependencies(self, job_id: int) -> JobDependencies:
+        """What the job waits for, what waits for it, and what blocks it now."""
+        return JobDependencies.model_validate(self.http.get(f"/jobs/{_seg(job_id)}/dependencies"))
+
+    def add_dependency(self, job_id: int, task: int, on_task: int, on: str = "success") -> JobDependencies:
+        """Make task `task` of the job wait for task `on_task` (refused when it would close a cycle)."""
+        body = {"task": task, "on_task": on_task, "on": on}
+        return JobDependencies.model_validate(self.http.post(f"/jobs/{_seg(job_id)}/dependencies", json=body))
+
+    def drop_dependencies(self, job_id: int, *, layer: str | None = None, task: int | None = None,
+                          on_job: int | None = None, all: bool = False) -> DroppedDependencies:
+        """Drop all of the job's dependencies, or one layer's, one task's, or those on one job."""
+        params = {"layer": layer, "task": task, "on_job": on_job, "all": "true" if all else None}
+        return DroppedDependencies.model_validate(
+            self.http.request("DELETE", f"/jobs/{_seg(job_id)}/dependencies", params=params))
+
     def wait(self, job_id: int, timeout: float | None = None,
              on_update: Callable[[Job], None] | None = None, interval: float = 0.5,
              outage_grace: float = OUTAGE_GRACE_S) -> Job:
-        """Poll until the job is succeeded, failed or killed; return the final Job.
+        """Poll until the job is succeeded, failed or killed, or blocked (a dependency failed: it will not
+        go on until someone retries or drops it; `pending` says which); return that Job.
 
         `on_update` is called with every Job seen (progress bars). Raises TimeoutError after
         `timeout` seconds (the job keeps running on the farm). A server that cannot be reached is
@@ -189,7 +207,7 @@ class Thresher:
             if job is not None:
                 if on_update is not None:
                     on_update(job)
-                if job.state in FINAL_JOB_STATES:
+                if job.state in FINAL_JOB_STATES or job.state == JobState.BLOCKED:
                     return job
             if deadline is not None:
                 left = deadline - time.monotonic()

@@ -20,7 +20,7 @@ from thresher.model.layer_graph import layer_graph_problems
 from thresher.model.paths import PathRule
 from thresher.model.problems import Problem, field_errors, merge_problems, problem
 from thresher.model.services import ServiceDefaults, with_service
-from thresher.model.spec import MAX_ID, JobSpec, LayerSpec
+from thresher.model.spec import MAX_ID, JobSpec, LayerSpec, same_job_layer
 from thresher.templates import UnknownTemplate, get_template
 
 MAX_TASKS_PER_JOB = 2_000_000
@@ -75,7 +75,7 @@ def _with_services(spec: JobSpec, services: Mapping[str, ServiceDefaults], probl
 def _check_layers(spec: JobSpec, problems: list[Problem]) -> CheckedJob:
     """Every layer of a valid spec against its template, adding what is wrong to `problems`; tiled
     layers get their stitch layer, which the layers that depend on them wait for instead."""
-    job = CheckedJob(spec, [], needs=FarmNeeds(list(spec.depends_on), project=spec.project))
+    job = CheckedJob(spec, [], needs=FarmNeeds(spec.job_ids(), project=spec.project))
     renamed: dict[str, str] = {}  # tiled layer -> its stitch layer
     names = {layer.name for layer in spec.layers}
     for i, layer in enumerate(spec.layers):
@@ -100,9 +100,11 @@ def _check_layers(spec: JobSpec, problems: list[Problem]) -> CheckedJob:
 
 def _waiting_for_stitches(item: CheckedLayer, renamed: dict[str, str]) -> CheckedLayer:
     """A layer that depends on tiled layers waits for their stitch layers (the whole frames) instead."""
-    if item.spec.template == "stitch" or not any(dep in renamed for dep in item.spec.depends_on):
+    if item.spec.template == "stitch" or not any(name in renamed for name in item.spec.layer_names()):
         return item
-    deps = [renamed.get(dep, dep) for dep in item.spec.depends_on]
+    deps = [renamed.get(dep, dep) if isinstance(dep, str)
+            else dep.model_copy(update={"layer": renamed.get(dep.layer or "", dep.layer)}) if same_job_layer(dep)
+            else dep for dep in item.spec.depends_on]
     return CheckedLayer(item.spec.model_copy(update={"depends_on": deps}), item.template, item.args,
                         item.task_count, item.parts)
 

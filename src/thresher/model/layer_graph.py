@@ -29,13 +29,23 @@ def layer_graph_problems(layers: list[tuple[Any, Any]]) -> list[GraphProblem]:
             seen.add(name.strip())
     for i, (name, deps) in enumerate(layers):
         for dep in deps if isinstance(deps, list) else []:
-            if not isinstance(dep, str):
+            dep = _layer_named(dep)
+            if dep is None:
                 continue
             if isinstance(name, str) and dep.strip() == name.strip():
                 problems.append((("layers", i, "depends_on"), "a layer cannot depend on itself", deps))
             elif dep.strip() not in seen:
                 problems.append((("layers", i, "depends_on"), f"no layer named {dep.strip()!r} in this job", deps))
     return problems
+
+
+def _layer_named(dep: Any) -> str | None:
+    """The layer of this job a dependency names: a name, or `{layer: name}` without a `job`."""
+    if isinstance(dep, str):
+        return dep
+    layer = getattr(dep, "layer", None) if not isinstance(dep, dict) else dep.get("layer")
+    job = getattr(dep, "job", None) if not isinstance(dep, dict) else dep.get("job")
+    return layer if isinstance(layer, str) and job is None else None
 
 
 def dependency_cycle(graph: dict[str, list[str]]) -> list[str] | None:

@@ -42,11 +42,15 @@ def located_error(title: str, errors: Sequence[tuple[Location, str, Any]]) -> Va
         for loc, message, value in errors])
 
 
+#: The tags of the spec's tagged unions (a dependency's short and long forms): not fields, left out of them.
+UNION_TAGS = frozenset({"short form", "long form"})
+
+
 def field_errors(exc: ValidationError, prefix: str = "") -> list[Problem]:
     """pydantic errors as `{"field": "layers.0.frames", "message": "..."}` entries (under `prefix`)."""
     out: list[Problem] = []
     for error in exc.errors():
-        loc = [str(part) for part in error.get("loc", ()) if part != "body"]
+        loc = [str(part) for part in error.get("loc", ()) if part != "body" and part not in UNION_TAGS]
         message = error.get("msg", "invalid").removeprefix("Value error, ")
         field = ".".join(filter(None, [prefix, ".".join(loc)]))
         out.append({"field": field or "(body)", "message": message})

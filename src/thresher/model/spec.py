@@ -9,9 +9,9 @@ Template arguments are checked later by the template itself (see `thresher.templ
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from thresher.model.frames import FrameSpecError, parse_frames
 from thresher.model.layer_graph import cycle_problem, dependency_cycle, layer_graph_problems
@@ -106,6 +106,58 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+class Dependency(_Strict):
+    """One thing a layer or a job waits for, in the long form (`model/dependencies.py` is the rule):
+    `{job: 12}`, `{layer: sim}`, `{job: 12, layer: render}`, `{layer: sim, frames: true}` (each task
+    waits only for the tasks covering its frames), each with `on: finished` to wait for any end
+    instead of success. The short forms stay: a layer name in a layer's list, a job id in a job's."""
+
+    job: JobId | None = Field(None, description="another job (none: this job)")
+    layer: str | None = Field(None, min_length=1, max_length=100, description="a layer of `job` (or of this job)")
+    frames: bool = Field(False, description="frame by frame: a task waits only for the layer's tasks "
+                                            "covering its frames")
+    on: Literal["success", "finished"] = Field("success", description="wait for success (default) or for "
+                                                                      "any end (finished, failed or killed)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, value: Any) -> Any:
+        """YAML 1.1 (PyYAML) reads the key `on` as the boolean true: take it back as `on`."""
+        if isinstance(value, dict) and True in value and "on" not in value:
+            value = {("on" if key is True else key): v for key, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _target(self) -> "Dependency":
+        if self.job is None and self.layer is None:
+            raise ValueError("a dependency names a job, a layer, or both")
+        if self.frames and self.layer is None:
+            raise ValueError("frames: true needs a layer to follow frame by frame")
+        return self
+
+
+def same_job_layer(dep: Any) -> str | None:
+    """The layer of the same job a dependency (short form, long form or raw) names, if it names one."""
+    if isinstance(dep, str):
+        return dep.strip()
+    if isinstance(dep, Dependency):
+        return dep.layer if dep.job is None else None
+    if isinstance(dep, dict) and dep.get("job") is None and isinstance(dep.get("layer"), str):
+        return str(dep["layer"]).strip()
+    return None
+
+
+def _form(value: Any) -> str:
+    return "long form" if isinstance(value, (dict, Dependency)) else "short form"
+
+
+# A layer's dependency: a layer name of its job, or the long form; a job's: a job id, or the long form.
+LayerDependency = Annotated[Union[Annotated[str, Tag("short form")], Annotated[Dependency, Tag("long form")]],
+                            Discriminator(_form)]
+JobDependency = Annotated[Union[Annotated[JobId, Tag("short form")], Annotated[Dependency, Tag("long form")]],
+                          Discriminator(_form)]
+
+
 class Resources(_Strict):
     """What one task of a layer needs on a node while it runs."""
 
@@ -157,13 +209,18 @@ class LayerSpec(_Strict):
                                         "node after which that node gets none of its tasks (server default 3)")
     retries: Retries = 2
     timeout: Timeout | None = Field(None, description="seconds")
-    depends_on: list[str] = Field(default_factory=list)
+    depends_on: list[LayerDependency] = Field(default_factory=list, description="layers (names, or "
+                                               "{layer, job, frames, on}) or jobs ({job}) it waits for")
     env: dict[str, str] = Field(default_factory=dict)
     cwd: str | None = None
     tiles: tuple[int, int] | None = Field(None, description="split every frame into X by Y tiles rendered as "
                                                             "separate tasks, then stitched ([x, y] or 'XxY')")
     wedge: list[str | int | float] | None = Field(None, description="render the frames once per value; "
                                                                     "{wedge} and {wedge_index} are filled in")
+
+    def layer_names(self) -> list[str]:
+        """The layers of its own job it waits for, whichever form names them."""
+        return [name for name in map(same_job_layer, self.depends_on) if name is not None]
 
     @field_validator("tiles", mode="before")
     @classmethod
@@ -255,11 +312,16 @@ class JobSpec(_Strict):
                                      "job starts nothing new (server default)")
     owner: PlainText | None = Field(None, max_length=100)
     priority: int = Field(50, ge=0, le=1000)
-    depends_on: list[JobId] = Field(default_factory=list, description="ids of jobs that must succeed first")
+    depends_on: list[JobDependency] = Field(default_factory=list, description="ids of jobs that must "
+                                                 "succeed first (or {job, layer, on})")
     env: dict[str, str] = Field(default_factory=dict)
     path_mapping: list[PathRule] = Field(default_factory=list, description="storage roots per OS, applied to "
                                          "the layers' arguments for the OS of the node that runs each task")
     layers: list[LayerSpec] = Field(..., min_length=1, max_length=MAX_LAYERS)
+
+    def job_ids(self) -> list[int]:
+        """The jobs the job itself waits for, in the order of `depends_on` (long forms by their job)."""
+        return [dep if isinstance(dep, int) else (dep.job or 0) for dep in self.depends_on]
 
     @field_validator("folder")
     @classmethod
@@ -272,8 +334,11 @@ class JobSpec(_Strict):
     def _layer_graph(self) -> "JobSpec":
         """Names used twice, dependencies on no layer and cycles, each at its layer's field."""
         problems = layer_graph_problems([(layer.name, layer.depends_on) for layer in self.layers])
+        problems += [(("depends_on", k), "a job's dependency names a job (frames need a layer's)", dep)
+                     for k, dep in enumerate(self.depends_on)
+                     if isinstance(dep, Dependency) and (dep.job is None or dep.frames)]
         if not problems:
-            cycle = dependency_cycle({layer.name: layer.depends_on for layer in self.layers})
+            cycle = dependency_cycle({layer.name: layer.layer_names() for layer in self.layers})
             problems = [cycle_problem(cycle)] if cycle else []
         if problems:
             raise located_error(type(self).__name__, problems)

@@ -37,6 +37,7 @@ LIVE_ATTEMPT_STATES = (AttemptState.RUNNING, AttemptState.KILLING)
 
 class JobState(StrEnum):
     WAITING = "waiting"
+    BLOCKED = "blocked"      # waits for a dependency that failed or was killed: nothing runs until it is retried
     QUEUED = "queued"
     RUNNING = "running"
     PAUSED = "paused"
@@ -59,7 +60,8 @@ class NodeAdminState(StrEnum):
     DRAINING = "draining"   # finishes what it runs, takes nothing new
 
 
-def job_state_from_counts(counts: Mapping[str, int], *, paused: bool, killed: bool) -> JobState:
+def job_state_from_counts(counts: Mapping[str, int], *, paused: bool, killed: bool,
+                          blocked: bool = False) -> JobState:
     """A job's state is derived from its tasks' states (and whether a person paused or killed it), never
     counted separately. The first rule that matches decides (`tests/unit/test_states.py` spells out the
     table):
@@ -69,8 +71,10 @@ def job_state_from_counts(counts: Mapping[str, int], *, paused: bool, killed: bo
     3. paused, with tasks held back by the pause (or waiting): paused;
     4. tasks ready: running if some already ended, else queued;
     5. tasks failed (or killed): failed (killed if only killed ones);
-    6. tasks waiting on dependencies (or paused): waiting;
-    7. otherwise every task is done: succeeded.
+    6. tasks waiting on a dependency that failed or was killed (`blocked`, see
+       `model.dependencies`): blocked, not final (a retried dependency releases it) yet never waited for;
+    7. tasks waiting on dependencies (or paused): waiting;
+    8. otherwise every task is done: succeeded.
     """
     def has(state: TaskState) -> bool:
         return counts.get(state, 0) > 0
@@ -88,6 +92,8 @@ def job_state_from_counts(counts: Mapping[str, int], *, paused: bool, killed: bo
         return JobState.FAILED
     if has(TaskState.KILLED):
         return JobState.KILLED
+    if blocked and has(TaskState.WAITING):
+        return JobState.BLOCKED
     if has(TaskState.WAITING) or has(TaskState.PAUSED):
         return JobState.WAITING
     return JobState.SUCCEEDED

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from thresher import __version__
 from thresher.server import housekeeping
-from thresher.server.api import agents, blocklist, meta, people, services, studio
+from thresher.server.api import agents, blocklist, dependencies, meta, people, services, studio
 from thresher.server.context import ServerContext
 from thresher.server.dashboard import pages as dashboard
 from thresher.server.dashboard.docs import mount_docs
@@ -124,7 +124,8 @@ def create_app(server: ServerContext) -> FastAPI:
     app.add_exception_handler(OverflowError, _database_value)
 
     # Agents first: their calls are most of the traffic, and routes are matched in order.
-    for router in (agents.router, meta.router, people.router, studio.router, services.router, blocklist.router):
+    for router in (agents.router, meta.router, people.router, studio.router, services.router, blocklist.router,
+                   dependencies.router):
         app.include_router(router, prefix=API_PREFIX)
     _set_up_openapi(app, people.openapi_components())
     app.include_router(dashboard.router)  # the web dashboard at / (server/dashboard/pages.py)

@@ -22,7 +22,7 @@ from thresher.model.states import (
     TaskState,
     job_state_from_counts,
 )
-from thresher.server import failures, usage
+from thresher.server import dependencies, failures, usage
 from thresher.server.db import dialects
 from thresher.server.db.queries import jobs as qj
 from thresher.server.db.queries import reports as qr
@@ -66,21 +66,30 @@ def jobs_started(conn: Connection, job_ids: Iterable[int]) -> None:
         conn.execute(qj.JOBS_STARTED, {"job_ids": ids})
 
 
-def refresh_job(conn: Connection, job_id: int, now: datetime) -> Changes:
-    """Recompute a job's state from its tasks; release dependents when it or a layer completes.
+def refresh_job(conn: Connection, job_id: int, now: datetime, *, _seen: set[int] | None = None) -> Changes:
+    """Recompute a job's state from its tasks, releasing its waiting tasks whose dependencies are met
+    (`dependencies.release`: blocked, not stranded, when one failed); then derive again the other jobs
+    waiting on it (and theirs, as far as their states change), so a failed dependency blocks them and
+    a retried one that succeeds releases them.
 
     Holds the job's row lock to the end of the transaction (see `queries.jobs.LOCK_JOB`)."""
+    top = _seen is None
+    seen = _seen if _seen is not None else set()
+    seen.add(job_id)
     job = conn.execute(qj.LOCK_JOB, {"job_id": job_id}).first()
     if job is None:
         return Changes()
-    changes = release_layers(conn, job, now)
-    state = job_state_from_counts(task_counts(conn, job_id), paused=job.paused, killed=job.killed)
-    if state == job.state:
-        return changes
-    finished_at = now if state in FINAL_JOB_STATES else None
-    conn.execute(qj.SET_JOB_STATE, {"job_id": job_id, "b_state": state, "b_finished_at": finished_at})
-    if state == JobState.SUCCEEDED:
-        changes.merge(release_dependent_jobs(conn, job_id, now))
+    ready, blocked = dependencies.release(conn, job)
+    changes = Changes(ready=ready)
+    state = job_state_from_counts(task_counts(conn, job_id), paused=job.paused, killed=job.killed,
+                                  blocked=blocked is not None)
+    if state != job.state:
+        finished_at = now if state in FINAL_JOB_STATES else None
+        conn.execute(qj.SET_JOB_STATE, {"job_id": job_id, "b_state": state, "b_finished_at": finished_at})
+    if top or state != job.state:
+        for waiter in dependencies.waiting_jobs_on(conn, job_id):
+            if waiter not in seen:
+                changes.merge(refresh_job(conn, waiter, now, _seen=seen))
     return changes
 
 
@@ -121,46 +130,6 @@ def stuck_jobs(conn: Connection) -> list[int]:
     """Running jobs with nothing queued or running: left so by a crash between a report's commit and
     the check after it (see `unsettled_jobs`); the server's housekeeping derives them again."""
     return [r.id for r in conn.execute(qj.STUCK_JOBS)]
-
-
-def _layer_done(conn: Connection, layer_id: int) -> bool:
-    return conn.execute(qj.LAYER_UNDONE_TASK, {"layer_id": layer_id}).first() is None
-
-
-def _jobs_done(conn: Connection, job_ids: Iterable[int]) -> bool:
-    ids = list(job_ids)
-    if not ids:
-        return True
-    return conn.execute(qj.JOBS_SUCCEEDED, {"job_ids": ids}).scalar() == len(set(ids))
-
-
-def release_layers(conn: Connection, job: Any, now: datetime) -> Changes:
-    """Waiting tasks become ready once their layer's and job's dependencies have all completed."""
-    changes = Changes()
-    if job.killed or not _jobs_done(conn, job.depends_on or []):
-        return changes
-    job_layers = conn.execute(qj.JOB_LAYERS, {"job_id": job.id}).all()
-    by_name = {layer.name: layer.id for layer in job_layers}
-    done_cache: dict[int, bool] = {}
-    for layer in job_layers:
-        if not conn.execute(qj.LAYER_WAITING_TASK, {"layer_id": layer.id}).first():
-            continue
-        deps = [by_name[name] for name in (layer.depends_on or []) if name in by_name]
-        if all(done_cache.setdefault(d, _layer_done(conn, d)) for d in deps):
-            target = TaskState.PAUSED if job.paused else TaskState.READY
-            n = conn.execute(qj.RELEASE_LAYER, {"b_layer_id": layer.id, "b_state": target}).rowcount
-            if target == TaskState.READY:
-                changes.ready += n
-    return changes
-
-
-def release_dependent_jobs(conn: Connection, job_id: int, now: datetime) -> Changes:
-    changes = Changes()
-    waiting = conn.execute(qj.WAITING_JOBS).all()
-    for row in waiting:
-        if job_id in (row.depends_on or []):
-            changes.merge(refresh_job(conn, row.id, now))
-    return changes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,6 +208,9 @@ def finish_reports(conn: Connection, batches: list[tuple[int, list[dict[str, Any
     dialects.write_outcomes(conn, pending.ended, pending.succeeded)
     pending.memory.write(conn)
     usage.move(conn, pending.released, -1)
+    if out:  # tasks waiting frame by frame on those that just ended, looked up by their targets
+        ended = [p["b_task_id"] for p in pending.succeeded] + [row.task_id for row, _ in pending.failed]
+        out[0][1].ready += dependencies.release_ended(conn, ended)
     # Job rows last, in job order: a dispatcher locks usage counters before the job rows it marks
     # running, so a finisher taking them in the same order never deadlocks with it on PostgreSQL.
     for row, state in sorted(pending.failed, key=lambda item: (item[0].job_id, item[0].node_id)):

@@ -22,7 +22,7 @@ from thresher.model.fit import placement_key
 from thresher.model.inspection import inspect_spec
 from thresher.model.services import ServiceDefaults
 from thresher.model.states import JobState, TaskState, job_state_from_counts
-from thresher.server import studio
+from thresher.server import dependencies, lifecycle, studio
 from thresher.server.clock import utcnow
 from thresher.server.db.bulk import insert_tasks, part_json
 from thresher.server.db.queries import submit as q
@@ -49,8 +49,8 @@ def check_spec(raw: Any, services: Mapping[str, ServiceDefaults] | None = None) 
 
 def _first_state(jobs_ready: bool) -> JobState:
     """A new job's state, by the one rule (`job_state_from_counts`): its first layer's tasks are ready
-    when the jobs it depends on all succeeded (a spec's layers have no cycle, so one layer waits on
-    nothing), else every task waits."""
+    when it waits for no job (a spec's layers have no cycle, so one layer waits on nothing), else every
+    task waits until its edges are judged (`dependencies.release`, right after they are written)."""
     return job_state_from_counts({TaskState.READY if jobs_ready else TaskState.WAITING: 1},
                                  paused=False, killed=False)
 
@@ -60,7 +60,8 @@ def create_job(conn: Connection, job: CheckedJob, owner: str, *, create_projects
     `create_projects` (the server's `create_unknown_projects`), else refused; a folder is made when new."""
     spec = job.spec
     # checked again in the writing transaction: nodes and jobs may have gone since the spec was checked
-    dep_states, problems = dependency_problems(conn, job.needs.depends_on)
+    _states, problems = dependency_problems(conn, job.needs.depends_on)
+    problems += dependencies.problems(conn, job)
     problems += (project_problems(conn, spec.project, create_projects) + runnable_problems(conn, job.needs.layers)
                  + limit_problems(conn, job.needs.layers))
     if problems:
@@ -68,16 +69,17 @@ def create_job(conn: Connection, job: CheckedJob, owner: str, *, create_projects
     project_id = studio.project_for_submit(conn, spec.project, create=create_projects)
     folder_id, folder_priority = studio.folder_for_submit(conn, project_id, spec.folder) if spec.folder \
         else (None, 0)
-    jobs_ready = all(state == JobState.SUCCEEDED for state in dep_states.values())
+    jobs_ready = not spec.depends_on
     job_id: int = conn.execute(q.INSERT_JOB, dict(
         name=spec.name, owner=spec.owner or owner, project=spec.project, sequence=spec.sequence,
         project_id=project_id, folder_id=folder_id, urgent=False, max_failures=spec.max_failures, failures=0,
         shot=spec.shot, priority=spec.priority, state=_first_state(jobs_ready),
-        paused=False, killed=False, depends_on=list(spec.depends_on), spec=spec.model_dump(mode="json"),
+        paused=False, killed=False, depends_on=spec.job_ids(), spec=spec.model_dump(mode="json"),
         total_tasks=job.task_count, submitted_at=utcnow(),
         path_mapping=[rule.model_dump(mode="json") for rule in spec.path_mapping] or None,
     )).scalar_one()
     known_keys = {row.key for row in conn.execute(TAG_KEYS)}
+    layer_ids: dict[str, int] = {}
     for index, checked in enumerate(job.layers):
         layer = checked.spec
         key = placement_key(layer.tags, layer.pools)
@@ -89,10 +91,11 @@ def create_job(conn: Connection, job: CheckedJob, owner: str, *, create_projects
             job_id=job_id, idx=index, name=layer.name, template=layer.template,
             args=checked.args.model_dump(mode="json"), frames=layer.frames, chunk=layer.chunk,
             cores=layer.resources.cores, memory_mb=layer.resources.memory_mb, gpus=layer.resources.gpus,
-            tags=layer.tags, retries=layer.retries, timeout=layer.timeout, depends_on=layer.depends_on,
+            tags=layer.tags, retries=layer.retries, timeout=layer.timeout, depends_on=layer.layer_names(),
             env={**spec.env, **layer.env}, cwd=layer.cwd, total_tasks=checked.task_count,
             pools=layer.pools, limits=layer.limits, service=layer.service, blocklist_after=layer.blocklist_after,
         )).scalar_one()
+        layer_ids[layer.name] = layer_id
         state = TaskState.READY if jobs_ready and not layer.depends_on else TaskState.WAITING
         insert_tasks(conn, dict(job_id=job_id, layer_id=layer_id, state=state, priority=spec.priority,
                                 cores=layer.resources.cores, memory_mb=layer.resources.memory_mb,
@@ -100,6 +103,9 @@ def create_job(conn: Connection, job: CheckedJob, owner: str, *, create_projects
                                 folder_id=folder_id, folder_priority=folder_priority, urgent=False,
                                 limit_key=limit_key(layer.limits)),
                      task_rows(checked))
+    if dependencies.write(conn, job, job_id, layer_ids):
+        # what is met already is released now, what failed already blocks it (model.dependencies)
+        lifecycle.refresh_job(conn, job_id, utcnow())
     return job_id
 
 

@@ -1,7 +1,8 @@
 """Why a job, or a layer's ready and waiting tasks, are not running now: in words a wrangler reads
 ("licence nuke 20/20 in use", "waiting for layer render"), never a database to query.
 
-The reasons come from the same rules that decide: `model.fit` (could a node up now run it at all?),
+The reasons come from the same rules that decide: `model.dependencies` (what a waiting layer waits
+for, or what failed dependency blocks it: "blocked: job 12 layer render failed"), `model.fit` (could a node up now run it at all?),
 the job's blocklist, and `model.dispatch_rule.refusal` (which cap, burst cap, folder maximum or licence
 would a start exceed?), against the usage counters as they are. A layer whose tasks are allowed
 everywhere they fit is waiting for a node with room: the farm is busy.
@@ -16,7 +17,7 @@ from sqlalchemy import Connection
 from thresher.model import dispatch_rule as rule
 from thresher.model.fit import Needs, fits, gpu_indices, node_free
 from thresher.model.states import DONE_TASK_STATES, FINAL_JOB_STATES, JobState, NodeAdminState, NodeState, TaskState
-from thresher.server import studio, usage
+from thresher.server import dependencies, studio, usage
 from thresher.server.db.queries import why as q
 
 
@@ -27,7 +28,9 @@ def pending_reasons(conn: Connection, job: Any, layers: Sequence[Any], counts: d
         return None, {}
     by_layer: dict[int, str] = {}
     farm: _Farm | None = None
-    names = {layer.name: layer for layer in layers}
+    waiting = [layer.id for layer in layers if counts.get(layer.id, {}).get(TaskState.WAITING)
+               and not counts.get(layer.id, {}).get(TaskState.READY) and not counts.get(layer.id, {}).get(TaskState.PAUSED)]
+    held = dependencies.layer_reasons(conn, job.id, waiting) if waiting else {}
     for layer in layers:
         mine = counts.get(layer.id, {})
         if mine.get(TaskState.READY):
@@ -36,25 +39,13 @@ def pending_reasons(conn: Connection, job: Any, layers: Sequence[Any], counts: d
         elif mine.get(TaskState.PAUSED):
             by_layer[layer.id] = job.stop_reason or "the job is paused"
         elif mine.get(TaskState.WAITING):
-            by_layer[layer.id] = _waiting(conn, job, layer, names, counts)
+            by_layer[layer.id] = held.get(layer.id) or "waiting for its dependencies"
     if job.state == JobState.RUNNING:
         return None, by_layer
     if job.paused:
         return job.stop_reason or "the job is paused", by_layer
-    return next(iter(by_layer.values()), None), by_layer
-
-
-def _waiting(conn: Connection, job: Any, layer: Any, names: dict[str, Any],
-             counts: dict[int, dict[str, int]]) -> str:
-    pending = [dep for dep in layer.depends_on or [] if dep in names and not _done(counts.get(names[dep].id, {}))]
-    if pending:
-        return "waiting for layer " + ", ".join(pending)
-    if job.depends_on:
-        rows = conn.execute(q.JOBS_BY_ID, {"job_ids": list(job.depends_on)}).all()
-        waiting = [f"job {r.id} ({r.state})" for r in rows if r.state != JobState.SUCCEEDED]
-        if waiting:
-            return "waiting for " + ", ".join(waiting)
-    return "waiting for its dependencies"
+    blocked = [reason for reason in by_layer.values() if reason.startswith("blocked:")]
+    return next(iter(blocked or by_layer.values()), None), by_layer
 
 
 def _done(counts: dict[str, int]) -> bool:

@@ -79,7 +79,8 @@ class Layer(BaseModel):
     retries: int
     timeout: float | None
     service: str | None = Field(None, description="the service whose defaults it took at submit")
-    depends_on: list[str] = Field(..., description="names of the layers of this job it waits for")
+    depends_on: list[str] = Field(..., description="names of the layers of this job it waits for, as submitted "
+                                                 "(`GET /jobs/{id}/dependencies`: every kind, as they are now)")
     state: JobState
     counts: TaskCounts
     total_tasks: int
@@ -109,7 +110,8 @@ class Job(JobSummary):
     """A job with its layers, the jobs it waits for and the spec it was submitted with."""
 
     layers: list[Layer]
-    depends_on: list[int] = Field(..., description="ids of the jobs it waits for")
+    depends_on: list[int] = Field(..., description="ids of the jobs it waits for, as submitted "
+                                                 "(`GET /jobs/{id}/dependencies`: every kind, as they are now)")
     pending: str | None = Field(None, description="why it runs nothing now (none while it runs or once finished)")
     spec: dict[str, Any] = Field(..., description="the submitted spec")
     urgent: bool = Field(False, description="ahead of fair share (a wrangler's call: `POST /jobs/{id}/urgent`)")

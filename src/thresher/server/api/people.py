@@ -15,7 +15,7 @@ from thresher.model.paths import OS_NAMES, normalize_os
 from thresher.model.problems import merge_problems
 from thresher.model.spec import MAX_ID, JobSpec
 from thresher.model.states import JobState, NodeAdminState, TaskState
-from thresher.server import lifecycle, nodes, services, views
+from thresher.server import dependencies, lifecycle, nodes, services, views
 from thresher.server.clock import utcnow
 from thresher.server.context import ServerContext, ctx, require_admin
 from thresher.server.db.queries import views as read
@@ -133,7 +133,8 @@ def submit_job(request: Request, spec: Any = Body(...), dry: bool = Query(False,
         # against the farm, so that one answer lists every problem.
         with server.db.read() as conn:
             problems = merge_problems(problems, farm_problems(
-                conn, needs, create_projects=server.settings.create_unknown_projects))
+                conn, needs, create_projects=server.settings.create_unknown_projects)
+                + (dependencies.problems(conn, checked) if checked is not None else []))
     if problems or checked is None:
         raise BadInput(problem_detail(problems), problems)
     if dry:  # a task without a part says nothing of it, as the answer always did

@@ -24,7 +24,7 @@ from sqlalchemy import Connection
 
 from thresher.model import estimate
 from thresher.model.states import LIVE_ATTEMPT_STATES
-from thresher.server import views
+from thresher.server import dependencies, views
 from thresher.server.clock import iso
 from thresher.server.context import ctx
 from thresher.server.dashboard import login, projects, stream
@@ -132,11 +132,11 @@ def job_page(request: Request, job_id: int, session: PageSession) -> Response:
         except NotFound as exc:
             return _missing(request, session, exc)
         previews = _previews(conn, job_id)
-        depends = {r.id: r for r in conn.execute(q.JOBS_BRIEF, {"job_ids": list(job["depends_on"] or [])})}
+        deps = dependencies.view(conn, job_id, job["pending"]).model_dump(mode="json")
     # the estimates in words, as the CLI says them (model/estimate.py)
     eta_job, eta_layers = _eta_words(job["estimate"]), {layer["name"]: _eta_words(layer["estimate"])
                                                          for layer in job["layers"]}
-    return render(request, "job.html", session, job=job, previews=previews, depends=depends, eta_job=eta_job,
+    return render(request, "job.html", session, job=job, previews=previews, deps=deps, eta_job=eta_job,
                   eta_layers=eta_layers,
                   spec_text=json.dumps(job["spec"], indent=2, ensure_ascii=False), title=f"Job {job_id}")
 

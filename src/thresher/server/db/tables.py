@@ -276,6 +276,28 @@ node_failures = Table(
     Column("last_failed_at", DateTime(timezone=True), nullable=False),
 )
 
+# What waits for what (`server/dependencies.py`, the rule in `model/dependencies.py`): a job, layer or
+# task (the waiter) waits for a job, layer or task (the target), until it succeeded (mode `success`)
+# or ended in any way (`finished`). Frame-by-frame dependencies are stored expanded, one row per pair
+# of overlapping tasks; releasing reads them by target, hence the indexes on the target columns.
+dependencies = Table(
+    "dependencies", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("waiter_job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("waiter_layer_id", Integer, ForeignKey("layers.id", ondelete="CASCADE")),  # none: the whole job
+    Column("waiter_task_id", Integer, ForeignKey("tasks.id", ondelete="CASCADE")),    # none: the whole layer
+    Column("target_job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("target_layer_id", Integer, ForeignKey("layers.id", ondelete="CASCADE")),
+    Column("target_task_id", Integer, ForeignKey("tasks.id", ondelete="CASCADE")),
+    Column("kind", String(8), nullable=False),   # job | layer | frame | task
+    Column("mode", String(8), nullable=False),   # success | finished
+    Index("ix_dependencies_waiter", "waiter_job_id", "waiter_task_id"),  # a job's edges, its coarse ones first
+    Index("ix_dependencies_waiter_task", "waiter_task_id"),
+    Index("ix_dependencies_target_job", "target_job_id"),
+    Index("ix_dependencies_target_layer", "target_layer_id"),
+    Index("ix_dependencies_target_task", "target_task_id"),
+)
+
 # The dispatch order within a project (urgent jobs, folder priority, job priority, oldest job, task
 # order) read straight off an index that holds the ready tasks only (migration 0002 says why).
 READY_TASK = text("state = 'ready'")

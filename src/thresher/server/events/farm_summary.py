@@ -20,7 +20,7 @@ from thresher.server.db.queries import events as q
 from thresher.server.events.reads import CountedReads, Source
 
 HISTORY_SPAN_S = 3600.0     # node CPU/memory history kept this long
-SUMMARY_JOB_STATES = (JobState.RUNNING, JobState.QUEUED, JobState.WAITING, JobState.PAUSED, JobState.FAILED,
+SUMMARY_JOB_STATES = (JobState.RUNNING, JobState.QUEUED, JobState.WAITING, JobState.BLOCKED, JobState.PAUSED, JobState.FAILED,
                       JobState.KILLED, JobState.SUCCEEDED)
 
 Sample = tuple[float, float | None, int | None]  # (epoch s, CPU %, memory used MiB)

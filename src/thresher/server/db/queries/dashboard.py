@@ -33,8 +33,6 @@ NEWEST_SUCCEEDED_TASKS = (select(tasks.c.id, *_OUTPUT_COLUMNS, layers.c.name.lab
                           .where(tasks.c.job_id == bindparam("job_id"), tasks.c.state == TaskState.SUCCEEDED)
                           .order_by(tasks.c.ended_at.desc(), tasks.c.id.desc()).limit(bindparam("limit")))
 
-# Id, name and state of some jobs: the jobs a job page's job depends on.
-JOBS_BRIEF = select(jobs.c.id, jobs.c.name, jobs.c.state).where(jobs.c.id.in_(bindparam("job_ids", expanding=True)))
 
 # Id, name and state of one job: the job a task page's task belongs to.
 JOB_BRIEF = select(jobs.c.id, jobs.c.name, jobs.c.state).where(jobs.c.id == bindparam("job_id"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, select
 
-from thresher.server.db.tables import jobs, node_failures, nodes
+from thresher.server.db.tables import node_failures, nodes
 
 # Every registered node with what it could ever run and whether it may take work now.
 NODES = select(nodes.c.id, nodes.c.name, nodes.c.cores, nodes.c.memory_mb, nodes.c.gpus, nodes.c.tags,
@@ -13,6 +13,3 @@ NODES = select(nodes.c.id, nodes.c.name, nodes.c.cores, nodes.c.memory_mb, nodes
 # The nodes this job's blocklist names.
 BLOCKED_NODES_OF_JOB = select(node_failures.c.node_id).where(node_failures.c.job_id == bindparam("job_id"),
                                                              node_failures.c.blocked.is_(True))
-
-# The jobs this job depends on, with their states.
-JOBS_BY_ID = select(jobs.c.id, jobs.c.name, jobs.c.state).where(jobs.c.id.in_(bindparam("job_ids", expanding=True)))

@@ -1,0 +1,90 @@
+"""Dependencies over HTTP on a real server: `thresher wait` on a blocked job returns 1 with the reason,
+`thresher deps` and `undepend`, a task made to wait for a task (a cycle refused), and the job page."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from tests.api.test_dashboard_http import _session
+from typer.testing import CliRunner
+
+from thresher.cli.main import app
+from thresher.client.http import ApiError
+
+
+def _job(farm: Any, name: str, **extra: Any) -> dict[str, Any]:
+    layers = extra.pop("layers", None) or [{"name": "render", "frames": "1", "retries": 0,
+                                            "args": {"command": ["echo", "{frame}"]}}]
+    return farm.api.post("/jobs", {"name": name, "project": "default", "layers": layers, **extra})
+
+
+def _agent(farm: Any) -> Any:
+    node = farm.client(token=farm.enroll_token).post("/agent/register", {"name": "n1", "cores": 1, "memory_mb": 2048})
+    return farm.client(token=node["token"])
+
+
+def _run_one(agent: Any, status: str) -> dict[str, Any]:
+    (a,) = agent.post("/agent/work", {}, wait=5)["assignments"]
+    agent.post("/agent/finish", {"reports": [{"attempt_id": a["attempt_id"], "status": status,
+                                              "exit_code": 0 if status == "succeeded" else 1, "log_size": 0}]})
+    return a
+
+
+def test_a_blocked_job_over_http_the_cli_and_the_page(farm: Any) -> None:
+    first = _job(farm, "sim")
+    second = _job(farm, "comp", layers=[{"name": "comp", "frames": "1", "args": {"command": ["true"]},
+                                         "depends_on": [{"job": first["id"], "layer": "render"}]}])
+    agent = _agent(farm)
+    _run_one(agent, "failed")
+    farm.wait_for(lambda: farm.api.get(f"/jobs/{second['id']}")["state"] == "blocked")
+    env = {"THRESHER_SERVER": farm.server_url, "THRESHER_TOKEN": farm.admin_token}
+    out = CliRunner().invoke(app, ["wait", str(second["id"]), "--timeout", "20"], env=env)
+    assert out.exit_code == 1, out.output
+    assert f"job {second['id']} blocked: job {first['id']} layer render failed" in out.output
+
+    out = CliRunner().invoke(app, ["deps", str(second["id"]), "--json"], env=env)
+    assert out.exit_code == 0, out.output
+    shown = json.loads(out.output)
+    assert [(e["kind"], e["target_job"], e["target_layer"]) for e in shown["waits_for"]] == \
+        [("layer", first["id"], "render")]
+    assert shown["pending"] == f"blocked: job {first['id']} layer render failed"
+    assert farm.api.get(f"/jobs/{first['id']}/dependencies")["waited_by"][0]["waiter_job"] == second["id"]
+
+    page = _session(farm)
+    text = page.get(f"/jobs/{second['id']}").text
+    assert "Dependencies" in text and f"/api/v1/jobs/{second['id']}/dependencies?on_job={first['id']}" in text
+    page.close()
+
+    out = CliRunner().invoke(app, ["undepend", str(second["id"]), "--on", str(first["id"]), "--json"], env=env)
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["dropped"] == 1
+    assert _run_one(agent, "succeeded")["job_id"] == second["id"]  # released by the drop
+    out = CliRunner().invoke(app, ["wait", str(second["id"]), "--timeout", "20"], env=env)
+    assert out.exit_code == 0, out.output
+
+
+def test_a_task_made_to_wait_for_a_task_and_a_cycle_refused(farm: Any) -> None:
+    first = _job(farm, "a", layers=[{"name": "render", "frames": "1-2", "args": {"command": ["true"]}}])
+    second = _job(farm, "b", layers=[{"name": "comp", "frames": "1", "args": {"command": ["true"]}}])
+    first_tasks = farm.api.get(f"/jobs/{first['id']}/tasks")["items"]
+    (comp,) = farm.api.get(f"/jobs/{second['id']}/tasks")["items"]
+    answer = farm.api.post(f"/jobs/{second['id']}/dependencies", {"task": comp["id"], "on_task": first_tasks[1]["id"]})
+    assert answer["waits_for"][0]["kind"] == "task" and answer["waits_for"][0]["target_task"] == first_tasks[1]["id"]
+    assert farm.api.get(f"/jobs/{second['id']}")["state"] == "waiting"
+    with pytest.raises(ApiError) as info:  # the other way round, across the two jobs: a cycle
+        farm.api.post(f"/jobs/{first['id']}/dependencies", {"task": first_tasks[0]["id"], "on_task": comp["id"]})
+    assert info.value.status == 422 and info.value.errors[0]["field"] == "on_task"
+    for dry in ("true", "false"):  # a dry run refuses what the submit refuses
+        with pytest.raises(ApiError) as info:
+            farm.api.post("/jobs", {"name": "c", "layers": [{"name": "x", "args": {"command": ["true"]},
+                                                             "depends_on": [{"job": first["id"], "layer": "nope"}]}]},
+                          dry_run=dry)
+        assert info.value.status == 422 and info.value.errors[0]["field"] == "layers.0.depends_on.0"
+    with pytest.raises(ApiError) as info:
+        farm.api.request("DELETE", f"/jobs/{second['id']}/dependencies")
+    assert info.value.status == 422 and info.value.errors[0]["field"] == "all"
+    agent = _agent(farm)
+    assert {_run_one(agent, "succeeded")["task_id"] for _ in range(2)} == {t["id"] for t in first_tasks}
+    assert _run_one(agent, "succeeded")["task_id"] == comp["id"]
