@@ -138,7 +138,7 @@ def test_project_usage_and_jobs_by_folder(fake: FakeServer) -> None:
     assert "since" in fake.requests[-1].url.params
     shown = run("project", "usage", "show", "-s", "http://x").stdout
     assert "seq010" in shown and "every 30 s" in shown
-    assert [line.split()[:5] for line in shown.splitlines() if line.startswith("project ")][1:] == [
+    assert [line.split()[:5] for line in shown.splitlines() if line.split()[:1] == ["project"]][1:] == [
         ["project", "show", "2", "2", "4"]]
     fake.routes[("GET", "/jobs")] = page(JOB)
     assert _json("jobs", "--folder", "seq010")["total"] == 1

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from thresher.cli.common import JobArg, JsonOpt, ServerOpt, TokenOpt, connect, console, emit_json, fail
+from thresher.cli.views import listing_table
 from thresher.wire.dependencies import DependencyEdge, JobDependencies
 
 
@@ -24,9 +25,8 @@ def _row(table: Table, edge: DependencyEdge, direction: str) -> None:
 
 
 def deps_table(answer: JobDependencies) -> Table:
-    table = Table(title=f"job {answer.job_id}: " + (answer.pending or "dependencies"))
-    for column in ("", "waiter", "kind", "waits for"):
-        table.add_column(column)
+    table = listing_table("", "WAITER", "KIND", "WAITS FOR", title=f"job {answer.job_id}: "
+                          + (answer.pending or "dependencies"), title_justify="left")
     for edge in answer.waits_for:
         _row(table, edge, "waits for")
     for edge in answer.waited_by:
@@ -40,6 +40,8 @@ def deps(job_id: JobArg, json_out: JsonOpt = False, server: ServerOpt = None, to
         answer = client.dependencies(job_id)
     if json_out:
         emit_json(answer)
+    elif not (answer.waits_for or answer.waited_by):
+        console.print(f"job {answer.job_id} waits for nothing, and nothing waits for it")
     else:
         console.print(deps_table(answer))
 

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from thresher.cli.common import JsonOpt, ServerOpt, ThresherGroup, TokenOpt, connect, console, emit_json, fail
+from thresher.cli.views import listing_table
 from thresher.wire.services import Service, ServiceDefaults
 
 service_app = typer.Typer(cls=ThresherGroup, no_args_is_help=True,
@@ -76,9 +77,7 @@ def describe(defaults: ServiceDefaults) -> str:
 
 
 def services_table(services: list[Service]) -> Table:
-    table = Table(pad_edge=False, box=None, padding=(0, 2))
-    for column in ("SERVICE", "DEFAULTS"):
-        table.add_column(column)
+    table = listing_table("SERVICE", "DEFAULTS")
     for service in services:
         table.add_row(service.name, describe(service.defaults))
     return table

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from thresher.cli.common import JobArg, JsonOpt, ServerOpt, ThresherGroup, TokenOpt, connect, console, emit_json, fail
-from thresher.cli.views import nodes_table
+from thresher.cli.views import listing_table, nodes_table
 from thresher.wire.jobs import Job
 from thresher.wire.studio import Limit, Pool, PoolDetail, Project
 
@@ -69,10 +69,7 @@ def _out(answer: Any, json_out: bool, text: str) -> None:
 
 
 def _table(*columns: str) -> Table:
-    table = Table(pad_edge=False, box=None, padding=(0, 2))
-    for column in columns:
-        table.add_column(column)
-    return table
+    return listing_table(*columns)
 
 
 def projects_table(projects: list[Project]) -> Table:

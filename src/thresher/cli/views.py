@@ -36,6 +36,14 @@ def _table(**options: Any) -> Table:
     return Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True, **options)
 
 
+def listing_table(*columns: str, **options: Any) -> Table:
+    """A listing with these columns, drawn as every other listing of the CLI."""
+    table = _table(**options)
+    for column in columns:
+        table.add_column(column)
+    return table
+
+
 def state_text(state: str | None) -> Text:
     value = state or "-"
     return Text(value, style=STATE_STYLES.get(value, ""))
