@@ -100,3 +100,12 @@ def test_command_job_spec_shell_joins_words() -> None:
 def test_command_job_spec_needs_a_command() -> None:
     with pytest.raises(ValueError):
         command_job_spec([])
+
+
+def test_yaml_reads_on_yes_and_no_as_words_and_only_true_false_as_booleans() -> None:
+    spec = parse_job_spec("name: j\nlayers:\n  - name: b\n    depends_on: [{layer: a, on: finished}]\n"
+                          "    wedge: [yes, no, off]\n    args: {shell: true, quiet: False}\n")
+    layer = spec["layers"][0]
+    assert layer["depends_on"] == [{"layer": "a", "on": "finished"}]
+    assert layer["wedge"] == ["yes", "no", "off"]
+    assert layer["args"] == {"shell": True, "quiet": False}

@@ -7,6 +7,7 @@ in an artist's YAML yields `shot.yaml, line 12: ...` instead of a parser traceba
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,19 @@ class SpecError(Exception):
         super().__init__(f"{where}: {message}")
 
 
+class _SpecLoader(yaml.SafeLoader):
+    """YAML as a job spec means it: only `true`/`false` are booleans. YAML 1.1 (PyYAML) also reads `on`,
+    `off`, `yes` and `no` as booleans, which would turn a dependency's `on: finished` into `true: ...`
+    and a wedge value `no` into false."""
+
+
+_SpecLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_SpecLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                  list("tTfF"))
+
+
 def parse_job_spec(text: str, path: str | Path = "<spec>") -> dict[str, Any]:
     """Parse spec text: JSON when the name ends in .json, otherwise YAML (a superset of JSON)."""
     if str(path).lower().endswith(".json"):
@@ -39,7 +53,7 @@ def parse_job_spec(text: str, path: str | Path = "<spec>") -> dict[str, Any]:
             raise SpecError(path, exc.msg, exc.lineno, exc.colno) from None
     else:
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_SpecLoader)  # noqa: S506 - a safe loader
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
             problem = getattr(exc, "problem", None) or str(exc)

@@ -27,7 +27,7 @@ from thresher.model.states import LIVE_ATTEMPT_STATES
 from thresher.server import dependencies, views
 from thresher.server.clock import iso
 from thresher.server.context import ctx
-from thresher.server.dashboard import login, projects, stream
+from thresher.server.dashboard import dep_graph, login, projects, stream
 from thresher.server.dashboard.access import DashboardRoute, DataSession, PageSession
 from thresher.server.dashboard.render import JOB_STATES, STATIC_DIR, WEB, render
 from thresher.server.dashboard.session import Session
@@ -136,8 +136,10 @@ def job_page(request: Request, job_id: int, session: PageSession) -> Response:
     # the estimates in words, as the CLI says them (model/estimate.py)
     eta_job, eta_layers = _eta_words(job["estimate"]), {layer["name"]: _eta_words(layer["estimate"])
                                                          for layer in job["layers"]}
-    return render(request, "job.html", session, job=job, previews=previews, deps=deps, eta_job=eta_job,
-                  eta_layers=eta_layers,
+    graph = dep_graph.layout(job_id, deps["waits_for"] + deps["waited_by"],
+                             {layer["name"]: layer["state"] for layer in job["layers"]})
+    return render(request, "job.html", session, job=job, previews=previews, deps=deps, graph=graph,
+                  eta_job=eta_job, eta_layers=eta_layers,
                   spec_text=json.dumps(job["spec"], indent=2, ensure_ascii=False), title=f"Job {job_id}")
 
 
