@@ -115,7 +115,7 @@ def test_executable_setting_order() -> None:
 
 def test_povray_command() -> None:
     line = build("povray", {"scene": "/s/a.pov", "output": "/r/a.####.png", "width": 64, "height": 48,
-                            "antialias": 0.3}, "3-7x2", 100, Target())
+                            "antialias": 0.3, "clock": "frame"}, "3-7x2", 100, Target())
     assert line.argv[:6] == ["povray", "+I/s/a.pov", "+O/r/a..png", "+W64", "+H48", "-D"]
     assert {"+KFI1", "+KFF9999", "+KI1", "+KF9999", "+SF3", "+EF7", "Frame_Step=2", "+A0.3", "+FN"} <= set(line.argv)
     assert line.outputs == ["/r/a.0003.png", "/r/a.0005.png", "/r/a.0007.png"]

@@ -3,7 +3,8 @@
 The child asks the kernel for SIGKILL when its parent thread dies (PR_SET_PDEATHSIG), so a `kill -9`
 of the agent does not leave a render running unaccounted for; the thread that forks is the one that
 waits for the child, so it lives exactly as long as the child. The environment masks the GPUs the
-task was not given, so a task cannot grab a card the scheduler gave to another task.
+task was not given, so a task cannot grab a card the scheduler gave to another task, and sets the usual
+thread variables to the cores the task reserved, so threaded libraries in it do not take the whole node.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from typing import Callable
 from thresher.wire.agent import Assignment
 
 _PR_SET_PDEATHSIG = 1
+
+#: Thread-count variables that OpenMP, the BLAS libraries, numexpr, macOS Accelerate and Houdini read,
+#: set to the task's reserved cores (the job's own `env` wins). TBB reads none, so none is set for it.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS", "HOUDINI_MAXTHREADS")
 
 
 def _load_prctl() -> Callable[..., int] | None:
@@ -47,7 +53,11 @@ def make_child_setup(parent_pid: int) -> Callable[[], None]:
 
 
 def build_env(assignment: Assignment, *, hide_gpus: bool) -> dict[str, str]:
-    """os.environ + a few THRESHER_* facts + the assignment's env + the GPU mask.
+    """os.environ + a few THRESHER_* facts + the thread variables + the assignment's env + the GPU mask.
+
+    The thread variables (THREAD_VARIABLES, and THRESHER_CORES) are set to the cores the task reserved,
+    over what the agent itself was started with, so a task on a node with several slots stays in its
+    share; the job's own env comes after them and wins.
 
     CUDA_VISIBLE_DEVICES is set to the assigned GPUs; when none were assigned on a node that has GPUs
     it is set to "" so a task cannot grab a GPU that the scheduler gave to another task. The indices
@@ -62,6 +72,9 @@ def build_env(assignment: Assignment, *, hide_gpus: bool) -> dict[str, str]:
         env["THRESHER_JOB_ID"] = str(assignment.job_id)
     if assignment.frames:
         env["THRESHER_FRAMES"] = assignment.frames
+    if assignment.cores:
+        env["THRESHER_CORES"] = str(assignment.cores)
+        env.update(dict.fromkeys(THREAD_VARIABLES, str(assignment.cores)))
     env.update(assignment.env)
     if assignment.gpus:
         env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"

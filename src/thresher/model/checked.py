@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, TypeVar
 
 from thresher.model.fit import Needs
-from thresher.model.frames import Chunk, iter_chunk_fields
+from thresher.model.frames import Chunk, frame_bounds, iter_chunk_fields
 from thresher.model.spec import JobSpec, LayerSpec
 from thresher.templates import Template
 from thresher.templates.base import TemplateArgs
@@ -56,9 +56,11 @@ class CheckedLayer:
     parts: list[dict[str, Any] | None] = field(default_factory=lambda: [None])
 
     def chunks(self) -> Iterator[Chunk]:
-        """The layer's tasks in order: each chunk of frames once per part (tile or wedge value)."""
+        """The layer's tasks in order: each chunk of frames once per part (tile or wedge value), with the
+        cores each task reserves and the layer's first and last frame (what templates pass on)."""
+        cores, bounds = self.spec.resources.cores, frame_bounds(self.spec.frames)
         for index, fields, part in self.numbered(self.parts):
-            yield Chunk(index, *fields, part=part)
+            yield Chunk(index, *fields, part=part, cores=cores, layer_frames=bounds)
 
     def numbered(self, parts: list[Part]) -> Iterator[tuple[int, tuple[str, int, int, int, int], Part]]:
         """(task index, chunk fields, part) for each chunk once per part, `parts` standing for `self.parts`

@@ -37,6 +37,11 @@ class Chunk:
 
     `part` says which variant of the frames the task renders, when a layer has several per chunk: a tile
     (`{"tile": [col, row], "tiles": [x, y]}`) or a wedge value (`{"wedge": value, "wedge_index": i}`).
+
+    `cores` is what the task reserved (`resources.cores`), so a template can tell its application to use
+    that many threads and no more; 0 when not known (the application then picks). `layer_frames` is the
+    (first, last) frame of the whole layer, for applications whose time runs over the animation (POV-Ray's
+    clock from 0 to 1); None when not known.
     """
 
     index: int
@@ -46,6 +51,8 @@ class Chunk:
     step: int
     count: int
     part: dict[str, Any] | None = None
+    cores: int = 0
+    layer_frames: tuple[int, int] | None = None
 
     def frame_list(self) -> list[int]:
         if self.step:
@@ -139,6 +146,14 @@ def _compact(frames: list[int]) -> tuple[str, int]:
     if step != 0 and abs(step) <= MAX_STEP and all(b - a == step for a, b in pairwise(frames)):
         return (f"{frames[0]}-{frames[-1]}" + (f"x{abs(step)}" if abs(step) != 1 else "")), step
     return fileseq.FrameSet.framesToFrameRange(frames, sort=False, compress=False), 0
+
+
+def frame_bounds(spec: str) -> tuple[int, int]:
+    """(first, last) frame of a spec, the smaller first: exact for the plain ranges of applications that
+    take ranges only (`is_arithmetic`), the first and last listed frame otherwise."""
+    frames = parse_frames(spec)
+    start, end = int(frames.start()), int(frames.end())
+    return (start, end) if start <= end else (end, start)
 
 
 def iter_chunks(spec: str, chunk_size: int) -> Iterator[Chunk]:

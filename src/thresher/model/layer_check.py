@@ -49,6 +49,10 @@ def check_layer(i: int, layer: LayerSpec, names: set[str], path_mapping: list[Pa
         args = template.parse_args(layer.args)
     except ValidationError as exc:
         return LayerCheck(problems=field_errors(exc, prefix=f"layers.{i}.args"))
+    mismatched = template.layer_problems(args, layer)
+    if mismatched:
+        return LayerCheck(problems=[{"field": f"layers.{i}.{where}", "message": message}
+                                    for where, message in mismatched])
     if template.whole_range:
         layer = layer.model_copy(update={"chunk": min(frame_count(layer.frames), MAX_WHOLE_RANGE)})
     if template.ranges_only and not is_arithmetic(layer.frames):

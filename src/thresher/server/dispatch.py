@@ -38,7 +38,7 @@ from sqlalchemy import Connection
 from thresher.model import dispatch_rule as rule
 from thresher.model.dispatch_rule import Choice, limit_use_of, parse_limit_key
 from thresher.model.fit import Free, Needs, gpu_indices, node_free, placed, placement
-from thresher.model.frames import Chunk
+from thresher.model.frames import Chunk, frame_bounds
 from thresher.model.paths import PathRule
 from thresher.model.states import AttemptState, NodeAdminState, NodeState
 from thresher.server import lifecycle, studio, usage
@@ -317,6 +317,7 @@ class _LayerCommands:
     template: Template
     args: Any
     rules: list[PathRule]
+    frame_bounds: tuple[int, int]
 
 
 # One cache per database engine: layer ids are only unique within one database.
@@ -331,7 +332,7 @@ def _layer_commands(conn: Connection, layer_id: int) -> _LayerCommands:
         row = conn.execute(q.LAYER_FOR_COMMANDS, {"layer_id": layer_id}).one()
         template = get_template(row.template)
         rules = [PathRule.model_validate(rule) for rule in (row.path_mapping or [])]
-        cached = _LayerCommands(row, template, template.parse_args(row.args), rules)
+        cached = _LayerCommands(row, template, template.parse_args(row.args), rules, frame_bounds(row.frames))
         _layer_cache[layer_id] = cached
         if len(_layer_cache) > _LAYER_CACHE_SIZE:
             _layer_cache.popitem(last=False)
@@ -344,7 +345,7 @@ def _assignment(conn: Connection, node: Any, attempt_id: int, c: Candidate, gpu_
     executables it declared, the task's tile or wedge value."""
     layer = _layer_commands(conn, c.layer_id)
     chunk = Chunk(task.idx, task.frames, task.frame_start, task.frame_end, task.frame_step, task.frame_count,
-                  task.part or None)
+                  task.part or None, cores=c.needs.cores, layer_frames=layer.frame_bounds)
     line = layer.template.build(layer.args, chunk, Target(os=node.os, apps=dict(node.apps or {})), layer.rules)
     return {
         "attempt_id": attempt_id, "task_id": c.task_id, "job_id": c.job_id, "job_name": layer.row.job_name,
@@ -352,4 +353,5 @@ def _assignment(conn: Connection, node: Any, attempt_id: int, c: Candidate, gpu_
         "env": {**(layer.row.env or {}), **line.env}, "cwd": layer.row.cwd, "timeout_s": layer.row.timeout,
         "gpus": gpu_ids, "outputs": line.outputs, "progress_patterns": line.progress_patterns,
         "error_patterns": line.error_patterns, "memory_mb": c.needs.memory_mb,
+        "cores": c.needs.cores,
     }

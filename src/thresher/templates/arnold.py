@@ -3,6 +3,8 @@
 Scenes are usually exported one .ass file per frame (`scene.####.ass`); kick renders one file per run,
 so a padded scene needs chunks of one frame. A scene without padding is rendered once per frame with
 `-set options.frame N`.
+
+`-t N` gives kick the task's reserved cores, unless the layer sets `threads` itself.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from thresher.templates.outputs import frame_outputs
 
 
 class ArnoldArgs(SizedArgs):
-    threads: int | None = Field(None, ge=0, le=4096, description="render threads (-t; 0 = all)")
+    threads: int | None = Field(None, ge=0, le=4096, description="render threads (-t; 0 = all); default: the "
+                                                                "cores the layer reserves")
     verbosity: int = Field(2, ge=0, le=6, description="log verbosity (-v)")
 
 
@@ -45,8 +48,9 @@ class ArnoldTemplate(Template):
             argv += ["-r", str(args.width), str(args.height)]
         if args.camera:
             argv += ["-c", args.camera]
-        if args.threads is not None:
-            argv += ["-t", str(args.threads)]
+        threads = args.threads if args.threads is not None else chunk.cores or None
+        if threads is not None:
+            argv += ["-t", str(threads)]
         argv += ["-dw", "-dp", "-v", str(args.verbosity), *args.extra_args]
         return CommandLine(argv=argv, outputs=frame_outputs(args.output, chunk),
                            progress_patterns=list(self.progress_patterns), error_patterns=list(self.error_patterns))

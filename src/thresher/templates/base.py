@@ -135,6 +135,12 @@ class Template:
                              "{wedge} or {wedge_index} in the output, like /renders/shot.w{wedge_index}.####.exr")
         return found
 
+    def layer_problems(self, args: Any, layer: Any) -> list[tuple[str, str]]:
+        """Why a layer as submitted cannot run as meant, as (its field under the layer, message) pairs: the
+        arguments against the rest of the layer (a GPU device on a layer that reserves no GPU, whose tasks
+        see none). Asked at submit, so such a layer is refused there (422 naming the field)."""
+        return []
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "args": self.Args.model_json_schema(),
                 "apps": self.apps, "tiles": self.tiles}

@@ -3,12 +3,16 @@
 
 Overrides that have no command-line flag (resolution, camera, samples, a tile's border) go through one
 short `--python-expr` that runs after the file is loaded and before the frames render.
+
+`-t N` gives Cycles the task's reserved cores (Blender reads its options in order, so it comes before `-a`;
+a `-t` in extra_args comes later and wins). `denoise: false` turns denoising off in the scene and its view
+layers, for Blender builds without OpenImageDenoise (Debian's); the default leaves the file's setting.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -40,6 +44,9 @@ class BlenderArgs(SizedArgs):
     gpu_backend: Literal["CUDA", "OPTIX", "HIP", "ONEAPI", "METAL"] = Field("CUDA", description="Cycles GPU API")
     samples: int | None = Field(None, ge=1, le=1_000_000, description="render samples (Cycles or EEVEE)")
     scene_name: str | None = Field(None, min_length=1, description="the Blender scene to render (-S)")
+    denoise: bool | None = Field(None, description="Cycles denoising: false turns it off (for Blender builds "
+                                                   "without OpenImageDenoise, like Debian's), true on; default: "
+                                                   "as saved in the file")
     format: str | None = Field(None, description="Blender file format (PNG, OPEN_EXR...); default from the "
                                                  "output's extension")
 
@@ -77,6 +84,10 @@ def _setup_code(args: BlenderArgs, chunk: Chunk) -> str | None:
         lines.append(f"s.eevee.taa_render_samples = {args.samples}")
     if args.device == "GPU":
         lines.append("s.cycles.device = 'GPU'")
+    if args.denoise is not None:
+        # the scene's switch decides; each view layer has its own, which Blender ANDs with it
+        lines += [f"s.cycles.use_denoising = {args.denoise}", "for layer in s.view_layers:",
+                  f"    layer.cycles.use_denoising = {args.denoise}"]
     tile = tile_of(chunk)
     if tile and args.width and args.height:
         left, top, right, bottom = tile_region(args.width, args.height, *tile)
@@ -113,11 +124,14 @@ class BlenderTemplate(Template):
         r"^Fra:(?P<frame>-?\d+) .*Rendering (?P<done>\d+) / (?P<total>\d+) samples",
         r"^Fra:(?P<frame>-?\d+) ",
     ]
-    # `Error: engine not found 'BLENDER_EEVEE_NEXT'` (an engine the node's Blender lacks) is an `Error: ` line
-    error_patterns = [r"^Error: ", r"^Traceback \(most recent call last\)", r"cannot save:", r"^Unable to open"]
+    # `Error: engine not found 'BLENDER_EEVEE_NEXT'` (an engine the node's Blender lacks) is an `Error: ` line;
+    # `Error: Not freed memory blocks: ...`, a leak report some builds print on exit, is not a failed render
+    error_patterns = [r"^Error: (?!Not freed memory blocks)", r"^Traceback \(most recent call last\)", r"cannot save:", r"^Unable to open"]
 
     def command(self, args: BlenderArgs, chunk: Chunk) -> CommandLine:
         argv = [app("blender"), "-b", args.scene]
+        if chunk.cores:
+            argv += ["-t", str(chunk.cores)]
         if args.scene_name:
             argv += ["-S", args.scene_name]
         if args.engine and args.engine != EEVEE_AUTO:
@@ -146,6 +160,14 @@ class BlenderTemplate(Template):
             argv += ["--cycles-device", args.gpu_backend]
         return CommandLine(argv=argv, outputs=frame_outputs(output, chunk),
                            progress_patterns=list(self.progress_patterns), error_patterns=list(self.error_patterns))
+
+    def layer_problems(self, args: BlenderArgs, layer: Any) -> list[tuple[str, str]]:
+        """`device: GPU` on a layer that reserves no GPU: the agent hides the node's GPUs from such a task
+        (CUDA_VISIBLE_DEVICES=""), so it would fail or crawl on the CPU."""
+        if args.device == "GPU" and not layer.resources.gpus:
+            return [("args.device", "device GPU needs a GPU reserved for each task: set resources.gpus (like "
+                                    "resources: {gpus: 1}), or use device CPU")]
+        return []
 
     def tile_problem(self, args: BlenderArgs) -> tuple[str, str] | None:
         if args.format and args.format not in STITCH_FORMATS:

@@ -1,7 +1,8 @@
 """ffmpeg: encode a rendered image sequence into a movie, as one task over the layer's whole range.
 
 `ffmpeg -y -framerate 24 -start_number S -i /r/shot.%04d.png -frames:v N -c:v libx264 -pix_fmt yuv420p
-/r/shot.mp4`. Put it in a layer that depends on the render layer.
+/r/shot.mp4`. Put it in a layer that depends on the render layer. `-threads N` (an output option, so the
+encoder's) gives it the task's reserved cores.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class FfmpegTemplate(Template):
             argv += ["-pix_fmt", args.pix_fmt]
         if args.crf is not None:
             argv += ["-crf", str(args.crf)]
+        if chunk.cores:
+            argv += ["-threads", str(chunk.cores)]
         argv += [*args.extra_args, args.output]
         return CommandLine(argv=argv, outputs=[args.output], progress_patterns=list(self.progress_patterns),
                            error_patterns=list(self.error_patterns))

@@ -4,6 +4,10 @@
   (`ALF_PROGRESS n%` lines), the output overridden when `output` is given.
 - husk: `husk --frame S --frame-count N --frame-inc J -o out.$F4.exr --renderer R --camera C --res W H
   --verbose a2 scene.usd`.
+
+Threads: husk gets `--threads N` (its `-j/--threads`, the size of its TBB scheduler) for the task's
+reserved cores; hython gets them through HOUDINI_MAXTHREADS, which the agent sets for every task
+(`agent/child.py`; SideFX's docs prefer it or `-j` to hou.setMaxThreads), leaving hython's own argv alone.
 """
 
 from __future__ import annotations
@@ -67,6 +71,8 @@ class HoudiniTemplate(Template):
         start, end, step = frame_args(chunk, "Houdini")
         if args.resolved_mode() == "husk":
             argv = [app("husk"), "--frame", str(start), "--frame-count", str(chunk.count), "--frame-inc", str(step)]
+            if chunk.cores:
+                argv += ["--threads", str(chunk.cores)]
             if args.output:
                 argv += ["-o", houdini_pattern(args.output)]
             if args.renderer:

@@ -1,6 +1,10 @@
 """Katana batch: `katana --batch --katana-file scene.katana --render-node Render -t 1,3,5`.
 
 Katana's `-t` reads ranges (`1-10`) and lists, but not `x` steps: a stepped chunk is written as a list.
+
+Threads: Katana's batch mode documents no thread option (and its `-t` is the frames), so the task's
+reserved cores reach it and its renderer through the thread environment the agent sets (OMP_NUM_THREADS
+and friends, `agent/child.py`) only; a renderer's own setting goes in extra_args or the scene.
 """
 
 from __future__ import annotations

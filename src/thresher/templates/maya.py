@@ -14,6 +14,10 @@ goes; the patterns Maya can produce are:
 
 Anything else (text after the frame number, like `sh010.####_beauty.exr`) Maya cannot write, so it is
 refused at submit rather than checked for files that never appear.
+
+Threads: with Maya Software (`renderer: sw`) `-n N` gives the render the task's reserved cores; the other
+renderers take their thread count from their own render settings, so they get the cores through the
+thread environment the agent sets (OMP_NUM_THREADS and friends, `agent/child.py`) only.
 """
 
 from __future__ import annotations
@@ -130,6 +134,8 @@ class MayaTemplate(Template):
             argv += ["-y", str(args.height)]
         if args.render_layer:
             argv += ["-rl", args.render_layer]
+        if args.renderer == "sw" and chunk.cores:
+            argv += ["-n", str(chunk.cores)]
         if args.output:
             folder, name, width, fnc, of = maya_naming(args.output)
             argv += ["-rd", folder, "-im", name, "-pad", str(width), "-fnc", fnc]

@@ -1,6 +1,7 @@
 """Nuke: `nuke -x -X Write1 -F 1-10x2 script.nk` (a frame list as one -F per frame).
 
 The output pattern is the one the Write node writes; Thresher does not change it, it checks it.
+`-m N` gives Nuke the task's reserved cores, unless the layer sets `threads` itself.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from thresher.templates.outputs import frame_outputs
 class NukeArgs(AppArgs):
     write: list[str] = Field(default_factory=list, description="Write nodes to execute (-X); default: all")
     interactive_license: bool = Field(False, description="use an interactive licence (-i)")
-    threads: int | None = Field(None, ge=1, le=4096, description="render threads (-m)")
+    threads: int | None = Field(None, ge=1, le=4096, description="render threads (-m); default: the "
+                                                                "cores the layer reserves")
 
 
 class NukeTemplate(Template):
@@ -36,8 +38,9 @@ class NukeTemplate(Template):
         argv = [app("nuke"), "-x"]
         if args.interactive_license:
             argv.append("-i")
-        if args.threads:
-            argv += ["-m", str(args.threads)]
+        threads = args.threads or chunk.cores
+        if threads:
+            argv += ["-m", str(threads)]
         for node in args.write:
             argv += ["-X", node]
         if chunk.step:

@@ -3,13 +3,22 @@
 POV-Ray names animation frames itself: the output name without its extension, the frame number padded
 to the digits of the final frame (+KFF), then the extension. So the output pattern must end with the
 padding and an extension (`/r/shot.####.png`); +KFF is chosen with as many digits as the padding.
-The clock runs with the frame number (`clock` = `frame_number`), so a chunk renders the same image as
-the whole animation would. A tile renders its region natively (+SC +EC +SR +ER) into a full-size image.
+The clock follows POV-Ray's own convention: it runs from 0.0 at the layer's first frame to 1.0 at its
+last, whatever frames a task renders (+KI/+KF are the clock values at the +KFI/+KFF frames, set so that
+the layer's first and last frames get 0 and 1; +SF/+EF pick the task's frames), so a chunk renders the
+same image as the whole animation would. `clock: frame` makes the clock the frame number instead. A tile
+renders its region natively (+SC +EC +SR +ER) into a full-size image. `+WTn` (Work_Threads) gives the
+render the task's reserved cores.
+
+Errors: POV-Ray's real parse errors read `Parse Error: ...`; its warnings read `Possible Parse Error: ...`
+(`assumed_gamma not specified`), so the pattern leaves out lines where `Possible` comes first.
 """
 
 from __future__ import annotations
 
 import re
+
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -31,6 +40,9 @@ class PovrayArgs(AppArgs):
     antialias: float | None = Field(None, ge=0, le=3, description="antialiasing threshold (+A)")
     quality: int | None = Field(None, ge=0, le=11, description="render quality (+Q)")
     library_paths: list[str] = Field(default_factory=list, description="include folders (+L)")
+    clock: Literal["animation", "frame"] = Field(
+        "animation", description="animation (default, POV-Ray's convention): clock runs from 0.0 at the layer's "
+                                 "first frame to 1.0 at its last; frame: clock is the frame number")
 
     @field_validator("output")
     @classmethod
@@ -59,7 +71,9 @@ class PovrayTemplate(Template):
         r"Rendering frame (?P<nth>\d+) of (?P<of>\d+)",
         r"Rendered (?P<done>\d+) of (?P<total>\d+) pixels",
     ]
-    error_patterns = [r"Parse Error", r"Fatal error", r"Render failed", r"Render aborted"]
+    # `File 'a.pov' line 1: Parse Error: ...` is an error; `Possible Parse Error: assumed_gamma not specified`
+    # is a warning of scenes that render fine
+    error_patterns = [r"(?<!Possible )\bParse Error:", r"^Fatal error\b", r"^Render failed", r"^Render aborted"]
 
     def build(self, args: TemplateArgs, chunk: Chunk, target: Target | None = None,
               path_mapping: list[PathRule] | None = None) -> CommandLine:
@@ -77,12 +91,15 @@ class PovrayTemplate(Template):
         before, width, after = split_padding(output)
         if start < 0:
             raise TemplateError("POV-Ray cannot render negative frame numbers")
-        final = max(10 ** width - 1, end)
+        final = max(10 ** width - 1, end)  # POV-Ray pads frame numbers to the digits of +KFF
         first = min(1, start)
+        clock_first, clock_final = _clock(args.clock, first, final, chunk.layer_frames or (start, end))
         argv = [app("povray"), f"+I{args.scene}", f"+O{before}{after}", f"+W{args.width}", f"+H{args.height}",
                 "-D", "-P", f"+F{FORMATS[after.lower()]}",
-                f"+KFI{first}", f"+KFF{final}", f"+KI{first}", f"+KF{final}",
+                f"+KFI{first}", f"+KFF{final}", f"+KI{clock_first}", f"+KF{clock_final}",
                 f"+SF{start}", f"+EF{end}"]
+        if chunk.cores:
+            argv.append(f"+WT{chunk.cores}")
         if step != 1:
             argv.append(f"Frame_Step={step}")
         if args.antialias is not None:
@@ -99,3 +116,21 @@ class PovrayTemplate(Template):
         argv += list(args.extra_args)
         return CommandLine(argv=argv, outputs=frame_outputs(output, chunk),
                            progress_patterns=list(self.progress_patterns), error_patterns=list(self.error_patterns))
+
+
+def _clock(mode: str, first: int, final: int, layer: tuple[int, int]) -> tuple[str, str]:
+    """The clock values (+KI, +KF) at frames `first` (+KFI) and `final` (+KFF). POV-Ray's clock is linear in
+    the frame number between them; `animation` puts 0.0 at the layer's first frame and 1.0 at its last (a
+    one-frame layer: 0.0 throughout), `frame` makes it the frame number."""
+    if mode == "frame":
+        return str(first), str(final)
+    low, high = layer
+    if high <= low:
+        return "0.0", "0.0"
+    return _number((first - low) / (high - low)), _number((final - low) / (high - low))
+
+
+def _number(value: float) -> str:
+    """A clock value as POV-Ray reads it: decimals, never an exponent."""
+    text = f"{value:.12f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text

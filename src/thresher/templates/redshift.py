@@ -2,9 +2,14 @@
 
 Redshift renders exported .rs proxy files, usually one per frame (`scene.####.rs`), one file per run.
 `output` is the pattern the scene writes (checked afterwards); `output_dir` overrides the image path.
+
+Threads: Redshift renders on GPUs; no CPU thread option of redshiftCmdLine could be confirmed, so the
+task's reserved cores reach it through the thread environment the agent sets (`agent/child.py`) only.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic import Field
 
@@ -31,6 +36,13 @@ class RedshiftTemplate(Template):
                                 "darwin": "/Applications/redshift/bin/redshiftCmdLine"}}
     progress_patterns = [r"Block (?P<done>\d+)/(?P<total>\d+)"]
     error_patterns = [r"^\s*ERROR\b", r"\[Redshift\] ERROR", r"License (?:error|acquisition failed)"]
+
+    def layer_problems(self, args: RedshiftArgs, layer: Any) -> list[tuple[str, str]]:
+        """GPUs named in `gpus` on a layer that reserves none: the agent hides the node's GPUs from the task."""
+        if args.gpus and not layer.resources.gpus:
+            return [("args.gpus", "gpus names GPU devices but the layer reserves none, so its tasks see no GPU: "
+                                  "set resources.gpus (like resources: {gpus: 1})")]
+        return []
 
     def command(self, args: RedshiftArgs, chunk: Chunk) -> CommandLine:
         if chunk.count != 1:

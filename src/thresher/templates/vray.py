@@ -5,6 +5,8 @@ pattern is written `/r/shot.####.exr`.
 
 V-Ray reads `-frames=b0[-e0[,s0]]{;bn[-en[,sn]]}`: a comma is a step and `;` separates items, so a stepped
 chunk is `1-9,2` and a frame list is `1;4;7` (never the `1,3,5` of other applications).
+
+`-numThreads=N` gives V-Ray the task's reserved cores.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class VrayTemplate(Template):
             argv.append(f"-imgHeight={args.height}")
         if args.camera:
             argv.append(f"-camera={args.camera}")
+        if chunk.cores:
+            argv.append(f"-numThreads={chunk.cores}")
         argv += [f"-frames={frames}", "-display=0", "-autoClose=1", *args.extra_args]
         return CommandLine(argv=argv, outputs=frame_outputs(args.output, chunk),
                            progress_patterns=list(self.progress_patterns), error_patterns=list(self.error_patterns))

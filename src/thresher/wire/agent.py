@@ -112,6 +112,8 @@ class Assignment(BaseModel):
     error_patterns: list[str] = Field(default_factory=list, description="regexes: a matching line fails the attempt")
     memory_mb: int = Field(0, ge=0, description="memory reserved for the task (the agent's memory guard stops "
                                                 "a task far over it when the node runs short); 0: unknown")
+    cores: int = Field(0, ge=0, description="cores reserved for the task (its thread variables, "
+                                            "OMP_NUM_THREADS and friends, are set to it); 0: unknown")
 
 
 class WorkAnswer(BaseModel):
