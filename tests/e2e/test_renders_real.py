@@ -58,7 +58,7 @@ def test_blender_frames_1_to_6_in_chunks_of_2_on_two_agents(make_farm, blend_fil
     job = farm.api.post("/jobs", {"name": "blender", "layers": [{
         "name": "render", "template": "blender", "frames": "1-6", "chunk": 2, "retries": 0,
         "args": {"scene": str(blend_file), "output": str(out / "cube.####.png"), "engine": "cycles",
-                 "samples": 4, "width": 64, "height": 48, "camera": "Main"}}]})
+                 "samples": 4, "width": 64, "height": 48, "camera": "Main", "denoise": False}}]})
     done = _wait_job(farm, job["id"])
     assert done["state"] == "succeeded", done
     assert done["progress"] == 100.0 and done["layers"][0]["progress"] == 100.0
@@ -91,6 +91,23 @@ def test_povray_animation_submitted_with_windows_paths(make_farm, tmp_path: Path
     tasks = farm.api.get(f"/jobs/{job['id']}/tasks")["items"]
     assert [t["progress"] for t in tasks] == [100.0, 100.0, 100.0]
     assert "Rendered 3072 of 3072 pixels" in farm.api.get(f"/attempts/{tasks[0]['attempt_id']}/log")["data"]
+
+
+def test_povray_clock_runs_0_to_1_over_the_layer_and_warnings_pass(make_farm, tmp_path: Path) -> None:
+    _need("povray")
+    farm = make_farm()
+    farm.start_agent("a1", cores=2)
+    job = farm.api.post("/jobs", {"name": "clock", "layers": [{
+        "name": "render", "template": "povray", "frames": "1-5", "chunk": 2, "retries": 0,
+        "resources": {"cores": 2},
+        "args": {"scene": str(SCENES / "clock.pov"), "output": str(tmp_path / "c.####.png"), "width": 32, "height": 24}}]})
+    done = _wait_job(farm, job["id"])
+    assert done["state"] == "succeeded", done  # POV-Ray's gamma and #version warnings fail nothing
+    tasks = farm.api.get(f"/jobs/{job['id']}/tasks")["items"]
+    logs = "".join(farm.api.get(f"/attempts/{t['attempt_id']}/log")["data"] for t in tasks)
+    for frame, clock in ((1, "0.000000"), (2, "0.250000"), (3, "0.500000"), (5, "1.000000")):
+        assert f"CLOCK={clock} FRAME={frame}" in logs, logs[-3000:]
+    assert "assumed_gamma" in logs
 
 
 def test_povray_2x2_tiles_stitch_into_the_untiled_frame(make_farm, tmp_path: Path) -> None:

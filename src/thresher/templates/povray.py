@@ -17,7 +17,6 @@ Errors: POV-Ray's real parse errors read `Parse Error: ...`; its warnings read `
 from __future__ import annotations
 
 import re
-
 from typing import Literal
 
 from pydantic import Field, field_validator
