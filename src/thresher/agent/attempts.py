@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Any
 
+from thresher.agent.cpus import CpuAllocator, usable_cpus
 from thresher.agent.reporter import Reporter
 from thresher.agent.runner import TaskRunner
 from thresher.agent.settings import AgentSettings
@@ -35,6 +36,7 @@ class Attempts:
         self._stopping = False
         self._runners: dict[str, TaskRunner] = {}
         self._threads: dict[str, threading.Thread] = {}
+        self.cpus = CpuAllocator(usable_cpus()) if settings.pin_cpus else None
 
     def start(self, assignment: Assignment) -> None:
         """Start the attempt of one assignment from the server (once, however often it comes)."""
@@ -54,9 +56,10 @@ class Attempts:
                 self.spool.mark_running(attempt_id, pid=pid, pgid=pid, create_time=create_time,
                                         started_at=started_at)
 
+            cpus = self.cpus.take(attempt_id, assignment.cores) if self.cpus else None
             runner = TaskRunner(
                 assignment, self.spool.log_path(attempt_id), self.settings, hide_gpus=self.hide_gpus,
-                on_started=on_started, on_output=lambda n: reporter.note_output(attempt_id, n),
+                on_started=on_started, on_output=lambda n: reporter.note_output(attempt_id, n), cpus=cpus,
             )
             reporter.track(attempt_id, self.spool.log_path(attempt_id))
             self._runners[key] = runner
@@ -64,7 +67,7 @@ class Attempts:
             self._threads[key] = thread
         log.info("attempt %s started: job %s %r layer %s frames %s%s", attempt_id, assignment.job_id,
                  assignment.job_name, assignment.layer, assignment.frames or "-",
-                 f" gpus {assignment.gpus}" if assignment.gpus else "")
+                 (f" gpus {assignment.gpus}" if assignment.gpus else "") + (f" cpus {cpus}" if cpus else ""))
         thread.start()
 
     def _run(self, runner: TaskRunner) -> None:
@@ -81,6 +84,8 @@ class Attempts:
                 log.error("attempt %s: cannot spool the report (%s); retrying", attempt_id, exc)
                 time.sleep(self.settings.spool_retry_s)
         self.spool.clear_running(attempt_id)
+        if self.cpus:
+            self.cpus.give_back(attempt_id)
         with self._lock:
             self._runners.pop(key, None)
             self._threads.pop(key, None)

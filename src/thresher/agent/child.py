@@ -39,15 +39,21 @@ def _load_prctl() -> Callable[..., int] | None:
 _prctl = _load_prctl()
 
 
-def make_child_setup(parent_pid: int) -> Callable[[], None]:
-    """preexec_fn: die with the agent. Checks the parent after arming, closing the race where the
-    agent died between fork and prctl."""
+def make_child_setup(parent_pid: int, cpus: list[int] | None = None) -> Callable[[], None]:
+    """preexec_fn: die with the agent, and run on `cpus` when given (`pin_cpus`, `agent/cpus.py`), set
+    before exec so no thread of the task ever starts elsewhere. Checks the parent after arming, closing
+    the race where the agent died between fork and prctl."""
 
     def setup() -> None:
         if _prctl is not None:
             _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             if os.getppid() != parent_pid:
                 os._exit(137)
+        if cpus:
+            try:
+                os.sched_setaffinity(0, cpus)
+            except (OSError, AttributeError):
+                pass  # pinning is an extra: a task the OS will not pin runs on all CPUs
 
     return setup
 

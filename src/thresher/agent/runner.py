@@ -45,9 +45,10 @@ class TaskRunner:
 
     def __init__(self, assignment: Assignment, log_path: Path, settings: AgentSettings | None = None, *,
                  hide_gpus: bool = False, on_started: Callable[[int, float], None] | None = None,
-                 on_output: Callable[[int], None] | None = None) -> None:
+                 on_output: Callable[[int], None] | None = None, cpus: list[int] | None = None) -> None:
         settings = settings or AgentSettings()
         self.assignment = assignment
+        self.cpus = cpus  # the CPUs the task is pinned to (`pin_cpus`), or None
         self.log_path = Path(log_path)
         self.hide_gpus = hide_gpus
         self.kill_grace_s = settings.kill_grace_s  # lowered by the daemon at shutdown
@@ -178,7 +179,7 @@ class TaskRunner:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 cwd=a.cwd, env=build_env(a, hide_gpus=self.hide_gpus), start_new_session=True,
-                preexec_fn=make_child_setup(os.getpid()), close_fds=True,
+                preexec_fn=make_child_setup(os.getpid(), self.cpus), close_fds=True,
             )
         except (OSError, subprocess.SubprocessError) as exc:
             reason = f"cannot start {argv[0]}: {getattr(exc, 'strerror', None) or exc}"

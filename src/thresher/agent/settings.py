@@ -99,6 +99,11 @@ class AgentSettings(ThresherSettings):
                                "this: file servers keep coarse or skewed times (FAT and some SMB shares count "
                                "in 2 s steps).")
 
+    pin_cpus: bool = Field(
+        False, description="Pin each task to CPUs of its own, as many as it reserved, so concurrent tasks "
+                           "never share a CPU (Linux; a task runs unpinned when too few CPUs are free). Off: "
+                           "tasks are held to their cores by thread flags and OMP_NUM_THREADS and friends only.")
+
     memory_guard_free_mb: int | None = Field(
         None, ge=0, description="The memory guard: when the node has less free memory than this (MB), or its "
                                 "tasks together use more than the memory it offers (`--memory`), the agent stops "
