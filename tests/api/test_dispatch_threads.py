@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from tests.api.test_dispatch_db import Bench
 
+from thresher.client.http import ApiError
+
 
 @pytest.fixture
 def bench(db_url: str, tmp_path: Path) -> Bench:
@@ -28,3 +30,12 @@ def test_the_assignment_carries_the_reserved_cores_and_the_layers_frames(bench: 
     assert blender[blender.index("-t") + 1] == "3"
     povray = found["p3"]["argv"]
     assert "+WT3" in povray and "+KI0.0" in povray and "+KF4999.0" in povray  # clock 1.0 at frame 3
+
+
+def test_a_gpu_device_without_reserved_gpus_is_a_422_at_submit(farm) -> None:
+    layer = {"name": "r", "template": "blender", "frames": "1", "args": {"scene": "/p/s.blend", "device": "GPU"}}
+    with pytest.raises(ApiError) as info:
+        farm.api.post("/jobs", {"name": "gpu", "layers": [layer]})
+    (error,) = info.value.body["errors"]
+    assert info.value.status == 422 and error["field"] == "layers.0.args.device"
+    assert "resources.gpus" in error["message"]

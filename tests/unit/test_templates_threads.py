@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,8 @@ import pytest
 from thresher.agent.child import THREAD_VARIABLES, build_env
 from thresher.model.dry_run import dry_run
 from thresher.model.frames import Chunk, iter_chunks
+from thresher.model.inspection import inspect_spec
+from thresher.model.services import ServiceDefaults
 from thresher.server.errors import BadInput
 from thresher.server.submit import check_spec
 from thresher.templates import get_template
@@ -107,7 +110,6 @@ def test_a_gpu_device_on_a_layer_that_reserves_no_gpu_is_refused(template: str, 
 
 
 def test_the_readme_blender_example_reserves_its_gpu() -> None:
-    from pathlib import Path
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     example = readme[readme.index("engine: cycles, device: GPU"):][:400]
     assert re.search(r"resources: \{[^}]*gpus: [1-9]", example)
@@ -265,3 +267,12 @@ def test_error_patterns_match_real_errors_and_not_real_warnings(name: str) -> No
 
 def test_chunks_without_a_reservation_say_so() -> None:
     assert Chunk(0, "1", 1, 1, 1, 1).cores == 0 and Chunk(0, "1", 1, 1, 1, 1).layer_frames is None
+
+
+def test_a_service_that_gives_the_gpus_satisfies_a_gpu_device() -> None:
+    spec = {"name": "j", "layers": [{"name": "r", "template": "blender", "frames": "1",
+                                     "args": {"scene": "s.blend", "device": "GPU"}}]}
+    gpu_service = {"blender": ServiceDefaults.model_validate({"resources": {"gpus": 1}})}
+    assert inspect_spec(spec, gpu_service).problems == []
+    (problem,) = inspect_spec(spec, {}).problems
+    assert problem["field"] == "layers.0.args.device"
