@@ -113,7 +113,8 @@ class BlenderTemplate(Template):
     name = "blender"
     default_service = "blender"
     description = ("Blender (Cycles, EEVEE, Workbench) in background mode: scene, output (####), engine, "
-                   "device CPU/GPU, samples, width/height, camera, scene_name; renders tiles through a border.")
+                   "device CPU/GPU (GPU needs resources.gpus), samples, denoise, width/height, camera, scene_name; "
+                   "renders tiles through a border.")
     Args = BlenderArgs
     writes_files = True
     apps = {"blender": {"linux": "blender", "windows": "C:/Program Files/Blender Foundation/Blender/blender.exe",

@@ -59,7 +59,8 @@ class PovrayArgs(AppArgs):
 class PovrayTemplate(Template):
     name = "povray"
     description = ("POV-Ray 3.7 animations and stills: scene, output (.####.png), width, height, antialias, "
-                   "quality; renders tiles natively.")
+                   "quality, clock (0 to 1 over the layer's frames, or clock: frame for the frame number); "
+                   "renders tiles natively.")
     Args = PovrayArgs
     writes_files = True
     apps = {"povray": {"linux": "povray", "windows": "C:/Program Files/POV-Ray/v3.7/bin/pvengine64.exe",
