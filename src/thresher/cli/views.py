@@ -343,7 +343,7 @@ def node_view(node: Node) -> Group:
 def blocklist_table(blocklist: Blocklist) -> Table:
     """The nodes that failed a job's attempts: how often, and whether the job's blocklist keeps them out."""
     table = _table(caption=f"job {blocklist.job_id}: {sum(e.blocked for e in blocklist.items)} of "
-                           f"{plural(len(blocklist.items), 'node')} blocked", caption_justify="left")
+                           f"{len(blocklist.items)} nodes blocked", caption_justify="left")
     for column in ("NODE", "FAILURES", "BLOCKED", "LAST FAILED"):
         table.add_column(column, justify="right" if column == "FAILURES" else "left", no_wrap=True)
     for entry in blocklist.items:

@@ -109,5 +109,5 @@ def failure_line(failed_tasks: int, groups: list[FailureGroup]) -> str:
         return head + " — no failed attempts recorded"
     words = "; ".join(group_words(g) for g in groups[:SHOWN_GROUPS])
     if len(groups) > SHOWN_GROUPS:
-        words += f"; {plural(len(groups) - SHOWN_GROUPS, 'other reason')}"
+        words += f"; and {plural(len(groups) - SHOWN_GROUPS, 'other reason')}"
     return f"{head} — {words}"
