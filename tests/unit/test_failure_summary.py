@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from thresher.model.failure_summary import (NO_REASON, FailedAttempt, failure_line, group_failures, normalize_reason,
-                                            plural)
+from thresher.model.failure_summary import (
+    NO_REASON,
+    FailedAttempt,
+    failure_line,
+    group_failures,
+    normalize_reason,
+    plural,
+)
 
 
 @pytest.mark.parametrize("raw,expected", [
