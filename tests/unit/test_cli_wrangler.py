@@ -159,8 +159,9 @@ def test_wait_on_a_job_blocked_by_a_failed_dependency_says_why_that_one_failed(f
     fake.routes[("GET", "/jobs/7/failures")] = FAILURES
     result = run("wait", "8", "-s", "http://x")
     assert result.exit_code == 1
-    assert result.stdout.splitlines() == ["job 8 job 7 failed: it will not start",
-                                          "  job 7 failed: 3 tasks failed — 'exit code 1' x3 on node-a (tasks 4, 5, 6)"]
+    assert result.stdout.splitlines() == [
+        "job 8 job 7 failed: it will not start",
+        "  job 7 failed: 3 tasks failed — 'exit code 1' x3 on node-a (tasks 4, 5, 6)"]
 
 
 def test_log_json(fake: FakeServer) -> None:

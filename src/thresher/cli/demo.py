@@ -136,7 +136,8 @@ def demo(
     with sigterm_as_interrupt():
         try:
             farm.start()
-            console.print(f"farm up at {farm.url} with {plural(agents, 'agent')}; rendering {plural(total, 'frame')} with {renderer}")
+            console.print(f"farm up at {farm.url} with {plural(agents, 'agent')}; "
+                          f"rendering {plural(total, 'frame')} with {renderer}")
             with farm.client() as client:
                 ensure_demo_project(client)
                 job = client.submit(demo_job_spec(frames, output, renderer, examples))

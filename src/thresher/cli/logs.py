@@ -90,8 +90,9 @@ def log(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the attempt ends.")] = False,
     attempt: Annotated[int | None, typer.Option("--attempt", "-a", min=1,
                                                 help="Which try of the task (1 = first).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print {attempt_id, log} as one JSON document; "
-                                                          "with --follow one {attempt_id, data} line per piece.")] = False,
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="Print {attempt_id, log} as one JSON document; with --follow one {attempt_id, data} "
+                       "line per piece.")] = False,
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:

@@ -20,7 +20,8 @@ DEFAULT_LINES = 20
 
 def task(
     task_id: Annotated[int, typer.Argument(metavar="TASK", help="Task id.", show_default=False)],
-    lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="Lines of the latest log to show.")] = DEFAULT_LINES,
+    lines: Annotated[int, typer.Option("--lines", "-n", min=0,
+                                       help="Lines of the latest log to show.")] = DEFAULT_LINES,
     json_out: JsonOpt = False,
     server: ServerOpt = None,
     token: TokenOpt = None,

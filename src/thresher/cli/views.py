@@ -330,7 +330,8 @@ def node_view(node: Node) -> Group:
     grid.add_row("last seen", short_time(node.last_seen))
     grid.add_row("blocklisted by", ", ".join(f"job {j}" for j in node.blocklisted_by) or "-")
     grid.add_row("speed", f"{node.speed.speed:.2f}x the farm (on {plural(node.speed.layers, 'layer')}, "
-                          f"{plural(node.speed.samples, 'task')})" if node.speed else "unknown (no layer it ran has run on other nodes)")
+                          f"{plural(node.speed.samples, 'task')})" if node.speed
+                 else "unknown (no layer it ran has run on other nodes)")
     running = _table(title="running", title_justify="left")
     for column in ("ATTEMPT", "TASK", "JOB", "CORES", "GPUS"):
         running.add_column(column)
