@@ -104,7 +104,12 @@ def test_failing_command_makes_wait_exit_1(db_cli: Cli) -> None:
     job_id = cli.submit_cmd("--retries", "0", "--", "false")
     result = cli("wait", str(job_id), "--timeout", "60", check=False)
     assert result.returncode == 1
-    assert result.stdout.strip() == f"job {job_id} failed"
+    # it says why: the failed attempts grouped by reason, with their nodes and tasks
+    assert result.stdout.startswith(f"job {job_id} failed: 1 task failed — 'exit code 1' x1 on "), result.stdout
+    task = cli.json("tasks", str(job_id))["items"][0]
+    assert result.stdout.strip().endswith(f"(task {task['id']})") and task["reason"] == "exit code 1"
+    shown = cli.json("task", str(task["id"]))
+    assert shown["attempts"][0]["exit_code"] == 1 and shown["log_tail_attempt_id"] == shown["attempt_id"]
 
 
 def test_wait_timeout_exits_2(db_cli: Cli) -> None:

@@ -46,7 +46,7 @@ JOB = {
 }
 TASK = {"id": 11, "job_id": 7, "layer_id": 1, "layer": "main", "index": 0, "frames": "1", "state": "succeeded",
         "tries": 1, "lost": 0, "node": "n1", "attempt_id": 21, "progress": 100.0, "started_at": "2024-01-01T10:00:00Z",
-        "ended_at": "2024-01-01T10:00:05Z", "part": None}
+        "ended_at": "2024-01-01T10:00:05Z", "part": None, "reason": None}
 ATTEMPT = {"id": 21, "task_id": 11, "number": 1, "node": "n1", "state": "succeeded",
            "started_at": "2024-01-01T10:00:00Z", "ended_at": "2024-01-01T10:00:05Z", "exit_code": 0, "cpu_s": 4.5,
            "peak_rss_mb": 120.0, "reason": None, "log_size": 6, "gpus": []}

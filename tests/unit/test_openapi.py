@@ -234,6 +234,8 @@ def test_real_answers_are_documented_and_have_their_models(app: FastAPI) -> None
         attempts = call("GET", f"/tasks/{done}/attempts", admin, 200)
         assert attempts["total"] == 1 and attempts["items"][0]["id"] == attempt_id
         call("GET", "/tasks/999999/attempts", admin, 404)
+        call("GET", f"/jobs/{job['id']}/failures", admin, 200)
+        call("GET", "/jobs/999999/failures", admin, 404)
         call("GET", f"/tasks/{done}/attempts", admin, 422, params={"limit": 0})
         call("POST", f"/tasks/{done}/kill", admin, 409)
         call("POST", f"/tasks/{other}/skip", admin, 200)

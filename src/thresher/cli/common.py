@@ -29,7 +29,7 @@ console = Console(highlight=False, width=None if sys.stdout.isatty() or os.envir
 80 columns: people grep it."""
 
 ServerOpt = Annotated[str | None, typer.Option(
-    "--server", "-s", help=f"Server URL (default: ${ENV_SERVER}, then the saved {CLIENT_CONFIG_NAME})",
+    "--server", "-s", help=f"Server URL or host:port (default: ${ENV_SERVER}, then the saved {CLIENT_CONFIG_NAME})",
     show_default=False)]
 TokenOpt = Annotated[str | None, typer.Option(
     "--token", "-t", help=f"Admin token (default: ${ENV_TOKEN}, then the saved {CLIENT_CONFIG_NAME})",

@@ -23,6 +23,7 @@ from thresher.cli.localfarm import FarmError, LocalFarm, free_port, split_cores
 from thresher.cli.views import done_count
 from thresher.client.api import Thresher
 from thresher.client.http import ApiError
+from thresher.model.failure_summary import plural
 from thresher.model.frames import parse_frames
 from thresher.model.states import JobState, TaskState
 from thresher.wire.jobs import Job
@@ -135,7 +136,8 @@ def demo(
     with sigterm_as_interrupt():
         try:
             farm.start()
-            console.print(f"farm up at {farm.url} with {agents} agents; rendering {total} frames with {renderer}")
+            console.print(f"farm up at {farm.url} with {plural(agents, 'agent')}; "
+                          f"rendering {plural(total, 'frame')} with {renderer}")
             with farm.client() as client:
                 ensure_demo_project(client)
                 job = client.submit(demo_job_spec(frames, output, renderer, examples))
@@ -153,7 +155,7 @@ def demo(
             farm.stop()
     written = sorted(output.glob("frame_*.png"))
     state = job.state if job else "not run"
-    console.print(f"job {state}: {len(written)} of {total} frames written to [bold]{output}[/bold]")
+    console.print(f"job {state}: {len(written)} of {plural(total, 'frame')} written to [bold]{output}[/bold]")
     if keep_farm or code != 0:
         console.print(f"farm folder kept: {home} (database, logs in {farm.log_dir})")
     else:

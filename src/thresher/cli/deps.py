@@ -10,6 +10,7 @@ from rich.table import Table
 
 from thresher.cli.common import JobArg, JsonOpt, ServerOpt, TokenOpt, connect, console, emit_json, fail
 from thresher.cli.views import listing_table
+from thresher.model.failure_summary import plural
 from thresher.wire.dependencies import DependencyEdge, JobDependencies
 
 
@@ -64,4 +65,4 @@ def undepend(
     if json_out:
         emit_json(answer)
     else:
-        typer.echo(f"job {answer.job_id}: {answer.dropped} dependencies dropped")
+        typer.echo(f"job {answer.job_id}: {plural(answer.dropped, 'dependency', 'dependencies')} dropped")

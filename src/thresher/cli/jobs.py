@@ -7,15 +7,25 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from thresher.cli.common import JobArg, JsonOpt, ServerOpt, TokenOpt, connect, console, emit_json, err
-from thresher.cli.views import blocklist_table, dry_run_view, job_view, jobs_table, tasks_table, templates_table
+from thresher.cli.targets import JobsArg, YesOpt, resolve_jobs
+from thresher.cli.views import (
+    blocklist_table,
+    dry_run_view,
+    failures_view,
+    job_view,
+    jobs_table,
+    tasks_table,
+    templates_table,
+)
 from thresher.client.api import Thresher
 from thresher.client.http import ApiError
 from thresher.client.spec import command_job_spec, load_job_spec, parse_job_spec, parse_limit_uses
 from thresher.model.states import JobState
 from thresher.wire.common import FieldError
-from thresher.wire.jobs import DryRun, Job, TaskDetail
+from thresher.wire.jobs import DryRun, FailureSummary, Job, TaskDetail
 
 EXIT_WAIT_TIMEOUT = 2
 
@@ -162,10 +172,14 @@ def job(
     """Show one job and the progress of its layers."""
     with connect(server, token) as client:
         answer = client.job(job_id)
+        summary = failure_summary(client, answer)
     if json_out:
         emit_json(answer)
-    else:
-        console.print(job_view(answer))
+        return
+    console.print(job_view(answer))
+    if summary is not None:
+        console.print(Text(""))
+        console.print(failures_view(summary))
 
 
 def blocklist(
@@ -246,19 +260,68 @@ def wait(
             if not quiet:
                 err(f"timeout: {exc}")
             raise typer.Exit(EXIT_WAIT_TIMEOUT) from None
+        summary = None if quiet or json_out else failure_summary(client, final)
+        upstream = [] if quiet or json_out or final.state != JobState.BLOCKED else _failed_dependencies(client, final)
     if json_out:
         emit_json(final)
     elif not quiet and final.state == JobState.BLOCKED:
         typer.echo(f"job {final.id} {final.pending or final.state}")
+        for dep in upstream:
+            typer.echo(f"  job {dep.job_id} {dep.state}: {dep.summary}")
+        if summary is not None and summary.failed_attempts:
+            typer.echo(f"  its own failures: {summary.summary}")
+    elif not quiet and summary is not None:
+        typer.echo(f"job {final.id} {final.state}: {summary.summary}")
     elif not quiet:
         typer.echo(f"job {final.id} {final.state}")
     raise typer.Exit(0 if final.state == JobState.SUCCEEDED else 1)
 
 
-def _job_action(action: str, job_id: int, server: str | None, token: str | None, json_out: bool) -> None:
+def failure_summary(client: Thresher, job: Job) -> FailureSummary | None:
+    """Why a job that failed (or is blocked, or stopped at its failure limit) failed; None for a job that did
+    not fail, or from a server without `/jobs/{id}/failures` (the plain state is said then)."""
+    if job.state not in (JobState.FAILED, JobState.BLOCKED) and not job.stop_reason and not job.counts.failed:
+        return None
+    try:
+        return client.failures(job.id)
+    except ApiError:
+        return None
+
+
+def _failed_dependencies(client: Thresher, job: Job) -> list[FailureSummary]:
+    """The failure summaries of the jobs a blocked job waits for that failed: why it is stuck."""
+    found = []
+    for dep_id in job.depends_on:
+        try:
+            dep = client.job(dep_id)
+        except ApiError:
+            continue
+        summary = failure_summary(client, dep) if dep.state == JobState.FAILED else None
+        if summary is not None:
+            found.append(summary)
+    return found
+
+
+def _job_action(action: str, words: list[str], yes: bool, server: str | None, token: str | None,
+                json_out: bool, **kwargs: Any) -> None:
+    """Do `action` to each job the words name (ids, names, globs: cli/targets.py). A job the server refuses
+    is reported and the others still done; the exit code is 1 if any was refused."""
+    answers: list[Job] = []
+    refused = False
     with connect(server, token) as client:
-        answer = getattr(client, action)(job_id)
-    _print_job_result(answer, json_out)
+        for job_id in resolve_jobs(client, words, yes):
+            try:
+                answers.append(getattr(client, action)(job_id, **kwargs))
+            except ApiError as exc:
+                refused = True
+                err(f"error: job {job_id}: {exc.detail}")
+    if json_out:
+        emit_json(answers[0] if len(words) == 1 and len(answers) == 1 else answers)
+    else:
+        for answer in answers:
+            _print_job_result(answer, False)
+    if refused:
+        raise typer.Exit(1)
 
 
 def _print_job_result(job: Job, json_out: bool) -> None:
@@ -269,75 +332,87 @@ def _print_job_result(job: Job, json_out: bool) -> None:
         typer.echo(f"job {job.id}: {job.state}{paused}, priority {job.priority}")
 
 
+def kill(job_ids: JobsArg, yes: YesOpt = False, json_out: JsonOpt = False, server: ServerOpt = None,
+         token: TokenOpt = None) -> None:
+    """Kill jobs: running tasks are stopped, nothing more is started."""
+    _job_action("kill", job_ids, yes, server, token, json_out)
 
 
-def kill(job_id: JobArg, json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
-    """Kill a job: running tasks are stopped, nothing more is started."""
-    _job_action("kill", job_id, server, token, json_out)
+def pause(job_ids: JobsArg, yes: YesOpt = False, json_out: JsonOpt = False, server: ServerOpt = None,
+          token: TokenOpt = None) -> None:
+    """Pause jobs: running tasks finish, no new task starts."""
+    _job_action("pause", job_ids, yes, server, token, json_out)
 
 
-def pause(job_id: JobArg, json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
-    """Pause a job: running tasks finish, no new task starts."""
-    _job_action("pause", job_id, server, token, json_out)
-
-
-def resume(job_id: JobArg, json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
-    """Resume a paused job."""
-    _job_action("resume", job_id, server, token, json_out)
+def resume(job_ids: JobsArg, yes: YesOpt = False, json_out: JsonOpt = False, server: ServerOpt = None,
+           token: TokenOpt = None) -> None:
+    """Resume paused jobs."""
+    _job_action("resume", job_ids, yes, server, token, json_out)
 
 
 def retry(
-    job_id: JobArg,
-    task: Annotated[list[int] | None, typer.Option("--task", help="Task id to retry; repeatable.")] = None,
+    job_ids: JobsArg,
+    task: Annotated[list[int] | None, typer.Option("--task", help="Task id to retry; repeatable (one job).")] = None,
+    yes: YesOpt = False,
     json_out: JsonOpt = False,
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Retry a job's failed and killed tasks, or only the given ones."""
-    with connect(server, token) as client:
-        answer = client.retry(job_id, task_ids=task or None)
-    _print_job_result(answer, json_out)
+    """Retry jobs' failed and killed tasks, or only the given ones."""
+    if task and len(job_ids) > 1:
+        raise typer.BadParameter("--task goes with one job", param_hint="--task")
+    _job_action("retry", job_ids, yes, server, token, json_out, task_ids=task or None)
 
 
 def priority(
-    job_id: JobArg,
+    job_id: Annotated[str, typer.Argument(metavar="JOB", help="Job id, name or glob.", show_default=False)],
     value: Annotated[int, typer.Argument(metavar="N", help="New priority, 0-1000.", show_default=False)],
+    yes: YesOpt = False,
     json_out: JsonOpt = False,
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Change a job's priority."""
+    """Change the priority of a job (or of every job a glob matches, with --yes)."""
+    _job_action("set_priority", [job_id], yes, server, token, json_out, priority=value)
+
+
+TaskArg = Annotated[list[int], typer.Argument(metavar="TASK...", help="Task ids.", show_default=False)]
+
+
+def _task_action(action: str, task_ids: list[int], server: str | None, token: str | None, json_out: bool) -> None:
+    """Do `action` to each task in turn; one the server refuses is reported, the others still done."""
+    answers: list[TaskDetail] = []
+    refused = False
     with connect(server, token) as client:
-        answer = client.set_priority(job_id, value)
-    _print_job_result(answer, json_out)
-
-
-TaskArg = Annotated[int, typer.Argument(metavar="TASK", help="Task id.", show_default=False)]
-
-
-def _task_action(action: str, task_id: int, server: str | None, token: str | None, json_out: bool) -> None:
-    with connect(server, token) as client:
-        answer: TaskDetail = getattr(client, action)(task_id)
+        for task_id in dict.fromkeys(task_ids):
+            try:
+                answers.append(getattr(client, action)(task_id))
+            except ApiError as exc:
+                refused = True
+                err(f"error: task {task_id}: {exc.detail}")
     if json_out:
-        emit_json(answer)
+        emit_json(answers[0] if len(task_ids) == 1 and answers else answers)
     else:
-        typer.echo(f"task {answer.id}: {answer.state}")
+        for answer in answers:
+            typer.echo(f"task {answer.id}: {answer.state}")
+    if refused:
+        raise typer.Exit(1)
 
 
 def skip(task_id: TaskArg, json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
-    """Mark a task done by hand (its dependents may start)."""
+    """Mark tasks done by hand (their dependents may start)."""
     _task_action("skip_task", task_id, server, token, json_out)
 
 
 def retry_task(task_id: TaskArg, json_out: JsonOpt = False, server: ServerOpt = None,
                token: TokenOpt = None) -> None:
-    """Run one task again."""
+    """Run tasks again."""
     _task_action("retry_task", task_id, server, token, json_out)
 
 
 def kill_task(task_id: TaskArg, json_out: JsonOpt = False, server: ServerOpt = None,
               token: TokenOpt = None) -> None:
-    """Kill one task."""
+    """Kill tasks."""
     _task_action("kill_task", task_id, server, token, json_out)
 
 

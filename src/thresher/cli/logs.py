@@ -6,6 +6,7 @@ attempt is shown; earlier tries stay reachable with `--attempt N`, or by attempt
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from typing import Annotated
@@ -72,12 +73,26 @@ def attempts(task_id: Annotated[int, typer.Argument(metavar="TASK", help="Task i
         console.print(attempts_table(found))
 
 
+def _log_json(client: Thresher, attempt_id: int, follow: bool) -> None:
+    """The log as JSON: one document, or (following) one JSON line per piece as it arrives (NDJSON)."""
+    if follow:
+        for piece in client.follow_log(attempt_id):
+            sys.stdout.write(json.dumps({"attempt_id": attempt_id, "data": piece}) + "\n")
+            sys.stdout.flush()
+        return
+    text = "".join(client.log_from(attempt_id, 0))
+    emit_json({"attempt_id": attempt_id, "log": text})
+
+
 def log(
     target: Annotated[str, typer.Argument(metavar="TASK_OR_ATTEMPT", show_default=False,
                                           help="Task id (its latest attempt), or attempt id written a123.")],
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the attempt ends.")] = False,
     attempt: Annotated[int | None, typer.Option("--attempt", "-a", min=1,
                                                 help="Which try of the task (1 = first).")] = None,
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="Print {attempt_id, log} as one JSON document; with --follow one {attempt_id, data} "
+                       "line per piece.")] = False,
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
@@ -91,7 +106,9 @@ def log(
         else:
             attempt_id = _find_attempt_id(client, number, attempt, follow)
         out = sys.stdout
-        if follow:
+        if json_out:
+            _log_json(client, attempt_id, follow)
+        elif follow:
             for piece in client.follow_log(attempt_id):
                 out.write(piece)
                 out.flush()

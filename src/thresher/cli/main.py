@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from thresher import __version__
-from thresher.cli import demo, deps, farm, jobs, logs, nodes, secret, services, studio
+from thresher.cli import demo, deps, farm, jobs, logs, nodes, secret, services, studio, task
 from thresher.cli.common import ThresherGroup
 
 app = typer.Typer(
@@ -17,7 +17,7 @@ app = typer.Typer(
     name="thresher",
     help="Thresher render farm: run a farm, submit jobs, watch and steer them.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -66,6 +66,7 @@ app.command("deps", rich_help_panel=JOBS)(deps.deps)
 app.command("undepend", rich_help_panel=JOBS)(deps.undepend)
 
 app.command("tasks", rich_help_panel=TASKS)(jobs.tasks)
+app.command("task", rich_help_panel=TASKS)(task.task)
 app.command("log", rich_help_panel=TASKS)(logs.log)
 app.command("attempts", rich_help_panel=TASKS)(logs.attempts)
 app.command("skip", rich_help_panel=TASKS)(jobs.skip)

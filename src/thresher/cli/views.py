@@ -15,9 +15,21 @@ from rich.table import Table
 from rich.text import Text
 
 from thresher.model.estimate import task_words, words
+from thresher.model.failure_summary import plural
 from thresher.model.states import DONE_TASK_STATES, AttemptState, JobState, NodeAdminState, NodeState, TaskState
 from thresher.wire.common import Page
-from thresher.wire.jobs import Attempt, Blocklist, DryRun, Estimate, Job, JobSummary, Task, TaskCounts
+from thresher.wire.jobs import (
+    Attempt,
+    Blocklist,
+    DryRun,
+    Estimate,
+    FailureSummary,
+    Job,
+    JobSummary,
+    Task,
+    TaskCounts,
+    TaskDetail,
+)
 from thresher.wire.meta import Template
 from thresher.wire.nodes import Node
 
@@ -70,7 +82,7 @@ def short_time(moment: datetime | None) -> str:
     local = _utc(moment).astimezone()
     if local.date() == datetime.now().astimezone().date():
         return local.strftime("%H:%M:%S")
-    return local.strftime("%m-%d %H:%M")
+    return local.strftime("%b %d %H:%M")  # `Dec 01 14:02`: a month name reads right in every locale's order
 
 
 def duration(start: datetime | None, end: datetime | None) -> str:
@@ -116,7 +128,7 @@ def job_state(job: JobSummary) -> Text:
 
 def jobs_table(answer: Page[JobSummary]) -> Table:
     items, total = answer.items, answer.total
-    caption = f"{len(items)} of {total} jobs" if total != len(items) else f"{total} jobs"
+    caption = f"{len(items)} of {plural(total, 'job')}" if total != len(items) else plural(total, "job")
     table = _table(caption=caption, caption_justify="left")
     for column in ("ID", "NAME", "PROJECT", "OWNER", "PRI", "STATE", "PROGRESS", "SUBMITTED"):
         table.add_column(column, justify="right" if column in ("ID", "PRI") else "left",
@@ -165,13 +177,14 @@ def job_view(job: Job) -> Group:
         rows.append(("depends on", ", ".join(str(d) for d in job.depends_on)))
     if job.pending:
         rows.append(("waiting", job.pending))
-    rows.append(("failures", f"{job.failures} failed attempts"))
+    rows.append(("failures", plural(job.failures, "failed attempt")))
     if job.stop_reason:
         rows.append(("stopped", Text(job.stop_reason, style="bold red")))
     blocked = [entry.node for entry in job.blocklist if entry.blocked]
     if job.blocklist:
-        rows.append(("blocklist", ", ".join(blocked) + f" blocked ({len(job.blocklist)} nodes failed it)"
-                     if blocked else f"none blocked ({len(job.blocklist)} nodes failed it)"))
+        failed_it = f"{plural(len(job.blocklist), 'node')} failed it"
+        rows.append(("blocklist", ", ".join(blocked) + f" blocked ({failed_it})" if blocked else
+                     f"none blocked ({failed_it})"))
     for key, value in rows:
         head.add_row(key, value)
 
@@ -196,34 +209,76 @@ def job_view(job: Job) -> Group:
 
 def tasks_table(answer: Page[Task]) -> Table:
     items, total = answer.items, answer.total
-    caption = f"{len(items)} of {total} tasks" if total != len(items) else f"{total} tasks"
+    caption = f"{len(items)} of {plural(total, 'task')}" if total != len(items) else plural(total, "task")
     table = _table(caption=caption, caption_justify="left")
-    for column in ("ID", "LAYER", "#", "FRAMES", "STATE", "TRIES", "NODE", "ATTEMPT", "STARTED", "TIME"):
+    for column in ("ID", "LAYER", "#", "FRAMES", "STATE", "PROGRESS", "TRIES", "NODE", "ATTEMPT", "STARTED", "TIME",
+                   "REASON"):
         table.add_column(column, justify="right" if column in ("ID", "#", "TRIES", "ATTEMPT") else "left",
-                         no_wrap=True)
+                         no_wrap=column != "REASON")
     for task in items:
-        state = state_text(task.state)
-        if task.state == TaskState.RUNNING and task.progress:
-            state.append(f" {task.progress:.0f}%")
         table.add_row(
-            str(task.id), task.layer, str(task.index), task.frames, state, str(task.tries), task.node or "-",
-            str(task.attempt_id or "-"), short_time(task.started_at), duration(task.started_at, task.ended_at),
+            str(task.id), task.layer, str(task.index), task.frames, state_text(task.state), task_progress(task),
+            str(task.tries), task.node or "-", str(task.attempt_id or "-"), short_time(task.started_at),
+            duration(task.started_at, task.ended_at), task.reason or "",
         )
     return table
 
 
+def task_progress(task: Task) -> Text:
+    """A small bar: full once done, the agent's last parsed percent while it runs, empty before."""
+    if task.state in DONE_TASK_STATES and task.state != TaskState.FAILED:
+        return progress_bar(100, width=6)
+    if task.state == TaskState.RUNNING or task.progress:
+        return progress_bar(task.progress, width=6)
+    return Text("-", style="dim")
+
+
+def task_view(task: TaskDetail, tail: list[str], tail_of: Attempt | None) -> Group:
+    """One task: what it is, every attempt (node, times, exit, CPU, peak memory, reason) and its last log lines."""
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("task", f"{task.id}  job {task.job_id}, layer {task.layer} #{task.index}")
+    head.add_row("frames", task.frames)
+    head.add_row("state", state_text(task.state))
+    head.add_row("progress", task_progress(task))
+    head.add_row("tries", str(task.tries) + (f" (lost {plural(task.lost, 'time')})" if task.lost else ""))
+    head.add_row("node", task.node or "-")
+    if task.reason:
+        head.add_row("reason", Text(task.reason, style="bold red" if task.state == TaskState.FAILED else ""))
+    parts: list[Any] = [head, Text(""), attempts_table(task.attempts)]
+    if tail_of is not None:
+        parts.append(Text(f"last {plural(len(tail), 'line')} of the log of attempt {tail_of.number} "
+                          f"(thresher log {task.id}):", style="bold"))
+        parts.append(Text("\n".join(tail) if tail else "(empty)", style="" if tail else "dim"))
+    return Group(*parts)
+
+
+def failures_view(summary: FailureSummary) -> Group:
+    """Why a job failed: one line, then each group of failed attempts with its reason, tasks and nodes."""
+    parts: list[Any] = [Text(f"job {summary.job_id} {summary.state}: {summary.summary}", style="bold red")]
+    if summary.groups:
+        table = listing_table("REASON", "ATTEMPTS", "TASKS", "NODES")
+        for group in summary.groups:
+            tasks = ", ".join(str(t) for t in group.tasks[:20]) + (" ..." if len(group.tasks) > 20 else "")
+            table.add_row(group.reason, str(group.attempts), tasks, ", ".join(group.nodes))
+        parts.append(table)
+    return Group(*parts)
+
+
 def attempts_table(attempts: list[Attempt]) -> Table:
     """A task's attempts, first try first; one the memory guard or the OOM killer ended says so."""
-    table = _table(caption=f"{len(attempts)} attempts", caption_justify="left")
-    for column in ("ID", "#", "NODE", "STATE", "STARTED", "TIME", "EXIT", "PEAK MB", "REASON"):
-        table.add_column(column, justify="right" if column in ("ID", "#", "EXIT", "PEAK MB") else "left",
+    table = _table(caption=plural(len(attempts), "attempt"), caption_justify="left")
+    for column in ("ID", "#", "NODE", "STATE", "STARTED", "ENDED", "TIME", "EXIT", "CPU S", "PEAK MB", "REASON"):
+        table.add_column(column, justify="right" if column in ("ID", "#", "EXIT", "CPU S", "PEAK MB") else "left",
                          no_wrap=column != "REASON")
     for a in attempts:
         state = state_text(a.state)
         if a.out_of_memory:
             state.append(" out of memory", style="bold red")
-        table.add_row(str(a.id), str(a.number), a.node, state, short_time(a.started_at),
+        table.add_row(str(a.id), str(a.number), a.node, state, short_time(a.started_at), short_time(a.ended_at),
                       duration(a.started_at, a.ended_at), "-" if a.exit_code is None else str(a.exit_code),
+                      "-" if a.cpu_s is None else f"{a.cpu_s:.0f}",
                       "-" if a.peak_rss_mb is None else f"{a.peak_rss_mb:.0f}", a.reason or "")
     return table
 
@@ -238,7 +293,7 @@ def node_state(node: Node) -> Text:
 
 
 def nodes_table(nodes: list[Node]) -> Table:
-    table = _table(caption=f"{len(nodes)} nodes", caption_justify="left")
+    table = _table(caption=plural(len(nodes), "node"), caption_justify="left")
     any_gpus = any(node.gpus for node in nodes)
     columns = ["ID", "NAME", "STATE", "POOL", "CORES", "MEM GB", *(["GPUS"] if any_gpus else []), "CPU%", "RUN", "FREE",
                "TAGS", "SEEN"]
@@ -274,8 +329,9 @@ def node_view(node: Node) -> Group:
     grid.add_row("tags", ", ".join(node.tags) or "-")
     grid.add_row("last seen", short_time(node.last_seen))
     grid.add_row("blocklisted by", ", ".join(f"job {j}" for j in node.blocklisted_by) or "-")
-    grid.add_row("speed", f"{node.speed.speed:.2f}x the farm (on {node.speed.layers} layers, {node.speed.samples} "
-                          "tasks)" if node.speed else "unknown (no layer it ran has run on other nodes)")
+    grid.add_row("speed", f"{node.speed.speed:.2f}x the farm (on {plural(node.speed.layers, 'layer')}, "
+                          f"{plural(node.speed.samples, 'task')})" if node.speed
+                 else "unknown (no layer it ran has run on other nodes)")
     running = _table(title="running", title_justify="left")
     for column in ("ATTEMPT", "TASK", "JOB", "CORES", "GPUS"):
         running.add_column(column)
@@ -319,7 +375,7 @@ def dry_run_view(answer: DryRun) -> Group:
     for warning in answer.warnings:
         parts.append(Text(f"  warning: {warning}", style="yellow"))
     if answer.tasks:
-        table = _table(caption=f"{len(answer.tasks)} tasks", caption_justify="left")
+        table = _table(caption=plural(len(answer.tasks), "task"), caption_justify="left")
         for column in ("LAYER", "#", "FRAMES", "COMMAND"):
             table.add_column(column, no_wrap=column != "COMMAND")
         for task in answer.tasks:

@@ -22,7 +22,7 @@ from thresher.client.http import HttpClient, ServerUnreachable
 from thresher.model.states import FINAL_JOB_STATES, JobState
 from thresher.wire.common import Page
 from thresher.wire.dependencies import DroppedDependencies, JobDependencies
-from thresher.wire.jobs import Attempt, Blocklist, DryRun, Job, JobSummary, LogPiece, Task, TaskDetail
+from thresher.wire.jobs import Attempt, Blocklist, DryRun, FailureSummary, Job, JobSummary, LogPiece, Task, TaskDetail
 from thresher.wire.meta import Health, Template, WhoAmI
 from thresher.wire.nodes import Node
 from thresher.wire.services import Service, ServiceDefaults
@@ -127,6 +127,10 @@ class Thresher:
 
     def job(self, job_id: int) -> Job:
         return Job.model_validate(self.http.get(f"/jobs/{_seg(job_id)}"))
+
+    def failures(self, job_id: int) -> FailureSummary:
+        """Why a job failed: its failed attempts grouped by reason, with counts, tasks and nodes."""
+        return FailureSummary.model_validate(self.http.get(f"/jobs/{_seg(job_id)}/failures"))
 
     def tasks(self, job_id: int, layer: str | None = None, state: str | None = None,
               limit: int | None = None, offset: int | None = None) -> Page[Task]:
@@ -245,6 +249,32 @@ class Thresher:
     def log(self, attempt_id: int, offset: int = 0) -> LogPiece:
         """One piece of an attempt's log from byte `offset` (`complete` once it ended and all of it is in)."""
         return LogPiece.model_validate(self.http.get(f"/attempts/{_seg(attempt_id)}/log", offset=offset))
+
+    def log_tail(self, attempt_id: int, lines: int = 20, log_size: int | None = None) -> list[str]:
+        """The last `lines` lines of an attempt's log. Reads back from the end (`log_size`, or the whole log
+        when not known) in growing steps, so a tail of a 1 GB log costs a few kilobytes."""
+        if lines <= 0:
+            return []
+        if log_size is None:
+            return "".join(self.log_from(attempt_id, 0)).splitlines()[-lines:]
+        step = max(4096, lines * 200)
+        while True:
+            start = max(0, log_size - step)
+            text = "".join(self.log_from(attempt_id, start))
+            found = text.splitlines()
+            if start == 0 or len(found) > lines:  # the first line of a read from the middle may be cut
+                return found[-lines:]
+            step *= 4
+
+    def log_from(self, attempt_id: int, offset: int = 0) -> Iterator[str]:
+        """The log text of an attempt from byte `offset` to what the server has now."""
+        while True:
+            part = self.log(attempt_id, offset=offset)
+            if part.data:
+                yield part.data
+            if not part.data or part.next_offset <= offset:
+                return
+            offset = part.next_offset
 
     def follow_log(self, attempt_id: int, offset: int = 0, interval: float = 0.3,
                    outage_grace: float = OUTAGE_GRACE_S) -> Iterator[str]:

@@ -83,6 +83,15 @@ def save_client_config(server: str, token: str) -> Path:
     return path
 
 
+def server_url(value: str) -> str:
+    """A server as people type it (`farm:8642`, `127.0.0.1:8642`, `http://farm:8642/`) as the URL
+    clients call: `http://` added when no scheme is given, no trailing slash."""
+    text = value.strip().rstrip("/")
+    if "://" not in text:
+        text = "http://" + text
+    return text
+
+
 @dataclass(frozen=True)
 class ClientSettings:
     """The resolved connection settings, with where each came from (for error hints)."""
@@ -121,4 +130,4 @@ def resolve(server: str | None = None, token: str | None = None) -> ClientSettin
         tok, tok_src = found, str(client_config_path())
     else:
         tok, tok_src = None, "none"
-    return ClientSettings(server=srv.rstrip("/"), token=tok, server_source=srv_src, token_source=tok_src)
+    return ClientSettings(server=server_url(srv), token=tok, server_source=srv_src, token_source=tok_src)

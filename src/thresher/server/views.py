@@ -12,18 +12,31 @@ from typing import Any, Sequence
 from pydantic import TypeAdapter
 from sqlalchemy import Connection
 
+from thresher.model.failure_summary import FailedAttempt, failure_line, group_failures
 from thresher.model.fit import gpu_indices, node_free
 from thresher.model.spec import MAX_ID
 from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_STATES, TaskState, job_state_from_counts
 from thresher.server import estimates, failures, why
 from thresher.server.clock import utcnow
 from thresher.server.db import dialects
+from thresher.server.db.queries import failure_summary as qf
 from thresher.server.db.queries import nodes as qn
 from thresher.server.db.queries import studio as qs
 from thresher.server.db.queries import views as q
 from thresher.server.errors import BadInput, NotFound
 from thresher.wire.common import Page
-from thresher.wire.jobs import Attempt, Job, JobSummary, Layer, LogPiece, Task, TaskCounts, TaskDetail
+from thresher.wire.jobs import (
+    Attempt,
+    FailureGroup,
+    FailureSummary,
+    Job,
+    JobSummary,
+    Layer,
+    LogPiece,
+    Task,
+    TaskCounts,
+    TaskDetail,
+)
 from thresher.wire.nodes import Node, NodeFree, RunningOnNode
 
 JOB_SORTS = q.JOB_SORTS
@@ -120,6 +133,27 @@ def get_job(conn: Connection, job_id: int) -> Job:
                urgent_by=row.urgent_by, urgent_at=row.urgent_at, folder=folder.name if folder else None,
                failures=row.failures, stop_reason=row.stop_reason, blocklist=failures.blocklist(conn, job_id),
                estimate=job_eta)
+
+
+FAILED_ATTEMPTS_GROUPED = 20_000
+"""The newest failed attempts a failure summary groups: enough for any real job, bounded for a runaway one."""
+
+
+def job_failures(conn: Connection, job_id: int) -> FailureSummary:
+    """A job's failed attempts grouped by normalised reason (`model/failure_summary.py`): what `thresher job`,
+    `thresher wait` and the job page say when a job failed."""
+    _known("job", job_id)
+    row = conn.execute(q.JOB, {"job_id": job_id}).first()
+    if row is None:
+        raise NotFound(f"no job with id {job_id}")
+    rows = conn.execute(qf.FAILED_ATTEMPTS_OF_JOB, {"job_id": job_id, "limit": FAILED_ATTEMPTS_GROUPED + 1}).all()
+    failed = [FailedAttempt(task_id=r.task_id, node=r.node, reason=r.reason) for r in rows[:FAILED_ATTEMPTS_GROUPED]]
+    groups = group_failures(failed)
+    failed_tasks = list(conn.execute(qf.FAILED_TASKS_OF_JOB, {"job_id": job_id}).scalars())
+    return FailureSummary(job_id=job_id, state=row.state, failed_tasks=failed_tasks, failed_attempts=len(failed),
+                          truncated=len(rows) > FAILED_ATTEMPTS_GROUPED,
+                          groups=[FailureGroup(**vars(g)) for g in groups],
+                          summary=failure_line(len(failed_tasks), groups))
 
 
 # -- tasks and attempts ----------------------------------------------------------------------

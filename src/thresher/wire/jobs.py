@@ -145,6 +145,8 @@ class Task(BaseModel):
     ended_at: Moment
     part: dict[str, Any] | None = Field(..., description='the tile (`{"tile": [col, row], "tiles": [x, y]}`) or '
                                                          'wedge value (`{"wedge": v, "wedge_index": i}`) it renders')
+    reason: str | None = Field(None, description="why its latest attempt ended as it did (none while it runs or "
+                                                 "once it succeeded)")
 
 
 class Attempt(BaseModel):
@@ -230,3 +232,25 @@ class RetryBody(BaseModel):
 
 class PriorityBody(BaseModel):
     priority: int = Field(..., ge=0, le=1000)
+
+
+class FailureGroup(BaseModel):
+    """Failed attempts of a job that failed the same way (`model/failure_summary.normalize_reason`)."""
+
+    reason: str = Field(..., description="the reason they share, normalised (`exit code 1`, `out of memory`)")
+    attempts: int = Field(..., description="failed attempts with this reason")
+    tasks: list[int] = Field(..., description="ids of the tasks they belong to, ascending")
+    nodes: list[str] = Field(..., description="the nodes they failed on, most failures first")
+    example: str | None = Field(None, description="one of their reasons as the attempt recorded it")
+
+
+class FailureSummary(BaseModel):
+    """Why a job failed: its failed attempts grouped by reason, and the same in one line."""
+
+    job_id: int
+    state: JobState
+    failed_tasks: list[int] = Field(..., description="ids of its tasks that are failed now")
+    failed_attempts: int = Field(..., description="failed attempts counted in `groups`")
+    truncated: bool = Field(False, description="only the newest failed attempts were grouped (there are more)")
+    groups: list[FailureGroup] = Field(..., description="biggest group first")
+    summary: str = Field(..., description="the same in one line, as `thresher job` and `thresher wait` print it")

@@ -25,7 +25,18 @@ from thresher.server.farm_checks import farm_problems, problem_detail
 from thresher.server.submit import create_job
 from thresher.templates import all_templates
 from thresher.wire.common import Page, error_responses
-from thresher.wire.jobs import Attempt, DryRun, Job, JobSummary, LogPiece, PriorityBody, RetryBody, Task, TaskDetail
+from thresher.wire.jobs import (
+    Attempt,
+    DryRun,
+    FailureSummary,
+    Job,
+    JobSummary,
+    LogPiece,
+    PriorityBody,
+    RetryBody,
+    Task,
+    TaskDetail,
+)
 from thresher.wire.meta import Template
 from thresher.wire.nodes import Node
 
@@ -166,6 +177,13 @@ def list_jobs(request: Request, state: JobStates = None, project: Text = None, o
 def get_job(request: Request, job_id: JobId) -> Job:
     with ctx(request).db.read() as conn:
         return views.get_job(conn, job_id)
+
+
+@router.get("/jobs/{job_id}/failures", summary="Why a job failed: its failed attempts grouped by reason",
+            operation_id="job_failures", tags=["jobs"], response_model=FailureSummary, responses=_ONE)
+def job_failures(request: Request, job_id: JobId) -> FailureSummary:
+    with ctx(request).db.read() as conn:
+        return views.job_failures(conn, job_id)
 
 
 @router.get("/jobs/{job_id}/tasks", summary="List a job's tasks with filters and paging", operation_id="list_tasks",

@@ -31,7 +31,7 @@ from thresher.server.dashboard import dep_graph, login, projects, stream
 from thresher.server.dashboard.access import DashboardRoute, DataSession, PageSession
 from thresher.server.dashboard.render import JOB_STATES, STATIC_DIR, WEB, render
 from thresher.server.dashboard.session import Session
-from thresher.server.dashboard.thumbs import ThumbnailCache, is_image, outputs_of, task_outputs
+from thresher.server.dashboard.thumbs import TaskOutputs, ThumbnailCache, is_image, outputs_of, task_outputs
 from thresher.server.db.queries import dashboard as q
 from thresher.server.errors import ApiProblem, NotFound
 
@@ -113,11 +113,12 @@ def jobs_page(request: Request, session: PageSession) -> Response:
 
 
 def _previews(conn: Connection, job_id: int) -> list[dict[str, Any]]:
-    """The newest finished tasks' image outputs (first declared image of each)."""
+    """The newest finished tasks' image outputs (first declared image of each that its attempt wrote)."""
     rows = conn.execute(q.NEWEST_SUCCEEDED_TASKS, {"job_id": job_id, "limit": PREVIEWS}).all()
     out = []
     for row in sorted(rows, key=lambda r: r.id):
-        images = [(i, p) for i, p in enumerate(outputs_of(row)) if is_image(p)]
+        outputs = TaskOutputs(outputs_of(row), row.attempt_started_at, row.attempt_ended_at)
+        images = [(i, p) for i, p in enumerate(outputs.paths) if is_image(p) and outputs.written_by_attempt(p)]
         if images:
             out.append({"task_id": row.id, "index": images[0][0], "frames": row.frames, "layer": row.layer,
                         "name": Path(images[0][1]).name})
@@ -133,12 +134,15 @@ def job_page(request: Request, job_id: int, session: PageSession) -> Response:
             return _missing(request, session, exc)
         previews = _previews(conn, job_id)
         deps = dependencies.view(conn, job_id, job["pending"]).model_dump(mode="json")
+        # why it failed, as `thresher job` says it (model/failure_summary.py), above the grid
+        failed = (views.job_failures(conn, job_id).model_dump(mode="json")
+                  if job["failures"] or job["counts"]["failed"] or job["state"] == "failed" else None)
     # the estimates in words, as the CLI says them (model/estimate.py)
     eta_job, eta_layers = _eta_words(job["estimate"]), {layer["name"]: _eta_words(layer["estimate"])
                                                          for layer in job["layers"]}
     graph = dep_graph.layout(job_id, deps["waits_for"] + deps["waited_by"],
                              {layer["name"]: layer["state"] for layer in job["layers"]})
-    return render(request, "job.html", session, job=job, previews=previews, deps=deps, graph=graph,
+    return render(request, "job.html", session, job=job, previews=previews, deps=deps, graph=graph, failed=failed,
                   eta_job=eta_job, eta_layers=eta_layers,
                   spec_text=json.dumps(job["spec"], indent=2, ensure_ascii=False), title=f"Job {job_id}")
 
@@ -174,15 +178,17 @@ def task_page(request: Request, task_id: int, session: PageSession) -> Response:
         job = conn.execute(q.JOB_BRIEF, {"job_id": task["job_id"]}).first()
         outputs = task_outputs(conn, task_id)
     files = []
-    for i, path in enumerate(outputs[:FILES_LISTED]):
+    for i, path in enumerate(outputs.paths[:FILES_LISTED]):
         try:
             exists = Path(path).is_file()
         except OSError:
             exists = False
-        files.append({"index": i, "path": path, "exists": exists, "image": is_image(path)})
+        # a file another job (or an older render) wrote there is listed, never previewed as this task's
+        ours = exists and outputs.written_by_attempt(path)
+        files.append({"index": i, "path": path, "exists": exists, "ours": ours, "image": is_image(path) and ours})
     live = next((a for a in reversed(task["attempts"]) if a["state"] in LIVE_ATTEMPT_STATES), None)
     return render(request, "task.html", session, task=task, job=job, files=files,
-                  more_files=max(0, len(outputs) - FILES_LISTED), live_attempt=live, title=f"Task {task_id}")
+                  more_files=max(0, len(outputs.paths) - FILES_LISTED), live_attempt=live, title=f"Task {task_id}")
 
 
 @router.get("/nodes")
@@ -221,11 +227,13 @@ def thumbnail(request: Request, task_id: int, index: int, session: DataSession) 
     """A scaled-down image of one of a task's declared outputs (dashboard/thumbs.py)."""
     with ctx(request).db.read() as conn:
         outputs = task_outputs(conn, task_id)
-    if not 0 <= index < len(outputs):
+    if not 0 <= index < len(outputs.paths):
         raise NotFound(f"task {task_id} declares no output number {index}")
-    path = outputs[index]
+    path = outputs.paths[index]
     if not is_image(path):
         raise Unsupported(f"{Path(path).name} is not an image the dashboard previews")
+    if Path(path).exists() and not outputs.written_by_attempt(path):
+        raise NotFound(f"{Path(path).name} was not written by this task's latest attempt (modified outside its time)")
     try:
         data, media = _thumbs.get(path)
     except FileNotFoundError:

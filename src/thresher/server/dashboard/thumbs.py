@@ -13,11 +13,14 @@ import io
 import os
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection
 
+from thresher.agent.settings import AgentSettings
 from thresher.model.frames import Chunk
 from thresher.server.db.queries import dashboard as q
 from thresher.server.errors import NotFound
@@ -28,12 +31,45 @@ THUMB_PX = 480
 _CACHE_SIZE = 256
 
 
-def task_outputs(conn: Connection, task_id: int) -> list[str]:
+OUTPUT_MTIME_SLACK_S: float = AgentSettings.model_fields["output_mtime_slack_s"].default
+"""How far a file's modification time may fall outside its attempt's time and still count as written by it:
+the agent's own slack for its output checks (agent/output_checks.py), as file servers keep coarse times."""
+
+
+@dataclass(frozen=True)
+class TaskOutputs:
+    """A task's declared outputs, and the time of its latest attempt (None: it never ran)."""
+
+    paths: list[str]
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+    def written_by_attempt(self, path: str) -> bool:
+        """Whether the file at `path` was modified while the task's latest attempt ran (within the slack).
+
+        A later job writing the same path, or an older render left there, is not this task's output:
+        its page must not preview it as if it were. A task that never ran shows what is there."""
+        if self.started_at is None:
+            return True
+        try:
+            mtime = os.stat(path).st_mtime
+        except OSError:
+            return False
+        if mtime < _epoch(self.started_at) - OUTPUT_MTIME_SLACK_S:
+            return False
+        return self.ended_at is None or mtime <= _epoch(self.ended_at) + OUTPUT_MTIME_SLACK_S
+
+
+def _epoch(moment: datetime) -> float:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def task_outputs(conn: Connection, task_id: int) -> TaskOutputs:
     """The files a task must write, as the template computes them (absolute when the layer has a cwd)."""
     row = conn.execute(q.TASK_OUTPUTS, {"task_id": task_id}).first()
     if row is None:
         raise NotFound(f"no task with id {task_id}")
-    return outputs_of(row)
+    return TaskOutputs(outputs_of(row), row.attempt_started_at, row.attempt_ended_at)
 
 
 def outputs_of(row: Any) -> list[str]:

@@ -23,13 +23,20 @@ TOKEN_BY_ID = select(tokens.c.kind, tokens.c.name, tokens.c.digest).where(tokens
 _OUTPUT_COLUMNS = (tasks.c.idx, tasks.c.frames, tasks.c.frame_start, tasks.c.frame_end, tasks.c.frame_step,
                    tasks.c.frame_count, layers.c.template, layers.c.args, layers.c.cwd)
 
-# One task's output columns, for its thumbnails and its page's list of files.
-TASK_OUTPUTS = (select(*_OUTPUT_COLUMNS).join(layers, layers.c.id == tasks.c.layer_id)
+# One task's output columns, for its thumbnails and its page's list of files, with when its latest attempt
+# started and ended (a preview shows only a file that attempt wrote: dashboard/thumbs.written_by_attempt).
+TASK_OUTPUTS = (select(*_OUTPUT_COLUMNS, attempts.c.started_at.label("attempt_started_at"),
+                       attempts.c.ended_at.label("attempt_ended_at"))
+                .join(layers, layers.c.id == tasks.c.layer_id)
+                .outerjoin(attempts, attempts.c.id == tasks.c.attempt_id)
                 .where(tasks.c.id == bindparam("task_id")))
 
-# A job's newest succeeded tasks with their output columns: the job page's previews.
-NEWEST_SUCCEEDED_TASKS = (select(tasks.c.id, *_OUTPUT_COLUMNS, layers.c.name.label("layer"))
+# A job's newest succeeded tasks with their output columns and attempt times: the job page's previews.
+NEWEST_SUCCEEDED_TASKS = (select(tasks.c.id, *_OUTPUT_COLUMNS, layers.c.name.label("layer"),
+                                 attempts.c.started_at.label("attempt_started_at"),
+                                 attempts.c.ended_at.label("attempt_ended_at"))
                           .join(layers, layers.c.id == tasks.c.layer_id)
+                          .outerjoin(attempts, attempts.c.id == tasks.c.attempt_id)
                           .where(tasks.c.job_id == bindparam("job_id"), tasks.c.state == TaskState.SUCCEEDED)
                           .order_by(tasks.c.ended_at.desc(), tasks.c.id.desc()).limit(bindparam("limit")))
 

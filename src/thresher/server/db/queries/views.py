@@ -82,12 +82,13 @@ LAYERS_OF_JOB = select(layers).where(layers.c.job_id == bindparam("job_id")).ord
 # -- tasks -----------------------------------------------------------------------------------
 
 # A task as `wire.jobs.Task` shows it, its columns named as the model's fields: its layer's name, and the
-# name of the node its latest attempt ran on.
+# name of the node its latest attempt ran on, and why that attempt ended (its reason).
 _TASK_ROWS = (select(tasks.c.id, tasks.c.job_id, tasks.c.layer_id, layers.c.name.label("layer"),
                      tasks.c.idx.label("index"), tasks.c.frames, tasks.c.state, tasks.c.tries, tasks.c.lost,
                      nodes.c.name.label("node"), tasks.c.attempt_id, tasks.c.progress, tasks.c.started_at,
-                     tasks.c.ended_at, tasks.c.part)
-              .join(layers, layers.c.id == tasks.c.layer_id).outerjoin(nodes, nodes.c.id == tasks.c.node_id))
+                     tasks.c.ended_at, tasks.c.part, attempts.c.reason)
+              .join(layers, layers.c.id == tasks.c.layer_id).outerjoin(nodes, nodes.c.id == tasks.c.node_id)
+              .outerjoin(attempts, attempts.c.id == tasks.c.attempt_id))
 
 
 def _task_filters(layer: str | None, state: str | None) -> list[Any]:

@@ -1,0 +1,67 @@
+"""Which jobs a steering command acts on: ids, names or globs (`thresher kill 3 4 'shot010*'`).
+
+A number is a job id. Anything else is a job name, or a glob of names (`*`, `?`, `[...]`), looked up in
+the job listing (the server's `name` filter narrows it to names holding the glob's longest literal part,
+then `fnmatch` decides). A word that matches no job is refused; a name or glob that matches several jobs
+acts on them only with `--yes` (a glob typed a little too wide must not kill a show's work), and the
+refusal lists what it matched.
+"""
+
+from __future__ import annotations
+
+import re
+from fnmatch import fnmatchcase
+from typing import Annotated
+
+import typer
+
+from thresher.cli.common import fail
+from thresher.client.api import Thresher
+from thresher.model.failure_summary import plural
+from thresher.wire.jobs import JobSummary
+
+JobsArg = Annotated[list[str], typer.Argument(
+    metavar="JOB...", show_default=False,
+    help="Job ids, names or globs of names (quote them: 'shot010*'); several act on each in turn.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Act on every job a name or glob matches.")]
+
+_GLOB = re.compile(r"[*?\[\]]")
+LISTED = 10
+PAGE = 1000
+
+
+def _literal(pattern: str) -> str:
+    """The longest part of a glob without wildcards: what the server's `name contains` filter can use."""
+    return max(_GLOB.split(pattern), key=len)
+
+
+def _named(client: Thresher, pattern: str) -> list[JobSummary]:
+    found: list[JobSummary] = []
+    needle = _literal(pattern) or None
+    while True:
+        answer = client.jobs(name=needle, limit=PAGE, offset=len(found), sort="id")
+        found.extend(answer.items)
+        if not answer.items or len(found) >= answer.total:
+            break
+    return [job for job in found if fnmatchcase(job.name, pattern)]
+
+
+def resolve_jobs(client: Thresher, words: list[str], yes: bool = False) -> list[int]:
+    """The ids the words name, in the order given, each once."""
+    ids: list[int] = []
+    for word in words:
+        text = word.strip()
+        if text.isdigit():
+            matched = [int(text)]
+        else:
+            jobs = _named(client, text)
+            if not jobs:
+                kind = "glob" if _GLOB.search(text) else "name"
+                fail(f"no job matches the {kind} {text!r}")
+            if len(jobs) > 1 and not yes:
+                listed = ", ".join(f"{j.id} {j.name}" for j in jobs[:LISTED])
+                more = f" and {len(jobs) - LISTED} more" if len(jobs) > LISTED else ""
+                fail(f"{text!r} matches {plural(len(jobs), 'job')} ({listed}{more}): give ids, or --yes for all")
+            matched = [j.id for j in jobs]
+        ids.extend(i for i in matched if i not in ids)
+    return ids

@@ -1,0 +1,113 @@
+"""Why a job failed, in one line: its failed attempts grouped by what went wrong.
+
+Reasons are written per attempt (`exit code 1`, `out of memory: ... (peak 3.1 GB); retrying with 8192 MB`,
+`missing output: /r/shot_0012.exr`), so two attempts that failed the same way rarely have the same text.
+`normalize_reason` keeps what they have in common; `group_failures` counts them by it, and
+`failure_line` says it the way `thresher job`/`thresher wait` and the job page show it. Pure functions,
+so the CLI, the server and the dashboard say it alike and tests need no farm.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+NO_REASON = "no reason given"
+MAX_REASON_CHARS = 120
+SHOWN_TASKS = 8
+SHOWN_NODES = 3
+SHOWN_GROUPS = 3
+
+_EXIT = re.compile(r"^(?:exit(?:ed)?(?: with)?(?: status| code)?|return(?:ed)? code)\s*[:=]?\s*(-?\d+)\b", re.I)
+_FIRST_WORDS = ("out of memory", "missing output", "empty output", "stale output", "cannot start",
+                "working directory does not exist", "timed out", "timeout")
+_NUMBER = re.compile(r"\d+")
+_SPACE = re.compile(r"\s+")
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """`1 task`, `3 tasks` (`many` for words that do not just take an s)."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def normalize_reason(reason: str | None) -> str:
+    """What failures of one kind share: `exit code 1` whatever the wording of the status, `out of memory`
+    without its peak, `missing output` without its path; other text with its numbers as `N`."""
+    text = _SPACE.sub(" ", (reason or "").strip())
+    if not text:
+        return NO_REASON
+    text = text.split("; ", 1)[0]  # the server's notes after it: "; retrying with 8192 MB", "; lost 3 times"
+    exit_status = _EXIT.match(text)
+    if exit_status:
+        return f"exit code {int(exit_status.group(1))}"
+    lower = text.lower()
+    for words in _FIRST_WORDS:
+        if lower.startswith(words):
+            return words
+    if lower.startswith("killed by signal"):
+        return text[:MAX_REASON_CHARS]
+    text = _NUMBER.sub("N", text)
+    return text if len(text) <= MAX_REASON_CHARS else text[:MAX_REASON_CHARS - 1] + "…"
+
+
+@dataclass(frozen=True)
+class FailedAttempt:
+    """One failed attempt, as much of it as the summary needs."""
+
+    task_id: int
+    node: str
+    reason: str | None
+
+
+@dataclass
+class FailureGroup:
+    """Failed attempts that failed the same way: how many, of which tasks, on which nodes (most first)."""
+
+    reason: str
+    attempts: int = 0
+    tasks: list[int] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)
+    example: str | None = None
+
+
+def group_failures(failed: Iterable[FailedAttempt]) -> list[FailureGroup]:
+    """Failed attempts grouped by normalised reason, the biggest group first (then by reason)."""
+    groups: dict[str, FailureGroup] = {}
+    tasks: dict[str, set[int]] = {}
+    nodes: dict[str, Counter[str]] = {}
+    for attempt in failed:
+        key = normalize_reason(attempt.reason)
+        group = groups.setdefault(key, FailureGroup(reason=key, example=attempt.reason or None))
+        group.attempts += 1
+        tasks.setdefault(key, set()).add(attempt.task_id)
+        nodes.setdefault(key, Counter())[attempt.node] += 1
+    for key, group in groups.items():
+        group.tasks = sorted(tasks[key])
+        group.nodes = [name for name, _ in sorted(nodes[key].items(), key=lambda kv: (-kv[1], kv[0]))]
+    return sorted(groups.values(), key=lambda g: (-g.attempts, g.reason))
+
+
+def _some(items: list[str], most: int) -> str:
+    shown = ", ".join(items[:most])
+    return shown + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
+def group_words(group: FailureGroup) -> str:
+    """`'exit code 1' x3 on node-a (tasks 4, 5, 6)`."""
+    where = f" on {_some(group.nodes, SHOWN_NODES)}" if group.nodes else ""
+    label = "task" if len(group.tasks) == 1 else "tasks"
+    return (f"'{group.reason}' x{group.attempts}{where} "
+            f"({label} {_some([str(t) for t in group.tasks], SHOWN_TASKS)})")
+
+
+def failure_line(failed_tasks: int, groups: list[FailureGroup]) -> str:
+    """`3 tasks failed — 'exit code 1' x3 on node-a (tasks 4, 5, 6)`; the three biggest groups."""
+    head = f"{plural(failed_tasks, 'task')} failed"
+    if not groups:
+        return head + " — no failed attempts recorded"
+    words = "; ".join(group_words(g) for g in groups[:SHOWN_GROUPS])
+    if len(groups) > SHOWN_GROUPS:
+        words += f"; and {plural(len(groups) - SHOWN_GROUPS, 'other reason')}"
+    return f"{head} — {words}"

@@ -1,0 +1,63 @@
+"""The failure summary (model/failure_summary.py): reasons that mean the same group together."""
+
+from __future__ import annotations
+
+import pytest
+
+from thresher.model.failure_summary import (
+    NO_REASON,
+    FailedAttempt,
+    failure_line,
+    group_failures,
+    normalize_reason,
+    plural,
+)
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("exit code 1", "exit code 1"),
+    ("exit status 1", "exit code 1"),
+    ("Exited with 1", "exit code 1"),
+    ("exit code 2", "exit code 2"),
+    ("out of memory: killed by the kernel's OOM killer (peak 3.1 GB); retrying with 8192 MB", "out of memory"),
+    ("missing output: /r/shot_0012.exr", "missing output"),
+    ("stale output: /r/a.png was not written by this attempt (modified ..., attempt started ...)", "stale output"),
+    ("killed by signal SIGSEGV", "killed by signal SIGSEGV"),
+    ("error line: Error: cannot read /r/tex_0012.tx at line 34", "error line: Error: cannot read /r/tex_N.tx at line N"),
+    (None, NO_REASON),
+    ("   ", NO_REASON),
+])
+def test_normalize_reason(raw: str | None, expected: str) -> None:
+    assert normalize_reason(raw) == expected
+
+
+def test_groups_count_attempts_tasks_and_nodes_biggest_first() -> None:
+    failed = [FailedAttempt(4, "node-a", "exit code 1"), FailedAttempt(5, "node-a", "exit status 1"),
+              FailedAttempt(6, "node-b", "exit code 1"), FailedAttempt(6, "node-a", "exit code 1"),
+              FailedAttempt(9, "node-c", "out of memory: peak 2 GB")]
+    groups = group_failures(failed)
+    assert [(g.reason, g.attempts, g.tasks, g.nodes) for g in groups] == [
+        ("exit code 1", 4, [4, 5, 6], ["node-a", "node-b"]),
+        ("out of memory", 1, [9], ["node-c"]),
+    ]
+    assert groups[0].example == "exit code 1"
+
+
+def test_failure_line_says_it_in_one_line() -> None:
+    groups = group_failures([FailedAttempt(t, "node-a", "exit code 1") for t in (4, 5, 6)])
+    assert failure_line(3, groups) == "3 tasks failed — 'exit code 1' x3 on node-a (tasks 4, 5, 6)"
+    one = group_failures([FailedAttempt(4, "node-a", "exit code 1")])
+    assert failure_line(1, one) == "1 task failed — 'exit code 1' x1 on node-a (task 4)"
+    assert failure_line(0, []) == "0 tasks failed — no failed attempts recorded"
+
+
+def test_failure_line_keeps_long_lists_short() -> None:
+    failed = [FailedAttempt(t, f"n{t % 5}", f"reason {chr(97 + t % 5)}") for t in range(1, 61)]
+    line = failure_line(60, group_failures(failed))
+    assert line.endswith("; and 2 other reasons")
+    assert "(tasks 5, 10, 15, 20, 25, 30, 35, 40 and 4 more)" in line and len(line) < 400
+
+
+def test_plural() -> None:
+    assert plural(1, "job") == "1 job" and plural(0, "job") == "0 jobs" and plural(2, "node") == "2 nodes"
+    assert plural(2, "dependency", "dependencies") == "2 dependencies"
