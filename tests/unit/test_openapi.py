@@ -321,6 +321,10 @@ def test_real_answers_are_documented_and_have_their_models(app: FastAPI) -> None
         call("POST", "/jobs/999999/urgent", admin, 404, json={"urgent": True})
         call("POST", f"/jobs/{job['id']}/move", admin, 200, json={"folder": "late"})
         call("POST", "/jobs/999999/move", admin, 404, json={"folder": "late"})
+        scouted = call("POST", "/jobs", admin, 201, json=_spec(frames="1-3", scout="1", scout_release="manual"))
+        call("POST", f"/jobs/{scouted['id']}/release", admin, 404, json={"layer": "nothing"})
+        call("POST", f"/jobs/{scouted['id']}/release", admin, 200, json={"layer": "render"})
+        call("POST", f"/jobs/{scouted['id']}/release", admin, 409)
         call("POST", "/agent/goodbye", admin, 403)
         call("POST", "/agent/goodbye", token, 200)
     operations = {op["operationId"] for _, _, op in _operations(call.document)}

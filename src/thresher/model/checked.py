@@ -54,6 +54,8 @@ class CheckedLayer:
     args: TemplateArgs
     task_count: int
     parts: list[dict[str, Any] | None] = field(default_factory=lambda: [None])
+    scout_frames: list[int] = field(default_factory=list)  # `model.scouts.pick` of its `scout`
+    scout_tasks: list[int] = field(default_factory=list)   # indices of the tasks holding them (none: no scouts)
 
     def chunks(self) -> Iterator[Chunk]:
         """The layer's tasks in order: each chunk of frames once per part (tile or wedge value)."""

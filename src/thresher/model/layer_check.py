@@ -4,14 +4,16 @@ values, and the first command built, so that a layer whose tasks could not start
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
+from thresher.model import scouts
 from thresher.model.checked import CheckedLayer
-from thresher.model.frames import chunk_count, frame_count, is_arithmetic
+from thresher.model.frames import chunk_count, frame_count, is_arithmetic, parse_frames
 from thresher.model.paths import PathRule
 from thresher.model.problems import Problem, field_errors
 from thresher.model.spec import LayerSpec
@@ -66,6 +68,12 @@ def check_layer(i: int, layer: LayerSpec, names: set[str], path_mapping: list[Pa
         nx, ny = layer.tiles
         parts = [{"tile": [col, row], "tiles": [nx, ny]} for row in range(ny) for col in range(nx)]
     checked = CheckedLayer(layer, template, args, chunk_count(layer.frames, layer.chunk) * len(parts), parts)
+    if layer.scout is not None:
+        try:
+            checked.scout_frames = scouts.pick(layer.scout, [int(f) for f in parse_frames(layer.frames)])
+        except scouts.ScoutSpecError as exc:
+            return refused(f"layers.{i}.scout", str(exc))
+        checked.scout_tasks = scout_task_indices(checked)
     try:
         # the first task; arguments with placeholders (`samples: "{wedge}"`) with every wedge value
         for chunk in itertools.islice(checked.chunks(), len(parts) if isinstance(args, PendingArgs) else 1):
@@ -73,6 +81,21 @@ def check_layer(i: int, layer: LayerSpec, names: set[str], path_mapping: list[Pa
     except (TemplateError, ValidationError, ValueError) as exc:
         return refused(f"layers.{i}.args", str(exc))
     return LayerCheck(checked, stitch, [f"layers.{i}: {w}" for w in template.layer_warnings(args, layer)])
+
+
+def scout_task_indices(checked: CheckedLayer) -> list[int]:
+    """The indices of the tasks holding a scout frame: every part (tile, wedge value) of a chunk that
+    holds one (`model.scouts`: chunks are not split for scouts)."""
+    wanted = sorted(checked.scout_frames)
+    if not wanted:
+        return []
+    out = []
+    for index, (text, start, end, _step, _count), _part in checked.numbered(checked.parts):
+        low, high = min(start, end), max(start, end)
+        near = [f for f in wanted[bisect.bisect_left(wanted, low):bisect.bisect_right(wanted, high)]]
+        if near and scouts.covers(near, (int(f) for f in parse_frames(text))):
+            out.append(index)
+    return out
 
 
 def _stitch_layer(i: int, layer: LayerSpec, template: Template, args: TemplateArgs, names: set[str]) -> LayerCheck:

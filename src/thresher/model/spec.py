@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
+from thresher.model import scouts
 from thresher.model.frames import FrameSpecError, parse_frames
 from thresher.model.layer_graph import cycle_problem, dependency_cycle, layer_graph_problems
 from thresher.model.paths import PathRule
@@ -217,6 +218,11 @@ class LayerSpec(_Strict):
                                                             "separate tasks, then stitched ([x, y] or 'XxY')")
     wedge: list[str | int | float] | None = Field(None, description="render the frames once per value; "
                                                                     "{wedge} and {wedge_index} are filled in")
+    scout: str | None = Field(None, max_length=2000, description="frames rendered first, the rest held until "
+                              "they succeed: fml:N (first, middle, last), auto:N, or a list like '1,50,100' "
+                              "(see model/scouts.py)")
+    scout_release: Literal["auto", "manual"] = Field("auto", description="auto: the held tasks go once every "
+                                                     "scout task succeeded; manual: once a person releases them")
 
     def layer_names(self) -> list[str]:
         """The layers of its own job it waits for, whichever form names them."""
@@ -262,6 +268,20 @@ class LayerSpec(_Strict):
         if self.tiles is not None and self.wedge is not None:
             raise ValueError("a layer has either tiles or a wedge, not both (use two layers)")
         return self
+
+    @field_validator("scout", mode="before")
+    @classmethod
+    def _scout(cls, value: Any) -> Any:
+        if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            value = ",".join(str(v) for v in value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str):
+            try:
+                return scouts.check_spec(value)
+            except scouts.ScoutSpecError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("name")
     @classmethod

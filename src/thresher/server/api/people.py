@@ -25,7 +25,19 @@ from thresher.server.farm_checks import farm_problems, problem_detail
 from thresher.server.submit import create_job
 from thresher.templates import all_templates
 from thresher.wire.common import Page, error_responses
-from thresher.wire.jobs import Attempt, DryRun, Job, JobSummary, LogPiece, PriorityBody, RetryBody, Task, TaskDetail
+from thresher.wire.jobs import (
+    Attempt,
+    DryRun,
+    Job,
+    JobSummary,
+    LogPiece,
+    PriorityBody,
+    ReleaseBody,
+    Released,
+    RetryBody,
+    Task,
+    TaskDetail,
+)
 from thresher.wire.meta import Template
 from thresher.wire.nodes import Node
 
@@ -207,6 +219,16 @@ def resume_job(request: Request, job_id: JobId) -> Job:
              operation_id="retry_job", tags=["jobs"], response_model=Job, responses=_CHANGE)
 def retry_job(request: Request, job_id: JobId, body: RetryBody | None = None) -> Job:
     return _job_action(ctx(request), lifecycle.retry_tasks, job_id, body.task_ids if body else None)
+
+
+@router.post("/jobs/{job_id}/release", summary="Let the tasks held behind scout frames go (one layer, or all)",
+             operation_id="release_job", tags=["jobs"], response_model=Released, responses=_CHANGE)
+def release_job(request: Request, job_id: JobId, body: ReleaseBody | None = None) -> Released:
+    server = ctx(request)
+    layer, who = body.layer if body else None, request.state.caller.name
+    released, _changes = server.write(lambda conn: lifecycle.release_held(conn, job_id, layer, who, utcnow()))
+    server.publish(jobs=[job_id])
+    return Released(job_id=job_id, layers=released)
 
 
 @router.post("/jobs/{job_id}/priority", summary="Change a job's priority", operation_id="set_priority",

@@ -1,0 +1,125 @@
+"""Scout frames on real databases (SQLite and PostgreSQL): the scout tasks go first, the rest is held
+(`held`, never dispatched) until every scout succeeded (auto) or a person releases them (manual); a
+failed scout keeps the layer held and says why (`server/scouts.py`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from tests.api.test_dispatch_db import Bench, layer
+
+from thresher.server import lifecycle
+from thresher.server.db.tables import tasks
+from thresher.server.errors import Conflict
+from thresher.server.views import get_job
+
+
+@pytest.fixture
+def bench(db_url: str, tmp_path: Path) -> Bench:
+    b = Bench(db_url, tmp_path / "data")
+    yield b
+    b.db.dispose()
+
+
+def _tasks(bench: Bench, job_id: int) -> list[Any]:
+    with bench.db.read() as conn:
+        return conn.execute(select(tasks.c.frames, tasks.c.state, tasks.c.scout)
+                            .where(tasks.c.job_id == job_id).order_by(tasks.c.id)).all()
+
+
+def _run_all(bench: Bench, node: int, status: str = "succeeded") -> list[str]:
+    """Dispatch to `node` until nothing is given; finish each with `status`; the frames it ran."""
+    ran = []
+    while True:
+        work = bench.work(node)
+        if not work:
+            return ran
+        for a in work:
+            ran.append(a["frames"])
+            bench.finish(node, a["attempt_id"], status, 0 if status == "succeeded" else 1)
+
+
+def _job(bench: Bench, job_id: int) -> Any:
+    with bench.db.read() as conn:
+        return get_job(conn, job_id)
+
+
+def test_scouts_run_first_and_release_the_rest_by_themselves(bench: Bench) -> None:
+    job = bench.submit(layers=[layer(frames="1-10", scout="fml:3")])
+    assert [(t.frames, t.state, t.scout) for t in _tasks(bench, job) if t.scout] == [
+        ("1", "ready", True), ("6", "ready", True), ("10", "ready", True)]
+    assert {t.state for t in _tasks(bench, job) if not t.scout} == {"held"}
+    seen = _job(bench, job)
+    assert seen.layers[0].scout is not None and seen.layers[0].scout.frames == [1, 6, 10]
+    assert seen.layers[0].counts.held == 7 and seen.state == "queued"
+    node = bench.node("n1", cores=1)
+    first = []
+    for _ in range(3):  # one core: one task at a time; the held ones are never given
+        (a,) = bench.work(node)
+        first.append(a["frames"])
+        if len(first) < 3:
+            bench.finish(node, a["attempt_id"])
+    assert sorted(first, key=int) == ["1", "6", "10"]
+    assert "scout frames 1, 6, 10 of layer render" in (_job(bench, job).layers[0].pending or "")
+    bench.finish(node, a["attempt_id"])  # the last scout: the rest goes
+    assert {t.state for t in _tasks(bench, job) if not t.scout} == {"ready"}
+    assert len(_run_all(bench, node)) == 7
+    assert bench.job_state(job) == "succeeded"
+
+
+def test_manual_release_waits_for_a_person(bench: Bench) -> None:
+    job = bench.submit(layers=[layer(frames="1-6", scout="1,4", scout_release="manual"), layer("other", frames="1")])
+    node = bench.node("n1")
+    assert sorted(_run_all(bench, node), key=int) == ["1", "1", "4"]
+    seen = _job(bench, job)
+    assert seen.state == "waiting"  # not succeeded: four frames are held
+    assert seen.pending == "held until released: scout frames rendered, waiting for a person to release"
+    released, _ = bench.act(lifecycle.release_held, job, "render", "wrangler")
+    assert released == ["render"]
+    assert _job(bench, job).layers[0].scout.released_by == "wrangler"  # type: ignore[union-attr]
+    assert sorted(_run_all(bench, node), key=int) == ["2", "3", "5", "6"]
+    assert bench.job_state(job) == "succeeded"
+    with pytest.raises(Conflict):
+        bench.act(lifecycle.release_held, job, None, "wrangler")
+
+
+def test_a_failed_scout_keeps_the_layer_held_and_says_so(bench: Bench) -> None:
+    job = bench.submit(layers=[layer(frames="1-50", chunk=10, scout="1,50", retries=0)])
+    node = bench.node("n1")
+    work = bench.work(node)
+    assert sorted(a["frames"] for a in work) == ["1-10", "41-50"]
+    bench.finish(node, work[0]["attempt_id"], "failed", 1)
+    bench.finish(node, work[1]["attempt_id"])
+    assert bench.work(node) == []
+    seen = _job(bench, job)
+    assert seen.state == "failed"
+    assert seen.layers[0].counts.held == 3
+    assert seen.layers[0].pending and seen.layers[0].pending.startswith(
+        "held: scout frames 1, 50 of layer render: 1 failed")
+    assert seen.pending == seen.layers[0].pending
+    bench.act(lifecycle.retry_tasks, job, None)  # the scout retried to success releases the rest
+    _run_all(bench, node)
+    assert bench.job_state(job) == "succeeded"
+
+
+def test_a_scouted_layer_waiting_on_another_releases_only_what_its_dependencies_allow(bench: Bench) -> None:
+    job = bench.submit(layers=[layer("sim", frames="1"),
+                               layer(frames="1-5", scout="fml:2", depends_on=["sim"])])
+    assert [t.state for t in _tasks(bench, job)] == ["ready", "waiting", "held", "held", "held", "waiting"]
+    node = bench.node("n1", cores=1)
+    (sim,) = bench.work(node)
+    assert sim["layer"] == "sim"
+    bench.finish(node, sim["attempt_id"])
+    assert [t.state for t in _tasks(bench, job)] == ["succeeded", "ready", "held", "held", "held", "ready"]
+    assert _run_all(bench, node) == ["1", "5", "2", "3", "4"]
+    assert bench.job_state(job) == "succeeded"
+
+
+def test_killing_a_job_kills_its_held_tasks(bench: Bench) -> None:
+    job = bench.submit(layers=[layer(frames="1-5", scout="fml:1")])
+    bench.act(lifecycle.kill_job, job)
+    assert {t.state for t in _tasks(bench, job)} == {"killed"}
+    assert bench.job_state(job) == "killed"
