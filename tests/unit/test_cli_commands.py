@@ -488,3 +488,21 @@ def test_attempts_lists_a_tasks_tries_and_says_out_of_memory(fake: FakeServer) -
     assert "failed out of memory" in result.stdout and "retrying with 918 MB" in result.stdout
     result = run("attempts", "11", "--json", "--server", "http://farm")
     assert [a["out_of_memory"] for a in json.loads(result.stdout)] == [True, False]
+
+
+def test_release_lets_a_layer_go_and_answers_json(fake: FakeServer) -> None:
+    fake.routes[("POST", "/jobs/7/release")] = {"job_id": 7, "layers": ["render"]}
+    result = run("release", "7", "render", "--server", "http://s", "--token", "t")
+    assert result.exit_code == 0, result.output
+    assert "released render" in result.stdout
+    assert fake.last_json() == {"layer": "render"}
+    result = run("release", "7", "--json", "--server", "http://s", "--token", "t")
+    assert result.exit_code == 0 and json.loads(result.stdout) == {"job_id": 7, "layers": ["render"]}
+    assert fake.last_json() == {}
+
+
+def test_release_of_nothing_held_says_why(fake: FakeServer) -> None:
+    fake.routes[("POST", "/jobs/7/release")] = lambda req: httpx.Response(
+        409, json={"detail": "job 7 holds no tasks to release", "errors": []})
+    result = run("release", "7", "--server", "http://s", "--token", "t")
+    assert result.exit_code == 1 and "holds no tasks to release" in result.stderr

@@ -299,6 +299,23 @@ def retry(
     _print_job_result(answer, json_out)
 
 
+def release(
+    job_id: JobArg,
+    layer: Annotated[str | None, typer.Argument(metavar="LAYER", help="One layer; every held layer when left out.",
+                                                show_default=False)] = None,
+    json_out: JsonOpt = False,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Let a job's tasks held behind scout frames go (a layer's `scout`, see `thresher job`)."""
+    with connect(server, token) as client:
+        answer = client.release(job_id, layer)
+    if json_out:
+        emit_json(answer)
+    else:
+        typer.echo(f"job {answer.job_id}: released {', '.join(answer.layers)}")
+
+
 def priority(
     job_id: JobArg,
     value: Annotated[int, typer.Argument(metavar="N", help="New priority, 0-1000.", show_default=False)],
