@@ -123,3 +123,64 @@ def test_killing_a_job_kills_its_held_tasks(bench: Bench) -> None:
     bench.act(lifecycle.kill_job, job)
     assert {t.state for t in _tasks(bench, job)} == {"killed"}
     assert bench.job_state(job) == "killed"
+
+
+def _finish_taking(bench: Bench, node: int, seconds: float) -> list[str]:
+    """Run what `node` is given, each attempt made to have lasted `seconds`."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from thresher.server.clock import utcnow
+    from thresher.server.db.tables import attempts
+    work = bench.work(node)
+    with bench.db.write() as conn:
+        conn.execute(update(attempts).where(attempts.c.id.in_([a["attempt_id"] for a in work]))
+                     .values(started_at=utcnow() - timedelta(seconds=seconds)))
+    for a in work:
+        bench.finish(node, a["attempt_id"])
+    return [a["frames"] for a in work]
+
+
+def test_auto_chunks_after_the_probes_with_a_frame_by_frame_follower_still_right(bench: Bench) -> None:
+    from thresher.server.db.tables import dependencies, layers
+    job = bench.submit(layers=[layer(frames="1-20", chunk="auto", target_task_s=600, max_chunk=8),
+                               layer("comp", frames="1-20", chunk=5,
+                                     depends_on=[{"layer": "render", "frames": True}])])
+    render = [t for t in _tasks(bench, job) if t.scout]
+    assert [t.frames for t in render] == ["1", "11", "20"]
+    node = bench.node("n1", cores=3)
+    assert sorted(_finish_taking(bench, node, 60), key=int) == ["1", "11", "20"]
+    seen = _job(bench, job)
+    decision = seen.layers[0].chunk_decision
+    assert decision is not None and decision.status == "decided" and decision.chunk == 8
+    assert decision.seconds_per_frame == pytest.approx(60, rel=0.05) and len(decision.samples) == 3
+    assert decision.rewritten == 17 and decision.tasks == 3
+    assert seen.layers[0].chunk == 8 and seen.layers[0].total_tasks == 6 and seen.total_tasks == 10
+    with bench.db.read() as conn:
+        rows = conn.execute(select(tasks.c.id, tasks.c.frames, tasks.c.layer_id, tasks.c.state)
+                            .order_by(tasks.c.frame_start)).all()
+        render_id, comp_id = [r.id for r in conn.execute(select(layers.c.id).order_by(layers.c.idx))]
+        edges = conn.execute(select(dependencies.c.waiter_task_id, dependencies.c.target_task_id)
+                             .where(dependencies.c.kind == "frame")).all()
+    names = {r.id: r.frames for r in rows}
+    assert sorted((r.frames for r in rows if r.layer_id == render_id), key=lambda f: int(f.split("-")[0])) == \
+        ["1", "2-9", "10", "11", "12-19", "20"]
+    waits = sorted((names[w], sorted(names[t] for w2, t in edges if w2 == w)) for w in {w for w, _ in edges})
+    assert waits == [("1-5", ["1", "2-9"]), ("11-15", ["11", "12-19"]), ("16-20", ["12-19", "20"]),
+                     ("6-10", ["10", "2-9"])]
+    assert all(r.state == "waiting" for r in rows if r.layer_id == comp_id)
+    ran = _run_all(bench, node)
+    assert ran.index("1-5") > ran.index("2-9") and ran.index("16-20") > ran.index("12-19")
+    assert bench.job_state(job) == "succeeded"
+
+
+def test_auto_chunks_of_a_wedge_chunk_each_value_on_its_own(bench: Bench) -> None:
+    job = bench.submit(layers=[layer(frames="1-6", chunk="auto", max_chunk=3, scout="1",
+                                     wedge=[1, 2], args={"command": ["echo", "{frame}", "{wedge}"]})])
+    node = bench.node("n1")
+    assert _finish_taking(bench, node, 1) == ["1", "1"]
+    rest = [(t.frames, t.state) for t in _tasks(bench, job) if not t.scout]
+    assert sorted(rest) == [("2-4", "ready"), ("2-4", "ready"), ("5-6", "ready"), ("5-6", "ready")]
+    _run_all(bench, node)
+    assert bench.job_state(job) == "succeeded"

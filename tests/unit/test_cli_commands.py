@@ -19,7 +19,7 @@ from thresher.cli.main import app
 from thresher.client.api import Thresher
 from thresher.client.http import HttpClient
 
-COUNTS = {"waiting": 0, "ready": 1, "running": 1, "succeeded": 2, "failed": 0, "paused": 0, "killed": 0, "skipped": 0}
+COUNTS = {"waiting": 0, "held": 0, "ready": 1, "running": 1, "succeeded": 2, "failed": 0, "paused": 0, "killed": 0, "skipped": 0}
 # The server's answers in full: the CLI parses them with the wire models and `--json` prints them back.
 SUMMARY = {
     "id": 7, "name": "shot", "owner": "ana", "project": "demo", "sequence": None, "shot": None, "priority": 50,
@@ -34,7 +34,7 @@ JOB = {
                 "pending": None, "estimate": {
                     "task_s": 90.0, "low_s": 60.0, "high_s": 120.0, "samples": 2, "eta_s": 180.0,
                     "eta_at": "2024-01-01T10:03:00Z", "confidence": "rough", "basis": "2 finished tasks",
-                    "reason": None}}],
+                    "reason": None}, "scout": None, "chunk_decision": None}],
     "depends_on": [], "spec": {}, "pending": None, "urgent": False, "urgent_by": None, "urgent_at": None,
     "folder": None,
     "failures": 4,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import fileseq
 
@@ -139,6 +139,13 @@ def _compact(frames: list[int]) -> tuple[str, int]:
     if step != 0 and abs(step) <= MAX_STEP and all(b - a == step for a, b in pairwise(frames)):
         return (f"{frames[0]}-{frames[-1]}" + (f"x{abs(step)}" if abs(step) != 1 else "")), step
     return fileseq.FrameSet.framesToFrameRange(frames, sort=False, compress=False), 0
+
+
+def chunk_fields(frames: Sequence[int]) -> tuple[str, int, int, int, int]:
+    """A task's frame columns (frames, start, end, step, count) for a list of frames in order: what a
+    rewritten chunk (`model/auto_chunk.py`) stores, as `iter_chunk_fields` writes them."""
+    text, step = _compact(list(frames))
+    return text, frames[0], frames[-1], step, len(frames)
 
 
 def iter_chunks(spec: str, chunk_size: int) -> Iterator[Chunk]:

@@ -91,6 +91,7 @@ class ScoutFacts:
     frames: Sequence[int]
     release: str                  # "auto" or "manual"
     counts: Mapping[str, int]
+    probes: bool = False          # the frames `chunk: auto` measures with (no scout was asked for)
 
     def all_succeeded(self) -> bool:
         return all(state in (TaskState.SUCCEEDED, TaskState.SKIPPED) for state, n in self.counts.items() if n)
@@ -103,7 +104,7 @@ def frames_words(frames: Sequence[int], most: int = 10) -> str:
 
 def held_reason(facts: ScoutFacts) -> str:
     """Why a layer's held tasks do not run, in a wrangler's words."""
-    what = f"scout frames {frames_words(facts.frames)} of layer {facts.layer}"
+    what = f"{'measuring frames' if facts.probes else 'scout frames'} {frames_words(facts.frames)} of layer {facts.layer}"
     bad = [f"{facts.counts[s]} {s}" for s in (TaskState.FAILED, TaskState.KILLED) if facts.counts.get(s)]
     if bad:
         return f"held: {what}: {', '.join(bad)} (retry them, or release the layer by hand)"
@@ -113,4 +114,6 @@ def held_reason(facts: ScoutFacts) -> str:
         return f"held: {what} rendered; releasing"
     done = sum(n for s, n in facts.counts.items() if s in (TaskState.SUCCEEDED, TaskState.SKIPPED))
     total = sum(facts.counts.values())
+    if facts.probes:
+        return f"held: {what} first, to size its chunks (chunk: auto; {done} of {total} done)"
     return f"held: {what} render first ({done} of {total} scout tasks done)"

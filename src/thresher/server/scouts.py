@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 
 from thresher.model import scouts as rule
 from thresher.model.checked import CheckedLayer
+from thresher.server import auto_chunk
 from thresher.server.db.queries import scouts as q
 
 
@@ -26,8 +27,9 @@ def record(checked: CheckedLayer) -> dict[str, Any] | None:
     """The `layers.scout` value of a new layer (none without scout frames)."""
     if checked.spec.scout is None:
         return None
+    probes = bool(checked.auto_chunk and checked.auto_chunk.get("probes"))  # chunk: auto's own measuring frames
     return {"spec": checked.spec.scout, "frames": checked.scout_frames, "release": checked.spec.scout_release,
-            "released": False, "released_by": None}
+            "released": False, "released_by": None, "probes": probes}
 
 
 def hold(conn: Connection, checked: CheckedLayer, layer_id: int) -> None:
@@ -41,7 +43,8 @@ def hold(conn: Connection, checked: CheckedLayer, layer_id: int) -> None:
 def _facts(conn: Connection, layer: Any) -> rule.ScoutFacts:
     scout = layer.scout or {}
     counts = {r.state: r.n for r in conn.execute(q.SCOUT_COUNTS, {"layer_id": layer.id})}
-    return rule.ScoutFacts(layer.name, scout.get("frames", []), scout.get("release", "auto"), counts)
+    return rule.ScoutFacts(layer.name, scout.get("frames", []), scout.get("release", "auto"), counts,
+                           bool(scout.get("probes")))
 
 
 def _let_go(conn: Connection, layer: Any, by: str | None) -> int:
@@ -61,9 +64,15 @@ def release_succeeded(conn: Connection, succeeded: Iterable[int]) -> list[int]:
     jobs: list[int] = []
     for layer in conn.execute(q.SCOUT_LAYERS_OF_TASKS, {"task_ids": ids}).all():
         scout = layer.scout or {}
-        if scout.get("release", "auto") != "auto" or scout.get("released"):
+        if scout.get("released") or not _facts(conn, layer).all_succeeded():
             continue
-        if _facts(conn, layer).all_succeeded() and _let_go(conn, layer, None) and layer.job_id not in jobs:
+        changed = False
+        if auto_chunk.pending(layer):  # measured: the held frames are chunked to the target now
+            auto_chunk.rechunk(conn, layer)
+            changed = True
+        if scout.get("release", "auto") == "auto":
+            changed = bool(_let_go(conn, layer, None)) or changed
+        if changed and layer.job_id not in jobs:
             jobs.append(layer.job_id)
     return jobs
 
@@ -74,6 +83,8 @@ def release_by_hand(conn: Connection, job_id: int, layer_name: str | None, who: 
     released = []
     for layer in conn.execute(q.HELD_LAYERS_OF_JOB, {"job_id": job_id}).all():
         if layer_name is None or layer.name == layer_name:
+            if auto_chunk.pending(layer):  # released before the measuring ended: with what was measured
+                auto_chunk.rechunk(conn, layer)
             _let_go(conn, layer, who)
             released.append(layer.name)
     return released

@@ -94,7 +94,7 @@ def create_job(conn: Connection, job: CheckedJob, owner: str, *, create_projects
             tags=layer.tags, retries=layer.retries, timeout=layer.timeout, depends_on=layer.layer_names(),
             env={**spec.env, **layer.env}, cwd=layer.cwd, total_tasks=checked.task_count,
             pools=layer.pools, limits=layer.limits, service=layer.service, blocklist_after=layer.blocklist_after,
-            scout=scouts.record(checked),
+            scout=scouts.record(checked), chunk_decision=checked.auto_chunk,
         )).scalar_one()
         layer_ids[layer.name] = layer_id
         state = TaskState.READY if jobs_ready and not layer.depends_on else TaskState.WAITING

@@ -23,7 +23,18 @@ from thresher.server.db.queries import studio as qs
 from thresher.server.db.queries import views as q
 from thresher.server.errors import BadInput, NotFound
 from thresher.wire.common import Page
-from thresher.wire.jobs import Attempt, Job, JobSummary, Layer, LogPiece, Scout, Task, TaskCounts, TaskDetail
+from thresher.wire.jobs import (
+    Attempt,
+    ChunkDecision,
+    Job,
+    JobSummary,
+    Layer,
+    LogPiece,
+    Scout,
+    Task,
+    TaskCounts,
+    TaskDetail,
+)
 from thresher.wire.nodes import Node, NodeFree, RunningOnNode
 
 JOB_SORTS = q.JOB_SORTS
@@ -93,7 +104,8 @@ def layer_view(row: Any, counts: dict[str, int], running: float = 0.0, pending: 
         pending=pending, retries=row.retries, timeout=row.timeout, service=row.service,
         depends_on=row.depends_on or [], state=job_state_from_counts(counts, paused=False, killed=False),
         counts=TaskCounts(**counts), total_tasks=row.total_tasks, progress=_progress(counts, row.total_tasks, running),
-        scout=Scout(**row.scout) if getattr(row, "scout", None) else None)
+        scout=Scout(**row.scout) if getattr(row, "scout", None) else None,
+        chunk_decision=ChunkDecision(**row.chunk_decision) if getattr(row, "chunk_decision", None) else None)
 
 
 def get_job(conn: Connection, job_id: int) -> Job:

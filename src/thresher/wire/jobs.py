@@ -71,6 +71,22 @@ class Scout(BaseModel):
     release: str = Field(..., description="auto (once every scout task succeeded) or manual (by a person)")
     released: bool
     released_by: str | None = None
+    probes: bool = Field(False, description="the frames chunk: auto measures with (no scout was asked for)")
+
+
+class ChunkDecision(BaseModel):
+    """What `chunk: auto` decided (`model/auto_chunk.py`): measuring, then the chunk and its samples."""
+
+    status: str = Field(..., description="measuring, decided, or kept (nothing was measured)")
+    target_task_s: float
+    max_chunk: int
+    chunk: int | None = None
+    seconds_per_frame: float | None = None
+    samples: list[dict[str, Any]] = Field(default_factory=list, description="task_id, frames, seconds")
+    why: str | None = None
+    rewritten: int | None = Field(None, description="held tasks rewritten")
+    tasks: int | None = Field(None, description="tasks they became")
+    decided_at: str | None = None
 
 
 class ReleaseBody(BaseModel):
@@ -110,6 +126,7 @@ class Layer(BaseModel):
     pending: str | None = Field(None, description="why its ready or waiting tasks are not running now")
     estimate: Estimate | None = Field(None, description="task time and ETA (the job detail only)")
     scout: Scout | None = Field(None, description="its scout frames, if it has some")
+    chunk_decision: ChunkDecision | None = Field(None, description="chunk: auto, what it decided and from what")
 
 
 class BlocklistEntry(BaseModel):

@@ -17,7 +17,7 @@ HOLD_OTHERS = update(tasks).where(tasks.c.layer_id == bindparam("b_layer_id"),
                                   tasks.c.scout.is_(False)).values(state=TaskState.HELD)
 
 # The layers with scout frames among these tasks, with their scout record.
-SCOUT_LAYERS_OF_TASKS = (select(layers.c.id, layers.c.job_id, layers.c.name, layers.c.scout)
+SCOUT_LAYERS_OF_TASKS = (select(layers.c.id, layers.c.job_id, layers.c.name, layers.c.scout, layers.c.chunk_decision)
                          .where(layers.c.id.in_(select(tasks.c.layer_id).where(
                              tasks.c.id.in_(bindparam("task_ids", expanding=True)), tasks.c.scout.is_(True))))
                          .order_by(layers.c.job_id, layers.c.id))
@@ -27,7 +27,7 @@ SCOUT_COUNTS = (select(tasks.c.state, func.count().label("n"))
                 .where(tasks.c.layer_id == bindparam("layer_id"), tasks.c.scout.is_(True)).group_by(tasks.c.state))
 
 # The layers of a job that hold tasks back, with their scout record.
-HELD_LAYERS_OF_JOB = (select(layers.c.id, layers.c.job_id, layers.c.name, layers.c.scout)
+HELD_LAYERS_OF_JOB = (select(layers.c.id, layers.c.job_id, layers.c.name, layers.c.scout, layers.c.chunk_decision)
                       .where(layers.c.job_id == bindparam("job_id"),
                              exists().where(tasks.c.layer_id == layers.c.id, tasks.c.state == TaskState.HELD))
                       .order_by(layers.c.idx))
