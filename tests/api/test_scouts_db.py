@@ -157,6 +157,8 @@ def test_auto_chunks_after_the_probes_with_a_frame_by_frame_follower_still_right
     assert decision.seconds_per_frame == pytest.approx(60, rel=0.05) and len(decision.samples) == 3
     assert decision.rewritten == 17 and decision.tasks == 3
     assert seen.layers[0].chunk == 8 and seen.layers[0].total_tasks == 6 and seen.total_tasks == 10
+    from thresher.cli.views import chunk_words
+    assert chunk_words(seen.layers[0]).startswith("chunk: auto -> 8 (target 600 s): median 60")
     with bench.db.read() as conn:
         rows = conn.execute(select(tasks.c.id, tasks.c.frames, tasks.c.layer_id, tasks.c.state)
                             .order_by(tasks.c.frame_start)).all()

@@ -44,3 +44,21 @@ def test_manual_release_over_http_the_cli_and_the_page(farm: Any) -> None:
     assert out.exit_code == 0, out.output
     out = CliRunner().invoke(app, ["release", str(job["id"])], env=env)
     assert out.exit_code == 1 and "holds no tasks to release" in out.output
+
+
+def test_auto_chunks_shown_on_the_layer_the_cli_and_the_page(farm: Any) -> None:
+    job = farm.api.post("/jobs", {"name": "auto", "project": "default", "layers": [
+        {"name": "render", "frames": "1-9", "chunk": "auto", "max_chunk": 4, "args": {"command": ["true"]}}]})
+    layer = farm.api.get(f"/jobs/{job['id']}")["layers"][0]
+    assert layer["chunk_decision"]["status"] == "measuring" and layer["scout"]["probes"] is True
+    agent = _agent(farm)
+    assert sorted(_run_one(agent, "succeeded")["frames"] for _ in range(3)) == ["1", "5", "9"]
+    farm.wait_for(lambda: farm.api.get(f"/jobs/{job['id']}")["layers"][0]["chunk_decision"]["status"] == "decided")
+    layer = farm.api.get(f"/jobs/{job['id']}")["layers"][0]
+    assert layer["chunk"] == 4 and layer["total_tasks"] == 5   # 1, 2-4, 5, 6-8, 9: instant frames, capped at 4
+    page = _session(farm)
+    assert "chunk: auto → 4" in page.get(f"/jobs/{job['id']}").text
+    page.close()
+    env = {"THRESHER_SERVER": farm.server_url, "THRESHER_TOKEN": farm.admin_token}
+    out = CliRunner().invoke(app, ["job", str(job["id"])], env=env)
+    assert out.exit_code == 0 and "chunk: auto -> 4" in out.output

@@ -79,3 +79,6 @@ def test_the_words_for_a_held_layer() -> None:
     assert held_reason(facts(running=1, succeeded=1)) == \
         "held: scout frames 1, 50 of layer render render first (1 of 2 scout tasks done)"
     assert facts(succeeded=1, skipped=1).all_succeeded() and not facts(**{TaskState.READY: 1}).all_succeeded()
+    measuring = ScoutFacts("render", [1, 11, 20], "auto", {"succeeded": 1, "ready": 2}, probes=True)
+    assert held_reason(measuring) == \
+        "held: measuring frames 1, 11, 20 of layer render first, to size its chunks (chunk: auto; 1 of 3 done)"

@@ -184,7 +184,17 @@ def job_view(job: Job) -> Group:
                        task_words(layer.estimate) if layer.estimate else "-", eta_text(layer.estimate),
                        ", ".join(layer.depends_on) or "-")
     notes = [Text(f"  layer {layer.name}: {scout_words(layer)}") for layer in job.layers if layer.scout]
+    notes += [Text(f"  layer {layer.name}: {chunk_words(layer)}") for layer in job.layers if layer.chunk_decision]
     return Group(head, Text(""), layers, *notes)
+
+
+def chunk_words(layer: Layer) -> str:
+    """What `chunk: auto` decided for a layer, and from what."""
+    d = layer.chunk_decision
+    assert d is not None
+    if d.status == "measuring":
+        return f"chunk: auto, measuring seconds per frame (target {d.target_task_s:g} s a task, at most {d.max_chunk})"
+    return f"chunk: auto -> {d.chunk} (target {d.target_task_s:g} s): {d.why}"
 
 
 def scout_words(layer: Layer) -> str:
