@@ -186,3 +186,23 @@ def test_auto_chunks_of_a_wedge_chunk_each_value_on_its_own(bench: Bench) -> Non
     assert sorted(rest) == [("2-4", "ready"), ("2-4", "ready"), ("5-6", "ready"), ("5-6", "ready")]
     _run_all(bench, node)
     assert bench.job_state(job) == "succeeded"
+
+
+def test_scout_frames_change_until_a_task_of_the_layer_starts(bench: Bench) -> None:
+    from thresher.server.errors import BadInput
+    job = bench.submit(layers=[layer(frames="1-6", chunk=2, scout="1")])
+    bench.act(lifecycle.change_scout, job, "render", "5,6", "manual", "ana")
+    assert [(t.frames, t.state, t.scout) for t in _tasks(bench, job)] == [
+        ("1-2", "held", False), ("3-4", "held", False), ("5-6", "ready", True)]
+    scout = _job(bench, job).layers[0].scout
+    assert scout is not None and scout.frames == [5, 6] and scout.release == "manual"
+    with pytest.raises(BadInput) as caught:
+        bench.act(lifecycle.change_scout, job, "render", "fml:0", "auto", "ana")
+    assert caught.value.errors[0]["field"] == "scout"
+    node = bench.node("n1", cores=1)
+    (a,) = bench.work(node)
+    assert a["frames"] == "5-6"
+    with pytest.raises(Conflict):
+        bench.act(lifecycle.change_scout, job, "render", "1", "auto", "ana")
+    bench.finish(node, a["attempt_id"])
+    assert bench.work(node) == []  # manual: the rest waits for a person

@@ -506,3 +506,10 @@ def test_release_of_nothing_held_says_why(fake: FakeServer) -> None:
         409, json={"detail": "job 7 holds no tasks to release", "errors": []})
     result = run("release", "7", "--server", "http://s", "--token", "t")
     assert result.exit_code == 1 and "holds no tasks to release" in result.stderr
+
+
+def test_scout_picks_a_layers_frames_again(fake: FakeServer) -> None:
+    fake.routes[("PUT", "/jobs/7/layers/main/scout")] = JOB
+    result = run("scout", "7", "main", "1,4", "--manual", "--json", "--server", "http://s", "--token", "t")
+    assert result.exit_code == 0, result.output
+    assert fake.last_json() == {"scout": "1,4", "release": "manual"} and json.loads(result.stdout)["id"] == 7

@@ -316,6 +316,22 @@ def release(
         typer.echo(f"job {answer.job_id}: released {', '.join(answer.layers)}")
 
 
+def scout(
+    job_id: JobArg,
+    layer: Annotated[str, typer.Argument(metavar="LAYER", help="The layer.", show_default=False)],
+    frames: Annotated[str, typer.Argument(metavar="SCOUT", help="fml:N, auto:N or a list like 1,50,100.",
+                                          show_default=False)],
+    manual: Annotated[bool, typer.Option("--manual", help="Hold the rest until `thresher release`.")] = False,
+    json_out: JsonOpt = False,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Pick a layer's scout frames again, before any of its tasks started."""
+    with connect(server, token) as client:
+        answer = client.set_scout(job_id, layer, frames, "manual" if manual else "auto")
+    _print_job_result(answer, json_out)
+
+
 def priority(
     job_id: JobArg,
     value: Annotated[int, typer.Argument(metavar="N", help="New priority, 0-1000.", show_default=False)],

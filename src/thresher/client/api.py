@@ -159,6 +159,11 @@ class Thresher:
         body = {"layer": layer} if layer else {}
         return Released.model_validate(self.http.post(f"/jobs/{_seg(job_id)}/release", json=body))
 
+    def set_scout(self, job_id: int, layer: str, scout: str, release: str = "auto") -> Job:
+        """Pick a layer's scout frames again, before any of its tasks started."""
+        return Job.model_validate(self.http.request("PUT", f"/jobs/{_seg(job_id)}/layers/{_seg(layer)}/scout",
+                                                json={"scout": scout, "release": release}))
+
     def set_priority(self, job_id: int, priority: int) -> Job:
         return Job.model_validate(self.http.post(f"/jobs/{_seg(job_id)}/priority", json={"priority": priority}))
 

@@ -444,6 +444,14 @@ def release_held(conn: Connection, job_id: int, layer: str | None, who: str, now
     return released, refresh_job(conn, job_id, now)
 
 
+def change_scout(conn: Connection, job_id: int, layer: str, scout: str, release: str, who: str,
+                 now: datetime) -> Changes:
+    """A layer's scout frames picked again before any of its tasks started (`scouts.repick`)."""
+    _job(conn, job_id)
+    scouts.repick(conn, job_id, layer, scout, release, who)
+    return refresh_job(conn, job_id, now)
+
+
 def set_priority(conn: Connection, job_id: int, priority: int) -> None:
     _job(conn, job_id)
     conn.execute(qs.SET_JOB_PRIORITY, {"job_id": job_id, "b_priority": priority})

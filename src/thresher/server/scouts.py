@@ -19,8 +19,10 @@ from sqlalchemy import Connection
 
 from thresher.model import scouts as rule
 from thresher.model.checked import CheckedLayer
+from thresher.model.frames import parse_frames
 from thresher.server import auto_chunk
 from thresher.server.db.queries import scouts as q
+from thresher.server.errors import BadInput, Conflict, NotFound
 
 
 def record(checked: CheckedLayer) -> dict[str, Any] | None:
@@ -94,3 +96,29 @@ def reasons(conn: Connection, job_id: int) -> dict[int, str]:
     """Why each held layer of a job holds its tasks (`model.scouts.held_reason`)."""
     return {layer.id: rule.held_reason(_facts(conn, layer))
             for layer in conn.execute(q.HELD_LAYERS_OF_JOB, {"job_id": job_id}).all()}
+
+
+def repick(conn: Connection, job_id: int, layer_name: str, scout: str, release: str, who: str) -> None:
+    """Change a layer's scout frames before any of its tasks started: the tasks holding the new frames
+    wait (the dependency check releases them), the others are held (`lifecycle.change_scout`)."""
+    layer = conn.execute(q.LAYER_BY_NAME, {"job_id": job_id, "name": layer_name}).first()
+    if layer is None:
+        raise NotFound(f"job {job_id} has no layer named {layer_name!r}")
+    if conn.execute(q.LAYER_STARTED, {"layer_id": layer.id}).scalar():
+        raise Conflict(f"layer {layer_name} of job {job_id} has started: its scout frames can no longer change")
+    try:
+        frames = rule.pick(scout, [int(f) for f in parse_frames(layer.frames)])
+    except rule.ScoutSpecError as exc:
+        raise BadInput(str(exc), [{"field": "scout", "message": str(exc)}]) from None
+    wanted = sorted(frames)
+    ids = [t.id for t in conn.execute(q.LAYER_TASK_FRAMES, {"layer_id": layer.id})
+           if any(min(t.frame_start, t.frame_end) <= f <= max(t.frame_start, t.frame_end) for f in wanted)
+           and rule.covers(wanted, (int(f) for f in parse_frames(t.frames)))]
+    conn.execute(q.SET_SCOUT_MARKS, {"b_layer_id": layer.id, "b_task_ids": ids})
+    conn.execute(q.SCOUTS_WAIT, {"b_layer_id": layer.id})
+    conn.execute(q.OTHERS_HELD, {"b_layer_id": layer.id})
+    if conn.execute(q.LAYER_STARTED, {"layer_id": layer.id}).scalar():  # a dispatch got there first
+        raise Conflict(f"layer {layer_name} of job {job_id} has started: its scout frames can no longer change")
+    conn.execute(q.SET_LAYER_SCOUT, {"b_layer_id": layer.id, "b_scout": {
+        "spec": scout, "frames": frames, "release": release, "released": False, "released_by": None,
+        "probes": False, "changed_by": who}})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -93,6 +93,13 @@ class ReleaseBody(BaseModel):
     """`POST /jobs/{id}/release`: let the tasks held behind scout frames go."""
 
     layer: str | None = Field(None, description="one layer (by name); every held layer when left out")
+
+
+class ScoutBody(BaseModel):
+    """`PUT /jobs/{id}/layers/{name}/scout`: new scout frames, before any of the layer's tasks started."""
+
+    scout: str = Field(..., max_length=2000, description="fml:N, auto:N or a frame list like '1,50,100'")
+    release: Literal["auto", "manual"] = "auto"
 
 
 class Released(BaseModel):

@@ -3,7 +3,7 @@ submit, what holds a layer, and its held tasks released."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy import bindparam, exists, func, or_, select, update
 
 from thresher.model.states import TaskState
 from thresher.server.db.tables import layers, tasks
@@ -38,3 +38,30 @@ RELEASE_HELD = update(tasks).where(tasks.c.layer_id == bindparam("b_layer_id"),
 
 # A layer's scout record, rewritten (released, by whom).
 SET_LAYER_SCOUT = update(layers).where(layers.c.id == bindparam("b_layer_id")).values(scout=bindparam("b_scout"))
+
+# Task states a scout may be changed in: none of the layer's tasks has started.
+NOT_STARTED = (TaskState.HELD, TaskState.READY, TaskState.WAITING, TaskState.PAUSED)
+
+# A layer by its job and name, with its frames and scout record.
+LAYER_BY_NAME = select(layers.c.id, layers.c.job_id, layers.c.name, layers.c.frames, layers.c.scout,
+                       layers.c.chunk_decision).where(layers.c.job_id == bindparam("job_id"),
+                                                      layers.c.name == bindparam("name"))
+
+# A layer's tasks with their frames.
+LAYER_TASK_FRAMES = select(tasks.c.id, tasks.c.frames, tasks.c.frame_start, tasks.c.frame_end).where(
+    tasks.c.layer_id == bindparam("layer_id"))
+
+# Some task of the layer started (ran, runs, ended, or was tried).
+LAYER_STARTED = select(exists().where(
+    tasks.c.layer_id == bindparam("layer_id"),
+    or_(tasks.c.state.not_in(NOT_STARTED), tasks.c.tries > 0, tasks.c.attempt_id.is_not(None))))
+
+# The layer's scout marks set again: these tasks are its scouts, the others not.
+SET_SCOUT_MARKS = update(tasks).where(tasks.c.layer_id == bindparam("b_layer_id")).values(
+    scout=tasks.c.id.in_(bindparam("b_task_ids", expanding=True)))
+
+# Its scouts wait (the dependency check decides), the others are held; only tasks not started.
+SCOUTS_WAIT = update(tasks).where(tasks.c.layer_id == bindparam("b_layer_id"), tasks.c.scout.is_(True),
+                                  tasks.c.state.in_(NOT_STARTED)).values(state=TaskState.WAITING)
+OTHERS_HELD = update(tasks).where(tasks.c.layer_id == bindparam("b_layer_id"), tasks.c.scout.is_(False),
+                                  tasks.c.state.in_(NOT_STARTED)).values(state=TaskState.HELD)
