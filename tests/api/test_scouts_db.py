@@ -206,3 +206,16 @@ def test_scout_frames_change_until_a_task_of_the_layer_starts(bench: Bench) -> N
         bench.act(lifecycle.change_scout, job, "render", "1", "auto", "ana")
     bench.finish(node, a["attempt_id"])
     assert bench.work(node) == []  # manual: the rest waits for a person
+
+
+def test_a_failed_scout_skipped_by_hand_releases_the_rest(bench: Bench) -> None:
+    job = bench.submit(layers=[layer(frames="1-4", scout="1", retries=0)])
+    node = bench.node("n1")
+    (a,) = bench.work(node)
+    bench.finish(node, a["attempt_id"], "failed", 1)
+    assert bench.job_state(job) == "failed"
+    with bench.db.read() as conn:
+        scout_id = conn.execute(select(tasks.c.id).where(tasks.c.job_id == job, tasks.c.scout.is_(True))).scalar_one()
+    bench.act(lifecycle.skip_task, scout_id)
+    assert sorted(_run_all(bench, node), key=int) == ["2", "3", "4"]
+    assert bench.job_state(job) == "succeeded"

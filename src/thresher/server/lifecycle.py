@@ -79,6 +79,7 @@ def refresh_job(conn: Connection, job_id: int, now: datetime, *, _seen: set[int]
     job = conn.execute(qj.LOCK_JOB, {"job_id": job_id}).first()
     if job is None:
         return Changes()
+    scouts.release_done(conn, job_id)  # scouts done some other way than a report (a skip): the rest goes
     ready, blocked = dependencies.release(conn, job)
     changes = Changes(ready=ready)
     state = job_state_from_counts(task_counts(conn, job_id), paused=job.paused, killed=job.killed,

@@ -4,7 +4,8 @@ reads, so scouts go first without any ordering trick; the layer's `scout` record
 how it is released (`auto`, `manual`) and whether it was.
 
 Released by itself when a report makes every scout task of an `auto` layer succeeded (`lifecycle.
-finish_reports` calls `release_succeeded` in the report's batch), or by a person (`lifecycle.
+finish_reports` calls `release_succeeded` in the report's batch; `lifecycle.refresh_job` calls
+`release_done`, for scouts done another way, a skip), or by a person (`lifecycle.
 release_held`: `POST /jobs/{id}/release`, `thresher release`, the job page's Release button). A failed
 scout keeps the layer held, and `reasons` says so (the job's state is then `failed`: nothing runs
 until the scout is retried or a person releases the rest). Released tasks go to `waiting`, so the
@@ -65,18 +66,33 @@ def release_succeeded(conn: Connection, succeeded: Iterable[int]) -> list[int]:
         return []
     jobs: list[int] = []
     for layer in conn.execute(q.SCOUT_LAYERS_OF_TASKS, {"task_ids": ids}).all():
-        scout = layer.scout or {}
-        if scout.get("released") or not _facts(conn, layer).all_succeeded():
-            continue
-        changed = False
-        if auto_chunk.pending(layer):  # measured: the held frames are chunked to the target now
-            auto_chunk.rechunk(conn, layer)
-            changed = True
-        if scout.get("release", "auto") == "auto":
-            changed = bool(_let_go(conn, layer, None)) or changed
-        if changed and layer.job_id not in jobs:
+        if _settle(conn, layer) and layer.job_id not in jobs:
             jobs.append(layer.job_id)
     return jobs
+
+
+def release_done(conn: Connection, job_id: int) -> bool:
+    """The same for every held layer of a job, whatever made its scouts done (a report, a skip, a
+    retry): `lifecycle.refresh_job` asks it first. True when something changed."""
+    changed = False
+    for layer in conn.execute(q.HELD_LAYERS_OF_JOB, {"job_id": job_id}).all():
+        changed = _settle(conn, layer) or changed
+    return changed
+
+
+def _settle(conn: Connection, layer: Any) -> bool:
+    """A layer whose scouts all succeeded: `chunk: auto` decides its chunks, an `auto` release lets
+    its held tasks go. True when something changed."""
+    scout = layer.scout or {}
+    if scout.get("released") or not _facts(conn, layer).all_succeeded():
+        return False
+    changed = False
+    if auto_chunk.pending(layer):  # measured: the held frames are chunked to the target now
+        auto_chunk.rechunk(conn, layer)
+        changed = True
+    if scout.get("release", "auto") == "auto":
+        changed = bool(_let_go(conn, layer, None)) or changed
+    return changed
 
 
 def release_by_hand(conn: Connection, job_id: int, layer_name: str | None, who: str) -> list[str]:
