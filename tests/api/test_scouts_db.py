@@ -219,3 +219,20 @@ def test_a_failed_scout_skipped_by_hand_releases_the_rest(bench: Bench) -> None:
     bench.act(lifecycle.skip_task, scout_id)
     assert sorted(_run_all(bench, node), key=int) == ["2", "3", "4"]
     assert bench.job_state(job) == "succeeded"
+
+
+def test_an_auto_chunked_layer_waiting_frame_by_frame_keeps_its_edges(bench: Bench) -> None:
+    from thresher.server.db.tables import dependencies
+    job = bench.submit(layers=[layer("sim", frames="1-6"),
+                               layer(frames="1-6", chunk="auto", max_chunk=3, scout="1",
+                                     depends_on=[{"layer": "sim", "frames": True}])])
+    node = bench.node("n1", cores=1)
+    ran = _run_all(bench, node)
+    assert ran[:7] == ["1", "2", "3", "4", "5", "6", "1"] and sorted(ran[7:]) == ["2-4", "5-6"]
+    with bench.db.read() as conn:
+        frames = dict(conn.execute(select(tasks.c.id, tasks.c.frames)).all())
+        edges = conn.execute(select(dependencies.c.waiter_task_id, dependencies.c.target_task_id)
+                             .where(dependencies.c.kind == "frame")).all()
+    assert sorted((frames[w], frames[t]) for w, t in edges if frames[w] != "1") == [
+        ("2-4", "2"), ("2-4", "3"), ("2-4", "4"), ("5-6", "5"), ("5-6", "6")]
+    assert bench.job_state(job) == "succeeded"
