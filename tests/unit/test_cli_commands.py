@@ -19,7 +19,7 @@ from thresher.cli.main import app
 from thresher.client.api import Thresher
 from thresher.client.http import HttpClient
 
-COUNTS = {"waiting": 0, "ready": 1, "running": 1, "succeeded": 2, "failed": 0, "paused": 0, "killed": 0, "skipped": 0}
+COUNTS = {"waiting": 0, "held": 0, "ready": 1, "running": 1, "succeeded": 2, "failed": 0, "paused": 0, "killed": 0, "skipped": 0}
 # The server's answers in full: the CLI parses them with the wire models and `--json` prints them back.
 SUMMARY = {
     "id": 7, "name": "shot", "owner": "ana", "project": "demo", "sequence": None, "shot": None, "priority": 50,
@@ -34,7 +34,7 @@ JOB = {
                 "pending": None, "estimate": {
                     "task_s": 90.0, "low_s": 60.0, "high_s": 120.0, "samples": 2, "eta_s": 180.0,
                     "eta_at": "2024-01-01T10:03:00Z", "confidence": "rough", "basis": "2 finished tasks",
-                    "reason": None}}],
+                    "reason": None}, "scout": None, "chunk_decision": None}],
     "depends_on": [], "spec": {}, "pending": None, "urgent": False, "urgent_by": None, "urgent_at": None,
     "folder": None,
     "failures": 4,
@@ -488,3 +488,28 @@ def test_attempts_lists_a_tasks_tries_and_says_out_of_memory(fake: FakeServer) -
     assert "failed out of memory" in result.stdout and "retrying with 918 MB" in result.stdout
     result = run("attempts", "11", "--json", "--server", "http://farm")
     assert [a["out_of_memory"] for a in json.loads(result.stdout)] == [True, False]
+
+
+def test_release_lets_a_layer_go_and_answers_json(fake: FakeServer) -> None:
+    fake.routes[("POST", "/jobs/7/release")] = {"job_id": 7, "layers": ["render"]}
+    result = run("release", "7", "render", "--server", "http://s", "--token", "t")
+    assert result.exit_code == 0, result.output
+    assert "released render" in result.stdout
+    assert fake.last_json() == {"layer": "render"}
+    result = run("release", "7", "--json", "--server", "http://s", "--token", "t")
+    assert result.exit_code == 0 and json.loads(result.stdout) == {"job_id": 7, "layers": ["render"]}
+    assert fake.last_json() == {}
+
+
+def test_release_of_nothing_held_says_why(fake: FakeServer) -> None:
+    fake.routes[("POST", "/jobs/7/release")] = lambda req: httpx.Response(
+        409, json={"detail": "job 7 holds no tasks to release", "errors": []})
+    result = run("release", "7", "--server", "http://s", "--token", "t")
+    assert result.exit_code == 1 and "holds no tasks to release" in result.stderr
+
+
+def test_scout_picks_a_layers_frames_again(fake: FakeServer) -> None:
+    fake.routes[("PUT", "/jobs/7/layers/main/scout")] = JOB
+    result = run("scout", "7", "main", "1,4", "--manual", "--json", "--server", "http://s", "--token", "t")
+    assert result.exit_code == 0, result.output
+    assert fake.last_json() == {"scout": "1,4", "release": "manual"} and json.loads(result.stdout)["id"] == 7

@@ -8,6 +8,7 @@ from thresher.model.states import JobState, TaskState, job_state_from_counts
 
 W, R, RUN, OK, F, P, K, S = (TaskState.WAITING, TaskState.READY, TaskState.RUNNING, TaskState.SUCCEEDED,
                              TaskState.FAILED, TaskState.PAUSED, TaskState.KILLED, TaskState.SKIPPED)
+H = TaskState.HELD
 
 CASES = [
     # tasks by state,        paused, killed, job state
@@ -35,6 +36,14 @@ CASES = [
     ({OK: 3, S: 1},          False,  False,  JobState.SUCCEEDED),
     ({S: 4},                 False,  False,  JobState.SUCCEEDED),
     ({},                     False,  False,  JobState.SUCCEEDED),
+    # held behind scout frames (`model.scouts`)
+    ({R: 3, H: 97},          False,  False,  JobState.QUEUED),     # the scouts wait for a node
+    ({RUN: 1, H: 97},        False,  False,  JobState.RUNNING),
+    ({OK: 3, H: 97},         False,  False,  JobState.WAITING),    # scouts done, waiting for a person to release
+    ({F: 1, OK: 2, H: 97},   False,  False,  JobState.FAILED),     # a failed scout: the rest stays held
+    ({R: 3, H: 97},          True,   False,  JobState.PAUSED),
+    ({OK: 3, H: 97},         True,   False,  JobState.PAUSED),
+    ({H: 97},                False,  True,   JobState.WAITING),    # killed with held tasks still to kill
 ]
 
 

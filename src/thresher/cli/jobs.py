@@ -364,6 +364,39 @@ def retry(
     _job_action("retry", job_ids, yes, server, token, json_out, task_ids=task or None)
 
 
+def release(
+    job_id: JobArg,
+    layer: Annotated[str | None, typer.Argument(metavar="LAYER", help="One layer; every held layer when left out.",
+                                                show_default=False)] = None,
+    json_out: JsonOpt = False,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Let a job's tasks held behind scout frames go (a layer's `scout`, see `thresher job`)."""
+    with connect(server, token) as client:
+        answer = client.release(job_id, layer)
+    if json_out:
+        emit_json(answer)
+    else:
+        typer.echo(f"job {answer.job_id}: released {', '.join(answer.layers)}")
+
+
+def scout(
+    job_id: JobArg,
+    layer: Annotated[str, typer.Argument(metavar="LAYER", help="The layer.", show_default=False)],
+    frames: Annotated[str, typer.Argument(metavar="SCOUT", help="fml:N, auto:N or a list like 1,50,100.",
+                                          show_default=False)],
+    manual: Annotated[bool, typer.Option("--manual", help="Hold the rest until `thresher release`.")] = False,
+    json_out: JsonOpt = False,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Pick a layer's scout frames again, before any of its tasks started."""
+    with connect(server, token) as client:
+        answer = client.set_scout(job_id, layer, frames, "manual" if manual else "auto")
+    _print_job_result(answer, json_out)
+
+
 def priority(
     job_id: Annotated[str, typer.Argument(metavar="JOB", help="Job id, name or glob.", show_default=False)],
     value: Annotated[int, typer.Argument(metavar="N", help="New priority, 0-1000.", show_default=False)],

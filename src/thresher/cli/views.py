@@ -26,6 +26,7 @@ from thresher.wire.jobs import (
     FailureSummary,
     Job,
     JobSummary,
+    Layer,
     Task,
     TaskCounts,
     TaskDetail,
@@ -35,7 +36,7 @@ from thresher.wire.nodes import Node
 
 STATE_STYLES: dict[str, str] = {
     JobState.WAITING: "dim", JobState.BLOCKED: "bold yellow", JobState.QUEUED: "cyan", TaskState.READY: "cyan", TaskState.RUNNING: "bold blue",
-    TaskState.PAUSED: "yellow", TaskState.SUCCEEDED: "green", TaskState.FAILED: "bold red", TaskState.KILLED: "red",
+    TaskState.PAUSED: "yellow", TaskState.HELD: "yellow", TaskState.SUCCEEDED: "green", TaskState.FAILED: "bold red", TaskState.KILLED: "red",
     TaskState.SKIPPED: "magenta", NodeState.UP: "green", NodeState.DOWN: "red", NodeAdminState.ENABLED: "green",
     NodeAdminState.DISABLED: "red", NodeAdminState.DRAINING: "yellow", AttemptState.KILLING: "red",
     AttemptState.LOST: "yellow",
@@ -204,7 +205,29 @@ def job_view(job: Job) -> Group:
         layers.add_row(layer.name, layer.template, layer.frames, str(layer.chunk), needs, state_text(layer.state), bar,
                        task_words(layer.estimate) if layer.estimate else "-", eta_text(layer.estimate),
                        ", ".join(layer.depends_on) or "-")
-    return Group(head, Text(""), layers)
+    notes = [Text(f"  layer {layer.name}: {scout_words(layer)}") for layer in job.layers if layer.scout]
+    notes += [Text(f"  layer {layer.name}: {chunk_words(layer)}") for layer in job.layers if layer.chunk_decision]
+    return Group(head, Text(""), layers, *notes)
+
+
+def chunk_words(layer: Layer) -> str:
+    """What `chunk: auto` decided for a layer, and from what."""
+    d = layer.chunk_decision
+    assert d is not None
+    if d.status == "measuring":
+        return f"chunk: auto, measuring seconds per frame (target {d.target_task_s:g} s a task, at most {d.max_chunk})"
+    return f"chunk: auto -> {d.chunk} (target {d.target_task_s:g} s): {d.why}"
+
+
+def scout_words(layer: Layer) -> str:
+    """A layer's scout frames and where they stand, for `thresher job`."""
+    scout = layer.scout
+    assert scout is not None
+    frames = ", ".join(str(f) for f in scout.frames[:10]) + (" ..." if len(scout.frames) > 10 else "")
+    done = f"released by {scout.released_by}" if scout.released_by else "released" if scout.released \
+        else f"{layer.counts.held} tasks held ({scout.release} release)"
+    return f"scout frames {frames} ({scout.spec}): {done}" + (f"; {layer.pending}" if layer.pending
+                                                                 and layer.counts.held else "")
 
 
 def tasks_table(answer: Page[Task]) -> Table:
@@ -383,6 +406,9 @@ def dry_run_view(answer: DryRun) -> Group:
             table.add_row(task.layer, str(task.index), task.frames, Text(command))
         parts.append(table)
     for layer in answer.layers:
+        if layer.scout_frames:
+            parts.append(Text(f"  layer {layer.name}: scout frames {', '.join(map(str, layer.scout_frames))} "
+                              f"render first ({layer.scout_release} release of the rest)"))
         if layer.service:
             parts.append(Text(f"  layer {layer.name}: service {layer.service}: {layer.cores} cores, "
                               f"{layer.memory_mb} MB, {layer.gpus} GPUs, retries {layer.retries}"

@@ -22,7 +22,18 @@ from thresher.client.http import HttpClient, ServerUnreachable
 from thresher.model.states import FINAL_JOB_STATES, JobState
 from thresher.wire.common import Page
 from thresher.wire.dependencies import DroppedDependencies, JobDependencies
-from thresher.wire.jobs import Attempt, Blocklist, DryRun, FailureSummary, Job, JobSummary, LogPiece, Task, TaskDetail
+from thresher.wire.jobs import (
+    Attempt,
+    Blocklist,
+    DryRun,
+    FailureSummary,
+    Job,
+    JobSummary,
+    LogPiece,
+    Released,
+    Task,
+    TaskDetail,
+)
 from thresher.wire.meta import Health, Template, WhoAmI
 from thresher.wire.nodes import Node
 from thresher.wire.services import Service, ServiceDefaults
@@ -157,6 +168,16 @@ class Thresher:
         """Retry the given tasks, or by default every failed and killed task of the job."""
         body = {"task_ids": list(task_ids)} if task_ids else {}
         return Job.model_validate(self.http.post(f"/jobs/{_seg(job_id)}/retry", json=body))
+
+    def release(self, job_id: int, layer: str | None = None) -> Released:
+        """Let the tasks held behind scout frames go: one layer's, or every held layer's."""
+        body = {"layer": layer} if layer else {}
+        return Released.model_validate(self.http.post(f"/jobs/{_seg(job_id)}/release", json=body))
+
+    def set_scout(self, job_id: int, layer: str, scout: str, release: str = "auto") -> Job:
+        """Pick a layer's scout frames again, before any of its tasks started."""
+        return Job.model_validate(self.http.request("PUT", f"/jobs/{_seg(job_id)}/layers/{_seg(layer)}/scout",
+                                                json={"scout": scout, "release": release}))
 
     def set_priority(self, job_id: int, priority: int) -> Job:
         return Job.model_validate(self.http.post(f"/jobs/{_seg(job_id)}/priority", json={"priority": priority}))

@@ -44,6 +44,11 @@ class FarmNeeds:
     project: str | None = None              # the project it names (which must exist, unless the server makes it)
 
 
+def chunk_size(layer: LayerSpec) -> int:
+    """Frames per task as written: `chunk: auto` starts at one (`model/auto_chunk.py`)."""
+    return 1 if layer.chunk == "auto" else layer.chunk
+
+
 @dataclass
 class CheckedLayer:
     """A layer whose template accepted its arguments; `parts` are its tiles or wedge values (or one
@@ -54,6 +59,9 @@ class CheckedLayer:
     args: TemplateArgs
     task_count: int
     parts: list[dict[str, Any] | None] = field(default_factory=lambda: [None])
+    scout_frames: list[int] = field(default_factory=list)  # `model.scouts.pick` of its `scout`
+    scout_tasks: list[int] = field(default_factory=list)   # indices of the tasks holding them (none: no scouts)
+    auto_chunk: dict[str, Any] | None = None  # chunk: auto, measuring: {target_task_s, max_chunk, status}
 
     def chunks(self) -> Iterator[Chunk]:
         """The layer's tasks in order: each chunk of frames once per part (tile or wedge value), with the
@@ -67,7 +75,7 @@ class CheckedLayer:
         (as they are, or as the text a task row stores): the one walk behind `chunks` and the task rows
         a submit writes, which it builds without an object per task."""
         index = 0
-        for fields in iter_chunk_fields(self.spec.frames, self.spec.chunk):
+        for fields in iter_chunk_fields(self.spec.frames, chunk_size(self.spec)):
             for part in parts:
                 yield index, fields, part
                 index += 1

@@ -30,7 +30,8 @@ def dry_run(job: CheckedJob, limit: int = DRY_RUN_TASKS, target_os: str = "linux
     if job.task_count > limit:
         warnings.append(f"showing the first {limit} of {job.task_count:,} tasks")
     layers = [{"name": layer.name, "service": layer.service, **layer.resources.model_dump(), "tags": layer.tags,
-               "pools": layer.pools, "limits": layer.limits, "timeout": layer.timeout, "retries": layer.retries}
-              for layer in (checked.spec for checked in job.layers)]
+               "pools": layer.pools, "limits": layer.limits, "timeout": layer.timeout, "retries": layer.retries,
+               "scout_frames": checked.scout_frames, "scout_release": layer.scout_release if layer.scout else None}
+              for checked, layer in ((checked, checked.spec) for checked in job.layers)]
     return {"valid": True, "errors": [], "warnings": warnings, "total_tasks": job.task_count, "tasks": listed,
             "layers": layers}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import fileseq
 
@@ -154,6 +154,13 @@ def frame_bounds(spec: str) -> tuple[int, int]:
     frames = parse_frames(spec)
     start, end = int(frames.start()), int(frames.end())
     return (start, end) if start <= end else (end, start)
+
+
+def chunk_fields(frames: Sequence[int]) -> tuple[str, int, int, int, int]:
+    """A task's frame columns (frames, start, end, step, count) for a list of frames in order: what a
+    rewritten chunk (`model/auto_chunk.py`) stores, as `iter_chunk_fields` writes them."""
+    text, step = _compact(list(frames))
+    return text, frames[0], frames[-1], step, len(frames)
 
 
 def iter_chunks(spec: str, chunk_size: int) -> Iterator[Chunk]:

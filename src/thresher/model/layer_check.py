@@ -4,14 +4,16 @@ values, and the first command built, so that a layer whose tasks could not start
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
-from thresher.model.checked import CheckedLayer
-from thresher.model.frames import chunk_count, frame_count, is_arithmetic
+from thresher.model import auto_chunk, scouts
+from thresher.model.checked import CheckedLayer, chunk_size
+from thresher.model.frames import chunk_count, frame_count, is_arithmetic, parse_frames
 from thresher.model.paths import PathRule
 from thresher.model.problems import Problem, field_errors
 from thresher.model.spec import LayerSpec
@@ -53,8 +55,17 @@ def check_layer(i: int, layer: LayerSpec, names: set[str], path_mapping: list[Pa
     if mismatched:
         return LayerCheck(problems=[{"field": f"layers.{i}.{where}", "message": message}
                                     for where, message in mismatched])
+    auto: dict[str, Any] | None = None
     if template.whole_range:
         layer = layer.model_copy(update={"chunk": min(frame_count(layer.frames), MAX_WHOLE_RANGE)})
+    elif layer.chunk == "auto":
+        if layer.tiles is not None:
+            return refused(f"layers.{i}.chunk", "chunk: auto measures frame times; it cannot size tiled layers "
+                           "(give a chunk size)")
+        auto = {"status": "measuring", "target_task_s": layer.target_task_s or auto_chunk.DEFAULT_TARGET_S,
+                "max_chunk": layer.max_chunk or auto_chunk.DEFAULT_MAX_CHUNK, "probes": layer.scout is None}
+        # written a frame per task, the first ones measure (its scouts, else the probes), the rest held
+        layer = layer.model_copy(update={"chunk": 1, "scout": layer.scout or auto_chunk.PROBES})
     if template.ranges_only and not is_arithmetic(layer.frames):
         return refused(f"layers.{i}.frames", f"the {template.name} template renders frame ranges only: write the "
                        "frames as plain ranges (like 1-100 or 1-100x2, without overlaps, y or :)")
@@ -69,7 +80,17 @@ def check_layer(i: int, layer: LayerSpec, names: set[str], path_mapping: list[Pa
         stitch = stitch_check.layer
         nx, ny = layer.tiles
         parts = [{"tile": [col, row], "tiles": [nx, ny]} for row in range(ny) for col in range(nx)]
-    checked = CheckedLayer(layer, template, args, chunk_count(layer.frames, layer.chunk) * len(parts), parts)
+    assert isinstance(layer.chunk, int)
+    if auto is not None:
+        auto["parts"] = len(parts)  # wedge values: the rewrite chunks each on its own
+    checked = CheckedLayer(layer, template, args, chunk_count(layer.frames, layer.chunk) * len(parts), parts,
+                           auto_chunk=auto)
+    if layer.scout is not None:
+        try:
+            checked.scout_frames = scouts.pick(layer.scout, [int(f) for f in parse_frames(layer.frames)])
+        except scouts.ScoutSpecError as exc:
+            return refused(f"layers.{i}.scout", str(exc))
+        checked.scout_tasks = scout_task_indices(checked)
     try:
         # the first task; arguments with placeholders (`samples: "{wedge}"`) with every wedge value
         for chunk in itertools.islice(checked.chunks(), len(parts) if isinstance(args, PendingArgs) else 1):
@@ -77,6 +98,21 @@ def check_layer(i: int, layer: LayerSpec, names: set[str], path_mapping: list[Pa
     except (TemplateError, ValidationError, ValueError) as exc:
         return refused(f"layers.{i}.args", str(exc))
     return LayerCheck(checked, stitch, [f"layers.{i}: {w}" for w in template.layer_warnings(args, layer)])
+
+
+def scout_task_indices(checked: CheckedLayer) -> list[int]:
+    """The indices of the tasks holding a scout frame: every part (tile, wedge value) of a chunk that
+    holds one (`model.scouts`: chunks are not split for scouts)."""
+    wanted = sorted(checked.scout_frames)
+    if not wanted:
+        return []
+    out = []
+    for index, (text, start, end, _step, _count), _part in checked.numbered(checked.parts):
+        low, high = min(start, end), max(start, end)
+        near = [f for f in wanted[bisect.bisect_left(wanted, low):bisect.bisect_right(wanted, high)]]
+        if near and scouts.covers(near, (int(f) for f in parse_frames(text))):
+            out.append(index)
+    return out
 
 
 def _stitch_layer(i: int, layer: LayerSpec, template: Template, args: TemplateArgs, names: set[str]) -> LayerCheck:
@@ -103,4 +139,4 @@ def _stitch_layer(i: int, layer: LayerSpec, template: Template, args: TemplateAr
     spec = LayerSpec(name=name, template="stitch", args=stitch_args.model_dump(mode="json"), frames=layer.frames,
                      chunk=layer.chunk, tags=layer.tags, retries=layer.retries, depends_on=[layer.name],
                      env=layer.env, cwd=layer.cwd)
-    return LayerCheck(CheckedLayer(spec, stitch_template, stitch_args, chunk_count(layer.frames, layer.chunk)))
+    return LayerCheck(CheckedLayer(spec, stitch_template, stitch_args, chunk_count(layer.frames, chunk_size(layer))))

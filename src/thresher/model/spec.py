@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
+from thresher.model import scouts
 from thresher.model.frames import FrameSpecError, parse_frames
 from thresher.model.layer_graph import cycle_problem, dependency_cycle, layer_graph_problems
 from thresher.model.paths import PathRule
@@ -196,7 +197,12 @@ class LayerSpec(_Strict):
     template: str = Field("command", min_length=1, max_length=100)
     args: dict[str, Any] = Field(default_factory=dict)
     frames: str = "1"
-    chunk: int = Field(1, ge=1, le=1_000_000)
+    chunk: int | Literal["auto"] = Field(1, description="frames per task (1 to 1,000,000), or auto: sized from "
+                                         "measured frame times (model/auto_chunk.py)")
+    target_task_s: float | None = Field(None, ge=1, le=7 * 86400, description="with chunk: auto, the seconds a "
+                                        "task should last (default 600)")
+    max_chunk: int | None = Field(None, ge=1, le=1_000_000, description="with chunk: auto, the most frames per "
+                                  "task (default 100)")
     resources: Resources = Field(default_factory=Resources)
     tags: Tags = Field(default_factory=list)
     pools: Pools = Field(default_factory=list, description="pools (clusters) its tasks may run in; "
@@ -217,6 +223,11 @@ class LayerSpec(_Strict):
                                                             "separate tasks, then stitched ([x, y] or 'XxY')")
     wedge: list[str | int | float] | None = Field(None, description="render the frames once per value; "
                                                                     "{wedge} and {wedge_index} are filled in")
+    scout: str | None = Field(None, max_length=2000, description="frames rendered first, the rest held until "
+                              "they succeed: fml:N (first, middle, last), auto:N, or a list like '1,50,100' "
+                              "(see model/scouts.py)")
+    scout_release: Literal["auto", "manual"] = Field("auto", description="auto: the held tasks go once every "
+                                                     "scout task succeeded; manual: once a person releases them")
 
     def layer_names(self) -> list[str]:
         """The layers of its own job it waits for, whichever form names them."""
@@ -261,7 +272,41 @@ class LayerSpec(_Strict):
     def _variants(self) -> "LayerSpec":
         if self.tiles is not None and self.wedge is not None:
             raise ValueError("a layer has either tiles or a wedge, not both (use two layers)")
+        if self.chunk != "auto" and (self.target_task_s is not None or self.max_chunk is not None):
+            raise ValueError("target_task_s and max_chunk go with chunk: auto")
         return self
+
+    @field_validator("chunk", mode="before")
+    @classmethod
+    def _chunk(cls, value: Any) -> Any:
+        """One message for the one field, whichever form was meant (not one per member of the union)."""
+        if value == "auto":
+            return value
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("give a whole number of frames per task, or auto")
+        if value < 1:
+            raise ValueError("Input should be greater than or equal to 1")
+        if value > 1_000_000:
+            raise ValueError("Input should be less than or equal to 1000000")
+        return value
+
+    @field_validator("scout", mode="before")
+    @classmethod
+    def _scout(cls, value: Any) -> Any:
+        if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            value = ",".join(str(v) for v in value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str):
+            try:
+                return scouts.check_spec(value)
+            except scouts.ScoutSpecError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("name")
     @classmethod

@@ -8,6 +8,7 @@ from typing import Mapping
 
 class TaskState(StrEnum):
     WAITING = "waiting"      # dependencies not met yet
+    HELD = "held"            # held back until its layer's scout frames succeed or a person releases it
     READY = "ready"          # may be dispatched
     RUNNING = "running"      # has a live attempt
     SUCCEEDED = "succeeded"
@@ -73,7 +74,9 @@ def job_state_from_counts(counts: Mapping[str, int], *, paused: bool, killed: bo
     5. tasks failed (or killed): failed (killed if only killed ones);
     6. tasks waiting on a dependency that failed or was killed (`blocked`, see
        `model.dependencies`): blocked, not final (a retried dependency releases it) yet never waited for;
-    7. tasks waiting on dependencies (or paused): waiting;
+    7. tasks waiting on dependencies, held behind their layer's scout frames (`model.scouts`), or
+       paused: waiting (a job whose scouts rendered and whose other tasks wait for a person to release
+       them is waiting, not succeeded; with a failed scout rule 5 says failed, and the held tasks stay);
     8. otherwise every task is done: succeeded.
     """
     def has(state: TaskState) -> bool:
@@ -81,9 +84,10 @@ def job_state_from_counts(counts: Mapping[str, int], *, paused: bool, killed: bo
 
     if has(TaskState.RUNNING):
         return JobState.RUNNING
-    if killed and not (has(TaskState.READY) or has(TaskState.WAITING) or has(TaskState.PAUSED)):
+    if killed and not (has(TaskState.READY) or has(TaskState.WAITING) or has(TaskState.PAUSED)
+                       or has(TaskState.HELD)):
         return JobState.KILLED
-    if paused and (has(TaskState.PAUSED) or has(TaskState.WAITING)):
+    if paused and (has(TaskState.PAUSED) or has(TaskState.WAITING) or has(TaskState.HELD)):
         return JobState.PAUSED
     if has(TaskState.READY):
         started = has(TaskState.SUCCEEDED) or has(TaskState.FAILED) or has(TaskState.SKIPPED)
@@ -94,6 +98,6 @@ def job_state_from_counts(counts: Mapping[str, int], *, paused: bool, killed: bo
         return JobState.KILLED
     if blocked and has(TaskState.WAITING):
         return JobState.BLOCKED
-    if has(TaskState.WAITING) or has(TaskState.PAUSED):
+    if has(TaskState.WAITING) or has(TaskState.PAUSED) or has(TaskState.HELD):
         return JobState.WAITING
     return JobState.SUCCEEDED

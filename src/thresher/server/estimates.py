@@ -19,7 +19,7 @@ from thresher.server.db.queries import estimates as q
 from thresher.wire.jobs import Estimate
 from thresher.wire.nodes import NodeSpeed
 
-LEFT_STATES = (TaskState.WAITING, TaskState.READY, TaskState.PAUSED)
+LEFT_STATES = (TaskState.WAITING, TaskState.READY, TaskState.PAUSED, TaskState.HELD)
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float:

@@ -22,7 +22,7 @@ from thresher.model.states import (
     TaskState,
     job_state_from_counts,
 )
-from thresher.server import dependencies, failures, usage
+from thresher.server import dependencies, failures, scouts, usage
 from thresher.server.db import dialects
 from thresher.server.db.queries import jobs as qj
 from thresher.server.db.queries import reports as qr
@@ -79,6 +79,7 @@ def refresh_job(conn: Connection, job_id: int, now: datetime, *, _seen: set[int]
     job = conn.execute(qj.LOCK_JOB, {"job_id": job_id}).first()
     if job is None:
         return Changes()
+    scouts.release_done(conn, job_id)  # scouts done some other way than a report (a skip): the rest goes
     ready, blocked = dependencies.release(conn, job)
     changes = Changes(ready=ready)
     state = job_state_from_counts(task_counts(conn, job_id), paused=job.paused, killed=job.killed,
@@ -215,6 +216,9 @@ def finish_reports(conn: Connection, batches: list[tuple[int, list[dict[str, Any
     # running, so a finisher taking them in the same order never deadlocks with it on PostgreSQL.
     for row, state in sorted(pending.failed, key=lambda item: (item[0].job_id, item[0].node_id)):
         failures.attempt_ended(conn, row, state, now, limits)
+    if out:  # the last scout of an `auto` layer succeeded: its held tasks go (in job order, as above)
+        for job_id in scouts.release_succeeded(conn, [p["b_task_id"] for p in pending.succeeded]):
+            out[0][1].merge(refresh_job(conn, job_id, now))
     return out
 
 
@@ -426,6 +430,27 @@ def kill_task(conn: Connection, task_id: int, now: datetime) -> tuple[int, Chang
 def retry_task(conn: Connection, task_id: int, now: datetime) -> tuple[int, Changes]:
     task = _task(conn, task_id)
     return task.job_id, retry_tasks(conn, task.job_id, [task_id], now)
+
+
+def release_held(conn: Connection, job_id: int, layer: str | None, who: str, now: datetime,
+                 ) -> tuple[list[str], Changes]:
+    """A person lets the tasks held behind scout frames go (one layer's, or every held layer's), whether
+    or not the scouts succeeded (`server/scouts.py`); what is met then becomes ready."""
+    _job(conn, job_id)
+    if layer is not None and conn.execute(qs.LAYER_OF_JOB, {"job_id": job_id, "name": layer}).first() is None:
+        raise NotFound(f"job {job_id} has no layer named {layer!r}")
+    released = scouts.release_by_hand(conn, job_id, layer, who)
+    if not released:
+        raise Conflict(f"{f'layer {layer} of job {job_id}' if layer else f'job {job_id}'} holds no tasks to release")
+    return released, refresh_job(conn, job_id, now)
+
+
+def change_scout(conn: Connection, job_id: int, layer: str, scout: str, release: str, who: str,
+                 now: datetime) -> Changes:
+    """A layer's scout frames picked again before any of its tasks started (`scouts.repick`)."""
+    _job(conn, job_id)
+    scouts.repick(conn, job_id, layer, scout, release, who)
+    return refresh_job(conn, job_id, now)
 
 
 def set_priority(conn: Connection, job_id: int, priority: int) -> None:

@@ -27,7 +27,7 @@ from thresher.server.db.queries import studio as q
 from thresher.server.errors import BadInput, Conflict, NotFound
 from thresher.wire import studio as w
 
-NOT_STARTED = [TaskState.WAITING, TaskState.READY, TaskState.PAUSED]
+NOT_STARTED = [TaskState.WAITING, TaskState.READY, TaskState.PAUSED, TaskState.HELD]
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from thresher.model.fit import placement_key
 from thresher.model.inspection import inspect_spec
 from thresher.model.services import ServiceDefaults
 from thresher.model.states import JobState, TaskState, job_state_from_counts
-from thresher.server import dependencies, lifecycle, studio
+from thresher.server import dependencies, lifecycle, scouts, studio
 from thresher.server.clock import utcnow
 from thresher.server.db.bulk import insert_tasks, part_json
 from thresher.server.db.queries import submit as q
@@ -94,6 +94,7 @@ def create_job(conn: Connection, job: CheckedJob, owner: str, *, create_projects
             tags=layer.tags, retries=layer.retries, timeout=layer.timeout, depends_on=layer.layer_names(),
             env={**spec.env, **layer.env}, cwd=layer.cwd, total_tasks=checked.task_count,
             pools=layer.pools, limits=layer.limits, service=layer.service, blocklist_after=layer.blocklist_after,
+            scout=scouts.record(checked), chunk_decision=checked.auto_chunk,
         )).scalar_one()
         layer_ids[layer.name] = layer_id
         state = TaskState.READY if jobs_ready and not layer.depends_on else TaskState.WAITING
@@ -103,6 +104,7 @@ def create_job(conn: Connection, job: CheckedJob, owner: str, *, create_projects
                                 folder_id=folder_id, folder_priority=folder_priority, urgent=False,
                                 limit_key=limit_key(layer.limits)),
                      task_rows(checked))
+        scouts.hold(conn, checked, layer_id)  # scouts first: the layer's other tasks are held
     if dependencies.write(conn, job, job_id, layer_ids):
         # what is met already is released now, what failed already blocks it (model.dependencies)
         lifecycle.refresh_job(conn, job_id, utcnow())

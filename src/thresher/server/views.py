@@ -27,12 +27,14 @@ from thresher.server.errors import BadInput, NotFound
 from thresher.wire.common import Page
 from thresher.wire.jobs import (
     Attempt,
+    ChunkDecision,
     FailureGroup,
     FailureSummary,
     Job,
     JobSummary,
     Layer,
     LogPiece,
+    Scout,
     Task,
     TaskCounts,
     TaskDetail,
@@ -105,7 +107,9 @@ def layer_view(row: Any, counts: dict[str, int], running: float = 0.0, pending: 
         memory_mb=row.memory_mb, gpus=row.gpus, tags=row.tags or [], pools=row.pools or [], limits=row.limits or {},
         pending=pending, retries=row.retries, timeout=row.timeout, service=row.service,
         depends_on=row.depends_on or [], state=job_state_from_counts(counts, paused=False, killed=False),
-        counts=TaskCounts(**counts), total_tasks=row.total_tasks, progress=_progress(counts, row.total_tasks, running))
+        counts=TaskCounts(**counts), total_tasks=row.total_tasks, progress=_progress(counts, row.total_tasks, running),
+        scout=Scout(**row.scout) if getattr(row, "scout", None) else None,
+        chunk_decision=ChunkDecision(**row.chunk_decision) if getattr(row, "chunk_decision", None) else None)
 
 
 def get_job(conn: Connection, job_id: int) -> Job:

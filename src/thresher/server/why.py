@@ -17,15 +17,18 @@ from sqlalchemy import Connection
 from thresher.model import dispatch_rule as rule
 from thresher.model.fit import Needs, fits, gpu_indices, node_free
 from thresher.model.states import DONE_TASK_STATES, FINAL_JOB_STATES, JobState, NodeAdminState, NodeState, TaskState
-from thresher.server import dependencies, studio, usage
+from thresher.server import dependencies, scouts, studio, usage
 from thresher.server.db.queries import why as q
 
 
 def pending_reasons(conn: Connection, job: Any, layers: Sequence[Any], counts: dict[int, dict[str, int]],
                     ) -> tuple[str | None, dict[int, str]]:
-    """(why the job runs nothing, if it runs nothing; why each layer's not-running tasks wait)."""
+    """(why the job runs nothing, if it runs nothing; why each layer's not-running tasks wait). Tasks
+    held behind scout frames (`server/scouts.py`) say so even in a job a failed scout made `failed`."""
+    scouted = any(counts.get(layer.id, {}).get(TaskState.HELD) for layer in layers)
+    held_by_scouts = scouts.reasons(conn, job.id) if scouted else {}
     if job.state in FINAL_JOB_STATES:
-        return None, {}
+        return (next(iter(held_by_scouts.values())) if held_by_scouts else None), held_by_scouts
     by_layer: dict[int, str] = {}
     farm: _Farm | None = None
     waiting = [layer.id for layer in layers if counts.get(layer.id, {}).get(TaskState.WAITING)
@@ -40,6 +43,8 @@ def pending_reasons(conn: Connection, job: Any, layers: Sequence[Any], counts: d
             by_layer[layer.id] = job.stop_reason or "the job is paused"
         elif mine.get(TaskState.WAITING):
             by_layer[layer.id] = held.get(layer.id) or "waiting for its dependencies"
+        elif layer.id in held_by_scouts:
+            by_layer[layer.id] = held_by_scouts[layer.id]
     if job.state == JobState.RUNNING:
         return None, by_layer
     if job.paused:

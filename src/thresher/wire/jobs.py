@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -15,6 +15,7 @@ class TaskCounts(BaseModel):
     """How many tasks are in each state."""
 
     waiting: int = 0
+    held: int = 0
     ready: int = 0
     running: int = 0
     succeeded: int = 0
@@ -62,6 +63,50 @@ class Estimate(BaseModel):
     reason: str | None = Field(None, description="why there is no estimate yet")
 
 
+class Scout(BaseModel):
+    """A layer's scout frames (`model/scouts.py`): rendered first, the rest held until released."""
+
+    spec: str = Field(..., description="as submitted: fml:N, auto:N or a frame list")
+    frames: list[int]
+    release: str = Field(..., description="auto (once every scout task succeeded) or manual (by a person)")
+    released: bool
+    released_by: str | None = None
+    probes: bool = Field(False, description="the frames chunk: auto measures with (no scout was asked for)")
+
+
+class ChunkDecision(BaseModel):
+    """What `chunk: auto` decided (`model/auto_chunk.py`): measuring, then the chunk and its samples."""
+
+    status: str = Field(..., description="measuring, decided, or kept (nothing was measured)")
+    target_task_s: float
+    max_chunk: int
+    chunk: int | None = None
+    seconds_per_frame: float | None = None
+    samples: list[dict[str, Any]] = Field(default_factory=list, description="task_id, frames, seconds")
+    why: str | None = None
+    rewritten: int | None = Field(None, description="held tasks rewritten")
+    tasks: int | None = Field(None, description="tasks they became")
+    decided_at: str | None = None
+
+
+class ReleaseBody(BaseModel):
+    """`POST /jobs/{id}/release`: let the tasks held behind scout frames go."""
+
+    layer: str | None = Field(None, description="one layer (by name); every held layer when left out")
+
+
+class ScoutBody(BaseModel):
+    """`PUT /jobs/{id}/layers/{name}/scout`: new scout frames, before any of the layer's tasks started."""
+
+    scout: str = Field(..., max_length=2000, description="fml:N, auto:N or a frame list like '1,50,100'")
+    release: Literal["auto", "manual"] = "auto"
+
+
+class Released(BaseModel):
+    job_id: int
+    layers: list[str] = Field(..., description="the layers whose held tasks were let go")
+
+
 class Layer(BaseModel):
     """One layer of a job: its needs, and the state of its tasks."""
 
@@ -87,6 +132,8 @@ class Layer(BaseModel):
     progress: float = Field(..., description=_PROGRESS)
     pending: str | None = Field(None, description="why its ready or waiting tasks are not running now")
     estimate: Estimate | None = Field(None, description="task time and ETA (the job detail only)")
+    scout: Scout | None = Field(None, description="its scout frames, if it has some")
+    chunk_decision: ChunkDecision | None = Field(None, description="chunk: auto, what it decided and from what")
 
 
 class BlocklistEntry(BaseModel):
@@ -209,6 +256,8 @@ class DryRunLayer(BaseModel):
     limits: dict[str, int]
     timeout: float | None = None
     retries: int
+    scout_frames: list[int] = Field(default_factory=list, description="the frames rendered first (scout)")
+    scout_release: str | None = None
 
 
 class DryRun(BaseModel):

@@ -33,7 +33,10 @@ from thresher.wire.jobs import (
     JobSummary,
     LogPiece,
     PriorityBody,
+    ReleaseBody,
+    Released,
     RetryBody,
+    ScoutBody,
     Task,
     TaskDetail,
 )
@@ -225,6 +228,25 @@ def resume_job(request: Request, job_id: JobId) -> Job:
              operation_id="retry_job", tags=["jobs"], response_model=Job, responses=_CHANGE)
 def retry_job(request: Request, job_id: JobId, body: RetryBody | None = None) -> Job:
     return _job_action(ctx(request), lifecycle.retry_tasks, job_id, body.task_ids if body else None)
+
+
+@router.post("/jobs/{job_id}/release", summary="Let the tasks held behind scout frames go (one layer, or all)",
+             operation_id="release_job", tags=["jobs"], response_model=Released, responses=_CHANGE)
+def release_job(request: Request, job_id: JobId, body: ReleaseBody | None = None) -> Released:
+    server = ctx(request)
+    layer, who = body.layer if body else None, request.state.caller.name
+    released, _changes = server.write(lambda conn: lifecycle.release_held(conn, job_id, layer, who, utcnow()))
+    server.publish(jobs=[job_id])
+    return Released(job_id=job_id, layers=released)
+
+
+@router.put("/jobs/{job_id}/layers/{layer}/scout", summary="Pick a layer's scout frames again (none of its tasks "
+            "started)", operation_id="set_scout", tags=["jobs"], response_model=Job,
+            responses=error_responses(*_AUTH, 404, 409, 422))
+def set_scout(request: Request, job_id: JobId, layer: str, body: ScoutBody) -> Job:
+    who = request.state.caller.name
+    return _job_action(ctx(request), lambda conn, job, now: lifecycle.change_scout(
+        conn, job, layer, body.scout, body.release, who, now), job_id)
 
 
 @router.post("/jobs/{job_id}/priority", summary="Change a job's priority", operation_id="set_priority",

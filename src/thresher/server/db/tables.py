@@ -115,6 +115,8 @@ layers = Table(
     Column("limits", JSON, nullable=False, server_default="{}"),   # licence limit name -> units per task
     Column("service", String(64)),          # the service whose defaults it took
     Column("blocklist_after", Integer),     # failed attempts of the job on one node that blocklist it
+    Column("scout", JSON),                  # scout frames: {frames, release, released} (model/scouts.py)
+    Column("chunk_decision", JSON),         # what `chunk: auto` decided, from which measurements
     UniqueConstraint("job_id", "name", name="uq_layers_job_name"),
 )
 
@@ -155,6 +157,7 @@ tasks = Table(
     Column("progress", Float),
     Column("started_at", DateTime(timezone=True)),
     Column("ended_at", DateTime(timezone=True)),
+    Column("scout", Boolean, nullable=False, server_default=text("false")),  # holds a scout frame
     Index("ix_tasks_job_state", "job_id", "state"),
     Index("ix_tasks_layer_state", "layer_id", "state"),
 )

@@ -75,7 +75,7 @@ RAISE_TASK_MEMORY = update(tasks).where(tasks.c.id == bindparam("b_task_id"),
 # A layer's tasks that have not started reserve what a finished one peaked at (one parameter set per layer).
 RAISE_LAYER_MEMORY = update(tasks).where(
     tasks.c.layer_id == bindparam("b_layer_id"),
-    tasks.c.state.in_((TaskState.WAITING, TaskState.READY, TaskState.PAUSED)),
+    tasks.c.state.in_((TaskState.WAITING, TaskState.READY, TaskState.PAUSED, TaskState.HELD)),
     tasks.c.memory_mb < bindparam("b_memory_mb")).values(memory_mb=bindparam("b_memory_mb"))
 
 # Where an attempt's log stands, and whose attempt it is.

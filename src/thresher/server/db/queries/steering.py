@@ -6,13 +6,16 @@ from __future__ import annotations
 from sqlalchemy import bindparam, select, update
 
 from thresher.model.states import AttemptState, TaskState
-from thresher.server.db.tables import attempts, jobs, tasks
+from thresher.server.db.tables import attempts, jobs, layers, tasks
 
 # Task states a person may move a task out of by hand (besides running).
-STEERABLE_TASK_STATES = (TaskState.READY, TaskState.WAITING, TaskState.PAUSED)
+STEERABLE_TASK_STATES = (TaskState.READY, TaskState.WAITING, TaskState.PAUSED, TaskState.HELD)
 
 # One job, whole.
 JOB = select(jobs).where(jobs.c.id == bindparam("job_id"))
+
+# A job's layer by name.
+LAYER_OF_JOB = select(layers.c.id).where(layers.c.job_id == bindparam("job_id"), layers.c.name == bindparam("name"))
 
 # One task's job and state.
 TASK_JOB_AND_STATE = select(tasks.c.job_id, tasks.c.state).where(tasks.c.id == bindparam("task_id"))
