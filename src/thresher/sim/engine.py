@@ -238,7 +238,7 @@ class Simulator:
         if asking:
             self.dispatch_calls += 1
             answers = dispatch.work_for_nodes(conn, asking, when)
-            for node_id, answer in zip(asking, answers):
+            for node_id, answer in zip(asking, answers, strict=True):
                 for assignment in answer.assignments:
                     self._start(self.by_node_id[node_id], assignment, now)
 

@@ -144,9 +144,10 @@ class Scenario(_Strict):
         if len(set(groups)) != len(groups):
             raise ValueError("node group names must be unique")
         projects = {p.name for p in self.projects}
-        for what in (*self.folders, *self.stakes):
-            if what.project not in projects:
-                raise ValueError(f"{type(what).__name__.lower()} names project {what.project!r}, not in projects")
+        for kind, named in (("folder", [f.project for f in self.folders]), ("stake", [s.project for s in self.stakes])):
+            for project in named:
+                if project not in projects:
+                    raise ValueError(f"{kind} names project {project!r}, not in projects")
         pools = {g.pool or "default" for g in self.nodes}
         for stake in self.stakes:
             if stake.pool not in pools:
