@@ -8,6 +8,11 @@ derived again, as the server's refresher does) and every node with free room ask
 `dispatch.work_for_nodes` call, as the server's write batcher batches the agents that ask together.
 The simulated `now` is passed everywhere, so the database's times are virtual times.
 
+A node asks when the server would hear from it: when one of its attempts ended (its agent reports
+and asks again), and, while it waits with room it could not fill, when tasks became ready (a job
+arrived, a task was retried or requeued, a dependency released) or at the periodic look for news
+(the scenario's `recheck_s`, the server's `news_recheck_s`), as the server's notifier wakes agents.
+
 A heap holds what happens next: job arrivals, attempt ends (success, failure or a crash of the node,
 drawn when the attempt starts) and node repairs, each rounded up to the scenario's tick."""
 
@@ -38,7 +43,7 @@ from thresher.wire.agent import Gpu, Registration
 EPOCH = datetime(2030, 1, 1, tzinfo=timezone.utc)
 _ADMIN = Caller(kind="admin", name="simulator")
 
-ARRIVE, END, REPAIR = 0, 1, 2
+ARRIVE, END, REPAIR, LOOK = 0, 1, 2, 3
 
 
 @dataclass
@@ -127,6 +132,10 @@ class Simulator:
         self.dispatch_calls = 0
         self._frames: dict[str, int] = {}
         self._job_ids: dict[int, int] = {}
+        self.waiting: set[int] = set(range(0))   # nodes with room that found nothing (woken by news)
+        self._next_recheck = 0.0
+        self._starts_at_look = -1
+        self._last_real = 0.0   # the last instant something other than a look happened
 
     # ------------------------------------------------------------------ set-up
     def _at(self, seconds: float, kind: int, payload: Any) -> None:
@@ -147,6 +156,7 @@ class Simulator:
                 node = SimNode(group, f"{group.name}-{index:05d}", free_cores=group.cores)
                 node.node_id = self._register(conn, node)
                 self.by_node_id[node.node_id] = len(self.nodes)
+                self.waiting.add(len(self.nodes))
                 self.nodes.append(node)
         for folder in s.folders:
             studio_admin.create_folder(conn, folder.project, ws.FolderCreate(
@@ -182,7 +192,7 @@ class Simulator:
             self._setup(conn)
         until = self.scenario.until_s
         now = 0.0
-        while self.heap:
+        while self.heap or self._last_look(now):
             now = self.heap[0][0]
             if until is not None and now > until:
                 now = until
@@ -200,23 +210,42 @@ class Simulator:
         self.db.dispose()
         if self._tmp is not None:
             self._tmp.cleanup()
-        return Run(self.scenario, self.jobs, self.nodes, self.attempts, now, wall, self.instants, unfinished,
+        end = now if until is not None and now == until else self._last_real
+        return Run(self.scenario, self.jobs, self.nodes, self.attempts, end, wall, self.instants, unfinished,
                    self.dispatch_calls)
+
+    def _last_look(self, now: float) -> bool:
+        """Nothing more will happen: one look for news by the nodes still waiting (work a cap or a
+        node's room kept from them may fit now); the run goes on if it started something."""
+        if not self.waiting or self._starts_at_look == len(self.attempts):
+            return False
+        self._starts_at_look = len(self.attempts)
+        self._next_recheck = now
+        self._at(now + self.scenario.recheck_s, LOOK, None)
+        return True
 
     def _instant(self, conn: Connection, now: float, batch: list[tuple[float, int, int, Any]]) -> None:
         when = vt(now)
+        if any(kind != LOOK for _t, _s, kind, _p in batch):
+            self._last_real = now
         reports: dict[int, list[dict[str, Any]]] = {}
         crashed: list[SimNode] = []
+        woken: set[int] = set()
+        news = False
         for _t, _seq, kind, payload in batch:
             if kind == ARRIVE:
                 self._submit(conn, *payload)
+                news = True
             elif kind == END:
                 attempt: Attempt = payload
                 node = self.nodes[attempt.node]
                 if node.running.pop(attempt.attempt_id, None) is None:
                     continue  # lost with its node already
                 node.free_cores += attempt.cores
+                woken.add(attempt.node)
                 if attempt.status == "lost":
+                    node.running[attempt.attempt_id] = attempt  # lost with the rest of the node's work
+                    node.free_cores -= attempt.cores
                     crashed.append(node)
                     continue
                 reports.setdefault(node.node_id, []).append({
@@ -226,34 +255,45 @@ class Simulator:
                 node = payload
                 self._register(conn, node)
                 node.up = True
+                woken.add(self.by_node_id[node.node_id])
         if reports:
             results = lifecycle.finish_reports(conn, list(reports.items()), when)
+            news = news or any(changes.ready for _, changes in results)
             touched = set().union(*(changes.settle for _, changes in results))
             job_ids = lifecycle.unsettled_jobs(conn, touched)
             if job_ids:
-                lifecycle.refresh_jobs(conn, job_ids, when)
+                news = lifecycle.refresh_jobs(conn, job_ids, when).ready > 0 or news
         for node in crashed:
-            self._crash(conn, node, now)
-        asking = [n.node_id for n in self.nodes if n.up and n.free_cores > 0]
+            news = self._crash(conn, node, now) or news
+        if news or now >= self._next_recheck:
+            woken |= self.waiting
+            if now >= self._next_recheck:
+                self._next_recheck = now + self.scenario.recheck_s
+        asking = sorted(i for i in woken if self.nodes[i].up and self.nodes[i].free_cores > 0)
         if asking:
             self.dispatch_calls += 1
-            answers = dispatch.work_for_nodes(conn, asking, when)
-            for node_id, answer in zip(asking, answers, strict=True):
+            answers = dispatch.work_for_nodes(conn, [self.nodes[i].node_id for i in asking], when)
+            for index, answer in zip(asking, answers, strict=True):
                 for assignment in answer.assignments:
-                    self._start(self.by_node_id[node_id], assignment, now)
+                    self._start(index, assignment, now)
+        # what asked and still has room waits, like an agent in its long poll, until news wakes it
+        self.waiting = {i for i in self.waiting | set(asking) if self.nodes[i].up and self.nodes[i].free_cores > 0}
 
-    def _crash(self, conn: Connection, node: SimNode, now: float) -> None:
+    def _crash(self, conn: Connection, node: SimNode, now: float) -> bool:
         """The node went away: everything on it is lost (the server's view: `lose_attempts`), it is down,
         and it registers again after its group's repair time."""
         lost = sorted(node.running)
+        if not lost:
+            return False  # crashed already at this instant
         for attempt_id in lost:
             attempt = node.running.pop(attempt_id)
             attempt.end, attempt.status = now, "lost"
             node.free_cores += attempt.cores
-        lifecycle.lose_attempts(conn, lost, "simulated node crash", vt(now))
+        changes = lifecycle.lose_attempts(conn, lost, "simulated node crash", vt(now))
         nodes.goodbye(conn, node.node_id)
         node.up = False
         self._at(now + node.group.repair_s, REPAIR, node)
+        return changes.ready > 0
 
     def _submit(self, conn: Connection, index: int, job: Job) -> None:
         record = self.jobs[index]
@@ -263,6 +303,7 @@ class Simulator:
                             "chunk": layer.chunk, "retries": layer.retries, "depends_on": layer.depends_on,
                             "resources": {"cores": layer.cores, "memory_mb": layer.memory_mb, "gpus": layer.gpus},
                             "tags": layer.tags, "pools": layer.pools, "limits": layer.limits,
+                            **({"blocklist_after": layer.blocklist_after} if layer.blocklist_after else {}),
                             "args": {"command": ["true"]}} for layer in job.layers]}
         if job.folder:
             spec["folder"] = job.folder

@@ -106,7 +106,7 @@ def svg_lines(edges: Sequence[float], series: dict[str, list[float]], *, dashed:
     everything = [v for s in (*series.values(), *(dashed or {}).values()) for v in s]
     peak = top if top is not None else max(everything + [1e-9])
     end = edges[-1] if edges else 1.0
-    mids = [(a + b) / 2 for a, b in zip(edges, edges[1:], strict=True)]
+    mids = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
     def xy(t: float, v: float) -> str:
         return f"{pad_l + inner_w * t / end:.1f},{pad_t + inner_h * (1 - v / peak):.1f}"

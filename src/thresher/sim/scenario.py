@@ -104,6 +104,8 @@ class Layer(_Strict):
     pools: list[str] = Field(default_factory=list)
     limits: dict[str, int] = Field(default_factory=dict)
     retries: int = Field(2, ge=0, le=100)
+    blocklist_after: int | None = Field(None, ge=1, le=1000, description="failed attempts of the job on one node "
+                                                                       "after which it avoids that node")
     depends_on: list[str] = Field(default_factory=list)
     frame_time: FrameTime = Field(default_factory=FrameTime)
 
@@ -129,6 +131,8 @@ class Scenario(_Strict):
     tick_s: float = Field(1.0, gt=0, le=3600)
     task_overhead_s: float = Field(0.0, ge=0, description="seconds every task takes besides its frames "
                                                         "(starting the process, reporting): measure it on the farm")
+    recheck_s: float = Field(30.0, gt=0, description="how often nodes that found nothing ask again without news "
+                                                     "(the server's news_recheck_s; smaller is closer, slower)")
     until_s: float | None = Field(None, gt=0, description="stop the run here (virtual seconds); none: when all is done")
     sample_s: float | None = Field(None, gt=0, description="width of a report bucket; none: a hundredth of the run")
     nodes: list[NodeGroup] = Field(..., min_length=1)
@@ -153,16 +157,18 @@ class Scenario(_Strict):
             if stake.pool not in pools:
                 raise ValueError(f"stake names pool {stake.pool!r}, which no node group serves")
         limits = {lim.name for lim in self.limits}
-        seen: set[str] = set()
+        seen: dict[str, float] = {}
         for job in self.jobs:
             for dep in job.depends_on:
                 if dep not in seen:
                     raise ValueError(f"job {job.name!r} depends on {dep!r}, not an earlier job of the trace")
+                if seen[dep] > job.at:
+                    raise ValueError(f"job {job.name!r} arrives before {dep!r}, which it depends on")
             for layer in job.layers:
                 unknown = set(layer.limits) - limits
                 if unknown:
                     raise ValueError(f"job {job.name!r} layer {layer.name!r}: unknown limits {sorted(unknown)}")
-            seen.add(job.name)
+            seen[job.name] = job.at
         return self
 
     def group(self, name: str) -> NodeGroup:
