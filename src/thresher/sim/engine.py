@@ -265,19 +265,45 @@ class Simulator:
                 news = lifecycle.refresh_jobs(conn, job_ids, when).ready > 0 or news
         for node in crashed:
             news = self._crash(conn, node, now) or news
+        held_back: dict[int, list[int]] = {}   # an idle node asking for its group -> the others
         if news or now >= self._next_recheck:
-            woken |= self.waiting
             if now >= self._next_recheck:
                 self._next_recheck = now + self.scenario.recheck_s
+            # Idle nodes of one group are alike (same room, nothing running, nothing booked): one asks
+            # for all of them, and the others ask only if it got work. This keeps an idle farm's
+            # wake-ups from costing a dispatch round per node; the rule answers each node the same.
+            first: dict[str, int] = {}
+            for i in sorted(self.waiting - woken):
+                node = self.nodes[i]
+                if node.running or not node.up:
+                    woken.add(i)
+                elif node.group.name in first:
+                    held_back[first[node.group.name]].append(i)
+                else:
+                    first[node.group.name] = i
+                    held_back[i] = []
+                    woken.add(i)
         asking = sorted(i for i in woken if self.nodes[i].up and self.nodes[i].free_cores > 0)
-        if asking:
-            self.dispatch_calls += 1
-            answers = dispatch.work_for_nodes(conn, [self.nodes[i].node_id for i in asking], when)
-            for index, answer in zip(asking, answers, strict=True):
-                for assignment in answer.assignments:
-                    self._start(index, assignment, now)
+        got = self._ask(conn, asking, now)
+        more = sorted(j for i, others in held_back.items() if i in got for j in others)
+        self._ask(conn, more, now)
         # what asked and still has room waits, like an agent in its long poll, until news wakes it
-        self.waiting = {i for i in self.waiting | set(asking) if self.nodes[i].up and self.nodes[i].free_cores > 0}
+        self.waiting = {i for i in self.waiting | set(asking) | set(more)
+                        if self.nodes[i].up and self.nodes[i].free_cores > 0}
+
+    def _ask(self, conn: Connection, asking: list[int], now: float) -> dict[int, set[int]]:
+        """These nodes ask for work together (one `work_for_nodes`, as one write batch of the server);
+        the attempts each was given."""
+        got: dict[int, set[int]] = {}
+        if not asking:
+            return got
+        self.dispatch_calls += 1
+        answers = dispatch.work_for_nodes(conn, [self.nodes[i].node_id for i in asking], vt(now))
+        for index, answer in zip(asking, answers, strict=True):
+            for assignment in answer.assignments:
+                self._start(index, assignment, now)
+                got.setdefault(index, set()).add(assignment["attempt_id"])
+        return got
 
     def _crash(self, conn: Connection, node: SimNode, now: float) -> bool:
         """The node went away: everything on it is lost (the server's view: `lose_attempts`), it is down,

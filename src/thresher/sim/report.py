@@ -177,3 +177,20 @@ def _peak(attempts: Sequence[Attempt], name: str) -> int:
         level += delta
         peak = max(peak, level)
     return peak
+
+
+def busy_window_shares(intervals: Sequence[tuple[str, float, float, float]]) -> tuple[float, dict[str, float]]:
+    """(makespan, share of each project's busy core-seconds) from (project, start, end, cores) runs,
+    the shares taken while every project still had work running (from the first start to the moment
+    the first project ran its last): the same figures for a simulated run and for a real farm's."""
+    if not intervals:
+        return 0.0, {}
+    start = min(i[1] for i in intervals)
+    makespan = max(i[2] for i in intervals) - start
+    last: dict[str, float] = {}
+    for project, _s, end, _c in intervals:
+        last[project] = max(last.get(project, end), end)
+    cut = min(last.values())
+    used = {p: sum(c * overlap(s, e, start, cut) for q, s, e, c in intervals if q == p) for p in last}
+    total = sum(used.values())
+    return makespan, {p: (v / total if total else 0.0) for p, v in used.items()}

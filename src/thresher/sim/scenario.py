@@ -131,7 +131,7 @@ class Scenario(_Strict):
     tick_s: float = Field(1.0, gt=0, le=3600)
     task_overhead_s: float = Field(0.0, ge=0, description="seconds every task takes besides its frames "
                                                         "(starting the process, reporting): measure it on the farm")
-    recheck_s: float = Field(30.0, gt=0, description="how often nodes that found nothing ask again without news "
+    recheck_s: float = Field(300.0, gt=0, description="how often nodes that found nothing ask again without news "
                                                      "(the server's news_recheck_s; smaller is closer, slower)")
     until_s: float | None = Field(None, gt=0, description="stop the run here (virtual seconds); none: when all is done")
     sample_s: float | None = Field(None, gt=0, description="width of a report bucket; none: a hundredth of the run")
