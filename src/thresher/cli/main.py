@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from thresher import __version__
-from thresher.cli import demo, deps, farm, jobs, logs, nodes, secret, services, studio, task
+from thresher.cli import demo, deps, farm, jobs, logs, nodes, secret, services, simulate, studio, task
 from thresher.cli.common import ThresherGroup
 
 app = typer.Typer(
@@ -45,6 +45,7 @@ app.command("up", rich_help_panel=FARM)(farm.up)
 app.command("server", rich_help_panel=FARM)(farm.server)
 app.command("agent", rich_help_panel=FARM)(farm.agent)
 app.command("demo", rich_help_panel=FARM)(demo.demo)
+app.command("simulate", rich_help_panel=FARM)(simulate.simulate)
 app.add_typer(secret.secret_app, name="secret", rich_help_panel=FARM)
 
 app.command("submit", rich_help_panel=JOBS)(jobs.submit)
