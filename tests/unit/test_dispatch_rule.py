@@ -207,3 +207,19 @@ def test_a_retry_prefers_a_node_it_has_not_failed_on() -> None:
 def test_lowering_a_cap_below_what_runs_stops_new_starts() -> None:
     policy = Policy(projects={1: Project(1, "a", max_cores=2)})
     assert _pick([_c()], Free(4, 64_000), policy, Usage({project_key(1): [6, 0, 0]})) == []
+
+
+def test_a_task_refused_everywhere_leaves_the_round_after_one_check() -> None:
+    """A licence at its farm-wide total holds up a project's queue: the first node to look drops those
+    tasks from the round's queues, so the nodes after it do not pass over them again, and every node
+    still gets the same work it would have."""
+    policy = Policy(limits={"katana": Limit("katana", 2)})
+    held = [_c(i, project=1, limits=(("katana", 1),)) for i in range(1, 6)]
+    plain = [_c(i, project=1) for i in range(6, 12)]
+    queues = {1: held + plain}
+    usage = Usage()
+    first = choose(Ask(1, Free(4, 64_000)), queues, usage, policy)
+    assert [c.candidate.task_id for c in first] == [1, 2, 6, 7]  # two licences, then plain tasks
+    assert [c.task_id for c in queues[1]] == [8, 9, 10, 11]  # the katana tasks left with the licence full
+    second = choose(Ask(2, Free(4, 64_000)), queues, usage, policy)
+    assert [c.candidate.task_id for c in second] == [8, 9, 10, 11]

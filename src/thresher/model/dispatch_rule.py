@@ -212,6 +212,20 @@ def refusal(c: Candidate, pool: str, usage: Usage, policy: Policy,
             node_limit_use: dict[str, int] | None = None) -> str | None:
     """Why this task may not start in this pool now (a cap, burst cap, folder maximum or licence limit
     it would exceed), or None. `node_limit_use`: the licence units held on the node it would run on."""
+    return (_project_cap(c, usage, policy) or _stake_cap(c, pool, usage, policy) or _folder_cap(c, usage, policy)
+            or _licences(c, usage, policy, node_limit_use))
+
+
+def farm_refusal(c: Candidate, usage: Usage, policy: Policy) -> str | None:
+    """The part of `refusal` that holds on every node of the farm: its project's cap, its folder's, a
+    licence's farm-wide total. Within a round of dispatch usage only grows, so a task refused so stays
+    refused for every node asking after it in the round, and `choose` drops it from the round's queues
+    (one check instead of one per node: a licence held to its total no longer costs each node a pass
+    over the tasks it holds up)."""
+    return _project_cap(c, usage, policy) or _folder_cap(c, usage, policy) or _licences(c, usage, policy, None)
+
+
+def _project_cap(c: Candidate, usage: Usage, policy: Policy) -> str | None:
     cores, gpus = c.needs.cores, c.needs.gpus
     project = policy.project(c.project_id)
     used = usage.cores(project_key(c.project_id))
@@ -220,18 +234,32 @@ def refusal(c: Candidate, pool: str, usage: Usage, policy: Policy,
     used_gpus = usage.gpus(project_key(c.project_id))
     if gpus and project.max_gpus is not None and used_gpus + gpus > project.max_gpus:
         return f"project {project.name} at its cap ({used_gpus}/{project.max_gpus} GPUs)"
+    return None
+
+
+def _stake_cap(c: Candidate, pool: str, usage: Usage, policy: Policy) -> str | None:
+    cores, gpus = c.needs.cores, c.needs.gpus
     stake = policy.stake(c.project_id, pool)
     in_pool = stake_key(c.project_id, pool)
     if stake.max_cores is not None and usage.cores(in_pool) + cores > stake.max_cores:
-        return (f"project {project.name} at its cap in pool {pool} "
+        return (f"project {policy.project(c.project_id).name} at its cap in pool {pool} "
                 f"({usage.cores(in_pool)}/{stake.max_cores} cores)")
     if gpus and stake.max_gpus is not None and usage.gpus(in_pool) + gpus > stake.max_gpus:
-        return f"project {project.name} at its cap in pool {pool} ({usage.gpus(in_pool)}/{stake.max_gpus} GPUs)"
+        return (f"project {policy.project(c.project_id).name} at its cap in pool {pool} "
+                f"({usage.gpus(in_pool)}/{stake.max_gpus} GPUs)")
+    return None
+
+
+def _folder_cap(c: Candidate, usage: Usage, policy: Policy) -> str | None:
     folder = policy.folders.get(c.folder_id) if c.folder_id is not None else None
     if folder is not None and folder.max_cores is not None:
         in_folder = usage.cores(folder_key(folder.id))
-        if in_folder + cores > folder.max_cores:
+        if in_folder + c.needs.cores > folder.max_cores:
             return f"folder {folder.name} at its cap ({in_folder}/{folder.max_cores} cores)"
+    return None
+
+
+def _licences(c: Candidate, usage: Usage, policy: Policy, node_limit_use: dict[str, int] | None) -> str | None:
     for name, units in c.limits:
         limit = policy.limits.get(name)
         if limit is None:
@@ -290,19 +318,28 @@ def would_take(ask: Ask, queues: dict[int, list[Candidate]], usage: Usage, polic
 
 def _next(ask: Ask, free: Free, limit_use: dict[str, int], queues: dict[int, list[Candidate]], usage: Usage,
           policy: Policy) -> Candidate | None:
+    refused_everywhere: dict[int, set[int]] = {}  # project -> its tasks no node may take this round
+
     def allowed(c: Candidate) -> bool:
+        if farm_refusal(c, usage, policy) is not None:
+            refused_everywhere.setdefault(c.project_id, set()).add(c.task_id)
+            return False
         return (fits(c.needs, free, ask.tags, ask.pool) and c.job_id not in ask.blocked_jobs
                 and refusal(c, ask.pool, usage, policy, limit_use) is None)
 
-    urgent = sorted(_urgent_heads(queues), key=lambda c: (-c.priority, c.job_id, c.task_id))
-    for c in urgent:
-        if allowed(c):
-            return c
-    for project_id in project_order([p for p, queue in queues.items() if queue], ask.pool, usage, policy):
-        pick = _first_in_project(ask.node_id, queues[project_id], allowed, usage, policy)
-        if pick is not None:
-            return pick
-    return None
+    try:
+        urgent = sorted(_urgent_heads(queues), key=lambda c: (-c.priority, c.job_id, c.task_id))
+        for c in urgent:
+            if allowed(c):
+                return c
+        for project_id in project_order([p for p, queue in queues.items() if queue], ask.pool, usage, policy):
+            pick = _first_in_project(ask.node_id, queues[project_id], allowed, usage, policy)
+            if pick is not None:
+                return pick
+        return None
+    finally:
+        for project_id, gone in refused_everywhere.items():  # see `farm_refusal`: nobody later may take them
+            queues[project_id] = [c for c in queues[project_id] if c.task_id not in gone]
 
 
 def _urgent_heads(queues: dict[int, list[Candidate]]) -> Iterable[Candidate]:
