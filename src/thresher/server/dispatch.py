@@ -31,7 +31,7 @@ import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from sqlalchemy import Connection
 
@@ -286,12 +286,42 @@ def _answer_round(conn: Connection, node_ids: list[int], now: datetime, limits: 
         answer = Answer(kills=asked.kills)
         _add_assignments(conn, asked.node, [(c, claimed.get(c.candidate.task_id)) for c in asked.choices],
                          by_id, now, answer)
-        if asked.keys and not asked.choices and cut and len(wanting) > 1:
-            (alone,) = work_for_nodes(conn, [asked.node.id], now, limits)
-            answer.assignments = alone.assignments
-            answer.changes.merge(alone.changes)
         answers.append(answer)
+    left = [(i, r) for i, r in enumerate(requests) if r is not None and r.keys and not r.choices]
+    if cut and len(wanting) > 1 and left:
+        for i, again in _ask_again(conn, left, len(wanting), now, limits):
+            answers[i].assignments = again.assignments
+            answers[i].changes.merge(again.changes)
     return answers
+
+
+def _ask_again(conn: Connection, left: list[tuple[int, _Request]], asked: int, now: datetime,
+               limits: Limits) -> Iterator[tuple[int, Answer]]:
+    """The nodes a cut read left with nothing ask again, after the claims of the others: together, as
+    one more round, while the round before gave some node work (each round claims what it read, so
+    this ends); else one by one, each reading as deep as it must. Nodes that ask alike (the same
+    placements, pool, free room, licences held and blocklists) get alike: once one of them got nothing
+    alone, so would the others (what the others claim never adds work), and they do not read again."""
+    if len(left) < asked:
+        yield from zip((i for i, _ in left), work_for_nodes(conn, [r.node.id for _, r in left], now, limits),
+                       strict=True)
+        return
+    fruitless: set[tuple[Any, ...]] = set()
+    for i, request in left:
+        alike = _alike(request)
+        if alike in fruitless:
+            continue
+        (answer,) = work_for_nodes(conn, [request.node.id], now, limits)
+        if not answer.assignments:
+            fruitless.add(alike)
+        yield i, answer
+
+
+def _alike(request: _Request) -> tuple[Any, ...]:
+    """What decides the work a node gets asking alone, but its name."""
+    ask = request.ask
+    return (frozenset(request.keys), ask.pool, frozenset(ask.tags), ask.free.cores, ask.free.memory_mb,
+            len(ask.free.gpu_ids), frozenset(ask.limit_use.items()), frozenset(ask.blocked_jobs))
 
 
 def _add_assignments(conn: Connection, node: Any, claims: list[tuple[Choice, int | None]], rows: dict[int, Any],
