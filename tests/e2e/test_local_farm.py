@@ -74,7 +74,7 @@ def test_up_restarts_a_crashed_agent_and_the_other_keeps_working(tmp_path: Path)
             client.add_project("p")
             job = client.submit({"name": "long", "project": "p", "layers": [{
                 "name": "l", "template": "command", "frames": "1-2", "chunk": 1, "resources": {"cores": 1},
-                "args": {"command": ["sleep", "25"]}, "pool": "render"}]})
+                "args": {"command": ["sleep", "25"]}, "pools": ["render"]}]})
             running = _eventually(lambda: [t for t in client.tasks(job.id).items if t.state == TaskState.RUNNING]
                                   if len([t for t in client.tasks(job.id).items
                                           if t.state == TaskState.RUNNING]) == 2 else None)
@@ -83,7 +83,7 @@ def test_up_restarts_a_crashed_agent_and_the_other_keeps_working(tmp_path: Path)
             old_pid = _agent_pid(proc, f"{prefix}-1")
             psutil.Process(old_pid).kill()  # SIGKILL: a crash
             lines = "".join(_wait_for_line(proc, "started again", timeout=30))
-            assert f"{prefix}-1 exited with code -9; starting it again" in lines
+            assert f"agent-1 (node {prefix}-1) exited with code -9; starting it again in 1 s" in lines
             new_pid = _agent_pid(proc, f"{prefix}-1")
             assert new_pid != old_pid and proc.poll() is None
 
@@ -180,8 +180,10 @@ def test_demo_stays_up_with_a_one_time_login_link(tmp_path: Path) -> None:
             first = browser.get(link)
             assert first.status_code == 303 and first.headers["location"] == "/"
             assert "thresher_session" in browser.cookies
-            page = browser.get(link.split("/login")[0] + "/")
+            base = link.split("/login")[0]
+            page = browser.get(f"{base}/jobs/1")  # the demo's job, in the dashboard, logged in
             assert page.status_code == 200 and "demo animation" in page.text
+            assert httpx.get(f"{base}/jobs/1", timeout=10).status_code in (302, 303, 401)  # not without it
         again = httpx.get(link, timeout=10)  # used once: a second browser gets the login form
         assert again.status_code == 401 and "thresher_session" not in again.cookies
         assert proc.poll() is None

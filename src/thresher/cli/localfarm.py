@@ -302,7 +302,8 @@ class LocalFarm:
                 quick = child.quick_deaths + 1 if now - child.started < STABLE_S else 1
                 delay = RESTART_DELAYS_S[min(quick, len(RESTART_DELAYS_S)) - 1]
                 child.quick_deaths, child.restart_at = quick, now + delay
-                self.say(f"{child.name} exited with code {child.proc.returncode}; starting it again in "
+                node = f"{self.node_prefix}-{child.name.rsplit('-', 1)[1]}"
+                self.say(f"{child.name} (node {node}) exited with code {child.proc.returncode}; starting it again in "
                          f"{delay:.0f} s{self._log_hint(child)}")
             elif now >= child.restart_at:
                 if child.log_file is not None:
