@@ -96,6 +96,7 @@ def test_up_refuses_a_port_in_use(tmp_path: Path) -> None:
                                 capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "already in use" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("renderer", [
@@ -106,7 +107,8 @@ def test_demo_renders_real_frames(tmp_path: Path, renderer: str) -> None:
     home = tmp_path / "home"
     out = tmp_path / "frames"
     result = subprocess.run([*THRESHER, "demo", "--frames", "1-3", "--agents", "2", "--renderer", renderer,
-                             "--output", str(out)], env=_env(home), capture_output=True, text=True, timeout=240)
+                             "--output", str(out), "--exit"], env=_env(home), capture_output=True, text=True,
+                            timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
     frames = sorted(p.name for p in out.glob("frame_*.png"))
     assert frames == ["frame_0001.png", "frame_0002.png", "frame_0003.png"]

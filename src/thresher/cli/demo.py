@@ -2,7 +2,9 @@
 
 It shows the whole path a studio job takes (server, agents, dispatch, command template, outputs
 checked, logs) in one command. The farm lives in a throw-away folder with its own THRESHER_HOME so
-the demo never replaces the user's saved server and token; only the frames are kept.
+the demo never replaces the user's saved server and token; only the frames are kept. When the job is
+done the farm stays up with a one-time dashboard login link printed (server/dashboard/once.py), so the
+user sees the frames in the dashboard, until Ctrl+C; `--exit` stops at once (scripts and tests).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from thresher.cli.common import console, err
 from thresher.cli.farm import sigterm_as_interrupt
-from thresher.cli.localfarm import FarmError, LocalFarm, free_port, split_cores
+from thresher.cli.localfarm import FarmError, LocalFarm, free_port, split_cores, split_memory
 from thresher.cli.views import done_count
 from thresher.client.api import Thresher
 from thresher.client.http import ApiError
@@ -104,8 +107,10 @@ def demo(
                                                  "installed)", show_default=False)] = None,
     keep_farm: Annotated[bool, typer.Option("--keep-farm", help="Keep the farm's folder (database, logs).")]
     = False,
+    exit_: Annotated[bool, typer.Option("--exit", help="Stop the farm as soon as the job is done (for scripts) "
+                                        "instead of keeping it and its dashboard up until Ctrl+C.")] = False,
 ) -> None:
-    """Start a farm here, render a short animation on it, stop the farm, show the frames."""
+    """Start a farm here, render a short animation on it, show it in the dashboard until Ctrl+C."""
     try:
         total = count_frames(frames)
     except Exception as exc:  # noqa: BLE001 - any frame-spec problem is a usage error
@@ -129,10 +134,12 @@ def demo(
     home = Path(tempfile.mkdtemp(prefix="thresher-demo-"))
     farm = LocalFarm(data_dir=home / "data", port=free_port(), agents=agents,
                      cores_per_agent=split_cores(os.cpu_count(), agents),
+                     memory_per_agent_mb=split_memory(None, agents),
                      env={"THRESHER_HOME": str(home)}, node_prefix="demo", save_client_config=False,
                      say=lambda message: console.print(f"[dim]{message}[/dim]"))
     job: Job | None = None
     code = 1
+    staying = False
     with sigterm_as_interrupt():
         try:
             farm.start()
@@ -146,11 +153,16 @@ def demo(
                 if job.state != JobState.SUCCEEDED:
                     _explain_failure(client, job)
             code = 0 if job.state == JobState.SUCCEEDED else 1
+            if not exit_:
+                staying = True
+                _stay_up(farm, job)
         except FarmError as exc:
             err(f"error: {exc}")
+            code = 1
         except KeyboardInterrupt:
-            err("interrupted")
-            code = 130
+            if not staying:  # Ctrl+C after the job is how the demo ends: its result stands
+                err("interrupted")
+                code = 130
         finally:
             farm.stop()
     written = sorted(output.glob("frame_*.png"))
@@ -161,6 +173,19 @@ def demo(
     else:
         shutil.rmtree(home, ignore_errors=True)
     raise typer.Exit(code)
+
+
+def _stay_up(farm: LocalFarm, job: Job) -> None:
+    """Keep the farm up and say how to see the job in the dashboard, until Ctrl+C (KeyboardInterrupt)."""
+    from thresher.cli.farm import login_link, once_minutes
+
+    console.print(f"[bold green]The farm stays up[/bold green]: open {login_link(farm)} to see job {job.id} in "
+                  f"the dashboard (the link logs a browser in once, within {once_minutes()} minutes).")
+    console.print("Ctrl+C stops the farm (--exit stops it at once next time).")
+    sys.stdout.flush()
+    while (problem := farm.check()) is None:
+        time.sleep(0.5)
+    raise FarmError(problem)
 
 
 def _watch(client: Thresher, job_id: int, total: int) -> Job:

@@ -9,15 +9,24 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from thresher.cli.common import console, err, fail
-from thresher.cli.localfarm import FarmError, LocalFarm, split_cores
+from thresher.cli.localfarm import FarmError, LocalFarm, split_cores, split_memory
 from thresher.client.config import DEFAULT_PORT, ENV_SERVER, client_config_path, data_dir, load_client_config
 
+if TYPE_CHECKING:
+    from thresher.agent.settings import AgentSettings
+
 ENV_ENROLL_TOKEN = "THRESHER_ENROLL_TOKEN"
+
+
+def once_minutes() -> int:
+    from thresher.server.dashboard.once import TTL_S
+
+    return int(TTL_S // 60)
 
 
 def _parse_memory(value: str | None) -> int | None:
@@ -53,7 +62,7 @@ def server(
 ) -> None:
     """Run the Thresher server (API, dispatcher, dashboard) until stopped."""
     from thresher.config import ConfigError, load_settings
-    from thresher.server.main import serve
+    from thresher.server.main import StartupError, serve
     from thresher.server.settings import ServerSettings
 
     try:
@@ -62,9 +71,11 @@ def server(
     except ConfigError as exc:
         fail(str(exc), 2)
     data_path = (settings.data_dir or data_dir()).expanduser().resolve()
-    data_path.mkdir(parents=True, exist_ok=True)
     settings.data_dir = data_path
-    serve(settings, save_client_config=not no_client_config)
+    try:
+        serve(settings, save_client_config=not no_client_config)
+    except StartupError as exc:
+        fail(str(exc), 1)
 
 
 def agent(
@@ -139,12 +150,40 @@ def up(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show server and agent output here "
                                           "instead of in log files.")] = False,
+    cores: Annotated[int | None, typer.Option("--cores", min=1, show_default=False, help="Cores each agent "
+                                              "offers (default: the machine's cores shared out)")] = None,
+    memory: Annotated[str | None, typer.Option("--memory", show_default=False, help="Memory each agent offers: "
+                                               "MB or '16G' (default: the machine's memory shared out)")] = None,
+    gpus: Annotated[int | None, typer.Option("--gpus", min=0, help="GPUs each agent offers (default: all found)",
+                                             show_default=False)] = None,
+    tags: Annotated[str | None, typer.Option("--tags", help="Comma separated tags of every agent, e.g. gpu,linux",
+                                             show_default=False)] = None,
+    pool: Annotated[str | None, typer.Option("--pool", help="The pool every agent serves", show_default=False)]
+    = None,
+    app: Annotated[list[str] | None, typer.Option(
+        "--app", metavar="NAME=PATH", help="Where an application is, for every agent (repeatable)")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", metavar="FILE", show_default=False,
+        help="TOML file: its \\[server] section goes to the server, \\[agent] to every agent "
+             "(docs/configuration.md); flags win over it.")] = None,
 ) -> None:
-    """Run a farm on this machine: a server and local agents, until Ctrl+C."""
+    """Run a farm on this machine: a server and local agents, until Ctrl+C. A crashed agent is started again."""
+    from thresher.agent.settings import AgentSettings, app_entries
+    from thresher.config import ConfigError, load_settings
+
+    try:
+        apps = app_entries(app or [])
+        wanted = load_settings(AgentSettings, section="agent", config_file=config, overrides={
+            "cores": cores, "memory_mb": _parse_memory(memory), "gpus": gpus, "tags": tags, "pool": pool,
+            "apps": apps or None})
+    except (ValueError, ConfigError) as exc:
+        fail(str(exc), 2)
     data_path = (data or data_dir()).expanduser().resolve()
     farm = LocalFarm(data_dir=data_path, port=port, agents=agents, host=host,
-                     cores_per_agent=split_cores(os.cpu_count(), agents), log_to_files=not verbose,
-                     say=lambda message: console.print(f"[dim]{message}[/dim]"))
+                     cores_per_agent=wanted.cores or split_cores(os.cpu_count(), agents),
+                     memory_per_agent_mb=wanted.memory_mb or split_memory(None, agents),
+                     agent_args=_agent_args(wanted, config), server_args=["--config", str(config)] if config else [],
+                     log_to_files=not verbose, say=lambda message: console.print(f"[dim]{message}[/dim]"))
     with sigterm_as_interrupt():
         try:
             farm.start()
@@ -167,12 +206,34 @@ def up(
     raise typer.Exit(code)
 
 
+def _agent_args(wanted: "AgentSettings", config: Path | None) -> list[str]:
+    """Flags that give every local agent what `up` was told (flags, environment or config file)."""
+    args = ["--config", str(config)] if config else []
+    if wanted.gpus is not None:
+        args += ["--gpus", str(wanted.gpus)]
+    if wanted.tags:
+        args += ["--tags", ",".join(wanted.tags)]
+    if wanted.pool:
+        args += ["--pool", wanted.pool]
+    for name, path in sorted(wanted.apps.items()):
+        args += ["--app", f"{name}={path}"]
+    return args
+
+
+def login_link(farm: LocalFarm) -> str:
+    """A one-time dashboard login link for the farm's admin (server/dashboard/once.py)."""
+    from thresher.server.dashboard import once
+
+    return f"{farm.url}/login?once={once.issue(farm.data_dir, farm.admin_token())}"
+
+
 def _print_farm(farm: LocalFarm) -> None:
     saved = load_client_config().get("server") == farm.url
     console.print(f"[bold green]Thresher farm is up[/bold green] with {farm.agents} agent(s)")
     console.print(f"  API        {farm.url}/api/v1")
     console.print(f"  API docs   {farm.url}/docs")
     console.print(f"  dashboard  {farm.url}/")
+    console.print(f"  log in     {login_link(farm)}  (once, within {once_minutes()} minutes)")
     console.print(f"  admin token saved in {farm.admin_token_path}"
                   + (f" and {client_config_path()}" if saved else ""))
     if farm.log_to_files:

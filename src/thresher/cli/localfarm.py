@@ -5,6 +5,12 @@ it answers, start agents with the enrollment token it wrote, and on the way out 
 the server (so they report their tasks) with terminate, wait, kill, leaving no orphan behind.
 Children run in their own session so a Ctrl+C in the terminal reaches only us and we stop them in
 order; on Linux they also get SIGTERM if we die without cleaning up.
+
+An agent that dies is started again (same name and state folder, so it comes back as the same node)
+after a delay that doubles while it keeps dying (`RESTART_DELAYS_S`), and the rest of the farm goes on;
+only the server dying ends the farm. The farm refuses a data folder another live server serves
+(server/running.py) before it changes anything there. Local agents share the machine: each offers its
+share of the cores and of the memory unless told otherwise (`agent_args`, from `up`'s flags).
 """
 
 from __future__ import annotations
@@ -24,10 +30,15 @@ from typing import IO
 from thresher.client.api import Thresher
 from thresher.client.http import ApiError, ServerUnreachable
 from thresher.model.states import NodeState
+from thresher.server.running import running_server
 
 SERVER_START_TIMEOUT_S = 60.0
 AGENT_START_TIMEOUT_S = 30.0
 STOP_GRACE_S = 15.0
+RESTART_DELAYS_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+"""Delays before starting a dead agent again, the next one each time it dies soon after a start."""
+STABLE_S = 60.0
+"""An agent that ran this long before dying starts again after the first delay."""
 
 
 class FarmError(Exception):
@@ -64,6 +75,15 @@ def split_cores(total: int | None, agents: int) -> int:
     return max(1, (total or 1) // max(1, agents))
 
 
+def split_memory(total_mb: int | None, agents: int) -> int:
+    """Memory (MB) each local agent offers: the machine's memory shared out like its cores."""
+    if total_mb is None:
+        import psutil
+
+        total_mb = int(psutil.virtual_memory().total // (1024 * 1024))
+    return max(1, total_mb // max(1, agents))
+
+
 @dataclass
 class Child:
     """One child process and the file its output goes to."""
@@ -72,6 +92,10 @@ class Child:
     proc: subprocess.Popen[bytes]
     log_path: Path | None
     log_file: IO[bytes] | None = None
+    started: float = field(default_factory=time.monotonic)
+    quick_deaths: int = 0
+    """Times in a row it died within STABLE_S of a start (picks the restart delay)."""
+    restart_at: float | None = None
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -92,6 +116,11 @@ class LocalFarm:
     agents: int = 1
     host: str = "127.0.0.1"
     cores_per_agent: int | None = None
+    memory_per_agent_mb: int | None = None
+    agent_args: list[str] = field(default_factory=list)
+    """More flags for every agent (`--tags`, `--pool`, `--app`, `--config` ... from `up`)."""
+    server_args: list[str] = field(default_factory=list)
+    """More flags for the server (`--config` from `up`)."""
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment for the children (the demo moves THRESHER_HOME away from the user's)."""
     log_to_files: bool = True
@@ -150,18 +179,24 @@ class LocalFarm:
                 "--host", self.host, "--port", str(self.port), "--data", str(self.data_dir)]
         if not self.save_client_config:
             argv.append("--no-client-config")
-        return argv
+        return argv + self.server_args
 
     def agent_argv(self, index: int) -> list[str]:
         argv = [sys.executable, "-m", "thresher.cli", "agent", "--server", self.url,
                 "--name", f"{self.node_prefix}-{index}", "--state-dir", str(self.data_dir / "agents" / str(index))]
         if self.cores_per_agent:
             argv += ["--cores", str(self.cores_per_agent)]
-        return argv
+        if self.memory_per_agent_mb:
+            argv += ["--memory", str(self.memory_per_agent_mb)]
+        return argv + self.agent_args
 
     def start(self) -> None:
         """Start the server, wait for it, then the agents, then wait until they are registered."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        other = running_server(self.data_dir)
+        if other is not None:
+            raise FarmError(f"a farm already serves {self.data_dir}: {other.describe()}; stop it first (Ctrl+C "
+                            f"where it runs, or kill {other.pid}), or pass --data with another folder")
         if port_in_use(self.host, self.port):
             hint = f" (see {self.server_json_path})" if self.server_json_path.exists() else ""
             raise FarmError(f"port {self.port} on {self.host} is already in use: is a farm already running?{hint}")
@@ -211,14 +246,18 @@ class LocalFarm:
     def _start_agents(self) -> None:
         if self.agents <= 0:
             return
-        enroll = self.enroll_token_path.read_text(encoding="utf-8").strip()
+        each = [f"{self.cores_per_agent} cores"] if self.cores_per_agent else []
+        each += [f"{self.memory_per_agent_mb} MB"] if self.memory_per_agent_mb else []
         self.say(f"starting {self.agents} agent{'s' if self.agents != 1 else ''}"
-                 + (f", {self.cores_per_agent} cores each" if self.cores_per_agent else ""))
+                 + (f", {' and '.join(each)} each" if each else ""))
         for index in range(1, self.agents + 1):
-            # The token goes through the environment, not argv, so `ps` does not show it.
-            child = self._spawn(f"agent-{index}", self.agent_argv(index), {"THRESHER_ENROLL_TOKEN": enroll})
-            self.agent_children.append(child)
+            self.agent_children.append(self._spawn_agent(index))
         self._wait_for_agents()
+
+    def _spawn_agent(self, index: int) -> Child:
+        enroll = self.enroll_token_path.read_text(encoding="utf-8").strip()
+        # The token goes through the environment, not argv, so `ps` does not show it.
+        return self._spawn(f"agent-{index}", self.agent_argv(index), {"THRESHER_ENROLL_TOKEN": enroll})
 
     def _wait_for_agents(self) -> None:
         names = {f"{self.node_prefix}-{i}" for i in range(1, self.agents + 1)}
@@ -251,12 +290,29 @@ class LocalFarm:
     # -- run and stop --------------------------------------------------------------------------
 
     def check(self) -> str | None:
-        """None while everything runs; else what died (the server dying ends the farm)."""
+        """None while the server runs, else what happened to it (that ends the farm). Dead agents are
+        started again here, after their delay; call it often (twice a second)."""
         if self.server is not None and not self.server.alive():
             return self._died("server", self.server)
-        for child in self.agent_children:
-            if not child.alive():
-                return self._died(child.name, child)
+        now = time.monotonic()
+        for position, child in enumerate(self.agent_children):
+            if child.alive():
+                continue
+            if child.restart_at is None:
+                quick = child.quick_deaths + 1 if now - child.started < STABLE_S else 1
+                delay = RESTART_DELAYS_S[min(quick, len(RESTART_DELAYS_S)) - 1]
+                child.quick_deaths, child.restart_at = quick, now + delay
+                node = f"{self.node_prefix}-{child.name.rsplit('-', 1)[1]}"
+                self.say(f"{child.name} (node {node}) exited with code {child.proc.returncode}; starting it again in "
+                         f"{delay:.0f} s{self._log_hint(child)}")
+            elif now >= child.restart_at:
+                if child.log_file is not None:
+                    child.log_file.close()
+                index = int(child.name.rsplit("-", 1)[1])
+                fresh = self._spawn_agent(index)
+                fresh.quick_deaths = child.quick_deaths
+                self.agent_children[position] = fresh
+                self.say(f"{child.name} started again (pid {fresh.proc.pid})")
         return None
 
     def stop(self) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from thresher.config import ConfigError, load_settings
-from thresher.server.main import serve
+from thresher.server.main import StartupError, serve
 from thresher.server.settings import ServerSettings
 
 
@@ -28,7 +29,11 @@ def main() -> None:
             "node_timeout_s": args.node_timeout})
     except ConfigError as exc:
         parser.error(str(exc))
-    serve(settings, save_client_config=not args.no_client_config)
+    try:
+        serve(settings, save_client_config=not args.no_client_config)
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

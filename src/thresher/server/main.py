@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import errno
 import logging
-import os
 import socket
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from thresher.server.dashboard.secret import SessionSecret
 from thresher.server.dashboard.session import SessionStore
 from thresher.server.db.engine import Database
 from thresher.server.events import EventHub
+from thresher.server.running import SERVER_JSON, running_server, write_server_json
 from thresher.server.settings import ServerSettings
 
 log = logging.getLogger("thresher.server")
@@ -46,20 +46,81 @@ def prepare(db_url: str | None, data_dir: Path, settings: ServerSettings | None 
     return ServerContext(db=db, settings=settings, events=events, sessions=sessions)
 
 
+class StartupError(Exception):
+    """The server cannot start for a reason the user can fix: one line says what and what to do."""
+
+
+def _database_problem(url: str, exc: BaseException) -> StartupError:
+    from sqlalchemy.engine import make_url
+
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL too broken to parse is shown as "the database"
+        shown = "the database"
+    cause = getattr(exc, "orig", None) or exc
+    first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    hint = ("check the path and that its folder is writable" if url.startswith("sqlite")
+            else "check that PostgreSQL runs there, and the user, password and database name in --db")
+    return StartupError(f"cannot open the database {shown}: {first}; {hint}")
+
+
+def open_database(db_url: str | None, data_dir: Path, settings: ServerSettings) -> ServerContext:
+    """`prepare` that turns an unreachable database or unwritable data folder into a StartupError."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url = db_url or f"sqlite:///{data_dir / 'thresher.db'}"
+    try:
+        return prepare(db_url, data_dir, settings)
+    except SQLAlchemyError as exc:
+        raise _database_problem(url, exc) from exc
+    except OSError as exc:
+        where = Path(exc.filename) if exc.filename else data_dir
+        if not url.startswith("sqlite") or where.is_relative_to(data_dir) or where == data_dir:
+            raise StartupError(f"cannot write to the data folder {data_dir}: {exc.strerror or exc}; "
+                               "pass --data with a folder this user may write") from exc
+        raise _database_problem(url, exc) from exc
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The server's socket; a port in use or an address this machine lacks is a StartupError."""
+    try:
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(f"port {port} on {host} is already in use (another server?); stop it, or pass "
+                               "--port with another port (0 picks a free one)") from exc
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise StartupError(f"not allowed to listen on port {port} on {host}; use a port above 1023") from exc
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; check --host "
+                           "(an address of this machine, or 0.0.0.0 for all)") from exc
+    return sock
+
+
 def serve(settings: ServerSettings, save_client_config: bool = True) -> None:
-    """Run a server until SIGINT/SIGTERM. Port 0 picks a free port; `data_dir/server.json` tells which."""
+    """Run a server until SIGINT/SIGTERM. Port 0 picks a free port; `data_dir/server.json` tells which.
+
+    Raises StartupError (before anything is changed where it can be) when it cannot start."""
     # The event loop thread (HTTP) and the database threads hand the GIL to each other thousands of
     # times a second; each database call releases it and must win it back. Python's default 5 ms switch
     # interval lets the busy side keep it that long, and the writer that everybody waits for stalls.
     sys.setswitchinterval(settings.gil_switch_interval_s)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data = settings.data_dir or default_data_dir()
-    server = prepare(settings.db, data, settings)
-    host, port = settings.host, settings.port
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
+    settings.data_dir = data
+    other = running_server(data)
+    if other is not None:
+        raise StartupError(f"the data folder {data} is already served by {other.describe()}; stop that "
+                           "server first, or pass --data with another folder")
+    sock = listen(settings.host, settings.port)
+    try:
+        server = open_database(settings.db, data, settings)
+    except StartupError:
+        sock.close()
+        raise
+    host = settings.host
     bound_port = sock.getsockname()[1]
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
     url = f"http://{shown_host}:{bound_port}"
@@ -68,10 +129,8 @@ def serve(settings: ServerSettings, save_client_config: bool = True) -> None:
         from thresher.client.config import save_client_config as save
 
         save(url, admin_token)
-    info = data / "server.json"
-    tmp = info.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "db": server.db.url.split("@")[-1]}))
-    tmp.replace(info)
+    write_server_json(data, url, server.db.url.split("@")[-1])
+    info = data / SERVER_JSON
     log.info("Thresher server on %s (API docs %s/docs); admin token in %s", url, url, data / "admin.token")
     config = uvicorn.Config(create_app(server), log_level="warning", access_log=False, timeout_keep_alive=75,
                             timeout_graceful_shutdown=3)  # open dashboard event streams must not hold a stop

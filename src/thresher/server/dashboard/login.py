@@ -2,7 +2,8 @@
 
 The login form carries a one-time nonce that must match a short-lived cookie scoped to `/login`, so
 another site cannot log a browser in with a token of its choosing. A good admin token buys a session
-cookie (dashboard/session.py); the token itself never reaches the browser's storage.
+cookie (dashboard/session.py); the token itself never reaches the browser's storage. A one-time link
+(`/login?once=...`, dashboard/once.py) buys one too, once.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from thresher.server.context import ctx
+from thresher.server.dashboard import once as once_links
 from thresher.server.dashboard.access import DashboardRoute, cookie_secure, set_session_cookie
 from thresher.server.dashboard.render import render
 from thresher.server.dashboard.session import COOKIE, csrf_ok
@@ -36,12 +38,31 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 @router.get("/login")
-def login_form(request: Request, next: str = "/", error: str | None = None) -> Response:  # noqa: A002
+def login_form(request: Request, next: str = "/", error: str | None = None,  # noqa: A002
+               once: str | None = None) -> Response:
+    if once is not None:
+        return _login_once(request, once, _safe_next(next))
     nonce = secrets.token_urlsafe(18)
     response = render(request, "login.html", None, status=401 if error else 200, login_csrf=nonce,
                       next=_safe_next(next), error=error)
     response.set_cookie(LOGIN_COOKIE, nonce, max_age=3600, httponly=True, samesite="strict",
                         secure=cookie_secure(request), path="/login")
+    return response
+
+
+def _login_once(request: Request, once: str, target: str) -> Response:
+    """A one-time link (dashboard/once.py, printed by `thresher demo` and `up`): spent on first use."""
+    server = ctx(request)
+    data_dir = server.settings.data_dir
+    token_digest = once_links.redeem(data_dir, once) if data_dir is not None else None
+    made = server.sessions.login_digest(server.db, token_digest) if token_digest else None
+    if made is None:
+        return login_form(request, next=target, error="That login link was used already or has expired; "
+                                                        "log in with the admin token.")
+    cookie, session = made
+    response = RedirectResponse(target, status_code=303)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    set_session_cookie(request, response, cookie, session)
     return response
 
 

@@ -82,8 +82,12 @@ class SessionStore:
 
     def login(self, db: Database, secret: str) -> tuple[str, Session] | None:
         """A cookie value for an admin token, or None when the token is unknown or not an admin one."""
+        return self.login_digest(db, digest(secret.strip()))
+
+    def login_digest(self, db: Database, token_digest: str) -> tuple[str, Session] | None:
+        """The same for a token known by its digest (a one-time login link, dashboard/once.py)."""
         with db.read() as conn:
-            row = conn.execute(q.TOKEN_BY_DIGEST, {"digest": digest(secret.strip())}).first()
+            row = conn.execute(q.TOKEN_BY_DIGEST, {"digest": token_digest}).first()
         if row is None or row.kind != ADMIN:
             return None
         now = int(self.clock())
