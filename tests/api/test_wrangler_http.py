@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import json
+
 import pytest
 from tests.api.test_dashboard_http import _session
 from tests.api.test_dependencies_http import _agent
+from typer.testing import CliRunner
 
+from thresher.cli.main import app
 from thresher.client.http import ApiError
 
 
@@ -49,6 +53,13 @@ def test_layer_actions_touch_only_their_layer(farm: Any) -> None:
     assert "no layer named 'nothing'" in _refused(lambda: act("nothing", "pause"), 404)
     _refused(lambda: act("render", "explode"), 422)
     _refused(lambda: farm.api.post("/jobs/999999/layers/render/pause"), 404)
+
+    env = {"THRESHER_SERVER": farm.server_url, "THRESHER_TOKEN": farm.admin_token}
+    out = CliRunner().invoke(app, ["pause", str(job["id"]), "--layer", "comp", "--json"], env=env)
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["layers"][1]["counts"]["paused"] == 2
+    out = CliRunner().invoke(app, ["kill", str(job["id"]), "--layer", "nothing"], env=env)
+    assert out.exit_code == 1 and "no layer named 'nothing'" in out.output
 
 
 def test_node_tags_and_the_command_an_attempt_ran(farm: Any) -> None:
