@@ -3,9 +3,8 @@ set from the dashboard, the command line an attempt ran, and the whole log downl
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
+from typing import Any
 
 import pytest
 from tests.api.test_dashboard_http import _session
