@@ -222,6 +222,11 @@ def test_real_answers_are_documented_and_have_their_models(app: FastAPI) -> None
         call("GET", "/nodes/n1", admin, 200)
         call("GET", f"/attempts/{attempt_id}/log", admin, 200)
         call("GET", "/attempts/999999/log", admin, 404)
+        call("GET", f"/attempts/{attempt_id}/command", admin, 200)
+        call("GET", "/attempts/999999/command", admin, 404)
+        call("PATCH", "/nodes/n1", admin, 200, json={"tags": ["big"]})
+        call("PATCH", "/nodes/n1", admin, 422, json={"tags": ["not a tag"]})
+        call("PATCH", "/nodes/nobody", admin, 404, json={"tags": []})
         finished = call("POST", "/agent/finish", token, 200, json={"reports": [
             {"attempt_id": attempt_id, "status": "succeeded", "exit_code": 0, "log_size": 6},
             {"attempt_id": 999999, "status": "failed", "log_size": 0}]})
@@ -247,6 +252,11 @@ def test_real_answers_are_documented_and_have_their_models(app: FastAPI) -> None
         call("POST", f"/jobs/{job['id']}/priority", admin, 200, json={"priority": 90})
         call("POST", f"/jobs/{job['id']}/priority", admin, 422, json={"priority": 9000})
         call("POST", f"/jobs/{job['id']}/retry", admin, 200, json={"task_ids": [other]})
+        call("POST", f"/jobs/{job['id']}/layers/render/pause", admin, 200)
+        call("POST", f"/jobs/{job['id']}/layers/render/pause", admin, 409)
+        call("POST", f"/jobs/{job['id']}/layers/render/resume", admin, 200)
+        call("POST", f"/jobs/{job['id']}/layers/nothing/kill", admin, 404)
+        call("POST", f"/jobs/{job['id']}/layers/render/explode", admin, 422)
         call("POST", f"/jobs/{job['id']}/pause", admin, 200)
         call("POST", f"/jobs/{job['id']}/resume", admin, 200)
         call("POST", f"/jobs/{job['id']}/kill", admin, 200)

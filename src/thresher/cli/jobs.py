@@ -332,27 +332,39 @@ def _print_job_result(job: Job, json_out: bool) -> None:
         typer.echo(f"job {job.id}: {job.state}{paused}, priority {job.priority}")
 
 
-def kill(job_ids: JobsArg, yes: YesOpt = False, json_out: JsonOpt = False, server: ServerOpt = None,
-         token: TokenOpt = None) -> None:
-    """Kill jobs: running tasks are stopped, nothing more is started."""
-    _job_action("kill", job_ids, yes, server, token, json_out)
+LayerOpt = Annotated[str | None, typer.Option("--layer", "-l", help="Only this layer of each job.")]
 
 
-def pause(job_ids: JobsArg, yes: YesOpt = False, json_out: JsonOpt = False, server: ServerOpt = None,
-          token: TokenOpt = None) -> None:
-    """Pause jobs: running tasks finish, no new task starts."""
-    _job_action("pause", job_ids, yes, server, token, json_out)
+def _act(verb: str, job_ids: list[str], layer: str | None, yes: bool, server: str | None, token: str | None,
+         json_out: bool) -> None:
+    if layer is None:
+        _job_action(verb, job_ids, yes, server, token, json_out)
+    else:  # one layer's tasks (`POST /jobs/{id}/layers/{name}/{verb}`)
+        _job_action("steer_layer", job_ids, yes, server, token, json_out, layer=layer, verb=verb)
 
 
-def resume(job_ids: JobsArg, yes: YesOpt = False, json_out: JsonOpt = False, server: ServerOpt = None,
-           token: TokenOpt = None) -> None:
-    """Resume paused jobs."""
-    _job_action("resume", job_ids, yes, server, token, json_out)
+def kill(job_ids: JobsArg, layer: LayerOpt = None, yes: YesOpt = False, json_out: JsonOpt = False,
+         server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """Kill jobs (or one layer of each): running tasks are stopped, nothing more is started."""
+    _act("kill", job_ids, layer, yes, server, token, json_out)
+
+
+def pause(job_ids: JobsArg, layer: LayerOpt = None, yes: YesOpt = False, json_out: JsonOpt = False,
+          server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """Pause jobs (or one layer of each): running tasks finish, no new task starts."""
+    _act("pause", job_ids, layer, yes, server, token, json_out)
+
+
+def resume(job_ids: JobsArg, layer: LayerOpt = None, yes: YesOpt = False, json_out: JsonOpt = False,
+           server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """Resume paused jobs (or one paused layer of each)."""
+    _act("resume", job_ids, layer, yes, server, token, json_out)
 
 
 def retry(
     job_ids: JobsArg,
     task: Annotated[list[int] | None, typer.Option("--task", help="Task id to retry; repeatable (one job).")] = None,
+    layer: LayerOpt = None,
     yes: YesOpt = False,
     json_out: JsonOpt = False,
     server: ServerOpt = None,
@@ -361,6 +373,10 @@ def retry(
     """Retry jobs' failed and killed tasks, or only the given ones."""
     if task and len(job_ids) > 1:
         raise typer.BadParameter("--task goes with one job", param_hint="--task")
+    if task and layer:
+        raise typer.BadParameter("give --task or --layer, not both", param_hint="--layer")
+    if layer:
+        return _act("retry", job_ids, layer, yes, server, token, json_out)
     _job_action("retry", job_ids, yes, server, token, json_out, task_ids=task or None)
 
 

@@ -24,6 +24,7 @@ from thresher.wire.common import Page
 from thresher.wire.dependencies import DroppedDependencies, JobDependencies
 from thresher.wire.jobs import (
     Attempt,
+    AttemptCommand,
     Blocklist,
     DryRun,
     FailureSummary,
@@ -168,6 +169,18 @@ class Thresher:
         """Retry the given tasks, or by default every failed and killed task of the job."""
         body = {"task_ids": list(task_ids)} if task_ids else {}
         return Job.model_validate(self.http.post(f"/jobs/{_seg(job_id)}/retry", json=body))
+
+    def steer_layer(self, job_id: int, layer: str, verb: str) -> Job:
+        """pause, resume, retry (failed and killed), kill or skip one layer's tasks."""
+        return Job.model_validate(self.http.post(f"/jobs/{_seg(job_id)}/layers/{_seg(layer)}/{_seg(verb)}"))
+
+    def attempt_command(self, attempt_id: int) -> AttemptCommand:
+        """The command line an attempt ran: argv, working directory, the environment it added."""
+        return AttemptCommand.model_validate(self.http.get(f"/attempts/{_seg(attempt_id)}/command"))
+
+    def set_node_tags(self, id_or_name: int | str, tags: list[str]) -> Node:
+        """A node's tags, replacing its own until its agent registers again."""
+        return Node.model_validate(self.http.request("PATCH", f"/nodes/{_seg(id_or_name)}", json={"tags": tags}))
 
     def release(self, job_id: int, layer: str | None = None) -> Released:
         """Let the tasks held behind scout frames go: one layer's, or every held layer's."""

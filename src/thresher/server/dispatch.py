@@ -374,9 +374,7 @@ def _assignment(conn: Connection, node: Any, attempt_id: int, c: Candidate, gpu_
     """The assignment of one claimed task, its command built for this node: paths mapped for its OS,
     executables it declared, the task's tile or wedge value."""
     layer = _layer_commands(conn, c.layer_id)
-    chunk = Chunk(task.idx, task.frames, task.frame_start, task.frame_end, task.frame_step, task.frame_count,
-                  task.part or None, cores=c.needs.cores, layer_frames=layer.frame_bounds)
-    line = layer.template.build(layer.args, chunk, Target(os=node.os, apps=dict(node.apps or {})), layer.rules)
+    chunk, line = command_line(layer, task, c.needs.cores, node.os, node.apps)
     return {
         "attempt_id": attempt_id, "task_id": c.task_id, "job_id": c.job_id, "job_name": layer.row.job_name,
         "layer": layer.row.name, "frames": chunk.frames, "argv": line.argv, "shell": line.shell,
@@ -385,3 +383,16 @@ def _assignment(conn: Connection, node: Any, attempt_id: int, c: Candidate, gpu_
         "error_patterns": line.error_patterns, "memory_mb": c.needs.memory_mb,
         "cores": c.needs.cores,
     }
+
+
+def command_line(layer: _LayerCommands, task: Any, cores: int, node_os: str, apps: Any) -> tuple[Chunk, Any]:
+    """A task's command for a node, as its assignment carries it: the one place it is built, so that the
+    task page (`server/commands.py`) shows what was sent without storing it on the attempt."""
+    chunk = Chunk(task.idx, task.frames, task.frame_start, task.frame_end, task.frame_step, task.frame_count,
+                  task.part or None, cores=cores, layer_frames=layer.frame_bounds)
+    return chunk, layer.template.build(layer.args, chunk, Target(os=node_os, apps=dict(apps or {})), layer.rules)
+
+
+def layer_commands(conn: Connection, layer_id: int) -> _LayerCommands:
+    """What building a layer's commands needs (cached; layers never change after submission)."""
+    return _layer_commands(conn, layer_id)

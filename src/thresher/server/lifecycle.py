@@ -357,6 +357,9 @@ def _kill_running(conn: Connection, running: Sequence[Any]) -> Changes:
     return Changes(nodes={r.node_id for r in running if r.node_id})
 
 
+job_row, kill_running = _job, _kill_running  # for `server/layer_steering.py`
+
+
 def kill_job(conn: Connection, job_id: int, now: datetime) -> Changes:
     job = _job(conn, job_id)
     if job.state == JobState.SUCCEEDED:

@@ -204,3 +204,11 @@ def register(conn: Connection, caller: Caller, secret: str, facts: NodeFacts, no
 def _is_live(node: Any, now: datetime, node_timeout_s: float) -> bool:
     seen = as_utc(node.last_seen)
     return node.state == NodeState.UP and seen is not None and (now - seen).total_seconds() < node_timeout_s
+
+
+def set_tags(conn: Connection, node_id: int, tags: Sequence[str]) -> None:
+    """A wrangler's tags for a node (`PATCH /nodes/{name}`). The rule: they hold through heartbeats (which
+    never carry tags) until the agent registers again (a restart), which states its configured tags; the
+    nodes table keeps one list (no migration for a second), so a lasting change goes in the agent's config
+    too (`--tag`, `tags = [...]`)."""
+    conn.execute(q.SET_NODE_TAGS, {"b_node_id": node_id, "b_tags": sorted(set(tags))})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
@@ -303,3 +304,25 @@ class FailureSummary(BaseModel):
     truncated: bool = Field(False, description="only the newest failed attempts were grouped (there are more)")
     groups: list[FailureGroup] = Field(..., description="biggest group first")
     summary: str = Field(..., description="the same in one line, as `thresher job` and `thresher wait` print it")
+
+
+class AttemptCommand(BaseModel):
+    """The command line an attempt's agent was sent, built again as dispatch built it (`server/commands.py`)."""
+
+    attempt_id: int
+    node: str = Field(..., description="the node it ran on; its OS and declared applications shaped the command")
+    argv: list[str] = Field(..., description='with `shell: true`, `["<command line>"]` run by `/bin/sh -c`')
+    shell: bool = False
+    cwd: str | None = Field(None, description="working directory; none: the agent's own")
+    env: dict[str, str] = Field(default_factory=dict, description="what it added to the agent's environment "
+                                                                  "(the layer's env, then the template's)")
+
+
+class LayerAction(StrEnum):
+    """What a person may do to one layer of a job (`server/layer_steering.py`)."""
+
+    PAUSE = "pause"
+    RESUME = "resume"
+    RETRY = "retry"
+    KILL = "kill"
+    SKIP = "skip"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from thresher.model.spec import Tags
 from thresher.model.states import AttemptState, NodeAdminState, NodeState
 from thresher.wire.agent import Gpu
 from thresher.wire.common import Moment
@@ -63,3 +64,10 @@ class Node(BaseModel):
     blocklisted_by: list[int] = Field(default_factory=list, description="ids of the jobs whose blocklist keeps "
                                                                         "it from their tasks")
     speed: NodeSpeed | None = Field(None, description="relative to the farm (the node detail only); null: unknown")
+
+
+class NodeChange(BaseModel):
+    """A wrangler's change to a node (`PATCH /nodes/{name}`): its tags, replacing the agent's."""
+
+    tags: Tags = Field(..., max_length=100, description="the node's tags, replacing what it has (until its agent "
+                                                       "registers again: a restart states its configured tags)")

@@ -13,6 +13,7 @@ authenticated by the session cookie plus a CSRF header. Every route here needs a
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -24,10 +25,10 @@ from sqlalchemy import Connection
 
 from thresher.model import estimate
 from thresher.model.states import LIVE_ATTEMPT_STATES
-from thresher.server import dependencies, views
+from thresher.server import commands, dependencies, views
 from thresher.server.clock import iso
 from thresher.server.context import ctx
-from thresher.server.dashboard import dep_graph, login, projects, stream
+from thresher.server.dashboard import dep_graph, login, logs, projects, stream
 from thresher.server.dashboard.access import DashboardRoute, DataSession, PageSession
 from thresher.server.dashboard.render import JOB_STATES, STATIC_DIR, WEB, render
 from thresher.server.dashboard.session import Session
@@ -50,6 +51,7 @@ router = APIRouter(include_in_schema=False, route_class=DashboardRoute)
 router.include_router(login.router)
 router.include_router(stream.router)
 router.include_router(projects.router)
+router.include_router(logs.router)
 
 
 class Unsupported(ApiProblem):
@@ -177,6 +179,7 @@ def task_page(request: Request, task_id: int, session: PageSession) -> Response:
             return _missing(request, session, exc)
         job = conn.execute(q.JOB_BRIEF, {"job_id": task["job_id"]}).first()
         outputs = task_outputs(conn, task_id)
+        command = _command(conn, task["attempts"][-1]["id"]) if task["attempts"] else None
     files = []
     for i, path in enumerate(outputs.paths[:FILES_LISTED]):
         try:
@@ -187,8 +190,18 @@ def task_page(request: Request, task_id: int, session: PageSession) -> Response:
         ours = exists and outputs.written_by_attempt(path)
         files.append({"index": i, "path": path, "exists": exists, "ours": ours, "image": is_image(path) and ours})
     live = next((a for a in reversed(task["attempts"]) if a["state"] in LIVE_ATTEMPT_STATES), None)
-    return render(request, "task.html", session, task=task, job=job, files=files,
+    return render(request, "task.html", session, task=task, job=job, files=files, command=command,
                   more_files=max(0, len(outputs.paths) - FILES_LISTED), live_attempt=live, title=f"Task {task_id}")
+
+
+def _command(conn: Connection, attempt_id: int) -> dict[str, Any]:
+    """What the latest attempt ran (`server/commands.py`); a template that cannot build it says why."""
+    try:
+        shown = commands.attempt_command(conn, attempt_id).model_dump(mode="json")
+    except Exception as exc:  # noqa: BLE001 - shown on the page, as dispatch reports it on the attempt
+        return {"error": f"cannot build the command: {exc}"}
+    argv = ["/bin/sh", "-c", *shown["argv"]] if shown["shell"] else shown["argv"]
+    return {**shown, "line": shlex.join(argv)}  # as a shell would take it, to copy and run by hand
 
 
 @router.get("/nodes")

@@ -208,6 +208,10 @@
     const payload = {};
     for (const input of $$("input[name]", form)) {
       const raw = input.value.trim();
+      if (input.dataset.list !== undefined) {  // a list (a node's tags): words split by spaces or commas
+        payload[input.name] = raw.split(/[\s,]+/).filter(Boolean);
+        continue;
+      }
       if (raw === "") {
         if (input.dataset.empty === "null") payload[input.name] = null;
         continue;
@@ -282,6 +286,8 @@
     const jobId = canvas.dataset.jobId;
     const tip = $("#tip");
     let data = null, layout = null, index = null;
+    const picked = new Set();  // ids of the selected tasks (kept across reloads while their tasks exist)
+    let anchor = -1, dragFrom = -1, dragged = false;
     const colors = {};
     const css = getComputedStyle(document.documentElement);
     const color = (state) => colors[state] || (colors[state] = css.getPropertyValue("--s-" + state).trim() || "#888");
@@ -292,7 +298,9 @@
       if (!response.ok) return;
       data = await response.json();
       index = new Map(data.id.map((id, k) => [id, k]));
+      for (const id of Array.from(picked)) if (!index.has(id)) picked.delete(id);
       draw();
+      showPicked();
       legend();
       layerBars();
     }
@@ -382,7 +390,13 @@
         for (let i = 0; i < b.count; i++) {
           const k = b.start + i;
           ctx.fillStyle = fills[data.state[k]];
-          ctx.fillRect((i % cols) * pitch, b.y0 + Math.floor(i / cols) * pitch, cell, cell);
+          const cx = (i % cols) * pitch, cy = b.y0 + Math.floor(i / cols) * pitch;
+          ctx.fillRect(cx, cy, cell, cell);
+          if (picked.has(data.id[k])) {
+            ctx.strokeStyle = css.getPropertyValue("--text").trim() || "#fff";
+            ctx.lineWidth = 2;
+            ctx.strokeRect(cx + 1, cy + 1, cell - 2, cell - 2);
+          }
         }
       }
       layout = { blocks, cols, pitch, cell };
@@ -416,15 +430,134 @@
       tip.style.top = y + "px";
     });
     canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
+    // Selecting tasks: drag across cells, Shift-click a range from the last cell picked, Ctrl/Cmd-click
+    // one cell; a plain click opens the task when nothing is selected, else toggles the cell.
+    function pickRange(a, b, on) {
+      for (let k = Math.min(a, b); k <= Math.max(a, b); k++) on ? picked.add(data.id[k]) : picked.delete(data.id[k]);
+    }
+    function showPicked() {
+      const bar = $("#grid-select");
+      if (!bar) return;
+      bar.hidden = picked.size === 0;
+      $("#grid-count").textContent = `${picked.size} selected`;
+    }
+    canvas.addEventListener("mousedown", (event) => {
+      if (event.button !== 0) return;
+      dragFrom = hit(event); dragged = false;
+      if (dragFrom >= 0) event.preventDefault();  // no text selection while dragging
+    });
+    canvas.addEventListener("mousemove", (event) => {
+      if (dragFrom < 0 || !(event.buttons & 1)) return;
+      const k = hit(event);
+      if (k < 0 || (k === dragFrom && !dragged)) return;
+      if (!dragged && !(event.ctrlKey || event.metaKey || event.shiftKey)) picked.clear();
+      dragged = true;
+      pickRange(dragFrom, k, true);
+      anchor = k;
+      draw(); showPicked();
+    });
     canvas.addEventListener("click", (event) => {
       const k = hit(event);
-      if (k >= 0) location.href = `/tasks/${data.id[k]}`;
+      const wasDrag = dragged;
+      dragFrom = -1; dragged = false;
+      if (wasDrag || k < 0) return;
+      if (event.shiftKey && anchor >= 0) pickRange(anchor, k, true);
+      else if (event.ctrlKey || event.metaKey || picked.size) {
+        const id = data.id[k];
+        picked.has(id) ? picked.delete(id) : picked.add(id);
+      } else return void (location.href = `/tasks/${data.id[k]}`);
+      anchor = k;
+      draw(); showPicked();
+    });
+    const bar = $("#grid-select");
+    if (bar) bar.addEventListener("click", async (event) => {
+      const button = event.target.closest("[data-grid-act]");
+      if (!button) return;
+      const verb = button.dataset.gridAct, ids = Array.from(picked);
+      if (verb === "clear") { picked.clear(); draw(); showPicked(); return; }
+      if (!ids.length) return;
+      if (button.dataset.confirm && !(await ask(button.dataset.confirm.replace("{n}", ids.length)))) return;
+      const refused = [];
+      button.disabled = true;
+      for (const id of ids) {
+        try { await api("POST", `/api/v1/tasks/${id}/${verb}`); }
+        catch (err) { refused.push(`task ${id}: ${err instanceof ApiError ? err.explain() : err}`); }
+      }
+      button.disabled = false;
+      const ok = ids.length - refused.length;
+      if (ok) toast(`${verb}: ${ok} task(s) done`, "");
+      if (refused.length) toast(`Refused for ${refused.length} task(s)`, "\n" + refused.join("\n"), true);
+      picked.clear(); showPicked();
+      requestRefresh(); reload();
     });
     window.addEventListener("resize", throttle(async () => draw(), 150));
     const reload = throttle(load, 2000);
     hooks.push(layerBars);
     load();
     return { refresh: reload, apply };
+  }
+
+  // ------------------------------------------------------------------ job page: clone with changes
+  // The job's spec as submitted (GET /jobs/{id}), its name, priority and each layer's frames and chunk
+  // changed in a small form, submitted as a new job (POST /jobs); the server checks it as any submit.
+  if (page === "job") setupClone($("#clone-form"));
+
+  function setupClone(form) {
+    if (!form) return;
+    let spec = null;
+    const jobId = form.dataset.jobId;
+    const fill = async () => {
+      if (spec) return;
+      const job = await api("GET", `/api/v1/jobs/${jobId}`);
+      spec = job.spec;
+      $("#clone-name").value = `${spec.name} (clone)`.slice(0, 200);
+      $("#clone-priority").value = spec.priority === undefined ? job.priority : spec.priority;
+      const rows = $("#clone-layers");
+      rows.replaceChildren();
+      spec.layers.forEach((layer, i) => {
+        const tr = document.createElement("tr");
+        const name = document.createElement("td");
+        name.textContent = layer.name;
+        const cell = (field, value) => {
+          const td = document.createElement("td");
+          const input = document.createElement("input");
+          input.dataset.layer = String(i); input.dataset.field = field;
+          input.value = value === undefined || value === null ? "" : String(value);
+          input.setAttribute("aria-label", `${layer.name} ${field}`);
+          td.append(input);
+          return td;
+        };
+        tr.append(name, cell("frames", layer.frames === undefined ? "1" : layer.frames), cell("chunk", layer.chunk === undefined ? 1 : layer.chunk));
+        rows.append(tr);
+      });
+    };
+    $("#clone").addEventListener("toggle", (event) => { if (event.target.open) fill().catch((err) => toast("Could not read the job", String(err), true)); });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (!spec) await fill();
+      const copy = JSON.parse(JSON.stringify(spec));
+      copy.name = $("#clone-name").value.trim();
+      const priority = parseInt($("#clone-priority").value, 10);
+      if (!isNaN(priority)) copy.priority = priority;
+      for (const input of $$("input[data-layer]", form)) {
+        const layer = copy.layers[parseInt(input.dataset.layer, 10)], raw = input.value.trim();
+        if (input.dataset.field === "chunk") layer.chunk = raw === "auto" ? "auto" : Number(raw);
+        else layer.frames = raw;
+      }
+      const button = $("#clone-submit"), result = $("#clone-result");
+      button.disabled = true;
+      try {
+        const job = await api("POST", "/api/v1/jobs", copy);
+        const link = document.createElement("a");
+        link.href = `/jobs/${job.id}`; link.id = "clone-link";
+        link.textContent = `job #${job.id} ${job.name}`;
+        result.replaceChildren(document.createTextNode("Submitted: "), link);
+        toast(`Job ${job.id} submitted`, "");
+      } catch (err) {
+        if (err instanceof ApiError) toast(`Refused (${err.status})`, err.explain(), true);
+        else toast("Could not reach the server", String(err), true);
+      } finally { button.disabled = false; }
+    });
   }
 
   // ------------------------------------------------------------------ task page: attempt logs
@@ -437,6 +570,55 @@
     const follow = $("#log-follow");
     const MAX_INITIAL = 256 * 1024;
     let attempt = null, offset = 0, chosen = false, busy = false, ended = false, again = false;
+    let text = "", lead = "", current = -1;  // the log shown (after the note on what is not), the match in view
+    const search = $("#log-search"), matchesBox = $("#log-matches");
+
+    // Search within the log: every match marked, Enter / the arrows move between them. Painted from the
+    // text held here, never from HTML: the log is only ever set as text.
+    function paint() {
+      const query = search ? search.value : "";
+      const parts = [];
+      if (lead) { const note = document.createElement("span"); note.className = "note"; note.textContent = lead; parts.push(note); }
+      let found = 0;
+      if (!query) parts.push(document.createTextNode(text));
+      else {
+        const hay = text.toLowerCase(), needle = query.toLowerCase();
+        let at = 0;
+        for (let k = hay.indexOf(needle); k >= 0 && found < 5000; k = hay.indexOf(needle, k + needle.length)) {
+          parts.push(document.createTextNode(text.slice(at, k)));
+          const mark = document.createElement("mark");
+          mark.textContent = text.slice(k, k + needle.length);
+          parts.push(mark);
+          at = k + needle.length; found++;
+        }
+        parts.push(document.createTextNode(text.slice(at)));
+      }
+      pre.replaceChildren(...parts);
+      if (matchesBox) matchesBox.textContent = query ? (found ? `${Math.min(current + 1, found) || 0} of ${found}${found >= 5000 ? "+" : ""}` : "no match") : "";
+      return found;
+    }
+    function jump(step) {
+      const marks = $$("mark", pre);
+      if (!marks.length) { current = -1; paint(); return; }
+      current = (current + step + marks.length) % marks.length;
+      marks.forEach((m, i) => m.classList.toggle("current", i === current));
+      marks[current].scrollIntoView({ block: "center" });
+      if (matchesBox) matchesBox.textContent = `${current + 1} of ${marks.length}`;
+    }
+    if (search) {
+      search.addEventListener("input", () => { current = -1; if (paint()) jump(1); });
+      search.addEventListener("keydown", (event) => {
+        if (event.key === "Enter") { event.preventDefault(); jump(event.shiftKey ? -1 : 1); }
+      });
+      $("#log-next").addEventListener("click", () => jump(1));
+      $("#log-prev").addEventListener("click", () => jump(-1));
+    }
+    const wrap = $("#log-wrap");
+    if (wrap) {
+      const apply = () => pre.classList.toggle("nowrap", !wrap.checked);
+      wrap.addEventListener("change", apply);
+      apply();
+    }
 
     function rows() { return $$("tr[data-attempt]", live); }
     function liveAttempt() { const head = $("[data-live-attempt]", live); return head ? head.dataset.liveAttempt : ""; }
@@ -456,6 +638,9 @@
         pre.append(note);
       }
       title.textContent = `attempt ${row.children[0].textContent} on ${row.children[1].textContent}`;
+      text = ""; lead = pre.firstChild ? pre.firstChild.textContent : "";
+      const download = $("#log-download");
+      if (download) { download.href = `/ui/attempts/${attempt}/log.txt`; download.hidden = false; }
       rows().forEach((r) => r.classList.toggle("selected-log", r === row));
       ended = false;
       pull();
@@ -472,7 +657,9 @@
           if (String(data.attempt_id) !== attempt) break;
           if (data.data) {
             const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
-            pre.append(document.createTextNode(data.data));
+            text += data.data;
+            if (search && search.value) { paint(); const marks = $$("mark", pre); if (marks[current]) marks[current].classList.add("current"); }
+            else pre.append(document.createTextNode(data.data));
             if (atBottom) pre.scrollTop = pre.scrollHeight;
           }
           const grew = data.next_offset > offset;

@@ -59,3 +59,6 @@ NODE_RECENT_ATTEMPTS = _NODE_ATTEMPTS.order_by(attempts.c.id.desc()).limit(bindp
 # A node's newest attempts that failed, were lost or were killed.
 NODE_RECENT_FAILURES = (_NODE_ATTEMPTS.where(attempts.c.state.in_(FAILED_ATTEMPT_STATES))
                         .order_by(attempts.c.id.desc()).limit(bindparam("limit")))
+
+# An attempt's task and number (the name of its downloaded log, `dashboard/logs.py`).
+ATTEMPT_NAME = select(attempts.c.task_id, attempts.c.number).where(attempts.c.id == bindparam("attempt_id"))

@@ -116,3 +116,11 @@ DELETE_ATTEMPTS = delete(attempts).where(attempts.c.id.in_(bindparam("attempt_id
 # What building a layer's commands needs: the layer, its job's name and path mapping.
 LAYER_FOR_COMMANDS = (select(layers, jobs.c.name.label("job_name"), jobs.c.path_mapping.label("path_mapping"))
                       .join(jobs, jobs.c.id == layers.c.job_id).where(layers.c.id == bindparam("layer_id")))
+
+# An attempt's task as its command was built from, with the node it ran on (`server/commands.py`).
+ATTEMPT_FOR_COMMAND = (select(tasks.c.layer_id, tasks.c.idx, tasks.c.frames, tasks.c.frame_start, tasks.c.frame_end,
+                              tasks.c.frame_step, tasks.c.frame_count, tasks.c.part, attempts.c.cores,
+                              attempts.c.id.label("attempt_id"), nodes.c.os, nodes.c.apps, nodes.c.name.label("node"))
+                       .select_from(attempts.join(tasks, tasks.c.id == attempts.c.task_id)
+                                    .join(nodes, nodes.c.id == attempts.c.node_id))
+                       .where(attempts.c.id == bindparam("attempt_id")))

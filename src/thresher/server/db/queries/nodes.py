@@ -74,3 +74,6 @@ INSERT_NODE = insert(nodes)
 
 # A node's credentials are revoked (a new agent took its name over).
 REVOKE_NODE_TOKENS = delete(tokens).where(tokens.c.node_id == bindparam("node_id"))
+
+# A wrangler sets a node's tags (`nodes.set_tags`); its agent's next registration states its own again.
+SET_NODE_TAGS = update(nodes).where(nodes.c.id == bindparam("b_node_id")).values(tags=bindparam("b_tags"))

@@ -72,3 +72,23 @@ END_TASK = update(tasks).where(tasks.c.id == bindparam("task_id")).values(
 SET_JOB_PRIORITY = update(jobs).where(jobs.c.id == bindparam("job_id")).values(priority=bindparam("b_priority"))
 SET_TASKS_PRIORITY = update(tasks).where(tasks.c.job_id == bindparam("b_job_id")).values(
     priority=bindparam("b_priority"))
+
+# ---------------------------------------------------------------- one layer at a time (`server/layer_steering.py`)
+
+# A job's layer by name, with its id (the layer actions name layers as the spec did).
+LAYER_BY_NAME = select(layers.c.id, layers.c.name).where(layers.c.job_id == bindparam("job_id"),
+                                                         layers.c.name == bindparam("name"))
+
+# A layer's tasks in some states, with their live attempt and node.
+LAYER_TASKS_IN = select(tasks.c.id, tasks.c.state, tasks.c.attempt_id, tasks.c.node_id).where(
+    tasks.c.layer_id == bindparam("layer_id"), tasks.c.state.in_(bindparam("states", expanding=True)))
+
+# A layer's tasks in one state move to another (pause: ready -> paused; resume: paused -> ready).
+MOVE_LAYER_TASKS = update(tasks).where(
+    tasks.c.layer_id == bindparam("b_layer_id"), tasks.c.state == bindparam("from_state")
+).values(state=bindparam("to_state"))
+
+# A layer's tasks in some states end by hand: skipped (counted done) or killed.
+END_LAYER_TASKS = update(tasks).where(
+    tasks.c.layer_id == bindparam("b_layer_id"), tasks.c.state.in_(bindparam("from_states", expanding=True))
+).values(state=bindparam("b_state"), ended_at=bindparam("now"))

@@ -1,0 +1,49 @@
+"""Routes behind the dashboard a wrangler lives in: one layer's actions, a node's tags, what an attempt
+ran. Thin, as every route: the steering is `server/layer_steering.py`, the command `server/commands.py`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+
+from thresher.server import commands, layer_steering, nodes, views
+from thresher.server.api.people import _AUTH, _CHANGE, _ONE, AttemptId, JobId, NodeIdent
+from thresher.server.clock import utcnow
+from thresher.server.context import ctx, require_admin
+from thresher.wire.common import error_responses
+from thresher.wire.jobs import AttemptCommand, Job, LayerAction
+from thresher.wire.nodes import Node, NodeChange
+
+router = APIRouter(dependencies=[Depends(require_admin)])
+
+
+@router.post("/jobs/{job_id}/layers/{layer}/{action}", summary="Pause, resume, retry (failed and killed), kill or "
+             "skip one layer's tasks", operation_id="steer_layer", tags=["jobs"], response_model=Job,
+             responses=_CHANGE)
+def steer_layer(request: Request, job_id: JobId, layer: str, action: LayerAction) -> Job:
+    server = ctx(request)
+    act = layer_steering.ACTIONS[action.value]
+    server.write(lambda conn: act(conn, job_id, layer, utcnow()))  # announced after the commit
+    server.publish(jobs=[job_id])
+    with server.db.read() as conn:
+        return views.get_job(conn, job_id)
+
+
+@router.patch("/nodes/{ident}", summary="Change a node's tags (until its agent registers again)",
+              operation_id="change_node", tags=["nodes"], response_model=Node,
+              responses=error_responses(*_AUTH, 404))
+def change_node(request: Request, ident: NodeIdent, body: NodeChange) -> Node:
+    server = ctx(request)
+    with server.db.write() as conn:
+        node_id = views.find_node(conn, ident).id
+        nodes.set_tags(conn, node_id, body.tags)
+    server.notifier.node_changed(node_id)  # it may now take tasks it could not
+    server.publish(nodes=[node_id])
+    with server.db.read() as conn:
+        return views.get_node(conn, str(node_id))
+
+
+@router.get("/attempts/{attempt_id}/command", summary="The command line an attempt ran (argv, cwd, env it added)",
+            operation_id="attempt_command", tags=["attempts"], response_model=AttemptCommand, responses=_ONE)
+def attempt_command(request: Request, attempt_id: AttemptId) -> AttemptCommand:
+    with ctx(request).db.read() as conn:
+        return commands.attempt_command(conn, attempt_id)

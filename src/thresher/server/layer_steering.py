@@ -1,0 +1,91 @@
+"""People steering one layer of a job (the job page's layer row, `POST /jobs/{id}/layers/{name}/...`).
+
+The job-wide actions live in `server/lifecycle.py`; these do the same to one layer's tasks, in the
+caller's transaction, and derive the job's state again with `lifecycle.refresh_job` (the only writer
+of job state). A layer has no paused flag of its own (no migration): pausing a layer parks its ready
+tasks as `paused`; tasks its dependencies release later become ready as usual, so pause it again then.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Sequence
+
+from sqlalchemy import Connection
+
+from thresher.model.states import TaskState
+from thresher.server import lifecycle
+from thresher.server.db.queries import steering as qs
+from thresher.server.db.queries.steering import STEERABLE_TASK_STATES
+from thresher.server.errors import Conflict, NotFound
+from thresher.server.lifecycle import Changes
+
+_UNFINISHED = [*STEERABLE_TASK_STATES, TaskState.RUNNING]
+
+
+def _layer(conn: Connection, job_id: int, name: str) -> Any:
+    lifecycle.job_row(conn, job_id)
+    layer = conn.execute(qs.LAYER_BY_NAME, {"job_id": job_id, "name": name}).first()
+    if layer is None:
+        raise NotFound(f"job {job_id} has no layer named {name!r}")
+    return layer
+
+
+def _tasks(conn: Connection, layer_id: int, states: Sequence[str]) -> list[Any]:
+    return list(conn.execute(qs.LAYER_TASKS_IN, {"layer_id": layer_id, "states": states}).all())
+
+
+def pause_layer(conn: Connection, job_id: int, name: str, now: datetime) -> Changes:
+    """Running tasks finish; the layer's ready tasks wait as `paused` until it is resumed."""
+    layer = _layer(conn, job_id, name)
+    n = conn.execute(qs.MOVE_LAYER_TASKS, {"b_layer_id": layer.id, "from_state": TaskState.READY,
+                                           "to_state": TaskState.PAUSED}).rowcount
+    if n == 0:
+        raise Conflict(f"layer {name} of job {job_id} has no ready tasks to pause")
+    return lifecycle.refresh_job(conn, job_id, now)
+
+
+def resume_layer(conn: Connection, job_id: int, name: str, now: datetime) -> Changes:
+    """The layer's paused tasks become ready again (unless the whole job is paused: resume the job)."""
+    layer = _layer(conn, job_id, name)
+    if lifecycle.job_row(conn, job_id).paused:
+        raise Conflict(f"job {job_id} is paused; resume the job")
+    n = conn.execute(qs.MOVE_LAYER_TASKS, {"b_layer_id": layer.id, "from_state": TaskState.PAUSED,
+                                           "to_state": TaskState.READY}).rowcount
+    if n == 0:
+        raise Conflict(f"layer {name} of job {job_id} has no paused tasks to resume")
+    return Changes(ready=n).merge(lifecycle.refresh_job(conn, job_id, now))
+
+
+def retry_layer(conn: Connection, job_id: int, name: str, now: datetime) -> Changes:
+    """The layer's failed and killed tasks get a fresh set of tries (`lifecycle.retry_tasks`)."""
+    layer = _layer(conn, job_id, name)
+    ids = [t.id for t in _tasks(conn, layer.id, [TaskState.FAILED, TaskState.KILLED])]
+    if not ids:
+        raise Conflict(f"layer {name} of job {job_id} has no failed or killed tasks to retry")
+    return lifecycle.retry_tasks(conn, job_id, ids, now)
+
+
+def _end_layer(conn: Connection, job_id: int, name: str, state: TaskState, now: datetime) -> Changes:
+    layer = _layer(conn, job_id, name)
+    open_tasks = _tasks(conn, layer.id, _UNFINISHED)
+    if not open_tasks:
+        raise Conflict(f"layer {name} of job {job_id} has no unfinished tasks")
+    changes = lifecycle.kill_running(conn, [t for t in open_tasks if t.state == TaskState.RUNNING])
+    conn.execute(qs.END_LAYER_TASKS, {"b_layer_id": layer.id, "from_states": _UNFINISHED, "b_state": state,
+                                      "now": now})
+    return changes.merge(lifecycle.refresh_job(conn, job_id, now))
+
+
+def kill_layer(conn: Connection, job_id: int, name: str, now: datetime) -> Changes:
+    """The layer's running tasks are stopped and its unfinished ones killed (retry brings them back)."""
+    return _end_layer(conn, job_id, name, TaskState.KILLED, now)
+
+
+def skip_layer(conn: Connection, job_id: int, name: str, now: datetime) -> Changes:
+    """The layer's unfinished tasks are marked done by hand (its dependents may start)."""
+    return _end_layer(conn, job_id, name, TaskState.SKIPPED, now)
+
+
+ACTIONS = {"pause": pause_layer, "resume": resume_layer, "retry": retry_layer, "kill": kill_layer,
+           "skip": skip_layer}
