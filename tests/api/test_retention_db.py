@@ -212,3 +212,22 @@ def test_the_log_cap_keeps_head_and_tail_and_acknowledges_every_byte(bench: Benc
     assert "bytes cut by Thresher: the log passed log_max_bytes" in piece.data
     assert piece.next_offset == offset
     assert "\ufffd" not in piece.data  # no character cut in two
+
+
+
+def test_two_layers_peaking_above_their_reservation_in_one_batch(bench: Bench) -> None:
+    """Found by bench/soak.py: the layers' raised reservations are one executemany, which refused the
+    IN list of states (an expanding parameter) as soon as two layers peaked in one batch."""
+    node = bench.node("n1", cores=2)
+    job = bench.submit(layers=[layer("a", frames="1-3", resources={"memory_mb": 256}),
+                               layer("b", frames="1-3", resources={"memory_mb": 256})])
+    with bench.db.write() as conn:
+        conn.execute(update(tasks).where(tasks.c.job_id == job, tasks.c.idx > 0).values(state="waiting"))
+    work = bench.work(node)
+    assert len(work) == 2
+    reports = [{"attempt_id": w["attempt_id"], "status": "succeeded", "exit_code": 0, "peak_rss_mb": 900.0,
+                "log_size": 0} for w in work]
+    with bench.db.write() as conn:
+        lifecycle.finish_attempts(conn, node, reports, utcnow())
+        left = conn.execute(select(tasks.c.memory_mb).where(tasks.c.job_id == job, tasks.c.idx > 0)).scalars().all()
+    assert len(left) == 4 and all(memory >= 900 for memory in left)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, text, update
 
 from thresher.model.states import LIVE_ATTEMPT_STATES, AttemptState, TaskState
 from thresher.server.db.queries.common import ids_in, per_dialect
@@ -72,10 +72,12 @@ RAISE_TASK_MEMORY = update(tasks).where(tasks.c.id == bindparam("b_task_id"),
                                         tasks.c.memory_mb < bindparam("b_memory_mb")).values(
     memory_mb=bindparam("b_memory_mb"))
 
-# A layer's tasks that have not started reserve what a finished one peaked at (one parameter set per layer).
+# A layer's tasks that have not started reserve what a finished one peaked at (one parameter set per layer;
+# the states spelled out with OR: an IN list is an expanding parameter, which executemany refuses).
 RAISE_LAYER_MEMORY = update(tasks).where(
     tasks.c.layer_id == bindparam("b_layer_id"),
-    tasks.c.state.in_((TaskState.WAITING, TaskState.READY, TaskState.PAUSED, TaskState.HELD)),
+    or_(*(tasks.c.state == state for state in (TaskState.WAITING, TaskState.READY, TaskState.PAUSED,
+                                                TaskState.HELD))),
     tasks.c.memory_mb < bindparam("b_memory_mb")).values(memory_mb=bindparam("b_memory_mb"))
 
 # Where an attempt's log stands, and whose attempt it is.
