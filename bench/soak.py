@@ -1,7 +1,7 @@
 """A month of a small studio's work with retention on: does the database level off?
 
-    .venv/bin/python bench/soak.py                       # 30 days, SQLite, about 4 minutes on 2 cores
-    .venv/bin/python bench/soak.py --days 10 --jobs-per-day 1000
+    .venv/bin/python bench/soak.py                       # 10 days, SQLite, about 4 minutes on 2 cores
+    .venv/bin/python bench/soak.py --days 30             # the whole month: about 12 minutes
     .venv/bin/python bench/soak.py --db postgresql       # a private PostgreSQL server (initdb)
 
 The server's own code, in this process, with virtual time (no HTTP, no agents): every virtual day
@@ -135,12 +135,12 @@ def run(url: str, args: argparse.Namespace, data: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--days", type=int, default=10)
     parser.add_argument("--jobs-per-day", type=int, default=1000)
     parser.add_argument("--tasks", type=int, default=50, help="one-frame tasks per job")
     parser.add_argument("--nodes", type=int, default=100, help="nodes of 8 cores")
-    parser.add_argument("--archive-after", type=float, default=3.0, help="days (the server's default is 30)")
-    parser.add_argument("--delete-after", type=float, default=7.0, help="days after archiving (default 180)")
+    parser.add_argument("--archive-after", type=float, default=2.0, help="days (the server's default is 30)")
+    parser.add_argument("--delete-after", type=float, default=3.0, help="days after archiving (default 180)")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="thresher-soak-") as tmp:
