@@ -1,7 +1,7 @@
 """A month of a small studio's work with retention on: does the database level off?
 
     .venv/bin/python bench/soak.py                       # 10 days, SQLite, about 4 minutes on 2 cores
-    .venv/bin/python bench/soak.py --days 30             # the whole month: about 12 minutes
+    .venv/bin/python bench/soak.py --days 30             # the whole month: about 9 minutes
     .venv/bin/python bench/soak.py --db postgresql       # a private PostgreSQL server (initdb)
 
 The server's own code, in this process, with virtual time (no HTTP, no agents): every virtual day

@@ -63,7 +63,7 @@ def _run(action: str, words: list[str] | None, state: list[str] | None, older: s
 
 
 def _every(method: Any, where: dict[str, Any]) -> JobsChanged:
-    """A filter's jobs, over as many calls as the server needs (each acts on at most 10,000)."""
+    """A filter's jobs, over as many calls as the server needs (each acts on at most 5,000)."""
     ids: list[int] = []
     while True:
         answer: JobsChanged = method(**where)

@@ -23,8 +23,8 @@ from thresher.server.errors import BadInput, Conflict, NotFound
 # Jobs a retention pass archives or deletes in one transaction: a farm with 100,000 old jobs catches up
 # over many short passes instead of one transaction that stalls every report behind it.
 BATCH = 500
-# The most jobs one filter in a request acts on (ask again for more).
-MOST_PER_CALL = 10_000
+# The most jobs one filter in a request acts on (ask again for more); the request commits every BATCH.
+MOST_PER_CALL = 5_000
 
 
 @dataclass
@@ -103,7 +103,7 @@ def _drop_task_rows(conn: Connection, job_ids: list[int]) -> None:
 def archive(conn: Connection, job_ids: Iterable[int], now: datetime) -> list[int]:
     """Archive these finished jobs (those archived already are left as they are): the summary onto the
     job row, then their logs, attempts, task edges and tasks deleted. Returns the ids archived now."""
-    rows = conn.execute(q.JOBS_BY_IDS, {"job_ids": sorted(set(job_ids))}).all()
+    rows = conn.execute(q.LOCK_JOBS_BY_IDS, {"job_ids": sorted(set(job_ids))}).all()
     fresh = [r.id for r in rows if r.archived_at is None and r.state in FINAL_JOB_STATES]
     for start in range(0, len(fresh), BATCH):
         batch = fresh[start:start + BATCH]
@@ -116,7 +116,7 @@ def archive(conn: Connection, job_ids: Iterable[int], now: datetime) -> list[int
 def delete(conn: Connection, job_ids: Iterable[int]) -> list[int]:
     """Delete these finished jobs and every row they had (logs, attempts, tasks, dependencies, blocklists,
     layers). A finished job holds no usage counters (its attempts released them as they ended)."""
-    rows = conn.execute(q.JOBS_BY_IDS, {"job_ids": sorted(set(job_ids))}).all()
+    rows = conn.execute(q.LOCK_JOBS_BY_IDS, {"job_ids": sorted(set(job_ids))}).all()
     gone = [r.id for r in rows if r.state in FINAL_JOB_STATES]
     for start in range(0, len(gone), BATCH):
         batch = gone[start:start + BATCH]

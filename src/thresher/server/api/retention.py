@@ -24,10 +24,16 @@ def _chosen(body: JobsChosen) -> retention.Selection:
 
 
 def _act(server: ServerContext, chosen: retention.Selection, archive: bool) -> JobsChanged:
+    """Check the selection, then one transaction per `retention.BATCH` jobs: thousands of jobs never hold
+    the database in one long write (each batch checks again, under the job rows' locks, what it takes)."""
     now = utcnow()
-    with server.db.write() as conn:
+    with server.db.read() as conn:
         ids = retention.select_jobs(conn, chosen, now)
-        done = retention.archive(conn, ids, now) if archive else retention.delete(conn, ids)
+    done: list[int] = []
+    for start in range(0, len(ids), retention.BATCH):
+        batch = ids[start:start + retention.BATCH]
+        with server.db.write() as conn:
+            done += retention.archive(conn, batch, now) if archive else retention.delete(conn, batch)
     server.publish(jobs=done)
     return JobsChanged(jobs=done, count=len(done), more=not chosen.ids and len(ids) >= retention.MOST_PER_CALL)
 

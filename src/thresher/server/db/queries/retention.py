@@ -27,6 +27,10 @@ _FINAL = sorted(FINAL_JOB_STATES)
 # These jobs with what decides whether they may be archived or deleted.
 JOBS_BY_IDS = select(jobs.c.id, jobs.c.name, jobs.c.state, jobs.c.archived_at).where(jobs.c.id.in_(_JOB_IDS))
 
+# The same, locked (PostgreSQL) in id order: a retry or resume of one of them (which takes the job row,
+# `queries/jobs.LOCK_JOB`) waits until the archive or delete committed, or goes first and is seen.
+LOCK_JOBS_BY_IDS = JOBS_BY_IDS.order_by(jobs.c.id).with_for_update()
+
 
 def jobs_matching(states: list[str], project: str | None, finished_before: datetime | None, archived: bool | None,
                   limit: int) -> Select[Any]:
