@@ -149,7 +149,7 @@ def main() -> None:
             run(f"sqlite:///{tmp}/thresher.db", args, data)
             return
         from tests.support.postgres import PostgresServer
-        with PostgresServer(Path(tmp) / "pg") as pg:
+        with PostgresServer(fast=True) as pg:
             run(pg.create_database(), args, data)
 
 
