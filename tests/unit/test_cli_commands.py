@@ -24,7 +24,7 @@ COUNTS = {"waiting": 0, "held": 0, "ready": 1, "running": 1, "succeeded": 2, "fa
 SUMMARY = {
     "id": 7, "name": "shot", "owner": "ana", "project": "demo", "sequence": None, "shot": None, "priority": 50,
     "state": "running", "paused": False, "submitted_at": "2024-01-01T10:00:00Z", "finished_at": None,
-    "counts": COUNTS, "total_tasks": 4, "progress": 50.0,
+    "counts": COUNTS, "total_tasks": 4, "progress": 50.0, "archived_at": None, "stats": None,
 }
 JOB = {
     **SUMMARY,

@@ -149,7 +149,8 @@ class Caller:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         answer = self.client.request(method, API_PREFIX + path, headers=headers, **kwargs)
         assert answer.status_code == status, (method, path, answer.status_code, answer.text)
-        template = next(t for pattern, t in self.patterns if pattern.match(API_PREFIX + path.split("?")[0]))
+        template = next(t for pattern, t in self.patterns if pattern.match(API_PREFIX + path.split("?")[0])
+                        and method.lower() in self.document["paths"][t])  # POST /jobs/archive, GET /jobs/{id}
         operation = self.document["paths"][template][method.lower()]
         documented = operation["responses"]
         assert str(status) in documented, f"{method} {template} answered {status}, documents {sorted(documented)}"
@@ -341,6 +342,16 @@ def test_real_answers_are_documented_and_have_their_models(app: FastAPI) -> None
         call("POST", f"/jobs/{scouted['id']}/release", admin, 404, json={"layer": "nothing"})
         call("POST", f"/jobs/{scouted['id']}/release", admin, 200, json={"layer": "render"})
         call("POST", f"/jobs/{scouted['id']}/release", admin, 409)
+        # retention: only finished jobs, a node only when down
+        call("POST", "/jobs/archive", admin, 409, json={"ids": [scouted["id"]]})
+        call("POST", "/jobs/archive", admin, 422, json={})
+        call("POST", "/jobs/archive", admin, 200, json={"state": ["succeeded"], "older_than_s": 86400})
+        call("POST", "/jobs/delete", admin, 200, json={"state": ["killed"], "archived": True})
+        call("POST", "/jobs/delete", admin, 404, json={"ids": [999999]})
+        call("DELETE", f"/jobs/{scouted['id']}", admin, 409)
+        call("DELETE", "/jobs/999999", admin, 404)
+        call("DELETE", "/nodes/nobody", admin, 404)
+        call("DELETE", "/nodes/n1", admin, 409)
         call("POST", "/agent/goodbye", admin, 403)
         call("POST", "/agent/goodbye", token, 200)
     operations = {op["operationId"] for _, _, op in _operations(call.document)}

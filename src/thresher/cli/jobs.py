@@ -149,6 +149,7 @@ def jobs(
     limit: Annotated[int | None, typer.Option("--limit", min=1)] = None,
     offset: Annotated[int | None, typer.Option("--offset", min=0)] = None,
     sort: Annotated[str | None, typer.Option("--sort", help="id, -id, priority, -priority, name")] = None,
+    archived: Annotated[bool, typer.Option("--archived", help="The archived jobs (only they).")] = False,
     json_out: JsonOpt = False,
     server: ServerOpt = None,
     token: TokenOpt = None,
@@ -156,7 +157,7 @@ def jobs(
     """List jobs, newest first by default."""
     with connect(server, token) as client:
         answer = client.jobs(state=state, project=project, owner=owner, name=name, limit=limit, offset=offset,
-                             sort=sort or "-id", folder=folder)
+                             sort=sort or "-id", folder=folder, archived=archived or None)
     if json_out:
         emit_json(answer)
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from thresher import __version__
-from thresher.cli import demo, deps, farm, jobs, logs, nodes, secret, services, simulate, studio, task
+from thresher.cli import demo, deps, farm, jobs, logs, nodes, retention, secret, services, simulate, studio, task
 from thresher.cli.common import ThresherGroup
 
 app = typer.Typer(
@@ -67,6 +67,8 @@ app.command("templates", rich_help_panel=JOBS)(jobs.templates)
 app.command("blocklist", rich_help_panel=JOBS)(jobs.blocklist)
 app.command("deps", rich_help_panel=JOBS)(deps.deps)
 app.command("undepend", rich_help_panel=JOBS)(deps.undepend)
+app.command("archive", rich_help_panel=JOBS)(retention.archive)
+app.command("delete", rich_help_panel=JOBS)(retention.delete)
 
 app.command("tasks", rich_help_panel=TASKS)(jobs.tasks)
 app.command("task", rich_help_panel=TASKS)(task.task)

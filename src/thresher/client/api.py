@@ -37,6 +37,7 @@ from thresher.wire.jobs import (
 )
 from thresher.wire.meta import Health, Template, WhoAmI
 from thresher.wire.nodes import Node
+from thresher.wire.retention import JobsChanged, NodeRemoved
 from thresher.wire.services import Service, ServiceDefaults
 from thresher.wire.studio import Limit, Pool, PoolDetail, Project, ProjectUsage
 
@@ -131,11 +132,12 @@ class Thresher:
 
     def jobs(self, state: str | None = None, project: str | None = None, owner: str | None = None,
              name: str | None = None, limit: int | None = None, offset: int | None = None,
-             sort: str | None = None, folder: str | None = None) -> Page[JobSummary]:
-        """One page of jobs, filtered and paged by the server (`folder`: jobs in folders of that name)."""
+             sort: str | None = None, folder: str | None = None, archived: bool | None = None) -> Page[JobSummary]:
+        """One page of jobs, filtered and paged by the server (`folder`: jobs in folders of that name;
+        `archived`: the archived jobs, which other listings leave out)."""
         return Page[JobSummary].model_validate(self.http.get("/jobs", state=state, project=project, owner=owner,
                                                              name=name, limit=limit, offset=offset, sort=sort,
-                                                             folder=folder))
+                                                             folder=folder, archived=archived))
 
     def job(self, job_id: int) -> Job:
         return Job.model_validate(self.http.get(f"/jobs/{_seg(job_id)}"))
@@ -357,6 +359,18 @@ class Thresher:
 
     def drain_node(self, id_or_name: int | str) -> Node:
         return Node.model_validate(self.http.post(f"/nodes/{_seg(id_or_name)}/drain"))
+
+    def remove_node(self, id_or_name: int | str) -> NodeRemoved:
+        """Remove a node that is down from the farm; the attempts that ran on it keep its name."""
+        return NodeRemoved.model_validate(self.http.request("DELETE", f"/nodes/{_seg(id_or_name)}"))
+
+    def archive_jobs(self, ids: list[int] | None = None, **where: Any) -> JobsChanged:
+        """Archive finished jobs, these ids or those a filter matches (`state`, `project`, `older_than_s`)."""
+        return JobsChanged.model_validate(self.http.post("/jobs/archive", json=_given((), ids=ids, **where)))
+
+    def delete_jobs(self, ids: list[int] | None = None, **where: Any) -> JobsChanged:
+        """Delete finished jobs with every row they had: ids, or a filter (and `archived`)."""
+        return JobsChanged.model_validate(self.http.post("/jobs/delete", json=_given((), ids=ids, **where)))
 
     # -- studio scheduling ---------------------------------------------------------------------
     # Projects, pools and limits are tens: each list is one page. Patches send only what is given

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from thresher import __version__
 from thresher.server import housekeeping
-from thresher.server.api import agents, blocklist, dependencies, meta, people, services, studio, wrangler
+from thresher.server.api import agents, blocklist, dependencies, meta, people, retention, services, studio, wrangler
 from thresher.server.context import ServerContext
 from thresher.server.dashboard import pages as dashboard
 from thresher.server.dashboard.docs import mount_docs
@@ -77,11 +77,13 @@ def create_app(server: ServerContext) -> FastAPI:
         task = asyncio.create_task(housekeeping.liveness_loop(server))
         news = asyncio.create_task(housekeeping.news_loop(server))
         history = asyncio.create_task(housekeeping.usage_history_loop(server))
+        kept = asyncio.create_task(housekeeping.retention_loop(server))
         broadcaster = asyncio.create_task(server.events.run(server))
         yield
         task.cancel()
         news.cancel()
         history.cancel()
+        kept.cancel()
         broadcaster.cancel()
         server.events.close()
         server.batcher.close()
@@ -125,7 +127,7 @@ def create_app(server: ServerContext) -> FastAPI:
 
     # Agents first: their calls are most of the traffic, and routes are matched in order.
     for router in (agents.router, meta.router, people.router, studio.router, services.router, blocklist.router,
-                   dependencies.router, wrangler.router):
+                   dependencies.router, wrangler.router, retention.router):
         app.include_router(router, prefix=API_PREFIX)
     _set_up_openapi(app, people.openapi_components())
     app.include_router(dashboard.router)  # the web dashboard at / (server/dashboard/pages.py)

@@ -1,5 +1,5 @@
 """What the server does on its own, on a clock: nodes that went silent, waiting agents with news, jobs
-left stuck by a crash, planner statistics, samples of the usage counters. One loop each, started with
+left stuck by a crash, planner statistics, samples of the usage counters, retention. One loop each, started with
 the app (`app.create_app`)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from fastapi.concurrency import run_in_threadpool
 
-from thresher.server import dispatch, lifecycle, nodes, usage_history
+from thresher.server import dispatch, lifecycle, nodes, retention, usage_history
 from thresher.server.clock import utcnow
 from thresher.server.context import ServerContext
 from thresher.server.db import statistics
@@ -110,3 +110,27 @@ async def usage_history_loop(server: ServerContext) -> None:
                 pruned_at = now
         except Exception:  # keep sampling; one bad round leaves one gap in the charts
             log.exception("sampling the usage counters failed")
+
+
+def retention_pass(server: ServerContext) -> tuple[int, int]:
+    """One bounded pass of the retention settings (`server/retention.py`): (archived, deleted)."""
+    settings = server.settings
+    with server.db.write() as conn:
+        archived, deleted = retention.retention_pass(conn, settings.archive_after_days,
+                                                     settings.delete_archived_after_days, utcnow())
+    return archived, deleted
+
+
+async def retention_loop(server: ServerContext) -> None:
+    """Every `retention_every_s` a pass of at most `retention.BATCH` jobs each way; a full batch means
+    a backlog, so the next pass follows after a second (other writers get the database in between)."""
+    while True:
+        try:
+            archived, deleted = await run_in_threadpool(retention_pass, server)
+            if archived or deleted:
+                log.info("retention: archived %d job(s), deleted %d", archived, deleted)
+            backlog = max(archived, deleted) >= retention.BATCH
+        except Exception:  # keep going; a failed pass is tried again next time
+            log.exception("a retention pass failed")
+            backlog = False
+        await asyncio.sleep(1.0 if backlog else server.settings.retention_every_s)

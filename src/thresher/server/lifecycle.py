@@ -22,7 +22,7 @@ from thresher.model.states import (
     TaskState,
     job_state_from_counts,
 )
-from thresher.server import dependencies, failures, scouts, usage
+from thresher.server import dependencies, failures, log_cap, scouts, usage
 from thresher.server.db import dialects
 from thresher.server.db.queries import jobs as qj
 from thresher.server.db.queries import reports as qr
@@ -290,8 +290,10 @@ def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any
     return result, (row.job_id, row.layer_id)
 
 
-def append_log(conn: Connection, node_id: int, attempt_id: int, offset: int, data: str) -> tuple[int, bool]:
-    """Append log bytes at `offset`; returns (server's log size, gap?). Repeated chunks are ignored."""
+def append_log(conn: Connection, node_id: int, attempt_id: int, offset: int, data: str,
+               max_bytes: int = 50 * 1024 * 1024) -> tuple[int, bool]:
+    """Append log bytes at `offset`; returns (server's log size, gap?). Repeated chunks are ignored. Every
+    byte is acknowledged; what is stored stays under `max_bytes` (`server/log_cap.py`)."""
     attempt = conn.execute(qr.ATTEMPT_LOG, {"attempt_id": attempt_id}).first()
     if attempt is None or attempt.node_id != node_id:
         raise NotFound(f"no attempt {attempt_id} on this node")
@@ -302,8 +304,7 @@ def append_log(conn: Connection, node_id: int, attempt_id: int, offset: int, dat
     skip = size - offset
     if skip >= len(raw):
         return size, False
-    fresh = raw[skip:].decode("utf-8", errors="replace")
-    conn.execute(qr.INSERT_LOG_CHUNK, {"attempt_id": attempt_id, "offset": size, "data": fresh})
+    log_cap.store(conn, attempt_id, size, raw[skip:], max_bytes)
     new_size = size + len(raw) - skip
     conn.execute(qr.SET_LOG_SIZE, {"attempt_id": attempt_id, "size": new_size})
     return new_size, False

@@ -174,7 +174,8 @@ def register(conn: Connection, caller: Caller, secret: str, facts: NodeFacts, no
     refused: two machines (a cloned image?) must not share one identity."""
     values = dict(hostname=facts.hostname or facts.name, os=facts.os, cores=facts.cores, memory_mb=facts.memory_mb,
                   gpus=[g.model_dump() for g in facts.gpus], tags=sorted(set(facts.tags)), apps=facts.apps,
-                  instance_id=facts.instance_id, mac=facts.mac, state=NodeState.UP, last_seen=now)
+                  instance_id=facts.instance_id, mac=facts.mac, state=NodeState.UP, last_seen=now,
+                  removed_at=None)  # a removed node enrolling again is back (`server/retention.remove_node`)
     if facts.pool is not None:
         studio.ensure_pool(conn, facts.pool)
         values["pool"] = facts.pool

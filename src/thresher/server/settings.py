@@ -87,6 +87,21 @@ class ServerSettings(ThresherSettings):
                                             "with the reason), for jobs that do not set `max_failures`; a retry "
                                             "or resume starts the count again.")
 
+    # -- retention (`server/retention.py`) --
+    archive_after_days: float = Field(
+        30.0, ge=0, description="Days after it finished that a job is archived: it leaves the lists and keeps "
+                                "its statistics on the job row; its tasks, attempts and logs are deleted. 0: never.")
+    delete_archived_after_days: float = Field(
+        180.0, ge=0, description="Days after it was archived that a job is deleted with every row it had. 0: never.")
+    retention_every_s: float = Field(
+        60.0, gt=0, description="Seconds between two retention passes; each archives and deletes at most "
+                                "500 jobs, so a backlog is worked off without stalling the server.")
+    log_max_bytes: int = Field(
+        50 * 1024 * 1024, ge=1024, description="Bytes of an attempt's log kept at most: past it the first 40% "
+                                               "and the newest 60% are kept and the middle is dropped (the log "
+                                               "shows a line saying how many bytes were cut). The agent's "
+                                               "offsets are acknowledged as if everything was stored.")
+
     # -- studio scheduling --
     create_unknown_projects: bool = Field(
         False, description="Whether a submit naming a project that does not exist makes it (weight 1, no caps); "

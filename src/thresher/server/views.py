@@ -16,7 +16,7 @@ from thresher.model.failure_summary import FailedAttempt, failure_line, group_fa
 from thresher.model.fit import gpu_indices, node_free
 from thresher.model.spec import MAX_ID
 from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_STATES, TaskState, job_state_from_counts
-from thresher.server import estimates, failures, why
+from thresher.server import estimates, failures, log_cap, why
 from thresher.server.clock import utcnow
 from thresher.server.db import dialects
 from thresher.server.db.queries import failure_summary as qf
@@ -31,6 +31,7 @@ from thresher.wire.jobs import (
     FailureGroup,
     FailureSummary,
     Job,
+    JobStats,
     JobSummary,
     Layer,
     LogPiece,
@@ -76,8 +77,18 @@ def _sums(conn: Connection, statement: Any, params: dict[str, Any]) -> dict[int,
     return {r.key: float(r.sum or 0.0) for r in conn.execute(statement, params)}
 
 
+def _archived_counts(summary: dict[str, Any]) -> dict[str, int]:
+    """An archived job's (or layer's) task counts, from its summary (its tasks are gone)."""
+    return {**_empty_counts(), **(summary.get("counts") or {})}
+
+
 def _summary_fields(row: Any, counts: dict[str, int], running: float) -> dict[str, Any]:
-    return dict(id=row.id, name=row.name, owner=row.owner, project=row.project, sequence=row.sequence, shot=row.shot,
+    summary = getattr(row, "summary", None)
+    if summary:
+        counts = _archived_counts(summary)
+    return dict(archived_at=getattr(row, "archived_at", None),
+                stats=JobStats(**{k: v for k, v in summary.items() if k != "layers"}) if summary else None,
+                id=row.id, name=row.name, owner=row.owner, project=row.project, sequence=row.sequence, shot=row.shot,
                 priority=row.priority, state=row.state, paused=bool(row.paused), submitted_at=row.submitted_at,
                 finished_at=row.finished_at, counts=TaskCounts(**counts), total_tasks=row.total_tasks,
                 progress=_progress(counts, row.total_tasks, running))
@@ -88,12 +99,12 @@ def job_summary(row: Any, counts: dict[str, int], running: float = 0.0) -> JobSu
 
 
 def list_jobs(conn: Connection, *, state: str | None, project: str | None, owner: str | None, name: str | None,
-              limit: int, offset: int, sort: str, folder: str | None = None) -> Page[JobSummary]:
+              limit: int, offset: int, sort: str, folder: str | None = None, archived: bool = False) -> Page[JobSummary]:
     if sort not in JOB_SORTS:
         raise BadInput("unknown sort", [{"field": "sort", "message": f"use one of {', '.join(JOB_SORTS)}"}])
-    total = conn.execute(q.count_jobs(state, project, owner, name, folder)).scalar() or 0
+    total = conn.execute(q.count_jobs(state, project, owner, name, folder, archived)).scalar() or 0
     rows = conn.execute(q.page_of_jobs(state, project, owner, name, sort=sort, limit=limit, offset=offset,
-                                       folder=folder)).all()
+                                       folder=folder, archived=archived)).all()
     counts = counts_by_job(conn, [r.id for r in rows])
     busy = [r.id for r in rows if counts[r.id].get(TaskState.RUNNING)]
     running = _sums(conn, q.RUNNING_PROGRESS_BY_JOB, {"job_ids": busy}) if busy else {}
@@ -120,6 +131,8 @@ def get_job(conn: Connection, job_id: int) -> Job:
     layer_counts: dict[int, dict[str, int]] = {}
     for r in conn.execute(q.LAYER_COUNTS, {"job_id": job_id}):
         layer_counts.setdefault(r.layer_id, _empty_counts())[r.state] = r.n
+    for layer_id, part in ((row.summary or {}).get("layers") or {}).items():  # archived: its tasks are gone
+        layer_counts[int(layer_id)] = _archived_counts(part)
     job_counts = _empty_counts()
     for counts in layer_counts.values():
         for state, n in counts.items():
@@ -220,6 +233,8 @@ def read_log(conn: Connection, attempt_id: int, *, offset: int, limit: int) -> L
         end = chunk.offset + len(raw)
         if end <= position:
             continue
+        if chunk.offset > position:  # the middle of a log past its cap (`server/log_cap.py`)
+            pieces.append(log_cap.cut_marker(chunk.offset - position))
         pieces.append(raw[max(0, position - chunk.offset):])
         position = end
         if sum(map(len, pieces)) >= limit:

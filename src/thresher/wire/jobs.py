@@ -29,6 +29,16 @@ class TaskCounts(BaseModel):
 _PROGRESS = "mean task progress, 0..100: done tasks count 100, running ones what their agent last parsed"
 
 
+class JobStats(BaseModel):
+    """What an archived job keeps of its tasks and attempts (`server/retention.py`)."""
+
+    tasks: int = Field(0, description="tasks it had")
+    attempts: int = Field(0, description="attempts they made")
+    failures: int = Field(0, description="failed attempts")
+    cpu_s: float = Field(0.0, description="CPU seconds of every attempt")
+    wall_s: float = Field(0.0, description="wall seconds of every attempt, summed")
+
+
 class JobSummary(BaseModel):
     """A job as lists show it."""
 
@@ -46,6 +56,8 @@ class JobSummary(BaseModel):
     counts: TaskCounts
     total_tasks: int
     progress: float = Field(..., description=_PROGRESS)
+    archived_at: Moment = Field(None, description="when it was archived (out of the lists; its tasks gone)")
+    stats: JobStats | None = Field(None, description="an archived job's statistics")
 
 
 class Estimate(BaseModel):

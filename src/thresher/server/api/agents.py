@@ -158,7 +158,8 @@ def goodbye(request: Request, node_id: int = Depends(current_node_id)) -> Any:
 def post_log(request: Request, body: LogChunk, attempt_id: int = Path(..., ge=1, le=MAX_ID), node_id: int = Depends(current_node_id)) -> Any:
     server = ctx(request)
     with server.db.write() as conn:
-        size, gap = lifecycle.append_log(conn, node_id, attempt_id, body.offset, body.data)
+        size, gap = lifecycle.append_log(conn, node_id, attempt_id, body.offset, body.data,
+                                          server.settings.log_max_bytes)
     if gap:
         return JSONResponse({"detail": f"log gap: the server has {size} bytes", "errors": [], "next_offset": size},
                             status_code=409)

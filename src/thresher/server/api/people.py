@@ -169,10 +169,11 @@ def submit_job(request: Request, spec: Any = Body(...), dry: bool = Query(False,
 def list_jobs(request: Request, state: JobStates = None, project: Text = None, owner: Text = None,
               name: Text = None, limit: int = _limit(50, 1000), offset: Offset = 0,
               sort: str = Query("-id", description=f"one of {', '.join(read.JOB_SORTS)}"),
-              folder: Text = None) -> Page[JobSummary]:
+              folder: Text = None,
+              archived: bool = Query(False, description="true: the archived jobs (only they)")) -> Page[JobSummary]:
     with ctx(request).db.read() as conn:
         return views.list_jobs(conn, state=state, project=project, owner=owner, name=name, limit=limit,
-                               offset=offset, sort=sort, folder=folder)
+                               offset=offset, sort=sort, folder=folder, archived=archived)
 
 
 @router.get("/jobs/{job_id}", summary="One job with its layers", operation_id="get_job", tags=["jobs"],

@@ -89,14 +89,16 @@ def _job_filters(request: Request) -> dict[str, Any]:
     if state not in JOB_STATES:  # an unknown state filters nothing, like an unknown sort
         state = ""
     return {"state": state, "project": params.get("project") or "", "folder": params.get("folder") or "",
-            "owner": params.get("owner") or "", "name": params.get("name") or "", "sort": sort, "page": page}
+            "owner": params.get("owner") or "", "name": params.get("name") or "", "sort": sort, "page": page,
+            "archived": params.get("archived") == "true"}  # ?archived=true: the archived jobs (server/retention.py)
 
 
 @router.get("/jobs")
 def jobs_page(request: Request, session: PageSession) -> Response:
     f = _job_filters(request)
     query = dict(state=f["state"] or None, project=f["project"] or None, owner=f["owner"] or None,
-                 name=f["name"] or None, limit=PAGE_SIZE, sort=f["sort"], folder=f["folder"] or None)
+                 name=f["name"] or None, limit=PAGE_SIZE, sort=f["sort"], folder=f["folder"] or None,
+                 archived=f["archived"])
     with ctx(request).db.read() as conn:
         listing = views.list_jobs(conn, offset=(f["page"] - 1) * PAGE_SIZE, **query).model_dump(mode="json")
         pages = max(1, -(-listing["total"] // PAGE_SIZE))

@@ -58,6 +58,7 @@ nodes = Table(
     Column("apps", JSON),                   # application name -> executable path declared by the agent
     Column("mac", String(17)),              # hardware address of its first network interface (inventory)
     Column("pool", String(100), nullable=False, server_default="default"),  # the pool (cluster) it serves
+    Column("removed_at", DateTime(timezone=True)),  # removed from the farm; the row stays for its attempts
 )
 
 jobs = Table(
@@ -86,7 +87,10 @@ jobs = Table(
     Column("max_failures", Integer),        # failed attempts after which it starts nothing new
     Column("failures", Integer, nullable=False, server_default="0"),  # failed attempts so far
     Column("stop_reason", Text),            # why it starts nothing new (failure limit), until retried
+    Column("archived_at", DateTime(timezone=True)),  # out of the lists; its tasks gone, `summary` kept
+    Column("summary", JSON),                # an archived job's statistics (`server/retention.py`)
     Index("ix_jobs_state", "state"),
+    Index("ix_jobs_finished_at", "finished_at"),
     Index("ix_jobs_project", "project"),
     Index("ix_jobs_owner", "owner"),
 )

@@ -265,8 +265,9 @@
         payload = { priority: value };
       }
       const refused = [];
+      const many = verb === "archive" || verb === "delete";  // POST /jobs/archive {ids}: one job a call, one refusal a line
       for (const id of ids) {
-        try { await api("POST", `/api/v1/jobs/${id}/${verb}`, payload); }
+        try { await api("POST", many ? `/api/v1/jobs/${verb}` : `/api/v1/jobs/${id}/${verb}`, many ? { ids: [id] } : payload); }
         catch (err) { refused.push(`job ${id}: ${err instanceof ApiError ? err.explain() : err}`); }
       }
       const ok = ids.length - refused.length;

@@ -38,8 +38,9 @@ GRID_CELLS = (select(tasks.c.id, layers.c.idx, tasks.c.state, tasks.c.frames, ta
 GRID_STATES = (select(tasks.c.id, tasks.c.state, tasks.c.node_id).where(tasks.c.job_id == bindparam("job_id"))
                .order_by(tasks.c.id))
 
-# How many jobs are in each state, for the farm summary.
-JOBS_BY_STATE = select(jobs.c.state, func.count().label("n")).group_by(jobs.c.state)
+# How many jobs that are not archived are in each state, for the farm summary.
+JOBS_BY_STATE = (select(jobs.c.state, func.count().label("n")).where(jobs.c.archived_at.is_(None))
+                 .group_by(jobs.c.state))
 
 # Succeeded attempts that ended since a moment, with their frame counts: the frames-per-minute chart.
 FRAMES_FINISHED_SINCE = (select(attempts.c.id, attempts.c.ended_at, tasks.c.frame_count)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, text, update
 
 from thresher.model.states import LIVE_ATTEMPT_STATES, AttemptState, TaskState
 from thresher.server.db.queries.common import ids_in, per_dialect
@@ -72,10 +72,12 @@ RAISE_TASK_MEMORY = update(tasks).where(tasks.c.id == bindparam("b_task_id"),
                                         tasks.c.memory_mb < bindparam("b_memory_mb")).values(
     memory_mb=bindparam("b_memory_mb"))
 
-# A layer's tasks that have not started reserve what a finished one peaked at (one parameter set per layer).
+# A layer's tasks that have not started reserve what a finished one peaked at (one parameter set per layer;
+# the states spelled out with OR: an IN list is an expanding parameter, which executemany refuses).
 RAISE_LAYER_MEMORY = update(tasks).where(
     tasks.c.layer_id == bindparam("b_layer_id"),
-    tasks.c.state.in_((TaskState.WAITING, TaskState.READY, TaskState.PAUSED, TaskState.HELD)),
+    or_(*(tasks.c.state == state for state in (TaskState.WAITING, TaskState.READY, TaskState.PAUSED,
+                                                TaskState.HELD))),
     tasks.c.memory_mb < bindparam("b_memory_mb")).values(memory_mb=bindparam("b_memory_mb"))
 
 # Where an attempt's log stands, and whose attempt it is.
@@ -83,6 +85,11 @@ ATTEMPT_LOG = select(attempts.c.node_id, attempts.c.log_size).where(attempts.c.i
 
 # A piece of an attempt's log, stored at its byte offset.
 INSERT_LOG_CHUNK = insert(log_chunks)
+
+# The pieces of a log past its cap between the kept head and the kept tail (`server/log_cap.py`).
+DROP_LOG_MIDDLE = delete(log_chunks).where(log_chunks.c.attempt_id == bindparam("attempt_id"),
+                                           log_chunks.c.offset >= bindparam("head"),
+                                           log_chunks.c.offset < bindparam("tail_from"))
 
 # The log's new size after a chunk was stored.
 SET_LOG_SIZE = update(attempts).where(attempts.c.id == bindparam("attempt_id")).values(log_size=bindparam("size"))

@@ -21,8 +21,9 @@ JOB_SORTS = {"id": jobs.c.id, "-id": jobs.c.id.desc(), "priority": jobs.c.priori
 
 
 def _job_filters(state: str | None, project: str | None, owner: str | None, name: str | None,
-                 folder: str | None = None) -> list[Any]:
-    conditions: list[Any] = []
+                 folder: str | None = None, archived: bool = False) -> list[Any]:
+    # archived jobs leave the lists (`server/retention.py`); `archived=true` lists only them
+    conditions: list[Any] = [jobs.c.archived_at.is_not(None) if archived else jobs.c.archived_at.is_(None)]
     if state:
         conditions.append(jobs.c.state.in_(state.split(",")))
     if project:
@@ -37,15 +38,15 @@ def _job_filters(state: str | None, project: str | None, owner: str | None, name
 
 
 def count_jobs(state: str | None, project: str | None, owner: str | None, name: str | None,
-               folder: str | None = None) -> Select[Any]:
+               folder: str | None = None, archived: bool = False) -> Select[Any]:
     """How many jobs match a job list's filters (state: comma separated; name: a substring)."""
-    return select(func.count()).select_from(jobs).where(*_job_filters(state, project, owner, name, folder))
+    return select(func.count()).select_from(jobs).where(*_job_filters(state, project, owner, name, folder, archived))
 
 
 def page_of_jobs(state: str | None, project: str | None, owner: str | None, name: str | None, *, sort: str,
-                 limit: int, offset: int, folder: str | None = None) -> Select[Any]:
+                 limit: int, offset: int, folder: str | None = None, archived: bool = False) -> Select[Any]:
     """One page of the jobs matching a job list's filters, in the order `sort` names (a JOB_SORTS key)."""
-    return (select(jobs).where(*_job_filters(state, project, owner, name, folder))
+    return (select(jobs).where(*_job_filters(state, project, owner, name, folder, archived))
             .order_by(JOB_SORTS[sort], jobs.c.id.desc()).limit(limit).offset(offset))
 
 
@@ -147,13 +148,14 @@ LOG_CHUNKS_FROM = (select(log_chunks.c.offset, log_chunks.c.data)
 # -- nodes -----------------------------------------------------------------------------------
 
 # How many nodes the farm has.
-COUNT_NODES = select(func.count()).select_from(nodes)
+COUNT_NODES = select(func.count()).select_from(nodes).where(nodes.c.removed_at.is_(None))
 
 # One page of nodes, by name.
-PAGE_OF_NODES = select(nodes).order_by(nodes.c.name).limit(bindparam("limit")).offset(bindparam("offset"))
+PAGE_OF_NODES = (select(nodes).where(nodes.c.removed_at.is_(None)).order_by(nodes.c.name)
+                 .limit(bindparam("limit")).offset(bindparam("offset")))
 
 # Every node, by name (the dashboard's farm summary).
-ALL_NODES = select(nodes).order_by(nodes.c.name)
+ALL_NODES = select(nodes).where(nodes.c.removed_at.is_(None)).order_by(nodes.c.name)
 
 # A node by id (by name: `queries.nodes.NODE_BY_NAME`).
 NODE_BY_ID = select(nodes).where(nodes.c.id == bindparam("node_id"))

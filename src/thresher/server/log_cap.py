@@ -1,0 +1,62 @@
+"""An attempt's log kept under `log_max_bytes` (ServerSettings): the first 40% and the newest 60%, the
+middle dropped as it arrives. A task printing hundreds of megabytes must neither bloat the database nor
+slow the server, and what a person reads of a huge log is how it started and how it ended.
+
+The protocol does not change: the agent sends pieces at byte offsets and the server acknowledges every
+byte (`attempts.log_size` counts all of them), storing only what it keeps. Pieces stay at their true
+offsets in `log_chunks`, so a cut is a gap between two pieces; the reader (`views.read_log`) writes the
+marker line there (`cut_marker`). Each piece past the cap costs one INSERT and one DELETE on the primary
+key's range, whatever the log's size."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from thresher.server.db.queries import reports as qr
+
+HEAD_SHARE = 0.4  # of the cap, kept from the log's start; the rest is the rolling tail
+
+
+def cut_marker(cut: int) -> bytes:
+    """The line the reader shows where `cut` bytes were dropped."""
+    return f"\n[... {cut} bytes cut by Thresher: the log passed log_max_bytes ...]\n".encode()
+
+
+def _char_start(raw: bytes, at: int) -> int:
+    """`at`, moved forward to the start of a UTF-8 character (a piece never begins mid-character)."""
+    while at < len(raw) and (raw[at] & 0xC0) == 0x80:
+        at += 1
+    return at
+
+
+def _pieces(offset: int, raw: bytes, cap: int) -> tuple[list[tuple[int, bytes]], int]:
+    """What of `raw` (the new bytes at `offset`) is stored, as (offset, bytes) pieces, and where the kept
+    tail starts (stored pieces from the head's end up to there are dropped). Split at the head's end so
+    that no piece straddles it."""
+    head = int(cap * HEAD_SHARE)
+    end = offset + len(raw)
+    pieces: list[tuple[int, bytes]] = []
+    if offset < head:
+        split = _char_start(raw, min(len(raw), head - offset))
+        pieces.append((offset, raw[:split]))
+        rest_at = offset + split
+    else:
+        rest_at = offset
+    tail_from = end - (cap - head) if end > cap else 0
+    start = max(rest_at, tail_from)
+    if start < end:
+        at = _char_start(raw, start - offset)
+        if at < len(raw):
+            pieces.append((offset + at, raw[at:]))
+    return [(o, b) for o, b in pieces if b], max(head, tail_from)
+
+
+def store(conn: Connection, attempt_id: int, offset: int, raw: bytes, cap: int) -> None:
+    """Store the fresh bytes `raw` of an attempt's log at `offset`, keeping the log under `cap`."""
+    pieces, tail_from = _pieces(offset, raw, cap)
+    if pieces:
+        conn.execute(qr.INSERT_LOG_CHUNK, [{"attempt_id": attempt_id, "offset": o,
+                                            "data": b.decode("utf-8", errors="replace")} for o, b in pieces])
+    if offset + len(raw) > cap:  # the middle: from the head's end to where the kept tail starts
+        conn.execute(qr.DROP_LOG_MIDDLE, {"attempt_id": attempt_id, "head": int(cap * HEAD_SHARE),
+                                          "tail_from": tail_from})
