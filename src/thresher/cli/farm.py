@@ -130,16 +130,20 @@ def agent(
 
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl+C so `kill <pid>` stops the farm as cleanly as the keyboard does."""
+    """Treat SIGTERM like Ctrl+C so `kill <pid>` stops the farm as cleanly as the keyboard does. SIGINT
+    stops it too even when it was started in the background (`thresher up &`), where the shell hands
+    down SIGINT ignored and Python would then never raise KeyboardInterrupt."""
 
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, handler)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def up(
