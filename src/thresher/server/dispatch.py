@@ -26,6 +26,7 @@ that ask at the same moment are answered together (`work_for_nodes`, called by t
 
 from __future__ import annotations
 
+import functools
 import time
 import weakref
 from collections import OrderedDict
@@ -77,10 +78,17 @@ Candidate = rule.Candidate
 
 def candidate_of(row: Any) -> rule.Candidate:
     """A candidate row (`queries.dispatch.CANDIDATES`) as the rule sees it."""
-    tags, pools = placement(row.tag_key)
-    return rule.Candidate(row.id, row.job_id, row.layer_id, Needs(row.cores, row.memory_mb, row.gpus, tags, pools),
+    return rule.Candidate(row.id, row.job_id, row.layer_id, _needs(row.cores, row.memory_mb, row.gpus, row.tag_key),
                           project_id=row.project_id, folder_id=row.folder_id, limits=parse_limit_key(row.limit_key),
                           urgent=bool(row.urgent), priority=row.priority, last_node_id=row.node_id, tries=row.tries)
+
+
+@functools.lru_cache(maxsize=4096)
+def _needs(cores: int, memory_mb: int, gpus: int, tag_key: str) -> Needs:
+    """What a task needs, shared by every candidate alike (a farm has few kinds): each round builds one
+    candidate per row read, and a round reads hundreds."""
+    tags, pools = placement(tag_key)
+    return Needs(cores, memory_mb, gpus, tags, pools)
 
 
 _tag_key_caches: "weakref.WeakKeyDictionary[Any, tuple[float, list[str]]]" = weakref.WeakKeyDictionary()
@@ -206,22 +214,34 @@ def _plan(conn: Connection, wanting: list[_Request], limits: Limits, lock: bool,
     `alone`, only see what each would take first asking alone (a look for news takes nothing).
     Returns the candidate rows by task id and whether a project's read was cut at its limit.
 
-    Each project's read is as long as the nodes' free cores (rows read are rows locked on PostgreSQL);
-    when caps or limits pass over so many of them that a node is left with free cores while a read was
-    cut, the reads are made longer (up to `limits.candidate_rows`) and the round chosen again: a node
-    never idles because the tasks it may run were further down the queue."""
+    Each project's read starts at a fair slice of what the nodes can start (`_first_read`; rows read are
+    rows locked on PostgreSQL). The reads are made longer (up to `limits.candidate_rows`) and the round
+    chosen again when the slice may have changed a choice: a project whose read was cut was taken to its
+    end (the rule would have gone on in that project), or a node is left with free cores while a read was
+    cut (the tasks it may run may be further down a queue). So no node idles, and no project loses its
+    turn, because of how much was read."""
     if not wanting:
         return {}, False
     project_ids = sorted(conn.execute(q.ACTIVE_PROJECTS).scalars())
     if not project_ids:
         return {}, False
-    wanted = sum(min(limits.candidates_per_node, r.free.cores) for r in wanting)
-    per_project = min(wanted, max(limits.candidates_per_node, limits.candidate_rows // len(project_ids)))
+    per_project = _first_read(wanting, len(project_ids), limits)
     while True:
-        rows, cut = _choose_round(conn, wanting, project_ids, per_project, lock, alone)
-        if not cut or per_project >= limits.candidate_rows or not any(_left_wanting(r, alone) for r in wanting):
-            return rows, cut
+        rows, cut, dry = _choose_round(conn, wanting, project_ids, per_project, lock, alone)
+        if per_project >= limits.candidate_rows or not (
+                dry or (cut and any(_left_wanting(r, alone) for r in wanting))):
+            return rows, bool(cut)
         per_project = min(limits.candidate_rows, per_project * 4)
+
+
+def _first_read(wanting: list[_Request], projects: int, limits: Limits) -> int:
+    """How many ready tasks of each project a round reads first: what the nodes can start (at most
+    `candidates_per_node` each), shared among the projects with room to spare (twice an even share, and
+    never under a quarter of one node's worth), since one project rarely takes it all; when one does, its
+    read runs dry and is made longer (`_plan`)."""
+    wanted = sum(min(limits.candidates_per_node, r.free.cores) for r in wanting)
+    share = -(-2 * wanted // projects)
+    return max(1, min(wanted, limits.candidate_rows, max(share, limits.candidates_per_node // 4)))
 
 
 def _left_wanting(request: _Request, alone: bool) -> bool:
@@ -231,36 +251,45 @@ def _left_wanting(request: _Request, alone: bool) -> bool:
 
 
 def _choose_round(conn: Connection, wanting: list[_Request], project_ids: list[int], per_project: int, lock: bool,
-                  alone: bool) -> tuple[dict[int, Any], bool]:
+                  alone: bool) -> tuple[dict[int, Any], set[int], bool]:
+    """One round: each project's first `per_project` ready tasks read, and the rule run for every node.
+    Returns the rows read by task id, the projects whose read was cut at `per_project`, and whether the
+    nodes took one of those to its end (a longer read might have given them more of it)."""
     params = {"keys": sorted(set().union(*(r.keys for r in wanting))),
               "free_cores": max(r.free.cores for r in wanting), "free_memory": max(r.free.memory_mb for r in wanting),
               "free_gpus": max(len(r.free.gpu_ids) for r in wanting), "limit": per_project}
     statement = q.CANDIDATES_LOCKED if lock else q.CANDIDATES
     rows: dict[int, Any] = {}
     queues: dict[int, list[rule.Candidate]] = {}
-    cut = False
+    cut: set[int] = set()
     for project_id in project_ids:
         got = conn.execute(statement, {**params, "project_id": project_id}).all()
-        cut = cut or len(got) == per_project
+        if len(got) == per_project:
+            cut.add(project_id)
         if got:
             queues[project_id] = [candidate_of(row) for row in got]
             rows.update((row.id, row) for row in got)
     for request in wanting:
         request.choices = []
     if not queues:
-        return rows, cut
+        return rows, cut, False
     policy = studio.read_policy(conn, queues)
     pools = {r.ask.pool for r in wanting}
     keys = {key for c in (c for queue in queues.values() for c in queue) for pool in pools
             for key, *_ in rule.booking(c, pool)}
     now_running = usage.read(conn, keys, lock=lock)
+    last_read = {project_id: queues[project_id][-1] for project_id in cut}
     for request in wanting:
         if alone:
             first = rule.would_take(request.ask, queues, now_running, policy)
             request.choices = [] if first is None else [Choice(first, [], ())]
         else:
             request.choices = rule.choose(request.ask, queues, now_running, policy)
-    return rows, cut
+    # A cut read taken to its end, by takes and not because its project may take no more (a cap, a
+    # licence's total: `farm_refusal`), left tasks further down unseen.
+    dry = not alone and any(not queues.get(project_id) and rule.farm_refusal(last, now_running, policy) is None
+                            for project_id, last in last_read.items())
+    return rows, cut, dry
 
 
 def _answer_round(conn: Connection, node_ids: list[int], now: datetime, limits: Limits) -> list[Answer]:
