@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -74,6 +75,7 @@ def create_app(server: ServerContext) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         server.notifier.bind(asyncio.get_running_loop())
+        await run_in_threadpool(server.start_peers)
         task = asyncio.create_task(housekeeping.liveness_loop(server))
         news = asyncio.create_task(housekeeping.news_loop(server))
         history = asyncio.create_task(housekeeping.usage_history_loop(server))
@@ -85,6 +87,7 @@ def create_app(server: ServerContext) -> FastAPI:
         history.cancel()
         kept.cancel()
         broadcaster.cancel()
+        await run_in_threadpool(server.stop_peers)
         server.events.close()
         server.batcher.close()
         server.refresher.close()

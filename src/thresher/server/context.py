@@ -19,8 +19,10 @@ from thresher.server.db.engine import Database
 from thresher.server.dispatch import Limits
 from thresher.server.errors import Forbidden, Unauthorized
 from thresher.server.events import EventHub
+from thresher.server.leader import LeaderLock
 from thresher.server.lifecycle import Changes
 from thresher.server.notify import Notifier
+from thresher.server.peers import News, PeerNews
 from thresher.server.settings import ServerSettings
 
 T = TypeVar("T")
@@ -37,6 +39,8 @@ class ServerContext:
     batcher: WriteBatcher = field(init=False)    # group commit for the agents' hot path
     refresher: WriteBatcher = field(init=False)  # job states derived again after reports (one writer)
     dispatch_limits: Limits = field(init=False)
+    leader: LeaderLock = field(init=False)       # whether this process does the farm's housekeeping
+    peers: PeerNews | None = field(init=False, default=None)  # news to and from other server processes
 
     def __post_init__(self) -> None:
         # Several writers on PostgreSQL: while one waits on a round trip, another works.
@@ -44,6 +48,32 @@ class ServerContext:
                                     writers=1 if self.db.is_sqlite else self.settings.postgres_writers)
         self.refresher = WriteBatcher(self.db, max_batch=self.settings.write_batch_max_calls, name="refresher")
         self.dispatch_limits = self.settings.dispatch_limits
+        self.leader = LeaderLock(None if self.db.is_sqlite else self.db.url)
+
+    def start_peers(self) -> None:
+        """On PostgreSQL, exchange news with the other server processes (server/peers.py)."""
+        if self.db.is_sqlite or not self.settings.peer_news or self.peers is not None:
+            return
+        self.peers = PeerNews(self.db.url, self._heard)
+        self.notifier.relay = self.peers
+        self.events.relay = self.peers
+        self.peers.start()
+
+    def stop_peers(self) -> None:
+        if self.peers is not None:
+            self.notifier.relay = self.events.relay = None
+            self.peers.stop()
+            self.peers = None
+        self.leader.release()
+
+    def _heard(self, news: News) -> None:
+        """Another server process's news, for this one's waiting agents and dashboards (any thread)."""
+        if news.ready:
+            self.notifier.tasks_ready(news.ready, relay=False)
+        for node_id in news.wake:
+            self.notifier.node_changed(node_id, relay=False)
+        if news.new_job or any(news.events.values()):
+            self.events.publish(**news.events, new_job=news.new_job, relay=False)
 
     async def rederive_jobs(self, find: Callable[[Connection], list[int]]) -> int:
         """Derive again the state of the jobs `find` names (read after whatever changed them committed)

@@ -1,6 +1,7 @@
 """What the server does on its own, on a clock: nodes that went silent, waiting agents with news, jobs
 left stuck by a crash, planner statistics, samples of the usage counters, retention. One loop each, started with
-the app (`app.create_app`)."""
+the app (`app.create_app`). Of several server processes on one PostgreSQL only the leader does the farm's
+chores (`leads`); each looks for news for its own waiting agents."""
 
 from __future__ import annotations
 
@@ -20,6 +21,16 @@ log = logging.getLogger("thresher.server")
 
 # Nodes looked at per statement by `look_for_news` (an id list that any database takes).
 NEWS_CHUNK = 1000
+
+
+async def leads(server: ServerContext) -> bool:
+    """Whether this process does the farm's chores now (server/leader.py): of several processes on one
+    PostgreSQL, one does; the others look for news for their own agents only."""
+    try:
+        return await run_in_threadpool(server.leader.check)
+    except Exception:  # a failed check is a round skipped, never a loop stopped
+        log.exception("checking the housekeeping lock failed")
+        return False
 
 
 def declare_down_nodes(server: ServerContext) -> int:
@@ -50,7 +61,7 @@ async def look_for_news(server: ServerContext) -> int:
                 return dispatch.nodes_with_news(conn, ids, server.dispatch_limits)
 
         for node_id in await run_in_threadpool(read):
-            server.notifier.node_changed(node_id)
+            server.notifier.node_changed(node_id, relay=False)  # its agent waits here
             woken += 1
     return woken
 
@@ -60,6 +71,8 @@ async def liveness_loop(server: ServerContext) -> None:
     interval = max(0.2, min(2.0, server.settings.node_timeout_s / 4))
     while True:
         await asyncio.sleep(interval)
+        if not await leads(server):
+            continue
         try:
             down = await run_in_threadpool(declare_down_nodes, server)
             if down:
@@ -102,6 +115,8 @@ async def usage_history_loop(server: ServerContext) -> None:
     pruned_at = 0.0
     while True:
         await asyncio.sleep(server.settings.usage_sample_s)
+        if not await leads(server):
+            continue
         now = time.monotonic()
         prune = now - pruned_at >= usage_history.PRUNE_EVERY_S
         try:
@@ -125,6 +140,9 @@ async def retention_loop(server: ServerContext) -> None:
     """Every `retention_every_s` a pass of at most `retention.BATCH` jobs each way; a full batch means
     a backlog, so the next pass follows after a second (other writers get the database in between)."""
     while True:
+        if not await leads(server):
+            await asyncio.sleep(server.settings.retention_every_s)
+            continue
         try:
             archived, deleted = await run_in_threadpool(retention_pass, server)
             if archived or deleted:

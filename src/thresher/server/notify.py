@@ -4,13 +4,24 @@ Two kinds of news: "tasks became ready" wakes as many waiting agents as there ar
 waiters first), and "something changed for node N" (a task of it ended, a kill was asked) wakes that
 node's waiter. A woken agent that finds nothing passes the wake-up on to the next waiter, so a task
 that only some nodes can run still reaches one of them. Wake-ups may come from worker threads; the
-asyncio side is touched only through `call_soon_threadsafe`.
+asyncio side is touched only through `call_soon_threadsafe`. News that concerns other server processes
+on the same PostgreSQL goes to them too, through `relay` (server/peers.py); what they send back comes in
+with `relay=False`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from typing import Protocol
+
+
+class Relay(Protocol):
+    """Where wake-ups go for the other server processes (`peers.PeerNews`)."""
+
+    def tasks_ready(self, count: int) -> None: ...
+
+    def node_changed(self, node_id: int) -> None: ...
 
 
 class Waiter:
@@ -26,6 +37,7 @@ class Notifier:
         self._waiters: "OrderedDict[int, Waiter]" = OrderedDict()  # by id(waiter), oldest first
         self._by_node: dict[int, Waiter] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.relay: Relay | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -50,11 +62,17 @@ class Notifier:
             self._wake_oldest(1, hops - 1)
 
     # -- callable from any thread ---------------------------------------------------------
-    def tasks_ready(self, count: int = 1) -> None:
+    def tasks_ready(self, count: int = 1, *, relay: bool = True) -> None:
         self._call(self._wake_oldest, max(count, 1), None)
+        if relay and self.relay is not None:
+            self.relay.tasks_ready(count)
 
-    def node_changed(self, node_id: int) -> None:
+    def node_changed(self, node_id: int, *, relay: bool = True) -> None:
+        """Wake this node's agent; `relay=False` when only an agent waiting here can care (the news
+        came from this process's own look, or from another process)."""
         self._call(self._wake_node, node_id)
+        if relay and self.relay is not None:
+            self.relay.node_changed(node_id)
 
     def _call(self, fn, *args) -> None:  # type: ignore[no-untyped-def]
         loop = self._loop

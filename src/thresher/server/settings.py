@@ -121,6 +121,10 @@ class ServerSettings(ThresherSettings):
     news_recheck_s: float = Field(
         2.0, gt=0, description="How often the server looks, for all waiting agents at once, for work that no "
                                "wake-up announced (another server process made it, or a wake was missed).")
+    peer_news: bool = Field(
+        True, description="PostgreSQL: tell the other server processes on the database, at once, what this one "
+                          "changed (LISTEN/NOTIFY: their waiting agents and dashboards hear of it without waiting "
+                          "for news_recheck_s). Two connections of its own per process.")
     dispatch_candidates_per_node: int = Field(
         DEFAULT_LIMITS.candidates_per_node, ge=1, description="Most ready tasks read (and on PostgreSQL locked) for one node asking for work; "
                               "never more than its free cores.")

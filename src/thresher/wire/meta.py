@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field
 class Health(BaseModel):
     status: str = Field(..., examples=["ok"])
     version: str
+    leader: bool = Field(True, description="whether this server process does the farm's housekeeping (of several "
+                                           "processes on one PostgreSQL, one does; see server/leader.py)")
 
 
 class WhoAmI(BaseModel):

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 
 from thresher import __version__
 from thresher.server.auth import Caller
-from thresher.server.context import current_caller
+from thresher.server.context import ServerContext, ctx, current_caller
 from thresher.wire.common import error_responses
 from thresher.wire.meta import Health, WhoAmI
 
@@ -15,8 +15,8 @@ router = APIRouter(tags=["meta"])
 
 @router.get("/health", summary="Is the server up (no token needed)", operation_id="health", response_model=Health,
             openapi_extra={"security": []})
-def health() -> Health:
-    return Health(status="ok", version=__version__)
+def health(server: ServerContext = Depends(ctx)) -> Health:
+    return Health(status="ok", version=__version__, leader=server.leader.leading)
 
 
 @router.get("/whoami", summary="The token's kind and name", operation_id="whoami", response_model=WhoAmI,

@@ -37,6 +37,11 @@ def is_transient(error: BaseException) -> bool:
 
 
 
+# The advisory lock that one migrating server process holds (any number other software does not use;
+# server/leader.py holds the one before it).
+MIGRATION_LOCK_KEY = 0x7468726573686573
+
+
 @dataclass(frozen=True)
 class PoolSettings:
     """PostgreSQL connections (the server's settings say; these are the defaults).
@@ -115,10 +120,14 @@ class Database:
         return engine
 
     def migrate(self) -> None:
-        """Bring the schema to the newest numbered migration (run at every server start)."""
+        """Bring the schema to the newest numbered migration (run at every server start). On PostgreSQL
+        under an advisory lock held to the commit: of several server processes starting at once, one
+        migrates and the others, once it committed, find nothing left to do."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.write() as connection:
+            if not self.is_sqlite:
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 

@@ -45,13 +45,19 @@ class EventHub:
         self.fpm = FramesPerMinute(self.reads)
         self.ticks = 0
         self._checked_at = 0.0
+        self.relay: Any = None          # the other server processes' dashboards (server/peers.py)
 
     # -- producers (any thread) ----------------------------------------------------------
     def publish(self, *, jobs: Iterable[int] = (), attempts: Iterable[int] = (), nodes: Iterable[int] = (),
-                logs: Iterable[int] = (), new_job: bool = False, quiet_nodes: Iterable[int] = ()) -> None:
-        """Note what changed (see `ChangeLog.note`). Cheap: ids into sets."""
+                logs: Iterable[int] = (), new_job: bool = False, quiet_nodes: Iterable[int] = (),
+                relay: bool = True) -> None:
+        """Note what changed (see `ChangeLog.note`). Cheap: ids into sets. Other server processes are told
+        too (`relay`), but for `quiet_nodes`: a heartbeat's figures, which their pages re-read anyway."""
+        jobs, attempts, nodes, logs = (list(ids) for ids in (jobs, attempts, nodes, logs))
         self.changes.note(jobs=jobs, attempts=attempts, nodes=nodes, logs=logs, new_job=new_job,
                           quiet_nodes=quiet_nodes)
+        if relay and self.relay is not None and (jobs or attempts or nodes or logs or new_job):
+            self.relay.published(jobs=jobs, attempts=attempts, nodes=nodes, logs=logs, new_job=new_job)
 
     # -- consumers (the event loop) -------------------------------------------------------
     def subscribe(self, jobs: Iterable[int] = (), tasks: Iterable[int] = (), job_info: bool = True) -> EventQueue:
