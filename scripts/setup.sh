@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what Thresher needs to run its demo and its tests, from a fresh clone. Idempotent.
 #
-#  1. System packages (Debian/Ubuntu): povray (+ povray-includes), postgresql (server binaries), blender, chromium.
+#  1. System packages (Debian/Ubuntu): povray (+ povray-includes), postgresql (server binaries), blender, chromium,
+#     haproxy.
 #     Only the missing ones are installed; apt is skipped entirely when all are present.
 #  2. A virtualenv in .venv (Python >= 3.11) with Thresher installed editable, plus its test extras.
 #     pip is skipped when pyproject.toml has not changed since the last successful install.
@@ -36,9 +37,11 @@ compgen -G '/usr/share/povray*/include/colors.inc' >/dev/null 2>&1 || missing+=(
 have_postgres_server || missing+=(postgresql)
 command -v blender >/dev/null 2>&1 || missing+=(blender)
 have_chromium || missing+=(chromium)
+# The several-servers test puts real server processes behind Debian's haproxy.
+command -v haproxy >/dev/null 2>&1 || [[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)
 
 if ((${#missing[@]} == 0)); then
-    say "system packages present (povray, postgresql, blender, chromium)"
+    say "system packages present (povray, postgresql, blender, chromium, haproxy)"
 else
     say "missing system packages: ${missing[*]}"
     command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install ${missing[*]} by hand"
