@@ -15,7 +15,6 @@ from typing import Any, Callable
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
-
 from tests.support.haproxy import HAProxy, haproxy_binary
 
 pytestmark = [pytest.mark.postgres,
