@@ -6,11 +6,14 @@ its processes are found.
 
 Spawning, each way `--spawns` times with the parent made `--parent-mb` large first (a full fork copies
 its page tables; an agent with a few threads and its libraries is some 60-100 MB):
-- `preexec_fn` (PR_SET_PDEATHSIG, the cgroup join): what the runner does; forces Python's full fork;
+- `preexec_fn` (PR_SET_PDEATHSIG, the cgroup join): what the runner did, and still does with
+  `pin_cpus`; forces Python's full fork;
 - `start_new_session`, no preexec_fn: Python may use vfork (posix_spawn); the task cannot join its
   cgroup before exec, nor arm PDEATHSIG;
 - the same through `/bin/sh -c 'echo 0 > cgroup.procs; exec ...'`: no preexec_fn, joined before exec,
-  at the price of one more exec.
+  at the price of one more exec;
+- what the runner does now (`child.spawn_plan`): `setpriv --pdeathsig KILL` (and the sh join with a
+  cgroup) exec'd before the task, no preexec_fn.
 Finding a task's processes, `--lookups` times, with a tree of 4 processes alive:
 `psutil.Process.children(recursive=True)` (reads every /proc entry) against reading the task cgroup's
 `cgroup.procs` (where cgroup v2 is usable). Nothing is asserted; the figures are printed, with the machine.
@@ -35,10 +38,10 @@ sys.path.insert(0, str(ROOT / "src"))
 import psutil  # noqa: E402
 
 from thresher.agent.cgroup import CgroupHost  # noqa: E402
-from thresher.agent.child import make_child_setup  # noqa: E402
+from thresher.agent.child import make_child_setup, spawn_plan  # noqa: E402
 
 
-def timed(n: int, one: Callable[[], None]) -> list[float]:
+def timed(n: int, one: Callable[[], object]) -> list[float]:
     times = []
     for _ in range(n):
         start = time.perf_counter()
@@ -84,6 +87,13 @@ def main() -> None:
     if cg is not None:
         show("sh trampoline joining the cgroup, no preexec_fn", timed(args.spawns, spawn(
             ["/bin/sh", "-c", 'echo 0 > "$0" && exec "$@"', cg.procs_file, "true"], start_new_session=True)))
+    for label, procs in (("setpriv --pdeathsig (the runner, no cgroup)", None),
+                         ("sh join + setpriv --pdeathsig (the runner, cgroup)", cg.procs_file if cg else "")):
+        if procs == "":
+            continue
+        plan, preexec = spawn_plan(["true"], os.getpid(), None, procs)
+        if preexec is None:
+            show(label, timed(args.spawns, spawn(plan, start_new_session=True)))
 
     print(f"find a task's 4 processes, {args.lookups} times:")
     tree = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time\n"

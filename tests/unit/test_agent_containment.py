@@ -297,3 +297,26 @@ def test_cgroups_of_agents_that_are_gone_are_swept(tmp_path: Path) -> None:
         mine.remove()
         if stale.exists():
             stale.rmdir()
+
+
+# -- the start without a preexec_fn (child.spawn_plan): Popen's own refusals, said the same way --
+
+def test_a_missing_or_unrunnable_program_still_cannot_start(tmp_path: Path) -> None:
+    from thresher.agent.runner import TaskRunner
+    from thresher.wire.agent import Assignment
+
+    def reason(argv: list[str], attempt_id: int) -> str | None:
+        a = Assignment(attempt_id=attempt_id, task_id=1, job_id=1, job_name="t", layer="l", frames="1", argv=argv,
+                       cwd=str(tmp_path))
+        result = TaskRunner(a, tmp_path / f"{attempt_id}.log").run()
+        assert result.status == "failed" and result.exit_code is None
+        return result.reason
+
+    assert reason(["no-such-renderer-x7", "-f", "1"], 1) == "cannot start no-such-renderer-x7: No such file or directory"
+    (tmp_path / "render.sh").write_text("#!/bin/sh\necho hi\n")
+    assert reason(["./render.sh"], 2) == "cannot start ./render.sh: Permission denied"
+    (tmp_path / "render.sh").chmod(0o755)
+    a = Assignment(attempt_id=3, task_id=1, job_id=1, job_name="t", layer="l", frames="1", argv=["./render.sh"],
+                   cwd=str(tmp_path))
+    result = TaskRunner(a, tmp_path / "3.log").run()
+    assert result.status == "succeeded" and (tmp_path / "3.log").read_text() == "hi\n"

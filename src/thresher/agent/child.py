@@ -6,13 +6,15 @@ waits for the child, so it lives exactly as long as the child. The environment m
 task was not given, so a task cannot grab a card the scheduler gave to another task, and sets the usual
 thread variables to the cores the task reserved, so threaded libraries in it do not take the whole node.
 Where the agent runs tasks in cgroups (`agent/cgroup.py`) the child joins its cgroup before exec, so
-nothing it ever runs starts outside it.
+nothing it ever runs starts outside it. Both ties are made without Python code in the child where
+possible (`spawn_plan`): a preexec_fn forces a full fork of the agent, 15-30 times slower than vfork.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 import shutil
 import signal
@@ -130,10 +132,28 @@ def spawn_plan(argv: list[str], parent_pid: int, cpus: list[int] | None,
     where without one it uses vfork (about 1 ms). So where nothing needs Python code in the child,
     the ties are made by programs exec'd first instead: util-linux `setpriv --pdeathsig KILL` arms
     PDEATHSIG (kept across exec; the parent is still the runner thread), and `/bin/sh` joins the
-    cgroup. Pinning CPUs (`pin_cpus`) keeps the preexec_fn, as does a node without setpriv."""
+    cgroup. Pinning CPUs (`pin_cpus`) keeps the preexec_fn, as does a node without setpriv. What is
+    lost: the check after arming (an agent killed between the start and setpriv's prctl leaves the
+    task running until the agent's next start ends it, `recovery.py`, `CgroupHost.sweep`)."""
     if cpus or _SETPRIV is None or _prctl is None:
         return argv, make_child_setup(parent_pid, cpus, cgroup_procs)
     plan = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
     if cgroup_procs is not None:
         plan = ["/bin/sh", "-c", _JOIN, cgroup_procs, *plan]
     return plan, None
+
+
+def resolve_program(program: str, cwd: str | None, env: dict[str, str]) -> str:
+    """The executable `program` names, or the OSError that Popen would raise for it: checked before a
+    start through `spawn_plan`'s helpers, which would otherwise turn "no such program" into exit 127."""
+    if os.sep in program or (os.altsep and os.altsep in program):
+        path = program if os.path.isabs(program) else os.path.join(cwd or os.getcwd(), program)
+        if not os.path.exists(path):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+        if os.path.isdir(path) or not os.access(path, os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
+        return path
+    found = shutil.which(program, path=env.get("PATH", os.defpath))
+    if found is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+    return found

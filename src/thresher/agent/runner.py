@@ -25,7 +25,7 @@ import psutil
 
 from thresher.agent import reaper
 from thresher.agent.cgroup import CgroupHost, TaskCgroup
-from thresher.agent.child import build_env, command_line, make_child_setup
+from thresher.agent.child import build_env, command_line, resolve_program, spawn_plan
 from thresher.agent.memory_guard import oom_kill_count, size
 from thresher.agent.output import TaskLog, read_output
 from thresher.agent.output_checks import ErrorLineWatch, check_outputs, make_output_folders
@@ -191,13 +191,15 @@ class TaskRunner:
         self._oom_kills_before = oom_kill_count()
         cg = self._cgroup = self._cgroups.create(
             file_key(a.attempt_id), a.memory_mb if self._memory_max else None) if self._cgroups else None
+        env = build_env(a, hide_gpus=self.hide_gpus)
+        exec_argv, preexec = spawn_plan(argv, os.getpid(), self.cpus, cg.procs_file if cg else None)
         try:
+            if preexec is None:
+                resolve_program(argv[0], a.cwd, env)  # what Popen itself would refuse, said the same way
             with reaper.spawn_lock:  # registered before the orphan reaper can see it exit
                 proc = subprocess.Popen(
-                    argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                    cwd=a.cwd, env=build_env(a, hide_gpus=self.hide_gpus), start_new_session=True,
-                    preexec_fn=make_child_setup(os.getpid(), self.cpus, cg.procs_file if cg else None),
-                    close_fds=True,
+                    exec_argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                    cwd=a.cwd, env=env, start_new_session=True, preexec_fn=preexec, close_fds=True,
                 )
                 reaper.register_root(proc.pid)
         except (OSError, subprocess.SubprocessError) as exc:
