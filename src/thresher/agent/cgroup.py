@@ -249,6 +249,10 @@ class CgroupHost:
                 _write(cg.path / "memory.max", str(int(memory_max_mb) * 2**20))
             except OSError as exc:
                 log.warning("cannot cap the memory of %s: %s", cg.path, exc)
+            try:  # past its cap a task is ended, not swapped out (a render swapping stalls the node)
+                _write(cg.path / "memory.swap.max", "0")
+            except OSError:
+                pass  # no swap accounting: nothing to cap
         return cg
 
 

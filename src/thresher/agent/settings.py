@@ -110,8 +110,8 @@ class AgentSettings(ThresherSettings):
                           "exactly. Where cgroups are not usable the agent says why at start and tracks the task's "
                           "processes instead (as subreaper of its tasks on Linux).")
     task_memory_max: bool = Field(
-        False, description="With `task_cgroups`, cap each task's memory at its reservation (`memory.max`): the kernel "
-                           "ends a task over it (reported out of memory, retried with more) instead of letting it "
+        False, description="With `task_cgroups`, cap each task's memory at its reservation (`memory.max`, and no swap): "
+                           "the kernel ends a task over it (reported out of memory, retried with more) instead of letting it "
                            "crowd the node. Needs the memory controller delegated to the agent's cgroup.")
 
     memory_guard_free_mb: int | None = Field(
