@@ -130,6 +130,23 @@ def test_kill_job_ends_process_tree(make_farm: Callable[..., Any], tmp_path: Pat
                   == "killed", timeout=15, message="attempt killed")
 
 
+def test_a_helper_that_left_the_tasks_session_is_gone_before_the_success(make_farm: Callable[..., Any],
+                                                                           tmp_path: Path) -> None:
+    """A task daemonises a helper (its own session, its parent exits) and exits 0: by the time the
+    server hears of the success, the agent has ended the helper (cgroup, or subreaper)."""
+    farm = make_farm()
+    farm.start_agent("n1", cores=2)
+    pid_file = tmp_path / "helper.pid"
+    job_id = submit(farm, f"setsid sh -c 'sleep 300 & echo $! > {pid_file}.tmp; mv {pid_file}.tmp {pid_file}'; exit 0",
+                    shell=True)
+    try:
+        wait_job(farm, job_id, "succeeded")
+        assert all_gone(read_pids(pid_file)), "the helper outlived its attempt"
+    finally:
+        if pid_file.exists() and not all_gone(read_pids(pid_file)):
+            psutil.Process(read_pids(pid_file)[0]).kill()
+
+
 def test_task_finishes_while_server_is_down(make_farm: Callable[..., Any], db_url: str, tmp_path: Path) -> None:
     """Rule 2 and 6: the report and log of a task that ends during an outage arrive afterwards."""
     farm = make_farm(db_url)

@@ -1,8 +1,11 @@
 """The attempts this agent runs now: start one per assignment, spool its result, kill on request.
 
 Each attempt gets a runner thread of its own, which forks the task and lives exactly as long as it
-(PDEATHSIG ties the child to that thread). The spool records the attempt while it runs, so a crashed
-agent finds it again (recovery.py), and keeps its finish report until the server accepted it.
+(PDEATHSIG ties the child to that thread), in a cgroup of its own where the node allows it
+(`agent/cgroup.py`). The spool records the attempt while it runs, so a crashed agent finds it again
+(recovery.py), and keeps its finish report until the server accepted it. The record also gets the
+child's exit status the moment it is reaped: an agent killed between that and the spooled report
+reports the real outcome when it starts again instead of running the task once more.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import threading
 import time
 from typing import Any
 
+from thresher.agent.cgroup import CgroupHost
 from thresher.agent.cpus import CpuAllocator, usable_cpus
 from thresher.agent.reporter import Reporter
 from thresher.agent.runner import TaskRunner
@@ -37,6 +41,12 @@ class Attempts:
         self._runners: dict[str, TaskRunner] = {}
         self._threads: dict[str, threading.Thread] = {}
         self.cpus = CpuAllocator(usable_cpus()) if settings.pin_cpus else None
+        self.cgroups: CgroupHost | None = None
+        if settings.task_cgroups:
+            self.cgroups, why = CgroupHost.detect(memory_limit=settings.task_memory_max)
+            log.info("task containment: %s", why if self.cgroups else f"no cgroups ({why}); process tracking")
+            if self.cgroups is not None and (n := self.cgroups.sweep()):
+                log.warning("removed %d task cgroup(s) of agents that are gone", n)
 
     def start(self, assignment: Assignment) -> None:
         """Start the attempt of one assignment from the server (once, however often it comes)."""
@@ -49,17 +59,25 @@ class Attempts:
             if self._stopping:
                 self.spool.put_report(lost_report(attempt_id, "agent shutdown"))
                 return
-            self.spool.mark_running(attempt_id, pid=0, pgid=0, create_time=0.0, started_at=utc_now_iso())
             started_at = utc_now_iso()
+            # What recovery needs to judge an attempt whose child exited just before the agent died.
+            record: dict[str, Any] = {"checks": {"outputs": assignment.outputs, "cwd": assignment.cwd,
+                                                 "error_patterns": assignment.error_patterns}}
+            self.spool.mark_running(attempt_id, pid=0, pgid=0, create_time=0.0, started_at=started_at, **record)
 
-            def on_started(pid: int, create_time: float) -> None:
-                self.spool.mark_running(attempt_id, pid=pid, pgid=pid, create_time=create_time,
-                                        started_at=started_at)
+            def on_started(pid: int, create_time: float, cgroup: str | None) -> None:
+                record.update(pid=pid, pgid=pid, create_time=create_time, cgroup=cgroup)
+                self.spool.mark_running(attempt_id, started_at=started_at, **record)
+
+            def on_exited(exit_record: dict[str, Any]) -> None:
+                record["exit"] = exit_record
+                self.spool.mark_running(attempt_id, started_at=started_at, **record)
 
             cpus = self.cpus.take(attempt_id, assignment.cores) if self.cpus else None
             runner = TaskRunner(
                 assignment, self.spool.log_path(attempt_id), self.settings, hide_gpus=self.hide_gpus,
                 on_started=on_started, on_output=lambda n: reporter.note_output(attempt_id, n), cpus=cpus,
+                cgroups=self.cgroups, on_exited=on_exited,
             )
             reporter.track(attempt_id, self.spool.log_path(attempt_id))
             self._runners[key] = runner

@@ -27,6 +27,7 @@ from thresher.agent.enrol import Enrolment
 from thresher.agent.fatal import EXIT_CONFIG, EXIT_OK, AgentFatal
 from thresher.agent.loops import heartbeat_loop, work_loop
 from thresher.agent.memory_guard import free_floor_mb, guard_loop
+from thresher.agent.reaper import become_subreaper
 from thresher.agent.recovery import recover_leftovers
 from thresher.agent.reporter import Reporter
 from thresher.agent.settings import AgentSettings
@@ -108,7 +109,7 @@ class Agent:
     def run(self) -> int:
         try:
             self._dir_lock.acquire()
-            recover_leftovers(self.spool, self.settings.leftover_grace_s)
+            recover_leftovers(self.spool, self.settings.leftover_grace_s, self.settings.output_mtime_slack_s)
             if not self._register():
                 return EXIT_OK  # stopped before the server ever answered
             self._start_threads()
@@ -224,6 +225,10 @@ def run_agent(settings: AgentSettings) -> int:
     """Run the agent until SIGTERM/SIGINT; returns the process exit code (0 on a clean stop,
     2 when a person must act: enrolment refused, name taken, state folder in use)."""
     _setup_logging()
+    # The agent process is the subreaper of its tasks: what a task orphans comes back to it
+    # (`agent/reaper.py`). Only here, where the agent is the process's program: an `Agent` run inside
+    # another program (tests) must not reap that program's other children.
+    become_subreaper()
     try:
         agent = Agent(settings)
     except ValueError as exc:

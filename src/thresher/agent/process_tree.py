@@ -1,18 +1,26 @@
 """The processes of one task: find them, measure them, signal them.
 
-The task runs in its own session and process group, so one `killpg` reaches a renderer and every
-helper it spawns. Descendants that leave the group (double forks, daemons) are still the task's: every
-process ever seen in the tree is remembered with its create time (which guards against pid reuse) and
-signalled one by one.
+In a cgroup of its own (`agent/cgroup.py`, Linux with cgroup v2) the task's processes are exactly its
+cgroup's: nothing can leave it, its `cpu.stat` counts every process that ever ran, and `cgroup.kill`
+ends them all at once. Elsewhere the processes are tracked: the task runs in its own session and
+process group, so one `killpg` reaches a renderer and every helper it spawns; descendants that leave
+the group (double forks, daemons) are still the task's: every process ever seen in the tree is
+remembered with its create time (which guards against pid reuse) and signalled one by one, and where
+the agent is the subreaper of its tasks (`agent/reaper.py`) an orphan that left before it was seen
+comes back to the agent and is known by the THRESHER_ATTEMPT_ID its environment inherited.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import time
 from dataclasses import dataclass
 
 import psutil
+
+from thresher.agent import reaper
+from thresher.agent.cgroup import TaskCgroup
 
 MIB = 1024 * 1024
 
@@ -28,15 +36,22 @@ class TreeSample:
 
 
 class ProcessTree:
-    """The live processes of the task whose root (and process group leader) is `root_pid`."""
+    """The live processes of the task whose root (and process group leader) is `root_pid`; with
+    `cgroup`, those of its cgroup; `attempt_id` names the orphans the agent adopted as subreaper."""
 
-    def __init__(self, root_pid: int, root_create_time: float) -> None:
+    def __init__(self, root_pid: int, root_create_time: float, *, attempt_id: object = None,
+                 cgroup: TaskCgroup | None = None) -> None:
         self.root_pid = root_pid
+        self.cgroup = cgroup
+        self._marker = f"THRESHER_ATTEMPT_ID={attempt_id}".encode() if attempt_id is not None else None
         self._tracked: dict[int, float] = {root_pid: root_create_time}  # pid -> create_time of every process seen
 
     def processes(self) -> list[psutil.Process]:
-        """Live processes of the task: the child, its descendants, and every process seen before
-        (descendants that double-forked away still belong to the task)."""
+        """Live processes of the task: its cgroup's; or the child, its descendants, the orphans the
+        agent adopted, and every process seen before (descendants that double-forked away still belong
+        to the task)."""
+        if self.cgroup is not None:
+            return _processes(self.cgroup.pids())
         procs: dict[int, psutil.Process] = {}
         try:
             root = psutil.Process(self.root_pid)
@@ -46,6 +61,13 @@ class ProcessTree:
                 procs[child.pid] = child
         except psutil.Error:
             pass
+        for orphan in self._adopted():
+            procs[orphan.pid] = orphan
+            try:
+                for child in orphan.children(recursive=True):
+                    procs[child.pid] = child
+            except psutil.Error:
+                pass
         for pid, ctime in list(self._tracked.items()):
             if pid in procs:
                 continue
@@ -65,8 +87,26 @@ class ProcessTree:
                     pass
         return list(procs.values())
 
+    def _adopted(self) -> list[psutil.Process]:
+        """Orphans of this task the agent adopted as subreaper: children of the agent that are not a
+        task's root and whose environment names this attempt."""
+        if self._marker is None or not reaper.is_subreaper():
+            return []
+        found = []
+        for pid in reaper.own_children():
+            if pid == self.root_pid or reaper.is_root(pid) or not _environ_has(pid, self._marker):
+                continue
+            try:
+                found.append(psutil.Process(pid))
+            except psutil.Error:
+                pass
+        return found
+
     def alive(self) -> list[psutil.Process]:
         """The processes of the tree that still run (zombies excluded), group members included."""
+        reaper.reap_orphans()
+        if self.cgroup is not None:
+            return _processes(self.cgroup.pids())
         alive = [p for p in self.processes() if not_zombie(p)]
         try:  # group members that psutil did not reach (reparented before we saw them)
             os.killpg(self.root_pid, 0)
@@ -94,14 +134,26 @@ class ProcessTree:
                     cpu += t.user + t.system + t.children_user + t.children_system
             except psutil.Error:
                 continue
-        return TreeSample(rss_mb=rss / MIB, hwm_mb=hwm_mb, cpu_s=cpu)
+        rss_mb = rss / MIB
+        if self.cgroup is not None:
+            cpu = self.cgroup.cpu_s()  # exact: reaped and orphaned processes included
+            anon = self.cgroup.anon_mb()  # exact: shared pages once, page cache left out
+            rss_mb = anon if anon is not None else rss_mb
+        return TreeSample(rss_mb=rss_mb, hwm_mb=hwm_mb, cpu_s=cpu)
 
     def signal(self, sig: int) -> None:
-        """Send `sig` to the process group and to every known process of the tree."""
+        """Send `sig` to the process group and to every known process of the tree (SIGKILL to a
+        cgroup: all of it at once, those being forked included)."""
         try:
             os.killpg(self.root_pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+        if self.cgroup is not None:
+            if sig == signal.SIGKILL:
+                self.cgroup.kill()
+            else:
+                self.cgroup.signal(sig)
+            return
         for p in self.processes():
             try:
                 p.send_signal(sig)
@@ -128,6 +180,26 @@ def vm_hwm_mb(pid: int) -> float:
     except (OSError, ValueError, IndexError):
         pass
     return 0.0
+
+
+def _processes(pids: list[int]) -> list[psutil.Process]:
+    procs = []
+    for pid in pids:
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.Error:
+            pass
+    return procs
+
+
+def _environ_has(pid: int, entry: bytes) -> bool:
+    """Whether `entry` (`NAME=value`) is in the environment `pid` started with."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = f.read()
+    except OSError:
+        return False
+    return env.startswith(entry + b"\0") or (b"\0" + entry + b"\0") in env
 
 
 def pgid_of(pid: int) -> int | None:

@@ -1,9 +1,12 @@
 """Run one task attempt as a child process tree and say how it went.
 
-This module is the conductor: it starts the child (child.py), watches it until it and its whole tree
-(process_tree.py) are gone while obeying kill requests and the timeout, and decides the result from
-the exit status, the output (output.py, progress.py) and the checks that catch a renderer that exits 0
-without doing its work (output_checks.py).
+This module is the conductor: it starts the child (child.py), in a cgroup of its own where the agent
+has them (cgroup.py), watches it until it and its whole tree (process_tree.py) are gone while obeying
+kill requests and the timeout, and decides the result from the exit status, the output (output.py,
+progress.py) and the checks that catch a renderer that exits 0 without doing its work (output_checks.py).
+The attempt is not over, and its slot not free, until nothing it started runs any more. The moment
+the child is reaped, `on_exited` hears its exit status (the agent records it in the spool before
+anything else, so an agent killed right then reports the real outcome after its restart, `recovery.py`).
 """
 
 from __future__ import annotations
@@ -20,13 +23,16 @@ from typing import Any, Callable
 
 import psutil
 
-from thresher.agent.child import build_env, command_line, make_child_setup
+from thresher.agent import reaper
+from thresher.agent.cgroup import CgroupHost, TaskCgroup
+from thresher.agent.child import build_env, command_line, resolve_program, spawn_plan
 from thresher.agent.memory_guard import oom_kill_count, size
 from thresher.agent.output import TaskLog, read_output
 from thresher.agent.output_checks import ErrorLineWatch, check_outputs, make_output_folders
 from thresher.agent.process_tree import MIB, ProcessTree
 from thresher.agent.progress import ProgressParser
 from thresher.agent.settings import AgentSettings
+from thresher.agent.spool import file_key
 from thresher.agent.wire import MAX_REASON, TaskResult, utc_now_iso
 from thresher.model.states import AttemptState
 from thresher.wire.agent import Assignment
@@ -44,8 +50,10 @@ class TaskRunner:
     read `stats()` at any time."""
 
     def __init__(self, assignment: Assignment, log_path: Path, settings: AgentSettings | None = None, *,
-                 hide_gpus: bool = False, on_started: Callable[[int, float], None] | None = None,
-                 on_output: Callable[[int], None] | None = None, cpus: list[int] | None = None) -> None:
+                 hide_gpus: bool = False, on_started: Callable[[int, float, str | None], None] | None = None,
+                 on_output: Callable[[int], None] | None = None, cpus: list[int] | None = None,
+                 cgroups: CgroupHost | None = None,
+                 on_exited: Callable[[dict[str, Any]], None] | None = None) -> None:
         settings = settings or AgentSettings()
         self.assignment = assignment
         self.cpus = cpus  # the CPUs the task is pinned to (`pin_cpus`), or None
@@ -56,6 +64,11 @@ class TaskRunner:
         self._leftover_grace_s = settings.leftover_grace_s
         self._output_mtime_slack_s = settings.output_mtime_slack_s
         self._on_started = on_started
+        self._on_exited = on_exited
+        self._cgroups = cgroups  # where this attempt's cgroup goes; None: process tracking only
+        self._memory_max = settings.task_memory_max
+        self._cgroup: TaskCgroup | None = None
+        self._root_released = False
         self._progress = ProgressParser(assignment.progress_patterns, assignment.frames)
         self._errors = ErrorLineWatch(assignment.error_patterns)
         self._log = TaskLog(self.log_path, on_output)
@@ -73,6 +86,7 @@ class TaskRunner:
         self._agent_rss_mb = 0.0
         self._started_wall: float | None = None  # time.time() just before the child started
         self._oom_kills_before = 0  # the kernel's OOM kill count when the child started
+        self._cg_oom_kills = 0  # the OOM kills in the attempt's cgroup, read before it is removed
         self.out_of_memory = False  # the memory guard stopped it, or the kernel's OOM killer
         self.started = threading.Event()
         self.finished = threading.Event()
@@ -175,27 +189,55 @@ class TaskRunner:
             self._agent_rss_mb = 0.0
         self._started_wall = time.time()
         self._oom_kills_before = oom_kill_count()
+        cg = self._cgroup = self._cgroups.create(
+            file_key(a.attempt_id), a.memory_mb if self._memory_max else None) if self._cgroups else None
+        env = build_env(a, hide_gpus=self.hide_gpus)
+        exec_argv, preexec = spawn_plan(argv, os.getpid(), self.cpus, cg.procs_file if cg else None)
         try:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                cwd=a.cwd, env=build_env(a, hide_gpus=self.hide_gpus), start_new_session=True,
-                preexec_fn=make_child_setup(os.getpid(), self.cpus), close_fds=True,
-            )
+            if preexec is None:
+                resolve_program(argv[0], a.cwd, env)  # what Popen itself would refuse, said the same way
+            with reaper.spawn_lock:  # registered before the orphan reaper can see it exit
+                proc = subprocess.Popen(
+                    exec_argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                    cwd=a.cwd, env=env, start_new_session=True, preexec_fn=preexec, close_fds=True,
+                )
+                reaper.register_root(proc.pid)
         except (OSError, subprocess.SubprocessError) as exc:
+            self._drop_cgroup()
             reason = f"cannot start {argv[0]}: {getattr(exc, 'strerror', None) or exc}"
             self._log.note(reason)
             return self._result(AttemptState.FAILED, None, reason)
+        try:
+            return self._follow(proc, start_wall=self._started_wall)
+        finally:
+            if not self._root_released:
+                reaper.release_root(proc.pid)
+            self._drop_cgroup()
 
+    def _drop_cgroup(self) -> None:
+        """Remove the attempt's cgroup (what still runs in it is killed first)."""
+        if self._cgroup is not None:
+            self._cg_oom_kills = self._cgroup.oom_kills()
+            self._cgroup.remove()
+            self._cgroup = None
+
+    def _follow(self, proc: subprocess.Popen[bytes], start_wall: float) -> TaskResult:
+        """From the child's start to its verdict: watch it, end what it left, judge."""
+        a = self.assignment
+        cg = self._cgroup
+        if cg is not None and not cg.join(proc.pid):
+            self._drop_cgroup()  # the tree is tracked the other way
+            cg = None
         self._pid = proc.pid
         start = time.monotonic()
         try:
             create_time = psutil.Process(proc.pid).create_time()
         except psutil.Error:
             create_time = 0.0
-        tree = self._tree = ProcessTree(proc.pid, create_time)
+        tree = self._tree = ProcessTree(proc.pid, create_time, attempt_id=a.attempt_id, cgroup=cg)
         if self._on_started is not None:
             try:
-                self._on_started(proc.pid, create_time)
+                self._on_started(proc.pid, create_time, str(cg.path) if cg is not None else None)
             except Exception:
                 log.exception("attempt %s: on_started failed", a.attempt_id)
         self.started.set()
@@ -210,6 +252,21 @@ class TaskRunner:
 
         status_code, rusage, outcome = self._watch(proc, tree, start)
         proc.returncode = status_code  # we reaped it ourselves with wait4
+        reaper.release_root(proc.pid)
+        self._root_released = True
+        exit_code = os.waitstatus_to_exitcode(status_code) if status_code is not None else None
+        ru_cpu = rusage.ru_utime + rusage.ru_stime if rusage is not None else 0.0
+        ru_rss_mb = rusage.ru_maxrss / 1024.0 if rusage is not None else 0.0  # KiB on Linux
+        self._cpu_s = max(self._cpu_s, ru_cpu)
+        if ru_rss_mb > self._agent_rss_mb * 1.1 + 1.0:
+            self._peak_rss_mb = max(self._peak_rss_mb, ru_rss_mb)
+        if self._on_exited is not None:
+            try:
+                self._on_exited({"exit_code": exit_code, "outcome": list(outcome) if outcome else None,
+                                 "started_wall": start_wall, "ended_at": utc_now_iso(),
+                                 "cpu_s": round(self._cpu_s, 3), "peak_rss_mb": round(self._peak_rss_mb, 1)})
+            except Exception:
+                log.exception("attempt %s: on_exited failed", a.attempt_id)
 
         # Leftovers (background jobs of the task) hold the pipe open and use the node: end them.
         if tree.alive():
@@ -218,6 +275,9 @@ class TaskRunner:
             if tree.alive():
                 tree.signal(signal.SIGKILL)
                 tree.wait_gone(_LEFTOVER_KILL_WAIT_S)
+        if cg is not None:
+            self._sample(tree)  # the cgroup's exact CPU, every process it ever had included
+        reaper.reap_orphans()
         reader.join(_READER_JOIN_S)
         reader_stop.set()
         reader.join(_READER_JOIN_S)
@@ -225,14 +285,7 @@ class TaskRunner:
             proc.stdout.close()
         except OSError:
             pass
-
-        ru_cpu = rusage.ru_utime + rusage.ru_stime if rusage is not None else 0.0
-        ru_rss_mb = rusage.ru_maxrss / 1024.0 if rusage is not None else 0.0  # KiB on Linux
-        self._cpu_s = max(self._cpu_s, ru_cpu)
-        if ru_rss_mb > self._agent_rss_mb * 1.1 + 1.0:
-            self._peak_rss_mb = max(self._peak_rss_mb, ru_rss_mb)
-
-        exit_code = os.waitstatus_to_exitcode(status_code) if status_code is not None else None
+        self._drop_cgroup()
         return self._judge(exit_code, outcome)
 
     def _judge(self, exit_code: int | None, outcome: tuple[AttemptState, str] | None) -> TaskResult:
@@ -245,7 +298,8 @@ class TaskRunner:
             return self._result(status, exit_code, reason)
         if self._errors.first is not None:
             return self._result(AttemptState.FAILED, exit_code, f"error line: {self._errors.first}")
-        if exit_code in (-signal.SIGKILL, 128 + signal.SIGKILL) and oom_kill_count() > self._oom_kills_before:
+        if exit_code in (-signal.SIGKILL, 128 + signal.SIGKILL) and (
+                oom_kill_count() > self._oom_kills_before or self._cg_oom_kills > 0):
             # A SIGKILL the agent did not send (to the child, or to a shell's child: 137) while the kernel's
             # OOM kill count went up: the OOM killer.
             self.out_of_memory = True
@@ -253,15 +307,7 @@ class TaskRunner:
             self._log.note(reason)
             return self._result(AttemptState.FAILED, exit_code, reason)
         if exit_code != 0:
-            if exit_code is not None and exit_code < 0:
-                try:
-                    name = signal.Signals(-exit_code).name
-                except ValueError:
-                    name = str(-exit_code)
-                reason = f"killed by signal {name}"
-            else:
-                reason = f"exit code {exit_code}"
-            return self._result(AttemptState.FAILED, exit_code, reason)
+            return self._result(AttemptState.FAILED, exit_code, exit_reason(exit_code))
         missing = check_outputs(a.outputs, a.cwd, self._started_wall, self._output_mtime_slack_s)
         if missing is not None:
             self._log.note(missing)
@@ -343,6 +389,10 @@ class TaskRunner:
             self._tree.signal(signal.SIGKILL)
         except Exception:
             pass
+        try:
+            self._drop_cgroup()
+        except Exception:
+            pass
 
     def _result(self, status: AttemptState, exit_code: int | None, reason: str | None) -> TaskResult:
         return TaskResult(
@@ -351,3 +401,14 @@ class TaskRunner:
             reason=reason[:MAX_REASON] if reason else None, log_size=self._log.size,
             ended_at=utc_now_iso(), out_of_memory=self.out_of_memory,
         )
+
+
+def exit_reason(exit_code: int | None) -> str:
+    """Why a non-zero exit failed the attempt: `exit code 3`, `killed by signal SIGSEGV`."""
+    if exit_code is not None and exit_code < 0:
+        try:
+            name = signal.Signals(-exit_code).name
+        except ValueError:
+            name = str(-exit_code)
+        return f"killed by signal {name}"
+    return f"exit code {exit_code}"

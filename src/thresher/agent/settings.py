@@ -104,6 +104,16 @@ class AgentSettings(ThresherSettings):
                            "never share a CPU (Linux; a task runs unpinned when too few CPUs are free). Off: "
                            "tasks are held to their cores by thread flags and OMP_NUM_THREADS and friends only.")
 
+    task_cgroups: bool = Field(
+        True, description="Run each task in a cgroup v2 of its own where the agent may make one (Linux; root, or "
+                          "systemd `Delegate=yes`): nothing a task starts can escape its end, and its CPU is counted "
+                          "exactly. Where cgroups are not usable the agent says why at start and tracks the task's "
+                          "processes instead (as subreaper of its tasks on Linux).")
+    task_memory_max: bool = Field(
+        False, description="With `task_cgroups`, cap each task's memory at its reservation (`memory.max`, and no swap): "
+                           "the kernel ends a task over it (reported out of memory, retried with more) instead of letting it "
+                           "crowd the node. Needs the memory controller delegated to the agent's cgroup.")
+
     memory_guard_free_mb: int | None = Field(
         None, ge=0, description="The memory guard: when the node has less free memory than this (MB), or its "
                                 "tasks together use more than the memory it offers (`--memory`), the agent stops "

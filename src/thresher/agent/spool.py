@@ -9,7 +9,8 @@ as `lost` instead of leaving orphans rendering for nobody.
 Layout under the state folder::
 
     spool/<attempt_id>.json     a report for POST /agent/finish
-    running/<attempt_id>.json   {"attempt_id", "pid", "pgid", "create_time", "started_at"}
+    running/<attempt_id>.json   {"attempt_id", "pid", "pgid", "create_time", "started_at", "cgroup",
+                                 "checks": {...}, "exit": {...} once the child was reaped}
     logs/<attempt_id>.log       the attempt's output, UTF-8
 """
 
@@ -148,9 +149,10 @@ class Spool:
     # -- running attempts --
 
     def mark_running(self, attempt_id: Any, pid: int, pgid: int, create_time: float,
-                     started_at: str) -> None:
+                     started_at: str, **extra: Any) -> None:
+        """The record of a running attempt; `extra`: its cgroup, what its checks need, its exit."""
         write_json_atomic(self.running_dir / f"{file_key(attempt_id)}.json", {
-            "attempt_id": attempt_id, "pid": pid, "pgid": pgid, "create_time": create_time,
+            **extra, "attempt_id": attempt_id, "pid": pid, "pgid": pgid, "create_time": create_time,
             "started_at": started_at,
         })
 
