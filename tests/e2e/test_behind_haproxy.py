@@ -2,13 +2,15 @@
 server is killed -9 in the middle of a job, and nothing is lost.
 
 The agents and the client only know the load balancer's address. The server killed is the leader (the
-one doing the farm's housekeeping), so one of the two left must take that over too. At the end every
-task succeeded exactly once, and every success kept its log.
+one doing the farm's housekeeping), so one of the two left must take that over too: a node that
+registered and went silent is marked down. At the end every task succeeded exactly once, and every
+success kept its log.
 """
 
 from __future__ import annotations
 
 import sys
+import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,6 +24,14 @@ pytestmark = [pytest.mark.postgres,
 
 API = "/api/v1"
 TASKS = 36
+
+
+def _register(url: str, enroll: str, name: str) -> httpx.Client:
+    body = {"name": name, "hostname": name, "os": "linux", "cores": 2, "memory_mb": 4096, "gpus": [], "tags": [],
+            "instance_id": uuid.uuid4().hex}
+    r = httpx.post(f"{url}{API}/agent/register", json=body, headers={"Authorization": f"Bearer {enroll}"})
+    r.raise_for_status()
+    return httpx.Client(base_url=url + API, headers={"Authorization": f"Bearer {r.json()['token']}"})
 
 
 def _leader(farms: list[Any]) -> Any:
@@ -52,10 +62,13 @@ def test_a_server_killed_behind_the_load_balancer_loses_nothing(
             return int(front.api.get(f"/jobs/{job['id']}")["counts"].get("succeeded", 0))
 
         assert front.wait_for(lambda: succeeded() >= TASKS // 4, timeout=120)
+        silent = _register(proxy.url, front.enroll_token, "silent")  # never heartbeats: the chores mark it down
         leader.kill_server()
         assert front.wait_for(lambda: front.api.get(f"/jobs/{job['id']}")["state"] == "succeeded", timeout=180)
         others = [farm for farm in farms if farm is not leader]
-        assert front.wait_for(lambda: _leader(others), timeout=30)  # the chores went on elsewhere
+        assert front.wait_for(lambda: _leader(others), timeout=30)  # the chores went on elsewhere:
+        assert front.wait_for(lambda: front.api.get("/nodes/silent")["state"] == "down", timeout=60)
+        silent.close()
 
         engine = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
         try:
