@@ -26,12 +26,13 @@ class _Beating:
         self.client = farm.client(token=token)
         self.stop = threading.Event()
         self.kills: list[int] = []
+        self.running: list[dict[str, int]] = []  # what B says it runs (else its attempt is lost as forgotten)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
         while not self.stop.wait(0.2):
-            self.kills = self.client.post("/agent/heartbeat", {})["kill"]
+            self.kills = self.client.post("/agent/heartbeat", {"running": self.running})["kill"]
 
     def close(self) -> None:
         self.stop.set()
@@ -55,6 +56,7 @@ def cut(make_farm: Any, db_url: str) -> Iterator[tuple[Any, Any, Any, _Beating, 
         farm.wait_for_node("a", state="down", timeout=30)  # A beats no more: declared down, its attempt lost
         b = farm.client(token=b_token)
         (second,) = farm.wait_for(lambda: b.post("/agent/work", {}, wait=2)["assignments"], timeout=30)
+        beating.running = [{"attempt_id": second["attempt_id"]}]
         assert second["task_id"] == first["task_id"] and first["job_id"] == job["id"]
         yield farm, a, b, beating, first, second
     finally:
@@ -80,6 +82,7 @@ def test_a_late_success_is_kept_and_the_rerun_is_stopped(cut: Any) -> None:
     # B is told to stop its re-run: in its heartbeat's kill list (and its work poll's)
     farm.wait_for(lambda: second["attempt_id"] in beating.kills, timeout=10)
     assert _report(b, second["attempt_id"], "killed")["accepted"]
+    beating.running = []
     farm.wait_for(lambda: farm.api.get(f"/jobs/{first['job_id']}")["state"] == "succeeded", timeout=10)
     attempts = _attempts(farm, first["task_id"])
     assert attempts[first["attempt_id"]]["state"] == "succeeded"
@@ -91,8 +94,9 @@ def test_a_late_success_is_kept_and_the_rerun_is_stopped(cut: Any) -> None:
 
 
 def test_a_late_success_after_the_rerun_succeeded_is_only_noted(cut: Any) -> None:
-    farm, a, b, _beating, first, second = cut
+    farm, a, b, beating, first, second = cut
     assert _report(b, second["attempt_id"], "succeeded")["accepted"]
+    beating.running = []
     assert _report(a, first["attempt_id"], "succeeded")["accepted"]  # the agent may drop it: it was heard
     task = farm.api.get(f"/tasks/{first['task_id']}")
     assert task["state"] == "succeeded" and task["attempt_id"] == second["attempt_id"]

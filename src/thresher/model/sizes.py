@@ -47,7 +47,7 @@ def argv_problem(argv: Sequence[str]) -> str | None:
     for n, arg in enumerate(argv):
         size = _size(arg)
         if size > MAX_ARG_BYTES:
-            return f"argument {n} is {_kib(size)}; the limit is {_kib(MAX_ARG_BYTES + 1)} per argument"
+            return f"argument {n} is {size:,} bytes; the limit is {MAX_ARG_BYTES:,} bytes per argument"
         total += size + 1
     if total > MAX_COMMAND_BYTES:
         return f"the command line is {_kib(total)}; the limit is {_kib(MAX_COMMAND_BYTES)}"
@@ -62,7 +62,7 @@ def env_problem(env: Mapping[str, str]) -> str | None:
     for key, value in env.items():
         size = _size(key) + 1 + _size(value)
         if size > MAX_ENV_VAR_BYTES:
-            return f"environment variable {key} is {_kib(size)}; the limit is {_kib(MAX_ENV_VAR_BYTES + 1)} each"
+            return f"environment variable {key} is {size:,} bytes; the limit is {MAX_ENV_VAR_BYTES:,} bytes each"
         total += size + 1
     if total > MAX_ENV_BYTES:
         return f"the environment variables are {_kib(total)} together; the limit is {_kib(MAX_ENV_BYTES)}"
