@@ -16,6 +16,7 @@ from thresher.model.checked import CheckedLayer, chunk_size
 from thresher.model.frames import chunk_count, frame_count, is_arithmetic, parse_frames
 from thresher.model.paths import PathRule
 from thresher.model.problems import Problem, field_errors
+from thresher.model.sizes import argv_problem, env_problem
 from thresher.model.spec import LayerSpec
 from thresher.templates import Template, UnknownTemplate, get_template
 from thresher.templates.base import Target, TemplateArgs, TemplateError
@@ -94,7 +95,10 @@ def check_layer(i: int, layer: LayerSpec, names: set[str], path_mapping: list[Pa
     try:
         # the first task; arguments with placeholders (`samples: "{wedge}"`) with every wedge value
         for chunk in itertools.islice(checked.chunks(), len(parts) if isinstance(args, PendingArgs) else 1):
-            template.build(args, chunk, Target(), path_mapping)
+            line = template.build(args, chunk, Target(), path_mapping)
+            too_large = argv_problem(line.argv) or env_problem({**layer.env, **line.env})
+            if too_large:  # sent in every assignment, and past what an OS starts (`model/sizes.py`)
+                return refused(f"layers.{i}.args", too_large)
     except (TemplateError, ValidationError, ValueError) as exc:
         return refused(f"layers.{i}.args", str(exc))
     return LayerCheck(checked, stitch, [f"layers.{i}: {w}" for w in template.layer_warnings(args, layer)])

@@ -18,6 +18,7 @@ from thresher.model.frames import FrameSpecError, parse_frames
 from thresher.model.layer_graph import cycle_problem, dependency_cycle, layer_graph_problems
 from thresher.model.paths import PathRule
 from thresher.model.problems import located_error
+from thresher.model.sizes import MAX_CWD_CHARS, env_problem
 
 MAX_CORES = 1024
 MAX_MEMORY_MB = 64 * 1024 * 1024  # 64 TiB: larger is a typo, not a machine
@@ -48,6 +49,14 @@ def _plain_text(value: str) -> str:
 
 PlainText = Annotated[str, AfterValidator(_plain_text)]
 JobId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def _env_sized(value: dict[str, str]) -> dict[str, str]:
+    """An environment small enough to hand every task (`model/sizes.py`)."""
+    problem = env_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 def _tags(value: list[str]) -> list[str]:
@@ -218,7 +227,7 @@ class LayerSpec(_Strict):
     depends_on: list[LayerDependency] = Field(default_factory=list, description="layers (names, or "
                                                "{layer, job, frames, on}) or jobs ({job}) it waits for")
     env: dict[str, str] = Field(default_factory=dict)
-    cwd: str | None = None
+    cwd: str | None = Field(None, max_length=MAX_CWD_CHARS)
     tiles: tuple[int, int] | None = Field(None, description="split every frame into X by Y tiles rendered as "
                                                             "separate tasks, then stitched ([x, y] or 'XxY')")
     wedge: list[str | int | float] | None = Field(None, description="render the frames once per value; "
@@ -341,7 +350,7 @@ class LayerSpec(_Strict):
         for key in value:
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
                 raise ValueError(f"environment variable name {key!r} is not valid")
-        return value
+        return _env_sized(value)
 
 
 class JobSpec(_Strict):
@@ -367,6 +376,11 @@ class JobSpec(_Strict):
     def job_ids(self) -> list[int]:
         """The jobs the job itself waits for, in the order of `depends_on` (long forms by their job)."""
         return [dep if isinstance(dep, int) else (dep.job or 0) for dep in self.depends_on]
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        return _env_sized(value)
 
     @field_validator("folder")
     @classmethod

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from thresher import __version__
 from thresher.server import housekeeping
 from thresher.server.api import agents, blocklist, dependencies, meta, people, retention, services, studio, wrangler
+from thresher.server.body_limit import BodyLimit
 from thresher.server.context import ServerContext
 from thresher.server.dashboard import pages as dashboard
 from thresher.server.dashboard.docs import mount_docs
@@ -136,4 +137,6 @@ def create_app(server: ServerContext) -> FastAPI:
     app.include_router(dashboard.router)  # the web dashboard at / (server/dashboard/pages.py)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     mount_docs(app)  # /docs and /redoc from packaged assets, no CDN (server/dashboard/docs.py)
+    app.add_middleware(BodyLimit, default=server.settings.max_body_bytes, limits={  # server/body_limit.py
+        ("POST", f"{API_PREFIX}/jobs"): (server.settings.max_submit_body_bytes, "max_submit_body_bytes")})
     return app

@@ -22,7 +22,7 @@ from thresher.model.states import (
     TaskState,
     job_state_from_counts,
 )
-from thresher.server import dependencies, failures, log_cap, scouts, usage
+from thresher.server import dependencies, failures, late_reports, log_cap, scouts, usage
 from thresher.server.db import dialects
 from thresher.server.db.queries import jobs as qj
 from thresher.server.db.queries import reports as qr
@@ -207,17 +207,22 @@ def finish_reports(conn: Connection, batches: list[tuple[int, list[dict[str, Any
                 changes.settle.add(touched_layer)
         out.append((results, changes))
     dialects.write_outcomes(conn, pending.ended, pending.succeeded)
+    late_done = []  # after the batch's own successes: a re-run that succeeded in this batch wins (rule 1)
+    for row, facts, report, changes in pending.late:
+        if late_reports.apply(conn, row, facts, AttemptState.SUCCEEDED, changes, now):
+            late_done.append(row.task_id)
+            pending.memory.succeeded(conn, row, report.get("peak_rss_mb"))
     pending.memory.write(conn)
     usage.move(conn, pending.released, -1)
     if out:  # tasks waiting frame by frame on those that just ended, looked up by their targets
-        ended = [p["b_task_id"] for p in pending.succeeded] + [row.task_id for row, _ in pending.failed]
+        ended = [p["b_task_id"] for p in pending.succeeded] + [row.task_id for row, _ in pending.failed] + late_done
         out[0][1].ready += dependencies.release_ended(conn, ended)
     # Job rows last, in job order: a dispatcher locks usage counters before the job rows it marks
     # running, so a finisher taking them in the same order never deadlocks with it on PostgreSQL.
     for row, state in sorted(pending.failed, key=lambda item: (item[0].job_id, item[0].node_id)):
         failures.attempt_ended(conn, row, state, now, limits)
     if out:  # the last scout of an `auto` layer succeeded: its held tasks go (in job order, as above)
-        for job_id in scouts.release_succeeded(conn, [p["b_task_id"] for p in pending.succeeded]):
+        for job_id in scouts.release_succeeded(conn, [p["b_task_id"] for p in pending.succeeded] + late_done):
             out[0][1].merge(refresh_job(conn, job_id, now))
     return out
 
@@ -239,6 +244,7 @@ class _PendingWrites:
     released: list[Any] = field(default_factory=list)   # bookings of the live attempts that ended
     failed: list[tuple[Any, AttemptState]] = field(default_factory=list)  # for the blocklists and failure limits
     memory: MemoryHistory = field(default_factory=MemoryHistory)  # reservations raised after peaks and OOMs
+    late: list[tuple[Any, dict[str, Any], dict[str, Any], Changes]] = field(default_factory=list)  # lost, then succeeded
 
 
 def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any, now: datetime, changes: Changes,
@@ -255,6 +261,9 @@ def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any
              "b_peak_rss_mb": report.get("peak_rss_mb"), "b_now": now, "b_id": attempt_id,
              "b_out_of_memory": bool(report.get("out_of_memory"))}
     if row.state not in LIVE_ATTEMPT_STATES:
+        if row.state == AttemptState.LOST and row.exit_code is None and status == AttemptState.SUCCEEDED:
+            pending.late.append((row, facts, report, changes))  # kept or not: `late_reports`, after the batch
+            return result, None
         if row.ended_at is None or row.exit_code is None:  # a lost attempt that finished after all
             note = f"{row.reason or 'lost'}; the agent later reported it {status}"
             pending.ended.append({**facts, "b_state": row.state, "b_reason": note})

@@ -14,6 +14,7 @@ from typing import Any, Protocol, Sequence
 
 from sqlalchemy import Connection
 
+from thresher.model.node_claim import KnownNode, claim_name
 from thresher.model.states import AttemptState, NodeAdminState, NodeState
 from thresher.server import auth, lifecycle, studio
 from thresher.server.auth import Caller
@@ -150,6 +151,7 @@ class NodeFacts(Protocol):
     instance_id: str
     mac: str | None
     pool: str | None
+    replace: bool  # an admin gives this agent a known node's name (`model/node_claim.py`)
 
     @property
     def gpus(self) -> Sequence[Any]: ...
@@ -169,9 +171,10 @@ class NodeRegistered:
 def register(conn: Connection, caller: Caller, secret: str, facts: NodeFacts, now: datetime,
              node_timeout_s: float) -> NodeRegistered:
     """An agent registers its node. With its own node token it only refreshes the node's facts; with
-    an enrolment (or admin) token it creates the node, or takes over a node of that name whose agent
-    is gone (the old credential is revoked). A live node of that name with another instance id is
-    refused: two machines (a cloned image?) must not share one identity."""
+    an enrolment (or admin) token it creates the node, or has a known node's name only as
+    `model/node_claim.py` allows (a removed node returning, an admin's `replace`, the same agent asking
+    again for a credential it never received); otherwise 409 (or 403) saying how the name can be had.
+    A node whose name is taken over keeps its id and history; its earlier credential is revoked."""
     values = dict(hostname=facts.hostname or facts.name, os=facts.os, cores=facts.cores, memory_mb=facts.memory_mb,
                   gpus=[g.model_dump() for g in facts.gpus], tags=sorted(set(facts.tags)), apps=facts.apps,
                   instance_id=facts.instance_id, mac=facts.mac, state=NodeState.UP, last_seen=now,
@@ -186,12 +189,13 @@ def register(conn: Connection, caller: Caller, secret: str, facts: NodeFacts, no
     if caller.kind not in ("enroll", "admin"):
         raise Forbidden(f"a {caller.kind} token cannot register nodes")
     existing = conn.execute(q.NODE_BY_NAME, {"name": facts.name}).first()
-    replaced = existing is not None
+    verdict = claim_name(caller.kind, facts.name, _known(existing, facts, now, node_timeout_s),
+                         replace=facts.replace)
+    if verdict.claim is None:
+        raise (Forbidden if verdict.status == 403 else Conflict)(verdict.reason)
+    # registered_at: when the node's current credential was issued (`KnownNode.credential_used` reads it)
     if existing is not None:
-        if existing.instance_id != facts.instance_id and _is_live(existing, now, node_timeout_s):
-            raise Conflict(f"node name {facts.name!r} is in use by another live agent (a cloned machine?); "
-                           "give this agent another --name")
-        conn.execute(q.UPDATE_NODE, {"node_id": existing.id, **values})
+        conn.execute(q.UPDATE_NODE, {"node_id": existing.id, "registered_at": now, **values})
         conn.execute(q.REVOKE_NODE_TOKENS, {"node_id": existing.id})
         node_id = existing.id
     else:
@@ -199,7 +203,17 @@ def register(conn: Connection, caller: Caller, secret: str, facts: NodeFacts, no
             "name": facts.name, "admin_state": NodeAdminState.ENABLED, "registered_at": now,
             "pool": studio.DEFAULT_POOL, **values}).scalar_one()
     token = auth.create_token(conn, "node", facts.name, node_id)
-    return NodeRegistered(node_id, facts.name, token, tokens_replaced=replaced)
+    return NodeRegistered(node_id, facts.name, token, tokens_replaced=existing is not None)
+
+
+def _known(existing: Any, facts: NodeFacts, now: datetime, node_timeout_s: float) -> KnownNode | None:
+    """The facts `claim_name` weighs of the node that has the name (None: no node has it)."""
+    if existing is None:
+        return None
+    seen, issued = as_utc(existing.last_seen), as_utc(existing.registered_at)
+    return KnownNode(name=existing.name, removed=existing.removed_at is not None,
+                     live=_is_live(existing, now, node_timeout_s), same_instance=existing.instance_id == facts.instance_id,
+                     credential_used=seen is not None and issued is not None and seen > issued)
 
 
 def _is_live(node: Any, now: datetime, node_timeout_s: float) -> bool:

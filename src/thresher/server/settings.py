@@ -102,6 +102,17 @@ class ServerSettings(ThresherSettings):
                                                "shows a line saying how many bytes were cut). The agent's "
                                                "offsets are acknowledged as if everything was stored.")
 
+    # -- requests (`server/body_limit.py`) --
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024, ge=64 * 1024, description="Largest request body taken, in bytes (a job submit has its "
+                                                   "own limit): a larger one is answered 413 naming the limit, "
+                                                   "before anything reads it. An agent's log piece is at most "
+                                                   "256 KiB of text (about 1.5 MB as JSON at worst).")
+    max_submit_body_bytes: int = Field(
+        32 * 1024 * 1024, ge=64 * 1024, description="Largest job spec taken by `POST /api/v1/jobs`, in bytes "
+                                                    "(a spec listing a million frames one by one is about 7 MB; "
+                                                    "a range like `1-1000000` is a few bytes).")
+
     # -- studio scheduling --
     create_unknown_projects: bool = Field(
         False, description="Whether a submit naming a project that does not exist makes it (weight 1, no caps); "

@@ -182,7 +182,7 @@ class Simulator:
         facts = Registration(name=node.name, hostname=node.name, cores=g.cores, memory_mb=g.memory_mb,
                              gpus=[Gpu(index=i, name="sim", memory_mb=16_000, uuid=f"{node.name}-{i}")
                                    for i in range(g.gpus)],
-                             tags=g.tags, instance_id=node.name, pool=g.pool)
+                             tags=g.tags, instance_id=node.name, pool=g.pool, replace=True)
         return nodes.register(conn, _ADMIN, "", facts, vt(0), 1e9).node_id
 
     # ------------------------------------------------------------------ the loop

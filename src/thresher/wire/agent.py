@@ -52,6 +52,9 @@ class Registration(BaseModel):
     pool: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
                              description="the pool the node serves (made if new); none: keep the one the "
                                          "server has (a new node joins `default`)")
+    replace: bool = Field(False, description="admin token only: give this agent the name of a known node (its "
+                                             "credential revoked, its id and history kept); an enrolment "
+                                             "token never takes a known node's name")
 
 
 class Registered(BaseModel):

@@ -48,6 +48,7 @@ _STATUS_MEANING = {
     403: "A token of the wrong kind for this call (or a dashboard change without its CSRF token)",
     404: "Unknown id or name",
     409: "Conflicts with the current state (the reason is in `detail`)",
+    413: "The request body is larger than the server takes (the limit and its setting are in `detail`)",
     422: "Invalid request: every problem with its field",
 }
 

@@ -131,7 +131,7 @@ def openapi_components() -> dict[str, Any]:
 @router.post("/jobs", status_code=201, summary="Submit a job (or check it with dry_run=true)",
              operation_id="submit_job", tags=["jobs"], response_model=Job,
              responses={200: {"model": DryRun, "description": "Dry run: what the submit would create"},
-                        **error_responses(*_AUTH)},
+                        **error_responses(*_AUTH, 413)},
              openapi_extra={"requestBody": {"content": {"application/json": {
                  "schema": {"$ref": "#/components/schemas/JobSpec"}}}}})
 def submit_job(request: Request, spec: Any = Body(...), dry: bool = Query(False, alias="dry_run"),

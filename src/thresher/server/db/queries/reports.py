@@ -105,3 +105,18 @@ LIVE_ATTEMPTS = (select(attempts.c.id, attempts.c.node_id, attempts.c.job_id, at
 # An attempt is lost: its node went away or no longer runs it.
 LOSE_ATTEMPT = update(attempts).where(attempts.c.id == bindparam("attempt_id")).values(
     state=AttemptState.LOST, reason=bindparam("b_reason"), ended_at=bindparam("now"))
+
+# A task as it is now, for a late report of an attempt declared lost (`server/late_reports.py`).
+TASK_NOW = select(tasks.c.state, tasks.c.attempt_id).where(tasks.c.id == bindparam("b_task_id"))
+
+# A late success kept (`model/late_report.py`): the task succeeds with that attempt, compare-and-set on
+# the state and attempt seen just before (rule 1: a success that landed in between wins).
+TASK_LATE_SUCCESS = update(tasks).where(
+    tasks.c.id == bindparam("b_task_id"), tasks.c.state == bindparam("b_seen_state"),
+    tasks.c.attempt_id.is_not_distinct_from(bindparam("b_seen_attempt"))).values(
+    state=TaskState.SUCCEEDED, attempt_id=bindparam("b_attempt_id"), ended_at=bindparam("b_now"), progress=100.0)
+
+# The re-run of a task a late success completed is told to stop; gives its node, to wake it.
+STOP_RERUN = update(attempts).where(attempts.c.id == bindparam("b_attempt_id"),
+                                    attempts.c.state == AttemptState.RUNNING).values(
+    state=AttemptState.KILLING).returning(attempts.c.node_id)
