@@ -154,3 +154,13 @@ def test_cli_agent_help_lists_the_flags() -> None:
     for flag in ("--server", "--token", "--name", "--cores", "--memory", "--gpus", "--tags", "--state-dir",
                  "--heartbeat", "--app", "--config"):
         assert flag in result.output
+
+
+def test_a_stored_node_credential_goes_only_to_the_host_it_was_made_on() -> None:
+    from thresher.agent.enrol import _same_host
+
+    assert _same_host("http://farm:8765", "http://farm:8765/")
+    assert _same_host("http://127.0.0.1:41000", "http://127.0.0.1:42000")  # a local farm's server on a new port
+    assert not _same_host("http://farm:8765", "http://other:8765")
+    assert not _same_host("http://farm:8765", "https://farm:8765")
+    assert not _same_host("", "http://farm:8765")

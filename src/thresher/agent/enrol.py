@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -53,6 +54,14 @@ class Registration:
     name: str
     token: str
     node_timeout_s: float | None  # the server's silence limit before it declares a node down
+
+
+def _same_host(saved: str, now: str) -> bool:
+    """Whether the stored credential may be offered to this server: the one it was made on, if on another
+    port (a local farm's server restarted on a free port). A node credential is never sent to another host;
+    there the enrolment token is used (and a known node's name needs its own credential: the server says so)."""
+    a, b = urlsplit(saved.rstrip("/")), urlsplit(now.rstrip("/"))
+    return bool(a.hostname) and (a.scheme, a.hostname, a.path) == (b.scheme, b.hostname, b.path)
 
 
 class Enrolment:
@@ -97,7 +106,7 @@ class Enrolment:
         cred = self._load_credential()
         instance_id = (cred or {}).get("instance_id") or uuid.uuid4().hex
         candidates: list[tuple[str, str]] = []
-        if use_stored and cred and cred.get("server", "").rstrip("/") == self.server.rstrip("/"):
+        if use_stored and cred and _same_host(cred.get("server", ""), self.server):
             candidates.append(("stored node credential", cred["token"]))
         if not candidates or candidates[0][1] != self.given_token:
             candidates.append(("given token", self.given_token))
@@ -117,8 +126,7 @@ class Enrolment:
                         refused.append(f"{what}: {exc.detail}")
                         continue
                     if exc.status == 409:
-                        raise AgentFatal(f"registration refused: {exc.detail} (another agent uses the name "
-                                         f"{name!r}? pick another with --name)") from None
+                        raise AgentFatal(f"registration refused: {exc.detail}") from None  # it says what to do
                     raise AgentFatal(f"registration refused: {exc}") from None
                 except Exception as exc:
                     if is_outage(exc):
