@@ -82,6 +82,10 @@ class Agent:
         """The heartbeat period in force: the setting, or less when the server's node timeout asks."""
         return self._heartbeat_s
 
+    def deliver_reports(self, timeout: float) -> bool:
+        """Send every spooled report now, waiting up to `timeout` s; whether none is left."""
+        return self._reporter.drain(timeout) if self._reporter is not None else True
+
     @property
     def attempts(self) -> Attempts:
         if self._attempts is None:

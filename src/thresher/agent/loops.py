@@ -53,6 +53,8 @@ class LoopHost(Protocol):
 
     def reenrol(self) -> None: ...
 
+    def deliver_reports(self, timeout: float) -> bool: ...
+
 
 def work_loop(host: LoopHost) -> None:
     """Ask for work until the agent stops; start what comes, obey the kill list that comes with it."""
@@ -62,13 +64,20 @@ def work_loop(host: LoopHost) -> None:
     backoff = retry_backoff(settings)
     refusal_logged = False
     stop = host.stop_event
+    away = False  # the server was out of reach: reports finished meanwhile wait in the spool
     while not stop.is_set():
+        if away and host.spool.pending():
+            # Back after an outage: the reports first. An attempt the server declared lost while this node
+            # was cut off, and that succeeded meanwhile, keeps its success only if the server hears of it
+            # before it hands the task out again (possibly to this very node).
+            host.deliver_reports(settings.http_timeout_s)
         try:
             answer = client.request("POST", "/agent/work", json={}, params={"wait": wait},
                                     timeout=wait + settings.http_timeout_s)
         except Exception as exc:
             if is_outage(exc):
                 host.conn.failed("asking for work", exc)
+                away = True
             elif isinstance(exc, ApiError) and exc.status == 401 and not stop.is_set():
                 log.error("the server refused this node's credential (%s): enrolling again", exc.detail)
                 try:
@@ -88,7 +97,7 @@ def work_loop(host: LoopHost) -> None:
             continue
         host.conn.ok()
         backoff.reset()
-        refusal_logged = False
+        refusal_logged = away = False
         if not isinstance(answer, dict):
             continue
         try:
