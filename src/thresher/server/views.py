@@ -16,7 +16,7 @@ from thresher.model.failure_summary import FailedAttempt, failure_line, group_fa
 from thresher.model.fit import gpu_indices, node_free
 from thresher.model.spec import MAX_ID
 from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_STATES, TaskState, job_state_from_counts
-from thresher.server import estimates, failures, log_cap, why
+from thresher.server import estimates, failures, log_cap, log_text, why
 from thresher.server.clock import utcnow
 from thresher.server.db import dialects
 from thresher.server.db.queries import failure_summary as qf
@@ -220,29 +220,47 @@ def list_attempts(conn: Connection, task_id: int, *, limit: int, offset: int) ->
 # -- logs ------------------------------------------------------------------------------------
 
 def read_log(conn: Connection, attempt_id: int, *, offset: int, limit: int) -> LogPiece:
-    """Up to `limit` bytes of an attempt's log from byte `offset` (whole stored chunks, cut where the
-    limit falls between two), and whether that is the end of a log that grows no more."""
+    """About `limit` bytes of an attempt's log from byte `offset`: the stored rows that hold them, cut where
+    the limit falls (within a character), so one page costs the server about `limit` bytes whatever the
+    log's size; `next_offset` is where the next page starts, `more` whether the server holds bytes past it
+    now, `complete` whether that is the end of a log that grows no more."""
     attempt = conn.execute(q.ATTEMPT_LOG_STATE, {"attempt_id": attempt_id}).first()
     if attempt is None:
         raise NotFound(f"no attempt with id {attempt_id}")
-    chunks = conn.execute(q.LOG_CHUNKS_FROM, {"attempt_id": attempt_id, "offset": offset, "reach": 4 * limit}).all()
+    rows = conn.execute(q.LOG_PAGE, {"attempt_id": attempt_id, "offset": offset,
+                                     "until": min(offset + limit, 2**63 - 1)})
     pieces: list[bytes] = []
     position = offset
-    for chunk in chunks:
-        raw = chunk.data.encode("utf-8")
-        end = chunk.offset + len(raw)
+    taken = 0
+    for row in rows:
+        raw = log_text.from_stored(row.data)
+        end = row.offset + len(raw)
         if end <= position:
             continue
-        if chunk.offset > position:  # the middle of a log past its cap (`server/log_cap.py`)
-            pieces.append(log_cap.cut_marker(chunk.offset - position))
-        pieces.append(raw[max(0, position - chunk.offset):])
-        position = end
-        if sum(map(len, pieces)) >= limit:
+        if row.offset > position:  # the middle of a log past its cap (`server/log_cap.py`)
+            pieces.append(log_cap.cut_marker(row.offset - position))
+            position = row.offset
+        part = raw[position - row.offset:]
+        if taken + len(part) > limit:  # the page ends inside this row: at a character's start
+            part = part[:_char_end(part, max(1, limit - taken))]
+        pieces.append(part)
+        taken += len(part)
+        position += len(part)
+        if taken >= limit:
             break
     data = b"".join(pieces).decode("utf-8", errors="replace")
     ended = attempt.state not in LIVE_ATTEMPT_STATES
-    return LogPiece(attempt_id=attempt_id, offset=offset, data=data, next_offset=position,
-                    complete=ended and position >= attempt.log_size)
+    more = position < attempt.log_size
+    return LogPiece(attempt_id=attempt_id, offset=offset, data=data, next_offset=position, more=more,
+                    complete=ended and not more)
+
+
+def _char_end(raw: bytes, at: int) -> int:
+    """`at`, moved back to the start of the UTF-8 character it falls in (never to 0: a page moves on)."""
+    back = at
+    while max(1, at - 3) < back < len(raw) and (raw[back] & 0xC0) == 0x80:
+        back -= 1
+    return back
 
 
 # -- nodes -----------------------------------------------------------------------------------
