@@ -24,7 +24,7 @@ ANY_CHAR = st.characters(codec=None, categories=None, exclude_categories=())
 NASTY = st.sampled_from(["\ud800", "\udcff", "\x00", "\u202e", "\u2066", "\u200b", "\ufeff", "\n", "\x85", "é", "渲"])
 TEXT = st.one_of(st.text(ANY_CHAR, max_size=12), st.lists(NASTY, max_size=4).map("".join),
                  st.tuples(st.text(max_size=6), NASTY, st.text(max_size=6)).map("".join))
-FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 
 @pytest.fixture(scope="module")

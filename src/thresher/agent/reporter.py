@@ -205,9 +205,7 @@ class Reporter:
             used = utf8_complete_len(raw)
             if used == 0:
                 break  # the writer is in the middle of a character; next pass
-            # a byte that is not UTF-8 travels as one lone surrogate, so the server counts it as one byte and
-            # the offsets stay the file's (`server/log_text.py`); the reader shows it as U+FFFD
-            text = raw[:used].decode("utf-8", errors="surrogateescape")
+            text = raw[:used].decode("utf-8", errors="replace")
             try:
                 answer = self._post(f"/agent/attempts/{attempt_id}/log", {"offset": offset, "data": text})
             except ApiError as exc:

@@ -6,8 +6,6 @@ with `ApiError` (a status and a readable message) instead of raw HTTP.
 
 from __future__ import annotations
 
-import json as jsonlib
-import re
 from typing import Any
 
 import httpx
@@ -51,19 +49,6 @@ def _raise_for_error(response: httpx.Response) -> None:
                    body if isinstance(body, dict) else None)
 
 
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
-
-
-def json_body(value: Any) -> bytes:
-    """`value` as a UTF-8 JSON body. A lone surrogate (an agent's log keeps a byte that is not UTF-8 as one:
-    `server/log_text.py`) travels as its `\\uXXXX` escape, which JSON allows and UTF-8 cannot hold."""
-    text = jsonlib.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text).encode("utf-8")
-
-
 class HttpClient:
     """Synchronous JSON calls against one Thresher server with one token."""
 
@@ -80,11 +65,8 @@ class HttpClient:
         extra: dict[str, Any] = {}
         if timeout is not None:
             extra["timeout"] = timeout
-        if json is not None:
-            extra["content"] = json_body(json)
-            extra["headers"] = {"Content-Type": "application/json"}
         try:
-            response = self._http.request(method, path, params=clean_params, **extra)
+            response = self._http.request(method, path, json=json, params=clean_params, **extra)
         except httpx.TransportError as exc:
             raise ServerUnreachable(f"cannot reach Thresher server at {self.server}: {exc}") from exc
         _raise_for_error(response)

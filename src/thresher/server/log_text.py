@@ -13,9 +13,10 @@ The reader (`views.read_log`) turns the stored pieces back into the log's bytes,
 exact, and only then decodes them for people: undecodable bytes show as replacement characters (U+FFFD),
 a NUL stays a NUL (JSON carries it as `\\u0000`).
 
-What an agent sends is JSON text, so a byte that is not UTF-8 arrives as a lone surrogate: U+DC80-U+DCFF
-stands for the byte 0x80-0xFF (Python's `surrogateescape`, one byte each), any other lone surrogate for
-a replacement character (`wire_bytes`).
+Our agent decodes a task's output into its log file (`agent/output.py`: stray bytes become U+FFFD there), so
+what it sends is valid text. JSON may still carry a lone surrogate (another client, a bug): U+DC80-U+DCFF
+is read as the byte 0x80-0xFF it escapes (Python's `surrogateescape`), any other as a replacement
+character (`wire_bytes`); either way the log goes on and the reader shows U+FFFD.
 """
 
 from __future__ import annotations
