@@ -78,6 +78,22 @@ def test_a_log_is_read_in_pages_of_at_most_the_limit(bench: Bench) -> None:
     assert middle.more and not middle.complete and middle.next_offset <= 15
 
 
+def test_pages_step_over_the_middle_a_cap_dropped(bench: Bench) -> None:
+    node, attempt = _attempt(bench)
+    cap = 10_000
+    offset = 0
+    for i in range(200):  # 40 kB through a 10 kB cap: the middle 30 kB are dropped
+        with bench.db.write() as conn:
+            offset, gap = lifecycle.append_log(conn, node, attempt, offset, f"line {i:04d} ".ljust(199, ".") + "\n",
+                                               cap)
+    for limit in (1000, 4096, 3 * cap):
+        pages = _pages(bench, attempt, limit)
+        text = "".join(p.data for p in pages)
+        assert text.startswith("line 0000 ") and text.endswith("line 0199 ".ljust(199, ".") + "\n"), limit
+        assert text.count("bytes cut by Thresher") == 1, limit
+        assert pages[-1].next_offset == offset and not pages[-1].more
+
+
 def test_nul_and_bytes_that_are_not_utf8_are_kept_at_their_offsets(bench: Bench) -> None:
     """Defect 4: PostgreSQL's text holds no NUL; the piece is stored escaped, never dropped, and so is
     everything after it. A byte that is not UTF-8 (sent as a lone surrogate) shows as U+FFFD."""

@@ -227,32 +227,47 @@ def read_log(conn: Connection, attempt_id: int, *, offset: int, limit: int) -> L
     attempt = conn.execute(q.ATTEMPT_LOG_STATE, {"attempt_id": attempt_id}).first()
     if attempt is None:
         raise NotFound(f"no attempt with id {attempt_id}")
-    rows = conn.execute(q.LOG_PAGE, {"attempt_id": attempt_id, "offset": offset,
-                                     "until": min(offset + limit, 2**63 - 1)})
-    pieces: list[bytes] = []
-    position = offset
-    taken = 0
-    for row in rows:
-        raw = log_text.from_stored(row.data)
-        end = row.offset + len(raw)
-        if end <= position:
-            continue
-        if row.offset > position:  # the middle of a log past its cap (`server/log_cap.py`)
-            pieces.append(log_cap.cut_marker(row.offset - position))
-            position = row.offset
-        part = raw[position - row.offset:]
-        if taken + len(part) > limit:  # the page ends inside this row: at a character's start
-            part = part[:_char_end(part, max(1, limit - taken))]
-        pieces.append(part)
-        taken += len(part)
-        position += len(part)
-        if taken >= limit:
-            break
-    data = b"".join(pieces).decode("utf-8", errors="replace")
+    page = _Page(offset, limit)
+    page.read(conn, attempt_id, offset)
+    if not page.full and page.position < attempt.log_size:  # rows resume past the middle a cap dropped
+        resume = conn.execute(q.LOG_ROW_AFTER, {"attempt_id": attempt_id, "offset": page.position}).scalar()
+        if resume is not None:
+            page.read(conn, attempt_id, resume)
+    data = b"".join(page.pieces).decode("utf-8", errors="replace")
     ended = attempt.state not in LIVE_ATTEMPT_STATES
-    more = position < attempt.log_size
-    return LogPiece(attempt_id=attempt_id, offset=offset, data=data, next_offset=position, more=more,
+    more = page.position < attempt.log_size
+    return LogPiece(attempt_id=attempt_id, offset=offset, data=data, next_offset=page.position, more=more,
                     complete=ended and not more)
+
+
+class _Page:
+    """The bytes of one page of a log as its rows are read (`read_log`)."""
+
+    def __init__(self, position: int, limit: int) -> None:
+        self.position, self.limit, self.taken = position, limit, 0
+        self.pieces: list[bytes] = []
+        self.full = False  # the limit was reached (or falls inside a character of a row)
+
+    def read(self, conn: Connection, attempt_id: int, start: int) -> None:
+        """Take the rows from the one holding byte `start` until the page is full."""
+        rows = conn.execute(q.LOG_PAGE, {"attempt_id": attempt_id, "offset": start,
+                                         "until": min(start + self.limit - self.taken, 2**63 - 1)})
+        for row in rows:
+            raw = log_text.from_stored(row.data)
+            if row.offset + len(raw) <= self.position:
+                continue
+            if row.offset > self.position:  # the middle of a log past its cap (`server/log_cap.py`)
+                self.pieces.append(log_cap.cut_marker(row.offset - self.position))
+                self.position = row.offset
+            part = raw[self.position - row.offset:]
+            if self.taken + len(part) >= self.limit:  # the page ends in this row: at a character's start
+                part = part[:_char_end(part, max(1, self.limit - self.taken))]
+                self.full = True
+            self.pieces.append(part)
+            self.taken += len(part)
+            self.position += len(part)
+            if self.full:
+                return
 
 
 def _char_end(raw: bytes, at: int) -> int:

@@ -143,6 +143,10 @@ _ROW_AT = (select(func.max(log_chunks.c.offset))
            .where(log_chunks.c.attempt_id == bindparam("attempt_id"), log_chunks.c.offset <= bindparam("offset"))
            .scalar_subquery())
 
+# Where the first stored row past byte `:offset` of an attempt's log starts (past the middle a cap dropped).
+LOG_ROW_AFTER = select(func.min(log_chunks.c.offset)).where(log_chunks.c.attempt_id == bindparam("attempt_id"),
+                                                            log_chunks.c.offset > bindparam("offset"))
+
 # One page of an attempt's log: the stored rows from the one holding byte `:offset` to those starting
 # before `:until` (`views.read_log`; rows are at most `log_cap.ROW_BYTES`, so a page is bounded).
 LOG_PAGE = (select(log_chunks.c.offset, log_chunks.c.data)
