@@ -142,3 +142,4 @@ def test_a_job_spec_with_a_lone_surrogate_is_refused_at_its_field(farm: Any) -> 
     assert "env.A" in fields and "layers.0.args.command.1" in fields, fields
     assert farm.api.get("/jobs")["total"] == before
     _no_server_errors(farm)
+

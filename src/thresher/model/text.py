@@ -85,6 +85,18 @@ NameText = Annotated[str, AfterValidator(check_name)]
 """A name shown in lists: printable, visible, read the way it is written."""
 
 
+def readable(value: Any) -> Any:
+    """`value` (text, or lists and tables of it) with each lone surrogate shown as U+FFFD: what a listing
+    answers for a value stored before the rules above refused such text."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        return {readable(k): readable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [readable(v) for v in value]
+    return value
+
+
 def _shown(key: Any) -> str | int:
     """A key as a field's path can show it: a lone surrogate written as its escape (`\\ud800`)."""
     if isinstance(key, int):

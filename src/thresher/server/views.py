@@ -16,6 +16,7 @@ from thresher.model.failure_summary import FailedAttempt, failure_line, group_fa
 from thresher.model.fit import gpu_indices, node_free
 from thresher.model.spec import MAX_ID
 from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_STATES, TaskState, job_state_from_counts
+from thresher.model.text import readable
 from thresher.server import estimates, failures, log_cap, log_text, why
 from thresher.server.clock import utcnow
 from thresher.server.db import dialects
@@ -284,8 +285,9 @@ def node_view(row: Any, live: list[Any], blocklisted_by: list[int] | None = None
     """A node with what it runs and what it has free (the one fit rule's `node_free`)."""
     free = node_free(row.cores, row.memory_mb, gpu_indices(row.gpus), live)
     return Node(
-        id=row.id, name=row.name, hostname=row.hostname, os=row.os, state=row.state, admin_state=row.admin_state,
-        cores=row.cores, memory_mb=row.memory_mb, gpus=row.gpus or [], tags=row.tags or [], apps=row.apps or {}, mac=row.mac,
+        id=row.id, name=row.name, hostname=readable(row.hostname), os=readable(row.os), state=row.state,
+        admin_state=row.admin_state, cores=row.cores, memory_mb=row.memory_mb, gpus=readable(row.gpus or []),
+        tags=readable(row.tags or []), apps=readable(row.apps or {}), mac=row.mac,
         pool=row.pool,
         last_seen=row.last_seen, registered_at=row.registered_at, cpu_percent=row.cpu_percent,
         memory_used_mb=row.memory_used_mb, load=row.load,
