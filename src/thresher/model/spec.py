@@ -19,6 +19,7 @@ from thresher.model.layer_graph import cycle_problem, dependency_cycle, layer_gr
 from thresher.model.paths import PathRule
 from thresher.model.problems import located_error
 from thresher.model.sizes import MAX_CWD_CHARS, env_problem
+from thresher.model.text import NameText, UnicodeBody
 
 MAX_CORES = 1024
 MAX_MEMORY_MB = 64 * 1024 * 1024  # 64 TiB: larger is a typo, not a machine
@@ -37,17 +38,8 @@ _MEMORY = re.compile(r"^\s*(-?\s*\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNOR
 _UNIT_MB = {"": 1, "k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _plain_text(value: str) -> str:
-    """Names and labels are one line of printable text (PostgreSQL refuses NUL in any text)."""
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters (NUL, tabs, line breaks)")
-    return value
-
-
-PlainText = Annotated[str, AfterValidator(_plain_text)]
+PlainText = NameText
+"""Names and labels are one line of printable, visible text (the shared rule: `model/text.py`)."""
 JobId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
@@ -61,21 +53,21 @@ def _env_sized(value: dict[str, str]) -> dict[str, str]:
 
 def _tags(value: list[str]) -> list[str]:
     for tag in value:
-        if not _KEY_NAME.match(tag):
+        if not _KEY_NAME.fullmatch(tag):
             raise ValueError(f"tag {tag!r}: use 1-64 letters, digits, '_', '-' or '.'")
     return sorted(set(value))
 
 
 def _pools(value: list[str]) -> list[str]:
     for pool in value:
-        if not _KEY_NAME.match(pool):
+        if not _KEY_NAME.fullmatch(pool):
             raise ValueError(f"pool {pool!r}: use 1-64 letters, digits, '_', '-' or '.'")
     return sorted(set(value))
 
 
 def _limits(value: dict[str, int]) -> dict[str, int]:
     for name, units in value.items():
-        if not _KEY_NAME.match(name):
+        if not _KEY_NAME.fullmatch(name):
             raise ValueError(f"limit {name!r}: use 1-64 letters, digits, '_', '-' or '.'")
         if isinstance(units, bool) or not 1 <= units <= 10_000:
             raise ValueError(f"limit {name!r}: units per task must be between 1 and 10000")
@@ -320,7 +312,7 @@ class LayerSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
+        if not _NAME.fullmatch(value):
             raise ValueError("use letters, digits, spaces, '_', '-' and '.'")
         return value
 
@@ -340,7 +332,7 @@ class LayerSpec(_Strict):
     @field_validator("service")
     @classmethod
     def _service(cls, value: str | None) -> str | None:
-        if value is not None and not _KEY_NAME.match(value):
+        if value is not None and not _KEY_NAME.fullmatch(value):
             raise ValueError(f"service {value!r}: use 1-64 letters, digits, '_', '-' or '.'")
         return value
 
@@ -348,12 +340,12 @@ class LayerSpec(_Strict):
     @classmethod
     def _env(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
                 raise ValueError(f"environment variable name {key!r} is not valid")
         return _env_sized(value)
 
 
-class JobSpec(_Strict):
+class JobSpec(_Strict, UnicodeBody):
     """A job as submitted: who, for which show, how urgent, and its layers."""
 
     name: PlainText = Field(..., min_length=1, max_length=200)
@@ -385,7 +377,7 @@ class JobSpec(_Strict):
     @field_validator("folder")
     @classmethod
     def _folder(cls, value: str | None) -> str | None:
-        if value is not None and not _KEY_NAME.match(value):
+        if value is not None and not _KEY_NAME.fullmatch(value):
             raise ValueError(f"folder {value!r}: use 1-64 letters, digits, '_', '-' or '.'")
         return value
 

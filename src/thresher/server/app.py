@@ -39,8 +39,14 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
             continue
         loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header", "cookie")]
         message = str(error.get("msg", "invalid"))
-        out.append({"field": ".".join(loc) or "(body)", "message": message.removeprefix("Value error, ")})
+        out.append({"field": _sendable(".".join(loc) or "(body)"),
+                    "message": _sendable(message.removeprefix("Value error, "))})
     return out
+
+
+def _sendable(text: str) -> str:
+    """Text the JSON answer can carry: a lone surrogate (from a refused key) written as its escape."""
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
 
 
 # The bearer scheme of the OpenAPI document: /docs shows an Authorize button, and "Try it out" sends

@@ -22,7 +22,7 @@ from thresher.model.states import (
     TaskState,
     job_state_from_counts,
 )
-from thresher.server import dependencies, failures, late_reports, log_cap, scouts, usage
+from thresher.server import dependencies, failures, late_reports, log_cap, log_text, scouts, usage
 from thresher.server.db import dialects
 from thresher.server.db.queries import jobs as qj
 from thresher.server.db.queries import reports as qr
@@ -309,7 +309,7 @@ def append_log(conn: Connection, node_id: int, attempt_id: int, offset: int, dat
     size = attempt.log_size
     if offset > size:
         return size, True
-    raw = data.encode("utf-8")
+    raw = log_text.wire_bytes(data)  # a lone surrogate stands for a byte that is not UTF-8
     skip = size - offset
     if skip >= len(raw):
         return size, False

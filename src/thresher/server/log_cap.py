@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
+from thresher.server import log_text
 from thresher.server.db.queries import reports as qr
 
 HEAD_SHARE = 0.4  # of the cap, kept from the log's start; the rest is the rolling tail
+ROW_BYTES = 256 * 1024  # a stored row holds at most this much (the agent's pieces are no larger by default)
 
 
 def cut_marker(cut: int) -> bytes:
@@ -23,8 +25,10 @@ def cut_marker(cut: int) -> bytes:
 
 
 def _char_start(raw: bytes, at: int) -> int:
-    """`at`, moved forward to the start of a UTF-8 character (a piece never begins mid-character)."""
-    while at < len(raw) and (raw[at] & 0xC0) == 0x80:
+    """`at`, moved forward to the start of a UTF-8 character (a piece never begins mid-character; past
+    three continuation bytes there is no character to keep whole)."""
+    stop = min(len(raw), at + 3)
+    while at < stop and (raw[at] & 0xC0) == 0x80:
         at += 1
     return at
 
@@ -51,12 +55,29 @@ def _pieces(offset: int, raw: bytes, cap: int) -> tuple[list[tuple[int, bytes]],
     return [(o, b) for o, b in pieces if b], max(head, tail_from)
 
 
+def rows(offset: int, raw: bytes, most: int = ROW_BYTES) -> list[tuple[int, bytes]]:
+    """`raw` at `offset` as stored rows of at most `most` bytes each (a little more only to end a
+    character), so that a reader's page costs at most its limit and one row (`views.read_log`)."""
+    out: list[tuple[int, bytes]] = []
+    at = 0
+    while at < len(raw):
+        end = min(len(raw), at + most)
+        stop = min(len(raw), end + 3)  # a UTF-8 character has at most 3 continuation bytes
+        while end < stop and (raw[end] & 0xC0) == 0x80:
+            end += 1
+        out.append((offset + at, raw[at:end]))
+        at = end
+    return out
+
+
 def store(conn: Connection, attempt_id: int, offset: int, raw: bytes, cap: int) -> None:
-    """Store the fresh bytes `raw` of an attempt's log at `offset`, keeping the log under `cap`."""
+    """Store the fresh bytes `raw` of an attempt's log at `offset`, keeping the log under `cap`. Every
+    byte kept is stored exactly, escaped where the text column cannot hold it (`server/log_text.py`)."""
     pieces, tail_from = _pieces(offset, raw, cap)
-    if pieces:
-        conn.execute(qr.INSERT_LOG_CHUNK, [{"attempt_id": attempt_id, "offset": o,
-                                            "data": b.decode("utf-8", errors="replace")} for o, b in pieces])
+    stored = [row for o, b in pieces for row in rows(o, b)]
+    if stored:
+        conn.execute(qr.INSERT_LOG_CHUNK, [{"attempt_id": attempt_id, "offset": o, "data": log_text.to_stored(b)}
+                                           for o, b in stored])
     if offset + len(raw) > cap:  # the middle: from the head's end to where the kept tail starts
         conn.execute(qr.DROP_LOG_MIDDLE, {"attempt_id": attempt_id, "head": int(cap * HEAD_SHARE),
                                           "tail_from": tail_from})

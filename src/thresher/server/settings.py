@@ -101,6 +101,11 @@ class ServerSettings(ThresherSettings):
                                                "and the newest 60% are kept and the middle is dropped (the log "
                                                "shows a line saying how many bytes were cut). The agent's "
                                                "offsets are acknowledged as if everything was stored.")
+    log_page_max_bytes: int = Field(
+        1024 * 1024, ge=4096, le=64 * 1024 * 1024,
+        description="Bytes of a log one read answers at most (`GET /attempts/{id}/log`: a larger `limit` is "
+                    "cut to it; the answer says the next offset and whether more is there), so what a read "
+                    "costs the server does not grow with the log.")
 
     # -- requests (`server/body_limit.py`) --
     max_body_bytes: int = Field(

@@ -16,7 +16,8 @@ from thresher.model.failure_summary import FailedAttempt, failure_line, group_fa
 from thresher.model.fit import gpu_indices, node_free
 from thresher.model.spec import MAX_ID
 from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_STATES, TaskState, job_state_from_counts
-from thresher.server import estimates, failures, log_cap, why
+from thresher.model.text import readable
+from thresher.server import estimates, failures, log_cap, log_text, why
 from thresher.server.clock import utcnow
 from thresher.server.db import dialects
 from thresher.server.db.queries import failure_summary as qf
@@ -220,29 +221,62 @@ def list_attempts(conn: Connection, task_id: int, *, limit: int, offset: int) ->
 # -- logs ------------------------------------------------------------------------------------
 
 def read_log(conn: Connection, attempt_id: int, *, offset: int, limit: int) -> LogPiece:
-    """Up to `limit` bytes of an attempt's log from byte `offset` (whole stored chunks, cut where the
-    limit falls between two), and whether that is the end of a log that grows no more."""
+    """About `limit` bytes of an attempt's log from byte `offset`: the stored rows that hold them, cut where
+    the limit falls (within a character), so one page costs the server about `limit` bytes whatever the
+    log's size; `next_offset` is where the next page starts, `more` whether the server holds bytes past it
+    now, `complete` whether that is the end of a log that grows no more."""
     attempt = conn.execute(q.ATTEMPT_LOG_STATE, {"attempt_id": attempt_id}).first()
     if attempt is None:
         raise NotFound(f"no attempt with id {attempt_id}")
-    chunks = conn.execute(q.LOG_CHUNKS_FROM, {"attempt_id": attempt_id, "offset": offset, "reach": 4 * limit}).all()
-    pieces: list[bytes] = []
-    position = offset
-    for chunk in chunks:
-        raw = chunk.data.encode("utf-8")
-        end = chunk.offset + len(raw)
-        if end <= position:
-            continue
-        if chunk.offset > position:  # the middle of a log past its cap (`server/log_cap.py`)
-            pieces.append(log_cap.cut_marker(chunk.offset - position))
-        pieces.append(raw[max(0, position - chunk.offset):])
-        position = end
-        if sum(map(len, pieces)) >= limit:
-            break
-    data = b"".join(pieces).decode("utf-8", errors="replace")
+    page = _Page(offset, limit)
+    page.read(conn, attempt_id, offset)
+    if not page.full and page.position < attempt.log_size:  # rows resume past the middle a cap dropped
+        resume = conn.execute(q.LOG_ROW_AFTER, {"attempt_id": attempt_id, "offset": page.position}).scalar()
+        if resume is not None:
+            page.read(conn, attempt_id, resume)
+    data = b"".join(page.pieces).decode("utf-8", errors="replace")
     ended = attempt.state not in LIVE_ATTEMPT_STATES
-    return LogPiece(attempt_id=attempt_id, offset=offset, data=data, next_offset=position,
-                    complete=ended and position >= attempt.log_size)
+    more = page.position < attempt.log_size
+    return LogPiece(attempt_id=attempt_id, offset=offset, data=data, next_offset=page.position, more=more,
+                    complete=ended and not more)
+
+
+class _Page:
+    """The bytes of one page of a log as its rows are read (`read_log`)."""
+
+    def __init__(self, position: int, limit: int) -> None:
+        self.position, self.limit, self.taken = position, limit, 0
+        self.pieces: list[bytes] = []
+        self.full = False  # the limit was reached (or falls inside a character of a row)
+
+    def read(self, conn: Connection, attempt_id: int, start: int) -> None:
+        """Take the rows from the one holding byte `start` until the page is full."""
+        rows = conn.execute(q.LOG_PAGE, {"attempt_id": attempt_id, "offset": start,
+                                         "until": min(start + self.limit - self.taken, 2**63 - 1)})
+        for row in rows:
+            raw = log_text.from_stored(row.data)
+            if row.offset + len(raw) <= self.position:
+                continue
+            if row.offset > self.position:  # the middle of a log past its cap (`server/log_cap.py`)
+                self.pieces.append(log_cap.cut_marker(row.offset - self.position))
+                self.position = row.offset
+            part = raw[self.position - row.offset:]
+            if self.taken + len(part) >= self.limit:  # the page ends in this row: at a character's start
+                part = part[:_char_end(part, max(1, self.limit - self.taken))]
+                self.full = True
+            self.pieces.append(part)
+            self.taken += len(part)
+            self.position += len(part)
+            if self.full:
+                return
+
+
+def _char_end(raw: bytes, at: int) -> int:
+    """`at`, moved back to the start of the UTF-8 character it falls in (never to 0: a page moves on)."""
+    back = at
+    while max(1, at - 3) < back < len(raw) and (raw[back] & 0xC0) == 0x80:
+        back -= 1
+    return back
 
 
 # -- nodes -----------------------------------------------------------------------------------
@@ -251,8 +285,9 @@ def node_view(row: Any, live: list[Any], blocklisted_by: list[int] | None = None
     """A node with what it runs and what it has free (the one fit rule's `node_free`)."""
     free = node_free(row.cores, row.memory_mb, gpu_indices(row.gpus), live)
     return Node(
-        id=row.id, name=row.name, hostname=row.hostname, os=row.os, state=row.state, admin_state=row.admin_state,
-        cores=row.cores, memory_mb=row.memory_mb, gpus=row.gpus or [], tags=row.tags or [], apps=row.apps or {}, mac=row.mac,
+        id=row.id, name=row.name, hostname=readable(row.hostname), os=readable(row.os), state=row.state,
+        admin_state=row.admin_state, cores=row.cores, memory_mb=row.memory_mb, gpus=readable(row.gpus or []),
+        tags=readable(row.tags or []), apps=readable(row.apps or {}), mac=row.mac,
         pool=row.pool,
         last_seen=row.last_seen, registered_at=row.registered_at, cpu_percent=row.cpu_percent,
         memory_used_mb=row.memory_used_mb, load=row.load,

@@ -13,11 +13,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from thresher.model.spec import MAX_ID
+from thresher.model.spec import MAX_GPUS, MAX_ID, Tags
 from thresher.model.states import AttemptState, NodeAdminState, NodeState
+from thresher.model.text import NameText, Text, UnicodeBody
 from thresher.wire.common import Problem
 
 AttemptId = Annotated[int, Field(ge=1, le=MAX_ID)]
+AppName = Annotated[NameText, Field(min_length=1, max_length=100)]
+AppPath = Annotated[NameText, Field(max_length=4096)]
 MAX_LOG_BYTES = 2**62  # log offsets are 64-bit columns
 
 # How an agent may say an attempt ended (the live states are the server's to set).
@@ -30,23 +33,25 @@ class Gpu(BaseModel):
     """One GPU of a node, as the agent found it."""
 
     index: int = Field(..., ge=0)
-    name: str = ""
+    name: NameText = Field("", max_length=200)
     memory_mb: int = Field(0, ge=0)
-    uuid: str = ""
+    uuid: NameText = Field("", max_length=200)
 
 
-class Registration(BaseModel):
-    """`POST /agent/register`: the node's facts (sent again on every start, to refresh them)."""
+class Registration(UnicodeBody):
+    """`POST /agent/register`: the node's facts (sent again on every start, to refresh them). Checked as
+    people's input is (`model/text.py`): every name here is shown in the node lists."""
 
     name: str = Field(..., min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")
-    hostname: str = Field("", max_length=255)
-    os: str = Field("linux", max_length=32)
+    hostname: NameText = Field("", max_length=255)
+    os: NameText = Field("linux", max_length=32)
     cores: int = Field(..., ge=1, le=4096)
     memory_mb: int = Field(..., ge=1)
-    gpus: list[Gpu] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list)
-    apps: dict[str, str] = Field(default_factory=dict, description="application name -> executable on this node")
-    instance_id: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=64)
+    gpus: list[Gpu] = Field(default_factory=list, max_length=MAX_GPUS)
+    tags: Tags = Field(default_factory=list, max_length=100)
+    apps: dict[AppName, AppPath] = Field(
+        default_factory=dict, max_length=1000, description="application name -> executable on this node")
+    instance_id: NameText = Field(default_factory=lambda: uuid.uuid4().hex, max_length=64)
     mac: str | None = Field(None, pattern=r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$",
                             description="the hardware address of the node's first network interface")
     pool: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
@@ -161,7 +166,7 @@ class FinishReport(BaseModel):
     peak_rss_mb: float | None = None
     reason: str | None = Field(None, max_length=10_000)
     log_size: int = Field(0, ge=0, le=MAX_LOG_BYTES)
-    ended_at: str | None = None
+    ended_at: Text | None = Field(None, max_length=64)
     out_of_memory: bool = Field(False, description="the agent's memory guard or the kernel's OOM killer ended it; "
                                                    "the server retries the task with more memory")
 

@@ -237,12 +237,13 @@ class TaskDetail(Task):
 
 
 class LogPiece(BaseModel):
-    """Part of an attempt's log, from byte `offset`."""
+    """One page of an attempt's log, from byte `offset` (at most the server's `log_page_max_bytes`)."""
 
     attempt_id: int
     offset: int
     data: str
     next_offset: int = Field(..., description="where the next read starts")
+    more: bool = Field(False, description="the server holds log past `next_offset` now: read on from there")
     complete: bool = Field(..., description="the attempt ended and all its log is here")
 
 

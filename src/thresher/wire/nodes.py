@@ -6,8 +6,16 @@ from pydantic import BaseModel, Field
 
 from thresher.model.spec import Tags
 from thresher.model.states import AttemptState, NodeAdminState, NodeState
-from thresher.wire.agent import Gpu
 from thresher.wire.common import Moment
+
+
+class NodeGpu(BaseModel):
+    """One GPU of a node as shown (what its agent registered, checked then: `wire.agent.Gpu`)."""
+
+    index: int
+    name: str = ""
+    memory_mb: int = 0
+    uuid: str = ""
 
 
 class RunningOnNode(BaseModel):
@@ -48,7 +56,7 @@ class Node(BaseModel):
     admin_state: NodeAdminState
     cores: int
     memory_mb: int
-    gpus: list[Gpu]
+    gpus: list[NodeGpu]
     tags: list[str]
     apps: dict[str, str]
     pool: str = Field("default", description="the pool (cluster) it serves")

@@ -7,26 +7,23 @@ against, so what a wrangler reads is what the dispatcher weighs.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from thresher.model.spec import MAX_ID
+from thresher.model.text import check_name
 from thresher.wire.common import Moment
 from thresher.wire.nodes import Node
 
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 """Pools, limits and folders: one word, as it appears in specs, keys and command lines."""
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _project_name(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters (NUL, tabs, line breaks)")
-    return value
+    return check_name(value)
 
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="letters, digits, `_`, `.`, `-`; 1 to 64")]

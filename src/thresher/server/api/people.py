@@ -302,12 +302,14 @@ def kill_task(request: Request, task_id: TaskId) -> TaskDetail:
     return _task_action(ctx(request), lifecycle.kill_task, task_id)
 
 
-@router.get("/attempts/{attempt_id}/log", summary="Read an attempt's log from a byte offset",
+@router.get("/attempts/{attempt_id}/log", summary="Read one page of an attempt's log from a byte offset",
             operation_id="read_log", tags=["attempts"], response_model=LogPiece, responses=_ONE)
 def read_log(request: Request, attempt_id: AttemptId, offset: Offset = 0,
-             limit: int = Query(1_000_000, ge=1, le=10_000_000, description="bytes at most")) -> LogPiece:
-    with ctx(request).db.read() as conn:
-        return views.read_log(conn, attempt_id, offset=offset, limit=limit)
+             limit: int = Query(1_000_000, ge=1, le=MAX_OFFSET,
+                                description="bytes at most (cut to the server's `log_page_max_bytes`)")) -> LogPiece:
+    server = ctx(request)
+    with server.db.read() as conn:
+        return views.read_log(conn, attempt_id, offset=offset, limit=min(limit, server.settings.log_page_max_bytes))
 
 
 @router.get("/nodes", summary="List the farm's nodes by name", operation_id="list_nodes", tags=["nodes"],

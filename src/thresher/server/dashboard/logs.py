@@ -1,7 +1,7 @@
 """An attempt's whole log as a file (the task page's Download), `GET /ui/attempts/{id}/log.txt`.
 
-Read in pieces through `views.read_log`, the reader the API's log route uses, and streamed, so a long log
-is never held whole in memory. Log chunks carry no arrival time (the `log_chunks` table keeps the offset
+Read in pages of `log_page_max_bytes` through `views.read_log`, the reader the API's log route uses, and
+streamed, so a long log is never held whole in memory (one page per database round trip). Log chunks carry no arrival time (the `log_chunks` table keeps the offset
 and the text only), so neither the download nor the page can show per-line times.
 """
 
@@ -18,8 +18,6 @@ from thresher.server.dashboard.access import DashboardRoute, DataSession
 from thresher.server.db.queries import dashboard as q
 from thresher.server.errors import NotFound
 
-PIECE = 1_000_000  # bytes read per database round trip
-
 router = APIRouter(include_in_schema=False, route_class=DashboardRoute)
 
 
@@ -27,7 +25,7 @@ def _pieces(server: ServerContext, attempt_id: int) -> Iterator[bytes]:
     offset = 0
     while True:
         with server.db.read() as conn:
-            piece = views.read_log(conn, attempt_id, offset=offset, limit=PIECE)
+            piece = views.read_log(conn, attempt_id, offset=offset, limit=server.settings.log_page_max_bytes)
         if piece.data:
             yield piece.data.encode("utf-8")
         if piece.next_offset <= offset:

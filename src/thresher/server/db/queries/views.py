@@ -138,12 +138,22 @@ ATTEMPTS_OF_TASK = (select(attempts.c.id, attempts.c.task_id, attempts.c.number,
 # Whether an attempt still runs, and how much log it has.
 ATTEMPT_LOG_STATE = select(attempts.c.state, attempts.c.log_size).where(attempts.c.id == bindparam("attempt_id"))
 
-# The log chunks of an attempt that may hold bytes from `:offset` on; `:reach` (4 bytes a character, the
-# most UTF-8 takes, times the limit) is a cheap lower bound on the chunks' offsets.
-LOG_CHUNKS_FROM = (select(log_chunks.c.offset, log_chunks.c.data)
-                   .where(log_chunks.c.attempt_id == bindparam("attempt_id"),
-                          log_chunks.c.offset + bindparam("reach") >= bindparam("offset"))
-                   .order_by(log_chunks.c.offset))
+# Where the stored row holding byte `:offset` of an attempt's log starts (the primary key's index).
+_ROW_AT = (select(func.max(log_chunks.c.offset))
+           .where(log_chunks.c.attempt_id == bindparam("attempt_id"), log_chunks.c.offset <= bindparam("offset"))
+           .scalar_subquery())
+
+# Where the first stored row past byte `:offset` of an attempt's log starts (past the middle a cap dropped).
+LOG_ROW_AFTER = select(func.min(log_chunks.c.offset)).where(log_chunks.c.attempt_id == bindparam("attempt_id"),
+                                                            log_chunks.c.offset > bindparam("offset"))
+
+# One page of an attempt's log: the stored rows from the one holding byte `:offset` to those starting
+# before `:until` (`views.read_log`; rows are at most `log_cap.ROW_BYTES`, so a page is bounded).
+LOG_PAGE = (select(log_chunks.c.offset, log_chunks.c.data)
+            .where(log_chunks.c.attempt_id == bindparam("attempt_id"),
+                   log_chunks.c.offset >= func.coalesce(_ROW_AT, bindparam("offset")),
+                   log_chunks.c.offset < bindparam("until"))
+            .order_by(log_chunks.c.offset))
 
 # -- nodes -----------------------------------------------------------------------------------
 
