@@ -172,14 +172,14 @@ def test_bulk_actions_on_the_jobs_list(dash: Dash) -> None:
         page.check(f"input.pick[value='{job_id}']")
     assert page.text_content("#bulk-count") == "2 selected"
     page.click("[data-bulk=pause]")
-    page.locator(".toast", has_text="pause: 2 job(s) done").wait_for()
+    page.locator(".toast", has_text="pause: 2 jobs done").wait_for()
     for job_id in ids[:2]:
         page.locator(f"tr[data-job='{job_id}'] .badge.s-paused").wait_for()
     page.locator(f"tr[data-job='{ids[2]}'] .badge.s-queued").wait_for()
     assert page.is_checked(f"input.pick[value='{ids[0]}']")  # the selection survives live refreshes
     page.fill("#bulk-priority", "700")
     page.click("[data-bulk=priority]")
-    page.locator(".toast", has_text="priority: 2 job(s) done").wait_for()
+    page.locator(".toast", has_text="priority: 2 jobs done").wait_for()
     assert [dash.farm.api.get(f"/jobs/{i}")["priority"] for i in ids] == [700, 700, 50]
     page.click("#check-all")
     page.click("[data-bulk=kill]")
