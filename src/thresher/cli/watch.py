@@ -79,7 +79,7 @@ def job(
         summaries = [None if json_out else failure_summary(client, answer) for answer in answers]
     if json_out:
         _emit(job_ids, answers)
-    for n, (answer, summary) in enumerate(zip(answers, summaries) if not json_out else []):
+    for n, (answer, summary) in enumerate(zip(answers, summaries, strict=True) if not json_out else []):
         if n:
             console.print(Text(""))
         console.print(job_view(answer))
