@@ -153,8 +153,11 @@ def test_user_text_renders_as_text_and_refusals_say_why(dash: Dash) -> None:
     page.evaluate(f"fetch('/api/v1/jobs/{job_id}/priority', {{method: 'POST'}}).then(r => window.__noCsrf = r.status)")
     page.wait_for_function("() => window.__noCsrf !== undefined")
     assert page.evaluate("window.__noCsrf") == 403  # a cookie alone cannot change anything
-    page.fill("#job-priority", "5000")
-    page.click("button[data-priority-from]")
+    assert page.locator("#job-priority").count() == 0  # a finished job offers no priority: it would do nothing
+    page.evaluate(f"document.querySelector('.actions').insertAdjacentHTML('beforeend', '<input id=late-priority "
+                  f"value=5000><button id=late-prio class=btn data-action=/api/v1/jobs/{job_id}/priority "
+                  f"data-priority-from=late-priority>p</button>')")
+    page.click("#late-prio")
     page.locator(".toast.bad", has_text="Refused (422)").wait_for()
     page.evaluate(f"document.querySelector('.actions').insertAdjacentHTML('beforeend', "
                   f"'<button id=late-kill class=btn data-action=/api/v1/jobs/{job_id}/kill>k</button>')")
