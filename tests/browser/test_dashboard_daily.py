@@ -145,6 +145,16 @@ def test_sequence_and_shot_filters_keyboard_shortcuts_and_the_theme(browser: Any
         page.keyboard.press("g")
         page.keyboard.press("j")
         page.wait_for_url(f"{farm.server_url}/jobs")
+
+        # a narrow screen: a long name wraps, but not a character a line
+        api.post("/jobs", {"name": "sq010_sh010_lighting_beauty_v003_final", "project": "default",
+                           "layers": [_layer()]})
+        page.set_viewport_size({"width": 420, "height": 800})
+        page.goto(f"{farm.server_url}/jobs")
+        page.wait_for_selector("#live-dot.on")
+        width, char = page.locator("td.name", has_text="sq010_sh010_lighting").evaluate(
+            "td => [td.getBoundingClientRect().width, parseFloat(getComputedStyle(td).fontSize)]")
+        assert width >= 8 * char, (width, char)
         assert csp_violations(page) == []
     finally:
         context.close()
