@@ -153,8 +153,11 @@ def test_user_text_renders_as_text_and_refusals_say_why(dash: Dash) -> None:
     page.evaluate(f"fetch('/api/v1/jobs/{job_id}/priority', {{method: 'POST'}}).then(r => window.__noCsrf = r.status)")
     page.wait_for_function("() => window.__noCsrf !== undefined")
     assert page.evaluate("window.__noCsrf") == 403  # a cookie alone cannot change anything
-    page.fill("#job-priority", "5000")
-    page.click("button[data-priority-from]")
+    assert page.locator("#job-priority").count() == 0  # a finished job offers no priority: it would do nothing
+    page.evaluate(f"document.querySelector('.actions').insertAdjacentHTML('beforeend', '<input id=late-priority "
+                  f"value=5000><button id=late-prio class=btn data-action=/api/v1/jobs/{job_id}/priority "
+                  f"data-priority-from=late-priority>p</button>')")
+    page.click("#late-prio")
     page.locator(".toast.bad", has_text="Refused (422)").wait_for()
     page.evaluate(f"document.querySelector('.actions').insertAdjacentHTML('beforeend', "
                   f"'<button id=late-kill class=btn data-action=/api/v1/jobs/{job_id}/kill>k</button>')")
@@ -172,14 +175,14 @@ def test_bulk_actions_on_the_jobs_list(dash: Dash) -> None:
         page.check(f"input.pick[value='{job_id}']")
     assert page.text_content("#bulk-count") == "2 selected"
     page.click("[data-bulk=pause]")
-    page.locator(".toast", has_text="pause: 2 job(s) done").wait_for()
+    page.locator(".toast", has_text="pause: 2 jobs done").wait_for()
     for job_id in ids[:2]:
         page.locator(f"tr[data-job='{job_id}'] .badge.s-paused").wait_for()
     page.locator(f"tr[data-job='{ids[2]}'] .badge.s-queued").wait_for()
     assert page.is_checked(f"input.pick[value='{ids[0]}']")  # the selection survives live refreshes
     page.fill("#bulk-priority", "700")
     page.click("[data-bulk=priority]")
-    page.locator(".toast", has_text="priority: 2 job(s) done").wait_for()
+    page.locator(".toast", has_text="priority: 2 jobs done").wait_for()
     assert [dash.farm.api.get(f"/jobs/{i}")["priority"] for i in ids] == [700, 700, 50]
     page.click("#check-all")
     page.click("[data-bulk=kill]")

@@ -55,7 +55,7 @@ def test_node_task_and_job_actions_ask_first_and_act(dash: Dash, tmp_path: Path)
     # job page: retry what failed or was killed; pause and resume (not destructive: no question)
     page = dash.goto(f"/jobs/{job_id}")
     _confirm(page, page.locator(".page-head button", has_text="Retry failed"),
-             f"Retry the 1 failed and killed task(s) of job {job_id}?")
+             f"Retry the 1 failed and killed task of job {job_id}?")
     page.locator(".toast", has_text=f"Job {job_id}: tasks requeued").wait_for()
     dash.wait_api(lambda: api.get(f"/tasks/{running}")["state"] == "ready", message="the killed task to be requeued")
     page.locator(".page-head button", has_text="Pause").click()

@@ -42,7 +42,7 @@ def test_layers_grid_selection_clone_node_tags_and_log_search(browser: Any, make
         page.locator('[data-layer-actions="comp"] button', has_text="Resume").click()
         page.locator(".toast", has_text="Layer comp resumed").wait_for()
         _confirm(page, page.locator('[data-layer-actions="comp"] button', has_text="Kill"),
-                 "Kill the 2 unfinished task(s) of layer comp?")
+                 "Kill the 2 unfinished tasks of layer comp?")
         page.locator(".toast", has_text="Layer comp killed").wait_for()
         assert api.get(f"/jobs/{job_id}")["layers"][1]["counts"].get("killed") == 2
         page.locator('[data-layer-actions="comp"] button', has_text="Retry failed").wait_for()
@@ -62,8 +62,8 @@ def test_layers_grid_selection_clone_node_tags_and_log_search(browser: Any, make
         page.mouse.click(x4, y0)
         page.keyboard.up("Shift")
         page.locator("#grid-count", has_text="5 selected").wait_for()
-        _confirm(page, page.locator("[data-grid-act=skip]"), "Mark the 5 selected task(s) done")
-        page.locator(".toast", has_text="skip: 5 task(s) done").wait_for()
+        _confirm(page, page.locator("[data-grid-act=skip]"), "Mark the 5 selected tasks done")
+        page.locator(".toast", has_text="skip: 5 tasks done").wait_for()
         states = [t["state"] for t in api.get(f"/jobs/{job_id}/tasks", layer="render")["items"]]
         assert states == ["skipped"] * 5 + ["ready"]
         assert page.locator("#grid-select").is_hidden()

@@ -282,8 +282,11 @@ def test_blocklist_shows_and_clears(fake: FakeServer) -> None:
 
 
 def test_job_id_must_be_a_number(fake: FakeServer) -> None:
-    result = run("job", "abc", "-s", "http://x")
+    result = run("tasks", "abc", "-s", "http://x")
     assert result.exit_code == 2
+    fake.routes[("GET", "/jobs")] = page()
+    named = run("job", "abc", "-s", "http://x")  # `job` takes names too (tests/unit/test_cli_watch.py)
+    assert named.exit_code == 1 and "no job matches the name 'abc'" in named.stderr
 
 
 def test_tasks(fake: FakeServer) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from thresher.model.states import JobState, TaskState, job_state_from_counts
+from thresher.model.states import JobState, TaskState, freed_state, job_state_from_counts
 
 W, R, RUN, OK, F, P, K, S = (TaskState.WAITING, TaskState.READY, TaskState.RUNNING, TaskState.SUCCEEDED,
                              TaskState.FAILED, TaskState.PAUSED, TaskState.KILLED, TaskState.SKIPPED)
@@ -78,3 +78,11 @@ def test_job_state_from_task_counts(counts: dict[str, int], paused: bool, killed
 def test_counts_read_from_the_database_are_plain_strings() -> None:
     assert job_state_from_counts({"running": 1}, paused=False, killed=False) is JobState.RUNNING
     assert job_state_from_counts({"ready": 1, "succeeded": 1}, paused=False, killed=False) is JobState.RUNNING
+
+
+@pytest.mark.parametrize(("job_paused", "layer_paused", "state"), [
+    (False, False, TaskState.READY), (True, False, TaskState.PAUSED), (False, True, TaskState.PAUSED),
+    (True, True, TaskState.PAUSED)])
+def test_a_task_freed_in_a_paused_job_or_layer_waits_paused(job_paused: bool, layer_paused: bool,
+                                                             state: TaskState) -> None:
+    assert freed_state(job_paused=job_paused, layer_paused=layer_paused) == state

@@ -1,4 +1,5 @@
-"""Job commands: submit, list, inspect, steer and wait. Each is a thin shell over `Thresher`."""
+"""Job commands: submit, list, steer (`job`, `why` and `wait` read jobs: `cli/watch.py`). Each is a thin shell
+over `Thresher`."""
 
 from __future__ import annotations
 
@@ -7,15 +8,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.text import Text
 
 from thresher.cli.common import JobArg, JsonOpt, ServerOpt, TokenOpt, connect, console, emit_json, err
 from thresher.cli.targets import JobsArg, YesOpt, resolve_jobs
 from thresher.cli.views import (
     blocklist_table,
     dry_run_view,
-    failures_view,
-    job_view,
     jobs_table,
     tasks_table,
     templates_table,
@@ -25,9 +23,7 @@ from thresher.client.http import ApiError
 from thresher.client.spec import command_job_spec, load_job_spec, parse_job_spec, parse_limit_uses
 from thresher.model.states import JobState
 from thresher.wire.common import FieldError
-from thresher.wire.jobs import DryRun, FailureSummary, Job, TaskDetail
-
-EXIT_WAIT_TIMEOUT = 2
+from thresher.wire.jobs import DryRun, Job, TaskDetail
 
 
 def submit(
@@ -150,6 +146,8 @@ def jobs(
     offset: Annotated[int | None, typer.Option("--offset", min=0)] = None,
     sort: Annotated[str | None, typer.Option("--sort", help="id, -id, priority, -priority, name")] = None,
     archived: Annotated[bool, typer.Option("--archived", help="The archived jobs (only they).")] = False,
+    sequence: Annotated[str | None, typer.Option("--sequence", help="Only jobs of this sequence.")] = None,
+    shot: Annotated[str | None, typer.Option("--shot", help="Only jobs of this shot.")] = None,
     json_out: JsonOpt = False,
     server: ServerOpt = None,
     token: TokenOpt = None,
@@ -157,30 +155,12 @@ def jobs(
     """List jobs, newest first by default."""
     with connect(server, token) as client:
         answer = client.jobs(state=state, project=project, owner=owner, name=name, limit=limit, offset=offset,
-                             sort=sort or "-id", folder=folder, archived=archived or None)
+                             sort=sort or "-id", folder=folder, archived=archived or None, sequence=sequence,
+                             shot=shot)
     if json_out:
         emit_json(answer)
     else:
         console.print(jobs_table(answer))
-
-
-def job(
-    job_id: JobArg,
-    json_out: JsonOpt = False,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-) -> None:
-    """Show one job and the progress of its layers."""
-    with connect(server, token) as client:
-        answer = client.job(job_id)
-        summary = failure_summary(client, answer)
-    if json_out:
-        emit_json(answer)
-        return
-    console.print(job_view(answer))
-    if summary is not None:
-        console.print(Text(""))
-        console.print(failures_view(summary))
 
 
 def blocklist(
@@ -203,28 +183,6 @@ def blocklist(
         console.print(blocklist_table(answer))
 
 
-def why(
-    job_id: JobArg,
-    json_out: JsonOpt = False,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-) -> None:
-    """Say why a job (and each of its layers) is not running now."""
-    with connect(server, token) as client:
-        answer = client.job(job_id)
-    reasons = {layer.name: layer.pending for layer in answer.layers if layer.pending}
-    if json_out:
-        emit_json({"job_id": answer.id, "state": answer.state, "pending": answer.pending, "layers": reasons})
-        return
-    if not answer.pending and not reasons:
-        console.print(f"job {answer.id} is {answer.state}: nothing waits")
-        return
-    console.print(f"job {answer.id} ({answer.state}): {answer.pending}" if answer.pending
-                  else f"job {answer.id} is {answer.state}; still waiting:")
-    for name, reason in reasons.items():
-        console.print(f"  {name}: {reason}")
-
-
 def tasks(
     job_id: JobArg,
     layer: Annotated[str | None, typer.Option("--layer", "-l", help="Only this layer.")] = None,
@@ -242,65 +200,6 @@ def tasks(
         emit_json(answer)
     else:
         console.print(tasks_table(answer))
-
-
-def wait(
-    job_id: JobArg,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Give up after this many seconds.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing; use the exit code.")] = False,
-    json_out: JsonOpt = False,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-) -> None:
-    """Wait for a job to finish. Exit 0 if it succeeded, 1 if it failed or was killed, or is blocked by a
-    dependency that failed (the reason is printed), 2 on timeout."""
-    with connect(server, token) as client:
-        try:
-            final = client.wait(job_id, timeout=timeout)
-        except TimeoutError as exc:
-            if not quiet:
-                err(f"timeout: {exc}")
-            raise typer.Exit(EXIT_WAIT_TIMEOUT) from None
-        summary = None if quiet or json_out else failure_summary(client, final)
-        upstream = [] if quiet or json_out or final.state != JobState.BLOCKED else _failed_dependencies(client, final)
-    if json_out:
-        emit_json(final)
-    elif not quiet and final.state == JobState.BLOCKED:
-        typer.echo(f"job {final.id} {final.pending or final.state}")
-        for dep in upstream:
-            typer.echo(f"  job {dep.job_id} {dep.state}: {dep.summary}")
-        if summary is not None and summary.failed_attempts:
-            typer.echo(f"  its own failures: {summary.summary}")
-    elif not quiet and summary is not None:
-        typer.echo(f"job {final.id} {final.state}: {summary.summary}")
-    elif not quiet:
-        typer.echo(f"job {final.id} {final.state}")
-    raise typer.Exit(0 if final.state == JobState.SUCCEEDED else 1)
-
-
-def failure_summary(client: Thresher, job: Job) -> FailureSummary | None:
-    """Why a job that failed (or is blocked, or stopped at its failure limit) failed; None for a job that did
-    not fail, or from a server without `/jobs/{id}/failures` (the plain state is said then)."""
-    if job.state not in (JobState.FAILED, JobState.BLOCKED) and not job.stop_reason and not job.counts.failed:
-        return None
-    try:
-        return client.failures(job.id)
-    except ApiError:
-        return None
-
-
-def _failed_dependencies(client: Thresher, job: Job) -> list[FailureSummary]:
-    """The failure summaries of the jobs a blocked job waits for that failed: why it is stuck."""
-    found = []
-    for dep_id in job.depends_on:
-        try:
-            dep = client.job(dep_id)
-        except ApiError:
-            continue
-        summary = failure_summary(client, dep) if dep.state == JobState.FAILED else None
-        if summary is not None:
-            found.append(summary)
-    return found
 
 
 def _job_action(action: str, words: list[str], yes: bool, server: str | None, token: str | None,

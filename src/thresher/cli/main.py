@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from thresher import __version__
-from thresher.cli import demo, deps, farm, jobs, logs, nodes, retention, secret, services, simulate, studio, task
+from thresher.cli import demo, deps, farm, jobs, logs, nodes, retention, secret, services, simulate, studio, task, watch
 from thresher.cli.common import ThresherGroup
 
 app = typer.Typer(
@@ -53,9 +53,9 @@ app.command("submit-cmd", rich_help_panel=JOBS,
             context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
                               "allow_interspersed_args": False})(jobs.submit_cmd)
 app.command("jobs", rich_help_panel=JOBS)(jobs.jobs)
-app.command("job", rich_help_panel=JOBS)(jobs.job)
-app.command("wait", rich_help_panel=JOBS)(jobs.wait)
-app.command("why", rich_help_panel=JOBS)(jobs.why)
+app.command("job", rich_help_panel=JOBS)(watch.job)
+app.command("wait", rich_help_panel=JOBS)(watch.wait)
+app.command("why", rich_help_panel=JOBS)(watch.why)
 app.command("kill", rich_help_panel=JOBS)(jobs.kill)
 app.command("pause", rich_help_panel=JOBS)(jobs.pause)
 app.command("resume", rich_help_panel=JOBS)(jobs.resume)

@@ -132,12 +132,14 @@ class Thresher:
 
     def jobs(self, state: str | None = None, project: str | None = None, owner: str | None = None,
              name: str | None = None, limit: int | None = None, offset: int | None = None,
-             sort: str | None = None, folder: str | None = None, archived: bool | None = None) -> Page[JobSummary]:
+             sort: str | None = None, folder: str | None = None, archived: bool | None = None,
+             sequence: str | None = None, shot: str | None = None) -> Page[JobSummary]:
         """One page of jobs, filtered and paged by the server (`folder`: jobs in folders of that name;
-        `archived`: the archived jobs, which other listings leave out)."""
+        `archived`: the archived jobs, which other listings leave out; `sequence`, `shot`: exactly)."""
         return Page[JobSummary].model_validate(self.http.get("/jobs", state=state, project=project, owner=owner,
                                                              name=name, limit=limit, offset=offset, sort=sort,
-                                                             folder=folder, archived=archived))
+                                                             folder=folder, archived=archived, sequence=sequence,
+                                                             shot=shot))
 
     def job(self, job_id: int) -> Job:
         return Job.model_validate(self.http.get(f"/jobs/{_seg(job_id)}"))

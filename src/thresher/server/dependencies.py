@@ -21,6 +21,7 @@ from thresher.model.checked import CheckedJob
 from thresher.model.dependencies import RELEASED, Kind, Status, Verdict
 from thresher.model.problems import Problem
 from thresher.model.states import TaskState
+from thresher.server import layer_pause
 from thresher.server.db.queries import dependencies as q
 from thresher.server.db.queries import jobs as qj
 from thresher.server.errors import BadInput, Conflict, NotFound
@@ -161,12 +162,12 @@ def release(conn: Connection, job: Any) -> tuple[int, Status | None]:
         return 0, None
     ev = evaluate(conn, job.id)
     ready, blocked = 0, None
-    target = TaskState.PAUSED if job.paused else TaskState.READY
     for layer in conn.execute(qj.JOB_LAYERS, {"job_id": job.id}).all():
         if not conn.execute(qj.LAYER_WAITING_TASK, {"layer_id": layer.id}).first():
             continue
         status = ev.of_layer(layer.id)
         if status.verdict == Verdict.RELEASED:
+            target = layer_pause.freed(conn, layer.id, bool(job.paused))  # a paused layer stays paused
             n = conn.execute(q.RELEASE_LAYER, {"b_layer_id": layer.id, "b_state": target}).rowcount
             ready += n if target == TaskState.READY else 0
         elif status.verdict == Verdict.BLOCKED and blocked is None:
@@ -191,7 +192,7 @@ def release_ended(conn: Connection, task_ids: Iterable[int]) -> int:
         ev = evaluations.setdefault(job_id, evaluate(conn, job_id))
         if ev.of_layer(layer_id).verdict != Verdict.RELEASED:
             continue
-        target = TaskState.PAUSED if paused else TaskState.READY
+        target = layer_pause.freed(conn, layer_id, paused)
         n = conn.execute(q.RELEASE_TASKS, {"b_task_ids": tasks, "b_state": target}).rowcount
         ready += n if target == TaskState.READY else 0
     return ready

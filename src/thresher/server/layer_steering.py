@@ -3,7 +3,10 @@
 The job-wide actions live in `server/lifecycle.py`; these do the same to one layer's tasks, in the
 caller's transaction, and derive the job's state again with `lifecycle.refresh_job` (the only writer
 of job state). A layer has no paused flag of its own (no migration): pausing a layer parks its ready
-tasks as `paused`; tasks its dependencies release later become ready as usual, so pause it again then.
+tasks as `paused`, and while it holds them the tasks freed later (dependencies met, scouts' held tasks
+released, a failed try retried) are parked too (`server/layer_pause.py`) until it is resumed. A layer
+whose tasks all wait or are held has nothing to park: it is refused (pause the job, or pause the layer
+once some of its tasks are ready).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from thresher.model.states import (
     TaskState,
     job_state_from_counts,
 )
-from thresher.server import dependencies, failures, late_reports, log_cap, log_text, scouts, usage
+from thresher.server import dependencies, failures, late_reports, layer_pause, log_cap, log_text, scouts, usage
 from thresher.server.db import dialects
 from thresher.server.db.queries import jobs as qj
 from thresher.server.db.queries import reports as qr
@@ -283,14 +283,16 @@ def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any
         conn.execute(qr.TASK_LOST_FOR_GOOD, {**task, "b_now": now})
         ended["b_reason"] = _lost_note(report.get("reason"), row.lost + 1)
     elif final_state == AttemptState.LOST:
-        conn.execute(qr.TASK_REQUEUED, task)
-        changes.ready += 1
+        again = layer_pause.freed_in_job(conn, row.job_id, row.layer_id)  # a paused job or layer starts nothing
+        conn.execute(qr.TASK_REQUEUED, {**task, "b_state": again})
+        changes.ready += int(again == TaskState.READY)
     else:
         tries = row.tries + 1
         retry = tries <= row.retries
-        conn.execute(qr.TASK_TRIED, {**task, "b_state": TaskState.READY if retry else TaskState.FAILED,
-                                     "b_tries": tries, "b_ended_at": None if retry else now})
-        changes.ready += 1 if retry else 0
+        again = layer_pause.freed_in_job(conn, row.job_id, row.layer_id) if retry else TaskState.FAILED
+        conn.execute(qr.TASK_TRIED, {**task, "b_state": again, "b_tries": tries,
+                                     "b_ended_at": None if retry else now})
+        changes.ready += int(again == TaskState.READY)
         pending.failed.append((row, final_state))
         if report.get("out_of_memory"):  # the retry reserves more (`server/memory.py`)
             memory = pending.memory.out_of_memory(conn, row, report.get("peak_rss_mb"))
@@ -335,7 +337,9 @@ def lose_attempts(conn: Connection, attempt_ids: list[int], reason: str, now: da
             conn.execute(qr.LOSE_ATTEMPT, {"attempt_id": attempt.id, "b_reason": note, "now": now})
         else:
             conn.execute(qr.LOSE_ATTEMPT, {"attempt_id": attempt.id, "b_reason": reason, "now": now})
-            changes.ready += conn.execute(qr.TASK_REQUEUED, task).rowcount
+            again = layer_pause.freed_in_job(conn, attempt.job_id, attempt.layer_id)
+            moved = conn.execute(qr.TASK_REQUEUED, {**task, "b_state": again}).rowcount
+            changes.ready += moved if again == TaskState.READY else 0
         changes.nodes.add(attempt.node_id)
         touched_jobs.add(attempt.job_id)
     return changes.merge(refresh_jobs(conn, touched_jobs, now))

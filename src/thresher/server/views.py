@@ -100,12 +100,14 @@ def job_summary(row: Any, counts: dict[str, int], running: float = 0.0) -> JobSu
 
 
 def list_jobs(conn: Connection, *, state: str | None, project: str | None, owner: str | None, name: str | None,
-              limit: int, offset: int, sort: str, folder: str | None = None, archived: bool = False) -> Page[JobSummary]:
+              limit: int, offset: int, sort: str, folder: str | None = None, archived: bool = False,
+              sequence: str | None = None, shot: str | None = None) -> Page[JobSummary]:
     if sort not in JOB_SORTS:
         raise BadInput("unknown sort", [{"field": "sort", "message": f"use one of {', '.join(JOB_SORTS)}"}])
-    total = conn.execute(q.count_jobs(state, project, owner, name, folder, archived)).scalar() or 0
+    total = conn.execute(q.count_jobs(state, project, owner, name, folder, archived, sequence=sequence,
+                                      shot=shot)).scalar() or 0
     rows = conn.execute(q.page_of_jobs(state, project, owner, name, sort=sort, limit=limit, offset=offset,
-                                       folder=folder, archived=archived)).all()
+                                       folder=folder, archived=archived, sequence=sequence, shot=shot)).all()
     counts = counts_by_job(conn, [r.id for r in rows])
     busy = [r.id for r in rows if counts[r.id].get(TaskState.RUNNING)]
     running = _sums(conn, q.RUNNING_PROGRESS_BY_JOB, {"job_ids": busy}) if busy else {}
@@ -118,7 +120,8 @@ def layer_view(row: Any, counts: dict[str, int], running: float = 0.0, pending: 
         id=row.id, name=row.name, template=row.template, frames=row.frames, chunk=row.chunk, cores=row.cores,
         memory_mb=row.memory_mb, gpus=row.gpus, tags=row.tags or [], pools=row.pools or [], limits=row.limits or {},
         pending=pending, retries=row.retries, timeout=row.timeout, service=row.service,
-        depends_on=row.depends_on or [], state=job_state_from_counts(counts, paused=False, killed=False),
+        depends_on=row.depends_on or [],  # a layer holding paused tasks is paused (`server/layer_pause.py`)
+        state=job_state_from_counts(counts, paused=bool(counts.get(TaskState.PAUSED)), killed=False),
         counts=TaskCounts(**counts), total_tasks=row.total_tasks, progress=_progress(counts, row.total_tasks, running),
         scout=Scout(**row.scout) if getattr(row, "scout", None) else None,
         chunk_decision=ChunkDecision(**row.chunk_decision) if getattr(row, "chunk_decision", None) else None)

@@ -40,7 +40,8 @@ def pending_reasons(conn: Connection, job: Any, layers: Sequence[Any], counts: d
             farm = farm or _Farm.read(conn, job)
             by_layer[layer.id] = farm.why_not(job, layer)
         elif mine.get(TaskState.PAUSED):
-            by_layer[layer.id] = job.stop_reason or "the job is paused"
+            by_layer[layer.id] = (job.stop_reason or "the job is paused") if job.paused else \
+                "the layer is paused: resume it"
         elif mine.get(TaskState.WAITING):
             by_layer[layer.id] = held.get(layer.id) or "waiting for its dependencies"
         elif layer.id in held_by_scouts:

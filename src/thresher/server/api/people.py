@@ -170,10 +170,12 @@ def list_jobs(request: Request, state: JobStates = None, project: Text = None, o
               name: Text = None, limit: int = _limit(50, 1000), offset: Offset = 0,
               sort: str = Query("-id", description=f"one of {', '.join(read.JOB_SORTS)}"),
               folder: Text = None,
-              archived: bool = Query(False, description="true: the archived jobs (only they)")) -> Page[JobSummary]:
+              archived: bool = Query(False, description="true: the archived jobs (only they)"),
+              sequence: Text = None, shot: Text = None) -> Page[JobSummary]:
     with ctx(request).db.read() as conn:
         return views.list_jobs(conn, state=state, project=project, owner=owner, name=name, limit=limit,
-                               offset=offset, sort=sort, folder=folder, archived=archived)
+                               offset=offset, sort=sort, folder=folder, archived=archived, sequence=sequence,
+                               shot=shot)
 
 
 @router.get("/jobs/{job_id}", summary="One job with its layers", operation_id="get_job", tags=["jobs"],

@@ -90,7 +90,8 @@ def _job_filters(request: Request) -> dict[str, Any]:
         state = ""
     return {"state": state, "project": params.get("project") or "", "folder": params.get("folder") or "",
             "owner": params.get("owner") or "", "name": params.get("name") or "", "sort": sort, "page": page,
-            "archived": params.get("archived") == "true"}  # ?archived=true: the archived jobs (server/retention.py)
+            "archived": params.get("archived") == "true",
+            "sequence": params.get("sequence") or "", "shot": params.get("shot") or ""}  # ?archived=true: the archived jobs (server/retention.py)
 
 
 @router.get("/jobs")
@@ -98,7 +99,7 @@ def jobs_page(request: Request, session: PageSession) -> Response:
     f = _job_filters(request)
     query = dict(state=f["state"] or None, project=f["project"] or None, owner=f["owner"] or None,
                  name=f["name"] or None, limit=PAGE_SIZE, sort=f["sort"], folder=f["folder"] or None,
-                 archived=f["archived"])
+                 archived=f["archived"], sequence=f["sequence"] or None, shot=f["shot"] or None)
     with ctx(request).db.read() as conn:
         listing = views.list_jobs(conn, offset=(f["page"] - 1) * PAGE_SIZE, **query).model_dump(mode="json")
         pages = max(1, -(-listing["total"] // PAGE_SIZE))
@@ -108,7 +109,8 @@ def jobs_page(request: Request, session: PageSession) -> Response:
 
     def link(**change: Any) -> str:
         merged = {**f, **change}
-        parts = [f"{k}={quote(str(v), safe='')}" for k, v in merged.items() if v and not (k == "page" and v == 1)
+        parts = [f"{k}={quote(str(v).lower() if v is True else str(v), safe='')}" for k, v in merged.items()
+                 if v and not (k == "page" and v == 1)
                  and not (k == "sort" and v == "-id")]
         return "/jobs" + ("?" + "&".join(parts) if parts else "")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import platform
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -21,10 +22,12 @@ from typing import Any
 from sqlalchemy import Connection
 
 from thresher.agent.settings import AgentSettings
-from thresher.model.frames import Chunk
+from thresher.model.frames import Chunk, frame_bounds
+from thresher.model.paths import PathRule, map_path, normalize_os
 from thresher.server.db.queries import dashboard as q
 from thresher.server.errors import NotFound
 from thresher.templates import get_template
+from thresher.templates.base import Target
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff", ".bmp", ".webp"}
 THUMB_PX = 480
@@ -72,15 +75,25 @@ def task_outputs(conn: Connection, task_id: int) -> TaskOutputs:
     return TaskOutputs(outputs_of(row), row.attempt_started_at, row.attempt_ended_at)
 
 
+SERVER_OS = normalize_os(platform.system())
+"""The OS the server reads output files on: a job's path mapping is applied for it, as for a node."""
+
+
 def outputs_of(row: Any) -> list[str]:
+    """The files a task declared, as the server sees them: built as its assignment is (`Template.build`),
+    with its tile or wedge value and its job's path mapping for the server's OS (a job submitted with
+    `Z:/` paths previews from where the server mounts that share)."""
     try:
         template = get_template(row.template)
-        chunk = Chunk(row.idx, row.frames, row.frame_start, row.frame_end, row.frame_step, row.frame_count)
-        paths = template.command(template.parse_args(row.args), chunk).outputs
+        rules = [PathRule.model_validate(rule) for rule in (row.path_mapping or [])]
+        chunk = Chunk(row.idx, row.frames, row.frame_start, row.frame_end, row.frame_step, row.frame_count,
+                      row.part or None, layer_frames=frame_bounds(row.layer_frames))
+        paths = template.build(template.parse_args(row.args), chunk, Target(os=SERVER_OS), rules).outputs
     except Exception:  # a template that went away or changed: no previews, never a 500
         return []
-    if row.cwd:
-        paths = [p if os.path.isabs(p) else os.path.join(row.cwd, p) for p in paths]
+    cwd = map_path(row.cwd, rules, SERVER_OS) if row.cwd else None
+    if cwd:
+        paths = [p if os.path.isabs(p) else os.path.join(cwd, p) for p in paths]
     return paths
 
 

@@ -21,6 +21,10 @@
     setTimeout(() => box.remove(), bad ? 12000 : 4000);
   }
 
+  // "1 job", "2 jobs"; a confirmation's "{n} job(s)" said for n ("Kill 1 job?").
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  const counted = (text, n) => text.replace("{n}", String(n)).replace(/\(s\)/g, n === 1 ? "" : "s");
+
   function ask(text) {
     const dialog = $("#confirm");
     if (!dialog || !dialog.showModal) return Promise.resolve(window.confirm(text));
@@ -188,6 +192,7 @@
     try {
       await api(button.dataset.method || "POST", button.dataset.action, payload);
       toast(button.dataset.done || "Done", "");
+      if (button.dataset.then) { location.href = button.dataset.then; return; }  // the page's record is gone
       requestRefresh();
     } catch (err) {
       if (err instanceof ApiError) toast(`Refused (${err.status})`, err.explain(), true);
@@ -257,7 +262,7 @@
       const ids = selected();
       const verb = button.dataset.bulk;
       if (!ids.length) return;
-      if (button.dataset.confirm && !(await ask(button.dataset.confirm.replace("{n}", ids.length)))) return;
+      if (button.dataset.confirm && !(await ask(counted(button.dataset.confirm, ids.length)))) return;
       let payload;
       if (verb === "priority") {
         const value = parseInt($("#bulk-priority").value, 10);
@@ -271,8 +276,8 @@
         catch (err) { refused.push(`job ${id}: ${err instanceof ApiError ? err.explain() : err}`); }
       }
       const ok = ids.length - refused.length;
-      if (ok) toast(`${verb}: ${ok} job(s) done`, "");
-      if (refused.length) toast(`Refused for ${refused.length} job(s)`, refused.join("\n"), true);
+      if (ok) toast(`${verb}: ${plural(ok, "job")} done`, "");
+      if (refused.length) toast(`Refused for ${plural(refused.length, "job")}`, refused.join("\n"), true);
       requestRefresh();
     });
     update();
@@ -386,7 +391,7 @@
       for (const b of blocks) {
         if (multi) {
           ctx.fillStyle = css.getPropertyValue("--muted").trim() || "#888";
-          ctx.fillText(`${data.layers[b.layer]} · ${b.count} tasks`, 0, b.labelY + 9);
+          ctx.fillText(`${data.layers[b.layer]} · ${plural(b.count, "task")}`, 0, b.labelY + 9);
         }
         for (let i = 0; i < b.count; i++) {
           const k = b.start + i;
@@ -477,7 +482,7 @@
       const verb = button.dataset.gridAct, ids = Array.from(picked);
       if (verb === "clear") { picked.clear(); draw(); showPicked(); return; }
       if (!ids.length) return;
-      if (button.dataset.confirm && !(await ask(button.dataset.confirm.replace("{n}", ids.length)))) return;
+      if (button.dataset.confirm && !(await ask(counted(button.dataset.confirm, ids.length)))) return;
       const refused = [];
       button.disabled = true;
       for (const id of ids) {
@@ -486,12 +491,16 @@
       }
       button.disabled = false;
       const ok = ids.length - refused.length;
-      if (ok) toast(`${verb}: ${ok} task(s) done`, "");
-      if (refused.length) toast(`Refused for ${refused.length} task(s)`, "\n" + refused.join("\n"), true);
+      if (ok) toast(`${verb}: ${plural(ok, "task")} done`, "");
+      if (refused.length) toast(`Refused for ${plural(refused.length, "task")}`, "\n" + refused.join("\n"), true);
       picked.clear(); showPicked();
       requestRefresh(); reload();
     });
     window.addEventListener("resize", throttle(async () => draw(), 150));
+    document.addEventListener("thresher:theme", () => {  // keys.js switched the theme: colours anew
+      for (const k of Object.keys(colors)) delete colors[k];
+      draw();
+    });
     const reload = throttle(load, 2000);
     hooks.push(layerBars);
     load();

@@ -19,15 +19,17 @@ TOKEN_BY_ID = select(tokens.c.kind, tokens.c.name, tokens.c.digest).where(tokens
 
 # -- job and task pages --------------------------------------------------------------------------
 
-# Columns a task's declared outputs are computed from (its chunk and its layer's template).
+# Columns a task's declared outputs are computed from (its chunk, tile or wedge value, its layer's template
+# and its job's path mapping).
 _OUTPUT_COLUMNS = (tasks.c.idx, tasks.c.frames, tasks.c.frame_start, tasks.c.frame_end, tasks.c.frame_step,
-                   tasks.c.frame_count, layers.c.template, layers.c.args, layers.c.cwd)
+                   tasks.c.frame_count, tasks.c.part, layers.c.template, layers.c.args, layers.c.cwd,
+                   layers.c.frames.label("layer_frames"), jobs.c.path_mapping)
 
 # One task's output columns, for its thumbnails and its page's list of files, with when its latest attempt
 # started and ended (a preview shows only a file that attempt wrote: dashboard/thumbs.written_by_attempt).
 TASK_OUTPUTS = (select(*_OUTPUT_COLUMNS, attempts.c.started_at.label("attempt_started_at"),
                        attempts.c.ended_at.label("attempt_ended_at"))
-                .join(layers, layers.c.id == tasks.c.layer_id)
+                .join(layers, layers.c.id == tasks.c.layer_id).join(jobs, jobs.c.id == tasks.c.job_id)
                 .outerjoin(attempts, attempts.c.id == tasks.c.attempt_id)
                 .where(tasks.c.id == bindparam("task_id")))
 
@@ -35,7 +37,7 @@ TASK_OUTPUTS = (select(*_OUTPUT_COLUMNS, attempts.c.started_at.label("attempt_st
 NEWEST_SUCCEEDED_TASKS = (select(tasks.c.id, *_OUTPUT_COLUMNS, layers.c.name.label("layer"),
                                  attempts.c.started_at.label("attempt_started_at"),
                                  attempts.c.ended_at.label("attempt_ended_at"))
-                          .join(layers, layers.c.id == tasks.c.layer_id)
+                          .join(layers, layers.c.id == tasks.c.layer_id).join(jobs, jobs.c.id == tasks.c.job_id)
                           .outerjoin(attempts, attempts.c.id == tasks.c.attempt_id)
                           .where(tasks.c.job_id == bindparam("job_id"), tasks.c.state == TaskState.SUCCEEDED)
                           .order_by(tasks.c.ended_at.desc(), tasks.c.id.desc()).limit(bindparam("limit")))

@@ -37,8 +37,8 @@ TASK_SUCCEEDED = update(tasks).where(*_RUNNING_ATTEMPT).values(
 TASK_TRIED = update(tasks).where(*_RUNNING_ATTEMPT).values(
     state=bindparam("b_state"), tries=bindparam("b_tries"), ended_at=bindparam("b_ended_at"))
 
-# A task whose live attempt was lost goes back to ready without counting a try.
-TASK_REQUEUED = update(tasks).where(*_RUNNING_ATTEMPT).values(state=TaskState.READY, lost=tasks.c.lost + 1)
+# A task whose live attempt was lost goes back to ready (or paused, `server/layer_pause.py`) without counting a try.
+TASK_REQUEUED = update(tasks).where(*_RUNNING_ATTEMPT).values(state=bindparam("b_state"), lost=tasks.c.lost + 1)
 
 # A task lost once too often (its node went away while running it, again and again) fails for good.
 TASK_LOST_FOR_GOOD = update(tasks).where(*_RUNNING_ATTEMPT).values(
@@ -97,7 +97,7 @@ SET_LOG_SIZE = update(attempts).where(attempts.c.id == bindparam("attempt_id")).
 # Of these attempts, the live ones (those a lost node or a forgetful agent leaves behind), with how
 # often their task was lost before.
 LIVE_ATTEMPTS = (select(attempts.c.id, attempts.c.node_id, attempts.c.job_id, attempts.c.task_id, attempts.c.booked,
-                        tasks.c.lost)
+                        tasks.c.lost, tasks.c.layer_id)
                  .join(tasks, tasks.c.id == attempts.c.task_id)
                  .where(attempts.c.id.in_(bindparam("attempt_ids", expanding=True)),
                         attempts.c.state.in_(LIVE_ATTEMPT_STATES)))

@@ -3,7 +3,7 @@ skip, priority."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, exists, select, update
 
 from thresher.model.states import AttemptState, TaskState
 from thresher.server.db.tables import attempts, jobs, layers, tasks
@@ -87,6 +87,15 @@ LAYER_TASKS_IN = select(tasks.c.id, tasks.c.state, tasks.c.attempt_id, tasks.c.n
 MOVE_LAYER_TASKS = update(tasks).where(
     tasks.c.layer_id == bindparam("b_layer_id"), tasks.c.state == bindparam("from_state")
 ).values(state=bindparam("to_state"))
+
+# Whether a layer is paused: it holds paused tasks (ix_tasks_layer_state; in a job that is not paused, only
+# a layer pause parks them).
+_LAYER_HAS_PAUSED = exists().where(tasks.c.layer_id == bindparam("layer_id"), tasks.c.state == TaskState.PAUSED)
+LAYER_PAUSED = select(_LAYER_HAS_PAUSED.label("layer_paused"))
+
+# Whether a layer's tasks freed now wait as paused: its job is paused, or the layer is.
+PAUSE_OF_LAYER = select(jobs.c.paused.label("job_paused"), _LAYER_HAS_PAUSED.label("layer_paused")).where(
+    jobs.c.id == bindparam("job_id"))
 
 # A layer's tasks in some states end by hand: skipped (counted done) or killed.
 END_LAYER_TASKS = update(tasks).where(

@@ -21,7 +21,8 @@ JOB_SORTS = {"id": jobs.c.id, "-id": jobs.c.id.desc(), "priority": jobs.c.priori
 
 
 def _job_filters(state: str | None, project: str | None, owner: str | None, name: str | None,
-                 folder: str | None = None, archived: bool = False) -> list[Any]:
+                 folder: str | None = None, archived: bool = False, sequence: str | None = None,
+                 shot: str | None = None) -> list[Any]:
     # archived jobs leave the lists (`server/retention.py`); `archived=true` lists only them
     conditions: list[Any] = [jobs.c.archived_at.is_not(None) if archived else jobs.c.archived_at.is_(None)]
     if state:
@@ -34,19 +35,26 @@ def _job_filters(state: str | None, project: str | None, owner: str | None, name
         conditions.append(jobs.c.name.contains(name, autoescape=True))
     if folder:  # by name: the folders of that name (of the project, when one is given too)
         conditions.append(jobs.c.folder_id.in_(select(folders.c.id).where(folders.c.name == folder)))
+    if sequence:  # the spec's sequence and shot, exactly (a shot name is often reused across sequences)
+        conditions.append(jobs.c.sequence == sequence)
+    if shot:
+        conditions.append(jobs.c.shot == shot)
     return conditions
 
 
 def count_jobs(state: str | None, project: str | None, owner: str | None, name: str | None,
-               folder: str | None = None, archived: bool = False) -> Select[Any]:
+               folder: str | None = None, archived: bool = False, *, sequence: str | None = None,
+               shot: str | None = None) -> Select[Any]:
     """How many jobs match a job list's filters (state: comma separated; name: a substring)."""
-    return select(func.count()).select_from(jobs).where(*_job_filters(state, project, owner, name, folder, archived))
+    return select(func.count()).select_from(jobs).where(
+        *_job_filters(state, project, owner, name, folder, archived, sequence, shot))
 
 
 def page_of_jobs(state: str | None, project: str | None, owner: str | None, name: str | None, *, sort: str,
-                 limit: int, offset: int, folder: str | None = None, archived: bool = False) -> Select[Any]:
+                 limit: int, offset: int, folder: str | None = None, archived: bool = False,
+                 sequence: str | None = None, shot: str | None = None) -> Select[Any]:
     """One page of the jobs matching a job list's filters, in the order `sort` names (a JOB_SORTS key)."""
-    return (select(jobs).where(*_job_filters(state, project, owner, name, folder, archived))
+    return (select(jobs).where(*_job_filters(state, project, owner, name, folder, archived, sequence, shot))
             .order_by(JOB_SORTS[sort], jobs.c.id.desc()).limit(limit).offset(offset))
 
 

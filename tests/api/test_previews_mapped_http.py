@@ -1,0 +1,42 @@
+"""Previews follow the job's path mapping and the task's wedge value (`dashboard/thumbs.outputs_of` builds the
+outputs as the assignment does, for the server's OS): a job submitted with `Z:/` paths and a wedge shows
+each task's own image. A real server on both databases, an agent played over the API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.api.test_failure_pages_http import _session
+
+
+def test_a_path_mapped_wedged_job_previews_each_tasks_own_file(farm: Any, tmp_path: Path) -> None:
+    from PIL import Image
+
+    out = tmp_path / "shots"
+    out.mkdir()
+    job_id = farm.api.post("/jobs", {
+        "name": "mapped", "path_mapping": [{"from": "Z:/shots", "to": {"linux": str(out), "darwin": str(out)}}],
+        "layers": [{"name": "r", "frames": "1", "wedge": [10, 20], "args": {
+            "command": ["true"], "outputs": ["Z:/shots/w{wedge}.####.png"]}}]})["id"]
+    enrolled = farm.client(token=farm.enroll_token).post("/agent/register", {"name": "node-a", "cores": 1,
+                                                                               "memory_mb": 2048})
+    agent = farm.client(token=enrolled["token"])
+    for _ in range(2):
+        (work,) = agent.post("/agent/work?wait=5", {})["assignments"]
+        wedge = 10 if work["outputs"][0].endswith("w10.0001.png") else 20
+        assert work["outputs"] == [f"{out}/w{wedge}.0001.png"]  # the node's view: mapped, its wedge
+        Image.new("RGB", (64, 32), (wedge, 10, 10)).save(out / f"w{wedge}.0001.png")
+        agent.post("/agent/finish", {"reports": [{"attempt_id": work["attempt_id"], "status": "succeeded",
+                                                  "exit_code": 0, "log_size": 0}]})
+    tasks = farm.api.get(f"/jobs/{job_id}/tasks")["items"]
+    assert [t["state"] for t in tasks] == ["succeeded", "succeeded"]
+    client = _session(farm)
+    job_page = client.get(f"/jobs/{job_id}").text
+    for task, wedge in zip(tasks, (10, 20), strict=True):
+        thumb = f"/ui/thumb/{task['id']}/0"
+        assert f'src="{thumb}"' in job_page
+        page = client.get(f"/tasks/{task['id']}").text
+        assert f"w{wedge}.0001.png" in page and f'src="{thumb}"' in page
+        answer = client.get(thumb)
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("image/")

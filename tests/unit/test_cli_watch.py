@@ -1,0 +1,82 @@
+"""`thresher job`, `why` and `wait` take the steering commands' targets: several ids, names and globs
+(`cli/targets.py`), a glob matching several jobs without `--yes` (reading changes nothing). Against the
+fake server of test_cli_commands."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+from tests.unit.test_cli_commands import JOB, SUMMARY, FakeServer, page, run
+from tests.unit.test_cli_commands import fake as fake  # the fixture, shared
+
+
+def _jobs(fake: FakeServer, *jobs: dict[str, Any]) -> None:
+    """Each job answers GET /jobs/{id}; the listing answers the `name contains` filter."""
+    for job in jobs:
+        fake.routes[("GET", f"/jobs/{job['id']}")] = job
+
+    def listing(request: httpx.Request) -> httpx.Response:
+        needle = request.url.params.get("name") or ""
+        found = [{**SUMMARY, "id": j["id"], "name": j["name"]} for j in jobs if needle in j["name"]]
+        return httpx.Response(200, json=page(*found))
+    fake.routes[("GET", "/jobs")] = listing
+
+
+def _job(job_id: int, name: str, **more: Any) -> dict[str, Any]:
+    return {**JOB, "id": job_id, "name": name, "failures": 0, "stop_reason": None, **more}
+
+
+def _read(fake: FakeServer) -> list[str]:
+    return [r.url.path.removeprefix("/api/v1") for r in fake.requests
+            if r.method == "GET" and r.url.path.removeprefix("/api/v1").count("/") == 2]
+
+
+def test_job_shows_several_jobs_by_id_and_glob(fake: FakeServer) -> None:
+    _jobs(fake, _job(3, "shot010_comp"), _job(4, "shot010_light"), _job(8, "shot020_comp"))
+    result = run("job", "8", "shot010*", "-s", "http://x")
+    assert result.exit_code == 0, result.stderr
+    assert _read(fake) == ["/jobs/8", "/jobs/3", "/jobs/4"]  # in the order named, a glob needs no --yes
+    for name in ("shot020_comp", "shot010_comp", "shot010_light"):
+        assert name in result.stdout
+    as_json = json.loads(run("job", "shot010*", "--json", "-s", "http://x").stdout)
+    assert [j["id"] for j in as_json] == [3, 4]
+    assert json.loads(run("job", "8", "--json", "-s", "http://x").stdout)["id"] == 8  # one job: one object
+
+
+def test_job_reports_an_unknown_job_and_shows_the_others(fake: FakeServer) -> None:
+    _jobs(fake, _job(3, "a"))
+    result = run("job", "3", "99", "-s", "http://x")
+    assert result.exit_code == 1 and "job 99:" in result.stderr
+    assert "a" in result.stdout and "main" in result.stdout
+    none = run("job", "nosuch*", "-s", "http://x")
+    assert none.exit_code == 1 and "no job matches the glob 'nosuch*'" in none.stderr
+
+
+def test_why_says_it_for_each_job(fake: FakeServer) -> None:
+    _jobs(fake, _job(3, "shot010_comp", state="waiting", pending="waits for job 2"),
+          _job(4, "shot010_light", state="running"))
+    result = run("why", "shot010*", "-s", "http://x")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == ["job 3 (waiting): waits for job 2", "job 4 is running: nothing waits"]
+    answer = json.loads(run("why", "3", "4", "--json", "-s", "http://x").stdout)
+    assert [(a["job_id"], a["pending"]) for a in answer] == [(3, "waits for job 2"), (4, None)]
+
+
+def test_wait_waits_for_every_job_and_fails_if_one_did(fake: FakeServer) -> None:
+    _jobs(fake, _job(3, "shot010_comp", state="succeeded"), _job(4, "shot010_light", state="killed"))
+    both = run("wait", "shot010*", "-s", "http://x")
+    assert both.exit_code == 1
+    assert both.stdout.splitlines() == ["job 3 succeeded", "job 4 killed"]
+    assert run("wait", "3", "-s", "http://x").exit_code == 0
+    answer = json.loads(run("wait", "3", "4", "--json", "-s", "http://x").stdout)
+    assert [(j["id"], j["state"]) for j in answer] == [(3, "succeeded"), (4, "killed")]
+
+
+def test_wait_for_several_times_out_on_the_whole_wait(fake: FakeServer) -> None:
+    _jobs(fake, _job(3, "done", state="succeeded"), _job(4, "busy", state="running"))
+    result = run("wait", "3", "4", "--timeout", "0.3", "-s", "http://x")
+    assert result.exit_code == 2
+    assert result.stdout.splitlines() == ["job 3 succeeded"]
+    assert "timeout: job 4 still running after 0.3 s" in result.stderr
