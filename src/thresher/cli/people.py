@@ -13,7 +13,6 @@ import typer
 from thresher.cli.common import JsonOpt, ServerOpt, ThresherGroup, TokenOpt, connect, console, emit_json, fail
 from thresher.cli.views import listing_table
 from thresher.client.config import resolve, save_client_config
-from thresher.client.http import HttpClient
 from thresher.client.people import People
 from thresher.wire.users import TokenInfo, User
 
@@ -35,7 +34,7 @@ def _out(answer: Any, json_out: bool, text: str) -> None:
 
 
 def _ask_password(confirm: bool = True) -> str:
-    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=confirm))
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=confirm, err=True))
 
 
 def users_table(users: list[User]) -> Any:
@@ -154,9 +153,10 @@ def login(server: ServerOpt = None,
     if token:
         secret = token
     else:
-        name = user or typer.prompt("User", default=getpass.getuser())
-        with HttpClient(url) as http:
-            secret = People(http).login(name, _ask_password(confirm=False), token_name=f"cli {getpass.getuser()}").secret
+        name = user or typer.prompt("User", default=getpass.getuser(), err=True)
+        password = _ask_password(confirm=False)
+        with connect(url, "") as anonymous:  # the login call needs no token
+            secret = People(anonymous.http).login(name, password, token_name=f"cli {getpass.getuser()}").secret
     with connect(url, secret) as client:
         me = client.whoami()  # the token works
     path = save_client_config(url, secret)
