@@ -131,3 +131,17 @@ def test_tokens_revoked_expired_and_read_only(api: Api) -> None:
     api.call("GET", "/jobs", expired, 401)
     api.call("POST", "/logout", alice, 200)
     api.call("GET", "/jobs", alice, 401)
+
+
+def test_a_dashboard_session_acts_as_its_tokens_user_and_ends_when_they_are_disabled(api: Api) -> None:
+    alice = api.user("alice", "artist")
+    made = api.server.sessions.login(api.server.db, alice)
+    assert made is not None
+    cookie, session = made
+    assert (session.caller.name, session.caller.role) == ("alice", "artist")
+    checked = api.server.sessions.check(api.server.db, cookie)
+    assert checked is not None and checked.caller.role == "artist"
+    api.call("PATCH", "/users/alice", api.admin, 200, json={"disabled": True})
+    assert api.server.sessions.check(api.server.db, cookie) is None
+    with api.server.db.read() as conn:
+        assert auth.lookup(conn, alice) is None

@@ -161,7 +161,7 @@ async def current_caller(request: Request) -> Caller:
     if caller is False:
         caller = await run_in_threadpool(server.caller_for, secret)
     if caller is None:
-        raise Unauthorized("unknown or revoked token")
+        raise Unauthorized("unknown, revoked or expired token (or its user is disabled)")
     request.state.caller = caller
     return caller  # type: ignore[return-value]
 
