@@ -1,6 +1,7 @@
-"""People through the API, in process on a real SQLite database: a job is its submitter's (a wrangler
+"""People through the API, in process on a real database: a job is its submitter's (a wrangler
 may submit on someone's behalf, an artist may not), artists' priority ceiling, projects' members,
-and a user disabled, a role changed, a token revoked or expired taking effect at once."""
+and a user disabled, a role changed, a token revoked or expired taking effect at once. On SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ class Api:
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
-    server = prepare(f"sqlite:///{tmp_path / 'people.db'}", tmp_path / "data")
+def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
+    server = prepare(db_url, tmp_path / "data")
     admin = (tmp_path / "data" / "admin.token").read_text().strip()
     enroll = (tmp_path / "data" / "enroll.token").read_text().strip()
     with TestClient(create_app(server)) as client:
