@@ -146,3 +146,26 @@ def test_a_dashboard_session_acts_as_its_tokens_user_and_ends_when_they_are_disa
     assert api.server.sessions.check(api.server.db, cookie) is None
     with api.server.db.read() as conn:
         assert auth.lookup(conn, alice) is None
+
+
+def test_the_dashboard_shows_the_user_and_only_the_actions_they_may_take(api: Api) -> None:
+    alice, bob, vic = api.user("alice", "artist"), api.user("bob", "artist"), api.user("vic", "viewer")
+    job = api.call("POST", "/jobs", alice, 201, json=_spec())["id"]
+
+    def page(token: str) -> str:
+        made = api.server.sessions.login(api.server.db, token)
+        assert made is not None
+        api.client.cookies.set("thresher_session", made[0])
+        try:
+            answer = api.client.get(f"/jobs/{job}")
+        finally:
+            api.client.cookies.clear()
+        assert answer.status_code == 200
+        return answer.text
+
+    for token, name, role, kill, urgent in ((alice, "alice", "artist", True, False), (bob, "bob", "artist", False, False),
+                                            (vic, "vic", "viewer", False, False), (api.admin, "admin", "admin", True, True)):
+        html = page(token)
+        assert f'{name} <span class="role">{role}</span>' in html
+        assert ('id="kill-job"' in html) == kill, name
+        assert ('id="urgent-job"' in html) == urgent, name
