@@ -28,7 +28,9 @@ def _job_count(api: HttpClient) -> int:
 
 def test_every_call_needs_a_token_of_the_right_kind(farm) -> None:
     assert httpx.get(farm.server_url + "/api/v1/health").json()["status"] == "ok"
-    assert httpx.get(farm.server_url + "/openapi.json").json()["info"]["title"] == "Thresher"
+    assert httpx.get(farm.server_url + "/openapi.json").status_code == 401  # behind login
+    assert httpx.get(farm.server_url + "/openapi.json", headers={"Authorization": f"Bearer {farm.admin_token}"}
+                     ).json()["info"]["title"] == "Thresher"
     response = httpx.get(farm.server_url + "/api/v1/jobs")
     assert response.status_code == 401 and "bearer token" in response.json()["detail"]
     with pytest.raises(ApiError) as info:

@@ -163,3 +163,53 @@ def test_dependencies_of_older_jobs_become_rows_and_still_release(db_url: str, t
         assert b["job_id"] == second
     finally:
         server.db.dispose()
+
+
+def test_people_come_forward_with_their_jobs_and_the_admin_token(db_url: str, tmp_path: Path) -> None:
+    """Revision 0008: the admin token written before belongs to a first admin user, and every owner of a
+    job becomes a user (an artist without a password), so their jobs keep their owner."""
+    from thresher.server import auth
+    from thresher.server.db.tables import users
+
+    data = tmp_path / "data"
+    old = Database(db_url)
+    try:
+        _upgrade(old, "0007")
+        with old.write() as conn:
+            first = _old_job(conn, "default", 1)
+            second = _old_job(conn, "default", 1)
+            conn.execute(text("UPDATE jobs SET owner = 'ana' WHERE id = :id"), {"id": second})
+            secret = "thr_admin_from-before-0008"
+            conn.execute(text("INSERT INTO tokens (digest, kind, name, created_at) VALUES (:d, 'admin', 'admin', :now)"),
+                         {"d": auth.digest(secret), "now": utcnow()})
+        data.mkdir()
+        (data / "admin.token").write_text(secret + "\n")
+    finally:
+        old.dispose()
+    server = prepare(db_url, data)
+    try:
+        with server.db.read() as conn:
+            people = {r.name: (r.role, r.password_hash) for r in conn.execute(select(users))}
+            owners = {r.id: r.owner for r in conn.execute(select(jobs.c.id, jobs.c.owner))}
+            caller = auth.lookup(conn, secret)
+        assert people == {"admin": ("admin", None), "tester": ("artist", None), "ana": ("artist", None)}
+        assert owners == {first: "tester", second: "ana"}
+        assert caller is not None and caller.role == "admin" and caller.name == "admin" and caller.user_id
+        assert (data / "admin.token").read_text().strip() == secret  # still the working token
+    finally:
+        server.db.dispose()
+
+
+def test_a_first_start_makes_the_first_admin_and_its_token(db_url: str, tmp_path: Path) -> None:
+    from thresher.server import auth
+
+    server = prepare(db_url, tmp_path / "data")
+    try:
+        with server.db.read() as conn:
+            admin = auth.lookup(conn, (tmp_path / "data" / "admin.token").read_text().strip())
+            enroll = auth.lookup(conn, (tmp_path / "data" / "enroll.token").read_text().strip())
+        assert admin is not None and (admin.kind, admin.name, admin.role) == ("admin", "admin", "admin")
+        assert enroll is not None and enroll.kind == "enroll" and enroll.role is None and enroll.user_id is None
+        assert (tmp_path / "data" / "admin.token").stat().st_mode & 0o777 == 0o600
+    finally:
+        server.db.dispose()

@@ -119,6 +119,9 @@ def test_api_docs_render_offline_and_try_calls_with_a_token(browser: Any, make_f
     page.on("request", lambda r: elsewhere.append(r.url) if not r.url.startswith(farm.server_url) else None)
     try:
         page.goto(farm.server_url + "/docs")
+        assert "/login" in page.url  # behind login (public_api_docs is off)
+        login(page, farm.server_url, farm.admin_token)
+        page.goto(farm.server_url + "/docs")
         page.locator(".opblock-summary-path", has_text="/api/v1/jobs").first.wait_for()
         assert "OAS 3.1" in page.text_content("h2.title, .info .title")
         # Authorize with a token, then "Try it out": the call carries the bearer token and is answered.

@@ -22,7 +22,8 @@ from thresher.client.http import HttpClient
 COUNTS = {"waiting": 0, "held": 0, "ready": 1, "running": 1, "succeeded": 2, "failed": 0, "paused": 0, "killed": 0, "skipped": 0}
 # The server's answers in full: the CLI parses them with the wire models and `--json` prints them back.
 SUMMARY = {
-    "id": 7, "name": "shot", "owner": "ana", "project": "demo", "sequence": None, "shot": None, "priority": 50,
+    "id": 7, "name": "shot", "owner": "ana", "submitted_by": None, "project": "demo", "sequence": None, "shot": None,
+    "priority": 50,
     "state": "running", "paused": False, "submitted_at": "2024-01-01T10:00:00Z", "finished_at": None,
     "counts": COUNTS, "total_tasks": 4, "progress": 50.0, "archived_at": None, "stats": None,
 }

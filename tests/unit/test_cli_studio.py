@@ -42,7 +42,9 @@ def test_projects(fake: FakeServer) -> None:
     fake.routes[("PATCH", "/projects/show")] = PROJECT
     assert _json("project", "list") == [PROJECT]
     assert "show" in run("project", "list", "-s", "http://x").stdout
-    assert _json("project", "show", "show") == PROJECT
+    fake.routes[("GET", "/projects/show/members")] = {"project": "show", "members": ["alice"]}
+    assert _json("project", "show", "show") == {**PROJECT, "members": ["alice"]}
+    assert "members: alice" in run("project", "show", "show", "-s", "http://x").stdout
     assert "seq010" in run("project", "show", "show", "-s", "http://x").stdout
     assert _json("project", "add", "show", "--weight", "2", "--max-cores", "40") == PROJECT
     assert fake.last_json() == {"name": "show", "weight": 2.0, "max_cores": 40, "max_gpus": None}

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from thresher.server.app import create_app
 from thresher.server.dashboard import pages
 from thresher.server.main import prepare
+from thresher.server.settings import ServerSettings
 
 URL = re.compile(r"""(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}[^\s"'<>)]*""", re.I)
 ALLOWED = {"http://www.w3.org/2000/svg"}  # an XML namespace name, never fetched
@@ -37,7 +38,7 @@ def test_the_url_check_would_catch_a_cdn() -> None:
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    server = prepare(f"sqlite:///{tmp_path / 'docs.db'}", tmp_path / "data")
+    server = prepare(f"sqlite:///{tmp_path / 'docs.db'}", tmp_path / "data", ServerSettings(public_api_docs=True))
     yield TestClient(create_app(server))  # no lifespan: no broadcaster needed here
     server.db.dispose()
 
@@ -53,6 +54,22 @@ def test_api_docs_load_only_from_the_server(client: TestClient, path: str) -> No
         answer = client.get(asset)
         assert answer.status_code == 200 and len(answer.content) > 100, asset
     assert client.get("/openapi.json").json()["openapi"].startswith("3.")
+
+
+def test_api_docs_are_behind_login_unless_opened(tmp_path: Path) -> None:
+    server = prepare(f"sqlite:///{tmp_path / 'closed.db'}", tmp_path / "data")
+    try:
+        client = TestClient(create_app(server))
+        token = (tmp_path / "data" / "admin.token").read_text().strip()
+        for path in ("/docs", "/redoc"):
+            page = client.get(path, follow_redirects=False)
+            assert page.status_code == 303 and page.headers["location"].startswith("/login?next=")
+            assert client.get(path, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert client.get("/openapi.json").status_code == 401
+        assert client.get("/openapi.json", headers={"Authorization": "Bearer thr_admin_forged"}).status_code == 401
+        assert client.get("/openapi.json", headers={"Authorization": f"Bearer {token}"}).json()["openapi"]
+    finally:
+        server.db.dispose()
 
 
 def test_swagger_ui_reads_openapi_3_1(client: TestClient) -> None:

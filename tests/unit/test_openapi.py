@@ -87,7 +87,7 @@ def test_every_route_has_a_response_model_an_operation_id_and_a_tag(app: FastAPI
     assert {"submit_job", "list_jobs", "get_job", "kill_job", "register_node", "heartbeat",
             "ask_for_work"} <= set(ids)
     assert {tag for r in routes for tag in r.tags} == {"jobs", "tasks", "attempts", "nodes", "templates", "agent", "studio",
-                                                       "meta"}
+                                                       "meta", "people"}
 
 
 def _schema_name(response: dict[str, Any]) -> str:
@@ -342,6 +342,34 @@ def test_real_answers_are_documented_and_have_their_models(app: FastAPI) -> None
         call("POST", f"/jobs/{scouted['id']}/release", admin, 404, json={"layer": "nothing"})
         call("POST", f"/jobs/{scouted['id']}/release", admin, 200, json={"layer": "render"})
         call("POST", f"/jobs/{scouted['id']}/release", admin, 409)
+        # people: users, personal tokens, the password login, projects' members
+        call("GET", "/users", admin, 200)
+        call("POST", "/users", admin, 201, json={"name": "ana", "role": "artist", "password": "ana-secret-1"})
+        call("POST", "/users", admin, 409, json={"name": "ana"})
+        call("POST", "/users", admin, 422, json={"name": "not a name"})
+        call("GET", "/users/ana", admin, 200)
+        call("GET", "/users/nobody", admin, 404)
+        call("PATCH", "/users/ana", admin, 200, json={"role": "wrangler"})
+        call("PATCH", "/users/nobody", admin, 404, json={})
+        call("PUT", "/users/ana/password", admin, 200, json={"password": "ana-secret-2"})
+        call("PUT", "/users/nobody/password", admin, 404, json={"password": "whatever-1"})
+        call("POST", "/login", None, 401, json={"user": "ana", "password": "wrong-one"})
+        call("POST", "/login", None, 422, json={"user": "ana"})
+        ana = call("POST", "/login", None, 200, json={"user": "ana", "password": "ana-secret-2"})["secret"]
+        made = call("POST", "/tokens", ana, 201, json={"name": "pipeline", "read_only": True})
+        call("POST", "/tokens", made["secret"], 403, json={"name": "escalate"})
+        call("GET", "/tokens", ana, 200)
+        call("GET", "/tokens", admin, 200, params={"all": "true"})
+        call("DELETE", f"/tokens/{made['id']}", ana, 200)
+        call("DELETE", "/tokens/999999", ana, 404)
+        call("GET", "/projects/show/members", admin, 200)
+        call("GET", "/projects/nothing/members", admin, 404)
+        call("POST", "/projects/show/members", admin, 200, json={"user": "ana"})
+        call("POST", "/projects/nothing/members", admin, 404, json={"user": "ana"})
+        call("DELETE", "/projects/show/members/ana", admin, 200)
+        call("DELETE", "/projects/show/members/ana", admin, 404)
+        call("POST", "/logout", ana, 200)
+        call("POST", "/logout", ana, 401)
         # retention: only finished jobs, a node only when down
         call("POST", "/jobs/archive", admin, 409, json={"ids": [scouted["id"]]})
         call("POST", "/jobs/archive", admin, 422, json={})
@@ -363,7 +391,8 @@ def test_page_is_one_generic_shape(document: dict[str, Any]) -> None:
     schemas = document["components"]["schemas"]
     pages = [name for name in schemas if name.startswith("Page_")]
     assert set(pages) == {"Page_JobSummary_", "Page_Task_", "Page_Attempt_", "Page_Node_", "Page_Template_",
-                          "Page_Project_", "Page_Pool_", "Page_Limit_", "Page_Service_"}
+                          "Page_Project_", "Page_Pool_", "Page_Limit_", "Page_Service_", "Page_User_",
+                          "Page_TokenInfo_"}
     for name in pages:
         assert set(schemas[name]["required"]) == {"items", "total"}
 

@@ -9,7 +9,22 @@ from __future__ import annotations
 import typer
 
 from thresher import __version__
-from thresher.cli import demo, deps, farm, jobs, logs, nodes, retention, secret, services, simulate, studio, task, watch
+from thresher.cli import (
+    demo,
+    deps,
+    farm,
+    jobs,
+    logs,
+    nodes,
+    people,
+    retention,
+    secret,
+    services,
+    simulate,
+    studio,
+    task,
+    watch,
+)
 from thresher.cli.common import ThresherGroup
 
 app = typer.Typer(
@@ -91,6 +106,13 @@ app.add_typer(services.service_app, name="service", rich_help_panel=STUDIO)
 app.command("stake", rich_help_panel=STUDIO)(studio.stake)
 app.command("urgent", rich_help_panel=JOBS)(studio.urgent)
 app.command("move", rich_help_panel=JOBS)(studio.move)
+
+PEOPLE = "People"
+app.add_typer(people.user_app, name="user", rich_help_panel=PEOPLE)
+app.add_typer(people.token_app, name="token", rich_help_panel=PEOPLE)
+app.command("login", rich_help_panel=PEOPLE)(people.login)
+app.command("logout", rich_help_panel=PEOPLE)(people.logout)
+studio.project_app.add_typer(people.member_app, name="member")
 
 
 def main() -> None:

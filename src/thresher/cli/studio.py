@@ -132,13 +132,17 @@ def project_set(name: ProjectArg, weight: WeightOpt = None, max_cores: CapOpt = 
 @project_app.command("show")
 def project_show(name: ProjectArg, json_out: JsonOpt = False, server: ServerOpt = None,
                  token: TokenOpt = None) -> None:
-    """Show a project: its stakes per pool and its folders."""
+    """Show a project: its stakes per pool, its folders and its members."""
+    from thresher.client.people import People
+
     with connect(server, token) as client:
         answer = client.project(name)
+        members = People(client.http).members(name).members
     if json_out:
-        emit_json(answer)
+        emit_json({**answer.model_dump(mode="json"), "members": members})
     else:
         console.print(project_view(answer))
+        console.print(f"members: {', '.join(members) if members else '- (anyone who may submit)'}")
 
 
 @project_app.command("usage")

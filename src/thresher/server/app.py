@@ -17,12 +17,14 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from thresher import __version__
-from thresher.server import housekeeping
+from thresher.server import housekeeping, permits
 from thresher.server.api import agents, blocklist, dependencies, meta, people, retention, services, studio, wrangler
+from thresher.server.api import users as people_users
 from thresher.server.body_limit import BodyLimit
 from thresher.server.context import ServerContext
 from thresher.server.dashboard import pages as dashboard
 from thresher.server.dashboard.docs import mount_docs
+from thresher.server.dashboard.session import COOKIE
 from thresher.server.errors import ApiProblem, database_value_problem
 
 log = logging.getLogger("thresher.server")
@@ -52,7 +54,7 @@ def _sendable(text: str) -> str:
 # The bearer scheme of the OpenAPI document: /docs shows an Authorize button, and "Try it out" sends
 # the token. Tokens are still checked by the routes' own dependencies (server/context.py).
 SECURITY_SCHEMES = {"bearer": {"type": "http", "scheme": "bearer",
-                               "description": "an admin, enroll or node token (`thr_<kind>_...`)"}}
+                               "description": "a person's, enroll or node token (`thr_<kind>_...`)"}}
 
 
 def _set_up_openapi(app: FastAPI, schemas: dict[str, Any]) -> None:
@@ -100,6 +102,7 @@ def create_app(server: ServerContext) -> FastAPI:
         server.refresher.close()
 
     app = FastAPI(title="Thresher", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None,  # served by mount_docs, behind login
                   description="Render farm manager API. Every call needs `Authorization: Bearer <token>`.")
     app.state.ctx = server
 
@@ -137,12 +140,26 @@ def create_app(server: ServerContext) -> FastAPI:
 
     # Agents first: their calls are most of the traffic, and routes are matched in order.
     for router in (agents.router, meta.router, people.router, studio.router, services.router, blocklist.router,
-                   dependencies.router, wrangler.router, retention.router):
+                   dependencies.router, wrangler.router, retention.router, people_users.router):
+        permits.mark(router)  # each operation's permission as `x-permission` (server/permits.py)
         app.include_router(router, prefix=API_PREFIX)
     _set_up_openapi(app, people.openapi_components())
     app.include_router(dashboard.router)  # the web dashboard at / (server/dashboard/pages.py)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
-    mount_docs(app)  # /docs and /redoc from packaged assets, no CDN (server/dashboard/docs.py)
+    mount_docs(app, allowed=lambda request: _docs_allowed(server, request))  # /docs, /redoc: no CDN (dashboard/docs.py)
     app.add_middleware(BodyLimit, default=server.settings.max_body_bytes, limits={  # server/body_limit.py
         ("POST", f"{API_PREFIX}/jobs"): (server.settings.max_submit_body_bytes, "max_submit_body_bytes")})
     return app
+
+
+async def _docs_allowed(server: ServerContext, request: Request) -> bool:
+    """The API's documentation: for a dashboard session or any valid token, unless `public_api_docs`."""
+    if server.settings.public_api_docs:
+        return True
+    if COOKIE in request.cookies:
+        if await run_in_threadpool(server.sessions.check, server.db, request.cookies.get(COOKIE)) is not None:
+            return True
+    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return False
+    return await run_in_threadpool(server.caller_for, secret.strip()) is not None

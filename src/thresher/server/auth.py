@@ -1,7 +1,10 @@
 """Bearer tokens: created with high entropy, stored only as SHA-256 digests.
 
-Three kinds: `admin` (people and tools), `enroll` (may only register new nodes) and `node` (one
-agent's own credential: it can act only for that node).
+Four kinds: `admin` (the first admin's token the server writes at first start), `user` (a person's
+personal token, `server/users.py`), `enroll` (may only register new nodes) and `node` (one agent's own
+credential: it can act only for that node). A person's token (admin or user) belongs to a user and
+acts with the user's role (a read-only one as a viewer); a token of a disabled user, a revoked one and
+an expired one are not accepted. What each may do is `model/permissions.py`.
 """
 
 from __future__ import annotations
@@ -9,19 +12,36 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection
 
 from thresher.server.clock import utcnow
 from thresher.server.db.queries import tokens as q
 
+FIRST_ADMIN = "admin"  # the user the first admin token belongs to (migration 0008 makes it too)
+PERSON_KINDS = ("admin", "user")
+
 
 @dataclass(frozen=True)
 class Caller:
-    kind: str
-    name: str
+    kind: str                         # the token's kind: admin | user | enroll | node
+    name: str                         # a person's user name; else the token's name
     node_id: int | None = None
+    user_id: int | None = None
+    role: str | None = None           # a person's role (model/permissions.Role)
+    read_only: bool = False
+    token_id: int | None = None
+    expires_at: datetime | None = None
+
+    @property
+    def who(self) -> str:
+        """What `model.permissions.decide` judges: the person's role, or the credential's kind."""
+        if self.role is not None:
+            return self.role
+        return self.kind if self.kind in ("node", "enroll") else "anonymous"
 
 
 def digest(secret: str) -> str:
@@ -32,16 +52,50 @@ def new_secret(kind: str) -> str:
     return f"thr_{kind}_{secrets.token_urlsafe(32)}"
 
 
-def create_token(conn: Connection, kind: str, name: str, node_id: int | None = None) -> str:
+def create_token(conn: Connection, kind: str, name: str, node_id: int | None = None, *, user_id: int | None = None,
+                 expires_at: datetime | None = None, read_only: bool = False) -> str:
     secret = new_secret(kind)
     conn.execute(q.INSERT_TOKEN, {"digest": digest(secret), "kind": kind, "name": name, "node_id": node_id,
-                                  "created_at": utcnow()})
+                                  "created_at": utcnow(), "user_id": user_id, "expires_at": expires_at,
+                                  "read_only": read_only})
     return secret
+
+
+def caller_from_row(row: Any, now: datetime) -> Caller | None:
+    """The caller a token row (`queries/tokens.TOKEN_BY_DIGEST`'s columns) stands for, or None when it
+    is revoked, expired, or its user disabled (or gone)."""
+    if row.revoked_at is not None or (row.expires_at is not None and _aware(row.expires_at) <= now):
+        return None
+    if row.kind in PERSON_KINDS:
+        if row.user_id is None or row.user_name is None or row.disabled:
+            return None
+        return Caller(row.kind, row.user_name, None, row.user_id, row.role, bool(row.read_only), row.id,
+                      row.expires_at and _aware(row.expires_at))
+    return Caller(row.kind, row.name, row.node_id, token_id=row.id,
+                  expires_at=row.expires_at and _aware(row.expires_at))
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes (stored in UTC)."""
+    from datetime import timezone
+
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def lookup(conn: Connection, secret: str) -> Caller | None:
     row = conn.execute(q.TOKEN_BY_DIGEST, {"digest": digest(secret)}).first()
-    return Caller(row.kind, row.name, row.node_id) if row else None
+    return caller_from_row(row, utcnow()) if row else None
+
+
+def first_admin_id(conn: Connection) -> int:
+    """The id of the first admin user, whom the first admin token belongs to. Migration 0008 makes it;
+    made here only if it is missing."""
+    found = conn.execute(q.USER_ID_BY_NAME, {"name": FIRST_ADMIN}).scalar()
+    if found is None:
+        found = conn.execute(q.INSERT_USER, {
+            "name": FIRST_ADMIN, "role": "admin", "password_hash": None, "source": "local", "disabled": False,
+            "created_at": utcnow()}).scalar_one()
+    return int(found)
 
 
 def ensure_bootstrap_tokens(conn: Connection, data_dir: Path) -> dict[str, Path]:
@@ -56,7 +110,8 @@ def ensure_bootstrap_tokens(conn: Connection, data_dir: Path) -> dict[str, Path]
         path = data_dir / f"{kind}.token"
         current = path.read_text().strip() if path.exists() else ""
         if not current or lookup(conn, current) is None:
-            secret = create_token(conn, kind, "admin" if kind == "admin" else "enrollment")
+            secret = create_token(conn, kind, "admin" if kind == "admin" else "enrollment",
+                                  user_id=first_admin_id(conn) if kind == "admin" else None)
             tmp = path.with_suffix(".tmp")
             tmp.write_text(secret + "\n")
             tmp.chmod(0o600)

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Connection
 
+from thresher.model.permissions import decide
 from thresher.server import auth, lifecycle
 from thresher.server.auth import Caller
 from thresher.server.clock import utcnow
@@ -129,9 +130,13 @@ class ServerContext:
             return cached  # type: ignore[return-value]
         with self.db.read() as conn:
             caller = auth.lookup(conn, secret)
-        # Revoking or replacing tokens clears the cache of the process that did it at once; other server
-        # processes notice within token_cache_s.
-        self._token_cache[secret] = (time.monotonic() + self.settings.token_cache_s, caller)
+        # Revoking or replacing tokens, disabling a user or changing their role clears the cache of the
+        # process that did it at once; other server processes notice within token_cache_s. A token
+        # that expires sooner is not kept past its expiry.
+        keep = self.settings.token_cache_s
+        if caller is not None and caller.expires_at is not None:
+            keep = min(keep, (caller.expires_at - utcnow()).total_seconds())
+        self._token_cache[secret] = (time.monotonic() + keep, caller)
         return caller
 
     def forget_tokens(self) -> None:
@@ -160,7 +165,7 @@ def _bearer(request: Request) -> str:
 
 
 def _session_caller(request: Request) -> Caller | None:
-    """A dashboard session cookie counts as an admin token; changes also need the CSRF header."""
+    """A dashboard session cookie counts as the token it was made with; changes also need the CSRF header."""
     if "authorization" in request.headers or COOKIE not in request.cookies:
         return None
     session = ctx(request).sessions.check(ctx(request).db, request.cookies.get(COOKIE))
@@ -186,15 +191,20 @@ async def current_caller(request: Request) -> Caller:
     if caller is False:
         caller = await run_in_threadpool(server.caller_for, secret)
     if caller is None:
-        raise Unauthorized("unknown or revoked token")
+        raise Unauthorized("unknown, revoked or expired token (or its user is disabled)")
     request.state.caller = caller
     return caller  # type: ignore[return-value]
 
 
 async def require_admin(caller: Caller = Depends(current_caller)) -> Caller:
-    if caller.kind != "admin":
-        raise Forbidden(f"a {caller.kind} token cannot make this call")
+    """An admin's full token (`permits.permit("admin")` is the same check)."""
+    refusal = decide(caller.who, "admin", read_only=caller.read_only)
+    if refusal is not None:
+        raise Forbidden(refusal.reason)
     return caller
+
+
+require_admin.permission = "admin"  # type: ignore[attr-defined]  # what `permits.mark` writes into the OpenAPI document
 
 
 async def current_node_id(caller: Caller = Depends(current_caller)) -> int:

@@ -180,6 +180,15 @@ class ServerSettings(ThresherSettings):
     session_lifetime_s: float = Field(
         LIFETIME_S, gt=0, le=LIFETIME_S,
         description="A dashboard session ends this long after its login, used or not (at most 7 days).")
+    artist_max_priority: int = Field(
+        50, ge=0, le=1000, description="The highest priority an artist may give their own jobs (at submit or "
+                                       "later); wranglers and admins set any.")
+    public_api_docs: bool = Field(
+        False, description="Whether `/docs`, `/redoc` and `/openapi.json` open without logging in; off, they "
+                           "need a dashboard session or a token like every call.")
+    token_max_days: float = Field(
+        365.0, gt=0, description="The longest a personal token may live (days); a token asked for without an "
+                                 "expiry gets this.")
 
     # -- dashboard --
     dashboard_tick_s: float = Field(

@@ -55,9 +55,11 @@ def _first_state(jobs_ready: bool) -> JobState:
                                  paused=False, killed=False)
 
 
-def create_job(conn: Connection, job: CheckedJob, owner: str, *, create_projects: bool = False) -> int:
+def create_job(conn: Connection, job: CheckedJob, owner: str, *, create_projects: bool = False,
+               submitted_by: str | None = None) -> int:
     """Insert the job, layers and tasks; returns the new job id. A project not known yet is made when
-    `create_projects` (the server's `create_unknown_projects`), else refused; a folder is made when new."""
+    `create_projects` (the server's `create_unknown_projects`), else refused; a folder is made when new.
+    `submitted_by`: the user who submitted it on behalf of its owner (none: the owner did)."""
     spec = job.spec
     # checked again in the writing transaction: nodes and jobs may have gone since the spec was checked
     _states, problems = dependency_problems(conn, job.needs.depends_on)
@@ -77,6 +79,7 @@ def create_job(conn: Connection, job: CheckedJob, owner: str, *, create_projects
         paused=False, killed=False, depends_on=spec.job_ids(), spec=spec.model_dump(mode="json"),
         total_tasks=job.task_count, submitted_at=utcnow(),
         path_mapping=[rule.model_dump(mode="json") for rule in spec.path_mapping] or None,
+        submitted_by=submitted_by,
     )).scalar_one()
     known_keys = {row.key for row in conn.execute(TAG_KEYS)}
     layer_ids: dict[str, int] = {}

@@ -89,7 +89,8 @@ def _summary_fields(row: Any, counts: dict[str, int], running: float) -> dict[st
         counts = _archived_counts(summary)
     return dict(archived_at=getattr(row, "archived_at", None),
                 stats=JobStats(**{k: v for k, v in summary.items() if k != "layers"}) if summary else None,
-                id=row.id, name=row.name, owner=row.owner, project=row.project, sequence=row.sequence, shot=row.shot,
+                id=row.id, name=row.name, owner=row.owner, submitted_by=getattr(row, "submitted_by", None),
+                project=row.project, sequence=row.sequence, shot=row.shot,
                 priority=row.priority, state=row.state, paused=bool(row.paused), submitted_at=row.submitted_at,
                 finished_at=row.finished_at, counts=TaskCounts(**counts), total_tasks=row.total_tasks,
                 progress=_progress(counts, row.total_tasks, running))

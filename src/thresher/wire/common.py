@@ -45,7 +45,8 @@ class Page(BaseModel, Generic[T]):
 # What each error status means, in the OpenAPI document of every route that can answer it.
 _STATUS_MEANING = {
     401: "No token, or an unknown, revoked or expired one (or dashboard session)",
-    403: "A token of the wrong kind for this call (or a dashboard change without its CSRF token)",
+    403: "The caller's role (or token kind) may not make this call, or not on this job (the reason is in "
+         "`detail`); or a dashboard change without its CSRF token",
     404: "Unknown id or name",
     409: "Conflicts with the current state (the reason is in `detail`)",
     413: "The request body is larger than the server takes (the limit and its setting are in `detail`)",

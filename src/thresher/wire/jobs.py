@@ -45,6 +45,7 @@ class JobSummary(BaseModel):
     id: int
     name: str
     owner: str
+    submitted_by: str | None = Field(None, description="the wrangler or admin who submitted it on behalf of its owner")
     project: str
     sequence: str | None
     shot: str | None

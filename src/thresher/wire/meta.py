@@ -15,9 +15,11 @@ class Health(BaseModel):
 
 
 class WhoAmI(BaseModel):
-    kind: str = Field(..., description="admin, enroll or node")
-    name: str
+    kind: str = Field(..., description="admin, user, enroll or node")
+    name: str = Field(..., description="a person's user name; else the token's name")
     node_id: int | None
+    role: str | None = Field(None, description="a person's role: admin, wrangler, artist or viewer")
+    read_only: bool = Field(False, description="a read-only token acts as a viewer")
 
 
 class Template(BaseModel):

@@ -21,6 +21,7 @@ from thresher.server.auth import Caller
 from thresher.server.clock import utcnow
 from thresher.server.context import ServerContext, bearer_secret, ctx, current_caller, current_node_id
 from thresher.server.failures import FailureLimits
+from thresher.server.permits import permit
 from thresher.wire.agent import (
     FinishAnswer,
     FinishBatch,
@@ -42,7 +43,7 @@ router = APIRouter(prefix="/agent", tags=["agent"])
 _AUTH = (401, 403, 422)
 
 
-@router.post("/register", operation_id="register_node", response_model=Registered,
+@router.post("/register", operation_id="register_node", dependencies=[permit("node.register")], response_model=Registered,
              summary="Register a node (enrolment token), or refresh its facts (its own token)",
              responses=error_responses(*_AUTH, 409))
 def register(request: Request, body: Registration, caller: Caller = Depends(current_caller),
@@ -64,7 +65,7 @@ def _heartbeats(conn: Connection, beats: list[nodes.Beat]) -> list[tuple[dict[st
     return nodes.heartbeats(conn, beats, utcnow())
 
 
-@router.post("/heartbeat", operation_id="heartbeat", response_model=HeartbeatAnswer,
+@router.post("/heartbeat", operation_id="heartbeat", dependencies=[permit("node.agent")], response_model=HeartbeatAnswer,
              summary="The node is alive: its load and what it runs; answered with what to kill",
              responses=error_responses(*_AUTH))
 async def heartbeat(request: Request, body: Heartbeat, node_id: int = Depends(current_node_id)) -> Any:
@@ -103,7 +104,7 @@ def _has_news(server: ServerContext, node_id: int) -> bool:
         return dispatch.has_news(conn, node_id, server.dispatch_limits)
 
 
-@router.post("/work", operation_id="ask_for_work", response_model=WorkAnswer,
+@router.post("/work", operation_id="ask_for_work", dependencies=[permit("node.agent")], response_model=WorkAnswer,
              summary="Long poll for work: answers as soon as there is something for this node",
              responses=error_responses(*_AUTH))
 async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), node_id: int = Depends(current_node_id)) -> Any:
@@ -143,7 +144,7 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), node_id
         server.notifier.unregister(waiter)
 
 
-@router.post("/goodbye", operation_id="say_goodbye", response_model=Goodbye,
+@router.post("/goodbye", operation_id="say_goodbye", dependencies=[permit("node.agent")], response_model=Goodbye,
              summary="The agent is stopping: take no more work to this node", responses=error_responses(401, 403))
 def goodbye(request: Request, node_id: int = Depends(current_node_id)) -> Any:
     server = ctx(request)
@@ -152,7 +153,7 @@ def goodbye(request: Request, node_id: int = Depends(current_node_id)) -> Any:
     return {"state": NodeState.DOWN}
 
 
-@router.post("/attempts/{attempt_id}/log", operation_id="append_log", response_model=LogAccepted,
+@router.post("/attempts/{attempt_id}/log", operation_id="append_log", dependencies=[permit("node.agent")], response_model=LogAccepted,
              summary="Append to an attempt's log at a byte offset (idempotent)",
              responses=error_responses(*_AUTH, 404, s409=LogGap))
 def post_log(request: Request, body: LogChunk, attempt_id: int = Path(..., ge=1, le=MAX_ID), node_id: int = Depends(current_node_id)) -> Any:
@@ -167,7 +168,7 @@ def post_log(request: Request, body: LogChunk, attempt_id: int = Path(..., ge=1,
     return {"next_offset": size}
 
 
-@router.post("/finish", operation_id="report_finished", response_model=FinishAnswer,
+@router.post("/finish", operation_id="report_finished", dependencies=[permit("node.agent")], response_model=FinishAnswer,
              summary="Report how attempts ended (a batch; idempotent per attempt)", responses=error_responses(*_AUTH))
 async def finish(request: Request, body: FinishBatch, node_id: int = Depends(current_node_id)) -> Any:
     server = ctx(request)

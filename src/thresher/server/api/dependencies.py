@@ -5,18 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import Connection
 
 from thresher.server import dependencies, lifecycle, views
 from thresher.server.api.people import JobId, Text
 from thresher.server.clock import utcnow
-from thresher.server.context import ServerContext, ctx, require_admin
+from thresher.server.context import ServerContext, ctx
 from thresher.server.errors import BadInput
+from thresher.server.permits import permit
 from thresher.wire.common import error_responses
 from thresher.wire.dependencies import DroppedDependencies, JobDependencies, NewDependency
 
-router = APIRouter(dependencies=[Depends(require_admin)], tags=["jobs"])
+router = APIRouter(tags=["jobs"])
 
 # An admin token (401, 403), checked input (422: also a cycle), a job that exists (404), a task that
 # can still wait (409).
@@ -34,13 +35,13 @@ def _view(server: ServerContext, job_id: int) -> JobDependencies:
 
 
 @router.get("/jobs/{job_id}/dependencies", summary="What a job waits for and what waits for it",
-            operation_id="get_dependencies", response_model=JobDependencies, responses=_ONE)
+            operation_id="get_dependencies", dependencies=[permit("job.read")], response_model=JobDependencies, responses=_ONE)
 def get_dependencies(request: Request, job_id: JobId) -> JobDependencies:
     return _view(ctx(request), job_id)
 
 
 @router.post("/jobs/{job_id}/dependencies", summary="Make a task of this job wait for another task",
-             operation_id="add_dependency", response_model=JobDependencies, responses=_CHANGE)
+             operation_id="add_dependency", dependencies=[permit("job.dependencies")], response_model=JobDependencies, responses=_CHANGE)
 def add_dependency(request: Request, job_id: JobId, body: NewDependency) -> JobDependencies:
     server = ctx(request)
 
@@ -54,7 +55,7 @@ def add_dependency(request: Request, job_id: JobId, body: NewDependency) -> JobD
 
 
 @router.delete("/jobs/{job_id}/dependencies", summary="Drop a job's dependencies: all, or one layer's, "
-               "one task's, or those on one job", operation_id="drop_dependencies",
+               "one task's, or those on one job", operation_id="drop_dependencies", dependencies=[permit("job.dependencies")],
                response_model=DroppedDependencies, responses=_ONE)
 def drop_dependencies(request: Request, job_id: JobId, layer: Text = None, task: int | None = _id("only this task's dependencies"),
                       on_job: int | None = _id("only the dependencies on this job"), all: bool = False) -> DroppedDependencies:

@@ -1,4 +1,5 @@
-"""Routes for people and tools: jobs, tasks, attempts, logs, nodes, templates (admin token)."""
+"""Routes for people and tools: jobs, tasks, attempts, logs, nodes, templates (each declares its
+permission: `server/permits.py`)."""
 
 from __future__ import annotations
 
@@ -12,16 +13,19 @@ from pydantic import AfterValidator
 from thresher.model.dry_run import dry_run
 from thresher.model.inspection import inspect_spec
 from thresher.model.paths import OS_NAMES, normalize_os
+from thresher.model.permissions import member_refusal, on_behalf_refusal, priority_refusal
 from thresher.model.problems import merge_problems
 from thresher.model.spec import MAX_ID, JobSpec
 from thresher.model.states import JobState, NodeAdminState, TaskState
-from thresher.server import dependencies, lifecycle, nodes, services, views
+from thresher.server import dependencies, lifecycle, nodes, services, users, views
+from thresher.server.auth import Caller
 from thresher.server.clock import utcnow
-from thresher.server.context import ServerContext, ctx, require_admin
+from thresher.server.context import ServerContext, ctx
 from thresher.server.db.queries import views as read
 from thresher.server.dispatch import forget_tag_keys
-from thresher.server.errors import BadInput, NotFound
+from thresher.server.errors import BadInput, Forbidden, NotFound
 from thresher.server.farm_checks import farm_problems, problem_detail
+from thresher.server.permits import permit
 from thresher.server.submit import create_job
 from thresher.templates import all_templates
 from thresher.wire.common import Page, error_responses
@@ -43,9 +47,9 @@ from thresher.wire.jobs import (
 from thresher.wire.meta import Template
 from thresher.wire.nodes import Node
 
-router = APIRouter(dependencies=[Depends(require_admin)])
+router = APIRouter()
 
-# Every call here needs an admin token (401 without one, 403 with another kind) and checks what it is
+# Every call here needs a person's token (401 without one, 403 when the role may not) and checks what it is
 # given (422); calls that name a row answer 404 when there is none, changes that the row's state
 # forbids answer 409.
 _AUTH = (401, 403, 422)
@@ -129,7 +133,7 @@ def openapi_components() -> dict[str, Any]:
 
 
 @router.post("/jobs", status_code=201, summary="Submit a job (or check it with dry_run=true)",
-             operation_id="submit_job", tags=["jobs"], response_model=Job,
+             operation_id="submit_job", dependencies=[permit("job.submit")], tags=["jobs"], response_model=Job,
              responses={200: {"model": DryRun, "description": "Dry run: what the submit would create"},
                         **error_responses(*_AUTH, 413)},
              openapi_extra={"requestBody": {"content": {"application/json": {
@@ -151,12 +155,23 @@ def submit_job(request: Request, spec: Any = Body(...), dry: bool = Query(False,
                 + (dependencies.problems(conn, checked) if checked is not None else []))
     if problems or checked is None:
         raise BadInput(problem_detail(problems), problems)
+    caller: Caller = request.state.caller
+    with server.db.read() as conn:
+        members = set(users.members(conn, checked.spec.project))
+    refusal = (on_behalf_refusal(caller.who, caller.name, checked.spec.owner)
+               or priority_refusal(caller.who, checked.spec.priority, server.settings.artist_max_priority)
+               or member_refusal(caller.who, caller.name, checked.spec.project, members))
+    if refusal:
+        raise Forbidden(refusal)
     if dry:  # a task without a part says nothing of it, as the answer always did
         answer = DryRun.model_validate(dry_run(checked, target_os=normalize_os(target_os)))
         return JSONResponse(answer.model_dump(mode="json", exclude_none=True), status_code=200)
-    owner = request.state.caller.name
+    owner = checked.spec.owner or caller.name  # a job is its submitter's, or (wranglers, admins) whom they name
     with server.db.write() as conn:
-        job_id = create_job(conn, checked, owner, create_projects=server.settings.create_unknown_projects)
+        if owner != caller.name:
+            users.ensure_user(conn, owner, utcnow())
+        job_id = create_job(conn, checked, owner, create_projects=server.settings.create_unknown_projects,
+                            submitted_by=caller.name if owner != caller.name else None)
     forget_tag_keys(server.db.engine)  # a dispatch during the commit may have read the sets without a new one
     server.notifier.tasks_ready(sum(layer.task_count for layer in checked.layers))
     server.publish(jobs=[job_id], new_job=True)
@@ -164,7 +179,7 @@ def submit_job(request: Request, spec: Any = Body(...), dry: bool = Query(False,
         return views.get_job(conn, job_id)
 
 
-@router.get("/jobs", summary="List jobs with filters and paging", operation_id="list_jobs", tags=["jobs"],
+@router.get("/jobs", summary="List jobs with filters and paging", operation_id="list_jobs", dependencies=[permit("job.read")], tags=["jobs"],
             response_model=Page[JobSummary], responses=error_responses(*_AUTH))
 def list_jobs(request: Request, state: JobStates = None, project: Text = None, owner: Text = None,
               name: Text = None, limit: int = _limit(50, 1000), offset: Offset = 0,
@@ -178,7 +193,7 @@ def list_jobs(request: Request, state: JobStates = None, project: Text = None, o
                                shot=shot)
 
 
-@router.get("/jobs/{job_id}", summary="One job with its layers", operation_id="get_job", tags=["jobs"],
+@router.get("/jobs/{job_id}", summary="One job with its layers", operation_id="get_job", dependencies=[permit("job.read")], tags=["jobs"],
             response_model=Job, responses=_ONE)
 def get_job(request: Request, job_id: JobId) -> Job:
     with ctx(request).db.read() as conn:
@@ -186,13 +201,13 @@ def get_job(request: Request, job_id: JobId) -> Job:
 
 
 @router.get("/jobs/{job_id}/failures", summary="Why a job failed: its failed attempts grouped by reason",
-            operation_id="job_failures", tags=["jobs"], response_model=FailureSummary, responses=_ONE)
+            operation_id="job_failures", dependencies=[permit("job.read")], tags=["jobs"], response_model=FailureSummary, responses=_ONE)
 def job_failures(request: Request, job_id: JobId) -> FailureSummary:
     with ctx(request).db.read() as conn:
         return views.job_failures(conn, job_id)
 
 
-@router.get("/jobs/{job_id}/tasks", summary="List a job's tasks with filters and paging", operation_id="list_tasks",
+@router.get("/jobs/{job_id}/tasks", summary="List a job's tasks with filters and paging", operation_id="list_tasks", dependencies=[permit("job.read")],
             tags=["tasks"], response_model=Page[Task], responses=_ONE)
 def list_tasks(request: Request, job_id: JobId, layer: Text = None, state: TaskStates = None,
                limit: int = _limit(1000, 100_000), offset: Offset = 0) -> Page[Task]:
@@ -208,33 +223,33 @@ def _job_action(server: ServerContext, fn: Any, job_id: int, *args: Any) -> Job:
 
 
 @router.post("/jobs/{job_id}/kill", summary="Kill a job: running tasks are stopped, nothing more starts",
-             operation_id="kill_job", tags=["jobs"],
+             operation_id="kill_job", dependencies=[permit("job.kill")], tags=["jobs"],
              response_model=Job, responses=_CHANGE)
 def kill_job(request: Request, job_id: JobId) -> Job:
     return _job_action(ctx(request), lifecycle.kill_job, job_id)
 
 
 @router.post("/jobs/{job_id}/pause", summary="Pause a job: running tasks finish, no new task starts",
-             operation_id="pause_job", tags=["jobs"],
+             operation_id="pause_job", dependencies=[permit("job.pause")], tags=["jobs"],
              response_model=Job, responses=_CHANGE)
 def pause_job(request: Request, job_id: JobId) -> Job:
     return _job_action(ctx(request), lifecycle.pause_job, job_id)
 
 
-@router.post("/jobs/{job_id}/resume", summary="Resume a paused job", operation_id="resume_job", tags=["jobs"],
+@router.post("/jobs/{job_id}/resume", summary="Resume a paused job", operation_id="resume_job", dependencies=[permit("job.resume")], tags=["jobs"],
              response_model=Job, responses=_ONE)
 def resume_job(request: Request, job_id: JobId) -> Job:
     return _job_action(ctx(request), lifecycle.resume_job, job_id)
 
 
 @router.post("/jobs/{job_id}/retry", summary="Retry a job's failed and killed tasks, or the ones named",
-             operation_id="retry_job", tags=["jobs"], response_model=Job, responses=_CHANGE)
+             operation_id="retry_job", dependencies=[permit("job.retry")], tags=["jobs"], response_model=Job, responses=_CHANGE)
 def retry_job(request: Request, job_id: JobId, body: RetryBody | None = None) -> Job:
     return _job_action(ctx(request), lifecycle.retry_tasks, job_id, body.task_ids if body else None)
 
 
 @router.post("/jobs/{job_id}/release", summary="Let the tasks held behind scout frames go (one layer, or all)",
-             operation_id="release_job", tags=["jobs"], response_model=Released, responses=_CHANGE)
+             operation_id="release_job", dependencies=[permit("job.release")], tags=["jobs"], response_model=Released, responses=_CHANGE)
 def release_job(request: Request, job_id: JobId, body: ReleaseBody | None = None) -> Released:
     server = ctx(request)
     layer, who = body.layer if body else None, request.state.caller.name
@@ -244,7 +259,7 @@ def release_job(request: Request, job_id: JobId, body: ReleaseBody | None = None
 
 
 @router.put("/jobs/{job_id}/layers/{layer}/scout", summary="Pick a layer's scout frames again (none of its tasks "
-            "started)", operation_id="set_scout", tags=["jobs"], response_model=Job,
+            "started)", operation_id="set_scout", dependencies=[permit("job.scout")], tags=["jobs"], response_model=Job,
             responses=error_responses(*_AUTH, 404, 409, 422))
 def set_scout(request: Request, job_id: JobId, layer: str, body: ScoutBody) -> Job:
     who = request.state.caller.name
@@ -252,10 +267,13 @@ def set_scout(request: Request, job_id: JobId, layer: str, body: ScoutBody) -> J
         conn, job, layer, body.scout, body.release, who, now), job_id)
 
 
-@router.post("/jobs/{job_id}/priority", summary="Change a job's priority", operation_id="set_priority",
+@router.post("/jobs/{job_id}/priority", summary="Change a job's priority", operation_id="set_priority", dependencies=[permit("job.priority")],
              tags=["jobs"], response_model=Job, responses=_ONE)
 def set_priority(request: Request, job_id: JobId, body: PriorityBody) -> Job:
     server = ctx(request)
+    refusal = priority_refusal(request.state.caller.who, body.priority, server.settings.artist_max_priority)
+    if refusal:
+        raise Forbidden(refusal)
     with server.db.write() as conn:
         lifecycle.set_priority(conn, job_id, body.priority)
     server.publish(jobs=[job_id])
@@ -263,7 +281,7 @@ def set_priority(request: Request, job_id: JobId, body: PriorityBody) -> Job:
         return views.get_job(conn, job_id)
 
 
-@router.get("/tasks/{task_id}", summary="One task with its attempts", operation_id="get_task", tags=["tasks"],
+@router.get("/tasks/{task_id}", summary="One task with its attempts", operation_id="get_task", dependencies=[permit("job.read")], tags=["tasks"],
             response_model=TaskDetail, responses=_ONE)
 def get_task(request: Request, task_id: TaskId) -> TaskDetail:
     with ctx(request).db.read() as conn:
@@ -271,7 +289,7 @@ def get_task(request: Request, task_id: TaskId) -> TaskDetail:
 
 
 @router.get("/tasks/{task_id}/attempts", summary="List a task's attempts, first try first",
-            operation_id="list_attempts", tags=["attempts"], response_model=Page[Attempt], responses=_ONE)
+            operation_id="list_attempts", dependencies=[permit("job.read")], tags=["attempts"], response_model=Page[Attempt], responses=_ONE)
 def list_attempts(request: Request, task_id: TaskId, limit: int = _limit(1000, 100_000),
                   offset: Offset = 0) -> Page[Attempt]:
     with ctx(request).db.read() as conn:
@@ -286,26 +304,27 @@ def _task_action(server: ServerContext, fn: Any, task_id: int) -> TaskDetail:
 
 
 @router.post("/tasks/{task_id}/skip", summary="Mark a task done by hand (its dependents may start)",
-             operation_id="skip_task", tags=["tasks"],
+             operation_id="skip_task", dependencies=[permit("task.skip")], tags=["tasks"],
              response_model=TaskDetail, responses=_CHANGE)
 def skip_task(request: Request, task_id: TaskId) -> TaskDetail:
     return _task_action(ctx(request), lifecycle.skip_task, task_id)
 
 
-@router.post("/tasks/{task_id}/retry", summary="Run one task again", operation_id="retry_task", tags=["tasks"],
+@router.post("/tasks/{task_id}/retry", summary="Run one task again", operation_id="retry_task", dependencies=[permit("task.retry")], tags=["tasks"],
              response_model=TaskDetail, responses=_CHANGE)
 def retry_task(request: Request, task_id: TaskId) -> TaskDetail:
     return _task_action(ctx(request), lifecycle.retry_task, task_id)
 
 
-@router.post("/tasks/{task_id}/kill", summary="Kill one task", operation_id="kill_task", tags=["tasks"],
+@router.post("/tasks/{task_id}/kill", summary="Kill one task", operation_id="kill_task", dependencies=[permit("task.kill")], tags=["tasks"],
              response_model=TaskDetail, responses=_CHANGE)
 def kill_task(request: Request, task_id: TaskId) -> TaskDetail:
     return _task_action(ctx(request), lifecycle.kill_task, task_id)
 
 
 @router.get("/attempts/{attempt_id}/log", summary="Read one page of an attempt's log from a byte offset",
-            operation_id="read_log", tags=["attempts"], response_model=LogPiece, responses=_ONE)
+            operation_id="read_log", dependencies=[permit("job.read")], tags=["attempts"], response_model=LogPiece,
+            responses=_ONE)
 def read_log(request: Request, attempt_id: AttemptId, offset: Offset = 0,
              limit: int = Query(1_000_000, ge=1, le=MAX_OFFSET,
                                 description="bytes at most (cut to the server's `log_page_max_bytes`)")) -> LogPiece:
@@ -314,14 +333,14 @@ def read_log(request: Request, attempt_id: AttemptId, offset: Offset = 0,
         return views.read_log(conn, attempt_id, offset=offset, limit=min(limit, server.settings.log_page_max_bytes))
 
 
-@router.get("/nodes", summary="List the farm's nodes by name", operation_id="list_nodes", tags=["nodes"],
+@router.get("/nodes", summary="List the farm's nodes by name", operation_id="list_nodes", dependencies=[permit("node.read")], tags=["nodes"],
             response_model=Page[Node], responses=error_responses(*_AUTH))
 def list_nodes(request: Request, limit: int = _limit(1000, 100_000), offset: Offset = 0) -> Page[Node]:
     with ctx(request).db.read() as conn:
         return views.list_nodes(conn, limit=limit, offset=offset)
 
 
-@router.get("/nodes/{ident}", summary="One node, by id or name", operation_id="get_node", tags=["nodes"],
+@router.get("/nodes/{ident}", summary="One node, by id or name", operation_id="get_node", dependencies=[permit("node.read")], tags=["nodes"],
             response_model=Node, responses=_ONE)
 def get_node(request: Request, ident: NodeIdent) -> Node:
     with ctx(request).db.read() as conn:
@@ -342,27 +361,27 @@ def _set_admin_state(request: Request, ident: str, state: NodeAdminState) -> Nod
         return views.get_node(conn, str(node_id))
 
 
-@router.post("/nodes/{ident}/enable", summary="Let a node take work again", operation_id="enable_node", tags=["nodes"],
+@router.post("/nodes/{ident}/enable", summary="Let a node take work again", operation_id="enable_node", dependencies=[permit("node.steer")], tags=["nodes"],
              response_model=Node, responses=_ONE)
 def enable_node(request: Request, ident: NodeIdent) -> Node:
     return _set_admin_state(request, ident, NodeAdminState.ENABLED)
 
 
 @router.post("/nodes/{ident}/disable", summary="Stop giving a node work; what it runs goes back to ready",
-             operation_id="disable_node", tags=["nodes"],
+             operation_id="disable_node", dependencies=[permit("node.steer")], tags=["nodes"],
              response_model=Node, responses=_ONE)
 def disable_node(request: Request, ident: NodeIdent) -> Node:
     return _set_admin_state(request, ident, NodeAdminState.DISABLED)
 
 
 @router.post("/nodes/{ident}/drain", summary="Let a node finish what it runs, then take nothing new",
-             operation_id="drain_node", tags=["nodes"],
+             operation_id="drain_node", dependencies=[permit("node.steer")], tags=["nodes"],
              response_model=Node, responses=_ONE)
 def drain_node(request: Request, ident: NodeIdent) -> Node:
     return _set_admin_state(request, ident, NodeAdminState.DRAINING)
 
 
-@router.get("/templates", summary="List the job templates the server knows", operation_id="list_templates",
+@router.get("/templates", summary="List the job templates the server knows", operation_id="list_templates", dependencies=[permit("template.read")],
             tags=["templates"], response_model=Page[Template], responses=error_responses(*_AUTH))
 def list_templates(limit: int = _limit(1000, 10_000), offset: Offset = 0) -> Page[Template]:
     known = list(all_templates().values())

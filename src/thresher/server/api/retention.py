@@ -3,16 +3,17 @@ one, several or by filter, and a node that is down removed from the farm."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from thresher.server import retention, views
 from thresher.server.api.people import JobId, NodeIdent
 from thresher.server.clock import utcnow
-from thresher.server.context import ServerContext, ctx, require_admin
+from thresher.server.context import ServerContext, ctx
+from thresher.server.permits import permit
 from thresher.wire.common import error_responses
 from thresher.wire.retention import JobsChanged, JobsChosen, NodeRemoved
 
-router = APIRouter(dependencies=[Depends(require_admin)])
+router = APIRouter()
 
 # An admin token (401, 403), checked input (422), jobs that exist (404) and are finished (409).
 _CHANGE = error_responses(401, 403, 422, 404, 409)
@@ -39,7 +40,7 @@ def _act(server: ServerContext, chosen: retention.Selection, archive: bool) -> J
 
 
 @router.post("/jobs/archive", summary="Archive finished jobs (by ids or a filter): out of the lists, "
-             "their statistics kept", operation_id="archive_jobs", tags=["jobs"], response_model=JobsChanged,
+             "their statistics kept", operation_id="archive_jobs", dependencies=[permit("jobs.bulk")], tags=["jobs"], response_model=JobsChanged,
              responses=_CHANGE)
 def archive_jobs(request: Request, body: JobsChosen) -> JobsChanged:
     chosen = _chosen(body)
@@ -49,19 +50,19 @@ def archive_jobs(request: Request, body: JobsChosen) -> JobsChanged:
 
 
 @router.post("/jobs/delete", summary="Delete finished jobs (by ids or a filter) with their tasks, attempts "
-             "and logs", operation_id="delete_jobs", tags=["jobs"], response_model=JobsChanged, responses=_CHANGE)
+             "and logs", operation_id="delete_jobs", dependencies=[permit("jobs.bulk")], tags=["jobs"], response_model=JobsChanged, responses=_CHANGE)
 def delete_jobs(request: Request, body: JobsChosen) -> JobsChanged:
     return _act(ctx(request), _chosen(body), archive=False)
 
 
 @router.delete("/jobs/{job_id}", summary="Delete one finished job with its tasks, attempts and logs",
-               operation_id="delete_job", tags=["jobs"], response_model=JobsChanged, responses=_CHANGE)
+               operation_id="delete_job", dependencies=[permit("job.delete")], tags=["jobs"], response_model=JobsChanged, responses=_CHANGE)
 def delete_job(request: Request, job_id: JobId) -> JobsChanged:
     return _act(ctx(request), retention.Selection(ids=[job_id]), archive=False)
 
 
 @router.delete("/nodes/{ident}", summary="Remove a node that is down from the farm (its attempts keep its name)",
-               operation_id="remove_node", tags=["nodes"], response_model=NodeRemoved, responses=_CHANGE)
+               operation_id="remove_node", dependencies=[permit("node.remove")], tags=["nodes"], response_model=NodeRemoved, responses=_CHANGE)
 def remove_node(request: Request, ident: NodeIdent) -> NodeRemoved:
     server = ctx(request)
     with server.db.write() as conn:

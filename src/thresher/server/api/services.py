@@ -4,21 +4,22 @@ applied at submit (`model/services.py`), so a change reaches only jobs submitted
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from thresher.server import services as admin
 from thresher.server.api.people import NodeIdent
-from thresher.server.context import ctx, require_admin
+from thresher.server.context import ctx
+from thresher.server.permits import permit
 from thresher.wire import services as w
 from thresher.wire.common import Page, error_responses
 
-router = APIRouter(dependencies=[Depends(require_admin)])
+router = APIRouter()
 
 _AUTH = (401, 403, 422)
 PathName = NodeIdent  # a name in the path: no control characters (unknown names are 404)
 
 
-@router.get("/services", summary="List services with their defaults", operation_id="list_services",
+@router.get("/services", summary="List services with their defaults", operation_id="list_services", dependencies=[permit("studio.read")],
             tags=["studio"], response_model=Page[w.Service], responses=error_responses(*_AUTH))
 def list_services(request: Request) -> Page[w.Service]:
     with ctx(request).db.read() as conn:
@@ -26,7 +27,7 @@ def list_services(request: Request) -> Page[w.Service]:
     return Page[w.Service](items=items, total=len(items))  # tens: one page holds them all
 
 
-@router.post("/services", status_code=201, summary="Add a service", operation_id="create_service",
+@router.post("/services", status_code=201, summary="Add a service", operation_id="create_service", dependencies=[permit("service.manage")],
              tags=["studio"], response_model=w.Service, responses=error_responses(*_AUTH, 409))
 def create_service(request: Request, body: w.ServiceCreate) -> w.Service:
     server = ctx(request)
@@ -36,7 +37,7 @@ def create_service(request: Request, body: w.ServiceCreate) -> w.Service:
         return admin.get_service(conn, body.name)
 
 
-@router.get("/services/{name}", summary="One service", operation_id="get_service", tags=["studio"],
+@router.get("/services/{name}", summary="One service", operation_id="get_service", dependencies=[permit("studio.read")], tags=["studio"],
             response_model=w.Service, responses=error_responses(*_AUTH, 404))
 def get_service(request: Request, name: PathName) -> w.Service:
     with ctx(request).db.read() as conn:
@@ -44,7 +45,7 @@ def get_service(request: Request, name: PathName) -> w.Service:
 
 
 @router.patch("/services/{name}", summary="Change a service's defaults (for jobs submitted from now on)",
-              operation_id="update_service", tags=["studio"], response_model=w.Service,
+              operation_id="update_service", dependencies=[permit("service.manage")], tags=["studio"], response_model=w.Service,
               responses=error_responses(*_AUTH, 404))
 def update_service(request: Request, name: PathName, body: w.ServicePatch) -> w.Service:
     server = ctx(request)
@@ -55,7 +56,7 @@ def update_service(request: Request, name: PathName, body: w.ServicePatch) -> w.
 
 
 @router.delete("/services/{name}", summary="Remove a service (jobs that took its defaults keep them); "
-               "answers it as it was", operation_id="delete_service", tags=["studio"], response_model=w.Service,
+               "answers it as it was", operation_id="delete_service", dependencies=[permit("service.manage")], tags=["studio"], response_model=w.Service,
                responses=error_responses(*_AUTH, 404))
 def delete_service(request: Request, name: PathName) -> w.Service:
     with ctx(request).db.write() as conn:

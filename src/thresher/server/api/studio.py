@@ -7,18 +7,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Callable
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from thresher.server import studio_admin as admin
 from thresher.server import usage_history, views
 from thresher.server.api.people import JobId, NodeIdent
-from thresher.server.context import ServerContext, ctx, require_admin
+from thresher.server.context import ServerContext, ctx
+from thresher.server.permits import permit
 from thresher.wire import studio as w
 from thresher.wire.common import Page, error_responses
 from thresher.wire.jobs import Job
 from thresher.wire.nodes import Node
 
-router = APIRouter(dependencies=[Depends(require_admin)])
+router = APIRouter()
 
 _AUTH = (401, 403, 422)
 _LIST = error_responses(*_AUTH)
@@ -41,14 +42,14 @@ def _change(server: ServerContext, fn: Callable[..., Any], *args: Any) -> Any:
 # ---------------------------------------------------------------- projects
 
 @router.get("/projects", summary="List projects with their stakes, folders and what they run",
-            operation_id="list_projects", tags=["studio"], response_model=Page[w.Project], responses=_LIST)
+            operation_id="list_projects", dependencies=[permit("studio.read")], tags=["studio"], response_model=Page[w.Project], responses=_LIST)
 def list_projects(request: Request) -> Page[w.Project]:
     with ctx(request).db.read() as conn:
         items = admin.list_projects(conn)
     return Page[w.Project](items=items, total=len(items))  # tens: one page holds them all
 
 
-@router.post("/projects", status_code=201, summary="Add a project", operation_id="create_project",
+@router.post("/projects", status_code=201, summary="Add a project", operation_id="create_project", dependencies=[permit("project.manage")],
              tags=["studio"], response_model=w.Project, responses=_NEW)
 def create_project(request: Request, body: w.ProjectCreate) -> w.Project:
     server = ctx(request)
@@ -57,7 +58,7 @@ def create_project(request: Request, body: w.ProjectCreate) -> w.Project:
         return admin.get_project(conn, body.name)
 
 
-@router.get("/projects/{name}", summary="One project", operation_id="get_project", tags=["studio"],
+@router.get("/projects/{name}", summary="One project", operation_id="get_project", dependencies=[permit("studio.read")], tags=["studio"],
             response_model=w.Project, responses=_ONE)
 def get_project(request: Request, name: PathName) -> w.Project:
     with ctx(request).db.read() as conn:
@@ -65,7 +66,7 @@ def get_project(request: Request, name: PathName) -> w.Project:
 
 
 @router.get("/projects/{name}/usage", summary="What a project ran over time (sampled usage counters)",
-            operation_id="get_project_usage", tags=["studio"], response_model=w.ProjectUsage, responses=_ONE)
+            operation_id="get_project_usage", dependencies=[permit("studio.read")], tags=["studio"], response_model=w.ProjectUsage, responses=_ONE)
 def get_project_usage(request: Request, name: PathName, since: datetime | None = Query(
         None, description="samples from this moment on (ISO 8601, UTC when no zone); an hour ago when absent")
         ) -> w.ProjectUsage:
@@ -74,7 +75,7 @@ def get_project_usage(request: Request, name: PathName, since: datetime | None =
         return usage_history.project_usage(conn, name, since, server.settings.usage_sample_s)
 
 
-@router.patch("/projects/{name}", summary="Change a project's weight or caps", operation_id="update_project",
+@router.patch("/projects/{name}", summary="Change a project's weight or caps", operation_id="update_project", dependencies=[permit("project.manage")],
               tags=["studio"], response_model=w.Project, responses=_ONE)
 def update_project(request: Request, name: PathName, body: w.ProjectPatch) -> w.Project:
     server = ctx(request)
@@ -91,19 +92,19 @@ def _project_after(server: ServerContext, change: Callable[..., Any], name: str,
 
 
 @router.post("/projects/{name}/folders", status_code=201, summary="Add a folder to a project",
-             operation_id="create_folder", tags=["studio"], response_model=w.Project, responses=_NEW)
+             operation_id="create_folder", dependencies=[permit("project.manage")], tags=["studio"], response_model=w.Project, responses=_NEW)
 def create_folder(request: Request, name: PathName, body: w.FolderCreate) -> w.Project:
     return _project_after(ctx(request), admin.create_folder, name, body)
 
 
 @router.patch("/projects/{name}/folders/{folder}", summary="Change a folder's priority, minimum or cap",
-              operation_id="update_folder", tags=["studio"], response_model=w.Project, responses=_ONE)
+              operation_id="update_folder", dependencies=[permit("project.manage")], tags=["studio"], response_model=w.Project, responses=_ONE)
 def update_folder(request: Request, name: PathName, folder: FolderName, body: w.FolderPatch) -> w.Project:
     return _project_after(ctx(request), admin.update_folder, name, folder, body)
 
 
 @router.put("/projects/{name}/pools/{pool}", summary="Set a project's stake in a pool",
-            operation_id="set_stake", tags=["studio"], response_model=w.Project, responses=_ONE)
+            operation_id="set_stake", dependencies=[permit("pool.manage")], tags=["studio"], response_model=w.Project, responses=_ONE)
 def set_stake(request: Request, name: PathName, pool: PoolName, body: w.StakeBody) -> w.Project:
     return _project_after(ctx(request), admin.set_stake, name, pool, body)
 
@@ -111,21 +112,21 @@ def set_stake(request: Request, name: PathName, pool: PoolName, body: w.StakeBod
 # ---------------------------------------------------------------- pools and nodes
 
 @router.get("/pools", summary="List pools with their nodes' count and cores and what runs in them",
-            operation_id="list_pools", tags=["studio"], response_model=Page[w.Pool], responses=_LIST)
+            operation_id="list_pools", dependencies=[permit("studio.read")], tags=["studio"], response_model=Page[w.Pool], responses=_LIST)
 def list_pools(request: Request) -> Page[w.Pool]:
     with ctx(request).db.read() as conn:
         items = admin.list_pools(conn)
     return Page[w.Pool](items=items, total=len(items))  # tens: one page holds them all
 
 
-@router.get("/pools/{name}", summary="One pool with its nodes", operation_id="get_pool", tags=["studio"],
+@router.get("/pools/{name}", summary="One pool with its nodes", operation_id="get_pool", dependencies=[permit("studio.read")], tags=["studio"],
             response_model=w.PoolDetail, responses=_ONE)
 def get_pool(request: Request, name: PathName) -> w.PoolDetail:
     with ctx(request).db.read() as conn:
         return admin.get_pool(conn, name)
 
 
-@router.post("/nodes/{ident}/pool", summary="Move a node to a pool (made if new)", operation_id="set_node_pool",
+@router.post("/nodes/{ident}/pool", summary="Move a node to a pool (made if new)", operation_id="set_node_pool", dependencies=[permit("pool.manage")],
              tags=["nodes"], response_model=Node, responses=_ONE)
 def set_node_pool(request: Request, ident: NodeIdent, body: w.NodePoolBody) -> Node:
     server = ctx(request)
@@ -139,7 +140,7 @@ def set_node_pool(request: Request, ident: NodeIdent, body: w.NodePoolBody) -> N
 
 # ---------------------------------------------------------------- limits
 
-@router.get("/limits", summary="List licence limits with the units in use", operation_id="list_limits",
+@router.get("/limits", summary="List licence limits with the units in use", operation_id="list_limits", dependencies=[permit("studio.read")],
             tags=["studio"], response_model=Page[w.Limit], responses=_LIST)
 def list_limits(request: Request) -> Page[w.Limit]:
     with ctx(request).db.read() as conn:
@@ -147,7 +148,7 @@ def list_limits(request: Request) -> Page[w.Limit]:
     return Page[w.Limit](items=items, total=len(items))  # tens: one page holds them all
 
 
-@router.post("/limits", status_code=201, summary="Add a licence limit", operation_id="create_limit",
+@router.post("/limits", status_code=201, summary="Add a licence limit", operation_id="create_limit", dependencies=[permit("limit.manage")],
              tags=["studio"], response_model=w.Limit, responses=_NEW)
 def create_limit(request: Request, body: w.LimitCreate) -> w.Limit:
     server = ctx(request)
@@ -156,7 +157,7 @@ def create_limit(request: Request, body: w.LimitCreate) -> w.Limit:
         return admin.get_limit(conn, body.name)
 
 
-@router.patch("/limits/{name}", summary="Change a licence limit's totals", operation_id="update_limit",
+@router.patch("/limits/{name}", summary="Change a licence limit's totals", operation_id="update_limit", dependencies=[permit("limit.manage")],
               tags=["studio"], response_model=w.Limit, responses=_ONE)
 def update_limit(request: Request, name: PathName, body: w.LimitPatch) -> w.Limit:
     server = ctx(request)
@@ -166,7 +167,7 @@ def update_limit(request: Request, name: PathName, body: w.LimitPatch) -> w.Limi
 
 
 @router.delete("/limits/{name}", summary="Remove a licence limit no one uses or names; answers it as it was",
-               operation_id="delete_limit", tags=["studio"], response_model=w.Limit,
+               operation_id="delete_limit", dependencies=[permit("limit.manage")], tags=["studio"], response_model=w.Limit,
                responses=error_responses(*_AUTH, 404, 409))
 def delete_limit(request: Request, name: PathName) -> w.Limit:
     with ctx(request).db.write() as conn:
@@ -178,7 +179,7 @@ def delete_limit(request: Request, name: PathName) -> w.Limit:
 # ---------------------------------------------------------------- jobs
 
 @router.post("/jobs/{job_id}/urgent", summary="Mark a job urgent (ahead of fair share) or not",
-             operation_id="set_urgent", tags=["jobs"], response_model=Job, responses=_ONE)
+             operation_id="set_urgent", dependencies=[permit("job.urgent")], tags=["jobs"], response_model=Job, responses=_ONE)
 def set_urgent(request: Request, job_id: JobId, body: w.UrgentBody) -> Job:
     server = ctx(request)
     _change(server, admin.set_urgent, job_id, body.urgent, request.state.caller.name)
@@ -188,7 +189,7 @@ def set_urgent(request: Request, job_id: JobId, body: w.UrgentBody) -> Job:
 
 
 @router.post("/jobs/{job_id}/move", summary="Move a job to a folder of its project (made if new)",
-             operation_id="move_job", tags=["jobs"], response_model=Job, responses=_ONE)
+             operation_id="move_job", dependencies=[permit("job.move")], tags=["jobs"], response_model=Job, responses=_ONE)
 def move_job(request: Request, job_id: JobId, body: w.MoveBody) -> Job:
     server = ctx(request)
     _change(server, admin.move_job, job_id, body.folder)

@@ -3,21 +3,22 @@ ran. Thin, as every route: the steering is `server/layer_steering.py`, the comma
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from thresher.server import commands, layer_steering, nodes, views
 from thresher.server.api.people import _AUTH, _CHANGE, _ONE, AttemptId, JobId, NodeIdent
 from thresher.server.clock import utcnow
-from thresher.server.context import ctx, require_admin
+from thresher.server.context import ctx
+from thresher.server.permits import permit
 from thresher.wire.common import error_responses
 from thresher.wire.jobs import AttemptCommand, Job, LayerAction
 from thresher.wire.nodes import Node, NodeChange
 
-router = APIRouter(dependencies=[Depends(require_admin)])
+router = APIRouter()
 
 
 @router.post("/jobs/{job_id}/layers/{layer}/{action}", summary="Pause, resume, retry (failed and killed), kill or "
-             "skip one layer's tasks", operation_id="steer_layer", tags=["jobs"], response_model=Job,
+             "skip one layer's tasks", operation_id="steer_layer", dependencies=[permit("job.layer")], tags=["jobs"], response_model=Job,
              responses=_CHANGE)
 def steer_layer(request: Request, job_id: JobId, layer: str, action: LayerAction) -> Job:
     server = ctx(request)
@@ -29,7 +30,7 @@ def steer_layer(request: Request, job_id: JobId, layer: str, action: LayerAction
 
 
 @router.patch("/nodes/{ident}", summary="Change a node's tags (until its agent registers again)",
-              operation_id="change_node", tags=["nodes"], response_model=Node,
+              operation_id="change_node", dependencies=[permit("node.steer")], tags=["nodes"], response_model=Node,
               responses=error_responses(*_AUTH, 404))
 def change_node(request: Request, ident: NodeIdent, body: NodeChange) -> Node:
     server = ctx(request)
@@ -43,7 +44,7 @@ def change_node(request: Request, ident: NodeIdent, body: NodeChange) -> Node:
 
 
 @router.get("/attempts/{attempt_id}/command", summary="The command line an attempt ran (argv, cwd, env it added)",
-            operation_id="attempt_command", tags=["attempts"], response_model=AttemptCommand, responses=_ONE)
+            operation_id="attempt_command", dependencies=[permit("job.read")], tags=["attempts"], response_model=AttemptCommand, responses=_ONE)
 def attempt_command(request: Request, attempt_id: AttemptId) -> AttemptCommand:
     with ctx(request).db.read() as conn:
         return commands.attempt_command(conn, attempt_id)

@@ -76,7 +76,7 @@ async def login(request: Request) -> Response:
     server = ctx(request)
     made = await run_in_threadpool(server.sessions.login, server.db, form.get("token", ""))
     if made is None:
-        return login_form(request, next=target, error="That token is not a valid admin token.")
+        return login_form(request, next=target, error="That token is not a valid admin token or personal token.")
     cookie, session = made
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(request, response, cookie, session)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from thresher import __version__
+from thresher.model.permissions import decide
 from thresher.model.states import TASK_STATES, JobState
 from thresher.server.clock import utcnow
 from thresher.server.dashboard.session import Session
@@ -89,9 +90,23 @@ def _static_version() -> str:
     return str(int(newest))
 
 
+def _may(session: Session | None) -> Callable[..., bool]:
+    """`may("job.kill", job.owner)` in templates: whether the session's user may take that action (the
+    rule `model/permissions.py`), so that a page shows only the actions the user may take. Without an
+    owner an artist is shown the job actions; the API still refuses them on another's job."""
+    def may(permission: str, owner: str | None = None) -> bool:
+        if session is None:
+            return False
+        caller = session.caller
+        is_owner = None if owner is None else owner == caller.name
+        return decide(caller.who, permission, is_owner, read_only=caller.read_only) is None
+    return may
+
+
 def render(request: Request, name: str, session: Session | None, status: int = 200, **context: Any) -> HTMLResponse:
     """A template as a page, or as the page's live part when the request asks `?fragment=1`."""
     fragment = request.query_params.get("fragment") == "1"
     html = _env.get_template(name).render(request=request, session=session, fragment=fragment,
-                                          static_v=_static_version(), path=request.url.path, **context)
+                                          static_v=_static_version(), path=request.url.path, may=_may(session),
+                                          **context)
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)

@@ -1,10 +1,12 @@
-"""Dashboard sessions: a signed cookie that stands for an admin token, plus a CSRF secret.
+"""Dashboard sessions: a signed cookie that stands for a person's token, plus a CSRF secret.
 
 The cookie is `v2.<token row id>.<issued>.<seen>.<csrf>.<signature>`: HMAC-SHA256 with the server
 secret (dashboard/secret.py, a file in the data folder, never the database) over those fields and the
 token's stored digest. So it needs no server-side session table, the browser never holds the token
 itself, a database backup is no key to it, and revoking or replacing the token ends every session
-made with it (the digest no longer matches). Rotating the server secret ends every session at once.
+made with it (the digest no longer matches, or the token row says revoked); disabling the token's user
+ends them too, and the session acts with the user's role (`model/permissions.py`). Rotating the server
+secret ends every session at once.
 
 A session lives at most `IDLE_S` after its last use and `LIFETIME_S` after the login, whatever its
 use. `seen` is the last use the cookie records: pages send the browser a fresh cookie when it is over
@@ -27,10 +29,11 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from thresher.model.spec import MAX_ID
-from thresher.server.auth import Caller, digest
+from thresher.server.auth import PERSON_KINDS, Caller, caller_from_row, digest
+from thresher.server.clock import utcnow
 from thresher.server.dashboard.secret import SessionSecret
 from thresher.server.db.engine import Database
-from thresher.server.db.queries import dashboard as q
+from thresher.server.db.queries import tokens as q
 
 COOKIE = "thresher_session"
 CSRF_HEADER = "x-csrf-token"
@@ -39,7 +42,6 @@ IDLE_S = 12 * 3600           # a session unused this long is over
 LIFETIME_S = 7 * 24 * 3600   # and any session this long after its login
 TOUCH_S = 300                # a cookie whose last use is older than this is sent again, stamped now
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-ADMIN = "admin"              # the token kind a session stands for
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,7 @@ class Session:
 
 @dataclass(frozen=True)
 class _Token:
-    kind: str
-    name: str
+    caller: Caller | None    # None: no longer accepted (revoked, expired, user disabled)
     digest: str
 
 
@@ -81,17 +82,19 @@ class SessionStore:
         return f"{payload}.{self._sign(payload, session.token_digest)}"
 
     def login(self, db: Database, secret: str) -> tuple[str, Session] | None:
-        """A cookie value for an admin token, or None when the token is unknown or not an admin one."""
+        """A cookie value for a person's token, or None when the token is unknown, not a person's, or
+        no longer accepted."""
         return self.login_digest(db, digest(secret.strip()))
 
     def login_digest(self, db: Database, token_digest: str) -> tuple[str, Session] | None:
         """The same for a token known by its digest (a one-time login link, dashboard/once.py)."""
         with db.read() as conn:
             row = conn.execute(q.TOKEN_BY_DIGEST, {"digest": token_digest}).first()
-        if row is None or row.kind != ADMIN:
+        caller = caller_from_row(row, utcnow()) if row is not None else None
+        if row is None or caller is None or caller.kind not in PERSON_KINDS:
             return None
         now = int(self.clock())
-        session = Session(Caller(ADMIN, row.name), secrets.token_urlsafe(18), row.id, now, now, row.digest)
+        session = Session(caller, secrets.token_urlsafe(18), row.id, now, now, row.digest)
         return self._cookie(session), session
 
     def check(self, db: Database, cookie: str | None) -> Session | None:
@@ -109,11 +112,11 @@ class SessionStore:
         if now - issued > self.lifetime_s or now - seen > self.idle_s or seen < issued:
             return None
         token = self._token(db, token_id)
-        if token is None or token.kind != ADMIN:
+        if token is None or token.caller is None or token.caller.kind not in PERSON_KINDS:
             return None
         if not hmac.compare_digest(self._sign(".".join(parts[:5]), token.digest), parts[5]):
             return None
-        return Session(Caller(ADMIN, token.name), parts[4], token_id, issued, seen, token.digest)
+        return Session(token.caller, parts[4], token_id, issued, seen, token.digest)
 
     def refreshed(self, session: Session) -> str | None:
         """A cookie stamped with this use, when the one the browser holds is over TOUCH_S old."""
@@ -135,7 +138,7 @@ class SessionStore:
             return cached[1]
         with db.read() as conn:
             row = conn.execute(q.TOKEN_BY_ID, {"token_id": token_id}).first()
-        value = _Token(row.kind, row.name, row.digest) if row else None
+        value = _Token(caller_from_row(row, utcnow()), row.digest) if row else None
         with self._lock:
             self._cache[token_id] = (now + self.cache_s, value)
         return value

@@ -27,14 +27,33 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# People (`server/users.py`, the rule of what each role may do in `model/permissions.py`). A user is
+# never deleted, only disabled: jobs name their owner by user name. A later `sessions` table (dashboard
+# logins kept server-side) and LDAP users (`source`) fit beside it without a change here.
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),             # admin | wrangler | artist | viewer
+    Column("password_hash", Text),                          # argon2id; none: logs in with tokens only
+    Column("source", String(16), nullable=False, server_default="local"),  # local | ldap
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 tokens = Table(
     "tokens", metadata,
     Column("id", Integer, primary_key=True),
     Column("digest", String(64), nullable=False, unique=True),  # sha256 of the secret
-    Column("kind", String(16), nullable=False),                 # admin | enroll | node
+    Column("kind", String(16), nullable=False),                 # admin | user | enroll | node
     Column("name", String(100), nullable=False),
     Column("node_id", Integer, ForeignKey("nodes.id", ondelete="CASCADE"), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("user_id", Integer),             # users.id of a person's token; none for node and enroll tokens
+    Column("expires_at", DateTime(timezone=True)),  # none: until revoked
+    Column("read_only", Boolean, nullable=False, server_default=text("false")),  # acts as a viewer
+    Column("revoked_at", DateTime(timezone=True)),  # kept (listed as revoked), never accepted again
+    Index("ix_tokens_user_id", "user_id"),
 )
 
 nodes = Table(
@@ -89,6 +108,7 @@ jobs = Table(
     Column("stop_reason", Text),            # why it starts nothing new (failure limit), until retried
     Column("archived_at", DateTime(timezone=True)),  # out of the lists; its tasks gone, `summary` kept
     Column("summary", JSON),                # an archived job's statistics (`server/retention.py`)
+    Column("submitted_by", String(100)),    # the user who submitted it on behalf of `owner` (none: the owner)
     Index("ix_jobs_state", "state"),
     Index("ix_jobs_finished_at", "finished_at"),
     Index("ix_jobs_project", "project"),
@@ -207,6 +227,13 @@ projects = Table(
     Column("max_cores", Integer),           # farm-wide caps, none when null
     Column("max_gpus", Integer),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# A project's members: when a project has any, only they (and wranglers and admins) may submit to it.
+project_members = Table(
+    "project_members", metadata,
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
 )
 
 folders = Table(

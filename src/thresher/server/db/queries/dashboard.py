@@ -1,21 +1,14 @@
-"""The web dashboard's statements (server/dashboard/): its sessions, and what its pages show beyond
-the API's views (server/views.py)."""
+"""The web dashboard's statements (server/dashboard/): what its pages show beyond the API's views
+(server/views.py)."""
 
 from __future__ import annotations
 
 from sqlalchemy import bindparam, select
 
 from thresher.model.states import AttemptState, TaskState
-from thresher.server.db.tables import attempts, jobs, layers, tasks, tokens
+from thresher.server.db.tables import attempts, jobs, layers, tasks
 
-# -- sessions ----------------------------------------------------------------------------------
-
-# The token a login form names (by the digest of what was typed).
-TOKEN_BY_DIGEST = select(tokens.c.id, tokens.c.kind, tokens.c.name, tokens.c.digest).where(
-    tokens.c.digest == bindparam("digest"))
-
-# The token a session cookie names: still there, still an admin token, still the same secret?
-TOKEN_BY_ID = select(tokens.c.kind, tokens.c.name, tokens.c.digest).where(tokens.c.id == bindparam("token_id"))
+# Sessions read their tokens through `queries/tokens.py`.
 
 # -- job and task pages --------------------------------------------------------------------------
 

@@ -1,0 +1,190 @@
+"""People commands: users (`thresher user add|list|set|disable|passwd`, admins), personal tokens
+(`thresher token create|list|revoke`), `thresher login` / `logout` (a token saved for the CLI where
+it looks for one: the client config, mode 0600) and projects' members (`thresher project member
+add|remove`). Thin over `client/people.py`; `--json` on every listing and change."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated, Any
+
+import typer
+
+from thresher.cli.common import JsonOpt, ServerOpt, ThresherGroup, TokenOpt, connect, console, emit_json, fail
+from thresher.cli.views import listing_table
+from thresher.client.config import resolve, save_client_config
+from thresher.client.people import People
+from thresher.wire.users import TokenInfo, User
+
+user_app = typer.Typer(cls=ThresherGroup, no_args_is_help=True, help="Users and their roles (admins).")
+token_app = typer.Typer(cls=ThresherGroup, no_args_is_help=True, help="Your personal API tokens.")
+member_app = typer.Typer(cls=ThresherGroup, no_args_is_help=True,
+                         help="A project's members: once it has any, only they (and wranglers, admins) submit to it.")
+
+UserArg = Annotated[str, typer.Argument(metavar="USER", help="User name.", show_default=False)]
+ProjectArg = Annotated[str, typer.Argument(metavar="PROJECT", help="Project name.", show_default=False)]
+RoleOpt = Annotated[str | None, typer.Option(help="admin, wrangler, artist or viewer.", show_default=False)]
+
+
+def _out(answer: Any, json_out: bool, text: str) -> None:
+    if json_out:
+        emit_json(answer)
+    else:
+        console.print(text)
+
+
+def _ask_password(confirm: bool = True) -> str:
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=confirm, err=True))
+
+
+def users_table(users: list[User]) -> Any:
+    table = listing_table("NAME", "ROLE", "SOURCE", "PASSWORD", "STATE")
+    for u in users:
+        table.add_row(u.name, u.role, u.source, "yes" if u.has_password else "-", "disabled" if u.disabled else "active")
+    return table
+
+
+def tokens_table(tokens: list[TokenInfo]) -> Any:
+    table = listing_table("ID", "NAME", "USER", "ACCESS", "EXPIRES", "STATE")
+    for t in tokens:
+        table.add_row(str(t.id), t.name, t.user, "read-only" if t.read_only else "full",
+                      t.expires_at.strftime("%Y-%m-%d %H:%M") if t.expires_at else "never",
+                      "revoked" if t.revoked_at else "active")
+    return table
+
+
+# ---------------------------------------------------------------- users
+
+@user_app.command("add")
+def user_add(name: UserArg, role: Annotated[str, typer.Option(help="admin, wrangler, artist or viewer.")] = "artist",
+             password: Annotated[bool, typer.Option("--password", help="Ask for a password to set.")] = False,
+             json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """Add a user (without --password they log in with tokens an admin or they themselves make)."""
+    secret = _ask_password() if password else None
+    with connect(server, token) as client:
+        answer = People(client.http).add_user(name, role, secret)
+    _out(answer, json_out, f"user {answer.name} added ({answer.role})")
+
+
+@user_app.command("list")
+def user_list(json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """List users with their roles."""
+    with connect(server, token) as client:
+        answer = People(client.http).users()
+    if json_out:
+        emit_json(answer)
+    else:
+        console.print(users_table(answer))
+
+
+@user_app.command("set")
+def user_set(name: UserArg, role: RoleOpt = None,
+             enable: Annotated[bool, typer.Option("--enable", help="Let a disabled user in again.")] = False,
+             json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """Change a user's role (at once), or enable them again."""
+    if role is None and not enable:
+        fail("give --role or --enable")
+    with connect(server, token) as client:
+        answer = People(client.http).set_user(name, role=role, disabled=False if enable else None)
+    _out(answer, json_out, f"user {answer.name}: {answer.role}{', disabled' if answer.disabled else ''}")
+
+
+@user_app.command("disable")
+def user_disable(name: UserArg, json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """Disable a user: their tokens and sessions stop working at once."""
+    with connect(server, token) as client:
+        answer = People(client.http).set_user(name, disabled=True)
+    _out(answer, json_out, f"user {answer.name} disabled")
+
+
+@user_app.command("passwd")
+def user_passwd(name: UserArg, json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """Set a user's password (asked for, twice)."""
+    secret = _ask_password()
+    with connect(server, token) as client:
+        answer = People(client.http).set_password(name, secret)
+    _out(answer, json_out, f"password of {answer.name} set")
+
+
+# ---------------------------------------------------------------- tokens
+
+@token_app.command("create")
+def token_create(name: Annotated[str, typer.Argument(metavar="NAME", help="What the token is for.")],
+                 days: Annotated[float | None, typer.Option("--days", help="Expires after this many days.")] = None,
+                 read_only: Annotated[bool, typer.Option("--read-only", help="It may only read.")] = False,
+                 json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """Make a personal token; its secret is printed this once."""
+    with connect(server, token) as client:
+        answer = People(client.http).create_token(name, days, read_only)
+    _out(answer, json_out, f"token {answer.id} ({answer.name}):\n{answer.secret}")
+
+
+@token_app.command("list")
+def token_list(everyone: Annotated[bool, typer.Option("--all", help="An admin: every person's tokens.")] = False,
+               json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """List your tokens (never their secrets)."""
+    with connect(server, token) as client:
+        answer = People(client.http).tokens(everyone)
+    if json_out:
+        emit_json(answer)
+    else:
+        console.print(tokens_table(answer))
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(metavar="ID", help="Token id (`thresher token list`).")],
+                 json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """Revoke a token: it stops working at once."""
+    with connect(server, token) as client:
+        answer = People(client.http).revoke_token(token_id)
+    _out(answer, json_out, f"token {answer.id} ({answer.name}) revoked")
+
+
+# ---------------------------------------------------------------- login, logout
+
+def login(server: ServerOpt = None,
+          user: Annotated[str | None, typer.Option("--user", "-u", help="User name (asked for when not given).",
+                                                   show_default=False)] = None,
+          token: Annotated[str | None, typer.Option("--token", "-t", help="Save this token instead of logging in "
+                                                    "with a password.", show_default=False)] = None,
+          json_out: JsonOpt = False) -> None:
+    """Log in to a server: a token for this CLI, saved (mode 0600) where every later command finds it."""
+    url = resolve(server, None).server
+    if token:
+        secret = token
+    else:
+        name = user or typer.prompt("User", default=getpass.getuser(), err=True)
+        password = _ask_password(confirm=False)
+        with connect(url, "") as anonymous:  # the login call needs no token
+            secret = People(anonymous.http).login(name, password, token_name=f"cli {getpass.getuser()}").secret
+    with connect(url, secret) as client:
+        me = client.whoami()  # the token works
+    path = save_client_config(url, secret)
+    _out(me, json_out, f"logged in to {url} as {me.name} ({me.role or me.kind}); token saved in {path}")
+
+
+def logout(json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """Revoke the token this CLI uses (the saved one, unless --token is given)."""
+    with connect(server, token) as client:
+        answer = People(client.http).logout()
+    _out(answer, json_out, f"logged out: token {answer.id} ({answer.name}) revoked")
+
+
+# ---------------------------------------------------------------- members
+
+@member_app.command("add")
+def member_add(project: ProjectArg, user: UserArg, json_out: JsonOpt = False, server: ServerOpt = None,
+               token: TokenOpt = None) -> None:
+    """Add a member to a project."""
+    with connect(server, token) as client:
+        answer = People(client.http).add_member(project, user)
+    _out(answer, json_out, f"project {answer.project}: members {', '.join(answer.members) or '-'}")
+
+
+@member_app.command("remove")
+def member_remove(project: ProjectArg, user: UserArg, json_out: JsonOpt = False, server: ServerOpt = None,
+                  token: TokenOpt = None) -> None:
+    """Remove a member from a project."""
+    with connect(server, token) as client:
+        answer = People(client.http).remove_member(project, user)
+    _out(answer, json_out, f"project {answer.project}: members {', '.join(answer.members) or '-'}")
