@@ -18,10 +18,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from thresher import __version__
 from thresher.server import housekeeping
 from thresher.server.api import agents, blocklist, dependencies, meta, people, retention, services, studio, wrangler
+from thresher.server.api import metrics as metrics_route
 from thresher.server.context import ServerContext
 from thresher.server.dashboard import pages as dashboard
 from thresher.server.dashboard.docs import mount_docs
 from thresher.server.errors import ApiProblem, database_value_problem
+from thresher.server.metrics import RequestTimer
 
 log = logging.getLogger("thresher.server")
 API_PREFIX = "/api/v1"
@@ -130,6 +132,8 @@ def create_app(server: ServerContext) -> FastAPI:
                    dependencies.router, wrangler.router, retention.router):
         app.include_router(router, prefix=API_PREFIX)
     _set_up_openapi(app, people.openapi_components())
+    app.include_router(metrics_route.router)  # GET /metrics for Prometheus (server/metrics.py)
+    app.add_middleware(RequestTimer, metrics=server.metrics)  # request durations, by route template
     app.include_router(dashboard.router)  # the web dashboard at / (server/dashboard/pages.py)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     mount_docs(app)  # /docs and /redoc from packaged assets, no CDN (server/dashboard/docs.py)

@@ -1,0 +1,151 @@
+"""Prometheus metrics of one server process, served at `GET /metrics` (`api/metrics.py`, docs/metrics.md).
+
+Cheap by construction, because the agents' hot path must not pay for being watched:
+- what the farm holds (jobs, tasks and nodes by state, cores and GPUs in use) is read only when a
+  scraper asks, with one statement (`queries/metrics.FARM_BY_STATE`), never kept up per request;
+- what happens (assignments, reports, log bytes, write batches, request times) is counted where it
+  happens, with a few additions on objects this process owns; database time is the sum the `Database`
+  already keeps of its transactions (`db.engine.TransactionTimes`).
+Each `ServerContext` has its own `CollectorRegistry`, so several servers in one process (the tests)
+never share or clash over a series. Counters are this process's since it started; with several server
+processes, scrape each (the farm gauges are the same in all).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from thresher.model.states import JobState, NodeState, TaskState
+from thresher.server.db.engine import Database
+from thresher.server.db.queries import metrics as q
+
+# Request methods kept as a label; anything else a client sends is counted as OTHER (bounded labels).
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+UNMATCHED = "(unmatched)"  # the route label of requests no route took (404s, probes)
+
+# A long poll for work lasts up to 30 s and a dashboard event stream as long as its tab: the top buckets
+# are for them, the low ones for everything else.
+_REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_WAIT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+_BATCH_SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+
+
+class Metrics:
+    """The instruments of one server process and its private registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        r = self.registry
+        self.assignments = Counter("thresher_assignments", "Tasks handed to agents (attempts started).", registry=r)
+        self.reports = Counter("thresher_reports", "Finish reports of attempts received from agents.", registry=r)
+        self.log_bytes = Counter("thresher_log_bytes", "Bytes of task logs received from agents (UTF-8).",
+                                 registry=r)
+        self.submit_to_start = Histogram(
+            "thresher_submit_to_start_seconds", "Seconds from a job's submit to the start of each of its tasks' "
+            "first attempt (queueing, dependencies and scouts included).", buckets=_WAIT_BUCKETS, registry=r)
+        self.requests = Histogram(
+            "thresher_http_request_duration_seconds", "Seconds from a request's arrival to its answer's end, by "
+            "method and route template (long polls for work and event streams included).",
+            ["method", "route"], buckets=_REQUEST_BUCKETS, registry=r)
+        self.batch_operations = Histogram(
+            "thresher_write_batch_operations", "Operations (agent calls) applied per committed write batch "
+            "(db/batcher.py), by writer.", ["writer"], buckets=_BATCH_BUCKETS, registry=r)
+        self.batch_seconds = Histogram(
+            "thresher_write_batch_seconds", "Seconds a committed write batch took (on SQLite with the wait for the "
+            "write lock), by writer.",
+            ["writer"], buckets=_BATCH_SECONDS_BUCKETS, registry=r)
+        self._request_series: dict[tuple[str, str], Any] = {}
+
+    def watch(self, db: Database) -> None:
+        """Read the farm's figures and the database time from `db` at each scrape."""
+        self.registry.register(FarmCollector(db))
+
+    # -- where things happen (cheap: a few additions) --
+
+    def work_answered(self, assignments: int, waits: list[float]) -> None:
+        """An agent got `assignments` tasks; `waits` are the first attempts' seconds since their job's submit."""
+        if assignments:
+            self.assignments.inc(assignments)
+        for wait in waits:
+            self.submit_to_start.observe(max(0.0, wait))
+
+    def batch_done(self, writer: str, operations: int, seconds: float) -> None:
+        self.batch_operations.labels(writer).observe(operations)
+        self.batch_seconds.labels(writer).observe(seconds)
+
+    def request_done(self, method: str, route: str, seconds: float) -> None:
+        key = (method if method in _METHODS else "OTHER", route)
+        series = self._request_series.get(key)
+        if series is None:
+            series = self._request_series.setdefault(key, self.requests.labels(*key))
+        series.observe(seconds)
+
+    def scrape(self) -> bytes:
+        """The text exposition format (blocking: reads the database once)."""
+        return generate_latest(self.registry)
+
+
+class FarmCollector(Collector):
+    """Jobs, tasks and nodes by state, cores and GPUs in use, database time: read at each scrape."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def collect(self) -> Iterator[Metric]:
+        with self.db.peek() as conn:
+            rows = conn.execute(q.FARM_BY_STATE).all()
+        counts = {(row.kind, row.state): row for row in rows}
+        for kind, states, what in (("job", list(JobState), "Jobs (not archived)"),
+                                   ("task", list(TaskState), "Tasks of jobs not archived"),
+                                   ("node", list(NodeState), "Nodes (not removed)")):
+            family = GaugeMetricFamily(f"thresher_{kind}s", f"{what} by state.", labels=["state"])
+            known = [str(s) for s in states]
+            for state in known + sorted(s for k, s in counts if k == kind and s not in known):
+                row = counts.get((kind, state))
+                family.add_metric([state], row.n if row else 0)
+            yield family
+        in_use = counts.get(("usage", "in_use"))
+        up = counts.get(("node", NodeState.UP.value))
+        yield GaugeMetricFamily("thresher_cores_in_use", "Cores reserved by running attempts.",
+                                value=in_use.cores if in_use else 0)
+        yield GaugeMetricFamily("thresher_gpus_in_use", "GPUs reserved by running attempts.",
+                                value=in_use.gpus if in_use else 0)
+        yield GaugeMetricFamily("thresher_cores_up", "Cores offered by nodes that are up.", value=up.cores if up else 0)
+        seconds = CounterMetricFamily("thresher_database_seconds", "Seconds spent in database transactions by "
+                                      "this process, by kind (write, read, peek: reads outside a transaction).",
+                                      labels=["kind"])
+        count = CounterMetricFamily("thresher_database_transactions", "Database transactions of this process, by "
+                                    "kind.", labels=["kind"])
+        for kind, (n, total) in sorted(self.db.times.snapshot().items()):
+            seconds.add_metric([kind], total)
+            count.add_metric([kind], n)
+        yield seconds
+        yield count
+
+
+class RequestTimer:
+    """ASGI middleware: each HTTP request's duration into `Metrics.requests`, labelled with the template of
+    the route that took it (`/api/v1/jobs/{job_id}`, never the raw path: the labels stay few)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or UNMATCHED
+            self.metrics.request_done(scope["method"], route, time.perf_counter() - start)
