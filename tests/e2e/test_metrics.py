@@ -30,16 +30,28 @@ def _value(families: dict[str, Any], family: str, sample: str | None = None, **l
     return float(found[0])
 
 
-def test_metrics_after_a_job(make_farm: Callable[..., Any]) -> None:
-    farm = make_farm(env={"THRESHER_SERVER_METRICS_TOKEN": METRICS_TOKEN})
+def test_metrics_after_a_job(make_farm: Callable[..., Any], db_url: str) -> None:
+    farm = make_farm(db_url, env={"THRESHER_SERVER_METRICS_TOKEN": METRICS_TOKEN})
     farm.start_agent("m1", cores=2)
+    # While a task runs: its core is in use, its job and task are running.
+    long_id = farm.api.post("/jobs", {"name": "long", "layers": [{
+        "name": "sleep", "frames": "1", "resources": {"cores": 1, "memory": "64M"},
+        "args": {"command": ["sleep", "60"]}}]})["id"]
+    farm.wait_for(lambda: farm.api.get(f"/jobs/{long_id}")["state"] == "running", timeout=60)
+    families = _scrape(farm, METRICS_TOKEN)
+    assert _value(families, "thresher_cores_in_use") == 1
+    assert _value(families, "thresher_tasks", state="running") == 1
+    assert _value(families, "thresher_jobs", state="running") == 1
+    farm.api.post(f"/jobs/{long_id}/kill")
+    farm.wait_for(lambda: farm.api.get(f"/jobs/{long_id}")["state"] == "killed", timeout=60)
+
     spec = {"name": "metrics", "layers": [{
         "name": "work", "frames": f"1-{TASKS}", "resources": {"cores": 1, "memory": "64M"},
         "args": {"command": [sys.executable, "-c", "print('x' * 999)"]}}]}
     job_id = farm.api.post("/jobs", spec)["id"]
     farm.wait_for(lambda: farm.api.get(f"/jobs/{job_id}")["state"] == "succeeded", timeout=60)
-    # Logs are sent on their own path; wait until every attempt's output reached the server.
-    def logs_in() -> bool:
+
+    def logs_in() -> bool:  # logs travel on their own path: every attempt's output reached the server
         tasks = farm.api.get(f"/jobs/{job_id}/tasks")["items"]
         return all(a["log_size"] >= 1000 for t in tasks for a in farm.api.get(f"/tasks/{t['id']}/attempts")["items"])
 
@@ -47,16 +59,19 @@ def test_metrics_after_a_job(make_farm: Callable[..., Any]) -> None:
 
     families = _scrape(farm, METRICS_TOKEN)
     assert _value(families, "thresher_tasks", state="succeeded") == TASKS
+    assert _value(families, "thresher_tasks", state="killed") == 1
     assert _value(families, "thresher_tasks", state="running") == 0
     assert _value(families, "thresher_jobs", state="succeeded") == 1
+    assert _value(families, "thresher_jobs", state="killed") == 1
     assert _value(families, "thresher_jobs", state="running") == 0
     assert _value(families, "thresher_nodes", state="up") == 1
+    assert _value(families, "thresher_nodes", state="down") == 0
     assert _value(families, "thresher_cores_up") == 2
     assert _value(families, "thresher_cores_in_use") == 0
-    assert _value(families, "thresher_assignments", "thresher_assignments_total") == TASKS
-    assert _value(families, "thresher_reports", "thresher_reports_total") == TASKS
+    assert _value(families, "thresher_assignments", "thresher_assignments_total") == TASKS + 1
+    assert _value(families, "thresher_reports", "thresher_reports_total") >= TASKS + 1  # the killed one too
     assert _value(families, "thresher_log_bytes", "thresher_log_bytes_total") >= TASKS * 1000
-    assert _value(families, "thresher_submit_to_start_seconds", "thresher_submit_to_start_seconds_count") == TASKS
+    assert _value(families, "thresher_submit_to_start_seconds", "thresher_submit_to_start_seconds_count") == TASKS + 1
     assert _value(families, "thresher_submit_to_start_seconds", "thresher_submit_to_start_seconds_sum") > 0
     # Every agent call went through a write batch; each batch applied at least one operation.
     batches = _value(families, "thresher_write_batch_operations", "thresher_write_batch_operations_count",
@@ -69,7 +84,7 @@ def test_metrics_after_a_job(make_farm: Callable[..., Any]) -> None:
     assert _value(families, "thresher_database_seconds", "thresher_database_seconds_total", kind="write") > 0
     # Requests are labelled by route template, not by path.
     assert _value(families, "thresher_http_request_duration_seconds", "thresher_http_request_duration_seconds_count",
-                  method="POST", route="/api/v1/jobs") == 1
+                  method="POST", route="/api/v1/jobs") == 2
     assert _value(families, "thresher_http_request_duration_seconds", "thresher_http_request_duration_seconds_count",
                   method="GET", route="/api/v1/jobs/{job_id}") >= 1
     assert not [s for s in families["thresher_http_request_duration_seconds"].samples
@@ -82,32 +97,3 @@ def test_metrics_after_a_job(make_farm: Callable[..., Any]) -> None:
         answer = httpx.get(farm.server_url + "/metrics", headers=headers, timeout=30)
         assert answer.status_code == status, (headers, answer.text)
         assert answer.json()["detail"]
-
-
-def test_two_servers_in_one_process_keep_their_own_series(tmp_path: Any) -> None:
-    """A private registry per server: a second app in the same process starts from zero (no clash)."""
-    from fastapi.testclient import TestClient
-
-    from thresher.server.app import create_app
-    from thresher.server.main import prepare
-
-    apps = []
-    for name in ("a", "b"):
-        data = tmp_path / name
-        server = prepare(None, data)
-        apps.append((TestClient(create_app(server)), (data / "admin.token").read_text().strip(), server))
-    try:
-        first, token, _ = apps[0]
-        for _ in range(3):
-            assert first.get("/api/v1/health").status_code == 200
-        counts = []
-        for client, token, _ in apps:
-            text = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).text
-            families = {f.name: f for f in text_string_to_metric_families(text)}
-            counts.append(sum(s.value for s in families["thresher_http_request_duration_seconds"].samples
-                              if s.name.endswith("_count") and s.labels["route"] == "/api/v1/health"))
-        assert counts == [3, 0]
-    finally:
-        for client, _, server in apps:
-            client.close()
-            server.db.dispose()

@@ -62,7 +62,8 @@ class Metrics:
             "thresher_write_batch_seconds", "Seconds a committed write batch took (on SQLite with the wait for the "
             "write lock), by writer.",
             ["writer"], buckets=_BATCH_SECONDS_BUCKETS, registry=r)
-        self._request_series: dict[tuple[str, str], Any] = {}
+        self._request_series: dict[tuple[str, str], Any] = {}  # labelled children, looked up once
+        self._batch_series: dict[str, tuple[Any, Any]] = {}
 
     def watch(self, db: Database) -> None:
         """Read the farm's figures and the database time from `db` at each scrape."""
@@ -78,8 +79,12 @@ class Metrics:
             self.submit_to_start.observe(max(0.0, wait))
 
     def batch_done(self, writer: str, operations: int, seconds: float) -> None:
-        self.batch_operations.labels(writer).observe(operations)
-        self.batch_seconds.labels(writer).observe(seconds)
+        series = self._batch_series.get(writer)
+        if series is None:
+            series = self._batch_series.setdefault(writer, (self.batch_operations.labels(writer),
+                                                            self.batch_seconds.labels(writer)))
+        series[0].observe(operations)
+        series[1].observe(seconds)
 
     def request_done(self, method: str, route: str, seconds: float) -> None:
         key = (method if method in _METHODS else "OTHER", route)
