@@ -143,6 +143,8 @@ class RequestTimer:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # id(route) -> its whole template, found at its first request (routes live as long as the app)
+        self._templates: dict[int, str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -152,5 +154,22 @@ class RequestTimer:
         try:
             await self.app(scope, receive, send)
         finally:
-            route = getattr(scope.get("route"), "path", None) or UNMATCHED
-            self.metrics.request_done(scope["method"], route, time.perf_counter() - start)
+            route = scope.get("route")
+            template = UNMATCHED if route is None else self._templates.get(id(route))
+            if template is None:
+                template = self._templates.setdefault(id(route), whole_template(route, scope.get("path", "")))
+            self.metrics.request_done(scope["method"], template, time.perf_counter() - start)
+
+
+def whole_template(route: Any, path: str) -> str:
+    """The route's template with the prefix it was included under (`/api/v1` + `/jobs/{job_id}`): the
+    route knows only its own part, so the prefix is the start of the path its pattern does not match
+    (prefixes hold no parameters here)."""
+    template = getattr(route, "path", None)
+    regex = getattr(route, "path_regex", None)
+    if not isinstance(template, str) or regex is None:
+        return UNMATCHED
+    for cut in [0] + [i for i, char in enumerate(path) if char == "/" and i]:
+        if regex.match(path[cut:]):
+            return path[:cut] + template
+    return template
