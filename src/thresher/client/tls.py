@@ -48,7 +48,7 @@ def verify_for(ca_file: str | Path | None) -> ssl.SSLContext | bool:
 def explain(exc: BaseException, server: str, ca_file: str | Path | None) -> str | None:
     """What a failed connection's TLS error means for the user, or None when it was no TLS error."""
     seen: BaseException | None = exc
-    chain = []
+    chain: list[BaseException] = []
     while seen is not None and len(chain) < 8:
         chain.append(seen)
         seen = seen.__cause__ or seen.__context__

@@ -138,9 +138,11 @@ def serve(settings: ServerSettings, save_client_config: bool = True) -> None:
     write_server_json(data, url, server.db.url.split("@")[-1])
     info = data / SERVER_JSON
     log.info("Thresher server on %s (API docs %s/docs); admin token in %s", url, url, data / "admin.token")
-    tls = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)} if settings.tls_cert else {}
+    tls = settings.tls_cert is not None
     config = uvicorn.Config(create_app(server), log_level="warning", access_log=False, timeout_keep_alive=75,
-                            timeout_graceful_shutdown=3, **tls)  # event streams must not hold a stop
+                            timeout_graceful_shutdown=3,  # open dashboard event streams must not hold a stop
+                            ssl_certfile=str(settings.tls_cert) if tls else None,
+                            ssl_keyfile=str(settings.tls_key) if tls else None)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:

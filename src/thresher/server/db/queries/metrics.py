@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, literal_column, select, union_all
+from typing import Any
+
+from sqlalchemy import ColumnClause, func, literal_column, select, union_all
 
 from thresher.server.db.tables import jobs, nodes, tasks, usage
 
-_ZERO = literal_column("0")
+_ZERO: ColumnClause[Any] = literal_column("0")
 
 # One round trip: jobs (not archived), tasks and nodes (not removed) counted by state, the nodes' cores
 # summed; and what runs now from the usage counters the claims keep (each attempt is booked once under
