@@ -3,13 +3,18 @@ start them, neither clash over a series nor see each other's counts."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
 from thresher.server.app import create_app
 from thresher.server.main import prepare
+from thresher.server.metrics import Spread
 
 
 def test_two_servers_in_one_process_keep_their_own_series(tmp_path: Path) -> None:
@@ -34,3 +39,23 @@ def test_two_servers_in_one_process_keep_their_own_series(tmp_path: Path) -> Non
         for client, _, server in apps:
             client.close()
             server.db.dispose()
+
+
+def test_a_spread_counts_as_prometheus_histograms_do() -> None:
+    """`le` buckets are cumulative and hold the values at their bound; labels keep their series apart."""
+    spread = Spread("t_seconds", "test", (1, 2, 5), ("writer",))
+    for value in (0.5, 1, 1.5, 2, 7):
+        spread.observe(value, "a")
+    spread.observe(3, "b")
+
+    class One(Collector):
+        def collect(self) -> Iterator[Metric]:
+            yield spread.family()
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(One())
+    (family,) = text_string_to_metric_families(generate_latest(registry).decode())
+    a = {s.labels.get("le", s.name): s.value for s in family.samples if s.labels["writer"] == "a"}
+    assert a == {"1.0": 2, "2.0": 4, "5.0": 4, "+Inf": 5, "t_seconds_count": 5, "t_seconds_sum": 12}
+    b = {s.labels.get("le", s.name): s.value for s in family.samples if s.labels["writer"] == "b"}
+    assert b["2.0"] == 0 and b["5.0"] == 1 and b["t_seconds_count"] == 1

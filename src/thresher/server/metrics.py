@@ -4,8 +4,9 @@ Cheap by construction, because the agents' hot path must not pay for being watch
 - what the farm holds (jobs, tasks and nodes by state, cores and GPUs in use) is read only when a
   scraper asks, with one statement (`queries/metrics.FARM_BY_STATE`), never kept up per request;
 - what happens (assignments, reports, log bytes, write batches, request times) is counted where it
-  happens, with a few additions on objects this process owns; database time is the sum the `Database`
-  already keeps of its transactions (`db.engine.TransactionTimes`).
+  happens, with a few additions under a lock (`Tally`, `Spread`: a fraction of what prometheus_client's
+  own instruments cost per call); database time is the sum the `Database` keeps of its transactions
+  (`db.engine.TransactionTimes`). prometheus_client writes the text at a scrape.
 Each `ServerContext` has its own `CollectorRegistry`, so several servers in one process (the tests)
 never share or clash over a series. Counters are this process's since it started; with several server
 processes, scrape each (the farm gauges are the same in all).
@@ -13,13 +14,17 @@ processes, scrape each (the farm gauges are the same in all).
 
 from __future__ import annotations
 
+import threading
 import time
+from bisect import bisect_left
 from collections.abc import Iterator
+from itertools import accumulate
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from thresher.model.states import JobState, NodeState, TaskState
@@ -38,32 +43,74 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 _BATCH_SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
+class Tally:
+    """A counter: one addition under a lock (prometheus_client's own `Counter.inc` costs microseconds)."""
+
+    def __init__(self, name: str, doc: str) -> None:
+        self.name, self.doc, self.value = name, doc, 0.0
+        self._lock = threading.Lock()
+
+    def inc(self, amount: float = 1) -> None:
+        with self._lock:
+            self.value += amount
+
+    def family(self) -> Metric:
+        return CounterMetricFamily(self.name, self.doc, value=self.value)
+
+
+class Spread:
+    """A histogram with labels: a bisect and two additions per observation (prometheus_client's
+    `Histogram.observe` walks its buckets in Python under a lock per value: about ten times as long)."""
+
+    def __init__(self, name: str, doc: str, buckets: tuple[float, ...], labels: tuple[str, ...] = ()) -> None:
+        self.name, self.doc, self.labels = name, doc, labels
+        self.bounds = tuple(float(b) for b in buckets)
+        self._series: dict[tuple[str, ...], list[Any]] = {}  # labels -> [counts per bucket (+Inf last), sum]
+        self._lock = threading.Lock()
+
+    def observe(self, value: float, *labels: str) -> None:
+        index = bisect_left(self.bounds, value)  # the first bound >= value: Prometheus' `le`
+        with self._lock:
+            series = self._series.get(labels)
+            if series is None:
+                series = self._series[labels] = [[0] * (len(self.bounds) + 1), 0.0]
+            series[0][index] += 1
+            series[1] += value
+
+    def family(self) -> Metric:
+        family = HistogramMetricFamily(self.name, self.doc, labels=list(self.labels))
+        with self._lock:
+            copied = [(labels, list(counts), total) for labels, (counts, total) in sorted(self._series.items())]
+        for labels, counts, total in copied:
+            cumulative = list(accumulate(counts))
+            buckets = [(floatToGoString(b), float(n)) for b, n in zip(self.bounds, cumulative[:-1], strict=True)]
+            family.add_metric(list(labels), buckets + [("+Inf", float(cumulative[-1]))], total)
+        return family
+
+
 class Metrics:
     """The instruments of one server process and its private registry."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        r = self.registry
-        self.assignments = Counter("thresher_assignments", "Tasks handed to agents (attempts started).", registry=r)
-        self.reports = Counter("thresher_reports", "Finish reports of attempts received from agents.", registry=r)
-        self.log_bytes = Counter("thresher_log_bytes", "Bytes of task logs received from agents (UTF-8).",
-                                 registry=r)
-        self.submit_to_start = Histogram(
+        self.assignments = Tally("thresher_assignments", "Tasks handed to agents (attempts started).")
+        self.reports = Tally("thresher_reports", "Finish reports of attempts received from agents.")
+        self.log_bytes = Tally("thresher_log_bytes", "Bytes of task logs received from agents (UTF-8).")
+        self.submit_to_start = Spread(
             "thresher_submit_to_start_seconds", "Seconds from a job's submit to the start of each of its tasks' "
-            "first attempt (queueing, dependencies and scouts included).", buckets=_WAIT_BUCKETS, registry=r)
-        self.requests = Histogram(
+            "first attempt (queueing, dependencies and scouts included).", _WAIT_BUCKETS)
+        self.requests = Spread(
             "thresher_http_request_duration_seconds", "Seconds from a request's arrival to its answer's end, by "
-            "method and route template (long polls for work and event streams included).",
-            ["method", "route"], buckets=_REQUEST_BUCKETS, registry=r)
-        self.batch_operations = Histogram(
+            "method and route template (long polls for work and event streams included).", _REQUEST_BUCKETS,
+            ("method", "route"))
+        self.batch_operations = Spread(
             "thresher_write_batch_operations", "Operations (agent calls) applied per committed write batch "
-            "(db/batcher.py), by writer.", ["writer"], buckets=_BATCH_BUCKETS, registry=r)
-        self.batch_seconds = Histogram(
+            "(db/batcher.py), by writer.", _BATCH_BUCKETS, ("writer",))
+        self.batch_seconds = Spread(
             "thresher_write_batch_seconds", "Seconds a committed write batch took (on SQLite with the wait for the "
-            "write lock), by writer.",
-            ["writer"], buckets=_BATCH_SECONDS_BUCKETS, registry=r)
-        self._request_series: dict[tuple[str, str], Any] = {}  # labelled children, looked up once
-        self._batch_series: dict[str, tuple[Any, Any]] = {}
+            "write lock), by writer.", _BATCH_SECONDS_BUCKETS, ("writer",))
+        self.registry.register(_Instruments([self.assignments, self.reports, self.log_bytes, self.submit_to_start,
+                                             self.requests, self.batch_operations, self.batch_seconds]))
 
     def watch(self, db: Database) -> None:
         """Read the farm's figures and the database time from `db` at each scrape."""
@@ -79,23 +126,26 @@ class Metrics:
             self.submit_to_start.observe(max(0.0, wait))
 
     def batch_done(self, writer: str, operations: int, seconds: float) -> None:
-        series = self._batch_series.get(writer)
-        if series is None:
-            series = self._batch_series.setdefault(writer, (self.batch_operations.labels(writer),
-                                                            self.batch_seconds.labels(writer)))
-        series[0].observe(operations)
-        series[1].observe(seconds)
+        self.batch_operations.observe(operations, writer)
+        self.batch_seconds.observe(seconds, writer)
 
     def request_done(self, method: str, route: str, seconds: float) -> None:
-        key = (method if method in _METHODS else "OTHER", route)
-        series = self._request_series.get(key)
-        if series is None:
-            series = self._request_series.setdefault(key, self.requests.labels(*key))
-        series.observe(seconds)
+        self.requests.observe(seconds, method if method in _METHODS else "OTHER", route)
 
     def scrape(self) -> bytes:
         """The text exposition format (blocking: reads the database once)."""
         return generate_latest(self.registry)
+
+
+class _Instruments(Collector):
+    """What this process counted, as metric families at each scrape."""
+
+    def __init__(self, instruments: list[Tally | Spread]) -> None:
+        self.instruments = instruments
+
+    def collect(self) -> Iterator[Metric]:
+        for instrument in self.instruments:
+            yield instrument.family()
 
 
 class FarmCollector(Collector):
