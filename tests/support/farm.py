@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -105,12 +106,15 @@ class Farm:
     `node_timeout`: seconds without heartbeat before the server declares a node down (--node-timeout).
     `server_args`: extra command-line arguments for the server.
     `env`: extra environment for every subprocess.
+    `ca_file`: for a server started with `--tls-cert/--tls-key` in `server_args`: the CA its clients and
+    agents trust (agents get it as `$THRESHER_CA_FILE`).
     """
 
     def __init__(self, db_url: str, root: str | Path, *, node_timeout: float | None = None,
                  server_args: Sequence[str] = (), env: dict[str, str] | None = None,
-                 python: str | None = None) -> None:
+                 python: str | None = None, ca_file: str | Path | None = None) -> None:
         self.db_url = db_url
+        self.ca_file = ca_file
         self.root = Path(root)
         self.node_timeout = node_timeout
         self.server_args = list(server_args)
@@ -120,7 +124,7 @@ class Farm:
         self.home = self.root / "home"
         for path in (self.data_dir, self.logs_dir, self.home):
             path.mkdir(parents=True, exist_ok=True)
-        self.env = self._base_env(env or {})
+        self.env = self._base_env({**({"THRESHER_CA_FILE": str(ca_file)} if ca_file else {}), **(env or {})})
         self.server: ManagedProcess | None = None
         self.agents: dict[str, Agent] = {}
         self.server_url: str = ""
@@ -193,8 +197,8 @@ class Farm:
                     break
                 except (ValueError, KeyError):
                     pass  # half-written; read again
-            elif self.port and self._health_ok(f"http://127.0.0.1:{self.port}"):
-                self.server_url = f"http://127.0.0.1:{self.port}"
+            elif self.port and self._health_ok(f"{self._scheme}://127.0.0.1:{self.port}"):
+                self.server_url = f"{self._scheme}://127.0.0.1:{self.port}"
                 break
             if time.monotonic() > deadline:
                 raise self._error(f"server did not write {server_json} within {timeout:.0f}s")
@@ -223,10 +227,14 @@ class Farm:
                 raise self._error(f"server did not write {path}")
             time.sleep(0.05)
 
-    @staticmethod
-    def _health_ok(url: str) -> bool:
+    @property
+    def _scheme(self) -> str:
+        return "https" if "--tls-cert" in self.server_args else "http"
+
+    def _health_ok(self, url: str) -> bool:
         try:
-            response = httpx.get(url + "/api/v1/health", timeout=2.0)
+            response = httpx.get(url + "/api/v1/health", timeout=2.0,
+                                 verify=ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else True)
             return response.status_code == 200
         except httpx.HTTPError:
             return False
@@ -342,7 +350,7 @@ class Farm:
 
     def client(self, token: str | None = None, timeout: float = 30.0) -> HttpClient:
         """An HttpClient on the server, with the admin token unless another is given."""
-        client = HttpClient(self.server_url, token or self.admin_token, timeout=timeout)
+        client = HttpClient(self.server_url, token or self.admin_token, timeout=timeout, ca_file=self.ca_file)
         self._clients.append(client)
         return client
 

@@ -26,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="TOML file whose [agent] section holds settings (flags and environment win over it)")
     parser.add_argument("--server", help="server URL, e.g. http://farm:8000 (env THRESHER_SERVER)")
     parser.add_argument("--token", help="enrollment token (first start) or this node's token (env THRESHER_TOKEN)")
+    parser.add_argument("--ca-file", type=Path, metavar="FILE",
+                        help="CA certificate(s) that signed an https server's certificate (env THRESHER_CA_FILE)")
     parser.add_argument("--name", help="node name (default: host name)")
     parser.add_argument("--cores", type=int, help="cores to offer (default: all)")
     parser.add_argument("--memory", type=int, metavar="MB", help="memory to offer in MB (default: all)")
@@ -49,7 +51,7 @@ def read_settings(argv: list[str] | None = None) -> AgentSettings:
         parser.error(str(exc))
     overrides = {"server": args.server, "token": args.token, "name": args.name, "cores": args.cores,
                  "memory_mb": args.memory, "gpus": args.gpus, "tags": args.tags, "apps": apps or None,
-                 "state_dir": args.state_dir, "heartbeat_s": args.heartbeat}
+                 "state_dir": args.state_dir, "heartbeat_s": args.heartbeat, "ca_file": args.ca_file}
     try:
         settings = load_settings(AgentSettings, section="agent", config_file=args.config, overrides=overrides)
     except ConfigError as exc:

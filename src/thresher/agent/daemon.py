@@ -94,7 +94,8 @@ class Agent:
 
     def client(self, token: str | None, timeout: float | None = None) -> HttpClient:
         """An HTTP client for one thread; the agent closes them all when it ends."""
-        client = HttpClient(self.enrolment.server, token, timeout=timeout or self.settings.http_timeout_s)
+        client = HttpClient(self.enrolment.server, token, timeout=timeout or self.settings.http_timeout_s,
+                            ca_file=self.settings.ca_file)
         self._clients.append(client)
         return client
 

@@ -25,7 +25,7 @@ from thresher.agent.connectivity import Connectivity, is_outage, retry_backoff
 from thresher.agent.fatal import AgentFatal
 from thresher.agent.settings import AgentSettings
 from thresher.agent.spool import write_json_atomic
-from thresher.client.http import ApiError, HttpClient
+from thresher.client.http import ApiError, HttpClient, TlsFailed
 from thresher.wire.agent import Registered
 
 log = logging.getLogger("thresher.agent")
@@ -115,9 +115,15 @@ class Enrolment:
         while not stop.is_set():
             refused: list[str] = []
             for what, token in candidates:
-                client = HttpClient(self.server, token, timeout=self.settings.http_timeout_s)
+                try:
+                    client = HttpClient(self.server, token, timeout=self.settings.http_timeout_s,
+                                        ca_file=self.settings.ca_file)
+                except TlsFailed as exc:
+                    raise AgentFatal(str(exc)) from None
                 try:
                     answer = client.post("/agent/register", body)
+                except TlsFailed as exc:  # a certificate the agent cannot trust: retrying will not change it
+                    raise AgentFatal(str(exc)) from None
                 except ApiError as exc:
                     if is_outage(exc):
                         self.conn.failed("registering", exc)

@@ -36,6 +36,11 @@ class AgentSettings(ThresherSettings):
         None, description="Where the agent keeps its credential, unsent reports and task logs; "
                           "`$THRESHER_HOME/agents/<name>` or the platform's user state folder when not set.")
 
+    ca_file: Annotated[Path | None, Outside(flag="--ca-file", env=("THRESHER_CA_FILE",))] = Field(
+        None, description="PEM file of the CA certificate(s) that signed an https server's certificate (a private "
+                          "CA); the public CAs when not set. The agent stops with a clear error when the server's "
+                          "certificate fails the check (README: TLS).")
+
     # -- what this node offers --
     cores: Annotated[int | None, Outside(flag="--cores")] = Field(
         None, ge=1, description="Cores to offer; all when not set.")

@@ -55,6 +55,11 @@ def server(
         "heartbeats of the agents, 5 s each by default; default: 60).")] = None,
     no_client_config: Annotated[bool, typer.Option("--no-client-config", help="Do not save the admin token "
                                                    "where the CLI finds it.")] = False,
+    tls_cert: Annotated[Path | None, typer.Option(
+        "--tls-cert", metavar="FILE", show_default=False,
+        help="PEM certificate (chain after it) to serve HTTPS with; needs --tls-key (README: TLS).")] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", metavar="FILE", show_default=False,
+                                                 help="PEM private key of --tls-cert (unencrypted).")] = None,
     config: Annotated[Path | None, typer.Option(
         "--config", metavar="FILE", show_default=False,
         help="TOML file whose \\[server] section holds settings (docs/configuration.md); flags and environment "
@@ -67,7 +72,8 @@ def server(
 
     try:
         settings = load_settings(ServerSettings, section="server", config_file=config, overrides={
-            "db": db, "host": host, "port": port, "data_dir": data, "node_timeout_s": node_timeout})
+            "db": db, "host": host, "port": port, "data_dir": data, "node_timeout_s": node_timeout,
+            "tls_cert": tls_cert, "tls_key": tls_key})
     except ConfigError as exc:
         fail(str(exc), 2)
     data_path = (settings.data_dir or data_dir()).expanduser().resolve()
@@ -84,6 +90,10 @@ def agent(
     token: Annotated[str | None, typer.Option(
         "--token", "-t", show_default=False,
         help=f"Enrollment token (default: ${ENV_ENROLL_TOKEN}, then enroll.token of the local data folder)")] = None,
+    ca_file: Annotated[Path | None, typer.Option(
+        "--ca-file", metavar="FILE", show_default=False,
+        help="CA certificate(s) that signed an https server's certificate (default: $THRESHER_CA_FILE, then "
+             "the public CAs).")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Node name (default: host name)")] = None,
     cores: Annotated[int | None, typer.Option("--cores", min=1, help="Cores to offer (default: all)")] = None,
     memory: Annotated[str | None, typer.Option("--memory", help="Memory to offer: MB or '16G' (default: all)")]
@@ -112,7 +122,8 @@ def agent(
         apps = app_entries(app or [])
         settings = load_settings(AgentSettings, section="agent", config_file=config, overrides={
             "server": server, "token": token, "name": name, "cores": cores, "memory_mb": _parse_memory(memory),
-            "gpus": gpus, "tags": tags, "pool": pool, "state_dir": state_dir, "heartbeat_s": heartbeat, "apps": apps or None})
+            "gpus": gpus, "tags": tags, "pool": pool, "state_dir": state_dir, "heartbeat_s": heartbeat, "apps": apps or None,
+            "ca_file": ca_file})
     except (ValueError, ConfigError) as exc:
         fail(str(exc), 2)
     if not settings.server:

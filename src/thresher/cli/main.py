@@ -6,6 +6,8 @@ so `thresher --help` reads as a table of contents.
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from thresher import __version__
@@ -26,6 +28,7 @@ from thresher.cli import (
     watch,
 )
 from thresher.cli.common import ThresherGroup
+from thresher.client.tls import ENV_CA_FILE
 
 app = typer.Typer(
     cls=ThresherGroup,
@@ -47,8 +50,14 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    ca_file: str | None = typer.Option(
+        None, "--ca-file", metavar="FILE", show_default=False,
+        help="CA certificate(s) that signed an https server's certificate (default: $THRESHER_CA_FILE, then "
+             "`ca_file` of the saved client.json, then the public CAs)."),
 ) -> None:
     """Thresher render farm: run a farm, submit jobs, watch and steer them."""
+    if ca_file:  # every client this command makes reads it (client/tls.py), the agent's too
+        os.environ[ENV_CA_FILE] = ca_file
 
 
 FARM = "Run a farm"

@@ -74,14 +74,15 @@ class Thresher:
     """A connection to one Thresher server as a person or tool (admin token).
 
     `server` and `token` default to the environment and the saved client config
-    (see `thresher.client.config.resolve`).
+    (see `thresher.client.config.resolve`); `ca_file`, for an https server on a private CA, to
+    `$THRESHER_CA_FILE` and the config's `ca_file` (`thresher.client.tls`).
     """
 
     def __init__(self, server: str | None = None, token: str | None = None, *, timeout: float = 30.0,
-                 http: HttpClient | None = None) -> None:
+                 http: HttpClient | None = None, ca_file: str | None = None) -> None:
         if http is None:
             settings = resolve(server, token)
-            http = HttpClient(settings.server, settings.token, timeout=timeout)
+            http = HttpClient(settings.server, settings.token, timeout=timeout, ca_file=ca_file)
         self.http = http
 
     @property

@@ -70,12 +70,13 @@ def save_client_config(server: str, token: str) -> Path:
     """Save the server URL and token where every later client call finds them.
 
     The file holds an admin credential, so it is written owner-only, atomically (a reader never
-    sees half a file).
+    sees half a file). A `ca_file` written there by hand (client/tls.py) is kept.
     """
     path = client_config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    payload = json.dumps({"server": server, "token": token}, indent=2) + "\n"
+    kept = {key: value for key, value in load_client_config().items() if key == "ca_file"}  # set by hand
+    payload = json.dumps({"server": server, "token": token, **kept}, indent=2) + "\n"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(payload)

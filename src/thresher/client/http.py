@@ -6,9 +6,12 @@ with `ApiError` (a status and a readable message) instead of raw HTTP.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+from thresher.client import tls
 
 API_PREFIX = "/api/v1"
 
@@ -34,6 +37,11 @@ class ServerUnreachable(Exception):
     """The server could not be reached at all (refused, timed out, DNS)."""
 
 
+class TlsFailed(ServerUnreachable):
+    """No TLS connection to the server: its certificate failed verification, the CA file is unusable, or
+    one side speaks plain HTTP. Retrying does not help; a person must fix the setup (README: TLS)."""
+
+
 def _raise_for_error(response: httpx.Response) -> None:
     if response.status_code < 400:
         return
@@ -52,11 +60,20 @@ def _raise_for_error(response: httpx.Response) -> None:
 class HttpClient:
     """Synchronous JSON calls against one Thresher server with one token."""
 
-    def __init__(self, server: str, token: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(self, server: str, token: str | None = None, timeout: float = 30.0,
+                 ca_file: str | Path | None = None) -> None:
+        """`ca_file`: the CA certificate(s) an https server's certificate is checked against (else
+        `$THRESHER_CA_FILE`, the saved client config's `ca_file`, or the public CAs: `client/tls.py`)."""
         self.server = server.rstrip("/")
         self.token = token
+        self.ca_file = ca_file
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.server + API_PREFIX, headers=headers, timeout=timeout)
+        try:
+            verify = tls.verify_for(ca_file) if self.server.startswith("https://") else True
+        except tls.TlsProblem as exc:
+            raise TlsFailed(str(exc)) from None
+        self._http = httpx.Client(base_url=self.server + API_PREFIX, headers=headers, timeout=timeout,
+                                  verify=verify)
 
     def request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
                 timeout: float | None = None) -> Any:
@@ -68,6 +85,9 @@ class HttpClient:
         try:
             response = self._http.request(method, path, json=json, params=clean_params, **extra)
         except httpx.TransportError as exc:
+            problem = tls.explain(exc, self.server, self.ca_file)
+            if problem is not None:
+                raise TlsFailed(problem) from exc
             raise ServerUnreachable(f"cannot reach Thresher server at {self.server}: {exc}") from exc
         _raise_for_error(response)
         if not response.content:

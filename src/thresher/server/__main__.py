@@ -1,4 +1,5 @@
-"""`python -m thresher.server [--config FILE] [--db URL] [--host H] [--port P] [--data DIR] [--node-timeout S]`."""
+"""`python -m thresher.server [--config FILE] [--db URL] [--host H] [--port P] [--data DIR] [--node-timeout S]
+[--tls-cert FILE --tls-key FILE]`."""
 
 from __future__ import annotations
 
@@ -21,12 +22,15 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=None, help="folder for tokens, server.json and the SQLite file")
     parser.add_argument("--node-timeout", type=float, default=None, help="seconds before a silent node is down "
                         "(at least 1; agents must heartbeat several times in it: 3x their --heartbeat, 5 s by default)")
+    parser.add_argument("--tls-cert", type=Path, default=None, metavar="FILE",
+                        help="PEM certificate (chain) to serve HTTPS with; needs --tls-key")
+    parser.add_argument("--tls-key", type=Path, default=None, metavar="FILE", help="PEM private key of --tls-cert")
     parser.add_argument("--no-client-config", action="store_true", help="do not save the admin token for the CLI")
     args = parser.parse_args()
     try:
         settings = load_settings(ServerSettings, section="server", config_file=args.config, overrides={
             "db": args.db, "host": args.host, "port": args.port, "data_dir": args.data,
-            "node_timeout_s": args.node_timeout})
+            "node_timeout_s": args.node_timeout, "tls_cert": args.tls_cert, "tls_key": args.tls_key})
     except ConfigError as exc:
         parser.error(str(exc))
     try:

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from thresher import __version__
 from thresher.server import housekeeping, permits
 from thresher.server.api import agents, blocklist, dependencies, meta, people, retention, services, studio, wrangler
+from thresher.server.api import metrics as metrics_route
 from thresher.server.api import users as people_users
 from thresher.server.body_limit import BodyLimit
 from thresher.server.context import ServerContext
@@ -26,6 +27,7 @@ from thresher.server.dashboard import pages as dashboard
 from thresher.server.dashboard.docs import mount_docs
 from thresher.server.dashboard.session import COOKIE
 from thresher.server.errors import ApiProblem, database_value_problem
+from thresher.server.metrics import RequestTimer
 
 log = logging.getLogger("thresher.server")
 API_PREFIX = "/api/v1"
@@ -144,6 +146,8 @@ def create_app(server: ServerContext) -> FastAPI:
         permits.mark(router)  # each operation's permission as `x-permission` (server/permits.py)
         app.include_router(router, prefix=API_PREFIX)
     _set_up_openapi(app, people.openapi_components())
+    app.include_router(metrics_route.router)  # GET /metrics for Prometheus (server/metrics.py)
+    app.add_middleware(RequestTimer, metrics=server.metrics)  # request durations, by route template
     app.include_router(dashboard.router)  # the web dashboard at / (server/dashboard/pages.py)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     mount_docs(app, allowed=lambda request: _docs_allowed(server, request))  # /docs, /redoc: no CDN (dashboard/docs.py)

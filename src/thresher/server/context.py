@@ -22,6 +22,7 @@ from thresher.server.errors import Forbidden, Unauthorized
 from thresher.server.events import EventHub
 from thresher.server.leader import LeaderLock
 from thresher.server.lifecycle import Changes
+from thresher.server.metrics import Metrics
 from thresher.server.notify import Notifier
 from thresher.server.peers import News, PeerNews
 from thresher.server.settings import ServerSettings
@@ -36,6 +37,7 @@ class ServerContext:
     events: EventHub = field(default_factory=EventHub)        # the dashboard's live stream
     sessions: SessionStore = field(default_factory=SessionStore)  # dashboard login cookies
     started_at: float = field(default_factory=time.time)
+    metrics: Metrics = field(default_factory=Metrics)          # `GET /metrics` (server/metrics.py)
     _token_cache: dict[str, tuple[float, Caller | None]] = field(default_factory=dict)
     batcher: WriteBatcher = field(init=False)    # group commit for the agents' hot path
     refresher: WriteBatcher = field(init=False)  # job states derived again after reports (one writer)
@@ -46,8 +48,11 @@ class ServerContext:
     def __post_init__(self) -> None:
         # Several writers on PostgreSQL: while one waits on a round trip, another works.
         self.batcher = WriteBatcher(self.db, max_batch=self.settings.write_batch_max_calls,
-                                    writers=1 if self.db.is_sqlite else self.settings.postgres_writers)
-        self.refresher = WriteBatcher(self.db, max_batch=self.settings.write_batch_max_calls, name="refresher")
+                                    writers=1 if self.db.is_sqlite else self.settings.postgres_writers,
+                                    observe=self.metrics.batch_done)
+        self.refresher = WriteBatcher(self.db, max_batch=self.settings.write_batch_max_calls, name="refresher",
+                                      observe=self.metrics.batch_done)
+        self.metrics.watch(self.db)
         self.dispatch_limits = self.settings.dispatch_limits
         self.leader = LeaderLock(None if self.db.is_sqlite else self.db.url)
 

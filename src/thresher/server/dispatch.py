@@ -43,6 +43,7 @@ from thresher.model.frames import Chunk, frame_bounds
 from thresher.model.paths import PathRule
 from thresher.model.states import AttemptState, NodeAdminState, NodeState
 from thresher.server import lifecycle, studio, usage
+from thresher.server.clock import as_utc
 from thresher.server.db import dialects
 from thresher.server.db.batcher import in_rounds
 from thresher.server.db.dialects import NewAttempt
@@ -157,6 +158,7 @@ class Answer:
     assignments: list[dict[str, Any]] = field(default_factory=list)
     kills: list[int] = field(default_factory=list)
     changes: Changes = field(default_factory=Changes)
+    waits: list[float] = field(default_factory=list)  # first attempts: seconds since their job's submit
 
 
 def work_for_nodes(conn: Connection, node_ids: Sequence[int], now: datetime,
@@ -363,6 +365,9 @@ def _add_assignments(conn: Connection, node: Any, claims: list[tuple[Choice, int
         c = choice.candidate
         try:
             answer.assignments.append(_assignment(conn, node, attempt_id, c, choice.gpu_ids, rows[c.task_id]))
+            if c.tries == 0:  # for the submit-to-start histogram (server/metrics.py); layer rows are cached
+                submitted = as_utc(_layer_commands(conn, c.layer_id).row.job_submitted_at)
+                answer.waits.append((now - submitted).total_seconds() if submitted else 0.0)
         except Exception as exc:  # noqa: BLE001 - reported on the attempt
             answer.changes.merge(lifecycle.fail_attempt(conn, node.id, attempt_id,
                                                         f"cannot build the command: {exc}", now))

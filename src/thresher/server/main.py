@@ -21,6 +21,7 @@ from thresher.server.db.engine import Database
 from thresher.server.events import EventHub
 from thresher.server.running import SERVER_JSON, running_server, write_server_json
 from thresher.server.settings import ServerSettings
+from thresher.server.tls import tls_problem
 
 log = logging.getLogger("thresher.server")
 
@@ -131,6 +132,10 @@ def serve(settings: ServerSettings, save_client_config: bool = True) -> None:
     if other is not None:
         raise StartupError(f"the data folder {data} is already served by {other.describe()}; stop that "
                            "server first, or pass --data with another folder")
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        problem = tls_problem(settings.tls_cert, settings.tls_key)
+        if problem:
+            raise StartupError(problem)
     sock = listen(settings.host, settings.port)
     try:
         server = open_database(settings.db, data, settings)
@@ -140,7 +145,8 @@ def serve(settings: ServerSettings, save_client_config: bool = True) -> None:
     host = settings.host
     bound_port = sock.getsockname()[1]
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    url = f"http://{shown_host}:{bound_port}"
+    scheme = "https" if settings.tls_cert else "http"
+    url = f"{scheme}://{shown_host}:{bound_port}"
     admin_token = (data / "admin.token").read_text().strip()
     if save_client_config:
         from thresher.client.config import save_client_config as save
@@ -149,8 +155,11 @@ def serve(settings: ServerSettings, save_client_config: bool = True) -> None:
     write_server_json(data, url, server.db.url.split("@")[-1])
     info = data / SERVER_JSON
     log.info("Thresher server on %s (API docs %s/docs); admin token in %s", url, url, data / "admin.token")
+    tls = settings.tls_cert is not None
     config = uvicorn.Config(create_app(server), log_level="warning", access_log=False, timeout_keep_alive=75,
-                            timeout_graceful_shutdown=3)  # open dashboard event streams must not hold a stop
+                            timeout_graceful_shutdown=3,  # open dashboard event streams must not hold a stop
+                            ssl_certfile=str(settings.tls_cert) if tls else None,
+                            ssl_keyfile=str(settings.tls_key) if tls else None)
     _tune_gc()
     try:
         uvicorn.Server(config).run(sockets=[sock])

@@ -64,6 +64,13 @@ class ServerSettings(ThresherSettings):
         None, description="Data folder: tokens, the session secret, `server.json` and the SQLite file; the "
                           "platform's user data folder when not set.")
 
+    tls_cert: Annotated[Path | None, Outside(flag="--tls-cert")] = Field(
+        None, description="PEM file of the server's TLS certificate (its chain after it): with `tls_key`, the "
+                          "server answers HTTPS only. Agents and clients verify it against the system's CAs or "
+                          "their `--ca-file` (README, TLS).")
+    tls_key: Annotated[Path | None, Outside(flag="--tls-key")] = Field(
+        None, description="PEM file of the TLS certificate's private key (unencrypted); set with `tls_cert`.")
+
     # -- nodes --
     node_timeout_s: Annotated[float, Outside(flag="--node-timeout")] = Field(
         60.0, description="Seconds of silence before a node is declared down and its tasks go back to ready "
@@ -172,6 +179,10 @@ class ServerSettings(ThresherSettings):
                                "the server re-analyzes (and vacuums) the tasks table.")
 
     # -- people --
+    metrics_token: str | None = Field(
+        None, min_length=16, description="A secret a Prometheus scraper sends as `Authorization: Bearer <token>` to "
+                                         "read `/metrics` (nothing else); admins may read it without. Not "
+                                         "set: admins only (docs/metrics.md).")
     token_cache_s: float = Field(
         60.0, ge=0, description="How long a server process trusts a token it looked up; a token revoked in "
                                 "another server process stops working within this time.")
@@ -214,6 +225,12 @@ class ServerSettings(ThresherSettings):
         if problem:
             raise ValueError(problem)
         return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: set both (--tls-cert FILE --tls-key FILE) or neither")
+        return self
 
     @model_validator(mode="after")
     def _grace(self) -> ServerSettings:

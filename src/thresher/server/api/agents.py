@@ -124,6 +124,8 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), node_id
             else:
                 answer = dispatch.Answer()
             look_first = True
+            if answer.assignments:
+                server.metrics.work_answered(len(answer.assignments), answer.waits)
             if answer.assignments or answer.kills:
                 server.publish(jobs={a["job_id"] for a in answer.assignments}, nodes=[node_id])
                 # a plain JSONResponse skips FastAPI's generic re-encoding walk of the answer
@@ -164,6 +166,7 @@ def post_log(request: Request, body: LogChunk, attempt_id: int = Path(..., ge=1,
     if gap:
         return JSONResponse({"detail": f"log gap: the server has {size} bytes", "errors": [], "next_offset": size},
                             status_code=409)
+    server.metrics.log_bytes.inc(len(body.data.encode("utf-8", "replace")))
     server.publish(logs=[attempt_id])
     return {"next_offset": size}
 
@@ -173,6 +176,7 @@ def post_log(request: Request, body: LogChunk, attempt_id: int = Path(..., ge=1,
 async def finish(request: Request, body: FinishBatch, node_id: int = Depends(current_node_id)) -> Any:
     server = ctx(request)
     reports = [report.model_dump() for report in body.reports]
+    server.metrics.reports.inc(len(reports))
     results, changes = await server.batcher.run_grouped(
         _finish_reports, (node_id, reports, server.settings.task_max_losses, server.settings.failure_limits),
         RANK_REPORTS)

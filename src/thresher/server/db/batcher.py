@@ -35,6 +35,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
@@ -92,8 +93,10 @@ class _Operation:
 class WriteBatcher:
     """One writer thread applying queued operations in shared transactions (see module docstring)."""
 
-    def __init__(self, db: Database, max_batch: int = MAX_BATCH, writers: int = 1, name: str = "writer") -> None:
+    def __init__(self, db: Database, max_batch: int = MAX_BATCH, writers: int = 1, name: str = "writer",
+                 observe: Callable[[str, int, float], None] | None = None) -> None:
         self.db = db
+        self.observe = observe  # told (name, operations, seconds) of each committed batch (server/metrics.py)
         self.max_batch = max_batch
         self.writers = writers
         self.name = name
@@ -167,6 +170,7 @@ class WriteBatcher:
 
     def _apply(self, batch: list[_Operation]) -> None:
         applied: list[tuple[_Operation, Any]] = []
+        start = time.perf_counter()
         try:
             with self.db.write() as conn:
                 for group in self._groups(batch):
@@ -183,6 +187,11 @@ class WriteBatcher:
         with self._start_lock:
             self.batches += 1
             self.operations += len(batch)
+        if self.observe is not None:
+            try:
+                self.observe(self.name, len(batch), time.perf_counter() - start)
+            except Exception:  # noqa: BLE001 - being watched must never keep a caller from its result
+                log.exception("write batch observer failed")
         for op, result in applied:
             self._settle(op, True, result)
 

@@ -58,6 +58,26 @@ class PoolSettings:
     ping_after_idle_s: float = 5.0
 
 
+class TransactionTimes:
+    """How many transactions of each kind (write, read, peek) this process ran and the seconds they
+    took (the wait for SQLite's write lock left out): the database time `/metrics` shows (server/metrics.py). Two additions
+    under a lock per transaction, so the hot path does not feel it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._times: dict[str, list[float]] = {"write": [0, 0.0], "read": [0, 0.0], "peek": [0, 0.0]}
+
+    def add(self, kind: str, seconds: float) -> None:
+        with self._lock:
+            entry = self._times[kind]
+            entry[0] += 1
+            entry[1] += seconds
+
+    def snapshot(self) -> dict[str, tuple[int, float]]:
+        with self._lock:
+            return {kind: (int(n), total) for kind, (n, total) in self._times.items()}
+
+
 def normalize_url(url: str) -> str:
     """Accept `postgresql://` (what people write) and use the psycopg 3 driver for it."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
@@ -71,6 +91,7 @@ class Database:
         self.pool = pool
         self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        self.times = TransactionTimes()
         self.engine = self._make_engine()
 
     def _make_engine(self) -> Engine:
@@ -134,9 +155,13 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction (a consistent snapshot)."""
-        with self.engine.connect() as connection:
-            with connection.begin():
-                yield connection
+        start = time.perf_counter()
+        try:
+            with self.engine.connect() as connection:
+                with connection.begin():
+                    yield connection
+        finally:
+            self.times.add("read", time.perf_counter() - start)
 
     @contextmanager
     def peek(self) -> Iterator[Connection]:
@@ -147,22 +172,34 @@ class Database:
             with self.read() as connection:
                 yield connection
             return
-        with self.engine.connect() as connection:
-            yield connection.execution_options(isolation_level="AUTOCOMMIT")
+        start = time.perf_counter()
+        try:
+            with self.engine.connect() as connection:
+                yield connection.execution_options(isolation_level="AUTOCOMMIT")
+        finally:
+            self.times.add("peek", time.perf_counter() - start)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction; commits on success, rolls back on any exception."""
         if self._write_lock is None:
-            with self.engine.connect() as connection:
-                with connection.begin():
-                    yield connection
+            start = time.perf_counter()
+            try:
+                with self.engine.connect() as connection:
+                    with connection.begin():
+                        yield connection
+            finally:
+                self.times.add("write", time.perf_counter() - start)
             return
         with self._write_lock:
-            with self.engine.connect() as connection:
-                connection.info["begin_mode"] = "IMMEDIATE"
-                with connection.begin():
-                    yield connection
+            start = time.perf_counter()
+            try:
+                with self.engine.connect() as connection:
+                    connection.info["begin_mode"] = "IMMEDIATE"
+                    with connection.begin():
+                        yield connection
+            finally:
+                self.times.add("write", time.perf_counter() - start)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -113,8 +113,10 @@ assert AttemptState.RUNNING == TaskState.RUNNING == "running"
 # Attempts created for tasks that somebody else claimed first (see CLAIMED_BY, CLAIM_PG's `claimed`).
 DELETE_ATTEMPTS = delete(attempts).where(attempts.c.id.in_(bindparam("attempt_ids", expanding=True)))
 
-# What building a layer's commands needs: the layer, its job's name and path mapping.
-LAYER_FOR_COMMANDS = (select(layers, jobs.c.name.label("job_name"), jobs.c.path_mapping.label("path_mapping"))
+# What building a layer's commands needs: the layer, its job's name and path mapping (and submit time,
+# for the submit-to-start histogram of server/metrics.py).
+LAYER_FOR_COMMANDS = (select(layers, jobs.c.name.label("job_name"), jobs.c.path_mapping.label("path_mapping"),
+                             jobs.c.submitted_at.label("job_submitted_at"))
                       .join(jobs, jobs.c.id == layers.c.job_id).where(layers.c.id == bindparam("layer_id")))
 
 # An attempt's task as its command was built from, with the node it ran on (`server/commands.py`).
