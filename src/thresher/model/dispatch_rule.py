@@ -274,6 +274,17 @@ def _licences(c: Candidate, usage: Usage, policy: Policy, node_limit_use: dict[s
     return None
 
 
+def _node_licences_ok(c: Candidate, policy: Policy, node_limit_use: dict[str, int]) -> bool:
+    """The per-node part of `_licences` (the farm-wide part passed already): no licence over its
+    `max_per_node` on this node."""
+    for name, units in c.limits:
+        limit = policy.limits.get(name)
+        if limit is not None and limit.max_per_node is not None \
+                and node_limit_use.get(name, 0) + units > limit.max_per_node:
+            return False
+    return True
+
+
 def project_order(project_ids: Iterable[int], pool: str, usage: Usage, policy: Policy) -> list[int]:
     """Projects in the order they are served in this pool: below their guarantee first (furthest
     below first), then by cores running per unit of weight (lowest first)."""
@@ -297,8 +308,9 @@ def choose(ask: Ask, queues: dict[int, list[Candidate]], usage: Usage, policy: P
     chosen: list[Choice] = []
     free = ask.free
     limit_use = dict(ask.limit_use)
+    refused: set[int] = set()   # tasks this node may not take: still so after each pick (see `_next`)
     while free.cores > 0:
-        pick = _next(ask, free, limit_use, queues, usage, policy)
+        pick = _next(ask, free, limit_use, queues, usage, policy, refused)
         if pick is None:
             break
         given, free = take(pick.needs, free)
@@ -317,15 +329,25 @@ def would_take(ask: Ask, queues: dict[int, list[Candidate]], usage: Usage, polic
 
 
 def _next(ask: Ask, free: Free, limit_use: dict[str, int], queues: dict[int, list[Candidate]], usage: Usage,
-          policy: Policy) -> Candidate | None:
+          policy: Policy, refused: set[int] | None = None) -> Candidate | None:
+    """The node's next task. `refused`: the tasks found not allowed for it by earlier picks of the same
+    `choose`, skipped without asking again: within one node's turn its room and licences only shrink and
+    usage only grows, so what was refused stays refused (the same answer, without its cost)."""
     refused_everywhere: dict[int, set[int]] = {}  # project -> its tasks no node may take this round
+    refused = set() if refused is None else refused
 
     def allowed(c: Candidate) -> bool:
+        if c.task_id in refused:
+            return False
         if farm_refusal(c, usage, policy) is not None:
             refused_everywhere.setdefault(c.project_id, set()).add(c.task_id)
             return False
-        return (fits(c.needs, free, ask.tags, ask.pool) and c.job_id not in ask.blocked_jobs
-                and refusal(c, ask.pool, usage, policy, limit_use) is None)
+        # `refusal` less what `farm_refusal` just passed: the pool's burst cap and the node's licences
+        if (fits(c.needs, free, ask.tags, ask.pool) and c.job_id not in ask.blocked_jobs
+                and _stake_cap(c, ask.pool, usage, policy) is None and _node_licences_ok(c, policy, limit_use)):
+            return True
+        refused.add(c.task_id)
+        return False
 
     try:
         urgent = sorted(_urgent_heads(queues), key=lambda c: (-c.priority, c.job_id, c.task_id))
