@@ -124,6 +124,9 @@ class Policy:
         return self.stakes.get((project_id, pool)) or Stake()
 
 
+_NOTHING = (0, 0, 0)   # the counters of a key nothing booked
+
+
 @dataclass
 class Usage:
     """What runs now, per usage key: [cores, GPUs, licence units]. `book` moves it as the rule hands
@@ -132,13 +135,13 @@ class Usage:
     counters: dict[str, list[int]] = field(default_factory=dict)
 
     def cores(self, key: str) -> int:
-        return self.counters.get(key, [0, 0, 0])[0]
+        return self.counters.get(key, _NOTHING)[0]
 
     def gpus(self, key: str) -> int:
-        return self.counters.get(key, [0, 0, 0])[1]
+        return self.counters.get(key, _NOTHING)[1]
 
     def units(self, key: str) -> int:
-        return self.counters.get(key, [0, 0, 0])[2]
+        return self.counters.get(key, _NOTHING)[2]
 
     def book(self, booking: Iterable[Booking], sign: int = 1) -> None:
         for key, cores, gpus, units in booking:
@@ -189,12 +192,18 @@ class Choice:
 
 def booking(c: Candidate, pool: str) -> tuple[Booking, ...]:
     """The counters a task running in this pool holds."""
-    cores, gpus = c.needs.cores, c.needs.gpus
-    held: list[Booking] = [(project_key(c.project_id), cores, gpus, 0),
-                           (stake_key(c.project_id, pool), cores, gpus, 0)]
-    if c.folder_id is not None:
-        held.append((folder_key(c.folder_id), cores, gpus, 0))
-    held.extend((limit_usage_key(name), 0, 0, units) for name, units in c.limits)
+    return _booking(c.project_id, c.folder_id, c.limits, c.needs.cores, c.needs.gpus, pool)
+
+
+@functools.lru_cache(maxsize=8192)
+def _booking(project_id: int, folder_id: int | None, limits: tuple[tuple[str, int], ...], cores: int, gpus: int,
+             pool: str) -> tuple[Booking, ...]:
+    """`booking` by what it depends on: a farm has few such combinations, and dispatch asks for every
+    candidate in every pool of a round, so the answers are kept (tuples: nobody changes them)."""
+    held: list[Booking] = [(project_key(project_id), cores, gpus, 0), (stake_key(project_id, pool), cores, gpus, 0)]
+    if folder_id is not None:
+        held.append((folder_key(folder_id), cores, gpus, 0))
+    held.extend((limit_usage_key(name), 0, 0, units) for name, units in limits)
     return tuple(held)
 
 
@@ -337,14 +346,18 @@ def _next(ask: Ask, free: Free, limit_use: dict[str, int], queues: dict[int, lis
     refused = set() if refused is None else refused
 
     def allowed(c: Candidate) -> bool:
+        # The cheap checks first: most tasks passed over do not fit the node at all (another pool's,
+        # too large), and the order of the checks changes no answer, only its cost.
         if c.task_id in refused:
+            return False
+        if not fits(c.needs, free, ask.tags, ask.pool) or c.job_id in ask.blocked_jobs:
+            refused.add(c.task_id)
             return False
         if farm_refusal(c, usage, policy) is not None:
             refused_everywhere.setdefault(c.project_id, set()).add(c.task_id)
             return False
         # `refusal` less what `farm_refusal` just passed: the pool's burst cap and the node's licences
-        if (fits(c.needs, free, ask.tags, ask.pool) and c.job_id not in ask.blocked_jobs
-                and _stake_cap(c, ask.pool, usage, policy) is None and _node_licences_ok(c, policy, limit_use)):
+        if _stake_cap(c, ask.pool, usage, policy) is None and _node_licences_ok(c, policy, limit_use):
             return True
         refused.add(c.task_id)
         return False
