@@ -149,9 +149,13 @@ class Simulator:
 
     def _setup(self, conn: Connection) -> None:
         s = self.scenario
+        known = {p.name for p in studio_admin.list_projects(conn)}   # `default` is there from the start
         for project in s.projects:
-            studio_admin.create_project(conn, ws.ProjectCreate(name=project.name, weight=project.weight,
-                                                               max_cores=project.max_cores, max_gpus=project.max_gpus))
+            figures = {"weight": project.weight, "max_cores": project.max_cores, "max_gpus": project.max_gpus}
+            if project.name in known:
+                studio_admin.update_project(conn, project.name, ws.ProjectPatch(**figures))
+            else:
+                studio_admin.create_project(conn, ws.ProjectCreate(name=project.name, **figures))
         for limit in s.limits:
             studio_admin.create_limit(conn, ws.LimitCreate(name=limit.name, max_total=limit.max_total,
                                                            max_per_node=limit.max_per_node))
