@@ -18,7 +18,7 @@ from thresher.sim.scenario import Scenario, ScenarioError, load_scenario, read_s
 
 
 def simulate(
-    scenario: str | None = typer.Argument(None, metavar="[SCENARIO]", help=(
+    scenario: str | None = typer.Argument(None, metavar="SCENARIO", help=(
         "The scenario (YAML): nodes, projects, limits and a trace of jobs. With --from-server: what to add to the "
         "farm (optional), or the server's URL (`--from-server URL`).")),
     compare: Path | None = typer.Option(None, "--compare", help="A second scenario, run and shown beside the first."),
