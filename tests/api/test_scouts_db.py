@@ -236,3 +236,43 @@ def test_an_auto_chunked_layer_waiting_frame_by_frame_keeps_its_edges(bench: Ben
     assert sorted((frames[w], frames[t]) for w, t in edges if frames[w] != "1") == [
         ("2-4", "2"), ("2-4", "3"), ("2-4", "4"), ("5-6", "5"), ("5-6", "6")]
     assert bench.job_state(job) == "succeeded"
+
+
+def test_a_rechunk_carries_the_edges_as_they_are_a_dropped_one_stays_dropped(bench: Bench) -> None:
+    """Issue 10: the rewrite of `chunk: auto` expanded the frame-by-frame edges again from the frames,
+    so an edge a wrangler had dropped came back, and a task-on-task edge onto a held task was lost
+    (its waiter then waited for nothing that would ever release it). Now the edges are carried."""
+    from thresher.server import dependencies
+    from thresher.server.clock import utcnow
+    from thresher.server.db.tables import dependencies as edge_rows
+    job = bench.submit(layers=[layer(frames="1-20", chunk="auto", target_task_s=600, max_chunk=8),
+                               layer("comp", frames="1-20", chunk=5,
+                                     depends_on=[{"layer": "render", "frames": True}])])
+    other = bench.submit(name="review", layers=[layer("review", frames="1")])
+
+    with bench.db.read() as conn:
+        rows = conn.execute(select(tasks.c.id, tasks.c.job_id, tasks.c.frames, tasks.c.idx, tasks.c.layer_id)
+                            .order_by(tasks.c.id)).all()
+    render_layer = rows[0].layer_id
+    task = {(("render" if r.layer_id == render_layer else "comp" if r.job_id == job else "review"), r.frames): r.id
+            for r in rows}
+    with bench.db.write() as conn:
+        assert dependencies.drop(conn, job, task_id=task["comp", "6-10"]) == 5   # on render 6, 7, 8, 9, 10
+        lifecycle.refresh_job(conn, job, utcnow())
+        dependencies.add_task_edge(conn, other, task["review", "1"], task["render", "5"], "success")
+        lifecycle.refresh_job(conn, other, utcnow())
+    node = bench.node("n1", cores=3)
+    assert sorted(_finish_taking(bench, node, 60), key=int) == ["1", "11", "20"]   # the probes; then the rewrite
+    with bench.db.read() as conn:
+        frames = {r.id: (r.layer_id == render_layer, r.frames, r.state) for r in conn.execute(
+            select(tasks.c.id, tasks.c.layer_id, tasks.c.frames, tasks.c.state))}
+        edges = conn.execute(select(edge_rows.c.waiter_task_id, edge_rows.c.target_task_id, edge_rows.c.kind)
+                             .where(edge_rows.c.waiter_task_id.is_not(None))).all()
+    waits = sorted((frames[w][1], frames[t][1], kind) for w, t, kind in edges if w != task["review", "1"])
+    assert waits == [("1-5", "1", "frame"), ("1-5", "2-9", "frame"), ("11-15", "11", "frame"),
+                     ("11-15", "12-19", "frame"), ("16-20", "12-19", "frame"), ("16-20", "20", "frame")]
+    # comp 6-10 no longer waits (dropped), the review waits for the chunk that took render frame 5
+    assert [(frames[t][:2], kind) for w, t, kind in edges if w == task["review", "1"]] == [((True, "2-9"), "task")]
+    assert frames[task["review", "1"]][2] == "waiting"
+    _run_all(bench, node)
+    assert bench.job_state(job) == "succeeded" and bench.job_state(other) == "succeeded"

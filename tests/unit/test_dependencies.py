@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import random
 
-from thresher.model.dependencies import RELEASED, Status, TaskFacts, Verdict, combine, frame_edges, job_target
+from thresher.model.dependencies import (
+    RELEASED,
+    Status,
+    TaskFacts,
+    Verdict,
+    carried_edges,
+    combine,
+    frame_edges,
+    job_target,
+)
 from thresher.model.dependencies import tasks_target as _tasks_target
 
 
@@ -62,3 +71,19 @@ def test_frame_edges_of_large_layers_cost_about_their_size() -> None:
     waiters = [(f, f + 9, f) for f in range(1, 100_001, 10)]        # 10,000 tasks of 10 frames
     targets = [(f, f, 10**6 + f) for f in range(1, 100_001)]        # 100,000 single frames
     assert sum(1 for _ in frame_edges(waiters, targets)) == 100_000
+
+
+def _edge(waiter: int, target: int, kind: str = "frame") -> dict[str, object]:
+    return {"waiter_job_id": 1, "waiter_layer_id": 2 if waiter < 100 else 3, "waiter_task_id": waiter,
+            "target_job_id": 1, "target_layer_id": 2 if target < 100 else 3, "target_task_id": target,
+            "kind": kind, "mode": "success"}
+
+
+def test_edges_carried_to_the_tasks_that_replace_theirs() -> None:
+    # old tasks 10, 11, 12 of a layer merged into new task 20, 13 into 21; 100.. wait on them, and
+    # 100 had its edge on 11 dropped (so it is not there), 12 waits task on task for 101
+    old = [_edge(100, 10), _edge(100, 12), _edge(102, 13), _edge(12, 101, "task"), _edge(11, 10, "task")]
+    carried = carried_edges(old, {10: 20, 11: 20, 12: 20, 13: 21})
+    assert sorted((e["waiter_task_id"], e["target_task_id"], e["kind"]) for e in carried) == [
+        (20, 101, "task"), (100, 20, "frame"), (102, 21, "frame")]   # once each; 11 on 10 is now 20 on itself
+    assert carried_edges([_edge(100, 10)], {}) == [_edge(100, 10)]

@@ -63,3 +63,24 @@ def test_a_licence_limit_is_never_exceeded() -> None:
                                                "frame_time": {"seconds": 10}}]}])
     report = build(run)
     assert report.licence_peak == {"nuke": 1} and report.makespan == 40.0
+
+
+def test_a_layer_takes_its_services_defaults_as_the_server_applies_them() -> None:
+    """A service gives what a layer leaves out (field by field, the server's `apply_service`); what
+    the layer sets wins; the simulator books and times attempts by what was submitted."""
+    run = _run(limits=[{"name": "nuke", "max_total": 1}],
+               services=[{"name": "comp", "defaults": {"resources": {"cores": 2}, "limits": {"nuke": 1}}},
+                         {"name": "slow", "defaults": {"timeout": 15, "retries": 0}}],
+               jobs=[{"name": "j", "layers": [
+                   {"name": "a", "frames": 2, "service": "comp", "frame_time": {"seconds": 10}},
+                   {"name": "b", "frames": 2, "service": "comp", "cores": 1, "limits": {},
+                    "frame_time": {"seconds": 10}}]},
+                     {"name": "k", "layers": [{"name": "c", "frames": 1, "service": "slow",
+                                               "frame_time": {"seconds": 20}}]}])
+    took = sorted({(a.layer, a.cores, tuple(a.limits.items())) for a in run.attempts})
+    assert took == [("a", 2, (("nuke", 1),)), ("b", 1, ()), ("c", 1, ())]
+    report = build(run)
+    assert report.licence_peak == {"nuke": 1}
+    (slow,) = [a for a in run.attempts if a.layer == "c"]
+    assert (slow.status, slow.end - slow.start) == ("failed", 15)   # stopped at the service's timeout, no retry
+    assert [j.state for j in run.jobs] == ["succeeded", "failed"]

@@ -33,6 +33,12 @@ def test_references_are_checked() -> None:
         parse_scenario({**BASE, "jobs": [{"name": "j", "depends_on": ["k"], "layers": [{"name": "r", "frames": 1}]}]})
     with pytest.raises(ScenarioError, match="no node group serves"):
         parse_scenario({**BASE, "projects": [{"name": "p"}], "stakes": [{"project": "p", "pool": "gpu"}]})
+    with pytest.raises(ScenarioError, match="service 'nuke' is not in services"):
+        parse_scenario({**BASE, "jobs": [{"name": "j", "layers": [{"name": "r", "frames": 1, "service": "nuke"}]}]})
+    with pytest.raises(ScenarioError, match="unknown limits"):
+        parse_scenario({**BASE, "services": [{"name": "nuke", "defaults": {"limits": {"nuke": 1}}}]})
+    with pytest.raises(ScenarioError, match="services.0.defaults.resources.cores"):
+        parse_scenario({**BASE, "services": [{"name": "nuke", "defaults": {"resources": {"cores": 0}}}]})
 
 
 def test_not_yaml_is_a_clear_error(tmp_path: Path) -> None:

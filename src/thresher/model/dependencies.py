@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from thresher.model.states import DONE_TASK_STATES, FINAL_JOB_STATES, TASK_STATES, JobState, TaskState
 
@@ -135,3 +135,30 @@ def frame_edges(waiters: Sequence[Span], targets: Sequence[Span]) -> Iterator[tu
         for start, _end, target in active:
             if start <= last:
                 yield waiter, target
+
+
+#: The columns of an edge row, but its id: what `carried_edges` moves and writes back.
+EDGE_COLUMNS = ("waiter_job_id", "waiter_layer_id", "waiter_task_id", "target_job_id", "target_layer_id",
+                "target_task_id", "kind", "mode")
+
+
+def carried_edges(edges: Iterable[Mapping[str, Any]], new_of: Mapping[int, int]) -> list[dict[str, Any]]:
+    """The task edges of tasks a rewrite replaced (`chunk: auto` regrouping held tasks), moved onto the
+    tasks that replace them (`new_of`: old task id -> new task id): a new task waits for whatever one of
+    its old tasks waited for, and what waited for one of them waits for it.
+
+    The edges themselves are carried, not derived again from the frames: an edge a wrangler dropped
+    stays dropped, a task-on-task edge stays, and nothing that did not wait starts waiting again. Two
+    old tasks merged into one new task lose the edge between them (a task never waits for itself);
+    edges that become the same are written once."""
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for edge in edges:
+        row = {name: edge[name] for name in EDGE_COLUMNS}
+        for end in ("waiter_task_id", "target_task_id"):
+            task = row[end]
+            if isinstance(task, int) and task in new_of:
+                row[end] = new_of[task]
+        if row["waiter_task_id"] is not None and row["waiter_task_id"] == row["target_task_id"]:
+            continue
+        out.setdefault(tuple(row.values()), row)
+    return list(out.values())

@@ -124,6 +124,9 @@ class Policy:
         return self.stakes.get((project_id, pool)) or Stake()
 
 
+_NOTHING = (0, 0, 0)   # the counters of a key nothing booked
+
+
 @dataclass
 class Usage:
     """What runs now, per usage key: [cores, GPUs, licence units]. `book` moves it as the rule hands
@@ -132,13 +135,13 @@ class Usage:
     counters: dict[str, list[int]] = field(default_factory=dict)
 
     def cores(self, key: str) -> int:
-        return self.counters.get(key, [0, 0, 0])[0]
+        return self.counters.get(key, _NOTHING)[0]
 
     def gpus(self, key: str) -> int:
-        return self.counters.get(key, [0, 0, 0])[1]
+        return self.counters.get(key, _NOTHING)[1]
 
     def units(self, key: str) -> int:
-        return self.counters.get(key, [0, 0, 0])[2]
+        return self.counters.get(key, _NOTHING)[2]
 
     def book(self, booking: Iterable[Booking], sign: int = 1) -> None:
         for key, cores, gpus, units in booking:
@@ -189,12 +192,18 @@ class Choice:
 
 def booking(c: Candidate, pool: str) -> tuple[Booking, ...]:
     """The counters a task running in this pool holds."""
-    cores, gpus = c.needs.cores, c.needs.gpus
-    held: list[Booking] = [(project_key(c.project_id), cores, gpus, 0),
-                           (stake_key(c.project_id, pool), cores, gpus, 0)]
-    if c.folder_id is not None:
-        held.append((folder_key(c.folder_id), cores, gpus, 0))
-    held.extend((limit_usage_key(name), 0, 0, units) for name, units in c.limits)
+    return _booking(c.project_id, c.folder_id, c.limits, c.needs.cores, c.needs.gpus, pool)
+
+
+@functools.lru_cache(maxsize=8192)
+def _booking(project_id: int, folder_id: int | None, limits: tuple[tuple[str, int], ...], cores: int, gpus: int,
+             pool: str) -> tuple[Booking, ...]:
+    """`booking` by what it depends on: a farm has few such combinations, and dispatch asks for every
+    candidate in every pool of a round, so the answers are kept (tuples: nobody changes them)."""
+    held: list[Booking] = [(project_key(project_id), cores, gpus, 0), (stake_key(project_id, pool), cores, gpus, 0)]
+    if folder_id is not None:
+        held.append((folder_key(folder_id), cores, gpus, 0))
+    held.extend((limit_usage_key(name), 0, 0, units) for name, units in limits)
     return tuple(held)
 
 
@@ -274,6 +283,17 @@ def _licences(c: Candidate, usage: Usage, policy: Policy, node_limit_use: dict[s
     return None
 
 
+def _node_licences_ok(c: Candidate, policy: Policy, node_limit_use: dict[str, int]) -> bool:
+    """The per-node part of `_licences` (the farm-wide part passed already): no licence over its
+    `max_per_node` on this node."""
+    for name, units in c.limits:
+        limit = policy.limits.get(name)
+        if limit is not None and limit.max_per_node is not None \
+                and node_limit_use.get(name, 0) + units > limit.max_per_node:
+            return False
+    return True
+
+
 def project_order(project_ids: Iterable[int], pool: str, usage: Usage, policy: Policy) -> list[int]:
     """Projects in the order they are served in this pool: below their guarantee first (furthest
     below first), then by cores running per unit of weight (lowest first)."""
@@ -297,8 +317,9 @@ def choose(ask: Ask, queues: dict[int, list[Candidate]], usage: Usage, policy: P
     chosen: list[Choice] = []
     free = ask.free
     limit_use = dict(ask.limit_use)
+    refused: set[int] = set()   # tasks this node may not take: still so after each pick (see `_next`)
     while free.cores > 0:
-        pick = _next(ask, free, limit_use, queues, usage, policy)
+        pick = _next(ask, free, limit_use, queues, usage, policy, refused)
         if pick is None:
             break
         given, free = take(pick.needs, free)
@@ -317,15 +338,29 @@ def would_take(ask: Ask, queues: dict[int, list[Candidate]], usage: Usage, polic
 
 
 def _next(ask: Ask, free: Free, limit_use: dict[str, int], queues: dict[int, list[Candidate]], usage: Usage,
-          policy: Policy) -> Candidate | None:
+          policy: Policy, refused: set[int] | None = None) -> Candidate | None:
+    """The node's next task. `refused`: the tasks found not allowed for it by earlier picks of the same
+    `choose`, skipped without asking again: within one node's turn its room and licences only shrink and
+    usage only grows, so what was refused stays refused (the same answer, without its cost)."""
     refused_everywhere: dict[int, set[int]] = {}  # project -> its tasks no node may take this round
+    refused = set() if refused is None else refused
 
     def allowed(c: Candidate) -> bool:
+        # The cheap checks first: most tasks passed over do not fit the node at all (another pool's,
+        # too large), and the order of the checks changes no answer, only its cost.
+        if c.task_id in refused:
+            return False
+        if not fits(c.needs, free, ask.tags, ask.pool) or c.job_id in ask.blocked_jobs:
+            refused.add(c.task_id)
+            return False
         if farm_refusal(c, usage, policy) is not None:
             refused_everywhere.setdefault(c.project_id, set()).add(c.task_id)
             return False
-        return (fits(c.needs, free, ask.tags, ask.pool) and c.job_id not in ask.blocked_jobs
-                and refusal(c, ask.pool, usage, policy, limit_use) is None)
+        # `refusal` less what `farm_refusal` just passed: the pool's burst cap and the node's licences
+        if _stake_cap(c, ask.pool, usage, policy) is None and _node_licences_ok(c, policy, limit_use):
+            return True
+        refused.add(c.task_id)
+        return False
 
     try:
         urgent = sorted(_urgent_heads(queues), key=lambda c: (-c.priority, c.job_id, c.task_id))

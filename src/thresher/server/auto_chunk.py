@@ -6,9 +6,10 @@ transaction (the report's batch, or the release).
 Only `held` tasks are rewritten: dispatch never reads them, so none of them has started or can start
 while this runs (the `attempt_id IS NULL` test says so again). Each is deleted with its edges and the
 new chunks are inserted `held` (`bulk.insert_tasks`, the submit's own writer), each frame exactly
-once; the frame-by-frame edges that touched the old tasks, either end, are expanded again for the
-new ones by the submit's sweep (`model/dependencies.frame_edges`). A waiter overlapping a new chunk
-overlapped one of its held frames, so it was waiting already and still is. What was decided, and
+once. The task edges that touched the old tasks, either end (frame by frame or task on task), are
+carried over to the new task that took each old task's frames (`model/dependencies.carried_edges`),
+not expanded again from the frames: an edge a wrangler dropped stays dropped, and one added task on
+task stays (expanding again brought back the dropped ones and lost the added). What was decided, and
 from which measurements, is kept in `layers.chunk_decision` (`Layer.chunk_decision`).
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from thresher.model import auto_chunk as rule
-from thresher.model.dependencies import Kind, frame_edges
+from thresher.model.dependencies import carried_edges
 from thresher.model.frames import chunk_fields, parse_frames
 from thresher.server.clock import utcnow
 from thresher.server.db.bulk import TASK_SHARED_COLUMNS, insert_tasks, part_json
@@ -65,25 +66,15 @@ def rechunk(conn: Connection, layer: Any) -> dict[str, Any]:
 
 def _rewrite(conn: Connection, layer: Any, rows: list[Any], groups: list[rule.Group]) -> None:
     old = [r.id for r in rows]
-    edge_groups = conn.execute(q.FRAME_EDGE_GROUPS, {"task_ids": old}).all()
+    kept = [dict(r._mapping) for r in conn.execute(q.EDGES_OF_TASKS, {"task_ids": old})]
     conn.execute(q.DELETE_EDGES_OF_TASKS, {"b_task_ids": old})
     conn.execute(q.DELETE_TASKS, {"b_task_ids": old})
     first = rows[0]
     shared = {name: getattr(first, name) for name in TASK_SHARED_COLUMNS}
     insert_tasks(conn, {**shared, "tries": 0, "lost": 0},
                  ((g.index, *chunk_fields(g.frames), part_json(g.part)) for g in groups))
-    new = [tuple(r) for r in conn.execute(q.TASK_SPANS_AT, {"layer_id": layer.id,
-                                                          "indices": [g.index for g in groups]})]
-    edges: list[dict[str, Any]] = []
-    for e in edge_groups:
-        base = {"waiter_job_id": e.waiter_job_id, "waiter_layer_id": e.waiter_layer_id, "target_job_id": e.target_job_id,
-                "target_layer_id": e.target_layer_id, "kind": Kind.FRAME, "mode": e.mode}
-        if e.waiter_layer_id == layer.id:   # this layer waits frame by frame on another
-            others = [tuple(r) for r in conn.execute(qd.LAYER_SPANS, {"layer_id": e.target_layer_id})]
-            pairs = frame_edges(new, others)
-        else:                               # another layer waits on this one frame by frame
-            others = [tuple(r) for r in conn.execute(qd.LAYER_SPANS, {"layer_id": e.waiter_layer_id})]
-            pairs = frame_edges(others, new)
-        edges.extend({**base, "waiter_task_id": w, "target_task_id": t} for w, t in pairs)
+    new_ids = dict(conn.execute(q.TASK_IDS_AT, {"layer_id": layer.id, "indices": [g.index for g in groups]}).all())
+    new_of = {old_id: new_ids[g.index] for g in groups for old_id in g.replaces}
+    edges = carried_edges(kept, new_of)
     for start in range(0, len(edges), _BATCH):
         conn.execute(qd.INSERT_DEPENDENCY, edges[start:start + _BATCH])

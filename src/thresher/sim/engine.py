@@ -31,14 +31,17 @@ from typing import Any
 from sqlalchemy import Connection
 
 from thresher.model.frames import frame_count
-from thresher.server import dispatch, lifecycle, nodes, studio_admin
+from thresher.server import dispatch, lifecycle, nodes, services, studio, studio_admin
 from thresher.server.auth import Caller
 from thresher.server.db.engine import Database
+from thresher.server.db.queries import dispatch as qd
 from thresher.server.settings import ServerSettings
 from thresher.server.submit import check_spec, create_job
 from thresher.sim.scenario import FrameTime, Job, Layer, NodeGroup, Scenario
+from thresher.sim.specs import Submitted, job_spec, submitted
 from thresher.wire import studio as ws
 from thresher.wire.agent import Gpu, Registration
+from thresher.wire.services import ServiceCreate
 
 EPOCH = datetime(2030, 1, 1, tzinfo=timezone.utc)
 _ADMIN = Caller(kind="admin", name="simulator")
@@ -72,6 +75,7 @@ class JobRecord:
     job_id: int = 0
     depends_on: list[int] = field(default_factory=list)   # indexes of jobs
     layers: dict[str, Layer] = field(default_factory=dict)
+    submitted: dict[str, Submitted] = field(default_factory=dict)   # what each layer runs with, as submitted
     tasks: int = 0
     finished: float | None = None
     state: str = "waiting"
@@ -145,19 +149,27 @@ class Simulator:
 
     def _setup(self, conn: Connection) -> None:
         s = self.scenario
+        known = {p.name for p in studio_admin.list_projects(conn)}   # `default` is there from the start
         for project in s.projects:
-            studio_admin.create_project(conn, ws.ProjectCreate(name=project.name, weight=project.weight,
-                                                               max_cores=project.max_cores, max_gpus=project.max_gpus))
+            figures = {"weight": project.weight, "max_cores": project.max_cores, "max_gpus": project.max_gpus}
+            if project.name in known:
+                studio_admin.update_project(conn, project.name, ws.ProjectPatch(**figures))
+            else:
+                studio_admin.create_project(conn, ws.ProjectCreate(name=project.name, **figures))
         for limit in s.limits:
             studio_admin.create_limit(conn, ws.LimitCreate(name=limit.name, max_total=limit.max_total,
                                                            max_per_node=limit.max_per_node))
         for group in s.nodes:
+            if group.pool:   # also a pool none of whose nodes is up: its stakes and services still hold
+                studio.ensure_pool(conn, group.pool)
             for index in range(group.count):
                 node = SimNode(group, f"{group.name}-{index:05d}", free_cores=group.cores)
                 node.node_id = self._register(conn, node)
                 self.by_node_id[node.node_id] = len(self.nodes)
                 self.waiting.add(len(self.nodes))
                 self.nodes.append(node)
+        for service in s.services:  # after the nodes: a service's pools must exist, as on the server
+            services.create_service(conn, ServiceCreate(name=service.name, defaults=service.defaults))
         for folder in s.folders:
             studio_admin.create_folder(conn, folder.project, ws.FolderCreate(
                 name=folder.name, priority=folder.priority, min_cores=folder.min_cores, max_cores=folder.max_cores))
@@ -295,8 +307,8 @@ class Simulator:
         """These nodes ask for work together (one `work_for_nodes`, as one write batch of the server);
         the attempts each was given."""
         got: dict[int, set[int]] = {}
-        if not asking:
-            return got
+        if not asking or conn.execute(qd.ANY_READY).first() is None:
+            return got   # nothing is ready: every answer would be empty (kills are not simulated)
         self.dispatch_calls += 1
         answers = dispatch.work_for_nodes(conn, [self.nodes[i].node_id for i in asking], vt(now))
         for index, answer in zip(asking, answers, strict=True):
@@ -323,19 +335,12 @@ class Simulator:
 
     def _submit(self, conn: Connection, index: int, job: Job) -> None:
         record = self.jobs[index]
-        spec = {"name": record.name, "project": job.project, "priority": job.priority,
-                "depends_on": [self.jobs[d].job_id for d in record.depends_on],
-                "layers": [{"name": layer.name, "frames": f"1-{layer.frames}" if layer.frames > 1 else "1",
-                            "chunk": layer.chunk, "retries": layer.retries, "depends_on": layer.depends_on,
-                            "resources": {"cores": layer.cores, "memory_mb": layer.memory_mb, "gpus": layer.gpus},
-                            "tags": layer.tags, "pools": layer.pools, "limits": layer.limits,
-                            **({"blocklist_after": layer.blocklist_after} if layer.blocklist_after else {}),
-                            "args": {"command": ["true"]}} for layer in job.layers]}
-        if job.folder:
-            spec["folder"] = job.folder
-        checked = check_spec(spec)
+        known = services.known_services(conn) if self.scenario.services else {}
+        spec = job_spec(job, record.name, [self.jobs[d].job_id for d in record.depends_on], known)
+        checked = check_spec(spec, known)
         record.job_id = create_job(conn, checked, "simulator", create_projects=True)
         record.tasks = checked.task_count
+        record.submitted = submitted(checked)
         self._job_ids[record.job_id] = index
 
     def _frames_of(self, frames: str) -> int:
@@ -348,6 +353,7 @@ class Simulator:
         node = self.nodes[node_index]
         job_index = self._job_index(assignment["job_id"])
         layer = self.jobs[job_index].layers[assignment["layer"]]
+        runs = self.jobs[job_index].submitted[layer.name]
         rng = random.Random(f"{self.scenario.seed}:{assignment['task_id']}:{assignment['attempt_id']}")
         frames = self._frames_of(assignment["frames"])
         seconds = sum(frame_seconds(layer.frame_time, rng) for _ in range(frames)) / node.group.speed
@@ -358,9 +364,11 @@ class Simulator:
             status, seconds = "lost", seconds * rng.random()
         elif draw < node.group.loss_rate + node.group.failure_rate:
             status, seconds = "failed", seconds * rng.random()
+        if runs.timeout_s is not None and seconds > runs.timeout_s:
+            status, seconds = "failed", runs.timeout_s   # the agent stops it at its timeout
         attempt = Attempt(assignment["attempt_id"], assignment["task_id"], job_index, layer.name, node_index,
-                          layer.cores, layer.gpus, layer.limits, now, now + seconds, status)
-        node.free_cores -= layer.cores
+                          runs.cores, runs.gpus, runs.limits, now, now + seconds, status)
+        node.free_cores -= runs.cores
         node.running[attempt.attempt_id] = attempt
         self.attempts.append(attempt)
         self._at(attempt.end, END, attempt)

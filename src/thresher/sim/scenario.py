@@ -1,4 +1,4 @@
-"""A simulation scenario as a wrangler writes it (YAML): nodes, projects, folders, stakes, limits and a
+"""A simulation scenario as a wrangler writes it (YAML): nodes, projects, folders, stakes, limits, services and a
 trace of job arrivals. Typed, so a bad scenario is refused naming the field (`load_scenario`), never
 with a stack trace; every random draw comes from `seed`, so a run is reproducible.
 
@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from thresher.model.services import ServiceDefaults
 
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 
@@ -61,7 +63,7 @@ class NodeGroup(_Strict):
 
 class Project(_Strict):
     name: Name
-    weight: float = Field(1.0, gt=0, le=1_000_000)
+    weight: float = Field(1.0, ge=0, le=1_000_000, description="0: only what no other project wants")
     max_cores: int | None = Field(None, ge=0)
     max_gpus: int | None = Field(None, ge=0)
 
@@ -93,7 +95,19 @@ class Limit(_Strict):
     max_per_node: int | None = Field(None, ge=0)
 
 
+class Service(_Strict):
+    """A service as an admin keeps it (`thresher service add`): layer defaults a layer takes by naming
+    it (`service:`), applied at submit by the server's own rule (`model/services.apply_service`): what
+    the layer sets itself wins, field by field."""
+
+    name: Name
+    defaults: ServiceDefaults = Field(default_factory=ServiceDefaults)
+
+
 class Layer(_Strict):
+    """One layer of a job. A field left out takes the layer's `service`'s value when it names one that
+    gives it, else the default shown here."""
+
     name: Name
     frames: int = Field(..., ge=1, le=10_000_000, description="how many frames (1..frames)")
     chunk: int = Field(1, ge=1, le=1_000_000)
@@ -108,6 +122,7 @@ class Layer(_Strict):
                                                                        "after which it avoids that node")
     depends_on: list[str] = Field(default_factory=list)
     frame_time: FrameTime = Field(default_factory=FrameTime)
+    service: Name | None = Field(None, description="a service of the scenario whose defaults it takes")
 
 
 class Job(_Strict):
@@ -140,6 +155,7 @@ class Scenario(_Strict):
     folders: list[Folder] = Field(default_factory=list)
     stakes: list[Stake] = Field(default_factory=list)
     limits: list[Limit] = Field(default_factory=list)
+    services: list[Service] = Field(default_factory=list)
     jobs: list[Job] = Field(..., min_length=1)
 
     @model_validator(mode="after")
@@ -157,6 +173,16 @@ class Scenario(_Strict):
             if stake.pool not in pools:
                 raise ValueError(f"stake names pool {stake.pool!r}, which no node group serves")
         limits = {lim.name for lim in self.limits}
+        services = {service.name: service.defaults for service in self.services}
+        if len(services) != len(self.services):
+            raise ValueError("service names must be unique")
+        for name, defaults in services.items():
+            unknown = set(defaults.limits or {}) - limits
+            if unknown:
+                raise ValueError(f"service {name!r}: unknown limits {sorted(unknown)}")
+            unserved = set(defaults.pools or []) - pools
+            if unserved:
+                raise ValueError(f"service {name!r}: pools {sorted(unserved)} are served by no node group")
         seen: dict[str, float] = {}
         for job in self.jobs:
             for dep in job.depends_on:
@@ -168,6 +194,9 @@ class Scenario(_Strict):
                 unknown = set(layer.limits) - limits
                 if unknown:
                     raise ValueError(f"job {job.name!r} layer {layer.name!r}: unknown limits {sorted(unknown)}")
+                if layer.service is not None and layer.service not in services:
+                    raise ValueError(f"job {job.name!r} layer {layer.name!r}: service {layer.service!r} is not "
+                                     f"in services (known: {', '.join(sorted(services)) or 'none'})")
             seen[job.name] = job.at
         return self
 
@@ -197,14 +226,18 @@ def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
         raise ScenarioError(f"{source}: bad scenario\n{_problems(error)}") from None
 
 
-def load_scenario(path: Path) -> Scenario:
+def read_scenario_data(path: Path) -> Any:
+    """A scenario file's YAML, not yet checked (`--from-server` lays it over the farm's snapshot)."""
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except OSError as error:
         raise ScenarioError(f"{path}: cannot read it ({error.strerror})") from None
     except yaml.YAMLError as error:
         raise ScenarioError(f"{path}: not YAML ({error})") from None
-    return parse_scenario(data, str(path))
+
+
+def load_scenario(path: Path) -> Scenario:
+    return parse_scenario(read_scenario_data(path), str(path))
 
 
 def with_node_counts(scenario: Scenario, overrides: list[str]) -> Scenario:

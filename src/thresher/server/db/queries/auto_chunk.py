@@ -1,11 +1,11 @@
 """Statements of `chunk: auto` (`server/auto_chunk.py`): what the measuring tasks took, the held tasks
-rewritten into chunks, their frame-by-frame edges expanded again."""
+rewritten into chunks, their task edges carried over."""
 
 from __future__ import annotations
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
 
-from thresher.model.dependencies import Kind
+from thresher.model.dependencies import EDGE_COLUMNS
 from thresher.model.states import AttemptState, TaskState
 from thresher.server.db.tables import attempts, dependencies, jobs, layers, tasks
 
@@ -22,11 +22,11 @@ MEASURED = (select(tasks.c.id, tasks.c.frames, tasks.c.frame_count, attempts.c.s
 HELD_TASKS = (select(tasks).where(tasks.c.layer_id == bindparam("layer_id"), tasks.c.state == TaskState.HELD,
                                   tasks.c.attempt_id.is_(None)).order_by(tasks.c.idx))
 
-# The frame-by-frame edges touching these tasks, as the (waiter layer, target layer, mode) they came from.
-FRAME_EDGE_GROUPS = (select(d.c.waiter_job_id, d.c.waiter_layer_id, d.c.target_job_id, d.c.target_layer_id, d.c.mode)
-                     .distinct().where(d.c.kind == Kind.FRAME,
-                                       or_(d.c.waiter_task_id.in_(bindparam("task_ids", expanding=True)),
-                                           d.c.target_task_id.in_(bindparam("task_ids", expanding=True)))))
+# The task edges (frame by frame, task on task) touching these tasks, either end, as they are now.
+EDGES_OF_TASKS = (select(*(d.c[name] for name in EDGE_COLUMNS))
+                  .where(or_(d.c.waiter_task_id.in_(bindparam("task_ids", expanding=True)),
+                             d.c.target_task_id.in_(bindparam("task_ids", expanding=True))))
+                  .order_by(d.c.id))
 
 # The edges of these tasks, either end, go with them.
 DELETE_EDGES_OF_TASKS = delete(d).where(or_(d.c.waiter_task_id.in_(bindparam("b_task_ids", expanding=True)),
@@ -35,8 +35,8 @@ DELETE_EDGES_OF_TASKS = delete(d).where(or_(d.c.waiter_task_id.in_(bindparam("b_
 # These tasks are deleted (held ones, rewritten).
 DELETE_TASKS = delete(tasks).where(tasks.c.id.in_(bindparam("b_task_ids", expanding=True)))
 
-# A layer's tasks with these indices (the rewritten ones, found again after their insert).
-TASK_SPANS_AT = select(tasks.c.frame_start, tasks.c.frame_end, tasks.c.id).where(
+# A layer's held tasks with these indices (the rewritten ones, found again after their insert).
+TASK_IDS_AT = select(tasks.c.idx, tasks.c.id).where(
     tasks.c.layer_id == bindparam("layer_id"), tasks.c.idx.in_(bindparam("indices", expanding=True)),
     tasks.c.state == TaskState.HELD)
 
