@@ -11,37 +11,22 @@ from typing import Any, Iterator
 import httpx
 import pytest
 from tests.support.farm import Farm
+from tests.support.shared_farm import DATABASES, attach_logs, shared_farm
 
 from thresher.client.http import API_PREFIX, ApiError
 
 RLO = "\u202e"
 
 
-@pytest.fixture(scope="module", params=[
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgresql", id="pg", marks=pytest.mark.postgres),
-])
+@pytest.fixture(scope="module", params=DATABASES)
 def farm(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
     """One server per database for the module: these calls are refused and change nothing, or add one node."""
-    root = tmp_path_factory.mktemp(f"agent-input-{request.param}")
-    postgres = request.getfixturevalue("postgres") if request.param == "postgresql" else None
-    url = postgres.create_database() if postgres else f"sqlite:///{root / 'thresher.db'}"
-    farm = Farm(url, root).start()
-    try:
-        yield farm
-    finally:
-        farm.stop()
-        if postgres:
-            postgres.drop_database(url)
+    yield from shared_farm(request, tmp_path_factory, "agent-input")
 
 
 @pytest.fixture(autouse=True)
 def _farm_logs_on_failure(request: pytest.FixtureRequest, farm: Farm) -> None:
-    """Hand the shared farm to tests/conftest.py's report hook, which attaches its process logs."""
-    for plugin in request.config.pluginmanager.get_plugins():
-        key = getattr(plugin, "FARMS_KEY", None)
-        if key is not None:
-            request.node.stash[key] = [farm]
+    attach_logs(request, farm)
 
 
 def _raw(farm: Any, path: str, body: str, token: str) -> httpx.Response:

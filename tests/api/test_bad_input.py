@@ -12,6 +12,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 from tests.support.farm import Farm
+from tests.support.shared_farm import DATABASES, attach_logs, shared_farm
 
 from thresher.client.http import ApiError, HttpClient
 
@@ -19,30 +20,14 @@ HUGE = 99999999999999999999   # past 64 bits: SQLite cannot bind it
 PAST_INT32 = 3_000_000_000    # past the 32-bit id columns: PostgreSQL refuses to compare with it
 
 
-@pytest.fixture(scope="module", params=[
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgresql", id="pg", marks=pytest.mark.postgres),
-])
+@pytest.fixture(scope="module", params=DATABASES)
 def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
-    root = tmp_path_factory.mktemp(f"bad-input-{request.param}")
-    postgres = request.getfixturevalue("postgres") if request.param == "postgresql" else None
-    url = postgres.create_database() if postgres else f"sqlite:///{root / 'thresher.db'}"
-    farm = Farm(url, root).start()
-    try:
-        yield farm
-    finally:
-        farm.stop()
-        if postgres:
-            postgres.drop_database(url)
+    yield from shared_farm(request, tmp_path_factory, "bad-input")
 
 
 @pytest.fixture(autouse=True)
 def _farm_logs_on_failure(request: pytest.FixtureRequest, shared: Farm) -> None:
-    """Hand the shared farm to tests/conftest.py's report hook, which attaches its process logs."""
-    for plugin in request.config.pluginmanager.get_plugins():
-        key = getattr(plugin, "FARMS_KEY", None)
-        if key is not None:
-            request.node.stash[key] = [shared]
+    attach_logs(request, shared)
 
 
 def _spec(**layer: Any) -> dict[str, Any]:

@@ -153,15 +153,19 @@ class Database:
             command.upgrade(config, "head")
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A read-only transaction (a consistent snapshot)."""
+    def _timed(self, kind: str) -> Iterator[None]:
+        """Count the time of one transaction of this kind (`times`, the metrics' database time)."""
         start = time.perf_counter()
         try:
-            with self.engine.connect() as connection:
-                with connection.begin():
-                    yield connection
+            yield
         finally:
-            self.times.add("read", time.perf_counter() - start)
+            self.times.add(kind, time.perf_counter() - start)
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (a consistent snapshot)."""
+        with self._timed("read"), self.engine.connect() as connection, connection.begin():
+            yield connection
 
     @contextmanager
     def peek(self) -> Iterator[Connection]:
@@ -172,34 +176,20 @@ class Database:
             with self.read() as connection:
                 yield connection
             return
-        start = time.perf_counter()
-        try:
-            with self.engine.connect() as connection:
-                yield connection.execution_options(isolation_level="AUTOCOMMIT")
-        finally:
-            self.times.add("peek", time.perf_counter() - start)
+        with self._timed("peek"), self.engine.connect() as connection:
+            yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction; commits on success, rolls back on any exception."""
         if self._write_lock is None:
-            start = time.perf_counter()
-            try:
-                with self.engine.connect() as connection:
-                    with connection.begin():
-                        yield connection
-            finally:
-                self.times.add("write", time.perf_counter() - start)
+            with self._timed("write"), self.engine.connect() as connection, connection.begin():
+                yield connection
             return
-        with self._write_lock:
-            start = time.perf_counter()
-            try:
-                with self.engine.connect() as connection:
-                    connection.info["begin_mode"] = "IMMEDIATE"
-                    with connection.begin():
-                        yield connection
-            finally:
-                self.times.add("write", time.perf_counter() - start)
+        with self._write_lock, self._timed("write"), self.engine.connect() as connection:
+            connection.info["begin_mode"] = "IMMEDIATE"
+            with connection.begin():
+                yield connection
 
     def dispose(self) -> None:
         self.engine.dispose()
