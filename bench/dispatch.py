@@ -131,11 +131,12 @@ def raise_fd_limit() -> None:
 
 
 # ---------------------------------------------------------------------------------------- agents
-async def register(http: httpx.AsyncClient, enroll: str, name: str, cores: int, pool: str | None = None) -> str:
+async def register(http: httpx.AsyncClient, enroll: str, name: str, cores: int, pool: str | None = None,
+                   base: str = "") -> str:
     body = {"name": name, "hostname": name, "os": "linux", "cores": cores, "memory_mb": 65536,
             "gpus": [], "tags": [], "instance_id": uuid.uuid4().hex, **({"pool": pool} if pool else {})}
     for attempt in range(5):
-        r = await http.post(f"{API}/agent/register", json=body, headers={"Authorization": f"Bearer {enroll}"})
+        r = await http.post(f"{base}{API}/agent/register", json=body, headers={"Authorization": f"Bearer {enroll}"})
         if r.status_code < 500:
             r.raise_for_status()
             return r.json()["token"]
@@ -335,10 +336,14 @@ def throughput(farm: Farm, args: argparse.Namespace) -> dict[str, Any]:
             "sim_cpu": sum(r.cpu_s for r in results), "per_second": window}
 
 
-async def latency_async(farm: Farm, args: argparse.Namespace) -> list[float]:
+async def latency_async(farm: Farm, args: argparse.Namespace, agents_at: Farm | None = None) -> list[float]:
+    """Submit-to-start on an idle farm: one-task jobs submitted through `farm`, taken by agents that wait on
+    `agents_at` (another server process on the same database: bench/peers.py), or on `farm` itself."""
     limits = httpx.Limits(max_connections=args.idle_agents * 2 + 10)
+    base = (agents_at or farm).server_url
     async with httpx.AsyncClient(base_url=farm.server_url, limits=limits, timeout=60, trust_env=False) as http:
-        tokens = [await register(http, farm.enroll_token, f"idle-{i}", args.cores) for i in range(args.idle_agents)]
+        tokens = [await register(http, farm.enroll_token, f"idle-{i}", args.cores, base=base)
+                  for i in range(args.idle_agents)]
         received: asyncio.Queue[float] = asyncio.Queue()
         stop = time.time() + args.samples * 5 + 60
 
@@ -346,7 +351,7 @@ async def latency_async(farm: Farm, args: argparse.Namespace) -> list[float]:
             headers = {"Authorization": f"Bearer {token}"}
             while time.time() < stop:
                 try:
-                    r = await http.post(f"{API}/agent/work", params={"wait": 10}, json={}, headers=headers,
+                    r = await http.post(f"{base}{API}/agent/work", params={"wait": 10}, json={}, headers=headers,
                                         timeout=40)
                 except httpx.HTTPError:
                     await asyncio.sleep(0.1)
@@ -357,7 +362,7 @@ async def latency_async(farm: Farm, args: argparse.Namespace) -> list[float]:
                 assignments = r.json().get("assignments", [])
                 if assignments:
                     received.put_nowait(time.perf_counter())
-                    await http.post(f"{API}/agent/finish", json=finish_body(assignments), headers=headers)
+                    await http.post(f"{base}{API}/agent/finish", json=finish_body(assignments), headers=headers)
 
         agents = [asyncio.create_task(idle_agent(t)) for t in tokens]
         admin = {"Authorization": f"Bearer {farm.admin_token}"}
