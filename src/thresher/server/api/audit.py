@@ -14,7 +14,7 @@ from thresher.server.permits import permit
 from thresher.wire.audit import AuditEntry, AuditFilter
 from thresher.wire.common import Page, error_responses
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["people"])
 
 
 @router.get("/audit", summary="Read the audit log: every state-changing call and refusal, the newest first",
