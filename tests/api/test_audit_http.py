@@ -119,6 +119,7 @@ def test_only_wranglers_and_admins_read_the_audit_log(api: Api) -> None:
 
 
 def test_the_prune_deletes_only_entries_older_than_kept(api: Api) -> None:
+    api.server.settings.audit_keep_days = 0  # the housekeeping loop of this server keeps out of the way
     now = utcnow()
     for days in (200, 100, 10, 1):
         api.server.audit.record(audit.entry(None, at=now - timedelta(days=days), address=None, method="POST",
@@ -140,3 +141,22 @@ def test_the_recorder_writes_many_calls_in_few_transactions(api: Api) -> None:
     rows = api.server.audit.written - before_rows
     assert rows == 60
     assert api.server.audit.flushes - before_flushes < rows / 5
+
+
+def _page(api: Api, token: str, path: str) -> Any:
+    import re
+
+    with TestClient(api.client.app, follow_redirects=False) as browser:
+        form = browser.get("/login").text
+        nonce = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+        assert browser.post("/login", data={"token": token, "csrf": nonce, "next": "/"}).status_code == 303
+        return browser.get(path), browser.get("/jobs").text
+
+
+def test_the_dashboard_page_is_for_wranglers_and_admins(api: Api) -> None:
+    artist = api.user("alice", "artist")
+    api.call("POST", "/jobs/1/kill", artist, 404)
+    page, nav = _page(api, api.admin, "/audit?who=alice")
+    assert page.status_code == 200 and "kill_job" in page.text and 'href="/audit"' in nav
+    refused, nav = _page(api, artist, "/audit")
+    assert refused.status_code == 403 and 'href="/audit"' not in nav

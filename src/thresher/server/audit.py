@@ -69,6 +69,7 @@ class AuditRecorder:
         self.max_rows = max_rows
         self._rows: list[dict[str, Any]] = []
         self._wake = threading.Condition()
+        self._writing = threading.Lock()  # held by whoever writes a batch
         self._thread: threading.Thread | None = None
         self._closed = False
         self.flushes = 0   # transactions written (for tests and curiosity)
@@ -95,9 +96,8 @@ class AuditRecorder:
             with self._wake:
                 if not self._closed and len(self._rows) < self.max_rows:
                     self._wake.wait(self.flush_s)
-                rows, closed = self._take(), self._closed
-            if rows:
-                self._write(rows)
+                closed = self._closed
+            self.flush()
             if closed:
                 return
 
@@ -111,11 +111,13 @@ class AuditRecorder:
             log.exception("writing %d audit entries failed", len(rows))
 
     def flush(self) -> None:
-        """Write what waits now (tests; shutdown)."""
-        with self._wake:
-            rows = self._take()
-        if rows:
-            self._write(rows)
+        """Write what waits now; once it returns, every row recorded before is committed (a write the
+        thread had under way included: one writer at a time)."""
+        with self._writing:
+            with self._wake:
+                rows = self._take()
+            if rows:
+                self._write(rows)
 
     def close(self) -> None:
         """Stop the thread after it wrote everything that waits."""
