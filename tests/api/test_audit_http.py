@@ -160,3 +160,18 @@ def test_the_dashboard_page_is_for_wranglers_and_admins(api: Api) -> None:
     assert page.status_code == 200 and "kill_job" in page.text and 'href="/audit"' in nav
     refused, nav = _page(api, artist, "/audit")
     assert refused.status_code == 403 and 'href="/audit"' not in nav
+
+
+def test_what_waits_in_the_buffer_is_written_at_shutdown(db_url: str, tmp_path: Path) -> None:
+    from sqlalchemy import func, select
+
+    from thresher.server.db.tables import audit as audit_table
+
+    server = prepare(db_url, tmp_path / "data")
+    server.audit.flush_s = 3600.0  # nothing is written on the clock: only at shutdown
+    with TestClient(create_app(server)) as client:
+        for _ in range(3):
+            assert client.post(f"{API}/jobs/1/kill").status_code == 401
+    with server.db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(audit_table)).scalar_one() == 3
+    server.db.dispose()
