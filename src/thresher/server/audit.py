@@ -6,8 +6,9 @@ its reason. Append-only: nothing changes an entry; the housekeeping leader delet
 Cheap by construction: the middleware (`AuditLog`, around the whole app) only appends a row to a
 buffer; one thread (`AuditRecorder`) writes what waits in one INSERT every `FLUSH_S` (sooner when
 `MAX_ROWS` wait) - never a transaction per request - and writes the rest at shutdown. The agents'
-hot-path calls (`HOT`: work, finish, heartbeat, log chunks, thousands a second on a big farm) are
-recorded only when refused: their effects are recorded in attempts already.
+hot-path calls (`audit_rule.HOT`: work, finish, heartbeat, log chunks, thousands a second on a big farm) are
+recorded only when refused: their effects are recorded in attempts already (the rule:
+`model/audit_rule.py`).
 
 Who and what come from what the request left behind in its scope: the caller `current_caller` set
 (`request.state.caller`; none: no valid credential) and the route that matched (`scope["route"]`,
@@ -25,6 +26,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from thresher.model.audit_rule import CHANGING, REFUSED, allowed, recorded
 from thresher.server.auth import Caller
 from thresher.server.clock import utcnow
 from thresher.server.db.engine import Database
@@ -33,9 +35,6 @@ from thresher.wire.audit import AuditEntry, AuditFilter
 
 log = logging.getLogger("thresher.server")
 
-CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-HOT = frozenset({"ask_for_work", "report_finished", "heartbeat", "append_log"})
-REFUSED = (401, 403)
 FLUSH_S = 0.5      # the longest a row waits in the buffer
 MAX_ROWS = 1000    # this many waiting are written at once
 PRUNE_BATCH = 5000  # entries one prune statement deletes at most
@@ -55,7 +54,7 @@ def entry(caller: Caller | None, *, at: datetime, address: str | None, method: s
     """One row of the `audit` table."""
     return {"at": at, "who": caller.name if caller else None, "kind": kind_of(caller),
             "role": caller.role if caller else None, "address": address, "method": method,
-            "operation": operation[:100], "target": target, "status": status, "allowed": status not in REFUSED,
+            "operation": operation[:100], "target": target, "status": status, "allowed": allowed(status),
             "reason": reason}
 
 
@@ -168,7 +167,7 @@ class AuditLog:
         if route is None or not operation:  # no route took it (404 of an unknown path): nothing was done
             return
         status = answer.status or 500
-        if operation in HOT and status not in REFUSED:
+        if not recorded(scope["method"], str(operation), status):
             return
         caller = state.get("caller") if isinstance(state, dict) else getattr(state, "caller", None)
         client = scope.get("client")
