@@ -175,3 +175,25 @@ def test_what_waits_in_the_buffer_is_written_at_shutdown(db_url: str, tmp_path: 
     with server.db.read() as conn:
         assert conn.execute(select(func.count()).select_from(audit_table)).scalar_one() == 3
     server.db.dispose()
+
+
+def test_a_real_farm_records_its_agent_registering_but_not_its_heartbeats(make_farm: Any) -> None:
+    import time
+
+    import httpx
+
+    farm = make_farm()
+    farm.start_agent("a1")
+    farm.wait_for_node("a1")
+    assert httpx.post(f"{farm.server_url}{API}/jobs/1/kill", timeout=10).status_code == 401
+    deadline = time.monotonic() + 30
+    while True:  # entries are written within half a second of the answer
+        entries = farm.api.get("/audit")["items"]
+        if {"register_node", "kill_job"} <= {e["operation"] for e in entries} or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    registered = _one(entries, operation="register_node")
+    assert (registered["kind"], registered["status"], registered["address"]) == ("enroll", 200, "127.0.0.1")
+    refused = _one(entries, operation="kill_job")
+    assert (refused["kind"], refused["status"], refused["target"]) == ("anonymous", 401, {"job_id": "1"})
+    assert not [e for e in entries if e["operation"] in ("heartbeat", "ask_for_work")]
