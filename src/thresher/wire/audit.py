@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -34,5 +33,5 @@ class AuditFilter(BaseModel):
     operation: str | None = None
     job: int | None = None
     allowed: bool | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: Moment = None  # a moment without a zone is UTC
+    until: Moment = None
