@@ -368,6 +368,9 @@ def test_real_answers_are_documented_and_have_their_models(app: FastAPI) -> None
         call("POST", "/projects/nothing/members", admin, 404, json={"user": "ana"})
         call("DELETE", "/projects/show/members/ana", admin, 200)
         call("DELETE", "/projects/show/members/ana", admin, 404)
+        call("GET", "/audit", admin, 200, params={"who": "ana", "allowed": "false"})  # the audit log
+        call("GET", "/audit", admin, 422, params={"job": "x"})
+        call("GET", "/audit", None, 401)
         call("POST", "/logout", ana, 200)
         call("POST", "/logout", ana, 401)
         # retention: only finished jobs, a node only when down
@@ -392,7 +395,7 @@ def test_page_is_one_generic_shape(document: dict[str, Any]) -> None:
     pages = [name for name in schemas if name.startswith("Page_")]
     assert set(pages) == {"Page_JobSummary_", "Page_Task_", "Page_Attempt_", "Page_Node_", "Page_Template_",
                           "Page_Project_", "Page_Pool_", "Page_Limit_", "Page_Service_", "Page_User_",
-                          "Page_TokenInfo_"}
+                          "Page_TokenInfo_", "Page_AuditEntry_"}
     for name in pages:
         assert set(schemas[name]["required"]) == {"items", "total"}
 

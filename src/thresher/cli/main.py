@@ -12,6 +12,7 @@ import typer
 
 from thresher import __version__
 from thresher.cli import (
+    audit,
     demo,
     deps,
     farm,
@@ -121,6 +122,7 @@ app.add_typer(people.user_app, name="user", rich_help_panel=PEOPLE)
 app.add_typer(people.token_app, name="token", rich_help_panel=PEOPLE)
 app.command("login", rich_help_panel=PEOPLE)(people.login)
 app.command("logout", rich_help_panel=PEOPLE)(people.logout)
+app.command("audit", rich_help_panel=PEOPLE)(audit.audit)
 studio.project_app.add_typer(people.member_app, name="member")
 
 

@@ -3,9 +3,11 @@ beside `client/api.py`'s `Thresher`: `People(thresher.http)`. Each path is spell
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import quote
 
 from thresher.client.http import HttpClient
+from thresher.wire.audit import AuditEntry
 from thresher.wire.common import Page
 from thresher.wire.users import Members, TokenCreated, TokenInfo, User
 
@@ -17,6 +19,15 @@ def _seg(value: int | str) -> str:
 class People:
     def __init__(self, http: HttpClient) -> None:
         self.http = http
+
+    def audit(self, *, who: str | None = None, operation: str | None = None, job: int | None = None,
+              allowed: bool | None = None, since: datetime | None = None, until: datetime | None = None,
+              limit: int = 100, offset: int = 0) -> Page[AuditEntry]:
+        """A page of the audit log, the newest first (wranglers and admins)."""
+        return Page[AuditEntry].model_validate(self.http.get(
+            "/audit", who=who, operation=operation, job=job, allowed=None if allowed is None else str(allowed).lower(),
+            since=since.isoformat() if since else None, until=until.isoformat() if until else None,
+            limit=limit, offset=offset))
 
     def users(self) -> list[User]:
         return Page[User].model_validate(self.http.get("/users")).items

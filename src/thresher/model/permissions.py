@@ -91,6 +91,7 @@ PERMISSIONS: dict[str, Permission] = {p.name: p for p in (
     # nodes
     _p("node.steer", "steer", "enable, disable, drain or tag nodes"),
     _p("node.remove", "steer", "remove nodes"),
+    _p("audit.read", "steer", "read the audit log"),
     # the studio and people: admins
     _p("admin", "admin", "make admin calls"),
     _p("project.manage", "admin", "change projects"),

@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 
 from thresher.model.permissions import decide
 from thresher.server import auth, lifecycle
+from thresher.server.audit import AuditRecorder
 from thresher.server.auth import Caller
 from thresher.server.clock import utcnow
 from thresher.server.dashboard.session import COOKIE, CSRF_HEADER, SAFE_METHODS, SessionStore, csrf_ok
@@ -42,6 +43,7 @@ class ServerContext:
     batcher: WriteBatcher = field(init=False)    # group commit for the agents' hot path
     refresher: WriteBatcher = field(init=False)  # job states derived again after reports (one writer)
     dispatch_limits: Limits = field(init=False)
+    audit: AuditRecorder = field(init=False)     # the audit log's buffer and writer (server/audit.py)
     leader: LeaderLock = field(init=False)       # whether this process does the farm's housekeeping
     peers: PeerNews | None = field(init=False, default=None)  # news to and from other server processes
 
@@ -54,6 +56,7 @@ class ServerContext:
                                       observe=self.metrics.batch_done)
         self.metrics.watch(self.db)
         self.dispatch_limits = self.settings.dispatch_limits
+        self.audit = AuditRecorder(self.db)
         self.leader = LeaderLock(None if self.db.is_sqlite else self.db.url)
 
     def start_peers(self) -> None:

@@ -1,5 +1,5 @@
 """What the server does on its own, on a clock: nodes that went silent, waiting agents with news, jobs
-left stuck by a crash, planner statistics, samples of the usage counters, retention. One loop each, started with
+left stuck by a crash, planner statistics, samples of the usage counters, retention (the audit log's too). One loop each, started with
 the app (`app.create_app`). Of several server processes on one PostgreSQL only the leader does the farm's
 chores (`leads`); each looks for news for its own waiting agents."""
 
@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from fastapi.concurrency import run_in_threadpool
 
-from thresher.server import dispatch, lifecycle, nodes, retention, usage_history
+from thresher.server import audit, dispatch, lifecycle, nodes, retention, usage_history
 from thresher.server.clock import utcnow
 from thresher.server.context import ServerContext
 from thresher.server.db import statistics
@@ -147,7 +147,8 @@ async def retention_loop(server: ServerContext) -> None:
             archived, deleted = await run_in_threadpool(retention_pass, server)
             if archived or deleted:
                 log.info("retention: archived %d job(s), deleted %d", archived, deleted)
-            backlog = max(archived, deleted) >= retention.BATCH
+            pruned = await run_in_threadpool(audit.prune, server.db, server.settings.audit_keep_days, utcnow())
+            backlog = max(archived, deleted) >= retention.BATCH or pruned >= audit.PRUNE_BATCH
         except Exception:  # keep going; a failed pass is tried again next time
             log.exception("a retention pass failed")
             backlog = False

@@ -100,6 +100,9 @@ class ServerSettings(ThresherSettings):
                                 "its statistics on the job row; its tasks, attempts and logs are deleted. 0: never.")
     delete_archived_after_days: float = Field(
         180.0, ge=0, description="Days after it was archived that a job is deleted with every row it had. 0: never.")
+    audit_keep_days: float = Field(
+        90.0, ge=0, description="Days the audit log keeps each entry (every state-changing call, refusals "
+                                "included); older ones are deleted by the housekeeping leader. 0: for ever.")
     retention_every_s: float = Field(
         60.0, gt=0, description="Seconds between two retention passes; each archives and deletes at most "
                                 "500 jobs, so a backlog is worked off without stalling the server.")

@@ -310,6 +310,26 @@ node_failures = Table(
     Column("last_failed_at", DateTime(timezone=True), nullable=False),
 )
 
+# Every state-changing call, after its answer, refusals included (`server/audit.py`); append-only,
+# pruned by age (`audit_keep_days`). The agents' hot-path calls are here only when refused.
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("who", String(100)),                     # the user or token name; none: no credential
+    Column("kind", String(16), nullable=False),     # user | node | enroll | anonymous
+    Column("role", String(16)),                     # a person's role
+    Column("address", String(64)),                  # the client's address
+    Column("method", String(8), nullable=False),
+    Column("operation", String(100), nullable=False),  # the route's operation_id
+    Column("target", JSON, nullable=False),         # the path parameters ({"job_id": "12"})
+    Column("status", Integer, nullable=False),      # the HTTP status answered
+    Column("allowed", Boolean, nullable=False),
+    Column("reason", Text),                         # a refusal's detail
+    Index("ix_audit_at", "at"),
+    Index("ix_audit_who", "who"),
+)
+
 # What waits for what (`server/dependencies.py`, the rule in `model/dependencies.py`): a job, layer or
 # task (the waiter) waits for a job, layer or task (the target), until it succeeded (mode `success`)
 # or ended in any way (`finished`). Frame-by-frame dependencies are stored expanded, one row per pair
