@@ -154,12 +154,13 @@ def test_user_text_renders_as_text_and_refusals_say_why(dash: Dash) -> None:
     page.wait_for_function("() => window.__noCsrf !== undefined")
     assert page.evaluate("window.__noCsrf") == 403  # a cookie alone cannot change anything
     assert page.locator("#job-priority").count() == 0  # a finished job offers no priority: it would do nothing
-    page.evaluate(f"document.querySelector('.actions').insertAdjacentHTML('beforeend', '<input id=late-priority "
+    # the buttons go into <body>: live refreshes redraw the page's own action bar and would detach them
+    page.evaluate(f"document.body.insertAdjacentHTML('beforeend', '<input id=late-priority "
                   f"value=5000><button id=late-prio class=btn data-action=/api/v1/jobs/{job_id}/priority "
                   f"data-priority-from=late-priority>p</button>')")
     page.click("#late-prio")
     page.locator(".toast.bad", has_text="Refused (422)").wait_for()
-    page.evaluate(f"document.querySelector('.actions').insertAdjacentHTML('beforeend', "
+    page.evaluate(f"document.body.insertAdjacentHTML('beforeend', "
                   f"'<button id=late-kill class=btn data-action=/api/v1/jobs/{job_id}/kill>k</button>')")
     page.click("#late-kill")
     page.locator(".toast.bad", has_text="already succeeded").wait_for()
