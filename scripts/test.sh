@@ -6,4 +6,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 ./scripts/setup.sh
 # Any non-zero pytest status fails, including 5 (no tests collected): CI passes only on real tests.
-exec .venv/bin/python -m pytest -q "$@"
+# Tests run in THRESHER_TEST_WORKERS processes (pytest-xdist), a whole file per worker so that a
+# module's shared farm starts once: most tests wait on real servers, agents and renderers, so three
+# workers keep two cores busy. THRESHER_TEST_WORKERS=0 runs everything in this one process.
+exec .venv/bin/python -m pytest -q -n "${THRESHER_TEST_WORKERS:-3}" --dist loadfile "$@"
