@@ -12,6 +12,7 @@ When a test fails, the tails of every farm process's output are attached to its 
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -25,6 +26,12 @@ if str(ROOT) not in sys.path:
 from tests.support.postgres import PostgresServer, PostgresUnavailable  # noqa: E402
 
 FARMS_KEY = pytest.StashKey[list]()
+
+# pytest-xdist's workers inherit COLUMNS=80 and LINES=24 from execnet, unlike a plain pytest run; the
+# CLI would then cut its piped output at 80 columns. Tests that need a width set their own.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
 
 
 # ---------------------------------------------------------------- databases
