@@ -29,13 +29,13 @@ def test_nothing_is_visible_without_logging_in(browser: Any, make_farm: Any) -> 
         page.goto(farm.server_url + "/jobs?state=failed")
         assert "/login" in page.url
         page.fill("#token", "thr_admin_not-a-real-token")
-        page.click("button[type=submit]")
+        page.click("#token-login button")
         assert "not a valid admin token" in page.text_content("[role=alert]")
         page.fill("#token", farm.enroll_token)  # a real token, but not an admin one
-        page.click("button[type=submit]")
+        page.click("#token-login button")
         assert "not a valid admin token" in page.text_content("[role=alert]")
         page.fill("#token", farm.admin_token)
-        page.click("button[type=submit]")
+        page.click("#token-login button")
         page.wait_for_url(farm.server_url + "/jobs?state=failed")  # back where we wanted to go
         page.click("header form button")  # log out
         page.wait_for_url(farm.server_url + "/login")

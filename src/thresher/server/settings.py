@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from thresher.config import Outside, ThresherSettings
+from thresher.model.lockout import Limits as LockoutLimits
 from thresher.server.dashboard.session import IDLE_S, LIFETIME_S
 from thresher.server.db.batcher import MAX_BATCH
 from thresher.server.db.engine import PoolSettings
@@ -203,6 +204,17 @@ class ServerSettings(ThresherSettings):
     token_max_days: float = Field(
         365.0, gt=0, description="The longest a personal token may live (days); a token asked for without an "
                                  "expiry gets this.")
+    login_max_failures: int = Field(
+        5, ge=0, description="Failed password logins for one user name within `login_failure_window_s` that lock "
+                             "it for `login_lockout_s` (API, dashboard, `thresher login`; 0: never). An admin "
+                             "lifts a lock with `thresher user unlock`.")
+    login_max_failures_per_address: int = Field(
+        20, ge=0, description="Failed password logins from one address (any user names) within "
+                              "`login_failure_window_s` that lock that address for `login_lockout_s` (0: never).")
+    login_failure_window_s: float = Field(
+        900.0, gt=0, description="The window in which failed logins count towards a lockout.")
+    login_lockout_s: float = Field(
+        900.0, gt=0, description="How long a lockout lasts after the failure that set it.")
 
     # -- dashboard --
     dashboard_tick_s: float = Field(
@@ -257,6 +269,12 @@ class ServerSettings(ThresherSettings):
         """How much dispatch reads at once (`dispatch.Limits`)."""
         return Limits(candidates_per_node=self.dispatch_candidates_per_node,
                       candidate_rows=self.dispatch_candidate_rows, tag_sets_ttl_s=self.tag_sets_ttl_s)
+
+    @property
+    def lockouts(self) -> tuple[LockoutLimits, LockoutLimits]:
+        """The lockout rule's figures (`model/lockout.py`) for a user name and for an address."""
+        return (LockoutLimits(self.login_max_failures, self.login_failure_window_s, self.login_lockout_s),
+                LockoutLimits(self.login_max_failures_per_address, self.login_failure_window_s, self.login_lockout_s))
 
     @property
     def failure_limits(self) -> FailureLimits:
