@@ -182,3 +182,24 @@ def test_a_person_changes_their_own_password_and_an_admin_sets_anyones(farm: Far
         farm.call(client, "PUT", "/users/pat/password", farm.admin, 200, json={"password": "pat-third-password"})
         assert whoami(client, here) == 401
         farm.call(client, "POST", "/login", None, 200, json={"user": "pat", "password": "pat-third-password"})
+
+
+def test_the_users_page_is_for_admins_and_offers_their_actions(farm: Farm, monkeypatch: pytest.MonkeyPatch) -> None:
+    lower_limits(farm, monkeypatch, per_user=1, per_address=20)
+    with farm.client("10.0.4.1") as admin, farm.client("10.0.4.2") as artist:
+        farm.user(admin, "una")
+        farm.call(admin, "POST", "/login", None, 401, json={"user": "una", "password": "wrong"})  # locked at once
+        made = farm.one.sessions.login(farm.one.db, farm.admin)
+        assert made is not None
+        admin.cookies.set(COOKIE, made[0])
+        html = admin.get("/users").text
+        assert 'href="/users" aria-current="page"' in html
+        row = re.search(r'<tr data-user="una".*?</tr>', html, re.S)
+        assert row is not None and "locked until" in row.group(0)
+        assert "/api/v1/users/una/unlock" in row.group(0) and 'data-body=\'{"disabled": true}\'' in row.group(0)
+        own = re.search(r'<tr data-user="admin".*?</tr>', html, re.S)
+        assert own is not None and "Disable" not in own.group(0)  # an admin cannot lock themselves out
+        assert "Sessions of admin" in admin.get("/users?user=admin").text
+        farm.user(admin, "ulf", "wrangler")
+        logged_in(farm, artist, "ulf")
+        assert artist.get("/users").status_code == 403 and 'href="/users"' not in artist.get("/jobs").text
