@@ -41,6 +41,20 @@ def test_nothing_is_visible_without_logging_in(browser: Any, make_farm: Any) -> 
         page.wait_for_url(farm.server_url + "/login")
         page.goto(farm.server_url + "/")
         assert "/login" in page.url
+        # a user name and password (the same check as the API's login), then logging out ends the session
+        farm.api.post("/users", {"name": "bea", "role": "wrangler", "password": "bea-password"})
+        page.fill("#user", "bea")
+        page.fill("#password", "not-her-password")
+        page.click("#password-login button")
+        page.wait_for_selector("text=Wrong user name or password")
+        page.fill("#password", "bea-password")
+        page.click("#password-login button")
+        page.wait_for_url(farm.server_url + "/")
+        assert page.text_content("header .who").split() == ["bea", "wrangler"]
+        page.click("#logout-everywhere button")
+        page.wait_for_url(farm.server_url + "/login")
+        sessions = farm.api.get("/users/bea/sessions")["items"]
+        assert [s["end_reason"] for s in sessions] == ["everywhere"]
     finally:
         context.close()
 
