@@ -203,3 +203,28 @@ def test_the_users_page_is_for_admins_and_offers_their_actions(farm: Farm, monke
         farm.user(admin, "ulf", "wrangler")
         logged_in(farm, artist, "ulf")
         assert artist.get("/users").status_code == 403 and 'href="/users"' not in artist.get("/jobs").text
+
+
+def test_the_address_behind_a_trusted_proxy_is_whom_it_forwards(farm: Farm, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`X-Forwarded-For` counts only from `trusted_proxies` (127.0.0.1 and ::1 unless set)."""
+    lower_limits(farm, monkeypatch, per_user=5, per_address=2)
+    with farm.client("127.0.0.1") as proxy, farm.client("10.0.5.1") as stranger:
+        for name in ("fx1", "fx2"):  # through the proxy, from 10.0.5.9
+            proxy.post(API + "/login", json={"user": name, "password": "guess"},
+                       headers={"X-Forwarded-For": "6.6.6.6, 10.0.5.9"})
+        farm.user(stranger, "fay")
+        locked = proxy.post(API + "/login", json={"user": "fay", "password": "fay-password"},
+                            headers={"X-Forwarded-For": "10.0.5.9"})
+        assert locked.status_code == 429  # 10.0.5.9 is locked ...
+        assert proxy.post(API + "/login", json={"user": "fay", "password": "fay-password"},
+                          headers={"X-Forwarded-For": "10.0.5.8"}).status_code == 200  # ... not the proxy
+        farm.one.audit.flush()  # and the audit log records whom the proxy forwarded
+        (entry,) = farm.call(proxy, "GET", "/audit", farm.admin, 200, params={"operation": "login", "limit": 1})["items"]
+        assert (entry["address"], entry["status"]) == ("10.0.5.8", 200)
+        for name in ("fx3", "fx4"):  # a stranger's header is ignored: counted against its own address
+            stranger.post(API + "/login", json={"user": name, "password": "guess"},
+                          headers={"X-Forwarded-For": "10.0.5.7"})
+        assert stranger.post(API + "/login", json={"user": "fay", "password": "fay-password"},
+                             headers={"X-Forwarded-For": "10.0.5.6"}).status_code == 429
+        assert proxy.post(API + "/login", json={"user": "fay", "password": "fay-password"},
+                          headers={"X-Forwarded-For": "10.0.5.7"}).status_code == 200

@@ -158,7 +158,8 @@ def create_app(server: ServerContext) -> FastAPI:
     mount_docs(app, allowed=lambda request: _docs_allowed(server, request))  # /docs, /redoc: no CDN (dashboard/docs.py)
     app.add_middleware(BodyLimit, default=server.settings.max_body_bytes, limits={  # server/body_limit.py
         ("POST", f"{API_PREFIX}/jobs"): (server.settings.max_submit_body_bytes, "max_submit_body_bytes")})
-    app.add_middleware(AuditLog, recorder=server.audit)  # every state-changing call (server/audit.py)
+    app.add_middleware(AuditLog, recorder=server.audit,  # every state-changing call (server/audit.py)
+                       proxies=server.settings.trusted_networks)
     return app
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from thresher.config import Outside, ThresherSettings
+from thresher.model.forwarded import Network, networks
 from thresher.model.lockout import Limits as LockoutLimits
 from thresher.server.dashboard.session import IDLE_S, LIFETIME_S
 from thresher.server.db.batcher import MAX_BATCH
@@ -215,6 +216,11 @@ class ServerSettings(ThresherSettings):
         900.0, gt=0, description="The window in which failed logins count towards a lockout.")
     login_lockout_s: float = Field(
         900.0, gt=0, description="How long a lockout lasts after the failure that set it.")
+    trusted_proxies: list[str] = Field(
+        ["127.0.0.1", "::1"], description="Addresses or networks (`10.0.0.0/8`) of reverse proxies whose "
+        "`X-Forwarded-For` (and `X-Forwarded-Proto`) the server believes, for the address the audit log "
+        "records and the per-address login lockout counts; from anybody else the header is ignored. In "
+        "an environment variable, comma-separated; empty: none.")
 
     # -- dashboard --
     dashboard_tick_s: float = Field(
@@ -232,6 +238,24 @@ class ServerSettings(ThresherSettings):
         0.001, gt=0, description="Python's thread switch interval: the HTTP loop and the database threads hand "
                                  "the interpreter to each other thousands of times a second, and the writer "
                                  "every agent waits for must win it back quickly (Python's default is 0.005).")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies_from_text(cls, value: Any) -> Any:
+        """`10.0.0.0/8, ::1` (an environment variable) is the list ["10.0.0.0/8", "::1"]."""
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                networks([item])
+            except ValueError:
+                raise ValueError(f"{item!r} is not an address or a network (10.0.0.0/8)") from None
+        return value
 
     @field_validator("node_timeout_s")
     @classmethod
@@ -269,6 +293,11 @@ class ServerSettings(ThresherSettings):
         """How much dispatch reads at once (`dispatch.Limits`)."""
         return Limits(candidates_per_node=self.dispatch_candidates_per_node,
                       candidate_rows=self.dispatch_candidate_rows, tag_sets_ttl_s=self.tag_sets_ttl_s)
+
+    @property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        """`trusted_proxies` as networks (`model/forwarded.py`)."""
+        return networks(self.trusted_proxies)
 
     @property
     def lockouts(self) -> tuple[LockoutLimits, LockoutLimits]:

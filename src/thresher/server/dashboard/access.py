@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 
+from thresher.server.addresses import forwarded_https
 from thresher.server.context import ctx
 from thresher.server.dashboard.session import COOKIE, Session
 
@@ -38,7 +39,7 @@ class LoginNeeded(Exception):
 
 
 def cookie_secure(request: Request) -> bool:
-    return request.url.scheme == "https"
+    return request.url.scheme == "https" or forwarded_https(request)
 
 
 def set_session_cookie(request: Request, response: Response, cookie: str, session: Session) -> None:
