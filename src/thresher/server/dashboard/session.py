@@ -17,7 +17,8 @@ process that shares the database, whatever `token_cache_s` says about bearer tok
 A session lives at most `IDLE_S` after its last use and `LIFETIME_S` after the login, whatever its
 use. `seen` is the last use the cookie records: pages send the browser a fresh cookie when it is over
 `TOUCH_S` old (`SessionStore.refreshed`, which stamps the row's `last_seen` then), so using the
-dashboard keeps the session open with a database write every few minutes, not per request.
+dashboard keeps the session open with a database write every few minutes, not per request. Rows
+unused for `KEEP_S` are deleted as new sessions start.
 
 The cookie is HttpOnly and SameSite=Strict; calls that change something must also send the CSRF
 secret (header `X-CSRF-Token`, or a form field), which the page carries and another site cannot read.
@@ -31,7 +32,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from thresher.model.spec import MAX_ID
@@ -49,6 +50,7 @@ IDLE_S = 12 * 3600           # a session unused this long is over
 LIFETIME_S = 7 * 24 * 3600   # and any session this long after its login
 TOUCH_S = 300                # a cookie whose last use is older than this is sent again, stamped now
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+KEEP_S = LIFETIME_S + 30 * 24 * 3600  # rows of sessions unused this long are deleted (at the next login)
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ class SessionStore:
                 "user_id": user_id, "token_id": token_id, "key": key, "created_at": now, "last_seen": now,
                 "address": (address or "")[:64] or None, "user_agent": (user_agent or "")[:300] or None,
                 "ended_at": None, "end_reason": None}).scalar_one())
+            conn.execute(q.PRUNE_SESSIONS, {"before": now - timedelta(seconds=KEEP_S)})
             row = conn.execute(q.SESSION_BY_ID, {"session_id": session_id}).one()
         caller = judge(row, now)
         if caller is None:

@@ -10,6 +10,9 @@ from thresher.server.db.tables import login_failures, sessions, tokens, users
 # A new session, answering its id.
 INSERT_SESSION = insert(sessions).returning(sessions.c.id)
 
+# Sessions long over deleted (none lives past its lifetime; a listing keeps the last weeks).
+PRUNE_SESSIONS = delete(sessions).where(sessions.c.last_seen < bindparam("before"))
+
 # One session with its user and, for a login with a token, that token (judged by `session.judge`).
 SESSION_BY_ID = (select(sessions.c.id, sessions.c.key, sessions.c.user_id, sessions.c.token_id, sessions.c.ended_at,
                         users.c.name.label("user_name"), users.c.role, users.c.disabled,
