@@ -69,7 +69,7 @@ def password_login(db: Database, settings: ServerSettings, name: str, password: 
                    now: datetime | None = None) -> Any:
     """The user's row when the password is right and nothing is locked. Raises TooManyRequests (429)
     while the user name or the address is locked, Unauthorized (401) for a wrong password (recorded)."""
-    now = now or utcnow()
+    now, name, address = now or utcnow(), name[:100], address[:64]  # as the columns hold them
     limits = settings.lockouts
     with db.read() as conn:
         until = lock_of(conn, name, address, now, limits)
@@ -78,7 +78,7 @@ def password_login(db: Database, settings: ServerSettings, name: str, password: 
         raise TooManyRequests(locked_message(until))
     if row is None:
         with db.write() as conn:
-            conn.execute(q.INSERT_FAILURE, {"at": now, "user_name": name[:100], "address": address[:64]})
+            conn.execute(q.INSERT_FAILURE, {"at": now, "user_name": name, "address": address})
             conn.execute(q.PRUNE_FAILURES, {"before": min(limits[0].horizon(now), limits[1].horizon(now))})
         raise Unauthorized("wrong user name or password")
     return row
