@@ -70,7 +70,7 @@ class Dash:
 def login(page: Any, url: str, token: str) -> None:
     page.goto(url + "/login")
     page.fill("#token", token)
-    page.click("button[type=submit]")
+    page.click("#token-login button")
     page.wait_for_url(url + "/")
 
 

@@ -29,18 +29,32 @@ def test_nothing_is_visible_without_logging_in(browser: Any, make_farm: Any) -> 
         page.goto(farm.server_url + "/jobs?state=failed")
         assert "/login" in page.url
         page.fill("#token", "thr_admin_not-a-real-token")
-        page.click("button[type=submit]")
+        page.click("#token-login button")
         assert "not a valid admin token" in page.text_content("[role=alert]")
         page.fill("#token", farm.enroll_token)  # a real token, but not an admin one
-        page.click("button[type=submit]")
+        page.click("#token-login button")
         assert "not a valid admin token" in page.text_content("[role=alert]")
         page.fill("#token", farm.admin_token)
-        page.click("button[type=submit]")
+        page.click("#token-login button")
         page.wait_for_url(farm.server_url + "/jobs?state=failed")  # back where we wanted to go
         page.click("header form button")  # log out
         page.wait_for_url(farm.server_url + "/login")
         page.goto(farm.server_url + "/")
         assert "/login" in page.url
+        # a user name and password (the same check as the API's login), then logging out ends the session
+        farm.api.post("/users", {"name": "bea", "role": "wrangler", "password": "bea-password"})
+        page.fill("#user", "bea")
+        page.fill("#password", "not-her-password")
+        page.click("#password-login button")
+        page.wait_for_selector("text=Wrong user name or password")
+        page.fill("#password", "bea-password")
+        page.click("#password-login button")
+        page.wait_for_url(farm.server_url + "/")
+        assert page.text_content("header .who").split() == ["bea", "wrangler"]
+        page.click("#logout-everywhere button")
+        page.wait_for_url(farm.server_url + "/login")
+        sessions = farm.api.get("/users/bea/sessions")["items"]
+        assert [s["end_reason"] for s in sessions] == ["everywhere"]
     finally:
         context.close()
 

@@ -15,7 +15,7 @@ from tests.unit.test_cli_commands import fake as fake  # the fixture, shared
 from thresher.client.config import client_config_path
 
 USER = {"id": 2, "name": "alice", "role": "artist", "source": "local", "disabled": False, "has_password": True,
-        "created_at": "2026-01-01T10:00:00Z"}
+        "created_at": "2026-01-01T10:00:00Z", "locked_until": None, "sessions": 0}
 TOKEN = {"id": 5, "name": "pipeline", "user": "alice", "kind": "user", "created_at": "2026-01-01T10:00:00Z",
          "expires_at": "2026-02-01T10:00:00Z", "read_only": True, "revoked_at": None}
 MADE = {**TOKEN, "secret": "thr_user_secret"}
@@ -51,6 +51,29 @@ def test_users(fake: FakeServer) -> None:
     assert run("user", "set", "alice", "-s", "http://x").exit_code == 1  # nothing to change
     _json("user", "passwd", "alice", input="other-secret\nother-secret\n")
     assert fake.last_json() == {"password": "other-secret"}
+
+
+SESSION = {"id": 3, "user": "alice", "created_at": "2026-01-01T10:00:00Z", "last_seen": "2026-01-01T11:00:00Z",
+           "address": "10.0.0.1", "user_agent": "Firefox", "with_token": False, "ended_at": None, "end_reason": None}
+
+
+def test_own_password_unlock_and_sessions(fake: FakeServer) -> None:
+    fake.routes[("PUT", "/password")] = USER
+    fake.routes[("POST", "/users/alice/unlock")] = USER
+    fake.routes[("GET", "/users/alice/sessions")] = page(SESSION)
+    fake.routes[("POST", "/users/alice/sessions/end")] = {"user": "alice", "ended": 2}
+    fake.routes[("GET", "/whoami")] = ME
+    _json("user", "passwd", input="old-secret\nnew-secret-1\nnew-secret-1\n")  # your own: the old one first
+    assert fake.last_json() == {"old_password": "old-secret", "password": "new-secret-1"}
+    assert _json("user", "unlock", "alice") == USER
+    assert _json("user", "sessions", "alice") == [SESSION]
+    listing = run("user", "sessions", "alice", "-s", "http://x").stdout
+    assert "10.0.0.1" in listing and "password" in listing and "open" in listing
+    assert _json("user", "logout-everywhere") == {"user": "alice", "ended": 2}  # yours: whoami names you
+    assert "2 dashboard session(s) of alice ended" in run("user", "logout-everywhere", "alice", "-s", "http://x").stdout
+    locked = {**USER, "locked_until": "2026-01-01T12:00:00Z", "sessions": 1}
+    fake.routes[("GET", "/users")] = page(locked)
+    assert "locked until 2026-01-01 12:00" in run("user", "list", "-s", "http://x").stdout
 
 
 def test_tokens(fake: FakeServer) -> None:

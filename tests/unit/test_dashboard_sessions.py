@@ -2,8 +2,9 @@
 
 What they promise: a database backup is no key to a session (a cookie signed with the token's stored
 digest, as cookies once were, is refused); rotating the secret ends every session, also in a running
-server; a session lives at most 12 hours idle and 7 days in all, and use keeps it open without a
-database write; the secret file is 0600.
+server; a session lives at most 12 hours idle and 7 days in all, and use keeps it open with a
+database write every few minutes at most; the secret file is 0600. (Sessions ending by logout,
+disabling and so on: tests/api/test_sessions_http.py.)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from thresher.server.context import ServerContext
 from thresher.server.dashboard import session as sessions
 from thresher.server.dashboard.secret import SECRET_FILE, SecretFileError, SessionSecret, rotate_secret
 from thresher.server.dashboard.session import COOKIE, IDLE_S, LIFETIME_S, TOUCH_S
+from thresher.server.db import tables
 from thresher.server.db.tables import tokens
 from thresher.server.main import prepare
 
@@ -207,6 +209,9 @@ def test_pages_send_a_fresh_cookie_as_they_are_used(server: ServerContext, clien
         answer = client.get(path)
         assert answer.status_code in (200, 404) and COOKIE in answer.headers.get("set-cookie", ""), path
         assert client.cookies[COOKIE] != first
+    with server.db.read() as conn:  # each fresh cookie stamped the session row's last use
+        (row,) = conn.execute(select(tables.sessions.c.created_at, tables.sessions.c.last_seen)).all()
+    assert row.last_seen > row.created_at
     clock(server).now += IDLE_S - 60  # idle, but within twelve hours of the last refresh
     assert client.get("/jobs").status_code == 200
     clock(server).now += IDLE_S + 1

@@ -356,6 +356,17 @@ def test_real_answers_are_documented_and_have_their_models(app: FastAPI) -> None
         call("POST", "/login", None, 401, json={"user": "ana", "password": "wrong-one"})
         call("POST", "/login", None, 422, json={"user": "ana"})
         ana = call("POST", "/login", None, 200, json={"user": "ana", "password": "ana-secret-2"})["secret"]
+        call("PUT", "/password", ana, 422, json={"old_password": "wrong-one", "password": "ana-secret-3"})
+        call("PUT", "/password", ana, 200, json={"old_password": "ana-secret-2", "password": "ana-secret-3"})
+        for _ in range(5):  # a name that is nobody's locks like anyone's (the answer tells no names)
+            call("POST", "/login", None, 401, json={"user": "mallory", "password": "guess-guess"})
+        call("POST", "/login", None, 429, json={"user": "mallory", "password": "guess-guess"})
+        call("POST", "/users/ana/unlock", admin, 200)
+        call("POST", "/users/nobody/unlock", admin, 404)
+        call("GET", "/users/ana/sessions", admin, 200)
+        call("GET", "/users/nobody/sessions", admin, 404)
+        call("POST", "/users/ana/sessions/end", ana, 200)
+        call("POST", "/users/admin/sessions/end", ana, 404)  # another's: as if there were none
         made = call("POST", "/tokens", ana, 201, json={"name": "pipeline", "read_only": True})
         call("POST", "/tokens", made["secret"], 403, json={"name": "escalate"})
         call("GET", "/tokens", ana, 200)
@@ -387,7 +398,7 @@ def test_real_answers_are_documented_and_have_their_models(app: FastAPI) -> None
         call("POST", "/agent/goodbye", token, 200)
     operations = {op["operationId"] for _, _, op in _operations(call.document)}
     assert operations == {operation for operation, _ in call.seen}, "an operation no request went through"
-    assert {status for _, status in call.seen} == {200, 201, 401, 403, 404, 409, 422}
+    assert {status for _, status in call.seen} == {200, 201, 401, 403, 404, 409, 422, 429}
 
 
 def test_page_is_one_generic_shape(document: dict[str, Any]) -> None:
@@ -395,7 +406,7 @@ def test_page_is_one_generic_shape(document: dict[str, Any]) -> None:
     pages = [name for name in schemas if name.startswith("Page_")]
     assert set(pages) == {"Page_JobSummary_", "Page_Task_", "Page_Attempt_", "Page_Node_", "Page_Template_",
                           "Page_Project_", "Page_Pool_", "Page_Limit_", "Page_Service_", "Page_User_",
-                          "Page_TokenInfo_", "Page_AuditEntry_"}
+                          "Page_TokenInfo_", "Page_AuditEntry_", "Page_SessionInfo_"}
     for name in pages:
         assert set(schemas[name]["required"]) == {"items", "total"}
 

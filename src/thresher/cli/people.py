@@ -1,4 +1,5 @@
-"""People commands: users (`thresher user add|list|set|disable|passwd`, admins), personal tokens
+"""People commands: users (`thresher user add|list|set|disable|unlock|sessions`, admins; `passwd` and
+`logout-everywhere` also for yourself), personal tokens
 (`thresher token create|list|revoke`), `thresher login` / `logout` (a token saved for the CLI where
 it looks for one: the client config, mode 0600) and projects' members (`thresher project member
 add|remove`). Thin over `client/people.py`; `--json` on every listing and change."""
@@ -14,7 +15,7 @@ from thresher.cli.common import JsonOpt, ServerOpt, ThresherGroup, TokenOpt, con
 from thresher.cli.views import listing_table
 from thresher.client.config import resolve, save_client_config
 from thresher.client.people import People
-from thresher.wire.users import TokenInfo, User
+from thresher.wire.users import SessionInfo, TokenInfo, User
 
 user_app = typer.Typer(cls=ThresherGroup, no_args_is_help=True, help="Users and their roles (admins).")
 token_app = typer.Typer(cls=ThresherGroup, no_args_is_help=True, help="Your personal API tokens.")
@@ -37,10 +38,24 @@ def _ask_password(confirm: bool = True) -> str:
     return str(typer.prompt("Password", hide_input=True, confirmation_prompt=confirm, err=True))
 
 
+def _when(moment: Any) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
 def users_table(users: list[User]) -> Any:
-    table = listing_table("NAME", "ROLE", "SOURCE", "PASSWORD", "STATE")
+    table = listing_table("NAME", "ROLE", "SOURCE", "PASSWORD", "STATE", "SESSIONS")
     for u in users:
-        table.add_row(u.name, u.role, u.source, "yes" if u.has_password else "-", "disabled" if u.disabled else "active")
+        state = "disabled" if u.disabled else f"locked until {_when(u.locked_until)}" if u.locked_until else "active"
+        table.add_row(u.name, u.role, u.source, "yes" if u.has_password else "-", state, str(u.sessions))
+    return table
+
+
+def sessions_table(sessions: list[SessionInfo]) -> Any:
+    table = listing_table("ID", "SINCE", "LAST SEEN", "ADDRESS", "WITH", "STATE", "USER AGENT")
+    for s in sessions:
+        table.add_row(str(s.id), _when(s.created_at), _when(s.last_seen), s.address or "-",
+                      "token" if s.with_token else "password",
+                      f"ended ({s.end_reason})" if s.ended_at else "open", (s.user_agent or "-")[:60])
     return table
 
 
@@ -98,12 +113,47 @@ def user_disable(name: UserArg, json_out: JsonOpt = False, server: ServerOpt = N
 
 
 @user_app.command("passwd")
-def user_passwd(name: UserArg, json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
-    """Set a user's password (asked for, twice)."""
-    secret = _ask_password()
+def user_passwd(name: Annotated[str | None, typer.Argument(metavar="[USER]", help="An admin: whose password to set "
+                                                           "(none: your own).", show_default=False)] = None,
+                json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """Change your own password (the old one is asked), or an admin sets USER's; their other dashboard
+    sessions end."""
+    old = None if name else str(typer.prompt("Old password", hide_input=True, err=True))
+    secret = str(typer.prompt("New password", hide_input=True, confirmation_prompt=True, err=True))
     with connect(server, token) as client:
-        answer = People(client.http).set_password(name, secret)
+        people = People(client.http)
+        answer = people.set_password(name, secret) if name else people.change_own_password(old or "", secret)
     _out(answer, json_out, f"password of {answer.name} set")
+
+
+@user_app.command("unlock")
+def user_unlock(name: UserArg, json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """Lift the lockout of a user name that failed to log in too often."""
+    with connect(server, token) as client:
+        answer = People(client.http).unlock(name)
+    _out(answer, json_out, f"user {answer.name} unlocked")
+
+
+@user_app.command("sessions")
+def user_sessions(name: UserArg, json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """A user's dashboard sessions, the newest first (ended ones too, with why)."""
+    with connect(server, token) as client:
+        answer = People(client.http).sessions(name)
+    if json_out:
+        emit_json(answer)
+    else:
+        console.print(sessions_table(answer))
+
+
+@user_app.command("logout-everywhere")
+def user_logout_everywhere(name: Annotated[str | None, typer.Argument(metavar="[USER]", help="An admin: whose "
+                                                                      "sessions (none: yours).",
+                                                                      show_default=False)] = None,
+                           json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """End every dashboard session of yours (an admin: of USER), at once; tokens stay."""
+    with connect(server, token) as client:
+        answer = People(client.http).end_sessions(name or client.whoami().name)
+    _out(answer, json_out, f"{answer.ended} dashboard session(s) of {answer.user} ended")
 
 
 # ---------------------------------------------------------------- tokens

@@ -9,7 +9,7 @@ from urllib.parse import quote
 from thresher.client.http import HttpClient
 from thresher.wire.audit import AuditEntry
 from thresher.wire.common import Page
-from thresher.wire.users import Members, TokenCreated, TokenInfo, User
+from thresher.wire.users import Members, SessionInfo, SessionsEnded, TokenCreated, TokenInfo, User
 
 
 def _seg(value: int | str) -> str:
@@ -45,6 +45,23 @@ class People:
     def set_password(self, name: str, password: str) -> User:
         return User.model_validate(self.http.request("PUT", f"/users/{_seg(name)}/password",
                                                      json={"password": password}))
+
+    def change_own_password(self, old_password: str, password: str) -> User:
+        """Your own password (the old one is asked; counts towards the lockout like a login)."""
+        return User.model_validate(self.http.request("PUT", "/password", json={
+            "old_password": old_password, "password": password}))
+
+    def unlock(self, name: str) -> User:
+        """Lift a user name's lockout after failed logins (admins)."""
+        return User.model_validate(self.http.post(f"/users/{_seg(name)}/unlock"))
+
+    def sessions(self, name: str) -> list[SessionInfo]:
+        """A user's dashboard sessions, the newest first (admins)."""
+        return Page[SessionInfo].model_validate(self.http.get(f"/users/{_seg(name)}/sessions")).items
+
+    def end_sessions(self, name: str) -> SessionsEnded:
+        """Log out everywhere: every dashboard session of a user (yours; an admin: anyone's)."""
+        return SessionsEnded.model_validate(self.http.post(f"/users/{_seg(name)}/sessions/end"))
 
     def create_token(self, name: str, expires_in_days: float | None = None, read_only: bool = False) -> TokenCreated:
         return TokenCreated.model_validate(self.http.post("/tokens", json={

@@ -69,6 +69,8 @@ PERMISSIONS: dict[str, Permission] = {p.name: p for p in (
     # a person's own
     _p("token.own", "personal", "make or revoke tokens"),
     _p("token.logout", "logout", "log out"),
+    _p("session.end", "personal", "end sessions"),
+    _p("password.own", "personal", "change their password"),
     # jobs
     _p("job.submit", "submit", "submit jobs"),
     _p("job.kill", "own", "kill"),

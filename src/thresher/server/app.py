@@ -21,6 +21,7 @@ from thresher.server import housekeeping, permits
 from thresher.server.api import agents, blocklist, dependencies, meta, people, retention, services, studio, wrangler
 from thresher.server.api import audit as audit_route
 from thresher.server.api import metrics as metrics_route
+from thresher.server.api import sessions as sessions_route
 from thresher.server.api import users as people_users
 from thresher.server.audit import AuditLog
 from thresher.server.body_limit import BodyLimit
@@ -146,7 +147,7 @@ def create_app(server: ServerContext) -> FastAPI:
     # Agents first: their calls are most of the traffic, and routes are matched in order.
     for router in (agents.router, meta.router, people.router, studio.router, services.router, blocklist.router,
                    dependencies.router, wrangler.router, retention.router, people_users.router,
-                   audit_route.router):
+                   audit_route.router, sessions_route.router):
         permits.mark(router)  # each operation's permission as `x-permission` (server/permits.py)
         app.include_router(router, prefix=API_PREFIX)
     _set_up_openapi(app, people.openapi_components())
@@ -157,7 +158,8 @@ def create_app(server: ServerContext) -> FastAPI:
     mount_docs(app, allowed=lambda request: _docs_allowed(server, request))  # /docs, /redoc: no CDN (dashboard/docs.py)
     app.add_middleware(BodyLimit, default=server.settings.max_body_bytes, limits={  # server/body_limit.py
         ("POST", f"{API_PREFIX}/jobs"): (server.settings.max_submit_body_bytes, "max_submit_body_bytes")})
-    app.add_middleware(AuditLog, recorder=server.audit)  # every state-changing call (server/audit.py)
+    app.add_middleware(AuditLog, recorder=server.audit,  # every state-changing call (server/audit.py)
+                       proxies=server.settings.trusted_networks)
     return app
 
 

@@ -22,11 +22,13 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from thresher.model.audit_rule import CHANGING, REFUSED, allowed, recorded
+from thresher.model.forwarded import Network
+from thresher.server.addresses import scope_address
 from thresher.server.auth import Caller
 from thresher.server.clock import utcnow
 from thresher.server.db.engine import Database
@@ -138,9 +140,10 @@ class _Answer:
 class AuditLog:
     """ASGI middleware: after each state-changing call's answer, its entry into the recorder."""
 
-    def __init__(self, app: ASGIApp, recorder: AuditRecorder) -> None:
+    def __init__(self, app: ASGIApp, recorder: AuditRecorder, proxies: Sequence[Network] = ()) -> None:
         self.app = app
         self.recorder = recorder
+        self.proxies = tuple(proxies)  # whose X-Forwarded-For names the address (`trusted_proxies`)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in CHANGING:
@@ -170,10 +173,11 @@ class AuditLog:
         if not recorded(scope["method"], str(operation), status):
             return
         caller = state.get("caller") if isinstance(state, dict) else getattr(state, "caller", None)
-        client = scope.get("client")
+        address = scope_address(scope, self.proxies)
         try:
             self.recorder.record(entry(
-                caller if isinstance(caller, Caller) else None, at=utcnow(), address=client[0] if client else None,
+                caller if isinstance(caller, Caller) else None, at=utcnow(),
+                address=None if address == "unknown" else address,
                 method=scope["method"], operation=str(operation),
                 target={k: str(v) for k, v in (scope.get("path_params") or {}).items()},
                 status=status, reason=_reason(answer) if status in REFUSED else None))

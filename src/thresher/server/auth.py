@@ -35,6 +35,7 @@ class Caller:
     read_only: bool = False
     token_id: int | None = None
     expires_at: datetime | None = None
+    session_id: int | None = None     # a dashboard session's row (server/dashboard/session.py)
 
     @property
     def who(self) -> str:

@@ -148,9 +148,9 @@ class ServerContext:
         return caller
 
     def forget_tokens(self) -> None:
-        """Drop cached token lookups (after tokens were replaced)."""
+        """Drop cached token lookups (after tokens were replaced). Dashboard sessions have no cache:
+        every check reads their row."""
         self._token_cache.clear()
-        self.sessions.forget()
 
 
 def _settle_together(conn: Connection, touched: list[set[tuple[int, int]]]) -> list[Changes]:

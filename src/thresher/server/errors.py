@@ -36,6 +36,10 @@ class Unauthorized(ApiProblem):
     status = 401
 
 
+class TooManyRequests(ApiProblem):
+    status = 429
+
+
 # SQLSTATEs that mean "this value does not fit the column": the request carried it, the database refused it.
 _BAD_VALUE_STATES = {
     "22001": "a text value is too long",                        # string_data_right_truncation

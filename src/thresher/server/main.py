@@ -156,7 +156,9 @@ def serve(settings: ServerSettings, save_client_config: bool = True) -> None:
     info = data / SERVER_JSON
     log.info("Thresher server on %s (API docs %s/docs); admin token in %s", url, url, data / "admin.token")
     tls = settings.tls_cert is not None
+    # proxy_headers off: X-Forwarded-* is believed by our own rule only, from `trusted_proxies`
     config = uvicorn.Config(create_app(server), log_level="warning", access_log=False, timeout_keep_alive=75,
+                            proxy_headers=False,
                             timeout_graceful_shutdown=3,  # open dashboard event streams must not hold a stop
                             ssl_certfile=str(settings.tls_cert) if tls else None,
                             ssl_keyfile=str(settings.tls_key) if tls else None)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from thresher.config import Outside, ThresherSettings
+from thresher.model.forwarded import Network, networks
+from thresher.model.lockout import Limits as LockoutLimits
 from thresher.server.dashboard.session import IDLE_S, LIFETIME_S
 from thresher.server.db.batcher import MAX_BATCH
 from thresher.server.db.engine import PoolSettings
@@ -203,6 +205,22 @@ class ServerSettings(ThresherSettings):
     token_max_days: float = Field(
         365.0, gt=0, description="The longest a personal token may live (days); a token asked for without an "
                                  "expiry gets this.")
+    login_max_failures: int = Field(
+        5, ge=0, description="Failed password logins for one user name within `login_failure_window_s` that lock "
+                             "it for `login_lockout_s` (API, dashboard, `thresher login`; 0: never). An admin "
+                             "lifts a lock with `thresher user unlock`.")
+    login_max_failures_per_address: int = Field(
+        20, ge=0, description="Failed password logins from one address (any user names) within "
+                              "`login_failure_window_s` that lock that address for `login_lockout_s` (0: never).")
+    login_failure_window_s: float = Field(
+        900.0, gt=0, description="The window in which failed logins count towards a lockout.")
+    login_lockout_s: float = Field(
+        900.0, gt=0, description="How long a lockout lasts after the failure that set it.")
+    trusted_proxies: list[str] = Field(
+        ["127.0.0.1", "::1"], description="Addresses or networks (`10.0.0.0/8`) of reverse proxies whose "
+        "`X-Forwarded-For` (and `X-Forwarded-Proto`) the server believes, for the address the audit log "
+        "records and the per-address login lockout counts; from anybody else the header is ignored. In "
+        "an environment variable, comma-separated; empty: none.")
 
     # -- dashboard --
     dashboard_tick_s: float = Field(
@@ -220,6 +238,24 @@ class ServerSettings(ThresherSettings):
         0.001, gt=0, description="Python's thread switch interval: the HTTP loop and the database threads hand "
                                  "the interpreter to each other thousands of times a second, and the writer "
                                  "every agent waits for must win it back quickly (Python's default is 0.005).")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies_from_text(cls, value: Any) -> Any:
+        """`10.0.0.0/8, ::1` (an environment variable) is the list ["10.0.0.0/8", "::1"]."""
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                networks([item])
+            except ValueError:
+                raise ValueError(f"{item!r} is not an address or a network (10.0.0.0/8)") from None
+        return value
 
     @field_validator("node_timeout_s")
     @classmethod
@@ -257,6 +293,17 @@ class ServerSettings(ThresherSettings):
         """How much dispatch reads at once (`dispatch.Limits`)."""
         return Limits(candidates_per_node=self.dispatch_candidates_per_node,
                       candidate_rows=self.dispatch_candidate_rows, tag_sets_ttl_s=self.tag_sets_ttl_s)
+
+    @property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        """`trusted_proxies` as networks (`model/forwarded.py`)."""
+        return networks(self.trusted_proxies)
+
+    @property
+    def lockouts(self) -> tuple[LockoutLimits, LockoutLimits]:
+        """The lockout rule's figures (`model/lockout.py`) for a user name and for an address."""
+        return (LockoutLimits(self.login_max_failures, self.login_failure_window_s, self.login_lockout_s),
+                LockoutLimits(self.login_max_failures_per_address, self.login_failure_window_s, self.login_lockout_s))
 
     @property
     def failure_limits(self) -> FailureLimits:

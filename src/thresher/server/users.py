@@ -16,12 +16,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection
 
 from thresher.model.permissions import Role
-from thresher.server import auth
+from thresher.server import auth, user_sessions
 from thresher.server.auth import Caller
 from thresher.server.db import dialects
 from thresher.server.db.queries import people as q
 from thresher.server.db.queries import tokens as tq
-from thresher.server.errors import Conflict, NotFound, Unauthorized
+from thresher.server.errors import Conflict, NotFound
 from thresher.wire.users import TokenCreated, TokenInfo, User, UserCreate, UserPatch
 
 _hasher = PasswordHasher()  # argon2id with the library's current parameters
@@ -77,15 +77,23 @@ def ensure_user(conn: Connection, name: str, now: datetime) -> None:
         "password_hash": None})
 
 
-def update_user(conn: Connection, name: str, body: UserPatch) -> None:
+def update_user(conn: Connection, name: str, body: UserPatch, now: datetime) -> None:
+    """Change a role or the disabled flag; either change ends the user's dashboard sessions."""
     row = _row(conn, name)
     values = body.model_dump(exclude_none=True)
     if values:
         conn.execute(q.UPDATE_USER, {"user_id": row.id, **values})
+    if body.disabled and not row.disabled:
+        user_sessions.end_all(conn, row.id, now, "disabled")
+    elif body.role is not None and body.role != row.role:
+        user_sessions.end_all(conn, row.id, now, "role")
 
 
-def set_password(conn: Connection, name: str, password: str) -> None:
-    conn.execute(q.UPDATE_USER, {"user_id": _row(conn, name).id, "password_hash": hash_password(password)})
+def set_password(conn: Connection, name: str, password: str, now: datetime, keep_session: int | None = None) -> None:
+    """A new password; the user's dashboard sessions end (but `keep_session`, the caller's own)."""
+    row = _row(conn, name)
+    conn.execute(q.UPDATE_USER, {"user_id": row.id, "password_hash": hash_password(password)})
+    user_sessions.end_all(conn, row.id, now, "password", keep=keep_session)
 
 
 # ---------------------------------------------------------------- tokens
@@ -123,13 +131,17 @@ def revoke_token(conn: Connection, caller: Caller, token_id: int, now: datetime)
     return _token(conn.execute(tq.PERSON_TOKEN, {"token_id": token_id}).one())
 
 
-def login(conn: Connection, user: str, password: str, token_name: str, expires_in_days: float | None,
-          now: datetime, max_days: float) -> TokenCreated:
-    """A personal token for a user who gives their password. One answer for every way it can fail."""
-    row = conn.execute(q.USER_BY_NAME, {"name": user}).first()
+def check_password(conn: Connection, name: str, password: str) -> Any | None:
+    """**The** password check, for every way a person logs in with a password: the API's `POST
+    /login` (`thresher login`), the dashboard's login form and a self-service password change (its old
+    password), all through `server/logins.py`, which adds the lockout. The user's row when `name` is an
+    enabled user and `password` is theirs; else None, one answer for a wrong password, an unknown name,
+    a user without a password and a disabled one (each taking as long as the others). Another source of
+    passwords (a directory) belongs here, and nowhere else."""
+    row = conn.execute(q.USER_BY_NAME, {"name": name}).first()
     if not password_ok(row.password_hash if row else None, password) or row is None or row.disabled:
-        raise Unauthorized("wrong user name or password")
-    return create_personal_token(conn, row.id, token_name, expires_in_days, False, now, max_days)
+        return None
+    return row
 
 
 # ---------------------------------------------------------------- projects' members

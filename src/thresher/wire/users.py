@@ -27,6 +27,9 @@ class User(BaseModel):
     disabled: bool
     has_password: bool
     created_at: Moment
+    locked_until: Moment | None = Field(None, description="failed logins locked this user name until then "
+                                                          "(`thresher user unlock` lifts it)")
+    sessions: int = Field(0, description="dashboard sessions open now")
 
 
 class UserCreate(_Body):
@@ -42,6 +45,30 @@ class UserPatch(_Body):
 
 class PasswordBody(_Body):
     password: Password
+
+
+class OwnPasswordBody(_Body):
+    old_password: str = Field(..., min_length=1, max_length=1024, description="the password now")
+    password: Password
+
+
+class SessionInfo(BaseModel):
+    """One dashboard login (`server/dashboard/session.py`)."""
+
+    id: int
+    user: str
+    created_at: Moment
+    last_seen: Moment = Field(..., description="the last use, within a few minutes")
+    address: str | None
+    user_agent: str | None
+    with_token: bool = Field(..., description="logged in with a token (else with a password)")
+    ended_at: Moment | None
+    end_reason: str | None = Field(None, description="logout, everywhere, disabled, role or password")
+
+
+class SessionsEnded(BaseModel):
+    user: str
+    ended: int = Field(..., description="how many open sessions were ended")
 
 
 class TokenCreate(_Body):

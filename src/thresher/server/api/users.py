@@ -9,7 +9,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from thresher.server import users
+from thresher.server import logins, users
+from thresher.server.addresses import client_address
 from thresher.server.api.people import NodeIdent
 from thresher.server.auth import Caller
 from thresher.server.clock import utcnow
@@ -53,8 +54,9 @@ def _changed(server: ServerContext) -> None:
 @router.get("/users", summary="List users", operation_id="list_users", response_model=Page[User],
             responses=error_responses(*_AUTH), dependencies=[permit("user.manage")])
 def list_users(request: Request) -> Page[User]:
-    with ctx(request).db.read() as conn:
-        items = users.list_users(conn)
+    server = ctx(request)
+    with server.db.read() as conn:
+        items = logins.standing(conn, users.list_users(conn), server.settings)
     return Page[User](items=items, total=len(items))
 
 
@@ -69,8 +71,9 @@ def create_user(request: Request, body: UserCreate) -> User:
 @router.get("/users/{name}", summary="One user", operation_id="get_user", response_model=User,
             responses=error_responses(*_AUTH, 404), dependencies=[permit("user.manage")])
 def get_user(request: Request, name: UserPath) -> User:
-    with ctx(request).db.read() as conn:
-        return users.get_user(conn, name)
+    server = ctx(request)
+    with server.db.read() as conn:
+        return logins.standing(conn, [users.get_user(conn, name)], server.settings)[0]
 
 
 @router.patch("/users/{name}", summary="Change a user's role, or disable (enable) them: at once",
@@ -82,17 +85,17 @@ def update_user(request: Request, name: UserPath, body: UserPatch) -> User:
         raise BadInput("an admin cannot lock themselves out", [{"field": "role" if body.role else "disabled",
                                                                 "message": "ask another admin"}])
     with server.db.write() as conn:
-        users.update_user(conn, name, body)
+        users.update_user(conn, name, body, utcnow())
         answer = users.get_user(conn, name)
     _changed(server)
     return answer
 
 
-@router.put("/users/{name}/password", summary="Set a user's password", operation_id="set_password",
+@router.put("/users/{name}/password", summary="Set a user's password (their dashboard sessions end)", operation_id="set_password",
             response_model=User, responses=error_responses(*_AUTH, 404), dependencies=[permit("user.manage")])
 def set_password(request: Request, name: UserPath, body: PasswordBody) -> User:
     with ctx(request).db.write() as conn:
-        users.set_password(conn, name, body.password)
+        users.set_password(conn, name, body.password, utcnow(), keep_session=_caller(request).session_id)
         return users.get_user(conn, name)
 
 
@@ -129,13 +132,15 @@ def revoke_token(request: Request, token_id: TokenId) -> TokenInfo:
 
 
 @router.post("/login", summary="Log in with user name and password: a personal token (shown this once)",
-             operation_id="login", response_model=TokenCreated, responses=error_responses(401, 422),
+             operation_id="login", response_model=TokenCreated, responses=error_responses(401, 422, 429),
              dependencies=[permit("public")], openapi_extra={"security": []})
 def login(request: Request, body: LoginBody) -> TokenCreated:
+    """Failed logins lock the user name and the address for a while (`server/logins.py`): 429."""
     server = ctx(request)
+    row = logins.password_login(server.db, server.settings, body.user, body.password, client_address(request))
     with server.db.write() as conn:
-        return users.login(conn, body.user, body.password, body.token_name, body.expires_in_days, utcnow(),
-                           server.settings.token_max_days)
+        return users.create_personal_token(conn, row.id, body.token_name, body.expires_in_days, False, utcnow(),
+                                           server.settings.token_max_days)
 
 
 @router.post("/logout", summary="Revoke the token this call is made with", operation_id="logout",

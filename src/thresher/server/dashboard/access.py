@@ -6,8 +6,9 @@
 - `OptionalSession`: the event stream, which a tool with an admin bearer token may open too.
 
 Routes of `DashboardRoute` turn a missing session into those answers, and send a logged-in browser a
-cookie stamped with this use when the one it holds is getting old (dashboard/session.py), so using
-the dashboard keeps the session open without a database write per request.
+cookie stamped with this use when the one it holds is getting old (dashboard/session.py, which then
+stamps the session row's last use), so using the dashboard keeps the session open without a
+database write per request.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from typing import Annotated, Any, Callable, Coroutine
 from urllib.parse import quote
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 
+from thresher.server.addresses import forwarded_https
 from thresher.server.context import ctx
 from thresher.server.dashboard.session import COOKIE, Session
 
@@ -38,7 +41,7 @@ class LoginNeeded(Exception):
 
 
 def cookie_secure(request: Request) -> bool:
-    return request.url.scheme == "https"
+    return request.url.scheme == "https" or forwarded_https(request)
 
 
 def set_session_cookie(request: Request, response: Response, cookie: str, session: Session) -> None:
@@ -87,7 +90,8 @@ class DashboardRoute(APIRoute):
                 return needed.answer(request)
             session: Session | None = getattr(request.state, "session", None)
             if session is not None:
-                fresh = ctx(request).sessions.refreshed(session)
+                server = ctx(request)
+                fresh = await run_in_threadpool(server.sessions.refreshed, session, server.db)  # stamps last_seen
                 if fresh is not None:
                     set_session_cookie(request, response, fresh, session)
             return response

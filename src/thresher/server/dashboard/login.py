@@ -1,9 +1,11 @@
 """Logging in and out of the dashboard.
 
 The login form carries a one-time nonce that must match a short-lived cookie scoped to `/login`, so
-another site cannot log a browser in with a token of its choosing. A good admin token buys a session
-cookie (dashboard/session.py); the token itself never reaches the browser's storage. A one-time link
-(`/login?once=...`, dashboard/once.py) buys one too, once.
+another site cannot log a browser in with credentials of its choosing. A user name and password
+(checked by `server/logins.py`, the same check and lockout as the API's `POST /login`) or a person's
+token buys a session (dashboard/session.py: a row in the database, a cookie naming it); the token
+itself never reaches the browser's storage. A one-time link (`/login?once=...`, dashboard/once.py)
+buys one too, once. Logging out ends the session's row; "log out everywhere" every session of the user.
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from thresher.server.context import ctx
+from thresher.server import logins, user_sessions
+from thresher.server.addresses import client_address
+from thresher.server.clock import utcnow
+from thresher.server.context import ServerContext, ctx
 from thresher.server.dashboard import once as once_links
 from thresher.server.dashboard.access import DashboardRoute, cookie_secure, set_session_cookie
 from thresher.server.dashboard.render import render
-from thresher.server.dashboard.session import COOKIE, csrf_ok
+from thresher.server.dashboard.session import COOKIE, Session, csrf_ok
+from thresher.server.errors import ApiProblem
 
 LOGIN_COOKIE = "thresher_login"
 
@@ -39,12 +45,12 @@ async def _form(request: Request) -> dict[str, str]:
 
 @router.get("/login")
 def login_form(request: Request, next: str = "/", error: str | None = None,  # noqa: A002
-               once: str | None = None) -> Response:
+               once: str | None = None, status: int = 401, user: str = "") -> Response:
     if once is not None:
         return _login_once(request, once, _safe_next(next))
     nonce = secrets.token_urlsafe(18)
-    response = render(request, "login.html", None, status=401 if error else 200, login_csrf=nonce,
-                      next=_safe_next(next), error=error)
+    response = render(request, "login.html", None, status=status if error else 200, login_csrf=nonce,
+                      next=_safe_next(next), error=error, user=user)
     response.set_cookie(LOGIN_COOKIE, nonce, max_age=3600, httponly=True, samesite="strict",
                         secure=cookie_secure(request), path="/login")
     return response
@@ -55,7 +61,8 @@ def _login_once(request: Request, once: str, target: str) -> Response:
     server = ctx(request)
     data_dir = server.settings.data_dir
     token_digest = once_links.redeem(data_dir, once) if data_dir is not None else None
-    made = server.sessions.login_digest(server.db, token_digest) if token_digest else None
+    made = (server.sessions.login_digest(server.db, token_digest, client_address(request),
+                                         request.headers.get("user-agent")) if token_digest else None)
     if made is None:
         return login_form(request, next=target, error="That login link was used already or has expired; "
                                                         "log in with the admin token.")
@@ -74,7 +81,19 @@ async def login(request: Request) -> Response:
     if not expected or not secrets.compare_digest(expected, form.get("csrf", "")):
         return login_form(request, next=target, error="The login form expired; please try again.")
     server = ctx(request)
-    made = await run_in_threadpool(server.sessions.login, server.db, form.get("token", ""))
+    address, agent = client_address(request), request.headers.get("user-agent")
+    name = form.get("user", "").strip()
+    if name:
+        try:
+            row = await run_in_threadpool(logins.password_login, server.db, server.settings, name,
+                                          form.get("password", ""), address)
+        except ApiProblem as refused:
+            message = ("Wrong user name or password." if refused.status == 401 else
+                       f"Too many failed logins: {refused.detail.split(': ', 1)[-1]}.")
+            return login_form(request, next=target, error=message, status=refused.status, user=name[:100])
+        made = await run_in_threadpool(server.sessions.login_user, server.db, row.id, address, agent)
+    else:
+        made = await run_in_threadpool(server.sessions.login, server.db, form.get("token", ""), address, agent)
     if made is None:
         return login_form(request, next=target, error="That token is not a valid admin token or personal token.")
     cookie, session = made
@@ -91,6 +110,17 @@ async def logout(request: Request) -> Response:
     session = await run_in_threadpool(server.sessions.check, server.db, request.cookies.get(COOKIE))
     if session is not None and not csrf_ok(session, form.get("csrf")):
         return JSONResponse({"detail": "missing or wrong CSRF token", "errors": []}, status_code=403)
+    if session is not None:
+        await run_in_threadpool(_end, server, session, form.get("everywhere") == "1")
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response
+
+
+def _end(server: ServerContext, session: Session, everywhere: bool) -> None:
+    """Log out: this session, or every session of its user."""
+    if not everywhere:
+        server.sessions.end(server.db, session)
+        return
+    with server.db.write() as conn:
+        user_sessions.end_all(conn, session.caller.user_id or 0, utcnow(), "everywhere")

@@ -29,6 +29,7 @@ from thresher.server import commands, dependencies, views
 from thresher.server.clock import iso
 from thresher.server.context import ctx
 from thresher.server.dashboard import audit, dep_graph, login, logs, projects, stream
+from thresher.server.dashboard import users as users_page
 from thresher.server.dashboard.access import DashboardRoute, DataSession, PageSession
 from thresher.server.dashboard.render import JOB_STATES, STATIC_DIR, WEB, render
 from thresher.server.dashboard.session import Session
@@ -53,6 +54,7 @@ router.include_router(stream.router)
 router.include_router(projects.router)
 router.include_router(logs.router)
 router.include_router(audit.router)  # /audit (wranglers and admins)
+router.include_router(users_page.router)  # /users (admins)
 
 
 class Unsupported(ApiProblem):

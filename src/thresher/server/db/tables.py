@@ -28,7 +28,7 @@ from sqlalchemy import (
 metadata = MetaData()
 
 # People (`server/users.py`, the rule of what each role may do in `model/permissions.py`). A user is
-# never deleted, only disabled: jobs name their owner by user name. A later `sessions` table (dashboard
+# never deleted, only disabled: jobs name their owner by user name. The `sessions` table (dashboard
 # logins kept server-side) and LDAP users (`source`) fit beside it without a change here.
 users = Table(
     "users", metadata,
@@ -54,6 +54,37 @@ tokens = Table(
     Column("read_only", Boolean, nullable=False, server_default=text("false")),  # acts as a viewer
     Column("revoked_at", DateTime(timezone=True)),  # kept (listed as revoked), never accepted again
     Index("ix_tokens_user_id", "user_id"),
+)
+
+# Dashboard logins kept server-side (`server/dashboard/session.py`, `server/user_sessions.py`): the
+# cookie names a row, so logging out (everywhere), disabling a user or changing their role ends it
+# at once in every server process. A login with a token names it: revoking the token ends the session.
+sessions = Table(
+    "sessions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_id", Integer, ForeignKey("tokens.id", ondelete="CASCADE")),  # none: logged in with a password
+    Column("key", String(64), nullable=False),      # random, signed into the cookie: a reused id is no session
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),  # stamped when the cookie is refreshed
+    Column("address", String(64)),
+    Column("user_agent", String(300)),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("end_reason", String(32)),               # logout | everywhere | disabled | role | password
+    Index("ix_sessions_user_id", "user_id"),
+)
+
+# Failed password logins, by the name tried (a user's or not) and the address (`server/logins.py`; the
+# lockout rule is `model/lockout.py`). Rows older than the window and the lockout are deleted.
+login_failures = Table(
+    "login_failures", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("user_name", String(100), nullable=False),
+    Column("address", String(64), nullable=False),
+    Index("ix_login_failures_user", "user_name", "at"),
+    Index("ix_login_failures_address", "address", "at"),
+    Index("ix_login_failures_at", "at"),
 )
 
 nodes = Table(

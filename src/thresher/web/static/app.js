@@ -204,14 +204,14 @@
 
   // ------------------------------------------------------------------ forms that change a record
   // <form data-api-form data-method data-url>: each named input becomes a field of the body (numbers
-  // as numbers); an empty one is left out (data-empty="omit") or sent as null (data-empty="null": a cap
-  // removed). The server checks everything and its refusal names the field.
+  // as numbers; a <select> sends its value); an empty one is left out (data-empty="omit") or sent as
+  // null (data-empty="null": a cap removed). The server checks everything and its refusal names the field.
   document.addEventListener("submit", async (event) => {
     const form = event.target.closest("form[data-api-form]");
     if (!form) return;
     event.preventDefault();
     const payload = {};
-    for (const input of $$("input[name]", form)) {
+    for (const input of $$("input[name], select[name]", form)) {
       const raw = input.value.trim();
       if (input.dataset.list !== undefined) {  // a list (a node's tags): words split by spaces or commas
         payload[input.name] = raw.split(/[\s,]+/).filter(Boolean);
