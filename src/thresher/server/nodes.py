@@ -14,9 +14,10 @@ from typing import Any, Protocol, Sequence
 
 from sqlalchemy import Connection
 
+from thresher.model.enrollment import registration_pool
 from thresher.model.node_claim import KnownNode, claim_name
 from thresher.model.states import AttemptState, NodeAdminState, NodeState
-from thresher.server import auth, lifecycle, studio
+from thresher.server import auth, enrollment, lifecycle, studio
 from thresher.server.auth import Caller
 from thresher.server.clock import as_utc
 from thresher.server.db import dialects
@@ -165,7 +166,8 @@ class NodeRegistered:
     node_id: int
     name: str
     token: str
-    tokens_replaced: bool  # the node's earlier credential was revoked (cached lookups must be dropped)
+    tokens_replaced: bool  # the node's earlier credential was revoked, or a one-time token used up (cached
+    #                        lookups must be dropped)
 
 
 def register(conn: Connection, caller: Caller, secret: str, facts: NodeFacts, now: datetime,
@@ -179,15 +181,17 @@ def register(conn: Connection, caller: Caller, secret: str, facts: NodeFacts, no
                   gpus=[g.model_dump() for g in facts.gpus], tags=sorted(set(facts.tags)), apps=facts.apps,
                   instance_id=facts.instance_id, mac=facts.mac, state=NodeState.UP, last_seen=now,
                   removed_at=None)  # a removed node enrolling again is back (`server/retention.remove_node`)
-    if facts.pool is not None:
-        studio.ensure_pool(conn, facts.pool)
-        values["pool"] = facts.pool
+    pool = registration_pool(caller.kind, caller.pool, facts.pool)  # the enrollment token's pool wins
+    if pool is not None:
+        studio.ensure_pool(conn, pool)
+        values["pool"] = pool
     if caller.kind == "node" and caller.node_id is not None:
         conn.execute(q.UPDATE_NODE, {"node_id": caller.node_id, **values})
         node = conn.execute(q.NODE_NAME, {"node_id": caller.node_id}).one()
         return NodeRegistered(node.id, node.name, secret, tokens_replaced=False)
     if caller.kind not in ("enroll", "admin"):
         raise Forbidden(f"a {caller.kind} token cannot register nodes")
+    used_up = caller.kind == "enroll" and enrollment.consume(conn, caller, now)  # rolled back if refused below
     existing = conn.execute(q.NODE_BY_NAME, {"name": facts.name}).first()
     verdict = claim_name(caller.kind, facts.name, _known(existing, facts, now, node_timeout_s),
                          replace=facts.replace)
@@ -202,8 +206,8 @@ def register(conn: Connection, caller: Caller, secret: str, facts: NodeFacts, no
         node_id = conn.execute(q.INSERT_NODE.returning(q.INSERT_NODE.table.c.id), {
             "name": facts.name, "admin_state": NodeAdminState.ENABLED, "registered_at": now,
             "pool": studio.DEFAULT_POOL, **values}).scalar_one()
-    token = auth.create_token(conn, "node", facts.name, node_id)
-    return NodeRegistered(node_id, facts.name, token, tokens_replaced=existing is not None)
+    token = auth.create_token(conn, "node", facts.name, node_id, pool=caller.pool if caller.kind == "enroll" else None)
+    return NodeRegistered(node_id, facts.name, token, tokens_replaced=existing is not None or used_up)
 
 
 def _known(existing: Any, facts: NodeFacts, now: datetime, node_timeout_s: float) -> KnownNode | None:

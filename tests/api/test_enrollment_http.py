@@ -1,0 +1,141 @@
+"""Enrollment tokens an admin manages (`server/enrollment.py`), over real HTTP on SQLite and PostgreSQL:
+made (secret once), listed (uses, last use, state; no secret), revoked; a one-time token raced by
+several agents enrols exactly one node; a used, revoked or expired token is refused with its reason;
+the token's pool wins over the agent's; the first-start token keeps enrolling local agents."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Iterator
+
+import httpx
+import pytest
+from tests.support.farm import Farm
+from tests.support.shared_farm import DATABASES, attach_logs, shared_farm
+
+from thresher.client.http import API_PREFIX
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def farm(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
+    """One server per database: each test makes its own tokens and nodes, with names of its own."""
+    yield from shared_farm(request, tmp_path_factory, "enrollment")
+
+
+@pytest.fixture(autouse=True)
+def _farm_logs_on_failure(request: pytest.FixtureRequest, farm: Farm) -> None:
+    attach_logs(request, farm)
+
+
+def _call(farm: Farm, method: str, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
+    return httpx.request(method, f"{farm.server_url}{API_PREFIX}{path}", timeout=30,
+                         headers={"Authorization": f"Bearer {token or farm.admin_token}"}, **kwargs)
+
+
+def _make(farm: Farm, **body: Any) -> dict[str, Any]:
+    answer = _call(farm, "POST", "/enroll-tokens", json=body)
+    assert answer.status_code == 201, answer.text
+    return dict(answer.json())
+
+
+def _register(farm: Farm, token: str, name: str, **facts: Any) -> httpx.Response:
+    return _call(farm, "POST", "/agent/register", token, json={"name": name, "cores": 2, "memory_mb": 2048,
+                                                                 "instance_id": f"i-{name}", **facts})
+
+
+def _listed(farm: Farm, token_id: int) -> dict[str, Any]:
+    answer = _call(farm, "GET", "/enroll-tokens")
+    assert answer.status_code == 200 and "secret" not in answer.text and "thr_enroll_" not in answer.text
+    (found,) = [t for t in answer.json()["items"] if t["id"] == token_id]
+    return dict(found)
+
+
+def _node(farm: Farm, name: str) -> dict[str, Any]:
+    return dict(_call(farm, "GET", f"/nodes/{name}").json())
+
+
+def test_a_one_time_token_raced_by_agents_enrols_exactly_one_into_its_pool(farm: Farm) -> None:
+    made = _make(farm, name="room b", one_time=True, pool="gpu")
+    assert made["secret"].startswith("thr_enroll_") and made["one_time"] and made["state"] == "active"
+    assert made["pool"] == "gpu" and made["used_count"] == 0
+    answers: dict[str, httpx.Response] = {}
+    start = threading.Barrier(6)
+
+    def race(name: str) -> None:
+        start.wait()
+        answers[name] = _register(farm, made["secret"], name, pool="cpu")
+
+    threads = [threading.Thread(target=race, args=(f"race-{i}",)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [name for name, answer in answers.items() if answer.status_code == 200]
+    assert len(winners) == 1, {n: (a.status_code, a.text) for n, a in answers.items()}
+    for name, answer in answers.items():
+        if name not in winners:
+            assert answer.status_code == 401 and "one-time" in answer.json()["detail"], answer.text
+    listed = _listed(farm, made["id"])
+    assert listed["state"] == "used" and listed["used_count"] == 1 and listed["last_used_at"]
+    # the token's pool won over the agent's --pool, and sticks when the node registers again itself
+    assert _node(farm, winners[0])["pool"] == "gpu"
+    credential = answers[winners[0]].json()["token"]
+    assert _register(farm, credential, winners[0], pool="cpu").status_code == 200
+    assert _node(farm, winners[0])["pool"] == "gpu"
+    losers = [n for n in answers if n not in winners]
+    assert all(_call(farm, "GET", f"/nodes/{n}").status_code == 404 for n in losers)
+    # used up: refused for anything else too, with the reason
+    whoami = _call(farm, "GET", "/whoami", made["secret"])
+    assert whoami.status_code == 401 and "one-time" in whoami.json()["detail"]
+
+
+def test_revoked_and_expired_tokens_are_refused_with_their_reason(farm: Farm) -> None:
+    reusable = _make(farm, name="racks")
+    assert not reusable["one_time"] and reusable["expires_at"] is None
+    assert _register(farm, reusable["secret"], "rack-1").status_code == 200
+    assert _register(farm, reusable["secret"], "rack-2").status_code == 200
+    assert _node(farm, "rack-1")["pool"] == "default"
+    revoked = _call(farm, "DELETE", f"/enroll-tokens/{reusable['id']}")
+    assert revoked.status_code == 200 and revoked.json()["state"] == "revoked"
+    refused = _register(farm, reusable["secret"], "rack-3")
+    assert refused.status_code == 401 and "'racks' was revoked" in refused.json()["detail"], refused.text
+    assert _listed(farm, reusable["id"])["used_count"] == 2
+    # the nodes it enrolled keep their own credentials
+    assert _register(farm, "x", "rack-1").status_code == 401
+    assert _call(farm, "DELETE", "/enroll-tokens/999999").status_code == 404
+
+    brief = _make(farm, name="brief", expires_in_days=0.000002)  # about 0.2 s
+    farm.wait_for(lambda: _listed(farm, brief["id"])["state"] == "expired", timeout=10, interval=0.05)
+    refused = _register(farm, brief["secret"], "late-1")
+    assert refused.status_code == 401 and "'brief' expired at" in refused.json()["detail"], refused.text
+
+
+def test_a_refused_registration_gives_the_one_use_back(farm: Farm) -> None:
+    assert _register(farm, farm.enroll_token, "taken").status_code == 200
+    once = _make(farm, name="once", one_time=True)
+    conflict = _register(farm, once["secret"], "taken", instance_id="another machine")  # 409, rolled back
+    assert conflict.status_code == 409, conflict.text
+    assert _listed(farm, once["id"])["state"] == "active"
+    assert _register(farm, once["secret"], "fresh").status_code == 200
+    assert _listed(farm, once["id"])["state"] == "used"
+
+
+def test_the_first_start_token_is_listed_and_keeps_enrolling(farm: Farm) -> None:
+    answer = _call(farm, "GET", "/enroll-tokens").json()["items"]
+    (first,) = [t for t in answer if t["name"] == "enrollment"]
+    assert first["state"] == "active" and not first["one_time"] and first["pool"] is None
+    assert _register(farm, farm.enroll_token, "local-1").status_code == 200
+    assert _register(farm, farm.enroll_token, "local-2").status_code == 200
+
+
+def test_only_admins_manage_enrollment_tokens_and_bad_input_names_its_field(farm: Farm) -> None:
+    assert _call(farm, "POST", "/users", json={"name": "wes", "role": "wrangler", "password": "wes-password"}
+                 ).status_code == 201
+    wrangler = _call(farm, "POST", "/login", "-", json={"user": "wes", "password": "wes-password"}).json()["secret"]
+    for token in (wrangler, farm.enroll_token):
+        assert _call(farm, "GET", "/enroll-tokens", token).status_code == 403
+        assert _call(farm, "POST", "/enroll-tokens", token, json={"name": "mine"}).status_code == 403
+    bad = _call(farm, "POST", "/enroll-tokens", json={"name": "x", "pool": "not a pool"})
+    assert bad.status_code == 422 and [e["field"] for e in bad.json()["errors"]] == ["pool"]
+    bad = _call(farm, "POST", "/enroll-tokens", json={"name": "x", "expires_in_days": 0})
+    assert bad.status_code == 422 and [e["field"] for e in bad.json()["errors"]] == ["expires_in_days"]
