@@ -5,6 +5,7 @@ the token's pool wins over the agent's; the first-start token keeps enrolling lo
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any, Iterator
 
@@ -139,3 +140,28 @@ def test_only_admins_manage_enrollment_tokens_and_bad_input_names_its_field(farm
     assert bad.status_code == 422 and [e["field"] for e in bad.json()["errors"]] == ["pool"]
     bad = _call(farm, "POST", "/enroll-tokens", json={"name": "x", "expires_in_days": 0})
     assert bad.status_code == 422 and [e["field"] for e in bad.json()["errors"]] == ["expires_in_days"]
+
+
+def test_the_cli_makes_lists_and_revokes_enrollment_tokens(farm: Farm) -> None:
+    from typer.testing import CliRunner
+
+    from thresher.cli.main import app
+
+    def cli(*args: str) -> Any:
+        result = CliRunner().invoke(app, [*args, "-s", farm.server_url, "-t", farm.admin_token])
+        assert result.exit_code == 0, result.output
+        return result
+
+    made = json.loads(cli("enroll-token", "create", "cli room", "--one-time", "--pool", "cli-pool", "--days", "2",
+                          "--json").stdout)
+    assert made["secret"].startswith("thr_enroll_") and made["one_time"] and made["pool"] == "cli-pool"
+    text = cli("enroll-token", "create", "cli reusable").stdout
+    assert "reusable" in text and "thr_enroll_" in text
+    table = cli("enroll-token", "list").stdout
+    assert "cli room" in table and "0/1" in table and "cli-pool" in table and "thr_enroll_" not in table
+    listed = json.loads(cli("enroll-token", "list", "--json").stdout)
+    assert {"cli room", "cli reusable", "enrollment"} <= {t["name"] for t in listed}
+    assert all("secret" not in t for t in listed)
+    revoked = json.loads(cli("enroll-token", "revoke", str(made["id"]), "--json").stdout)
+    assert revoked["state"] == "revoked"
+    assert "revoked" in cli("enroll-token", "list").stdout
