@@ -5,7 +5,9 @@ the token's pool wins over the agent's; the first-start token keeps enrolling lo
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import threading
 from typing import Any, Iterator
 
@@ -165,3 +167,51 @@ def test_the_cli_makes_lists_and_revokes_enrollment_tokens(farm: Farm) -> None:
     revoked = json.loads(cli("enroll-token", "revoke", str(made["id"]), "--json").stdout)
     assert revoked["state"] == "revoked"
     assert "revoked" in cli("enroll-token", "list").stdout
+
+
+def _dashboard(farm: Farm, token: str) -> httpx.Client:
+    client = httpx.Client(base_url=farm.server_url, timeout=30, follow_redirects=False)
+    nonce = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)  # type: ignore[union-attr]
+    assert client.post("/login", data={"token": token, "csrf": nonce, "next": "/"}).status_code == 303
+    return client
+
+
+def _refusals_page(client: httpx.Client) -> str:
+    """The audit page of refusals, once it marks one (the audit log is written a moment after the call)."""
+    html = client.get("/audit", params={"refused": "1"}).text
+    return html if '<tr class="refused">' in html else ""
+
+
+def test_the_node_pages_show_each_role_its_actions_and_admins_the_enrollment_tokens(farm: Farm) -> None:
+    assert _register(farm, farm.enroll_token, "page-node").status_code == 200
+    node_id = _node(farm, "page-node")["id"]
+    hidden = _make(farm, name="shown on the page")
+    people = {}
+    for name, role in (("pam", "viewer"), ("art", "artist"), ("wren", "wrangler")):
+        assert _call(farm, "POST", "/users", json={"name": name, "role": role, "password": f"{name}-password"}
+                     ).status_code == 201
+        people[role] = _call(farm, "POST", "/login", "-", json={"user": name, "password": f"{name}-password"}
+                             ).json()["secret"]
+    people["admin"] = farm.admin_token
+    assert _call(farm, "POST", "/enroll-tokens", people["viewer"], json={"name": "mine"}).status_code == 403
+    for role, token in people.items():
+        client = _dashboard(farm, token)
+        try:
+            listing, page = client.get("/nodes"), client.get(f"/nodes/{node_id}")
+            assert listing.status_code == page.status_code == 200
+            steers = role in ("wrangler", "admin")
+            assert (f"/api/v1/nodes/{node_id}/drain" in listing.text) == steers, role
+            for marker in (f"/api/v1/nodes/{node_id}/drain", 'id="node-tags"', 'id="remove-node"'):
+                assert (marker in page.text) == steers, (role, marker)
+            assert ('id="enroll-tokens"' in listing.text) == (role == "admin"), role
+            assert ('id="enroll-create"' in listing.text) == (role == "admin"), role
+            assert "thr_enroll_" not in listing.text
+            if role == "admin":
+                assert "shown on the page" in listing.text
+                assert f'data-action="/api/v1/enroll-tokens/{hidden["id"]}"' in listing.text
+                fragment = client.get("/nodes?fragment=1").text  # the live part keeps the list, not the form
+                assert 'id="enroll-tokens"' in fragment and 'id="enroll-create"' not in fragment
+                audit = farm.wait_for(functools.partial(_refusals_page, client), timeout=10)  # the viewer's refusal, marked
+                assert 'class="refused-mark"' in audit and "create_enroll_token" in audit
+        finally:
+            client.close()
