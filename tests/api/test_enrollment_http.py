@@ -87,9 +87,14 @@ def test_a_one_time_token_raced_by_agents_enrols_exactly_one_into_its_pool(farm:
     assert _node(farm, winners[0])["pool"] == "gpu"
     losers = [n for n in answers if n not in winners]
     assert all(_call(farm, "GET", f"/nodes/{n}").status_code == 404 for n in losers)
-    # used up: refused for anything else too, with the reason
-    whoami = _call(farm, "GET", "/whoami", made["secret"])
-    assert whoami.status_code == 401 and "one-time" in whoami.json()["detail"]
+    # used up: a later agent is refused with the reason; the winner, its answer lost, may ask again
+    late = _register(farm, made["secret"], "race-late")
+    assert late.status_code == 401 and "one-time" in late.json()["detail"], late.text
+    fresh = _make(farm, name="reissue", one_time=True)
+    first = _register(farm, fresh["secret"], "lost-answer")
+    again = _register(farm, fresh["secret"], "lost-answer")  # same instance id, credential never used
+    assert first.status_code == again.status_code == 200 and first.json()["token"] != again.json()["token"]
+    assert _listed(farm, fresh["id"])["used_count"] == 1
 
 
 def test_revoked_and_expired_tokens_are_refused_with_their_reason(farm: Farm) -> None:

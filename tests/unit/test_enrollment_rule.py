@@ -31,6 +31,13 @@ def test_a_one_time_token_is_used_after_one_registration() -> None:
     assert "'room b'" in reason and "one-time" in reason and "enroll-token create" in reason
 
 
+def test_a_used_token_still_serves_its_agent_asking_again_for_a_lost_answer() -> None:
+    used = _token(max_uses=1, used_count=1)
+    assert refusal(used, NOW, reissue=True) is None
+    assert refusal(_token(max_uses=1, used_count=1, revoked_at=NOW), NOW, reissue=True) is not None
+    assert refusal(_token(expires_at=NOW), NOW, reissue=True) is not None
+
+
 def test_revoked_is_said_first() -> None:
     token = _token(max_uses=1, used_count=1, revoked_at=NOW, expires_at=NOW - timedelta(days=1))
     assert state(token, NOW) == EnrollState.REVOKED

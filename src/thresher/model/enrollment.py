@@ -5,7 +5,9 @@ An enrollment token is what an admin hands to the machines they set up (`threshe
 create`): one-time (one registration, then used up) or reusable (until it expires or is revoked). A
 registration made with it counts as a use in the registration's own transaction (`server/enrollment.
 consume`, a compare-and-set on the use count, so two agents racing with one one-time token register
-exactly one node); a registration refused later (a known node's name, 409) rolls its use back.
+exactly one node), after the node's name was judged (a known node's name, 409, uses nothing). A used
+token still lets its own agent ask again for the credential whose answer it lost (`REISSUE`).
+A used token is still a known credential (it may ask who it is); only registering refuses it.
 
 The pool: **the token's pool wins** over the agent's `--pool`. The token is the admin's word on where
 the machines it enrols serve; the agent's flag is that machine's local configuration, and an agent
@@ -56,10 +58,14 @@ def state(token: EnrollToken, now: datetime) -> EnrollState:
 _ASK = "ask an admin for a new one (`thresher enroll-token create`)"
 
 
-def refusal(token: EnrollToken, now: datetime) -> str | None:
-    """None when the token may enrol a node now; else the reason (the 401's detail, which the agent logs)."""
+def refusal(token: EnrollToken, now: datetime, *, reissue: bool = False) -> str | None:
+    """None when the token may enrol a node now; else the reason (the 401's detail, which the agent logs).
+
+    `reissue`: the agent it enrolled asks again for the credential whose answer it lost (same instance
+    id, the credential never used: `model/node_claim.py`); a used token still serves it (not a new
+    node), an expired or revoked one does not (the admin's word)."""
     found = state(token, now)
-    if found == EnrollState.ACTIVE:
+    if found == EnrollState.ACTIVE or (reissue and found == EnrollState.USED):
         return None
     if found == EnrollState.REVOKED:
         when = f" at {_moment(token.revoked_at)}" if token.revoked_at else ""

@@ -69,8 +69,6 @@ def caller_from_row(row: Any, now: datetime) -> Caller | None:
     is revoked, expired, or its user disabled (or gone)."""
     if row.revoked_at is not None or (row.expires_at is not None and _aware(row.expires_at) <= now):
         return None
-    if row.kind == "enroll" and enrollment.refusal(enroll_token(row), now) is not None:
-        return None  # used up (`model/enrollment.py`)
     if row.kind in PERSON_KINDS:
         if row.user_id is None or row.user_name is None or row.disabled:
             return None

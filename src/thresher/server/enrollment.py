@@ -51,17 +51,22 @@ def revoke(conn: Connection, token_id: int, now: datetime) -> EnrollToken:
     return _token(conn.execute(q.ENROLL_TOKEN, {"token_id": token_id}).one(), now)
 
 
-def consume(conn: Connection, caller: Caller, now: datetime) -> bool:
-    """One registration's use of the caller's enrollment token, in the registration's transaction (a
-    later refusal rolls it back). Two registrations racing for a one-time token's one use: the
-    compare-and-set lets exactly one through (PostgreSQL: the second waits on the row, then finds no
-    use left; SQLite: writes are serial); the other gets 401 with the reason. Answers whether the token
-    is now used up (cached lookups of it must be dropped)."""
+def consume(conn: Connection, caller: Caller, now: datetime, *, reissue: bool = False) -> None:
+    """One registration's use of the caller's enrollment token, once the node's name was judged, in the
+    registration's transaction (a later failure rolls it back). Two registrations racing for a one-time
+    token's one use: the compare-and-set lets exactly one through (PostgreSQL: the second waits on the
+    row, then finds no use left; SQLite: writes are serial); the other gets 401 with the reason.
+
+    `reissue`: the agent that this token enrolled asks again for the credential whose answer it lost
+    (`model/node_claim.py`, `REISSUE`): no new use, and a one-time token it used up still serves it."""
     row = conn.execute(q.ENROLL_TOKEN, {"token_id": caller.token_id}).first()
-    reason = enrollment.refusal(auth.enroll_token(row), now) if row is not None else "unknown enrollment token"
+    if row is None:
+        raise Unauthorized("unknown enrollment token")
+    reason = enrollment.refusal(auth.enroll_token(row), now, reissue=reissue)
+    if reason is None and reissue:
+        return
     if reason is None and conn.execute(q.USE_ENROLL_TOKEN, {"token_id": caller.token_id, "now": now}).rowcount != 1:
         row = conn.execute(q.ENROLL_TOKEN, {"token_id": caller.token_id}).one()
         reason = enrollment.refusal(auth.enroll_token(row), now) or "enrollment token used by another registration"
     if reason is not None:
         raise Unauthorized(reason)
-    return row is not None and row.max_uses is not None and int(row.used_count or 0) + 1 >= row.max_uses

@@ -15,7 +15,7 @@ from typing import Any, Protocol, Sequence
 from sqlalchemy import Connection
 
 from thresher.model.enrollment import registration_pool
-from thresher.model.node_claim import KnownNode, claim_name
+from thresher.model.node_claim import Claim, KnownNode, claim_name
 from thresher.model.states import AttemptState, NodeAdminState, NodeState
 from thresher.server import auth, enrollment, lifecycle, studio
 from thresher.server.auth import Caller
@@ -166,8 +166,7 @@ class NodeRegistered:
     node_id: int
     name: str
     token: str
-    tokens_replaced: bool  # the node's earlier credential was revoked, or a one-time token used up (cached
-    #                        lookups must be dropped)
+    tokens_replaced: bool  # the node's earlier credential was revoked (cached lookups must be dropped)
 
 
 def register(conn: Connection, caller: Caller, secret: str, facts: NodeFacts, now: datetime,
@@ -191,12 +190,14 @@ def register(conn: Connection, caller: Caller, secret: str, facts: NodeFacts, no
         return NodeRegistered(node.id, node.name, secret, tokens_replaced=False)
     if caller.kind not in ("enroll", "admin"):
         raise Forbidden(f"a {caller.kind} token cannot register nodes")
-    used_up = caller.kind == "enroll" and enrollment.consume(conn, caller, now)  # rolled back if refused below
     existing = conn.execute(q.NODE_BY_NAME, {"name": facts.name}).first()
     verdict = claim_name(caller.kind, facts.name, _known(existing, facts, now, node_timeout_s),
                          replace=facts.replace)
     if verdict.claim is None:
         raise (Forbidden if verdict.status == 403 else Conflict)(verdict.reason)
+    # one use of the enrollment token (a reissue, the same agent asking again, is not a new one)
+    if caller.kind == "enroll":
+        enrollment.consume(conn, caller, now, reissue=verdict.claim == Claim.REISSUE)
     # registered_at: when the node's current credential was issued (`KnownNode.credential_used` reads it)
     if existing is not None:
         conn.execute(q.UPDATE_NODE, {"node_id": existing.id, "registered_at": now, **values})
@@ -207,7 +208,7 @@ def register(conn: Connection, caller: Caller, secret: str, facts: NodeFacts, no
             "name": facts.name, "admin_state": NodeAdminState.ENABLED, "registered_at": now,
             "pool": studio.DEFAULT_POOL, **values}).scalar_one()
     token = auth.create_token(conn, "node", facts.name, node_id, pool=caller.pool if caller.kind == "enroll" else None)
-    return NodeRegistered(node_id, facts.name, token, tokens_replaced=existing is not None or used_up)
+    return NodeRegistered(node_id, facts.name, token, tokens_replaced=existing is not None)
 
 
 def _known(existing: Any, facts: NodeFacts, now: datetime, node_timeout_s: float) -> KnownNode | None:
