@@ -149,6 +149,21 @@ def test_disable_and_enable_a_node(dash: Dash) -> None:
     row.locator("button", has_text="Enable").click()  # not destructive: no confirmation
     row.locator(".badge.s-idle").wait_for()
     assert dash.farm.api.get("/nodes/node-b")["admin_state"] == "enabled"
+    # an admin makes a one-time enrollment token: its secret is shown once, outside the live redraw
+    form = page.locator("#enroll-create")
+    form.locator("input[name=name]").fill("browser room")
+    form.locator("input[name=one_time]").check()
+    form.locator("input[name=pool]").fill("browser-pool")
+    form.locator("button[type=submit]").click()
+    page.locator("#enroll-secret code.secret", has_text="thr_enroll_").wait_for()
+    secret = page.text_content("#enroll-secret code.secret") or ""
+    made = page.locator("#enroll-tokens tr", has_text="browser room")
+    made.locator("td", has_text="one-time").wait_for()  # the live part redrawn with the new token
+    (listed,) = [t for t in dash.farm.api.get("/enroll-tokens")["items"] if t["name"] == "browser room"]
+    assert listed["one_time"] and listed["pool"] == "browser-pool"
+    assert dash.farm.client(secret).post("/agent/register", {"name": "node-c", "cores": 1, "memory_mb": 512})["token"]
+    made.locator("td", has_text="used").wait_for()
+    assert dash.farm.api.get("/nodes/node-c")["pool"] == "browser-pool"
 
 
 def test_user_text_renders_as_text_and_refusals_say_why(dash: Dash) -> None:

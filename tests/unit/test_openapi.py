@@ -373,6 +373,13 @@ def test_real_answers_are_documented_and_have_their_models(app: FastAPI) -> None
         call("GET", "/tokens", admin, 200, params={"all": "true"})
         call("DELETE", f"/tokens/{made['id']}", ana, 200)
         call("DELETE", "/tokens/999999", ana, 404)
+        enrolling = call("POST", "/enroll-tokens", admin, 201, json={"name": "room b", "one_time": True, "pool": "gpu"})
+        call("POST", "/enroll-tokens", admin, 422, json={"name": "x", "pool": "not a pool"})
+        call("POST", "/enroll-tokens", ana, 403, json={"name": "x"})
+        call("GET", "/enroll-tokens", admin, 200)
+        call("DELETE", f"/enroll-tokens/{enrolling['id']}", admin, 200)
+        call("DELETE", "/enroll-tokens/999999", admin, 404)
+        call("POST", "/agent/register", enrolling["secret"], 401, json={"name": "n9", "cores": 1, "memory_mb": 512})
         call("GET", "/projects/show/members", admin, 200)
         call("GET", "/projects/nothing/members", admin, 404)
         call("POST", "/projects/show/members", admin, 200, json={"user": "ana"})
@@ -406,7 +413,7 @@ def test_page_is_one_generic_shape(document: dict[str, Any]) -> None:
     pages = [name for name in schemas if name.startswith("Page_")]
     assert set(pages) == {"Page_JobSummary_", "Page_Task_", "Page_Attempt_", "Page_Node_", "Page_Template_",
                           "Page_Project_", "Page_Pool_", "Page_Limit_", "Page_Service_", "Page_User_",
-                          "Page_TokenInfo_", "Page_AuditEntry_", "Page_SessionInfo_"}
+                          "Page_TokenInfo_", "Page_AuditEntry_", "Page_SessionInfo_", "Page_EnrollToken_"}
     for name in pages:
         assert set(schemas[name]["required"]) == {"items", "total"}
 

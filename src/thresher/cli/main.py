@@ -15,6 +15,7 @@ from thresher.cli import (
     audit,
     demo,
     deps,
+    enroll,
     farm,
     jobs,
     logs,
@@ -106,6 +107,7 @@ app.command("kill-task", rich_help_panel=TASKS)(jobs.kill_task)
 app.command("nodes", rich_help_panel=NODES)(nodes.nodes)
 app.add_typer(nodes.node_app, name="node", rich_help_panel=NODES)
 nodes.node_app.command("pool")(studio.node_pool)
+app.add_typer(enroll.enroll_app, name="enroll-token", rich_help_panel=NODES)
 
 STUDIO = "Studio scheduling"
 app.add_typer(studio.project_app, name="project", rich_help_panel=STUDIO)

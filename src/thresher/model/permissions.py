@@ -101,6 +101,7 @@ PERMISSIONS: dict[str, Permission] = {p.name: p for p in (
     _p("limit.manage", "admin", "change limits"),
     _p("service.manage", "admin", "change services"),
     _p("user.manage", "admin", "manage users"),
+    _p("enroll.manage", "admin", "manage enrollment tokens"),
 )}
 
 _PERSON_CLASSES = {

@@ -20,6 +20,7 @@ from thresher import __version__
 from thresher.server import housekeeping, permits
 from thresher.server.api import agents, blocklist, dependencies, meta, people, retention, services, studio, wrangler
 from thresher.server.api import audit as audit_route
+from thresher.server.api import enrollment as enrollment_route
 from thresher.server.api import metrics as metrics_route
 from thresher.server.api import sessions as sessions_route
 from thresher.server.api import users as people_users
@@ -147,7 +148,7 @@ def create_app(server: ServerContext) -> FastAPI:
     # Agents first: their calls are most of the traffic, and routes are matched in order.
     for router in (agents.router, meta.router, people.router, studio.router, services.router, blocklist.router,
                    dependencies.router, wrangler.router, retention.router, people_users.router,
-                   audit_route.router, sessions_route.router):
+                   audit_route.router, sessions_route.router, enrollment_route.router):
         permits.mark(router)  # each operation's permission as `x-permission` (server/permits.py)
         app.include_router(router, prefix=API_PREFIX)
     _set_up_openapi(app, people.openapi_components())

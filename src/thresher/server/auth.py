@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from thresher.model import enrollment
 from thresher.server.clock import utcnow
 from thresher.server.db.queries import tokens as q
 
@@ -36,6 +37,7 @@ class Caller:
     token_id: int | None = None
     expires_at: datetime | None = None
     session_id: int | None = None     # a dashboard session's row (server/dashboard/session.py)
+    pool: str | None = None           # an enroll token's pool; a node's: the pool a token enrolled it into
 
     @property
     def who(self) -> str:
@@ -54,11 +56,12 @@ def new_secret(kind: str) -> str:
 
 
 def create_token(conn: Connection, kind: str, name: str, node_id: int | None = None, *, user_id: int | None = None,
-                 expires_at: datetime | None = None, read_only: bool = False) -> str:
+                 expires_at: datetime | None = None, read_only: bool = False, max_uses: int | None = None,
+                 pool: str | None = None) -> str:
     secret = new_secret(kind)
     conn.execute(q.INSERT_TOKEN, {"digest": digest(secret), "kind": kind, "name": name, "node_id": node_id,
                                   "created_at": utcnow(), "user_id": user_id, "expires_at": expires_at,
-                                  "read_only": read_only})
+                                  "read_only": read_only, "max_uses": max_uses, "pool": pool})
     return secret
 
 
@@ -73,7 +76,13 @@ def caller_from_row(row: Any, now: datetime) -> Caller | None:
         return Caller(row.kind, row.user_name, None, row.user_id, row.role, bool(row.read_only), row.id,
                       row.expires_at and _aware(row.expires_at))
     return Caller(row.kind, row.name, row.node_id, token_id=row.id,
-                  expires_at=row.expires_at and _aware(row.expires_at))
+                  expires_at=row.expires_at and _aware(row.expires_at), pool=row.pool)
+
+
+def enroll_token(row: Any) -> enrollment.EnrollToken:
+    """What `model/enrollment.py` weighs of a token row."""
+    return enrollment.EnrollToken(row.name, row.revoked_at and _aware(row.revoked_at),
+                                  row.expires_at and _aware(row.expires_at), row.max_uses, int(row.used_count or 0))
 
 
 def _aware(value: datetime) -> datetime:
@@ -86,6 +95,17 @@ def _aware(value: datetime) -> datetime:
 def lookup(conn: Connection, secret: str) -> Caller | None:
     row = conn.execute(q.TOKEN_BY_DIGEST, {"digest": digest(secret)}).first()
     return caller_from_row(row, utcnow()) if row else None
+
+
+def refusal(conn: Connection, secret: str) -> str:
+    """Why a token is not accepted (the 401's detail): an enrollment token says what happened to it (the
+    agent logs it); any other keeps the one answer."""
+    row = conn.execute(q.TOKEN_BY_DIGEST, {"digest": digest(secret)}).first()
+    if row is not None and row.kind == "enroll":
+        reason = enrollment.refusal(enroll_token(row), utcnow())
+        if reason:
+            return reason
+    return "unknown, revoked or expired token (or its user is disabled)"
 
 
 def first_admin_id(conn: Connection) -> int:

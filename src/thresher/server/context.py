@@ -184,6 +184,11 @@ def _session_caller(request: Request) -> Caller | None:
     return session.caller
 
 
+def _refusal(server: ServerContext, secret: str) -> str:
+    with server.db.read() as conn:
+        return auth.refusal(conn, secret)
+
+
 async def current_caller(request: Request) -> Caller:
     """Who is calling. Async so that the common case (a token seen in the last minute) costs no
     worker-thread hop: on a busy farm every agent call passes here, and worker threads are what the
@@ -198,8 +203,8 @@ async def current_caller(request: Request) -> Caller:
     caller = server.cached_caller(secret)
     if caller is False:
         caller = await run_in_threadpool(server.caller_for, secret)
-    if caller is None:
-        raise Unauthorized("unknown, revoked or expired token (or its user is disabled)")
+    if caller is None:  # what happened to it (an enrollment token's reason is what its agent logs)
+        raise Unauthorized(await run_in_threadpool(_refusal, server, secret))
     request.state.caller = caller
     return caller  # type: ignore[return-value]
 

@@ -14,9 +14,10 @@ from typing import Any, Protocol, Sequence
 
 from sqlalchemy import Connection
 
-from thresher.model.node_claim import KnownNode, claim_name
+from thresher.model.enrollment import registration_pool
+from thresher.model.node_claim import Claim, KnownNode, claim_name
 from thresher.model.states import AttemptState, NodeAdminState, NodeState
-from thresher.server import auth, lifecycle, studio
+from thresher.server import auth, enrollment, lifecycle, studio
 from thresher.server.auth import Caller
 from thresher.server.clock import as_utc
 from thresher.server.db import dialects
@@ -179,9 +180,10 @@ def register(conn: Connection, caller: Caller, secret: str, facts: NodeFacts, no
                   gpus=[g.model_dump() for g in facts.gpus], tags=sorted(set(facts.tags)), apps=facts.apps,
                   instance_id=facts.instance_id, mac=facts.mac, state=NodeState.UP, last_seen=now,
                   removed_at=None)  # a removed node enrolling again is back (`server/retention.remove_node`)
-    if facts.pool is not None:
-        studio.ensure_pool(conn, facts.pool)
-        values["pool"] = facts.pool
+    pool = registration_pool(caller.kind, caller.pool, facts.pool)  # the enrollment token's pool wins
+    if pool is not None:
+        studio.ensure_pool(conn, pool)
+        values["pool"] = pool
     if caller.kind == "node" and caller.node_id is not None:
         conn.execute(q.UPDATE_NODE, {"node_id": caller.node_id, **values})
         node = conn.execute(q.NODE_NAME, {"node_id": caller.node_id}).one()
@@ -193,6 +195,9 @@ def register(conn: Connection, caller: Caller, secret: str, facts: NodeFacts, no
                          replace=facts.replace)
     if verdict.claim is None:
         raise (Forbidden if verdict.status == 403 else Conflict)(verdict.reason)
+    # one use of the enrollment token (a reissue, the same agent asking again, is not a new one)
+    if caller.kind == "enroll":
+        enrollment.consume(conn, caller, now, reissue=verdict.claim == Claim.REISSUE)
     # registered_at: when the node's current credential was issued (`KnownNode.credential_used` reads it)
     if existing is not None:
         conn.execute(q.UPDATE_NODE, {"node_id": existing.id, "registered_at": now, **values})
@@ -202,7 +207,7 @@ def register(conn: Connection, caller: Caller, secret: str, facts: NodeFacts, no
         node_id = conn.execute(q.INSERT_NODE.returning(q.INSERT_NODE.table.c.id), {
             "name": facts.name, "admin_state": NodeAdminState.ENABLED, "registered_at": now,
             "pool": studio.DEFAULT_POOL, **values}).scalar_one()
-    token = auth.create_token(conn, "node", facts.name, node_id)
+    token = auth.create_token(conn, "node", facts.name, node_id, pool=caller.pool if caller.kind == "enroll" else None)
     return NodeRegistered(node_id, facts.name, token, tokens_replaced=existing is not None)
 
 

@@ -24,9 +24,10 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Connection
 
 from thresher.model import estimate
+from thresher.model.permissions import decide
 from thresher.model.states import LIVE_ATTEMPT_STATES
-from thresher.server import commands, dependencies, views
-from thresher.server.clock import iso
+from thresher.server import commands, dependencies, enrollment, views
+from thresher.server.clock import iso, utcnow
 from thresher.server.context import ctx
 from thresher.server.dashboard import audit, dep_graph, login, logs, projects, stream
 from thresher.server.dashboard import users as users_page
@@ -217,7 +218,16 @@ def nodes_page(request: Request, session: PageSession) -> Response:
     summary = server.events.current_summary(server)
     history = {n["id"]: server.events.history(n["id"]) for n in summary["node_list"]}
     return render(request, "nodes.html", session, summary=summary, node_list=summary["node_list"], history=history,
-                  title="Nodes")
+                  enroll_tokens=_enroll_tokens(request, session), title="Nodes")
+
+
+def _enroll_tokens(request: Request, session: Session) -> list[dict[str, Any]] | None:
+    """The enrollment tokens an admin's nodes page lists (`server/enrollment.py`); None for anyone else."""
+    caller = session.caller
+    if decide(caller.who, "enroll.manage", read_only=caller.read_only) is not None:
+        return None
+    with ctx(request).db.read() as conn:
+        return [t.model_dump(mode="json") for t in enrollment.list_tokens(conn, utcnow())]
 
 
 @router.get("/nodes/{ident}")

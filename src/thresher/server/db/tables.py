@@ -53,6 +53,13 @@ tokens = Table(
     Column("expires_at", DateTime(timezone=True)),  # none: until revoked
     Column("read_only", Boolean, nullable=False, server_default=text("false")),  # acts as a viewer
     Column("revoked_at", DateTime(timezone=True)),  # kept (listed as revoked), never accepted again
+    # enrollment (migration 0011): registrations an enroll token may make (1: one-time; none: reusable),
+    # made so far and the last one's time; the pool its nodes join (on a node token: the pool it was
+    # enrolled into, which the agent's --pool does not change)
+    Column("max_uses", Integer),
+    Column("used_count", Integer, nullable=False, server_default="0"),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("pool", String(100)),
     Index("ix_tokens_user_id", "user_id"),
 )
 

@@ -212,6 +212,7 @@
     event.preventDefault();
     const payload = {};
     for (const input of $$("input[name], select[name]", form)) {
+      if (input.type === "checkbox") { payload[input.name] = input.checked; continue; }
       const raw = input.value.trim();
       if (input.dataset.list !== undefined) {  // a list (a node's tags): words split by spaces or commas
         payload[input.name] = raw.split(/[\s,]+/).filter(Boolean);
@@ -226,8 +227,13 @@
     const button = $("button[type=submit]", form);
     if (button) button.disabled = true;
     try {
-      await api(form.dataset.method || "POST", form.dataset.url, payload);
+      const answer = await api(form.dataset.method || "POST", form.dataset.url, payload);
       toast(form.dataset.done || "Done", "");
+      const secretBox = form.dataset.secretTo && document.getElementById(form.dataset.secretTo);
+      if (secretBox && answer && answer.secret) {  // a token's secret, shown this once (outside the live part)
+        $("code.secret", secretBox).textContent = answer.secret;
+        secretBox.hidden = false;
+      }
       if (!live || !live.contains(form)) form.reset();
       if (document.activeElement) document.activeElement.blur();
       requestRefresh();

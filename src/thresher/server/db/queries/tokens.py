@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 
 from thresher.server.db.tables import tokens, users
 
@@ -13,6 +13,7 @@ INSERT_TOKEN = insert(tokens)
 # disabled are judged by `auth.caller_from_row`).
 _WITH_USER = (select(tokens.c.id, tokens.c.kind, tokens.c.name, tokens.c.node_id, tokens.c.user_id,
                      tokens.c.read_only, tokens.c.expires_at, tokens.c.revoked_at, tokens.c.digest,
+                     tokens.c.pool, tokens.c.max_uses, tokens.c.used_count,
                      users.c.name.label("user_name"), users.c.role, users.c.disabled)
               .outerjoin(users, users.c.id == tokens.c.user_id))
 TOKEN_BY_DIGEST = _WITH_USER.where(tokens.c.digest == bindparam("digest"))
@@ -41,3 +42,20 @@ PERSON_TOKEN = _LISTED.where(tokens.c.id == bindparam("token_id"))
 # A token revoked (kept, never accepted again).
 REVOKE_TOKEN = (update(tokens).where(tokens.c.id == bindparam("token_id"), tokens.c.revoked_at.is_(None))
                 .values(revoked_at=bindparam("now")))
+
+# Enrollment tokens (`server/enrollment.py`), newest first: revoked, expired and used ones are listed as such.
+_ENROLL = select(tokens.c.id, tokens.c.name, tokens.c.created_at, tokens.c.expires_at, tokens.c.revoked_at,
+                 tokens.c.max_uses, tokens.c.used_count, tokens.c.last_used_at, tokens.c.pool).where(
+                     tokens.c.kind == "enroll")
+ENROLL_TOKENS = _ENROLL.order_by(tokens.c.id.desc())
+
+# One enrollment token by id.
+ENROLL_TOKEN = _ENROLL.where(tokens.c.id == bindparam("token_id"))
+
+# One use of an enrollment token, by compare-and-set: only while it is not revoked and has uses left
+# (one row changed: the use is the caller's; none: another registration took the last one). Expiry is
+# judged before, by `model/enrollment.refusal`.
+USE_ENROLL_TOKEN = (update(tokens).where(
+    tokens.c.id == bindparam("token_id"), tokens.c.kind == "enroll", tokens.c.revoked_at.is_(None),
+    or_(tokens.c.max_uses.is_(None), tokens.c.used_count < tokens.c.max_uses))
+    .values(used_count=tokens.c.used_count + 1, last_used_at=bindparam("now")))
