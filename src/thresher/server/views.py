@@ -121,8 +121,9 @@ def layer_view(row: Any, counts: dict[str, int], running: float = 0.0, pending: 
         id=row.id, name=row.name, template=row.template, frames=row.frames, chunk=row.chunk, cores=row.cores,
         memory_mb=row.memory_mb, gpus=row.gpus, tags=row.tags or [], pools=row.pools or [], limits=row.limits or {},
         pending=pending, retries=row.retries, timeout=row.timeout, service=row.service,
-        depends_on=row.depends_on or [],  # a layer holding paused tasks is paused (`server/layer_pause.py`)
-        state=job_state_from_counts(counts, paused=bool(counts.get(TaskState.PAUSED)), killed=False),
+        depends_on=row.depends_on or [], paused=bool(getattr(row, "paused", False)),  # `server/layer_pause.py`
+        state=job_state_from_counts(counts, paused=bool(getattr(row, "paused", False) or counts.get(TaskState.PAUSED)),
+                                    killed=False),
         counts=TaskCounts(**counts), total_tasks=row.total_tasks, progress=_progress(counts, row.total_tasks, running),
         scout=Scout(**row.scout) if getattr(row, "scout", None) else None,
         chunk_decision=ChunkDecision(**row.chunk_decision) if getattr(row, "chunk_decision", None) else None)

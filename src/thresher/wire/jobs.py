@@ -141,6 +141,8 @@ class Layer(BaseModel):
     depends_on: list[str] = Field(..., description="names of the layers of this job it waits for, as submitted "
                                                  "(`GET /jobs/{id}/dependencies`: every kind, as they are now)")
     state: JobState
+    paused: bool = Field(False, description="paused by itself (not by its job's pause): what is freed waits paused; "
+                                            "a job's resume leaves it so")
     counts: TaskCounts
     total_tasks: int
     progress: float = Field(..., description=_PROGRESS)
