@@ -49,6 +49,13 @@
     }
   }
 
+  // One refusal of a bulk action, one line: the server's reason names the job or task already
+  // ("job 12 already failed: nothing to kill"); else the id goes in front.
+  function refusalLine(kind, id, err) {
+    const text = err instanceof ApiError ? err.explain() : String(err);
+    return new RegExp(`\\b${kind} ${id}\\b`).test(text) ? text : `${kind} ${id}: ${text}`;
+  }
+
   async function api(method, url, payload) {
     const init = { method, credentials: "same-origin", headers: { Accept: "application/json", "X-CSRF-Token": csrf } };
     if (payload !== undefined) {
@@ -273,7 +280,7 @@
       const many = verb === "archive" || verb === "delete";  // POST /jobs/archive {ids}: one job a call, one refusal a line
       for (const id of ids) {
         try { await api("POST", many ? `/api/v1/jobs/${verb}` : `/api/v1/jobs/${id}/${verb}`, many ? { ids: [id] } : payload); }
-        catch (err) { refused.push(`job ${id}: ${err instanceof ApiError ? err.explain() : err}`); }
+        catch (err) { refused.push(refusalLine("job", id, err)); }
       }
       const ok = ids.length - refused.length;
       if (ok) toast(`${verb}: ${plural(ok, "job")} done`, "");
@@ -487,7 +494,7 @@
       button.disabled = true;
       for (const id of ids) {
         try { await api("POST", `/api/v1/tasks/${id}/${verb}`); }
-        catch (err) { refused.push(`task ${id}: ${err instanceof ApiError ? err.explain() : err}`); }
+        catch (err) { refused.push(refusalLine("task", id, err)); }
       }
       button.disabled = false;
       const ok = ids.length - refused.length;
