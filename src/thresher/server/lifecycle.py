@@ -23,6 +23,7 @@ from thresher.model.states import (
 )
 from thresher.model.steering_rule import Action, job_refusal, task_refusal
 from thresher.server import dependencies, failures, late_reports, layer_pause, log_cap, log_text, scouts, usage
+from thresher.server.clock import utcnow
 from thresher.server.db import dialects
 from thresher.server.db.queries import jobs as qj
 from thresher.server.db.queries import reports as qr
@@ -301,9 +302,9 @@ def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any
 
 
 def append_log(conn: Connection, node_id: int, attempt_id: int, offset: int, data: str,
-               max_bytes: int = 50 * 1024 * 1024) -> tuple[int, bool]:
-    """Append log bytes at `offset`; returns (server's log size, gap?). Repeated chunks are ignored. Every
-    byte is acknowledged; what is stored stays under `max_bytes` (`server/log_cap.py`)."""
+               max_bytes: int = 50 * 1024 * 1024, now: datetime | None = None) -> tuple[int, bool]:
+    """Append log bytes at `offset`, arrived `now`; returns (server's log size, gap?). Repeated chunks are
+    ignored. Every byte is acknowledged; what is stored stays under `max_bytes` (`server/log_cap.py`)."""
     attempt = conn.execute(qr.ATTEMPT_LOG, {"attempt_id": attempt_id}).first()
     if attempt is None or attempt.node_id != node_id:
         raise NotFound(f"no attempt {attempt_id} on this node")
@@ -314,7 +315,7 @@ def append_log(conn: Connection, node_id: int, attempt_id: int, offset: int, dat
     skip = size - offset
     if skip >= len(raw):
         return size, False
-    log_cap.store(conn, attempt_id, size, raw[skip:], max_bytes)
+    log_cap.store(conn, attempt_id, size, raw[skip:], max_bytes, now or utcnow())
     new_size = size + len(raw) - skip
     conn.execute(qr.SET_LOG_SIZE, {"attempt_id": attempt_id, "size": new_size})
     return new_size, False

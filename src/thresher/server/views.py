@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from thresher.model.failure_summary import FailedAttempt, failure_line, group_failures
 from thresher.model.fit import gpu_indices, node_free
+from thresher.model.log_times import LineTimes
 from thresher.model.spec import MAX_ID
 from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_STATES, TaskState, job_state_from_counts
 from thresher.model.text import readable
@@ -35,6 +36,7 @@ from thresher.wire.jobs import (
     JobStats,
     JobSummary,
     Layer,
+    LineTime,
     LogPiece,
     Scout,
     Task,
@@ -243,7 +245,8 @@ def read_log(conn: Connection, attempt_id: int, *, offset: int, limit: int) -> L
     ended = attempt.state not in LIVE_ATTEMPT_STATES
     more = page.position < attempt.log_size
     return LogPiece(attempt_id=attempt_id, offset=offset, data=data, next_offset=page.position, more=more,
-                    complete=ended and not more)
+                    complete=ended and not more,
+                    times=[LineTime(line=line, at=at) for line, at in page.times.entries])
 
 
 class _Page:
@@ -252,6 +255,7 @@ class _Page:
     def __init__(self, position: int, limit: int) -> None:
         self.position, self.limit, self.taken = position, limit, 0
         self.pieces: list[bytes] = []
+        self.times = LineTimes()  # when its lines arrived (`model/log_times.py`)
         self.full = False  # the limit was reached (or falls inside a character of a row)
 
     def read(self, conn: Connection, attempt_id: int, start: int) -> None:
@@ -264,12 +268,14 @@ class _Page:
                 continue
             if row.offset > self.position:  # the middle of a log past its cap (`server/log_cap.py`)
                 self.pieces.append(log_cap.cut_marker(row.offset - self.position))
+                self.times.add(self.pieces[-1], None)
                 self.position = row.offset
             part = raw[self.position - row.offset:]
             if self.taken + len(part) >= self.limit:  # the page ends in this row: at a character's start
                 part = part[:_char_end(part, max(1, self.limit - self.taken))]
                 self.full = True
             self.pieces.append(part)
+            self.times.add(part, row.arrived_at)
             self.taken += len(part)
             self.position += len(part)
             if self.full:

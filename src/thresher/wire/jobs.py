@@ -239,6 +239,13 @@ class TaskDetail(Task):
     attempts: list[Attempt]
 
 
+class LineTime(BaseModel):
+    """Line `line` of a page's `data` (0-based) and the lines after it, up to the next entry, arrived at `at`."""
+
+    line: int
+    at: Moment
+
+
 class LogPiece(BaseModel):
     """One page of an attempt's log, from byte `offset` (at most the server's `log_page_max_bytes`)."""
 
@@ -248,6 +255,10 @@ class LogPiece(BaseModel):
     next_offset: int = Field(..., description="where the next read starts")
     more: bool = Field(False, description="the server holds log past `next_offset` now: read on from there")
     complete: bool = Field(..., description="the attempt ended and all its log is here")
+    times: list[LineTime] = Field(default_factory=list, description=(
+        "when lines arrived, one entry where the time changes (a line's time is its first byte's; line 0 of a "
+        "page that starts mid-line continues the previous page's last line, which keeps its time); none for "
+        "logs stored before the server kept times"))
 
 
 class DryRunTask(BaseModel):

@@ -157,7 +157,7 @@ LOG_ROW_AFTER = select(func.min(log_chunks.c.offset)).where(log_chunks.c.attempt
 
 # One page of an attempt's log: the stored rows from the one holding byte `:offset` to those starting
 # before `:until` (`views.read_log`; rows are at most `log_cap.ROW_BYTES`, so a page is bounded).
-LOG_PAGE = (select(log_chunks.c.offset, log_chunks.c.data)
+LOG_PAGE = (select(log_chunks.c.offset, log_chunks.c.data, log_chunks.c.arrived_at)
             .where(log_chunks.c.attempt_id == bindparam("attempt_id"),
                    log_chunks.c.offset >= func.coalesce(_ROW_AT, bindparam("offset")),
                    log_chunks.c.offset < bindparam("until"))
