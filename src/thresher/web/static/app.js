@@ -588,7 +588,12 @@
     const MAX_INITIAL = 256 * 1024;
     let attempt = null, offset = 0, chosen = false, busy = false, ended = false, again = false;
     let text = "", lead = "", current = -1;  // the log shown (after the note on what is not), the match in view
-    const search = $("#log-search"), matchesBox = $("#log-matches");
+    const search = $("#log-search"), matchesBox = $("#log-matches"), timesBox = $("#log-times");
+    // When lines arrived: [line of `text`, ISO time] from the pages' `times` (model/log_times.py), in order.
+    let lineTimes = [], lineCount = 0;
+    const showTimes = () => !!(timesBox && timesBox.checked);
+    const pad = (n) => String(n).padStart(2, "0");
+    const clock = (iso) => { const d = new Date(iso); return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`; };
 
     // Search within the log: every match marked, Enter / the arrows move between them. Painted from the
     // text held here, never from HTML: the log is only ever set as text.
@@ -597,18 +602,32 @@
       const parts = [];
       if (lead) { const note = document.createElement("span"); note.className = "note"; note.textContent = lead; parts.push(note); }
       let found = 0;
-      if (!query) parts.push(document.createTextNode(text));
-      else {
-        const hay = text.toLowerCase(), needle = query.toLowerCase();
+      const marked = (chunk) => {  // `chunk` as text, every match of the query marked
+        if (!query) { parts.push(document.createTextNode(chunk)); return; }
+        const hay = chunk.toLowerCase(), needle = query.toLowerCase();
         let at = 0;
         for (let k = hay.indexOf(needle); k >= 0 && found < 5000; k = hay.indexOf(needle, k + needle.length)) {
-          parts.push(document.createTextNode(text.slice(at, k)));
+          parts.push(document.createTextNode(chunk.slice(at, k)));
           const mark = document.createElement("mark");
-          mark.textContent = text.slice(k, k + needle.length);
+          mark.textContent = chunk.slice(k, k + needle.length);
           parts.push(mark);
           at = k + needle.length; found++;
         }
-        parts.push(document.createTextNode(text.slice(at)));
+        parts.push(document.createTextNode(chunk.slice(at)));
+      };
+      if (!showTimes()) marked(text);
+      else {  // a time column: each line after the time its first byte arrived (blank when not known)
+        const lines = text.split("\n");
+        let next = 0, stamp = "";
+        lines.forEach((line, i) => {
+          if (i === lines.length - 1 && line === "") return;
+          while (next < lineTimes.length && lineTimes[next][0] <= i) stamp = clock(lineTimes[next++][1]);
+          const cell = document.createElement("span");
+          cell.className = "log-time";
+          cell.textContent = stamp || "--:--:--";
+          parts.push(cell);
+          marked(i < lines.length - 1 ? line + "\n" : line);
+        });
       }
       pre.replaceChildren(...parts);
       if (matchesBox) matchesBox.textContent = query ? (found ? `${Math.min(current + 1, found) || 0} of ${found}${found >= 5000 ? "+" : ""}` : "no match") : "";
@@ -630,6 +649,7 @@
       $("#log-next").addEventListener("click", () => jump(1));
       $("#log-prev").addEventListener("click", () => jump(-1));
     }
+    if (timesBox) timesBox.addEventListener("change", () => { current = -1; paint(); });
     const wrap = $("#log-wrap");
     if (wrap) {
       const apply = () => pre.classList.toggle("nowrap", !wrap.checked);
@@ -656,6 +676,7 @@
       }
       title.textContent = `attempt ${row.children[0].textContent} on ${row.children[1].textContent}`;
       text = ""; lead = pre.firstChild ? pre.firstChild.textContent : "";
+      lineTimes = []; lineCount = 0;
       const download = $("#log-download");
       if (download) { download.href = `/ui/attempts/${attempt}/log.txt`; download.hidden = false; }
       rows().forEach((r) => r.classList.toggle("selected-log", r === row));
@@ -674,8 +695,13 @@
           if (String(data.attempt_id) !== attempt) break;
           if (data.data) {
             const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
+            for (const t of data.times || []) {  // line 0 may continue the last line shown: it keeps its time
+              if (t.line === 0 && text && !text.endsWith("\n")) continue;
+              lineTimes.push([lineCount + t.line, t.at]);
+            }
+            lineCount += data.data.split("\n").length - 1;
             text += data.data;
-            if (search && search.value) { paint(); const marks = $$("mark", pre); if (marks[current]) marks[current].classList.add("current"); }
+            if ((search && search.value) || showTimes()) { paint(); const marks = $$("mark", pre); if (marks[current]) marks[current].classList.add("current"); }
             else pre.append(document.createTextNode(data.data));
             if (atBottom) pre.scrollTop = pre.scrollHeight;
           }
