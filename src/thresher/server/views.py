@@ -104,13 +104,14 @@ def job_summary(row: Any, counts: dict[str, int], running: float = 0.0) -> JobSu
 
 def list_jobs(conn: Connection, *, state: str | None, project: str | None, owner: str | None, name: str | None,
               limit: int, offset: int, sort: str, folder: str | None = None, archived: bool = False,
-              sequence: str | None = None, shot: str | None = None) -> Page[JobSummary]:
+              sequence: str | None = None, shot: str | None = None, group: str | None = None) -> Page[JobSummary]:
     if sort not in JOB_SORTS:
         raise BadInput("unknown sort", [{"field": "sort", "message": f"use one of {', '.join(JOB_SORTS)}"}])
     total = conn.execute(q.count_jobs(state, project, owner, name, folder, archived, sequence=sequence,
                                       shot=shot)).scalar() or 0
     rows = conn.execute(q.page_of_jobs(state, project, owner, name, sort=sort, limit=limit, offset=offset,
-                                       folder=folder, archived=archived, sequence=sequence, shot=shot)).all()
+                                       folder=folder, archived=archived, sequence=sequence, shot=shot,
+                                       group=group)).all()
     counts = counts_by_job(conn, [r.id for r in rows])
     busy = [r.id for r in rows if counts[r.id].get(TaskState.RUNNING)]
     running = _sums(conn, q.RUNNING_PROGRESS_BY_JOB, {"job_ids": busy}) if busy else {}

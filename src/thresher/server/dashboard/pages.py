@@ -28,7 +28,7 @@ from thresher.model.states import LIVE_ATTEMPT_STATES
 from thresher.server import commands, dependencies, views
 from thresher.server.clock import iso
 from thresher.server.context import ctx
-from thresher.server.dashboard import audit, dep_graph, login, logs, projects, stream
+from thresher.server.dashboard import audit, dep_graph, job_groups, login, logs, projects, stream
 from thresher.server.dashboard.access import DashboardRoute, DataSession, PageSession
 from thresher.server.dashboard.render import JOB_STATES, STATIC_DIR, WEB, render
 from thresher.server.dashboard.session import Session
@@ -92,7 +92,8 @@ def _job_filters(request: Request) -> dict[str, Any]:
     return {"state": state, "project": params.get("project") or "", "folder": params.get("folder") or "",
             "owner": params.get("owner") or "", "name": params.get("name") or "", "sort": sort, "page": page,
             "archived": params.get("archived") == "true",
-            "sequence": params.get("sequence") or "", "shot": params.get("shot") or ""}  # ?archived=true: the archived jobs (server/retention.py)
+            "sequence": params.get("sequence") or "", "shot": params.get("shot") or "",
+            "group": params.get("group") if params.get("group") in job_groups.GROUPS else ""}  # ?archived=true: the archived jobs (server/retention.py)
 
 
 @router.get("/jobs")
@@ -101,12 +102,15 @@ def jobs_page(request: Request, session: PageSession) -> Response:
     query = dict(state=f["state"] or None, project=f["project"] or None, owner=f["owner"] or None,
                  name=f["name"] or None, limit=PAGE_SIZE, sort=f["sort"], folder=f["folder"] or None,
                  archived=f["archived"], sequence=f["sequence"] or None, shot=f["shot"] or None)
+    group = f["group"] or None
     with ctx(request).db.read() as conn:
-        listing = views.list_jobs(conn, offset=(f["page"] - 1) * PAGE_SIZE, **query).model_dump(mode="json")
+        listing = views.list_jobs(conn, offset=(f["page"] - 1) * PAGE_SIZE, group=group, **query).model_dump(mode="json")
         pages = max(1, -(-listing["total"] // PAGE_SIZE))
         if f["page"] > pages:  # a page past the end (an old link, jobs that finished): show the last one
             f["page"] = pages
-            listing = views.list_jobs(conn, offset=(pages - 1) * PAGE_SIZE, **query).model_dump(mode="json")
+            listing = views.list_jobs(conn, offset=(pages - 1) * PAGE_SIZE, group=group, **query).model_dump(mode="json")
+        groups = job_groups.grouped(listing["items"], group, job_groups.totals(conn, group, {
+            k: v for k, v in query.items() if k not in ("limit", "sort")})) if group else None
 
     def link(**change: Any) -> str:
         merged = {**f, **change}
@@ -116,7 +120,7 @@ def jobs_page(request: Request, session: PageSession) -> Response:
         return "/jobs" + ("?" + "&".join(parts) if parts else "")
 
     return render(request, "jobs.html", session, listing=listing, f=f, pages=pages, link=link, title="Jobs",
-                  sorts=JOB_SORT_CHOICES)
+                  sorts=JOB_SORT_CHOICES, groups=groups, group_choices=job_groups.GROUPS)
 
 
 def _previews(conn: Connection, job_id: int) -> list[dict[str, Any]]:

@@ -796,7 +796,10 @@
           if (!info) { if (row || filter.length) later = true; continue; }
           if (row) {
             if (row.dataset.state !== info.state || row.dataset.priority !== String(info.priority)) soon = true;
-            else paintBar($(".progress-col", row), info.counts, info.total);
+            else {
+              paintBar($(".progress-col", row), info.counts, info.total);
+              if ($("tr.group-row", live)) later = true;  // its group's bar sums it: redrawn with the list
+            }
           } else if (filter.includes(info.state)) soon = true;
         }
         if (soon) requestRefresh(); else if (later) slowRefresh();
