@@ -32,7 +32,14 @@ from thresher.server.dashboard import audit, dep_graph, job_groups, login, logs,
 from thresher.server.dashboard.access import DashboardRoute, DataSession, PageSession
 from thresher.server.dashboard.render import JOB_STATES, STATIC_DIR, WEB, render
 from thresher.server.dashboard.session import Session
-from thresher.server.dashboard.thumbs import TaskOutputs, ThumbnailCache, is_image, outputs_of, task_outputs
+from thresher.server.dashboard.thumbs import (
+    TaskOutputs,
+    ThumbnailCache,
+    is_image,
+    outputs_of,
+    stitched_images,
+    task_outputs,
+)
 from thresher.server.db.queries import dashboard as q
 from thresher.server.errors import ApiProblem, NotFound
 
@@ -188,6 +195,7 @@ def task_page(request: Request, task_id: int, session: PageSession) -> Response:
             return _missing(request, session, exc)
         job = conn.execute(q.JOB_BRIEF, {"job_id": task["job_id"]}).first()
         outputs = task_outputs(conn, task_id)
+        stitched = stitched_images(conn, task)
         command = _command(conn, task["attempts"][-1]["id"]) if task["attempts"] else None
     files = []
     for i, path in enumerate(outputs.paths[:FILES_LISTED]):
@@ -200,7 +208,8 @@ def task_page(request: Request, task_id: int, session: PageSession) -> Response:
         files.append({"index": i, "path": path, "exists": exists, "ours": ours, "image": is_image(path) and ours})
     live = next((a for a in reversed(task["attempts"]) if a["state"] in LIVE_ATTEMPT_STATES), None)
     return render(request, "task.html", session, task=task, job=job, files=files, command=command,
-                  more_files=max(0, len(outputs.paths) - FILES_LISTED), live_attempt=live, title=f"Task {task_id}")
+                  more_files=max(0, len(outputs.paths) - FILES_LISTED), live_attempt=live, title=f"Task {task_id}",
+                  stitched=stitched)
 
 
 def _command(conn: Connection, attempt_id: int) -> dict[str, Any]:
