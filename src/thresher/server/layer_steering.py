@@ -84,6 +84,8 @@ def _end_layer(conn: Connection, job_id: int, name: str, state: TaskState, now: 
     changes = lifecycle.kill_running(conn, [t for t in open_tasks if t.state == TaskState.RUNNING])
     conn.execute(qs.END_LAYER_TASKS, {"b_layer_id": layer.id, "from_states": _UNFINISHED, "b_state": state,
                                       "now": now})
+    if state == TaskState.SKIPPED:  # done by hand: nothing is left for its pause to hold (a killed layer
+        conn.execute(qs.SET_LAYER_PAUSED, {"layer_id": layer.id, "b_paused": False})  # retried stays paused)
     return changes.merge(lifecycle.refresh_job(conn, job_id, now))
 
 
