@@ -39,3 +39,15 @@ def test_jobs_are_listed_by_sequence_and_shot(farm: Any) -> None:
     shown = {int(part.split('"')[0]) for part in page.text.split('data-job="')[1:]}
     assert shown == {a, c}
     assert 'value="sh010"' in page.text
+
+    # grouped by shot, sequence or project (`?group=`): a header row per group, the filters kept
+    def groups(url: str) -> list[str]:
+        text = _session(farm).get(url).text
+        return [part.split('"')[0] for part in text.split('class="group-row" data-group="')[1:]]
+
+    assert groups("/jobs?group=shot&sort=id") == ["default / (none) / (none)", "default / sq010 / sh010",
+                                                  "default / sq010 / sh020", "default / sq020 / sh010"]
+    assert groups("/jobs?group=sequence&shot=sh010") == ["default / sq010", "default / sq020"]
+    grouped = _session(farm).get("/jobs?group=project&fragment=1")  # the live refresh's part, grouped too
+    assert groups("/jobs?group=project") == ["default"] and "data-group-count>4 jobs<" in grouped.text and 'data-group="default"' in grouped.text
+    assert groups("/jobs?group=nonsense") == []  # an unknown grouping groups nothing, like an unknown sort

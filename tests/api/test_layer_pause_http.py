@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from tests.api.test_dependencies_http import _agent
+
+from thresher.client.http import ApiError
 
 
 def _states(farm: Any, job_id: int, layer: str) -> list[str]:
@@ -85,3 +88,29 @@ def test_held_tasks_released_by_hand_into_a_paused_layer_stay_paused(farm: Any) 
     assert _states(farm, job_id, "render") == ["paused"] * 5
     _act(farm, job_id, "render", "resume")
     assert _states(farm, job_id, "render") == ["ready"] * 5
+
+
+def test_a_layer_still_waiting_pauses_and_a_job_resume_leaves_it_paused(farm: Any) -> None:
+    job = farm.api.post("/jobs", {"name": "waiting", "project": "default", "layers": [
+        {"name": "render", "frames": "1-2", "args": {"command": ["true"]}},
+        {"name": "comp", "frames": "1-2", "args": {"command": ["true"]},
+         "depends_on": [{"layer": "render", "frames": True}]}]})
+    job_id = job["id"]
+    assert _states(farm, job_id, "comp") == ["waiting", "waiting"]
+    comp = _act(farm, job_id, "comp", "pause")["layers"][1]  # nothing ready to park: the layer's own pause
+    assert comp["paused"] is True and comp["state"] == "paused"
+    with pytest.raises(ApiError) as refused:
+        _act(farm, job_id, "comp", "pause")
+    assert refused.value.status == 409 and "layer comp of job" in str(refused.value) and "already paused" in str(refused.value)
+    agent = _agent(farm)
+    _finish(agent, _take(agent), "succeeded")
+    farm.wait_for(lambda: "waiting" not in _states(farm, job_id, "comp")[:1], message="comp frame 1 released")
+    assert _states(farm, job_id, "comp") == ["paused", "waiting"]  # released into the layer's pause
+
+    farm.api.post(f"/jobs/{job_id}/pause")
+    resumed = farm.api.post(f"/jobs/{job_id}/resume")  # the job's resume leaves the layer's pause alone
+    assert resumed["layers"][1]["paused"] is True and resumed["layers"][0]["paused"] is False
+    assert _states(farm, job_id, "render") == ["succeeded", "ready"] and _states(farm, job_id, "comp") == ["paused", "waiting"]
+    assert resumed["layers"][1]["pending"] == "the layer is paused: resume it"
+    assert _act(farm, job_id, "comp", "resume")["layers"][1]["paused"] is False
+    assert _states(farm, job_id, "comp") == ["ready", "waiting"]

@@ -190,3 +190,23 @@ def test_reading_a_100_mb_log_does_not_grow_the_server_with_the_log(make_farm: A
     high_water = max(peak[0], _status_kb(server.pid, "VmHWM") * 1024 if reset else 0)
     grown = high_water - before
     assert grown < 40 * MB, f"the server grew by {grown / MB:.0f} MB reading a {offset / MB:.0f} MB log"
+
+
+def test_each_line_carries_when_its_chunk_arrived(bench: Bench) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    node, attempt = _attempt(bench)
+    t0 = datetime(2026, 12, 1, 12, 0, 0, tzinfo=timezone.utc)
+    offset = 0
+    for k, data in enumerate(["one\ntwo\n", "thr", "ee\nfour\n"]):  # the third chunk ends a line begun earlier
+        with bench.db.write() as conn:
+            offset, gap = lifecycle.append_log(conn, node, attempt, offset, data, now=t0 + timedelta(seconds=k))
+        assert not gap
+    with bench.db.read() as conn:
+        whole = views.read_log(conn, attempt, offset=0, limit=1000)
+        tail = views.read_log(conn, attempt, offset=10, limit=1000)  # from "ree": mid-line
+    assert whole.data == "one\ntwo\nthree\nfour\n"
+    assert [(t.line, t.at) for t in whole.times] == [(0, t0), (2, t0 + timedelta(seconds=1)),
+                                                      (3, t0 + timedelta(seconds=2))]
+    assert tail.data == "ree\nfour\n"  # its line 0 continues a line: the reader keeps the earlier time
+    assert [(t.line, t.at) for t in tail.times] == [(0, t0 + timedelta(seconds=1)), (1, t0 + timedelta(seconds=2))]

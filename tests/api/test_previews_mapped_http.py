@@ -1,6 +1,6 @@
 """Previews follow the job's path mapping and the task's wedge value (`dashboard/thumbs.outputs_of` builds the
 outputs as the assignment does, for the server's OS): a job submitted with `Z:/` paths and a wedge shows
-each task's own image. A real server on both databases, an agent played over the API."""
+each task's own image; a tile task shows its frame stitched. A real server on both databases, an agent played over the API."""
 
 from __future__ import annotations
 
@@ -37,6 +37,19 @@ def test_a_path_mapped_wedged_job_previews_each_tasks_own_file(farm: Any, tmp_pa
         thumb = f"/ui/thumb/{task['id']}/0"
         assert f'src="{thumb}"' in job_page
         page = client.get(f"/tasks/{task['id']}").text
-        assert f"w{wedge}.0001.png" in page and f'src="{thumb}"' in page
+        assert f"w{wedge}.0001.png" in page and f'src="{thumb}"' in page and "Stitched frame" not in page
         answer = client.get(thumb)
         assert answer.status_code == 200 and answer.headers["content-type"].startswith("image/")
+
+    # a tile task's page shows its frame stitched (`thumbs.stitched_images`), once its stitch task wrote it
+    tiled = farm.api.post("/jobs", {"name": "tiled", "layers": [
+        {"name": "beauty", "frames": "1", "template": "povray", "tiles": "2x1",
+         "args": {"scene": "/shots/s.pov", "output": f"{out}/t.####.png", "width": 64, "height": 48}}]})["id"]
+    tiled_tasks = farm.api.get(f"/jobs/{tiled}/tasks")["items"]
+    tile = next(t["id"] for t in tiled_tasks if t["layer"] == "beauty")
+    stitch = next(t["id"] for t in tiled_tasks if t["layer"] == "beauty-stitch")
+    page = client.get(f"/tasks/{tile}").text
+    assert "Stitched frame" in page and f'href="/tasks/{stitch}"' in page and "not stitched yet" in page
+    Image.new("RGB", (64, 48), (0, 200, 0)).save(out / "t.0001.png")
+    assert f'src="/ui/thumb/{stitch}/0"' in client.get(f"/tasks/{tile}").text
+    assert client.get(f"/ui/thumb/{stitch}/0").headers["content-type"].startswith("image/")

@@ -39,7 +39,7 @@ def test_layer_actions_touch_only_their_layer(farm: Any) -> None:
     act("render", "pause")
     assert _states(farm, job["id"], "render") == ["paused"] * 4
     assert _states(farm, job["id"], "comp") == ["ready"] * 2
-    assert "no ready tasks to pause" in _refused(lambda: act("render", "pause"), 409)
+    assert "is already paused" in _refused(lambda: act("render", "pause"), 409)
     act("render", "resume")
     assert _states(farm, job["id"], "render") == ["ready"] * 4
     assert act("comp", "kill")["layers"][1]["counts"]["killed"] == 2

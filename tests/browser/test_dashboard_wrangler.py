@@ -4,6 +4,7 @@ grid acted on, a job cloned with changes, a node's tags edited, and a log search
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -109,6 +110,11 @@ def test_layers_grid_selection_clone_node_tags_and_log_search(browser: Any, make
         page.locator("#log-matches", has_text="2 of 2").wait_for()
         page.uncheck("#log-wrap")
         assert "nowrap" in (page.get_attribute("#log", "class") or "")
+        page.check("#log-times")  # a time column: when each line arrived (one chunk here: one time for all)
+        page.wait_for_function("() => document.querySelectorAll('#log .log-time').length === 10")
+        stamps = page.locator("#log .log-time").all_text_contents()
+        assert len(set(stamps)) == 1 and re.fullmatch(r"\d\d:\d\d:\d\d", stamps[0]), stamps
+        assert page.locator("#log mark").count() == 2  # the search still marks its matches
         with page.expect_download() as got:
             page.click("#log-download")
         path = got.value.path()

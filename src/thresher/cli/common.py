@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from typing import Annotated, Any, NoReturn
 
@@ -70,6 +71,13 @@ def emit_json(data: Any) -> None:
 def err(message: str) -> None:
     """One line on stderr, without Rich markup interpretation (server text may hold brackets)."""
     typer.echo(message, err=True)
+
+
+def refusal_line(kind: str, ident: int, detail: str) -> str:
+    """One refusal of a command acting on several things, one line each: "error: job 12 already failed:
+    nothing to kill" (the server's reason names the thing already; else it is put in front)."""
+    named = re.search(rf"\b{kind} {ident}\b", detail)
+    return f"error: {detail}" if named else f"error: {kind} {ident}: {detail}"
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:

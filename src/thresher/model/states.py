@@ -64,8 +64,8 @@ class NodeAdminState(StrEnum):
 def freed_state(*, job_paused: bool, layer_paused: bool) -> TaskState:
     """Where a task goes once nothing holds it back (its dependencies met, its scouts done, a failed try
     to run again, a lost attempt requeued): ready, or paused while a person has paused its job or its
-    layer. Pausing means nothing new starts, whenever the task became free. A layer has no paused flag:
-    it is paused while it holds paused tasks in a job that is not (`server/layer_pause.py`)."""
+    layer. Pausing means nothing new starts, whenever the task became free. A layer's own pause is
+    `layers.paused` (`server/layer_pause.py`)."""
     return TaskState.PAUSED if job_paused or layer_paused else TaskState.READY
 
 

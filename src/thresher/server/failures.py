@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from thresher.model.states import AttemptState, TaskState
+from thresher.model.states import AttemptState
 from thresher.server.db import dialects
 from thresher.server.db.queries import dispatch as qd
 from thresher.server.db.queries import failures as q
@@ -77,8 +77,7 @@ def restart(conn: Connection, job: Any) -> int:
     if job.stop_reason is None:
         return 0
     conn.execute(qs.SET_JOB_PAUSED, {"job_id": job.id, "b_paused": False})
-    return int(conn.execute(qs.MOVE_JOB_TASKS, {"b_job_id": job.id, "from_state": TaskState.PAUSED,
-                                                "to_state": TaskState.READY}).rowcount)
+    return int(conn.execute(qs.RESUME_JOB_TASKS, {"b_job_id": job.id}).rowcount)  # layers paused by themselves stay
 
 
 def job_blocklist(conn: Connection, job_id: int) -> Blocklist:

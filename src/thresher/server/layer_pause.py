@@ -1,13 +1,16 @@
 """A paused layer stays paused for the tasks freed after the pause (**the** rule is
 `model.states.freed_state`).
 
-A layer has no paused flag (no migration): `layer_steering.pause_layer` parks its ready tasks as
-`paused`, and while a layer of a job that is not paused holds paused tasks, it is paused. Every place
-that frees a task asks here where it goes: the dependency check (`dependencies.release`,
+A layer's own pause is `layers.paused` (migration 0012), set by `layer_steering.pause_layer` (which
+parks its ready tasks as `paused`) even when all its tasks still wait on dependencies or scouts. Every
+place that frees a task asks here where it goes: the dependency check (`dependencies.release`,
 `release_ended`: what scouts' held tasks released, `chunk: auto`'s regrouped tasks and satisfied
 dependencies all pass through it), a failed try retried and a lost attempt requeued
-(`lifecycle._finish_one`, `lose_attempts`). Resuming the layer (or the job: it resumes its layers too)
-makes them ready.
+(`lifecycle._finish_one`, `lose_attempts`). Resuming the layer makes them ready.
+
+A job's pause and a layer's are two switches: resuming the job leaves the layers paused one by one as
+they are (their tasks stay paused; the job page and `thresher job` show them `paused`), and a layer's
+resume is refused while its job is paused. Neither resume silently undoes the other's pause.
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ from thresher.server.db.queries import steering as qs
 
 
 def is_paused(conn: Connection, layer_id: int) -> bool:
-    """Whether a person paused this layer (it holds paused tasks)."""
+    """Whether a person paused this layer by itself (`layers.paused`)."""
     return bool(conn.execute(qs.LAYER_PAUSED, {"layer_id": layer_id}).scalar())
 
 
 def freed(conn: Connection, layer_id: int, job_paused: bool) -> TaskState:
-    """Where a task of this layer goes once free, its job's pause known (one index lookup unless the job is paused)."""
+    """Where a task of this layer goes once free, its job's pause known (one primary-key lookup unless the job is paused)."""
     return freed_state(job_paused=job_paused, layer_paused=not job_paused and is_paused(conn, layer_id))
 
 

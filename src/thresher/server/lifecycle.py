@@ -14,7 +14,6 @@ from typing import Any, Iterable, Sequence
 from sqlalchemy import Connection
 
 from thresher.model.states import (
-    DONE_TASK_STATES,
     FINAL_JOB_STATES,
     LIVE_ATTEMPT_STATES,
     AttemptState,
@@ -22,12 +21,13 @@ from thresher.model.states import (
     TaskState,
     job_state_from_counts,
 )
+from thresher.model.steering_rule import Action, job_refusal, task_refusal
 from thresher.server import dependencies, failures, late_reports, layer_pause, log_cap, log_text, scouts, usage
+from thresher.server.clock import utcnow
 from thresher.server.db import dialects
 from thresher.server.db.queries import jobs as qj
 from thresher.server.db.queries import reports as qr
 from thresher.server.db.queries import steering as qs
-from thresher.server.db.queries.steering import STEERABLE_TASK_STATES
 from thresher.server.errors import Conflict, NotFound
 from thresher.server.failures import DEFAULT_LIMITS as DEFAULT_FAILURE_LIMITS
 from thresher.server.failures import FailureLimits
@@ -302,9 +302,9 @@ def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any
 
 
 def append_log(conn: Connection, node_id: int, attempt_id: int, offset: int, data: str,
-               max_bytes: int = 50 * 1024 * 1024) -> tuple[int, bool]:
-    """Append log bytes at `offset`; returns (server's log size, gap?). Repeated chunks are ignored. Every
-    byte is acknowledged; what is stored stays under `max_bytes` (`server/log_cap.py`)."""
+               max_bytes: int = 50 * 1024 * 1024, now: datetime | None = None) -> tuple[int, bool]:
+    """Append log bytes at `offset`, arrived `now`; returns (server's log size, gap?). Repeated chunks are
+    ignored. Every byte is acknowledged; what is stored stays under `max_bytes` (`server/log_cap.py`)."""
     attempt = conn.execute(qr.ATTEMPT_LOG, {"attempt_id": attempt_id}).first()
     if attempt is None or attempt.node_id != node_id:
         raise NotFound(f"no attempt {attempt_id} on this node")
@@ -315,7 +315,7 @@ def append_log(conn: Connection, node_id: int, attempt_id: int, offset: int, dat
     skip = size - offset
     if skip >= len(raw):
         return size, False
-    log_cap.store(conn, attempt_id, size, raw[skip:], max_bytes)
+    log_cap.store(conn, attempt_id, size, raw[skip:], max_bytes, now or utcnow())
     new_size = size + len(raw) - skip
     conn.execute(qr.SET_LOG_SIZE, {"attempt_id": attempt_id, "size": new_size})
     return new_size, False
@@ -374,10 +374,21 @@ def _kill_running(conn: Connection, running: Sequence[Any]) -> Changes:
 job_row, kill_running = _job, _kill_running  # for `server/layer_steering.py`
 
 
+def _refuse_job(conn: Connection, action: Action, job: Any) -> None:
+    """409 when `action` would do nothing to the job (**the** rule: `model/steering_rule.job_refusal`)."""
+    refusal = job_refusal(action, job.id, JobState(job.state), paused=job.paused, counts=task_counts(conn, job.id))
+    if refusal:
+        raise Conflict(refusal)
+
+
+def _refuse_task(action: Action, task_id: int, state: str) -> None:
+    refusal = task_refusal(action, task_id, TaskState(state))
+    if refusal:
+        raise Conflict(refusal)
+
+
 def kill_job(conn: Connection, job_id: int, now: datetime) -> Changes:
-    job = _job(conn, job_id)
-    if job.state == JobState.SUCCEEDED:
-        raise Conflict(f"job {job_id} already succeeded; nothing to kill")
+    _refuse_job(conn, Action.KILL, _job(conn, job_id))
     changes = _kill_running(conn, conn.execute(qs.RUNNING_IN_JOB, {"job_id": job_id}).all())
     conn.execute(qs.KILL_JOB_TASKS, {"b_job_id": job_id, "now": now})
     conn.execute(qs.SET_JOB_KILLED, {"job_id": job_id, "b_killed": True})
@@ -385,19 +396,18 @@ def kill_job(conn: Connection, job_id: int, now: datetime) -> Changes:
 
 
 def pause_job(conn: Connection, job_id: int, now: datetime) -> Changes:
-    job = _job(conn, job_id)
-    if job.state in FINAL_JOB_STATES:
-        raise Conflict(f"job {job_id} is {job.state}; only unfinished jobs can be paused")
+    _refuse_job(conn, Action.PAUSE, _job(conn, job_id))
     conn.execute(qs.SET_JOB_PAUSED, {"job_id": job_id, "b_paused": True})
     conn.execute(qs.MOVE_JOB_TASKS, {"b_job_id": job_id, "from_state": TaskState.READY, "to_state": TaskState.PAUSED})
     return refresh_job(conn, job_id, now)
 
 
 def resume_job(conn: Connection, job_id: int, now: datetime) -> Changes:
-    n = failures.restart(conn, _job(conn, job_id))
+    job = _job(conn, job_id)
+    _refuse_job(conn, Action.RESUME, job)
+    n = failures.restart(conn, job)
     conn.execute(qs.SET_JOB_PAUSED, {"job_id": job_id, "b_paused": False})
-    n += conn.execute(qs.MOVE_JOB_TASKS, {"b_job_id": job_id, "from_state": TaskState.PAUSED,
-                                          "to_state": TaskState.READY}).rowcount
+    n += conn.execute(qs.RESUME_JOB_TASKS, {"b_job_id": job_id}).rowcount  # layers paused by themselves stay
     return Changes(ready=n).merge(refresh_job(conn, job_id, now))
 
 
@@ -405,18 +415,20 @@ def retry_tasks(conn: Connection, job_id: int, task_ids: list[int] | None, now: 
     """Failed and killed tasks (or the given ones) get a fresh set of tries; the job's failures count from
     zero again, and a job its failure limit stopped runs again (`failures.restart`)."""
     job = _job(conn, job_id)
-    restarted = failures.restart(conn, job)
-    if job.stop_reason is not None:
-        job = _job(conn, job_id)
-    target = TaskState.PAUSED if job.paused else TaskState.WAITING  # waiting: the dependency check decides
     if task_ids:
         rows = conn.execute(qs.JOB_TASKS_BY_ID, {"job_id": job_id, "task_ids": task_ids}).all()
         missing = set(task_ids) - {r.id for r in rows}
         if missing:
             raise NotFound(f"job {job_id} has no task {sorted(missing)[0]}")
-        busy = [r.id for r in rows if r.state == TaskState.RUNNING]
-        if busy:
-            raise Conflict(f"task {busy[0]} is running; kill it first or wait for it to end")
+        for row in rows:
+            _refuse_task(Action.RETRY, row.id, row.state)
+    else:
+        _refuse_job(conn, Action.RETRY, job)
+    restarted = failures.restart(conn, job)
+    if job.stop_reason is not None:
+        job = _job(conn, job_id)
+    target = TaskState.PAUSED if job.paused else TaskState.WAITING  # waiting: the dependency check decides
+    if task_ids:
         n = conn.execute(qs.RETRY_JOB_TASKS, {"b_job_id": job_id, "task_ids": task_ids, "b_state": target}).rowcount
     else:
         n = conn.execute(qs.RETRY_FAILED_TASKS, {"b_job_id": job_id, "b_state": target}).rowcount
@@ -428,8 +440,7 @@ def retry_tasks(conn: Connection, job_id: int, task_ids: list[int] | None, now: 
 
 def skip_task(conn: Connection, task_id: int, now: datetime) -> tuple[int, Changes]:
     task = _task(conn, task_id)
-    if task.state in DONE_TASK_STATES:
-        raise Conflict(f"task {task_id} is already {task.state}")
+    _refuse_task(Action.SKIP, task_id, task.state)
     changes = _kill_running(conn, conn.execute(qs.RUNNING_TASK, {"task_id": task_id}).all())
     conn.execute(qs.END_TASK, {"task_id": task_id, "b_state": TaskState.SKIPPED, "now": now})
     return task.job_id, changes.merge(refresh_job(conn, task.job_id, now))
@@ -437,8 +448,7 @@ def skip_task(conn: Connection, task_id: int, now: datetime) -> tuple[int, Chang
 
 def kill_task(conn: Connection, task_id: int, now: datetime) -> tuple[int, Changes]:
     task = _task(conn, task_id)
-    if task.state not in (*STEERABLE_TASK_STATES, TaskState.RUNNING):
-        raise Conflict(f"task {task_id} is {task.state}; only waiting, ready, paused or running tasks can be killed")
+    _refuse_task(Action.KILL, task_id, task.state)
     changes = _kill_running(conn, conn.execute(qs.RUNNING_TASK, {"task_id": task_id}).all())
     conn.execute(qs.END_TASK, {"task_id": task_id, "b_state": TaskState.KILLED, "now": now})
     return task.job_id, changes.merge(refresh_job(conn, task.job_id, now))

@@ -10,6 +10,8 @@ key's range, whatever the log's size."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Connection
 
 from thresher.server import log_text
@@ -70,14 +72,17 @@ def rows(offset: int, raw: bytes, most: int = ROW_BYTES) -> list[tuple[int, byte
     return out
 
 
-def store(conn: Connection, attempt_id: int, offset: int, raw: bytes, cap: int) -> None:
+def store(conn: Connection, attempt_id: int, offset: int, raw: bytes, cap: int,
+          arrived_at: datetime | None = None) -> None:
     """Store the fresh bytes `raw` of an attempt's log at `offset`, keeping the log under `cap`. Every
-    byte kept is stored exactly, escaped where the text column cannot hold it (`server/log_text.py`)."""
+    byte kept is stored exactly, escaped where the text column cannot hold it (`server/log_text.py`).
+    Each row keeps when its piece arrived (`arrived_at`): one time per agent chunk, not per line, which
+    the reader turns into the lines' times (`views.read_log`)."""
     pieces, tail_from = _pieces(offset, raw, cap)
     stored = [row for o, b in pieces for row in rows(o, b)]
     if stored:
-        conn.execute(qr.INSERT_LOG_CHUNK, [{"attempt_id": attempt_id, "offset": o, "data": log_text.to_stored(b)}
-                                           for o, b in stored])
+        conn.execute(qr.INSERT_LOG_CHUNK, [{"attempt_id": attempt_id, "offset": o, "data": log_text.to_stored(b),
+                                            "arrived_at": arrived_at} for o, b in stored])
     if offset + len(raw) > cap:  # the middle: from the head's end to where the kept tail starts
         conn.execute(qr.DROP_LOG_MIDDLE, {"attempt_id": attempt_id, "head": int(cap * HEAD_SHARE),
                                           "tail_from": tail_from})

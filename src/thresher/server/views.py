@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from thresher.model.failure_summary import FailedAttempt, failure_line, group_failures
 from thresher.model.fit import gpu_indices, node_free
+from thresher.model.log_times import LineTimes
 from thresher.model.spec import MAX_ID
 from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_STATES, TaskState, job_state_from_counts
 from thresher.model.text import readable
@@ -35,6 +36,7 @@ from thresher.wire.jobs import (
     JobStats,
     JobSummary,
     Layer,
+    LineTime,
     LogPiece,
     Scout,
     Task,
@@ -102,13 +104,14 @@ def job_summary(row: Any, counts: dict[str, int], running: float = 0.0) -> JobSu
 
 def list_jobs(conn: Connection, *, state: str | None, project: str | None, owner: str | None, name: str | None,
               limit: int, offset: int, sort: str, folder: str | None = None, archived: bool = False,
-              sequence: str | None = None, shot: str | None = None) -> Page[JobSummary]:
+              sequence: str | None = None, shot: str | None = None, group: str | None = None) -> Page[JobSummary]:
     if sort not in JOB_SORTS:
         raise BadInput("unknown sort", [{"field": "sort", "message": f"use one of {', '.join(JOB_SORTS)}"}])
     total = conn.execute(q.count_jobs(state, project, owner, name, folder, archived, sequence=sequence,
                                       shot=shot)).scalar() or 0
     rows = conn.execute(q.page_of_jobs(state, project, owner, name, sort=sort, limit=limit, offset=offset,
-                                       folder=folder, archived=archived, sequence=sequence, shot=shot)).all()
+                                       folder=folder, archived=archived, sequence=sequence, shot=shot,
+                                       group=group)).all()
     counts = counts_by_job(conn, [r.id for r in rows])
     busy = [r.id for r in rows if counts[r.id].get(TaskState.RUNNING)]
     running = _sums(conn, q.RUNNING_PROGRESS_BY_JOB, {"job_ids": busy}) if busy else {}
@@ -121,8 +124,9 @@ def layer_view(row: Any, counts: dict[str, int], running: float = 0.0, pending: 
         id=row.id, name=row.name, template=row.template, frames=row.frames, chunk=row.chunk, cores=row.cores,
         memory_mb=row.memory_mb, gpus=row.gpus, tags=row.tags or [], pools=row.pools or [], limits=row.limits or {},
         pending=pending, retries=row.retries, timeout=row.timeout, service=row.service,
-        depends_on=row.depends_on or [],  # a layer holding paused tasks is paused (`server/layer_pause.py`)
-        state=job_state_from_counts(counts, paused=bool(counts.get(TaskState.PAUSED)), killed=False),
+        depends_on=row.depends_on or [], paused=bool(getattr(row, "paused", False)),  # `server/layer_pause.py`
+        state=job_state_from_counts(counts, paused=bool(getattr(row, "paused", False) or counts.get(TaskState.PAUSED)),
+                                    killed=False),
         counts=TaskCounts(**counts), total_tasks=row.total_tasks, progress=_progress(counts, row.total_tasks, running),
         scout=Scout(**row.scout) if getattr(row, "scout", None) else None,
         chunk_decision=ChunkDecision(**row.chunk_decision) if getattr(row, "chunk_decision", None) else None)
@@ -242,7 +246,8 @@ def read_log(conn: Connection, attempt_id: int, *, offset: int, limit: int) -> L
     ended = attempt.state not in LIVE_ATTEMPT_STATES
     more = page.position < attempt.log_size
     return LogPiece(attempt_id=attempt_id, offset=offset, data=data, next_offset=page.position, more=more,
-                    complete=ended and not more)
+                    complete=ended and not more,
+                    times=[LineTime(line=line, at=at) for line, at in page.times.entries])
 
 
 class _Page:
@@ -251,6 +256,7 @@ class _Page:
     def __init__(self, position: int, limit: int) -> None:
         self.position, self.limit, self.taken = position, limit, 0
         self.pieces: list[bytes] = []
+        self.times = LineTimes()  # when its lines arrived (`model/log_times.py`)
         self.full = False  # the limit was reached (or falls inside a character of a row)
 
     def read(self, conn: Connection, attempt_id: int, start: int) -> None:
@@ -263,12 +269,14 @@ class _Page:
                 continue
             if row.offset > self.position:  # the middle of a log past its cap (`server/log_cap.py`)
                 self.pieces.append(log_cap.cut_marker(row.offset - self.position))
+                self.times.add(self.pieces[-1], None)
                 self.position = row.offset
             part = raw[self.position - row.offset:]
             if self.taken + len(part) >= self.limit:  # the page ends in this row: at a character's start
                 part = part[:_char_end(part, max(1, self.limit - self.taken))]
                 self.full = True
             self.pieces.append(part)
+            self.times.add(part, row.arrived_at)
             self.taken += len(part)
             self.position += len(part)
             if self.full:

@@ -39,9 +39,13 @@ def pending_reasons(conn: Connection, job: Any, layers: Sequence[Any], counts: d
         if mine.get(TaskState.READY):
             farm = farm or _Farm.read(conn, job)
             by_layer[layer.id] = farm.why_not(job, layer)
+        elif mine.get(TaskState.PAUSED) and job.paused:
+            by_layer[layer.id] = job.stop_reason or "the job is paused"
+        elif getattr(layer, "paused", False) and (mine.get(TaskState.PAUSED) or mine.get(TaskState.WAITING)
+                                                  or mine.get(TaskState.HELD)):
+            by_layer[layer.id] = "the layer is paused: resume it"
         elif mine.get(TaskState.PAUSED):
-            by_layer[layer.id] = (job.stop_reason or "the job is paused") if job.paused else \
-                "the layer is paused: resume it"
+            by_layer[layer.id] = job.stop_reason or "the job is paused"
         elif mine.get(TaskState.WAITING):
             by_layer[layer.id] = held.get(layer.id) or "waiting for its dependencies"
         elif layer.id in held_by_scouts:

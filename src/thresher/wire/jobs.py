@@ -141,6 +141,8 @@ class Layer(BaseModel):
     depends_on: list[str] = Field(..., description="names of the layers of this job it waits for, as submitted "
                                                  "(`GET /jobs/{id}/dependencies`: every kind, as they are now)")
     state: JobState
+    paused: bool = Field(False, description="paused by itself (not by its job's pause): what is freed waits paused; "
+                                            "a job's resume leaves it so")
     counts: TaskCounts
     total_tasks: int
     progress: float = Field(..., description=_PROGRESS)
@@ -237,6 +239,13 @@ class TaskDetail(Task):
     attempts: list[Attempt]
 
 
+class LineTime(BaseModel):
+    """Line `line` of a page's `data` (0-based) and the lines after it, up to the next entry, arrived at `at`."""
+
+    line: int
+    at: Moment
+
+
 class LogPiece(BaseModel):
     """One page of an attempt's log, from byte `offset` (at most the server's `log_page_max_bytes`)."""
 
@@ -246,6 +255,10 @@ class LogPiece(BaseModel):
     next_offset: int = Field(..., description="where the next read starts")
     more: bool = Field(False, description="the server holds log past `next_offset` now: read on from there")
     complete: bool = Field(..., description="the attempt ended and all its log is here")
+    times: list[LineTime] = Field(default_factory=list, description=(
+        "when lines arrived, one entry where the time changes (a line's time is its first byte's; line 0 of a "
+        "page that starts mid-line continues the previous page's last line, which keeps its time); none for "
+        "logs stored before the server kept times"))
 
 
 class DryRunTask(BaseModel):

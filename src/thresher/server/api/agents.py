@@ -162,7 +162,7 @@ def post_log(request: Request, body: LogChunk, attempt_id: int = Path(..., ge=1,
     server = ctx(request)
     with server.db.write() as conn:
         size, gap = lifecycle.append_log(conn, node_id, attempt_id, body.offset, body.data,
-                                          server.settings.log_max_bytes)
+                                          server.settings.log_max_bytes, utcnow())
     if gap:
         return JSONResponse({"detail": f"log gap: the server has {size} bytes", "errors": [], "next_offset": size},
                             status_code=409)

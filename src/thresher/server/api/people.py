@@ -237,7 +237,7 @@ def pause_job(request: Request, job_id: JobId) -> Job:
 
 
 @router.post("/jobs/{job_id}/resume", summary="Resume a paused job", operation_id="resume_job", dependencies=[permit("job.resume")], tags=["jobs"],
-             response_model=Job, responses=_ONE)
+             response_model=Job, responses=_CHANGE)
 def resume_job(request: Request, job_id: JobId) -> Job:
     return _job_action(ctx(request), lifecycle.resume_job, job_id)
 

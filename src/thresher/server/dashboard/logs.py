@@ -1,8 +1,9 @@
 """An attempt's whole log as a file (the task page's Download), `GET /ui/attempts/{id}/log.txt`.
 
 Read in pages of `log_page_max_bytes` through `views.read_log`, the reader the API's log route uses, and
-streamed, so a long log is never held whole in memory (one page per database round trip). Log chunks carry no arrival time (the `log_chunks` table keeps the offset
-and the text only), so neither the download nor the page can show per-line times.
+streamed, so a long log is never held whole in memory (one page per database round trip). The file is
+the log's text only; the lines' arrival times (`LogPiece.times`, `model/log_times.py`) are the task
+page's time column.
 """
 
 from __future__ import annotations

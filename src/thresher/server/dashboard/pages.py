@@ -29,12 +29,19 @@ from thresher.model.states import LIVE_ATTEMPT_STATES
 from thresher.server import commands, dependencies, enrollment, views
 from thresher.server.clock import iso, utcnow
 from thresher.server.context import ctx
-from thresher.server.dashboard import audit, dep_graph, login, logs, projects, stream
+from thresher.server.dashboard import audit, dep_graph, job_groups, login, logs, projects, stream
 from thresher.server.dashboard import users as users_page
 from thresher.server.dashboard.access import DashboardRoute, DataSession, PageSession
 from thresher.server.dashboard.render import JOB_STATES, STATIC_DIR, WEB, render
 from thresher.server.dashboard.session import Session
-from thresher.server.dashboard.thumbs import TaskOutputs, ThumbnailCache, is_image, outputs_of, task_outputs
+from thresher.server.dashboard.thumbs import (
+    TaskOutputs,
+    ThumbnailCache,
+    is_image,
+    outputs_of,
+    stitched_images,
+    task_outputs,
+)
 from thresher.server.db.queries import dashboard as q
 from thresher.server.errors import ApiProblem, NotFound
 
@@ -95,7 +102,8 @@ def _job_filters(request: Request) -> dict[str, Any]:
     return {"state": state, "project": params.get("project") or "", "folder": params.get("folder") or "",
             "owner": params.get("owner") or "", "name": params.get("name") or "", "sort": sort, "page": page,
             "archived": params.get("archived") == "true",
-            "sequence": params.get("sequence") or "", "shot": params.get("shot") or ""}  # ?archived=true: the archived jobs (server/retention.py)
+            "sequence": params.get("sequence") or "", "shot": params.get("shot") or "",
+            "group": params.get("group") if params.get("group") in job_groups.GROUPS else ""}  # ?archived=true: the archived jobs (server/retention.py)
 
 
 @router.get("/jobs")
@@ -104,12 +112,15 @@ def jobs_page(request: Request, session: PageSession) -> Response:
     query = dict(state=f["state"] or None, project=f["project"] or None, owner=f["owner"] or None,
                  name=f["name"] or None, limit=PAGE_SIZE, sort=f["sort"], folder=f["folder"] or None,
                  archived=f["archived"], sequence=f["sequence"] or None, shot=f["shot"] or None)
+    group = f["group"] or None
     with ctx(request).db.read() as conn:
-        listing = views.list_jobs(conn, offset=(f["page"] - 1) * PAGE_SIZE, **query).model_dump(mode="json")
+        listing = views.list_jobs(conn, offset=(f["page"] - 1) * PAGE_SIZE, group=group, **query).model_dump(mode="json")
         pages = max(1, -(-listing["total"] // PAGE_SIZE))
         if f["page"] > pages:  # a page past the end (an old link, jobs that finished): show the last one
             f["page"] = pages
-            listing = views.list_jobs(conn, offset=(pages - 1) * PAGE_SIZE, **query).model_dump(mode="json")
+            listing = views.list_jobs(conn, offset=(pages - 1) * PAGE_SIZE, group=group, **query).model_dump(mode="json")
+        groups = job_groups.grouped(listing["items"], group, job_groups.totals(conn, group, {
+            k: v for k, v in query.items() if k not in ("limit", "sort")})) if group else None
 
     def link(**change: Any) -> str:
         merged = {**f, **change}
@@ -119,7 +130,7 @@ def jobs_page(request: Request, session: PageSession) -> Response:
         return "/jobs" + ("?" + "&".join(parts) if parts else "")
 
     return render(request, "jobs.html", session, listing=listing, f=f, pages=pages, link=link, title="Jobs",
-                  sorts=JOB_SORT_CHOICES)
+                  sorts=JOB_SORT_CHOICES, groups=groups, group_choices=job_groups.GROUPS)
 
 
 def _previews(conn: Connection, job_id: int) -> list[dict[str, Any]]:
@@ -187,6 +198,7 @@ def task_page(request: Request, task_id: int, session: PageSession) -> Response:
             return _missing(request, session, exc)
         job = conn.execute(q.JOB_BRIEF, {"job_id": task["job_id"]}).first()
         outputs = task_outputs(conn, task_id)
+        stitched = stitched_images(conn, task)
         command = _command(conn, task["attempts"][-1]["id"]) if task["attempts"] else None
     files = []
     for i, path in enumerate(outputs.paths[:FILES_LISTED]):
@@ -199,7 +211,8 @@ def task_page(request: Request, task_id: int, session: PageSession) -> Response:
         files.append({"index": i, "path": path, "exists": exists, "ours": ours, "image": is_image(path) and ours})
     live = next((a for a in reversed(task["attempts"]) if a["state"] in LIVE_ATTEMPT_STATES), None)
     return render(request, "task.html", session, task=task, job=job, files=files, command=command,
-                  more_files=max(0, len(outputs.paths) - FILES_LISTED), live_attempt=live, title=f"Task {task_id}")
+                  more_files=max(0, len(outputs.paths) - FILES_LISTED), live_attempt=live, title=f"Task {task_id}",
+                  stitched=stitched)
 
 
 def _command(conn: Connection, attempt_id: int) -> dict[str, Any]:

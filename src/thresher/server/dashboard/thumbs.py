@@ -17,7 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from sqlalchemy import Connection
 
@@ -77,6 +77,27 @@ def task_outputs(conn: Connection, task_id: int) -> TaskOutputs:
 
 SERVER_OS = normalize_os(platform.system())
 """The OS the server reads output files on: a job's path mapping is applied for it, as for a node."""
+
+
+def stitched_images(conn: Connection, task: Mapping[str, Any]) -> dict[str, Any] | None:
+    """For a tile task (its page's `task`, as `views.get_task` dumps it): the stitch task that puts its frame
+    back together and that task's images its attempt wrote (`{"task_id", "images": [{"index", "name"}]}`), so
+    a tile's page shows the whole frame; None for a task that is not a tile or whose stitch task is unknown."""
+    if "tile" not in (task.get("part") or {}):
+        return None
+    stitch = next((row.id for row in conn.execute(q.STITCH_LAYERS, {"job_id": task["job_id"]})
+                   if list(row.depends_on or []) == [task["layer"]]), None)
+    first = conn.execute(q.TASK_FIRST_FRAME, {"task_id": task["id"]}).scalar()
+    found = conn.execute(q.TASK_AT_FRAME, {"layer_id": stitch, "frame": first}).scalar() if stitch else None
+    if found is None:
+        return None
+    outputs = task_outputs(conn, found)
+    images = [{"index": i, "name": os.path.basename(path)} for i, path in enumerate(outputs.paths[:PREVIEWS_OF_STITCH])
+              if is_image(path) and os.path.isfile(path) and outputs.written_by_attempt(path)]
+    return {"task_id": found, "images": images}
+
+
+PREVIEWS_OF_STITCH = 4  # the stitched frames a tile's page shows (a tile task is one frame, usually)
 
 
 def outputs_of(row: Any) -> list[str]:

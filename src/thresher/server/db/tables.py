@@ -179,6 +179,7 @@ layers = Table(
     Column("blocklist_after", Integer),     # failed attempts of the job on one node that blocklist it
     Column("scout", JSON),                  # scout frames: {frames, release, released} (model/scouts.py)
     Column("chunk_decision", JSON),         # what `chunk: auto` decided, from which measurements
+    Column("paused", Boolean, nullable=False, server_default=text("false")),  # paused by itself (`layer_pause`)
     UniqueConstraint("job_id", "name", name="uq_layers_job_name"),
 )
 
@@ -253,6 +254,7 @@ log_chunks = Table(
     Column("attempt_id", Integer, ForeignKey("attempts.id", ondelete="CASCADE"), primary_key=True),
     Column("offset", BigInteger, primary_key=True),
     Column("data", Text, nullable=False),
+    Column("arrived_at", DateTime(timezone=True)),  # when the agent's piece reached the server (none before 0012)
 )
 
 # Studio scheduling (`model.dispatch_rule`): shows, their folders, pools of nodes, what each show

@@ -49,6 +49,13 @@
     }
   }
 
+  // One refusal of a bulk action, one line: the server's reason names the job or task already
+  // ("job 12 already failed: nothing to kill"); else the id goes in front.
+  function refusalLine(kind, id, err) {
+    const text = err instanceof ApiError ? err.explain() : String(err);
+    return new RegExp(`\\b${kind} ${id}\\b`).test(text) ? text : `${kind} ${id}: ${text}`;
+  }
+
   async function api(method, url, payload) {
     const init = { method, credentials: "same-origin", headers: { Accept: "application/json", "X-CSRF-Token": csrf } };
     if (payload !== undefined) {
@@ -279,7 +286,7 @@
       const many = verb === "archive" || verb === "delete";  // POST /jobs/archive {ids}: one job a call, one refusal a line
       for (const id of ids) {
         try { await api("POST", many ? `/api/v1/jobs/${verb}` : `/api/v1/jobs/${id}/${verb}`, many ? { ids: [id] } : payload); }
-        catch (err) { refused.push(`job ${id}: ${err instanceof ApiError ? err.explain() : err}`); }
+        catch (err) { refused.push(refusalLine("job", id, err)); }
       }
       const ok = ids.length - refused.length;
       if (ok) toast(`${verb}: ${plural(ok, "job")} done`, "");
@@ -493,7 +500,7 @@
       button.disabled = true;
       for (const id of ids) {
         try { await api("POST", `/api/v1/tasks/${id}/${verb}`); }
-        catch (err) { refused.push(`task ${id}: ${err instanceof ApiError ? err.explain() : err}`); }
+        catch (err) { refused.push(refusalLine("task", id, err)); }
       }
       button.disabled = false;
       const ok = ids.length - refused.length;
@@ -587,7 +594,12 @@
     const MAX_INITIAL = 256 * 1024;
     let attempt = null, offset = 0, chosen = false, busy = false, ended = false, again = false;
     let text = "", lead = "", current = -1;  // the log shown (after the note on what is not), the match in view
-    const search = $("#log-search"), matchesBox = $("#log-matches");
+    const search = $("#log-search"), matchesBox = $("#log-matches"), timesBox = $("#log-times");
+    // When lines arrived: [line of `text`, ISO time] from the pages' `times` (model/log_times.py), in order.
+    let lineTimes = [], lineCount = 0;
+    const showTimes = () => !!(timesBox && timesBox.checked);
+    const pad = (n) => String(n).padStart(2, "0");
+    const clock = (iso) => { const d = new Date(iso); return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`; };
 
     // Search within the log: every match marked, Enter / the arrows move between them. Painted from the
     // text held here, never from HTML: the log is only ever set as text.
@@ -596,18 +608,32 @@
       const parts = [];
       if (lead) { const note = document.createElement("span"); note.className = "note"; note.textContent = lead; parts.push(note); }
       let found = 0;
-      if (!query) parts.push(document.createTextNode(text));
-      else {
-        const hay = text.toLowerCase(), needle = query.toLowerCase();
+      const marked = (chunk) => {  // `chunk` as text, every match of the query marked
+        if (!query) { parts.push(document.createTextNode(chunk)); return; }
+        const hay = chunk.toLowerCase(), needle = query.toLowerCase();
         let at = 0;
         for (let k = hay.indexOf(needle); k >= 0 && found < 5000; k = hay.indexOf(needle, k + needle.length)) {
-          parts.push(document.createTextNode(text.slice(at, k)));
+          parts.push(document.createTextNode(chunk.slice(at, k)));
           const mark = document.createElement("mark");
-          mark.textContent = text.slice(k, k + needle.length);
+          mark.textContent = chunk.slice(k, k + needle.length);
           parts.push(mark);
           at = k + needle.length; found++;
         }
-        parts.push(document.createTextNode(text.slice(at)));
+        parts.push(document.createTextNode(chunk.slice(at)));
+      };
+      if (!showTimes()) marked(text);
+      else {  // a time column: each line after the time its first byte arrived (blank when not known)
+        const lines = text.split("\n");
+        let next = 0, stamp = "";
+        lines.forEach((line, i) => {
+          if (i === lines.length - 1 && line === "") return;
+          while (next < lineTimes.length && lineTimes[next][0] <= i) stamp = clock(lineTimes[next++][1]);
+          const cell = document.createElement("span");
+          cell.className = "log-time";
+          cell.textContent = stamp || "--:--:--";
+          parts.push(cell);
+          marked(i < lines.length - 1 ? line + "\n" : line);
+        });
       }
       pre.replaceChildren(...parts);
       if (matchesBox) matchesBox.textContent = query ? (found ? `${Math.min(current + 1, found) || 0} of ${found}${found >= 5000 ? "+" : ""}` : "no match") : "";
@@ -629,6 +655,7 @@
       $("#log-next").addEventListener("click", () => jump(1));
       $("#log-prev").addEventListener("click", () => jump(-1));
     }
+    if (timesBox) timesBox.addEventListener("change", () => { current = -1; paint(); });
     const wrap = $("#log-wrap");
     if (wrap) {
       const apply = () => pre.classList.toggle("nowrap", !wrap.checked);
@@ -655,6 +682,7 @@
       }
       title.textContent = `attempt ${row.children[0].textContent} on ${row.children[1].textContent}`;
       text = ""; lead = pre.firstChild ? pre.firstChild.textContent : "";
+      lineTimes = []; lineCount = 0;
       const download = $("#log-download");
       if (download) { download.href = `/ui/attempts/${attempt}/log.txt`; download.hidden = false; }
       rows().forEach((r) => r.classList.toggle("selected-log", r === row));
@@ -673,8 +701,13 @@
           if (String(data.attempt_id) !== attempt) break;
           if (data.data) {
             const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
+            for (const t of data.times || []) {  // line 0 may continue the last line shown: it keeps its time
+              if (t.line === 0 && text && !text.endsWith("\n")) continue;
+              lineTimes.push([lineCount + t.line, t.at]);
+            }
+            lineCount += data.data.split("\n").length - 1;
             text += data.data;
-            if (search && search.value) { paint(); const marks = $$("mark", pre); if (marks[current]) marks[current].classList.add("current"); }
+            if ((search && search.value) || showTimes()) { paint(); const marks = $$("mark", pre); if (marks[current]) marks[current].classList.add("current"); }
             else pre.append(document.createTextNode(data.data));
             if (atBottom) pre.scrollTop = pre.scrollHeight;
           }
@@ -769,7 +802,10 @@
           if (!info) { if (row || filter.length) later = true; continue; }
           if (row) {
             if (row.dataset.state !== info.state || row.dataset.priority !== String(info.priority)) soon = true;
-            else paintBar($(".progress-col", row), info.counts, info.total);
+            else {
+              paintBar($(".progress-col", row), info.counts, info.total);
+              if ($("tr.group-row", live)) later = true;  // its group's bar sums it: redrawn with the list
+            }
           } else if (filter.includes(info.state)) soon = true;
         }
         if (soon) requestRefresh(); else if (later) slowRefresh();

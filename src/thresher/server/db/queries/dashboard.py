@@ -36,6 +36,18 @@ NEWEST_SUCCEEDED_TASKS = (select(tasks.c.id, *_OUTPUT_COLUMNS, layers.c.name.lab
                           .order_by(tasks.c.ended_at.desc(), tasks.c.id.desc()).limit(bindparam("limit")))
 
 
+# A job's stitch layers (the server adds one after each tiled layer; `depends_on` names the tiled layer).
+STITCH_LAYERS = select(layers.c.id, layers.c.depends_on).where(layers.c.job_id == bindparam("job_id"),
+                                                               layers.c.template == "stitch")
+
+# A task's first frame.
+TASK_FIRST_FRAME = select(tasks.c.frame_start).where(tasks.c.id == bindparam("task_id"))
+
+# The task of a layer whose frames hold `:frame` (the stitch task assembling a tile task's frame).
+TASK_AT_FRAME = (select(tasks.c.id).where(tasks.c.layer_id == bindparam("layer_id"),
+                                          tasks.c.frame_start <= bindparam("frame"), tasks.c.frame_end >= bindparam("frame"))
+                 .order_by(tasks.c.idx).limit(1))
+
 # Id, name and state of one job: the job a task page's task belongs to.
 JOB_BRIEF = select(jobs.c.id, jobs.c.name, jobs.c.state).where(jobs.c.id == bindparam("job_id"))
 

@@ -3,7 +3,7 @@ skip, priority."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy import bindparam, false, func, select, update
 
 from thresher.model.states import AttemptState, TaskState
 from thresher.server.db.tables import attempts, jobs, layers, tasks
@@ -76,7 +76,7 @@ SET_TASKS_PRIORITY = update(tasks).where(tasks.c.job_id == bindparam("b_job_id")
 # ---------------------------------------------------------------- one layer at a time (`server/layer_steering.py`)
 
 # A job's layer by name, with its id (the layer actions name layers as the spec did).
-LAYER_BY_NAME = select(layers.c.id, layers.c.name).where(layers.c.job_id == bindparam("job_id"),
+LAYER_BY_NAME = select(layers.c.id, layers.c.name, layers.c.paused).where(layers.c.job_id == bindparam("job_id"),
                                                          layers.c.name == bindparam("name"))
 
 # A layer's tasks in some states, with their live attempt and node.
@@ -88,14 +88,28 @@ MOVE_LAYER_TASKS = update(tasks).where(
     tasks.c.layer_id == bindparam("b_layer_id"), tasks.c.state == bindparam("from_state")
 ).values(state=bindparam("to_state"))
 
-# Whether a layer is paused: it holds paused tasks (ix_tasks_layer_state; in a job that is not paused, only
-# a layer pause parks them).
-_LAYER_HAS_PAUSED = exists().where(tasks.c.layer_id == bindparam("layer_id"), tasks.c.state == TaskState.PAUSED)
-LAYER_PAUSED = select(_LAYER_HAS_PAUSED.label("layer_paused"))
+# Whether a person paused this layer by itself (`layers.paused`, migration 0012).
+LAYER_PAUSED = select(layers.c.paused.label("layer_paused")).where(layers.c.id == bindparam("layer_id"))
 
 # Whether a layer's tasks freed now wait as paused: its job is paused, or the layer is.
-PAUSE_OF_LAYER = select(jobs.c.paused.label("job_paused"), _LAYER_HAS_PAUSED.label("layer_paused")).where(
-    jobs.c.id == bindparam("job_id"))
+PAUSE_OF_LAYER = (select(jobs.c.paused.label("job_paused"), layers.c.paused.label("layer_paused"))
+                  .select_from(layers.join(jobs, jobs.c.id == layers.c.job_id))
+                  .where(jobs.c.id == bindparam("job_id"), layers.c.id == bindparam("layer_id")))
+
+# A layer's own pause set or lifted (`server/layer_steering.py`).
+SET_LAYER_PAUSED = update(layers).where(layers.c.id == bindparam("layer_id")).values(paused=bindparam("b_paused"))
+
+# A layer's tasks by state (what an action on it would change: `model/steering_rule.layer_refusal`).
+LAYER_TASK_COUNTS = (select(tasks.c.state, func.count().label("n")).where(tasks.c.layer_id == bindparam("layer_id"))
+                     .group_by(tasks.c.state))
+
+# A job's paused tasks become ready again, but for the layers paused by themselves (a job's resume leaves
+# those alone: `server/layer_pause.py`).
+RESUME_JOB_TASKS = update(tasks).where(
+    tasks.c.job_id == bindparam("b_job_id"), tasks.c.state == TaskState.PAUSED,
+    tasks.c.layer_id.in_(select(layers.c.id).where(layers.c.job_id == bindparam("b_job_id"),
+                                                   layers.c.paused == false()))
+).values(state=TaskState.READY)
 
 # A layer's tasks in some states end by hand: skipped (counted done) or killed.
 END_LAYER_TASKS = update(tasks).where(

@@ -20,6 +20,16 @@ JOB_SORTS = {"id": jobs.c.id, "-id": jobs.c.id.desc(), "priority": jobs.c.priori
              "name": jobs.c.name, "-name": jobs.c.name.desc(), "submitted": jobs.c.id, "-submitted": jobs.c.id.desc()}
 
 
+# What the jobs list can be grouped by (`?group=`): each a run of columns, wider to narrower; the page is
+# ordered by them first so each group's jobs are together (no value sorts first in both databases).
+JOB_GROUPS = {"project": [jobs.c.project], "sequence": [jobs.c.project, jobs.c.sequence],
+              "shot": [jobs.c.project, jobs.c.sequence, jobs.c.shot]}
+
+
+def _group_order(group: str | None) -> list[Any]:
+    return [func.coalesce(column, "") for column in JOB_GROUPS[group]] if group else []
+
+
 def _job_filters(state: str | None, project: str | None, owner: str | None, name: str | None,
                  folder: str | None = None, archived: bool = False, sequence: str | None = None,
                  shot: str | None = None) -> list[Any]:
@@ -52,10 +62,20 @@ def count_jobs(state: str | None, project: str | None, owner: str | None, name: 
 
 def page_of_jobs(state: str | None, project: str | None, owner: str | None, name: str | None, *, sort: str,
                  limit: int, offset: int, folder: str | None = None, archived: bool = False,
-                 sequence: str | None = None, shot: str | None = None) -> Select[Any]:
-    """One page of the jobs matching a job list's filters, in the order `sort` names (a JOB_SORTS key)."""
+                 sequence: str | None = None, shot: str | None = None, group: str | None = None) -> Select[Any]:
+    """One page of the jobs matching a job list's filters, in the order `sort` names (a JOB_SORTS key),
+    within the groups `group` names (a JOB_GROUPS key) when given."""
     return (select(jobs).where(*_job_filters(state, project, owner, name, folder, archived, sequence, shot))
-            .order_by(JOB_SORTS[sort], jobs.c.id.desc()).limit(limit).offset(offset))
+            .order_by(*_group_order(group), JOB_SORTS[sort], jobs.c.id.desc()).limit(limit).offset(offset))
+
+
+def jobs_per_group(state: str | None, project: str | None, owner: str | None, name: str | None, *, group: str,
+                   folder: str | None = None, archived: bool = False, sequence: str | None = None,
+                   shot: str | None = None) -> Select[Any]:
+    """How many jobs matching the filters each group holds (its columns, then `n`), for the groups' headers."""
+    columns = JOB_GROUPS[group]
+    return (select(*columns, func.count().label("n"))
+            .where(*_job_filters(state, project, owner, name, folder, archived, sequence, shot)).group_by(*columns))
 
 
 # Task counts per job and state, for a page of jobs.
@@ -157,7 +177,7 @@ LOG_ROW_AFTER = select(func.min(log_chunks.c.offset)).where(log_chunks.c.attempt
 
 # One page of an attempt's log: the stored rows from the one holding byte `:offset` to those starting
 # before `:until` (`views.read_log`; rows are at most `log_cap.ROW_BYTES`, so a page is bounded).
-LOG_PAGE = (select(log_chunks.c.offset, log_chunks.c.data)
+LOG_PAGE = (select(log_chunks.c.offset, log_chunks.c.data, log_chunks.c.arrived_at)
             .where(log_chunks.c.attempt_id == bindparam("attempt_id"),
                    log_chunks.c.offset >= func.coalesce(_ROW_AT, bindparam("offset")),
                    log_chunks.c.offset < bindparam("until"))
