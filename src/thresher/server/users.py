@@ -16,7 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection
 
 from thresher.model.permissions import Role
-from thresher.server import auth
+from thresher.server import auth, ldap_login
 from thresher.server.auth import Caller
 from thresher.server.db import dialects
 from thresher.server.db.queries import people as q
@@ -124,10 +124,15 @@ def revoke_token(conn: Connection, caller: Caller, token_id: int, now: datetime)
 
 
 def login(conn: Connection, user: str, password: str, token_name: str, expires_in_days: float | None,
-          now: datetime, max_days: float) -> TokenCreated:
-    """A personal token for a user who gives their password. One answer for every way it can fail."""
+          now: datetime, max_days: float, ldap: ldap_login.LdapVerdict | None = None) -> TokenCreated:
+    """A personal token for a user who gives their password (or whom LDAP accepted: `ldap_login.ask`).
+    One answer for every way it can fail."""
     row = conn.execute(q.USER_BY_NAME, {"name": user}).first()
-    if not password_ok(row.password_hash if row else None, password) or row is None or row.disabled:
+    if ldap is not None:
+        row = ldap_login.record(conn, ldap, now)  # the LDAP user, made or their role refreshed
+    elif not password_ok(row.password_hash if row else None, password):
+        row = None
+    if row is None or row.disabled:
         raise Unauthorized("wrong user name or password")
     return create_personal_token(conn, row.id, token_name, expires_in_days, False, now, max_days)
 

@@ -51,6 +51,7 @@ _STATUS_MEANING = {
     409: "Conflicts with the current state (the reason is in `detail`)",
     413: "The request body is larger than the server takes (the limit and its setting are in `detail`)",
     422: "Invalid request: every problem with its field",
+    503: "A service the call needs does not answer (the LDAP server of a login; the reason is in `detail`)",
 }
 
 

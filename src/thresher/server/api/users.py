@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from thresher.server import users
+from thresher.server import ldap_login, users
 from thresher.server.api.people import NodeIdent
 from thresher.server.auth import Caller
 from thresher.server.clock import utcnow
@@ -129,13 +129,17 @@ def revoke_token(request: Request, token_id: TokenId) -> TokenInfo:
 
 
 @router.post("/login", summary="Log in with user name and password: a personal token (shown this once)",
-             operation_id="login", response_model=TokenCreated, responses=error_responses(401, 422),
+             operation_id="login", response_model=TokenCreated, responses=error_responses(401, 403, 422, 503),
              dependencies=[permit("public")], openapi_extra={"security": []})
 def login(request: Request, body: LoginBody) -> TokenCreated:
     server = ctx(request)
+    verdict = ldap_login.ask(server, body.user, body.password)  # the directory, outside the write transaction
     with server.db.write() as conn:
-        return users.login(conn, body.user, body.password, body.token_name, body.expires_in_days, utcnow(),
-                           server.settings.token_max_days)
+        answer = users.login(conn, body.user, body.password, body.token_name, body.expires_in_days, utcnow(),
+                             server.settings.token_max_days, ldap=verdict)
+    if verdict is not None:
+        _changed(server)  # their role may have changed with their groups
+    return answer
 
 
 @router.post("/logout", summary="Revoke the token this call is made with", operation_id="logout",
