@@ -18,6 +18,7 @@ never a 500 or a hang.
 from __future__ import annotations
 
 import logging
+import math
 import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,8 @@ class Directory:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.timeout = settings.ldap_timeout_s
+        # ldap3 packs the receive timeout into SO_RCVTIMEO as whole seconds: an int, at least 1.
+        self.receive_timeout = max(1, math.ceil(settings.ldap_timeout_s))
 
     @classmethod
     def of(cls, settings: ServerSettings) -> Directory | None:
@@ -96,7 +99,7 @@ class Directory:
 
         conn = ldap3.Connection(server, user=dn, password=password, read_only=True, auto_referrals=False,
                                 authentication=ldap3.SIMPLE if dn else ldap3.ANONYMOUS,
-                                receive_timeout=self.timeout, raise_exceptions=False)
+                                receive_timeout=self.receive_timeout, raise_exceptions=False)
         try:
             conn.open()
             if self.settings.ldap_start_tls and not server.ssl and not conn.start_tls():

@@ -248,7 +248,8 @@ class ServerSettings(ThresherSettings):
         None, description="PEM file of the CA(s) the LDAP servers' certificates are checked against; not set: "
                           "the system's CAs. Certificates are always verified.")
     ldap_timeout_s: float = Field(
-        5.0, gt=0, le=60, description="Seconds to wait for an LDAP server to connect and for each answer; past "
+        5.0, gt=0, le=60, description="Seconds to wait for an LDAP server to connect and for each answer (whole "
+                                      "seconds for answers, at least 1); past "
                                       "it the next server is tried, and when none answers the login is "
                                       "answered 503 (local accounts still log in).")
 
