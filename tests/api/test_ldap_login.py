@@ -22,7 +22,7 @@ from tests.support.slapd import GROUPS, PEOPLE, ROOT_DN, SlapdServer
 from typer.testing import CliRunner
 
 from thresher.server.app import create_app
-from thresher.server.ldap_auth import Directory
+from thresher.server.ldap_auth import Directory, LdapUnavailable
 from thresher.server.main import prepare
 from thresher.server.settings import ServerSettings
 
@@ -205,3 +205,17 @@ def test_ldap_down_or_silent_is_a_clear_503_and_local_accounts_still_log_in(tmp_
         silent.close()
         closed.close()
         server.db.dispose()
+
+
+def test_ldaps_and_starttls_verify_the_certificate(directory: SlapdServer) -> None:
+    def person(url: str, **tls: Any) -> Any:
+        return Directory(ServerSettings(ldap_urls=[url], ldap_user_dn=f"uid={{user}},{PEOPLE}",
+                                        ldap_group_search_base=GROUPS, ldap_roles=ROLES, **tls)
+                         ).authenticate("wes", _password("wes"))
+
+    assert "wranglers" in person(directory.ldaps_url, ldap_ca_file=directory.ca_file).groups
+    assert "wranglers" in person(directory.url, ldap_start_tls=True, ldap_ca_file=directory.ca_file).groups
+    with pytest.raises(LdapUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+        person(directory.ldaps_url)  # the private CA is not among the system's
+    with pytest.raises(LdapUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+        person(directory.url, ldap_start_tls=True)

@@ -2,8 +2,9 @@
 
 `SlapdServer` writes a `slapd.conf` of its own in a temporary folder (schemas core, cosine, nis and
 inetorgperson; one MDB database under `dc=thresher,dc=test`; the `memberof` overlay, so that users
-carry `memberOf` the way Active Directory's do), starts `slapd` in the foreground on a free port of
-127.0.0.1 and loads its tree over LDAP as the root DN: `ou=people` and `ou=groups`. Tests add people
+carry `memberOf` the way Active Directory's do), starts `slapd` in the foreground on two free ports of
+127.0.0.1 (`url`: plain LDAP, which also takes StartTLS; `ldaps_url`: LDAP over TLS, with a
+certificate for 127.0.0.1 from a private CA, `ca_file`, made with `openssl`) and loads its tree over LDAP as the root DN: `ou=people` and `ou=groups`. Tests add people
 (`add_user`, with an SSHA password) and groups (`add_group`: `groupOfNames` with `member`, or
 `posixGroup` with `memberUid`) and change memberships (`set_members`) while it runs.
 
@@ -59,6 +60,8 @@ class SlapdServer:
         self.root = Path(tempfile.mkdtemp(prefix="thresher-slapd-"))
         self.root_password = base64.b32encode(os.urandom(10)).decode()
         self.port = 0
+        self.tls_port = 0
+        self.ca_file = self.root / "ca.pem"
         self._proc: subprocess.Popen[bytes] | None = None
         self.log_file = self.root / "slapd.log"
 
@@ -66,12 +69,35 @@ class SlapdServer:
     def url(self) -> str:
         return f"ldap://127.0.0.1:{self.port}"
 
+    @property
+    def ldaps_url(self) -> str:
+        return f"ldaps://127.0.0.1:{self.tls_port}"
+
+    def _make_certificate(self) -> None:
+        """A private CA (`ca_file`) and the server's certificate for 127.0.0.1 it signed."""
+        if shutil.which("openssl") is None:
+            raise SlapdUnavailable("the openssl command is needed to make the test LDAP server's certificate")
+
+        def openssl(*args: str) -> None:
+            subprocess.run(["openssl", *args], cwd=self.root, check=True, capture_output=True, timeout=60)
+
+        ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+        openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Thresher LDAP CA")
+        openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+        (self.root / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+                                              "extendedKeyUsage=serverAuth\n")
+        openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", "server.pem", "-days", "2", "-extfile", "server.ext")
+
     def _config(self) -> str:
         schema = Path("/etc/ldap/schema")
         modules = "/usr/lib/ldap"
         lines = [f"include {schema / name}.schema" for name in SCHEMAS]
         lines += [
             f"pidfile {self.root / 'slapd.pid'}",
+            f"TLSCACertificateFile {self.ca_file}",
+            f"TLSCertificateFile {self.root / 'server.pem'}",
+            f"TLSCertificateKeyFile {self.root / 'server.key'}",
             f"argsfile {self.root / 'slapd.args'}",
             f"modulepath {modules}",
             "moduleload back_mdb",
@@ -91,13 +117,14 @@ class SlapdServer:
 
     def start(self, timeout: float = 30.0) -> "SlapdServer":
         (self.root / "data").mkdir(exist_ok=True)
+        self._make_certificate()
         conf = self.root / "slapd.conf"
         conf.write_text(self._config())
         for _ in range(5):  # a port taken between free_port() and slapd's bind: try another
-            self.port = free_port()
+            self.port, self.tls_port = free_port(), free_port()
             with open(self.log_file, "ab") as log:
                 self._proc = subprocess.Popen(
-                    [str(self.binary), "-f", str(conf), "-h", f"ldap://127.0.0.1:{self.port}/", "-d", "0"],
+                    [str(self.binary), "-f", str(conf), "-h", f"{self.url}/ {self.ldaps_url}/", "-d", "0"],
                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             if self._wait_ready(timeout):
                 break
