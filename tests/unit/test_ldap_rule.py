@@ -61,3 +61,20 @@ def test_ldap_off_or_complete_settings_pass_and_the_model_checks_them() -> None:
         ServerSettings(ldap_urls=["ldap://dc1"], ldap_user_dn="uid={user},dc=x")
     with pytest.raises(ValidationError):
         ServerSettings(ldap_urls=["ldap://dc1"], ldap_user_dn="uid={user},dc=x", ldap_roles={"artists": "boss"})
+
+
+def test_ldap_settings_from_the_environment() -> None:
+    from thresher.config import ConfigError, load_settings
+
+    base = {"THRESHER_SERVER_LDAP_USER_DN": "uid={user},dc=x"}
+    found = load_settings(ServerSettings, section="server", environ={
+        **base, "THRESHER_SERVER_LDAP_URLS": "ldap://dc1, ldaps://dc2:636",
+        "THRESHER_SERVER_LDAP_ROLES": "Farm Admins=admin,artists=artist"})
+    assert found.ldap_urls == ["ldap://dc1", "ldaps://dc2:636"]
+    assert found.ldap_roles == {"Farm Admins": Role.ADMIN, "artists": Role.ARTIST}
+    found = load_settings(ServerSettings, section="server", environ={
+        **base, "THRESHER_SERVER_LDAP_URLS": "ldap://dc1", "THRESHER_SERVER_LDAP_ROLES": '{"wranglers": "wrangler"}'})
+    assert found.ldap_roles == {"wranglers": Role.WRANGLER}
+    with pytest.raises(ConfigError, match="THRESHER_SERVER_LDAP_ROLES"):
+        load_settings(ServerSettings, section="server", environ={
+            **base, "THRESHER_SERVER_LDAP_URLS": "ldap://dc1", "THRESHER_SERVER_LDAP_ROLES": "artists"})

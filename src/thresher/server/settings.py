@@ -8,6 +8,7 @@ docs/configuration.md is generated from this model: the descriptions here are th
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Annotated
@@ -209,8 +210,8 @@ class ServerSettings(ThresherSettings):
     # -- LDAP / Active Directory (`server/ldap_auth.py`, `server/ldap_login.py`; README, LDAP) --
     ldap_urls: list[str] = Field(
         [], description="LDAP or Active Directory servers a password login is checked against, tried in turn "
-                        "(`ldap://dc1.corp.example.com`, `ldaps://dc2.corp.example.com:636`). None: LDAP is off "
-                        "and only local accounts log in.")
+                        "(`ldap://dc1.corp.example.com`, `ldaps://dc2.corp.example.com:636`; in the environment "
+                        "separated by commas). None: LDAP is off and only local accounts log in.")
     ldap_user_dn: str | None = Field(
         None, description="The DN a user binds as, `{user}` standing for the login name "
                           "(`uid={user},ou=people,dc=example,dc=org`; AD: `{user}@corp.example.com`). Not set: "
@@ -240,7 +241,8 @@ class ServerSettings(ThresherSettings):
     ldap_roles: dict[str, Role] = Field(
         {}, description="Group to role (`{\"farm-admins\" = \"admin\", \"artists\" = \"artist\"}`, names "
                         "without regard to case): a user gets the highest role any of their groups maps to, "
-                        "again at every login; a user in none of them is refused.")
+                        "again at every login; a user in none of them is refused. In the environment: "
+                        "`farm-admins=admin,artists=artist` or a JSON object.")
     ldap_start_tls: bool = Field(
         False, description="Upgrade `ldap://` connections with StartTLS before the password is sent "
                            "(`ldaps://` URLs are TLS from the start).")
@@ -283,6 +285,27 @@ class ServerSettings(ThresherSettings):
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together: set both (--tls-cert FILE --tls-key FILE) or neither")
         return self
+
+    @field_validator("ldap_urls", mode="before")
+    @classmethod
+    def _urls_from_text(cls, value: object) -> object:
+        """`ldap://dc1, ldap://dc2` (an environment variable) is the list of both."""
+        if isinstance(value, str):
+            return [url for url in value.replace(",", " ").split() if url]
+        return value
+
+    @field_validator("ldap_roles", mode="before")
+    @classmethod
+    def _roles_from_text(cls, value: object) -> object:
+        """An environment variable: `{"farm-admins": "admin"}` (JSON) or `farm-admins=admin,artists=artist`."""
+        if isinstance(value, str):
+            if value.lstrip().startswith("{"):
+                return json.loads(value)
+            pairs = [item.rsplit("=", 1) for item in value.split(",") if item.strip()]
+            if any(len(pair) != 2 for pair in pairs):
+                raise ValueError("write ldap_roles as GROUP=ROLE,GROUP=ROLE or as a JSON object")
+            return {group.strip(): role.strip() for group, role in pairs}
+        return value
 
     @model_validator(mode="after")
     def _ldap(self) -> ServerSettings:
