@@ -131,11 +131,20 @@ class Directory:
         return list(conn.entries)
 
     def _at(self, url: str, name: str, password: str) -> Person | None:
+        opened: list[Any] = []
+        try:
+            return self._person(self._server(url), name, password, opened)
+        finally:
+            for conn in opened:
+                _close(conn)
+
+    def _person(self, server: Any, name: str, password: str, opened: list[Any]) -> Person | None:
+        """Bind as `name` on this server (found by the DN template or a search) and read their groups;
+        every connection made goes into `opened`, which the caller closes."""
         from ldap3.utils.conv import escape_filter_chars
         from ldap3.utils.dn import escape_rdn
 
-        settings, server = self.settings, self._server(url)
-        service = None
+        settings, service = self.settings, None
         if settings.ldap_user_dn is not None:
             dn = settings.ldap_user_dn.replace("{user}", escape_rdn(name))
         else:
@@ -143,23 +152,19 @@ class Directory:
             service = self._bind(server, settings.ldap_bind_dn, secret)
             if service is None:
                 raise _NoAnswer(f"the service account {settings.ldap_bind_dn} was refused (ldap_bind_dn)")
+            opened.append(service)
             assert settings.ldap_user_search_base is not None  # ServerSettings checks one of the two is set
             found = self._search(service, settings.ldap_user_search_base,
                                  settings.ldap_user_filter.replace("{user}", escape_filter_chars(name)), [])
             if len(found) != 1:  # nobody, or a filter that matches several people: no login
-                _close(service)
                 return None
             dn = found[0].entry_dn
         user = self._bind(server, dn, password)
         if user is None:
-            _close(service)
             return None
+        opened.append(user)
         reader = service if settings.ldap_bind_dn else user  # an anonymous service search: groups as the user
-        try:
-            return Person(dn=dn, groups=tuple(self._groups(reader, dn, name)))
-        finally:
-            _close(user)
-            _close(service)
+        return Person(dn=dn, groups=tuple(self._groups(reader, dn, name)))
 
     def _groups(self, conn: Any, dn: str, name: str) -> list[str]:
         from ldap3.utils.conv import escape_filter_chars
