@@ -37,6 +37,9 @@ _REFUSALS = {"invalidCredentials", "inappropriateAuthentication", "unwillingToPe
              "noSuchObject", "insufficientAccessRights", "constraintViolation"}
 
 
+_warned: set[str] = set()  # plain ldap:// URLs without StartTLS already warned about (once a process)
+
+
 class LdapUnavailable(ApiProblem):
     """No LDAP server answered: the login cannot be checked now (local accounts still can)."""
 
@@ -86,6 +89,10 @@ class Directory:
     # ---------------------------------------------------------------- one server
     def _server(self, url: str) -> Any:
         import ldap3
+
+        if not url.lower().startswith("ldaps://") and not self.settings.ldap_start_tls and url not in _warned:
+            _warned.add(url)
+            log.warning("LDAP passwords go to %s unencrypted: use an ldaps:// URL or ldap_start_tls", url)
 
         tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(self.settings.ldap_ca_file)
                         if self.settings.ldap_ca_file else None)
