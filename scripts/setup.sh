@@ -2,7 +2,7 @@
 # Install what Thresher needs to run its demo and its tests, from a fresh clone. Idempotent.
 #
 #  1. System packages (Debian/Ubuntu): povray (+ povray-includes), postgresql (server binaries), blender, chromium,
-#     haproxy.
+#     haproxy, slapd (OpenLDAP, for the LDAP login tests).
 #     Only the missing ones are installed; apt is skipped entirely when all are present.
 #  2. A virtualenv in .venv (Python >= 3.11) with Thresher installed editable, plus its test extras.
 #     pip is skipped when pyproject.toml has not changed since the last successful install.
@@ -39,9 +39,11 @@ command -v blender >/dev/null 2>&1 || missing+=(blender)
 have_chromium || missing+=(chromium)
 # The several-servers test puts real server processes behind Debian's haproxy.
 command -v haproxy >/dev/null 2>&1 || [[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)
+# The LDAP login tests start their own OpenLDAP server (tests/support/slapd.py) from Debian's slapd.
+command -v slapd >/dev/null 2>&1 || [[ -x /usr/sbin/slapd ]] || missing+=(slapd)
 
 if ((${#missing[@]} == 0)); then
-    say "system packages present (povray, postgresql, blender, chromium, haproxy)"
+    say "system packages present (povray, postgresql, blender, chromium, haproxy, slapd)"
 else
     say "missing system packages: ${missing[*]}"
     command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install ${missing[*]} by hand"
@@ -56,6 +58,10 @@ else
     export DEBIAN_FRONTEND=noninteractive
     say "apt-get update"
     "${SUDO[@]}" apt-get update -qq
+    if [[ " ${missing[*]} " == *" slapd "* ]] && command -v debconf-set-selections >/dev/null 2>&1; then
+        # No question, and no directory of the system's own: the tests write their own configuration.
+        echo "slapd slapd/no_configuration boolean true" | "${SUDO[@]}" debconf-set-selections
+    fi
     say "apt-get install ${missing[*]}"
     "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     # The Debian postgresql package starts a cluster on 5432; the tests run their own server and

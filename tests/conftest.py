@@ -6,6 +6,7 @@
 - `make_farm`: factory `make_farm(db_url=None, **Farm kwargs) -> Farm` (started; stopped at teardown).
 - `farm`: a started real server (subprocess) on `db_url`, no agents; one run per database kind.
 - `sqlite_url`: a fresh SQLite database URL only.
+- `slapd` (session): a private OpenLDAP server (Debian's slapd) in a temp folder, for the LDAP logins.
 
 When a test fails, the tails of every farm process's output are attached to its report.
 """
@@ -42,6 +43,21 @@ def postgres() -> Iterator[PostgresServer]:
         server = PostgresServer(fast=True).start()
     except PostgresUnavailable as exc:
         pytest.fail(f"cannot start the test PostgreSQL server: {exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def slapd() -> Iterator[Any]:
+    """The suite's own OpenLDAP server (tests/support/slapd.py). A missing slapd fails loudly: setup.sh installs it."""
+    from tests.support.slapd import SlapdServer, SlapdUnavailable
+
+    try:
+        server = SlapdServer().start()
+    except SlapdUnavailable as exc:
+        pytest.fail(f"cannot start the test LDAP server: {exc}", pytrace=False)
     try:
         yield server
     finally:

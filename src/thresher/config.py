@@ -260,7 +260,7 @@ def render_config_docs(sections: Sequence[tuple[str, type[BaseSettings]]]) -> st
             if outside.env_entries:
                 env.append(f"`{outside.env_entries}<NAME>`")
             flag = f"`{outside.flag}`" if outside.flag else "-"
-            parts.append(f"| {name} | `{section}.{name}` | {', '.join(env)} | {flag} | {_default_text(field)} "
+            parts.append(f"| {name} | `{section}.{name}` | {', '.join(env)} | {flag} | {_cell(_default_text(field))} "
                          f"| {_cell(field.description or '')} |\n")
     return "".join(parts)
 

@@ -6,6 +6,10 @@ unless the user name or the address is locked (the rule `model/lockout.py`, with
 several server processes count them together. A locked answer (429) names neither whether the user
 exists nor which of the two is locked.
 
+With LDAP on (`ldap_urls`), a name the directory answers for (`ldap_login.ask`, the rule
+`model/ldap_rule.py`) is checked there instead, and its row made or its role refreshed
+(`ldap_login.record`); a wrong directory password counts towards the lockout like a local one.
+
 The password is checked in a read transaction (argon2 takes tens of milliseconds: no write lock is
 held meanwhile); a failure is written in a transaction of its own, committed before the refusal.
 """
@@ -19,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from thresher.model.lockout import Limits, locked_until
-from thresher.server import user_sessions, users
+from thresher.server import ldap_login, user_sessions, users
 from thresher.server.clock import utcnow
 from thresher.server.db.engine import Database
 from thresher.server.db.queries import sessions as q
@@ -68,14 +72,27 @@ def locked_message(until: datetime) -> str:
 def password_login(db: Database, settings: ServerSettings, name: str, password: str, address: str,
                    now: datetime | None = None) -> Any:
     """The user's row when the password is right and nothing is locked. Raises TooManyRequests (429)
-    while the user name or the address is locked, Unauthorized (401) for a wrong password (recorded)."""
+    while the user name or the address is locked, Unauthorized (401) for a wrong password (recorded);
+    with LDAP, Forbidden (403) for a directory user in no mapped group and LdapUnavailable (503)."""
     now, name, address = now or utcnow(), name[:100], address[:64]  # as the columns hold them
     limits = settings.lockouts
     with db.read() as conn:
         until = lock_of(conn, name, address, now, limits)
-        row = users.check_password(conn, name, password) if until is None else None
     if until is not None:
         raise TooManyRequests(locked_message(until))
+    try:
+        verdict = ldap_login.ask(db, settings, name, password)
+    except Unauthorized:
+        verdict, row = None, None
+    else:
+        if verdict is None:
+            with db.read() as conn:
+                row = users.check_password(conn, name, password)
+        else:
+            with db.write() as conn:
+                row = ldap_login.record(conn, verdict, now)
+            if row is not None and row.disabled:
+                row = None
     if row is None:
         with db.write() as conn:
             conn.execute(q.INSERT_FAILURE, {"at": now, "user_name": name, "address": address})

@@ -8,16 +8,19 @@ docs/configuration.md is generated from this model: the descriptions here are th
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from thresher.config import Outside, ThresherSettings
 from thresher.model.forwarded import Network, networks
+from thresher.model.ldap_rule import ldap_settings_problem
 from thresher.model.lockout import Limits as LockoutLimits
+from thresher.model.permissions import Role
 from thresher.server.dashboard.session import IDLE_S, LIFETIME_S
 from thresher.server.db.batcher import MAX_BATCH
 from thresher.server.db.engine import PoolSettings
@@ -222,6 +225,54 @@ class ServerSettings(ThresherSettings):
         "records and the per-address login lockout counts; from anybody else the header is ignored. In "
         "an environment variable, comma-separated; empty: none.")
 
+    # -- LDAP / Active Directory (`server/ldap_auth.py`, `server/ldap_login.py`; README, LDAP) --
+    ldap_urls: list[str] = Field(
+        [], description="LDAP or Active Directory servers a password login is checked against, tried in turn "
+                        "(`ldap://dc1.corp.example.com`, `ldaps://dc2.corp.example.com:636`; in the environment "
+                        "separated by commas). None: LDAP is off and only local accounts log in.")
+    ldap_user_dn: str | None = Field(
+        None, description="The DN a user binds as, `{user}` standing for the login name "
+                          "(`uid={user},ou=people,dc=example,dc=org`; AD: `{user}@corp.example.com`). Not set: "
+                          "the user is searched for (`ldap_user_search_base`, `ldap_user_filter`).")
+    ldap_user_search_base: str | None = Field(
+        None, description="Where users are searched for when `ldap_user_dn` is not set (`ou=people,dc=example,dc=org`).")
+    ldap_user_filter: str = Field(
+        "(uid={user})", description="The filter that finds a user by login name (`{user}`, escaped); AD: "
+                                    "`(sAMAccountName={user})`. Exactly one entry must match.")
+    ldap_bind_dn: str | None = Field(
+        None, description="A service account that searches for users (and reads groups); not set: the search "
+                          "is anonymous and groups are read as the user.")
+    ldap_bind_password: SecretStr | None = Field(
+        None, description="The service account's password (better in `THRESHER_SERVER_LDAP_BIND_PASSWORD` than "
+                          "in the file).")
+    ldap_group_search_base: str | None = Field(
+        None, description="Where groups are searched for (`ou=groups,dc=example,dc=org`); not set: only the "
+                          "user's own `memberOf` values are read (Active Directory, OpenLDAP's memberof overlay).")
+    ldap_group_filter: str = Field(
+        "(|(member={dn})(uniqueMember={dn})(memberUid={user}))",
+        description="The filter that finds a user's groups under `ldap_group_search_base`: `{dn}` is the user's "
+                    "DN, `{user}` the login name (both escaped). AD's nested groups: "
+                    "`(member:1.2.840.113556.1.4.1941:={dn})`.")
+    ldap_group_name_attribute: str = Field(
+        "cn", description="The attribute of a group that `ldap_roles` names it by (a `memberOf` DN is named by "
+                          "its first value, `cn=artists,...` is `artists`; a full DN matches too).")
+    ldap_roles: dict[str, Role] = Field(
+        {}, description="Group to role (`{\"farm-admins\" = \"admin\", \"artists\" = \"artist\"}`, names "
+                        "without regard to case): a user gets the highest role any of their groups maps to, "
+                        "again at every login; a user in none of them is refused. In the environment: "
+                        "`farm-admins=admin,artists=artist` or a JSON object.")
+    ldap_start_tls: bool = Field(
+        False, description="Upgrade `ldap://` connections with StartTLS before the password is sent "
+                           "(`ldaps://` URLs are TLS from the start).")
+    ldap_ca_file: Path | None = Field(
+        None, description="PEM file of the CA(s) the LDAP servers' certificates are checked against; not set: "
+                          "the system's CAs. Certificates are always verified.")
+    ldap_timeout_s: float = Field(
+        5.0, gt=0, le=60, description="Seconds to wait for an LDAP server to connect and for each answer (whole "
+                                      "seconds for answers, at least 1); past "
+                                      "it the next server is tried, and when none answers the login is "
+                                      "answered 503 (local accounts still log in).")
+
     # -- dashboard --
     dashboard_tick_s: float = Field(
         1.0, gt=0, description="How often the dashboard's broadcaster reads what changed (once for all open "
@@ -269,6 +320,36 @@ class ServerSettings(ThresherSettings):
     def _tls_pair(self) -> ServerSettings:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together: set both (--tls-cert FILE --tls-key FILE) or neither")
+        return self
+
+    @field_validator("ldap_urls", mode="before")
+    @classmethod
+    def _urls_from_text(cls, value: object) -> object:
+        """`ldap://dc1, ldap://dc2` (an environment variable) is the list of both."""
+        if isinstance(value, str):
+            return [url for url in value.replace(",", " ").split() if url]
+        return value
+
+    @field_validator("ldap_roles", mode="before")
+    @classmethod
+    def _roles_from_text(cls, value: object) -> object:
+        """An environment variable: `{"farm-admins": "admin"}` (JSON) or `farm-admins=admin,artists=artist`."""
+        if isinstance(value, str):
+            if value.lstrip().startswith("{"):
+                return json.loads(value)
+            pairs = [item.rsplit("=", 1) for item in value.split(",") if item.strip()]
+            if any(len(pair) != 2 for pair in pairs):
+                raise ValueError("write ldap_roles as GROUP=ROLE,GROUP=ROLE or as a JSON object")
+            return {group.strip(): role.strip() for group, role in pairs}
+        return value
+
+    @model_validator(mode="after")
+    def _ldap(self) -> ServerSettings:
+        problem = ldap_settings_problem(self.ldap_urls, self.ldap_user_dn, self.ldap_user_search_base,
+                                        self.ldap_user_filter, self.ldap_roles, self.ldap_bind_dn,
+                                        self.ldap_bind_password is not None)
+        if problem:
+            raise ValueError(problem)
         return self
 
     @model_validator(mode="after")

@@ -90,8 +90,11 @@ def update_user(conn: Connection, name: str, body: UserPatch, now: datetime) -> 
 
 
 def set_password(conn: Connection, name: str, password: str, now: datetime, keep_session: int | None = None) -> None:
-    """A new password; the user's dashboard sessions end (but `keep_session`, the caller's own)."""
+    """A new password; the user's dashboard sessions end (but `keep_session`, the caller's own). An LDAP
+    user's password is the directory's: a local one would never be asked (`model/ldap_rule.py`)."""
     row = _row(conn, name)
+    if row.source == "ldap":
+        raise Conflict(f"{name}'s password is kept by the LDAP directory: change it there")
     conn.execute(q.UPDATE_USER, {"user_id": row.id, "password_hash": hash_password(password)})
     user_sessions.end_all(conn, row.id, now, "password", keep=keep_session)
 

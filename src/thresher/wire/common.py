@@ -52,6 +52,7 @@ _STATUS_MEANING = {
     413: "The request body is larger than the server takes (the limit and its setting are in `detail`)",
     422: "Invalid request: every problem with its field",
     429: "Too many failed logins for this user name or from this address: locked for a while (when is in `detail`)",
+    503: "A service the call needs does not answer (the LDAP server of a login; the reason is in `detail`)",
 }
 
 

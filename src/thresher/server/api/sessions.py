@@ -64,7 +64,7 @@ def unlock_user(request: Request, name: UserPath) -> User:
 
 @router.put("/password", summary="Change your own password (the old one is asked; your other dashboard "
             "sessions end)", operation_id="change_own_password", response_model=User,
-            responses=error_responses(*_AUTH, 429), dependencies=[permit("password.own")])
+            responses=error_responses(*_AUTH, 409, 429, 503), dependencies=[permit("password.own")])
 def change_own_password(request: Request, body: OwnPasswordBody) -> User:
     server, caller = ctx(request), _caller(request)
     try:

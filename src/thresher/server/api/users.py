@@ -92,7 +92,7 @@ def update_user(request: Request, name: UserPath, body: UserPatch) -> User:
 
 
 @router.put("/users/{name}/password", summary="Set a user's password (their dashboard sessions end)", operation_id="set_password",
-            response_model=User, responses=error_responses(*_AUTH, 404), dependencies=[permit("user.manage")])
+            response_model=User, responses=error_responses(*_AUTH, 404, 409), dependencies=[permit("user.manage")])
 def set_password(request: Request, name: UserPath, body: PasswordBody) -> User:
     with ctx(request).db.write() as conn:
         users.set_password(conn, name, body.password, utcnow(), keep_session=_caller(request).session_id)
@@ -132,12 +132,15 @@ def revoke_token(request: Request, token_id: TokenId) -> TokenInfo:
 
 
 @router.post("/login", summary="Log in with user name and password: a personal token (shown this once)",
-             operation_id="login", response_model=TokenCreated, responses=error_responses(401, 422, 429),
+             operation_id="login", response_model=TokenCreated, responses=error_responses(401, 403, 422, 429, 503),
              dependencies=[permit("public")], openapi_extra={"security": []})
 def login(request: Request, body: LoginBody) -> TokenCreated:
     """Failed logins lock the user name and the address for a while (`server/logins.py`): 429."""
     server = ctx(request)
+    server = ctx(request)
     row = logins.password_login(server.db, server.settings, body.user, body.password, client_address(request))
+    if row.source == "ldap":
+        _changed(server)  # their role may have changed with their groups
     with server.db.write() as conn:
         return users.create_personal_token(conn, row.id, body.token_name, body.expires_in_days, False, utcnow(),
                                            server.settings.token_max_days)

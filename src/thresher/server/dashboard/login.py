@@ -89,7 +89,8 @@ async def login(request: Request) -> Response:
                                           form.get("password", ""), address)
         except ApiProblem as refused:
             message = ("Wrong user name or password." if refused.status == 401 else
-                       f"Too many failed logins: {refused.detail.split(': ', 1)[-1]}.")
+                       f"Too many failed logins: {refused.detail.split(': ', 1)[-1]}." if refused.status == 429
+                       else f"{refused.detail[:1].upper()}{refused.detail[1:]}.")  # LDAP: no role (403), down (503)
             return login_form(request, next=target, error=message, status=refused.status, user=name[:100])
         made = await run_in_threadpool(server.sessions.login_user, server.db, row.id, address, agent)
     else:
