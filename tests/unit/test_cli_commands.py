@@ -31,7 +31,8 @@ JOB = {
     **SUMMARY,
     "layers": [{"id": 1, "name": "main", "template": "command", "frames": "1-4", "chunk": 1, "cores": 1,
                 "memory_mb": 512, "gpus": 0, "tags": [], "pools": [], "limits": {}, "retries": 2, "timeout": None, "service": None,
-                "depends_on": [], "state": "running", "counts": COUNTS, "total_tasks": 4, "progress": 50.0,
+                "depends_on": [], "state": "running", "paused": False, "counts": COUNTS, "total_tasks": 4,
+                "progress": 50.0,
                 "pending": None, "estimate": {
                     "task_s": 90.0, "low_s": 60.0, "high_s": 120.0, "samples": 2, "eta_s": 180.0,
                     "eta_at": "2024-01-01T10:03:00Z", "confidence": "rough", "basis": "2 finished tasks",
