@@ -143,7 +143,7 @@ def test_jobs_json_parses_and_filters(cli: Cli) -> None:
 
 
 def test_pause_resume_priority_kill_retry_skip(cli: Cli) -> None:
-    job_id = cli.submit_cmd("--frames", "1-6", "--retries", "0", "--", "sleep", "20")
+    job_id = cli.submit_cmd("--frames", "1-6", "--retries", "0", "--", "sleep", "120")  # killed below; outlives slow CLI calls
     paused = json.loads(cli("pause", str(job_id), "--json").stdout)
     assert paused["paused"] is True
     resumed = json.loads(cli("resume", str(job_id), "--json").stdout)

@@ -85,7 +85,8 @@ def test_every_application_template_renders_through_its_stand_in(farm, tmp_path:
 def test_progress_of_running_tasks_reaches_the_api_and_the_cli(make_farm, tmp_path: Path) -> None:
     farm = make_farm()
     (tmp_path / "a.0001.ass").write_text("x")
-    farm.start_agent("a1", cores=1, env=_env(FAKE_RENDER_DELAY="4"))
+    release = tmp_path / "release"
+    farm.start_agent("a1", cores=1, env=_env(FAKE_RENDER_HOLD=str(release)))
     job = farm.api.post("/jobs", {"name": "slow", "layers": [
         {"name": "kick", "template": "arnold", "frames": "1", "retries": 0,
          "args": {"scene": str(tmp_path / "a.####.ass"), "output": str(tmp_path / "o.####.exr")}},
@@ -105,6 +106,7 @@ def test_progress_of_running_tasks_reaches_the_api_and_the_cli(make_farm, tmp_pa
                            env={**farm.env, "COLUMNS": "160"})
     assert shown.returncode == 0, shown.stderr
     assert "50%" in shown.stdout and "25%" in shown.stdout, shown.stdout
+    release.touch()
     assert _wait_job(farm, job["id"])["state"] == "succeeded"
 
 

@@ -4,7 +4,9 @@ prints (progress, errors) and writes its frames where the real one would.
 
 `FAKE_RENDER_MODE` changes the behaviour: `ok` (default), `nowrite` (exit 0 without writing a frame),
 `fatal` (print the application's fatal error line, write nothing, exit 0). `FAKE_RENDER_DELAY` (seconds)
-sleeps half-way through each frame, so tests can watch progress while a task runs.
+sleeps half-way through each frame, so tests can watch progress while a task runs;
+`FAKE_RENDER_HOLD` (a path) waits there instead until that file exists (at most two minutes), so a test
+holds a task at 50% for as long as its checks take, however loaded the machine is.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 
 MODE = os.environ.get("FAKE_RENDER_MODE", "ok")
 DELAY = float(os.environ.get("FAKE_RENDER_DELAY", "0") or 0)
+HOLD = os.environ.get("FAKE_RENDER_HOLD", "")
 
 
 def say(line: str) -> None:
@@ -81,6 +84,9 @@ def vray_frames_of(text: str) -> list[int]:
 def halfway() -> None:
     if DELAY:
         time.sleep(DELAY)
+    end = time.monotonic() + 120
+    while HOLD and not os.path.exists(HOLD) and time.monotonic() < end:
+        time.sleep(0.05)
 
 
 def fatal(line: str) -> int:

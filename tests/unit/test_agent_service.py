@@ -434,7 +434,7 @@ def test_cli_sigterm_exits_zero(fake: FakeServer, tmp_path: Path) -> None:
                              "--state-dir", str(tmp_path / "s"), "--heartbeat", "0.2", "--tags", "a,b"],
                             stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: fake.registrations)
+        wait_for(lambda: fake.registrations, timeout=30)  # a cold interpreter start under load
         assert fake.registrations[0][1]["tags"] == ["a", "b"]
         time.sleep(0.3)
         proc.send_signal(signal.SIGTERM)
