@@ -103,4 +103,8 @@ else
     .venv/bin/python -m pip install -q -e '.[test]' 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
     echo "$want" > "$STAMP"
 fi
+# An editable install leaves Thresher's own modules uncompiled, and where PYTHONDONTWRITEBYTECODE is
+# set every server, agent and CLI process compiles them again (about 0.4 s of CPU each): compile them
+# once here. Python checks each .pyc against its source, so an edited module is never run stale.
+.venv/bin/python -m compileall -q src
 say "ready"

@@ -8,6 +8,7 @@ What each role may do is `model/permissions.py`; who owns a job is checked by `s
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,9 +26,14 @@ from thresher.server.errors import Conflict, NotFound
 from thresher.wire.users import TokenCreated, TokenInfo, User, UserCreate, UserPatch
 
 _hasher = PasswordHasher()  # argon2id with the library's current parameters
-# Verified against when the user does not exist or has no password, so that both take as long as a
-# wrong password (the answer does not tell which names exist).
-_DUMMY = _hasher.hash("not a password of anyone")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist or has no password, so that both take as long as
+    a wrong password (the answer does not tell which names exist). Made on first use, not at import:
+    one argon2 hash costs a server start (and every CLI or test process importing this) ~0.1-0.5 s."""
+    return _hasher.hash("not a password of anyone")
 
 
 def hash_password(password: str) -> str:
@@ -36,7 +42,7 @@ def hash_password(password: str) -> str:
 
 def password_ok(stored: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored or _DUMMY, password) and stored is not None
+        return _hasher.verify(stored or _dummy_hash(), password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 
