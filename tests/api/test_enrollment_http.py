@@ -216,7 +216,7 @@ def test_the_node_pages_show_each_role_its_actions_and_admins_the_enrollment_tok
                 assert f'data-action="/api/v1/enroll-tokens/{hidden["id"]}"' in listing.text
                 fragment = client.get("/nodes?fragment=1").text  # the live part keeps the list, not the form
                 assert 'id="enroll-tokens"' in fragment and 'id="enroll-create"' not in fragment
-                audit = farm.wait_for(functools.partial(_refusals_page, client), timeout=10)  # the viewer's refusal, marked
+                audit = farm.wait_for(functools.partial(_refusals_page, client), timeout=30)  # the viewer's refusal, marked
                 assert 'class="refused-mark"' in audit and "create_enroll_token" in audit
         finally:
             client.close()

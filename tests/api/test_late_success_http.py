@@ -80,10 +80,10 @@ def test_a_late_success_is_kept_and_the_rerun_is_stopped(cut: Any) -> None:
     task = farm.api.get(f"/tasks/{first['task_id']}")
     assert task["state"] == "succeeded" and task["attempt_id"] == first["attempt_id"]
     # B is told to stop its re-run: in its heartbeat's kill list (and its work poll's)
-    farm.wait_for(lambda: second["attempt_id"] in beating.kills, timeout=10)
+    farm.wait_for(lambda: second["attempt_id"] in beating.kills, timeout=30)
     assert _report(b, second["attempt_id"], "killed")["accepted"]
     beating.running = []
-    farm.wait_for(lambda: farm.api.get(f"/jobs/{first['job_id']}")["state"] == "succeeded", timeout=10)
+    farm.wait_for(lambda: farm.api.get(f"/jobs/{first['job_id']}")["state"] == "succeeded", timeout=30)
     attempts = _attempts(farm, first["task_id"])
     assert attempts[first["attempt_id"]]["state"] == "succeeded"
     assert "success was kept" in attempts[first["attempt_id"]]["reason"]

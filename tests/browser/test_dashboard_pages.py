@@ -174,17 +174,17 @@ def test_projects_and_limits_are_added_and_changed_on_the_projects_page(browser:
         add.locator("input[name=name]").fill("comms")
         add.locator("input[name=weight]").fill("3")
         add.locator("button[type=submit]").click()
-        farm.wait_for(lambda: any(p["name"] == "comms" for p in farm.api.get("/projects")["items"]), timeout=10)
+        farm.wait_for(lambda: any(p["name"] == "comms" for p in farm.api.get("/projects")["items"]), timeout=30)
         change = page.locator("form[aria-label='change project comms']")
         change.wait_for()
         change.locator("input[name=max_cores]").fill("12")
         change.locator("button[type=submit]").click()
-        farm.wait_for(lambda: farm.api.get("/projects/comms")["max_cores"] == 12, timeout=10)
+        farm.wait_for(lambda: farm.api.get("/projects/comms")["max_cores"] == 12, timeout=30)
         assert farm.api.get("/projects/comms")["weight"] == 3
         page.wait_for_timeout(300)
         change.locator("input[name=max_cores]").fill("")  # an empty cap is no cap
         change.locator("button[type=submit]").click()
-        farm.wait_for(lambda: farm.api.get("/projects/comms")["max_cores"] is None, timeout=10)
+        farm.wait_for(lambda: farm.api.get("/projects/comms")["max_cores"] is None, timeout=30)
 
         limit = page.locator("form[aria-label='add a licence limit']")
         limit.locator("input[name=name]").fill("nuke")
@@ -198,7 +198,7 @@ def test_projects_and_limits_are_added_and_changed_on_the_projects_page(browser:
         page.locator(".toast.bad", has_text="409").first.wait_for()
         edit.locator("input[name=max_total]").fill("15")
         edit.locator("button[type=submit]").click()
-        farm.wait_for(lambda: [lim["max_total"] for lim in farm.api.get("/limits")["items"]] == [15], timeout=10)
+        farm.wait_for(lambda: [lim["max_total"] for lim in farm.api.get("/limits")["items"]] == [15], timeout=30)
         assert csp_violations(page) == []
     finally:
         context.close()
