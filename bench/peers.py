@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"machine: {machine()}", flush=True)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="thresher-bench-peers-") as tmp_name, PostgresServer(Path(tmp_name) / "pg", fast=False) as pg:
+    with tempfile.TemporaryDirectory(prefix="thresher-bench-peers-") as tmp_name, PostgresServer(fast=False) as pg:
+        # the server's own temporary folder: run as root, PostgreSQL runs as `postgres`, which may not
+        # enter a folder `TemporaryDirectory` made (mode 0700)
         tmp = Path(tmp_name)
         cases = [("same server", True, False), ("across servers", True, True)]
         if args.without:
