@@ -38,6 +38,8 @@ from bench.dispatch import latency_async, machine, percentile  # noqa: E402
 def _measure(first: Farm, second: Farm | None, args: argparse.Namespace) -> tuple[float, float, int]:
     samples = asyncio.run(latency_async(first, args, agents_at=second))
     missed = sum(1 for s in samples if s == float("inf"))
+    slowest = sorted(range(len(samples)), key=lambda i: -samples[i])[:3]
+    print("    slowest samples: " + ", ".join(f"#{i + 1} {samples[i] * 1000:.0f} ms" for i in slowest), flush=True)
     return statistics.median(samples), percentile(samples, 99), missed
 
 

@@ -30,6 +30,10 @@ def _agent_connections(worker: psutil.Process, port: int) -> int:
                if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port)
 
 
+def _log(farm: Any) -> str:
+    return str(farm.server.log_path.read_text(errors="replace"))
+
+
 def _successes(pg_url: str, job_id: int) -> list[Any]:
     engine = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
     try:
@@ -46,8 +50,10 @@ def test_a_worker_killed_mid_job_is_started_again_and_loses_nothing(
         make_farm: Callable[..., Any], pg_url: str, tmp_path: Path) -> None:
     farm = make_farm(pg_url, node_timeout=6.0, server_args=["--workers", "2"])
     assert farm.wait_for(lambda: len(_workers(farm)) == 2, timeout=30)
+    for i in range(2):  # both start at once
+        farm.start_agent(f"w-{i}", cores=2, wait=False)
     for i in range(2):
-        farm.start_agent(f"w-{i}", cores=2)
+        farm.wait_for_node(f"w-{i}")
     job = farm.api.post("/jobs", {"name": "through-two-workers", "layers": [{
         "name": "r", "frames": f"1-{TASKS}", "resources": {"cores": 1, "memory_mb": 64},
         "args": {"command": [sys.executable, "-c",
@@ -62,7 +68,7 @@ def test_a_worker_killed_mid_job_is_started_again_and_loses_nothing(
     victim = max(workers, key=lambda w: _agent_connections(w, farm.port))
     victim.kill()
     assert farm.wait_for(lambda: len([w for w in _workers(farm) if w.pid != victim.pid]) == 2, timeout=30)
-    assert farm.wait_for(lambda: f"(pid {victim.pid}) was killed by SIGKILL" in farm.server.tail(200), timeout=10)
+    assert farm.wait_for(lambda: f"(pid {victim.pid}) was killed by SIGKILL" in _log(farm), timeout=10)
 
     assert farm.wait_for(lambda: farm.api.get(f"/jobs/{job['id']}")["state"] == "succeeded", timeout=120)
     successes = _successes(pg_url, job["id"])
@@ -72,4 +78,4 @@ def test_a_worker_killed_mid_job_is_started_again_and_loses_nothing(
     last = _workers(farm)
     assert farm.kill_server(signal.SIGTERM) == 0
     assert not [w.pid for w in last if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
-    assert "every worker stopped" in farm.server.tail(50)
+    assert "every worker stopped" in _log(farm)
