@@ -163,7 +163,7 @@ class ServerSettings(ThresherSettings):
         DEFAULT_LIMITS.candidate_rows, ge=1, description="Most ready tasks read for one batch of agents asking at the same moment.")
     tag_sets_ttl_s: float = Field(
         DEFAULT_LIMITS.tag_sets_ttl_s, ge=0, description="How long a server process trusts its copy of the farm's tag sets; a tag set "
-                               "another server process added is seen within this time.")
+                               "another server process added is seen within this time (at once with `peer_news`).")
 
     # -- database --
     write_batch_max_calls: int = Field(
