@@ -142,9 +142,9 @@ def uvicorn_config(server: ServerContext, settings: ServerSettings) -> uvicorn.C
 
 def run_app(server: ServerContext, settings: ServerSettings, sock: socket.socket) -> None:
     """Serve `sock` in this process until SIGINT/SIGTERM."""
-    config = uvicorn_config(server, settings)
-    _tune_gc()
     try:
+        config = uvicorn_config(server, settings)
+        _tune_gc()
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         server.db.dispose()
@@ -152,11 +152,12 @@ def run_app(server: ServerContext, settings: ServerSettings, sock: socket.socket
 
 def _worker(settings: ServerSettings, sock: socket.socket) -> Callable[[int], None]:
     """What each of `--workers` runs once forked: a whole server of its own on the parent's socket."""
-    assert settings.data_dir is not None
+    data = settings.data_dir
+    assert data is not None
 
     def work(index: int) -> None:
         try:  # the parent migrated and made the tokens: this finds them
-            server = open_database(settings.db, settings.data_dir or default_data_dir(), settings)
+            server = open_database(settings.db, data, settings)
         except StartupError as exc:
             log.error("%s", exc)
             raise SystemExit(1) from exc
