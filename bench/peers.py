@@ -38,6 +38,8 @@ from bench.dispatch import latency_async, machine, percentile  # noqa: E402
 def _measure(first: Farm, second: Farm | None, args: argparse.Namespace) -> tuple[float, float, int]:
     samples = asyncio.run(latency_async(first, args, agents_at=second))
     missed = sum(1 for s in samples if s == float("inf"))
+    slowest = sorted(range(len(samples)), key=lambda i: -samples[i])[:3]
+    print("    slowest samples: " + ", ".join(f"#{i + 1} {samples[i] * 1000:.0f} ms" for i in slowest), flush=True)
     return statistics.median(samples), percentile(samples, 99), missed
 
 
@@ -50,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"machine: {machine()}", flush=True)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="thresher-bench-peers-") as tmp_name, PostgresServer(Path(tmp_name) / "pg", fast=False) as pg:
+    with tempfile.TemporaryDirectory(prefix="thresher-bench-peers-") as tmp_name, PostgresServer(fast=False) as pg:
+        # the server's own temporary folder: run as root, PostgreSQL runs as `postgres`, which may not
+        # enter a folder `TemporaryDirectory` made (mode 0700)
         tmp = Path(tmp_name)
         cases = [("same server", True, False), ("across servers", True, True)]
         if args.without:

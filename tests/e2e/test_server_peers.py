@@ -21,11 +21,13 @@ import pytest
 pytestmark = pytest.mark.postgres
 
 API = "/api/v1"
-NO_LOOK = {"THRESHER_SERVER_NEWS_RECHECK_S": "600"}  # no periodic look for news within a test
+# No periodic look for news within a test, and long polls held longer than the test waits for an answer
+# (a poll that ends looks once more: only a wake-up can answer it in time)
+NO_LOOK = {"THRESHER_SERVER_NEWS_RECHECK_S": "600", "THRESHER_SERVER_WORK_WAIT_MAX_S": "60"}
 
 
-def _node(url: str, enroll: str, name: str) -> httpx.Client:
-    body = {"name": name, "hostname": name, "os": "linux", "cores": 2, "memory_mb": 4096, "gpus": [], "tags": [],
+def _node(url: str, enroll: str, name: str, tags: list[str] | None = None) -> httpx.Client:
+    body = {"name": name, "hostname": name, "os": "linux", "cores": 2, "memory_mb": 4096, "gpus": [], "tags": tags or [],
             "instance_id": uuid.uuid4().hex}
     r = httpx.post(f"{url}{API}/agent/register", json=body, headers={"Authorization": f"Bearer {enroll}"})
     r.raise_for_status()
@@ -88,3 +90,18 @@ def test_work_kills_and_dashboard_news_made_through_one_server_reach_another(
     assert not asked.is_alive() and answers, "B's agent did not hear of the kill asked through A"
     assert answers[0]["kill"] == [assignment["attempt_id"]]
     node.close()
+
+    # A job through A with a placement (tag set) B has not seen, while B's copy of the sets is fresh: B's
+    # agent looked a moment ago, with a task ready that only another node may run. Its wake-up must make B
+    # read the sets again, or the agent finds nothing and sleeps out its long poll.
+    _node(b.server_url, b.enroll_token, "tagged", tags=["elsewhere"]).close()
+    b.api.post("/jobs", {**_job("for-the-tagged-node"), "layers": [{**_job("x")["layers"][0], "tags": ["elsewhere"]}]})
+    fresh = _node(b.server_url, b.enroll_token, "fresh-on-b")
+    answers.clear()
+    asked = _long_poll(fresh, 45, answers)
+    _waiting()
+    pooled = a.api.post("/jobs", {**_job("a-new-set"), "layers": [{**_job("x")["layers"][0], "pools": ["default"]}]})
+    asked.join(timeout=40)
+    assert not asked.is_alive() and answers, "B's agent did not get A's job of a tag set new to B"
+    assert [x["job_id"] for x in answers[0]["assignments"]] == [pooled["id"]]
+    fresh.close()

@@ -64,6 +64,10 @@ def server(
         "--config", metavar="FILE", show_default=False,
         help="TOML file whose \\[server] section holds settings (docs/configuration.md); flags and environment "
              "variables win over it.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, max=64, show_default=False,
+        help="Server processes serving the one address, each started again if it dies (PostgreSQL only; "
+             "default: 1).")] = None,
 ) -> None:
     """Run the Thresher server (API, dispatcher, dashboard) until stopped."""
     from thresher.config import ConfigError, load_settings
@@ -73,7 +77,7 @@ def server(
     try:
         settings = load_settings(ServerSettings, section="server", config_file=config, overrides={
             "db": db, "host": host, "port": port, "data_dir": data, "node_timeout_s": node_timeout,
-            "tls_cert": tls_cert, "tls_key": tls_key})
+            "tls_cert": tls_cert, "tls_key": tls_key, "workers": workers})
     except ConfigError as exc:
         fail(str(exc), 2)
     data_path = (settings.data_dir or data_dir()).expanduser().resolve()

@@ -1,5 +1,5 @@
 """`python -m thresher.server [--config FILE] [--db URL] [--host H] [--port P] [--data DIR] [--node-timeout S]
-[--tls-cert FILE --tls-key FILE]`."""
+[--tls-cert FILE --tls-key FILE] [--workers N]`."""
 
 from __future__ import annotations
 
@@ -25,12 +25,15 @@ def main() -> None:
     parser.add_argument("--tls-cert", type=Path, default=None, metavar="FILE",
                         help="PEM certificate (chain) to serve HTTPS with; needs --tls-key")
     parser.add_argument("--tls-key", type=Path, default=None, metavar="FILE", help="PEM private key of --tls-cert")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="server processes on the one address (PostgreSQL only; default 1)")
     parser.add_argument("--no-client-config", action="store_true", help="do not save the admin token for the CLI")
     args = parser.parse_args()
     try:
         settings = load_settings(ServerSettings, section="server", config_file=args.config, overrides={
             "db": args.db, "host": args.host, "port": args.port, "data_dir": args.data,
-            "node_timeout_s": args.node_timeout, "tls_cert": args.tls_cert, "tls_key": args.tls_key})
+            "node_timeout_s": args.node_timeout, "tls_cert": args.tls_cert, "tls_key": args.tls_key,
+            "workers": args.workers})
     except ConfigError as exc:
         parser.error(str(exc))
     try:

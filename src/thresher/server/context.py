@@ -18,7 +18,7 @@ from thresher.server.clock import utcnow
 from thresher.server.dashboard.session import COOKIE, CSRF_HEADER, SAFE_METHODS, SessionStore, csrf_ok
 from thresher.server.db.batcher import WriteBatcher
 from thresher.server.db.engine import Database
-from thresher.server.dispatch import Limits
+from thresher.server.dispatch import Limits, forget_tag_keys
 from thresher.server.errors import Forbidden, Unauthorized
 from thresher.server.events import EventHub
 from thresher.server.leader import LeaderLock
@@ -77,8 +77,13 @@ class ServerContext:
 
     def _heard(self, news: News) -> None:
         """Another server process's news, for this one's waiting agents and dashboards (any thread)."""
-        if news.ready:
-            self.notifier.tasks_ready(news.ready, relay=False)
+        if news.new_job:
+            # Its job may bring a tag set this process's copy lacks (`dispatch.all_tag_keys`): agents woken
+            # with the old copy find nothing and sleep out their long poll. Forget it, and wake again in
+            # case the job's "ready" came ahead of this, in a notification of its own.
+            forget_tag_keys(self.db.engine)
+        if news.ready or news.new_job:
+            self.notifier.tasks_ready(max(news.ready, 1), relay=False)
         for node_id in news.wake:
             self.notifier.node_changed(node_id, relay=False)
         if news.new_job or any(news.events.values()):

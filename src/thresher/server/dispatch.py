@@ -63,8 +63,8 @@ class Limits:
     PostgreSQL, which other dispatchers then skip: reading only what can be used keeps them apart.
     `candidate_rows`: rows read for one round of requests, whatever their number.
     `tag_sets_ttl_s`: how long this process trusts its copy of the farm's tag sets. A submit in this
-    process that adds a set forgets the copy at once (`forget_tag_keys`); one made by another server
-    process is seen within this time (its agents' long polls re-check on their own as often)."""
+    process that adds a set forgets the copy at once (`forget_tag_keys`), and so does one that hears of
+    another process's new job (`ServerContext._heard`); without that news, within this time."""
 
     candidates_per_node: int = 64
     candidate_rows: int = 512

@@ -8,6 +8,7 @@ import logging
 import socket
 import sys
 from pathlib import Path
+from typing import Callable
 
 import uvicorn
 
@@ -117,10 +118,62 @@ def _tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
+def workers_problem(settings: ServerSettings) -> str | None:
+    """Why `--workers N` cannot be served, or None (one process always can)."""
+    if settings.workers <= 1:
+        return None
+    url = settings.db or "sqlite:"
+    if url.startswith("postgresql"):
+        return None
+    return (f"--workers {settings.workers} needs PostgreSQL (--db postgresql://...): an SQLite file takes one "
+            "server process; drop --workers, or move the farm to PostgreSQL")
+
+
+def uvicorn_config(server: ServerContext, settings: ServerSettings) -> uvicorn.Config:
+    """The one way a server process runs its app (one process, or each of `--workers`)."""
+    tls = settings.tls_cert is not None
+    # proxy_headers off: X-Forwarded-* is believed by our own rule only, from `trusted_proxies`
+    return uvicorn.Config(create_app(server), log_level="warning", access_log=False, timeout_keep_alive=75,
+                          proxy_headers=False,
+                          timeout_graceful_shutdown=3,  # open dashboard event streams must not hold a stop
+                          ssl_certfile=str(settings.tls_cert) if tls else None,
+                          ssl_keyfile=str(settings.tls_key) if tls else None)
+
+
+def run_app(server: ServerContext, settings: ServerSettings, sock: socket.socket) -> None:
+    """Serve `sock` in this process until SIGINT/SIGTERM."""
+    try:
+        config = uvicorn_config(server, settings)
+        _tune_gc()
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        server.db.dispose()
+
+
+def _worker(settings: ServerSettings, sock: socket.socket) -> Callable[[int], None]:
+    """What each of `--workers` runs once forked: a whole server of its own on the parent's socket."""
+    data = settings.data_dir
+    assert data is not None
+
+    def work(index: int) -> None:
+        try:  # the parent migrated and made the tokens: this finds them
+            server = open_database(settings.db, data, settings)
+        except StartupError as exc:
+            log.error("%s", exc)
+            raise SystemExit(1) from exc
+        run_app(server, settings, sock)
+
+    return work
+
+
 def serve(settings: ServerSettings, save_client_config: bool = True) -> None:
     """Run a server until SIGINT/SIGTERM. Port 0 picks a free port; `data_dir/server.json` tells which.
+    With `settings.workers` above 1, this process supervises that many server processes on its socket.
 
     Raises StartupError (before anything is changed where it can be) when it cannot start."""
+    problem = workers_problem(settings)
+    if problem:
+        raise StartupError(problem)
     # The event loop thread (HTTP) and the database threads hand the GIL to each other thousands of
     # times a second; each database call releases it and must win it back. Python's default 5 ms switch
     # interval lets the busy side keep it that long, and the writer that everybody waits for stalls.
@@ -155,16 +208,14 @@ def serve(settings: ServerSettings, save_client_config: bool = True) -> None:
     write_server_json(data, url, server.db.url.split("@")[-1])
     info = data / SERVER_JSON
     log.info("Thresher server on %s (API docs %s/docs); admin token in %s", url, url, data / "admin.token")
-    tls = settings.tls_cert is not None
-    # proxy_headers off: X-Forwarded-* is believed by our own rule only, from `trusted_proxies`
-    config = uvicorn.Config(create_app(server), log_level="warning", access_log=False, timeout_keep_alive=75,
-                            proxy_headers=False,
-                            timeout_graceful_shutdown=3,  # open dashboard event streams must not hold a stop
-                            ssl_certfile=str(settings.tls_cert) if tls else None,
-                            ssl_keyfile=str(settings.tls_key) if tls else None)
-    _tune_gc()
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        if settings.workers > 1:
+            from thresher.server.workers import Supervisor
+
+            server.db.dispose()  # each worker opens its own connections after the fork
+            log.info("%d worker processes on it", settings.workers)
+            Supervisor(settings.workers, _worker(settings, sock)).run()
+        else:
+            run_app(server, settings, sock)
     finally:
-        server.db.dispose()
         info.unlink(missing_ok=True)

@@ -163,7 +163,7 @@ class ServerSettings(ThresherSettings):
         DEFAULT_LIMITS.candidate_rows, ge=1, description="Most ready tasks read for one batch of agents asking at the same moment.")
     tag_sets_ttl_s: float = Field(
         DEFAULT_LIMITS.tag_sets_ttl_s, ge=0, description="How long a server process trusts its copy of the farm's tag sets; a tag set "
-                               "another server process added is seen within this time.")
+                               "another server process added is seen within this time (at once with `peer_news`).")
 
     # -- database --
     write_batch_max_calls: int = Field(
@@ -285,6 +285,12 @@ class ServerSettings(ThresherSettings):
                                 "history charts.")
 
     # -- the process --
+    workers: Annotated[int, Outside(flag="--workers")] = Field(
+        1, ge=1, le=64, description="Server processes serving the one address (PostgreSQL only): a parent binds "
+                                    "the socket, readies the database and the data folder, then starts this many "
+                                    "workers and starts again any that dies (`server/workers.py`). Each is a "
+                                    "whole server process (its own connections, one of them the leader); they "
+                                    "share the data folder's tokens and session secret.")
     gil_switch_interval_s: float = Field(
         0.001, gt=0, description="Python's thread switch interval: the HTTP loop and the database threads hand "
                                  "the interpreter to each other thousands of times a second, and the writer "
