@@ -225,3 +225,25 @@ def test_gpu_mask_follows_assignment(make_farm: Callable[..., Any], db_url: str)
         wait_job(farm, job_id, "succeeded")
         attempt = farm.api.get(f"/tasks/{tasks_of(farm, job_id)[0]['id']}/attempts")["items"][-1]
         assert full_log(farm, attempt["id"])["data"].strip() in expected
+
+
+def test_a_server_stopped_while_agents_and_dashboards_wait_answers_them_and_logs_no_traceback(
+        make_farm: Callable[..., Any]) -> None:
+    """SIGTERM while an agent long-polls and a dashboard tab listens: both are answered at once and the
+    server stops. (uvicorn held the stop for its graceful timeout, then cancelled them, a traceback
+    each in the log.)"""
+    import httpx
+
+    farm = make_farm()
+    farm.start_agent("n1", cores=1)
+    farm.wait_for_node("n1")
+    headers = {"Authorization": f"Bearer {farm.admin_token}"}
+    with httpx.stream("GET", f"{farm.server_url}/events", headers=headers, timeout=30) as tab:
+        lines = tab.iter_lines()
+        assert next(lines).startswith("retry:")
+        time.sleep(0.5)  # the agent is back in its long poll after registering (polls last 20 s)
+        assert farm.kill_server(signal.SIGTERM, wait=15) is not None  # uvicorn ends on the signal again
+        list(lines)  # the stream ends cleanly (a cancelled one breaks off mid-chunk)
+    log = farm.server.log_path.read_text()
+    assert "Traceback" not in log and "graceful shutdown exceeded" not in log, log[-3000:]
+    assert "Traceback" not in farm.agents["n1"].tail(200)

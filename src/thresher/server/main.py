@@ -140,12 +140,27 @@ def uvicorn_config(server: ServerContext, settings: ServerSettings) -> uvicorn.C
                           ssl_keyfile=str(settings.tls_key) if tls else None)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server that, when it stops, first answers the agents' long polls and ends the
+    dashboards' event streams: they would otherwise hold the stop for its whole graceful timeout and
+    then be cancelled, each with a traceback in the log."""
+
+    def __init__(self, config: uvicorn.Config, server: ServerContext) -> None:
+        super().__init__(config)
+        self.thresher = server
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.thresher.notifier.close()
+        self.thresher.events.close()
+        await super().shutdown(sockets)
+
+
 def run_app(server: ServerContext, settings: ServerSettings, sock: socket.socket) -> None:
     """Serve `sock` in this process until SIGINT/SIGTERM."""
     try:
         config = uvicorn_config(server, settings)
         _tune_gc()
-        uvicorn.Server(config).run(sockets=[sock])
+        _Server(config, server).run(sockets=[sock])
     finally:
         server.db.dispose()
 

@@ -38,6 +38,7 @@ class Notifier:
         self._by_node: dict[int, Waiter] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.relay: Relay | None = None
+        self.closing = False  # the server is stopping: long polls answer at once
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -55,6 +56,14 @@ class Notifier:
         self._waiters.pop(id(waiter), None)
         if self._by_node.get(waiter.node_id) is waiter:
             del self._by_node[waiter.node_id]
+
+    def close(self) -> None:
+        """The server is stopping: wake every waiting long poll (and `closing` answers later ones at
+        once), so that no request is left for uvicorn's graceful stop to cancel."""
+        self.closing = True
+        for waiter in self._waiters.values():
+            waiter.hops = 0
+            waiter.event.set()
 
     def pass_on(self, hops: int) -> None:
         """A woken agent found nothing: give the wake-up to the next waiter."""

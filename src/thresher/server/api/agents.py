@@ -134,13 +134,13 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), node_id
                 server.notifier.pass_on(waiter.hops)
                 waiter.hops = 0
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or server.notifier.closing:  # closing: this process is stopping
                 return JSONResponse({"assignments": [], "kill": []})
             try:  # woken by news for this node, by new ready tasks, or by the server's look (look_for_news)
                 await asyncio.wait_for(waiter.event.wait(), timeout=remaining)
             except asyncio.TimeoutError:
                 pass
-            if await request.is_disconnected():  # nobody to hand work to
+            if server.notifier.closing or await request.is_disconnected():  # nobody to hand work to
                 return JSONResponse({"assignments": [], "kill": []})
     finally:
         server.notifier.unregister(waiter)
