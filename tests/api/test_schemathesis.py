@@ -227,9 +227,9 @@ def test_what_the_fuzz_found_stays_fixed(fuzzed: Fuzzed) -> None:
         status, body = ask("POST", "/agent/heartbeat", data=b"\xff\xfe{}", headers={"Content-Type": "application/json"})
         assert status == 422 and body["errors"][0]["field"] == "(body)", body
         # a token that expired before its answer was made was a 500 (an assertion in the server)
-        for path, fields in (("/tokens", {"name": "brief"}), ("/enroll-tokens", {"name": "brief"})):
-            status, body = ask("POST", path, json={**fields, "expires_in_days": 1e-9})
-            assert status == 422 and [e["field"] for e in body["errors"]] == ["expires_in_days"], body
+        for path in ("/tokens", "/enroll-tokens"):
+            status, body = ask("POST", path, json={"name": "brief", "expires_in_days": 1e-9})
+            assert status == 201 and body["secret"] and body["expires_at"], body
         # a service's time had no zone (not an RFC 3339 date-time)
         status, body = ask("POST", "/services", json={"name": "zoned", "defaults": {"retries": 1}})
         assert status == 201 and body["created_at"].endswith("Z"), body

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from thresher.wire.common import Moment
 from thresher.wire.studio import Name
-from thresher.wire.users import ExpiresInDays, TokenName
+from thresher.wire.users import TokenName
 
 
 class EnrollTokenCreate(BaseModel):
@@ -16,7 +16,7 @@ class EnrollTokenCreate(BaseModel):
     name: TokenName = Field(..., description="what it is for (`render room B`), shown in listings and refusals")
     one_time: bool = Field(False, description="true: it enrols one node, then is used up; false: reusable until "
                                               "it expires or is revoked")
-    expires_in_days: ExpiresInDays | None = Field(None, description="none: never (until revoked)")
+    expires_in_days: float | None = Field(None, gt=0, le=36500, description="none: never (until revoked)")
     pool: Name | None = Field(None, description="the pool the nodes it enrols join (made if new); it wins over the "
                                                 "agent's --pool. None: the agent's --pool, else `default`")
 

@@ -13,8 +13,6 @@ UserName = Annotated[str, Field(pattern=USER_PATTERN, description="letters, digi
 RoleName = Literal["admin", "wrangler", "artist", "viewer"]
 Password = Annotated[str, Field(min_length=8, max_length=1024, description="8 characters at least")]
 TokenName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
-#: A token's life in days: at least 0.001 (86 s), so that a token is not expired before its answer is made.
-ExpiresInDays = Annotated[float, Field(ge=0.001, le=36500)]
 
 
 class _Body(BaseModel):
@@ -75,7 +73,7 @@ class SessionsEnded(BaseModel):
 
 class TokenCreate(_Body):
     name: TokenName
-    expires_in_days: ExpiresInDays | None = Field(None, description="none: the server's longest")
+    expires_in_days: float | None = Field(None, gt=0, le=36500, description="none: the server's longest")
     read_only: bool = False
 
 
@@ -98,7 +96,7 @@ class LoginBody(_Body):
     user: UserName
     password: str = Field(..., min_length=1, max_length=1024)
     token_name: TokenName = "cli"
-    expires_in_days: ExpiresInDays | None = None
+    expires_in_days: float | None = Field(None, gt=0, le=36500)
 
 
 class Members(BaseModel):
