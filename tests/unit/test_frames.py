@@ -2,7 +2,7 @@
 
 import pytest
 
-from thresher.model.frames import FrameSpecError, chunk_count, frame_count, iter_chunks, parse_frames
+from thresher.model.frames import FrameSpecError, chunk_count, frame_bounds, frame_count, iter_chunks, parse_frames
 
 
 @pytest.mark.parametrize("spec,count", [
@@ -45,3 +45,8 @@ def test_a_million_frames_are_chunked_without_expanding() -> None:
     *_, last = iter_chunks("1-1000000", 250_000)
     assert (last.start, last.end, last.count) == (750_001, 1_000_000, 250_000)
 
+
+
+def test_bounds_are_the_lowest_and_highest_frame_whatever_the_order_of_the_parts() -> None:
+    assert frame_bounds("20-30,1-10") == (1, 30) and frame_bounds("5-1,10-20") == (1, 20)
+    assert frame_bounds("1-10:3,4") == (1, 10) and frame_bounds("10-1y3") == (2, 9)

@@ -149,11 +149,13 @@ def _compact(frames: list[int]) -> tuple[str, int]:
 
 
 def frame_bounds(spec: str) -> tuple[int, int]:
-    """(first, last) frame of a spec, the smaller first: exact for the plain ranges of applications that
-    take ranges only (`is_arithmetic`), the first and last listed frame otherwise."""
+    """The lowest and the highest frame of a spec, whatever order its parts list them in (`20-30,1-10` is 1
+    to 30, not its first and last listed frame): plain ranges from their runs, others over their frames."""
     frames = parse_frames(spec)
-    start, end = int(frames.start()), int(frames.end())
-    return (start, end) if start <= end else (end, start)
+    runs = _arithmetic_parts(spec.strip())
+    if runs is None:
+        return int(min(frames)), int(max(frames))
+    return min(min(start, last) for start, last, _ in runs), max(max(start, last) for start, last, _ in runs)
 
 
 def chunk_fields(frames: Sequence[int]) -> tuple[str, int, int, int, int]:

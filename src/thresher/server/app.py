@@ -124,6 +124,9 @@ def create_app(server: ServerContext) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI's "error parsing the body": bytes that are not UTF-8 (rule 4)
+            return JSONResponse({"detail": "invalid request", "errors": [
+                {"field": "(body)", "message": "the body is not JSON text: it must be UTF-8"}]}, status_code=422)
         return JSONResponse({"detail": str(exc.detail), "errors": []}, status_code=exc.status_code)
 
     @app.exception_handler(Exception)

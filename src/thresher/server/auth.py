@@ -65,6 +65,12 @@ def create_token(conn: Connection, kind: str, name: str, node_id: int | None = N
     return secret
 
 
+def token_id(conn: Connection, secret: str) -> int:
+    """The id of a token just made, whatever it is now: one asked to expire at once (a test's 0.2 s) has
+    expired by the time its answer is made, and is still the token made."""
+    return int(conn.execute(q.TOKEN_BY_DIGEST, {"digest": digest(secret)}).one().id)
+
+
 def caller_from_row(row: Any, now: datetime) -> Caller | None:
     """The caller a token row (`queries/tokens.TOKEN_BY_DIGEST`'s columns) stands for, or None when it
     is revoked, expired, or its user disabled (or gone)."""

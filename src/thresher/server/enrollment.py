@@ -32,9 +32,7 @@ def create(conn: Connection, body: EnrollTokenCreate, now: datetime) -> EnrollTo
     expires = now + timedelta(days=body.expires_in_days) if body.expires_in_days else None
     secret = auth.create_token(conn, "enroll", body.name, expires_at=expires, max_uses=1 if body.one_time else None,
                                pool=body.pool)
-    caller = auth.lookup(conn, secret)
-    assert caller is not None and caller.token_id is not None
-    row = conn.execute(q.ENROLL_TOKEN, {"token_id": caller.token_id}).one()
+    row = conn.execute(q.ENROLL_TOKEN, {"token_id": auth.token_id(conn, secret)}).one()
     return EnrollTokenCreated(**_token(row, now).model_dump(), secret=secret)
 
 

@@ -117,9 +117,7 @@ def create_personal_token(conn: Connection, user_id: int, name: str, expires_in_
     days = min(expires_in_days or max_days, max_days)
     secret = auth.create_token(conn, "user", name, user_id=user_id, expires_at=now + timedelta(days=days),
                                read_only=read_only)
-    caller = auth.lookup(conn, secret)
-    assert caller is not None and caller.token_id is not None
-    row = conn.execute(tq.PERSON_TOKEN, {"token_id": caller.token_id}).one()
+    row = conn.execute(tq.PERSON_TOKEN, {"token_id": auth.token_id(conn, secret)}).one()
     return TokenCreated(**_token(row).model_dump(), secret=secret)
 
 

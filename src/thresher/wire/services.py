@@ -3,12 +3,12 @@ holds the defaults' model and how a layer takes them)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from thresher.model.services import ServiceDefaults
+from thresher.wire.common import Moment
 from thresher.wire.studio import Name
 
 __all__ = ["ClearField", "Service", "ServiceCreate", "ServiceDefaults", "ServicePatch"]
@@ -22,7 +22,7 @@ class Service(BaseModel):
 
     name: str
     defaults: ServiceDefaults
-    created_at: datetime
+    created_at: Moment
 
 
 class _Body(BaseModel):
