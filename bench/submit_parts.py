@@ -21,11 +21,10 @@ from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "src"))
 
 from sqlalchemy import Connection  # noqa: E402
-
 from tests.support.postgres import PostgresServer  # noqa: E402
+
 from thresher.server.db import bulk  # noqa: E402
 from thresher.server.db.engine import Database  # noqa: E402
 from thresher.server.submit import check_spec, create_job  # noqa: E402
@@ -65,7 +64,7 @@ def binary_copy(conn: Connection, shared: dict[str, Any], rows: list[tuple[Any, 
              "int4", "int4", "bool", "text", "int4", "text", "int8", "int8", "int4", "int4", "text"]
     head = tuple(shared[name] for name in bulk.TASK_SHARED_COLUMNS)
     cursor = conn.connection.cursor()
-    with cursor.copy(f"COPY tasks ({', '.join(columns)}) FROM STDIN (FORMAT binary)") as copy:  # type: ignore[attr-defined]
+    with cursor.copy(f"COPY tasks ({', '.join(columns)}) FROM STDIN (FORMAT binary)") as copy:
         copy.set_types(types)
         for row in rows:
             copy.write_row(head + row)

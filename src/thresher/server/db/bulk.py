@@ -66,7 +66,7 @@ def insert_tasks(conn: Connection, shared: dict[str, Any],
     cursor = conn.connection.cursor()
     try:
         if conn.dialect.name == "postgresql":
-            with cursor.copy(f"COPY tasks ({_COLUMNS}) FROM STDIN (FORMAT binary)") as copy:  # type: ignore[attr-defined]
+            with cursor.copy(f"COPY tasks ({_COLUMNS}) FROM STDIN (FORMAT binary)") as copy:
                 copy.set_types(_BINARY_TYPES)
                 for row in rows:
                     copy.write_row(head + row)
