@@ -1,13 +1,15 @@
 """Where a huge submit's time goes inside PostgreSQL: the same task rows COPYed under variants of the schema.
 
-    .venv/bin/python bench/submit_parts.py                    # 1,000,000 rows, every variant
+    .venv/bin/python bench/submit_parts.py                    # 1,000,000 rows: before, now, and the bounds
     .venv/bin/python bench/submit_parts.py --rows 200000 --variants baseline no_layer_fk
 
-One durable PostgreSQL (fsync on, as `bench/submit.py`); per variant a fresh migrated database and the
-variant's DDL, then the timed part: one transaction
-that writes a small job (`submit.create_job`) and COPYs `--rows` task rows of that layer (the submit's own writer, `bulk.insert_tasks`, or a variant
-of it) and commits. The rows are built before the clock starts, so only the database's work (and the
-driver's) is timed. Nothing is asserted; figures are printed, with the load average beside each.
+One durable PostgreSQL (fsync on, as `bench/submit.py`). Per variant: a fresh database migrated to
+revision 0012 (the schema before 0013: both keys on `tasks`), the variant's DDL, then the timed part,
+one transaction as a submit's: a small job (`submit.create_job`), then `--rows` task rows of its layer
+COPYed (text format as the writer did before, or `_binary` as `bulk.insert_tasks` does now), and the
+commit. `no_layer_fk_binary` is what the code does since 0013. The rows are built before the clock
+starts, so the time is the database's (and the driver's); the backend's CPU seconds are printed too,
+less noisy on a shared machine. Nothing is asserted; the load average is printed beside each figure.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
 from sqlalchemy import Connection  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
 
 from thresher.server.db import bulk  # noqa: E402
-from thresher.server.db.engine import Database  # noqa: E402
+from thresher.server.db.engine import MIGRATIONS, Database  # noqa: E402
 from thresher.server.submit import check_spec, create_job  # noqa: E402
 
 #: DDL applied before the timed COPY, per variant (the schema as migrated when none).
@@ -55,7 +59,22 @@ def load() -> str:
 
 
 def text_copy(conn: Connection, shared: dict[str, Any], rows: list[tuple[Any, ...]]) -> None:
-    bulk.insert_tasks(conn, shared, iter(rows))
+    """The task writer as it was before migration 0013: COPY in text format."""
+    columns = bulk.TASK_SHARED_COLUMNS + bulk.TASK_ROW_COLUMNS
+    head = tuple(shared[name] for name in bulk.TASK_SHARED_COLUMNS)
+    cursor = conn.connection.cursor()
+    with cursor.copy(f"COPY tasks ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(head + row)
+    cursor.close()
+
+
+def migrate_to(db: Database, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with db.write() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
 
 
 def binary_copy(conn: Connection, shared: dict[str, Any], rows: list[tuple[Any, ...]]) -> None:
@@ -80,7 +99,7 @@ def backend_cpu_s(pid: int) -> float:
 
 def run(pg: PostgresServer, name: str, rows_n: int) -> tuple[float, float]:
     db = Database(pg.create_database())
-    db.migrate()
+    migrate_to(db, "0012")  # the schema before this bench's findings (0013 dropped the layer key)
     with db.write() as conn:
         for ddl in VARIANTS[name.removesuffix("_binary")]:
             conn.exec_driver_sql(ddl)
