@@ -26,6 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402
 from tests.support.farm import Farm  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
 
@@ -36,20 +37,44 @@ def job_spec(frames: int, chunk: int) -> dict[str, Any]:
          "args": {"command": ["true", "{start}", "{end}"]}}]}
 
 
-def bench(kind: str, url: str, args: argparse.Namespace, root: Path) -> list[float]:
+def cpu_s(processes: list[psutil.Process]) -> float:
+    """User + system CPU seconds these processes spent so far (those gone count nothing)."""
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def postmaster_pid(pg: PostgresServer) -> int:
+    return int((pg.data_dir / "postmaster.pid").read_text().split()[0])
+
+
+def bench(kind: str, url: str, args: argparse.Namespace, root: Path, pg: PostgresServer | None = None) -> list[float]:
     farm = Farm(url, root / kind)
     farm.start_server()
     times: list[float] = []
     try:
         client = farm.client(timeout=600)
         spec = job_spec(args.frames, args.chunk)
+        assert farm.server is not None and farm.server.pid is not None
+        main = psutil.Process(farm.server.pid)
+        server = [main, *main.children(recursive=True)]
         for run in range(args.runs):
+            # CPU seconds too: on a shared machine they vary less than the wall time
+            database = psutil.Process(postmaster_pid(pg)).children() if pg else []
+            before = cpu_s(server), cpu_s(database)
             started = time.perf_counter()
             job_id = client.post("/jobs", spec)["id"]
             times.append(time.perf_counter() - started)
+            spent = cpu_s(server) - before[0], cpu_s(database) - before[1]
             total = client.get(f"/jobs/{job_id}")["total_tasks"]
             print(f"  {kind:<10} run {run + 1}: job {job_id}, {total:,} tasks in {times[-1]:6.2f} s"
-                  f" ({total / times[-1]:,.0f} tasks/s)", flush=True)
+                  f" ({total / times[-1]:,.0f} tasks/s); CPU: server {spent[0]:.1f} s"
+                  + (f", PostgreSQL {spent[1]:.1f} s" if pg else "") + f"; load {os.getloadavg()[0]:.2f}", flush=True)
         return times
     finally:
         farm.stop()
@@ -72,7 +97,7 @@ def main() -> None:
         if args.db in ("postgresql", "both"):
             pg = PostgresServer(fast=False).start()
             try:
-                results["postgresql"] = bench("postgresql", pg.create_database(), args, root)
+                results["postgresql"] = bench("postgresql", pg.create_database(), args, root, pg)
             finally:
                 pg.stop()
     for kind, times in results.items():

@@ -213,3 +213,35 @@ def test_a_first_start_makes_the_first_admin_and_its_token(db_url: str, tmp_path
         assert (tmp_path / "data" / "admin.token").stat().st_mode & 0o777 == 0o600
     finally:
         server.db.dispose()
+
+
+def test_revision_0013_keeps_every_task_and_attempt(db_url: str) -> None:
+    """Revision 0013 drops the layer key of `tasks` (on SQLite by editing the stored definition: a table
+    rebuild would run the cascades and delete every attempt); the job's key still removes a job's tasks."""
+    db = Database(db_url)
+    try:
+        _upgrade(db, "0012")
+        with db.write() as conn:
+            job = _old_job(conn, "harbour", 3)
+            node = conn.execute(text(
+                "INSERT INTO nodes (name, hostname, os, instance_id, cores, memory_mb, gpus, tags, state, admin_state, "
+                "last_seen, registered_at) VALUES ('n', 'n', 'linux', 'i', 8, 8000, '[]', '[]', 'up', 'enabled', :now, "
+                ":now) RETURNING id"), {"now": utcnow()}).scalar_one()
+            task = conn.execute(text("SELECT min(id) FROM tasks WHERE job_id = :job"), {"job": job}).scalar_one()
+            conn.execute(text(
+                "INSERT INTO attempts (task_id, job_id, number, node_id, state, cores, memory_mb, gpu_ids, started_at, "
+                "log_size) VALUES (:task, :job, 1, :node, 'succeeded', 1, 100, '[]', :now, 0)"),
+                {"task": task, "job": job, "node": node, "now": utcnow()})
+        db.migrate()
+        with db.read() as conn:
+            keys = {tuple(fk["constrained_columns"]) for fk in inspect(conn).get_foreign_keys("tasks")}
+            assert conn.execute(text("SELECT count(*) FROM tasks")).scalar_one() == 3
+            assert conn.execute(text("SELECT count(*) FROM attempts")).scalar_one() == 1
+        assert keys == {("job_id",)}
+        with db.write() as conn:
+            conn.execute(text("DELETE FROM jobs WHERE id = :job"), {"job": job})
+        with db.read() as conn:
+            assert conn.execute(text("SELECT count(*) FROM tasks")).scalar_one() == 0
+            assert conn.execute(text("SELECT count(*) FROM attempts")).scalar_one() == 0
+    finally:
+        db.dispose()

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from thresher.model.states import TaskState
+from thresher.server.db.bulk import UnknownLayer, insert_tasks
 from thresher.server.db.engine import Database
 from thresher.server.db.tables import layers, tasks
 from thresher.server.submit import check_spec, create_job
@@ -68,3 +69,21 @@ def test_a_failed_submit_leaves_no_rows(db: Database, tmp_path: Path) -> None:
             raise RuntimeError("something after the tasks were written")
     with db.read() as conn:
         assert conn.execute(select(tasks.c.id)).first() is None
+
+
+def test_task_rows_must_name_a_layer_of_their_job(db: Database) -> None:
+    """`tasks.layer_id` has no foreign key (migration 0013): the writer checks the layer once per call,
+    and more strictly than the key did (a layer of another job is refused too); nothing is written."""
+    with db.write() as conn:
+        first = create_job(conn, check_spec(_job(frames="1-3")), "tester")
+        second = create_job(conn, check_spec(_job(frames="1-2")), "tester")
+        layer_of_second = conn.execute(select(layers.c.id).where(layers.c.job_id == second)).scalar_one()
+    shared = dict(job_id=first, state=TaskState.READY, priority=50, cores=1, memory_mb=100, gpus=0, tag_key="",
+                  tries=0, lost=0, project_id=1, folder_id=None, folder_priority=0, urgent=False, limit_key="")
+    for layer_id in (layer_of_second, layer_of_second + 1000):
+        with pytest.raises(UnknownLayer):
+            with db.write() as conn:
+                insert_tasks(conn, {**shared, "layer_id": layer_id}, [(9, "9", 9, 9, 1, 1, None)])
+    with db.read() as conn:
+        counts = dict(conn.execute(select(tasks.c.job_id, func.count()).group_by(tasks.c.job_id)).all())
+    assert counts == {first: 3, second: 2}

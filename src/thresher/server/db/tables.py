@@ -194,7 +194,9 @@ tasks = Table(
     "tasks", metadata,
     Column("id", Integer, primary_key=True),
     Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
-    Column("layer_id", Integer, ForeignKey("layers.id", ondelete="CASCADE"), nullable=False),
+    # no foreign key: checked once per layer by the only writer of task rows (`db/bulk.insert_tasks`,
+    # migration 0013 says why); a layer goes only with its job, whose key removes its tasks
+    Column("layer_id", Integer, nullable=False),
     Column("idx", Integer, nullable=False),
     Column("frames", Text, nullable=False),
     Column("frame_start", BigInteger, nullable=False),

@@ -5,7 +5,7 @@ The tasks themselves are written in bulk by `thresher.server.db.bulk` (executema
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
 from thresher.server.db.queries.common import ids_in, per_dialect
 from thresher.server.db.tables import jobs, layers, nodes, tag_sets
@@ -22,3 +22,8 @@ INSERT_TAG_SET = insert(tag_sets)
 INSERT_JOB = insert(jobs).returning(jobs.c.id)
 # One layer row of a submit, giving back its new id (its tasks follow through `bulk.insert_tasks`).
 INSERT_LAYER = insert(layers).returning(layers.c.id)
+# The layer that new task rows name, if it is one of their job's; locked as a foreign-key check locks
+# (PostgreSQL: FOR KEY SHARE, so it cannot go before the tasks are committed). Once per layer written,
+# instead of a key checked on every task row (migration 0013).
+LAYER_OF_JOB = (select(layers.c.id).where(layers.c.id == bindparam("layer_id"), layers.c.job_id == bindparam("job_id"))
+                .with_for_update(read=True, key_share=True))
