@@ -228,8 +228,9 @@ def _plan(conn: Connection, wanting: list[_Request], limits: Limits, lock: bool,
     if not project_ids:
         return {}, set()
     per_project = _first_read(wanting, len(project_ids), limits)
+    built: dict[int, rule.Candidate] = {}  # a longer read reads the shorter one's rows again, unchanged
     while True:
-        rows, cut, dry = _choose_round(conn, wanting, project_ids, per_project, lock, alone)
+        rows, cut, dry = _choose_round(conn, wanting, project_ids, per_project, lock, alone, built)
         if per_project >= limits.candidate_rows or not (
                 dry or (cut and any(_left_wanting(r, alone) for r in wanting))):
             return rows, cut
@@ -253,9 +254,10 @@ def _left_wanting(request: _Request, alone: bool) -> bool:
 
 
 def _choose_round(conn: Connection, wanting: list[_Request], project_ids: list[int], per_project: int, lock: bool,
-                  alone: bool) -> tuple[dict[int, Any], set[int], bool]:
+                  alone: bool, built: dict[int, rule.Candidate]) -> tuple[dict[int, Any], set[int], bool]:
     """One round: each project's first `per_project` ready tasks read, and the rule run for every node.
-    Returns the rows read by task id, the projects whose read was cut at `per_project`, and whether the
+    `built`: the candidates of rows read before in this transaction's `_plan` (nothing changed since),
+    by task id, kept and reused. Returns the rows read by task id, the projects whose read was cut at `per_project`, and whether the
     nodes took one of those to its end (a longer read might have given them more of it)."""
     params = {"keys": sorted(set().union(*(r.keys for r in wanting))),
               "free_cores": max(r.free.cores for r in wanting), "free_memory": max(r.free.memory_mb for r in wanting),
@@ -269,7 +271,7 @@ def _choose_round(conn: Connection, wanting: list[_Request], project_ids: list[i
         if len(got) == per_project:
             cut.add(project_id)
         if got:
-            queues[project_id] = [candidate_of(row) for row in got]
+            queues[project_id] = [built.get(row.id) or built.setdefault(row.id, candidate_of(row)) for row in got]
             rows.update((row.id, row) for row in got)
     for request in wanting:
         request.choices = []
