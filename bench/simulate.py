@@ -3,6 +3,7 @@
     .venv/bin/python bench/simulate.py                     # the size, SQLite, prints wall seconds
     .venv/bin/python bench/simulate.py --nodes 100 --tasks 10000 --profile   # smaller, with a cProfile top 25
     .venv/bin/python bench/simulate.py --db postgresql://...                 # on PostgreSQL
+    .venv/bin/python bench/simulate.py --hours 2.5         # the farm, only its first 2.5 simulated hours
 
 The scenario: `--nodes` nodes of 8 cores in two pools (a tenth of them GPU nodes), four projects of
 weights 4:3:2:1 (one with a stake in the GPU pool), a licence limit, and 100 jobs of `--tasks`/100
@@ -27,7 +28,7 @@ from thresher.sim.report import build
 from thresher.sim.scenario import parse_scenario
 
 
-def scenario(nodes: int, tasks: int, tick_s: float) -> dict[str, Any]:
+def scenario(nodes: int, tasks: int, tick_s: float, hours: float | None = None) -> dict[str, Any]:
     jobs = 100
     per_job = max(1, tasks // jobs)
     gpu_nodes = nodes // 10
@@ -49,7 +50,7 @@ def scenario(nodes: int, tasks: int, tick_s: float) -> dict[str, Any]:
                       "layers": [layer]})
     return {
         "name": f"bench {nodes} nodes {tasks} tasks", "seed": 1, "tick_s": tick_s, "sample_s": 900,
-        "until_s": 86_400 * 2,
+        "until_s": 86_400 * 2 if hours is None else hours * 3600,
         "nodes": [{"name": "cpu", "count": nodes - gpu_nodes, "cores": 8, "memory_mb": 32_000},
                   {"name": "gpu", "count": gpu_nodes, "cores": 8, "memory_mb": 64_000, "gpus": 2, "pool": "gpu"}],
         "projects": [{"name": p, "weight": w} for p, w in zip(projects, (4, 3, 2, 1), strict=True)],
@@ -64,10 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--tick", type=float, default=30.0)
+    parser.add_argument("--hours", type=float, default=None,
+                        help="stop after this many simulated hours (a shorter day to compare speed; default: to the end)")
     parser.add_argument("--db", default=None, help="database URL (default: a fresh SQLite file)")
     parser.add_argument("--profile", action="store_true", help="print the 25 costliest functions (cProfile)")
     args = parser.parse_args(argv)
-    spec = parse_scenario(scenario(args.nodes, args.tasks, args.tick))
+    spec = parse_scenario(scenario(args.nodes, args.tasks, args.tick, args.hours))
     profiler = cProfile.Profile() if args.profile else None
     if profiler:
         profiler.enable()

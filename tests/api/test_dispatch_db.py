@@ -359,6 +359,22 @@ def test_nodes_left_out_of_a_cut_candidate_read_ask_alone(bench: Bench) -> None:
     assert len(set(claimed)) == 6
 
 
+def test_a_round_that_gave_nobody_work_still_lets_each_node_read_for_itself(bench: Bench) -> None:
+    """A cut read of tasks that fit the batch's largest figures but no node (too many cores for the
+    node with the memory, too much memory for the one with the cores): nobody gets work, and each node,
+    reading only what fits itself, finds the small tasks further down; a node whose own read could hold
+    only rows already read (`dispatch._Read`) is not asked again, and gets what asking alone would give."""
+    bench.submit(priority=80, layers=[layer(frames="1-3", resources={"cores": 3, "memory": "30G"})])
+    bench.submit(priority=10, layers=[layer(frames="1-3", resources={"cores": 1, "memory": "500M"})])
+    cores = bench.node("cores", cores=4, memory_mb=1000)
+    memory = bench.node("memory", cores=1, memory_mb=64_000)
+    limits = dispatch.Limits(candidate_rows=2)
+    answers = _dry(bench, lambda conn: dispatch.work_for_nodes(conn, [cores, memory], utcnow(), limits))
+    alone = _dry(bench, lambda conn: [dispatch.work_for_nodes(conn, [n], utcnow(), limits)[0] for n in (cores, memory)])
+    assert [len(answer.assignments) for answer in answers] == [2, 1]
+    assert _tasks_by_node(answers) == _tasks_by_node(alone)
+
+
 def test_reports_of_several_nodes_applied_together(bench: Bench) -> None:
     job = bench.submit(layers=[layer(frames="1-3", retries=0)])
     a, b = bench.node("a", cores=2), bench.node("b", cores=1)

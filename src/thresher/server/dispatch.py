@@ -211,10 +211,10 @@ def _read_requests(conn: Connection, node_ids: list[int], limits: Limits) -> lis
 
 
 def _plan(conn: Connection, wanting: list[_Request], limits: Limits, lock: bool,
-          alone: bool = False) -> tuple[dict[int, Any], bool]:
+          alone: bool = False) -> tuple[dict[int, Any], set[int]]:
     """Read what the rule needs for these nodes and let each, in turn, choose (`request.choices`); or,
     `alone`, only see what each would take first asking alone (a look for news takes nothing).
-    Returns the candidate rows by task id and whether a project's read was cut at its limit.
+    Returns the candidate rows by task id and the projects whose read was cut at its limit.
 
     Each project's read starts at a fair slice of what the nodes can start (`_first_read`; rows read are
     rows locked on PostgreSQL). The reads are made longer (up to `limits.candidate_rows`) and the round
@@ -223,16 +223,17 @@ def _plan(conn: Connection, wanting: list[_Request], limits: Limits, lock: bool,
     cut (the tasks it may run may be further down a queue). So no node idles, and no project loses its
     turn, because of how much was read."""
     if not wanting:
-        return {}, False
+        return {}, set()
     project_ids = sorted(conn.execute(q.ACTIVE_PROJECTS).scalars())
     if not project_ids:
-        return {}, False
+        return {}, set()
     per_project = _first_read(wanting, len(project_ids), limits)
+    built: dict[int, rule.Candidate] = {}  # a longer read reads the shorter one's rows again, unchanged
     while True:
-        rows, cut, dry = _choose_round(conn, wanting, project_ids, per_project, lock, alone)
+        rows, cut, dry = _choose_round(conn, wanting, project_ids, per_project, lock, alone, built)
         if per_project >= limits.candidate_rows or not (
                 dry or (cut and any(_left_wanting(r, alone) for r in wanting))):
-            return rows, bool(cut)
+            return rows, cut
         per_project = min(limits.candidate_rows, per_project * 4)
 
 
@@ -253,9 +254,10 @@ def _left_wanting(request: _Request, alone: bool) -> bool:
 
 
 def _choose_round(conn: Connection, wanting: list[_Request], project_ids: list[int], per_project: int, lock: bool,
-                  alone: bool) -> tuple[dict[int, Any], set[int], bool]:
+                  alone: bool, built: dict[int, rule.Candidate]) -> tuple[dict[int, Any], set[int], bool]:
     """One round: each project's first `per_project` ready tasks read, and the rule run for every node.
-    Returns the rows read by task id, the projects whose read was cut at `per_project`, and whether the
+    `built`: the candidates of rows read before in this transaction's `_plan` (nothing changed since),
+    by task id, kept and reused. Returns the rows read by task id, the projects whose read was cut at `per_project`, and whether the
     nodes took one of those to its end (a longer read might have given them more of it)."""
     params = {"keys": sorted(set().union(*(r.keys for r in wanting))),
               "free_cores": max(r.free.cores for r in wanting), "free_memory": max(r.free.memory_mb for r in wanting),
@@ -269,7 +271,7 @@ def _choose_round(conn: Connection, wanting: list[_Request], project_ids: list[i
         if len(got) == per_project:
             cut.add(project_id)
         if got:
-            queues[project_id] = [candidate_of(row) for row in got]
+            queues[project_id] = [built.get(row.id) or built.setdefault(row.id, candidate_of(row)) for row in got]
             rows.update((row.id, row) for row in got)
     for request in wanting:
         request.choices = []
@@ -320,19 +322,20 @@ def _answer_round(conn: Connection, node_ids: list[int], now: datetime, limits: 
         answers.append(answer)
     left = [(i, r) for i, r in enumerate(requests) if r is not None and r.keys and not r.choices]
     if cut and len(wanting) > 1 and left:
-        for i, again in _ask_again(conn, left, len(wanting), now, limits):
+        for i, again in _ask_again(conn, left, len(wanting), now, limits, _Read(by_id, cut)):
             answers[i].assignments = again.assignments
             answers[i].changes.merge(again.changes)
     return answers
 
 
 def _ask_again(conn: Connection, left: list[tuple[int, _Request]], asked: int, now: datetime,
-               limits: Limits) -> Iterator[tuple[int, Answer]]:
+               limits: Limits, read: "_Read") -> Iterator[tuple[int, Answer]]:
     """The nodes a cut read left with nothing ask again, after the claims of the others: together, as
     one more round, while the round before gave some node work (each round claims what it read, so
     this ends); else one by one, each reading as deep as it must. Nodes that ask alike (the same
     placements, pool, free room, licences held and blocklists) get alike: once one of them got nothing
-    alone, so would the others (what the others claim never adds work), and they do not read again."""
+    alone, so would the others (what the others claim never adds work), and they do not read again.
+    Nor does a node whose own read would hold only rows the round read already (`_Read.covers`)."""
     if len(left) < asked:
         yield from zip((i for i, _ in left), work_for_nodes(conn, [r.node.id for _, r in left], now, limits),
                        strict=True)
@@ -340,12 +343,54 @@ def _ask_again(conn: Connection, left: list[tuple[int, _Request]], asked: int, n
     fruitless: set[tuple[Any, ...]] = set()
     for i, request in left:
         alike = _alike(request)
-        if alike in fruitless:
+        if alike in fruitless or read.covers(request, limits.candidate_rows):
             continue
         (answer,) = work_for_nodes(conn, [request.node.id], now, limits)
         if not answer.assignments:
             fruitless.add(alike)
+        read.taken(answer)
         yield i, answer
+
+
+class _Read:
+    """The candidate rows of a round that gave no node anything, to tell which of its nodes could find
+    more asking alone. A node asking alone reads, in each project, the first rows in dispatch order that
+    fit its own placements and free room (`queries.dispatch.CANDIDATES`), at most `candidate_rows`. Where
+    the round read a project to its end, or read that many rows fitting the node, that node's own read
+    holds only rows the round read (less those claimed since): none of them was allowed for it then, and
+    none is now (within a transaction usage only grows and the node's room and licences do not change),
+    so asking alone would give it nothing, and it is not asked. An answer that changed the farm
+    otherwise (an attempt failed, a task ready again) ends the shortcut: the rows may no longer be all."""
+
+    def __init__(self, rows: dict[int, Any], cut: set[int]) -> None:
+        self._by_project: dict[int, list[Any]] = {project_id: [] for project_id in cut}
+        for row in rows.values():
+            if row.project_id in self._by_project:
+                self._by_project[row.project_id].append(row)
+        self._claimed: set[int] = set()
+        self._valid = True
+        self._known: dict[tuple[Any, ...], bool] = {}
+
+    def taken(self, answer: Answer) -> None:
+        if answer.changes != Changes():
+            self._valid = False
+        if answer.assignments:
+            self._claimed.update(a["task_id"] for a in answer.assignments)
+            self._known.clear()
+
+    def covers(self, request: _Request, candidate_rows: int) -> bool:
+        if not self._valid:
+            return False
+        free = request.free
+        reads = (frozenset(request.keys), free.cores, free.memory_mb, len(free.gpu_ids))
+        known = self._known.get(reads)
+        if known is None:
+            keys, cores, memory_mb, gpus = reads
+            known = self._known[reads] = all(
+                sum(1 for r in rows if r.id not in self._claimed and r.tag_key in keys and r.cores <= cores
+                    and r.memory_mb <= memory_mb and r.gpus <= gpus) >= candidate_rows
+                for rows in self._by_project.values())
+        return known
 
 
 def _alike(request: _Request) -> tuple[Any, ...]:
