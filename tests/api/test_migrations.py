@@ -90,21 +90,31 @@ def test_an_older_database_is_brought_forward_with_its_queue(db_url: str, tmp_pa
         server.db.dispose()
 
 
+def _old_node(conn: Connection) -> int:
+    """A node row as the early revisions hold it."""
+    return int(conn.execute(text(
+        "INSERT INTO nodes (name, hostname, os, instance_id, cores, memory_mb, gpus, tags, state, admin_state, "
+        "last_seen, registered_at) VALUES ('n', 'n', 'linux', 'i', 8, 8000, '[]', '[]', 'up', 'enabled', :now, "
+        ":now) RETURNING id"), {"now": utcnow()}).scalar_one())
+
+
+def _old_attempt(conn: Connection, task: int, job: int, node: int, state: str, *, cores: int, gpu_ids: str) -> None:
+    """Attempt 1 of `task` on `node`, as the early revisions hold it."""
+    conn.execute(text(
+        "INSERT INTO attempts (task_id, job_id, number, node_id, state, cores, memory_mb, gpu_ids, started_at, "
+        "log_size) VALUES (:task, :job, 1, :node, :state, :cores, 100, :gpus, :now, 0)"),
+        {"task": task, "job": job, "node": node, "state": state, "cores": cores, "gpus": gpu_ids, "now": utcnow()})
+
+
 def test_an_attempt_running_through_the_upgrade_is_booked(db_url: str) -> None:
     db = Database(db_url)
     try:
         _upgrade(db, "0003")
         with db.write() as conn:
             job = _old_job(conn, "harbour", 1)
-            node = conn.execute(text(
-                "INSERT INTO nodes (name, hostname, os, instance_id, cores, memory_mb, gpus, tags, state, admin_state, "
-                "last_seen, registered_at) VALUES ('n', 'n', 'linux', 'i', 8, 8000, '[]', '[]', 'up', 'enabled', :now, "
-                ":now) RETURNING id"), {"now": utcnow()}).scalar_one()
+            node = _old_node(conn)
             task = conn.execute(text("SELECT id FROM tasks WHERE job_id = :job"), {"job": job}).scalar_one()
-            conn.execute(text(
-                "INSERT INTO attempts (task_id, job_id, number, node_id, state, cores, memory_mb, gpu_ids, started_at, "
-                "log_size) VALUES (:task, :job, 1, :node, 'running', 4, 100, '[0]', :now, 0)"),
-                {"task": task, "job": job, "node": node, "now": utcnow()})
+            _old_attempt(conn, task, job, node, "running", cores=4, gpu_ids="[0]")
         db.migrate()
         with db.read() as conn:
             used = {r.key: (r.cores, r.gpus) for r in conn.execute(select(metadata.tables["usage"]))}
@@ -223,15 +233,9 @@ def test_revision_0013_keeps_every_task_and_attempt(db_url: str) -> None:
         _upgrade(db, "0012")
         with db.write() as conn:
             job = _old_job(conn, "harbour", 3)
-            node = conn.execute(text(
-                "INSERT INTO nodes (name, hostname, os, instance_id, cores, memory_mb, gpus, tags, state, admin_state, "
-                "last_seen, registered_at) VALUES ('n', 'n', 'linux', 'i', 8, 8000, '[]', '[]', 'up', 'enabled', :now, "
-                ":now) RETURNING id"), {"now": utcnow()}).scalar_one()
+            node = _old_node(conn)
             task = conn.execute(text("SELECT min(id) FROM tasks WHERE job_id = :job"), {"job": job}).scalar_one()
-            conn.execute(text(
-                "INSERT INTO attempts (task_id, job_id, number, node_id, state, cores, memory_mb, gpu_ids, started_at, "
-                "log_size) VALUES (:task, :job, 1, :node, 'succeeded', 1, 100, '[]', :now, 0)"),
-                {"task": task, "job": job, "node": node, "now": utcnow()})
+            _old_attempt(conn, task, job, node, "succeeded", cores=1, gpu_ids="[]")
         db.migrate()
         with db.read() as conn:
             keys = {tuple(fk["constrained_columns"]) for fk in inspect(conn).get_foreign_keys("tasks")}
