@@ -152,8 +152,13 @@ def test_sequence_and_shot_filters_keyboard_shortcuts_and_the_theme(browser: Any
         page.set_viewport_size({"width": 420, "height": 800})
         page.goto(f"{farm.server_url}/jobs")
         page.wait_for_selector("#live-dot.on")
-        width, char = page.locator("td.name", has_text="sq010_sh010_lighting").evaluate(
-            "td => [td.getBoundingClientRect().width, parseFloat(getComputedStyle(td).fontSize)]")
+        # measured in one go on the row as it is drawn: the live redraw may replace it between two calls
+        width, char = page.wait_for_function("""() => {
+            const td = [...document.querySelectorAll('td.name')].find(t => t.textContent.includes('sq010_sh010_lighting'));
+            const width = td ? td.getBoundingClientRect().width : 0;
+            const char = td ? parseFloat(getComputedStyle(td).fontSize) : 0;
+            return width > 0 && char > 0 ? [width, char] : null;
+        }""").json_value()
         assert width >= 8 * char, (width, char)
         assert csp_violations(page) == []
     finally:
