@@ -8,5 +8,6 @@ cd "$ROOT"
 # Any non-zero pytest status fails, including 5 (no tests collected): CI passes only on real tests.
 # Tests run in THRESHER_TEST_WORKERS processes (pytest-xdist), a whole file per worker so that a
 # module's shared farm starts once: most tests wait on real servers, agents and renderers, so three
-# workers keep two cores busy. THRESHER_TEST_WORKERS=0 runs everything in this one process.
-exec .venv/bin/python -m pytest -q -n "${THRESHER_TEST_WORKERS:-3}" --dist loadfile "$@"
+# workers keep two cores busy. THRESHER_TEST_WORKERS=0 runs everything in this one process. The 25
+# slowest tests are listed at the end, so that a CI log shows where the time goes.
+exec .venv/bin/python -m pytest -q --durations=25 -n "${THRESHER_TEST_WORKERS:-3}" --dist loadfile "$@"
