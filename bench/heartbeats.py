@@ -14,7 +14,7 @@ timeout) and the separate heartbeat is sent only when due (none, while the polls
 `--style beat` is an agent of before (a heartbeat every period, empty polls); `--style both` runs
 both, one after the other, on servers of the same build. After `--warmup` seconds the CPU time of the
 server process and of PostgreSQL's processes is measured over `--seconds`, with the heartbeats answered
-per second and their latency as the agents saw it. The design's figure: 5,000 agents heartbeating keep
+per second and their latency as the agents saw it, and the simulator's own CPU over the same window. The design's figure: 5,000 agents heartbeating keep
 the server under one core. The simulator shares the machine (its CPU use is printed too). Nothing is
 asserted; figures are printed.
 """
@@ -56,8 +56,9 @@ class Seen:
     beat_polls: int = 0          # polls carrying a heartbeat sent inside the window
     polls: int = 0               # long polls that ended inside the window
     beat_ms: list[float] = field(default_factory=list)
+    poll_s: list[float] = field(default_factory=list)  # how long each poll that ended in the window was held
     errors: dict[str, int] = field(default_factory=dict)
-    cpu_s: float = 0.0
+    cpu_s: float = 0.0           # the simulator process's CPU seconds inside the window
 
     def error(self, key: str) -> None:
         self.errors[key] = self.errors.get(key, 0) + 1
@@ -97,6 +98,7 @@ async def idle_agent(url: str, token: str, heartbeat: float, wait: float, window
 
     async def polls() -> None:
         conn = RawConnection(url, token)
+        await asyncio.sleep(random.uniform(0, wait))  # agents start at different moments, not in one wave
         try:
             while time.time() < closes:
                 asked = min(wait, max(0.1, closes - time.time()))
@@ -106,6 +108,7 @@ async def idle_agent(url: str, token: str, heartbeat: float, wait: float, window
                     last_beat[0] = time.time()
                     if opens <= last_beat[0] < closes:
                         seen.beat_polls += 1
+                asked_at = time.time()
                 try:
                     status, _ = await conn.post(f"{API}/agent/work?wait={asked:.2f}", body, timeout=asked + 60)
                     if status >= 400:
@@ -113,6 +116,7 @@ async def idle_agent(url: str, token: str, heartbeat: float, wait: float, window
                         await asyncio.sleep(1)
                     elif opens <= time.time() < closes:
                         seen.polls += 1
+                        seen.poll_s.append(time.time() - asked_at)
                 except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
                     seen.error(f"work {type(exc).__name__}")
                     await asyncio.sleep(1)
@@ -137,8 +141,14 @@ async def worker_main(url: str, enroll: str, names: list[str], ready_q: Any, go:
         await asyncio.sleep(0.05)
     seen = Seen()
     window = (times[0], times[1])
-    await asyncio.gather(*(idle_agent(url, t, heartbeat, wait, window, seen, style) for t in tokens))
-    seen.cpu_s = sum(psutil.Process().cpu_times()[:2])
+
+    async def cpu_in_window() -> None:
+        await asyncio.sleep(max(0.0, window[0] - time.time()))
+        opened = sum(psutil.Process().cpu_times()[:2])
+        await asyncio.sleep(max(0.0, window[1] - time.time()))
+        seen.cpu_s = sum(psutil.Process().cpu_times()[:2]) - opened
+
+    await asyncio.gather(cpu_in_window(), *(idle_agent(url, t, heartbeat, wait, window, seen, style) for t in tokens))
     return seen
 
 
@@ -211,6 +221,7 @@ def run(kind: str, url: str, args: argparse.Namespace, root: Path, pg: PostgresS
                 p.kill()
         farm.stop()
     beat_ms = [ms for s in seen for ms in s.beat_ms]
+    poll_s = [x for s in seen for x in s.poll_s]
     errors: dict[str, int] = {}
     for s in seen:
         for key, n in s.errors.items():
@@ -219,14 +230,17 @@ def run(kind: str, url: str, args: argparse.Namespace, root: Path, pg: PostgresS
            "beats_per_s": sum(s.beats for s in seen) / args.seconds,
            "beat_polls_per_s": sum(s.beat_polls for s in seen) / args.seconds,
            "polls_per_s": sum(s.polls for s in seen) / args.seconds,
+           "poll_median_s": statistics.median(poll_s) if poll_s else float("nan"),
+           "poll_max_s": max(poll_s) if poll_s else float("nan"),
            "beat_median_ms": statistics.median(beat_ms) if beat_ms else float("nan"),
            "beat_p99_ms": percentile(beat_ms, 99) if beat_ms else float("nan"),
-           "sim_cpu": sum(s.cpu_s for s in seen) / (args.warmup + args.seconds), "errors": errors, "down": down}
+           "sim_cpu": sum(s.cpu_s for s in seen) / args.seconds, "errors": errors, "down": down}
     print(f"  server {out['server_cpu']:.2f} cores" + (f", PostgreSQL {pg_cpu:.2f} cores" if pg else "")
           + f", simulator {out['sim_cpu']:.2f} cores; {out['beats_per_s']:,.0f} heartbeats/s "
           f"(median {out['beat_median_ms']:.1f} ms, p99 {out['beat_p99_ms']:.1f} ms), "
           f"{out['beat_polls_per_s']:,.0f} polls carrying one/s, "
-          f"{out['polls_per_s']:,.0f} long polls ended/s; nodes down: {down}; errors: {errors or 'none'}", flush=True)
+          f"{out['polls_per_s']:,.0f} long polls ended/s (held median {out['poll_median_s']:.1f} s, "
+          f"longest {out['poll_max_s']:.1f} s); nodes down: {down}; errors: {errors or 'none'}", flush=True)
     return out
 
 

@@ -127,7 +127,7 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), node_id
         if unwanted:
             return JSONResponse({"assignments": [], "kill": unwanted, **said})
     waiter = server.notifier.register(node_id)
-    look_first = False
+    look_first = bool(said)  # an idle agent's poll (it carried a heartbeat) looks first, as a woken one does
     try:
         while True:
             waiter.event.clear()
