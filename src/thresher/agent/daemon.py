@@ -25,7 +25,7 @@ from thresher.agent.attempts import Attempts
 from thresher.agent.connectivity import Connectivity
 from thresher.agent.enrol import Enrolment
 from thresher.agent.fatal import EXIT_CONFIG, EXIT_OK, AgentFatal
-from thresher.agent.loops import heartbeat_loop, work_loop
+from thresher.agent.loops import Beats, heartbeat_loop, work_loop
 from thresher.agent.memory_guard import free_floor_mb, guard_loop
 from thresher.agent.reaper import become_subreaper
 from thresher.agent.recovery import recover_leftovers
@@ -34,6 +34,7 @@ from thresher.agent.settings import AgentSettings
 from thresher.agent.spool import Spool
 from thresher.agent.state_dir import StateDirLock, default_state_dir
 from thresher.client.http import HttpClient
+from thresher.model.heartbeat_rule import poll_beat_wait
 
 log = logging.getLogger("thresher.agent")
 
@@ -60,6 +61,8 @@ class Agent:
         self.node_id: Any = None
         self._token: str | None = None
         self._heartbeat_s = settings.heartbeat_s
+        self._poll_beat_s: float | None = None  # set when the server counts an idle poll as a heartbeat
+        self.beats = Beats()
         self.hide_gpus = self.facts.physical_gpus > 0 or len(self.facts.gpus) > 0
         self.stop_event = threading.Event()
         self._hurry = False
@@ -81,6 +84,12 @@ class Agent:
     def heartbeat_s(self) -> float:
         """The heartbeat period in force: the setting, or less when the server's node timeout asks."""
         return self._heartbeat_s
+
+    @property
+    def poll_beat_s(self) -> float | None:
+        """The wait of an idle poll that carries the heartbeat (`model/heartbeat_rule.py`); None when the
+        server does not count one (an older server): the agent heartbeats as it always did."""
+        return self._poll_beat_s
 
     def deliver_reports(self, timeout: float) -> bool:
         """Send every spooled report now, waiting up to `timeout` s; whether none is left."""
@@ -147,6 +156,8 @@ class Agent:
             log.warning("the server's node timeout is %.1f s: heartbeat every %.2f s instead of %.2f s",
                         timeout, timeout / 3, self._heartbeat_s)
             self._heartbeat_s = timeout / 3
+        self._poll_beat_s = (poll_beat_wait(self.settings.work_wait_s, timeout) if registration.poll_heartbeat
+                             else None)
         self.node_id = registration.node_id
         self.name = registration.name
         self._token = registration.token

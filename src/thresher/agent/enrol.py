@@ -54,6 +54,7 @@ class Registration:
     name: str
     token: str
     node_timeout_s: float | None  # the server's silence limit before it declares a node down
+    poll_heartbeat: bool = False  # an idle poll may carry the heartbeat (`model/heartbeat_rule.py`)
 
 
 def _same_host(saved: str, now: str) -> bool:
@@ -158,7 +159,7 @@ class Enrolment:
         timeout = registered.node_timeout_s
         registration = Registration(
             node_id=registered.node_id, name=registered.name or name, token=registered.token or used_token,
-            node_timeout_s=timeout if timeout > 0 else None,
+            node_timeout_s=timeout if timeout > 0 else None, poll_heartbeat=registered.poll_heartbeat,
         )
         write_json_atomic(self.credential_path, {
             "server": self.server, "node_id": registration.node_id, "name": registration.name,

@@ -4,6 +4,8 @@
   early when something changed, so the poll is re-issued at once: no fixed sleep on the hot path.
 - The heartbeat sends load figures, what runs and what waits to be reported, and obeys the answer's
   kill list; it also follows the node's admin state (enabled, draining, disabled) for the log.
+  An idle agent's poll carries the heartbeat instead, where the server counts it as one, and the
+  separate heartbeat then rests (`model/heartbeat_rule.py`).
 
 Each retries on its own with backoff while the server is away (design rule 6); the third thread, the
 reporter, lives in reporter.py. Both loops read what they share with the agent through `LoopHost`.
@@ -12,7 +14,9 @@ reporter, lives in reporter.py. Both loops read what they share with the agent t
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -24,12 +28,40 @@ from thresher.agent.fatal import AgentFatal
 from thresher.agent.settings import AgentSettings
 from thresher.agent.spool import Spool
 from thresher.client.http import ApiError, HttpClient
+from thresher.model.heartbeat_rule import heartbeat_due
 from thresher.model.states import NodeAdminState
 from thresher.wire.agent import Assignment, HeartbeatAnswer
 
 log = logging.getLogger("thresher.agent")
 
 KILLED_BY_SERVER = "killed by server"
+
+
+class Beats:
+    """What both loops share of the heartbeat: when the agent last sent its figures (a heartbeat, or a
+    poll carrying them), and the node's admin state last heard (logged when it changes)."""
+
+    def __init__(self) -> None:
+        self.sent_at = -math.inf
+        self.admin_state: NodeAdminState | None = None
+
+    def sent(self) -> float:
+        self.sent_at = time.monotonic()
+        return self.sent_at
+
+    def failed(self, sent_at: float) -> None:
+        """The send at `sent_at` did not reach the server: it proves nothing (unless a later one went)."""
+        if self.sent_at == sent_at:
+            self.sent_at = -math.inf
+
+    def age(self) -> float:
+        return time.monotonic() - self.sent_at
+
+    def follow(self, state: NodeAdminState | None) -> None:
+        if state and state != self.admin_state:
+            if self.admin_state is not None or state != NodeAdminState.ENABLED:
+                log.info("node is now %s", state)
+            self.admin_state = state
 
 
 class LoopHost(Protocol):
@@ -39,6 +71,11 @@ class LoopHost(Protocol):
     conn: Connectivity
     spool: Spool
     stop_event: threading.Event
+    beats: Beats
+
+    @property
+    def poll_beat_s(self) -> float | None:
+        """The wait of an idle poll that carries the heartbeat; None: the server does not count one."""
 
     @property
     def token(self) -> str | None: ...
@@ -59,7 +96,7 @@ class LoopHost(Protocol):
 def work_loop(host: LoopHost) -> None:
     """Ask for work until the agent stops; start what comes, obey the kill list that comes with it."""
     settings = host.settings
-    wait = settings.work_wait_s
+    wait = settings.work_wait_s if host.poll_beat_s is None else host.poll_beat_s
     client = host.client(host.token, timeout=wait + settings.http_timeout_s)
     backoff = retry_backoff(settings)
     refusal_logged = False
@@ -71,10 +108,13 @@ def work_loop(host: LoopHost) -> None:
             # was cut off, and that succeeded meanwhile, keeps its success only if the server hears of it
             # before it hands the task out again (possibly to this very node).
             host.deliver_reports(settings.http_timeout_s)
+        ask, sent_at = _work_ask(host)
         try:
-            answer = client.request("POST", "/agent/work", json={}, params={"wait": wait},
+            answer = client.request("POST", "/agent/work", json=ask, params={"wait": wait},
                                     timeout=wait + settings.http_timeout_s)
         except Exception as exc:
+            if sent_at is not None:
+                host.beats.failed(sent_at)
             if is_outage(exc):
                 host.conn.failed("asking for work", exc)
                 away = True
@@ -101,6 +141,8 @@ def work_loop(host: LoopHost) -> None:
         if not isinstance(answer, dict):
             continue
         try:
+            if sent_at is not None and isinstance(answer.get("admin_state"), str):
+                host.beats.follow(NodeAdminState(answer["admin_state"]))
             host.attempts.kill(_kill_list(answer), KILLED_BY_SERVER)
             for item in answer.get("assignments") or []:
                 try:  # one by one: an assignment this agent cannot read must not keep the others from starting
@@ -112,6 +154,17 @@ def work_loop(host: LoopHost) -> None:
         except Exception:  # a bad answer or a full disk must not end the work loop
             log.exception("work loop: could not handle the server's answer")
             stop.wait(backoff.next_delay())
+
+
+def _work_ask(host: LoopHost) -> tuple[dict[str, Any], float | None]:
+    """The body of the next poll for work: the heartbeat while idle, where the server counts it as one
+    (with when it was sent), else `{}`."""
+    if host.poll_beat_s is None:
+        return {}, None
+    body = heartbeat_body(host)
+    if body["running"] or body["pending_reports"]:  # busy: the heartbeat loop speaks for it
+        return {}, None
+    return {"heartbeat": body}, host.beats.sent()
 
 
 def _kill_list(answer: dict[str, Any]) -> list[int]:
@@ -134,18 +187,26 @@ def heartbeat_body(host: LoopHost) -> dict[str, Any]:
 
 
 def heartbeat_loop(host: LoopHost) -> None:
-    """Beat every `host.heartbeat_s` seconds until the agent stops."""
+    """Beat every `host.heartbeat_s` seconds until the agent stops; rest while an idle poll carries the
+    heartbeat (`model/heartbeat_rule.heartbeat_due`)."""
     client = host.client(host.token)
     resources.sample_load()  # prime cpu_percent
     refused = False
-    admin_state: NodeAdminState | None = None
     stop = host.stop_event
     while not stop.is_set():
         if client.token != host.token:  # enrolled again
             client = host.client(host.token)
+        body = heartbeat_body(host)
+        if not heartbeat_due(idle=not body["running"] and not body["pending_reports"],
+                             since_last_beat_s=host.beats.age(), heartbeat_s=host.heartbeat_s,
+                             poll_beat_s=host.poll_beat_s):
+            stop.wait(host.heartbeat_s)
+            continue
+        sent_at = host.beats.sent()
         try:
-            answer = client.post("/agent/heartbeat", heartbeat_body(host))
+            answer = client.post("/agent/heartbeat", body)
         except Exception as exc:
+            host.beats.failed(sent_at)
             if is_outage(exc):
                 host.conn.failed("heartbeat", exc)
             elif isinstance(exc, ApiError):
@@ -166,9 +227,5 @@ def heartbeat_loop(host: LoopHost) -> None:
                     host.attempts.kill(beat.kill, KILLED_BY_SERVER)
                 except Exception:
                     log.exception("heartbeat: could not apply the kill list")
-                state = beat.admin_state
-                if state and state != admin_state:
-                    if admin_state is not None or state != NodeAdminState.ENABLED:
-                        log.info("node is now %s", state)
-                    admin_state = state
+                host.beats.follow(beat.admin_state)
         stop.wait(host.heartbeat_s)

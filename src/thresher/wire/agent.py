@@ -69,6 +69,9 @@ class Registered(BaseModel):
     name: str
     token: str = Field(..., description="the node credential (new on enrolment; echoed when refreshing)")
     node_timeout_s: float = Field(..., description="silence after which the server declares the node down")
+    poll_heartbeat: bool = Field(False, description="an idle agent's long poll for work may carry its heartbeat "
+                                                    "(`WorkAsk.heartbeat`) and counts as one "
+                                                    "(`model/heartbeat_rule.py`); absent from older servers")
 
 
 # -- heartbeat -----------------------------------------------------------------------------------
@@ -124,11 +127,20 @@ class Assignment(BaseModel):
                                             "OMP_NUM_THREADS and friends, are set to it); 0: unknown")
 
 
+class WorkAsk(BaseModel):
+    """`POST /agent/work`'s body: `{}` (what older agents send), or an idle agent's heartbeat."""
+
+    heartbeat: Heartbeat | None = Field(None, description="the node's heartbeat, carried by an idle agent's poll "
+                                                          "(`Registered.poll_heartbeat`): it counts as one")
+
+
 class WorkAnswer(BaseModel):
     """The answer to a long poll for work: what to start and what to stop (both may be empty)."""
 
     assignments: list[Assignment]
     kill: list[int]
+    admin_state: NodeAdminState | None = Field(None, description="the node's admin state, when the poll carried "
+                                                                 "a heartbeat")
 
 
 # -- goodbye -------------------------------------------------------------------------------------

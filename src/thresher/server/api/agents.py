@@ -34,6 +34,7 @@ from thresher.wire.agent import (
     Registered,
     Registration,
     WorkAnswer,
+    WorkAsk,
 )
 from thresher.wire.common import error_responses
 
@@ -57,7 +58,7 @@ def register(request: Request, body: Registration, caller: Caller = Depends(curr
         server.notifier.tasks_ready(1)
         server.publish(nodes=[node.node_id])
     return {"node_id": node.node_id, "name": node.name, "token": node.token,
-            "node_timeout_s": server.settings.node_timeout_s}
+            "node_timeout_s": server.settings.node_timeout_s, "poll_heartbeat": True}
 
 
 def _heartbeats(conn: Connection, beats: list[nodes.Beat]) -> list[tuple[dict[str, Any], lifecycle.Changes]]:
@@ -69,14 +70,19 @@ def _heartbeats(conn: Connection, beats: list[nodes.Beat]) -> list[tuple[dict[st
              summary="The node is alive: its load and what it runs; answered with what to kill",
              responses=error_responses(*_AUTH))
 async def heartbeat(request: Request, body: Heartbeat, node_id: int = Depends(current_node_id)) -> Any:
-    server = ctx(request)
+    return JSONResponse(await _beat(ctx(request), node_id, body))
+
+
+async def _beat(server: ServerContext, node_id: int, body: Heartbeat) -> dict[str, Any]:
+    """One heartbeat applied (in the next write batch) and announced: from `POST /agent/heartbeat`, or
+    carried by an idle agent's long poll (`WorkAsk.heartbeat`, `model/heartbeat_rule.py`)."""
     answer, changes = await server.batcher.run_grouped(
         _heartbeats, nodes.Beat(node_id, body, server.settings.lost_grace, server.settings.task_max_losses),
         RANK_REPORTS)
     server.announce(changes)
     # Live figures only, unless `changes` says more: node pages refresh, the farm summary need not.
     server.publish(quiet_nodes=[node_id])
-    return JSONResponse(answer)
+    return answer
 
 
 # In a write batch, reports (which free cores) are applied before requests for work.
@@ -107,11 +113,21 @@ def _has_news(server: ServerContext, node_id: int) -> bool:
 @router.post("/work", operation_id="ask_for_work", dependencies=[permit("node.agent")], response_model=WorkAnswer,
              summary="Long poll for work: answers as soon as there is something for this node",
              responses=error_responses(*_AUTH))
-async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), node_id: int = Depends(current_node_id)) -> Any:
+async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), node_id: int = Depends(current_node_id),
+               ask: WorkAsk | None = None) -> Any:
     server = ctx(request)
     deadline = time.monotonic() + min(wait, server.settings.work_wait_max_s)
+    said: dict[str, Any] = {}  # a poll that carried a heartbeat is answered the node's admin state too
+    if ask is not None and ask.heartbeat is not None:
+        beat = await _beat(server, node_id, ask.heartbeat)
+        said["admin_state"] = beat["admin_state"]
+        # It says it runs what the server no longer wants: answered at once, as a heartbeat is. (Attempts
+        # being killed that it does not run are lost after the grace; they must not answer every poll.)
+        unwanted = sorted(set(beat["kill"]) & {r.attempt_id for r in ask.heartbeat.running})
+        if unwanted:
+            return JSONResponse({"assignments": [], "kill": unwanted, **said})
     waiter = server.notifier.register(node_id)
-    look_first = False
+    look_first = bool(said)  # an idle agent's poll (it carried a heartbeat) looks first, as a woken one does
     try:
         while True:
             waiter.event.clear()
@@ -129,19 +145,19 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), node_id
             if answer.assignments or answer.kills:
                 server.publish(jobs={a["job_id"] for a in answer.assignments}, nodes=[node_id])
                 # a plain JSONResponse skips FastAPI's generic re-encoding walk of the answer
-                return JSONResponse({"assignments": answer.assignments, "kill": answer.kills})
+                return JSONResponse({"assignments": answer.assignments, "kill": answer.kills, **said})
             if waiter.hops:
                 server.notifier.pass_on(waiter.hops)
                 waiter.hops = 0
             remaining = deadline - time.monotonic()
             if remaining <= 0 or server.notifier.closing:  # closing: this process is stopping
-                return JSONResponse({"assignments": [], "kill": []})
+                return JSONResponse({"assignments": [], "kill": [], **said})
             try:  # woken by news for this node, by new ready tasks, or by the server's look (look_for_news)
                 await asyncio.wait_for(waiter.event.wait(), timeout=remaining)
             except asyncio.TimeoutError:
                 pass
             if server.notifier.closing or await request.is_disconnected():  # nobody to hand work to
-                return JSONResponse({"assignments": [], "kill": []})
+                return JSONResponse({"assignments": [], "kill": [], **said})
     finally:
         server.notifier.unregister(waiter)
 
