@@ -81,6 +81,37 @@ def candidate_of(row: Any) -> rule.Candidate:
                           urgent=bool(row.urgent), priority=row.priority, last_node_id=row.node_id, tries=row.tries)
 
 
+# One cache per database engine (task ids are only unique within one database): task id -> (its row as
+# last read, the candidate built from it). See `_candidates`.
+_candidate_caches: "weakref.WeakKeyDictionary[Any, dict[int, tuple[Any, rule.Candidate]]]" = weakref.WeakKeyDictionary()
+_CANDIDATE_CACHE_SIZE = 65_536
+
+
+def _candidates(conn: Connection, rows: Sequence[Any], built: dict[int, rule.Candidate]) -> list[rule.Candidate]:
+    """The candidates of these rows. Most rows a round reads were read by rounds before (a queue's head
+    is read again and again until it runs), so the candidate built from a row is kept and used again
+    while the row reads the same, every column compared: a task whose priority, tries or anything else
+    changed is built anew. `built`: this `_plan`'s candidates by task id."""
+    cache = _candidate_caches.get(conn.engine)
+    if cache is None:
+        cache = _candidate_caches[conn.engine] = {}
+    elif len(cache) > _CANDIDATE_CACHE_SIZE:
+        cache.clear()
+    out: list[rule.Candidate] = []
+    for row in rows:
+        c = built.get(row.id)
+        if c is None:
+            kept = cache.get(row.id)
+            if kept is not None and kept[0] == row:
+                c = kept[1]
+            else:
+                c = candidate_of(row)
+                cache[row.id] = (row, c)
+            built[row.id] = c
+        out.append(c)
+    return out
+
+
 @functools.lru_cache(maxsize=4096)
 def _needs(cores: int, memory_mb: int, gpus: int, tag_key: str) -> Needs:
     """What a task needs, shared by every candidate alike (a farm has few kinds): each round builds one
@@ -301,15 +332,16 @@ def _choose_round(conn: Connection, wanting: list[_Request], project_ids: list[i
         if len(got) == per_project:
             cut.add(project_id)
         if got:
-            queues[project_id] = [built.get(row.id) or built.setdefault(row.id, candidate_of(row)) for row in got]
+            queues[project_id] = _candidates(conn, got, built)
             rows.update((row.id, row) for row in got)
     for request in wanting:
         request.choices = []
     if not queues:
         return _Seen(rows, cut, policy, rule.Usage(), built), False
     pools = {r.ask.pool for r in wanting}
-    keys = {key for c in (c for queue in queues.values() for c in queue) for pool in pools
-            for key, *_ in rule.booking(c, pool)}
+    kinds = {(c.project_id, c.folder_id, c.limits) for queue in queues.values() for c in queue}
+    keys = {key for project_id, folder_id, limits in kinds for pool in pools
+            for key in rule.booked_keys(project_id, folder_id, limits, pool)}
     now_running = usage.read(conn, keys, lock=lock)
     last_read = {project_id: queues[project_id][-1] for project_id in cut}
     for request in wanting:
