@@ -170,6 +170,27 @@ def test_licence_limits_farm_wide_and_per_node(bench: Bench) -> None:
     assert _used(bench)[limit_usage_key("nuke")][2] == 3
 
 
+def test_tasks_held_up_farm_wide_do_not_hide_the_tasks_behind_them(bench: Bench) -> None:
+    """More tasks than a read holds (512 rows) wait first in the project's order, held up for every
+    node: a licence at its total, a folder at its maximum. A node asking then gets the tasks behind them
+    (the read leaves out what no node may take all round, `model.round_shut`), and the caps hold."""
+    _limit(bench, "katana", max_total=1)
+    held = bench.submit(priority=90, layers=[layer(frames="1-600", limits={"katana": 1})])
+    full = bench.submit(folder="dailies", priority=80, layers=[layer(frames="1-600")])
+    behind = bench.submit(priority=10, layers=[layer(frames="1-4")])
+    with bench.db.write() as conn:
+        from thresher.server.db.tables import folders
+        dailies = conn.execute(select(jobs.c.folder_id).where(jobs.c.id == full)).scalar_one()
+        conn.execute(update(tasks).where(tasks.c.folder_id == dailies).values(folder_priority=5))
+        conn.execute(update(folders).where(folders.c.id == dailies).values(priority=5, max_cores=1))
+    assert [a["job_id"] for a in bench.work(bench.node("n0", cores=1))] == [full]  # the folder first
+    assert [a["job_id"] for a in bench.work(bench.node("n1", cores=1))] == [held]  # past the full folder
+    got = bench.work(bench.node("n2", cores=4))
+    assert [a["job_id"] for a in got] == [behind] * 4
+    used = _used(bench)
+    assert used[limit_usage_key("katana")][2] == 1 and used[folder_key(dailies)][0] == 1
+
+
 def test_lost_and_killed_attempts_give_back_what_they_booked(bench: Bench) -> None:
     job = bench.submit(layers=[layer(frames="1-4", limits={})])
     node = bench.node("n", cores=4)

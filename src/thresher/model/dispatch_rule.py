@@ -207,6 +207,11 @@ def _booking(project_id: int, folder_id: int | None, limits: tuple[tuple[str, in
     return tuple(held)
 
 
+def booked_keys(project_id: int, folder_id: int | None, limits: tuple[tuple[str, int], ...], pool: str) -> list[str]:
+    """The usage keys a task of this project, folder and licences books in this pool (whatever its size)."""
+    return [key for key, *_ in _booking(project_id, folder_id, limits, 1, 0, pool)]
+
+
 def limit_use_of(bookings: Iterable[Sequence[object]]) -> dict[str, int]:
     """Licence units per limit name held by these bookings (a node's live attempts)."""
     use: dict[str, int] = {}

@@ -29,7 +29,6 @@ from __future__ import annotations
 import functools
 import time
 import weakref
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterator, Sequence
@@ -37,10 +36,9 @@ from typing import Any, Iterator, Sequence
 from sqlalchemy import Connection
 
 from thresher.model import dispatch_rule as rule
+from thresher.model import round_shut
 from thresher.model.dispatch_rule import Choice, limit_use_of, parse_limit_key
 from thresher.model.fit import Free, Needs, gpu_indices, node_free, placed, placement
-from thresher.model.frames import Chunk, frame_bounds
-from thresher.model.paths import PathRule
 from thresher.model.states import AttemptState, NodeAdminState, NodeState
 from thresher.server import lifecycle, studio, usage
 from thresher.server.clock import as_utc
@@ -50,8 +48,7 @@ from thresher.server.db.dialects import NewAttempt
 from thresher.server.db.queries import dispatch as q
 from thresher.server.db.queries import nodes as qn
 from thresher.server.lifecycle import Changes
-from thresher.templates import Template, get_template
-from thresher.templates.base import Target
+from thresher.server.task_commands import assignment, layer_commands
 
 
 @dataclass(frozen=True)
@@ -82,6 +79,37 @@ def candidate_of(row: Any) -> rule.Candidate:
     return rule.Candidate(row.id, row.job_id, row.layer_id, _needs(row.cores, row.memory_mb, row.gpus, row.tag_key),
                           project_id=row.project_id, folder_id=row.folder_id, limits=parse_limit_key(row.limit_key),
                           urgent=bool(row.urgent), priority=row.priority, last_node_id=row.node_id, tries=row.tries)
+
+
+# One cache per database engine (task ids are only unique within one database): task id -> (its row as
+# last read, the candidate built from it). See `_candidates`.
+_candidate_caches: "weakref.WeakKeyDictionary[Any, dict[int, tuple[Any, rule.Candidate]]]" = weakref.WeakKeyDictionary()
+_CANDIDATE_CACHE_SIZE = 65_536
+
+
+def _candidates(conn: Connection, rows: Sequence[Any], built: dict[int, rule.Candidate]) -> list[rule.Candidate]:
+    """The candidates of these rows. Most rows a round reads were read by rounds before (a queue's head
+    is read again and again until it runs), so the candidate built from a row is kept and used again
+    while the row reads the same, every column compared: a task whose priority, tries or anything else
+    changed is built anew. `built`: this `_plan`'s candidates by task id."""
+    cache = _candidate_caches.get(conn.engine)
+    if cache is None:
+        cache = _candidate_caches[conn.engine] = {}
+    elif len(cache) > _CANDIDATE_CACHE_SIZE:
+        cache.clear()
+    out: list[rule.Candidate] = []
+    for row in rows:
+        c = built.get(row.id)
+        if c is None:
+            kept = cache.get(row.id)
+            if kept is not None and kept[0] == row:
+                c = kept[1]
+            else:
+                c = candidate_of(row)
+                cache[row.id] = (row, c)
+            built[row.id] = c
+        out.append(c)
+    return out
 
 
 @functools.lru_cache(maxsize=4096)
@@ -140,7 +168,7 @@ def nodes_with_news(conn: Connection, node_ids: Sequence[int], limits: Limits = 
     requests = [r for r in _read_requests(conn, list(dict.fromkeys(node_ids)), limits) if r is not None]
     news = {r.node.id for r in requests if r.kills}
     wanting = [r for r in requests if r.keys and r.node.id not in news]
-    _rows, cut = _plan(conn, wanting, limits, lock=False, alone=True)
+    cut = _plan(conn, wanting, limits, lock=False, alone=True).cut
     for request in wanting:
         if request.choices:
             news.add(request.node.id)
@@ -159,6 +187,7 @@ class Answer:
     kills: list[int] = field(default_factory=list)
     changes: Changes = field(default_factory=Changes)
     waits: list[float] = field(default_factory=list)  # first attempts: seconds since their job's submit
+    bookings: list[tuple[rule.Booking, ...]] = field(default_factory=list)  # what its claimed tasks booked
 
 
 def work_for_nodes(conn: Connection, node_ids: Sequence[int], now: datetime,
@@ -210,30 +239,53 @@ def _read_requests(conn: Connection, node_ids: list[int], limits: Limits) -> lis
     return requests
 
 
+@dataclass
+class _Seen:
+    """What a round's `_plan` read and decided on: the candidate rows by task id, the projects whose read
+    was cut at its limit, the policy, the usage counters with the round's choices booked, and the
+    candidates built from the rows (by task id)."""
+
+    rows: dict[int, Any] = field(default_factory=dict)
+    cut: set[int] = field(default_factory=set)
+    policy: rule.Policy = field(default_factory=rule.Policy)
+    usage: rule.Usage = field(default_factory=rule.Usage)
+    built: dict[int, rule.Candidate] = field(default_factory=dict)
+
+
 def _plan(conn: Connection, wanting: list[_Request], limits: Limits, lock: bool,
-          alone: bool = False) -> tuple[dict[int, Any], set[int]]:
+          alone: bool = False) -> _Seen:
     """Read what the rule needs for these nodes and let each, in turn, choose (`request.choices`); or,
     `alone`, only see what each would take first asking alone (a look for news takes nothing).
-    Returns the candidate rows by task id and the projects whose read was cut at its limit.
+    Returns what it read (`_Seen`).
 
     Each project's read starts at a fair slice of what the nodes can start (`_first_read`; rows read are
     rows locked on PostgreSQL). The reads are made longer (up to `limits.candidate_rows`) and the round
     chosen again when the slice may have changed a choice: a project whose read was cut was taken to its
     end (the rule would have gone on in that project), or a node is left with free cores while a read was
     cut (the tasks it may run may be further down a queue). So no node idles, and no project loses its
-    turn, because of how much was read."""
+    turn, because of how much was read.
+
+    The reads leave out the tasks no node may take all round (`model.round_shut`: a project at its cap,
+    a folder at its maximum, a licence at its total), read once before them without locks: the rule
+    checks every cap again against the counters it reads (locked on PostgreSQL)."""
     if not wanting:
-        return {}, set()
+        return _Seen()
     project_ids = sorted(conn.execute(q.ACTIVE_PROJECTS).scalars())
     if not project_ids:
-        return {}, set()
-    per_project = _first_read(wanting, len(project_ids), limits)
+        return _Seen()
+    policy = studio.read_policy(conn, project_ids)
+    shut = round_shut.shut(project_ids, policy,
+                           usage.read(conn, round_shut.usage_keys(project_ids, policy), lock=False))
+    open_ids = [p for p in project_ids if shut.read_bounds(p, 1, 0)[0] >= 1]
+    if not open_ids:
+        return _Seen(policy=policy)
+    per_project = _first_read(wanting, len(open_ids), limits)
     built: dict[int, rule.Candidate] = {}  # a longer read reads the shorter one's rows again, unchanged
     while True:
-        rows, cut, dry = _choose_round(conn, wanting, project_ids, per_project, lock, alone, built)
+        seen, dry = _choose_round(conn, wanting, open_ids, per_project, lock, alone, built, policy, shut)
         if per_project >= limits.candidate_rows or not (
-                dry or (cut and any(_left_wanting(r, alone) for r in wanting))):
-            return rows, cut
+                dry or (seen.cut and any(_left_wanting(r, alone) for r in wanting))):
+            return seen
         per_project = min(limits.candidate_rows, per_project * 4)
 
 
@@ -254,33 +306,42 @@ def _left_wanting(request: _Request, alone: bool) -> bool:
 
 
 def _choose_round(conn: Connection, wanting: list[_Request], project_ids: list[int], per_project: int, lock: bool,
-                  alone: bool, built: dict[int, rule.Candidate]) -> tuple[dict[int, Any], set[int], bool]:
+                  alone: bool, built: dict[int, rule.Candidate], policy: rule.Policy,
+                  shut: round_shut.Shut) -> tuple[_Seen, bool]:
     """One round: each project's first `per_project` ready tasks read, and the rule run for every node.
     `built`: the candidates of rows read before in this transaction's `_plan` (nothing changed since),
-    by task id, kept and reused. Returns the rows read by task id, the projects whose read was cut at `per_project`, and whether the
-    nodes took one of those to its end (a longer read might have given them more of it)."""
-    params = {"keys": sorted(set().union(*(r.keys for r in wanting))),
-              "free_cores": max(r.free.cores for r in wanting), "free_memory": max(r.free.memory_mb for r in wanting),
-              "free_gpus": max(len(r.free.gpu_ids) for r in wanting), "limit": per_project}
-    statement = q.CANDIDATES_LOCKED if lock else q.CANDIDATES
+    by task id, kept and reused. Returns what it read (`_Seen`, the projects whose read was cut at
+    `per_project`), and whether the nodes took one of those to its end (a longer read might have given
+    them more of it)."""
+    free_cores, free_gpus = max(r.free.cores for r in wanting), max(len(r.free.gpu_ids) for r in wanting)
+    params: dict[str, Any] = {"keys": sorted(set().union(*(r.keys for r in wanting))),
+                              "free_memory": max(r.free.memory_mb for r in wanting), "limit": per_project}
+    if shut.folders:
+        params["shut_folders"] = sorted(shut.folders)
+    params.update((f"shut_licence_{i}", f",{name}=") for i, name in enumerate(shut.licences))
+    statement = q.candidates(conn.dialect.name, len(shut.licences), bool(shut.folders), lock)
     rows: dict[int, Any] = {}
     queues: dict[int, list[rule.Candidate]] = {}
     cut: set[int] = set()
     for project_id in project_ids:
-        got = conn.execute(statement, {**params, "project_id": project_id}).all()
+        cores, gpus = shut.read_bounds(project_id, free_cores, free_gpus)
+        if cores < 1:
+            continue
+        got = conn.execute(statement, {**params, "project_id": project_id, "free_cores": cores,
+                                       "free_gpus": gpus}).all()
         if len(got) == per_project:
             cut.add(project_id)
         if got:
-            queues[project_id] = [built.get(row.id) or built.setdefault(row.id, candidate_of(row)) for row in got]
+            queues[project_id] = _candidates(conn, got, built)
             rows.update((row.id, row) for row in got)
     for request in wanting:
         request.choices = []
     if not queues:
-        return rows, cut, False
-    policy = studio.read_policy(conn, queues)
+        return _Seen(rows, cut, policy, rule.Usage(), built), False
     pools = {r.ask.pool for r in wanting}
-    keys = {key for c in (c for queue in queues.values() for c in queue) for pool in pools
-            for key, *_ in rule.booking(c, pool)}
+    kinds = {(c.project_id, c.folder_id, c.limits) for queue in queues.values() for c in queue}
+    keys = {key for project_id, folder_id, limits in kinds for pool in pools
+            for key in rule.booked_keys(project_id, folder_id, limits, pool)}
     now_running = usage.read(conn, keys, lock=lock)
     last_read = {project_id: queues[project_id][-1] for project_id in cut}
     for request in wanting:
@@ -293,7 +354,7 @@ def _choose_round(conn: Connection, wanting: list[_Request], project_ids: list[i
     # licence's total: `farm_refusal`), left tasks further down unseen.
     dry = not alone and any(not queues.get(project_id) and rule.farm_refusal(last, now_running, policy) is None
                             for project_id, last in last_read.items())
-    return rows, cut, dry
+    return _Seen(rows, cut, policy, now_running, built), dry
 
 
 def _answer_round(conn: Connection, node_ids: list[int], now: datetime, limits: Limits) -> list[Answer]:
@@ -303,7 +364,8 @@ def _answer_round(conn: Connection, node_ids: list[int], now: datetime, limits: 
     could take asks alone, in case more of the queue fits it."""
     requests = _read_requests(conn, node_ids, limits)
     wanting = [r for r in requests if r is not None and r.keys]
-    by_id, cut = _plan(conn, wanting, limits, lock=dialects.takes_row_locks(conn))
+    seen = _plan(conn, wanting, limits, lock=dialects.takes_row_locks(conn))
+    by_id, cut = seen.rows, seen.cut
     choices = [(r.node.id, c) for r in wanting for c in r.choices]
     claimed = dialects.claim(conn, [
         NewAttempt(c.candidate.task_id, c.candidate.job_id, node_id, c.candidate.needs.cores,
@@ -316,14 +378,15 @@ def _answer_round(conn: Connection, node_ids: list[int], now: datetime, limits: 
         if asked is None:
             answers.append(Answer())
             continue
-        answer = Answer(kills=asked.kills)
+        answer = Answer(kills=asked.kills, bookings=[c.booking for c in asked.choices if c.candidate.task_id in claimed])
         _add_assignments(conn, asked.node, [(c, claimed.get(c.candidate.task_id)) for c in asked.choices],
                          by_id, now, answer)
         answers.append(answer)
     left = [(i, r) for i, r in enumerate(requests) if r is not None and r.keys and not r.choices]
     if cut and len(wanting) > 1 and left:
-        for i, again in _ask_again(conn, left, len(wanting), now, limits, _Read(by_id, cut)):
+        for i, again in _ask_again(conn, left, len(wanting), now, limits, _Read(seen)):
             answers[i].assignments = again.assignments
+            answers[i].bookings = again.bookings
             answers[i].changes.merge(again.changes)
     return answers
 
@@ -359,14 +422,18 @@ class _Read:
     the round read a project to its end, or read that many rows fitting the node, that node's own read
     holds only rows the round read (less those claimed since): none of them was allowed for it then, and
     none is now (within a transaction usage only grows and the node's room and licences do not change),
-    so asking alone would give it nothing, and it is not asked. An answer that changed the farm
-    otherwise (an attempt failed, a task ready again) ends the shortcut: the rows may no longer be all."""
+    so asking alone would give it nothing, and it is not asked. The node's read leaves out what is
+    refused farm-wide by then (`model.round_shut`), so reaches further: the rows refused farm-wide by
+    the usage now (the round's choices and the claims since booked) do not count. An answer that
+    changed the farm otherwise (an attempt failed, a task ready again) ends the shortcut: the rows may
+    no longer be all."""
 
-    def __init__(self, rows: dict[int, Any], cut: set[int]) -> None:
-        self._by_project: dict[int, list[Any]] = {project_id: [] for project_id in cut}
-        for row in rows.values():
+    def __init__(self, seen: _Seen) -> None:
+        self._by_project: dict[int, list[Any]] = {project_id: [] for project_id in seen.cut}
+        for row in seen.rows.values():
             if row.project_id in self._by_project:
                 self._by_project[row.project_id].append(row)
+        self._seen = seen
         self._claimed: set[int] = set()
         self._valid = True
         self._known: dict[tuple[Any, ...], bool] = {}
@@ -376,7 +443,13 @@ class _Read:
             self._valid = False
         if answer.assignments:
             self._claimed.update(a["task_id"] for a in answer.assignments)
+            for held in answer.bookings:
+                self._seen.usage.book(held)
             self._known.clear()
+
+    def _open(self, row: Any) -> bool:
+        seen = self._seen
+        return rule.farm_refusal(seen.built.get(row.id) or candidate_of(row), seen.usage, seen.policy) is None
 
     def covers(self, request: _Request, candidate_rows: int) -> bool:
         if not self._valid:
@@ -388,7 +461,7 @@ class _Read:
             keys, cores, memory_mb, gpus = reads
             known = self._known[reads] = all(
                 sum(1 for r in rows if r.id not in self._claimed and r.tag_key in keys and r.cores <= cores
-                    and r.memory_mb <= memory_mb and r.gpus <= gpus) >= candidate_rows
+                    and r.memory_mb <= memory_mb and r.gpus <= gpus and self._open(r)) >= candidate_rows
                 for rows in self._by_project.values())
         return known
 
@@ -409,69 +482,10 @@ def _add_assignments(conn: Connection, node: Any, claims: list[tuple[Choice, int
             continue
         c = choice.candidate
         try:
-            answer.assignments.append(_assignment(conn, node, attempt_id, c, choice.gpu_ids, rows[c.task_id]))
+            answer.assignments.append(assignment(conn, node, attempt_id, c, choice.gpu_ids, rows[c.task_id]))
             if c.tries == 0:  # for the submit-to-start histogram (server/metrics.py); layer rows are cached
-                submitted = as_utc(_layer_commands(conn, c.layer_id).row.job_submitted_at)
+                submitted = as_utc(layer_commands(conn, c.layer_id).row.job_submitted_at)
                 answer.waits.append((now - submitted).total_seconds() if submitted else 0.0)
         except Exception as exc:  # noqa: BLE001 - reported on the attempt
             answer.changes.merge(lifecycle.fail_attempt(conn, node.id, attempt_id,
                                                         f"cannot build the command: {exc}", now))
-
-
-@dataclass(frozen=True)
-class _LayerCommands:
-    """What building a layer's commands needs; layers never change after submission, so it is cached."""
-
-    row: Any
-    template: Template
-    args: Any
-    rules: list[PathRule]
-    frame_bounds: tuple[int, int]
-
-
-# One cache per database engine: layer ids are only unique within one database.
-_layer_caches: "weakref.WeakKeyDictionary[Any, OrderedDict[int, _LayerCommands]]" = weakref.WeakKeyDictionary()
-_LAYER_CACHE_SIZE = 4096
-
-
-def _layer_commands(conn: Connection, layer_id: int) -> _LayerCommands:
-    _layer_cache = _layer_caches.setdefault(conn.engine, OrderedDict())
-    cached = _layer_cache.get(layer_id)
-    if cached is None:
-        row = conn.execute(q.LAYER_FOR_COMMANDS, {"layer_id": layer_id}).one()
-        template = get_template(row.template)
-        rules = [PathRule.model_validate(rule) for rule in (row.path_mapping or [])]
-        cached = _LayerCommands(row, template, template.parse_args(row.args), rules, frame_bounds(row.frames))
-        _layer_cache[layer_id] = cached
-        if len(_layer_cache) > _LAYER_CACHE_SIZE:
-            _layer_cache.popitem(last=False)
-    return cached
-
-
-def _assignment(conn: Connection, node: Any, attempt_id: int, c: Candidate, gpu_ids: list[int],
-                task: Any) -> dict[str, Any]:
-    """The assignment of one claimed task, its command built for this node: paths mapped for its OS,
-    executables it declared, the task's tile or wedge value."""
-    layer = _layer_commands(conn, c.layer_id)
-    chunk, line = command_line(layer, task, c.needs.cores, node.os, node.apps)
-    return {
-        "attempt_id": attempt_id, "task_id": c.task_id, "job_id": c.job_id, "job_name": layer.row.job_name,
-        "layer": layer.row.name, "frames": chunk.frames, "argv": line.argv, "shell": line.shell,
-        "env": {**(layer.row.env or {}), **line.env}, "cwd": layer.row.cwd, "timeout_s": layer.row.timeout,
-        "gpus": gpu_ids, "outputs": line.outputs, "progress_patterns": line.progress_patterns,
-        "error_patterns": line.error_patterns, "memory_mb": c.needs.memory_mb,
-        "cores": c.needs.cores,
-    }
-
-
-def command_line(layer: _LayerCommands, task: Any, cores: int, node_os: str, apps: Any) -> tuple[Chunk, Any]:
-    """A task's command for a node, as its assignment carries it: the one place it is built, so that the
-    task page (`server/commands.py`) shows what was sent without storing it on the attempt."""
-    chunk = Chunk(task.idx, task.frames, task.frame_start, task.frame_end, task.frame_step, task.frame_count,
-                  task.part or None, cores=cores, layer_frames=layer.frame_bounds)
-    return chunk, layer.template.build(layer.args, chunk, Target(os=node_os, apps=dict(apps or {})), layer.rules)
-
-
-def layer_commands(conn: Connection, layer_id: int) -> _LayerCommands:
-    """What building a layer's commands needs (cached; layers never change after submission)."""
-    return _layer_commands(conn, layer_id)

@@ -6,7 +6,10 @@ and statements built with bind parameters are compiled once per dialect with mem
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, delete, func, insert, literal_column, select, text, update
+import functools
+from typing import Any
+
+from sqlalchemy import String, bindparam, delete, func, insert, literal_column, or_, select, text, update
 
 from thresher.model.states import AttemptState, JobState, TaskState
 from thresher.server.db.queries.common import ids_in, per_dialect
@@ -45,6 +48,24 @@ CANDIDATES = (
 # The candidates with their rows locked: several server processes on PostgreSQL skip the rows another
 # dispatcher is claiming instead of waiting on them.
 CANDIDATES_LOCKED = CANDIDATES.with_for_update(skip_locked=True, of=tasks)
+
+
+@functools.lru_cache(maxsize=64)
+def candidates(dialect: str, licences: int, folders: bool, lock: bool) -> Any:
+    """CANDIDATES (locked: CANDIDATES_LOCKED) less the tasks refused farm-wide all round
+    (`model.round_shut`): with `folders`, none of the folders in `shut_folders`; and none holding one
+    of `licences` full licences, bound as `shut_licence_0`, ... each ",name=" (a task's `limit_key`
+    with a comma before it holds that licence when it contains that). One statement per shape, built
+    once; with nothing shut it is CANDIDATES itself."""
+    statement = CANDIDATES_LOCKED if lock else CANDIDATES
+    if folders:
+        statement = statement.where(or_(tasks.c.folder_id.is_(None),
+                                        tasks.c.folder_id.not_in(bindparam("shut_folders", expanding=True))))
+    find = func.instr if dialect == "sqlite" else func.strpos  # both: 1-based position, 0 when absent
+    for i in range(licences):
+        statement = statement.where(find(literal_column("','", String) + tasks.c.limit_key, bindparam(f"shut_licence_{i}")) == 0)
+    return statement
+
 
 # Projects whose jobs may have ready tasks (queued or running jobs; ix_jobs_state).
 ACTIVE_PROJECTS = select(jobs.c.project_id).distinct().where(
