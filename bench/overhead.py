@@ -37,7 +37,7 @@ def task_command(sleep: float, command: str | None) -> list[str]:
 def reference(tasks: int, slots: int, argv: list[str]) -> float:
     """Wall time of `xargs -P slots` running `argv` `tasks` times."""
     start = time.perf_counter()
-    subprocess.run(["xargs", "-P", str(slots), "-n", "1", "-I", "{}", *argv], input=("x\n" * tasks).encode(),
+    subprocess.run(["xargs", "-P", str(slots), "-I", "{}", *argv], input=("x\n" * tasks).encode(),
                    check=True)
     return time.perf_counter() - start
 
