@@ -29,28 +29,34 @@ from tests.support.farm import Farm  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
 
 
-def reference(tasks: int, slots: int, sleep: float) -> float:
-    """Wall time of `xargs -P slots` running `sleep` `tasks` times."""
+def task_command(sleep: float, command: str | None) -> list[str]:
+    """The command every task runs: `sleep S`, or `--command` (e.g. `true`, split on spaces)."""
+    return command.split() if command else ["sleep", str(sleep)]
+
+
+def reference(tasks: int, slots: int, argv: list[str]) -> float:
+    """Wall time of `xargs -P slots` running `argv` `tasks` times."""
     start = time.perf_counter()
-    subprocess.run(["xargs", "-P", str(slots), "-n", "1", "sleep"], input=(f"{sleep}\n" * tasks).encode(),
+    subprocess.run(["xargs", "-P", str(slots), "-I", "{}", *argv], input=("x\n" * tasks).encode(),
                    check=True)
     return time.perf_counter() - start
 
 
-def through_farm(db_url: str, root: Path, tasks: int, agents: int, slots: int, sleep: float) -> float:
+def through_farm(db_url: str, root: Path, tasks: int, agents: int, slots: int, argv: list[str],
+                 env: dict[str, str] | None = None) -> float:
     """Wall time from submitting the job to its last task succeeded, on a fresh farm."""
     per_agent = [slots // agents + (1 if i < slots % agents else 0) for i in range(agents)]
     farm = Farm(db_url, root).start(timeout=60)
     try:
         for i, cores in enumerate(per_agent):
-            farm.start_agent(f"node{i}", cores=cores, heartbeat=5.0)
+            farm.start_agent(f"node{i}", cores=cores, heartbeat=5.0, env=env)
         spec = {"name": "overhead", "layers": [{"name": "sleep", "template": "command", "frames": f"1-{tasks}",
-                                                "args": {"command": ["sleep", str(sleep)]},
+                                                "args": {"command": argv},
                                                 "resources": {"cores": 1, "memory_mb": 64}, "retries": 0}]}
         start = time.perf_counter()
         job = farm.api.post("/jobs", spec)
         farm.wait_for(lambda: farm.api.get(f"/jobs/{job['id']}")["state"] in ("succeeded", "failed"),
-                      timeout=tasks * sleep * 10 + 120, interval=0.05, message="the job to finish")
+                      timeout=tasks * 10 + 120, interval=0.05, message="the job to finish")
         elapsed = time.perf_counter() - start
         state = farm.api.get(f"/jobs/{job['id']}")["state"]
         if state != "succeeded":
@@ -60,29 +66,37 @@ def through_farm(db_url: str, root: Path, tasks: int, agents: int, slots: int, s
         farm.stop()
 
 
+def load() -> str:
+    """The load average, printed next to every figure (they are noisy on a shared machine)."""
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--sleep", type=float, default=0.5, help="seconds each task sleeps")
+    parser.add_argument("--command", help="what each task runs instead of `sleep S`, e.g. `true`")
     parser.add_argument("--slots", type=int, default=8, help="tasks at once: xargs -P and the farm's cores")
     parser.add_argument("--agents", type=int, default=2, help="local agents sharing the slots")
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args(argv)
     print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
           f"{platform.system()} {platform.release()}, Python {platform.python_version()}", flush=True)
-    print(f"{args.tasks} tasks of `sleep {args.sleep}`, {args.slots} at once", flush=True)
-    direct = reference(args.tasks, args.slots, args.sleep)
+    argv = task_command(args.sleep, args.command)
+    print(f"{args.tasks} tasks of `{' '.join(argv)}`, {args.slots} at once; {load()}", flush=True)
+    direct = reference(args.tasks, args.slots, argv)
     print(f"  xargs -P {args.slots}: {direct:.2f} s", flush=True)
     with tempfile.TemporaryDirectory(prefix="thresher-overhead-") as tmp:
         pg = PostgresServer(fast=False).start() if args.db == "postgresql" else None
         try:
             url = pg.create_database("overhead") if pg else f"sqlite:///{Path(tmp) / 'farm.db'}"
-            farm = through_farm(url, Path(tmp) / "farm", args.tasks, args.agents, args.slots, args.sleep)
+            farm = through_farm(url, Path(tmp) / "farm", args.tasks, args.agents, args.slots, argv)
         finally:
             if pg is not None:
                 pg.stop()
     print(f"  farm ({args.db}, {args.agents} agents): {farm:.2f} s", flush=True)
-    print(f"  ratio farm / xargs: {farm / direct:.2f}  (target <= 1.2)")
+    print(f"  ratio farm / xargs: {farm / direct:.2f}, {args.tasks / farm:.0f} tasks/s; {load()}")
     return 0
 
 

@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Any
 
+from thresher.agent import timeline
 from thresher.agent.cgroup import CgroupHost
 from thresher.agent.cpus import CpuAllocator, usable_cpus
 from thresher.agent.reporter import Reporter
@@ -101,6 +102,7 @@ class Attempts:
             except OSError as exc:  # disk full: keep the report in memory and retry
                 log.error("attempt %s: cannot spool the report (%s); retrying", attempt_id, exc)
                 time.sleep(self.settings.spool_retry_s)
+        timeline.mark("spooled", attempt_id)
         self.spool.clear_running(attempt_id)
         if self.cpus:
             self.cpus.give_back(attempt_id)
@@ -108,6 +110,7 @@ class Attempts:
             self._runners.pop(key, None)
             self._threads.pop(key, None)
         self.reporter.wake()
+        timeline.mark("woke_reporter", attempt_id)
         log.info("attempt %s %s: exit %s, %.1f s cpu, %.0f MB peak%s", attempt_id, result.status,
                  result.exit_code, result.cpu_s, result.peak_rss_mb,
                  f" ({result.reason})" if result.reason else "")

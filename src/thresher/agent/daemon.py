@@ -25,7 +25,7 @@ from thresher.agent.attempts import Attempts
 from thresher.agent.connectivity import Connectivity
 from thresher.agent.enrol import Enrolment
 from thresher.agent.fatal import EXIT_CONFIG, EXIT_OK, AgentFatal
-from thresher.agent.loops import Beats, heartbeat_loop, work_loop
+from thresher.agent.loops import Beats, heartbeat_loop, start_work, work_loop
 from thresher.agent.memory_guard import free_floor_mb, guard_loop
 from thresher.agent.reaper import become_subreaper
 from thresher.agent.recovery import recover_leftovers
@@ -174,6 +174,9 @@ class Agent:
         assert self._token is not None
         self._reporter = Reporter(self.client(self._token), self.spool, self.conn, self.settings)
         self._attempts = Attempts(self.settings, self.spool, self._reporter, hide_gpus=self.hide_gpus)
+        attempts = self._attempts
+        if self.settings.finish_asks_work:
+            self._reporter.on_work = lambda answer: start_work(attempts, answer)  # a freed slot's next task
         self._reporter.start()
         self._reporter.wake()
         loops: tuple[tuple[Callable[[Agent], None], str], ...] = ((heartbeat_loop, "heartbeat"), (work_loop, "work"))
@@ -203,6 +206,8 @@ class Agent:
             log.info("could not say goodbye to the server (%s)", exc)
 
     def _shutdown(self) -> None:
+        if self._reporter is not None:
+            self._reporter.on_work = None  # reports from now on ask for nothing
         running = self._attempts.stop_taking() if self._attempts is not None else []
         self.stop_event.set()
         self._say_goodbye()

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from thresher.agent import resources
+from thresher.agent import resources, timeline
 from thresher.agent.attempts import Attempts
 from thresher.agent.connectivity import Connectivity, is_outage, retry_backoff
 from thresher.agent.fatal import AgentFatal
@@ -143,14 +143,7 @@ def work_loop(host: LoopHost) -> None:
         try:
             if sent_at is not None and isinstance(answer.get("admin_state"), str):
                 host.beats.follow(NodeAdminState(answer["admin_state"]))
-            host.attempts.kill(_kill_list(answer), KILLED_BY_SERVER)
-            for item in answer.get("assignments") or []:
-                try:  # one by one: an assignment this agent cannot read must not keep the others from starting
-                    assignment = Assignment.model_validate(item)
-                except ValidationError as exc:
-                    log.error("ignoring an assignment this agent cannot read (%s): %r", _first_error(exc), item)
-                    continue
-                host.attempts.start(assignment)
+            start_work(host.attempts, answer)
         except Exception:  # a bad answer or a full disk must not end the work loop
             log.exception("work loop: could not handle the server's answer")
             stop.wait(backoff.next_delay())
@@ -165,6 +158,19 @@ def _work_ask(host: LoopHost) -> tuple[dict[str, Any], float | None]:
     if body["running"] or body["pending_reports"]:  # busy: the heartbeat loop speaks for it
         return {}, None
     return {"heartbeat": body}, host.beats.sent()
+
+
+def start_work(attempts: Attempts, answer: dict[str, Any]) -> None:
+    """Obey a work answer (the poll's, or one riding on a finish report's): kill, then start."""
+    attempts.kill(_kill_list(answer), KILLED_BY_SERVER)
+    for item in answer.get("assignments") or []:
+        try:  # one by one: an assignment this agent cannot read must not keep the others from starting
+            assignment = Assignment.model_validate(item)
+        except ValidationError as exc:
+            log.error("ignoring an assignment this agent cannot read (%s): %r", _first_error(exc), item)
+            continue
+        timeline.mark("assigned", assignment.attempt_id)
+        attempts.start(assignment)
 
 
 def _kill_list(answer: dict[str, Any]) -> list[int]:

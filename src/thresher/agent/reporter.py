@@ -17,10 +17,11 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from thresher.agent import timeline
 from thresher.agent.connectivity import Connectivity, is_outage, retry_backoff
 from thresher.agent.settings import AgentSettings
 from thresher.agent.spool import Spool, file_key, write_json_atomic
@@ -86,6 +87,9 @@ class Reporter:
         self._thread: threading.Thread | None = None
         self._backoff = retry_backoff(settings)
         self._auth_warned = False
+        # Set by the daemon while it takes work: finish reports then ask for work too (`?work=1`), and
+        # what the answer assigns goes here, as the work poll's answer would.
+        self.on_work: Callable[[dict[str, Any]], None] | None = None
 
     # -- called by the daemon --
 
@@ -244,8 +248,14 @@ class Reporter:
         return again
 
     def _finish_batch(self, batch: list[dict[str, Any]]) -> bool:
+        for report in batch:
+            timeline.mark("report_sent", report["attempt_id"])
+        on_work = self.on_work
         try:
-            answer = self._post("/agent/finish", {"reports": batch})
+            if on_work is None:
+                answer = self._post("/agent/finish", {"reports": batch})
+            else:
+                answer = self._post("/agent/finish?work=1", {"reports": batch})
         except ApiError as exc:
             if is_outage(exc) or exc.status in (401, 403):
                 raise
@@ -259,6 +269,11 @@ class Reporter:
         finished = _read(FinishAnswer, answer)
         if finished is None:  # not an answer this agent can read: the reports stay spooled, sent again
             log.warning("the server's answer to a finish report cannot be read: %r", answer)
+        if on_work is not None and finished is not None and (finished.assignments or finished.kill):
+            try:  # the accepted reports below are forgotten either way: a bad assignment must not resend them
+                on_work(answer)
+            except Exception:
+                log.exception("reporter: could not start the work that came with a finish answer")
         results = finished.results if finished is not None else []
         by_id = {str(r.attempt_id): r for r in results}
         again = False
@@ -274,6 +289,7 @@ class Reporter:
         attempt_id = report["attempt_id"]
         key = file_key(attempt_id)
         if result.accepted:
+            timeline.mark("report_accepted", attempt_id)
             log.info("attempt %s reported: %s", attempt_id, report.get("status"))
             self._forget(attempt_id)
             return False

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import psutil
 
-from thresher.agent import reaper
+from thresher.agent import reaper, timeline
 from thresher.agent.cgroup import CgroupHost, TaskCgroup
 from thresher.agent.child import build_env, command_line, resolve_program, spawn_plan
 from thresher.agent.memory_guard import oom_kill_count, size
@@ -202,6 +202,7 @@ class TaskRunner:
                     cwd=a.cwd, env=env, start_new_session=True, preexec_fn=preexec, close_fds=True,
                 )
                 reaper.register_root(proc.pid)
+            timeline.mark("started", a.attempt_id)
         except (OSError, subprocess.SubprocessError) as exc:
             self._drop_cgroup()
             reason = f"cannot start {argv[0]}: {getattr(exc, 'strerror', None) or exc}"
@@ -251,6 +252,7 @@ class TaskRunner:
         reader.start()
 
         status_code, rusage, outcome = self._watch(proc, tree, start)
+        timeline.mark("exit_seen", a.attempt_id)
         proc.returncode = status_code  # we reaped it ourselves with wait4
         reaper.release_root(proc.pid)
         self._root_released = True
@@ -286,7 +288,10 @@ class TaskRunner:
         except OSError:
             pass
         self._drop_cgroup()
-        return self._judge(exit_code, outcome)
+        timeline.mark("drained", a.attempt_id)
+        verdict = self._judge(exit_code, outcome)
+        timeline.mark("judged", a.attempt_id)
+        return verdict
 
     def _judge(self, exit_code: int | None, outcome: tuple[AttemptState, str] | None) -> TaskResult:
         """The result of a child that is gone: the agent's own reason first, then the output's

@@ -87,6 +87,10 @@ class AgentSettings(ThresherSettings):
         64 * 1024, ge=1, description="Bytes of new task output that make the reporter send at once.")
     log_chunk_bytes: int = Field(
         256 * 1024, ge=4, description="Largest piece of a task log sent in one call.")
+    finish_asks_work: bool = Field(
+        True, description="A finish report also asks for work, and its answer carries the freed slot's next "
+                          "task (one round trip instead of report, wake-up, ask); off: only the long poll "
+                          "brings work, as agents before protocol 1.1 did.")
     spool_retry_s: float = Field(
         1.0, gt=0, description="Seconds between tries to write a finish report to disk when that fails "
                                "(disk full).")

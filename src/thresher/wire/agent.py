@@ -198,3 +198,7 @@ class FinishResult(BaseModel):
 
 class FinishAnswer(BaseModel):
     results: list[FinishResult]
+    # Asked with `?work=1` (protocol 1.1): what the long poll would answer, so a freed slot starts its
+    # next task without waiting for the poll's wake-up. Absent otherwise (and from older servers).
+    assignments: list[Assignment] | None = None
+    kill: list[int] | None = None

@@ -189,14 +189,28 @@ def post_log(request: Request, body: LogChunk, attempt_id: int = Path(..., ge=1,
 
 @router.post("/finish", operation_id="report_finished", dependencies=[permit("node.agent")], response_model=FinishAnswer,
              summary="Report how attempts ended (a batch; idempotent per attempt)", responses=error_responses(*_AUTH))
-async def finish(request: Request, body: FinishBatch, node_id: int = Depends(current_node_id)) -> Any:
+async def finish(request: Request, body: FinishBatch, node_id: int = Depends(current_node_id),
+                 work: bool = Query(False, description="also ask for work: the answer carries what to start next "
+                                                       "(protocol 1.1; the same write batch, after the reports)")) -> Any:
     server = ctx(request)
     reports = [report.model_dump() for report in body.reports]
     server.metrics.reports.inc(len(reports))
-    results, changes = await server.batcher.run_grouped(
+    applied = server.batcher.run_grouped(
         _finish_reports, (node_id, reports, server.settings.task_max_losses, server.settings.failure_limits),
         RANK_REPORTS)
+    if work:  # queued together: one write batch frees the cores and hands them out again (reports rank first)
+        (results, changes), answer = await asyncio.gather(applied, server.batcher.run_grouped(
+            _work_for_nodes, (node_id, server.dispatch_limits), RANK_WORK))
+    else:
+        (results, changes), answer = await applied, None
     server.announce(changes)
+    extra: dict[str, Any] = {}
+    if answer is not None:
+        server.announce(answer.changes)
+        if answer.assignments:
+            server.metrics.work_answered(len(answer.assignments), answer.waits)
+        extra = {"assignments": answer.assignments, "kill": answer.kills}
     await server.settle(changes.settle)  # did these reports complete a layer or a job?
-    server.publish(attempts=[r["attempt_id"] for r in results], nodes=[node_id])
-    return JSONResponse({"results": results})
+    server.publish(attempts=[r["attempt_id"] for r in results], nodes=[node_id],
+                   jobs={a["job_id"] for a in extra.get("assignments", [])})
+    return JSONResponse({"results": results, **extra})

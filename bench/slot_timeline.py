@@ -1,0 +1,101 @@
+"""Where a slot's time goes between one task's exit and the next one's start.
+
+    .venv/bin/python bench/slot_timeline.py --tasks 300 --sleep 0.1
+    .venv/bin/python bench/slot_timeline.py --tasks 1000 --command true
+
+Runs one job through a real farm (as `bench/overhead.py` does) with the agents' step timeline on
+(`agent/timeline.py`), then prints the median of each step: within a finished attempt (exit seen, output
+drained, verdict, report spooled, reporter woken, report sent, report accepted), and from there to the
+next assignment the same agent receives and that attempt's process start. The last line is the whole
+gap, a slot's exit to the next start on the same agent (all slots busy, so the next start is the slot's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import statistics
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.overhead import load, task_command, through_farm  # noqa: E402
+
+STEPS = ["exit_seen", "drained", "judged", "spooled", "woke_reporter", "report_sent", "report_accepted"]
+
+
+def read_timelines(folder: Path) -> list[dict[str, dict[str, float]]]:
+    """Per agent process: attempt id -> step -> unix time."""
+    agents = []
+    for path in sorted(folder.glob("*.tl")):
+        marks: dict[str, dict[str, float]] = defaultdict(dict)
+        for line in path.read_text().splitlines():
+            step, attempt, when = line.split()
+            marks[attempt].setdefault(step, float(when))
+        agents.append(marks)
+    return agents
+
+
+def breakdown(agents: list[dict[str, dict[str, float]]]) -> list[tuple[str, float, int]]:
+    """(step, median ms, samples) for each step of the slot's gap."""
+    deltas: dict[str, list[float]] = defaultdict(list)
+    for marks in agents:
+        for steps in marks.values():
+            for before, after in zip(STEPS, STEPS[1:], strict=False):
+                if before in steps and after in steps:
+                    deltas[f"{before} -> {after}"].append(steps[after] - steps[before])
+            if "assigned" in steps and "started" in steps:
+                deltas["assigned -> started"].append(steps["started"] - steps["assigned"])
+        # The next assignment after each exit on this agent: the first one received after it.
+        assigned = sorted(s["assigned"] for s in marks.values() if "assigned" in s)
+        starts = sorted(s["started"] for s in marks.values() if "started" in s)
+        for steps in marks.values():
+            for origin, name in (("report_sent", "report_sent -> next assigned"),
+                                 ("report_accepted", "report_accepted -> next assigned")):
+                if origin in steps:
+                    i = bisect.bisect_left(assigned, steps[origin] - (0.05 if origin == "report_accepted" else 0))
+                    if i < len(assigned):
+                        deltas[name].append(assigned[i] - steps[origin])
+            if "exit_seen" in steps:
+                i = bisect.bisect_left(starts, steps["exit_seen"])
+                if i < len(starts):
+                    deltas["exit_seen -> next started (whole gap)"].append(starts[i] - steps["exit_seen"])
+    order = [f"{a} -> {b}" for a, b in zip(STEPS, STEPS[1:], strict=False)] + [
+        "report_sent -> next assigned", "report_accepted -> next assigned", "assigned -> started",
+        "exit_seen -> next started (whole gap)"]
+    return [(name, statistics.median(deltas[name]) * 1000, len(deltas[name])) for name in order if deltas[name]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=300)
+    parser.add_argument("--sleep", type=float, default=0.1)
+    parser.add_argument("--command", help="what each task runs instead of `sleep S`, e.g. `true`")
+    parser.add_argument("--slots", type=int, default=8)
+    parser.add_argument("--agents", type=int, default=2)
+    parser.add_argument("--compare", action="store_true",
+                        help="first with `finish_asks_work` off (work only from the long poll), then on")
+    args = parser.parse_args(argv)
+    command = task_command(args.sleep, args.command)
+    for asks in ([False, True] if args.compare else [True]):
+        with tempfile.TemporaryDirectory(prefix="thresher-timeline-") as tmp:
+            marks = Path(tmp) / "timeline"
+            marks.mkdir()
+            print(f"{args.tasks} tasks of `{' '.join(command)}`, {args.slots} slots, finish_asks_work={asks}; "
+                  f"{load()}", flush=True)
+            env = {"THRESHER_SLOT_TIMELINE": str(marks), "THRESHER_AGENT_FINISH_ASKS_WORK": str(asks).lower()}
+            elapsed = through_farm(f"sqlite:///{Path(tmp) / 'farm.db'}", Path(tmp) / "farm", args.tasks,
+                                   args.agents, args.slots, command, env=env)
+            print(f"farm: {elapsed:.2f} s, {args.tasks / elapsed:.0f} tasks/s; {load()}")
+            print(f"{'step':<42} {'median ms':>10} {'n':>6}")
+            for name, ms, n in breakdown(read_timelines(marks)):
+                print(f"{name:<42} {ms:>10.2f} {n:>6}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""A finish report that also asks for work (`POST /agent/finish?work=1`, protocol 1.1) over real HTTP:
+the answer carries the freed core's next task, claimed in the same write batch after the report, and
+a report without `work` is answered as before (no assignments: older agents see no change)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+from tests.support.farm import Farm
+from tests.support.shared_farm import attach_logs, shared_farm
+
+
+@pytest.fixture(scope="module", params=["sqlite"])
+def farm(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
+    yield from shared_farm(request, tmp_path_factory, "finish-work")
+
+
+@pytest.fixture(autouse=True)
+def _farm_logs_on_failure(request: pytest.FixtureRequest, farm: Farm) -> None:
+    attach_logs(request, farm)
+
+
+def _done(attempt_id: int) -> dict[str, Any]:
+    return {"reports": [{"attempt_id": attempt_id, "status": "succeeded", "exit_code": 0}]}
+
+
+def test_a_finish_report_asking_for_work_gets_the_next_task_and_a_plain_one_gets_none(farm: Farm) -> None:
+    node = farm.client(token=farm.enroll_token).post("/agent/register", {"name": "one-core", "cores": 1,
+                                                                          "memory_mb": 2048})
+    agent = farm.client(token=node["token"])
+    job = farm.api.post("/jobs", {"name": "three", "project": "default", "layers": [
+        {"name": "render", "frames": "1-3", "resources": {"cores": 1}, "args": {"command": ["true"]}}]})
+    (first,) = agent.post("/agent/work", {}, wait=5)["assignments"]  # one core: one task at a time
+
+    answer = agent.post("/agent/finish", _done(first["attempt_id"]), work=1)
+    assert [r["accepted"] for r in answer["results"]] == [True]
+    (second,) = answer["assignments"]  # the core the report freed, handed out in the same call
+    assert second["job_id"] == job["id"] and second["attempt_id"] != first["attempt_id"]
+    assert answer["kill"] == []
+
+    plain = agent.post("/agent/finish", _done(second["attempt_id"]))
+    assert [r["accepted"] for r in plain["results"]] == [True]
+    assert "assignments" not in plain  # as before protocol 1.1
+    (third,) = agent.post("/agent/work", {}, wait=5)["assignments"]
+
+    last = agent.post("/agent/finish", _done(third["attempt_id"]), work=1)
+    assert last["assignments"] == [] and [r["accepted"] for r in last["results"]] == [True]
+    assert farm.api.get(f"/jobs/{job['id']}")["state"] == "succeeded"
