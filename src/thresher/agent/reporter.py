@@ -252,10 +252,7 @@ class Reporter:
             timeline.mark("report_sent", report["attempt_id"])
         on_work = self.on_work
         try:
-            if on_work is None:
-                answer = self._post("/agent/finish", {"reports": batch})
-            else:
-                answer = self._post("/agent/finish?work=1", {"reports": batch})
+            answer = self._post("/agent/finish" if on_work is None else "/agent/finish?work=1", {"reports": batch})
         except ApiError as exc:
             if is_outage(exc) or exc.status in (401, 403):
                 raise

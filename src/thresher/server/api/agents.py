@@ -105,6 +105,17 @@ def _finish_reports(conn: Connection, batches: list[Reports]) -> list[tuple[list
                                     max_losses=batches[0][2], limits=batches[0][3])
 
 
+async def _claim(server: ServerContext, node_id: int) -> dispatch.Answer:
+    """Work for one node from the next write batch (after that batch's reports), announced and counted:
+    for the long poll, and for a finish report that asks for work."""
+    answer: dispatch.Answer = await server.batcher.run_grouped(_work_for_nodes, (node_id, server.dispatch_limits),
+                                                               RANK_WORK)
+    server.announce(answer.changes)
+    if answer.assignments:
+        server.metrics.work_answered(len(answer.assignments), answer.waits)
+    return answer
+
+
 def _has_news(server: ServerContext, node_id: int) -> bool:
     with server.db.peek() as conn:
         return dispatch.has_news(conn, node_id, server.dispatch_limits)
@@ -134,14 +145,10 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), node_id
             # A woken agent first looks in a read transaction (most wake-ups find nothing for it); one
             # that just finished a task on a busy farm goes straight to the (batched) write.
             if not look_first or await run_in_threadpool(_has_news, server, node_id):
-                answer = await server.batcher.run_grouped(_work_for_nodes, (node_id, server.dispatch_limits),
-                                                          RANK_WORK)
-                server.announce(answer.changes)
+                answer = await _claim(server, node_id)
             else:
                 answer = dispatch.Answer()
             look_first = True
-            if answer.assignments:
-                server.metrics.work_answered(len(answer.assignments), answer.waits)
             if answer.assignments or answer.kills:
                 server.publish(jobs={a["job_id"] for a in answer.assignments}, nodes=[node_id])
                 # a plain JSONResponse skips FastAPI's generic re-encoding walk of the answer
@@ -199,16 +206,12 @@ async def finish(request: Request, body: FinishBatch, node_id: int = Depends(cur
         _finish_reports, (node_id, reports, server.settings.task_max_losses, server.settings.failure_limits),
         RANK_REPORTS)
     if work:  # queued together: one write batch frees the cores and hands them out again (reports rank first)
-        (results, changes), answer = await asyncio.gather(applied, server.batcher.run_grouped(
-            _work_for_nodes, (node_id, server.dispatch_limits), RANK_WORK))
+        (results, changes), answer = await asyncio.gather(applied, _claim(server, node_id))
     else:
         (results, changes), answer = await applied, None
     server.announce(changes)
     extra: dict[str, Any] = {}
     if answer is not None:
-        server.announce(answer.changes)
-        if answer.assignments:
-            server.metrics.work_answered(len(answer.assignments), answer.waits)
         extra = {"assignments": answer.assignments, "kill": answer.kills}
     await server.settle(changes.settle)  # did these reports complete a layer or a job?
     server.publish(attempts=[r["attempt_id"] for r in results], nodes=[node_id],
