@@ -7,7 +7,7 @@ One durable PostgreSQL (fsync on, as `bench/submit.py`). Per variant: a fresh da
 revision 0012 (the schema before 0013: both keys on `tasks`), the variant's DDL, then the timed part,
 one transaction as a submit's: a small job (`submit.create_job`), then `--rows` task rows of its layer
 COPYed (text format as the writer did before, or `_binary` as `bulk.insert_tasks` does now), and the
-commit. `no_layer_fk_binary` is what the code does since 0013. The rows are built before the clock
+commit. `no_layer_fk_binary` is what the code did after 0013, `no_fks_binary` what it does since 0014. The rows are built before the clock
 starts, so the time is the database's (and the driver's); the backend's CPU seconds are printed too,
 less noisy on a shared machine. Nothing is asserted; the load average is printed beside each figure.
 """
@@ -47,6 +47,19 @@ VARIANTS: dict[str, list[str]] = {
     "no_layer_fk_one_index": ["ALTER TABLE tasks DROP CONSTRAINT tasks_layer_id_fkey",
                               "DROP INDEX ix_tasks_layer_state", "DROP INDEX ix_tasks_job_state",
                               "CREATE INDEX ix_tasks_job_layer_state ON tasks (job_id, layer_id, state)"],
+    "no_fks_one_index": ["ALTER TABLE tasks DROP CONSTRAINT tasks_layer_id_fkey",
+                         "ALTER TABLE tasks DROP CONSTRAINT tasks_job_id_fkey",
+                         "DROP INDEX ix_tasks_layer_state", "DROP INDEX ix_tasks_job_state",
+                         "CREATE INDEX ix_tasks_job_layer_state ON tasks (job_id, layer_id, state)"],
+    "no_fks_no_job_index": ["ALTER TABLE tasks DROP CONSTRAINT tasks_layer_id_fkey",
+                            "ALTER TABLE tasks DROP CONSTRAINT tasks_job_id_fkey", "DROP INDEX ix_tasks_job_state"],
+    "no_fks_no_layer_index": ["ALTER TABLE tasks DROP CONSTRAINT tasks_layer_id_fkey",
+                              "ALTER TABLE tasks DROP CONSTRAINT tasks_job_id_fkey", "DROP INDEX ix_tasks_layer_state"],
+    "no_fks_no_ready_index": ["ALTER TABLE tasks DROP CONSTRAINT tasks_layer_id_fkey",
+                              "ALTER TABLE tasks DROP CONSTRAINT tasks_job_id_fkey", "DROP INDEX ix_tasks_ready"],
+    "no_fks_no_secondary_index": ["ALTER TABLE tasks DROP CONSTRAINT tasks_layer_id_fkey",
+                                  "ALTER TABLE tasks DROP CONSTRAINT tasks_job_id_fkey",
+                                  "DROP INDEX ix_tasks_layer_state", "DROP INDEX ix_tasks_job_state"],
     "floor": ["ALTER TABLE tasks DROP CONSTRAINT tasks_layer_id_fkey",
               "ALTER TABLE tasks DROP CONSTRAINT tasks_job_id_fkey",
               "DROP INDEX ix_tasks_layer_state", "DROP INDEX ix_tasks_job_state", "DROP INDEX ix_tasks_ready"],

@@ -225,9 +225,12 @@ def test_a_first_start_makes_the_first_admin_and_its_token(db_url: str, tmp_path
         server.db.dispose()
 
 
-def test_revision_0013_keeps_every_task_and_attempt(db_url: str) -> None:
-    """Revision 0013 drops the layer key of `tasks` (on SQLite by editing the stored definition: a table
-    rebuild would run the cascades and delete every attempt); the job's key still removes a job's tasks."""
+def test_revisions_0013_and_0014_keep_every_task_and_attempt(db_url: str) -> None:
+    """Revisions 0013 and 0014 drop the layer's and the job's key of `tasks` (on SQLite by editing the
+    stored definition: a table rebuild would run the cascades and delete every attempt); the rows stay,
+    and retention still deletes a job with its tasks and attempts (it never relied on the cascade)."""
+    from thresher.server import retention
+
     db = Database(db_url)
     try:
         _upgrade(db, "0012")
@@ -236,16 +239,22 @@ def test_revision_0013_keeps_every_task_and_attempt(db_url: str) -> None:
             node = _old_node(conn)
             task = conn.execute(text("SELECT min(id) FROM tasks WHERE job_id = :job"), {"job": job}).scalar_one()
             _old_attempt(conn, task, job, node, "succeeded", cores=1, gpu_ids="[]")
+        keys_after = {}
+        for revision in ("0013", "0014"):
+            _upgrade(db, revision)
+            with db.read() as conn:
+                keys_after[revision] = {tuple(fk["constrained_columns"])
+                                        for fk in inspect(conn).get_foreign_keys("tasks")}
+                assert conn.execute(text("SELECT count(*) FROM tasks")).scalar_one() == 3
+                assert conn.execute(text("SELECT count(*) FROM attempts")).scalar_one() == 1
+        assert keys_after == {"0013": {("job_id",)}, "0014": set()}
         db.migrate()
-        with db.read() as conn:
-            keys = {tuple(fk["constrained_columns"]) for fk in inspect(conn).get_foreign_keys("tasks")}
-            assert conn.execute(text("SELECT count(*) FROM tasks")).scalar_one() == 3
-            assert conn.execute(text("SELECT count(*) FROM attempts")).scalar_one() == 1
-        assert keys == {("job_id",)}
         with db.write() as conn:
-            conn.execute(text("DELETE FROM jobs WHERE id = :job"), {"job": job})
+            conn.execute(text("UPDATE jobs SET state = 'succeeded' WHERE id = :job"), {"job": job})
+            assert retention.delete(conn, [job]) == [job]
         with db.read() as conn:
             assert conn.execute(text("SELECT count(*) FROM tasks")).scalar_one() == 0
             assert conn.execute(text("SELECT count(*) FROM attempts")).scalar_one() == 0
+            assert conn.execute(text("SELECT count(*) FROM jobs")).scalar_one() == 0
     finally:
         db.dispose()

@@ -7,10 +7,11 @@ in memory at once), PostgreSQL's `COPY ... FROM STDIN` in binary format (psycopg
 the server parses no text). Both run on the caller's connection, inside its transaction: a refused or
 failed submit still leaves nothing behind.
 
-This is the only writer of task rows, and it checks their layer: `tasks.layer_id` has no foreign key
-(a key checked on every row cost a quarter of a huge submit on PostgreSQL, migration 0013), so the
-layer is checked here once per call, in the same transaction, and is locked as the key would have
-locked it. It checks more than the key did: that the layer is one of the tasks' job.
+This is the only writer of task rows, and it checks their layer and job: `tasks.layer_id` and
+`tasks.job_id` have no foreign keys (checked on every row they cost most of a huge submit on
+PostgreSQL, migrations 0013 and 0014), so the layer is checked here once per call, in the same
+transaction, to be one of the tasks' job, and is locked as the key would have locked it; a layer
+cannot outlive its job (its own key), so the job is there as long as the lock is held.
 """
 
 from __future__ import annotations

@@ -193,9 +193,9 @@ tag_sets = Table(
 tasks = Table(
     "tasks", metadata,
     Column("id", Integer, primary_key=True),
-    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
-    # no foreign key: checked once per layer by the only writer of task rows (`db/bulk.insert_tasks`,
-    # migration 0013 says why); a layer goes only with its job, whose key removes its tasks
+    # no foreign keys on job and layer: both checked once per layer by the only writer of task rows
+    # (`db/bulk.insert_tasks`, migrations 0013 and 0014 say why); retention deletes a job's tasks with it
+    Column("job_id", Integer, nullable=False),
     Column("layer_id", Integer, nullable=False),
     Column("idx", Integer, nullable=False),
     Column("frames", Text, nullable=False),
