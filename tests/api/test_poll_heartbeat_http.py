@@ -39,3 +39,23 @@ def test_a_node_that_only_polls_with_its_heartbeat_stays_up(make_farm: Callable[
     assert agent.post("/agent/work", BEAT, wait=0.1)["admin_state"] == "draining"
     # an empty poll (what older agents send) is answered as before
     assert agent.post("/agent/work", {}, wait=0.1) == {"assignments": [], "kill": []}
+
+
+def test_an_idle_poll_that_skips_its_look_still_finds_what_was_announced(make_farm: Callable[..., Any]) -> None:
+    """An idle poll skips its first look when nothing was announced since the node's last fruitless
+    look (`notify.Notifier.news_since_look`); work submitted or a kill asked between two polls of no
+    wait at all is still found by the next one."""
+    farm = make_farm()
+    reg = farm.client(token=farm.enroll_token).post("/agent/register", {"name": "idle", "cores": 2, "memory_mb": 2048})
+    agent = farm.client(token=reg["token"])
+    empty = {"assignments": [], "kill": [], "admin_state": "enabled"}
+    for _ in range(3):  # fruitless looks, then skipped ones
+        assert agent.post("/agent/work", BEAT, wait=0) == empty
+    job = farm.api.post("/jobs", {"name": "gap", "layers": [
+        {"name": "render", "frames": "1", "args": {"command": ["echo", "{start}"]}}]})
+    (assignment,) = agent.post("/agent/work", BEAT, wait=0)["assignments"]
+    assert assignment["job_id"] == job["id"]
+    running = {"heartbeat": {**BEAT["heartbeat"], "running": [{"attempt_id": assignment["attempt_id"]}]}}
+    assert agent.post("/agent/work", running, wait=0)["assignments"] == []
+    farm.api.post(f"/jobs/{job['id']}/kill")
+    assert agent.post("/agent/work", running, wait=0)["kill"] == [assignment["attempt_id"]]

@@ -54,6 +54,7 @@ def register(request: Request, body: Registration, caller: Caller = Depends(curr
         node = nodes.register(conn, caller, secret, body, utcnow(), server.settings.node_timeout_s)
     if node.tokens_replaced:
         server.forget_tokens()
+    server.notifier.looked(node.node_id, None)  # its facts may have changed: its next poll looks
     if caller.kind != "node":  # a new (or taken over) node: it may take work at once
         server.notifier.tasks_ready(1)
         server.publish(nodes=[node.node_id])
@@ -137,36 +138,42 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), node_id
         unwanted = sorted(set(beat["kill"]) & {r.attempt_id for r in ask.heartbeat.running})
         if unwanted:
             return JSONResponse({"assignments": [], "kill": unwanted, **said})
-    waiter = server.notifier.register(node_id)
+    notifier = server.notifier
+    waiter = notifier.register(node_id)
     look_first = bool(said)  # an idle agent's poll (it carried a heartbeat) looks first, as a woken one does
+    may_skip = look_first  # ... unless nothing was announced since its last fruitless look (notify.py)
     try:
         while True:
             waiter.event.clear()
+            mark = notifier.news_mark(node_id)
             # A woken agent first looks in a read transaction (most wake-ups find nothing for it); one
             # that just finished a task on a busy farm goes straight to the (batched) write.
-            if not look_first or await run_in_threadpool(_has_news, server, node_id):
+            if may_skip and not notifier.news_since_look(node_id):
+                answer = dispatch.Answer()
+            elif not look_first or await run_in_threadpool(_has_news, server, node_id):
                 answer = await _claim(server, node_id)
             else:
                 answer = dispatch.Answer()
-            look_first = True
+            look_first, may_skip = True, False
+            notifier.looked(node_id, None if answer.assignments or answer.kills else mark)
             if answer.assignments or answer.kills:
                 server.publish(jobs={a["job_id"] for a in answer.assignments}, nodes=[node_id])
                 # a plain JSONResponse skips FastAPI's generic re-encoding walk of the answer
                 return JSONResponse({"assignments": answer.assignments, "kill": answer.kills, **said})
             if waiter.hops:
-                server.notifier.pass_on(waiter.hops)
+                notifier.pass_on(waiter.hops)
                 waiter.hops = 0
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or server.notifier.closing:  # closing: this process is stopping
+            if remaining <= 0 or notifier.closing:  # closing: this process is stopping
                 return JSONResponse({"assignments": [], "kill": [], **said})
             try:  # woken by news for this node, by new ready tasks, or by the server's look (look_for_news)
                 await asyncio.wait_for(waiter.event.wait(), timeout=remaining)
             except asyncio.TimeoutError:
                 pass
-            if server.notifier.closing or await request.is_disconnected():  # nobody to hand work to
+            if notifier.closing or await request.is_disconnected():  # nobody to hand work to
                 return JSONResponse({"assignments": [], "kill": [], **said})
     finally:
-        server.notifier.unregister(waiter)
+        notifier.unregister(waiter)
 
 
 @router.post("/goodbye", operation_id="say_goodbye", dependencies=[permit("node.agent")], response_model=Goodbye,

@@ -1,0 +1,35 @@
+"""The notifier's news count (`notify.Notifier.news_mark`): a node's poll may skip its look only while
+nothing was announced for it or for all since its last fruitless look."""
+
+from __future__ import annotations
+
+from thresher.server.notify import Notifier
+
+
+def test_a_look_is_skipped_only_while_nothing_was_announced_since() -> None:
+    notifier = Notifier()
+    assert notifier.news_since_look(7)  # never looked
+    notifier.looked(7, notifier.news_mark(7))
+    assert not notifier.news_since_look(7)
+    notifier.node_changed(8)  # news for another node
+    assert not notifier.news_since_look(7)
+    notifier.node_changed(7)
+    assert notifier.news_since_look(7)
+    notifier.looked(7, notifier.news_mark(7))
+    notifier.tasks_ready(3)  # news for all
+    assert notifier.news_since_look(7) and notifier.news_since_look(8)
+
+
+def test_news_between_the_mark_and_the_look_is_not_lost() -> None:
+    notifier = Notifier()
+    mark = notifier.news_mark(7)  # read before the look
+    notifier.tasks_ready()  # announced while it looked
+    notifier.looked(7, mark)
+    assert notifier.news_since_look(7)
+
+
+def test_a_look_that_found_something_or_a_registration_forgets_the_mark() -> None:
+    notifier = Notifier()
+    notifier.looked(7, notifier.news_mark(7))
+    notifier.looked(7, None)
+    assert notifier.news_since_look(7)
