@@ -187,3 +187,30 @@ def test_an_operation_postgresql_aborts_to_break_a_deadlock_runs_again(db: Datab
             writer.close()
     assert results == ["x", "y"]
     assert len(runs) == 3  # one of them was aborted once and ran again
+
+
+def test_operations_that_may_wait_are_held_and_queued_together(db: Database) -> None:
+    """Operations run with `linger_s` are held on the event loop and share one transaction even when
+    they come one after the other, far apart for the writer; one that may not wait goes at once."""
+    batcher = WriteBatcher(db)
+
+    def insert_all(conn, names):  # type: ignore[no-untyped-def]
+        conn.execute(text("INSERT INTO marks (name) VALUES (:n)"), [{"n": n} for n in names])
+        return [conn.execute(text("SELECT count(*) FROM marks")).scalar()] * len(names)
+
+    async def main() -> tuple[list[object], object]:
+        held = []
+        for name in ("a", "b", "c"):  # 20 ms apart: each would be a batch of its own
+            held.append(asyncio.ensure_future(batcher.run_grouped(insert_all, name, linger_s=0.5)))
+            await asyncio.sleep(0.02)
+        alone = await batcher.run(_insert("now"))  # not held: committed while the others wait
+        return await asyncio.gather(*held), alone
+
+    try:
+        counts, alone = asyncio.run(main())
+    finally:
+        batcher.close()
+    assert alone == 1
+    assert counts == [4, 4, 4]  # one statement for the three, after "now"
+    assert batcher.batches == 2
+    assert _names(db) == ["now", "a", "b", "c"]

@@ -149,6 +149,11 @@ class ServerSettings(ThresherSettings):
     # -- dispatch --
     work_wait_max_s: float = Field(
         30.0, gt=0, description="Longest time the server holds an agent's request for work open (long poll).")
+    poll_heartbeat_gather_s: float = Field(
+        0.25, ge=0, le=5, description="Longest time the heartbeat an idle agent's poll carries may wait to be "
+                                      "written together with other agents' (the poll is held for seconds anyway): "
+                                      "a big idle farm's heartbeats then cost a few write transactions a second. "
+                                      "0: each at once.")
     news_recheck_s: float = Field(
         2.0, gt=0, description="How often the server looks, for all waiting agents at once, for work that no "
                                "wake-up announced (another server process made it, or a wake was missed).")

@@ -74,12 +74,13 @@ async def heartbeat(request: Request, body: Heartbeat, node_id: int = Depends(cu
     return JSONResponse(await _beat(ctx(request), node_id, body))
 
 
-async def _beat(server: ServerContext, node_id: int, body: Heartbeat) -> dict[str, Any]:
-    """One heartbeat applied (in the next write batch) and announced: from `POST /agent/heartbeat`, or
-    carried by an idle agent's long poll (`WorkAsk.heartbeat`, `model/heartbeat_rule.py`)."""
+async def _beat(server: ServerContext, node_id: int, body: Heartbeat, linger_s: float = 0.0) -> dict[str, Any]:
+    """One heartbeat applied (in the next write batch, or with others within `linger_s`) and announced:
+    from `POST /agent/heartbeat`, or carried by an idle agent's long poll (`WorkAsk.heartbeat`,
+    `model/heartbeat_rule.py`)."""
     answer, changes = await server.batcher.run_grouped(
         _heartbeats, nodes.Beat(node_id, body, server.settings.lost_grace, server.settings.task_max_losses),
-        RANK_REPORTS)
+        RANK_REPORTS, linger_s)
     server.announce(changes)
     # Live figures only, unless `changes` says more: node pages refresh, the farm summary need not.
     server.publish(quiet_nodes=[node_id])
@@ -131,7 +132,7 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), node_id
     deadline = time.monotonic() + min(wait, server.settings.work_wait_max_s)
     said: dict[str, Any] = {}  # a poll that carried a heartbeat is answered the node's admin state too
     if ask is not None and ask.heartbeat is not None:
-        beat = await _beat(server, node_id, ask.heartbeat)
+        beat = await _beat(server, node_id, ask.heartbeat, server.settings.poll_heartbeat_gather_s)
         said["admin_state"] = beat["admin_state"]
         # It says it runs what the server no longer wants: answered at once, as a heartbeat is. (Attempts
         # being killed that it does not run are lost after the grace; they must not answer every poll.)

@@ -12,6 +12,10 @@ one transaction:
   its own caller. Operations on the hot path rarely raise, so this costs less than a savepoint
   around each (two more round trips per operation on PostgreSQL);
 - the writer takes whatever is queued and never waits to fill a batch: an idle farm sees no delay.
+  Only an operation whose caller can wait says so (`linger_s`): it is held back that long on the
+  event loop, with the others that may wait, and they are queued together. An idle agent's heartbeat,
+  carried by a poll that is held for seconds anyway, is one: a big idle farm's beats then take a few
+  transactions a second instead of one or two each.
 
 The operations see each other's effects in queue order, exactly as if they had run one after the
 other, so rules such as "a task has at most one live attempt" keep holding. Two refinements:
@@ -105,22 +109,48 @@ class WriteBatcher:
         self._start_lock = threading.Lock()
         self.batches = 0      # transactions committed (for tests and curiosity)
         self.operations = 0   # operations applied
+        self._held: list[_Operation] = []  # operations that may wait, until `_release` queues them (event loop)
+        self._release_handle: asyncio.TimerHandle | None = None
 
     async def run(self, fn: Callable[[Connection], T], rank: int = 0) -> T:
         """Apply `fn(conn)` in the next batch; returns its result once the batch has committed."""
         return await self.run_grouped(_call_each, fn, rank)
 
-    async def run_grouped(self, group: GroupFn, item: Any, rank: int = 0) -> Any:
+    async def run_grouped(self, group: GroupFn, item: Any, rank: int = 0, linger_s: float = 0.0) -> Any:
         """Apply `group(conn, [item, ...])` to this item and every other item queued with the same
         group function, in the next batch; returns this item's result once the batch has committed.
-        Each item must come out as it would applied alone: a failing batch applies them one by one."""
+        Each item must come out as it would applied alone: a failing batch applies them one by one.
+        `linger_s`: the caller may wait that long before the item is queued, with others that may."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._ensure_thread()
-        self._queue.put(_Operation(group, item, rank, loop, future))
+        operation = _Operation(group, item, rank, loop, future)
+        if linger_s > 0:
+            self._hold(operation, linger_s)
+        else:
+            self._queue.put(operation)
         return await future
 
+    def _hold(self, operation: _Operation, linger_s: float) -> None:
+        """(event loop) Keep an operation that may wait until the first held one has waited `linger_s`,
+        or until a batch of them is held."""
+        self._held.append(operation)
+        if len(self._held) >= self.max_batch:
+            self._release()
+        elif self._release_handle is None:
+            self._release_handle = operation.loop.call_later(linger_s, self._release)
+
+    def _release(self) -> None:
+        """(event loop) Queue every held operation, one after the other: the writer takes them together."""
+        if self._release_handle is not None:
+            self._release_handle.cancel()
+        held, self._held, self._release_handle = self._held, [], None
+        for operation in held:
+            self._queue.put(operation)
+
     def close(self) -> None:
+        if self._held:  # from the event loop, as everything that holds (the server's shutdown)
+            self._release()
         threads, self._threads = self._threads, []
         for _ in threads:
             self._queue.put(None)
