@@ -287,7 +287,8 @@ class PgSampler:
                     "SELECT state, coalesce(wait_event_type || ':' || wait_event, 'cpu'), left(regexp_replace("
                     "query, '\\s+', ' ', 'g'), 60) FROM pg_stat_activity WHERE datname = current_database() "
                     "AND pid <> pg_backend_pid() AND backend_type = 'client backend'").fetchall()
-                self.lock_waits += conn.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0]
+                waits = conn.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()
+                self.lock_waits += waits[0] if waits else 0
                 self.samples += 1
                 for state, wait, query in rows:
                     if state == "idle":
@@ -465,6 +466,8 @@ def run_db(kind: str, args: argparse.Namespace, tmp: Path, pg: PostgresServer | 
             raise
         finally:
             farm.stop()
+            if args.server_log:
+                shutil.copyfile(farm.logs_dir / "server.log", args.server_log)
         print(f"  {out['rate']:.0f} assignments/s over {args.seconds:.0f}s "
               f"(per second: {out['per_second']}); errors: {out['errors'] or 'none'}", flush=True)
         print(f"  work calls {out['work_calls_per_s']:.0f}/s; CPU: server {out['server_cpu']:.2f} cores, "
@@ -518,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
                         help="a postgresql.conf setting for the bench's server (e.g. auto_explain's)")
     parser.add_argument("--pg-log", help="keep PostgreSQL's log here")
+    parser.add_argument("--server-log", help="keep the throughput phase's server log here")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
     args = parser.parse_args(argv)

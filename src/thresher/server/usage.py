@@ -4,9 +4,9 @@ and licence limit (`model.dispatch_rule` names the keys).
 A claim books its attempt's counters and the end of the attempt releases exactly what it booked (the
 attempt keeps its booking), both in the transaction that claims or ends it, so the figures are exact
 whatever crashes. On PostgreSQL the rows are locked in key order by everyone who moves them
-(`queries.studio.USAGE_OF_LOCKED`): two server processes dispatching at once wait for each other's
-counters instead of both granting the last licence, and never deadlock on them. SQLite's one writer
-needs no locks. A key's row is made with what it counts (a project, a pool, a folder, a limit), so a
+(`queries.studio.USAGE_OF_LOCKED`), after one advisory lock per transaction (`_hold_counters`): two
+server processes dispatching at once wait for each other's counters instead of both granting the
+last licence, and never deadlock on them. SQLite's one writer needs no locks. A key's row is made with what it counts (a project, a pool, a folder, a limit), so a
 dispatcher never finds one missing; `ensure` makes any that is.
 """
 
@@ -38,7 +38,10 @@ def read(conn: Connection, keys: Iterable[str], *, lock: bool) -> Usage:
     wanted = sorted(set(keys))
     if not wanted:
         return Usage()
-    statement = q.USAGE_OF_LOCKED if lock and dialects.takes_row_locks(conn) else q.USAGE_OF
+    statement = q.USAGE_OF
+    if lock and dialects.takes_row_locks(conn):
+        _hold_counters(conn)
+        statement = q.USAGE_OF_LOCKED
     found = Usage({r.key: [r.cores, r.gpus, r.units] for r in conn.execute(statement, {"keys": wanted})})
     if len(found.counters) < len(wanted):  # not expected: made with what they count
         ensure(conn, wanted)
@@ -61,9 +64,25 @@ def move(conn: Connection, bookings: Iterable[Sequence[Booking] | None], sign: i
     # No `ensure` here (a statement per claim and per batch of reports): a booking's keys were read, and
     # made if missing, by the dispatch that booked them (`read`), and a release gives back only those.
     if dialects.takes_row_locks(conn):
+        _hold_counters(conn)
         conn.execute(q.USAGE_OF_LOCKED, {"keys": moved}).all()  # in key order, before the update
         conn.execute(q.ADD_USAGE_PG, {"keys": moved, "cores": [deltas[k][0] for k in moved],
                                       "gpus": [deltas[k][1] for k in moved], "units": [deltas[k][2] for k in moved]})
         return
     conn.execute(q.ADD_USAGE, [{"b_key": k, "b_cores": deltas[k][0], "b_gpus": deltas[k][1], "b_units": deltas[k][2]}
                                for k in moved])
+
+
+def _hold_counters(conn: Connection) -> None:
+    """PostgreSQL: take the counters' advisory lock (`queries.studio.USAGE_LOCK_PG`) once per
+    transaction, before its first counter lock. A transaction locks counters in several statements, each
+    in key order but not all together in one order; two of them could deadlock, one of them holding
+    this lock cannot. Remembered on the connection by its transaction (one round trip per transaction)."""
+    transaction = conn.get_transaction()
+    if transaction is None or conn.info.get(_HELD) is transaction:
+        return
+    conn.execute(q.USAGE_LOCK_PG)
+    conn.info[_HELD] = transaction
+
+
+_HELD = "thresher.usage_lock"
