@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 
 from thresher.model.dispatch_rule import Booking, Usage
 from thresher.server.db import dialects
+from thresher.server.db.engine import before_commit
 from thresher.server.db.queries import studio as q
 
 
@@ -46,6 +47,10 @@ def read(conn: Connection, keys: Iterable[str], *, lock: bool) -> Usage:
     if len(found.counters) < len(wanted):  # not expected: made with what they count
         ensure(conn, wanted)
         found = Usage({r.key: [r.cores, r.gpus, r.units] for r in conn.execute(statement, {"keys": wanted})})
+    for key, delta in _pending(conn).items():  # this transaction's moves, left for its end
+        counter = found.counters.get(key)
+        if counter is not None:
+            found.counters[key] = [have + more for have, more in zip(counter, delta, strict=True)]
     return found
 
 
@@ -64,13 +69,41 @@ def move(conn: Connection, bookings: Iterable[Sequence[Booking] | None], sign: i
     # No `ensure` here (a statement per claim and per batch of reports): a booking's keys were read, and
     # made if missing, by the dispatch that booked them (`read`), and a release gives back only those.
     if dialects.takes_row_locks(conn):
-        _hold_counters(conn)
-        conn.execute(q.USAGE_OF_LOCKED, {"keys": moved}).all()  # in key order, before the update
-        conn.execute(q.ADD_USAGE_PG, {"keys": moved, "cores": [deltas[k][0] for k in moved],
-                                      "gpus": [deltas[k][1] for k in moved], "units": [deltas[k][2] for k in moved]})
+        if before_commit(conn, _FLUSH, _flush):  # left for the end of the transaction, in one write
+            transaction = conn.get_transaction()
+            if conn.info.get(_HELD_FLUSH) is not transaction:  # the first move of this transaction
+                conn.info[_PENDING], conn.info[_HELD_FLUSH] = {}, transaction
+            pending = conn.info[_PENDING]
+            for key in moved:
+                have = pending.setdefault(key, [0, 0, 0])
+                pending[key] = [a + b for a, b in zip(have, deltas[key], strict=True)]
+            return
+        _write_pg(conn, {key: deltas[key] for key in moved})
         return
     conn.execute(q.ADD_USAGE, [{"b_key": k, "b_cores": deltas[k][0], "b_gpus": deltas[k][1], "b_units": deltas[k][2]}
                                for k in moved])
+
+
+def _pending(conn: Connection) -> dict[str, list[int]]:
+    """This transaction's counter moves not written yet (PostgreSQL, see `move`)."""
+    return conn.info.get(_PENDING, {}) if conn.info.get(_HELD_FLUSH) is conn.get_transaction() else {}
+
+
+def _flush(conn: Connection) -> None:
+    moves = conn.info.pop(_PENDING, {})
+    conn.info.pop(_HELD_FLUSH, None)
+    moved = {key: delta for key, delta in moves.items() if any(delta)}
+    if moved:
+        _write_pg(conn, moved)
+
+
+def _write_pg(conn: Connection, deltas: dict[str, list[int]]) -> None:
+    """PostgreSQL: add these deltas, the rows locked in key order first (after the counters' lock)."""
+    moved = sorted(deltas)
+    _hold_counters(conn)
+    conn.execute(q.USAGE_OF_LOCKED, {"keys": moved}).all()
+    conn.execute(q.ADD_USAGE_PG, {"keys": moved, "cores": [deltas[k][0] for k in moved],
+                                  "gpus": [deltas[k][1] for k in moved], "units": [deltas[k][2] for k in moved]})
 
 
 def _hold_counters(conn: Connection) -> None:
@@ -86,3 +119,4 @@ def _hold_counters(conn: Connection) -> None:
 
 
 _HELD = "thresher.usage_lock"
+_PENDING, _HELD_FLUSH, _FLUSH = "thresher.usage_pending", "thresher.usage_pending_of", "usage"
