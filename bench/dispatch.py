@@ -468,7 +468,8 @@ def run_db(kind: str, args: argparse.Namespace, tmp: Path, pg: PostgresServer | 
             farm.stop()
             if args.server_log:
                 shutil.copyfile(farm.logs_dir / "server.log", args.server_log)
-        print(f"  {out['rate']:.0f} assignments/s over {args.seconds:.0f}s "
+        print(f"  [{kind}, {args.scenario}] {out['rate']:.0f} assignments/s over {args.seconds:.0f}s (load average "
+              f"{os.getloadavg()[0]:.2f}) "
               f"(per second: {out['per_second']}); errors: {out['errors'] or 'none'}", flush=True)
         print(f"  work calls {out['work_calls_per_s']:.0f}/s; CPU: server {out['server_cpu']:.2f} cores, "
               f"simulator {out['sim_cpu'] / (args.warmup + args.seconds):.2f} cores", flush=True)
@@ -528,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     raise_fd_limit()
 
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
-    print(f"machine: {machine()}", flush=True)
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f} at the start", flush=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="thresher-bench-") as tmpdir:
         tmp = Path(tmpdir)
@@ -548,6 +549,7 @@ def main(argv: list[str] | None = None) -> int:
                 pg.stop()
 
     print()
+    print(f"load average at the end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())} (1 / 5 / 15 min)")
     print("| database | scenario | agents | tasks | submit (s) | assignments/s | server CPU (cores) "
           "| latency median (ms) | latency p99 (ms) |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
