@@ -3,11 +3,14 @@ and licence limit (`model.dispatch_rule` names the keys).
 
 A claim books its attempt's counters and the end of the attempt releases exactly what it booked (the
 attempt keeps its booking), both in the transaction that claims or ends it, so the figures are exact
-whatever crashes. On PostgreSQL the rows are locked in key order by everyone who moves them
-(`queries.studio.USAGE_OF_LOCKED`), after one advisory lock per transaction (`_hold_counters`): two
-server processes dispatching at once wait for each other's counters instead of both granting the
-last licence, and never deadlock on them. SQLite's one writer needs no locks. A key's row is made with what it counts (a project, a pool, a folder, a limit), so a
-dispatcher never finds one missing; `ensure` makes any that is.
+whatever crashes. On PostgreSQL every transaction that locks counters takes one advisory lock first
+(`_hold_counters`): a dispatcher then reads the counters it checks locked (`read(lock=True)`,
+`queries.studio.USAGE_OF_LOCKED`), so two server processes dispatching at once wait for each other
+instead of both granting the last licence, and never deadlock on them. A transaction's moves are kept
+in memory (its own reads add them) and written once, in one statement, just before its commit
+(`db.engine.before_commit`): a batch's reports do not hold the lock through its dispatch. SQLite's one
+writer needs no locks. A key's row is made with what it counts (a project, a pool, a folder, a
+limit), so a dispatcher never finds one missing; `ensure` makes any that is.
 """
 
 from __future__ import annotations
@@ -98,10 +101,10 @@ def _flush(conn: Connection) -> None:
 
 
 def _write_pg(conn: Connection, deltas: dict[str, list[int]]) -> None:
-    """PostgreSQL: add these deltas, the rows locked in key order first (after the counters' lock)."""
+    """PostgreSQL: add these deltas, in one statement under the counters' lock (which every transaction
+    locking counters takes first, so none can be waiting for this one's rows while holding others)."""
     moved = sorted(deltas)
     _hold_counters(conn)
-    conn.execute(q.USAGE_OF_LOCKED, {"keys": moved}).all()
     conn.execute(q.ADD_USAGE_PG, {"keys": moved, "cores": [deltas[k][0] for k in moved],
                                   "gpus": [deltas[k][1] for k in moved], "units": [deltas[k][2] for k in moved]})
 
