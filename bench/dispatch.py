@@ -31,6 +31,7 @@ import multiprocessing as mp
 import os
 import platform
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -255,6 +256,55 @@ def await_registered(n_procs: int, ready_q: Any, out_q: Any, timeout: float) -> 
     return registered
 
 
+class PgSampler:
+    """`--sample-pg`: what the server's PostgreSQL backends are doing, sampled every `interval` seconds
+    during the measured window (`pg_stat_activity`: state, wait event, the statement's first words), and
+    how many sampled backends waited on a lock (`pg_locks` not granted). Printed as counts per kind, most
+    first: where a round waits rather than computes."""
+
+    def __init__(self, db_url: str, interval: float = 0.05) -> None:
+        import threading
+        self.db_url, self.interval = db_url, interval
+        self.counts: dict[tuple[str, str, str], int] = {}
+        self.samples = 0
+        self.lock_waits = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "PgSampler":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        import psycopg
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            while not self._stop.is_set():
+                rows = conn.execute(
+                    "SELECT state, coalesce(wait_event_type || ':' || wait_event, 'cpu'), left(regexp_replace("
+                    "query, '\\s+', ' ', 'g'), 60) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND backend_type = 'client backend'").fetchall()
+                waits = conn.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()
+                self.lock_waits += waits[0] if waits else 0
+                self.samples += 1
+                for state, wait, query in rows:
+                    if state == "idle":
+                        continue
+                    key = (state or "", wait or "", query or "")
+                    self.counts[key] = self.counts.get(key, 0) + 1
+                self._stop.wait(self.interval)
+
+    def report(self, top: int = 25) -> str:
+        lines = [f"  pg_stat_activity: {self.samples} samples, non-idle backends per sample by (state, wait, "
+                 f"statement); lock waits per sample {self.lock_waits / max(1, self.samples):.2f}"]
+        for (state, wait, query), n in sorted(self.counts.items(), key=lambda kv: -kv[1])[:top]:
+            lines.append(f"    {n / max(1, self.samples):6.2f}  {state:<20} {wait:<28} {query}")
+        return "\n".join(lines)
+
+
 def cpu_of(processes: list[psutil.Process]) -> float:
     """User + system CPU seconds of these processes (those that have gone count nothing)."""
     total = 0.0
@@ -305,8 +355,12 @@ def throughput(farm: Farm, args: argparse.Namespace) -> dict[str, Any]:
         go.set()
         time.sleep(max(0.0, start_at.value + args.warmup - time.time()))
         cpu_start = cpu()
+        sampler = PgSampler(farm.db_url).start() if args.sample_pg and farm.db_url.startswith("postgres") else None
         time.sleep(max(0.0, start_at.value + duration - time.time()))
         cpu_end = cpu()
+        if sampler is not None:
+            sampler.stop()
+            print(sampler.report(), flush=True)
 
         results: list[WorkerResult] = []
         for _ in procs:
@@ -412,7 +466,10 @@ def run_db(kind: str, args: argparse.Namespace, tmp: Path, pg: PostgresServer | 
             raise
         finally:
             farm.stop()
-        print(f"  {out['rate']:.0f} assignments/s over {args.seconds:.0f}s "
+            if args.server_log:
+                shutil.copyfile(farm.logs_dir / "server.log", args.server_log)
+        print(f"  [{kind}, {args.scenario}] {out['rate']:.0f} assignments/s over {args.seconds:.0f}s (load average "
+              f"{os.getloadavg()[0]:.2f}) "
               f"(per second: {out['per_second']}); errors: {out['errors'] or 'none'}", flush=True)
         print(f"  work calls {out['work_calls_per_s']:.0f}/s; CPU: server {out['server_cpu']:.2f} cores, "
               f"simulator {out['sim_cpu'] / (args.warmup + args.seconds):.2f} cores", flush=True)
@@ -460,29 +517,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=100, help="latency samples")
     parser.add_argument("--idle-agents", type=int, default=4, help="long-polling agents in the latency phase")
     parser.add_argument("--pg-fast", action="store_true", help="PostgreSQL without fsync (default: durable)")
+    parser.add_argument("--sample-pg", action="store_true",
+                        help="print what PostgreSQL's backends wait on during the throughput window")
+    parser.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a postgresql.conf setting for the bench's server (e.g. auto_explain's)")
+    parser.add_argument("--pg-log", help="keep PostgreSQL's log here")
+    parser.add_argument("--server-log", help="keep the throughput phase's server log here")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
     args = parser.parse_args(argv)
     raise_fd_limit()
 
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
-    print(f"machine: {machine()}", flush=True)
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f} at the start", flush=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="thresher-bench-") as tmpdir:
         tmp = Path(tmpdir)
         pg = None
         try:
             if "postgresql" in kinds:
-                pg = PostgresServer(fast=args.pg_fast, max_connections=500).start()
+                pg = PostgresServer(fast=args.pg_fast, max_connections=500,
+                                    extra_settings=dict(kv.split("=", 1) for kv in args.pg_setting)).start()
             scenarios = ["plain", "studio"] if args.scenario == "both" else [args.scenario]
             for kind in kinds:
                 for scenario in scenarios:
                     rows.append(run_db(kind, argparse.Namespace(**{**vars(args), "scenario": scenario}), tmp, pg))
         finally:
             if pg is not None:
+                if args.pg_log:
+                    shutil.copyfile(pg.log_file, args.pg_log)
                 pg.stop()
 
     print()
+    print(f"load average at the end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())} (1 / 5 / 15 min)")
     print("| database | scenario | agents | tasks | submit (s) | assignments/s | server CPU (cores) "
           "| latency median (ms) | latency p99 (ms) |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

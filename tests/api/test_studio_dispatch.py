@@ -5,11 +5,12 @@ several dispatchers race (PostgreSQL: threads with their own connections, as two
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from tests.api.test_dispatch_db import Bench, layer
 from tests.support.dispatching import assign
 
@@ -243,6 +244,51 @@ def test_caps_and_limits_hold_when_dispatchers_race(bench: Bench) -> None:
     used = _used(bench)
     assert used[project_key(capped)][0] == 6 and used[limit_usage_key("houdini-engine")][2] == 4
     assert len(live) == 32  # and no core idle: the rest went to the default project's plain tasks
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_transactions_locking_counters_in_several_statements_queue_instead_of_deadlocking(bench: Bench) -> None:
+    """One transaction locks counter b then a (each statement in key order, as a batch's reports and
+    then its dispatch do), another a then b: they must queue (the counters' advisory lock), not deadlock
+    (PostgreSQL would abort one after its deadlock_timeout)."""
+    _project(bench, "p")
+    _limit(bench, "lic", max_total=1)
+    a, b = sorted([project_key(1), limit_usage_key("lic")])
+    first_holds_b = threading.Event()
+    errors: list[BaseException] = []
+
+    def waiting_for_a_lock() -> bool:
+        with bench.db.peek() as conn:
+            return bool(conn.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar())
+
+    def first() -> None:
+        try:
+            with bench.db.write() as conn:
+                usage.read(conn, [b], lock=True)
+                first_holds_b.set()
+                deadline = time.monotonic() + 30
+                while not waiting_for_a_lock():  # the second is in its first lock now
+                    assert time.monotonic() < deadline, "the second transaction never waited"
+                    time.sleep(0.01)
+                usage.read(conn, [a], lock=True)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def second() -> None:
+        try:
+            assert first_holds_b.wait(30)
+            with bench.db.write() as conn:
+                usage.read(conn, [a], lock=True)
+                usage.read(conn, [b], lock=True)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
 
 
 def test_the_node_pool_decides_what_it_may_run(bench: Bench) -> None:

@@ -17,7 +17,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from alembic import command
 from alembic.config import Config
@@ -76,6 +76,21 @@ class TransactionTimes:
     def snapshot(self) -> dict[str, tuple[int, float]]:
         with self._lock:
             return {kind: (int(n), total) for kind, (n, total) in self._times.items()}
+
+
+_BEFORE_COMMIT = "thresher.before_commit"
+
+
+def before_commit(conn: Connection, key: str, fn: Callable[[Connection], None]) -> bool:
+    """Run `fn(conn)` once (per `key`), just before this PostgreSQL write transaction (`Database.write`)
+    commits, after everything else it does: for writes that lock rows which many transactions share,
+    so that they hold those locks only to the commit. False, and nothing left for later, when the
+    transaction is not one of `Database.write` (the caller then writes at once)."""
+    held = conn.info.get(_BEFORE_COMMIT)
+    if held is None or held[0] is not conn.get_transaction():
+        return False
+    held[1].setdefault(key, fn)
+    return True
 
 
 def normalize_url(url: str) -> str:
@@ -181,10 +196,18 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction; commits on success, rolls back on any exception."""
+        """A write transaction; commits on success, rolls back on any exception. On PostgreSQL what was
+        left for the end (`before_commit`) runs just before the commit."""
         if self._write_lock is None:
-            with self._timed("write"), self.engine.connect() as connection, connection.begin():
-                yield connection
+            with self._timed("write"), self.engine.connect() as connection, connection.begin() as transaction:
+                hooks: dict[str, Callable[[Connection], None]] = {}
+                connection.info[_BEFORE_COMMIT] = (transaction, hooks)
+                try:
+                    yield connection
+                    while hooks:  # a hook may leave another
+                        hooks.pop(next(iter(hooks)))(connection)
+                finally:
+                    connection.info.pop(_BEFORE_COMMIT, None)
             return
         with self._write_lock, self._timed("write"), self.engine.connect() as connection:
             connection.info["begin_mode"] = "IMMEDIATE"

@@ -47,10 +47,19 @@ ALL_STAKES = select(project_pools)
 # Every licence limit (a short list).
 ALL_LIMITS = select(limits).order_by(limits.c.name)
 
-# The usage counters of these keys; the same rows locked, in key order, on PostgreSQL: dispatchers and
-# finishers always lock counters in this one order, so they never deadlock on them.
+# The usage counters of these keys; the same rows locked, in key order, on PostgreSQL, after the
+# counters' advisory lock (USAGE_LOCK_PG, `server/usage.py`).
 USAGE_OF = select(usage).where(usage.c.key.in_(bindparam("keys", expanding=True))).order_by(usage.c.key)
 USAGE_OF_LOCKED = USAGE_OF.with_for_update()
+
+# PostgreSQL: the one lock every transaction takes, to the end, before it locks any usage counter. Each
+# statement locks its rows in key order, but one transaction locks several sets (a batch's reports
+# release theirs, then its dispatch rounds read theirs), and two such transactions deadlocked: a
+# second's wait for PostgreSQL's deadlock_timeout, then one batch aborted and run again call by call
+# (bench/dispatch.py, studio scenario, several a run). Under this lock they queue instead. The key is
+# any 64-bit number other software does not use (the two before it are the leader's and migrations').
+USAGE_LOCK_KEY = 0x7468726573686574
+USAGE_LOCK_PG = text(f"SELECT pg_advisory_xact_lock({USAGE_LOCK_KEY})")
 # Which of these keys have a counter already.
 USAGE_KEYS_OF = select(usage.c.key).where(usage.c.key.in_(bindparam("keys", expanding=True)))
 # New counters at zero (a key another transaction made meanwhile is left as it is).
