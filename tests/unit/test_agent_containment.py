@@ -192,8 +192,10 @@ def _agent_dies_after_the_exit(tmp_path: Path, body: str, *, outputs: list[str] 
     the exit was reaped, before the report is spooled). Then a new agent's recovery reports it."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     state = tmp_path / "state"
-    # $PPID of the task's shell (and of its subshell) is the agent.
-    command = f"{body}; (trap '' TERM; sleep 1; kill -9 $PPID) & exit ${{RC:-0}}"
+    # $PPID of the task's shell (and of its subshell) is the agent. The shell ignores SIGTERM before
+    # it forks the helper, so the helper is born ignoring it: a trap set inside the subshell could
+    # come too late on a loaded machine, when the agent's SIGTERM to the group beats it.
+    command = f"{body}; trap '' TERM; (sleep 1; kill -9 $PPID) & exit ${{RC:-0}}"
     args = {"state": str(state), "attempt_id": attempt_id, "command": command, "cwd": str(tmp_path),
             "outputs": outputs or [], "errors": errors or []}
     agent = subprocess.Popen([PY, "-c", AGENT, json.dumps(args)], stderr=subprocess.PIPE, text=True)
