@@ -121,6 +121,7 @@ class Agent:
         self.stop_event.set()
 
     def run(self) -> int:
+        sys.setswitchinterval(self.settings.thread_switch_s)
         try:
             self._dir_lock.acquire()
             recover_leftovers(self.spool, self.settings.leftover_grace_s, self.settings.output_mtime_slack_s)

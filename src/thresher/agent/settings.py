@@ -91,6 +91,11 @@ class AgentSettings(ThresherSettings):
         True, description="A finish report also asks for work, and its answer carries the freed slot's next "
                           "task (one round trip instead of report, wake-up, ask); off: only the long poll "
                           "brings work, as agents before protocol 1.1 did.")
+    thread_switch_s: float = Field(
+        0.001, gt=0, le=0.1, description="Python's thread switch interval in the agent (`sys.setswitchinterval`; "
+                                         "Python's default is 0.005): a runner thread woken by its task's exit, "
+                                         "or the reporter woken by its report, waits at most this long for "
+                                         "another thread to hand over, so a freed slot is reported sooner.")
     spool_retry_s: float = Field(
         1.0, gt=0, description="Seconds between tries to write a finish report to disk when that fails "
                                "(disk full).")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
@@ -29,6 +31,7 @@ from thresher.server.peers import News, PeerNews
 from thresher.server.settings import ServerSettings
 
 T = TypeVar("T")
+log = logging.getLogger("thresher.server")
 
 @dataclass
 class ServerContext:
@@ -46,6 +49,7 @@ class ServerContext:
     audit: AuditRecorder = field(init=False)     # the audit log's buffer and writer (server/audit.py)
     leader: LeaderLock = field(init=False)       # whether this process does the farm's housekeeping
     peers: PeerNews | None = field(init=False, default=None)  # news to and from other server processes
+    _settling: set["asyncio.Task[None]"] = field(default_factory=set)  # `settle_soon`'s checks under way
 
     def __post_init__(self) -> None:
         # Several writers on PostgreSQL: while one waits on a round trip, another works.
@@ -107,6 +111,20 @@ class ServerContext:
         together, in one transaction of the refresher, which starts after all of them committed."""
         if touched:
             self.announce(await self.refresher.run_grouped(_settle_together, touched))
+
+    def settle_soon(self, touched: set[tuple[int, int]]) -> None:
+        """(event loop) `settle` without waiting for it: for a caller that answers first (a finish report
+        that carries the node's next work). If the process dies before it runs, the housekeeping's look
+        for stuck jobs (`lifecycle.stuck_jobs`) derives them again."""
+        if touched:
+            task = asyncio.get_running_loop().create_task(self.settle(touched))
+            self._settling.add(task)
+            task.add_done_callback(self._settled)
+
+    def _settled(self, task: "asyncio.Task[None]") -> None:
+        self._settling.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("checking reported jobs failed", exc_info=task.exception())
 
     def write(self, fn: Callable[..., T], *args: object) -> T:
         """Run `fn(conn, *args)` in a write transaction; wake agents after the commit if it changed things."""

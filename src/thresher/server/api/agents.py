@@ -109,9 +109,17 @@ def _finish_reports(conn: Connection, batches: list[Reports]) -> list[tuple[list
 
 async def _claim(server: ServerContext, node_id: int) -> dispatch.Answer:
     """Work for one node from the next write batch (after that batch's reports), announced and counted:
-    for the long poll, and for a finish report that asks for work."""
-    answer: dispatch.Answer = await server.batcher.run_grouped(_work_for_nodes, (node_id, server.dispatch_limits),
+    for the long poll."""
+    answer: dispatch.Answer = await server.batcher.run_grouped(_work_for_nodes, _work_item(server, node_id),
                                                                RANK_WORK)
+    return _claimed(server, answer)
+
+
+def _work_item(server: ServerContext, node_id: int) -> tuple[int, dispatch.Limits]:
+    return node_id, server.dispatch_limits
+
+
+def _claimed(server: ServerContext, answer: dispatch.Answer) -> dispatch.Answer:
     server.announce(answer.changes)
     if answer.assignments:
         server.metrics.work_answered(len(answer.assignments), answer.waits)
@@ -210,18 +218,21 @@ async def finish(request: Request, body: FinishBatch, node_id: int = Depends(cur
     server = ctx(request)
     reports = [report.model_dump() for report in body.reports]
     server.metrics.reports.inc(len(reports))
-    applied = server.batcher.run_grouped(
-        _finish_reports, (node_id, reports, server.settings.task_max_losses, server.settings.failure_limits),
-        RANK_REPORTS)
-    if work:  # queued together: one write batch frees the cores and hands them out again (reports rank first)
-        (results, changes), answer = await asyncio.gather(applied, _claim(server, node_id))
-    else:
-        (results, changes), answer = await applied, None
+    finished = (_finish_reports, (node_id, reports, server.settings.task_max_losses, server.settings.failure_limits),
+                RANK_REPORTS)
+    if not work:
+        results, changes = await server.batcher.run_grouped(*finished)
+        server.announce(changes)
+        await server.settle(changes.settle)  # did these reports complete a layer or a job?
+        server.publish(attempts=[r["attempt_id"] for r in results], nodes=[node_id])
+        return JSONResponse({"results": results})
+    # One write batch frees the cores and hands them out again (reports rank first), and the agent hears
+    # its next task before the check of the reported jobs: the freed core waits on neither.
+    (results, changes), answer = await server.batcher.run_together(
+        finished, (_work_for_nodes, _work_item(server, node_id), RANK_WORK))
     server.announce(changes)
-    extra: dict[str, Any] = {}
-    if answer is not None:
-        extra = {"assignments": answer.assignments, "kill": answer.kills}
-    await server.settle(changes.settle)  # did these reports complete a layer or a job?
+    _claimed(server, answer)
     server.publish(attempts=[r["attempt_id"] for r in results], nodes=[node_id],
-                   jobs={a["job_id"] for a in extra.get("assignments", [])})
-    return JSONResponse({"results": results, **extra})
+                   jobs={a["job_id"] for a in answer.assignments})
+    server.settle_soon(changes.settle)
+    return JSONResponse({"results": results, "assignments": answer.assignments, "kill": answer.kills})
