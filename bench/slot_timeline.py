@@ -88,9 +88,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.tasks} tasks of `{' '.join(command)}`, {args.slots} slots, finish_asks_work={asks}; "
                   f"{load()}", flush=True)
             env = {"THRESHER_SLOT_TIMELINE": str(marks), "THRESHER_AGENT_FINISH_ASKS_WORK": str(asks).lower()}
-            elapsed = through_farm(f"sqlite:///{Path(tmp) / 'farm.db'}", Path(tmp) / "farm", args.tasks,
-                                   args.agents, args.slots, command, env=env)
-            print(f"farm: {elapsed:.2f} s, {args.tasks / elapsed:.0f} tasks/s; {load()}")
+            run = through_farm(f"sqlite:///{Path(tmp) / 'farm.db'}", Path(tmp) / "farm", args.tasks,
+                               args.agents, args.slots, command, env=env)
+            print(f"farm: {run.seconds:.2f} s, {args.tasks / run.seconds:.0f} tasks/s; {run.cpu_line()}; {load()}")
             print(f"{'step':<42} {'median ms':>10} {'n':>6}")
             for name, ms, n in breakdown(read_timelines(marks)):
                 print(f"{name:<42} {ms:>10.2f} {n:>6}")
