@@ -230,6 +230,9 @@ async def finish(request: Request, body: FinishBatch, node_id: int = Depends(cur
     # its next task before the check of the reported jobs: the freed core waits on neither.
     (results, changes), answer = await server.batcher.run_together(
         finished, (_work_for_nodes, _work_item(server, node_id), RANK_WORK))
+    # The cores these reports freed were just offered to this node by that claim, with its kills: its own
+    # long poll, woken too, would only look again and find nothing (other nodes are still told).
+    changes.nodes.discard(node_id)
     server.announce(changes)
     _claimed(server, answer)
     server.publish(attempts=[r["attempt_id"] for r in results], nodes=[node_id],
