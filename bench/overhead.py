@@ -114,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slots", type=int, default=8, help="tasks at once: xargs -P and the farm's cores")
     parser.add_argument("--agents", type=int, default=2, help="local agents sharing the slots")
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--ahead", type=int, nargs="*", default=[0], metavar="N",
+                        help="agent setting `tasks_ahead` (cores' worth of tasks kept waiting on each node); "
+                             "several values: one farm run each, after the same xargs run")
     args = parser.parse_args(argv)
     print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
           f"{platform.system()} {platform.release()}, Python {platform.python_version()}", flush=True)
@@ -121,16 +124,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.tasks} tasks of `{' '.join(argv)}`, {args.slots} at once; {load()}", flush=True)
     direct = reference(args.tasks, args.slots, argv)
     print(f"  xargs -P {args.slots}: {direct:.2f} s", flush=True)
-    with tempfile.TemporaryDirectory(prefix="thresher-overhead-") as tmp:
-        pg = PostgresServer(fast=False).start() if args.db == "postgresql" else None
-        try:
-            url = pg.create_database("overhead") if pg else f"sqlite:///{Path(tmp) / 'farm.db'}"
-            farm = through_farm(url, Path(tmp) / "farm", args.tasks, args.agents, args.slots, argv)
-        finally:
-            if pg is not None:
-                pg.stop()
-    print(f"  farm ({args.db}, {args.agents} agents): {farm.seconds:.2f} s; {farm.cpu_line()}", flush=True)
-    print(f"  ratio farm / xargs: {farm.seconds / direct:.2f}, {args.tasks / farm.seconds:.0f} tasks/s; {load()}")
+    for ahead in args.ahead:
+        env = {"THRESHER_AGENT_TASKS_AHEAD": str(ahead)}
+        with tempfile.TemporaryDirectory(prefix="thresher-overhead-") as tmp:
+            pg = PostgresServer(fast=False).start() if args.db == "postgresql" else None
+            try:
+                url = pg.create_database("overhead") if pg else f"sqlite:///{Path(tmp) / 'farm.db'}"
+                farm = through_farm(url, Path(tmp) / "farm", args.tasks, args.agents, args.slots, argv, env)
+            finally:
+                if pg is not None:
+                    pg.stop()
+        print(f"  farm ({args.db}, {args.agents} agents, tasks_ahead {ahead}): {farm.seconds:.2f} s; "
+              f"{farm.cpu_line()}", flush=True)
+        print(f"  ratio farm / xargs: {farm.seconds / direct:.2f}, {args.tasks / farm.seconds:.0f} tasks/s; {load()}",
+              flush=True)
     return 0
 
 

@@ -19,6 +19,7 @@ from thresher.agent import timeline
 from thresher.agent.cgroup import CgroupHost
 from thresher.agent.cpus import CpuAllocator, usable_cpus
 from thresher.agent.reporter import Reporter
+from thresher.agent.room import Room
 from thresher.agent.runner import TaskRunner
 from thresher.agent.settings import AgentSettings
 from thresher.agent.spool import Spool, file_key
@@ -32,8 +33,10 @@ log = logging.getLogger("thresher.agent")
 class Attempts:
     """The running attempts of one agent; safe to call from the work, heartbeat and signal threads."""
 
-    def __init__(self, settings: AgentSettings, spool: Spool, reporter: Reporter, *, hide_gpus: bool) -> None:
+    def __init__(self, settings: AgentSettings, spool: Spool, reporter: Reporter, *, hide_gpus: bool,
+                 room: Room | None = None) -> None:
         self.settings = settings
+        self.room = room  # the node's cores and memory, where tasks may wait for them (`tasks_ahead`)
         self.spool = spool
         self.reporter = reporter
         self.hide_gpus = hide_gpus
@@ -74,7 +77,8 @@ class Attempts:
                 record["exit"] = exit_record
                 self.spool.mark_running(attempt_id, started_at=started_at, **record)
 
-            cpus = self.cpus.take(attempt_id, assignment.cores) if self.cpus else None
+            # A task that may wait for room is pinned when it gets it (`_run`).
+            cpus = self.cpus.take(attempt_id, assignment.cores) if self.cpus and self.room is None else None
             runner = TaskRunner(
                 assignment, self.spool.log_path(attempt_id), self.settings, hide_gpus=self.hide_gpus,
                 on_started=on_started, on_output=lambda n: reporter.note_output(attempt_id, n), cpus=cpus,
@@ -93,7 +97,16 @@ class Attempts:
         """Runs in the attempt's own thread (the forking thread must outlive the child)."""
         attempt_id = runner.assignment.attempt_id
         key = file_key(attempt_id)
-        result = runner.run()
+        a = runner.assignment
+        # Killed while it waited for room: it takes none, and the runner reports it not started.
+        entered = self.room is not None and self.room.enter(a.cores, a.memory_mb, lambda: runner.kill_requested)
+        if entered and self.cpus:
+            runner.cpus = self.cpus.take(attempt_id, a.cores)
+        try:
+            result = runner.run()
+        finally:
+            if entered and self.room is not None:
+                self.room.leave(a.cores, a.memory_mb)  # before the report: the server frees it only after
         report = result.to_report()
         while True:
             try:
@@ -123,6 +136,8 @@ class Attempts:
             if runner is not None and not runner.finished.is_set():
                 log.info("attempt %s: kill requested by the server", attempt_id)
                 runner.kill(AttemptState.KILLED, reason)
+        if self.room is not None:
+            self.room.wake()  # a killed attempt that waits for room gives up its turn
 
     def running(self) -> list[TaskRunner]:
         """The runners of the attempts running now (for the memory guard)."""

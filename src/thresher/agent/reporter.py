@@ -90,6 +90,7 @@ class Reporter:
         # Set by the daemon while it takes work: finish reports then ask for work too (`?work=1`), and
         # what the answer assigns goes here, as the work poll's answer would.
         self.on_work: Callable[[dict[str, Any]], None] | None = None
+        self._work_path = "/agent/finish?work=1" + (f"&ahead={settings.tasks_ahead}" if settings.tasks_ahead else "")
 
     # -- called by the daemon --
 
@@ -252,7 +253,7 @@ class Reporter:
             timeline.mark("report_sent", report["attempt_id"])
         on_work = self.on_work
         try:
-            answer = self._post("/agent/finish" if on_work is None else "/agent/finish?work=1", {"reports": batch})
+            answer = self._post("/agent/finish" if on_work is None else self._work_path, {"reports": batch})
         except ApiError as exc:
             if is_outage(exc) or exc.status in (401, 403):
                 raise

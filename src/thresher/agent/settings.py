@@ -91,6 +91,13 @@ class AgentSettings(ThresherSettings):
         True, description="A finish report also asks for work, and its answer carries the freed slot's next "
                           "task (one round trip instead of report, wake-up, ask); off: only the long poll "
                           "brings work, as agents before protocol 1.1 did.")
+    tasks_ahead: int = Field(
+        0, ge=0, le=4096, description="Cores' worth of tasks kept waiting on the node beyond what it runs now, each "
+                                      "started the moment a running task leaves room (`agent/room.py`): for farms "
+                                      "of many short tasks, whose slots otherwise wait for a round trip to the "
+                                      "server between two tasks. 0: the node takes only what it can start at "
+                                      "once, so no task waits on a busy node while another node could start it. "
+                                      "A waiting task shows as running from its assignment on.")
     thread_switch_s: float = Field(
         0.001, gt=0, le=0.1, description="Python's thread switch interval in the agent (`sys.setswitchinterval`; "
                                          "Python's default is 0.005): a runner thread woken by its task's exit, "
