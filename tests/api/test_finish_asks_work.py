@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 import pytest
+
+from thresher.client.http import ApiError
 from tests.support.farm import Farm
 from tests.support.shared_farm import attach_logs, shared_farm
 
@@ -49,3 +51,30 @@ def test_a_finish_report_asking_for_work_gets_the_next_task_and_a_plain_one_gets
     # The check of the reported job runs after that answer (the agent's next task waits on neither).
     farm.wait_for(lambda: farm.api.get(f"/jobs/{job['id']}")["state"] == "succeeded", timeout=10,
                   message="the job to be derived succeeded after the last report")
+
+
+def test_a_node_keeping_tasks_ahead_gets_that_many_more_and_never_more_than_itself(farm: Farm) -> None:
+    """`WorkAsk.ahead` / `?ahead=` (agent setting `tasks_ahead`): a full node is handed tasks to keep
+    waiting, up to the cores' worth it asks for and never more than one more node's worth."""
+    node = farm.client(token=farm.enroll_token).post("/agent/register", {"name": "ahead", "cores": 2,
+                                                                          "memory_mb": 2048})
+    agent = farm.client(token=node["token"])
+    job = farm.api.post("/jobs", {"name": "ahead", "project": "default", "layers": [
+        {"name": "render", "frames": "1-9", "resources": {"cores": 1, "memory_mb": 512},
+         "args": {"command": ["true"]}}]})
+    running = agent.post("/agent/work", {}, wait=5)["assignments"]
+    assert len(running) == 2  # what the node can start
+    assert agent.post("/agent/work", {}, wait=0)["assignments"] == []  # full, and nothing kept waiting
+    waiting = agent.post("/agent/work", {"ahead": 2}, wait=5)["assignments"]
+    assert len(waiting) == 2 and {a["job_id"] for a in waiting} == {job["id"]}
+    assert agent.post("/agent/work", {"ahead": 2}, wait=0)["assignments"] == []  # two are waiting already
+    assert agent.post("/agent/work", {"ahead": 50}, wait=0)["assignments"] == []  # at most the node's cores
+
+    answer = agent.post("/agent/finish", _done(running[0]["attempt_id"]), work=1, ahead=2)
+    assert len(answer["assignments"]) == 1  # the freed core's worth, so that two still wait
+    detail = farm.api.get(f"/jobs/{job['id']}")
+    assert detail["counts"]["running"] == 4 and detail["counts"]["succeeded"] == 1, detail["counts"]
+
+    with pytest.raises(ApiError) as refused:
+        agent.post("/agent/work", {"ahead": -1}, wait=0)
+    assert refused.value.status == 422 and "ahead" in str(refused.value)
