@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 import pytest
-
-from thresher.client.http import ApiError
 from tests.support.farm import Farm
 from tests.support.shared_farm import attach_logs, shared_farm
+
+from thresher.client.http import ApiError
 
 
 @pytest.fixture(scope="module", params=["sqlite"])
