@@ -154,7 +154,7 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), node_id
         if unwanted:
             return JSONResponse({"assignments": [], "kill": unwanted, **said})
     notifier = server.notifier
-    waiter = notifier.register(node_id)
+    waiter = notifier.register(node_id, ahead)
     look_first = bool(said)  # an idle agent's poll (it carried a heartbeat) looks first, as a woken one does
     may_skip = look_first  # ... unless nothing was announced since its last fruitless look (notify.py)
     try:
