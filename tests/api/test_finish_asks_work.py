@@ -4,12 +4,17 @@ a report without `work` is answered as before (no assignments: older agents see 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from tests.support.farm import Farm
 from tests.support.shared_farm import attach_logs, shared_farm
 
+from thresher.agent.connectivity import Connectivity
+from thresher.agent.reporter import Reporter
+from thresher.agent.settings import AgentSettings
+from thresher.agent.spool import Spool
 from thresher.client.http import ApiError
 
 
@@ -78,3 +83,27 @@ def test_a_node_keeping_tasks_ahead_gets_that_many_more_and_never_more_than_itse
     with pytest.raises(ApiError) as refused:
         agent.post("/agent/work", {"ahead": -1}, wait=0)
     assert refused.value.status == 422 and "ahead" in str(refused.value)
+
+
+def test_the_agents_reporter_asks_for_work_with_its_reports(farm: Farm, tmp_path: Path) -> None:
+    """The real `agent/reporter.py` against the real server: its finish call carries `work` and
+    `ahead` (a query written into the path was once dropped by the HTTP client, and reports asked for
+    nothing), so the answer hands it the freed core's next task."""
+    node = farm.client(token=farm.enroll_token).post("/agent/register", {"name": "reporter", "cores": 1,
+                                                                          "memory_mb": 2048})
+    agent = farm.client(token=node["token"])
+    farm.api.post("/jobs", {"name": "two", "project": "default", "layers": [
+        {"name": "render", "frames": "1-2", "resources": {"cores": 1}, "args": {"command": ["true"]}}]})
+    (first,) = agent.post("/agent/work", {}, wait=5)["assignments"]
+    spool = Spool(tmp_path / "state")
+    spool.put_report({"attempt_id": first["attempt_id"], "status": "succeeded", "exit_code": 0, "log_size": 0})
+    reporter = Reporter(farm.client(token=node["token"]), spool, Connectivity(), AgentSettings(tasks_ahead=1))
+    answers: list[dict[str, Any]] = []
+    reporter.on_work = answers.append
+    reporter.run_once()
+    assert spool.pending() == []  # accepted
+    (answer,) = answers
+    # the freed core's next task, and (ahead 1) one to wait: this job's second, or what other tests left
+    assert 1 <= len(answer["assignments"]) <= 2, answer
+    tasks = farm.api.get(f"/jobs/{first['job_id']}/tasks?limit=100")["items"]
+    assert [t["state"] for t in tasks if t["attempt_id"] == first["attempt_id"]] == ["succeeded"]

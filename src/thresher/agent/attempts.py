@@ -122,7 +122,7 @@ class Attempts:
         with self._lock:
             self._runners.pop(key, None)
             self._threads.pop(key, None)
-        self.reporter.wake()
+        self.reporter.wake(finished=True)
         timeline.mark("woke_reporter", attempt_id)
         log.info("attempt %s %s: exit %s, %.1f s cpu, %.0f MB peak%s", attempt_id, result.status,
                  result.exit_code, result.cpu_s, result.peak_rss_mb,

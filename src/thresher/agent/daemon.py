@@ -178,6 +178,8 @@ class Agent:
         room = Room(self.facts.cores, self.facts.memory_mb) if self.settings.tasks_ahead else None
         self._attempts = Attempts(self.settings, self.spool, self._reporter, hide_gpus=self.hide_gpus, room=room)
         attempts = self._attempts
+        if room is not None:
+            self._reporter.tasks_waiting = lambda: room.waiting() > 0
         if self.settings.finish_asks_work:
             self._reporter.on_work = lambda answer: start_work(attempts, answer)  # a freed slot's next task
         self._reporter.start()

@@ -83,6 +83,11 @@ class AgentSettings(ThresherSettings):
     report_interval_s: float = Field(
         0.3, gt=0, description="Seconds between two passes of the reporter (log bytes and finish reports) "
                                "when nothing nudges it.")
+    report_gather_s: float = Field(
+        0.02, ge=0, le=1.0, description="While tasks wait on the node (`tasks_ahead`), how long a finish report "
+                                        "waits for the reports of other tasks ending meanwhile, to go in the same "
+                                        "call (fewer calls for the agent and the server): the freed cores have "
+                                        "their next tasks already. Never while a core has nothing waiting.")
     log_wake_bytes: int = Field(
         64 * 1024, ge=1, description="Bytes of new task output that make the reporter send at once.")
     log_chunk_bytes: int = Field(
