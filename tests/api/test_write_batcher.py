@@ -216,7 +216,9 @@ def test_an_operation_postgresql_aborts_to_break_a_deadlock_runs_again(db: Datab
         for writer in writers:
             writer.close()
     assert results == ["x", "y"]
-    assert len(runs) == 3  # one of them was aborted once and ran again
+    # One of them was aborted and ran again; rarely twice: when the aborted one runs again, PostgreSQL
+    # may give it the row the other was waiting for, and they cross once more (seen on a loaded machine).
+    assert len(runs) >= 3 and sorted(set(runs)) == ["x", "y"], runs
 
 
 def test_operations_that_may_wait_are_held_and_queued_together(db: Database) -> None:
