@@ -51,6 +51,7 @@ class FarmRun:
 
     seconds: float
     cpu_ms: dict[str, float] = field(default_factory=dict)  # server, agents, the agents' task processes
+    submitted: float = 0.0  # unix time of the submit call (the job's `finished_at` is `submitted + seconds`)
 
     def cpu_line(self) -> str:
         total = sum(self.cpu_ms.values())
@@ -95,7 +96,7 @@ def through_farm(db_url: str, root: Path, tasks: int, agents: int, slots: int, a
             own, children = (a - b for a, b in zip(after[name], before[name], strict=True))
             cpu["server" if name == "server" else "agents"] += own * 1000 / tasks
             cpu["tasks"] += children * 1000 / tasks
-        return FarmRun(finished.timestamp() - start, cpu)
+        return FarmRun(finished.timestamp() - start, cpu, start)
     finally:
         farm.stop()
 

@@ -37,6 +37,7 @@ class Attempts:
                  room: Room | None = None) -> None:
         self.settings = settings
         self.room = room  # the node's cores and memory, where tasks may wait for them (`tasks_ahead`)
+        self._in_room: dict[str, tuple[int, int]] = {}  # attempts holding room: the cores and memory they hold
         self.spool = spool
         self.reporter = reporter
         self.hide_gpus = hide_gpus
@@ -74,6 +75,8 @@ class Attempts:
                 self.spool.mark_running(attempt_id, started_at=started_at, **record)
 
             def on_exited(exit_record: dict[str, Any]) -> None:
+                if self.cpus is None:  # its room goes to the next waiting task now, not after the verdict
+                    self._leave_room(key)
                 record["exit"] = exit_record
                 self.spool.mark_running(attempt_id, started_at=started_at, **record)
 
@@ -100,13 +103,15 @@ class Attempts:
         a = runner.assignment
         # Killed while it waited for room: it takes none, and the runner reports it not started.
         entered = self.room is not None and self.room.enter(a.cores, a.memory_mb, lambda: runner.kill_requested)
-        if entered and self.cpus:
-            runner.cpus = self.cpus.take(attempt_id, a.cores)
+        if entered:
+            with self._lock:
+                self._in_room[key] = (a.cores, a.memory_mb)
+            if self.cpus:
+                runner.cpus = self.cpus.take(attempt_id, a.cores)
         try:
             result = runner.run()
         finally:
-            if entered and self.room is not None:
-                self.room.leave(a.cores, a.memory_mb)  # before the report: the server frees it only after
+            self._leave_room(key)  # if its exit did not already: before the report, which frees it on the server
         report = result.to_report()
         while True:
             try:
@@ -127,6 +132,13 @@ class Attempts:
         log.info("attempt %s %s: exit %s, %.1f s cpu, %.0f MB peak%s", attempt_id, result.status,
                  result.exit_code, result.cpu_s, result.peak_rss_mb,
                  f" ({result.reason})" if result.reason else "")
+
+    def _leave_room(self, key: str) -> None:
+        """The attempt's room is free again (once: at its exit, or when its runner ends)."""
+        with self._lock:
+            held = self._in_room.pop(key, None)
+        if held is not None and self.room is not None:
+            self.room.leave(*held)
 
     def kill(self, attempt_ids: list[Any], reason: str) -> None:
         """The server's kill list: end those of its attempts that still run here."""
