@@ -8,9 +8,10 @@ from sqlalchemy import text
 TASKS_STALENESS = text("SELECT n_live_tup, n_dead_tup, n_mod_since_analyze FROM pg_stat_user_tables "
                        "WHERE relname = 'tasks'")
 
-# Fresh planner statistics and no dead row versions for the tasks table, by this backend alone: a parallel
-# vacuum (PostgreSQL's default for a table with several big indexes) starts workers that took every core
-# of a 2-core server for the second it ran, and dispatch stalled with it (bench/dispatch.py, studio).
+# Fresh planner statistics and no dead row versions for the tasks table, by this backend alone (PostgreSQL
+# 13+): a parallel vacuum (the default for a table with several big indexes) adds workers beside the
+# server's own backends; on 2 cores its seconds were among dispatch's slowest (bench/dispatch.py, studio,
+# the leader seen waiting on its workers: IPC:ParallelFinish). A chore, it keeps to one core.
 VACUUM_ANALYZE_TASKS = text("VACUUM (ANALYZE, PARALLEL 0) tasks")
 
 # Fresh planner statistics for the tasks table.
