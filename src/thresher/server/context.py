@@ -44,6 +44,7 @@ class ServerContext:
     metrics: Metrics = field(default_factory=Metrics)          # `GET /metrics` (server/metrics.py)
     _token_cache: dict[str, tuple[float, Caller | None]] = field(default_factory=dict)
     batcher: WriteBatcher = field(init=False)    # group commit for the agents' hot path
+    settle_checker: WriteBatcher = field(init=False)  # what reports completed, checked after their commit (reads)
     refresher: WriteBatcher = field(init=False)  # job states derived again after reports (one writer)
     dispatch_limits: Limits = field(init=False)
     audit: AuditRecorder = field(init=False)     # the audit log's buffer and writer (server/audit.py)
@@ -56,6 +57,10 @@ class ServerContext:
         self.batcher = WriteBatcher(self.db, max_batch=self.settings.write_batch_max_calls,
                                     writers=1 if self.db.is_sqlite else self.settings.postgres_writers,
                                     observe=self.metrics.batch_done)
+        # After reports: the check of what they may have completed (reads only), and the derivation of the
+        # jobs it names; apart, so a report that completed nothing is answered without waiting for one that did.
+        self.settle_checker = WriteBatcher(self.db, max_batch=self.settings.write_batch_max_calls, name="settle-check",
+                                           observe=self.metrics.batch_done, read_only=True)
         self.refresher = WriteBatcher(self.db, max_batch=self.settings.write_batch_max_calls, name="refresher",
                                       observe=self.metrics.batch_done)
         self.metrics.watch(self.db)
@@ -108,9 +113,15 @@ class ServerContext:
     async def settle(self, touched: set[tuple[int, int]]) -> None:
         """After reports committed: derive again the jobs whose layer or whole queue they may have
         completed (see `lifecycle.unsettled_jobs`). Reports that end at the same moment are checked
-        together, in one transaction of the refresher, which starts after all of them committed."""
-        if touched:
-            self.announce(await self.refresher.run_grouped(_settle_together, touched))
+        together (`settle_checker`: reads only, one statement on PostgreSQL, started after all of them
+        committed); the jobs the check names are derived together by the refresher. A report waits for the
+        derivation only of the jobs its own check named: derivations cost tens of statements each, and
+        twenty jobs completing layers at once made every report of the moment wait for all of them."""
+        if not touched:
+            return
+        job_ids = await self.settle_checker.run_grouped(_check_together, touched)
+        if job_ids:
+            self.announce(await self.refresher.run_grouped(_refresh_together, job_ids))
 
     def settle_soon(self, touched: set[tuple[int, int]]) -> None:
         """(event loop) `settle` without waiting for it: for a caller that answers first (a finish report
@@ -176,11 +187,17 @@ class ServerContext:
         self._token_cache.clear()
 
 
-def _settle_together(conn: Connection, touched: list[set[tuple[int, int]]]) -> list[Changes]:
-    """One check for the (job, layer) pairs of many reports; what changed is announced by the first."""
-    job_ids = lifecycle.unsettled_jobs(conn, set().union(*touched))
-    changes = lifecycle.refresh_jobs(conn, job_ids, utcnow()) if job_ids else Changes()
-    return [changes] + [Changes() for _ in touched[1:]]
+def _check_together(conn: Connection, touched: list[set[tuple[int, int]]]) -> list[set[int]]:
+    """One check for the (job, layer) pairs of many reports; each report gets the jobs of its own pairs
+    that must be derived again."""
+    unsettled = lifecycle.unsettled_layers(conn, set().union(*touched))
+    return [{job_id for job_id, layer_id in pairs if (job_id, layer_id) in unsettled} for pairs in touched]
+
+
+def _refresh_together(conn: Connection, job_ids: list[set[int]]) -> list[Changes]:
+    """The jobs many reports' checks named, derived once each; what changed is announced by the first."""
+    changes = lifecycle.refresh_jobs(conn, set().union(*job_ids), utcnow())
+    return [changes] + [Changes() for _ in job_ids[1:]]
 
 
 def ctx(request: Request) -> ServerContext:

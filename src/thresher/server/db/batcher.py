@@ -100,8 +100,11 @@ class WriteBatcher:
     """One writer thread applying queued operations in shared transactions (see module docstring)."""
 
     def __init__(self, db: Database, max_batch: int = MAX_BATCH, writers: int = 1, name: str = "writer",
-                 observe: Callable[[str, int, float], None] | None = None) -> None:
+                 observe: Callable[[str, int, float], None] | None = None, read_only: bool = False) -> None:
         self.db = db
+        # read_only: the groups only read, each statement seeing what was committed when it started
+        # (`Database.peek`: no BEGIN and COMMIT round trips); results are handed out once all ran.
+        self._connect = db.peek if read_only else db.write
         self.observe = observe  # told (name, operations, seconds) of each committed batch (server/metrics.py)
         self.max_batch = max_batch
         self.writers = writers
@@ -215,7 +218,7 @@ class WriteBatcher:
         applied: list[tuple[_Operation, Any]] = []
         start = time.perf_counter()
         try:
-            with self.db.write() as conn:
+            with self._connect() as conn:
                 for group in self._groups(batch):
                     results = group[0].group(conn, [op.item for op in group])
                     applied.extend(zip(group, results, strict=True))
@@ -241,7 +244,7 @@ class WriteBatcher:
     def _apply_alone(self, op: _Operation) -> None:
         for chance in range(_TRANSIENT_CHANCES, -1, -1):
             try:
-                with self.db.write() as conn:
+                with self._connect() as conn:
                     (result,) = op.group(conn, [op.item])
             except Exception as exc:  # noqa: BLE001 - handed to the caller
                 if chance and is_transient(exc):
