@@ -40,8 +40,8 @@ def read_timelines(folder: Path) -> list[dict[str, dict[str, float]]]:
     return agents
 
 
-def breakdown(agents: list[dict[str, dict[str, float]]]) -> list[tuple[str, float, int]]:
-    """(step, median ms, samples) for each step of the slot's gap."""
+def breakdown(agents: list[dict[str, dict[str, float]]]) -> list[tuple[str, float, float, int]]:
+    """(step, median ms, 90th percentile ms, samples) for each step of the slot's gap."""
     deltas: dict[str, list[float]] = defaultdict(list)
     for marks in agents:
         for steps in marks.values():
@@ -67,7 +67,13 @@ def breakdown(agents: list[dict[str, dict[str, float]]]) -> list[tuple[str, floa
     order = [f"{a} -> {b}" for a, b in zip(STEPS, STEPS[1:], strict=False)] + [
         "report_sent -> next assigned", "report_accepted -> next assigned", "assigned -> started",
         "exit_seen -> next started (whole gap)"]
-    return [(name, statistics.median(deltas[name]) * 1000, len(deltas[name])) for name in order if deltas[name]]
+    return [(name, statistics.median(deltas[name]) * 1000, _p90(deltas[name]) * 1000, len(deltas[name]))
+            for name in order if deltas[name]]
+
+
+def _p90(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
 
 
 def slot_use(agents: list[dict[str, dict[str, float]]], slots: int, submitted: float, finished: float) -> str:
@@ -107,10 +113,10 @@ def main(argv: list[str] | None = None) -> int:
             run = through_farm(f"sqlite:///{Path(tmp) / 'farm.db'}", Path(tmp) / "farm", args.tasks,
                                args.agents, args.slots, command, env=env)
             print(f"farm: {run.seconds:.2f} s, {args.tasks / run.seconds:.0f} tasks/s; {run.cpu_line()}; {load()}")
-            print(f"{'step':<42} {'median ms':>10} {'n':>6}")
+            print(f"{'step':<42} {'median ms':>10} {'p90 ms':>8} {'n':>6}")
             agents = read_timelines(marks)
-            for name, ms, n in breakdown(agents):
-                print(f"{name:<42} {ms:>10.2f} {n:>6}")
+            for name, ms, p90, n in breakdown(agents):
+                print(f"{name:<42} {ms:>10.2f} {p90:>8.2f} {n:>6}")
             print(slot_use(agents, args.slots, run.submitted, run.submitted + run.seconds))
     return 0
 
