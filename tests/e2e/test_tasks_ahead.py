@@ -65,6 +65,8 @@ def test_a_kill_ends_the_waiting_tasks_before_they_start(make_farm: Callable[...
 
     farm.wait_for(lambda: sleeps() == 2, timeout=30, message="two sleeps running")
     assert sleeps() == 2  # the other two wait for room
+    node = farm.api.get("/nodes/ahead")
+    assert len(node["running"]) == 4 and node["free"]["cores"] == 0  # holding more than it has: none free
     farm.api.post(f"/jobs/{job['id']}/kill")
     killed = farm.wait_for(lambda: (j := farm.api.get(f"/jobs/{job['id']}"))["state"] == "killed" and j,
                            timeout=30, message="the job killed")
