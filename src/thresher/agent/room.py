@@ -17,8 +17,20 @@ from typing import Callable
 _LOOK_AGAIN_S = 0.1
 
 
+class _Ticket:
+    """One task's place in line: `look` is set when it is given its room (`given`), or woken to check
+    whether it was given up."""
+
+    def __init__(self, cores: int, memory_mb: int) -> None:
+        self.cores = cores
+        self.memory_mb = memory_mb
+        self.given = False
+        self.look = threading.Event()
+
+
 class Room:
-    """Thread-safe: runner threads `enter` (blocking) and `leave`; a kill `wake`s the waiters."""
+    """Thread-safe: runner threads `enter` (blocking) and `leave`; a kill `wake`s the waiters. Only the
+    first in line is ever woken to start (a freed core does not wake every waiting thread)."""
 
     def __init__(self, cores: int, memory_mb: int) -> None:
         self.cores = max(cores, 1)
@@ -26,8 +38,8 @@ class Room:
         self._used_cores = 0
         self._used_memory = 0
         self._running = 0
-        self._queue: deque[object] = deque()
-        self._cond = threading.Condition()
+        self._queue: deque[_Ticket] = deque()
+        self._lock = threading.Lock()
 
     def _fits(self, cores: int, memory_mb: int) -> bool:
         if self._running == 0:
@@ -35,39 +47,48 @@ class Room:
         return (self._used_cores + cores <= self.cores
                 and (not self.memory_mb or self._used_memory + memory_mb <= self.memory_mb))
 
+    def _advance(self) -> None:
+        """(lock held) Give room to the first in line while it fits."""
+        while self._queue and self._fits(self._queue[0].cores, self._queue[0].memory_mb):
+            ticket = self._queue.popleft()
+            self._used_cores += ticket.cores
+            self._used_memory += ticket.memory_mb
+            self._running += 1
+            ticket.given = True
+            ticket.look.set()
+
     def enter(self, cores: int, memory_mb: int, given_up: Callable[[], bool]) -> bool:
         """Wait for this task's turn and room, and take the room: True. False when `given_up()` turned
         true first (the attempt was killed while it waited): it takes nothing."""
-        cores = max(cores, 1)
-        ticket = object()
-        with self._cond:
+        ticket = _Ticket(max(cores, 1), memory_mb)
+        with self._lock:
             self._queue.append(ticket)
-            try:
-                while not given_up():
-                    if self._queue[0] is ticket and self._fits(cores, memory_mb):
-                        self._used_cores += cores
-                        self._used_memory += memory_mb
-                        self._running += 1
-                        return True
-                    self._cond.wait(_LOOK_AGAIN_S)  # a kill wakes it; a shutdown's is seen within this
-                return False
-            finally:
-                self._queue.remove(ticket)
-                self._cond.notify_all()  # the next in line may fit now
+            self._advance()
+        while True:
+            ticket.look.wait(_LOOK_AGAIN_S)
+            with self._lock:
+                if ticket.given:  # (if it was killed meanwhile, the runner says so without starting it)
+                    return True
+                if given_up():
+                    self._queue.remove(ticket)
+                    self._advance()  # the next in line may fit now
+                    return False
+                ticket.look.clear()
 
     def leave(self, cores: int, memory_mb: int) -> None:
         """A task that entered has ended: its room is free for those waiting."""
-        with self._cond:
+        with self._lock:
             self._used_cores -= max(cores, 1)
             self._used_memory -= memory_mb
             self._running -= 1
-            self._cond.notify_all()
+            self._advance()
 
     def wake(self) -> None:
-        """Make every waiter look again (one of them may have been given up)."""
-        with self._cond:
-            self._cond.notify_all()
+        """A waiting task may have been given up (killed): every waiter looks."""
+        with self._lock:
+            for ticket in self._queue:
+                ticket.look.set()
 
     def waiting(self) -> int:
-        with self._cond:
+        with self._lock:
             return len(self._queue)
