@@ -27,11 +27,12 @@ that ask at the same moment are answered together (`work_for_nodes`, called by t
 from __future__ import annotations
 
 import functools
+import json
 import time
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 from sqlalchemy import Connection
 
@@ -46,7 +47,6 @@ from thresher.server.db import dialects
 from thresher.server.db.batcher import in_rounds
 from thresher.server.db.dialects import NewAttempt
 from thresher.server.db.queries import dispatch as q
-from thresher.server.db.queries import nodes as qn
 from thresher.server.lifecycle import Changes
 from thresher.server.task_commands import assignment, layer_commands
 
@@ -216,9 +216,10 @@ def _read_requests(conn: Connection, node_ids: list[int], limits: Limits) -> lis
     """The asking nodes (None for an unknown id) with what each has free, may run and should kill:
     three statements for all of them."""
     nodes_by_id = {r.id: r for r in conn.execute(dialects.pick(conn, q.NODES_BY_ID), {"node_ids": node_ids})}
-    live: dict[int, list[Any]] = {node_id: [] for node_id in node_ids}
-    for row in conn.execute(dialects.pick(conn, qn.LIVE_ON_NODES), {"node_ids": node_ids}):
-        live[row.node_id].append(row)
+    live: dict[int, list[_Holding]] = {node_id: [] for node_id in node_ids}
+    for row in conn.execute(dialects.pick(conn, q.LIVE_HOLDINGS), {"node_ids": node_ids}):
+        gpu_ids, licences = _held(row.gpu_ids, row.booked)
+        live[row.node_id].append(_Holding(row.id, row.state, row.cores, row.memory_mb, gpu_ids, licences))
     blocked: dict[int, set[int]] = {}
     for row in conn.execute(dialects.pick(conn, q.BLOCKED_JOBS), {"node_ids": node_ids}):
         blocked.setdefault(row.node_id, set()).add(row.job_id)
@@ -232,11 +233,35 @@ def _read_requests(conn: Connection, node_ids: list[int], limits: Limits) -> lis
         free = node_free(node.cores, node.memory_mb, gpu_indices(node.gpus), live[node_id]) \
             if may_take_work(node) else Free(0, 0)
         keys = set(usable_tag_keys(all_keys, node.tags or [], node.pool)) if free.cores >= 1 else set()
-        ask = rule.Ask(node_id, free, node.pool, frozenset(node.tags or ()),
-                       limit_use_of(held for attempt in live[node_id] for held in (attempt.booked or ())),
+        limit_use: dict[str, int] = {}
+        for attempt in live[node_id]:
+            for name, units in attempt.licences:
+                limit_use[name] = limit_use.get(name, 0) + units
+        ask = rule.Ask(node_id, free, node.pool, frozenset(node.tags or ()), limit_use,
                        frozenset(blocked.get(node_id, ())))
         requests.append(_Request(node, ask, keys, kills_among(live[node_id])))
     return requests
+
+
+class _Holding(NamedTuple):
+    """What one live attempt of an asking node holds (`queries.dispatch.LIVE_HOLDINGS`), decoded."""
+
+    id: int
+    state: str
+    cores: int
+    memory_mb: int
+    gpu_ids: tuple[int, ...]
+    licences: tuple[tuple[str, int], ...]   # licence units held, by limit name
+
+
+@functools.lru_cache(maxsize=4096)
+def _held(gpu_ids: str | None, booked: str | None) -> tuple[tuple[int, ...], tuple[tuple[str, int], ...]]:
+    """An attempt's GPUs and licence units from its stored JSON text. Every round reads the asking nodes'
+    live attempts, and decoding their JSON was most of that read; a farm's attempts hold few distinct
+    texts (the same project, pool, licences and size book the same counters), so each is decoded once."""
+    gpus = tuple(int(g) for g in json.loads(gpu_ids) or ()) if gpu_ids else ()
+    licences = tuple(limit_use_of(json.loads(booked) or ()).items()) if booked else ()
+    return gpus, licences
 
 
 @dataclass
@@ -365,7 +390,7 @@ def _answer_round(conn: Connection, node_ids: list[int], now: datetime, limits: 
     requests = _read_requests(conn, node_ids, limits)
     wanting = [r for r in requests if r is not None and r.keys]
     seen = _plan(conn, wanting, limits, lock=dialects.takes_row_locks(conn))
-    by_id, cut = seen.rows, seen.cut
+    cut = seen.cut
     choices = [(r.node.id, c) for r in wanting for c in r.choices]
     claimed = dialects.claim(conn, [
         NewAttempt(c.candidate.task_id, c.candidate.job_id, node_id, c.candidate.needs.cores,
@@ -373,6 +398,7 @@ def _answer_round(conn: Connection, node_ids: list[int], now: datetime, limits: 
         for node_id, c in choices], now)
     usage.move(conn, [c.booking for _, c in choices if c.candidate.task_id in claimed], 1)
     lifecycle.jobs_started(conn, {c.candidate.job_id for _, c in choices if c.candidate.task_id in claimed})
+    frames = _frames(conn, claimed)
     answers: list[Answer] = []
     for asked in requests:
         if asked is None:
@@ -380,7 +406,7 @@ def _answer_round(conn: Connection, node_ids: list[int], now: datetime, limits: 
             continue
         answer = Answer(kills=asked.kills, bookings=[c.booking for c in asked.choices if c.candidate.task_id in claimed])
         _add_assignments(conn, asked.node, [(c, claimed.get(c.candidate.task_id)) for c in asked.choices],
-                         by_id, now, answer)
+                         frames, now, answer)
         answers.append(answer)
     left = [(i, r) for i, r in enumerate(requests) if r is not None and r.keys and not r.choices]
     if cut and len(wanting) > 1 and left:
@@ -471,6 +497,14 @@ def _alike(request: _Request) -> tuple[Any, ...]:
     ask = request.ask
     return (frozenset(request.keys), ask.pool, frozenset(ask.tags), ask.free.cores, ask.free.memory_mb,
             len(ask.free.gpu_ids), frozenset(ask.limit_use.items()), frozenset(ask.blocked_jobs))
+
+
+def _frames(conn: Connection, claimed: dict[int, int]) -> dict[int, Any]:
+    """The frames of the claimed tasks (`queries.dispatch.TASK_FRAMES`), by task id: the candidate read
+    leaves them out, since a round passes over most of the rows it reads."""
+    if not claimed:
+        return {}
+    return {row.id: row for row in conn.execute(dialects.pick(conn, q.TASK_FRAMES), {"task_ids": sorted(claimed)})}
 
 
 def _add_assignments(conn: Connection, node: Any, claims: list[tuple[Choice, int | None]], rows: dict[int, Any],

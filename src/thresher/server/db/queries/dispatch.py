@@ -9,9 +9,9 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import String, bindparam, delete, func, insert, literal_column, or_, select, text, update
+from sqlalchemy import String, Text, bindparam, cast, delete, func, insert, literal_column, or_, select, text, update
 
-from thresher.model.states import AttemptState, JobState, TaskState
+from thresher.model.states import LIVE_ATTEMPT_STATES, AttemptState, JobState, TaskState
 from thresher.server.db.queries.common import ids_in, per_dialect
 from thresher.server.db.tables import attempts, jobs, layers, node_failures, nodes, tag_sets, tasks
 
@@ -21,6 +21,14 @@ _ATTEMPT_NODE_IDS = ids_in(attempts.c.node_id, "node_ids")
 # The asking nodes of a write batch, whole rows (resources, tags, states).
 NODES_BY_ID = per_dialect(lambda d: select(nodes).where(_NODE_IDS[d]))
 
+# What the asking nodes' live attempts hold (dispatch's view of what is free on each): the JSON columns
+# as their stored text, which dispatch decodes once per distinct text (a farm's attempts hold few kinds:
+# `dispatch._held`), instead of SQLAlchemy decoding every row of every round.
+LIVE_HOLDINGS = per_dialect(lambda d: select(
+    attempts.c.node_id, attempts.c.id, attempts.c.state, attempts.c.cores, attempts.c.memory_mb,
+    cast(attempts.c.gpu_ids, Text).label("gpu_ids"), cast(attempts.c.booked, Text).label("booked"))
+    .where(_ATTEMPT_NODE_IDS[d], attempts.c.state.in_(LIVE_ATTEMPT_STATES)))
+
 # Every tag set a layer ever asked for (a short list that only grows; cached in memory by dispatch).
 TAG_KEYS = select(tag_sets.c.key)
 
@@ -29,10 +37,11 @@ TAG_KEYS = select(tag_sets.c.key)
 # a literal, not a bound parameter: a planner can use a partial index only for a condition it sees
 # matches the index's (SQLite always, PostgreSQL in its generic plans for prepared statements).
 assert TaskState.READY == "ready"
+# Only what the rule decides on: the frames of the few tasks chosen are read after (TASK_FRAMES), not
+# those of the hundreds of rows a round reads and passes over.
 CANDIDATES = (
     select(tasks.c.id, tasks.c.job_id, tasks.c.layer_id, tasks.c.cores, tasks.c.memory_mb, tasks.c.gpus,
-           tasks.c.tag_key, tasks.c.idx, tasks.c.frames, tasks.c.frame_start, tasks.c.frame_end, tasks.c.frame_step,
-           tasks.c.frame_count, tasks.c.part, tasks.c.project_id, tasks.c.folder_id, tasks.c.limit_key,
+           tasks.c.tag_key, tasks.c.project_id, tasks.c.folder_id, tasks.c.limit_key,
            tasks.c.urgent, tasks.c.priority, tasks.c.node_id, tasks.c.tries)
     .where(tasks.c.state == literal_column("'ready'"),
            tasks.c.project_id == bindparam("project_id"),
@@ -44,6 +53,11 @@ CANDIDATES = (
               tasks.c.id)
     .limit(bindparam("limit"))
 )
+
+# The frames of these (claimed) tasks, as their commands are built from (`task_commands.command_line`).
+TASK_FRAMES = per_dialect(lambda d: select(
+    tasks.c.id, tasks.c.idx, tasks.c.frames, tasks.c.frame_start, tasks.c.frame_end, tasks.c.frame_step,
+    tasks.c.frame_count, tasks.c.part).where(ids_in(tasks.c.id, "task_ids")[d]))
 
 # The candidates with their rows locked: several server processes on PostgreSQL skip the rows another
 # dispatcher is claiming instead of waiting on them.
