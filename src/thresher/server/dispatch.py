@@ -26,21 +26,20 @@ that ask at the same moment are answered together (`work_for_nodes`, called by t
 
 from __future__ import annotations
 
-import functools
-import json
 import time
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterator, NamedTuple, Sequence
+from typing import Any, Iterator, Sequence
 
 from sqlalchemy import Connection
 
 from thresher.model import dispatch_rule as rule
 from thresher.model import round_shut
-from thresher.model.dispatch_rule import Choice, limit_use_of, parse_limit_key
-from thresher.model.fit import Free, Needs, gpu_indices, node_free, placed, placement
+from thresher.model.dispatch_rule import Choice
+from thresher.model.fit import Free, gpu_indices, node_free, placed
 from thresher.model.states import AttemptState, NodeAdminState, NodeState
+from thresher.server import dispatch_reads as reads
 from thresher.server import lifecycle, studio, usage
 from thresher.server.clock import as_utc
 from thresher.server.db import dialects
@@ -72,52 +71,6 @@ DEFAULT_LIMITS = Limits()
 
 
 Candidate = rule.Candidate
-
-
-def candidate_of(row: Any) -> rule.Candidate:
-    """A candidate row (`queries.dispatch.CANDIDATES`) as the rule sees it."""
-    return rule.Candidate(row.id, row.job_id, row.layer_id, _needs(row.cores, row.memory_mb, row.gpus, row.tag_key),
-                          project_id=row.project_id, folder_id=row.folder_id, limits=parse_limit_key(row.limit_key),
-                          urgent=bool(row.urgent), priority=row.priority, last_node_id=row.node_id, tries=row.tries)
-
-
-# One cache per database engine (task ids are only unique within one database): task id -> (its row as
-# last read, the candidate built from it). See `_candidates`.
-_candidate_caches: "weakref.WeakKeyDictionary[Any, dict[int, tuple[Any, rule.Candidate]]]" = weakref.WeakKeyDictionary()
-_CANDIDATE_CACHE_SIZE = 65_536
-
-
-def _candidates(conn: Connection, rows: Sequence[Any], built: dict[int, rule.Candidate]) -> list[rule.Candidate]:
-    """The candidates of these rows. Most rows a round reads were read by rounds before (a queue's head
-    is read again and again until it runs), so the candidate built from a row is kept and used again
-    while the row reads the same, every column compared: a task whose priority, tries or anything else
-    changed is built anew. `built`: this `_plan`'s candidates by task id."""
-    cache = _candidate_caches.get(conn.engine)
-    if cache is None:
-        cache = _candidate_caches[conn.engine] = {}
-    elif len(cache) > _CANDIDATE_CACHE_SIZE:
-        cache.clear()
-    out: list[rule.Candidate] = []
-    for row in rows:
-        c = built.get(row.id)
-        if c is None:
-            kept = cache.get(row.id)
-            if kept is not None and kept[0] == row:
-                c = kept[1]
-            else:
-                c = candidate_of(row)
-                cache[row.id] = (row, c)
-            built[row.id] = c
-        out.append(c)
-    return out
-
-
-@functools.lru_cache(maxsize=4096)
-def _needs(cores: int, memory_mb: int, gpus: int, tag_key: str) -> Needs:
-    """What a task needs, shared by every candidate alike (a farm has few kinds): each round builds one
-    candidate per row read, and a round reads hundreds."""
-    tags, pools = placement(tag_key)
-    return Needs(cores, memory_mb, gpus, tags, pools)
 
 
 _tag_key_caches: "weakref.WeakKeyDictionary[Any, tuple[float, list[str]]]" = weakref.WeakKeyDictionary()
@@ -216,10 +169,9 @@ def _read_requests(conn: Connection, node_ids: list[int], limits: Limits) -> lis
     """The asking nodes (None for an unknown id) with what each has free, may run and should kill:
     three statements for all of them."""
     nodes_by_id = {r.id: r for r in conn.execute(dialects.pick(conn, q.NODES_BY_ID), {"node_ids": node_ids})}
-    live: dict[int, list[_Holding]] = {node_id: [] for node_id in node_ids}
+    live: dict[int, list[reads.Holding]] = {node_id: [] for node_id in node_ids}
     for row in conn.execute(dialects.pick(conn, q.LIVE_HOLDINGS), {"node_ids": node_ids}):
-        gpu_ids, licences = _held(row.gpu_ids, row.booked)
-        live[row.node_id].append(_Holding(row.id, row.state, row.cores, row.memory_mb, gpu_ids, licences))
+        live[row.node_id].append(reads.holding(row))
     blocked: dict[int, set[int]] = {}
     for row in conn.execute(dialects.pick(conn, q.BLOCKED_JOBS), {"node_ids": node_ids}):
         blocked.setdefault(row.node_id, set()).add(row.job_id)
@@ -241,27 +193,6 @@ def _read_requests(conn: Connection, node_ids: list[int], limits: Limits) -> lis
                        frozenset(blocked.get(node_id, ())))
         requests.append(_Request(node, ask, keys, kills_among(live[node_id])))
     return requests
-
-
-class _Holding(NamedTuple):
-    """What one live attempt of an asking node holds (`queries.dispatch.LIVE_HOLDINGS`), decoded."""
-
-    id: int
-    state: str
-    cores: int
-    memory_mb: int
-    gpu_ids: tuple[int, ...]
-    licences: tuple[tuple[str, int], ...]   # licence units held, by limit name
-
-
-@functools.lru_cache(maxsize=4096)
-def _held(gpu_ids: str | None, booked: str | None) -> tuple[tuple[int, ...], tuple[tuple[str, int], ...]]:
-    """An attempt's GPUs and licence units from its stored JSON text. Every round reads the asking nodes'
-    live attempts, and decoding their JSON was most of that read; a farm's attempts hold few distinct
-    texts (the same project, pool, licences and size book the same counters), so each is decoded once."""
-    gpus = tuple(int(g) for g in json.loads(gpu_ids) or ()) if gpu_ids else ()
-    licences = tuple(limit_use_of(json.loads(booked) or ()).items()) if booked else ()
-    return gpus, licences
 
 
 @dataclass
@@ -306,8 +237,9 @@ def _plan(conn: Connection, wanting: list[_Request], limits: Limits, lock: bool,
         return _Seen(policy=policy)
     per_project = _first_read(wanting, len(open_ids), limits)
     built: dict[int, rule.Candidate] = {}  # a longer read reads the shorter one's rows again, unchanged
+    read = _project_reads(conn, wanting, lock, shut)
     while True:
-        seen, dry = _choose_round(conn, wanting, open_ids, per_project, lock, alone, built, policy, shut)
+        seen, dry = _choose_round(conn, wanting, open_ids, per_project, lock, alone, built, policy, read)
         if per_project >= limits.candidate_rows or not (
                 dry or (seen.cut and any(_left_wanting(r, alone) for r in wanting))):
             return seen
@@ -330,34 +262,33 @@ def _left_wanting(request: _Request, alone: bool) -> bool:
     return request.free.cores - sum(c.candidate.needs.cores for c in request.choices) > 0
 
 
+def _project_reads(conn: Connection, wanting: list[_Request], lock: bool, shut: round_shut.Shut) -> reads.ProjectReads:
+    """The candidate reads of one `_plan`: what any of the asking nodes could serve or fit, less what is shut."""
+    params = {"keys": sorted(set().union(*(r.keys for r in wanting))),
+              "free_memory": max(r.free.memory_mb for r in wanting)}
+    return reads.ProjectReads(conn, params, max(r.free.cores for r in wanting),
+                              max(len(r.free.gpu_ids) for r in wanting), lock, shut)
+
+
 def _choose_round(conn: Connection, wanting: list[_Request], project_ids: list[int], per_project: int, lock: bool,
                   alone: bool, built: dict[int, rule.Candidate], policy: rule.Policy,
-                  shut: round_shut.Shut) -> tuple[_Seen, bool]:
+                  read: reads.ProjectReads) -> tuple[_Seen, bool]:
     """One round: each project's first `per_project` ready tasks read, and the rule run for every node.
     `built`: the candidates of rows read before in this transaction's `_plan` (nothing changed since),
     by task id, kept and reused. Returns what it read (`_Seen`, the projects whose read was cut at
     `per_project`), and whether the nodes took one of those to its end (a longer read might have given
     them more of it)."""
-    free_cores, free_gpus = max(r.free.cores for r in wanting), max(len(r.free.gpu_ids) for r in wanting)
-    params: dict[str, Any] = {"keys": sorted(set().union(*(r.keys for r in wanting))),
-                              "free_memory": max(r.free.memory_mb for r in wanting), "limit": per_project}
-    if shut.folders:
-        params["shut_folders"] = sorted(shut.folders)
-    params.update((f"shut_licence_{i}", f",{name}=") for i, name in enumerate(shut.licences))
-    statement = q.candidates(conn.dialect.name, len(shut.licences), bool(shut.folders), lock)
     rows: dict[int, Any] = {}
     queues: dict[int, list[rule.Candidate]] = {}
     cut: set[int] = set()
     for project_id in project_ids:
-        cores, gpus = shut.read_bounds(project_id, free_cores, free_gpus)
-        if cores < 1:
+        if read.bounds(project_id)[0] < 1:
             continue
-        got = conn.execute(statement, {**params, "project_id": project_id, "free_cores": cores,
-                                       "free_gpus": gpus}).all()
+        got = read.rows(project_id, per_project)
         if len(got) == per_project:
             cut.add(project_id)
         if got:
-            queues[project_id] = _candidates(conn, got, built)
+            queues[project_id] = reads.candidates(conn, got, built)
             rows.update((row.id, row) for row in got)
     for request in wanting:
         request.choices = []
@@ -475,7 +406,7 @@ class _Read:
 
     def _open(self, row: Any) -> bool:
         seen = self._seen
-        return rule.farm_refusal(seen.built.get(row.id) or candidate_of(row), seen.usage, seen.policy) is None
+        return rule.farm_refusal(seen.built.get(row.id) or reads.candidate_of(row), seen.usage, seen.policy) is None
 
     def covers(self, request: _Request, candidate_rows: int) -> bool:
         if not self._valid:

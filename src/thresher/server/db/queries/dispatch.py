@@ -9,7 +9,21 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import String, Text, bindparam, cast, delete, func, insert, literal_column, or_, select, text, update
+from sqlalchemy import (
+    String,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from thresher.model.states import LIVE_ATTEMPT_STATES, AttemptState, JobState, TaskState
 from thresher.server.db.queries.common import ids_in, per_dialect
@@ -41,7 +55,7 @@ assert TaskState.READY == "ready"
 # those of the hundreds of rows a round reads and passes over.
 CANDIDATES = (
     select(tasks.c.id, tasks.c.job_id, tasks.c.layer_id, tasks.c.cores, tasks.c.memory_mb, tasks.c.gpus,
-           tasks.c.tag_key, tasks.c.project_id, tasks.c.folder_id, tasks.c.limit_key,
+           tasks.c.tag_key, tasks.c.project_id, tasks.c.folder_id, tasks.c.folder_priority, tasks.c.limit_key,
            tasks.c.urgent, tasks.c.priority, tasks.c.node_id, tasks.c.tries)
     .where(tasks.c.state == literal_column("'ready'"),
            tasks.c.project_id == bindparam("project_id"),
@@ -64,14 +78,31 @@ TASK_FRAMES = per_dialect(lambda d: select(
 CANDIDATES_LOCKED = CANDIDATES.with_for_update(skip_locked=True, of=tasks)
 
 
+# The rows after one in dispatch order (`after_urgent`, `after_folder_priority`, `after_priority`,
+# `after_job_id`, `after_id`: that row's), spelled out since the order mixes descending and ascending
+# columns: a read made longer reads on from its last row (`dispatch_reads.ProjectReads`).
+_AFTER = or_(
+    tasks.c.urgent < bindparam("after_urgent"),
+    and_(tasks.c.urgent == bindparam("after_urgent"), or_(
+        tasks.c.folder_priority < bindparam("after_folder_priority"),
+        and_(tasks.c.folder_priority == bindparam("after_folder_priority"), or_(
+            tasks.c.priority < bindparam("after_priority"),
+            and_(tasks.c.priority == bindparam("after_priority"), or_(
+                tasks.c.job_id > bindparam("after_job_id"),
+                and_(tasks.c.job_id == bindparam("after_job_id"), tasks.c.id > bindparam("after_id")))))))))
+
+
 @functools.lru_cache(maxsize=64)
-def candidates(dialect: str, licences: int, folders: bool, lock: bool) -> Any:
+def candidates(dialect: str, licences: int, folders: bool, lock: bool, after: bool = False) -> Any:
     """CANDIDATES (locked: CANDIDATES_LOCKED) less the tasks refused farm-wide all round
     (`model.round_shut`): with `folders`, none of the folders in `shut_folders`; and none holding one
     of `licences` full licences, bound as `shut_licence_0`, ... each ",name=" (a task's `limit_key`
-    with a comma before it holds that licence when it contains that). One statement per shape, built
-    once; with nothing shut it is CANDIDATES itself."""
+    with a comma before it holds that licence when it contains that); with `after`, only the rows
+    after the one bound as `after_*` (see `_AFTER`). One statement per shape, built once; with nothing
+    shut it is CANDIDATES itself."""
     statement = CANDIDATES_LOCKED if lock else CANDIDATES
+    if after:
+        statement = statement.where(_AFTER)
     if folders:
         statement = statement.where(or_(tasks.c.folder_id.is_(None),
                                         tasks.c.folder_id.not_in(bindparam("shut_folders", expanding=True))))
