@@ -223,15 +223,20 @@ def _plan(conn: Connection, wanting: list[_Request], limits: Limits, lock: bool,
 
     The reads leave out the tasks no node may take all round (`model.round_shut`: a project at its cap,
     a folder at its maximum, a licence at its total), read once before them without locks: the rule
-    checks every cap again against the counters it reads (locked on PostgreSQL)."""
+    checks every cap again against the counters it reads (locked on PostgreSQL). A longer read reads on
+    from the rows it has (`dispatch_reads.ProjectReads`) and leaves out, past them, also what the
+    round's own choices shut (a licence they filled): the nodes left wanting could take none of those,
+    and a round that filled a licence no longer reads every queue 512 rows deep in that licence's tasks
+    (a node earlier in the round that would have passed over the rows it had to reach one of them, while
+    the licence had room, now does not see it; the next round does)."""
     if not wanting:
         return _Seen()
     project_ids = sorted(conn.execute(q.ACTIVE_PROJECTS).scalars())
     if not project_ids:
         return _Seen()
     policy = studio.read_policy(conn, project_ids)
-    shut = round_shut.shut(project_ids, policy,
-                           usage.read(conn, round_shut.usage_keys(project_ids, policy), lock=False))
+    running = usage.read(conn, round_shut.usage_keys(project_ids, policy), lock=False)
+    shut = round_shut.shut(project_ids, policy, running)
     open_ids = [p for p in project_ids if shut.read_bounds(p, 1, 0)[0] >= 1]
     if not open_ids:
         return _Seen(policy=policy)
@@ -244,6 +249,8 @@ def _plan(conn: Connection, wanting: list[_Request], limits: Limits, lock: bool,
                 dry or (seen.cut and any(_left_wanting(r, alone) for r in wanting))):
             return seen
         per_project = min(limits.candidate_rows, per_project * 4)
+        # what the round's choices shut farm-wide (a licence they filled) is left out of the reads on
+        read.leave_out(round_shut.shut(project_ids, policy, rule.Usage({**running.counters, **seen.usage.counters})))
 
 
 def _first_read(wanting: list[_Request], projects: int, limits: Limits) -> int:
