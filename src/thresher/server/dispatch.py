@@ -271,10 +271,9 @@ def _left_wanting(request: _Request, alone: bool) -> bool:
 
 def _project_reads(conn: Connection, wanting: list[_Request], lock: bool, shut: round_shut.Shut) -> reads.ProjectReads:
     """The candidate reads of one `_plan`: what any of the asking nodes could serve or fit, less what is shut."""
-    params = {"keys": sorted(set().union(*(r.keys for r in wanting))),
-              "free_memory": max(r.free.memory_mb for r in wanting)}
-    return reads.ProjectReads(conn, params, max(r.free.cores for r in wanting),
-                              max(len(r.free.gpu_ids) for r in wanting), lock, shut)
+    rooms = reads.read_rooms(reads.Room(frozenset(r.keys), r.free.cores, r.free.memory_mb, len(r.free.gpu_ids))
+                             for r in wanting)
+    return reads.ProjectReads(conn, rooms, lock, shut)
 
 
 def _choose_round(conn: Connection, wanting: list[_Request], project_ids: list[int], per_project: int, lock: bool,

@@ -13,7 +13,8 @@ from __future__ import annotations
 import functools
 import json
 import weakref
-from typing import Any, NamedTuple, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterable, NamedTuple, Sequence
 
 from sqlalchemy import Connection
 
@@ -70,12 +71,38 @@ def _needs(cores: int, memory_mb: int, gpus: int, tag_key: str) -> Needs:
     return Needs(cores, memory_mb, gpus, tags, pools)
 
 
+@dataclass(frozen=True)
+class Room:
+    """What one asking node can serve and fit: its placements (stored tag keys) and free room."""
+
+    keys: frozenset[str]
+    cores: int
+    memory_mb: int
+    gpus: int
+
+
+def read_rooms(rooms: Iterable[Room], most: int = 4) -> list[Room]:
+    """The rooms a round's candidate read must serve: a task read fits one of them, so a task none of the
+    asking nodes fits (a GPU task while the GPU nodes asking have too few cores free) is not read, and
+    the read reaches that much further into what they can take. A room another one holds (placements
+    among its, no more cores, memory or GPUs) adds nothing; past `most` rooms (or when there are too
+    many to compare), one room holds them all: every placement, the largest of each."""
+    distinct = sorted(set(rooms), key=lambda r: (-r.cores, -r.memory_mb, -r.gpus, sorted(r.keys)))
+    kept = [] if len(distinct) > 64 else [
+        r for i, r in enumerate(distinct)
+        if not any(o.keys >= r.keys and o.cores >= r.cores and o.memory_mb >= r.memory_mb and o.gpus >= r.gpus
+                   and (o != r) for o in distinct[:i] + distinct[i + 1:])]
+    if not kept or len(kept) > most:
+        return [Room(frozenset().union(*(r.keys for r in distinct)), max(r.cores for r in distinct),
+                     max(r.memory_mb for r in distinct), max(r.gpus for r in distinct))] if distinct else []
+    return kept
+
+
 class ProjectReads:
     """The candidate rows one `_plan` reads of each project, in dispatch order, read longer on demand.
 
-    `rows(project_id, limit)` gives the project's first `limit` rows (fewer: all it has) that every
-    asking node together could serve or fit (`params`: their placements and largest free memory;
-    `free_cores`, `free_gpus`: their largest), less what `shut` leaves out. A project read to its end
+    `rows(project_id, limit)` gives the project's first `limit` rows (fewer: all it has) that fit one of
+    the asking nodes' `rooms` (`read_rooms`), less what `shut` leaves out. A project read to its end
     before is not read again; one cut at a shorter limit is read on from its last row (`queries.dispatch
     .candidates(..., after=True)`), so a read four times longer costs the new rows only. Within one
     `_plan` nothing is written, so these are the rows one read of `limit` would give (on PostgreSQL the
@@ -84,16 +111,15 @@ class ProjectReads:
     `leave_out(shut)`: what the reads on leave out from now on, the refusals a round's own choices made
     farm-wide (a licence it filled). The rows read before them stay as read."""
 
-    def __init__(self, conn: Connection, params: dict[str, Any], free_cores: int, free_gpus: int, lock: bool,
-                 shut: round_shut.Shut) -> None:
-        self._conn, self._params, self._lock = conn, params, lock
-        self._free = (free_cores, free_gpus)
+    def __init__(self, conn: Connection, rooms: list[Room], lock: bool, shut: round_shut.Shut) -> None:
+        self._conn, self._rooms, self._lock = conn, rooms, lock
+        self._largest = (max(r.cores for r in rooms), max(r.gpus for r in rooms))
         self._first = self._shape(shut)
         self._on = self._first
         self._read: dict[int, tuple[list[Any], int]] = {}   # project -> (rows, the limit they were read to)
 
     def _shape(self, shut: round_shut.Shut) -> tuple[round_shut.Shut, dict[str, Any]]:
-        params = dict(self._params)
+        params: dict[str, Any] = {}
         if shut.folders:
             params["shut_folders"] = sorted(shut.folders)
         params.update((f"shut_licence_{i}", f",{name}=") for i, name in enumerate(shut.licences))
@@ -104,7 +130,7 @@ class ProjectReads:
 
     def bounds(self, project_id: int) -> tuple[int, int]:
         """The largest task (cores, GPUs) worth reading of this project (cores under 1: none)."""
-        return self._first[0].read_bounds(project_id, *self._free)
+        return self._first[0].read_bounds(project_id, *self._largest)
 
     def rows(self, project_id: int, limit: int) -> list[Any]:
         known = self._read.get(project_id)
@@ -120,12 +146,18 @@ class ProjectReads:
     def _execute(self, shape: tuple[round_shut.Shut, dict[str, Any]], project_id: int, limit: int,
                  last: Any) -> list[Any]:
         shut, params = shape
-        cores, gpus = shut.read_bounds(project_id, *self._free)
-        if cores < 1:
+        params = {**params, "project_id": project_id, "limit": limit}
+        fitting = 0
+        for i, room in enumerate(self._rooms):
+            cores, gpus = shut.read_bounds(project_id, room.cores, room.gpus)
+            fitting += cores >= 1
+            suffix = "" if len(self._rooms) == 1 else f"_{i}"
+            params.update({f"keys{suffix}": sorted(room.keys), f"free_cores{suffix}": cores,
+                           f"free_memory{suffix}": room.memory_mb, f"free_gpus{suffix}": gpus})
+        if not fitting:
             return []
         statement = q.candidates(self._conn.dialect.name, len(shut.licences), bool(shut.folders), self._lock,
-                                 after=last is not None)
-        params = {**params, "project_id": project_id, "free_cores": cores, "free_gpus": gpus, "limit": limit}
+                                 after=last is not None, rooms=len(self._rooms))
         if last is not None:
             params.update(after_urgent=last.urgent, after_folder_priority=last.folder_priority,
                           after_priority=last.priority, after_job_id=last.job_id, after_id=last.id)

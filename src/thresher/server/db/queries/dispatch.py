@@ -53,20 +53,26 @@ TAG_KEYS = select(tag_sets.c.key)
 assert TaskState.READY == "ready"
 # Only what the rule decides on: the frames of the few tasks chosen are read after (TASK_FRAMES), not
 # those of the hundreds of rows a round reads and passes over.
-CANDIDATES = (
+_READY_OF_PROJECT = (
     select(tasks.c.id, tasks.c.job_id, tasks.c.layer_id, tasks.c.cores, tasks.c.memory_mb, tasks.c.gpus,
            tasks.c.tag_key, tasks.c.project_id, tasks.c.folder_id, tasks.c.folder_priority, tasks.c.limit_key,
            tasks.c.urgent, tasks.c.priority, tasks.c.node_id, tasks.c.tries)
-    .where(tasks.c.state == literal_column("'ready'"),
-           tasks.c.project_id == bindparam("project_id"),
-           tasks.c.tag_key.in_(bindparam("keys", expanding=True)),
-           tasks.c.cores <= bindparam("free_cores"),
-           tasks.c.memory_mb <= bindparam("free_memory"),
-           tasks.c.gpus <= bindparam("free_gpus"))
+    .where(tasks.c.state == literal_column("'ready'"), tasks.c.project_id == bindparam("project_id"))
     .order_by(tasks.c.urgent.desc(), tasks.c.folder_priority.desc(), tasks.c.priority.desc(), tasks.c.job_id,
               tasks.c.id)
     .limit(bindparam("limit"))
 )
+
+
+def _fits_room(suffix: str = "") -> Any:
+    """The tasks that fit one room: its placements (`keys`), free cores, memory and GPUs."""
+    return and_(tasks.c.tag_key.in_(bindparam(f"keys{suffix}", expanding=True)),
+                tasks.c.cores <= bindparam(f"free_cores{suffix}"),
+                tasks.c.memory_mb <= bindparam(f"free_memory{suffix}"),
+                tasks.c.gpus <= bindparam(f"free_gpus{suffix}"))
+
+
+CANDIDATES = _READY_OF_PROJECT.where(_fits_room())
 
 # The frames of these (claimed) tasks, as their commands are built from (`task_commands.command_line`).
 TASK_FRAMES = per_dialect(lambda d: select(
@@ -92,15 +98,21 @@ _AFTER = or_(
                 and_(tasks.c.job_id == bindparam("after_job_id"), tasks.c.id > bindparam("after_id")))))))))
 
 
-@functools.lru_cache(maxsize=64)
-def candidates(dialect: str, licences: int, folders: bool, lock: bool, after: bool = False) -> Any:
-    """CANDIDATES (locked: CANDIDATES_LOCKED) less the tasks refused farm-wide all round
+@functools.lru_cache(maxsize=256)
+def candidates(dialect: str, licences: int, folders: bool, lock: bool, after: bool = False, rooms: int = 1) -> Any:
+    """CANDIDATES (locked: CANDIDATES_LOCKED), with `rooms` > 1 the tasks that fit any of that many
+    rooms (`keys_0`, `free_cores_0`, `free_memory_0`, `free_gpus_0`, `keys_1`, ...: the asking nodes'
+    placements and free room, `dispatch_reads.rooms`), less the tasks refused farm-wide all round
     (`model.round_shut`): with `folders`, none of the folders in `shut_folders`; and none holding one
     of `licences` full licences, bound as `shut_licence_0`, ... each ",name=" (a task's `limit_key`
     with a comma before it holds that licence when it contains that); with `after`, only the rows
     after the one bound as `after_*` (see `_AFTER`). One statement per shape, built once; with nothing
     shut it is CANDIDATES itself."""
     statement = CANDIDATES_LOCKED if lock else CANDIDATES
+    if rooms > 1:
+        statement = _READY_OF_PROJECT.where(or_(*(_fits_room(f"_{i}") for i in range(rooms))))
+        if lock:
+            statement = statement.with_for_update(skip_locked=True, of=tasks)
     if after:
         statement = statement.where(_AFTER)
     if folders:
