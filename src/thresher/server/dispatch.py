@@ -319,12 +319,14 @@ def _choose_round(conn: Connection, wanting: list[_Request], project_ids: list[i
     return _Seen(rows, cut, policy, now_running, built), dry
 
 
-def _answer_round(conn: Connection, node_ids: list[int], now: datetime, limits: Limits) -> list[Answer]:
+def _answer_round(conn: Connection, node_ids: list[int], now: datetime, limits: Limits,
+                  known: list[_Request] | None = None) -> list[Answer]:
     """Requests from distinct nodes: the nodes and their live attempts read once, what the rule needs
     read once for all (`_plan`), each node in turn takes what the rule gives it, and one statement
     claims it all. When a project's candidate read was cut at its limit, a node left with nothing it
-    could take asks alone, in case more of the queue fits it."""
-    requests = _read_requests(conn, node_ids, limits)
+    could take asks alone, in case more of the queue fits it. `known`: these nodes' requests as read
+    already in this transaction (nodes a round left with nothing: nothing of theirs changed since)."""
+    requests: list[_Request | None] = list(known) if known is not None else _read_requests(conn, node_ids, limits)
     wanting = [r for r in requests if r is not None and r.keys]
     seen = _plan(conn, wanting, limits, lock=dialects.takes_row_locks(conn))
     cut = seen.cut
@@ -361,17 +363,18 @@ def _ask_again(conn: Connection, left: list[tuple[int, _Request]], asked: int, n
     this ends); else one by one, each reading as deep as it must. Nodes that ask alike (the same
     placements, pool, free room, licences held and blocklists) get alike: once one of them got nothing
     alone, so would the others (what the others claim never adds work), and they do not read again.
-    Nor does a node whose own read would hold only rows the round read already (`_Read.covers`)."""
+    Nor does a node whose own read would hold only rows the round read already (`_Read.covers`). Their
+    requests are not read again: a node given nothing holds, may run and should kill what it did."""
     if len(left) < asked:
-        yield from zip((i for i, _ in left), work_for_nodes(conn, [r.node.id for _, r in left], now, limits),
-                       strict=True)
+        yield from zip((i for i, _ in left), _answer_round(conn, [r.node.id for _, r in left], now, limits,
+                                                            [r for _, r in left]), strict=True)
         return
     fruitless: set[tuple[Any, ...]] = set()
     for i, request in left:
         alike = _alike(request)
         if alike in fruitless or read.covers(request, limits.candidate_rows):
             continue
-        (answer,) = work_for_nodes(conn, [request.node.id], now, limits)
+        (answer,) = _answer_round(conn, [request.node.id], now, limits, [request])
         if not answer.assignments:
             fruitless.add(alike)
         read.taken(answer)
