@@ -266,6 +266,7 @@ class PgSampler:
         import threading
         self.db_url, self.interval = db_url, interval
         self.counts: dict[tuple[str, str, str], int] = {}
+        self.timeline: list[tuple[float, int, list[tuple[str, str, str]]]] = []  # (time, lock waits, busy backends)
         self.samples = 0
         self.lock_waits = 0
         self._stop = threading.Event()
@@ -290,11 +291,14 @@ class PgSampler:
                 waits = conn.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()
                 self.lock_waits += waits[0] if waits else 0
                 self.samples += 1
+                busy = []
                 for state, wait, query in rows:
                     if state == "idle":
                         continue
                     key = (state or "", wait or "", query or "")
                     self.counts[key] = self.counts.get(key, 0) + 1
+                    busy.append(key)
+                self.timeline.append((time.time(), waits[0] if waits else 0, busy))
                 self._stop.wait(self.interval)
 
     def report(self, top: int = 25) -> str:
@@ -302,6 +306,29 @@ class PgSampler:
                  f"statement); lock waits per sample {self.lock_waits / max(1, self.samples):.2f}"]
         for (state, wait, query), n in sorted(self.counts.items(), key=lambda kv: -kv[1])[:top]:
             lines.append(f"    {n / max(1, self.samples):6.2f}  {state:<20} {wait:<28} {query}")
+        return "\n".join(lines)
+
+
+    def slow_seconds(self, t0: float, lo: int, window: list[int], top: int = 6) -> str:
+        """What the backends did in the window's slow seconds (under half its median): the stalls."""
+        if not window:
+            return ""
+        median = statistics.median(window)
+        lines = []
+        for i, n in enumerate(window):
+            if n >= median / 2:
+                continue
+            second = lo + i
+            inside = [(w, busy) for t, w, busy in self.timeline if second <= t - t0 < second + 1]
+            counts: dict[tuple[str, str, str], int] = {}
+            for _, busy in inside:
+                for key in busy:
+                    counts[key] = counts.get(key, 0) + 1
+            waits = sum(w for w, _ in inside) / max(1, len(inside))
+            lines.append(f"  slow second {second} ({n} assignments, median {median:.0f}): {len(inside)} samples, "
+                         f"lock waits per sample {waits:.2f}")
+            for (state, wait, query), k in sorted(counts.items(), key=lambda kv: -kv[1])[:top]:
+                lines.append(f"    {k / max(1, len(inside)):6.2f}  {state:<20} {wait:<28} {query}")
         return "\n".join(lines)
 
 
@@ -353,6 +380,8 @@ def throughput(farm: Farm, args: argparse.Namespace) -> dict[str, Any]:
 
         start_at.value = time.time() + 0.2
         go.set()
+        print(f"  agents start at {datetime.fromtimestamp(start_at.value, timezone.utc):%H:%M:%S.%f} UTC "
+              f"(second 0 of the per-second counts)", flush=True)
         time.sleep(max(0.0, start_at.value + args.warmup - time.time()))
         cpu_start = cpu()
         sampler = PgSampler(farm.db_url).start() if args.sample_pg and farm.db_url.startswith("postgres") else None
@@ -382,6 +411,8 @@ def throughput(farm: Farm, args: argparse.Namespace) -> dict[str, Any]:
             errors[k] = errors.get(k, 0) + n
     lo, hi = int(args.warmup), int(args.warmup + args.seconds)
     window = [per_second.get(s, 0) for s in range(lo, hi)]
+    if sampler is not None and (slow := sampler.slow_seconds(start_at.value, lo, window)):
+        print(slow, flush=True)
     rate = sum(window) / max(1, len(window))
     total = sum(per_second.values())
     work_calls = sum(r.work_calls for r in results)

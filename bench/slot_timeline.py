@@ -40,8 +40,8 @@ def read_timelines(folder: Path) -> list[dict[str, dict[str, float]]]:
     return agents
 
 
-def breakdown(agents: list[dict[str, dict[str, float]]]) -> list[tuple[str, float, int]]:
-    """(step, median ms, samples) for each step of the slot's gap."""
+def breakdown(agents: list[dict[str, dict[str, float]]]) -> list[tuple[str, float, float, int]]:
+    """(step, median ms, 90th percentile ms, samples) for each step of the slot's gap."""
     deltas: dict[str, list[float]] = defaultdict(list)
     for marks in agents:
         for steps in marks.values():
@@ -67,7 +67,27 @@ def breakdown(agents: list[dict[str, dict[str, float]]]) -> list[tuple[str, floa
     order = [f"{a} -> {b}" for a, b in zip(STEPS, STEPS[1:], strict=False)] + [
         "report_sent -> next assigned", "report_accepted -> next assigned", "assigned -> started",
         "exit_seen -> next started (whole gap)"]
-    return [(name, statistics.median(deltas[name]) * 1000, len(deltas[name])) for name in order if deltas[name]]
+    return [(name, statistics.median(deltas[name]) * 1000, _p90(deltas[name]) * 1000, len(deltas[name]))
+            for name in order if deltas[name]]
+
+
+def _p90(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+
+
+def slot_use(agents: list[dict[str, dict[str, float]]], slots: int, submitted: float, finished: float) -> str:
+    """Where the job's time went as a whole: from the submit to the first process start, the share of
+    slot time spent running a task (each attempt from its start to its exit seen) between the first start
+    and the last exit, and from the last exit to the job's `finished_at`."""
+    runs = [(s["started"], s["exit_seen"]) for marks in agents for s in marks.values()
+            if "started" in s and "exit_seen" in s]
+    if not runs:
+        return "no runs"
+    first, last = min(r[0] for r in runs), max(r[1] for r in runs)
+    busy = sum(end - start for start, end in runs)
+    return (f"submit -> first start {1000 * (first - submitted):.0f} ms; slots busy {100 * busy / (slots * (last - first)):.1f}% "
+            f"of {last - first:.2f} s; last exit -> job finished {1000 * (finished - last):.0f} ms")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--command", help="what each task runs instead of `sleep S`, e.g. `true`")
     parser.add_argument("--slots", type=int, default=8)
     parser.add_argument("--agents", type=int, default=2)
+    parser.add_argument("--ahead", type=int, default=0, help="agent setting `tasks_ahead`")
     parser.add_argument("--compare", action="store_true",
                         help="first with `finish_asks_work` off (work only from the long poll), then on")
     args = parser.parse_args(argv)
@@ -85,15 +106,18 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="thresher-timeline-") as tmp:
             marks = Path(tmp) / "timeline"
             marks.mkdir()
-            print(f"{args.tasks} tasks of `{' '.join(command)}`, {args.slots} slots, finish_asks_work={asks}; "
+            print(f"{args.tasks} tasks of `{' '.join(command)}`, {args.slots} slots, finish_asks_work={asks}, tasks_ahead={args.ahead}; "
                   f"{load()}", flush=True)
-            env = {"THRESHER_SLOT_TIMELINE": str(marks), "THRESHER_AGENT_FINISH_ASKS_WORK": str(asks).lower()}
-            elapsed = through_farm(f"sqlite:///{Path(tmp) / 'farm.db'}", Path(tmp) / "farm", args.tasks,
-                                   args.agents, args.slots, command, env=env)
-            print(f"farm: {elapsed:.2f} s, {args.tasks / elapsed:.0f} tasks/s; {load()}")
-            print(f"{'step':<42} {'median ms':>10} {'n':>6}")
-            for name, ms, n in breakdown(read_timelines(marks)):
-                print(f"{name:<42} {ms:>10.2f} {n:>6}")
+            env = {"THRESHER_SLOT_TIMELINE": str(marks), "THRESHER_AGENT_FINISH_ASKS_WORK": str(asks).lower(),
+                   "THRESHER_AGENT_TASKS_AHEAD": str(args.ahead)}
+            run = through_farm(f"sqlite:///{Path(tmp) / 'farm.db'}", Path(tmp) / "farm", args.tasks,
+                               args.agents, args.slots, command, env=env)
+            print(f"farm: {run.seconds:.2f} s, {args.tasks / run.seconds:.0f} tasks/s; {run.cpu_line()}; {load()}")
+            print(f"{'step':<42} {'median ms':>10} {'p90 ms':>8} {'n':>6}")
+            agents = read_timelines(marks)
+            for name, ms, p90, n in breakdown(agents):
+                print(f"{name:<42} {ms:>10.2f} {p90:>8.2f} {n:>6}")
+            print(slot_use(agents, args.slots, run.submitted, run.submitted + run.seconds))
     return 0
 
 

@@ -306,6 +306,41 @@ def test_reports_settled_after_their_commit_and_stuck_jobs_found(bench: Bench) -
         assert lifecycle.stuck_jobs(conn) == []
 
 
+def test_reports_checked_together_each_learn_only_their_own_jobs(bench: Bench) -> None:
+    """The server's check after a moment's reports (`context._check_together`: one statement for every
+    pair on PostgreSQL): a report that completed a layer names its job, and only that report waits for
+    the job to be derived; one whose layer still runs names nothing; a layer completed while the job
+    still has work names its job too (what waits on the layer may start)."""
+    from thresher.server.context import _check_together
+
+    done = bench.submit(layers=[layer(frames="1")])
+    busy = bench.submit(layers=[layer(frames="1-3"), layer("encode", frames="1-2")])
+    node = bench.node("n1", cores=8)
+    got = {a["task_id"]: a for a in bench.work(node)}
+    with bench.db.read() as conn:
+        layer_of = {r.id: (r.job_id, r.layer_id) for r in conn.execute(select(tasks.c.id, tasks.c.job_id,
+                                                                                tasks.c.layer_id))}
+    by_layer: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for task_id, assignment in sorted(got.items()):
+        by_layer.setdefault(layer_of[task_id], []).append(assignment)
+    (done_layer,) = [pair for pair in by_layer if pair[0] == done]
+    render, encode = sorted(pair for pair in by_layer if pair[0] == busy)
+    touched: list[set[tuple[int, int]]] = []
+    for pair, finished in ((done_layer, by_layer[done_layer]), (render, by_layer[render][:1]),
+                           (encode, by_layer[encode])):
+        with bench.db.write() as conn:
+            _, changes = lifecycle.finish_attempts(conn, node, [
+                {"attempt_id": a["attempt_id"], "status": "succeeded", "exit_code": 0, "log_size": 0}
+                for a in finished], utcnow(), settle_now=False)
+        assert changes.settle == {pair}
+        touched.append(changes.settle)
+    with bench.db.peek() as conn:
+        assert _check_together(conn, touched) == [{done}, set(), {busy}]
+        assert lifecycle.unsettled_layers(conn, set().union(*touched)) == {done_layer, encode}
+        assert lifecycle.unsettled_jobs(conn, set().union(*touched)) == sorted([done, busy])
+        assert _check_together(conn, [set()]) == [set()]
+
+
 # -- requests and reports answered together (one write batch of the server) ----------------------
 
 def _dry(bench: Bench, fn: Any) -> Any:

@@ -4,11 +4,18 @@ a report without `work` is answered as before (no assignments: older agents see 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from tests.support.farm import Farm
 from tests.support.shared_farm import attach_logs, shared_farm
+
+from thresher.agent.connectivity import Connectivity
+from thresher.agent.reporter import Reporter
+from thresher.agent.settings import AgentSettings
+from thresher.agent.spool import Spool
+from thresher.client.http import ApiError
 
 
 @pytest.fixture(scope="module", params=["sqlite"])
@@ -46,4 +53,57 @@ def test_a_finish_report_asking_for_work_gets_the_next_task_and_a_plain_one_gets
 
     last = agent.post("/agent/finish", _done(third["attempt_id"]), work=1)
     assert last["assignments"] == [] and [r["accepted"] for r in last["results"]] == [True]
-    assert farm.api.get(f"/jobs/{job['id']}")["state"] == "succeeded"
+    # The check of the reported job runs after that answer (the agent's next task waits on neither).
+    farm.wait_for(lambda: farm.api.get(f"/jobs/{job['id']}")["state"] == "succeeded", timeout=10,
+                  message="the job to be derived succeeded after the last report")
+
+
+def test_a_node_keeping_tasks_ahead_gets_that_many_more_and_never_more_than_itself(farm: Farm) -> None:
+    """`WorkAsk.ahead` / `?ahead=` (agent setting `tasks_ahead`): a full node is handed tasks to keep
+    waiting, up to the cores' worth it asks for and never more than one more node's worth."""
+    node = farm.client(token=farm.enroll_token).post("/agent/register", {"name": "ahead", "cores": 2,
+                                                                          "memory_mb": 2048})
+    agent = farm.client(token=node["token"])
+    job = farm.api.post("/jobs", {"name": "ahead", "project": "default", "layers": [
+        {"name": "render", "frames": "1-9", "resources": {"cores": 1, "memory_mb": 512},
+         "args": {"command": ["true"]}}]})
+    running = agent.post("/agent/work", {}, wait=5)["assignments"]
+    assert len(running) == 2  # what the node can start
+    assert agent.post("/agent/work", {}, wait=0)["assignments"] == []  # full, and nothing kept waiting
+    waiting = agent.post("/agent/work", {"ahead": 2}, wait=5)["assignments"]
+    assert len(waiting) == 2 and {a["job_id"] for a in waiting} == {job["id"]}
+    assert agent.post("/agent/work", {"ahead": 2}, wait=0)["assignments"] == []  # two are waiting already
+    assert agent.post("/agent/work", {"ahead": 50}, wait=0)["assignments"] == []  # at most the node's cores
+
+    answer = agent.post("/agent/finish", _done(running[0]["attempt_id"]), work=1, ahead=2)
+    assert len(answer["assignments"]) == 1  # the freed core's worth, so that two still wait
+    detail = farm.api.get(f"/jobs/{job['id']}")
+    assert detail["counts"]["running"] == 4 and detail["counts"]["succeeded"] == 1, detail["counts"]
+
+    with pytest.raises(ApiError) as refused:
+        agent.post("/agent/work", {"ahead": -1}, wait=0)
+    assert refused.value.status == 422 and "ahead" in str(refused.value)
+
+
+def test_the_agents_reporter_asks_for_work_with_its_reports(farm: Farm, tmp_path: Path) -> None:
+    """The real `agent/reporter.py` against the real server: its finish call carries `work` and
+    `ahead` (a query written into the path was once dropped by the HTTP client, and reports asked for
+    nothing), so the answer hands it the freed core's next task."""
+    node = farm.client(token=farm.enroll_token).post("/agent/register", {"name": "reporter", "cores": 1,
+                                                                          "memory_mb": 2048})
+    agent = farm.client(token=node["token"])
+    farm.api.post("/jobs", {"name": "two", "project": "default", "layers": [
+        {"name": "render", "frames": "1-2", "resources": {"cores": 1}, "args": {"command": ["true"]}}]})
+    (first,) = agent.post("/agent/work", {}, wait=5)["assignments"]
+    spool = Spool(tmp_path / "state")
+    spool.put_report({"attempt_id": first["attempt_id"], "status": "succeeded", "exit_code": 0, "log_size": 0})
+    reporter = Reporter(farm.client(token=node["token"]), spool, Connectivity(), AgentSettings(tasks_ahead=1))
+    answers: list[dict[str, Any]] = []
+    reporter.on_work = answers.append
+    reporter.run_once()
+    assert spool.pending() == []  # accepted
+    (answer,) = answers
+    # the freed core's next task, and (ahead 1) one to wait: this job's second, or what other tests left
+    assert 1 <= len(answer["assignments"]) <= 2, answer
+    tasks = farm.api.get(f"/jobs/{first['job_id']}/tasks?limit=100")["items"]
+    assert [t["state"] for t in tasks if t["attempt_id"] == first["attempt_id"]] == ["succeeded"]

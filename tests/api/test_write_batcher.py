@@ -155,6 +155,36 @@ def test_grouped_operations_are_applied_together_reports_before_requests(db: Dat
     assert _names(db) == ["report-r1", "report-r2", "ask-a1", "ask-a2", "ask-b1", "ask-b2"]
 
 
+def test_operations_run_together_share_one_commit_even_with_an_idle_writer(db: Database) -> None:
+    """`run_together` (a finish report that asks for work): however soon the idle writer wakes, the parts
+    are one batch, applied in rank order; a failing part fails alone, the others are kept."""
+    batcher = WriteBatcher(db)
+
+    def grouped(conn, names):  # type: ignore[no-untyped-def]
+        return [_insert(name)(conn) for name in names]
+
+    async def main() -> list[list[object]]:
+        answers = []
+        for i in range(20):
+            answers.append(await batcher.run_together((grouped, f"ask{i}", 1), (grouped, f"report{i}", 0)))
+        return answers
+
+    try:
+        answers = asyncio.run(main())
+        assert answers == [[2 * i + 2, 2 * i + 1] for i in range(20)]  # the report (rank 0) went first
+        assert batcher.batches == 20 and batcher.operations == 40
+
+        async def failing() -> list[object]:
+            return await asyncio.gather(batcher.run_together((grouped, "report0", 0), (grouped, "late", 1)),
+                                        return_exceptions=True)
+
+        (outcome,) = asyncio.run(failing())  # report0 exists: UNIQUE
+    finally:
+        batcher.close()
+    assert isinstance(outcome, Exception)
+    assert _names(db)[-1] == "late"  # run alone after the batch failed, and kept
+
+
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_an_operation_postgresql_aborts_to_break_a_deadlock_runs_again(db: Database) -> None:
     """Two writers take the same two rows in opposite orders: PostgreSQL aborts one of them to break the
@@ -186,7 +216,9 @@ def test_an_operation_postgresql_aborts_to_break_a_deadlock_runs_again(db: Datab
         for writer in writers:
             writer.close()
     assert results == ["x", "y"]
-    assert len(runs) == 3  # one of them was aborted once and ran again
+    # One of them was aborted and ran again; rarely twice: when the aborted one runs again, PostgreSQL
+    # may give it the row the other was waiting for, and they cross once more (seen on a loaded machine).
+    assert len(runs) >= 3 and sorted(set(runs)) == ["x", "y"], runs
 
 
 def test_operations_that_may_wait_are_held_and_queued_together(db: Database) -> None:

@@ -33,3 +33,19 @@ def test_a_look_that_found_something_or_a_registration_forgets_the_mark() -> Non
     notifier.looked(7, notifier.news_mark(7))
     notifier.looked(7, None)
     assert notifier.news_since_look(7)
+
+
+def test_the_periodic_look_knows_which_waiting_nodes_keep_tasks_ahead() -> None:
+    import asyncio
+
+    async def main() -> tuple[dict[int, int], dict[int, int]]:
+        notifier = Notifier()
+        notifier.register(1)
+        ahead = notifier.register(2, ahead=4)
+        seen = notifier.ahead_of([1, 2, 3])
+        notifier.unregister(ahead)
+        return seen, notifier.ahead_of([1, 2, 3])
+
+    seen, after = asyncio.run(main())
+    assert seen == {2: 4}  # housekeeping.look_for_news counts node 2's room 4 cores larger
+    assert after == {}

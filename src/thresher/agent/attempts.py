@@ -19,6 +19,7 @@ from thresher.agent import timeline
 from thresher.agent.cgroup import CgroupHost
 from thresher.agent.cpus import CpuAllocator, usable_cpus
 from thresher.agent.reporter import Reporter
+from thresher.agent.room import Room
 from thresher.agent.runner import TaskRunner
 from thresher.agent.settings import AgentSettings
 from thresher.agent.spool import Spool, file_key
@@ -32,8 +33,11 @@ log = logging.getLogger("thresher.agent")
 class Attempts:
     """The running attempts of one agent; safe to call from the work, heartbeat and signal threads."""
 
-    def __init__(self, settings: AgentSettings, spool: Spool, reporter: Reporter, *, hide_gpus: bool) -> None:
+    def __init__(self, settings: AgentSettings, spool: Spool, reporter: Reporter, *, hide_gpus: bool,
+                 room: Room | None = None) -> None:
         self.settings = settings
+        self.room = room  # the node's cores and memory, where tasks may wait for them (`tasks_ahead`)
+        self._in_room: dict[str, tuple[int, int]] = {}  # attempts holding room: the cores and memory they hold
         self.spool = spool
         self.reporter = reporter
         self.hide_gpus = hide_gpus
@@ -71,10 +75,13 @@ class Attempts:
                 self.spool.mark_running(attempt_id, started_at=started_at, **record)
 
             def on_exited(exit_record: dict[str, Any]) -> None:
+                if self.cpus is None:  # its room goes to the next waiting task now, not after the verdict
+                    self._leave_room(key)
                 record["exit"] = exit_record
                 self.spool.mark_running(attempt_id, started_at=started_at, **record)
 
-            cpus = self.cpus.take(attempt_id, assignment.cores) if self.cpus else None
+            # A task that may wait for room is pinned when it gets it (`_run`).
+            cpus = self.cpus.take(attempt_id, assignment.cores) if self.cpus and self.room is None else None
             runner = TaskRunner(
                 assignment, self.spool.log_path(attempt_id), self.settings, hide_gpus=self.hide_gpus,
                 on_started=on_started, on_output=lambda n: reporter.note_output(attempt_id, n), cpus=cpus,
@@ -93,7 +100,18 @@ class Attempts:
         """Runs in the attempt's own thread (the forking thread must outlive the child)."""
         attempt_id = runner.assignment.attempt_id
         key = file_key(attempt_id)
-        result = runner.run()
+        a = runner.assignment
+        # Killed while it waited for room: it takes none, and the runner reports it not started.
+        entered = self.room is not None and self.room.enter(a.cores, a.memory_mb, lambda: runner.kill_requested)
+        if entered:
+            with self._lock:
+                self._in_room[key] = (a.cores, a.memory_mb)
+            if self.cpus:
+                runner.cpus = self.cpus.take(attempt_id, a.cores)
+        try:
+            result = runner.run()
+        finally:
+            self._leave_room(key)  # if its exit did not already: before the report, which frees it on the server
         report = result.to_report()
         while True:
             try:
@@ -109,11 +127,18 @@ class Attempts:
         with self._lock:
             self._runners.pop(key, None)
             self._threads.pop(key, None)
-        self.reporter.wake()
+        self.reporter.wake(finished=True)
         timeline.mark("woke_reporter", attempt_id)
         log.info("attempt %s %s: exit %s, %.1f s cpu, %.0f MB peak%s", attempt_id, result.status,
                  result.exit_code, result.cpu_s, result.peak_rss_mb,
                  f" ({result.reason})" if result.reason else "")
+
+    def _leave_room(self, key: str) -> None:
+        """The attempt's room is free again (once: at its exit, or when its runner ends)."""
+        with self._lock:
+            held = self._in_room.pop(key, None)
+        if held is not None and self.room is not None:
+            self.room.leave(*held)
 
     def kill(self, attempt_ids: list[Any], reason: str) -> None:
         """The server's kill list: end those of its attempts that still run here."""
@@ -123,6 +148,8 @@ class Attempts:
             if runner is not None and not runner.finished.is_set():
                 log.info("attempt %s: kill requested by the server", attempt_id)
                 runner.kill(AttemptState.KILLED, reason)
+        if self.room is not None:
+            self.room.wake()  # a killed attempt that waits for room gives up its turn
 
     def running(self) -> list[TaskRunner]:
         """The runners of the attempts running now (for the memory guard)."""

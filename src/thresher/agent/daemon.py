@@ -30,6 +30,7 @@ from thresher.agent.memory_guard import free_floor_mb, guard_loop
 from thresher.agent.reaper import become_subreaper
 from thresher.agent.recovery import recover_leftovers
 from thresher.agent.reporter import Reporter
+from thresher.agent.room import Room
 from thresher.agent.settings import AgentSettings
 from thresher.agent.spool import Spool
 from thresher.agent.state_dir import StateDirLock, default_state_dir
@@ -121,6 +122,7 @@ class Agent:
         self.stop_event.set()
 
     def run(self) -> int:
+        sys.setswitchinterval(self.settings.thread_switch_s)
         try:
             self._dir_lock.acquire()
             recover_leftovers(self.spool, self.settings.leftover_grace_s, self.settings.output_mtime_slack_s)
@@ -173,8 +175,11 @@ class Agent:
     def _start_threads(self) -> None:
         assert self._token is not None
         self._reporter = Reporter(self.client(self._token), self.spool, self.conn, self.settings)
-        self._attempts = Attempts(self.settings, self.spool, self._reporter, hide_gpus=self.hide_gpus)
+        room = Room(self.facts.cores, self.facts.memory_mb) if self.settings.tasks_ahead else None
+        self._attempts = Attempts(self.settings, self.spool, self._reporter, hide_gpus=self.hide_gpus, room=room)
         attempts = self._attempts
+        if room is not None:
+            self._reporter.tasks_waiting = lambda: room.waiting() > 0
         if self.settings.finish_asks_work:
             self._reporter.on_work = lambda answer: start_work(attempts, answer)  # a freed slot's next task
         self._reporter.start()

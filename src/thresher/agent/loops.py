@@ -151,13 +151,14 @@ def work_loop(host: LoopHost) -> None:
 
 def _work_ask(host: LoopHost) -> tuple[dict[str, Any], float | None]:
     """The body of the next poll for work: the heartbeat while idle, where the server counts it as one
-    (with when it was sent), else `{}`."""
+    (with when it was sent), and the tasks it keeps waiting (`tasks_ahead`); else `{}`."""
+    ask: dict[str, Any] = {"ahead": host.settings.tasks_ahead} if host.settings.tasks_ahead else {}
     if host.poll_beat_s is None:
-        return {}, None
+        return ask, None
     body = heartbeat_body(host)
     if body["running"] or body["pending_reports"]:  # busy: the heartbeat loop speaks for it
-        return {}, None
-    return {"heartbeat": body}, host.beats.sent()
+        return ask, None
+    return {**ask, "heartbeat": body}, host.beats.sent()
 
 
 def start_work(attempts: Attempts, answer: dict[str, Any]) -> None:

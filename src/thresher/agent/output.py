@@ -45,8 +45,11 @@ class TaskLog:
         self.size = 0  # UTF-8 bytes written
 
     def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "wb", buffering=0)
+        try:
+            self._file = open(self.path, "wb", buffering=0)
+        except FileNotFoundError:  # the folder is made once, not checked for every task
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "wb", buffering=0)
 
     def write(self, text: str) -> None:
         data = text.encode("utf-8")

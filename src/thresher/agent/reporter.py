@@ -43,6 +43,7 @@ def _read(model: type[M], answer: Any) -> M | None:
         return None
 
 
+_GATHER_LOOK_S = 0.002  # how often a gathering report looks whether tasks still wait on the node
 _MAX_REFUSALS = 5  # "not accepted" answers without a reason before a report is dropped
 
 
@@ -90,6 +91,14 @@ class Reporter:
         # Set by the daemon while it takes work: finish reports then ask for work too (`?work=1`), and
         # what the answer assigns goes here, as the work poll's answer would.
         self.on_work: Callable[[dict[str, Any]], None] | None = None
+        # The query of a finish report that asks for work (passed as params: a query written into the
+        # path is dropped by httpx when params are given, and the call then asks for nothing).
+        self._work_params: dict[str, Any] = {"work": 1, **({"ahead": settings.tasks_ahead} if settings.tasks_ahead else {})}
+        # Set by the daemon where tasks wait on the node: whether one waits now, so that a finish report
+        # may wait `report_gather_s` for others to go in the same call.
+        self.tasks_waiting: Callable[[], bool] | None = None
+        self._gather_s = settings.report_gather_s
+        self._finished = False  # a finish report was spooled since the last pass
 
     # -- called by the daemon --
 
@@ -109,12 +118,24 @@ class Reporter:
         if waiting >= self.wake_bytes:
             self._event.set()
 
-    def wake(self, urgent: bool = False) -> None:
-        """Something is ready to send (a finish report): go now (during an outage: at the next retry,
-        unless urgent)."""
+    def wake(self, urgent: bool = False, finished: bool = False) -> None:
+        """Something is ready to send (`finished`: a finish report): go now (during an outage: at the next
+        retry, unless urgent)."""
         if urgent:
             self._urgent = True
+        if finished:
+            self._finished = True
         self._event.set()
+
+    def _gather(self) -> None:
+        """A finish report waits a moment for the reports of tasks ending right after it, while the
+        node's freed cores have tasks waiting for them (see `report_gather_s`)."""
+        waiting = self.tasks_waiting
+        if self._finished and self._gather_s and waiting is not None:
+            end = time.monotonic() + self._gather_s
+            while waiting() and time.monotonic() < end and not self._stop.wait(_GATHER_LOOK_S):
+                pass  # ends early once no task waits: a core would soon have nothing to start
+        self._finished = False
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="reporter", daemon=True)
@@ -151,6 +172,7 @@ class Reporter:
                 continue
             self._event.clear()
             self._urgent = False
+            self._gather()
             try:
                 self.run_once()
             except Exception as exc:
@@ -183,8 +205,8 @@ class Reporter:
 
     # -- logs --
 
-    def _post(self, path: str, body: dict[str, Any]) -> Any:
-        answer = self.client.post(path, body)
+    def _post(self, path: str, body: dict[str, Any], **params: Any) -> Any:
+        answer = self.client.post(path, body, **params)
         self.conn.ok()
         return answer
 
@@ -252,7 +274,7 @@ class Reporter:
             timeline.mark("report_sent", report["attempt_id"])
         on_work = self.on_work
         try:
-            answer = self._post("/agent/finish" if on_work is None else "/agent/finish?work=1", {"reports": batch})
+            answer = self._post("/agent/finish", {"reports": batch}, **({} if on_work is None else self._work_params))
         except ApiError as exc:
             if is_outage(exc) or exc.status in (401, 403):
                 raise

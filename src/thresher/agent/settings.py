@@ -83,6 +83,11 @@ class AgentSettings(ThresherSettings):
     report_interval_s: float = Field(
         0.3, gt=0, description="Seconds between two passes of the reporter (log bytes and finish reports) "
                                "when nothing nudges it.")
+    report_gather_s: float = Field(
+        0.02, ge=0, le=1.0, description="While tasks wait on the node (`tasks_ahead`), how long a finish report "
+                                        "waits for the reports of other tasks ending meanwhile, to go in the same "
+                                        "call (fewer calls for the agent and the server): the freed cores have "
+                                        "their next tasks already. Never while a core has nothing waiting.")
     log_wake_bytes: int = Field(
         64 * 1024, ge=1, description="Bytes of new task output that make the reporter send at once.")
     log_chunk_bytes: int = Field(
@@ -91,6 +96,18 @@ class AgentSettings(ThresherSettings):
         True, description="A finish report also asks for work, and its answer carries the freed slot's next "
                           "task (one round trip instead of report, wake-up, ask); off: only the long poll "
                           "brings work, as agents before protocol 1.1 did.")
+    tasks_ahead: int = Field(
+        0, ge=0, le=4096, description="Cores' worth of tasks kept waiting on the node beyond what it runs now, each "
+                                      "started the moment a running task leaves room (`agent/room.py`): for farms "
+                                      "of many short tasks, whose slots otherwise wait for a round trip to the "
+                                      "server between two tasks. 0: the node takes only what it can start at "
+                                      "once, so no task waits on a busy node while another node could start it. "
+                                      "A waiting task shows as running from its assignment on.")
+    thread_switch_s: float = Field(
+        0.001, gt=0, le=0.1, description="Python's thread switch interval in the agent (`sys.setswitchinterval`; "
+                                         "Python's default is 0.005): a runner thread woken by its task's exit, "
+                                         "or the reporter woken by its report, waits at most this long for "
+                                         "another thread to hand over, so a freed slot is reported sooner.")
     spool_retry_s: float = Field(
         1.0, gt=0, description="Seconds between tries to write a finish report to disk when that fails "
                                "(disk full).")

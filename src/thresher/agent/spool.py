@@ -42,9 +42,12 @@ def write_json_atomic(path: Path, data: Any, mode: int = 0o644, *, durable: bool
     adds fsyncs so the file also survives a power cut; reports and running records do not need that
     (after a power cut the server declares the node's attempts lost and reruns them), and skipping
     it keeps short tasks cheap."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    except FileNotFoundError:  # the folder is made once, not checked on every write (a task writes 4)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f)

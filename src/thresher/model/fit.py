@@ -83,11 +83,23 @@ def gpu_indices(gpus: Iterable[Any] | None) -> list[int]:
     return [int(gpu["index"]) for gpu in (gpus or [])]
 
 
-def node_free(cores: int, memory_mb: int, gpu_ids: Sequence[int], live: Iterable[Holding]) -> Free:
-    """What is left of a node's cores, memory and GPUs once its live attempts have what they hold."""
+def node_free(cores: int, memory_mb: int, gpu_ids: Sequence[int], live: Iterable[Holding],
+              ahead_cores: int = 0) -> Free:
+    """What is left of a node's cores, memory and GPUs once its live attempts have what they hold.
+
+    `ahead_cores`: the node's agent keeps that many cores' worth of tasks waiting on the node, each
+    started the moment a running one frees its room (agent setting `tasks_ahead`), so a short task's
+    slot never waits for a round trip to the server. Its cores and memory then count as that much
+    larger (memory in proportion), but never as more than the node has: a task handed out ahead always
+    fits the node once the tasks before it are done. GPUs count only as they are: a waiting task holds
+    indices that no other live attempt has."""
     live = list(live)
     busy = {int(g) for attempt in live for g in (attempt.gpu_ids or [])}
-    return Free(cores=cores - sum(a.cores for a in live), memory_mb=memory_mb - sum(a.memory_mb for a in live),
+    booked_cores, booked_memory = sum(a.cores for a in live), sum(a.memory_mb for a in live)
+    ahead = min(max(ahead_cores, 0), cores)
+    extra_memory = memory_mb * ahead // cores if ahead else 0
+    return Free(cores=min(cores, cores + ahead - booked_cores),
+                memory_mb=min(memory_mb, memory_mb + extra_memory - booked_memory),
                 gpu_ids=[g for g in gpu_ids if g not in busy])
 
 

@@ -105,6 +105,7 @@ def create_app(server: ServerContext) -> FastAPI:
         await run_in_threadpool(server.stop_peers)
         server.events.close()
         server.batcher.close()
+        server.settle_checker.close()
         server.refresher.close()
         server.audit.close()  # what waits in the audit buffer is written
 

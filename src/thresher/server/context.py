@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
@@ -29,6 +31,7 @@ from thresher.server.peers import News, PeerNews
 from thresher.server.settings import ServerSettings
 
 T = TypeVar("T")
+log = logging.getLogger("thresher.server")
 
 @dataclass
 class ServerContext:
@@ -41,17 +44,23 @@ class ServerContext:
     metrics: Metrics = field(default_factory=Metrics)          # `GET /metrics` (server/metrics.py)
     _token_cache: dict[str, tuple[float, Caller | None]] = field(default_factory=dict)
     batcher: WriteBatcher = field(init=False)    # group commit for the agents' hot path
+    settle_checker: WriteBatcher = field(init=False)  # what reports completed, checked after their commit (reads)
     refresher: WriteBatcher = field(init=False)  # job states derived again after reports (one writer)
     dispatch_limits: Limits = field(init=False)
     audit: AuditRecorder = field(init=False)     # the audit log's buffer and writer (server/audit.py)
     leader: LeaderLock = field(init=False)       # whether this process does the farm's housekeeping
     peers: PeerNews | None = field(init=False, default=None)  # news to and from other server processes
+    _settling: set["asyncio.Task[None]"] = field(default_factory=set)  # `settle_soon`'s checks under way
 
     def __post_init__(self) -> None:
         # Several writers on PostgreSQL: while one waits on a round trip, another works.
         self.batcher = WriteBatcher(self.db, max_batch=self.settings.write_batch_max_calls,
                                     writers=1 if self.db.is_sqlite else self.settings.postgres_writers,
                                     observe=self.metrics.batch_done)
+        # After reports: the check of what they may have completed (reads only), and the derivation of the
+        # jobs it names; apart, so a report that completed nothing is answered without waiting for one that did.
+        self.settle_checker = WriteBatcher(self.db, max_batch=self.settings.write_batch_max_calls, name="settle-check",
+                                           observe=self.metrics.batch_done, read_only=True)
         self.refresher = WriteBatcher(self.db, max_batch=self.settings.write_batch_max_calls, name="refresher",
                                       observe=self.metrics.batch_done)
         self.metrics.watch(self.db)
@@ -104,9 +113,29 @@ class ServerContext:
     async def settle(self, touched: set[tuple[int, int]]) -> None:
         """After reports committed: derive again the jobs whose layer or whole queue they may have
         completed (see `lifecycle.unsettled_jobs`). Reports that end at the same moment are checked
-        together, in one transaction of the refresher, which starts after all of them committed."""
+        together (`settle_checker`: reads only, one statement on PostgreSQL, started after all of them
+        committed); the jobs the check names are derived together by the refresher. A report waits for the
+        derivation only of the jobs its own check named: derivations cost tens of statements each, and
+        twenty jobs completing layers at once made every report of the moment wait for all of them."""
+        if not touched:
+            return
+        job_ids = await self.settle_checker.run_grouped(_check_together, touched)
+        if job_ids:
+            self.announce(await self.refresher.run_grouped(_refresh_together, job_ids))
+
+    def settle_soon(self, touched: set[tuple[int, int]]) -> None:
+        """(event loop) `settle` without waiting for it: for a caller that answers first (a finish report
+        that carries the node's next work). If the process dies before it runs, the housekeeping's look
+        for stuck jobs (`lifecycle.stuck_jobs`) derives them again."""
         if touched:
-            self.announce(await self.refresher.run_grouped(_settle_together, touched))
+            task = asyncio.get_running_loop().create_task(self.settle(touched))
+            self._settling.add(task)
+            task.add_done_callback(self._settled)
+
+    def _settled(self, task: "asyncio.Task[None]") -> None:
+        self._settling.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("checking reported jobs failed", exc_info=task.exception())
 
     def write(self, fn: Callable[..., T], *args: object) -> T:
         """Run `fn(conn, *args)` in a write transaction; wake agents after the commit if it changed things."""
@@ -158,11 +187,17 @@ class ServerContext:
         self._token_cache.clear()
 
 
-def _settle_together(conn: Connection, touched: list[set[tuple[int, int]]]) -> list[Changes]:
-    """One check for the (job, layer) pairs of many reports; what changed is announced by the first."""
-    job_ids = lifecycle.unsettled_jobs(conn, set().union(*touched))
-    changes = lifecycle.refresh_jobs(conn, job_ids, utcnow()) if job_ids else Changes()
-    return [changes] + [Changes() for _ in touched[1:]]
+def _check_together(conn: Connection, touched: list[set[tuple[int, int]]]) -> list[set[int]]:
+    """One check for the (job, layer) pairs of many reports; each report gets the jobs of its own pairs
+    that must be derived again."""
+    unsettled = lifecycle.unsettled_layers(conn, set().union(*touched))
+    return [{job_id for job_id, layer_id in pairs if (job_id, layer_id) in unsettled} for pairs in touched]
+
+
+def _refresh_together(conn: Connection, job_ids: list[set[int]]) -> list[Changes]:
+    """The jobs many reports' checks named, derived once each; what changed is announced by the first."""
+    changes = lifecycle.refresh_jobs(conn, set().union(*job_ids), utcnow())
+    return [changes] + [Changes() for _ in job_ids[1:]]
 
 
 def ctx(request: Request) -> ServerContext:

@@ -30,7 +30,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from sqlalchemy import Connection
 
@@ -107,25 +107,31 @@ def may_take_work(node: Any) -> bool:
     return node.state == NodeState.UP and node.admin_state == NodeAdminState.ENABLED
 
 
-def has_news(conn: Connection, node_id: int, limits: Limits = DEFAULT_LIMITS) -> bool:
-    """Read-only look before asking for a write: is there work that fits this node, or a kill for it?"""
-    return node_id in nodes_with_news(conn, [node_id], limits)
+def has_news(conn: Connection, node_id: int, limits: Limits = DEFAULT_LIMITS, ahead: int = 0) -> bool:
+    """Read-only look before asking for a write: is there work that fits this node (with `ahead` cores'
+    worth of tasks waiting on it, `fit.node_free`), or a kill for it?"""
+    return node_id in nodes_with_news(conn, [node_id], limits, {node_id: ahead} if ahead else None)
 
 
-def nodes_with_news(conn: Connection, node_ids: Sequence[int], limits: Limits = DEFAULT_LIMITS) -> set[int]:
+# Per asking node, the cores' worth of tasks its agent keeps waiting (`fit.node_free`); absent: none.
+Ahead = Mapping[int, int]
+
+
+def nodes_with_news(conn: Connection, node_ids: Sequence[int], limits: Limits = DEFAULT_LIMITS,
+                    ahead: Ahead | None = None) -> set[int]:
     """Of these (waiting) nodes, those with a kill to do or a ready task the rule would give them:
     read-only, a handful of statements for any number of nodes (the server's periodic look for work
     that no wake-up announced). A node that found nothing in a candidate read cut at its limit looks alone."""
     if conn.execute(q.ANY_READY).first() is None:  # an idle farm: only kills can be news
         return set(conn.execute(dialects.pick(conn, q.KILLING_ON_NODES), {"node_ids": list(node_ids)}).scalars())
-    requests = [r for r in _read_requests(conn, list(dict.fromkeys(node_ids)), limits) if r is not None]
+    requests = [r for r in _read_requests(conn, list(dict.fromkeys(node_ids)), limits, ahead) if r is not None]
     news = {r.node.id for r in requests if r.kills}
     wanting = [r for r in requests if r.keys and r.node.id not in news]
     cut = _plan(conn, wanting, limits, lock=False, alone=True).cut
     for request in wanting:
         if request.choices:
             news.add(request.node.id)
-        elif cut and len(wanting) > 1 and nodes_with_news(conn, [request.node.id], limits):
+        elif cut and len(wanting) > 1 and nodes_with_news(conn, [request.node.id], limits, ahead):
             news.add(request.node.id)
     return news
 
@@ -144,12 +150,12 @@ class Answer:
 
 
 def work_for_nodes(conn: Connection, node_ids: Sequence[int], now: datetime,
-                   limits: Limits = DEFAULT_LIMITS) -> list[Answer]:
+                   limits: Limits = DEFAULT_LIMITS, ahead: Ahead | None = None) -> list[Answer]:
     """Several agents ask for work at once (one write batch, in its write transaction): each gets the
     answer it would get asking alone, one after the other in this order, for a handful of statements in
     all instead of a handful each. A node that asks twice asks again once its first answer is claimed."""
     return in_rounds(list(node_ids), lambda node_id: node_id,
-                     lambda round_ids: _answer_round(conn, round_ids, now, limits))
+                     lambda round_ids: _answer_round(conn, round_ids, now, limits, ahead))
 
 
 @dataclass
@@ -165,7 +171,8 @@ class _Request:
         return self.ask.free
 
 
-def _read_requests(conn: Connection, node_ids: list[int], limits: Limits) -> list[_Request | None]:
+def _read_requests(conn: Connection, node_ids: list[int], limits: Limits,
+                   ahead: Ahead | None = None) -> list[_Request | None]:
     """The asking nodes (None for an unknown id) with what each has free, may run and should kill:
     three statements for all of them."""
     nodes_by_id = {r.id: r for r in conn.execute(dialects.pick(conn, q.NODES_BY_ID), {"node_ids": node_ids})}
@@ -182,8 +189,8 @@ def _read_requests(conn: Connection, node_ids: list[int], limits: Limits) -> lis
         if node is None:
             requests.append(None)
             continue
-        free = node_free(node.cores, node.memory_mb, gpu_indices(node.gpus), live[node_id]) \
-            if may_take_work(node) else Free(0, 0)
+        free = node_free(node.cores, node.memory_mb, gpu_indices(node.gpus), live[node_id],
+                         ahead.get(node_id, 0) if ahead else 0) if may_take_work(node) else Free(0, 0)
         keys = set(usable_tag_keys(all_keys, node.tags or [], node.pool)) if free.cores >= 1 else set()
         limit_use: dict[str, int] = {}
         for attempt in live[node_id]:
@@ -320,13 +327,14 @@ def _choose_round(conn: Connection, wanting: list[_Request], project_ids: list[i
 
 
 def _answer_round(conn: Connection, node_ids: list[int], now: datetime, limits: Limits,
-                  known: list[_Request] | None = None) -> list[Answer]:
+                  ahead: Ahead | None, known: list[_Request] | None = None) -> list[Answer]:
     """Requests from distinct nodes: the nodes and their live attempts read once, what the rule needs
     read once for all (`_plan`), each node in turn takes what the rule gives it, and one statement
     claims it all. When a project's candidate read was cut at its limit, a node left with nothing it
     could take asks alone, in case more of the queue fits it. `known`: these nodes' requests as read
     already in this transaction (nodes a round left with nothing: nothing of theirs changed since)."""
-    requests: list[_Request | None] = list(known) if known is not None else _read_requests(conn, node_ids, limits)
+    requests: list[_Request | None] = list(known) if known is not None else _read_requests(conn, node_ids, limits,
+                                                                                             ahead)
     wanting = [r for r in requests if r is not None and r.keys]
     seen = _plan(conn, wanting, limits, lock=dialects.takes_row_locks(conn))
     cut = seen.cut
@@ -349,7 +357,7 @@ def _answer_round(conn: Connection, node_ids: list[int], now: datetime, limits: 
         answers.append(answer)
     left = [(i, r) for i, r in enumerate(requests) if r is not None and r.keys and not r.choices]
     if cut and len(wanting) > 1 and left:
-        for i, again in _ask_again(conn, left, len(wanting), now, limits, _Read(seen)):
+        for i, again in _ask_again(conn, left, len(wanting), now, limits, _Read(seen), ahead):
             answers[i].assignments = again.assignments
             answers[i].bookings = again.bookings
             answers[i].changes.merge(again.changes)
@@ -357,7 +365,7 @@ def _answer_round(conn: Connection, node_ids: list[int], now: datetime, limits: 
 
 
 def _ask_again(conn: Connection, left: list[tuple[int, _Request]], asked: int, now: datetime,
-               limits: Limits, read: "_Read") -> Iterator[tuple[int, Answer]]:
+               limits: Limits, read: "_Read", ahead: Ahead | None) -> Iterator[tuple[int, Answer]]:
     """The nodes a cut read left with nothing ask again, after the claims of the others: together, as
     one more round, while the round before gave some node work (each round claims what it read, so
     this ends); else one by one, each reading as deep as it must. Nodes that ask alike (the same
@@ -366,7 +374,7 @@ def _ask_again(conn: Connection, left: list[tuple[int, _Request]], asked: int, n
     Nor does a node whose own read would hold only rows the round read already (`_Read.covers`). Their
     requests are not read again: a node given nothing holds, may run and should kill what it did."""
     if len(left) < asked:
-        yield from zip((i for i, _ in left), _answer_round(conn, [r.node.id for _, r in left], now, limits,
+        yield from zip((i for i, _ in left), _answer_round(conn, [r.node.id for _, r in left], now, limits, ahead,
                                                             [r for _, r in left]), strict=True)
         return
     fruitless: set[tuple[Any, ...]] = set()
@@ -374,7 +382,7 @@ def _ask_again(conn: Connection, left: list[tuple[int, _Request]], asked: int, n
         alike = _alike(request)
         if alike in fruitless or read.covers(request, limits.candidate_rows):
             continue
-        (answer,) = _answer_round(conn, [request.node.id], now, limits, [request])
+        (answer,) = _answer_round(conn, [request.node.id], now, limits, ahead, [request])
         if not answer.assignments:
             fruitless.add(alike)
         read.taken(answer)

@@ -55,10 +55,11 @@ async def look_for_news(server: ServerContext) -> int:
     woken = 0
     for start in range(0, len(idle), NEWS_CHUNK):
         chunk = idle[start:start + NEWS_CHUNK]
+        ahead = server.notifier.ahead_of(chunk)
 
-        def read(ids: list[int] = chunk) -> set[int]:
+        def read(ids: list[int] = chunk, ahead: dict[int, int] = ahead) -> set[int]:
             with server.db.peek() as conn:
-                return dispatch.nodes_with_news(conn, ids, server.dispatch_limits)
+                return dispatch.nodes_with_news(conn, ids, server.dispatch_limits, ahead)
 
         for node_id in await run_in_threadpool(read):
             server.notifier.node_changed(node_id, relay=False)  # its agent waits here

@@ -112,12 +112,15 @@ def unsettled_jobs(conn: Connection, touched: Iterable[tuple[int, int]]) -> list
 
     Run after the reports' commit, in statements that start after it: of two reports ending a job's last tasks
     together, the one that commits last sees both ended here, so no job is ever left running."""
-    jobs_ = set()
-    for job_id, layer_id in sorted(set(touched)):
-        still = conn.execute(qj.LAYER_OPEN_JOB_BUSY, {"layer_id": layer_id, "job_id": job_id}).one()
-        if not (still.layer_open and still.job_busy):
-            jobs_.add(job_id)
-    return sorted(jobs_)
+    return sorted({job_id for job_id, _ in unsettled_layers(conn, touched)})
+
+
+def unsettled_layers(conn: Connection, touched: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+    """The (job, layer) pairs of `unsettled_jobs` whose job must be derived again (one statement for
+    all of them on PostgreSQL): a caller that checks many reports' pairs at once can tell each report
+    whether its own job needs it."""
+    return {(job_id, layer_id) for job_id, layer_id, layer_open, job_busy in dialects.layers_settled(conn, sorted(set(touched)))
+            if not (layer_open and job_busy)}
 
 
 def refresh_jobs(conn: Connection, job_ids: Iterable[int], now: datetime) -> Changes:

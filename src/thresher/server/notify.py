@@ -33,11 +33,12 @@ class Relay(Protocol):
 
 
 class Waiter:
-    def __init__(self, node_id: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, node_id: int, loop: asyncio.AbstractEventLoop, ahead: int = 0) -> None:
         self.node_id = node_id
         self.event = asyncio.Event()
         self.loop = loop
         self.hops = 0   # how many more waiters a fruitless wake-up may pass on to
+        self.ahead = ahead  # cores' worth of tasks its agent keeps waiting (`WorkAsk.ahead`)
 
 
 class Notifier:
@@ -55,10 +56,10 @@ class Notifier:
         self._loop = loop
 
     # -- called from the event loop -------------------------------------------------------
-    def register(self, node_id: int) -> Waiter:
+    def register(self, node_id: int, ahead: int = 0) -> Waiter:
         loop = asyncio.get_running_loop()
         self._loop = loop
-        waiter = Waiter(node_id, loop)
+        waiter = Waiter(node_id, loop, ahead)
         self._waiters[id(waiter)] = waiter
         self._by_node[node_id] = waiter
         return waiter
@@ -144,6 +145,10 @@ class Notifier:
     def idle_nodes(self) -> list[int]:
         """Nodes whose agent waits in a long poll and has not been woken (call from the event loop)."""
         return [node_id for node_id, waiter in self._by_node.items() if not waiter.event.is_set()]
+
+    def ahead_of(self, node_ids: list[int]) -> dict[int, int]:
+        """Of these waiting nodes, those whose agent keeps tasks waiting, with how many cores' worth."""
+        return {n: w.ahead for n in node_ids if (w := self._by_node.get(n)) is not None and w.ahead}
 
     @property
     def waiting(self) -> int:

@@ -305,7 +305,8 @@ def node_view(row: Any, live: list[Any], blocklisted_by: list[int] | None = None
         memory_used_mb=row.memory_used_mb, load=row.load,
         running=[RunningOnNode(attempt_id=a.id, task_id=a.task_id, job_id=a.job_id, cores=a.cores,
                                memory_mb=a.memory_mb, gpus=a.gpu_ids or [], state=a.state) for a in live],
-        free=NodeFree(cores=free.cores, memory_mb=free.memory_mb, gpus=len(free.gpu_ids)),
+        # Tasks kept waiting on the node (`tasks_ahead`) hold more than it has: none free, not less.
+        free=NodeFree(cores=max(free.cores, 0), memory_mb=max(free.memory_mb, 0), gpus=len(free.gpu_ids)),
         blocklisted_by=blocklisted_by or [])
 
 

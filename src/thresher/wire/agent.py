@@ -127,11 +127,18 @@ class Assignment(BaseModel):
                                             "OMP_NUM_THREADS and friends, are set to it); 0: unknown")
 
 
+# The most cores' worth of waiting tasks an agent may ask for (the server counts at most the node's cores).
+MAX_AHEAD = 4096
+
+
 class WorkAsk(BaseModel):
     """`POST /agent/work`'s body: `{}` (what older agents send), or an idle agent's heartbeat."""
 
     heartbeat: Heartbeat | None = Field(None, description="the node's heartbeat, carried by an idle agent's poll "
                                                           "(`Registered.poll_heartbeat`): it counts as one")
+    ahead: int = Field(0, ge=0, le=MAX_AHEAD, description="cores' worth of tasks the agent keeps waiting on the "
+                                                          "node beyond what it can run now (agent setting "
+                                                          "`tasks_ahead`; at most the node's cores count)")
 
 
 class WorkAnswer(BaseModel):

@@ -23,6 +23,7 @@ from thresher.server.context import ServerContext, bearer_secret, ctx, current_c
 from thresher.server.failures import FailureLimits
 from thresher.server.permits import permit
 from thresher.wire.agent import (
+    MAX_AHEAD,
     FinishAnswer,
     FinishBatch,
     Goodbye,
@@ -91,10 +92,14 @@ async def _beat(server: ServerContext, node_id: int, body: Heartbeat, linger_s: 
 RANK_REPORTS, RANK_WORK = 0, 1
 
 
-def _work_for_nodes(conn: Connection, asks: list[tuple[int, dispatch.Limits]]) -> list[dispatch.Answer]:
-    """Requests for work queued together, answered together (see WriteBatcher.run_grouped); each names
-    its node and the server's dispatch limits (the same for all)."""
-    return dispatch.work_for_nodes(conn, [node_id for node_id, _ in asks], utcnow(), asks[0][1])
+# node id, the server's dispatch limits (the same for all), the cores' worth of tasks it keeps waiting
+WorkItem = tuple[int, dispatch.Limits, int]
+
+
+def _work_for_nodes(conn: Connection, asks: list[WorkItem]) -> list[dispatch.Answer]:
+    """Requests for work queued together, answered together (see WriteBatcher.run_grouped)."""
+    return dispatch.work_for_nodes(conn, [node_id for node_id, _, _ in asks], utcnow(), asks[0][1],
+                                   {node_id: ahead for node_id, _, ahead in asks if ahead})
 
 
 # node id, its reports, the server's task_max_losses and failure limits (the same for all)
@@ -107,20 +112,28 @@ def _finish_reports(conn: Connection, batches: list[Reports]) -> list[tuple[list
                                     max_losses=batches[0][2], limits=batches[0][3])
 
 
-async def _claim(server: ServerContext, node_id: int) -> dispatch.Answer:
+async def _claim(server: ServerContext, node_id: int, ahead: int) -> dispatch.Answer:
     """Work for one node from the next write batch (after that batch's reports), announced and counted:
-    for the long poll, and for a finish report that asks for work."""
-    answer: dispatch.Answer = await server.batcher.run_grouped(_work_for_nodes, (node_id, server.dispatch_limits),
+    for the long poll."""
+    answer: dispatch.Answer = await server.batcher.run_grouped(_work_for_nodes, _work_item(server, node_id, ahead),
                                                                RANK_WORK)
+    return _claimed(server, answer)
+
+
+def _work_item(server: ServerContext, node_id: int, ahead: int) -> WorkItem:
+    return node_id, server.dispatch_limits, ahead
+
+
+def _claimed(server: ServerContext, answer: dispatch.Answer) -> dispatch.Answer:
     server.announce(answer.changes)
     if answer.assignments:
         server.metrics.work_answered(len(answer.assignments), answer.waits)
     return answer
 
 
-def _has_news(server: ServerContext, node_id: int) -> bool:
+def _has_news(server: ServerContext, node_id: int, ahead: int) -> bool:
     with server.db.peek() as conn:
-        return dispatch.has_news(conn, node_id, server.dispatch_limits)
+        return dispatch.has_news(conn, node_id, server.dispatch_limits, ahead)
 
 
 @router.post("/work", operation_id="ask_for_work", dependencies=[permit("node.agent")], response_model=WorkAnswer,
@@ -131,6 +144,7 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), node_id
     server = ctx(request)
     deadline = time.monotonic() + min(wait, server.settings.work_wait_max_s)
     said: dict[str, Any] = {}  # a poll that carried a heartbeat is answered the node's admin state too
+    ahead = ask.ahead if ask is not None else 0
     if ask is not None and ask.heartbeat is not None:
         beat = await _beat(server, node_id, ask.heartbeat, server.settings.poll_heartbeat_gather_s)
         said["admin_state"] = beat["admin_state"]
@@ -140,7 +154,7 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), node_id
         if unwanted:
             return JSONResponse({"assignments": [], "kill": unwanted, **said})
     notifier = server.notifier
-    waiter = notifier.register(node_id)
+    waiter = notifier.register(node_id, ahead)
     look_first = bool(said)  # an idle agent's poll (it carried a heartbeat) looks first, as a woken one does
     may_skip = look_first  # ... unless nothing was announced since its last fruitless look (notify.py)
     try:
@@ -151,8 +165,8 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), node_id
             # that just finished a task on a busy farm goes straight to the (batched) write.
             if may_skip and not notifier.news_since_look(node_id):
                 answer = dispatch.Answer()
-            elif not look_first or await run_in_threadpool(_has_news, server, node_id):
-                answer = await _claim(server, node_id)
+            elif not look_first or await run_in_threadpool(_has_news, server, node_id, ahead):
+                answer = await _claim(server, node_id, ahead)
             else:
                 answer = dispatch.Answer()
             look_first, may_skip = True, False
@@ -206,22 +220,30 @@ def post_log(request: Request, body: LogChunk, attempt_id: int = Path(..., ge=1,
              summary="Report how attempts ended (a batch; idempotent per attempt)", responses=error_responses(*_AUTH))
 async def finish(request: Request, body: FinishBatch, node_id: int = Depends(current_node_id),
                  work: bool = Query(False, description="also ask for work: the answer carries what to start next "
-                                                       "(protocol 1.1; the same write batch, after the reports)")) -> Any:
+                                                       "(protocol 1.1; the same write batch, after the reports)"),
+                 ahead: int = Query(0, ge=0, le=MAX_AHEAD, description="with `work`: cores' worth of tasks the agent "
+                                                                        "keeps waiting (`WorkAsk.ahead`)")) -> Any:
     server = ctx(request)
     reports = [report.model_dump() for report in body.reports]
     server.metrics.reports.inc(len(reports))
-    applied = server.batcher.run_grouped(
-        _finish_reports, (node_id, reports, server.settings.task_max_losses, server.settings.failure_limits),
-        RANK_REPORTS)
-    if work:  # queued together: one write batch frees the cores and hands them out again (reports rank first)
-        (results, changes), answer = await asyncio.gather(applied, _claim(server, node_id))
-    else:
-        (results, changes), answer = await applied, None
+    finished = (_finish_reports, (node_id, reports, server.settings.task_max_losses, server.settings.failure_limits),
+                RANK_REPORTS)
+    if not work:
+        results, changes = await server.batcher.run_grouped(*finished)
+        server.announce(changes)
+        await server.settle(changes.settle)  # did these reports complete a layer or a job?
+        server.publish(attempts=[r["attempt_id"] for r in results], nodes=[node_id])
+        return JSONResponse({"results": results})
+    # One write batch frees the cores and hands them out again (reports rank first), and the agent hears
+    # its next task before the check of the reported jobs: the freed core waits on neither.
+    (results, changes), answer = await server.batcher.run_together(
+        finished, (_work_for_nodes, _work_item(server, node_id, ahead), RANK_WORK))
+    # The cores these reports freed were just offered to this node by that claim, with its kills: its own
+    # long poll, woken too, would only look again and find nothing (other nodes are still told).
+    changes.nodes.discard(node_id)
     server.announce(changes)
-    extra: dict[str, Any] = {}
-    if answer is not None:
-        extra = {"assignments": answer.assignments, "kill": answer.kills}
-    await server.settle(changes.settle)  # did these reports complete a layer or a job?
+    _claimed(server, answer)
     server.publish(attempts=[r["attempt_id"] for r in results], nodes=[node_id],
-                   jobs={a["job_id"] for a in extra.get("assignments", [])})
-    return JSONResponse({"results": results, **extra})
+                   jobs={a["job_id"] for a in answer.assignments})
+    server.settle_soon(changes.settle)
+    return JSONResponse({"results": results, "assignments": answer.assignments, "kill": answer.kills})

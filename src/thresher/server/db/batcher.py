@@ -16,6 +16,8 @@ one transaction:
   event loop, with the others that may wait, and they are queued together. An idle agent's heartbeat,
   carried by a poll that is held for seconds anyway, is one: a big idle farm's beats then take a few
   transactions a second instead of one or two each.
+- operations queued together (`run_together`, and those held back) are taken by the same batch: a
+  finish report that asks for work frees its cores and hands them out again in one commit.
 
 The operations see each other's effects in queue order, exactly as if they had run one after the
 other, so rules such as "a task has at most one live attempt" keep holding. Two refinements:
@@ -98,13 +100,17 @@ class WriteBatcher:
     """One writer thread applying queued operations in shared transactions (see module docstring)."""
 
     def __init__(self, db: Database, max_batch: int = MAX_BATCH, writers: int = 1, name: str = "writer",
-                 observe: Callable[[str, int, float], None] | None = None) -> None:
+                 observe: Callable[[str, int, float], None] | None = None, read_only: bool = False) -> None:
         self.db = db
+        # read_only: the groups only read, each statement seeing what was committed when it started
+        # (`Database.peek`: no BEGIN and COMMIT round trips); results are handed out once all ran.
+        self._connect = db.peek if read_only else db.write
         self.observe = observe  # told (name, operations, seconds) of each committed batch (server/metrics.py)
         self.max_batch = max_batch
         self.writers = writers
         self.name = name
-        self._queue: "queue.SimpleQueue[_Operation | None]" = queue.SimpleQueue()
+        # Each entry is operations that go into the same batch (most often one); None stops a writer.
+        self._queue: "queue.SimpleQueue[list[_Operation] | None]" = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._start_lock = threading.Lock()
         self.batches = 0      # transactions committed (for tests and curiosity)
@@ -128,8 +134,18 @@ class WriteBatcher:
         if linger_s > 0:
             self._hold(operation, linger_s)
         else:
-            self._queue.put(operation)
+            self._queue.put([operation])
         return await future
+
+    async def run_together(self, *parts: tuple[GroupFn, Any, int]) -> list[Any]:
+        """Like `run_grouped` for each `(group, item, rank)`, all in the same batch (one commit), applied
+        in rank order; returns their results once it committed. A failing batch applies them one by one,
+        as any other."""
+        loop = asyncio.get_running_loop()
+        self._ensure_thread()
+        operations = [_Operation(group, item, rank, loop, loop.create_future()) for group, item, rank in parts]
+        self._queue.put(operations)
+        return list(await asyncio.gather(*(op.future for op in operations)))
 
     def _hold(self, operation: _Operation, linger_s: float) -> None:
         """(event loop) Keep an operation that may wait until the first held one has waited `linger_s`,
@@ -141,12 +157,12 @@ class WriteBatcher:
             self._release_handle = operation.loop.call_later(linger_s, self._release)
 
     def _release(self) -> None:
-        """(event loop) Queue every held operation, one after the other: the writer takes them together."""
+        """(event loop) Queue every held operation as one entry: the writer takes them together."""
         if self._release_handle is not None:
             self._release_handle.cancel()
         held, self._held, self._release_handle = self._held, [], None
-        for operation in held:
-            self._queue.put(operation)
+        if held:
+            self._queue.put(held)
 
     def close(self) -> None:
         if self._held:  # from the event loop, as everything that holds (the server's shutdown)
@@ -172,17 +188,17 @@ class WriteBatcher:
             first = self._queue.get()
             if first is None:
                 return
-            batch = [first]
+            batch = list(first)
             stop = False
             while len(batch) < self.max_batch:
                 try:
-                    item = self._queue.get_nowait()
+                    entry = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is None:
+                if entry is None:
                     stop = True
                     break
-                batch.append(item)
+                batch.extend(entry)
             try:
                 self._apply(batch)
             except Exception:  # the writer must outlive anything an operation does
@@ -202,7 +218,7 @@ class WriteBatcher:
         applied: list[tuple[_Operation, Any]] = []
         start = time.perf_counter()
         try:
-            with self.db.write() as conn:
+            with self._connect() as conn:
                 for group in self._groups(batch):
                     results = group[0].group(conn, [op.item for op in group])
                     applied.extend(zip(group, results, strict=True))
@@ -228,7 +244,7 @@ class WriteBatcher:
     def _apply_alone(self, op: _Operation) -> None:
         for chance in range(_TRANSIENT_CHANCES, -1, -1):
             try:
-                with self.db.write() as conn:
+                with self._connect() as conn:
                     (result,) = op.group(conn, [op.item])
             except Exception as exc:  # noqa: BLE001 - handed to the caller
                 if chance and is_transient(exc):

@@ -22,6 +22,22 @@ from thresher.server.db.queries import jobs as qj
 from thresher.server.db.queries import reports as qr
 
 
+def layers_settled(conn: Connection, pairs: list[tuple[int, int]]) -> list[tuple[int, int, bool, bool]]:
+    """For each (job, layer) pair: whether the layer is still open and the job still busy
+    (`queries.jobs.LAYER_OPEN_JOB_BUSY`); PostgreSQL asks for all pairs in one statement."""
+    if not pairs:
+        return []
+    if takes_row_locks(conn):
+        rows = conn.execute(qj.LAYERS_OPEN_JOBS_BUSY_PG, {"job_ids": [job for job, _ in pairs],
+                                                         "layer_ids": [layer for _, layer in pairs]})
+        return [(r.job_id, r.layer_id, bool(r.layer_open), bool(r.job_busy)) for r in rows]
+    out = []
+    for job_id, layer_id in pairs:
+        still = conn.execute(qj.LAYER_OPEN_JOB_BUSY, {"layer_id": layer_id, "job_id": job_id}).one()
+        out.append((job_id, layer_id, bool(still.layer_open), bool(still.job_busy)))
+    return out
+
+
 def takes_row_locks(conn: Connection) -> bool:
     """Whether writers meet through row locks (PostgreSQL) rather than one write lock (SQLite)."""
     return conn.dialect.name != "sqlite"

@@ -3,7 +3,7 @@ tasks, layers and jobs released when what they wait for is done."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, exists, func, or_, select, update
+from sqlalchemy import bindparam, exists, func, or_, select, text, update
 
 from thresher.model.states import DONE_TASK_STATES, JobState, TaskState
 from thresher.server.db.tables import jobs, layers, tasks
@@ -42,6 +42,17 @@ LAYER_OPEN_JOB_BUSY = select(
                    tasks.c.state.not_in(list(DONE_TASK_STATES))).label("layer_open"),
     or_(exists().where(tasks.c.layer_id == bindparam("layer_id"), tasks.c.state.in_(_BUSY)),
         exists().where(tasks.c.job_id == bindparam("job_id"), tasks.c.state.in_(_BUSY))).label("job_busy"))
+# PostgreSQL: the same for many (job, layer) pairs in one round trip (the settle check of a whole batch of
+# reports: twenty-odd pairs, each a round trip of its own before), same looks and same order per pair.
+_DONE_SQL = ", ".join(f"'{state}'" for state in sorted(DONE_TASK_STATES))
+_BUSY_SQL = ", ".join(f"'{state}'" for state in _BUSY)
+LAYERS_OPEN_JOBS_BUSY_PG = text(f"""
+SELECT p.job_id, p.layer_id,
+       EXISTS (SELECT 1 FROM tasks t WHERE t.layer_id = p.layer_id AND t.state NOT IN ({_DONE_SQL})) AS layer_open,
+       (EXISTS (SELECT 1 FROM tasks t WHERE t.layer_id = p.layer_id AND t.state IN ({_BUSY_SQL}))
+        OR EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = p.job_id AND t.state IN ({_BUSY_SQL}))) AS job_busy
+FROM unnest(CAST(:job_ids AS integer[]), CAST(:layer_ids AS integer[])) AS p(job_id, layer_id)
+""")
 
 # Running jobs with nothing queued or running (a crash between a report and the check after it).
 STUCK_JOBS = select(jobs.c.id).where(

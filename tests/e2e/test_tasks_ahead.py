@@ -1,0 +1,84 @@
+"""A real agent that keeps tasks waiting on its node (agent setting `tasks_ahead`, `agent/room.py`):
+it holds more attempts than it has cores, yet never runs more than its cores at once, each task runs
+once, and a kill reaches the waiting ones before they ever start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+AHEAD = {"THRESHER_AGENT_TASKS_AHEAD": "2"}
+
+
+def _most_at_once(events: list[tuple[int, int]]) -> int:
+    at_once = most = 0
+    for _, step in sorted(events):  # at equal times an end (-1) sorts before a start (+1)
+        at_once += step
+        most = max(most, at_once)
+    return most
+
+
+def test_tasks_kept_waiting_run_once_each_and_never_more_than_the_cores(make_farm: Callable[..., Any],
+                                                                         tmp_path: Path) -> None:
+    farm = make_farm()
+    farm.start_agent("ahead", cores=2, env=AHEAD)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    script = f'echo "$(date +%s%N) 1" >> {marks}/$0; sleep 0.2; echo "$(date +%s%N) -1" >> {marks}/$0'
+    job = farm.api.post("/jobs", {"name": "short", "layers": [{
+        "name": "l", "frames": "1-16", "resources": {"cores": 1, "memory_mb": 64}, "retries": 0,
+        "args": {"command": ["sh", "-c", script, "frame{frame}"]}}]})
+    seen_waiting = farm.wait_for(lambda: farm.api.get(f"/jobs/{job['id']}")["counts"]["running"] > 2,
+                                 timeout=30, interval=0.02, message="the node to hold tasks waiting")
+    assert seen_waiting
+    done = farm.wait_for(lambda: (j := farm.api.get(f"/jobs/{job['id']}"))["state"] in ("succeeded", "failed") and j,
+                         timeout=60, interval=0.1, message="the job to end")
+    assert done["state"] == "succeeded", done
+    events = []
+    for path in marks.iterdir():
+        lines = path.read_text().split()
+        assert len(lines) == 4, (path.name, lines)  # each frame ran exactly once
+        events += [(int(lines[i]), int(lines[i + 1])) for i in (0, 2)]
+    assert len(list(marks.iterdir())) == 16
+    assert _most_at_once(events) <= 2  # two cores: never three at once, however many waited
+    for task in farm.api.get(f"/jobs/{job['id']}/tasks?limit=100")["items"]:
+        attempts = farm.api.get(f"/tasks/{task['id']}/attempts")["items"]
+        assert [a["state"] for a in attempts] == ["succeeded"], attempts
+
+
+def test_a_kill_ends_the_waiting_tasks_before_they_start(make_farm: Callable[..., Any]) -> None:
+    farm = make_farm()
+    agent = farm.start_agent("ahead", cores=2, env=AHEAD)
+    job = farm.api.post("/jobs", {"name": "long", "layers": [{
+        "name": "l", "frames": "1-4", "resources": {"cores": 1, "memory_mb": 64}, "retries": 0,
+        "args": {"command": ["sleep", "60"]}}]})
+    farm.wait_for(lambda: farm.api.get(f"/jobs/{job['id']}")["counts"]["running"] == 4, timeout=30,
+                  message="two tasks running and two waiting on the node")
+
+    def sleeps() -> int:
+        return sum(1 for p in psutil.Process(agent.pid).children(recursive=True) if p.name() == "sleep")
+
+    farm.wait_for(lambda: sleeps() == 2, timeout=30, message="two sleeps running")
+    assert sleeps() == 2  # the other two wait for room
+    node = farm.api.get("/nodes/ahead")
+    assert len(node["running"]) == 4 and node["free"]["cores"] == 0  # holding more than it has: none free
+    farm.api.post(f"/jobs/{job['id']}/kill")
+    killed = farm.wait_for(lambda: (j := farm.api.get(f"/jobs/{job['id']}"))["state"] == "killed" and j,
+                           timeout=30, message="the job killed")
+    assert killed["counts"]["running"] == 0
+    def attempts() -> list[dict[str, Any]]:
+        return [a for task in farm.api.get(f"/jobs/{job['id']}/tasks")["items"]
+                for a in farm.api.get(f"/tasks/{task['id']}/attempts")["items"]]
+
+    # "killing" until the agent says each ended
+    ended = farm.wait_for(lambda: (all_ := attempts()) and all(a["state"] == "killed" for a in all_) and all_,
+                          timeout=30, message="every attempt reported killed")
+    assert len(ended) == 4
+    logs = [farm.api.get(f"/attempts/{attempt['id']}/log")["data"] for attempt in ended]
+    assert sum("not started" in log for log in logs) == 2, logs
+    farm.wait_for(lambda: sleeps() == 0, timeout=30, message="no task process left")
