@@ -373,7 +373,7 @@ def _next(ask: Ask, free: Free, limit_use: dict[str, int], queues: dict[int, lis
             if allowed(c):
                 return c
         for project_id in project_order([p for p, queue in queues.items() if queue], ask.pool, usage, policy):
-            pick = _first_in_project(ask.node_id, queues[project_id], allowed, usage, policy)
+            pick = _first_in_project(ask.node_id, queues[project_id], allowed, usage, policy, refused)
             if pick is not None:
                 return pick
         return None
@@ -392,11 +392,23 @@ def _urgent_heads(queues: dict[int, list[Candidate]]) -> Iterable[Candidate]:
 
 
 def _first_in_project(node_id: int, queue: list[Candidate], allowed: Callable[[Candidate], bool], usage: Usage,
-                      policy: Policy) -> Candidate | None:
+                      policy: Policy, refused: AbstractSet[int] = frozenset()) -> Candidate | None:
     """The project's next task for this node: a folder below its minimum first, then queue order; one
-    that last failed here only when nothing else is allowed."""
+    that last failed here only when nothing else is allowed. `refused`: tasks `allowed` refused this
+    node already (skipped without asking it: the same answer)."""
     below = {f.id for f in policy.folders.values()
              if f.min_cores and usage.cores(folder_key(f.id)) < f.min_cores}
+    if not below:  # the common case, the same answer as the ranks below give, for less per candidate
+        failed_here: Candidate | None = None
+        for c in queue:
+            if c.task_id in refused:
+                continue
+            if c.tries > 0 and c.last_node_id == node_id:
+                if failed_here is None and allowed(c):
+                    failed_here = c
+            elif allowed(c):
+                return c
+        return failed_here
     best: Candidate | None = None
     best_rank = (2, 2)
     for c in queue:

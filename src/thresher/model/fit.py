@@ -35,11 +35,16 @@ class Free:
 
 
 class Holding(Protocol):
-    """What a live attempt holds on its node (a database row or a view of one)."""
+    """What a live attempt holds on its node (a database row or a view of one; read-only)."""
 
-    cores: int
-    memory_mb: int
-    gpu_ids: Any
+    @property
+    def cores(self) -> int: ...
+
+    @property
+    def memory_mb(self) -> int: ...
+
+    @property
+    def gpu_ids(self) -> Any: ...
 
 
 #: Between the tags and the pools of a placement key (neither a tag nor a pool name may hold it).

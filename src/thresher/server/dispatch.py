@@ -26,7 +26,6 @@ that ask at the same moment are answered together (`work_for_nodes`, called by t
 
 from __future__ import annotations
 
-import functools
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -37,16 +36,16 @@ from sqlalchemy import Connection
 
 from thresher.model import dispatch_rule as rule
 from thresher.model import round_shut
-from thresher.model.dispatch_rule import Choice, limit_use_of, parse_limit_key
-from thresher.model.fit import Free, Needs, gpu_indices, node_free, placed, placement
+from thresher.model.dispatch_rule import Choice
+from thresher.model.fit import Free, gpu_indices, node_free, placed
 from thresher.model.states import AttemptState, NodeAdminState, NodeState
+from thresher.server import dispatch_reads as reads
 from thresher.server import lifecycle, studio, usage
 from thresher.server.clock import as_utc
 from thresher.server.db import dialects
 from thresher.server.db.batcher import in_rounds
 from thresher.server.db.dialects import NewAttempt
 from thresher.server.db.queries import dispatch as q
-from thresher.server.db.queries import nodes as qn
 from thresher.server.lifecycle import Changes
 from thresher.server.task_commands import assignment, layer_commands
 
@@ -72,52 +71,6 @@ DEFAULT_LIMITS = Limits()
 
 
 Candidate = rule.Candidate
-
-
-def candidate_of(row: Any) -> rule.Candidate:
-    """A candidate row (`queries.dispatch.CANDIDATES`) as the rule sees it."""
-    return rule.Candidate(row.id, row.job_id, row.layer_id, _needs(row.cores, row.memory_mb, row.gpus, row.tag_key),
-                          project_id=row.project_id, folder_id=row.folder_id, limits=parse_limit_key(row.limit_key),
-                          urgent=bool(row.urgent), priority=row.priority, last_node_id=row.node_id, tries=row.tries)
-
-
-# One cache per database engine (task ids are only unique within one database): task id -> (its row as
-# last read, the candidate built from it). See `_candidates`.
-_candidate_caches: "weakref.WeakKeyDictionary[Any, dict[int, tuple[Any, rule.Candidate]]]" = weakref.WeakKeyDictionary()
-_CANDIDATE_CACHE_SIZE = 65_536
-
-
-def _candidates(conn: Connection, rows: Sequence[Any], built: dict[int, rule.Candidate]) -> list[rule.Candidate]:
-    """The candidates of these rows. Most rows a round reads were read by rounds before (a queue's head
-    is read again and again until it runs), so the candidate built from a row is kept and used again
-    while the row reads the same, every column compared: a task whose priority, tries or anything else
-    changed is built anew. `built`: this `_plan`'s candidates by task id."""
-    cache = _candidate_caches.get(conn.engine)
-    if cache is None:
-        cache = _candidate_caches[conn.engine] = {}
-    elif len(cache) > _CANDIDATE_CACHE_SIZE:
-        cache.clear()
-    out: list[rule.Candidate] = []
-    for row in rows:
-        c = built.get(row.id)
-        if c is None:
-            kept = cache.get(row.id)
-            if kept is not None and kept[0] == row:
-                c = kept[1]
-            else:
-                c = candidate_of(row)
-                cache[row.id] = (row, c)
-            built[row.id] = c
-        out.append(c)
-    return out
-
-
-@functools.lru_cache(maxsize=4096)
-def _needs(cores: int, memory_mb: int, gpus: int, tag_key: str) -> Needs:
-    """What a task needs, shared by every candidate alike (a farm has few kinds): each round builds one
-    candidate per row read, and a round reads hundreds."""
-    tags, pools = placement(tag_key)
-    return Needs(cores, memory_mb, gpus, tags, pools)
 
 
 _tag_key_caches: "weakref.WeakKeyDictionary[Any, tuple[float, list[str]]]" = weakref.WeakKeyDictionary()
@@ -223,9 +176,9 @@ def _read_requests(conn: Connection, node_ids: list[int], limits: Limits,
     """The asking nodes (None for an unknown id) with what each has free, may run and should kill:
     three statements for all of them."""
     nodes_by_id = {r.id: r for r in conn.execute(dialects.pick(conn, q.NODES_BY_ID), {"node_ids": node_ids})}
-    live: dict[int, list[Any]] = {node_id: [] for node_id in node_ids}
-    for row in conn.execute(dialects.pick(conn, qn.LIVE_ON_NODES), {"node_ids": node_ids}):
-        live[row.node_id].append(row)
+    live: dict[int, list[reads.Holding]] = {node_id: [] for node_id in node_ids}
+    for row in conn.execute(dialects.pick(conn, q.LIVE_HOLDINGS), {"node_ids": node_ids}):
+        live[row.node_id].append(reads.holding(row))
     blocked: dict[int, set[int]] = {}
     for row in conn.execute(dialects.pick(conn, q.BLOCKED_JOBS), {"node_ids": node_ids}):
         blocked.setdefault(row.node_id, set()).add(row.job_id)
@@ -239,8 +192,11 @@ def _read_requests(conn: Connection, node_ids: list[int], limits: Limits,
         free = node_free(node.cores, node.memory_mb, gpu_indices(node.gpus), live[node_id],
                          ahead.get(node_id, 0) if ahead else 0) if may_take_work(node) else Free(0, 0)
         keys = set(usable_tag_keys(all_keys, node.tags or [], node.pool)) if free.cores >= 1 else set()
-        ask = rule.Ask(node_id, free, node.pool, frozenset(node.tags or ()),
-                       limit_use_of(held for attempt in live[node_id] for held in (attempt.booked or ())),
+        limit_use: dict[str, int] = {}
+        for attempt in live[node_id]:
+            for name, units in attempt.licences:
+                limit_use[name] = limit_use.get(name, 0) + units
+        ask = rule.Ask(node_id, free, node.pool, frozenset(node.tags or ()), limit_use,
                        frozenset(blocked.get(node_id, ())))
         requests.append(_Request(node, ask, keys, kills_among(live[node_id])))
     return requests
@@ -274,26 +230,34 @@ def _plan(conn: Connection, wanting: list[_Request], limits: Limits, lock: bool,
 
     The reads leave out the tasks no node may take all round (`model.round_shut`: a project at its cap,
     a folder at its maximum, a licence at its total), read once before them without locks: the rule
-    checks every cap again against the counters it reads (locked on PostgreSQL)."""
+    checks every cap again against the counters it reads (locked on PostgreSQL). A longer read reads on
+    from the rows it has (`dispatch_reads.ProjectReads`) and leaves out, past them, also what the
+    round's own choices shut (a licence they filled): the nodes left wanting could take none of those,
+    and a round that filled a licence no longer reads every queue 512 rows deep in that licence's tasks
+    (a node earlier in the round that would have passed over the rows it had to reach one of them, while
+    the licence had room, now does not see it; the next round does)."""
     if not wanting:
         return _Seen()
     project_ids = sorted(conn.execute(q.ACTIVE_PROJECTS).scalars())
     if not project_ids:
         return _Seen()
     policy = studio.read_policy(conn, project_ids)
-    shut = round_shut.shut(project_ids, policy,
-                           usage.read(conn, round_shut.usage_keys(project_ids, policy), lock=False))
+    running = usage.read(conn, round_shut.usage_keys(project_ids, policy), lock=False)
+    shut = round_shut.shut(project_ids, policy, running)
     open_ids = [p for p in project_ids if shut.read_bounds(p, 1, 0)[0] >= 1]
     if not open_ids:
         return _Seen(policy=policy)
     per_project = _first_read(wanting, len(open_ids), limits)
     built: dict[int, rule.Candidate] = {}  # a longer read reads the shorter one's rows again, unchanged
+    read = _project_reads(conn, wanting, lock, shut)
     while True:
-        seen, dry = _choose_round(conn, wanting, open_ids, per_project, lock, alone, built, policy, shut)
+        seen, dry = _choose_round(conn, wanting, open_ids, per_project, lock, alone, built, policy, read)
         if per_project >= limits.candidate_rows or not (
                 dry or (seen.cut and any(_left_wanting(r, alone) for r in wanting))):
             return seen
         per_project = min(limits.candidate_rows, per_project * 4)
+        # what the round's choices shut farm-wide (a licence they filled) is left out of the reads on
+        read.leave_out(round_shut.shut(project_ids, policy, rule.Usage({**running.counters, **seen.usage.counters})))
 
 
 def _first_read(wanting: list[_Request], projects: int, limits: Limits) -> int:
@@ -312,34 +276,32 @@ def _left_wanting(request: _Request, alone: bool) -> bool:
     return request.free.cores - sum(c.candidate.needs.cores for c in request.choices) > 0
 
 
+def _project_reads(conn: Connection, wanting: list[_Request], lock: bool, shut: round_shut.Shut) -> reads.ProjectReads:
+    """The candidate reads of one `_plan`: what any of the asking nodes could serve or fit, less what is shut."""
+    rooms = reads.read_rooms(reads.Room(frozenset(r.keys), r.free.cores, r.free.memory_mb, len(r.free.gpu_ids))
+                             for r in wanting)
+    return reads.ProjectReads(conn, rooms, lock, shut)
+
+
 def _choose_round(conn: Connection, wanting: list[_Request], project_ids: list[int], per_project: int, lock: bool,
                   alone: bool, built: dict[int, rule.Candidate], policy: rule.Policy,
-                  shut: round_shut.Shut) -> tuple[_Seen, bool]:
+                  read: reads.ProjectReads) -> tuple[_Seen, bool]:
     """One round: each project's first `per_project` ready tasks read, and the rule run for every node.
     `built`: the candidates of rows read before in this transaction's `_plan` (nothing changed since),
     by task id, kept and reused. Returns what it read (`_Seen`, the projects whose read was cut at
     `per_project`), and whether the nodes took one of those to its end (a longer read might have given
     them more of it)."""
-    free_cores, free_gpus = max(r.free.cores for r in wanting), max(len(r.free.gpu_ids) for r in wanting)
-    params: dict[str, Any] = {"keys": sorted(set().union(*(r.keys for r in wanting))),
-                              "free_memory": max(r.free.memory_mb for r in wanting), "limit": per_project}
-    if shut.folders:
-        params["shut_folders"] = sorted(shut.folders)
-    params.update((f"shut_licence_{i}", f",{name}=") for i, name in enumerate(shut.licences))
-    statement = q.candidates(conn.dialect.name, len(shut.licences), bool(shut.folders), lock)
     rows: dict[int, Any] = {}
     queues: dict[int, list[rule.Candidate]] = {}
     cut: set[int] = set()
     for project_id in project_ids:
-        cores, gpus = shut.read_bounds(project_id, free_cores, free_gpus)
-        if cores < 1:
+        if read.bounds(project_id)[0] < 1:
             continue
-        got = conn.execute(statement, {**params, "project_id": project_id, "free_cores": cores,
-                                       "free_gpus": gpus}).all()
+        got = read.rows(project_id, per_project)
         if len(got) == per_project:
             cut.add(project_id)
         if got:
-            queues[project_id] = _candidates(conn, got, built)
+            queues[project_id] = reads.candidates(conn, got, built)
             rows.update((row.id, row) for row in got)
     for request in wanting:
         request.choices = []
@@ -365,15 +327,17 @@ def _choose_round(conn: Connection, wanting: list[_Request], project_ids: list[i
 
 
 def _answer_round(conn: Connection, node_ids: list[int], now: datetime, limits: Limits,
-                  ahead: Ahead | None) -> list[Answer]:
+                  ahead: Ahead | None, known: list[_Request] | None = None) -> list[Answer]:
     """Requests from distinct nodes: the nodes and their live attempts read once, what the rule needs
     read once for all (`_plan`), each node in turn takes what the rule gives it, and one statement
     claims it all. When a project's candidate read was cut at its limit, a node left with nothing it
-    could take asks alone, in case more of the queue fits it."""
-    requests = _read_requests(conn, node_ids, limits, ahead)
+    could take asks alone, in case more of the queue fits it. `known`: these nodes' requests as read
+    already in this transaction (nodes a round left with nothing: nothing of theirs changed since)."""
+    requests: list[_Request | None] = list(known) if known is not None else _read_requests(conn, node_ids, limits,
+                                                                                             ahead)
     wanting = [r for r in requests if r is not None and r.keys]
     seen = _plan(conn, wanting, limits, lock=dialects.takes_row_locks(conn))
-    by_id, cut = seen.rows, seen.cut
+    cut = seen.cut
     choices = [(r.node.id, c) for r in wanting for c in r.choices]
     claimed = dialects.claim(conn, [
         NewAttempt(c.candidate.task_id, c.candidate.job_id, node_id, c.candidate.needs.cores,
@@ -381,6 +345,7 @@ def _answer_round(conn: Connection, node_ids: list[int], now: datetime, limits: 
         for node_id, c in choices], now)
     usage.move(conn, [c.booking for _, c in choices if c.candidate.task_id in claimed], 1)
     lifecycle.jobs_started(conn, {c.candidate.job_id for _, c in choices if c.candidate.task_id in claimed})
+    frames = _frames(conn, claimed)
     answers: list[Answer] = []
     for asked in requests:
         if asked is None:
@@ -388,7 +353,7 @@ def _answer_round(conn: Connection, node_ids: list[int], now: datetime, limits: 
             continue
         answer = Answer(kills=asked.kills, bookings=[c.booking for c in asked.choices if c.candidate.task_id in claimed])
         _add_assignments(conn, asked.node, [(c, claimed.get(c.candidate.task_id)) for c in asked.choices],
-                         by_id, now, answer)
+                         frames, now, answer)
         answers.append(answer)
     left = [(i, r) for i, r in enumerate(requests) if r is not None and r.keys and not r.choices]
     if cut and len(wanting) > 1 and left:
@@ -406,17 +371,18 @@ def _ask_again(conn: Connection, left: list[tuple[int, _Request]], asked: int, n
     this ends); else one by one, each reading as deep as it must. Nodes that ask alike (the same
     placements, pool, free room, licences held and blocklists) get alike: once one of them got nothing
     alone, so would the others (what the others claim never adds work), and they do not read again.
-    Nor does a node whose own read would hold only rows the round read already (`_Read.covers`)."""
+    Nor does a node whose own read would hold only rows the round read already (`_Read.covers`). Their
+    requests are not read again: a node given nothing holds, may run and should kill what it did."""
     if len(left) < asked:
-        yield from zip((i for i, _ in left), work_for_nodes(conn, [r.node.id for _, r in left], now, limits, ahead),
-                       strict=True)
+        yield from zip((i for i, _ in left), _answer_round(conn, [r.node.id for _, r in left], now, limits, ahead,
+                                                            [r for _, r in left]), strict=True)
         return
     fruitless: set[tuple[Any, ...]] = set()
     for i, request in left:
         alike = _alike(request)
         if alike in fruitless or read.covers(request, limits.candidate_rows):
             continue
-        (answer,) = work_for_nodes(conn, [request.node.id], now, limits, ahead)
+        (answer,) = _answer_round(conn, [request.node.id], now, limits, ahead, [request])
         if not answer.assignments:
             fruitless.add(alike)
         read.taken(answer)
@@ -457,7 +423,7 @@ class _Read:
 
     def _open(self, row: Any) -> bool:
         seen = self._seen
-        return rule.farm_refusal(seen.built.get(row.id) or candidate_of(row), seen.usage, seen.policy) is None
+        return rule.farm_refusal(seen.built.get(row.id) or reads.candidate_of(row), seen.usage, seen.policy) is None
 
     def covers(self, request: _Request, candidate_rows: int) -> bool:
         if not self._valid:
@@ -479,6 +445,14 @@ def _alike(request: _Request) -> tuple[Any, ...]:
     ask = request.ask
     return (frozenset(request.keys), ask.pool, frozenset(ask.tags), ask.free.cores, ask.free.memory_mb,
             len(ask.free.gpu_ids), frozenset(ask.limit_use.items()), frozenset(ask.blocked_jobs))
+
+
+def _frames(conn: Connection, claimed: dict[int, int]) -> dict[int, Any]:
+    """The frames of the claimed tasks (`queries.dispatch.TASK_FRAMES`), by task id: the candidate read
+    leaves them out, since a round passes over most of the rows it reads."""
+    if not claimed:
+        return {}
+    return {row.id: row for row in conn.execute(dialects.pick(conn, q.TASK_FRAMES), {"task_ids": sorted(claimed)})}
 
 
 def _add_assignments(conn: Connection, node: Any, claims: list[tuple[Choice, int | None]], rows: dict[int, Any],

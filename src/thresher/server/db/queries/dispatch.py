@@ -9,9 +9,23 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import String, bindparam, delete, func, insert, literal_column, or_, select, text, update
+from sqlalchemy import (
+    String,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
 
-from thresher.model.states import AttemptState, JobState, TaskState
+from thresher.model.states import LIVE_ATTEMPT_STATES, AttemptState, JobState, TaskState
 from thresher.server.db.queries.common import ids_in, per_dialect
 from thresher.server.db.tables import attempts, jobs, layers, node_failures, nodes, tag_sets, tasks
 
@@ -21,6 +35,14 @@ _ATTEMPT_NODE_IDS = ids_in(attempts.c.node_id, "node_ids")
 # The asking nodes of a write batch, whole rows (resources, tags, states).
 NODES_BY_ID = per_dialect(lambda d: select(nodes).where(_NODE_IDS[d]))
 
+# What the asking nodes' live attempts hold (dispatch's view of what is free on each): the JSON columns
+# as their stored text, which dispatch decodes once per distinct text (a farm's attempts hold few kinds:
+# `dispatch._held`), instead of SQLAlchemy decoding every row of every round.
+LIVE_HOLDINGS = per_dialect(lambda d: select(
+    attempts.c.node_id, attempts.c.id, attempts.c.state, attempts.c.cores, attempts.c.memory_mb,
+    cast(attempts.c.gpu_ids, Text).label("gpu_ids"), cast(attempts.c.booked, Text).label("booked"))
+    .where(_ATTEMPT_NODE_IDS[d], attempts.c.state.in_(LIVE_ATTEMPT_STATES)))
+
 # Every tag set a layer ever asked for (a short list that only grows; cached in memory by dispatch).
 TAG_KEYS = select(tag_sets.c.key)
 
@@ -29,35 +51,70 @@ TAG_KEYS = select(tag_sets.c.key)
 # a literal, not a bound parameter: a planner can use a partial index only for a condition it sees
 # matches the index's (SQLite always, PostgreSQL in its generic plans for prepared statements).
 assert TaskState.READY == "ready"
-CANDIDATES = (
+# Only what the rule decides on: the frames of the few tasks chosen are read after (TASK_FRAMES), not
+# those of the hundreds of rows a round reads and passes over.
+_READY_OF_PROJECT = (
     select(tasks.c.id, tasks.c.job_id, tasks.c.layer_id, tasks.c.cores, tasks.c.memory_mb, tasks.c.gpus,
-           tasks.c.tag_key, tasks.c.idx, tasks.c.frames, tasks.c.frame_start, tasks.c.frame_end, tasks.c.frame_step,
-           tasks.c.frame_count, tasks.c.part, tasks.c.project_id, tasks.c.folder_id, tasks.c.limit_key,
+           tasks.c.tag_key, tasks.c.project_id, tasks.c.folder_id, tasks.c.folder_priority, tasks.c.limit_key,
            tasks.c.urgent, tasks.c.priority, tasks.c.node_id, tasks.c.tries)
-    .where(tasks.c.state == literal_column("'ready'"),
-           tasks.c.project_id == bindparam("project_id"),
-           tasks.c.tag_key.in_(bindparam("keys", expanding=True)),
-           tasks.c.cores <= bindparam("free_cores"),
-           tasks.c.memory_mb <= bindparam("free_memory"),
-           tasks.c.gpus <= bindparam("free_gpus"))
+    .where(tasks.c.state == literal_column("'ready'"), tasks.c.project_id == bindparam("project_id"))
     .order_by(tasks.c.urgent.desc(), tasks.c.folder_priority.desc(), tasks.c.priority.desc(), tasks.c.job_id,
               tasks.c.id)
     .limit(bindparam("limit"))
 )
+
+
+def _fits_room(suffix: str = "") -> Any:
+    """The tasks that fit one room: its placements (`keys`), free cores, memory and GPUs."""
+    return and_(tasks.c.tag_key.in_(bindparam(f"keys{suffix}", expanding=True)),
+                tasks.c.cores <= bindparam(f"free_cores{suffix}"),
+                tasks.c.memory_mb <= bindparam(f"free_memory{suffix}"),
+                tasks.c.gpus <= bindparam(f"free_gpus{suffix}"))
+
+
+CANDIDATES = _READY_OF_PROJECT.where(_fits_room())
+
+# The frames of these (claimed) tasks, as their commands are built from (`task_commands.command_line`).
+TASK_FRAMES = per_dialect(lambda d: select(
+    tasks.c.id, tasks.c.idx, tasks.c.frames, tasks.c.frame_start, tasks.c.frame_end, tasks.c.frame_step,
+    tasks.c.frame_count, tasks.c.part).where(ids_in(tasks.c.id, "task_ids")[d]))
 
 # The candidates with their rows locked: several server processes on PostgreSQL skip the rows another
 # dispatcher is claiming instead of waiting on them.
 CANDIDATES_LOCKED = CANDIDATES.with_for_update(skip_locked=True, of=tasks)
 
 
-@functools.lru_cache(maxsize=64)
-def candidates(dialect: str, licences: int, folders: bool, lock: bool) -> Any:
-    """CANDIDATES (locked: CANDIDATES_LOCKED) less the tasks refused farm-wide all round
+# The rows after one in dispatch order (`after_urgent`, `after_folder_priority`, `after_priority`,
+# `after_job_id`, `after_id`: that row's), spelled out since the order mixes descending and ascending
+# columns: a read made longer reads on from its last row (`dispatch_reads.ProjectReads`).
+_AFTER = or_(
+    tasks.c.urgent < bindparam("after_urgent"),
+    and_(tasks.c.urgent == bindparam("after_urgent"), or_(
+        tasks.c.folder_priority < bindparam("after_folder_priority"),
+        and_(tasks.c.folder_priority == bindparam("after_folder_priority"), or_(
+            tasks.c.priority < bindparam("after_priority"),
+            and_(tasks.c.priority == bindparam("after_priority"), or_(
+                tasks.c.job_id > bindparam("after_job_id"),
+                and_(tasks.c.job_id == bindparam("after_job_id"), tasks.c.id > bindparam("after_id")))))))))
+
+
+@functools.lru_cache(maxsize=256)
+def candidates(dialect: str, licences: int, folders: bool, lock: bool, after: bool = False, rooms: int = 1) -> Any:
+    """CANDIDATES (locked: CANDIDATES_LOCKED), with `rooms` > 1 the tasks that fit any of that many
+    rooms (`keys_0`, `free_cores_0`, `free_memory_0`, `free_gpus_0`, `keys_1`, ...: the asking nodes'
+    placements and free room, `dispatch_reads.rooms`), less the tasks refused farm-wide all round
     (`model.round_shut`): with `folders`, none of the folders in `shut_folders`; and none holding one
     of `licences` full licences, bound as `shut_licence_0`, ... each ",name=" (a task's `limit_key`
-    with a comma before it holds that licence when it contains that). One statement per shape, built
-    once; with nothing shut it is CANDIDATES itself."""
+    with a comma before it holds that licence when it contains that); with `after`, only the rows
+    after the one bound as `after_*` (see `_AFTER`). One statement per shape, built once; with nothing
+    shut it is CANDIDATES itself."""
     statement = CANDIDATES_LOCKED if lock else CANDIDATES
+    if rooms > 1:
+        statement = _READY_OF_PROJECT.where(or_(*(_fits_room(f"_{i}") for i in range(rooms))))
+        if lock:
+            statement = statement.with_for_update(skip_locked=True, of=tasks)
+    if after:
+        statement = statement.where(_AFTER)
     if folders:
         statement = statement.where(or_(tasks.c.folder_id.is_(None),
                                         tasks.c.folder_id.not_in(bindparam("shut_folders", expanding=True))))
