@@ -141,12 +141,14 @@ class Attempts:
             self.room.leave(*held)
 
     def kill(self, attempt_ids: list[Any], reason: str) -> None:
-        """The server's kill list: end those of its attempts that still run here."""
-        for attempt_id in attempt_ids:
-            with self._lock:
-                runner = self._runners.get(file_key(attempt_id))
-            if runner is not None and not runner.finished.is_set():
-                log.info("attempt %s: kill requested by the server", attempt_id)
+        """The server's kill list: end those of its attempts that still run here. Those not started yet
+        (waiting for room) are told first: a running one that ends frees room, and a waiting one of the
+        same list must not start in it."""
+        with self._lock:
+            runners = [r for r in (self._runners.get(file_key(a)) for a in attempt_ids) if r is not None]
+        for runner in sorted(runners, key=lambda r: r.started.is_set()):
+            if not runner.finished.is_set():
+                log.info("attempt %s: kill requested by the server", runner.assignment.attempt_id)
                 runner.kill(AttemptState.KILLED, reason)
         if self.room is not None:
             self.room.wake()  # a killed attempt that waits for room gives up its turn
