@@ -19,7 +19,7 @@ from thresher.agent import timeline
 from thresher.agent.cgroup import CgroupHost
 from thresher.agent.cpus import CpuAllocator, usable_cpus
 from thresher.agent.reporter import Reporter
-from thresher.agent.room import Room
+from thresher.agent.room import Room, Ticket
 from thresher.agent.runner import TaskRunner
 from thresher.agent.settings import AgentSettings
 from thresher.agent.spool import Spool, file_key
@@ -37,7 +37,7 @@ class Attempts:
                  room: Room | None = None) -> None:
         self.settings = settings
         self.room = room  # the node's cores and memory, where tasks may wait for them (`tasks_ahead`)
-        self._in_room: dict[str, tuple[int, int]] = {}  # attempts holding room: the cores and memory they hold
+        self._in_room: dict[str, Ticket] = {}  # the room each attempt holds
         self.spool = spool
         self.reporter = reporter
         self.hide_gpus = hide_gpus
@@ -102,16 +102,16 @@ class Attempts:
         key = file_key(attempt_id)
         a = runner.assignment
         # Killed while it waited for room: it takes none, and the runner reports it not started.
-        entered = self.room is not None and self.room.enter(a.cores, a.memory_mb, lambda: runner.kill_requested)
-        if entered:
+        ticket = self.room.enter(a.cores, a.memory_mb, lambda: runner.kill_requested) if self.room else None
+        if ticket is not None:
             with self._lock:
-                self._in_room[key] = (a.cores, a.memory_mb)
+                self._in_room[key] = ticket
             if self.cpus:
                 runner.cpus = self.cpus.take(attempt_id, a.cores)
         try:
             result = runner.run()
         finally:
-            self._leave_room(key)  # if its exit did not already: before the report, which frees it on the server
+            self._leave_room(key, ended=True)  # if its exit did not already: before the report, which frees it on the server
         report = result.to_report()
         while True:
             try:
@@ -133,12 +133,13 @@ class Attempts:
                  result.exit_code, result.cpu_s, result.peak_rss_mb,
                  f" ({result.reason})" if result.reason else "")
 
-    def _leave_room(self, key: str) -> None:
-        """The attempt's room is free again (once: at its exit, or when its runner ends)."""
+    def _leave_room(self, key: str, *, ended: bool = False) -> None:
+        """The attempt's room is free again: at its exit, or (`ended`) when its runner ends, whichever is
+        first (`Room.leave` acts once)."""
         with self._lock:
-            held = self._in_room.pop(key, None)
-        if held is not None and self.room is not None:
-            self.room.leave(*held)
+            ticket = self._in_room.pop(key, None) if ended else self._in_room.get(key)
+        if ticket is not None and self.room is not None:
+            self.room.leave(ticket)
 
     def kill(self, attempt_ids: list[Any], reason: str) -> None:
         """The server's kill list: end those of its attempts that still run here. Those not started yet

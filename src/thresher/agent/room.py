@@ -17,14 +17,15 @@ from typing import Callable
 _LOOK_AGAIN_S = 0.1
 
 
-class _Ticket:
-    """One task's place in line: `look` is set when it is given its room (`given`), or woken to check
-    whether it was given up."""
+class Ticket:
+    """One task's place in line, then the room it holds: `look` is set when it is given its room
+    (`given`), or woken to check whether it was given up; `left` once it gave the room back."""
 
     def __init__(self, cores: int, memory_mb: int) -> None:
-        self.cores = cores
+        self.cores = max(cores, 1)
         self.memory_mb = memory_mb
         self.given = False
+        self.left = False
         self.look = threading.Event()
 
 
@@ -38,7 +39,7 @@ class Room:
         self._used_cores = 0
         self._used_memory = 0
         self._running = 0
-        self._queue: deque[_Ticket] = deque()
+        self._queue: deque[Ticket] = deque()
         self._lock = threading.Lock()
 
     def _fits(self, cores: int, memory_mb: int) -> bool:
@@ -57,10 +58,10 @@ class Room:
             ticket.given = True
             ticket.look.set()
 
-    def enter(self, cores: int, memory_mb: int, given_up: Callable[[], bool]) -> bool:
-        """Wait for this task's turn and room, and take the room: True. False when `given_up()` turned
-        true first (the attempt was killed while it waited): it takes nothing."""
-        ticket = _Ticket(max(cores, 1), memory_mb)
+    def enter(self, cores: int, memory_mb: int, given_up: Callable[[], bool]) -> Ticket | None:
+        """Wait for this task's turn and room, and take the room: its ticket, to `leave` with. None when
+        `given_up()` turned true first (the attempt was killed while it waited): it takes nothing."""
+        ticket = Ticket(cores, memory_mb)
         with self._lock:
             self._queue.append(ticket)
             self._advance()
@@ -68,18 +69,22 @@ class Room:
             ticket.look.wait(_LOOK_AGAIN_S)
             with self._lock:
                 if ticket.given:  # (if it was killed meanwhile, the runner says so without starting it)
-                    return True
+                    return ticket
                 if given_up():
                     self._queue.remove(ticket)
                     self._advance()  # the next in line may fit now
-                    return False
+                    return None
                 ticket.look.clear()
 
-    def leave(self, cores: int, memory_mb: int) -> None:
-        """A task that entered has ended: its room is free for those waiting."""
+    def leave(self, ticket: Ticket) -> None:
+        """A task that entered has ended: its room is free for those waiting (once, however often called:
+        at its exit, and again when its runner ends)."""
         with self._lock:
-            self._used_cores -= max(cores, 1)
-            self._used_memory -= memory_mb
+            if ticket.left:
+                return
+            ticket.left = True
+            self._used_cores -= ticket.cores
+            self._used_memory -= ticket.memory_mb
             self._running -= 1
             self._advance()
 
