@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from thresher.agent.cgroup import CgroupHost, cgroup2_mount, own_cgroup
+from thresher.agent.cgroup import CgroupHost, cgroup2_mount, favors_dynmods, own_cgroup
 from thresher.agent.recovery import recover_leftovers
 from thresher.agent.spool import Spool
 
@@ -249,6 +249,55 @@ def test_the_cgroup2_mount_and_own_path_are_read() -> None:
     assert cgroup2_mount("35 24 0:30 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n") is None
     assert own_cgroup("4:memory:/x\n0::/system.slice/thresher.service\n") == "/system.slice/thresher.service"
     assert own_cgroup("4:memory:/x\n") is None
+
+
+def test_favordynmods_is_read_from_the_superblock_options() -> None:
+    systemd = "30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n"
+    assert cgroup2_mount(systemd) == Path("/sys/fs/cgroup") and not favors_dynmods(systemd)
+    assert favors_dynmods(systemd.replace("rw,nsdelegate", "rw,nsdelegate,favordynmods"))
+    assert not favors_dynmods("35 24 0:30 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory,favordynmods\n")
+
+
+def _runner(host: CgroupHost, tmp_path: Path, attempt_id: int, argv: list[str]):  # type: ignore[no-untyped-def]
+    from thresher.agent.runner import TaskRunner
+    from thresher.wire.agent import Assignment
+    a = Assignment(attempt_id=attempt_id, task_id=1, job_id=1, job_name="t", layer="l", frames="1", argv=argv)
+    return TaskRunner(a, tmp_path / f"{attempt_id}.log", cgroups=host)
+
+
+@linux_only
+def test_a_prepared_cgroup_waits_for_the_start_and_is_removed_on_release(tmp_path: Path) -> None:
+    """The agent makes an attempt's cgroup while the task waits for room and removes it after the report:
+    neither the mkdir nor the rmdir is on the way from one task's exit to the next one's start."""
+    host, why = CgroupHost.detect()
+    if host is None:
+        pytest.skip(f"cgroups not usable here: {why}")
+    runner = _runner(host, tmp_path, 901, ["/bin/sh", "-c", "sleep 300 & echo started"])
+    runner.prepare()
+    path = host.base / f"thresher-{os.getpid()}-901"
+    assert path.is_dir(), "made before the start"
+    try:
+        result = runner.run(release=False)
+        assert result.status == "succeeded", result.reason
+        assert path.is_dir() and (path / "cgroup.procs").read_text().split() == [], "kept, and empty"
+        runner.release()
+        assert not path.exists()
+    finally:
+        runner.release()
+
+
+@linux_only
+def test_an_attempt_killed_before_its_start_leaves_no_cgroup(tmp_path: Path) -> None:
+    host, why = CgroupHost.detect()
+    if host is None:
+        pytest.skip(f"cgroups not usable here: {why}")
+    runner = _runner(host, tmp_path, 902, ["sleep", "300"])
+    runner.prepare()
+    runner.kill(reason="killed by server")
+    result = runner.run()
+    assert (result.status, result.exit_code) == ("killed", None)
+    assert "not started: killed by server" in (tmp_path / "902.log").read_text()
+    assert not (host.base / f"thresher-{os.getpid()}-902").exists()
 
 
 @linux_only

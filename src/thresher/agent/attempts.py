@@ -101,6 +101,10 @@ class Attempts:
         attempt_id = runner.assignment.attempt_id
         key = file_key(attempt_id)
         a = runner.assignment
+        try:
+            runner.prepare()  # its log, folders and cgroup: made while it waits, not when its turn comes
+        except OSError:
+            pass  # `run` tries again and reports the attempt failed, saying why
         # Killed while it waited for room: it takes none, and the runner reports it not started.
         ticket = self.room.enter(a.cores, a.memory_mb, lambda: runner.kill_requested) if self.room else None
         if ticket is not None:
@@ -109,7 +113,7 @@ class Attempts:
             if self.cpus:
                 runner.cpus = self.cpus.take(attempt_id, a.cores)
         try:
-            result = runner.run()
+            result = runner.run(release=False)
         finally:
             self._leave_room(key, ended=True)  # if its exit did not already: before the report, which frees it on the server
         report = result.to_report()
@@ -129,6 +133,7 @@ class Attempts:
             self._threads.pop(key, None)
         self.reporter.wake(finished=True)
         timeline.mark("woke_reporter", attempt_id)
+        runner.release()  # its empty cgroup, removed off the report's way
         log.info("attempt %s %s: exit %s, %.1f s cpu, %.0f MB peak%s", attempt_id, result.status,
                  result.exit_code, result.cpu_s, result.peak_rss_mb,
                  f" ({result.reason})" if result.reason else "")

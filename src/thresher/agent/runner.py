@@ -68,6 +68,7 @@ class TaskRunner:
         self._cgroups = cgroups  # where this attempt's cgroup goes; None: process tracking only
         self._memory_max = settings.task_memory_max
         self._cgroup: TaskCgroup | None = None
+        self._prepared = False
         self._root_released = False
         self._progress = ProgressParser(assignment.progress_patterns, assignment.frames)
         self._errors = ErrorLineWatch(assignment.error_patterns)
@@ -138,8 +139,25 @@ class TaskRunner:
 
     # -- the run --
 
-    def run(self) -> TaskResult:
-        """Start the child, watch it until it and its tree are gone, return the result."""
+    def prepare(self) -> None:
+        """Everything a start needs that starts nothing: the log opened, the output folders made, the
+        cgroup made. The agent calls it before a task waits for room (`tasks_ahead`, `agent/room.py`), so
+        that when its turn comes only the process start is left (a cgroup's mkdir waits behind other
+        tasks' moves between cgroups on kernels without `favordynmods`: 5-15 ms on a busy node). `run`
+        calls it when nobody did; a second call does nothing."""
+        if self._prepared:
+            return
+        a = self.assignment
+        self._log.open()  # may raise (a full disk): `run` then reports the attempt failed
+        self._prepared = True
+        make_output_folders(a.outputs, a.cwd)
+        if self._cgroups is not None and self._kill_request is None:
+            self._cgroup = self._cgroups.create(file_key(a.attempt_id), a.memory_mb if self._memory_max else None)
+
+    def run(self, *, release: bool = True) -> TaskResult:
+        """Start the child, watch it until it and its tree are gone, return the result. With `release`
+        False the attempt's cgroup, empty by then, is left for `release()`: the agent removes it after
+        the report is spooled, since an rmdir too can wait behind other tasks' cgroup moves."""
         try:
             result = self._run()
         except Exception as exc:  # never leave the caller without a result
@@ -155,9 +173,15 @@ class TaskRunner:
                         os.close(fd)
                     except OSError:
                         pass
+            if release:
+                self.release()
         self.result = result
         self.finished.set()
         return result
+
+    def release(self) -> None:
+        """Remove the attempt's cgroup (what still runs in it is killed first); once the run is over."""
+        self._drop_cgroup()
 
     def _scan_line(self, line: str) -> None:
         """One line of output: the first error line is kept, progress lines move the percent."""
@@ -166,7 +190,7 @@ class TaskRunner:
 
     def _run(self) -> TaskResult:
         a = self.assignment
-        self._log.open()
+        self.prepare()
         if self._kill_request is not None:
             status, reason = self._kill_request
             self._log.note(f"not started: {reason}")
@@ -180,7 +204,6 @@ class TaskRunner:
             reason = f"working directory does not exist: {a.cwd}"
             self._log.note(reason)
             return self._result(AttemptState.FAILED, None, reason)
-        make_output_folders(a.outputs, a.cwd)
         try:
             # A forked child's rusage maxrss starts at the agent's own RSS (the pages it shares before
             # exec); remember that to tell a real peak from this artefact.
@@ -189,8 +212,7 @@ class TaskRunner:
             self._agent_rss_mb = 0.0
         self._started_wall = time.time()
         self._oom_kills_before = oom_kill_count()
-        cg = self._cgroup = self._cgroups.create(
-            file_key(a.attempt_id), a.memory_mb if self._memory_max else None) if self._cgroups else None
+        cg = self._cgroup
         env = build_env(a, hide_gpus=self.hide_gpus)
         exec_argv, preexec = spawn_plan(argv, os.getpid(), self.cpus, cg.procs_file if cg else None)
         try:
@@ -204,7 +226,6 @@ class TaskRunner:
                 reaper.register_root(proc.pid)
             timeline.mark("started", a.attempt_id)
         except (OSError, subprocess.SubprocessError) as exc:
-            self._drop_cgroup()
             reason = f"cannot start {argv[0]}: {getattr(exc, 'strerror', None) or exc}"
             self._log.note(reason)
             return self._result(AttemptState.FAILED, None, reason)
@@ -213,7 +234,6 @@ class TaskRunner:
         finally:
             if not self._root_released:
                 reaper.release_root(proc.pid)
-            self._drop_cgroup()
 
     def _drop_cgroup(self) -> None:
         """Remove the attempt's cgroup (what still runs in it is killed first)."""
@@ -287,7 +307,9 @@ class TaskRunner:
             proc.stdout.close()
         except OSError:
             pass
-        self._drop_cgroup()
+        if self._cgroup is not None:  # the verdict needs its OOM kills; removing it can wait (`release`)
+            self._cgroup.empty()
+            self._cg_oom_kills = self._cgroup.oom_kills()
         timeline.mark("drained", a.attempt_id)
         verdict = self._judge(exit_code, outcome)
         timeline.mark("judged", a.attempt_id)
