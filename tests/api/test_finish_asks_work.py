@@ -4,6 +4,8 @@ a report without `work` is answered as before (no assignments: older agents see 
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,7 +20,7 @@ from thresher.agent.spool import Spool
 from thresher.client.http import ApiError
 
 
-@pytest.fixture(scope="module", params=["sqlite"])
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def farm(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
     yield from shared_farm(request, tmp_path_factory, "finish-work")
 
@@ -107,3 +109,37 @@ def test_the_agents_reporter_asks_for_work_with_its_reports(farm: Farm, tmp_path
     assert 1 <= len(answer["assignments"]) <= 2, answer
     tasks = farm.api.get(f"/jobs/{first['job_id']}/tasks?limit=100")["items"]
     assert [t["state"] for t in tasks if t["attempt_id"] == first["attempt_id"]] == ["succeeded"]
+
+
+def _when(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def test_a_report_that_waited_for_room_moves_the_start_to_the_process_start(farm: Farm) -> None:
+    """`waited_s` (`tasks_ahead`: the task waited on its node for room) moves the attempt's and the task's
+    start that much later, so a duration is the run's; never past the end; a negative wait is refused."""
+    node = farm.client(token=farm.enroll_token).post("/agent/register", {"name": "waits", "cores": 2,
+                                                                          "memory_mb": 2048})
+    agent = farm.client(token=node["token"])
+    farm.api.post("/jobs", {"name": "waited", "project": "default", "layers": [
+        {"name": "render", "frames": "1-2", "resources": {"cores": 1}, "args": {"command": ["true"]}}]})
+    first, second = agent.post("/agent/work", {}, wait=5)["assignments"]
+
+    def attempt(a: dict[str, Any]) -> dict[str, Any]:
+        (row,) = farm.api.get(f"/tasks/{a['task_id']}/attempts")["items"]
+        return row
+
+    assigned = _when(attempt(first)["started_at"])
+    with pytest.raises(ApiError) as refused:
+        agent.post("/agent/finish", {"reports": [{"attempt_id": first["attempt_id"], "status": "succeeded",
+                                                  "exit_code": 0, "waited_s": -1}]})
+    assert refused.value.status == 422 and "waited_s" in str(refused.value)
+    time.sleep(0.4)  # the attempt has existed longer than it says it waited
+    agent.post("/agent/finish", {"reports": [
+        {"attempt_id": first["attempt_id"], "status": "succeeded", "exit_code": 0, "waited_s": 0.25},
+        {"attempt_id": second["attempt_id"], "status": "succeeded", "exit_code": 0, "waited_s": 3600}]})
+    moved = attempt(first)
+    assert abs(_when(moved["started_at"]) - (assigned + 0.25)) < 0.002, moved
+    assert abs(_when(farm.api.get(f"/tasks/{first['task_id']}")["started_at"]) - (assigned + 0.25)) < 0.002
+    too_long = attempt(second)  # a wait longer than the attempt has existed: it started when it ended
+    assert too_long["started_at"] == too_long["ended_at"], too_long

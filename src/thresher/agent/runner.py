@@ -86,6 +86,8 @@ class TaskRunner:
         self._peak_rss_mb = 0.0
         self._agent_rss_mb = 0.0
         self._started_wall: float | None = None  # time.time() just before the child started
+        self._arrived = time.monotonic()  # the assignment reached the agent (the runner is made then)
+        self._waited_s = 0.0  # from then to the child's start: preparing, and waiting for room
         self._oom_kills_before = 0  # the kernel's OOM kill count when the child started
         self._cg_oom_kills = 0  # the OOM kills in the attempt's cgroup, read before it is removed
         self.out_of_memory = False  # the memory guard stopped it, or the kernel's OOM killer
@@ -211,6 +213,7 @@ class TaskRunner:
         except psutil.Error:
             self._agent_rss_mb = 0.0
         self._started_wall = time.time()
+        self._waited_s = time.monotonic() - self._arrived
         self._oom_kills_before = oom_kill_count()
         cg = self._cgroup
         env = build_env(a, hide_gpus=self.hide_gpus)
@@ -426,7 +429,7 @@ class TaskRunner:
             attempt_id=self.assignment.attempt_id, status=status, exit_code=exit_code,
             cpu_s=self._cpu_s, peak_rss_mb=self._peak_rss_mb,
             reason=reason[:MAX_REASON] if reason else None, log_size=self._log.size,
-            ended_at=utc_now_iso(), out_of_memory=self.out_of_memory,
+            ended_at=utc_now_iso(), out_of_memory=self.out_of_memory, waited_s=self._waited_s,
         )
 
 

@@ -35,6 +35,7 @@ class TaskResult:
     log_size: int
     ended_at: str
     out_of_memory: bool = False  # the memory guard or the kernel's OOM killer ended it (`agent/memory_guard.py`)
+    waited_s: float = 0.0  # from the assignment's arrival to the process start (room, `tasks_ahead`)
 
     def to_report(self) -> dict[str, Any]:
         return {
@@ -47,6 +48,7 @@ class TaskResult:
             "log_size": self.log_size,
             "ended_at": self.ended_at,
             "out_of_memory": self.out_of_memory,
+            "waited_s": round(self.waited_s, 3),
         }
 
 

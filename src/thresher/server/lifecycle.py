@@ -23,7 +23,7 @@ from thresher.model.states import (
 )
 from thresher.model.steering_rule import Action, job_refusal, task_refusal
 from thresher.server import dependencies, failures, late_reports, layer_pause, log_cap, log_text, scouts, usage
-from thresher.server.clock import utcnow
+from thresher.server.clock import run_start, utcnow
 from thresher.server.db import dialects
 from thresher.server.db.queries import jobs as qj
 from thresher.server.db.queries import reports as qr
@@ -262,7 +262,8 @@ def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any
     status = report.get("status")
     facts = {"b_exit_code": report.get("exit_code"), "b_cpu_s": report.get("cpu_s"),
              "b_peak_rss_mb": report.get("peak_rss_mb"), "b_now": now, "b_id": attempt_id,
-             "b_out_of_memory": bool(report.get("out_of_memory"))}
+             "b_out_of_memory": bool(report.get("out_of_memory")),
+             "b_started_at": run_start(row.started_at, report.get("waited_s"), now)}
     if row.state not in LIVE_ATTEMPT_STATES:
         if row.state == AttemptState.LOST and row.exit_code is None and status == AttemptState.SUCCEEDED:
             pending.late.append((row, facts, report, changes))  # kept or not: `late_reports`, after the batch
@@ -280,7 +281,7 @@ def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any
         return result, None  # the task was killed, skipped or handed elsewhere meanwhile
     task = {"b_task_id": row.task_id, "b_attempt_id": attempt_id}
     if final_state == AttemptState.SUCCEEDED:
-        pending.succeeded.append({**task, "b_now": now})
+        pending.succeeded.append({**task, "b_now": now, "b_started_at": ended["b_started_at"]})
         pending.memory.succeeded(conn, row, report.get("peak_rss_mb"))
     elif final_state == AttemptState.LOST and lost_again(row.lost, max_losses):
         conn.execute(qr.TASK_LOST_FOR_GOOD, {**task, "b_now": now})

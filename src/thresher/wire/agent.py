@@ -188,6 +188,10 @@ class FinishReport(BaseModel):
     ended_at: Text | None = Field(None, max_length=64)
     out_of_memory: bool = Field(False, description="the agent's memory guard or the kernel's OOM killer ended it; "
                                                    "the server retries the task with more memory")
+    waited_s: float | None = Field(None, ge=0, le=366 * 86_400,
+                                   description="seconds from the assignment's arrival to the process start "
+                                               "(a task kept waiting for room, `tasks_ahead`): the attempt's "
+                                               "start is moved that much later, so its duration is the run's")
 
 
 class FinishBatch(BaseModel):

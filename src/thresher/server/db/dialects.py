@@ -113,7 +113,9 @@ def write_outcomes(conn: Connection, ended: list[dict[str, Any]], succeeded: lis
             "exit_codes": [e["b_exit_code"] for e in ended], "cpu_s": [_float(e["b_cpu_s"]) for e in ended],
             "peak_rss_mb": [_float(e["b_peak_rss_mb"]) for e in ended],
             "out_of_memory": [bool(e["b_out_of_memory"]) for e in ended],
-            "task_ids": [t["b_task_id"] for t in succeeded], "attempt_ids": [t["b_attempt_id"] for t in succeeded]})
+            "started_ats": [e["b_started_at"] for e in ended],
+            "task_ids": [t["b_task_id"] for t in succeeded], "attempt_ids": [t["b_attempt_id"] for t in succeeded],
+            "task_started_ats": [t["b_started_at"] for t in succeeded]})
         return
     if ended:
         conn.execute(qr.END_ATTEMPT, ended)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import DateTime, bindparam, delete, func, insert, or_, select, text, update
 
 from thresher.model.states import LIVE_ATTEMPT_STATES, AttemptState, TaskState
 from thresher.server.db.queries.common import ids_in, per_dialect
@@ -12,7 +12,7 @@ _ATTEMPT_IDS = ids_in(attempts.c.id, "attempt_ids")
 
 # The reported attempts with their tasks' state, retry policy and blocklist threshold: one read for a whole batch of reports.
 ATTEMPTS_WITH_TASKS = per_dialect(lambda d: select(
-    attempts.c.id, attempts.c.node_id, attempts.c.state, attempts.c.log_size, attempts.c.task_id,
+    attempts.c.id, attempts.c.node_id, attempts.c.state, attempts.c.log_size, attempts.c.task_id, attempts.c.started_at,
     attempts.c.exit_code, attempts.c.ended_at, attempts.c.reason, attempts.c.booked,
     attempts.c.memory_mb.label("reserved_mb"), tasks.c.memory_mb.label("task_memory_mb"),
     tasks.c.attempt_id.label("task_attempt_id"), tasks.c.state.label("task_state"), tasks.c.tries,
@@ -20,18 +20,22 @@ ATTEMPTS_WITH_TASKS = per_dialect(lambda d: select(
     .join(tasks, tasks.c.id == attempts.c.task_id).join(layers, layers.c.id == tasks.c.layer_id)
     .where(_ATTEMPT_IDS[d]))
 
+# When the process really started (`clock.run_start`), where the report moves it; NULL keeps the assignment's.
+_RUN_START = bindparam("b_started_at", type_=DateTime(timezone=True))
+
 # An attempt ended: its final state, reason and figures (one parameter set per ended attempt).
 END_ATTEMPT = update(attempts).where(attempts.c.id == bindparam("b_id")).values(
     state=bindparam("b_state"), reason=bindparam("b_reason"), exit_code=bindparam("b_exit_code"),
     cpu_s=bindparam("b_cpu_s"), peak_rss_mb=bindparam("b_peak_rss_mb"), ended_at=bindparam("b_now"),
-    out_of_memory=bindparam("b_out_of_memory"))
+    out_of_memory=bindparam("b_out_of_memory"), started_at=func.coalesce(_RUN_START, attempts.c.started_at))
 
 _RUNNING_ATTEMPT = (tasks.c.id == bindparam("b_task_id"), tasks.c.attempt_id == bindparam("b_attempt_id"),
                     tasks.c.state == TaskState.RUNNING)
 
 # A task whose live attempt succeeded is done (compare-and-set: it succeeds at most once).
 TASK_SUCCEEDED = update(tasks).where(*_RUNNING_ATTEMPT).values(
-    state=TaskState.SUCCEEDED, ended_at=bindparam("b_now"), progress=100.0)
+    state=TaskState.SUCCEEDED, ended_at=bindparam("b_now"), progress=100.0,
+    started_at=func.coalesce(_RUN_START, tasks.c.started_at))
 
 # A task whose live attempt failed: back to ready with a try counted, or failed for good.
 TASK_TRIED = update(tasks).where(*_RUNNING_ATTEMPT).values(
@@ -56,16 +60,19 @@ TASK_LOST_FOR_GOOD = update(tasks).where(*_RUNNING_ATTEMPT).values(
 FINISH_PG = text("""
 WITH ended AS (
   UPDATE attempts SET state = e.state, reason = e.reason, exit_code = e.exit_code, cpu_s = e.cpu_s,
-                      peak_rss_mb = e.peak_rss_mb, ended_at = :now, out_of_memory = e.out_of_memory
+                      peak_rss_mb = e.peak_rss_mb, ended_at = :now, out_of_memory = e.out_of_memory,
+                      started_at = COALESCE(e.started_at, attempts.started_at)
   FROM unnest(CAST(:ids AS integer[]), CAST(:states AS text[]), CAST(:reasons AS text[]),
               CAST(:exit_codes AS integer[]), CAST(:cpu_s AS float8[]), CAST(:peak_rss_mb AS float8[]),
-              CAST(:out_of_memory AS boolean[]))
-    AS e(id, state, reason, exit_code, cpu_s, peak_rss_mb, out_of_memory)
+              CAST(:out_of_memory AS boolean[]), CAST(:started_ats AS timestamptz[]))
+    AS e(id, state, reason, exit_code, cpu_s, peak_rss_mb, out_of_memory, started_at)
   WHERE attempts.id = e.id
   RETURNING attempts.id
 )
-UPDATE tasks SET state = 'succeeded', ended_at = :now, progress = 100
-FROM unnest(CAST(:task_ids AS integer[]), CAST(:attempt_ids AS integer[])) AS s(task_id, attempt_id)
+UPDATE tasks SET state = 'succeeded', ended_at = :now, progress = 100,
+                 started_at = COALESCE(s.started_at, tasks.started_at)
+FROM unnest(CAST(:task_ids AS integer[]), CAST(:attempt_ids AS integer[]), CAST(:task_started_ats AS timestamptz[]))
+  AS s(task_id, attempt_id, started_at)
 CROSS JOIN LATERAL (SELECT t.id FROM tasks t
                     WHERE t.id = s.task_id AND t.attempt_id = s.attempt_id AND t.state = 'running'
                     LIMIT 1 FOR UPDATE) AS done
