@@ -124,6 +124,33 @@ def test_submit_cmd_wait_and_log(db_cli: Cli) -> None:
     assert "succeeded" in human and "2/2" in human
 
 
+def test_a_frames_log_is_found_by_job_and_frame(db_cli: Cli) -> None:
+    """"Frame 7 of job 12 looks wrong": `log --job --frame` finds its task (a stepped chunk, a list of
+    frames, one of several layers), and says clearly when no task or several render it."""
+    cli = db_cli
+    stepped = cli.submit_cmd("--frames", "1-9x2", "--chunk", "2", "--", "echo", "frames", "{start}", "to", "{end}")
+    # 1-10:3 is 1,4,7,10 then 3,6,9 then 2,5,8; its second chunk "10,3,5" is not bounded by 10 and 5
+    listed = cli.submit_cmd("--frames", "1-10:3", "--chunk", "3", "--", "echo", "list", "{start}", "to", "{end}")
+    layered = cli.farm.api.post("/jobs", {"name": "two layers", "layers": [
+        {"name": name, "frames": "1-2", "args": {"command": ["echo", name, "{frame}"]}} for name in ("beauty", "mask")]})
+    for job_id in (stepped, listed, layered["id"]):
+        assert cli("wait", str(job_id), "--timeout", "60").returncode == 0
+
+    assert cli("log", "--job", str(stepped), "--frame", "7").stdout == "frames 5 to 7\n"
+    (task,) = cli.json("tasks", str(stepped), "--frame", "9")["items"]
+    assert task["frames"] == "9"
+    assert cli("log", "--job", str(listed), "--frame", "3").stdout == "list 10 to 5\n"
+    missing = cli("log", "--job", str(listed), "--frame", "11", check=False)
+    assert missing.returncode == 1 and f"job {listed} has no task rendering frame 11" in missing.stderr
+    assert cli.json("tasks", str(stepped), "--frame", "4")["total"] == 0
+
+    several = cli("log", "--job", str(layered["id"]), "--frame", "2", check=False)
+    assert several.returncode == 1 and "is in 2 tasks" in several.stderr and "--layer" in several.stderr
+    assert cli("log", "--job", str(layered["id"]), "--frame", "2", "--layer", "mask").stdout == "mask 2\n"
+    mixed = cli("log", "12", "--frame", "2", check=False)
+    assert mixed.returncode == 2 and "--frame" in mixed.stderr
+
+
 def test_failing_command_makes_wait_exit_1(db_cli: Cli) -> None:
     cli = db_cli
     job_id = cli.submit_cmd("--retries", "0", "--", "false")

@@ -187,6 +187,7 @@ def tasks(
     job_id: JobArg,
     layer: Annotated[str | None, typer.Option("--layer", "-l", help="Only this layer.")] = None,
     state: Annotated[str | None, typer.Option("--state", help="Only tasks in this state.")] = None,
+    frame: Annotated[int | None, typer.Option("--frame", help="Only the tasks that render this frame.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1)] = None,
     offset: Annotated[int | None, typer.Option("--offset", min=0)] = None,
     json_out: JsonOpt = False,
@@ -195,7 +196,7 @@ def tasks(
 ) -> None:
     """List the tasks of a job."""
     with connect(server, token) as client:
-        answer = client.tasks(job_id, layer=layer, state=state, limit=limit, offset=offset)
+        answer = client.tasks(job_id, layer=layer, state=state, limit=limit, offset=offset, frame=frame)
     if json_out:
         emit_json(answer)
     else:

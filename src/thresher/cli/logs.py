@@ -84,21 +84,55 @@ def _log_json(client: Thresher, attempt_id: int, follow: bool) -> None:
     emit_json({"attempt_id": attempt_id, "log": text})
 
 
+def task_of_frame(client: Thresher, job_id: int, frame: int, layer: str | None) -> int:
+    """The task of job `job_id` that renders `frame` (of `layer`); a clear error when none or several do."""
+    found = client.tasks(job_id, layer=layer, frame=frame, limit=50).items
+    if not found:
+        fail(f"job {job_id} has no task rendering frame {frame}" + (f" in layer {layer!r}" if layer else ""))
+    if len(found) > 1:
+        which = ", ".join(f"{t.id} (layer {t.layer}" + (f", {_part(t.part)}" if t.part else "") + ")" for t in found)
+        fail(f"frame {frame} of job {job_id} is in {len(found)} tasks: {which}; "
+             + ("give a task id" if len({t.layer for t in found}) == 1 else "pick one with --layer, or give a task id"))
+    return found[0].id
+
+
+def _part(part: dict[str, object]) -> str:
+    if "tile" in part:
+        return f"tile {part['tile']}"
+    return f"wedge {part.get('wedge')!r}"
+
+
 def log(
-    target: Annotated[str, typer.Argument(metavar="TASK_OR_ATTEMPT", show_default=False,
-                                          help="Task id (its latest attempt), or attempt id written a123.")],
+    target: Annotated[str | None, typer.Argument(
+        metavar="[TASK_OR_ATTEMPT]", show_default=False,
+        help="Task id (its latest attempt), or attempt id written a123; or none with --job and --frame.")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the attempt ends.")] = False,
     attempt: Annotated[int | None, typer.Option("--attempt", "-a", min=1,
                                                 help="Which try of the task (1 = first).")] = None,
+    job: Annotated[int | None, typer.Option("--job", "-j", min=1, help="With --frame: the job.")] = None,
+    frame: Annotated[int | None, typer.Option("--frame", help="The task of --job that renders this frame.")] = None,
+    layer: Annotated[str | None, typer.Option("--layer", "-l",
+                                              help="With --frame: the layer, where several render it.")] = None,
     json_out: Annotated[bool, typer.Option(
         "--json", help="Print {attempt_id, log} as one JSON document; with --follow one {attempt_id, data} "
                        "line per piece.")] = False,
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Print the log of a task's latest attempt (or of the given one)."""
-    kind, number = parse_log_target(target)
+    """Print the log of a task's latest attempt (or of the given one); `--job 12 --frame 1042` finds the task."""
+    by_frame = frame is not None or job is not None
+    if by_frame and (target is not None or frame is None or job is None):
+        raise typer.BadParameter("--job and --frame go together, instead of a task or attempt id",
+                                 param_hint="--frame")
+    if not by_frame and target is None:
+        raise typer.BadParameter("give a task id, an attempt id (a123), or --job and --frame",
+                                 param_hint="TASK_OR_ATTEMPT")
+    if not by_frame and layer is not None:
+        raise typer.BadParameter("--layer goes with --job and --frame", param_hint="--layer")
+    kind, number = parse_log_target(target) if target is not None else ("task", 0)
     with connect(server, token) as client:
+        if job is not None and frame is not None:
+            number = task_of_frame(client, job, frame, layer)
         if kind == "attempt":
             if attempt is not None:
                 raise typer.BadParameter("--attempt goes with a task id, not an attempt id")

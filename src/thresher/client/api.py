@@ -150,10 +150,10 @@ class Thresher:
         return FailureSummary.model_validate(self.http.get(f"/jobs/{_seg(job_id)}/failures"))
 
     def tasks(self, job_id: int, layer: str | None = None, state: str | None = None,
-              limit: int | None = None, offset: int | None = None) -> Page[Task]:
-        """One page of the tasks of one job."""
+              limit: int | None = None, offset: int | None = None, frame: int | None = None) -> Page[Task]:
+        """One page of the tasks of one job (with `frame`: those that render that frame)."""
         return Page[Task].model_validate(self.http.get(f"/jobs/{_seg(job_id)}/tasks", layer=layer, state=state,
-                                                       limit=limit, offset=offset))
+                                                       limit=limit, offset=offset, frame=frame))
 
     def all_tasks(self, job_id: int, layer: str | None = None, state: str | None = None,
                   page: int = PAGE) -> list[Task]:

@@ -24,6 +24,14 @@ _SIMPLE_RANGE = re.compile(r"^\s*(-?\d+)(?:\s*-\s*(-?\d+)(?:x(\d+))?)?\s*$")
 _STEPPED_RANGE = re.compile(r"^\s*(-?\d+)\s*-\s*(-?\d+)\s*([xy:])\s*(-?\d+)\s*$")
 
 
+def holds(frames: str, frame: int) -> bool:
+    """Whether a task's frame string (a chunk's `frames`) includes `frame`; false for one that cannot be read."""
+    try:
+        return frame in fileseq.FrameSet(frames)
+    except (fileseq.ParseException, ValueError):
+        return False
+
+
 class FrameSpecError(ValueError):
     """A frame spec that cannot be read; the message says what is wrong in plain words."""
 

@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from thresher.model.failure_summary import FailedAttempt, failure_line, group_failures
 from thresher.model.fit import gpu_indices, node_free
+from thresher.model.frames import holds
 from thresher.model.log_times import LineTimes
 from thresher.model.spec import MAX_ID
 from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_STATES, TaskState, job_state_from_counts
@@ -196,10 +197,14 @@ def _rows(result: Any) -> list[dict[str, Any]]:
 
 
 def list_tasks(conn: Connection, job_id: int, *, layer: str | None, state: str | None, limit: int,
-               offset: int) -> Page[Task]:
+               offset: int, frame: int | None = None) -> Page[Task]:
     _known("job", job_id)
     if conn.execute(q.JOB_EXISTS, {"job_id": job_id}).first() is None:
         raise NotFound(f"no job with id {job_id}")
+    if frame is not None:  # "frame 1042 failed": the task (or tiles, or layers' tasks) rendering it
+        near = conn.execute(q.tasks_near_frame(layer, state), {"job_id": job_id, "frame": frame})
+        found = [r for r in _rows(near) if r.pop("frame_step") or holds(r["frames"], frame)]
+        return Page[Task](items=_TASKS.validate_python(found[offset:offset + limit]), total=len(found))
     total = conn.execute(q.count_tasks(layer, state), {"job_id": job_id}).scalar() or 0
     rows = conn.execute(q.page_of_tasks(layer, state, limit=limit, offset=offset), {"job_id": job_id})
     return Page[Task](items=_TASKS.validate_python(_rows(rows)), total=total)

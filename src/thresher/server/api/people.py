@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
 
 from thresher.model.dry_run import dry_run
+from thresher.model.frames import MAX_FRAME_NUMBER
 from thresher.model.inspection import inspect_spec
 from thresher.model.paths import OS_NAMES, normalize_os
 from thresher.model.permissions import member_refusal, on_behalf_refusal, priority_refusal
@@ -90,6 +91,9 @@ TaskStates = Annotated[str | None, AfterValidator(_states(list(TaskState))),
                        Query(description=f"one or more of {', '.join(TaskState)}, comma separated")]
 NodeIdent = Annotated[str, AfterValidator(_plain)]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+FrameNumber = Annotated[int | None, Query(ge=-MAX_FRAME_NUMBER, le=MAX_FRAME_NUMBER,
+                                          description="only the tasks that render this frame (one per layer, "
+                                                      "or per tile or wedge value)")]
 
 
 def _limit(default: int, most: int) -> Any:
@@ -210,9 +214,9 @@ def job_failures(request: Request, job_id: JobId) -> FailureSummary:
 @router.get("/jobs/{job_id}/tasks", summary="List a job's tasks with filters and paging", operation_id="list_tasks", dependencies=[permit("job.read")],
             tags=["tasks"], response_model=Page[Task], responses=_ONE)
 def list_tasks(request: Request, job_id: JobId, layer: Text = None, state: TaskStates = None,
-               limit: int = _limit(1000, 100_000), offset: Offset = 0) -> Page[Task]:
+               frame: FrameNumber = None, limit: int = _limit(1000, 100_000), offset: Offset = 0) -> Page[Task]:
     with ctx(request).db.read() as conn:
-        return views.list_tasks(conn, job_id, layer=layer, state=state, limit=limit, offset=offset)
+        return views.list_tasks(conn, job_id, layer=layer, state=state, limit=limit, offset=offset, frame=frame)
 
 
 def _job_action(server: ServerContext, fn: Any, job_id: int, *args: Any) -> Job:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, bindparam, false, func, select
+from sqlalchemy import BigInteger, Select, and_, bindparam, case, false, func, or_, select, true
 
 from thresher.model.states import TaskState
 from thresher.server.db.tables import attempts, folders, jobs, layers, log_chunks, nodes, tasks
@@ -139,6 +139,24 @@ def page_of_tasks(layer: str | None, state: str | None, *, limit: int, offset: i
     """One page of the tasks of the job `:job_id` matching a task list's filters, in layer and frame order."""
     return (_TASK_ROWS.where(*_task_filters(layer, state)).order_by(layers.c.idx, tasks.c.idx)
             .limit(limit).offset(offset))
+
+
+_FRAME = bindparam("frame", type_=BigInteger)
+
+
+def tasks_near_frame(layer: str | None, state: str | None) -> Select[Any]:
+    """The tasks of the job `:job_id` (a task list's filters) that may hold frame `:frame`, with their
+    `frame_step`: exactly those of the chunks that are one arithmetic run (start..end by step, either way),
+    and every chunk that is not (`frame_step` 0: the `y` and `:` specs' chunks, whose first and last frames
+    do not bound the rest), which the caller checks (`model.frames.holds`). A frame is in a few tasks at
+    most (one per layer, or per tile or wedge value), so there is no paging here."""
+    in_range = or_(and_(tasks.c.frame_start <= _FRAME, tasks.c.frame_end >= _FRAME),
+                   and_(tasks.c.frame_start >= _FRAME, tasks.c.frame_end <= _FRAME))
+    # Within its range the distance to the first frame fits in 64 bits (a CASE is evaluated in order).
+    on_run = case((tasks.c.frame_step == 0, true()),
+                  (in_range, (_FRAME - tasks.c.frame_start) % func.nullif(tasks.c.frame_step, 0) == 0), else_=false())
+    return (_TASK_ROWS.add_columns(tasks.c.frame_step).where(*_task_filters(layer, state), on_run)
+            .order_by(layers.c.idx, tasks.c.idx))
 
 
 # One task row (as in a page of tasks).
