@@ -97,8 +97,8 @@ def test_follow_log_follows_offsets_until_complete() -> None:
 def test_all_tasks_pages() -> None:
     http = ScriptedHttp([{"items": [task(1), task(2)], "total": 3}, {"items": [task(3)], "total": 3}])
     assert [t.id for t in Thresher(http=http).all_tasks(9, page=2)] == [1, 2, 3]
-    assert [params for _, params in http.calls] == [{"layer": None, "state": None, "limit": 2, "offset": 0},
-                                                    {"layer": None, "state": None, "limit": 2, "offset": 2}]
+    assert [params for _, params in http.calls] == [{"layer": None, "state": None, "limit": 2, "offset": 0, "frame": None},
+                                                    {"layer": None, "state": None, "limit": 2, "offset": 2, "frame": None}]
 
 
 def test_all_nodes_stops_at_an_empty_page() -> None:

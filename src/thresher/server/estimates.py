@@ -8,7 +8,7 @@ job listing: it costs a few reads per job).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Sequence
 
 from sqlalchemy import Connection
 
@@ -38,9 +38,10 @@ def wire(est: rule.Estimate, now: datetime) -> Estimate:
                     eta_at=at, confidence=est.confidence, basis=est.basis, reason=est.reason)
 
 
-def job_estimates(conn: Connection, job_id: int, layer_rows: list[Any], now: datetime
+def job_estimates(conn: Connection, job_id: int, layer_rows: list[Any], counts: Sequence[Any], now: datetime
                   ) -> tuple[Estimate, dict[int, Estimate]]:
-    """The job's estimate and each layer's (by layer id)."""
+    """The job's estimate and each layer's (by layer id); `counts`: the job's `queries.views.LAYER_COUNTS`
+    rows (tasks and frames per layer and state), which the job page has read already."""
     epoch = datetime(2000, 1, 1, tzinfo=now.tzinfo)
     finished: dict[int, list[rule.Finished]] = {}
     for layer in layer_rows:
@@ -51,7 +52,7 @@ def job_estimates(conn: Connection, job_id: int, layer_rows: list[Any], now: dat
             rule.Running(elapsed_s=_seconds(run.started_at, now), progress=run.progress, frames=run.frames or 1))
     left: dict[int, list[int]] = {}
     totals: dict[int, list[int]] = {}
-    for r in conn.execute(q.FRAMES_BY_LAYER_STATE, {"job_id": job_id}):
+    for r in counts:
         frames = int(r.frames or 0)
         t = totals.setdefault(r.layer_id, [0, 0])
         t[0], t[1] = t[0] + r.n, t[1] + frames

@@ -139,7 +139,8 @@ def get_job(conn: Connection, job_id: int) -> Job:
     if row is None:
         raise NotFound(f"no job with id {job_id}")
     layer_counts: dict[int, dict[str, int]] = {}
-    for r in conn.execute(q.LAYER_COUNTS, {"job_id": job_id}):
+    count_rows = conn.execute(q.LAYER_COUNTS, {"job_id": job_id}).all()
+    for r in count_rows:
         layer_counts.setdefault(r.layer_id, _empty_counts())[r.state] = r.n
     for layer_id, part in ((row.summary or {}).get("layers") or {}).items():  # archived: its tasks are gone
         layer_counts[int(layer_id)] = _archived_counts(part)
@@ -150,7 +151,7 @@ def get_job(conn: Connection, job_id: int) -> Job:
     running = _sums(conn, q.RUNNING_PROGRESS_BY_LAYER, {"job_id": job_id}) if job_counts[TaskState.RUNNING] else {}
     layer_rows = list(conn.execute(q.LAYERS_OF_JOB, {"job_id": job_id}))
     pending, by_layer = why.pending_reasons(conn, row, layer_rows, layer_counts)
-    job_eta, layer_eta = estimates.job_estimates(conn, job_id, layer_rows, utcnow())
+    job_eta, layer_eta = estimates.job_estimates(conn, job_id, layer_rows, count_rows, utcnow())
     layers = [layer_view(layer, layer_counts.get(layer.id, _empty_counts()), running.get(layer.id, 0.0),
                          by_layer.get(layer.id)).model_copy(update={"estimate": layer_eta.get(layer.id)})
               for layer in layer_rows]

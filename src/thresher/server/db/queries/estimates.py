@@ -8,7 +8,7 @@ arithmetic differently), and so are medians (neither database has one both spell
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 
 from thresher.model.states import AttemptState, TaskState
 from thresher.server.db.tables import attempts, tasks
@@ -25,12 +25,6 @@ FINISHED_OF_LAYER = (select(tasks.c.layer_id, tasks.c.frame_count.label("frames"
                      .where(tasks.c.layer_id == bindparam("layer_id"), tasks.c.state == TaskState.SUCCEEDED,
                             attempts.c.state == AttemptState.SUCCEEDED, attempts.c.ended_at.is_not(None))
                      .order_by(tasks.c.id.desc()).limit(SAMPLES_PER_LAYER))
-
-# Tasks of one job per layer and state, with the frames they hold.
-FRAMES_BY_LAYER_STATE = (select(tasks.c.layer_id, tasks.c.state, func.count().label("n"),
-                                func.sum(tasks.c.frame_count).label("frames"))
-                         .where(tasks.c.job_id == bindparam("job_id"))
-                         .group_by(tasks.c.layer_id, tasks.c.state))
 
 # The running tasks of one job: their layer, frames, progress and when their live attempt started.
 RUNNING_OF_JOB = (select(tasks.c.layer_id, tasks.c.frame_count.label("frames"), tasks.c.progress,
