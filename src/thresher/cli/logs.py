@@ -104,7 +104,7 @@ def _part(part: dict[str, object]) -> str:
 
 def log(
     target: Annotated[str | None, typer.Argument(
-        metavar="[TASK_OR_ATTEMPT]", show_default=False,
+        metavar="TASK_OR_ATTEMPT", show_default=False,
         help="Task id (its latest attempt), or attempt id written a123; or none with --job and --frame.")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the attempt ends.")] = False,
     attempt: Annotated[int | None, typer.Option("--attempt", "-a", min=1,
