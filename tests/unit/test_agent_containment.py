@@ -21,10 +21,21 @@ import pytest
 
 from thresher.agent.cgroup import CgroupHost, cgroup2_mount, favors_dynmods, own_cgroup
 from thresher.agent.recovery import recover_leftovers
+from thresher.agent.runner import TaskRunner
 from thresher.agent.spool import Spool
+from thresher.wire.agent import Assignment
 
 PY = sys.executable
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="subreaper and cgroups are Linux's")
+
+
+@pytest.fixture
+def host() -> CgroupHost:
+    """Where this process may make task cgroups; the test is skipped where it may not."""
+    found, why = CgroupHost.detect()
+    if found is None:
+        pytest.skip(f"cgroups not usable here: {why}")
+    return found
 
 # The agent side: become the subreaper as the daemon does, maybe find cgroups, run one attempt, then
 # say in what state the escaped helper is at the moment the runner returned.
@@ -258,20 +269,15 @@ def test_favordynmods_is_read_from_the_superblock_options() -> None:
     assert not favors_dynmods("35 24 0:30 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory,favordynmods\n")
 
 
-def _runner(host: CgroupHost, tmp_path: Path, attempt_id: int, argv: list[str]):  # type: ignore[no-untyped-def]
-    from thresher.agent.runner import TaskRunner
-    from thresher.wire.agent import Assignment
+def _runner(host: CgroupHost, tmp_path: Path, attempt_id: int, argv: list[str]) -> TaskRunner:
     a = Assignment(attempt_id=attempt_id, task_id=1, job_id=1, job_name="t", layer="l", frames="1", argv=argv)
     return TaskRunner(a, tmp_path / f"{attempt_id}.log", cgroups=host)
 
 
 @linux_only
-def test_a_prepared_cgroup_waits_for_the_start_and_is_removed_on_release(tmp_path: Path) -> None:
+def test_a_prepared_cgroup_waits_for_the_start_and_is_removed_on_release(tmp_path: Path, host: CgroupHost) -> None:
     """The agent makes an attempt's cgroup while the task waits for room and removes it after the report:
     neither the mkdir nor the rmdir is on the way from one task's exit to the next one's start."""
-    host, why = CgroupHost.detect()
-    if host is None:
-        pytest.skip(f"cgroups not usable here: {why}")
     runner = _runner(host, tmp_path, 901, ["/bin/sh", "-c", "sleep 300 & echo started"])
     runner.prepare()
     path = host.base / f"thresher-{os.getpid()}-901"
@@ -287,10 +293,7 @@ def test_a_prepared_cgroup_waits_for_the_start_and_is_removed_on_release(tmp_pat
 
 
 @linux_only
-def test_an_attempt_killed_before_its_start_leaves_no_cgroup(tmp_path: Path) -> None:
-    host, why = CgroupHost.detect()
-    if host is None:
-        pytest.skip(f"cgroups not usable here: {why}")
+def test_an_attempt_killed_before_its_start_leaves_no_cgroup(tmp_path: Path, host: CgroupHost) -> None:
     runner = _runner(host, tmp_path, 902, ["sleep", "300"])
     runner.prepare()
     runner.kill(reason="killed by server")
@@ -301,10 +304,7 @@ def test_an_attempt_killed_before_its_start_leaves_no_cgroup(tmp_path: Path) -> 
 
 
 @linux_only
-def test_a_task_cgroup_counts_cpu_and_kills_everything(tmp_path: Path) -> None:
-    host, why = CgroupHost.detect()
-    if host is None:
-        pytest.skip(f"cgroups not usable here: {why}")
+def test_a_task_cgroup_counts_cpu_and_kills_everything(tmp_path: Path, host: CgroupHost) -> None:
     cg = host.create("probe-test")
     assert cg is not None
     spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.2: pass\ntime.sleep(300)"
@@ -330,10 +330,7 @@ def test_a_task_cgroup_counts_cpu_and_kills_everything(tmp_path: Path) -> None:
 
 
 @linux_only
-def test_cgroups_of_agents_that_are_gone_are_swept(tmp_path: Path) -> None:
-    host, why = CgroupHost.detect()
-    if host is None:
-        pytest.skip(f"cgroups not usable here: {why}")
+def test_cgroups_of_agents_that_are_gone_are_swept(tmp_path: Path, host: CgroupHost) -> None:
     dead = subprocess.Popen(["true"])
     dead.wait()  # a pid no process has now
     stale = host.base / f"thresher-{dead.pid}-12"
