@@ -266,3 +266,30 @@ def test_a_job_with_ten_thousand_tasks_stays_usable(browser: Any, make_farm: Any
         assert "frames" in page.text_content("#tip")
     finally:
         context.close()
+
+
+def test_go_to_the_task_of_a_frame_from_the_job_page(dash: Dash) -> None:
+    """"Frame 7 looks wrong": the job page opens the task that renders it; where two layers render it,
+    both are offered as links; a frame no task renders is said so."""
+    stepped = dash.submit(_py_job("stepped", "print('x')", frames="1-9x2", chunk=2))
+    page = dash.goto(f"/jobs/{stepped}")
+    page.fill("#frame-find input[name=frame]", "7")
+    page.click("#frame-find button")
+    page.wait_for_url("**/tasks/*")
+    (task,) = dash.farm.api.get(f"/jobs/{stepped}/tasks?frame=7")["items"]
+    assert page.url.endswith(f"/tasks/{task['id']}") and task["frames"] == "5-7x2"
+
+    page = dash.goto(f"/jobs/{stepped}")
+    page.fill("#frame-find input[name=frame]", "4")
+    page.click("#frame-find button")
+    page.locator("#frame-found", has_text="no task renders frame 4").wait_for()
+
+    two = dash.submit({"name": "two layers", "project": "browser", "layers": [
+        {"name": name, "frames": "1-3", "args": {"command": ["true"]}} for name in ("beauty", "mask")]})
+    page = dash.goto(f"/jobs/{two}")
+    page.fill("#frame-find input[name=frame]", "2")
+    page.click("#frame-find button")
+    page.locator("#frame-found a", has_text="mask · 2").wait_for()
+    assert page.locator("#frame-found a").count() == 2 and "is in 2 tasks" in page.text_content("#frame-found")
+    page.click("#frame-found a >> text=mask · 2")
+    page.wait_for_url("**/tasks/*")

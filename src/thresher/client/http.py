@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 
@@ -77,8 +78,13 @@ class HttpClient:
 
     def request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
                 timeout: float | None = None) -> Any:
-        """Send one call; return the decoded JSON body, raise ApiError or ServerUnreachable."""
-        clean_params = {k: v for k, v in (params or {}).items() if v is not None}
+        """Send one call; return the decoded JSON body, raise ApiError or ServerUnreachable. A query
+        written into `path` (`/jobs/1/tasks?frame=7`) is kept: httpx drops it when params are passed,
+        which every call does (the agent's finish reports once lost their `?work=1` that way), so it is
+        moved into the params here, those given by name winning."""
+        path, _, query = path.partition("?")
+        clean_params = {**dict(parse_qsl(query, keep_blank_values=True)),
+                        **{k: v for k, v in (params or {}).items() if v is not None}}
         extra: dict[str, Any] = {}
         if timeout is not None:
             extra["timeout"] = timeout

@@ -520,6 +520,36 @@
     return { refresh: reload, apply };
   }
 
+  // ------------------------------------------------------------------ job page: go to a frame
+  // "Frame 1042 looks wrong": the task that renders it (GET /jobs/{id}/tasks?frame=N) opens; where
+  // several do (layers, tiles, wedge values) they are listed as links, and none is said so.
+  if (page === "job") setupFrameFind($("#frame-find"));
+
+  function setupFrameFind(form) {
+    if (!form) return;
+    const said = $("#frame-found", form);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const frame = form.elements.frame.value.trim();
+      said.replaceChildren();
+      try {
+        const found = await api("GET", `/api/v1/jobs/${form.dataset.jobId}/tasks?frame=${encodeURIComponent(frame)}&limit=50`);
+        if (found.items.length === 1) { location.href = `/tasks/${found.items[0].id}`; return; }
+        if (!found.items.length) { said.textContent = `no task renders frame ${frame}`; return; }
+        said.append(`frame ${frame} is in ${found.total} tasks: `);
+        found.items.forEach((task, i) => {
+          const link = document.createElement("a");
+          link.href = `/tasks/${task.id}`;
+          link.textContent = `${task.layer} · ${task.frames}` + (task.part ? ` · ${JSON.stringify(task.part)}` : "");
+          if (i) said.append(", ");
+          said.append(link);
+        });
+      } catch (err) {
+        said.textContent = err instanceof ApiError ? err.explain() : String(err);
+      }
+    });
+  }
+
   // ------------------------------------------------------------------ job page: clone with changes
   // The job's spec as submitted (GET /jobs/{id}), its name, priority and each layer's frames and chunk
   // changed in a small form, submitted as a new job (POST /jobs); the server checks it as any submit.
