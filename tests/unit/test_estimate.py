@@ -149,12 +149,14 @@ def test_node_speed_unknown_without_another_node_to_compare() -> None:
 
 
 def test_words_the_cli_and_the_page_show() -> None:
-    from thresher.model.estimate import Estimate, about, task_words, words
+    from thresher.model.estimate import Estimate, about, task_range_words, task_words, words
     assert [about(s) for s in (20, 90, 1500, 3600, 11400)] == [
         "under a minute", "about 2 min", "about 25 min", "about 1 h", "about 3 h 10 min"]
     est = Estimate(45.0, 30.0, 60.0, 40, 1500.0, "good", "40 finished tasks")
     assert words(est) == "about 25 min, from 40 finished tasks, good"
-    assert task_words(est) == "~45 s/task"
+    assert task_words(est) == "~45 s/task" and task_range_words(est) == "(30–60 s)"
+    short = Estimate(0.24, 0.21, 0.3, 20, 2.0, "good", "20 finished tasks")  # a short task is not "0 s"
+    assert task_words(short) == "~0.2 s/task" and task_range_words(short) == "(0.2–0.3 s)"
     none = Estimate(None, None, None, 0, None, "none", "no estimate yet", "no task of it has finished yet")
     assert words(none) == "no estimate yet: no task of it has finished yet" and task_words(none) == "-"
     assert words(Estimate(1.0, 1.0, 1.0, 3, 0.0, "done", "finished")) == "done"

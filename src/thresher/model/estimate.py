@@ -227,6 +227,8 @@ def node_speed(node_id: int, own: Mapping[int, Sequence[float]],
 class _Shown(Protocol):
     eta_s: float | None
     task_s: float | None
+    low_s: float | None
+    high_s: float | None
     samples: int
     confidence: str
     basis: str
@@ -254,10 +256,22 @@ def words(est: _Shown) -> str:
     return f"{about(est.eta_s)}, from {est.basis}, {est.confidence}"
 
 
+def _seconds(s: float) -> str:
+    """Seconds as a person reads them: tenths below 10 s (a short task of 0.2 s is not "0 s")."""
+    return f"{s:.1f}" if s < 9.95 else f"{s:.0f}"
+
+
 def task_words(est: _Shown) -> str:
-    """A task's estimated time: "~2 min/task" or "-"."""
+    """A task's estimated time: "~2 min/task", "~0.3 s/task" or "-"."""
     if est.task_s is None:
         return "-"
     if est.task_s < 60:
-        return f"~{est.task_s:.0f} s/task"
+        return f"~{_seconds(est.task_s)} s/task"
     return f"~{about(est.task_s).removeprefix('about ')}/task"
+
+
+def task_range_words(est: _Shown) -> str:
+    """The spread of a layer's finished tasks beside `task_words`: "(0.2–0.4 s)", or "" without samples."""
+    if est.low_s is None or est.high_s is None or not est.samples:
+        return ""
+    return f"({_seconds(est.low_s)}–{_seconds(est.high_s)} s)"

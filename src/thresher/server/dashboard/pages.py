@@ -170,9 +170,9 @@ def job_page(request: Request, job_id: int, session: PageSession) -> Response:
 
 def _eta_words(est: dict[str, Any] | None) -> dict[str, str]:
     if est is None:
-        return {"text": "", "task": "–"}
+        return {"text": "", "task": "–", "range": ""}
     shown = SimpleNamespace(**est)
-    return {"text": estimate.words(shown), "task": estimate.task_words(shown)}
+    return {"text": estimate.words(shown), "task": estimate.task_words(shown), "range": estimate.task_range_words(shown)}
 
 
 @router.get("/ui/jobs/{job_id}/grid")
