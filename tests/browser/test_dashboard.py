@@ -293,3 +293,10 @@ def test_go_to_the_task_of_a_frame_from_the_job_page(dash: Dash) -> None:
     assert page.locator("#frame-found a").count() == 2 and "is in 2 tasks" in page.text_content("#frame-found")
     page.click("#frame-found a >> text=mask · 2")
     page.wait_for_url("**/tasks/*")
+
+    wedged = dash.submit({"name": "wedge", "project": "browser", "layers": [
+        {"name": "sim", "frames": "1-2", "wedge": [16, 64], "args": {"command": ["true"]}}]})
+    page = dash.goto(f"/jobs/{wedged}")
+    page.fill("#frame-find input[name=frame]", "1")
+    page.click("#frame-find button")
+    page.locator("#frame-found a", has_text="sim · 1 · wedge 64").wait_for()

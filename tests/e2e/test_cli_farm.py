@@ -147,6 +147,11 @@ def test_a_frames_log_is_found_by_job_and_frame(db_cli: Cli) -> None:
     several = cli("log", "--job", str(layered["id"]), "--frame", "2", check=False)
     assert several.returncode == 1 and "is in 2 tasks" in several.stderr and "--layer" in several.stderr
     assert cli("log", "--job", str(layered["id"]), "--frame", "2", "--layer", "mask").stdout == "mask 2\n"
+    wedged = cli.farm.api.post("/jobs", {"name": "wedge", "layers": [
+        {"name": "sim", "frames": "1-2", "wedge": [16, 64], "args": {"command": ["echo", "{frame}", "{wedge}"]}}]})
+    both = cli("log", "--job", str(wedged["id"]), "--frame", "2", check=False)
+    assert both.returncode == 1 and "wedge 16" in both.stderr and "wedge 64" in both.stderr, both.stderr
+    assert "give a task id" in both.stderr
     mixed = cli("log", "12", "--frame", "2", check=False)
     assert mixed.returncode == 2 and "--frame" in mixed.stderr
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -96,10 +96,11 @@ def task_of_frame(client: Thresher, job_id: int, frame: int, layer: str | None) 
     return found[0].id
 
 
-def _part(part: dict[str, object]) -> str:
+def _part(part: dict[str, Any]) -> str:
+    """A task's part as the job page's Go to frame says it: "tile 1,0" or "wedge 64"."""
     if "tile" in part:
-        return f"tile {part['tile']}"
-    return f"wedge {part.get('wedge')!r}"
+        return "tile " + ",".join(str(n) for n in part["tile"])
+    return f"wedge {json.dumps(part.get('wedge'))}"
 
 
 def log(

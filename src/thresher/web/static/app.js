@@ -525,6 +525,11 @@
   // several do (layers, tiles, wedge values) they are listed as links, and none is said so.
   if (page === "job") setupFrameFind($("#frame-find"));
 
+  // A task's part as `thresher log --frame` says it: "tile 1,0" or "wedge 64".
+  function partLabel(part) {
+    return "tile" in part ? `tile ${part.tile.join(",")}` : `wedge ${JSON.stringify(part.wedge)}`;
+  }
+
   function setupFrameFind(form) {
     if (!form) return;
     const said = $("#frame-found", form);
@@ -540,7 +545,7 @@
         found.items.forEach((task, i) => {
           const link = document.createElement("a");
           link.href = `/tasks/${task.id}`;
-          link.textContent = `${task.layer} · ${task.frames}` + (task.part ? ` · ${JSON.stringify(task.part)}` : "");
+          link.textContent = `${task.layer} · ${task.frames}` + (task.part ? ` · ${partLabel(task.part)}` : "");
           if (i) said.append(", ");
           said.append(link);
         });
