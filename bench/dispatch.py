@@ -223,7 +223,7 @@ def worker_entry(url: str, enroll: str, names: list[str], cores: int, ready_q: A
                  duration: float, wait: float, heartbeat: float, out_q: Any) -> None:
     raise_fd_limit()
     try:
-        import uvloop  # type: ignore[import-not-found]
+        import uvloop
         uvloop.install()
     except ImportError:
         pass
@@ -373,7 +373,7 @@ def throughput(farm: Farm, args: argparse.Namespace) -> dict[str, Any]:
               f"(+{ready_s:.2f}s until all ready)", flush=True)
 
         server_ps = psutil.Process(farm.server.pid) if farm.server and farm.server.pid else None
-        server_tree = [server_ps] + (server_ps.children(recursive=True) if server_ps else [])
+        server_tree = [server_ps, *server_ps.children(recursive=True)] if server_ps else []
 
         def cpu() -> float:
             return cpu_of(server_tree)

@@ -193,6 +193,7 @@ def run(kind: str, url: str, args: argparse.Namespace, root: Path, pg: PostgresS
             p.start()
         joined = await_registered(len(procs), ready_q, out_q, timeout=1800)
         print(f"  {joined:,} agents registered in {time.perf_counter() - started:.1f} s", flush=True)
+        assert farm.server is not None and farm.server.pid is not None
         server = psutil.Process(farm.server.pid)
         opens = time.time() + args.warmup
         times[0], times[1] = opens, opens + args.seconds

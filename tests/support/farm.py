@@ -354,7 +354,7 @@ class Farm:
         self._clients.append(client)
         return client
 
-    def wait_for(self, predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.05,
+    def wait_for(self, predicate: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.05,
                  message: str | None = None) -> T:
         """Call `predicate` until it returns something truthy; return that. Raise FarmError on timeout.
 
