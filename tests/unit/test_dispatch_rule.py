@@ -19,10 +19,12 @@ from thresher.model.dispatch_rule import (
     folder_key,
     limit_key,
     limit_usage_key,
+    limit_use_of,
     parse_limit_key,
     project_key,
     refusal,
     stake_key,
+    units_by_limit,
 )
 from thresher.model.fit import Free, Needs, placement_key
 from thresher.server.dispatch import usable_tag_keys
@@ -86,6 +88,15 @@ def test_a_task_needing_tags_or_a_pool_the_node_lacks_is_passed_over() -> None:
 def test_limit_keys_read_back() -> None:
     assert parse_limit_key(limit_key({"nuke": 1, "houdini-engine": 2})) == (("houdini-engine", 2), ("nuke", 1))
     assert parse_limit_key("") == ()
+
+
+def test_licence_units_held_add_up_by_name() -> None:
+    # One attempt's bookings: its stake's counters (no units) and two licences; a node adds its attempts'.
+    booked = [[stake_key(1, "default"), 4, 0, 0], [limit_usage_key("nuke"), 0, 0, 1],
+              [limit_usage_key("houdini-engine"), 0, 0, 2]]
+    assert limit_use_of(booked) == {"nuke": 1, "houdini-engine": 2}
+    assert units_by_limit([("nuke", 1)], [("nuke", 2), ("arnold", 1)], []) == {"nuke": 3, "arnold": 1}
+    assert units_by_limit() == {}
 
 
 # -- the five properties ------------------------------------------------------------------------

@@ -213,11 +213,16 @@ def booked_keys(project_id: int, folder_id: int | None, limits: tuple[tuple[str,
 
 
 def limit_use_of(bookings: Iterable[Sequence[object]]) -> dict[str, int]:
-    """Licence units per limit name held by these bookings (a node's live attempts)."""
+    """Licence units per limit name held by these bookings (one attempt's stored `booked`)."""
+    return units_by_limit([(key[len(LIMIT_PREFIX):], units) for key, _cores, _gpus, units in bookings
+                           if isinstance(key, str) and key.startswith(LIMIT_PREFIX) and isinstance(units, int)])
+
+
+def units_by_limit(*held: Iterable[tuple[str, int]]) -> dict[str, int]:
+    """Licence units per limit name, added up over what several attempts hold (a node's live ones)."""
     use: dict[str, int] = {}
-    for key, _cores, _gpus, units in bookings:
-        if isinstance(key, str) and key.startswith(LIMIT_PREFIX) and isinstance(units, int):
-            name = key[len(LIMIT_PREFIX):]
+    for pairs in held:
+        for name, units in pairs:
             use[name] = use.get(name, 0) + units
     return use
 

@@ -192,10 +192,7 @@ def _read_requests(conn: Connection, node_ids: list[int], limits: Limits,
         free = node_free(node.cores, node.memory_mb, gpu_indices(node.gpus), live[node_id],
                          ahead.get(node_id, 0) if ahead else 0) if may_take_work(node) else Free(0, 0)
         keys = set(usable_tag_keys(all_keys, node.tags or [], node.pool)) if free.cores >= 1 else set()
-        limit_use: dict[str, int] = {}
-        for attempt in live[node_id]:
-            for name, units in attempt.licences:
-                limit_use[name] = limit_use.get(name, 0) + units
+        limit_use = rule.units_by_limit(*(attempt.licences for attempt in live[node_id]))
         ask = rule.Ask(node_id, free, node.pool, frozenset(node.tags or ()), limit_use,
                        frozenset(blocked.get(node_id, ())))
         requests.append(_Request(node, ask, keys, kills_among(live[node_id])))
