@@ -287,8 +287,10 @@ def test_exr_outputs_preview_as_srgb_thumbnails(make_farm: Any, tmp_path: Path) 
     image = Image.open(BytesIO(thumb.content)).convert("RGB")
     assert image.size == (480, 200)
     grey = image.getpixel((100, 100))
+    assert isinstance(grey, tuple)  # an RGB pixel
     assert all(abs(c - 118) <= 3 for c in grey), grey  # 0.18 linear is 118 in sRGB
     red = image.getpixel((380, 100))
+    assert isinstance(red, tuple)
     assert red[0] >= 250 and red[1] >= 250 and red[2] <= 6, red
     broken = client.get(f"/ui/thumb/{tasks[1]['id']}/0")
     assert broken.status_code == 415 and broken.json()["detail"].startswith("cannot preview EXR beauty.0002.exr")

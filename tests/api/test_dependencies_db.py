@@ -203,9 +203,11 @@ def test_releasing_reads_the_edges_through_their_indexes(tmp_path: Path) -> None
     from thresher.server.db.tables import metadata
     engine = create_engine(f"sqlite:///{tmp_path / 'plan.db'}")
     metadata.create_all(engine)
+    release_where = q.RELEASE_TASKS.whereclause
+    assert release_where is not None
     with engine.connect() as conn:
         for statement, params in ((q.WAITERS_OF_TASKS, {"task_ids": [1, 2]}),
-                                  (select(tasks.c.id).where(q.RELEASE_TASKS.whereclause), {"b_task_ids": [1, 2]}),
+                                  (select(tasks.c.id).where(release_where), {"b_task_ids": [1, 2]}),
                                   (q.COARSE_OF_JOB, {"job_id": 1}), (q.LAYER_FACTS, {"layer_id": 1}),
                                   (q.WAITER_JOBS_OF, {"job_id": 1})):
             sql = statement.params(params).compile(engine, compile_kwargs={"literal_binds": True})

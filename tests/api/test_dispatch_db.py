@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,13 @@ class Bench:
     def node(self, name: str, cores: int = 4, memory_mb: int = 16000, gpus: int = 0, tags: list[str] | None = None) -> int:
         now = utcnow()
         with self.db.write() as conn:
-            return conn.execute(insert(nodes).values(
+            key = conn.execute(insert(nodes).values(
                 name=name, hostname=name, os="linux", instance_id=name, cores=cores, memory_mb=memory_mb,
                 gpus=[{"index": i, "name": "gpu", "memory_mb": 1000, "uuid": f"{name}-{i}"} for i in range(gpus)],
                 tags=tags or [], state="up", admin_state="enabled", last_seen=now, registered_at=now,
-            )).inserted_primary_key[0]
+            )).inserted_primary_key
+            assert key is not None
+            return key[0]
 
     def work(self, node_id: int) -> list[dict[str, Any]]:
         with self.db.write() as conn:
@@ -68,7 +71,7 @@ def layer(name: str = "render", frames: str = "1-4", **kw: Any) -> dict[str, Any
 
 
 @pytest.fixture
-def bench(db_url: str, tmp_path: Path) -> Bench:
+def bench(db_url: str, tmp_path: Path) -> Iterator[Bench]:
     b = Bench(db_url, tmp_path / "data")
     yield b
     b.db.dispose()
@@ -192,7 +195,8 @@ def test_a_task_reported_lost_by_its_agents_fails_at_the_limit(bench: Bench) -> 
                                                    utcnow(), max_losses=2)
     task = _task_row(bench, job)
     assert (task.state, task.lost, changes.ready) == ("failed", 2, 0)
-    assert _attempt_reasons(bench, task.id)[-1].startswith("agent restarted; lost 2 times")
+    last = _attempt_reasons(bench, task.id)[-1]
+    assert last is not None and last.startswith("agent restarted; lost 2 times")
     assert bench.job_state(job) == "failed"
 
 
@@ -353,7 +357,7 @@ def _dry(bench: Bench, fn: Any) -> Any:
             tx.rollback()
 
 
-def _tasks_by_node(answers: list[tuple[list[dict[str, Any]], list[int]]]) -> list[list[tuple[int, list[int]]]]:
+def _tasks_by_node(answers: list[dispatch.Answer]) -> list[list[tuple[int, list[int]]]]:
     return [sorted((a["task_id"], a["gpus"]) for a in answer.assignments) for answer in answers]
 
 

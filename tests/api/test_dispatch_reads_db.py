@@ -44,6 +44,7 @@ def test_a_read_made_longer_gives_the_rows_of_one_longer_read(db: Database) -> N
     _submit(db, 50, "1-4")
     with db.read() as conn:
         project_id = conn.execute(select(tasks.c.project_id)).scalars().first()
+        assert project_id is not None
         rooms = [Room(ANY, 8, 64_000, 0)]
         grown = ProjectReads(conn, rooms, False, Shut())
         assert len(grown.rows(project_id, 4)) == 4
@@ -61,6 +62,7 @@ def test_a_task_no_room_fits_is_not_read(db: Database) -> None:
     _submit(db, 50, "1-5")
     with db.read() as conn:
         project_id = conn.execute(select(tasks.c.project_id)).scalars().first()
+        assert project_id is not None
         # an idle CPU node and a GPU node with two cores left: one room of the largest of each would read the GPU tasks
         rows = ProjectReads(conn, [Room(ANY, 8, 64_000, 0), Room(ANY, 2, 64_000, 2)], False, Shut()).rows(project_id, 5)
         assert [(r.priority, r.gpus) for r in rows] == [(50, 0)] * 5

@@ -3,6 +3,7 @@ and in the command the template built, on both databases."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from thresher.client.http import ApiError
 
 
 @pytest.fixture
-def bench(db_url: str, tmp_path: Path) -> Bench:
+def bench(db_url: str, tmp_path: Path) -> Iterator[Bench]:
     b = Bench(db_url, tmp_path / "data")
     yield b
     b.db.dispose()

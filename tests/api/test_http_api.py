@@ -136,7 +136,7 @@ def test_heartbeat_records_live_usage_and_progress(farm) -> None:
     agent = farm.client(token=node["token"])
     (assignment,) = agent.post("/agent/work", {}, wait=5)["assignments"]
     attempt = assignment["attempt_id"]
-    beat = {"cpu_percent": 50.0, "memory_used_mb": 900, "load": 1.5,
+    beat: dict[str, Any] = {"cpu_percent": 50.0, "memory_used_mb": 900, "load": 1.5,
             "running": [{"attempt_id": attempt, "cpu_s": 3.5, "rss_mb": 120.0, "progress": 40.0}]}
     answer = agent.post("/agent/heartbeat", beat)
     assert answer == {"kill": [], "admin_state": "enabled"}

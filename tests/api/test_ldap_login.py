@@ -170,11 +170,11 @@ def test_wrong_ldap_passwords_lock_the_name_like_local_ones(api: httpx.Client, f
 
 def test_the_dashboard_form_takes_ldap_passwords_and_says_why_it_refuses(farm: Farm) -> None:
     with httpx.Client(base_url=farm.server_url, timeout=30, trust_env=False) as web:
-        answer = dashboard_login(web, "dash", _password("dash"))  # type: ignore[arg-type]
+        answer = dashboard_login(web, "dash", _password("dash"))
         assert answer.status_code == 303 and answer.headers["location"] == "/jobs", answer.text
         assert 'title="logged in as dash, wrangler"' in web.get("/jobs").text
     with httpx.Client(base_url=farm.server_url, timeout=30, trust_env=False) as web:
-        refused = dashboard_login(web, "cook", _password("cook"))  # type: ignore[arg-type]
+        refused = dashboard_login(web, "cook", _password("cook"))
         assert refused.status_code == 403
         assert "Cook logged in to LDAP but is in no group that gives a Thresher role" in refused.text
 

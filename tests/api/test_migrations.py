@@ -73,9 +73,11 @@ def test_an_older_database_is_brought_forward_with_its_queue(db_url: str, tmp_pa
     server = prepare(db_url, tmp_path / "data")  # what a server start does: migrate to the newest
     try:
         with server.db.write() as conn:
-            node = conn.execute(metadata.tables["nodes"].insert().values(
+            key = conn.execute(metadata.tables["nodes"].insert().values(
                 name="n", hostname="n", os="linux", instance_id="n", cores=2, memory_mb=8000, gpus=[], tags=[],
-                state="up", admin_state="enabled", last_seen=utcnow(), registered_at=utcnow())).inserted_primary_key[0]
+                state="up", admin_state="enabled", last_seen=utcnow(), registered_at=utcnow())).inserted_primary_key
+            assert key is not None
+            node = key[0]
             got = assign(conn, node, utcnow())
         assert sorted(a["job_id"] for a in got) == sorted([job, other])  # two projects, one slot each
         with server.db.read() as conn:
@@ -162,9 +164,11 @@ def test_dependencies_of_older_jobs_become_rows_and_still_release(db_url: str, t
         with server.db.write() as conn:
             rows = conn.execute(text("SELECT waiter_job_id, target_job_id, kind, mode FROM dependencies")).all()
             assert [tuple(r) for r in rows] == [(second, first, "job", "success")]
-            node = conn.execute(metadata.tables["nodes"].insert().values(
+            key = conn.execute(metadata.tables["nodes"].insert().values(
                 name="n", hostname="n", os="linux", instance_id="n", cores=1, memory_mb=8000, gpus=[], tags=[],
-                state="up", admin_state="enabled", last_seen=utcnow(), registered_at=utcnow())).inserted_primary_key[0]
+                state="up", admin_state="enabled", last_seen=utcnow(), registered_at=utcnow())).inserted_primary_key
+            assert key is not None
+            node = key[0]
             (a,) = assign(conn, node, utcnow())
             assert a["job_id"] == first
             finish_attempt(conn, node, {"attempt_id": a["attempt_id"], "status": "succeeded", "exit_code": 0,

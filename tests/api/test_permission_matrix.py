@@ -91,7 +91,7 @@ def test_every_operation_lets_through_exactly_whom_its_permission_names(make_far
             for method, path, op in operations:
                 url = re.sub(r"\{(\w+)\}", lambda m, v=values: v[m.group(1)], path)  # type: ignore[misc]
                 params = {"wait": "0"} if op["operationId"] == "ask_for_work" else None
-                body = {} if method in ("post", "put", "patch") else None
+                body: dict[str, Any] | None = {} if method in ("post", "put", "patch") else None
                 answer = http.request(method.upper(), url, headers=headers, json=body, params=params)
                 owner = (caller == "artist_own") if "job_id" in path or "task_id" in path else None
                 allowed = decide(WHO[caller], op["x-permission"], owner) is None
@@ -101,6 +101,6 @@ def test_every_operation_lets_through_exactly_whom_its_permission_names(make_far
                                  f"{answer.status_code} {answer.text[:120]}")
         assert not wrong, "\n".join(wrong)
 
-        refused = http.post(f"{API}/jobs/{other}/kill", headers={"Authorization": f"Bearer {login('alice')}"})
-        assert refused.status_code == 403
-        assert refused.json()["detail"] == f"artist alice may not kill job {other} of bob"
+        kill = http.post(f"{API}/jobs/{other}/kill", headers={"Authorization": f"Bearer {login('alice')}"})
+        assert kill.status_code == 403
+        assert kill.json()["detail"] == f"artist alice may not kill job {other} of bob"

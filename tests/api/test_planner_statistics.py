@@ -25,5 +25,6 @@ def test_a_big_submission_gets_fresh_statistics_once(bench: Bench) -> None:
         time.sleep(0.2)
     with bench.db.read() as conn:
         analyzed = conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = 'tasks'")).scalar()
+    assert analyzed is not None
     assert analyzed >= 8000
     assert statistics.refresh_if_stale(bench.db, ServerSettings()) is False  # fresh now

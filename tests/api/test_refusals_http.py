@@ -26,7 +26,7 @@ def _farm_logs_on_failure(request: pytest.FixtureRequest, shared: Farm) -> None:
 
 
 def _job(farm: Farm, name: str, frames: str = "1") -> dict[str, Any]:
-    return farm.api.post("/jobs", {"name": name, "project": "default", "layers": [  # type: ignore[no-any-return]
+    return farm.api.post("/jobs", {"name": name, "project": "default", "layers": [
         {"name": "render", "frames": frames, "retries": 0, "args": {"command": ["true"]}}]})
 
 

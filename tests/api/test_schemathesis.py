@@ -122,7 +122,7 @@ def _seed(fuzzed: Fuzzed) -> None:
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
     data = tmp_path_factory.mktemp("schemathesis")
-    settings = ServerSettings(work_wait_max_s=0.05, create_unknown_projects=True)  # type: ignore[call-arg]
+    settings = ServerSettings(work_wait_max_s=0.05, create_unknown_projects=True)
     app = create_app(prepare(None, data, settings))
     fuzzed = Fuzzed(app, data, {kind: (data / f"{kind}.token").read_text().strip() for kind in ("admin", "enroll")})
     try:

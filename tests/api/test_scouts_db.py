@@ -4,27 +4,29 @@ failed scout keeps the layer held and says why (`server/scouts.py`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from tests.api.test_dispatch_db import Bench, layer
 
 from thresher.server import lifecycle
 from thresher.server.db.tables import tasks
 from thresher.server.errors import Conflict
 from thresher.server.views import get_job
+from thresher.wire.jobs import Job
 
 
 @pytest.fixture
-def bench(db_url: str, tmp_path: Path) -> Bench:
+def bench(db_url: str, tmp_path: Path) -> Iterator[Bench]:
     b = Bench(db_url, tmp_path / "data")
     yield b
     b.db.dispose()
 
 
-def _tasks(bench: Bench, job_id: int) -> list[Any]:
+def _tasks(bench: Bench, job_id: int) -> Sequence[Row[Any, Any, Any]]:
     with bench.db.read() as conn:
         return conn.execute(select(tasks.c.frames, tasks.c.state, tasks.c.scout)
                             .where(tasks.c.job_id == job_id).order_by(tasks.c.id)).all()
@@ -32,7 +34,7 @@ def _tasks(bench: Bench, job_id: int) -> list[Any]:
 
 def _run_all(bench: Bench, node: int, status: str = "succeeded") -> list[str]:
     """Dispatch to `node` until nothing is given; finish each with `status`; the frames it ran."""
-    ran = []
+    ran: list[str] = []
     while True:
         work = bench.work(node)
         if not work:
@@ -42,7 +44,7 @@ def _run_all(bench: Bench, node: int, status: str = "succeeded") -> list[str]:
             bench.finish(node, a["attempt_id"], status, 0 if status == "succeeded" else 1)
 
 
-def _job(bench: Bench, job_id: int) -> Any:
+def _job(bench: Bench, job_id: int) -> Job:
     with bench.db.read() as conn:
         return get_job(conn, job_id)
 
@@ -79,7 +81,8 @@ def test_manual_release_waits_for_a_person(bench: Bench) -> None:
     assert seen.pending == "held until released: scout frames rendered, waiting for a person to release"
     released, _ = bench.act(lifecycle.release_held, job, "render", "wrangler")
     assert released == ["render"]
-    assert _job(bench, job).layers[0].scout.released_by == "wrangler"  # type: ignore[union-attr]
+    scout = _job(bench, job).layers[0].scout
+    assert scout is not None and scout.released_by == "wrangler"
     assert sorted(_run_all(bench, node), key=int) == ["2", "3", "5", "6"]
     assert bench.job_state(job) == "succeeded"
     with pytest.raises(Conflict):

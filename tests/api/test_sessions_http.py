@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -61,7 +62,7 @@ def lower_limits(farm: Farm, monkeypatch: pytest.MonkeyPatch, per_user: int, per
         monkeypatch.setattr(server.settings, "login_max_failures_per_address", per_address)
 
 
-def dashboard_login(client: TestClient, user: str, password: str) -> Any:
+def dashboard_login(client: httpx.Client, user: str, password: str) -> httpx.Response:  # a TestClient or a real one
     form = client.get("/login?next=/jobs")
     nonce = re.search(r'name="csrf" value="([^"]+)"', form.text)
     assert nonce is not None

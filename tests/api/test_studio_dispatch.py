@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import Row, insert, select, text, update
 from tests.api.test_dispatch_db import Bench, layer
 from tests.support.dispatching import assign
 
@@ -51,7 +52,7 @@ def _all_keys(conn: Any) -> list[str]:
     return list(conn.execute(select(usage_table.c.key)).scalars())
 
 
-def _live(bench: Bench) -> list[Any]:
+def _live(bench: Bench) -> Sequence[Row[*tuple[Any, ...]]]:
     with bench.db.read() as conn:
         return conn.execute(select(attempts).where(attempts.c.state.in_(["running", "killing"]))).all()
 

@@ -3,6 +3,7 @@ layer's chunks say: frames, numbering, and tile or wedge values that COPY's text
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ def _job(**layer: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def db(db_url: str) -> Database:
+def db(db_url: str) -> Iterator[Database]:
     database = Database(db_url)
     database.migrate()
     yield database
@@ -85,5 +86,5 @@ def test_task_rows_must_name_a_layer_of_their_job(db: Database) -> None:
             with db.write() as conn:
                 insert_tasks(conn, {**shared, "layer_id": layer_id}, [(9, "9", 9, 9, 1, 1, None)])
     with db.read() as conn:
-        counts = dict(conn.execute(select(tasks.c.job_id, func.count()).group_by(tasks.c.job_id)).all())
+        counts: dict[int, int] = dict(conn.execute(select(tasks.c.job_id, func.count()).group_by(tasks.c.job_id)).all())
     assert counts == {first: 3, second: 2}

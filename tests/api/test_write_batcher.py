@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
-from thresher.server.db.batcher import WriteBatcher
+from thresher.server.db.batcher import GroupFn, WriteBatcher
 from thresher.server.db.engine import Database
 
 
 @pytest.fixture
-def db(db_url: str) -> Database:
+def db(db_url: str) -> Iterator[Database]:
     database = Database(db_url)
     key = "INTEGER PRIMARY KEY" if database.is_sqlite else "SERIAL PRIMARY KEY"
     with database.write() as conn:
@@ -28,10 +29,10 @@ def _names(db: Database) -> list[str]:
         return [r.name for r in conn.execute(text("SELECT name FROM marks ORDER BY id"))]
 
 
-def _insert(name: str):  # type: ignore[no-untyped-def]
-    def op(conn):  # type: ignore[no-untyped-def]
+def _insert(name: str) -> Callable[[Connection], int]:
+    def op(conn: Connection) -> int:
         conn.execute(text("INSERT INTO marks (name) VALUES (:n)"), {"n": name})
-        return conn.execute(text("SELECT count(*) FROM marks")).scalar()
+        return conn.execute(text("SELECT count(*) FROM marks")).scalar_one()
     return op
 
 
@@ -39,7 +40,7 @@ def test_queued_operations_share_a_transaction_and_a_failure_stays_alone(db: Dat
     batcher = WriteBatcher(db)
     gate = threading.Event()
 
-    def hold(conn):  # type: ignore[no-untyped-def]
+    def hold(conn: Connection) -> str:
         gate.wait(5)  # keeps the writer busy while the next operations queue up
         return "held"
 
@@ -118,19 +119,19 @@ def test_grouped_operations_are_applied_together_reports_before_requests(db: Dat
     gate = threading.Event()
     calls: list[tuple[str, list[str]]] = []
 
-    def make_group(kind: str):  # type: ignore[no-untyped-def]
-        def group(conn, names):  # type: ignore[no-untyped-def]
+    def make_group(kind: str) -> GroupFn:
+        def group(conn: Connection, names: list[str]) -> list[int]:
             calls.append((kind, list(names)))
-            out = []
+            out: list[int] = []
             for name in names:
                 conn.execute(text("INSERT INTO marks (name) VALUES (:n)"), {"n": f"{kind}-{name}"})
-                out.append(conn.execute(text("SELECT count(*) FROM marks")).scalar())
+                out.append(conn.execute(text("SELECT count(*) FROM marks")).scalar_one())
             return out
         return group
 
     asks, reports = make_group("ask"), make_group("report")
 
-    async def main(items: list[tuple[object, str, int]]) -> list[object]:
+    async def main(items: list[tuple[GroupFn, str, int]]) -> list[object]:
         first = asyncio.ensure_future(batcher.run(lambda conn: gate.wait(5)))
         await asyncio.sleep(0.1)
         rest = [asyncio.ensure_future(batcher.run_grouped(group, name, rank)) for group, name, rank in items]
@@ -160,7 +161,7 @@ def test_operations_run_together_share_one_commit_even_with_an_idle_writer(db: D
     are one batch, applied in rank order; a failing part fails alone, the others are kept."""
     batcher = WriteBatcher(db)
 
-    def grouped(conn, names):  # type: ignore[no-untyped-def]
+    def grouped(conn: Connection, names: list[str]) -> list[int]:
         return [_insert(name)(conn) for name in names]
 
     async def main() -> list[list[object]]:
@@ -194,8 +195,8 @@ def test_an_operation_postgresql_aborts_to_break_a_deadlock_runs_again(db: Datab
     both_hold_one = threading.Barrier(2)
     runs: list[str] = []
 
-    def crossing(first: str, second: str):  # type: ignore[no-untyped-def]
-        def op(conn):  # type: ignore[no-untyped-def]
+    def crossing(first: str, second: str) -> Callable[[Connection], str]:
+        def op(conn: Connection) -> str:
             runs.append(first)
             conn.execute(text("UPDATE marks SET name = name WHERE name = :n"), {"n": first})
             if runs.count(first) == 1:  # the first run only: a run again must not wait for the other
@@ -206,9 +207,9 @@ def test_an_operation_postgresql_aborts_to_break_a_deadlock_runs_again(db: Datab
 
     writers = [WriteBatcher(db), WriteBatcher(db)]
 
-    async def main() -> list[object]:
-        return await asyncio.gather(writers[0].run(crossing("x", "y")), writers[1].run(crossing("y", "x")),
-                                    return_exceptions=True)
+    async def main() -> list[str | BaseException]:  # gather gives a list (typeshed says a tuple of two)
+        return list(await asyncio.gather(writers[0].run(crossing("x", "y")), writers[1].run(crossing("y", "x")),
+                                         return_exceptions=True))
 
     try:
         results = asyncio.run(main())
@@ -226,9 +227,9 @@ def test_operations_that_may_wait_are_held_and_queued_together(db: Database) -> 
     they come one after the other, far apart for the writer; one that may not wait goes at once."""
     batcher = WriteBatcher(db)
 
-    def insert_all(conn, names):  # type: ignore[no-untyped-def]
+    def insert_all(conn: Connection, names: list[str]) -> list[int]:
         conn.execute(text("INSERT INTO marks (name) VALUES (:n)"), [{"n": n} for n in names])
-        return [conn.execute(text("SELECT count(*) FROM marks")).scalar()] * len(names)
+        return [conn.execute(text("SELECT count(*) FROM marks")).scalar_one()] * len(names)
 
     async def main() -> tuple[list[object], object]:
         held = []

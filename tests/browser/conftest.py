@@ -84,7 +84,7 @@ def new_page(browser: Any, width: int = 1440, height: int = 900) -> tuple[Any, A
     blocked: list[str] = []
     page.on("console", lambda message: blocked.append(message.text)
             if "Content Security Policy" in message.text else None)
-    page.csp_blocked = blocked  # type: ignore[attr-defined]
+    page.csp_blocked = blocked
     return context, page
 
 

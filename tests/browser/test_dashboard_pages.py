@@ -154,7 +154,7 @@ def test_projects_page_draws_its_chart(browser: Any, make_farm: Any) -> None:
         page.goto(farm.server_url + "/projects")
         chart = page.locator('[data-project="show"] svg.usage-chart')
         chart.wait_for()
-        assert chart.bounding_box()["width"] > 300  # type: ignore[index]
+        assert chart.bounding_box()["width"] > 300
         assert chart.locator("polyline.run").get_attribute("points")
         assert chart.locator("line.guarantee").count() == 1 and chart.locator("line.cap").count() == 1
         page.click("nav a[href='/projects']")

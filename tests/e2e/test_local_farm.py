@@ -8,7 +8,9 @@ import json
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import psutil
@@ -40,7 +42,11 @@ def _agent_pid(farm: subprocess.Popen[str], name: str) -> int:
     raise AssertionError(f"no agent process named {name}")
 
 
-def _eventually(check, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+def _eventually(check: Callable[[], T | None], timeout: float = 60.0) -> T:
+    """What `check` gives once it gives something (true), within `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()

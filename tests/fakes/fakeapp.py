@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import time
+from typing import overload
 
 MODE = os.environ.get("FAKE_RENDER_MODE", "ok")
 DELAY = float(os.environ.get("FAKE_RENDER_DELAY", "0") or 0)
@@ -46,6 +47,10 @@ def write(path: str, app: str, frame: int) -> None:
         f.write(f"{app} frame {frame}\n")
 
 
+@overload
+def opt(argv: list[str], name: str) -> str | None: ...
+@overload
+def opt(argv: list[str], name: str, default: str) -> str: ...
 def opt(argv: list[str], name: str, default: str | None = None) -> str | None:
     if name in argv:
         return argv[argv.index(name) + 1]
@@ -53,6 +58,21 @@ def opt(argv: list[str], name: str, default: str | None = None) -> str | None:
         if arg.startswith(name + "="):
             return arg.split("=", 1)[1]
     return default
+
+
+def need(argv: list[str], name: str) -> str:
+    """The value of an option the command line must have (the agent's templates always write it)."""
+    value = opt(argv, name)
+    if value is None:
+        raise SystemExit(f"{name} is required")
+    return value
+
+
+def search(pattern: str, text: str, flags: int = 0) -> re.Match[str]:
+    """The first match of what the command line or the scene file always holds."""
+    m = re.search(pattern, text, flags)
+    assert m is not None, f"no {pattern!r} in {text!r}"
+    return m
 
 
 def frames_of(text: str) -> list[int]:
@@ -108,7 +128,7 @@ def maya(argv: list[str]) -> int:
             "redshift": "[Redshift] ERROR: License acquisition failed: no license available",
             "renderman": "R50004 {SEVERE}  Unable to check out a RenderMan license",
         }.get(renderer, "// Error: Scene failed to load: license not available"))
-    start, end, step = int(opt(argv, "-s")), int(opt(argv, "-e")), int(opt(argv, "-b", "1"))
+    start, end, step = int(need(argv, "-s")), int(need(argv, "-e")), int(opt(argv, "-b", "1"))
     # Maya's file name conventions (-fnc), as the real one names its images; the scene's own setting
     # (here name.#.ext, 4 digits, exr) when a flag is not given
     name, ext, digits = opt(argv, "-im", "a"), opt(argv, "-of", "exr"), "#" * int(opt(argv, "-pad", "4"))
@@ -165,15 +185,15 @@ def kick(argv: list[str]) -> int:
 # --------------------------------------------------------------------------------------------- Houdini
 def hython(argv: list[str]) -> int:
     code = opt(argv, "-c") or ""
-    scene = re.search(r"hipFile\.load\('([^']*)'", code).group(1)
+    scene = search(r"hipFile\.load\('([^']*)'", code).group(1)
     if not os.path.exists(scene):
         say("Traceback (most recent call last):")
         say(f"hou.OperationFailed: The attempted operation failed. Unable to open file: {scene}")
         return 1
     if MODE == "fatal":
         return fatal("Error: ROP /out/mantra1 failed to render: licence check out failed")
-    start, end, step = (int(x) for x in re.search(r"frame_range=\((-?\d+), (-?\d+), (\d+)\)", code).groups())
-    output = re.search(r"output = (None|'[^']*')", code).group(1)
+    start, end, step = (int(x) for x in search(r"frame_range=\((-?\d+), (-?\d+), (\d+)\)", code).groups())
+    output = search(r"output = (None|'[^']*')", code).group(1)
     pattern = output.strip("'") if output != "None" else None  # as Houdini: $F4 expands, # does not
     for frame in range(start, end + 1, step):
         say(f"Rendering frame {frame}")
@@ -193,7 +213,7 @@ def husk(argv: list[str]) -> int:
         return 1
     if MODE == "fatal":
         return fatal("[ERROR] Delegate BRAY_HdKarma failed: licence check out failed")
-    start, count, inc = int(opt(argv, "--frame")), int(opt(argv, "--frame-count", "1")), int(opt(argv, "--frame-inc", "1"))
+    start, count, inc = int(need(argv, "--frame")), int(opt(argv, "--frame-count", "1")), int(opt(argv, "--frame-inc", "1"))
     out = opt(argv, "-o")
     for n in range(count):
         frame = start + n * inc
@@ -220,7 +240,7 @@ def nuke(argv: list[str]) -> int:
         return 1
     if MODE == "fatal":
         return fatal("ERROR: Write1: Error writing file: No space left on device")
-    pattern = re.search(r"^\s*file\s+(\S+)", text, re.M).group(1)
+    pattern = search(r"^\s*file\s+(\S+)", text, re.M).group(1)
     frames = [f for i, a in enumerate(argv) if a == "-F" for f in frames_of(argv[i + 1])]
     for n, frame in enumerate(frames, 1):
         say(f"Frame {frame} ({n} of {len(frames)})")
@@ -239,15 +259,15 @@ def katana(argv: list[str]) -> int:
         say(f"[ERROR python.BatchRender]: cannot parse frame range {frames_text!r}")
         return 1
     try:
-        text = open(scene).read()
+        text = open(need(argv, "--katana-file")).read()
     except OSError:
         say(f"[ERROR python.BatchRender]: Katana file not found: {scene}")
         return 1
     if MODE == "fatal":
         return fatal("[ERROR python.RenderLog]: Render failed (renderboot crashed)")
-    pattern = re.search(r"^output=(\S+)", text, re.M).group(1)
+    pattern = search(r"^output=(\S+)", text, re.M).group(1)
     node = opt(argv, "--render-node")
-    for frame in frames_of(frames_text):
+    for frame in frames_of(need(argv, "-t")):
         say(f"[INFO python.BatchRender]: Rendering frame {frame} of node {node}")
         for pct in (0, 50, 100):
             say(f"[INFO python.RenderLog]: R00001 {pct}% done")
@@ -266,10 +286,10 @@ def vray(argv: list[str]) -> int:
         return 1
     if MODE == "fatal":
         return fatal(f"{stamp} error: Could not obtain a license")
-    img = opt(argv, "-imgFile")
+    img = need(argv, "-imgFile")
     base, ext = os.path.splitext(img)
     try:
-        frames = vray_frames_of(opt(argv, "-frames"))
+        frames = vray_frames_of(need(argv, "-frames"))
     except ValueError as exc:
         say(f"{stamp} error: Invalid frame range item \"{exc}\" in -frames={opt(argv, '-frames')}")
         return 1
@@ -295,9 +315,9 @@ def redshift(argv: list[str]) -> int:
     if MODE == "fatal":
         return fatal("ERROR: License acquisition failed: no license available")
     frame = int(re.findall(r"\d+", os.path.basename(scene))[-1])
-    pattern = re.search(r"^output=(\S+)", text, re.M).group(1)
+    pattern = search(r"^output=(\S+)", text, re.M).group(1)
     if "-oip" in argv:
-        pattern = os.path.join(opt(argv, "-oip"), os.path.basename(pattern))
+        pattern = os.path.join(need(argv, "-oip"), os.path.basename(pattern))
     for block in (1, 24, 48):
         say(f"    Block {block}/48 (0,0) rendered by GPU 0 in 3ms")
         if block == 24:
@@ -308,7 +328,7 @@ def redshift(argv: list[str]) -> int:
 
 # --------------------------------------------------------------------------------------------- ffmpeg
 def ffmpeg(argv: list[str]) -> int:
-    pattern = opt(argv, "-i")
+    pattern = need(argv, "-i")
     start = int(opt(argv, "-start_number", "0"))
     count = int(opt(argv, "-frames:v", "1"))
     out = argv[-1]

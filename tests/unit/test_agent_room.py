@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from thresher.agent.room import Room, Ticket
 
@@ -23,7 +24,7 @@ def _enter_in_thread(room: Room, name: str, cores: int, memory_mb: int, log: lis
     return thread
 
 
-def _until(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
     end = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < end, "timed out"
@@ -64,7 +65,9 @@ def test_a_big_task_first_in_line_keeps_its_turn_and_memory_counts() -> None:
     room.leave(small_first)
     big.join(5)
     assert log == ["big in"]
-    room.leave(tickets["big"])
+    big_ticket = tickets["big"]
+    assert big_ticket is not None
+    room.leave(big_ticket)
     small.join(5)
     assert log == ["big in", "small in"]
 

@@ -16,6 +16,7 @@ from thresher.agent.recovery import kill_leftover
 from thresher.agent.runner import TaskRunner
 from thresher.agent.settings import AgentSettings
 from thresher.agent.wire import TaskResult
+from thresher.model.states import AttemptState
 from thresher.wire.agent import Assignment
 
 PY = sys.executable
@@ -74,6 +75,7 @@ def test_killed_by_signal_reason(tmp_path: Path) -> None:
     result, _ = run(py("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"), tmp_path)
     assert result.status == "failed"
     assert result.exit_code == -11
+    assert result.reason is not None
     assert "SIGSEGV" in result.reason
 
 
@@ -81,6 +83,7 @@ def test_missing_program_fails_cleanly(tmp_path: Path) -> None:
     result, log = run(make(["/nonexistent/renderer", "-x"]), tmp_path)
     assert result.status == "failed"
     assert result.exit_code is None
+    assert result.reason is not None
     assert "cannot start /nonexistent/renderer" in result.reason
     assert "[thresher] cannot start" in log
 
@@ -88,6 +91,7 @@ def test_missing_program_fails_cleanly(tmp_path: Path) -> None:
 def test_missing_cwd_fails_cleanly(tmp_path: Path) -> None:
     result, _ = run(py("print(1)", cwd=str(tmp_path / "nope")), tmp_path)
     assert result.status == "failed"
+    assert result.reason is not None
     assert "working directory does not exist" in result.reason
 
 
@@ -220,10 +224,12 @@ def test_kill_ends_whole_tree(tmp_path: Path) -> None:
     runner = TaskRunner(make([PY, "-c", TREE]), log_path, AgentSettings(kill_grace_s=1.0, process_sample_s=0.1))
     thread = start_in_thread(runner)
     wait_for(lambda: len(_pids_from_log(log_path)) == 4)
-    pids = [runner.pid] + _pids_from_log(log_path)
+    task_pid = runner.pid
+    assert task_pid is not None  # it printed its children's pids
+    pids = [task_pid] + _pids_from_log(log_path)
     assert len(pids) == 5
     time.sleep(0.3)  # let a sample see the escaped process
-    runner.kill("killed", "killed by server")
+    runner.kill(AttemptState.KILLED, "killed by server")
     thread.join(10)
     assert not thread.is_alive()
     result = runner.result
@@ -252,7 +258,7 @@ def test_background_leftovers_are_ended(tmp_path: Path) -> None:
 
 def test_kill_before_start(tmp_path: Path) -> None:
     runner = TaskRunner(py("print('never')"), tmp_path / "k.log")
-    runner.kill("lost", "agent shutdown")
+    runner.kill(AttemptState.LOST, "agent shutdown")
     result = runner.run()
     assert result.status == "lost"
     assert "never" not in (tmp_path / "k.log").read_text()
@@ -339,6 +345,7 @@ def test_task_dies_with_agent(tmp_path: Path) -> None:
         t.join()
     """)
     agent = subprocess.Popen([PY, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert agent.stdout is not None
     try:
         task_pid = int(agent.stdout.readline())
         assert psutil.pid_exists(task_pid)

@@ -106,7 +106,8 @@ class FakeServer:
             return 200, {"node_id": 1, "name": body["name"], "token": "node-token", "node_timeout_s": 60.0,
                          **self.register_extra}
         if path == "/api/v1/agent/work":
-            wait = float(re.search(r"wait=([\d.]+)", query).group(1)) if "wait=" in query else 0.0
+            asked = re.search(r"wait=([\d.]+)", query)
+            wait = float(asked.group(1)) if asked else 0.0
             end = time.monotonic() + min(wait, 0.2)
             while True:
                 with self.lock:
@@ -140,12 +141,12 @@ class FakeServer:
                 self.finish_calls += 1
                 for report in body["reports"]:
                     attempt_id = report["attempt_id"]
-                    have = len(self.logs.get(attempt_id, b""))
+                    logged = len(self.logs.get(attempt_id, b""))
                     if attempt_id in self.foreign:
                         results.append({"attempt_id": attempt_id, "accepted": False, "next_offset": None,
                                         "reason": f"no attempt {attempt_id} on this node"})
-                    elif have < report["log_size"]:
-                        results.append({"attempt_id": attempt_id, "accepted": False, "next_offset": have})
+                    elif logged < report["log_size"]:
+                        results.append({"attempt_id": attempt_id, "accepted": False, "next_offset": logged})
                     else:
                         self.finished.setdefault(attempt_id, report)
                         results.append({"attempt_id": attempt_id, "accepted": True, "next_offset": None})
@@ -439,6 +440,7 @@ def test_cli_sigterm_exits_zero(fake: FakeServer, tmp_path: Path) -> None:
         time.sleep(0.3)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
+        assert proc.stderr is not None
         err = proc.stderr.read()
         assert "registered as node cli" in err
         assert "Traceback" not in err

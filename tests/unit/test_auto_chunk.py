@@ -59,8 +59,10 @@ def test_auto_chunk_starts_a_frame_a_task_and_measures_with_probes_or_scouts() -
                                 "parts": 1}
     (layer,) = check_spec(spec(chunk="auto", scout="10,20")).layers
     assert layer.scout_frames == [10, 20] and layer.auto_chunk and not layer.auto_chunk["probes"]
-    for bad, field in [({"chunk": "auto", "tiles": "2x2", "args": {"command": ["true"]}}, "layers.0.chunk"),
-                       ({"target_task_s": 60}, "layers.0")]:
+    cases: list[tuple[dict[str, object], str]] = [
+        ({"chunk": "auto", "tiles": "2x2", "args": {"command": ["true"]}}, "layers.0.chunk"),
+        ({"target_task_s": 60}, "layers.0")]
+    for bad, field in cases:
         with pytest.raises(Exception) as caught:
             check_spec(spec(**bad))
         assert caught.value.errors[0]["field"] == field  # type: ignore[attr-defined]

@@ -11,16 +11,16 @@ from thresher.cli.demo import demo_job_spec, find_examples
 from thresher.cli.localfarm import split_cores
 from thresher.cli.logs import parse_log_target, pick_attempt
 from thresher.client.api import Thresher
-from thresher.client.http import ServerUnreachable
+from thresher.client.http import HttpClient, ServerUnreachable
 from thresher.wire.jobs import Attempt
 
 
-class ScriptedHttp:
+class ScriptedHttp(HttpClient):
     """Stands in for HttpClient: answers GETs from a list (exceptions are raised)."""
 
     server = "http://fake"
 
-    def __init__(self, answers: list[Any]) -> None:
+    def __init__(self, answers: list[Any]) -> None:  # no super().__init__: no transport, every answer is scripted
         self.answers = answers
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
@@ -132,12 +132,13 @@ def test_split_cores() -> None:
 def test_demo_job_is_valid_and_writes_one_png_per_frame(renderer: str, tmp_path: Path) -> None:
     from thresher.model.frames import iter_chunks
     from thresher.model.spec import JobSpec
-    from thresher.templates.command import CommandTemplate
+    from thresher.templates.command import CommandArgs, CommandTemplate
 
     spec = demo_job_spec("1-3", tmp_path, renderer, find_examples())
     job = JobSpec.model_validate(spec)
     template = CommandTemplate()
     args = template.parse_args(job.layers[0].args)
+    assert isinstance(args, CommandArgs)  # nothing in the demo's args waits for a frame
     lines = [template.command(args, chunk) for chunk in iter_chunks("1-3", 1)]
     assert [line.outputs for line in lines] == [[str(tmp_path / f"frame_{f:04d}.png")] for f in (1, 2, 3)]
     assert all(str(tmp_path / f"frame_{f:04d}.png") in " ".join(line.argv) for f, line in zip((1, 2, 3), lines, strict=True))
@@ -151,8 +152,8 @@ def test_render_frame_writes_a_png(tmp_path: Path) -> None:
 
     path = find_examples() / "render_frame.py"
     spec = importlib.util.spec_from_file_location("render_frame", path)
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
     spec.loader.exec_module(module)
     out = tmp_path / "f.png"
     assert module.main(["--frame", "2", "--frames", "4", "--output", str(out), "--width", "16", "--height", "8"]) == 0

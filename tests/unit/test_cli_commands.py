@@ -27,7 +27,7 @@ SUMMARY = {
     "state": "running", "paused": False, "submitted_at": "2024-01-01T10:00:00Z", "finished_at": None,
     "counts": COUNTS, "total_tasks": 4, "progress": 50.0, "archived_at": None, "stats": None,
 }
-JOB = {
+JOB: dict[str, Any] = {
     **SUMMARY,
     "layers": [{"id": 1, "name": "main", "template": "command", "frames": "1-4", "chunk": 1, "cores": 1,
                 "memory_mb": 512, "gpus": 0, "tags": [], "pools": [], "limits": {}, "retries": 2, "timeout": None, "service": None,

@@ -35,8 +35,8 @@ def test_server_commands_refuse_a_too_short_node_timeout(tmp_path: Path) -> None
                              "--no-client-config", "--node-timeout", "0.2"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "--node-timeout" in result.stderr and "too short" in result.stderr
     assert not (tmp_path / "thresher.db").exists()
-    result = CliRunner().invoke(app, ["server", "--data", str(tmp_path), "--node-timeout", "0.2"])
-    assert result.exit_code == 2 and "too short" in result.output
+    invoked = CliRunner().invoke(app, ["server", "--data", str(tmp_path), "--node-timeout", "0.2"])
+    assert invoked.exit_code == 2 and "too short" in invoked.output
 
 
 def test_server_settings_from_file_environment_and_flags(tmp_path: Path) -> None:
@@ -59,5 +59,5 @@ def test_a_bad_server_config_file_names_the_file_and_the_key(tmp_path: Path) -> 
     assert result.returncode == 2 and str(config) in result.stderr and "node_timeout" in result.stderr
     assert "did you mean 'node_timeout_s'" in result.stderr and "Traceback" not in result.stderr
     config.write_text("[server]\nsession_idle_s = 100000\n")
-    result = CliRunner().invoke(app, ["server", "--config", str(config), "--data", str(tmp_path)])
-    assert result.exit_code == 2 and "session_idle_s" in result.output and "Traceback" not in result.output
+    invoked = CliRunner().invoke(app, ["server", "--config", str(config), "--data", str(tmp_path)])
+    assert invoked.exit_code == 2 and "session_idle_s" in invoked.output and "Traceback" not in invoked.output

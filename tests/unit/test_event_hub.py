@@ -42,9 +42,11 @@ def submit(server: ServerContext, frames: str = "1-4", **job: Any) -> int:
 def add_node(server: ServerContext, name: str, cores: int = 2) -> int:
     now = utcnow()
     with server.db.write() as conn:
-        return conn.execute(insert(nodes).values(
+        key = conn.execute(insert(nodes).values(
             name=name, hostname=name, os="linux", instance_id=name, cores=cores, memory_mb=16000, gpus=[], tags=[],
-            state="up", admin_state="enabled", last_seen=now, registered_at=now)).inserted_primary_key[0]
+            state="up", admin_state="enabled", last_seen=now, registered_at=now)).inserted_primary_key
+        assert key is not None
+        return key[0]
 
 
 def work(server: ServerContext, node_id: int) -> list[dict[str, Any]]:

@@ -162,7 +162,7 @@ GOOD_LAYER = st.fixed_dictionaries({"name": st.sampled_from(["render", "comp", "
                                     "args": st.just({"command": ["echo", "{frame}"]})},
                                    optional={"wedge": st.lists(st.integers(0, 9), min_size=1, max_size=3),
                                              "scout": st.sampled_from(["fml:2", "auto:1", "1"])})
-GOOD_LAYERS = st.lists(GOOD_LAYER, min_size=1, max_size=3, unique_by=lambda layer: layer["name"])
+GOOD_LAYERS = st.lists(GOOD_LAYER, min_size=1, max_size=3, unique_by=lambda layer: str(layer["name"]))
 LAYER = st.one_of(GOOD_LAYER, st.builds(lambda good, extra: {**good, **extra}, GOOD_LAYER,
                                         st.dictionaries(LAYER_FIELDS, ODD, min_size=1, max_size=3)), ODD)
 SPEC_DOCUMENTS = st.one_of(

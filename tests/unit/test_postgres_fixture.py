@@ -28,4 +28,5 @@ def test_db_url_kinds(db_url: str) -> None:
     assert db_url.startswith(("sqlite:///", "postgresql://"))
     if db_url.startswith("postgresql://"):
         with psycopg.connect(db_url) as conn:
-            assert conn.execute("SELECT current_database()").fetchone()[0] == db_url.rsplit("/", 1)[1]
+            row = conn.execute("SELECT current_database()").fetchone()
+            assert row is not None and row[0] == db_url.rsplit("/", 1)[1]

@@ -71,7 +71,7 @@ def test_the_tasks_holding_scout_frames_are_whole_chunks_with_every_part() -> No
 
 
 def test_the_words_for_a_held_layer() -> None:
-    def facts(release: str = "auto", **counts: int) -> ScoutFacts:
+    def facts(release: str = "auto", /, **counts: int) -> ScoutFacts:
         return ScoutFacts("render", [1, 50], release, counts)
     assert held_reason(facts(failed=1, succeeded=1)).startswith("held: scout frames 1, 50 of layer render: 1 failed")
     assert held_reason(facts("manual", succeeded=2)) == \

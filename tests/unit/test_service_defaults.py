@@ -54,7 +54,7 @@ def test_merge_replaces_given_fields_and_clears_named_ones() -> None:
 
 def test_inspection_applies_services_and_template_defaults() -> None:
     blender = ServiceDefaults.model_validate({"resources": {"gpus": 1}, "pools": ["gpu"]})
-    spec = {"name": "j", "layers": [
+    spec: dict[str, Any] = {"name": "j", "layers": [
         {"name": "a", "service": "maya", "args": {"command": ["true"]}, "resources": {"cores": 2}},
         {"name": "b", "template": "blender", "args": {"scene": "/s.blend"}},
         {"name": "c", "template": "nuke", "args": {"scene": "/c.nk"}}]}

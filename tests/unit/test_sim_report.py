@@ -6,7 +6,7 @@ import pytest
 
 from thresher.sim.engine import Attempt, JobRecord, Run, SimNode
 from thresher.sim.report import bucket_sums, build, edges_for, percentile, queue_waits, ready_times
-from thresher.sim.scenario import Layer, parse_scenario
+from thresher.sim.scenario import Layer, Scenario, parse_scenario
 
 
 def test_percentile_interpolates_between_ranks() -> None:
@@ -23,7 +23,7 @@ def test_bucket_sums_split_intervals_across_buckets() -> None:
     assert edges_for(100, None, buckets=4) == [0, 25, 50, 75, 100]
 
 
-def _scenario() -> object:
+def _scenario() -> Scenario:
     return parse_scenario({"nodes": [{"name": "n", "count": 1, "cores": 2}],
                            "projects": [{"name": "a", "weight": 3}, {"name": "b", "weight": 1}],
                            "jobs": [{"name": "x", "layers": [{"name": "r", "frames": 1}]}]})
@@ -48,8 +48,8 @@ def test_shares_and_targets_follow_busy_cores_and_weights() -> None:
     jobs = [JobRecord("ja", "a", 50, 0.0, layers={"r": layer}, tasks=3, finished=100.0, state="succeeded"),
             JobRecord("jb", "b", 40, 0.0, layers={"r": layer}, tasks=1, finished=100.0, state="succeeded")]
     attempts = [_attempt(1, 0, "r", 0, 100), _attempt(2, 1, "r", 0, 50), _attempt(3, 0, "r", 50, 100)]
-    node = SimNode(scenario.nodes[0], "n-0")  # type: ignore[attr-defined]
-    report = build(Run(scenario, jobs, [node], attempts, 100.0, 0.1, 3, 0))  # type: ignore[arg-type]
+    node = SimNode(scenario.nodes[0], "n-0")
+    report = build(Run(scenario, jobs, [node], attempts, 100.0, 0.1, 3, 0))
     assert report.makespan == 100.0
     assert report.mean_utilization == pytest.approx(1.0)
     assert report.mean_share == pytest.approx({"a": 0.75, "b": 0.25})

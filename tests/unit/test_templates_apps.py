@@ -45,8 +45,8 @@ def run_line(line, tmp_path: Path, frames: str, env: dict[str, str] | None = Non
     seen: list[float] = []
     original = runner._scan_line
 
-    def scan(text: str) -> None:
-        original(text)
+    def scan(line: str) -> None:
+        original(line)
         if runner.progress is not None:
             seen.append(runner.progress)
 

@@ -63,7 +63,7 @@ def test_bad_path_rule_is_a_clear_error() -> None:
 # ---------------------------------------------------------------------------- tiles
 def test_tile_regions_cover_the_frame_exactly() -> None:
     for width, height, nx, ny in ((64, 48, 2, 2), (101, 37, 3, 4), (10, 10, 4, 1)):
-        covered = set()
+        covered: set[tuple[int, int]] = set()
         for row in range(ny):
             for col in range(nx):
                 left, top, right, bottom = tile_region(width, height, col, row, nx, ny)

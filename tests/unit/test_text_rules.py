@@ -5,9 +5,10 @@ registration apply them, and a log's bytes stored and read back exactly (`server
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from thresher.model.problems import field_errors
 from thresher.model.spec import JobSpec
@@ -56,13 +57,13 @@ def test_unicode_problems_name_every_place_keys_included() -> None:
     assert unicode_problems({"name": "fine \U0001F600", "n": 3, "x": None}) == []
 
 
-def _fields(model: type, body: dict) -> dict[str, str]:
+def _fields(model: type[BaseModel], body: dict[str, Any]) -> dict[str, str]:
     with pytest.raises(ValidationError) as info:
         model.model_validate(body)
     return {e["field"]: e["message"] for e in field_errors(info.value)}
 
 
-def _spec(**job: object) -> dict:
+def _spec(**job: object) -> dict[str, Any]:
     return {"name": "shot010", "layers": [{"name": "render", "frames": "1", "args": {"command": ["true"]}}], **job}
 
 
