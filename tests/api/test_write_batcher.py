@@ -59,7 +59,7 @@ def test_queued_operations_share_a_transaction_and_a_failure_stays_alone(db: Dat
         batcher.close()
     assert held == "held"
     assert (a, b, c) == (1, 2, 3)  # each saw the ones before it in queue order
-    assert isinstance(dup, Exception) and "UNIQUE" in str(dup).upper() or "DUPLICATE KEY" in str(dup).upper()
+    assert isinstance(dup, Exception) and ("UNIQUE" in str(dup).upper() or "DUPLICATE KEY" in str(dup).upper())
     assert _names(db) == ["a", "b", "c"]
     assert batcher.batches == 1  # the hold; the four failed together, then ran alone (3 kept, 1 refused)
 

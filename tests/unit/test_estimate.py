@@ -155,13 +155,13 @@ def test_words_the_cli_and_the_page_show() -> None:
     # The ignores: words() and the rest take `estimate._Shown`, a protocol of settable attributes, which a
     # frozen Estimate does not satisfy; they go once _Shown's members are read-only (properties).
     est = Estimate(45.0, 30.0, 60.0, 40, 1500.0, "good", "40 finished tasks")
-    assert words(est) == "about 25 min, from 40 finished tasks, good"  # type: ignore[arg-type]
-    assert task_words(est) == "~45 s/task" and task_range_words(est) == "(30–60 s)"  # type: ignore[arg-type]
+    assert words(est) == "about 25 min, from 40 finished tasks, good"
+    assert task_words(est) == "~45 s/task" and task_range_words(est) == "(30–60 s)"
     short = Estimate(0.24, 0.21, 0.3, 20, 2.0, "good", "20 finished tasks")  # a short task is not "0 s"
-    assert task_words(short) == "~0.2 s/task" and task_range_words(short) == "(0.2–0.3 s)"  # type: ignore[arg-type]
+    assert task_words(short) == "~0.2 s/task" and task_range_words(short) == "(0.2–0.3 s)"
     none = Estimate(None, None, None, 0, None, "none", "no estimate yet", "no task of it has finished yet")
-    assert words(none) == "no estimate yet: no task of it has finished yet" and task_words(none) == "-"  # type: ignore[arg-type]
-    assert words(Estimate(1.0, 1.0, 1.0, 3, 0.0, "done", "finished")) == "done"  # type: ignore[arg-type]
+    assert words(none) == "no estimate yet: no task of it has finished yet" and task_words(none) == "-"
+    assert words(Estimate(1.0, 1.0, 1.0, 3, 0.0, "done", "finished")) == "done"
 
 
 def test_a_job_of_thousands_of_chained_layers_is_estimated_without_recursion() -> None:

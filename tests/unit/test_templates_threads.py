@@ -257,7 +257,7 @@ REAL_LINES: dict[str, tuple[list[str], list[str]]] = {
 
 @pytest.mark.parametrize("name", sorted(REAL_LINES))
 def test_error_patterns_match_real_errors_and_not_real_warnings(name: str) -> None:
-    patterns = [re.compile(p) for p in get_template(name).error_patterns]  # type: ignore[attr-defined]
+    patterns = [re.compile(p) for p in get_template(name).error_patterns]
     warnings, errors = REAL_LINES[name]
     for line in warnings:
         assert not any(p.search(line) for p in patterns), f"{name}: warning taken for an error: {line!r}"

@@ -225,14 +225,25 @@ def node_speed(node_id: int, own: Mapping[int, Sequence[float]],
 # -- words -----------------------------------------------------------------------------------
 
 class _Shown(Protocol):
-    eta_s: float | None
-    task_s: float | None
-    low_s: float | None
-    high_s: float | None
-    samples: int
-    confidence: str
-    basis: str
-    reason: str | None
+    """What the words read: an `Estimate` (frozen) or the wire's `JobEstimate`; read-only members
+    so that a frozen dataclass fits."""
+
+    @property
+    def eta_s(self) -> float | None: ...
+    @property
+    def task_s(self) -> float | None: ...
+    @property
+    def low_s(self) -> float | None: ...
+    @property
+    def high_s(self) -> float | None: ...
+    @property
+    def samples(self) -> int: ...
+    @property
+    def confidence(self) -> str: ...
+    @property
+    def basis(self) -> str: ...
+    @property
+    def reason(self) -> str | None: ...
 
 
 def about(seconds: float) -> str:

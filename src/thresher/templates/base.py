@@ -79,6 +79,9 @@ class Template:
     - `tiles`: the template can render a region of a frame (layers may then set `tiles`).
     - `ranges_only`: the application takes a frame range (start, end, step), never a frame list.
     - `whole_range`: one task covers all the layer's frames (an encode), whatever the chunk.
+    - `progress_patterns` / `error_patterns`: regular expressions over the application's output lines
+      (a progress figure; a line that fails the task although the exit status says success), which its
+      `command` puts in the command line it builds; the command-line template takes them as arguments.
     - `default_service`: the service (`thresher service add NAME`) whose defaults its layers take when
       they name none and an admin made a service of that name; none is needed (`model/services.py`).
     """
@@ -92,6 +95,8 @@ class Template:
     whole_range: ClassVar[bool] = False
     default_service: ClassVar[str | None] = None
     writes_files: ClassVar[bool] = False
+    progress_patterns: ClassVar[list[str]] = []
+    error_patterns: ClassVar[list[str]] = []
 
     def parse_args(self, args: dict[str, Any]) -> TemplateArgs:
         """Validate a layer's `args`; raises pydantic.ValidationError naming the bad field.
