@@ -518,3 +518,17 @@ def test_scout_picks_a_layers_frames_again(fake: FakeServer) -> None:
     result = run("scout", "7", "main", "1,4", "--manual", "--json", "--server", "http://s", "--token", "t")
     assert result.exit_code == 0, result.output
     assert fake.last_json() == {"scout": "1,4", "release": "manual"} and json.loads(result.stdout)["id"] == 7
+
+
+def test_every_command_sums_itself_up_in_one_line() -> None:
+    """`thresher --help` lists each command with the first paragraph of its help; one that runs over a
+    line break shows the break in the middle of the list, so the summary stays one line."""
+    import typer.main
+
+    def walk(command: Any, path: str) -> list[str]:
+        found = [] if "\n" not in (command.help or "").strip().split("\n\n")[0] else [path]
+        for name, sub in getattr(command, "commands", {}).items():
+            found += walk(sub, f"{path} {name}")
+        return found
+
+    assert walk(typer.main.get_command(app), "thresher") == []

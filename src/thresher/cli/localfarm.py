@@ -29,6 +29,7 @@ from typing import IO
 
 from thresher.client.api import Thresher
 from thresher.client.http import ApiError, ServerUnreachable
+from thresher.model.failure_summary import plural
 from thresher.model.states import NodeState
 from thresher.server.running import running_server
 
@@ -246,9 +247,9 @@ class LocalFarm:
     def _start_agents(self) -> None:
         if self.agents <= 0:
             return
-        each = [f"{self.cores_per_agent} cores"] if self.cores_per_agent else []
+        each = [plural(self.cores_per_agent, "core")] if self.cores_per_agent else []
         each += [f"{self.memory_per_agent_mb} MB"] if self.memory_per_agent_mb else []
-        self.say(f"starting {self.agents} agent{'s' if self.agents != 1 else ''}"
+        self.say(f"starting {plural(self.agents, 'agent')}"
                  + (f", {' and '.join(each)} each" if each else ""))
         for index in range(1, self.agents + 1):
             self.agent_children.append(self._spawn_agent(index))

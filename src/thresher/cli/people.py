@@ -116,8 +116,9 @@ def user_disable(name: UserArg, json_out: JsonOpt = False, server: ServerOpt = N
 def user_passwd(name: Annotated[str | None, typer.Argument(metavar="[USER]", help="An admin: whose password to set "
                                                            "(none: your own).", show_default=False)] = None,
                 json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
-    """Change your own password (the old one is asked), or an admin sets USER's; their other dashboard
-    sessions end."""
+    """Change your own password (the old one is asked), or an admin sets USER's.
+
+    The user's other dashboard sessions end."""
     old = None if name else str(typer.prompt("Old password", hide_input=True, err=True))
     secret = str(typer.prompt("New password", hide_input=True, confirmation_prompt=True, err=True))
     with connect(server, token) as client:

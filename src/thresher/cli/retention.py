@@ -74,8 +74,9 @@ def _every(method: Any, where: dict[str, Any]) -> JobsChanged:
 
 def archive(jobs: JobsOpt = None, state: StateOpt = None, older_than: OlderOpt = None, project: ProjectOpt = None,
             yes: YesOpt = False, json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
-    """Archive finished jobs: out of the listings (`thresher jobs --archived` shows them), statistics kept,
-    their tasks, attempts and logs deleted."""
+    """Archive finished jobs: out of the listings, statistics kept, tasks, attempts and logs deleted.
+
+    `thresher jobs --archived` shows them."""
     _run("archive", jobs, state, older_than, project, yes, json_out, server, token)
 
 

@@ -127,8 +127,9 @@ def service_set(name: ServiceArg, cores: CoresOpt = None, memory: MemoryOpt = No
                 tag: TagOpt = None, pool: PoolOpt = None, limit: LimitOpt = None, timeout: TimeoutOpt = None,
                 retries: RetriesOpt = None, clear: ClearOpt = None, json_out: JsonOpt = False,
                 server: ServerOpt = None, token: TokenOpt = None) -> None:
-    """Change a service's defaults: the options given replace its values; `--clear` removes one. Jobs
-    already submitted keep what they took."""
+    """Change a service's defaults: the options given replace its values; `--clear` removes one.
+
+    Jobs already submitted keep what they took."""
     body = _defaults(cores, memory, gpus, tag, pool, limit, timeout, retries)
     with connect(server, token) as client:
         answer = client.set_service(name, body, clear=tuple(clear or ()))

@@ -144,9 +144,10 @@ def wait(
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Wait for jobs to finish. Exit 0 if every one succeeded, 1 if one failed or was killed, or is blocked
-    by a dependency that failed (the reason is printed), 2 on timeout. Each job's end is printed in the
-    order the jobs were named."""
+    """Wait for jobs to finish: exit 0 if all succeeded, 1 if one failed or was killed, 2 on timeout.
+
+    Exit 1 too when a job is blocked by a dependency that failed (the reason is printed). Each job's end
+    is printed in the order the jobs were named."""
     deadline = None if timeout is None else time.monotonic() + timeout
     finals: list[Job] = []
     with connect(server, token) as client:
