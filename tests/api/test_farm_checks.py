@@ -60,7 +60,7 @@ def test_a_layer_fits_when_one_idle_node_has_all_it_needs(db: Database) -> None:
         # each need is met by some node, but no node meets them all
         (problem,) = runnable_problems(conn, _needs(cores=8, gpus=1, tags=("houdini",)))
     assert problem["field"] == "layers.0.resources"
-    assert problem["message"] == ("no node can run this layer (needs 8 cores, 512 MB, 1 GPUs, tags ['houdini']); "
+    assert problem["message"] == ("no node can run this layer (needs 8 cores, 512 MB, 1 GPU, tags ['houdini']); "
                                   "the largest node, cpu, has 32 cores and 64000 MB")
     with db.read() as conn:
         assert runnable_problems(conn, _needs(gpus=3))[0]["message"].startswith("no node can run this layer")

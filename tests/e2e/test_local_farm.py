@@ -65,7 +65,7 @@ def test_up_restarts_a_crashed_agent_and_the_other_keeps_working(tmp_path: Path)
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         printed = "".join(_wait_for_line(proc, "admin token saved"))
-        assert "1 cores and 1024 MB each" in printed
+        assert "1 core and 1024 MB each" in printed
         token = (home / "data" / "admin.token").read_text().strip()
         url = f"http://127.0.0.1:{port}"
         nodes = subprocess.run([*THRESHER, "nodes", "--json"], env=env, capture_output=True, text=True, timeout=60)

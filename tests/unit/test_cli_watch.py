@@ -59,7 +59,7 @@ def test_why_says_it_for_each_job(fake: FakeServer) -> None:
           _job(4, "shot010_light", state="running"))
     result = run("why", "shot010*", "-s", "http://x")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.splitlines() == ["job 3 (waiting): waits for job 2", "job 4 is running: nothing waits"]
+    assert result.stdout.splitlines() == ["job 3 (waiting): waits for job 2", "job 4 (running): nothing waits"]
     answer = json.loads(run("why", "3", "4", "--json", "-s", "http://x").stdout)
     assert [(a["job_id"], a["pending"]) for a in answer] == [(3, "waits for job 2"), (4, None)]
 

@@ -93,9 +93,9 @@ def job(
 def _why_lines(answer: Job) -> list[str]:
     reasons = {layer.name: layer.pending for layer in answer.layers if layer.pending}
     if not answer.pending and not reasons:
-        return [f"job {answer.id} is {answer.state}: nothing waits"]
+        return [f"job {answer.id} ({answer.state}): nothing waits"]
     head = (f"job {answer.id} ({answer.state}): {answer.pending}" if answer.pending
-            else f"job {answer.id} is {answer.state}; still waiting:")
+            else f"job {answer.id} ({answer.state}), layers still waiting:")
     return [head, *(f"  {name}: {reason}" for name, reason in reasons.items())]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from thresher.model.checked import FarmNeeds, LayerNeeds
+from thresher.model.failure_summary import plural
 from thresher.model.fit import fits, gpu_indices, node_free
 from thresher.model.problems import Problem
 from thresher.server.db import dialects
@@ -78,10 +79,10 @@ def runnable_problems(conn: Connection, needs: list[LayerNeeds]) -> list[Problem
             continue
         need, biggest = layer.needs, max(rows, key=lambda r: (r.cores, r.memory_mb))
         problems.append({"field": layer.field, "message": (
-            f"{NO_NODE} (needs {need.cores} cores, {need.memory_mb} MB, {need.gpus} GPUs"
+            f"{NO_NODE} (needs {plural(need.cores, 'core')}, {need.memory_mb} MB, {plural(need.gpus, 'GPU')}"
             + (f", tags {sorted(need.tags)}" if need.tags else "")
             + (f", pools {sorted(need.pools)}" if need.pools else "")
-            + f"); the largest node, {biggest.name}, has {biggest.cores} cores and {biggest.memory_mb} MB")})
+            + f"); the largest node, {biggest.name}, has {plural(biggest.cores, 'core')} and {biggest.memory_mb} MB")})
     return problems
 
 
