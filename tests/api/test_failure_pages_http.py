@@ -58,3 +58,22 @@ def test_a_failed_tasks_page_previews_only_what_its_attempt_wrote(farm: Any, tmp
     assert "1 task failed — &#39;exit code 1&#39; x1 on node-a (task " in job_page
     assert job_page.index("Why it failed") < job_page.index('id="task-grid"')
     client.close()
+
+
+def test_a_report_whose_reason_holds_a_nul_is_kept_and_the_page_quotes_the_last_line(farm: Any) -> None:
+    """A node's reason is kept whatever it holds (PostgreSQL's text holds no NUL: the report was refused
+    with 422, the node dropped it, and the task ran again); the job page says what the task printed last."""
+    job_id = farm.api.post("/jobs", {"name": "shot020", "layers": [{"name": "r", "frames": "1", "retries": 0,
+                                                                     "args": {"command": ["false"]}}]})["id"]
+    enrolled = farm.client(token=farm.enroll_token).post("/agent/register", {"name": "node-b", "cores": 2,
+                                                                               "memory_mb": 2048})
+    agent = farm.client(token=enrolled["token"])
+    (work,) = agent.post("/agent/work?wait=0", {})["assignments"]
+    answer = agent.post("/agent/finish", {"reports": [{
+        "attempt_id": work["attempt_id"], "status": "failed", "exit_code": 3, "log_size": 0,
+        "reason": "exit code 3 (last line: ERROR: cannot open <tex>\x00.exr)"}]})
+    assert answer["results"][0]["accepted"] is True, answer
+    (task,) = farm.api.get(f"/jobs/{job_id}/tasks")["items"]
+    assert task["state"] == "failed" and task["reason"] == "exit code 3 (last line: ERROR: cannot open <tex>\ufffd.exr)"
+    page = _session(farm).get(f"/jobs/{job_id}").text
+    assert "last line: ERROR: cannot open &lt;tex&gt;\ufffd.exr" in page  # quoted, escaped

@@ -169,6 +169,29 @@ def test_failing_command_makes_wait_exit_1(db_cli: Cli) -> None:
     assert shown["attempts"][0]["exit_code"] == 1 and shown["log_tail_attempt_id"] == shown["attempt_id"]
 
 
+def test_a_failure_quotes_what_the_task_printed_last(db_cli: Cli, tmp_path: Path) -> None:
+    """A failed exit says what the application printed last, and a line holding a NUL (which PostgreSQL's
+    text cannot hold: the node's report was refused and dropped, and the task ran again and again) is
+    kept as U+FFFD, in an exit's last line and in an error-pattern line alike."""
+    cli = db_cli
+    script = "echo rendering; printf 'ERROR: cannot open /tex/a.exr \\000!\\n' >&2; exit 3"
+    exit_job = cli.submit_cmd("--retries", "0", "--shell", "--", script)
+    spec = tmp_path / "error-line.json"
+    spec.write_text(json.dumps({"name": "error line", "layers": [{"name": "a", "frames": "1", "retries": 0, "args": {
+        "command": ["sh", "-c", "printf 'Fatal: \\000 no licence\\n'"], "error_patterns": ["^Fatal"]}}]}))
+    line_job = int(cli("submit", str(spec)).stdout.strip())
+    result = cli("wait", str(exit_job), "--timeout", "60", check=False)
+    assert result.returncode == 1, result.stdout
+    assert result.stdout.strip().endswith('last line: "ERROR: cannot open /tex/a.exr \ufffd!"'), result.stdout
+    task = cli.json("tasks", str(exit_job))["items"][0]
+    assert task["state"] == "failed" and task["reason"] == "exit code 3 (last line: ERROR: cannot open /tex/a.exr \ufffd!)"
+    group = cli.farm.api.get(f"/jobs/{exit_job}/failures")["groups"][0]
+    assert group["reason"] == "exit code 3" and group["last_line"] == "ERROR: cannot open /tex/a.exr \ufffd!"
+    assert cli("wait", str(line_job), "--timeout", "60", check=False).returncode == 1
+    task = cli.json("tasks", str(line_job))["items"][0]
+    assert task["state"] == "failed" and task["reason"] == "error line: Fatal: \ufffd no licence" and task["tries"] == 1
+
+
 def test_wait_timeout_exits_2(db_cli: Cli) -> None:
     cli = db_cli
     job_id = cli.submit_cmd("--", "sleep", "30")

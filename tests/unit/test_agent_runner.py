@@ -71,6 +71,19 @@ def test_nonzero_exit_fails(tmp_path: Path) -> None:
     assert result.reason == "exit code 3"
 
 
+def test_a_failed_exit_quotes_the_last_line_the_task_printed(tmp_path: Path) -> None:
+    """What the application said just before it gave up, as one clean line: not the agent's notes, not
+    colour codes, not a NUL (which no PostgreSQL text holds: the report would be refused)."""
+    script = ("import sys; print('rendering'); sys.stderr.write('\\x1b[31mERROR:\\x1b[0m cannot open\\t/tex/a.exr \\x00!\\n');"
+              " print(); sys.exit(2)")
+    result, log = run(py(script), tmp_path)
+    assert result.reason == "exit code 2 (last line: ERROR: cannot open /tex/a.exr \ufffd!)", result.reason
+    assert "\x00" in log  # the log itself keeps every byte
+    result, _ = run(py("import os, signal; print('segv at 0x0', flush=True); os.kill(os.getpid(), signal.SIGSEGV)",
+                       attempt_id=2), tmp_path)
+    assert result.reason == "killed by signal SIGSEGV (last line: segv at 0x0)"
+
+
 def test_killed_by_signal_reason(tmp_path: Path) -> None:
     result, _ = run(py("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"), tmp_path)
     assert result.status == "failed"

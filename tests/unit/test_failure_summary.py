@@ -9,6 +9,7 @@ from thresher.model.failure_summary import (
     FailedAttempt,
     failure_line,
     group_failures,
+    last_line,
     normalize_reason,
     plural,
 )
@@ -23,6 +24,8 @@ from thresher.model.failure_summary import (
     ("missing output: /r/shot_0012.exr", "missing output"),
     ("stale output: /r/a.png was not written by this attempt (modified ..., attempt started ...)", "stale output"),
     ("killed by signal SIGSEGV", "killed by signal SIGSEGV"),
+    ("exit code 3 (last line: ERROR: cannot open /tex/a.exr)", "exit code 3"),
+    ("killed by signal SIGSEGV (last line: Segmentation fault; core dumped)", "killed by signal SIGSEGV"),
     ("error line: Error: cannot read /r/tex_0012.tx at line 34", "error line: Error: cannot read /r/tex_N.tx at line N"),
     (None, NO_REASON),
     ("   ", NO_REASON),
@@ -61,3 +64,18 @@ def test_failure_line_keeps_long_lists_short() -> None:
 def test_plural() -> None:
     assert plural(1, "job") == "1 job" and plural(0, "job") == "0 jobs" and plural(2, "node") == "2 nodes"
     assert plural(2, "dependency", "dependencies") == "2 dependencies"
+
+
+def test_a_groups_last_line_is_what_its_first_attempt_printed_last() -> None:
+    """The agent quotes a failed exit's last output line; the group keeps the exit code as its reason
+    (two texts of one exit code are one problem more often than two) and the summary quotes the line."""
+    assert last_line("exit code 3 (last line: ERROR: a; b (c))") == "ERROR: a; b (c)"
+    assert last_line("exit code 3 (last line: Error); lost 2 times") == "Error"
+    assert last_line("exit code 1") is None and last_line(None) is None
+    groups = group_failures([FailedAttempt(4, "node-a", "exit code 3 (last line: ERROR: cannot open /tex/a.exr)"),
+                             FailedAttempt(5, "node-b", "exit code 3 (last line: ERROR: cannot open /tex/b.exr)")])
+    assert [g.reason for g in groups] == ["exit code 3"]
+    assert failure_line(2, groups) == ("2 tasks failed — 'exit code 3' x2 on node-a, node-b (tasks 4, 5), "
+                                       'last line: "ERROR: cannot open /tex/a.exr"')
+    long = group_failures([FailedAttempt(4, "n", "exit code 1 (last line: " + "x" * 300 + ")")])
+    assert failure_line(1, long).endswith('x…"') and len(failure_line(1, long)) < 200

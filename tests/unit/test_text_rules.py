@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from thresher.model.problems import field_errors
 from thresher.model.spec import JobSpec
-from thresher.model.text import name_problem, text_problem, unicode_problems
+from thresher.model.text import name_problem, output_line, storable, text_problem, unicode_problems
 from thresher.server import log_cap, log_text
 from thresher.wire.agent import Registration
 from thresher.wire.nodes import NodeChange
@@ -47,6 +47,23 @@ def test_any_text_may_carry_what_a_name_may_not_but_must_be_valid_unicode() -> N
     assert text_problem("line one\nline two \u202e") is None
     assert "surrogate" in (text_problem("\udcff") or "")
     assert "NUL" in (text_problem("a\x00b") or "")
+
+
+@pytest.mark.parametrize("printed,quoted", [
+    ("\x1b[1;31mERROR:\x1b[0m cannot open\t/tex/a.exr\n", "ERROR: cannot open /tex/a.exr"),
+    ("Progress 10%\rProgress 20%\r", "Progress 20%"),  # what a terminal shows of a redrawn line
+    ("\x1b]0;blender\x07Fra:12 failed", "Fra:12 failed"),  # a window title set on the way
+    ("bad \x00 byte \ud800 here", "bad \ufffd byte \ufffd here"),  # what no database or list holds
+    ("  \r\n", ""),
+])
+def test_an_output_line_is_quoted_as_one_clean_line(printed: str, quoted: str) -> None:
+    assert output_line(printed, 200) == quoted
+    assert text_problem(quoted) is None and name_problem(quoted or "x") is None
+
+
+def test_an_output_line_is_cut_to_its_limit_and_storable_text_keeps_what_it_can() -> None:
+    assert output_line("x" * 50, 10) == "x" * 9 + "…"
+    assert storable("exit 1: a\x00b\udcff") == "exit 1: a\ufffdb\ufffd" and storable("fine") == "fine"
 
 
 def test_unicode_problems_name_every_place_keys_included() -> None:

@@ -16,9 +16,14 @@ import threading
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from thresher.model.text import output_line
+
 log = logging.getLogger(__name__)
 
 MAX_LINE = 64 * 1024  # a "line" without newline longer than this is scanned and dropped
+NOTE_PREFIX = "[thresher] "  # how the agent's own lines in a task log start
+LAST_LINE_CHARS = 200  # of the last line a failed attempt's reason quotes
+_TAIL_BYTES = 4096  # read from a log's end to find its last line
 _READ_BYTES = 65536
 _POLL_S = 0.2  # how often a reader with nothing to read checks whether it was told to stop
 
@@ -63,7 +68,7 @@ class TaskLog:
 
     def note(self, message: str) -> None:
         """An agent line in the task log, so whoever reads the log sees why the attempt ended."""
-        self.write(f"[thresher] {message}\n")
+        self.write(f"{NOTE_PREFIX}{message}\n")
 
     def close(self) -> None:
         with self._lock:
@@ -136,3 +141,26 @@ def read_output(fd: int, stop: threading.Event, task_log: TaskLog, on_line: Call
         log.exception("attempt %s: output reader failed", attempt_id)
     finally:
         sel.close()
+
+
+def last_output_line(path: Path) -> str | None:
+    """The last line the task itself printed (not an agent note), as a reason quotes it; None when it
+    printed nothing. Read from the log file's end once the attempt failed, so an attempt that succeeds
+    pays nothing: what a wrangler reads first is what the application said just before it gave up."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - _TAIL_BYTES))
+            data = f.read()
+    except OSError:
+        return None
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    if size > _TAIL_BYTES:
+        lines = lines[1:]  # the first may be cut
+    for line in reversed(lines):
+        if line.startswith(NOTE_PREFIX):
+            continue
+        shown = output_line(line, LAST_LINE_CHARS)
+        if shown:
+            return shown
+    return None

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from thresher.agent.output import compile_patterns
 from thresher.agent.wire import MAX_REASON
+from thresher.model.text import output_line
 
 
 class ErrorLineWatch:
@@ -29,7 +30,7 @@ class ErrorLineWatch:
             return
         for rx in self._patterns:
             if rx.search(line):
-                self.first = line.strip()[:MAX_REASON]
+                self.first = output_line(line, MAX_REASON - len("error line: "))
                 return
 
 

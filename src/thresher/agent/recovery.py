@@ -19,6 +19,7 @@ from typing import Any
 import psutil
 
 from thresher.agent.cgroup import TaskCgroup
+from thresher.agent.output import last_output_line
 from thresher.agent.output_checks import ErrorLineWatch, check_outputs
 from thresher.agent.process_tree import pgid_of
 from thresher.agent.runner import exit_reason
@@ -117,7 +118,7 @@ def judge_exited(record: dict[str, Any], exited: dict[str, Any], log_path: Path,
         if errors.first is not None:
             status, reason = AttemptState.FAILED, f"error line: {errors.first}"
         elif exit_code != 0:
-            status, reason = AttemptState.FAILED, exit_reason(exit_code)
+            status, reason = AttemptState.FAILED, exit_reason(exit_code, last_output_line(log_path))
         else:
             reason = check_outputs(list(checks.get("outputs") or []), checks.get("cwd"),
                                    exited.get("started_wall"), mtime_slack_s)

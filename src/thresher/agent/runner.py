@@ -27,7 +27,7 @@ from thresher.agent import reaper, timeline
 from thresher.agent.cgroup import CgroupHost, TaskCgroup
 from thresher.agent.child import build_env, command_line, resolve_program, spawn_plan
 from thresher.agent.memory_guard import oom_kill_count, size
-from thresher.agent.output import TaskLog, read_output
+from thresher.agent.output import TaskLog, last_output_line, read_output
 from thresher.agent.output_checks import ErrorLineWatch, check_outputs, make_output_folders
 from thresher.agent.process_tree import MIB, ProcessTree
 from thresher.agent.progress import ProgressParser
@@ -337,7 +337,7 @@ class TaskRunner:
             self._log.note(reason)
             return self._result(AttemptState.FAILED, exit_code, reason)
         if exit_code != 0:
-            return self._result(AttemptState.FAILED, exit_code, exit_reason(exit_code))
+            return self._result(AttemptState.FAILED, exit_code, exit_reason(exit_code, last_output_line(self._log.path)))
         missing = check_outputs(a.outputs, a.cwd, self._started_wall, self._output_mtime_slack_s)
         if missing is not None:
             self._log.note(missing)
@@ -433,12 +433,16 @@ class TaskRunner:
         )
 
 
-def exit_reason(exit_code: int | None) -> str:
-    """Why a non-zero exit failed the attempt: `exit code 3`, `killed by signal SIGSEGV`."""
+def exit_reason(exit_code: int | None, last_line: str | None = None) -> str:
+    """Why a non-zero exit failed the attempt: `exit code 3`, `killed by signal SIGSEGV`, with the last line
+    the task printed: `exit code 3 (last line: ERROR: cannot open /tex/a.exr)` (its failures are grouped
+    by what comes before it: `failure_summary.normalize_reason`)."""
     if exit_code is not None and exit_code < 0:
         try:
             name = signal.Signals(-exit_code).name
         except ValueError:
             name = str(-exit_code)
-        return f"killed by signal {name}"
-    return f"exit code {exit_code}"
+        said = f"killed by signal {name}"
+    else:
+        said = f"exit code {exit_code}"
+    return f"{said} (last line: {last_line})" if last_line else said

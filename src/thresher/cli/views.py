@@ -281,10 +281,12 @@ def failures_view(summary: FailureSummary) -> Group:
     """Why a job failed: one line, then each group of failed attempts with its reason, tasks and nodes."""
     parts: list[Any] = [Text(f"job {summary.job_id} {summary.state}: {summary.summary}", style="bold red")]
     if summary.groups:
-        table = listing_table("REASON", "ATTEMPTS", "TASKS", "NODES")
+        said = any(group.last_line for group in summary.groups)
+        table = listing_table("REASON", "ATTEMPTS", "TASKS", "NODES", *(["LAST LINE"] if said else []))
         for group in summary.groups:
             tasks = ", ".join(str(t) for t in group.tasks[:20]) + (" ..." if len(group.tasks) > 20 else "")
-            table.add_row(group.reason, str(group.attempts), tasks, ", ".join(group.nodes))
+            table.add_row(group.reason, str(group.attempts), tasks, ", ".join(group.nodes),
+                          *([Text(group.last_line or "-")] if said else []))
         parts.append(table)
     return Group(*parts)
 

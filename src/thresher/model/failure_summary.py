@@ -24,6 +24,8 @@ _EXIT = re.compile(r"^(?:exit(?:ed)?(?: with)?(?: status| code)?|return(?:ed)? c
 _FIRST_WORDS = ("out of memory", "missing output", "empty output", "stale output", "cannot start",
                 "working directory does not exist", "timed out", "timeout")
 _NUMBER = re.compile(r"\d+")
+LAST_LINE = " (last line: "  # what the agent adds to an exit's reason (`runner.exit_reason`), closed by ")"
+SHOWN_LAST_LINE = 100  # characters of a group's last line in the one-line summary
 _SPACE = re.compile(r"\s+")
 
 
@@ -38,6 +40,7 @@ def normalize_reason(reason: str | None) -> str:
     text = _SPACE.sub(" ", (reason or "").strip())
     if not text:
         return NO_REASON
+    text = text.partition(LAST_LINE)[0]  # what the task printed last is not what its failures share
     text = text.split("; ", 1)[0]  # the server's notes after it: "; retrying with 8192 MB", "; lost 3 times"
     exit_status = _EXIT.match(text)
     if exit_status:
@@ -94,12 +97,23 @@ def _some(items: list[str], most: int) -> str:
     return shown + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
+def last_line(reason: str | None) -> str | None:
+    """The last line the task printed, as its failed attempt's reason quotes it, or None."""
+    said = (reason or "").partition(LAST_LINE)[2]
+    return (said[:said.rfind(")")] if ")" in said else said) or None
+
+
 def group_words(group: FailureGroup) -> str:
-    """`'exit code 1' x3 on node-a (tasks 4, 5, 6)`."""
+    """`'exit code 1' x3 on node-a (tasks 4, 5, 6), last line: "ERROR: cannot open /tex/a.exr"` (the
+    last line of the group's first attempt, where the agent quoted one)."""
     where = f" on {_some(group.nodes, SHOWN_NODES)}" if group.nodes else ""
     label = "task" if len(group.tasks) == 1 else "tasks"
-    return (f"'{group.reason}' x{group.attempts}{where} "
-            f"({label} {_some([str(t) for t in group.tasks], SHOWN_TASKS)})")
+    words = (f"'{group.reason}' x{group.attempts}{where} "
+             f"({label} {_some([str(t) for t in group.tasks], SHOWN_TASKS)})")
+    said = last_line(group.example)
+    if said:
+        words += f', last line: "{said if len(said) <= SHOWN_LAST_LINE else said[:SHOWN_LAST_LINE - 1] + "…"}"'
+    return words
 
 
 def failure_line(failed_tasks: int, groups: list[FailureGroup]) -> str:

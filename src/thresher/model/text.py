@@ -62,6 +62,26 @@ def name_problem(value: str) -> str | None:
     return None
 
 
+# Terminal codes a renderer colours or moves its cursor with: CSI (`ESC [ ... m`), OSC (`ESC ] ... BEL`), others.
+_TERMINAL_CODE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]?")
+
+
+def output_line(line: str, limit: int) -> str:
+    """A line a task printed, as a failure's reason quotes it: what a terminal shows of it (after its last
+    carriage return, without colour and cursor codes), tabs as spaces, any other control character (a NUL included) and lone surrogate as U+FFFD, cut to
+    `limit` characters. A reason is one line a database must hold and a list show, whatever was printed."""
+    shown = [part for part in line.split("\r") if part.strip()]  # what a terminal shows after a \r
+    text = _TERMINAL_CODE.sub("", shown[-1] if shown else "").replace("\t", " ").strip()
+    text = _SURROGATE.sub("\ufffd", _CONTROL.sub("\ufffd", text))
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def storable(value: str) -> str:
+    """`value` with what no database can hold (NUL, lone surrogates) as U+FFFD: for text a node reports
+    that is kept whatever it holds (a finish report's reason: refusing it would throw the result away)."""
+    return _SURROGATE.sub("\ufffd", value.replace("\x00", "\ufffd")) if text_problem(value) else value
+
+
 def check_text(value: str) -> str:
     """Pydantic's after-validator for any text (ValueError with the reason)."""
     problem = text_problem(value)
@@ -83,6 +103,9 @@ Text = Annotated[str, AfterValidator(check_text)]
 
 NameText = Annotated[str, AfterValidator(check_name)]
 """A name shown in lists: printable, visible, read the way it is written."""
+
+StoredText = Annotated[str, AfterValidator(storable)]
+"""Text a node reports and the farm keeps whatever it holds: what a database cannot hold becomes U+FFFD."""
 
 
 def readable(value: Any) -> Any:

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 from pydantic import TypeAdapter
 from sqlalchemy import Connection
 
-from thresher.model.failure_summary import FailedAttempt, failure_line, group_failures
+from thresher.model.failure_summary import FailedAttempt, failure_line, group_failures, last_line
 from thresher.model.fit import gpu_indices, node_free
 from thresher.model.frames import holds
 from thresher.model.log_times import LineTimes
@@ -180,7 +180,7 @@ def job_failures(conn: Connection, job_id: int) -> FailureSummary:
     failed_tasks = list(conn.execute(qf.FAILED_TASKS_OF_JOB, {"job_id": job_id}).scalars())
     return FailureSummary(job_id=job_id, state=row.state, failed_tasks=failed_tasks, failed_attempts=len(failed),
                           truncated=len(rows) > FAILED_ATTEMPTS_GROUPED,
-                          groups=[FailureGroup(**vars(g)) for g in groups],
+                          groups=[FailureGroup(**vars(g), last_line=last_line(g.example)) for g in groups],
                           summary=failure_line(len(failed_tasks), groups))
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from thresher.model.spec import MAX_GPUS, MAX_ID, Tags
 from thresher.model.states import AttemptState, NodeAdminState, NodeState
-from thresher.model.text import NameText, Text, UnicodeBody
+from thresher.model.text import NameText, StoredText, Text, UnicodeBody
 from thresher.wire.common import Problem
 
 AttemptId = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -183,7 +183,8 @@ class FinishReport(BaseModel):
     exit_code: int | None = Field(None, ge=-(2**31), le=2**31 - 1)
     cpu_s: float | None = None
     peak_rss_mb: float | None = None
-    reason: str | None = Field(None, max_length=10_000)
+    reason: StoredText | None = Field(None, max_length=10_000, description="why it ended so; what a database "
+                                      "cannot hold (NUL) is kept as U+FFFD, never refused")
     log_size: int = Field(0, ge=0, le=MAX_LOG_BYTES)
     ended_at: Text | None = Field(None, max_length=64)
     out_of_memory: bool = Field(False, description="the agent's memory guard or the kernel's OOM killer ended it; "

@@ -319,6 +319,8 @@ class FailureGroup(BaseModel):
     tasks: list[int] = Field(..., description="ids of the tasks they belong to, ascending")
     nodes: list[str] = Field(..., description="the nodes they failed on, most failures first")
     example: str | None = Field(None, description="one of their reasons as the attempt recorded it")
+    last_line: str | None = Field(None, description="the last line the task printed in that attempt, where "
+                                                    "its node quoted one (`exit code 1 (last line: ...)`)")
 
 
 class FailureSummary(BaseModel):
