@@ -152,13 +152,15 @@ def test_words_the_cli_and_the_page_show() -> None:
     from thresher.model.estimate import Estimate, about, task_range_words, task_words, words
     assert [about(s) for s in (20, 90, 1500, 3600, 11400)] == [
         "under a minute", "about 2 min", "about 25 min", "about 1 h", "about 3 h 10 min"]
-    # The ignores: words() and the rest take `estimate._Shown`, a protocol of settable attributes, which a
-    # frozen Estimate does not satisfy; they go once _Shown's members are read-only (properties).
     est = Estimate(45.0, 30.0, 60.0, 40, 1500.0, "good", "40 finished tasks")
     assert words(est) == "about 25 min, from 40 finished tasks, good"
     assert task_words(est) == "~45 s/task" and task_range_words(est) == "(30–60 s)"
     short = Estimate(0.24, 0.21, 0.3, 20, 2.0, "good", "20 finished tasks")  # a short task is not "0 s"
     assert task_words(short) == "~0.2 s/task" and task_range_words(short) == "(0.2–0.3 s)"
+    echo = Estimate(0.012, 0.008, 0.02, 20, 0.2, "good", "20 finished tasks")  # nor is an echo "0.0 s"
+    assert task_words(echo) == "~12 ms/task" and task_range_words(echo) == "(8–20 ms)"
+    mixed = Estimate(0.05, 0.0004, 0.2, 20, 1.0, "good", "20 finished tasks")
+    assert task_words(mixed) == "~50 ms/task" and task_range_words(mixed) == "(1 ms–0.2 s)"
     none = Estimate(None, None, None, 0, None, "none", "no estimate yet", "no task of it has finished yet")
     assert words(none) == "no estimate yet: no task of it has finished yet" and task_words(none) == "-"
     assert words(Estimate(1.0, 1.0, 1.0, 3, 0.0, "done", "finished")) == "done"

@@ -267,22 +267,28 @@ def words(est: _Shown) -> str:
     return f"{about(est.eta_s)}, from {est.basis}, {est.confidence}"
 
 
-def _seconds(s: float) -> str:
-    """Seconds as a person reads them: tenths below 10 s (a short task of 0.2 s is not "0 s")."""
-    return f"{s:.1f}" if s < 9.95 else f"{s:.0f}"
+def _span(s: float) -> tuple[str, str]:
+    """A short time as a person reads it, as (number, unit): milliseconds below 0.1 s (an `echo` of 12 ms is
+    not "0.0 s"), tenths below 10 s (a short task of 0.2 s is not "0 s"), then whole seconds."""
+    if s < 0.0995:
+        return f"{max(1, round(s * 1000))}", "ms"
+    return (f"{s:.1f}" if s < 9.95 else f"{s:.0f}"), "s"
 
 
 def task_words(est: _Shown) -> str:
-    """A task's estimated time: "~2 min/task", "~0.3 s/task" or "-"."""
+    """A task's estimated time: "~2 min/task", "~0.3 s/task", "~12 ms/task" or "-"."""
     if est.task_s is None:
         return "-"
     if est.task_s < 60:
-        return f"~{_seconds(est.task_s)} s/task"
+        number, unit = _span(est.task_s)
+        return f"~{number} {unit}/task"
     return f"~{about(est.task_s).removeprefix('about ')}/task"
 
 
 def task_range_words(est: _Shown) -> str:
-    """The spread of a layer's finished tasks beside `task_words`: "(0.2–0.4 s)", or "" without samples."""
+    """The spread of a layer's finished tasks beside `task_words`: "(0.2–0.4 s)", "(8–20 ms)", "(40 ms–0.2 s)",
+    or "" without samples."""
     if est.low_s is None or est.high_s is None or not est.samples:
         return ""
-    return f"({_seconds(est.low_s)}–{_seconds(est.high_s)} s)"
+    (low, low_unit), (high, high_unit) = _span(est.low_s), _span(est.high_s)
+    return f"({low}–{high} {high_unit})" if low_unit == high_unit else f"({low} {low_unit}–{high} {high_unit})"
