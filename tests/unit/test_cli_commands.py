@@ -520,13 +520,16 @@ def test_scout_picks_a_layers_frames_again(fake: FakeServer) -> None:
     assert fake.last_json() == {"scout": "1,4", "release": "manual"} and json.loads(result.stdout)["id"] == 7
 
 
-def test_every_command_sums_itself_up_in_one_line() -> None:
+def test_every_command_sums_itself_up_in_one_line_and_says_what_each_option_does() -> None:
     """`thresher --help` lists each command with the first paragraph of its help; one that runs over a
-    line break shows the break in the middle of the list, so the summary stays one line."""
+    line break shows the break in the middle of the list, so the summary stays one line. An option
+    without help is a blank line in `-h`."""
+    import click
     import typer.main
 
     def walk(command: Any, path: str) -> list[str]:
         found = [] if "\n" not in (command.help or "").strip().split("\n\n")[0] else [path]
+        found += [f"{path} {p.opts[0]}" for p in command.params if isinstance(p, click.Option) and not p.help]
         for name, sub in getattr(command, "commands", {}).items():
             found += walk(sub, f"{path} {name}")
         return found

@@ -138,13 +138,15 @@ def _words(text: str | None) -> list[str] | None:
 
 def jobs(
     state: Annotated[str | None, typer.Option("--state", help="Only jobs in this state.")] = None,
-    project: Annotated[str | None, typer.Option("--project", "-p")] = None,
-    owner: Annotated[str | None, typer.Option("--owner")] = None,
+    project: Annotated[str | None, typer.Option("--project", "-p", help="Only jobs of this project.")] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="Only jobs this user owns.")] = None,
     name: Annotated[str | None, typer.Option("--name", "-n", help="Name contains this.")] = None,
     folder: Annotated[str | None, typer.Option("--folder", help="Only jobs in a folder of this name.")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1)] = None,
-    offset: Annotated[int | None, typer.Option("--offset", min=0)] = None,
-    sort: Annotated[str | None, typer.Option("--sort", help="id, -id, priority, -priority, name")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most this many (the server's page "
+                                                                    "size by default; the total is printed).")] = None,
+    offset: Annotated[int | None, typer.Option("--offset", min=0, help="Skip this many first.")] = None,
+    sort: Annotated[str | None, typer.Option("--sort", help="id, priority, name or submitted; a leading - "
+                                                            "reverses it (default -id: newest first).")] = None,
     archived: Annotated[bool, typer.Option("--archived", help="The archived jobs (only they).")] = False,
     sequence: Annotated[str | None, typer.Option("--sequence", help="Only jobs of this sequence.")] = None,
     shot: Annotated[str | None, typer.Option("--shot", help="Only jobs of this shot.")] = None,
