@@ -143,3 +143,29 @@ def test_a_report_that_waited_for_room_moves_the_start_to_the_process_start(farm
     assert abs(_when(farm.api.get(f"/tasks/{first['task_id']}")["started_at"]) - (assigned + 0.25)) < 0.002
     too_long = attempt(second)  # a wait longer than the attempt has existed: it started when it ended
     assert too_long["started_at"] == too_long["ended_at"], too_long
+
+
+def test_a_report_the_server_refuses_is_sent_again_with_how_it_ended_alone(farm: Farm, tmp_path: Path) -> None:
+    """Rule 2: a value the server refuses (here a negative `waited_s`) costs that value, not the result:
+    the agent sends the attempt's id, state and exit code alone, and the task is done, not run again.
+    One refused in that form too is given up (and said so in the agent's log)."""
+    node = farm.client(token=farm.enroll_token).post("/agent/register", {"name": "refused", "cores": 1,
+                                                                          "memory_mb": 2048})
+    agent = farm.client(token=node["token"])
+    job = farm.api.post("/jobs", {"name": "refused", "project": "default", "layers": [
+        {"name": "render", "frames": "1", "resources": {"cores": 1}, "args": {"command": ["true"]}}]})
+    (work,) = agent.post("/agent/work", {}, wait=5)["assignments"]
+    spool = Spool(tmp_path / "state")
+    spool.put_report({"attempt_id": work["attempt_id"], "status": "succeeded", "exit_code": 0, "log_size": 0,
+                      "cpu_s": 0.1, "reason": None, "waited_s": -5.0, "ended_at": "2026-01-01T00:00:00+00:00"})
+    reporter = Reporter(farm.client(token=node["token"]), spool, Connectivity(), AgentSettings())
+    reporter.run_once()
+    assert spool.pending() == []
+    (task,) = farm.api.get(f"/jobs/{job['id']}/tasks")["items"]
+    assert task["state"] == "succeeded" and task["tries"] == 0
+    (attempt,) = farm.api.get(f"/tasks/{task['id']}/attempts")["items"]
+    assert attempt["state"] == "succeeded" and "the server refused the full report (HTTP 422" in attempt["reason"]
+
+    spool.put_report({"attempt_id": 10**12, "status": "succeeded", "exit_code": 0, "log_size": 0, "waited_s": -1})
+    reporter.run_once()  # not this node's attempt in any form: dropped after its second refusal
+    assert spool.pending() == []

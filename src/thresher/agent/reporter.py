@@ -8,7 +8,9 @@ Logs are sent from the local log files by UTF-8 byte offset; the server ignores 
 and answers a gap with 409 + `next_offset`, so resending is always safe. A finish report is sent only
 after its log; when the server says it lacks log bytes (`accepted: false, next_offset`), the rest of
 the log goes first and the report again. While the server is unreachable the thread backs off and
-keeps everything on disk: nothing is dropped unless the server itself refuses it for good (4xx).
+keeps everything on disk. A report the server refuses (4xx) goes once more with how the attempt ended
+alone (`wire.outcome_only`), so one value it cannot take does not cost the result; only a report refused
+in that form too, or one the server says is not this node's, is dropped.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from thresher.agent import timeline
 from thresher.agent.connectivity import Connectivity, is_outage, retry_backoff
 from thresher.agent.settings import AgentSettings
 from thresher.agent.spool import Spool, file_key, write_json_atomic
+from thresher.agent.wire import OUTCOME_KEYS, outcome_only
 from thresher.client.http import ApiError, HttpClient
 from thresher.wire.agent import FinishAnswer, FinishResult, LogAccepted, LogGap
 
@@ -283,8 +286,7 @@ class Reporter:
                 for report in batch:
                     again |= self._finish_batch([report])
                 return again
-            self._give_up(batch[0], f"HTTP {exc.status}: {exc.detail}")
-            return False
+            return self._refused(batch[0], f"HTTP {exc.status}: {exc.detail}")
         finished = _read(FinishAnswer, answer)
         if finished is None:  # not an answer this agent can read: the reports stay spooled, sent again
             log.warning("the server's answer to a finish report cannot be read: %r", answer)
@@ -336,6 +338,18 @@ class Reporter:
         if refusals >= _MAX_REFUSALS:
             self._give_up(report, "report not accepted")
         return False
+
+    def _refused(self, report: dict[str, Any], why: str) -> bool:
+        """The server refused this report (4xx): send how the attempt ended alone, once (`outcome_only`);
+        refused again, give it up. True when it goes again."""
+        if set(report) <= OUTCOME_KEYS:
+            self._give_up(report, why)
+            return False
+        key = file_key(report["attempt_id"])
+        write_json_atomic(self.spool.spool_dir / f"{key}.json", outcome_only(report, why))
+        log.warning("server refused the report of attempt %s (%s); sending how it ended alone",
+                    report["attempt_id"], why)
+        return True
 
     def _give_up(self, report: dict[str, Any], why: str) -> None:
         log.error("server refused the report of attempt %s for good (%s); dropping it: %s",

@@ -9,6 +9,7 @@ are and resends them across agent restarts (`agent/spool.py`).
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,3 +58,26 @@ def lost_report(attempt_id: Any, reason: str, log_size: int = 0) -> dict[str, An
     the server requeues it without counting a try."""
     return TaskResult(attempt_id=attempt_id, status=AttemptState.LOST, exit_code=None, cpu_s=0.0,
                       peak_rss_mb=0.0, reason=reason, log_size=log_size, ended_at=utc_now_iso()).to_report()
+
+
+OUTCOME_KEYS = frozenset({"attempt_id", "status", "exit_code", "log_size", "reason"})
+_NOT_PLAIN = re.compile(r"[^\x20-\x7e]")
+
+
+def outcome_only(report: dict[str, Any], why: str) -> dict[str, Any]:
+    """A finish report the server refused (4xx), cut down to how the attempt ended: its id, state, exit
+    code, log size and a plain-ASCII reason that says the rest was refused. Sent once more before the
+    report is given up, so that a value the server cannot take (a reason it cannot store, a clock's odd
+    `waited_s`) costs that value, not the attempt's result (the task would run again)."""
+    status = report.get("status")
+    exit_code = report.get("exit_code")
+    size = report.get("log_size")
+    said = _NOT_PLAIN.sub("?", str(report.get("reason") or ""))[:200]
+    note = "the server refused the full report (" + _NOT_PLAIN.sub("?", why)[:200] + ")"
+    return {
+        "attempt_id": report["attempt_id"],
+        "status": status if status in {s.value for s in AttemptState} else AttemptState.FAILED.value,
+        "exit_code": exit_code if isinstance(exit_code, int) and -(2**31) <= exit_code < 2**31 else None,
+        "log_size": size if isinstance(size, int) and size >= 0 else 0,
+        "reason": f"{said}; {note}" if said else note,
+    }
