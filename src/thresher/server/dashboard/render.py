@@ -43,7 +43,10 @@ def _duration(start: str | None, end: str | None) -> str:
         return ""
     begin = datetime.fromisoformat(start.replace("Z", "+00:00"))
     finish = datetime.fromisoformat(end.replace("Z", "+00:00")) if end else utcnow()
-    seconds = max(0, int((finish - begin).total_seconds()))
+    exact = max(0.0, (finish - begin).total_seconds())
+    if exact < 9.95:  # a short attempt of 0.3 s is not "0s"
+        return f"{exact:.1f}s"
+    seconds = int(exact)
     if seconds < 60:
         return f"{seconds}s"
     if seconds < 3600:
