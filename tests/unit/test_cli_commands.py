@@ -524,12 +524,11 @@ def test_every_command_sums_itself_up_in_one_line_and_says_what_each_option_does
     """`thresher --help` lists each command with the first paragraph of its help; one that runs over a
     line break shows the break in the middle of the list, so the summary stays one line. An option
     without help is a blank line in `-h`."""
-    import click
     import typer.main
 
     def walk(command: Any, path: str) -> list[str]:
         found = [] if "\n" not in (command.help or "").strip().split("\n\n")[0] else [path]
-        found += [f"{path} {p.opts[0]}" for p in command.params if isinstance(p, click.Option) and not p.help]
+        found += [f"{path} {p.opts[0]}" for p in command.params if p.param_type_name == "option" and not p.help]
         for name, sub in getattr(command, "commands", {}).items():
             found += walk(sub, f"{path} {name}")
         return found

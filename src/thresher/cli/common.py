@@ -103,6 +103,14 @@ class ThresherGroup(TyperGroup):
     exit 1 with one line each, never a traceback.
     """
 
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        """A group with a `list` command lists when named alone or with options only: `thresher limit`
+        and `thresher project --json` are `thresher limit list` and `thresher project list --json`, as
+        `thresher nodes` lists nodes. `-h` still shows the group's help."""
+        if "list" in self.commands and not (args and (not args[0].startswith("-") or args[0] in ("-h", "--help"))):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)

@@ -163,7 +163,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 def up(
     agents: Annotated[int, typer.Option("--agents", "-a", min=0, help="Local agents to start.")] = 1,
-    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = DEFAULT_PORT,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="The server's port.")] = DEFAULT_PORT,
     data: Annotated[Path | None, typer.Option("--data", help="Data folder (default: the user data folder)",
                                               show_default=False)] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",

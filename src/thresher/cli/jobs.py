@@ -190,8 +190,9 @@ def tasks(
     layer: Annotated[str | None, typer.Option("--layer", "-l", help="Only this layer.")] = None,
     state: Annotated[str | None, typer.Option("--state", help="Only tasks in this state.")] = None,
     frame: Annotated[int | None, typer.Option("--frame", help="Only the tasks that render this frame.")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1)] = None,
-    offset: Annotated[int | None, typer.Option("--offset", min=0)] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most this many (the server's page "
+                                                                    "size by default; the total is printed).")] = None,
+    offset: Annotated[int | None, typer.Option("--offset", min=0, help="Skip this many first.")] = None,
     json_out: JsonOpt = False,
     server: ServerOpt = None,
     token: TokenOpt = None,
