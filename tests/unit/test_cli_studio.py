@@ -90,6 +90,9 @@ def test_limits(fake: FakeServer) -> None:
     assert _json("limit") == [LIMIT]  # a group with a `list` lists when named alone or with options only
     assert "nuke" in run("limit", "-s", "http://x").stdout
     assert "Commands" in run("limit", "-h").stdout and "Commands" in run("limit", "--help").stdout
+    assert "1 licence limit" in run("limit", "-s", "http://x").stdout  # how many, or for none what adds one
+    fake.routes[("GET", "/limits")] = page()
+    assert "no licence limits yet: `thresher limit add NAME --max N` adds one" in run("limit", "-s", "http://x").stdout
     assert _json("limit", "add", "nuke", "--max", "2") == LIMIT
     assert fake.last_json() == {"name": "nuke", "max_total": 2, "max_per_node": None}
     assert _json("limit", "set", "nuke", "--per-node", "none") == LIMIT

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from thresher.cli.common import JsonOpt, ServerOpt, ThresherGroup, TokenOpt, connect, console, emit_json, fail
-from thresher.cli.views import listing_table
+from thresher.cli.views import counted, listing_table
 from thresher.client.config import resolve, save_client_config
 from thresher.client.people import People
 from thresher.wire.users import SessionInfo, TokenInfo, User
@@ -43,7 +43,7 @@ def _when(moment: Any) -> str:
 
 
 def users_table(users: list[User]) -> Any:
-    table = listing_table("NAME", "ROLE", "SOURCE", "PASSWORD", "STATE", "SESSIONS")
+    table = listing_table("NAME", "ROLE", "SOURCE", "PASSWORD", "STATE", "SESSIONS", **counted(len(users), "user"))
     for u in users:
         state = "disabled" if u.disabled else f"locked until {_when(u.locked_until)}" if u.locked_until else "active"
         table.add_row(u.name, u.role, u.source, "yes" if u.has_password else "-", state, str(u.sessions))
@@ -51,7 +51,8 @@ def users_table(users: list[User]) -> Any:
 
 
 def sessions_table(sessions: list[SessionInfo]) -> Any:
-    table = listing_table("ID", "SINCE", "LAST SEEN", "ADDRESS", "WITH", "STATE", "USER AGENT")
+    table = listing_table("ID", "SINCE", "LAST SEEN", "ADDRESS", "WITH", "STATE", "USER AGENT",
+                          **counted(len(sessions), "session"))
     for s in sessions:
         table.add_row(str(s.id), _when(s.created_at), _when(s.last_seen), s.address or "-",
                       "token" if s.with_token else "password",
@@ -60,7 +61,8 @@ def sessions_table(sessions: list[SessionInfo]) -> Any:
 
 
 def tokens_table(tokens: list[TokenInfo]) -> Any:
-    table = listing_table("ID", "NAME", "USER", "ACCESS", "EXPIRES", "STATE")
+    table = listing_table("ID", "NAME", "USER", "ACCESS", "EXPIRES", "STATE", **counted(
+        len(tokens), "token", "no tokens yet: `thresher token create NAME` makes one"))
     for t in tokens:
         table.add_row(str(t.id), t.name, t.user, "read-only" if t.read_only else "full",
                       t.expires_at.strftime("%Y-%m-%d %H:%M") if t.expires_at else "never",

@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from thresher.cli.common import JsonOpt, ServerOpt, ThresherGroup, TokenOpt, connect, console, emit_json, fail
-from thresher.cli.views import listing_table
+from thresher.cli.views import counted, listing_table
 from thresher.wire.services import Service, ServiceDefaults
 
 service_app = typer.Typer(cls=ThresherGroup, no_args_is_help=True,
@@ -77,7 +77,8 @@ def describe(defaults: ServiceDefaults) -> str:
 
 
 def services_table(services: list[Service]) -> Table:
-    table = listing_table("SERVICE", "DEFAULTS")
+    table = listing_table("SERVICE", "DEFAULTS", **counted(
+        len(services), "service", "no services yet: `thresher service add NAME --cores N ...` adds one"))
     for service in services:
         table.add_row(service.name, describe(service.defaults))
     return table

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from thresher.cli.common import JobArg, JsonOpt, ServerOpt, ThresherGroup, TokenOpt, connect, console, emit_json, fail
-from thresher.cli.views import listing_table, nodes_table
+from thresher.cli.views import counted, listing_table, nodes_table
 from thresher.wire.jobs import Job
 from thresher.wire.studio import Limit, Pool, PoolDetail, Project
 
@@ -68,12 +68,13 @@ def _out(answer: Any, json_out: bool, text: str) -> None:
         typer.echo(text)
 
 
-def _table(*columns: str) -> Table:
-    return listing_table(*columns)
+def _table(*columns: str, **options: Any) -> Table:
+    return listing_table(*columns, **options)
 
 
 def projects_table(projects: list[Project]) -> Table:
-    table = _table("PROJECT", "WEIGHT", "CORES", "MAX CORES", "GPUS", "MAX GPUS", "FOLDERS")
+    table = _table("PROJECT", "WEIGHT", "CORES", "MAX CORES", "GPUS", "MAX GPUS", "FOLDERS",
+                   **counted(len(projects), "project"))
     for p in projects:
         table.add_row(p.name, _show(p.weight), str(p.running_cores), _show(p.max_cores), str(p.running_gpus),
                       _show(p.max_gpus), str(len(p.folders)))
@@ -208,7 +209,7 @@ def stake(project: ProjectArg, pool: PoolArg,
 # ---------------------------------------------------------------- pools and nodes
 
 def pools_table(pools: list[Pool]) -> Table:
-    table = _table("POOL", "NODES", "CORES", "RUNNING CORES", "RUNNING GPUS")
+    table = _table("POOL", "NODES", "CORES", "RUNNING CORES", "RUNNING GPUS", **counted(len(pools), "pool"))
     for p in pools:
         table.add_row(p.name, str(p.nodes), str(p.cores), str(p.running_cores), str(p.running_gpus))
     return table
@@ -248,7 +249,8 @@ def node_pool(node: Annotated[str, typer.Argument(metavar="NODE", help="Node nam
 # ---------------------------------------------------------------- limits
 
 def limits_table(limits: list[Limit]) -> Table:
-    table = _table("LIMIT", "IN USE", "MAX", "PER NODE")
+    table = _table("LIMIT", "IN USE", "MAX", "PER NODE", **counted(
+        len(limits), "licence limit", "no licence limits yet: `thresher limit add NAME --max N` adds one"))
     for lim in limits:
         table.add_row(lim.name, str(lim.in_use), str(lim.max_total), _show(lim.max_per_node))
     return table

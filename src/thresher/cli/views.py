@@ -49,6 +49,14 @@ def _table(**options: Any) -> Table:
     return Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True, **options)
 
 
+def counted(count: int, word: str, empty: str | None = None) -> dict[str, Any]:
+    """A listing's caption options: how many it holds (`3 pools`), or for none what adds one (the empty
+    table as wide as that line, which a caption is never wider than)."""
+    if empty and not count:
+        return {"caption": empty, "caption_justify": "left", "min_width": len(empty)}
+    return {"caption": plural(count, word), "caption_justify": "left"}
+
+
 def listing_table(*columns: str, **options: Any) -> Table:
     """A listing with these columns, drawn as every other listing of the CLI."""
     table = _table(**options)
