@@ -251,6 +251,17 @@ def test_overview_chart_and_node_pages_follow_the_work(make_farm: Any) -> None:
     assert ">3<" in failures and "s-failed" in failures and f'href="/jobs/{job_id}"' in failures
     assert recent.count("s-succeeded") == 4 and recent.count("s-failed") == 1
     assert client.get("/nodes/nobody").status_code == 404
+
+    # what a node runs reads as the job's name, the layer and the frames, on the overview and the node pages
+    long_id = farm.api.post("/jobs", {"name": "sh010 <beauty>", "layers": [{"name": "beauty", "frames": "7-8",
+                                                                            "chunk": 2, "args": {"command": ["sleep", "30"]}}]})["id"]
+    farm.wait_for(lambda: farm.api.get(f"/jobs/{long_id}")["counts"]["running"] == 1, timeout=30,
+                  message="the long task to run")
+    shown = "sh010 &lt;beauty&gt; · beauty · 7-8</a>"
+    assert shown in client.get("/nodes/worker").text
+    farm.wait_for(lambda: shown in client.get("/").text and shown in client.get("/nodes").text, timeout=15,
+                  interval=0.5, message="the overview and the nodes page (a farm summary cached a moment) to show it")
+    farm.api.post(f"/jobs/{long_id}/kill")
     client.close()
 
 

@@ -146,6 +146,10 @@ def test_heartbeat_records_live_usage_and_progress(farm) -> None:
     assert task["progress"] == 60.0
     assert task["attempts"][0]["peak_rss_mb"] == 120.0 and task["attempts"][0]["cpu_s"] == 3.5
     assert farm.api.get("/nodes/n1")["load"] == 1.5
+    # what the node runs, as a person reads it: the job's name, the layer, the frames, the progress
+    (running,) = farm.api.get("/nodes/n1")["running"]
+    assert {k: running[k] for k in ("job_id", "job_name", "layer", "frames", "progress")} == {
+        "job_id": job["id"], "job_name": job["name"], "layer": job["layers"][0]["name"], "frames": "1", "progress": 60.0}
     # an attempt the agent runs that the server no longer wants is in the kill list
     farm.api.post(f"/jobs/{job['id']}/kill")
     assert agent.post("/agent/heartbeat", beat)["kill"] == [attempt]

@@ -358,6 +358,9 @@ def test_nodes_and_node_actions(fake: FakeServer) -> None:
     assert result.exit_code == 0 and result.stdout == "node n1: draining (up)\n"
     shown = run("node", "show", "n1", "-s", "http://x").stdout
     assert "linux" in shown and "1.25x the farm (on 3 layers, 40 tasks)" in shown
+    assert run("node", "n1", "-s", "http://x").stdout == shown  # a group with `show` shows what it is given
+    typo = run("node", "disabel", "n1", "-s", "http://x")  # close to a command: click says which was meant
+    assert typo.exit_code == 2 and "Did you mean 'disable'?" in typo.output
 
 
 def test_node_names_are_quoted_in_paths(fake: FakeServer) -> None:

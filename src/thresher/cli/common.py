@@ -6,6 +6,7 @@ command can leak a traceback and every command reports a server error the same w
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -106,9 +107,15 @@ class ThresherGroup(TyperGroup):
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         """A group with a `list` command lists when named alone or with options only: `thresher limit`
         and `thresher project --json` are `thresher limit list` and `thresher project list --json`, as
-        `thresher nodes` lists nodes. `-h` still shows the group's help."""
-        if "list" in self.commands and not (args and (not args[0].startswith("-") or args[0] in ("-h", "--help"))):
+        `thresher nodes` lists nodes. One with a `show` command shows what it is given instead of a
+        command: `thresher node vm-1` is `thresher node show vm-1` (a word close to a command's name is
+        left to click, which says which command was meant). `-h` still shows the group's help."""
+        first = args[0] if args else None
+        if "list" in self.commands and (first is None or (first.startswith("-") and first not in ("-h", "--help"))):
             args = ["list", *args]
+        elif ("show" in self.commands and first is not None and not first.startswith("-")
+              and first not in self.commands and not difflib.get_close_matches(first, list(self.commands))):
+            args = ["show", *args]
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]

@@ -366,10 +366,13 @@ def node_view(node: Node) -> Group:
                           f"{plural(node.speed.samples, 'task')})" if node.speed
                  else "unknown (no layer it ran has run on other nodes)")
     running = _table(title="running", title_justify="left")
-    for column in ("ATTEMPT", "TASK", "JOB", "CORES", "GPUS"):
+    for column in ("ATTEMPT", "TASK", "JOB", "LAYER", "FRAMES", "PROGRESS", "CORES", "GPUS"):
         running.add_column(column)
     for item in node.running:
-        running.add_row(str(item.attempt_id), str(item.task_id), str(item.job_id), str(item.cores),
+        running.add_row(str(item.attempt_id), str(item.task_id),
+                        Text(f"{item.job_id} {item.job_name}" if item.job_name else str(item.job_id)),
+                        Text(item.layer or "-"), item.frames or "-",
+                        "-" if item.progress is None else f"{item.progress:.0f}%", str(item.cores),
                         ",".join(str(g) for g in item.gpus) or "-")
     return Group(grid, Text(""), running)
 

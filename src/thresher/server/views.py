@@ -310,7 +310,9 @@ def node_view(row: Any, live: list[Any], blocklisted_by: list[int] | None = None
         last_seen=row.last_seen, registered_at=row.registered_at, cpu_percent=row.cpu_percent,
         memory_used_mb=row.memory_used_mb, load=row.load,
         running=[RunningOnNode(attempt_id=a.id, task_id=a.task_id, job_id=a.job_id, cores=a.cores,
-                               memory_mb=a.memory_mb, gpus=a.gpu_ids or [], state=a.state) for a in live],
+                               memory_mb=a.memory_mb, gpus=a.gpu_ids or [], state=a.state,
+                               job_name=a.job_name, layer=a.layer, frames=a.frames, progress=a.progress)
+                 for a in live],
         # Tasks kept waiting on the node (`tasks_ahead`) hold more than it has: none free, not less.
         free=NodeFree(cores=max(free.cores, 0), memory_mb=max(free.memory_mb, 0), gpus=len(free.gpu_ids)),
         blocklisted_by=blocklisted_by or [])
@@ -319,7 +321,7 @@ def node_view(row: Any, live: list[Any], blocklisted_by: list[int] | None = None
 def _live_by_node(conn: Connection, node_ids: list[int]) -> dict[int, list[Any]]:
     out: dict[int, list[Any]] = {n: [] for n in node_ids}
     if node_ids:
-        for r in conn.execute(dialects.pick(conn, qn.LIVE_ON_NODES), {"node_ids": node_ids}):
+        for r in conn.execute(dialects.pick(conn, qn.LIVE_ON_NODES_SHOWN), {"node_ids": node_ids}):
             out[r.node_id].append(r)
     return out
 

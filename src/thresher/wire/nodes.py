@@ -28,6 +28,10 @@ class RunningOnNode(BaseModel):
     memory_mb: int
     gpus: list[int]
     state: AttemptState
+    job_name: str | None = Field(None, description="the job's name")
+    layer: str | None = Field(None, description="the task's layer")
+    frames: str | None = Field(None, description="the task's frames (`1-10`, `42`)")
+    progress: float | None = Field(None, description="the task's progress in percent, as its output says")
 
 
 class NodeFree(BaseModel):

@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from thresher.model.states import LIVE_ATTEMPT_STATES, NodeState
 from thresher.server.db.queries.common import ids_in, per_dialect
-from thresher.server.db.tables import attempts, nodes, tasks, tokens
+from thresher.server.db.tables import attempts, jobs, layers, nodes, tasks, tokens
 
 _NODE_IDS = ids_in(nodes.c.id, "node_ids")
 _ATTEMPT_NODE_IDS = ids_in(attempts.c.node_id, "node_ids")
@@ -29,6 +29,16 @@ LIVE_ON_NODES = per_dialect(lambda d: select(attempts.c.node_id, attempts.c.id, 
                                              attempts.c.memory_mb, attempts.c.gpu_ids, attempts.c.started_at,
                                              attempts.c.booked)
                             .where(_ATTEMPT_NODE_IDS[d], attempts.c.state.in_(LIVE_ATTEMPT_STATES)))
+
+# The same, with what a person reads of each (the job's name, the layer, the frames, the progress):
+# for the node views only, so dispatch and heartbeats never pay for the joins.
+LIVE_ON_NODES_SHOWN = per_dialect(lambda d: select(
+    attempts.c.node_id, attempts.c.id, attempts.c.task_id, attempts.c.job_id, attempts.c.state, attempts.c.cores,
+    attempts.c.memory_mb, attempts.c.gpu_ids, attempts.c.started_at, attempts.c.booked,
+    jobs.c.name.label("job_name"), layers.c.name.label("layer"), tasks.c.frames, tasks.c.progress)
+    .select_from(attempts.join(tasks, tasks.c.id == attempts.c.task_id)
+                 .join(layers, layers.c.id == tasks.c.layer_id).join(jobs, jobs.c.id == attempts.c.job_id))
+    .where(_ATTEMPT_NODE_IDS[d], attempts.c.state.in_(LIVE_ATTEMPT_STATES)).order_by(attempts.c.id))
 
 # A running task's progress as its agent parsed it from the output.
 TASK_PROGRESS = update(tasks).where(tasks.c.attempt_id == bindparam("b_attempt_id")).values(
