@@ -192,6 +192,14 @@ def test_submit_file_and_dry_run(fake: FakeServer, tmp_path: Any) -> None:
     assert result.exit_code == 0 and result.stdout == "9\n"
     assert fake.last_json() == {"name": "j", "layers": [{"name": "a", "args": {"command": ["echo", "{frame}"]}}],
                                 "owner": getpass.getuser()}  # the submitting person owns the job
+    # with a person's token the job is that person's: the server makes it so (an artist whose login is
+    # not the account's name was refused for submitting on behalf of the account)
+    fake.routes[("GET", "/whoami")] = {"kind": "user", "name": "ana.silva", "node_id": None, "role": "artist"}
+    assert run("submit", str(spec), "-s", "http://x").exit_code == 0
+    assert "owner" not in fake.last_json()
+    fake.routes[("GET", "/whoami")] = {"kind": "admin", "name": "admin", "node_id": None, "role": "admin"}
+    assert run("submit", str(spec), "-s", "http://x").exit_code == 0
+    assert fake.last_json()["owner"] == getpass.getuser()  # the farm's admin token is no one's: the account's
     result = run("submit", str(spec), "-s", "http://x", "--dry-run", "--json")
     assert result.exit_code == 0
     assert json.loads(result.stdout) == {"valid": True, "errors": [], "warnings": [], "total_tasks": 1,

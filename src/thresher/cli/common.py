@@ -93,8 +93,8 @@ def _report_api_error(exc: ApiError) -> None:
         field = item.get("field") or "-"
         err(f"  {field}: {item.get('message', '')}")
     if exc.status == 401 and _last_settings.get("token_source") == "none":
-        err(f"hint: no token was given; pass --token, set ${ENV_TOKEN}, or run `thresher up` "
-            "on this machine, which saves one.")
+        err(f"hint: no token was given; log in with `thresher login -s SERVER`, pass --token or set "
+            f"${ENV_TOKEN} (`thresher up` on this machine saves the admin token).")
 
 
 class ThresherGroup(TyperGroup):

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from pydantic import BaseModel
 
 from thresher.client.config import resolve
-from thresher.client.http import HttpClient, ServerUnreachable
+from thresher.client.http import ApiError, HttpClient, ServerUnreachable
 from thresher.model.states import FINAL_JOB_STATES, JobState
 from thresher.wire.common import Page
 from thresher.wire.dependencies import DroppedDependencies, JobDependencies
@@ -84,6 +84,7 @@ class Thresher:
             settings = resolve(server, token)
             http = HttpClient(settings.server, settings.token, timeout=timeout, ca_file=ca_file)
         self.http = http
+        self._owner: tuple[str | None] | None = None  # `_default_owner`, asked once
 
     @property
     def server(self) -> str:
@@ -106,6 +107,16 @@ class Thresher:
     def whoami(self) -> WhoAmI:
         return WhoAmI.model_validate(self.http.get("/whoami"))
 
+    def _default_owner(self) -> str | None:
+        """`_default_owner_for` this token, asked of the server once per connection."""
+        if self._owner is None:
+            try:
+                who: WhoAmI | None = self.whoami()
+            except ApiError:  # an older server, or a token that may not ask: as before
+                who = None
+            self._owner = (_default_owner_for(who),)
+        return self._owner[0]
+
     # -- jobs ----------------------------------------------------------------------------------
 
     @overload
@@ -120,10 +131,12 @@ class Thresher:
     def submit(self, spec: Json, dry_run: bool = False) -> Job | DryRun:
         """Submit a job spec; the created Job, or with `dry_run` the validation and task preview.
 
-        A spec without an `owner` is submitted as the person running this program, which is what
-        wranglers filter on; the server would otherwise only know the token's name."""
-        if isinstance(spec, dict) and not spec.get("owner"):
-            spec = {**spec, "owner": _local_user()}
+        A spec without an `owner` submitted with the farm's admin token (no person's) is submitted as
+        the person running this program, which is what wranglers filter on; the server would otherwise
+        only know the token's name. With a person's token it is that person's (`_default_owner`)."""
+        owner = self._default_owner() if isinstance(spec, dict) and not spec.get("owner") else None
+        if owner is not None and isinstance(spec, dict):
+            spec = {**spec, "owner": owner}
         # The answer comes once every task is written: seconds for a million tasks, longer on a busy
         # database. A submit cut off by the usual timeout may still have created the job, and a retry
         # would create it twice, so this call waits much longer.
@@ -484,6 +497,14 @@ class Thresher:
 def _given(clear: tuple[str, ...], **values: Any) -> Json:
     """A patch body: the values given, and those named in `clear` as null (removed)."""
     return {**{k: v for k, v in values.items() if v is not None}, **{k: None for k in clear}}
+
+
+def _default_owner_for(who: WhoAmI | None) -> str | None:
+    """Whom a spec without an owner names: the account running this program when the token is the farm's
+    admin token or the server cannot say whose it is; nobody with a person's token, so the server makes
+    the job that person's (an artist logged in as ana.silva on an account named ana was refused for
+    submitting on behalf of ana, and a wrangler's job was the account's instead of theirs)."""
+    return _local_user() if who is None or who.kind == "admin" else None
 
 
 def _local_user() -> str:
