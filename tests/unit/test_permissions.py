@@ -107,3 +107,9 @@ def test_refusals_name_who_what_and_whose() -> None:
     assert member_refusal("artist", "alice", "show", {"alice"}) is None
     assert member_refusal("artist", "alice", "show", set()) is None  # no members: open to every submitter
     assert member_refusal("wrangler", "wendy", "show", {"bob"}) is None
+    refused = decide("artist", "audit.read")  # the article fits the role: "an artist", "a viewer"
+    assert refused is not None and refused.reason.startswith("an artist may not "), refused
+    refused = decide("viewer", "job.kill", True)
+    assert refused is not None and refused.reason.startswith("a viewer may not "), refused
+    refused = decide("enroll", "job.kill")
+    assert refused is not None and refused.reason.startswith("an enrollment token may not "), refused

@@ -137,7 +137,7 @@ def decide(who: str, permission: str, is_owner: bool | None = None, *, read_only
     if who in (NODE, ENROLL):
         if (perm.cls == "node" and who == NODE) or perm.cls == "enroll":
             return None
-        return Refusal(f"a {who} token may not {perm.doing}")
+        return Refusal(f"{'an enrollment' if who == ENROLL else 'a node'} token may not {perm.doing}")
     if perm.cls == "enroll" and who == Role.ADMIN:
         return None  # an admin may enrol a node too, and approve one taking a known node's name (`replace`)
     if perm.cls in ("node", "enroll"):
@@ -150,7 +150,7 @@ def decide(who: str, permission: str, is_owner: bool | None = None, *, read_only
     if read_only and perm.cls not in _READ_ONLY_CLASSES:
         return Refusal(f"a read-only token may not {perm.doing}")
     if perm.cls not in _PERSON_CLASSES[role]:
-        return Refusal(f"a {role} may not {perm.doing}")
+        return Refusal(f"{'an' if role[0] in 'aeiou' else 'a'} {role} may not {perm.doing}")
     if perm.cls == "own" and role == Role.ARTIST and is_owner is False:
         return Refusal(f"an artist may {perm.doing} only their own jobs")
     return None
