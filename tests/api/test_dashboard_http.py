@@ -201,6 +201,8 @@ def test_jobs_list_filters_sorts_and_pages(make_farm: Any) -> None:
     assert sorted(_rows(beta)) == sorted(j for j, s in ids.items() if s["project"] == "beta") and "23 jobs" in beta
     ann_alpha = _rows(client.get("/jobs?project=alpha&owner=ann").text)
     assert sorted(ann_alpha) == sorted(j for j, s in ids.items() if s["project"] == "alpha" and s["owner"] == "ann")
+    assert 'id="my-jobs" href="/jobs?owner=admin"' in first  # "Mine": the logged-in user's jobs
+    assert 'id="my-jobs"' not in client.get("/jobs?owner=admin").text
     by_priority = _rows(client.get("/jobs?project=beta&sort=-priority").text)
     assert [ids[j]["priority"] for j in by_priority] == sorted((ids[j]["priority"] for j in by_priority), reverse=True)
     by_name = _rows(client.get("/jobs?project=beta&sort=name").text)

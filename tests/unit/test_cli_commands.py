@@ -261,6 +261,15 @@ def test_jobs_json_is_the_api_answer_and_passes_filters(fake: FakeServer) -> Non
     params = dict(fake.requests[-1].url.params)
     assert params == {"state": "running", "project": "demo", "owner": "ana", "name": "sh", "limit": "5",
                       "sort": "-id"}
+    # --mine: the logged-in person's jobs; with the farm's admin token (no one's), this account's
+    fake.routes[("GET", "/whoami")] = {"kind": "user", "name": "ana.silva", "node_id": None, "role": "artist"}
+    assert run("jobs", "-s", "http://x", "--mine", "--json").exit_code == 0
+    assert fake.requests[-1].url.params["owner"] == "ana.silva"
+    fake.routes[("GET", "/whoami")] = {"kind": "admin", "name": "admin", "node_id": None, "role": "admin"}
+    assert run("jobs", "-s", "http://x", "--mine", "--json").exit_code == 0
+    assert fake.requests[-1].url.params["owner"] == getpass.getuser()
+    both = run("jobs", "-s", "http://x", "--mine", "--owner", "bob")
+    assert both.exit_code == 2 and "give --mine or --owner, not both" in both.output
 
 
 def test_jobs_table(fake: FakeServer) -> None:

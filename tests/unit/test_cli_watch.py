@@ -62,12 +62,6 @@ def test_why_says_it_for_each_job(fake: FakeServer) -> None:
     assert result.stdout.splitlines() == ["job 3 (waiting): waits for job 2", "job 4 (running): nothing waits"]
     answer = json.loads(run("why", "3", "4", "--json", "-s", "http://x").stdout)
     assert [(a["job_id"], a["pending"]) for a in answer] == [(3, "waits for job 2"), (4, None)]
-    paused = _job(5, "shot010_fx", state="running", pending="the job is paused")  # its layers say the same
-    paused["layers"] = [{**paused["layers"][0], "pending": "the job is paused"},
-                        {**paused["layers"][0], "name": "fx", "pending": "waits for layer main"}]
-    _jobs(fake, paused)
-    assert run("why", "5", "-s", "http://x").stdout.splitlines() == [
-        "job 5 (running): the job is paused", "  fx: waits for layer main"]
 
 
 def test_wait_waits_for_every_job_and_fails_if_one_did(fake: FakeServer) -> None:

@@ -140,6 +140,8 @@ def jobs(
     state: Annotated[str | None, typer.Option("--state", help="Only jobs in this state.")] = None,
     project: Annotated[str | None, typer.Option("--project", "-p", help="Only jobs of this project.")] = None,
     owner: Annotated[str | None, typer.Option("--owner", help="Only jobs this user owns.")] = None,
+    mine: Annotated[bool, typer.Option("--mine", help="Only your jobs: the logged-in user's (with the admin "
+                                                      "token, this account's).")] = False,
     name: Annotated[str | None, typer.Option("--name", "-n", help="Name contains this.")] = None,
     folder: Annotated[str | None, typer.Option("--folder", help="Only jobs in a folder of this name.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most this many (the server's page "
@@ -156,6 +158,10 @@ def jobs(
 ) -> None:
     """List jobs, newest first by default."""
     with connect(server, token) as client:
+        if mine:
+            if owner is not None:
+                raise typer.BadParameter("give --mine or --owner, not both", param_hint="--mine")
+            owner = client.my_name()
         answer = client.jobs(state=state, project=project, owner=owner, name=name, limit=limit, offset=offset,
                              sort=sort or "-id", folder=folder, archived=archived or None, sequence=sequence,
                              shot=shot)

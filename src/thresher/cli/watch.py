@@ -91,8 +91,7 @@ def job(
 
 
 def _why_lines(answer: Job) -> list[str]:
-    reasons = {layer.name: layer.pending for layer in answer.layers  # a layer's that is the job's goes unsaid
-               if layer.pending and layer.pending != answer.pending}
+    reasons = {layer.name: layer.pending for layer in answer.layers if layer.pending}
     if not answer.pending and not reasons:
         return [f"job {answer.id} ({answer.state}): nothing waits"]
     head = (f"job {answer.id} ({answer.state}): {answer.pending}" if answer.pending

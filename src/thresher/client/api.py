@@ -84,7 +84,7 @@ class Thresher:
             settings = resolve(server, token)
             http = HttpClient(settings.server, settings.token, timeout=timeout, ca_file=ca_file)
         self.http = http
-        self._owner: tuple[str | None] | None = None  # `_default_owner`, asked once
+        self._who: tuple[WhoAmI | None] | None = None  # `_token_owner`, asked once
 
     @property
     def server(self) -> str:
@@ -107,15 +107,23 @@ class Thresher:
     def whoami(self) -> WhoAmI:
         return WhoAmI.model_validate(self.http.get("/whoami"))
 
-    def _default_owner(self) -> str | None:
-        """`_default_owner_for` this token, asked of the server once per connection."""
-        if self._owner is None:
+    def _token_owner(self) -> WhoAmI | None:
+        """Whose this connection's token is, asked of the server once; None where it cannot say."""
+        if self._who is None:
             try:
-                who: WhoAmI | None = self.whoami()
-            except ApiError:  # an older server, or a token that may not ask: as before
-                who = None
-            self._owner = (_default_owner_for(who),)
-        return self._owner[0]
+                self._who = (self.whoami(),)
+            except ApiError:  # an older server, or a token that may not ask
+                self._who = (None,)
+        return self._who[0]
+
+    def _default_owner(self) -> str | None:
+        return _default_owner_for(self._token_owner())
+
+    def my_name(self) -> str:
+        """Whose jobs this connection submits (`thresher jobs --mine`): a person's token's user; with the
+        farm's admin token, the account running this program (`submit`'s default owner)."""
+        who = self._token_owner()
+        return _default_owner_for(who) or (who.name if who is not None else _local_user())
 
     # -- jobs ----------------------------------------------------------------------------------
 
