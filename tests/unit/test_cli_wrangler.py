@@ -222,3 +222,20 @@ def test_the_python_api_imports_from_the_package() -> None:
 @pytest.mark.parametrize("words", [["kill"], ["pause"]])
 def test_a_job_is_required(words: list[str]) -> None:
     assert run(*words, "-s", "http://x").exit_code == 2
+
+
+def test_text_people_and_tasks_wrote_is_printed_as_written(fake: FakeServer) -> None:
+    """Brackets in a reason, a name or an output line are no Rich markup: `[/tex/a.exr]` broke the table
+    with a traceback, `[kick]` vanished."""
+    reason = "exit code 1 (last line: [kick] error: cannot open [/tex/a.exr])"
+    odd = {**FAILED_TASK, "reason": reason, "layer": "[bold]main"}
+    fake.routes[("GET", "/jobs/7/tasks")] = page(odd)
+    fake.routes[("GET", "/tasks/11")] = {**odd, "attempt_id": 21, "attempts": [{**ATTEMPTS[0], "reason": reason}]}
+    fake.routes[("GET", "/attempts/21/log")] = {"attempt_id": 21, "offset": 0, "data": "[/] [red]x\n",
+                                                "next_offset": 11, "complete": True}
+    for args in (("tasks", "7"), ("task", "11")):
+        result = run(*args, "-s", "http://x")
+        assert result.exit_code == 0 and result.exception is None, result.output
+        flat = " ".join(result.stdout.split())
+        assert "[kick] error: cannot open [/tex/a.exr])" in flat and "[bold]main" in flat, flat
+    assert "[/] [red]x" in run("task", "11", "-s", "http://x").stdout  # the log's tail too

@@ -26,9 +26,12 @@ from thresher.client.spec import SpecError
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
-console = Console(highlight=False, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
+console = Console(highlight=False, markup=False,
+                  width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
 """Human output (tables, progress); never used when `--json` is given. Piped output is not cut at
-80 columns: people grep it."""
+80 columns: people grep it. No markup: what it prints holds names, reasons and output lines people and
+tasks wrote (`[kick] error: cannot open [/tex/a.exr]` broke a table with a traceback); a message of
+our own that wants style says `markup=True` and escapes what it quotes."""
 
 ServerOpt = Annotated[str | None, typer.Option(
     "--server", "-s", help=f"Server URL or host:port (default: ${ENV_SERVER}, then the saved {CLIENT_CONFIG_NAME})",

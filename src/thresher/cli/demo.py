@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from thresher.cli.common import console, err
@@ -136,7 +137,7 @@ def demo(
                      cores_per_agent=split_cores(os.cpu_count(), agents),
                      memory_per_agent_mb=split_memory(None, agents),
                      env={"THRESHER_HOME": str(home)}, node_prefix="demo", save_client_config=False,
-                     say=lambda message: console.print(f"[dim]{message}[/dim]"))
+                     say=lambda message: console.print(f"[dim]{escape(message)}[/dim]", markup=True))
     job: Job | None = None
     code = 1
     staying = False
@@ -167,7 +168,8 @@ def demo(
             farm.stop()
     written = sorted(output.glob("frame_*.png"))
     state = job.state if job else "not run"
-    console.print(f"job {state}: {len(written)} of {plural(total, 'frame')} written to [bold]{output}[/bold]")
+    console.print(f"job {state}: {len(written)} of {plural(total, 'frame')} written to [bold]{escape(str(output))}[/bold]",
+                  markup=True)
     if keep_farm or code != 0:
         console.print(f"farm folder kept: {home} (database, logs in {farm.log_dir})")
     else:
@@ -180,7 +182,7 @@ def _stay_up(farm: LocalFarm, job: Job) -> None:
     from thresher.cli.farm import login_link, once_minutes
 
     console.print(f"[bold green]The farm stays up[/bold green]: open {login_link(farm)} to see job {job.id} in "
-                  f"the dashboard (the link logs a browser in once, within {once_minutes()} minutes).")
+                  f"the dashboard (the link logs a browser in once, within {once_minutes()} minutes).", markup=True)
     console.print("Ctrl+C stops the farm (--exit stops it at once next time).")
     sys.stdout.flush()
     while (problem := farm.check()) is None:

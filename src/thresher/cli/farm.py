@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from thresher.cli.common import console, err, fail
 from thresher.cli.localfarm import FarmError, LocalFarm, split_cores, split_memory
@@ -202,7 +203,7 @@ def up(
                      cores_per_agent=wanted.cores or split_cores(os.cpu_count(), agents),
                      memory_per_agent_mb=wanted.memory_mb or split_memory(None, agents),
                      agent_args=_agent_args(wanted, config), server_args=["--config", str(config)] if config else [],
-                     log_to_files=not verbose, say=lambda message: console.print(f"[dim]{message}[/dim]"))
+                     log_to_files=not verbose, say=lambda message: console.print(f"[dim]{escape(message)}[/dim]", markup=True))
     with sigterm_as_interrupt():
         try:
             farm.start()
@@ -248,7 +249,7 @@ def login_link(farm: LocalFarm) -> str:
 
 def _print_farm(farm: LocalFarm) -> None:
     saved = load_client_config().get("server") == farm.url
-    console.print(f"[bold green]Thresher farm is up[/bold green] with {farm.agents} agent(s)")
+    console.print(f"[bold green]Thresher farm is up[/bold green] with {farm.agents} agent(s)", markup=True)
     console.print(f"  API        {farm.url}/api/v1")
     console.print(f"  API docs   {farm.url}/docs")
     console.print(f"  dashboard  {farm.url}/")
@@ -257,5 +258,6 @@ def _print_farm(farm: LocalFarm) -> None:
                   + (f" and {client_config_path()}" if saved else ""))
     if farm.log_to_files:
         console.print(f"  logs       {farm.log_dir}")
-    console.print("Try: [bold]thresher submit-cmd --frames 1-10 -- echo frame {frame}[/bold]   Ctrl+C stops the farm.")
+    console.print("Try: [bold]thresher submit-cmd --frames 1-10 -- echo frame {frame}[/bold]   Ctrl+C stops the farm.",
+                  markup=True)
     sys.stdout.flush()

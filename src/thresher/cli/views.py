@@ -311,8 +311,9 @@ def attempts_table(attempts: list[Attempt]) -> Table:
             state.append(" out of memory", style="bold red")
         table.add_row(str(a.id), str(a.number), a.node, state, short_time(a.started_at), short_time(a.ended_at),
                       duration(a.started_at, a.ended_at), "-" if a.exit_code is None else str(a.exit_code),
-                      "-" if a.cpu_s is None else f"{a.cpu_s:.0f}",
-                      "-" if a.peak_rss_mb is None else f"{a.peak_rss_mb:.0f}", a.reason or "")
+                      "-" if a.cpu_s is None else f"{a.cpu_s:.1f}" if a.cpu_s < 10 else f"{a.cpu_s:.0f}",
+                      "-" if not a.peak_rss_mb else f"{a.peak_rss_mb:.0f}",  # 0: never sampled (too short)
+                      Text(a.reason or ""))
     return table
 
 
