@@ -8,7 +8,6 @@ parsed into the wire models (`thresher.wire`) the server builds them from, so a 
 
 from __future__ import annotations
 
-import getpass
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -18,7 +17,8 @@ from urllib.parse import quote
 from pydantic import BaseModel
 
 from thresher.client.config import resolve
-from thresher.client.http import ApiError, HttpClient, ServerUnreachable
+from thresher.client.http import HttpClient, ServerUnreachable
+from thresher.client.owner import TokenOwner
 from thresher.model.states import FINAL_JOB_STATES, JobState
 from thresher.wire.common import Page
 from thresher.wire.dependencies import DroppedDependencies, JobDependencies
@@ -84,7 +84,7 @@ class Thresher:
             settings = resolve(server, token)
             http = HttpClient(settings.server, settings.token, timeout=timeout, ca_file=ca_file)
         self.http = http
-        self._who: tuple[WhoAmI | None] | None = None  # `_token_owner`, asked once
+        self._owner = TokenOwner(self.whoami)
 
     @property
     def server(self) -> str:
@@ -107,23 +107,10 @@ class Thresher:
     def whoami(self) -> WhoAmI:
         return WhoAmI.model_validate(self.http.get("/whoami"))
 
-    def _token_owner(self) -> WhoAmI | None:
-        """Whose this connection's token is, asked of the server once; None where it cannot say."""
-        if self._who is None:
-            try:
-                self._who = (self.whoami(),)
-            except ApiError:  # an older server, or a token that may not ask
-                self._who = (None,)
-        return self._who[0]
-
-    def _default_owner(self) -> str | None:
-        return _default_owner_for(self._token_owner())
-
     def my_name(self) -> str:
         """Whose jobs this connection submits (`thresher jobs --mine`): a person's token's user; with the
-        farm's admin token, the account running this program (`submit`'s default owner)."""
-        who = self._token_owner()
-        return _default_owner_for(who) or (who.name if who is not None else _local_user())
+        farm's admin token, the account running this program (`client/owner.py`)."""
+        return self._owner.name()
 
     # -- jobs ----------------------------------------------------------------------------------
 
@@ -139,10 +126,9 @@ class Thresher:
     def submit(self, spec: Json, dry_run: bool = False) -> Job | DryRun:
         """Submit a job spec; the created Job, or with `dry_run` the validation and task preview.
 
-        A spec without an `owner` submitted with the farm's admin token (no person's) is submitted as
-        the person running this program, which is what wranglers filter on; the server would otherwise
-        only know the token's name. With a person's token it is that person's (`_default_owner`)."""
-        owner = self._default_owner() if isinstance(spec, dict) and not spec.get("owner") else None
+        A spec without an `owner` is that person's with a person's token; with the farm's admin token
+        it names the account running this program (`client/owner.py`)."""
+        owner = self._owner.default_owner() if isinstance(spec, dict) and not spec.get("owner") else None
         if owner is not None and isinstance(spec, dict):
             spec = {**spec, "owner": owner}
         # The answer comes once every task is written: seconds for a million tasks, longer on a busy
@@ -505,21 +491,6 @@ class Thresher:
 def _given(clear: tuple[str, ...], **values: Any) -> Json:
     """A patch body: the values given, and those named in `clear` as null (removed)."""
     return {**{k: v for k, v in values.items() if v is not None}, **{k: None for k in clear}}
-
-
-def _default_owner_for(who: WhoAmI | None) -> str | None:
-    """Whom a spec without an owner names: the account running this program when the token is the farm's
-    admin token or the server cannot say whose it is; nobody with a person's token, so the server makes
-    the job that person's (an artist logged in as ana.silva on an account named ana was refused for
-    submitting on behalf of ana, and a wrangler's job was the account's instead of theirs)."""
-    return _local_user() if who is None or who.kind == "admin" else None
-
-
-def _local_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers)
-        return "unknown"
 
 
 def _defaults(defaults: Json | ServiceDefaults | None) -> Json:
