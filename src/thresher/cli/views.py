@@ -373,7 +373,7 @@ def node_view(node: Node) -> Group:
         running.add_row(str(item.attempt_id), str(item.task_id),
                         Text(f"{item.job_id} {item.job_name}" if item.job_name else str(item.job_id)),
                         Text(item.layer or "-"), item.frames or "-",
-                        "-" if item.progress is None else f"{item.progress:.0f}%", str(item.cores),
+                        f"{item.progress:.0f}%" if item.progress else "-", str(item.cores),
                         ",".join(str(g) for g in item.gpus) or "-")
     return Group(grid, Text(""), running)
 
