@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from thresher.cli.common import ServerOpt, TokenOpt, connect
 from thresher.sim.scenario import Scenario, ScenarioError, load_scenario, read_scenario_data, with_node_counts
@@ -53,7 +54,7 @@ def simulate(
             resized = with_node_counts(first, nodes)
             runs.append(resized.model_copy(update={"name": f"{first.name} ({', '.join(nodes)})"}))
     except ScenarioError as error:
-        err.print(f"[red]{error}[/red]", markup=True, highlight=False)
+        err.print(f"[red]{escape(str(error))}[/red]", markup=True, highlight=False)
         raise typer.Exit(2) from None
     # the server's code is imported only here: `thresher --help` stays quick
     from thresher.sim.engine import simulate as run_simulation
@@ -66,9 +67,10 @@ def simulate(
     if as_json:
         typer.echo(to_json(reports))
     else:
-        print_reports(Console(), reports)
+        out = Console(markup=False)  # names in a scenario are shown as written, brackets and all
+        print_reports(out, reports)
         if html is not None:
-            Console().print(f"HTML report: {html}")
+            out.print(f"HTML report: {html}")
 
 
 def _is_url(text: str) -> bool:
