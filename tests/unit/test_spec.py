@@ -131,6 +131,15 @@ def test_template_problems_are_reported_per_layer() -> None:
     assert "layers.1.args.command" in fields
 
 
+
+def test_a_typo_in_a_template_or_a_layer_name_says_what_was_meant() -> None:
+    with pytest.raises(BadInput) as info:
+        check_spec({"name": "j", "layers": [_layer(template="blendr"), _layer(name="comp", depends_on=["rendr"])]})
+    fields = {e["field"]: e["message"] for e in info.value.errors}
+    assert fields["layers.0.template"].startswith("unknown template 'blendr' (did you mean 'blender'?); installed")
+    assert fields["layers.1.depends_on"] == "no layer named 'rendr' in this job (did you mean 'render'?)"
+
+
 @pytest.mark.parametrize("job,field,fragment", [
     ({"depends_on": [99999999999999999999]}, "depends_on.0", "less than or equal"),
     ({"depends_on": [0]}, "depends_on.0", "greater than"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
-from thresher.model.problems import Location
+from thresher.model.problems import Location, did_you_mean
 
 #: A problem in the layer graph: (location in the job, message, offending value).
 GraphProblem = tuple[Location, str, Any]
@@ -35,7 +35,8 @@ def layer_graph_problems(layers: list[tuple[Any, Any]]) -> list[GraphProblem]:
             if isinstance(name, str) and dep.strip() == name.strip():
                 problems.append((("layers", i, "depends_on"), "a layer cannot depend on itself", deps))
             elif dep.strip() not in seen:
-                problems.append((("layers", i, "depends_on"), f"no layer named {dep.strip()!r} in this job", deps))
+                problems.append((("layers", i, "depends_on"),
+                                 f"no layer named {dep.strip()!r} in this job{did_you_mean(dep.strip(), seen)}", deps))
     return problems
 
 

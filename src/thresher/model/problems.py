@@ -8,6 +8,8 @@ the locations, never the message text.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Any, Sequence
 
 from pydantic import ValidationError
@@ -20,6 +22,12 @@ Problem = dict[str, str]
 
 #: A place in a document, as pydantic writes it: `("layers", 1, "name")`.
 Location = tuple[str | int, ...]
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """` (did you mean 'blender'?)` for a word close to one of `choices` (a typo), else ``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.7)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def field_path(loc: Sequence[str | int]) -> str:

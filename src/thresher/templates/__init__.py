@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib.metadata import entry_points
 
+from thresher.model.problems import did_you_mean
 from thresher.templates.base import CommandLine, Template
 
 __all__ = ["CommandLine", "Template", "UnknownTemplate", "all_templates", "get_template"]
@@ -37,4 +38,5 @@ def get_template(name: str) -> Template:
         return all_templates()[name]
     except KeyError:
         known = ", ".join(all_templates())
-        raise UnknownTemplate(f"unknown template {name!r}; installed templates: {known}") from None
+        raise UnknownTemplate(f"unknown template {name!r}{did_you_mean(name, all_templates())}; "
+                              f"installed templates: {known}") from None
