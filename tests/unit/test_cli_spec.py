@@ -75,6 +75,9 @@ def test_example_specs_are_valid(name: str) -> None:
     JobSpec.model_validate(spec)
     for layer in spec["layers"]:
         CommandArgs.model_validate(layer["args"])
+        # the README's quick start submits them to `thresher up --agents 2`, which splits a 2-core machine
+        # (CI's) into agents of one core: a layer that needs two could never run there
+        assert (layer.get("resources") or {}).get("cores", 1) <= 1, layer["name"]
 
 
 def test_command_job_spec_is_a_valid_one_layer_job() -> None:
