@@ -199,7 +199,8 @@ class Task(BaseModel):
     index: int
     frames: str
     state: TaskState
-    tries: int
+    tries: int = Field(..., description="its attempts that failed or were killed, counted against the layer's "
+                                        "`retries` (0 for a task that succeeded at once)")
     lost: int = Field(..., description="times its node went away while running it (not counted as tries)")
     node: str | None = Field(..., description="where its live or latest attempt ran")
     attempt_id: int | None = Field(..., description="its live or latest attempt")
