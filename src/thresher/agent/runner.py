@@ -34,6 +34,7 @@ from thresher.agent.progress import ProgressParser
 from thresher.agent.settings import AgentSettings
 from thresher.agent.spool import file_key
 from thresher.agent.wire import MAX_REASON, TaskResult, utc_now_iso
+from thresher.model.failure_summary import LAST_LINE
 from thresher.model.states import AttemptState
 from thresher.wire.agent import Assignment
 
@@ -445,4 +446,4 @@ def exit_reason(exit_code: int | None, last_line: str | None = None) -> str:
         said = f"killed by signal {name}"
     else:
         said = f"exit code {exit_code}"
-    return f"{said} (last line: {last_line})" if last_line else said
+    return f"{said}{LAST_LINE}{last_line})" if last_line else said

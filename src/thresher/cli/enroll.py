@@ -47,8 +47,8 @@ def create(name: Annotated[str, typer.Argument(metavar="NAME", help="What it is 
         return
     kind = "one-time" if answer.one_time else "reusable"
     where = f", pool {answer.pool}" if answer.pool else ""
-    console.print(f"enrollment token {answer.id} ({answer.name}, {kind}{where}):", markup=False)
-    console.print(answer.secret, markup=False, soft_wrap=True)
+    console.print(f"enrollment token {answer.id} ({answer.name}, {kind}{where}):")
+    console.print(answer.secret, soft_wrap=True)
 
 
 @enroll_app.command("list")
@@ -71,4 +71,4 @@ def revoke(token_id: Annotated[int, typer.Argument(metavar="ID", help="Token id 
     if json_out:
         emit_json(answer)
     else:
-        console.print(f"enrollment token {answer.id} ({answer.name}) revoked", markup=False)
+        console.print(f"enrollment token {answer.id} ({answer.name}) revoked")

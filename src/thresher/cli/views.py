@@ -294,7 +294,7 @@ def failures_view(summary: FailureSummary) -> Group:
         for group in summary.groups:
             tasks = ", ".join(str(t) for t in group.tasks[:20]) + (" ..." if len(group.tasks) > 20 else "")
             table.add_row(group.reason, str(group.attempts), tasks, ", ".join(group.nodes),
-                          *([Text(group.last_line or "-")] if said else []))
+                          *([group.last_line or "-"] if said else []))
         parts.append(table)
     return Group(*parts)
 
@@ -313,7 +313,7 @@ def attempts_table(attempts: list[Attempt]) -> Table:
                       duration(a.started_at, a.ended_at), "-" if a.exit_code is None else str(a.exit_code),
                       "-" if a.cpu_s is None else f"{a.cpu_s:.1f}" if a.cpu_s < 10 else f"{a.cpu_s:.0f}",
                       "-" if not a.peak_rss_mb else f"{a.peak_rss_mb:.0f}",  # 0: never sampled (too short)
-                      Text(a.reason or ""))
+                      a.reason or "")
     return table
 
 
@@ -371,8 +371,8 @@ def node_view(node: Node) -> Group:
         running.add_column(column)
     for item in node.running:
         running.add_row(str(item.attempt_id), str(item.task_id),
-                        Text(f"{item.job_id} {item.job_name}" if item.job_name else str(item.job_id)),
-                        Text(item.layer or "-"), item.frames or "-",
+                        f"{item.job_id} {item.job_name}" if item.job_name else str(item.job_id),
+                        item.layer or "-", item.frames or "-",
                         f"{item.progress:.0f}%" if item.progress else "-", str(item.cores),
                         ",".join(str(g) for g in item.gpus) or "-")
     return Group(grid, Text(""), running)

@@ -115,7 +115,7 @@ def why(
     else:
         for answer in answers:
             for line in _why_lines(answer):
-                console.print(line, markup=False)
+                console.print(line)
     if missing:
         raise typer.Exit(1)
 

@@ -68,8 +68,9 @@ _TERMINAL_CODE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|
 
 def output_line(line: str, limit: int) -> str:
     """A line a task printed, as a failure's reason quotes it: what a terminal shows of it (after its last
-    carriage return, without colour and cursor codes), tabs as spaces, any other control character (a NUL included) and lone surrogate as U+FFFD, cut to
-    `limit` characters. A reason is one line a database must hold and a list show, whatever was printed."""
+    carriage return, without colour and cursor codes), tabs as spaces, any other control character (a NUL
+    included) and lone surrogate as U+FFFD, cut to `limit` characters. A reason is one line a database
+    must hold and a list show, whatever was printed."""
     shown = [part for part in line.split("\r") if part.strip()]  # what a terminal shows after a \r
     text = _TERMINAL_CODE.sub("", shown[-1] if shown else "").replace("\t", " ").strip()
     text = _SURROGATE.sub("\ufffd", _CONTROL.sub("\ufffd", text))
