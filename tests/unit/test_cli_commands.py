@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import getpass
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from thresher.cli import common
@@ -554,3 +556,32 @@ def test_every_command_sums_itself_up_in_one_line_and_says_what_each_option_does
         return found
 
     assert walk(typer.main.get_command(app), "thresher") == []
+
+
+def test_help_shows_no_value_for_a_flag_and_one_value_for_a_repeatable_option() -> None:
+    """typer names option values by their Python type: `--json <bool>` read as if the flag took a value
+    and `--output <list[str]>` as if it took a list (`common.plain_value_names`, applied as each
+    command is looked up for its help)."""
+    import typer.main
+
+    def shown_values(group: Any, ctx: typer.Context, path: str) -> dict[str, str]:
+        found = {}
+        for name in group.list_commands(ctx):
+            command = group.get_command(ctx, name)
+            sub = typer.Context(command, parent=ctx, info_name=name)
+            for p in command.get_params(sub):
+                if p.param_type_name == "option":
+                    found[f"{path} {name} {p.opts[0]}"] = p.display_type_rich(sub) or ""
+            if hasattr(command, "commands"):
+                found |= shown_values(command, sub, f"{path} {name}")
+        return found
+
+    top = typer.main.get_command(app)
+    values = shown_values(top, typer.Context(top, info_name="thresher"), "thresher")
+    assert len(values) > 300
+    assert {k: v for k, v in values.items() if "bool" in v or "list[" in v} == {}
+    assert values["thresher submit-cmd --shell"] == "" and values["thresher submit-cmd --output"] == "<str>"
+    shown = run("submit-cmd", "--help").output
+    options = [line for line in shown.splitlines() if re.match(r"│ +--[a-z]", line)]
+    assert any("--output" in line and "<str>" in line for line in options)
+    assert [line for line in options if "<bool>" in line or "list[" in line] == []

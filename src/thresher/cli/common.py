@@ -121,6 +121,16 @@ class ThresherGroup(TyperGroup):
             args = ["show", *args]
         return super().parse_args(ctx, args)
 
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:  # type: ignore[override]
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            plain_value_names(command, ctx)
+        return command
+
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:  # type: ignore[override]
+        plain_value_names(self, ctx)
+        super().format_help(ctx, formatter)
+
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
@@ -137,3 +147,17 @@ class ThresherGroup(TyperGroup):
             # `thresher jobs | head` closed the pipe: not an error worth a message.
             sys.stderr.close()
             raise typer.Exit(EXIT_ERROR) from None
+
+
+def plain_value_names(command: Any, ctx: typer.Context) -> None:
+    """What `-h` shows as an option's value: typer names it by its Python type, flags included, so
+    `--json <bool>` read as if the flag took a value (`--json true` is then refused) and a repeatable
+    `--output <list[str]>` as if it took a list. A flag shows no value; a repeatable option shows one
+    (its help says it repeats). An option that names its own value keeps it."""
+    for param in command.get_params(ctx):  # `--help` too
+        if param.param_type_name != "option" or param.metavar is not None:
+            continue
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+        elif getattr(param, "multiple", False):
+            param.metavar = re.sub(r"^<list\[(.*)\]>$", r"<\1>", param.display_type(ctx))
