@@ -111,3 +111,21 @@ def test_node_speed_unknown_alone(bench: Bench) -> None:
     with bench.db.read() as conn:
         assert estimates.node_speed(conn, node) is None
         assert views.get_node(conn, "only").speed is None
+
+
+def test_a_failed_job_has_no_eta_left_and_says_so(bench: Bench) -> None:
+    """Its render failed: the comp that waits for it never starts, so the job page does not promise an
+    estimate "yet"; a retry brings the job back, and the estimate with it."""
+    job_id = bench.submit(layers=[layer(frames="1-2", retries=0),
+                                  layer("comp", frames="1-2", depends_on=["render"])])
+    node = bench.node("n1", cores=2)
+    got = bench.work(node)
+    bench.finish(node, got[0]["attempt_id"])
+    _took(bench, got[0]["attempt_id"], 10.0)
+    bench.finish(node, got[1]["attempt_id"], status="failed", exit_code=3)
+    job = _job(bench, job_id)
+    assert job.state == "failed", job.state
+    comp = job.layers[1].estimate
+    assert comp is not None and comp.eta_s is None and comp.basis == "stopped" and comp.reason == "the job failed"
+    assert job.estimate is not None and job.estimate.eta_s is None and job.estimate.reason == "the job failed"
+    assert job.layers[0].estimate is not None and job.layers[0].estimate.task_s == 10.0  # kept

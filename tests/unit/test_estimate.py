@@ -13,6 +13,7 @@ from thresher.model.estimate import (
     estimate_layer,
     history_parallelism,
     node_speed,
+    words,
 )
 
 
@@ -122,6 +123,22 @@ def test_layer_waiting_on_unknown_layer_has_no_eta_but_keeps_its_task_time() -> 
     out = estimate_job([render, comp])
     assert out.layers["comp"].task_s == pytest.approx(10.0)
     assert out.layers["comp"].eta_s is None and "render" in (out.layers["comp"].reason or "")
+
+
+def test_a_job_that_runs_nothing_more_until_someone_acts_has_no_eta_and_says_why() -> None:
+    """A failed render: the comp that waits for its success never starts, so neither it nor the job
+    has time ahead ("no estimate yet" promised one); finished layers stay done, task times stay."""
+    render = LayerFacts("render", finished=runs(0.5, 0.5, 0.5, 0.5, 0.5))
+    comp = LayerFacts("comp", tasks_left=6, frames_left=6, depends_on=("render",))
+    lighting = LayerFacts("lighting", finished=runs(10), tasks_left=2, frames_left=2)
+    out = estimate_job([render, comp, lighting], stopped="the job failed")
+    assert out.layers["render"].confidence == "done"
+    assert [out.layers[n].eta_s for n in ("comp", "lighting")] == [None, None]
+    assert out.layers["lighting"].task_s == pytest.approx(10.0)
+    assert words(out.job) == words(out.layers["comp"]) == "none: the job failed"
+    assert words(estimate_job([render, comp]).layers["comp"]).startswith("no estimate yet")  # while it may run
+    finished = estimate_job([render], stopped="the job failed")  # nothing left: done, whatever the state
+    assert finished.job.confidence == "done"
 
 
 def test_finished_job_is_done_and_confidence_is_the_weakest_open_layer() -> None:

@@ -149,9 +149,17 @@ def estimate_layer(facts: LayerFacts, *, start_after_s: float = 0.0, fallback_pa
     return Estimate(unit * fpt, low_unit * fpt, high_unit * fpt, samples, start_after_s + eta, word, basis)
 
 
-def estimate_job(layers: Sequence[LayerFacts]) -> JobEstimate:
+STOPPED = "stopped"
+"""The basis of an estimate of work that will not run as things stand (`estimate_job`'s `stopped`)."""
+
+
+def estimate_job(layers: Sequence[LayerFacts], *, stopped: str | None = None) -> JobEstimate:
     """Every layer's estimate, in dependency order, and the job's: when its last layer ends. The job
-    has no estimate while a layer with work left has none (its reason names that layer)."""
+    has no estimate while a layer with work left has none (its reason names that layer).
+
+    `stopped` says why nothing more of the job runs until someone acts ("the job failed", "... was
+    killed", "... is blocked"): then a layer with work left has no time ahead, and says that reason
+    rather than "no estimate yet" (a layer that waits for a failed one never starts)."""
     by_name = {f.name: f for f in layers}
     done: dict[str, Estimate] = {}
     running_total = sum(len(f.running) for f in layers)
@@ -176,6 +184,10 @@ def estimate_job(layers: Sequence[LayerFacts]) -> JobEstimate:
     samples = sum(e.samples for e in out.values())
     if not open_:
         return JobEstimate(Estimate(None, None, None, samples, 0.0, "done", "finished"), out)
+    if stopped:
+        for n, e in open_.items():
+            out[n] = Estimate(e.task_s, e.low_s, e.high_s, e.samples, None, "none", STOPPED, stopped)
+        return JobEstimate(Estimate(None, None, None, samples, None, "none", STOPPED, stopped), out)
     missing = [n for n, e in open_.items() if e.eta_s is None]
     if missing:
         return JobEstimate(Estimate(None, None, None, samples, None, "none", "no estimate yet",
@@ -259,9 +271,11 @@ def about(seconds: float) -> str:
 
 def words(est: _Shown) -> str:
     """What the CLI and the dashboard say beside the clock time: "about 25 min, from 40 finished
-    tasks, good"; "done"; or "no estimate yet: <why>"."""
+    tasks, good"; "done"; "none: the job failed" (`STOPPED`); or "no estimate yet: <why>"."""
     if est.confidence == "done":
         return "done"
+    if est.eta_s is None and est.basis == STOPPED:
+        return f"none: {est.reason}"
     if est.eta_s is None:
         return f"no estimate yet: {est.reason}" if est.reason else "no estimate yet"
     return f"{about(est.eta_s)}, from {est.basis}, {est.confidence}"

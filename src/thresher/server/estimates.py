@@ -13,13 +13,19 @@ from typing import Any, Sequence
 from sqlalchemy import Connection
 
 from thresher.model import estimate as rule
-from thresher.model.states import TaskState
+from thresher.model.states import JobState, TaskState
 from thresher.server.clock import as_utc
 from thresher.server.db.queries import estimates as q
 from thresher.wire.jobs import Estimate
 from thresher.wire.nodes import NodeSpeed
 
 LEFT_STATES = (TaskState.WAITING, TaskState.READY, TaskState.PAUSED, TaskState.HELD)
+STOPPED_WORDS = {
+    JobState.FAILED: "the job failed",
+    JobState.KILLED: "the job was killed",
+    JobState.BLOCKED: "the job waits for a dependency that failed or was killed",
+}
+"""Why what is left of a job in these states runs only when someone acts (a retry, a resume)."""
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float:
@@ -38,10 +44,11 @@ def wire(est: rule.Estimate, now: datetime) -> Estimate:
                     eta_at=at, confidence=est.confidence, basis=est.basis, reason=est.reason)
 
 
-def job_estimates(conn: Connection, job_id: int, layer_rows: list[Any], counts: Sequence[Any], now: datetime
-                  ) -> tuple[Estimate, dict[int, Estimate]]:
+def job_estimates(conn: Connection, job_id: int, layer_rows: list[Any], counts: Sequence[Any], now: datetime,
+                  state: str | None = None) -> tuple[Estimate, dict[int, Estimate]]:
     """The job's estimate and each layer's (by layer id); `counts`: the job's `queries.views.LAYER_COUNTS`
-    rows (tasks and frames per layer and state), which the job page has read already."""
+    rows (tasks and frames per layer and state), which the job page has read already. A job in `state`
+    failed, killed or blocked runs nothing more until someone acts: what is left of it has no ETA."""
     epoch = datetime(2000, 1, 1, tzinfo=now.tzinfo)
     finished: dict[int, list[rule.Finished]] = {}
     for layer in layer_rows:
@@ -68,7 +75,7 @@ def job_estimates(conn: Connection, job_id: int, layer_rows: list[Any], counts: 
             name=row.name, finished=finished.get(row.id, []), running=running.get(row.id, []),
             tasks_left=tasks_left, frames_left=frames_left,
             frames_per_task=n_frames / n_tasks if n_tasks else 1.0, depends_on=tuple(row.depends_on or [])))
-    result = rule.estimate_job(facts)
+    result = rule.estimate_job(facts, stopped=STOPPED_WORDS.get(state or ""))
     by_id = {layer_id: wire(result.layers[name], now) for layer_id, name in names.items()}
     return wire(result.job, now), by_id
 
