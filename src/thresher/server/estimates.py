@@ -20,7 +20,7 @@ from thresher.wire.jobs import Estimate
 from thresher.wire.nodes import NodeSpeed
 
 LEFT_STATES = (TaskState.WAITING, TaskState.READY, TaskState.PAUSED, TaskState.HELD)
-STOPPED_WORDS = {
+STOPPED_WORDS: dict[str, str] = {
     JobState.FAILED: "the job failed",
     JobState.KILLED: "the job was killed",
     JobState.BLOCKED: "the job waits for a dependency that failed or was killed",
