@@ -1,7 +1,8 @@
-"""How fast the dashboard answers with a big farm: 10,000 jobs, and one job of 10,000 tasks.
+"""How fast the dashboard answers with a big farm: 10,000 jobs, one job of 10,000 tasks (and busy nodes).
 
     .venv/bin/python bench/dashboard.py                    # SQLite and PostgreSQL
     .venv/bin/python bench/dashboard.py --db sqlite --jobs 10000 --tasks 10000 --runs 30
+    .venv/bin/python bench/dashboard.py --db sqlite --nodes 2000 --running 8   # the node views, busy
 
 Per database: the jobs (4 tasks each, in a realistic mix of states) and the big job are written
 straight into a migrated database with the server's own `create_job`, then a real server is started
@@ -10,7 +11,10 @@ each page `--runs` times, sequentially, over loopback. The time is measured by t
 to last byte, so it is an upper bound of the server-side time. The task grid answers from the
 broadcaster's shared snapshot after its first read; its cold read, and what the broadcaster spends per
 tick to keep a watched 10,000-task grid current (re-read and diff, once for all tabs), are timed in
-process on the same database. Nothing is asserted; figures are printed.
+process on the same database. `--nodes` nodes of 8 cores are registered and each given `--running` of
+the big job's tasks by the server's own dispatch, so the overview, the nodes page and a node's page
+show what each runs (job, layer, frames); the server's node timeout is set past the bench's length so
+that they stay up without agents. Nothing is asserted; figures are printed.
 """
 
 from __future__ import annotations
@@ -31,20 +35,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from sqlalchemy import select, update  # noqa: E402
+from sqlalchemy import insert, select, update  # noqa: E402
 from tests.support.farm import Farm  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
 
+from thresher.server import dispatch  # noqa: E402
+from thresher.server.clock import utcnow  # noqa: E402
 from thresher.server.db.engine import Database  # noqa: E402
-from thresher.server.db.tables import jobs, tasks  # noqa: E402
+from thresher.server.db.tables import jobs, nodes, tasks  # noqa: E402
 from thresher.server.submit import check_spec, create_job  # noqa: E402
 
 PROJECTS = ["ferryman", "harbour", "lighthouse", "tidewater"]
 OWNERS = ["maya", "tom", "ana", "lee", "sam"]
 
 
-def populate(url: str, n_jobs: int, big_tasks: int) -> int:
-    """Write n_jobs small jobs and one big job; returns the big job's id."""
+def populate(url: str, n_jobs: int, big_tasks: int, n_nodes: int = 0, running: int = 0) -> int:
+    """Write n_jobs small jobs and one big job, and nodes running its tasks; returns the big job's id."""
     db = Database(url)
     db.migrate()
     rng = random.Random(7)
@@ -68,11 +74,33 @@ def populate(url: str, n_jobs: int, big_tasks: int) -> int:
         conn.execute(update(jobs).where(jobs.c.id > cut_done, jobs.c.id <= cut_failed).values(state="failed"))
         conn.execute(update(tasks).where(tasks.c.job_id == big_id, tasks.c.idx < big_tasks // 3).values(state="succeeded"))
         conn.execute(update(jobs).where(jobs.c.id == big_id).values(state="running"))
+    busy_nodes(db, n_nodes, running)
     with db.write() as conn:  # planner statistics, as autovacuum / a running server would have them
         conn.exec_driver_sql("ANALYZE")
     db.dispose()
     print(f"  wrote {n_jobs:,} jobs + a {big_tasks:,}-task job in {time.perf_counter() - started:.1f}s")
     return big_id
+
+
+def busy_nodes(db: Database, n_nodes: int, running: int) -> None:
+    """Register `n_nodes` nodes of `running` cores, then let the server's dispatch fill them with
+    one-core tasks (of the queued ones: the big job's first), asked for as agents do, many at a time."""
+    if not n_nodes:
+        return
+    started = time.perf_counter()
+    now = utcnow()
+    with db.write() as conn:
+        conn.execute(insert(nodes), [dict(
+            name=f"rn{i:04d}", hostname=f"rn{i:04d}", os="linux", instance_id=f"rn{i:04d}", cores=running,
+            memory_mb=32_000, gpus=[], tags=[], state="up", admin_state="enabled", last_seen=now,
+            registered_at=now) for i in range(n_nodes)])
+        ids = list(conn.execute(select(nodes.c.id).order_by(nodes.c.id)).scalars())
+    given = 0
+    for _ in range(running):  # an ask may give fewer than the node has room for
+        for i in range(0, len(ids), 100):
+            with db.write() as conn:
+                given += sum(len(a.assignments) for a in dispatch.work_for_nodes(conn, ids[i:i + 100], utcnow()))
+    print(f"  registered {n_nodes:,} nodes running {given:,} tasks in {time.perf_counter() - started:.1f}s")
 
 
 def login(url: str, token: str) -> httpx.Client:
@@ -98,8 +126,8 @@ def timed(client: httpx.Client, path: str, runs: int) -> dict[str, Any]:
 
 def bench(kind: str, url: str, args: argparse.Namespace, root: Path) -> dict[str, dict[str, Any]]:
     print(f"{kind}:")
-    big_id = populate(url, args.jobs, args.tasks)
-    farm = Farm(url, root / kind)
+    big_id = populate(url, args.jobs, args.tasks, args.nodes, args.running)
+    farm = Farm(url, root / kind, node_timeout=3600.0)  # the nodes have no agents: they stay up
     farm.start()
     try:
         client = login(farm.server_url, farm.admin_token)
@@ -116,6 +144,13 @@ def bench(kind: str, url: str, args: argparse.Namespace, root: Path) -> dict[str
             "overview": "/",
             "nodes": "/nodes",
         }
+        if args.nodes:
+            del pages["nodes"]
+            pages |= {f"nodes page 1 of {args.nodes:,} nodes running {args.running} each": "/nodes",
+                      "nodes page, the busy ones, page 10": "/nodes?state=busy&page=10",
+                      "nodes page, a name filter": "/nodes?name=rn01",
+                      "node page": "/nodes/rn0001",
+                      f"nodes (JSON API, all {args.nodes:,})": f"/api/v1/nodes?limit={args.nodes}"}
         results = {}
         for label, path in pages.items():
             results[label] = r = timed(client, path, args.runs)
@@ -151,13 +186,14 @@ def broadcaster_costs(url: str, big_id: int, runs: int) -> dict[str, dict[str, A
         cold.append((time.perf_counter() - t0) * 1000)
     report("task grid, first read into the shared snapshot", cold)
     idle, busy, cells = [], [], 0
-    for i in range(runs):
+    for _ in range(runs):
         t0 = time.perf_counter()
         hub.grids.diff(server, {big_id}, False)
         idle.append((time.perf_counter() - t0) * 1000)
         with server.db.write() as conn:
-            ids = [r.id for r in conn.execute(select(tasks.c.id).where(tasks.c.job_id == big_id)
-                                              .order_by(tasks.c.id).offset(5000 + 50 * i).limit(50))]
+            ids = [r.id for r in conn.execute(select(tasks.c.id).where(tasks.c.job_id == big_id,
+                                                                       tasks.c.state != "running")
+                                              .order_by(tasks.c.id.desc()).limit(50))]
             conn.execute(update(tasks).where(tasks.c.id.in_(ids)).values(state="running"))
         t0 = time.perf_counter()
         changed = hub.grids.diff(server, {big_id}, False)
@@ -175,6 +211,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--nodes", type=int, default=0, help="nodes registered, each running --running tasks")
+    parser.add_argument("--running", type=int, default=8)
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}")
     with tempfile.TemporaryDirectory(prefix="thresher-bench-dash-") as tmp:

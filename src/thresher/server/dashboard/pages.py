@@ -29,7 +29,7 @@ from thresher.model.states import LIVE_ATTEMPT_STATES
 from thresher.server import commands, dependencies, enrollment, views
 from thresher.server.clock import iso, utcnow
 from thresher.server.context import ctx
-from thresher.server.dashboard import audit, dep_graph, job_groups, login, logs, projects, stream
+from thresher.server.dashboard import audit, dep_graph, job_groups, login, logs, node_list, projects, stream
 from thresher.server.dashboard import users as users_page
 from thresher.server.dashboard.access import DashboardRoute, DataSession, PageSession
 from thresher.server.dashboard.render import JOB_STATES, STATIC_DIR, WEB, render
@@ -229,9 +229,11 @@ def _command(conn: Connection, attempt_id: int) -> dict[str, Any]:
 def nodes_page(request: Request, session: PageSession) -> Response:
     server = ctx(request)
     summary = server.events.current_summary(server)
-    history = {n["id"]: server.events.history(n["id"]) for n in summary["node_list"]}
-    return render(request, "nodes.html", session, summary=summary, node_list=summary["node_list"], history=history,
-                  enroll_tokens=_enroll_tokens(request, session), title="Nodes")
+    f = node_list.NodeFilter.of(request.query_params)
+    shown = node_list.page_of(summary["node_list"], f)
+    history = {n["id"]: server.events.history(n["id"]) for n in shown.nodes}
+    return render(request, "nodes.html", session, summary=summary, node_list=shown.nodes, history=history,
+                  shown=shown, f=f, enroll_tokens=_enroll_tokens(request, session), title="Nodes")
 
 
 def _enroll_tokens(request: Request, session: Session) -> list[dict[str, Any]] | None:

@@ -104,26 +104,33 @@ class FarmSummary:
             return changed
 
 
+NODE_CHIPS = ("up", "busy", "idle", "down", "disabled", "draining")
+"""What the overview and the nodes page count nodes by (a node may count under several: up and busy)."""
+
+
+def node_is(node: dict[str, Any], chip: str) -> bool:
+    """Whether a node of the summary's list counts under a chip: the counts, and the nodes page's
+    filter by them, read the same rule. Busy and idle are of up nodes; an idle node takes work (enabled)."""
+    up = node["state"] == NodeState.UP
+    if chip == "up":
+        return up
+    if chip == "down":
+        return not up
+    if chip == "busy":
+        return up and bool(node["running"])
+    if chip == "idle":
+        return up and not node["running"] and node["admin_state"] == NodeAdminState.ENABLED
+    return bool(node["admin_state"] == chip)  # disabled, draining
+
+
 def build_summary(node_list: list[dict[str, Any]], job_states: dict[str, int]) -> dict[str, Any]:
     """Counts the overview shows, from the node list and job counts by state."""
-    counts = {NodeState.UP: 0, "busy": 0, "idle": 0, NodeState.DOWN: 0, NodeAdminState.DISABLED: 0,
-              NodeAdminState.DRAINING: 0}
+    counts = {chip: sum(1 for node in node_list if node_is(node, chip)) for chip in NODE_CHIPS}
     cores_total = cores_used = gpus_total = gpus_used = 0
     mem_total = mem_used = 0
     for node in node_list:
-        running = node["running"]
-        if node["admin_state"] == NodeAdminState.DISABLED:
-            counts[NodeAdminState.DISABLED] += 1
-        elif node["admin_state"] == NodeAdminState.DRAINING:
-            counts[NodeAdminState.DRAINING] += 1
         if node["state"] != NodeState.UP:
-            counts[NodeState.DOWN] += 1
             continue
-        counts[NodeState.UP] += 1
-        if running:
-            counts["busy"] += 1
-        elif node["admin_state"] == NodeAdminState.ENABLED:
-            counts["idle"] += 1
         cores_total += node["cores"]
         cores_used += node["cores"] - node["free"]["cores"]
         gpus_total += len(node["gpus"])
