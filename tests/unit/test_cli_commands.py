@@ -382,6 +382,25 @@ def test_nodes_and_node_actions(fake: FakeServer) -> None:
     assert typo.exit_code == 2 and "Did you mean 'disable'?" in typo.output
 
 
+def test_nodes_filtered_by_state_and_name_as_the_nodes_page_does(fake: FakeServer) -> None:
+    down = {**NODE, "id": 4, "name": "rn-b2", "hostname": "blade2", "state": "down"}
+    draining = {**NODE, "id": 5, "name": "rn-c3", "hostname": "blade3", "admin_state": "draining"}
+    fake.routes[("GET", "/nodes")] = page(NODE, down, draining)
+
+    def names(*args: str) -> list[str]:
+        result = run("nodes", *args, "--json", "-s", "http://x")
+        assert result.exit_code == 0, result.output
+        return [n["name"] for n in json.loads(result.stdout)]
+
+    assert names("--state", "down") == ["rn-b2"]
+    assert names("--state", "idle") == ["n1"]  # draining takes no work: not idle
+    assert names("--state", "up") == ["n1", "rn-c3"] and names("--state", "draining") == ["rn-c3"]
+    assert names("--name", "RN-") == ["rn-b2", "rn-c3"] and names("--name", "blade3") == ["rn-c3"]
+    assert names("--state", "up", "--name", "rn") == ["rn-c3"]
+    bad = run("nodes", "--state", "sleeping", "-s", "http://x")
+    assert bad.exit_code == 2 and "unknown state 'sleeping'" in bad.output and "use one of up, busy" in bad.output
+
+
 def test_node_names_are_quoted_in_paths(fake: FakeServer) -> None:
     fake.routes[("POST", "/nodes/a b/enable")] = NODE
     assert run("node", "enable", "a b", "-s", "http://x").exit_code == 0

@@ -8,6 +8,7 @@ import typer
 
 from thresher.cli.common import JsonOpt, ServerOpt, ThresherGroup, TokenOpt, connect, console, emit_json
 from thresher.cli.views import node_view, nodes_table
+from thresher.model.node_chips import NODE_CHIPS, counts_as
 from thresher.wire.nodes import Node
 
 node_app = typer.Typer(cls=ThresherGroup, no_args_is_help=True,
@@ -16,14 +17,31 @@ node_app = typer.Typer(cls=ThresherGroup, no_args_is_help=True,
 NodeArg = Annotated[str, typer.Argument(metavar="NAME", help="Node name or id.", show_default=False)]
 
 
-def nodes(json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
+def nodes(state: Annotated[str | None, typer.Option(
+              "--state", help=f"Only the nodes that count as this: {', '.join(NODE_CHIPS)}.",
+              show_default=False)] = None,
+          name: Annotated[str | None, typer.Option(
+              "--name", help="Only the nodes whose name or host name holds this (any case).",
+              show_default=False)] = None,
+          json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
     """List the farm's nodes: state, resources, what they run."""
+    if state is not None and state not in NODE_CHIPS:
+        raise typer.BadParameter(f"unknown state {state!r}: use one of {', '.join(NODE_CHIPS)}",
+                                 param_hint="--state")
     with connect(server, token) as client:
-        answer = client.all_nodes()
+        answer = [n for n in client.all_nodes() if _kept(n, state, name)]
     if json_out:
         emit_json(answer)
     else:
         console.print(nodes_table(answer))
+
+
+def _kept(node: Node, state: str | None, name: str | None) -> bool:
+    """What `--state` and `--name` keep, as the dashboard's nodes page filters (`model/node_chips.py`)."""
+    if state and not counts_as(state, state=node.state, admin_state=node.admin_state, running=len(node.running)):
+        return False
+    needle = (name or "").casefold()
+    return not needle or needle in node.name.casefold() or needle in (node.hostname or "").casefold()
 
 
 def _node_action(action: str, name: str, server: str | None, token: str | None, json_out: bool) -> None:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import quote
 
-from thresher.server.events.farm_summary import NODE_CHIPS, node_is
+from thresher.model.node_chips import NODE_CHIPS
+from thresher.server.events.farm_summary import node_is
 
 PAGE_SIZE = 100
 

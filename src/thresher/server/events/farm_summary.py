@@ -14,7 +14,8 @@ import time
 from collections import deque
 from typing import Any
 
-from thresher.model.states import JobState, NodeAdminState, NodeState
+from thresher.model.node_chips import NODE_CHIPS, counts_as
+from thresher.model.states import JobState, NodeState
 from thresher.server import views
 from thresher.server.db.queries import events as q
 from thresher.server.events.reads import CountedReads, Source
@@ -104,23 +105,9 @@ class FarmSummary:
             return changed
 
 
-NODE_CHIPS = ("up", "busy", "idle", "down", "disabled", "draining")
-"""What the overview and the nodes page count nodes by (a node may count under several: up and busy)."""
-
-
 def node_is(node: dict[str, Any], chip: str) -> bool:
-    """Whether a node of the summary's list counts under a chip: the counts, and the nodes page's
-    filter by them, read the same rule. Busy and idle are of up nodes; an idle node takes work (enabled)."""
-    up = node["state"] == NodeState.UP
-    if chip == "up":
-        return up
-    if chip == "down":
-        return not up
-    if chip == "busy":
-        return up and bool(node["running"])
-    if chip == "idle":
-        return up and not node["running"] and node["admin_state"] == NodeAdminState.ENABLED
-    return bool(node["admin_state"] == chip)  # disabled, draining
+    """Whether a node of the summary's list counts under a chip (`model/node_chips.py`)."""
+    return counts_as(chip, state=node["state"], admin_state=node["admin_state"], running=len(node["running"]))
 
 
 def build_summary(node_list: list[dict[str, Any]], job_states: dict[str, int]) -> dict[str, Any]:
