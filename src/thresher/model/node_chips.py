@@ -27,3 +27,10 @@ def counts_as(chip: str, *, state: str, admin_state: str, running: int) -> bool:
     if chip in (NodeAdminState.DISABLED, NodeAdminState.DRAINING):
         return admin_state == chip
     raise ValueError(f"unknown node chip {chip!r}: use one of {', '.join(NODE_CHIPS)}")
+
+
+def name_holds(needle: str, name: str, hostname: str | None) -> bool:
+    """Whether a node's name or host name holds `needle`, in any case ("" holds in every node): the
+    nodes page's name filter and `thresher nodes --name`."""
+    needle = needle.casefold()
+    return not needle or needle in name.casefold() or needle in (hostname or "").casefold()

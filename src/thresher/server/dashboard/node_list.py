@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import quote
 
-from thresher.model.node_chips import NODE_CHIPS
+from thresher.model.node_chips import NODE_CHIPS, name_holds
 from thresher.server.events.farm_summary import node_is
 
 PAGE_SIZE = 100
@@ -36,10 +36,7 @@ class NodeFilter:
         return cls(state=state if state in NODE_CHIPS else "", name=(params.get("name") or "").strip(), page=page)
 
     def matches(self, node: dict[str, Any]) -> bool:
-        if self.state and not node_is(node, self.state):
-            return False
-        needle = self.name.casefold()
-        return not needle or needle in node["name"].casefold() or needle in (node.get("hostname") or "").casefold()
+        return (not self.state or node_is(node, self.state)) and name_holds(self.name, node["name"], node.get("hostname"))
 
     def link(self, **change: Any) -> str:
         """This page's address with some of the filter changed (a new filter goes back to page 1)."""
