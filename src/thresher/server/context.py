@@ -151,8 +151,10 @@ class ServerContext:
             self.notifier.tasks_ready(changes.ready)
         for node_id in changes.nodes:
             self.notifier.node_changed(node_id)
-        if changes.nodes:
-            self.events.publish(nodes=changes.nodes)
+        # A job derived after its route told the dashboards (`settle_soon`, the housekeeping's stuck jobs,
+        # a waiter released by another job's end) is told here, or its page would show it running for good.
+        if changes.nodes or changes.jobs:
+            self.events.publish(nodes=changes.nodes, jobs=changes.jobs)
 
     def publish(self, **changed: object) -> None:
         """Tell open dashboards what changed (ids only; see server/events/). Cheap, any thread."""

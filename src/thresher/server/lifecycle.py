@@ -41,11 +41,13 @@ class Changes:
     ready: int = 0                              # tasks that became ready
     nodes: set[int] = field(default_factory=set)  # nodes with freed resources or kills to do
     settle: set[tuple[int, int]] = field(default_factory=set)  # (job, layer) to check after the commit
+    jobs: set[int] = field(default_factory=set)   # jobs whose state changed or tasks were released: dashboards
 
     def merge(self, other: "Changes") -> "Changes":
         self.ready += other.ready
         self.nodes |= other.nodes
         self.settle |= other.settle
+        self.jobs |= other.jobs
         return self
 
 
@@ -87,6 +89,8 @@ def refresh_job(conn: Connection, job_id: int, now: datetime, *, _seen: set[int]
     if state != job.state:
         finished_at = now if state in FINAL_JOB_STATES else None
         conn.execute(qj.SET_JOB_STATE, {"job_id": job_id, "b_state": state, "b_finished_at": finished_at})
+    if state != job.state or ready:
+        changes.jobs.add(job_id)
     if top or state != job.state:
         for waiter in dependencies.waiting_jobs_on(conn, job_id):
             if waiter not in seen:
