@@ -150,7 +150,10 @@ def bench(kind: str, url: str, args: argparse.Namespace, root: Path) -> dict[str
                       "nodes page, the busy ones, page 10": "/nodes?state=busy&page=10",
                       "nodes page, a name filter": "/nodes?name=rn01",
                       "node page": "/nodes/rn0001",
-                      f"nodes (JSON API, all {args.nodes:,})": f"/api/v1/nodes?limit={args.nodes}"}
+                      f"nodes (JSON API, all {args.nodes:,})": f"/api/v1/nodes?limit={args.nodes}",
+                      "nodes (JSON API, a name filter)": "/api/v1/nodes?name=rn01",
+                      "nodes (JSON API, the idle ones)": "/api/v1/nodes?state=idle",
+                      "nodes (JSON API, the busy ones, 100)": "/api/v1/nodes?state=busy&limit=100"}
         results = {}
         for label, path in pages.items():
             results[label] = r = timed(client, path, args.runs)
@@ -198,7 +201,7 @@ def broadcaster_costs(url: str, big_id: int, runs: int) -> dict[str, dict[str, A
         t0 = time.perf_counter()
         changed = hub.grids.diff(server, {big_id}, False)
         busy.append((time.perf_counter() - t0) * 1000)
-        cells = len(changed[str(big_id)]["cells"] or [])
+        cells = len((changed.get(str(big_id)) or {}).get("cells") or [])  # none left to change: 0
     report("broadcaster tick: re-read + diff, nothing changed", idle)
     report(f"broadcaster tick: re-read + diff, {cells} tasks changed", busy)
     server.db.dispose()

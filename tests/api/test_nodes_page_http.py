@@ -94,3 +94,28 @@ def test_the_filter_keeps_itself_in_its_links() -> None:
               for i in range(PAGE_SIZE + 1)]
     page = page_of(listed, NodeFilter(page=5))
     assert (page.page, page.pages, page.matched, [n["name"] for n in page.nodes]) == (2, 2, PAGE_SIZE + 1, [f"n{PAGE_SIZE}"])
+
+
+def test_the_json_api_filters_as_the_page_does_and_pages_what_it_kept(client: TestClient) -> None:
+    """`GET /api/v1/nodes?state=&name=` (what `thresher nodes --state/--name` asks): the same rule, `total`
+    counting what the filter kept, and an unknown state a 422 naming the field."""
+    def names(query: str) -> tuple[list[str], int]:
+        answer = client.get(f"/api/v1/nodes?{query}")
+        assert answer.status_code == 200, answer.text
+        return [n["name"] for n in answer.json()["items"]], answer.json()["total"]
+
+    down = [f"rn{i:04d}" for i in range(NODES) if i % 10 == 9]
+    assert names("state=down") == (down, len(down))
+    assert names("state=down&limit=5&offset=20") == (down[20:], len(down))
+    busy, _ = names("state=busy")
+    assert busy == ["rn0000", "rn0001"]
+    assert all(n["running"] for n in client.get("/api/v1/nodes?state=busy").json()["items"])
+    idle, total_idle = names("state=idle&limit=1000")
+    assert "rn0005" not in idle and "rn0000" not in idle and total_idle == len(idle)
+    assert names("name=RN012") == ([f"rn{i:04d}" for i in range(120, 130)], 10)
+    assert names("name=host0228&state=up") == (["rn0228"], 1) and names("name=host0229&state=up") == ([], 0)
+    assert names("name=nobody") == ([], 0)
+    assert names("limit=3")[1] == NODES  # no filter: every node counted
+    bad = client.get("/api/v1/nodes?state=sleeping")
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "state"
+    assert "busy" in bad.json()["errors"][0]["message"]

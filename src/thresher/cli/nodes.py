@@ -8,7 +8,7 @@ import typer
 
 from thresher.cli.common import JsonOpt, ServerOpt, ThresherGroup, TokenOpt, connect, console, emit_json
 from thresher.cli.views import node_view, nodes_table
-from thresher.model.node_chips import NODE_CHIPS, counts_as, name_holds
+from thresher.model.node_chips import NODE_CHIPS
 from thresher.wire.nodes import Node
 
 node_app = typer.Typer(cls=ThresherGroup, no_args_is_help=True,
@@ -29,18 +29,11 @@ def nodes(state: Annotated[str | None, typer.Option(
         raise typer.BadParameter(f"unknown state {state!r}: use one of {', '.join(NODE_CHIPS)}",
                                  param_hint="--state")
     with connect(server, token) as client:
-        answer = [n for n in client.all_nodes() if _kept(n, state, name)]
+        answer = client.all_nodes(state=state, name=name)
     if json_out:
         emit_json(answer)
     else:
         console.print(nodes_table(answer))
-
-
-def _kept(node: Node, state: str | None, name: str | None) -> bool:
-    """What `--state` and `--name` keep, as the dashboard's nodes page filters (`model/node_chips.py`)."""
-    if state and not counts_as(state, state=node.state, admin_state=node.admin_state, running=len(node.running)):
-        return False
-    return name_holds(name or "", node.name, node.hostname)
 
 
 def _node_action(action: str, name: str, server: str | None, token: str | None, json_out: bool) -> None:

@@ -350,13 +350,13 @@ class Thresher:
 
     # -- nodes ---------------------------------------------------------------------------------
 
-    def nodes(self, limit: int | None = None, offset: int | None = None) -> Page[Node]:
-        """One page of the farm's nodes, by name."""
-        return Page[Node].model_validate(self.http.get("/nodes", limit=limit, offset=offset))
+    def nodes(self, limit: int | None = None, offset: int | None = None, state: str | None = None, name: str | None = None) -> Page[Node]:
+        """One page of the farm's nodes, by name; `state` ("down", "busy", ...) and `name` as the nodes page."""
+        return Page[Node].model_validate(self.http.get("/nodes", limit=limit, offset=offset, state=state, name=name))
 
-    def all_nodes(self, page: int = PAGE) -> list[Node]:
-        """Every node of the farm, following the server's paging."""
-        return _every(lambda limit, offset: self.nodes(limit=limit, offset=offset), page)
+    def all_nodes(self, page: int = PAGE, state: str | None = None, name: str | None = None) -> list[Node]:
+        """Every node of the farm (or those the filters keep), following the server's paging."""
+        return _every(lambda limit, offset: self.nodes(limit=limit, offset=offset, state=state, name=name), page)
 
     def node(self, id_or_name: int | str) -> Node:
         return Node.model_validate(self.http.get(f"/nodes/{_seg(id_or_name)}"))

@@ -16,6 +16,7 @@ from thresher.model.failure_summary import FailedAttempt, failure_line, group_fa
 from thresher.model.fit import gpu_indices, node_free
 from thresher.model.frames import holds
 from thresher.model.log_times import LineTimes
+from thresher.model.node_chips import counts_as, name_holds
 from thresher.model.spec import MAX_ID
 from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_STATES, TaskState, job_state_from_counts
 from thresher.model.text import readable
@@ -337,10 +338,23 @@ def nodes_of(conn: Connection, rows: Sequence[Any]) -> list[Node]:
     return _nodes(conn, rows)
 
 
-def list_nodes(conn: Connection, *, limit: int, offset: int) -> Page[Node]:
-    total = conn.execute(q.COUNT_NODES).scalar() or 0
-    return Page[Node](items=_nodes(conn, conn.execute(q.PAGE_OF_NODES, {"limit": limit, "offset": offset}).all()),
-                      total=total)
+def list_nodes(conn: Connection, *, limit: int, offset: int, state: str = "", name: str = "") -> Page[Node]:
+    """A page of the nodes, by name; with `state` (one of `NODE_CHIPS`) or `name` only those the dashboard's
+    nodes page keeps (`model/node_chips.py`), `total` counting what the filter kept. A filter reads every
+    node's row and live count, and what they run only for the page it answers."""
+    if not (state or name):
+        total = conn.execute(q.COUNT_NODES).scalar() or 0
+        rows = conn.execute(q.PAGE_OF_NODES, {"limit": limit, "offset": offset}).all()
+        return Page[Node](items=_nodes(conn, rows), total=total)
+    every = [r for r in conn.execute(q.ALL_NODES) if name_holds(name, r.name, r.hostname)]
+    if state:
+        ids = [r.id for r in every]
+        running: dict[int, int] = {}
+        if ids:
+            running = {r.node_id: r.n for r in conn.execute(dialects.pick(conn, qn.LIVE_COUNTS_ON_NODES), {"node_ids": ids})}
+        every = [r for r in every
+                 if counts_as(state, state=r.state, admin_state=r.admin_state, running=running.get(r.id, 0))]
+    return Page[Node](items=_nodes(conn, every[offset:offset + limit]), total=len(every))
 
 
 def all_nodes(conn: Connection) -> list[Node]:

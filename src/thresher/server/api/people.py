@@ -13,6 +13,7 @@ from pydantic import AfterValidator
 from thresher.model.dry_run import dry_run
 from thresher.model.frames import MAX_FRAME_NUMBER
 from thresher.model.inspection import inspect_spec
+from thresher.model.node_chips import NODE_CHIPS
 from thresher.model.paths import OS_NAMES, normalize_os
 from thresher.model.permissions import member_refusal, on_behalf_refusal, priority_refusal
 from thresher.model.problems import merge_problems
@@ -339,9 +340,16 @@ def read_log(request: Request, attempt_id: AttemptId, offset: Offset = 0,
 
 @router.get("/nodes", summary="List the farm's nodes by name", operation_id="list_nodes", dependencies=[permit("node.read")], tags=["nodes"],
             response_model=Page[Node], responses=error_responses(*_AUTH))
-def list_nodes(request: Request, limit: int = _limit(1000, 100_000), offset: Offset = 0) -> Page[Node]:
+def list_nodes(request: Request, limit: int = _limit(1000, 100_000), offset: Offset = 0,
+               state: str | None = Query(None, description="only the nodes that count as this (as the dashboard's "
+                                                          f"chips): {', '.join(NODE_CHIPS)}"),
+               name: str = Query("", max_length=200, description="only the nodes whose name or host name holds "
+                                                                 "this, in any case")) -> Page[Node]:
+    if state is not None and state not in NODE_CHIPS:
+        raise BadInput(f"unknown node state {state!r}",
+                       [{"field": "state", "message": f"must be one of {', '.join(NODE_CHIPS)}"}])
     with ctx(request).db.read() as conn:
-        return views.list_nodes(conn, limit=limit, offset=offset)
+        return views.list_nodes(conn, limit=limit, offset=offset, state=state or "", name=name.strip())
 
 
 @router.get("/nodes/{ident}", summary="One node, by id or name", operation_id="get_node", dependencies=[permit("node.read")], tags=["nodes"],

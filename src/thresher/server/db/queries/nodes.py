@@ -40,6 +40,12 @@ LIVE_ON_NODES_SHOWN = per_dialect(lambda d: select(
                  .join(layers, layers.c.id == tasks.c.layer_id).join(jobs, jobs.c.id == attempts.c.job_id))
     .where(_ATTEMPT_NODE_IDS[d], attempts.c.state.in_(LIVE_ATTEMPT_STATES)).order_by(attempts.c.id))
 
+# How many live attempts each of these nodes has (a node with none is absent): what a filter by busy
+# or idle needs of every node, without reading what each runs.
+LIVE_COUNTS_ON_NODES = per_dialect(lambda d: select(attempts.c.node_id, func.count().label("n"))
+                                   .where(_ATTEMPT_NODE_IDS[d], attempts.c.state.in_(LIVE_ATTEMPT_STATES))
+                                   .group_by(attempts.c.node_id))
+
 # A running task's progress as its agent parsed it from the output.
 TASK_PROGRESS = update(tasks).where(tasks.c.attempt_id == bindparam("b_attempt_id")).values(
     progress=bindparam("b_progress"))
