@@ -585,8 +585,7 @@ def test_help_shows_no_value_for_a_flag_and_one_value_for_a_repeatable_option() 
             command = group.get_command(ctx, name)
             sub = typer.Context(command, parent=ctx, info_name=name)
             for p in command.get_params(sub):
-                if p.param_type_name == "option":
-                    found[f"{path} {name} {p.opts[0]}"] = p.display_type_rich(sub) or ""
+                found[f"{path} {name} {p.opts[0]}"] = p.display_type_rich(sub) or ""
             if hasattr(command, "commands"):
                 found |= shown_values(command, sub, f"{path} {name}")
         return found
@@ -600,3 +599,8 @@ def test_help_shows_no_value_for_a_flag_and_one_value_for_a_repeatable_option() 
     options = [line for line in shown.splitlines() if re.match(r"│ +--[a-z]", line)]
     assert any("--output" in line and "<str>" in line for line in options)
     assert [line for line in options if "<bool>" in line or "list[" in line] == []
+    # Positional arguments that take several: `{JOB}...` in the usage line, one value's type in the list.
+    assert values["thresher kill job_ids"] == "<str>..." and values["thresher skip task_id"] == "<int>..."
+    assert values["thresher submit-cmd argv"] == ""  # `-- COMMAND [ARG...]` names it
+    kill = run("kill", "--help").output
+    assert "Usage: thresher kill [OPTIONS] {JOB}..." in kill and "JOB...}" not in kill

@@ -153,8 +153,15 @@ def plain_value_names(command: Any, ctx: typer.Context) -> None:
     """What `-h` shows as an option's value: typer names it by its Python type, flags included, so
     `--json <bool>` read as if the flag took a value (`--json true` is then refused) and a repeatable
     `--output <list[str]>` as if it took a list. A flag shows no value; a repeatable option shows one
-    (its help says it repeats). An option that names its own value keeps it."""
+    (its help says it repeats). An option that names its own value keeps it. A positional argument that
+    takes several (`JOB`, shown `{JOB}...` in the usage line) shows its one value's type and `...`, not
+    `<list[str]>`."""
     for param in command.get_params(ctx):  # `--help` too
+        if param.param_type_name == "argument" and param.nargs != 1:
+            named = "..." in (param.metavar or "")  # `-- COMMAND [ARG...]` says it all
+            one = "" if named else re.sub(r"^<list\[(.*)\]>$", r"<\1>...", param.display_type(ctx))
+            param.display_type_rich = lambda ctx, one=one: one  # typer offers no setting for it
+            continue
         if param.param_type_name != "option" or param.metavar is not None:
             continue
         if getattr(param, "is_flag", False):

@@ -335,7 +335,7 @@ def priority(
     _job_action("set_priority", [job_id], yes, server, token, json_out, priority=value)
 
 
-TaskArg = Annotated[list[int], typer.Argument(metavar="TASK...", help="Task ids.", show_default=False)]
+TaskArg = Annotated[list[int], typer.Argument(metavar="TASK", help="Task ids.", show_default=False)]
 
 
 def _task_action(action: str, task_ids: list[int], server: str | None, token: str | None, json_out: bool) -> None:

@@ -28,7 +28,7 @@ def parse_age(text: str) -> float:
 
 
 JobsOpt = Annotated[list[str] | None, typer.Argument(
-    metavar="[JOB...]", show_default=False, help="Job ids, names or globs; or none, with a filter.")]
+    metavar="JOB", show_default=False, help="Job ids, names or globs; or none, with a filter.")]
 StateOpt = Annotated[list[str] | None, typer.Option(
     "--state", help="Finished jobs in this state: succeeded, failed, killed (repeat for several).")]
 OlderOpt = Annotated[str | None, typer.Option("--older-than", help="Finished at least this long ago: 30d, 12h.")]

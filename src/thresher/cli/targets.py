@@ -21,7 +21,7 @@ from thresher.model.failure_summary import plural
 from thresher.wire.jobs import JobSummary
 
 JobsArg = Annotated[list[str], typer.Argument(
-    metavar="JOB...", show_default=False,
+    metavar="JOB", show_default=False,
     help="Job ids, names or globs of names (quote them: 'shot010*'); several act on each in turn.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Act on every job a name or glob matches.")]
 
