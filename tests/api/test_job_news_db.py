@@ -8,12 +8,12 @@ browser test saw that on a loaded CI machine: all six tasks done, the badge neve
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from sqlalchemy import insert, select
+from tests.support import aio
 from tests.support.dispatching import assign
 
 from thresher.server import lifecycle
@@ -68,7 +68,7 @@ def test_a_job_settled_after_its_answer_is_told_to_the_dashboards(server: Server
     job_id = _job(server, "settled later")
     changes = _run_all_unsettled(server, node_id)
     server.events.changes.take()  # what the report's route published already
-    asyncio.run(server.settle(changes.settle))
+    aio.run(server.settle(changes.settle))
     assert _state(server, job_id) == "succeeded"
     assert job_id in server.events.changes.take().jobs
 
@@ -79,7 +79,7 @@ def test_a_stuck_job_derived_by_the_housekeeping_and_its_waiter_are_told(server:
     waiter = _job(server, "after it", depends_on=[first])
     _run_all_unsettled(server, node_id)  # the process died before the check after the reports
     server.events.changes.take()
-    assert asyncio.run(server.rederive_jobs(lifecycle.stuck_jobs)) == 1
+    assert aio.run(server.rederive_jobs(lifecycle.stuck_jobs)) == 1
     told = server.events.changes.take().jobs
     assert _state(server, first) == "succeeded" and first in told
     assert waiter in told  # its tasks were released: its page shows them ready

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import Connection, text
+from tests.support import aio
 
 from thresher.server.db.batcher import GroupFn, WriteBatcher
 from thresher.server.db.engine import Database
@@ -54,7 +55,7 @@ def test_queued_operations_share_a_transaction_and_a_failure_stays_alone(db: Dat
         return await asyncio.gather(first, *rest, return_exceptions=True)
 
     try:
-        held, a, b, dup, c = asyncio.run(main())
+        held, a, b, dup, c = aio.run(main())
     finally:
         batcher.close()
     assert held == "held"
@@ -77,7 +78,7 @@ def test_operations_queued_together_commit_together(db: Database) -> None:
         return await asyncio.gather(first, *rest)
 
     try:
-        assert asyncio.run(main()) == [True, 1, 2, 3, 4]
+        assert aio.run(main()) == [True, 1, 2, 3, 4]
     finally:
         batcher.close()
     assert batcher.batches == 2 and batcher.operations == 5  # the hold alone, then the four in one
@@ -92,7 +93,7 @@ def test_results_arrive_after_the_commit(db: Database) -> None:
         seen.append(await asyncio.to_thread(_names, db))  # another connection sees it already
 
     try:
-        asyncio.run(main())
+        aio.run(main())
     finally:
         batcher.close()
     assert seen == [["x"]]
@@ -105,7 +106,7 @@ def test_several_writers_apply_every_operation_once(db: Database) -> None:
         return await asyncio.gather(*(batcher.run(_insert(f"n{i}")) for i in range(200)))
 
     try:
-        counts = asyncio.run(main())
+        counts = aio.run(main())
     finally:
         batcher.close()
     assert len(counts) == 200 and sorted(_names(db)) == sorted(f"n{i}" for i in range(200))
@@ -140,14 +141,14 @@ def test_grouped_operations_are_applied_together_reports_before_requests(db: Dat
         return await asyncio.gather(first, *rest, return_exceptions=True)
 
     try:
-        results = asyncio.run(main([(asks, "a1", 1), (reports, "r1", 0), (asks, "a2", 1), (reports, "r2", 0)]))
+        results = aio.run(main([(asks, "a1", 1), (reports, "r1", 0), (asks, "a2", 1), (reports, "r2", 0)]))
         assert results == [True, 3, 1, 4, 2]  # reports (rank 0) first, then the requests, each in queue order
         assert calls == [("report", ["r1", "r2"]), ("ask", ["a1", "a2"])]
         assert batcher.batches == 2 and batcher.operations == 5
 
         calls.clear()
         gate.clear()
-        dup = asyncio.run(main([(asks, "b1", 1), (asks, "a1", 1), (asks, "b2", 1)]))  # ask-a1 exists: UNIQUE
+        dup = aio.run(main([(asks, "b1", 1), (asks, "a1", 1), (asks, "b2", 1)]))  # ask-a1 exists: UNIQUE
     finally:
         batcher.close()
     assert calls[0] == ("ask", ["b1", "a1", "b2"])  # together first, then each alone
@@ -171,7 +172,7 @@ def test_operations_run_together_share_one_commit_even_with_an_idle_writer(db: D
         return answers
 
     try:
-        answers = asyncio.run(main())
+        answers = aio.run(main())
         assert answers == [[2 * i + 2, 2 * i + 1] for i in range(20)]  # the report (rank 0) went first
         assert batcher.batches == 20 and batcher.operations == 40
 
@@ -179,7 +180,7 @@ def test_operations_run_together_share_one_commit_even_with_an_idle_writer(db: D
             return await asyncio.gather(batcher.run_together((grouped, "report0", 0), (grouped, "late", 1)),
                                         return_exceptions=True)
 
-        (outcome,) = asyncio.run(failing())  # report0 exists: UNIQUE
+        (outcome,) = aio.run(failing())  # report0 exists: UNIQUE
     finally:
         batcher.close()
     assert isinstance(outcome, Exception)
@@ -212,7 +213,7 @@ def test_an_operation_postgresql_aborts_to_break_a_deadlock_runs_again(db: Datab
                                          return_exceptions=True))
 
     try:
-        results = asyncio.run(main())
+        results = aio.run(main())
     finally:
         for writer in writers:
             writer.close()
@@ -240,7 +241,7 @@ def test_operations_that_may_wait_are_held_and_queued_together(db: Database) -> 
         return await asyncio.gather(*held), alone
 
     try:
-        counts, alone = asyncio.run(main())
+        counts, alone = aio.run(main())
     finally:
         batcher.close()
     assert alone == 1
