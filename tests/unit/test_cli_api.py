@@ -105,7 +105,7 @@ def test_all_nodes_stops_at_an_empty_page() -> None:
     """A farm that shrank while it was read: the pages end early, and so does the walk."""
     http = ScriptedHttp([{"items": [], "total": 5}])
     assert Thresher(http=http).all_nodes() == []
-    assert http.calls == [("/nodes", {"limit": 1000, "offset": 0})]
+    assert http.calls == [("/nodes", {"limit": 1000, "offset": 0, "state": None, "name": None})]  # None: not sent
 
 
 @pytest.mark.parametrize("value,expected", [("12", ("task", 12)), ("a7", ("attempt", 7)),
