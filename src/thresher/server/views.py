@@ -346,15 +346,14 @@ def list_nodes(conn: Connection, *, limit: int, offset: int, state: str = "", na
         total = conn.execute(q.COUNT_NODES).scalar() or 0
         rows = conn.execute(q.PAGE_OF_NODES, {"limit": limit, "offset": offset}).all()
         return Page[Node](items=_nodes(conn, rows), total=total)
-    every = [r for r in conn.execute(q.ALL_NODES) if name_holds(name, r.name, r.hostname)]
-    if state:
-        ids = [r.id for r in every]
-        running: dict[int, int] = {}
-        if ids:
-            running = {r.node_id: r.n for r in conn.execute(dialects.pick(conn, qn.LIVE_COUNTS_ON_NODES), {"node_ids": ids})}
-        every = [r for r in every
-                 if counts_as(state, state=r.state, admin_state=r.admin_state, running=running.get(r.id, 0))]
-    return Page[Node](items=_nodes(conn, every[offset:offset + limit]), total=len(every))
+    kept = [r for r in conn.execute(q.NODES_TO_FILTER) if name_holds(name, r.name, r.hostname)]
+    if state and kept:
+        ids = [r.id for r in kept]
+        running = {r.node_id: r.n for r in conn.execute(dialects.pick(conn, qn.LIVE_COUNTS_ON_NODES), {"node_ids": ids})}
+        kept = [r for r in kept if counts_as(state, state=r.state, admin_state=r.admin_state, running=running.get(r.id, 0))]
+    shown = [r.id for r in kept[offset:offset + limit]]
+    rows = conn.execute(dialects.pick(conn, q.NODES_BY_IDS), {"node_ids": shown}).all() if shown else []
+    return Page[Node](items=_nodes(conn, rows), total=len(kept))
 
 
 def all_nodes(conn: Connection) -> list[Node]:

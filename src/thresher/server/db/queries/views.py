@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Select, and_, bindparam, case, false, func, or_, select, true
 
 from thresher.model.states import TaskState
+from thresher.server.db.queries.common import ids_in, per_dialect
 from thresher.server.db.tables import attempts, folders, jobs, layers, log_chunks, nodes, tasks
 
 # -- jobs ------------------------------------------------------------------------------------
@@ -215,6 +216,14 @@ PAGE_OF_NODES = (select(nodes).where(nodes.c.removed_at.is_(None)).order_by(node
 
 # Every node, by name (the dashboard's farm summary).
 ALL_NODES = select(nodes).where(nodes.c.removed_at.is_(None)).order_by(nodes.c.name)
+
+# Every node by name, with only what a filter by state or name reads (`views.list_nodes`).
+NODES_TO_FILTER = (select(nodes.c.id, nodes.c.name, nodes.c.hostname, nodes.c.state, nodes.c.admin_state)
+                   .where(nodes.c.removed_at.is_(None)).order_by(nodes.c.name))
+
+# These nodes, by name (the page a filter kept).
+_NODE_IDS = ids_in(nodes.c.id, "node_ids")
+NODES_BY_IDS = per_dialect(lambda d: select(nodes).where(_NODE_IDS[d]).order_by(nodes.c.name))
 
 # A node by id (by name: `queries.nodes.NODE_BY_NAME`).
 NODE_BY_ID = select(nodes).where(nodes.c.id == bindparam("node_id"))
