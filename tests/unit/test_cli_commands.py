@@ -360,6 +360,15 @@ def test_priority(fake: FakeServer) -> None:
     assert json.loads(result.stdout)["priority"] == 90
 
 
+def test_a_refused_action_names_the_field_the_server_names(fake: FakeServer) -> None:
+    fake.routes[("POST", "/jobs/7/priority")] = lambda req: httpx.Response(422, json={
+        "detail": "invalid request", "errors": [{"field": "priority",
+                                                 "message": "Input should be less than or equal to 1000"}]})
+    result = run("priority", "7", "5000", "-s", "http://x")
+    assert result.exit_code == 1
+    assert "error: job 7: invalid request (priority: Input should be less than or equal to 1000)" in result.output
+
+
 def test_skip(fake: FakeServer) -> None:
     fake.routes[("POST", "/tasks/11/skip")] = {**TASK, "state": "skipped", "attempts": [ATTEMPT]}
     result = run("skip", "11", "-s", "http://x")

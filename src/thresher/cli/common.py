@@ -77,10 +77,16 @@ def err(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def refusal_line(kind: str, ident: int, detail: str) -> str:
+def refusal_line(kind: str, ident: int, exc: ApiError) -> str:
     """One refusal of a command acting on several things, one line each: "error: job 12 already failed:
-    nothing to kill" (the server's reason names the thing already; else it is put in front)."""
-    named = re.search(rf"\b{kind} {ident}\b", detail)
+    nothing to kill" (the server's reason names the thing already; else it is put in front), with the
+    fields it names, as the dashboard's message does: "error: job 6: invalid request (priority: Input
+    should be less than or equal to 1000)"."""
+    detail = exc.detail
+    fields = "; ".join(f"{e.get('field') or '-'}: {e.get('message', '')}" for e in exc.errors)
+    if fields:
+        detail = f"{detail} ({fields})"
+    named = re.search(rf"\b{kind} {ident}\b", exc.detail)
     return f"error: {detail}" if named else f"error: {kind} {ident}: {detail}"
 
 

@@ -224,7 +224,7 @@ def _job_action(action: str, words: list[str], yes: bool, server: str | None, to
                 answers.append(getattr(client, action)(job_id, **kwargs))
             except ApiError as exc:
                 refused = True
-                err(refusal_line("job", job_id, exc.detail))
+                err(refusal_line("job", job_id, exc))
     if json_out:
         emit_json(answers[0] if len(words) == 1 and len(answers) == 1 else answers)
     else:
@@ -348,7 +348,7 @@ def _task_action(action: str, task_ids: list[int], server: str | None, token: st
                 answers.append(getattr(client, action)(task_id))
             except ApiError as exc:
                 refused = True
-                err(refusal_line("task", task_id, exc.detail))
+                err(refusal_line("task", task_id, exc))
     if json_out:
         emit_json(answers[0] if len(task_ids) == 1 and answers else answers)
     else:
