@@ -129,3 +129,33 @@ def test_a_failed_job_has_no_eta_left_and_says_so(bench: Bench) -> None:
     assert comp is not None and comp.eta_s is None and comp.basis == "stopped" and comp.reason == "the job failed"
     assert job.estimate is not None and job.estimate.eta_s is None and job.estimate.reason == "the job failed"
     assert job.layers[0].estimate is not None and job.layers[0].estimate.task_s == 10.0  # kept
+
+
+def test_a_paused_job_has_no_eta_until_it_is_resumed(bench: Bench) -> None:
+    """Seen by a tester: a paused job showed "ETA in under a minute" that moved on with the clock, and so
+    did a layer whose scouts rendered and which waited for a person's release."""
+    from thresher.server import lifecycle
+
+    job_id = bench.submit(layers=[layer(frames="1-6")])
+    node = bench.node("n1", cores=1)
+    _run(bench, node, 2.0)
+    with bench.db.write() as conn:
+        lifecycle.pause_job(conn, job_id, utcnow())
+    job = _job(bench, job_id)
+    assert job.state == "paused", job.state
+    assert job.estimate is not None and job.estimate.eta_s is None and job.estimate.basis == "stopped"
+    assert job.layers[0].estimate is not None and job.layers[0].estimate.reason == "the job is paused"
+    with bench.db.write() as conn:
+        lifecycle.resume_job(conn, job_id, utcnow())
+    resumed = _job(bench, job_id).estimate
+    assert resumed is not None and resumed.eta_s is not None  # a resume brings it back
+
+
+def test_a_layer_held_for_a_release_by_hand_has_no_eta(bench: Bench) -> None:
+    node = bench.node("n1", cores=1)
+    scouted = bench.submit(layers=[layer(frames="1-6", scout="1", scout_release="manual")])
+    _run(bench, node, 2.0)  # the scout frame renders; the other five stay held for a person
+    held = _job(bench, scouted)
+    assert held.layers[0].counts.held == 5
+    assert held.layers[0].estimate is not None and held.layers[0].estimate.eta_s is None
+    assert "waiting for a person to release" in (held.layers[0].estimate.reason or "")

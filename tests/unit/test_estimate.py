@@ -187,3 +187,29 @@ def test_a_job_of_thousands_of_chained_layers_is_estimated_without_recursion() -
     chain = [LayerFacts(name=f"l{i}", depends_on=[f"l{i + 1}"] if i < 2999 else []) for i in range(3000)]
     job = estimate_job(chain)
     assert set(job.layers) == {f"l{i}" for i in range(3000)}
+
+
+def test_a_layer_left_for_a_person_has_no_eta_and_neither_have_those_after_it() -> None:
+    """A paused layer (or one whose tasks are held for a release by hand): its running tasks end, the rest
+    starts only when someone acts, so it, the layers waiting for it and the job say why instead of an ETA
+    that moves on with the clock."""
+    render = LayerFacts("render", finished=runs(2, 2, 2), running=[Running(1.0)], tasks_left=6, frames_left=6,
+                        waits_for_person="the layer is paused")
+    comp = LayerFacts("comp", finished=runs(1), tasks_left=2, frames_left=2, depends_on=("render",))
+    out = estimate_job([render, comp])
+    assert out.layers["render"].eta_s is None and words(out.layers["render"]) == "none: the layer is paused"
+    assert out.layers["render"].task_s == pytest.approx(2.0)  # what a task takes is still known
+    assert words(out.layers["comp"]) == "none: it waits for render (the layer is paused)"
+    assert words(out.job) == "none: layer render: the layer is paused"
+    # Nothing left but what runs: its running task still ends, and that has a time.
+    ending = LayerFacts("render", finished=runs(2, 2), running=[Running(1.0)], waits_for_person="the job is paused")
+    assert estimate_job([ending]).job.eta_s == pytest.approx(1.0)
+
+
+def test_no_estimate_yet_names_the_layer_and_its_own_reason_once() -> None:
+    render = LayerFacts("render", finished=runs(60), tasks_left=1, frames_left=1)
+    comp = LayerFacts("comp", tasks_left=3, frames_left=3, depends_on=("render",))
+    lights = LayerFacts("lights", tasks_left=1, frames_left=1)
+    assert words(estimate_job([render, comp]).job) == \
+        "no estimate yet: layer comp: it waits for render and none of its tasks has run"
+    assert words(estimate_job([render, comp, lights]).job).endswith("(and 1 more layer)")

@@ -12,7 +12,9 @@ What it assumes, said once so the pages can say it too:
 - A layer keeps the parallelism it has now (its running tasks); a layer running nothing keeps the
   one its finished attempts showed (busy time over the span they covered), else the job's running
   count, else one at a time. Tasks left are the waiting, ready and paused ones (failed and killed
-  tasks wait for a person's retry and are not counted).
+  tasks wait for a person's retry and are not counted). A layer whose tasks left start only when a
+  person acts (paused, held for a release by hand: `LayerFacts.waits_for_person`), the layers after it
+  and the job have no time ahead and say why, as a failed or killed job does (`STOPPED`).
 - A layer waiting on others starts when the last of them ends (layers in dependency order).
 """
 
@@ -57,6 +59,9 @@ class LayerFacts:
     frames_left: int = 0            # the frames those tasks hold
     frames_per_task: float = 1.0    # the layer's mean frames per task
     depends_on: Sequence[str] = ()
+    # Why what is left of it starts only when a person acts ("the layer is paused", held for a release):
+    # its running tasks still end, the rest has no time ahead. None: it runs as things stand.
+    waits_for_person: str | None = None
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,13 @@ def estimate_layer(facts: LayerFacts, *, start_after_s: float = 0.0, fallback_pa
 
 
 STOPPED = "stopped"
-"""The basis of an estimate of work that will not run as things stand (`estimate_job`'s `stopped`)."""
+"""The basis of an estimate of work that will not run as things stand (`estimate_job`'s `stopped`, a
+layer's `waits_for_person`)."""
+
+
+def _stopped(est: Estimate, reason: str) -> Estimate:
+    """The same task times, no time ahead: what is left starts only when someone acts."""
+    return Estimate(est.task_s, est.low_s, est.high_s, est.samples, None, "none", STOPPED, reason)
 
 
 def estimate_job(layers: Sequence[LayerFacts], *, stopped: str | None = None) -> JobEstimate:
@@ -175,7 +186,15 @@ def estimate_job(layers: Sequence[LayerFacts], *, stopped: str | None = None) ->
         unknown = [d for d, e in deps.items() if e.eta_s is None]
         start = max((e.eta_s or 0.0 for e in deps.values()), default=0.0)
         own = estimate_layer(facts, start_after_s=start, fallback_parallelism=running_total)
-        if unknown and own.eta_s is not None and own.confidence != "done":
+        held_up = [d for d, e in deps.items() if e.basis == STOPPED]
+        if own.confidence == "done":
+            pass
+        elif facts.waits_for_person and facts.tasks_left:
+            own = _stopped(own, facts.waits_for_person)
+        elif held_up:  # it starts only after a layer that waits for a person
+            why = deps[held_up[0]].reason or ""
+            own = _stopped(own, why if why.startswith("it waits for ") else f"it waits for {held_up[0]} ({why})")
+        elif unknown and own.eta_s is not None:
             own = Estimate(own.task_s, own.low_s, own.high_s, own.samples, None, own.confidence, own.basis,
                            "it waits for " + ", ".join(unknown) + ", which has no estimate yet")
         done[name] = own
@@ -186,12 +205,17 @@ def estimate_job(layers: Sequence[LayerFacts], *, stopped: str | None = None) ->
         return JobEstimate(Estimate(None, None, None, samples, 0.0, "done", "finished"), out)
     if stopped:
         for n, e in open_.items():
-            out[n] = Estimate(e.task_s, e.low_s, e.high_s, e.samples, None, "none", STOPPED, stopped)
+            out[n] = _stopped(e, stopped)
         return JobEstimate(Estimate(None, None, None, samples, None, "none", STOPPED, stopped), out)
+    waiting = [n for n, e in open_.items() if e.basis == STOPPED]
+    if waiting:
+        return JobEstimate(Estimate(None, None, None, samples, None, "none", STOPPED,
+                                    f"layer {waiting[0]}: {open_[waiting[0]].reason}"), out)
     missing = [n for n, e in open_.items() if e.eta_s is None]
     if missing:
+        more = f" (and {len(missing) - 1} more layer{'s' if len(missing) > 2 else ''})" if len(missing) > 1 else ""
         return JobEstimate(Estimate(None, None, None, samples, None, "none", "no estimate yet",
-                                    "no estimate yet for layer " + ", ".join(missing)), out)
+                                    f"layer {missing[0]}: {open_[missing[0]].reason or 'it has none'}{more}"), out)
     words = [e.confidence for e in open_.values()]
     word = next(w for w in ("rough", "fair", "good") if w in words)
     eta = max(e.eta_s or 0.0 for e in open_.values())

@@ -102,6 +102,14 @@ def frames_words(frames: Sequence[int], most: int = 10) -> str:
     return shown + (f" and {len(frames) - most} more" if len(frames) > most else "")
 
 
+def waits_for_person(facts: ScoutFacts) -> bool:
+    """Whether a held layer's tasks go only when a person acts: a scout task failed or was killed (retry
+    it, or release by hand), or the scouts rendered and the layer is released by hand (`manual`). Held
+    tasks behind scouts still rendering, released automatically, run as things stand."""
+    bad = any(facts.counts.get(s) for s in (TaskState.FAILED, TaskState.KILLED))
+    return bad or (facts.all_succeeded() and facts.release == "manual")
+
+
 def held_reason(facts: ScoutFacts) -> str:
     """Why a layer's held tasks do not run, in a wrangler's words."""
     what = f"{'measuring frames' if facts.probes else 'scout frames'} {frames_words(facts.frames)} of layer {facts.layer}"

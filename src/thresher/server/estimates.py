@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from thresher.model import estimate as rule
 from thresher.model.states import JobState, TaskState
+from thresher.server import scouts
 from thresher.server.clock import as_utc
 from thresher.server.db.queries import estimates as q
 from thresher.wire.jobs import Estimate
@@ -45,10 +46,11 @@ def wire(est: rule.Estimate, now: datetime) -> Estimate:
 
 
 def job_estimates(conn: Connection, job_id: int, layer_rows: list[Any], counts: Sequence[Any], now: datetime,
-                  state: str | None = None) -> tuple[Estimate, dict[int, Estimate]]:
+                  state: str | None = None, job_paused: bool = False) -> tuple[Estimate, dict[int, Estimate]]:
     """The job's estimate and each layer's (by layer id); `counts`: the job's `queries.views.LAYER_COUNTS`
     rows (tasks and frames per layer and state), which the job page has read already. A job in `state`
-    failed, killed or blocked runs nothing more until someone acts: what is left of it has no ETA."""
+    failed, killed or blocked runs nothing more until someone acts: what is left of it has no ETA; nor
+    has a layer's paused tasks, or those held for a person's release (`waiting_for_person`)."""
     epoch = datetime(2000, 1, 1, tzinfo=now.tzinfo)
     finished: dict[int, list[rule.Finished]] = {}
     for layer in layer_rows:
@@ -67,6 +69,7 @@ def job_estimates(conn: Connection, job_id: int, layer_rows: list[Any], counts: 
             lt = left.setdefault(r.layer_id, [0, 0])
             lt[0], lt[1] = lt[0] + r.n, lt[1] + frames
     names = {row.id: row.name for row in layer_rows}
+    waits = waiting_for_person(conn, job_id, layer_rows, counts, job_paused)
     facts = []
     for row in layer_rows:
         n_tasks, n_frames = totals.get(row.id, [0, 0])
@@ -74,10 +77,25 @@ def job_estimates(conn: Connection, job_id: int, layer_rows: list[Any], counts: 
         facts.append(rule.LayerFacts(
             name=row.name, finished=finished.get(row.id, []), running=running.get(row.id, []),
             tasks_left=tasks_left, frames_left=frames_left,
-            frames_per_task=n_frames / n_tasks if n_tasks else 1.0, depends_on=tuple(row.depends_on or [])))
+            frames_per_task=n_frames / n_tasks if n_tasks else 1.0, depends_on=tuple(row.depends_on or []),
+            waits_for_person=waits.get(row.id)))
     result = rule.estimate_job(facts, stopped=STOPPED_WORDS.get(state or ""))
     by_id = {layer_id: wire(result.layers[name], now) for layer_id, name in names.items()}
     return wire(result.job, now), by_id
+
+
+def waiting_for_person(conn: Connection, job_id: int, layer_rows: list[Any], counts: Sequence[Any],
+                       job_paused: bool) -> dict[int, str]:
+    """Layers whose tasks left start only when a person acts, with why: paused ones (the job or the layer
+    was paused: resume it) and those held behind scout frames for a release by hand or a retry
+    (`scouts.held_for_a_person`). Their running tasks still end."""
+    paused = {r.layer_id for r in counts if r.state == TaskState.PAUSED and r.n}
+    held = {r.layer_id for r in counts if r.state == TaskState.HELD and r.n}
+    out = {row.id: "the job is paused" if job_paused else "the layer is paused"
+           for row in layer_rows if row.id in paused or (row.paused and row.id in held)}
+    if held - set(out):
+        out |= {layer_id: why for layer_id, why in scouts.held_for_a_person(conn, job_id).items() if layer_id not in out}
+    return out
 
 
 def node_speed(conn: Connection, node_id: int) -> NodeSpeed | None:

@@ -114,6 +114,17 @@ def reasons(conn: Connection, job_id: int) -> dict[int, str]:
             for layer in conn.execute(q.HELD_LAYERS_OF_JOB, {"job_id": job_id}).all()}
 
 
+def held_for_a_person(conn: Connection, job_id: int) -> dict[int, str]:
+    """The held layers of a job whose tasks go only when a person acts (`model.scouts.waits_for_person`),
+    with why: what an estimate of the job says instead of an ETA."""
+    out = {}
+    for layer in conn.execute(q.HELD_LAYERS_OF_JOB, {"job_id": job_id}).all():
+        facts = _facts(conn, layer)
+        if rule.waits_for_person(facts):
+            out[layer.id] = rule.held_reason(facts)
+    return out
+
+
 def repick(conn: Connection, job_id: int, layer_name: str, scout: str, release: str, who: str) -> None:
     """Change a layer's scout frames before any of its tasks started: the tasks holding the new frames
     wait (the dependency check releases them), the others are held (`lifecycle.change_scout`)."""
