@@ -78,6 +78,7 @@ def test_each_kind_of_call_is_recorded_refusals_too(api: Api) -> None:
     assert (registered["kind"], registered["who"], registered["allowed"]) == ("enroll", "enrollment", True)
     submitted = _one(entries, operation="submit_job")
     assert (submitted["who"], submitted["kind"], submitted["role"], submitted["status"]) == ("bob", "user", "artist", 201)
+    assert submitted["target"] == {"job_id": str(job)}
     refused = _one(entries, operation="kill_job", who="alice")
     assert (refused["status"], refused["allowed"], refused["reason"]) == (403, False, detail)
     assert refused["target"] == {"job_id": str(job)} and refused["method"] == "POST"
@@ -100,7 +101,9 @@ def test_the_filters_keep_what_they_name(api: Api) -> None:
     api.call("POST", f"/jobs/{mine}/pause", alice, 200)
     assert {e["who"] for e in api.entries("?who=alice")} == {"alice"}
     assert {e["operation"] for e in api.entries("?operation=pause_job")} == {"pause_job"}
-    assert [(e["operation"], e["allowed"]) for e in api.entries(f"?job={other}")] == [("kill_job", False)]
+    # Newest first; a submit names the job it made, so `--job` tells who submitted it.
+    assert [(e["operation"], e["who"], e["allowed"]) for e in api.entries(f"?job={other}")] == [
+        ("kill_job", "alice", False), ("submit_job", "wendy", True)]
     refused = api.entries("?allowed=false")
     assert [e["operation"] for e in refused] == ["kill_job"]
     later = (utcnow() + timedelta(hours=1)).isoformat().replace("+00:00", "Z")

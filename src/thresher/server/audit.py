@@ -179,10 +179,21 @@ class AuditLog:
                 caller if isinstance(caller, Caller) else None, at=utcnow(),
                 address=None if address == "unknown" else address,
                 method=scope["method"], operation=str(operation),
-                target={k: str(v) for k, v in (scope.get("path_params") or {}).items()},
+                target={**{k: str(v) for k, v in (scope.get("path_params") or {}).items()}, **_named(state)},
                 status=status, reason=_reason(answer) if status in REFUSED else None))
         except Exception:  # never fail the answer already sent
             log.exception("recording an audit entry failed")
+
+
+def name_target(request: Any, **ids: object) -> None:
+    """What a call made, for its audit entry's target, when its path does not name it (a submit names
+    the job it created: `thresher audit --job 12` then finds who submitted job 12)."""
+    request.state.audit_target = {k: str(v) for k, v in ids.items()}
+
+
+def _named(state: Any) -> dict[str, str]:
+    named = state.get("audit_target") if isinstance(state, dict) else getattr(state, "audit_target", None)
+    return dict(named) if isinstance(named, dict) else {}
 
 
 def _reason(answer: _Answer) -> str | None:

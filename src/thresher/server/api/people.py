@@ -19,7 +19,7 @@ from thresher.model.permissions import member_refusal, on_behalf_refusal, priori
 from thresher.model.problems import merge_problems
 from thresher.model.spec import MAX_ID, JobSpec
 from thresher.model.states import JobState, NodeAdminState, TaskState
-from thresher.server import dependencies, lifecycle, nodes, services, users, views
+from thresher.server import audit, dependencies, lifecycle, nodes, services, users, views
 from thresher.server.auth import Caller
 from thresher.server.clock import utcnow
 from thresher.server.context import ServerContext, ctx
@@ -177,6 +177,7 @@ def submit_job(request: Request, spec: Any = Body(...), dry: bool = Query(False,
             users.ensure_user(conn, owner, utcnow())
         job_id = create_job(conn, checked, owner, create_projects=server.settings.create_unknown_projects,
                             submitted_by=caller.name if owner != caller.name else None)
+    audit.name_target(request, job_id=job_id)
     forget_tag_keys(server.db.engine)  # a dispatch during the commit may have read the sets without a new one
     server.notifier.tasks_ready(sum(layer.task_count for layer in checked.layers))
     server.publish(jobs=[job_id], new_job=True)
