@@ -207,7 +207,11 @@ def test_submit_file_and_dry_run(fake: FakeServer, tmp_path: Any) -> None:
     assert json.loads(result.stdout) == {"valid": True, "errors": [], "warnings": [], "total_tasks": 1,
                                          "tasks": [DRY_TASK], "layers": []}
     result = run("submit", str(spec), "-s", "http://x", "--dry-run")
-    assert result.exit_code == 0 and "echo 1" in result.stdout
+    assert result.exit_code == 0 and "echo 1" in result.stdout and "1 task" in result.stdout
+    fake.routes[("POST", "/jobs")] = lambda req: httpx.Response(200, json={
+        "valid": True, "errors": [], "warnings": [], "total_tasks": 1_000_000, "tasks": [DRY_TASK]})
+    shown = run("submit", str(spec), "-s", "http://x", "--dry-run").stdout
+    assert "the first 1 of 1,000,000" in shown and "1 task\n" not in shown  # not "1 task", under a list it cut
 
 
 def test_submit_reads_stdin(fake: FakeServer) -> None:
@@ -342,6 +346,14 @@ def test_job_actions(fake: FakeServer, command: str, path: str) -> None:
     assert result.exit_code == 0
     assert result.stdout.startswith("job 7: killed")
     assert fake.requests[-1].url.path == "/api/v1" + path
+
+
+def test_a_killed_paused_job_reads_killed_and_a_layer_action_names_the_layer(fake: FakeServer) -> None:
+    fake.routes[("POST", "/jobs/7/kill")] = {**JOB, "state": "killed", "paused": True}
+    assert run("kill", "7", "-s", "http://x").stdout == "job 7: killed, priority 50\n"  # the pause no longer matters
+    paused_layer = {**JOB["layers"][0], "state": "paused", "paused": True}
+    fake.routes[("POST", "/jobs/7/layers/main/pause")] = {**JOB, "layers": [paused_layer]}
+    assert run("pause", "7", "--layer", "main", "-s", "http://x").stdout == "job 7 layer main: paused; job running\n"
 
 
 def test_retry_with_and_without_tasks(fake: FakeServer) -> None:

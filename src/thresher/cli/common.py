@@ -37,7 +37,8 @@ ServerOpt = Annotated[str | None, typer.Option(
     "--server", "-s", help=f"Server URL or host:port (default: ${ENV_SERVER}, then the saved {CLIENT_CONFIG_NAME})",
     show_default=False)]
 TokenOpt = Annotated[str | None, typer.Option(
-    "--token", "-t", help=f"Admin token (default: ${ENV_TOKEN}, then the saved {CLIENT_CONFIG_NAME})",
+    "--token", "-t", help=f"Your token (from `thresher login`) or the admin token (default: ${ENV_TOKEN}, then "
+                          f"the saved {CLIENT_CONFIG_NAME})",
     show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
 JobArg = Annotated[int, typer.Argument(metavar="JOB", help="Job id.", show_default=False)]

@@ -21,7 +21,7 @@ from thresher.cli.views import (
 from thresher.client.api import Thresher
 from thresher.client.http import ApiError
 from thresher.client.spec import command_job_spec, load_job_spec, parse_job_spec, parse_limit_uses
-from thresher.model.states import JobState
+from thresher.model.states import FINAL_JOB_STATES, JobState
 from thresher.wire.common import FieldError
 from thresher.wire.jobs import DryRun, Job, TaskDetail
 
@@ -229,17 +229,24 @@ def _job_action(action: str, words: list[str], yes: bool, server: str | None, to
         emit_json(answers[0] if len(words) == 1 and len(answers) == 1 else answers)
     else:
         for answer in answers:
-            _print_job_result(answer, False)
+            _print_job_result(answer, False, kwargs.get("layer"))
     if refused:
         raise typer.Exit(1)
 
 
-def _print_job_result(job: Job, json_out: bool) -> None:
+def _print_job_result(job: Job, json_out: bool, layer: str | None = None) -> None:
+    """"job 12: running, priority 50"; a paused job that still runs says "(paused)", a finished one not
+    (the pause no longer matters); a layer's action says what the layer is now."""
     if json_out:
         emit_json(job)
-    else:
-        paused = " (paused)" if job.paused and job.state != JobState.PAUSED else ""
-        typer.echo(f"job {job.id}: {job.state}{paused}, priority {job.priority}")
+        return
+    paused = " (paused)" if job.paused and job.state not in (JobState.PAUSED, *FINAL_JOB_STATES) else ""
+    line = f"job {job.id}: {job.state}{paused}, priority {job.priority}"
+    shown = next((part for part in job.layers if part.name == layer), None) if layer else None
+    if shown is not None:
+        held = " (paused)" if shown.paused and shown.state != JobState.PAUSED else ""
+        line = f"job {job.id} layer {shown.name}: {shown.state}{held}; job {job.state}{paused}"
+    typer.echo(line)
 
 
 LayerOpt = Annotated[str | None, typer.Option("--layer", "-l", help="Only this layer of each job.")]

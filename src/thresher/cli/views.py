@@ -412,7 +412,9 @@ def dry_run_view(answer: DryRun) -> Group:
     for warning in answer.warnings:
         parts.append(Text(f"  warning: {warning}", style="yellow"))
     if answer.tasks:
-        table = _table(caption=plural(len(answer.tasks), "task"), caption_justify="left")
+        shown = plural(len(answer.tasks), "task") if answer.total_tasks <= len(answer.tasks) \
+            else f"the first {len(answer.tasks):,} of {answer.total_tasks:,} tasks"
+        table = _table(caption=shown, caption_justify="left")
         for column in ("LAYER", "#", "FRAMES", "COMMAND"):
             table.add_column(column, no_wrap=column != "COMMAND")
         for task in answer.tasks:

@@ -313,7 +313,8 @@ class LayerSpec(_Strict):
     @classmethod
     def _name(cls, value: str) -> str:
         if not _NAME.fullmatch(value):
-            raise ValueError("use letters, digits, spaces, '_', '-' and '.'")
+            raise ValueError("use ASCII letters (A-Z, a-z), digits, spaces, '_', '-' and '.', starting with a "
+                             "letter, digit or '_'")
         return value
 
     @field_validator("frames", mode="before")
