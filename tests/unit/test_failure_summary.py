@@ -51,7 +51,20 @@ def test_failure_line_says_it_in_one_line() -> None:
     assert failure_line(3, groups) == "3 tasks failed — 'exit code 1' x3 on node-a (tasks 4, 5, 6)"
     one = group_failures([FailedAttempt(4, "node-a", "exit code 1")])
     assert failure_line(1, one) == "1 task failed — 'exit code 1' x1 on node-a (task 4)"
-    assert failure_line(0, []) == "0 tasks failed — no failed attempts recorded"
+    assert failure_line(0, []) == "no task failed: no failed attempts recorded"
+    assert failure_line(2, []) == "2 tasks failed — no failed attempts recorded"
+
+
+def test_with_no_task_failed_now_the_line_says_the_failures_were_retried() -> None:
+    """A flaky frame that failed once and then succeeded, or a failed task skipped: the job did not fail,
+    and its line said "0 tasks failed — ..." as if it had."""
+    groups = group_failures([FailedAttempt(157, "vm-1", "exit code 1"), FailedAttempt(158, "vm-2", "exit code 1")])
+    assert failure_line(0, groups) == ("no task failed in the end; 2 attempts failed before their tasks were retried "
+                                       "or skipped: 'exit code 1' x2 on vm-1, vm-2 (tasks 157, 158)")
+    one = group_failures([FailedAttempt(4, "vm-1", "exit code 1")])
+    assert failure_line(0, one, job_state="running") == ("no task is failed now; 1 attempt failed before its task was "
+                                                    "retried or skipped: 'exit code 1' x1 on vm-1 (task 4)")
+    assert "failed —" not in failure_line(0, groups) and "0 tasks" not in failure_line(0, groups)
 
 
 def test_failure_line_keeps_long_lists_short() -> None:

@@ -286,8 +286,11 @@ def task_view(task: TaskDetail, tail: list[str], tail_of: Attempt | None) -> Gro
 
 
 def failures_view(summary: FailureSummary) -> Group:
-    """Why a job failed: one line, then each group of failed attempts with its reason, tasks and nodes."""
-    parts: list[Any] = [Text(f"job {summary.job_id} {summary.state}: {summary.summary}", style="bold red")]
+    """Why a job failed: one line, then each group of failed attempts with its reason, tasks and nodes. With
+    no task failed now (a job stopped at its failure limit whose tasks wait to be retried, or one finished
+    since), the line says so and is not in red: nothing there failed in the end."""
+    style = "bold red" if summary.failed_tasks else "yellow"
+    parts: list[Any] = [Text(f"job {summary.job_id} {summary.state}: {summary.summary}", style=style)]
     if summary.groups:
         said = any(group.last_line for group in summary.groups)
         table = listing_table("REASON", "ATTEMPTS", "TASKS", "NODES", *(["LAST LINE"] if said else []))

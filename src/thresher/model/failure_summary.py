@@ -14,6 +14,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from thresher.model.states import FINAL_JOB_STATES
+
 NO_REASON = "no reason given"
 MAX_REASON_CHARS = 120
 SHOWN_TASKS = 8
@@ -116,12 +118,23 @@ def group_words(group: FailureGroup) -> str:
     return words
 
 
-def failure_line(failed_tasks: int, groups: list[FailureGroup]) -> str:
-    """`3 tasks failed — 'exit code 1' x3 on node-a (tasks 4, 5, 6)`; the three biggest groups."""
-    head = f"{plural(failed_tasks, 'task')} failed"
+def failure_line(failed_tasks: int, groups: list[FailureGroup], job_state: str | None = None) -> str:
+    """`3 tasks failed — 'exit code 1' x3 on node-a (tasks 4, 5, 6)`; the three biggest groups.
+
+    With no task failed now (every failed attempt's task was retried, and succeeded or runs again, or was
+    skipped) the line must not read as a failure: a succeeded job that once said "0 tasks failed — ..."
+    looked failed. It says what happened instead: `no task failed in the end; 2 attempts failed before
+    their tasks were retried or skipped: ...` (`no task is failed now` while `job_state` is not final)."""
     if not groups:
-        return head + " — no failed attempts recorded"
+        return (f"{plural(failed_tasks, 'task')} failed — no failed attempts recorded" if failed_tasks
+                else "no task failed: no failed attempts recorded")
     words = "; ".join(group_words(g) for g in groups[:SHOWN_GROUPS])
     if len(groups) > SHOWN_GROUPS:
         words += f"; and {plural(len(groups) - SHOWN_GROUPS, 'other reason')}"
-    return f"{head} — {words}"
+    if failed_tasks:
+        return f"{plural(failed_tasks, 'task')} failed — {words}"
+    attempts = sum(g.attempts for g in groups)
+    finished = job_state is None or job_state in FINAL_JOB_STATES
+    head = "no task failed in the end" if finished else "no task is failed now"
+    whose = "its task was" if attempts == 1 else "their tasks were"
+    return f"{head}; {plural(attempts, 'attempt')} failed before {whose} retried or skipped: {words}"

@@ -183,7 +183,7 @@ def job_failures(conn: Connection, job_id: int) -> FailureSummary:
     return FailureSummary(job_id=job_id, state=row.state, failed_tasks=failed_tasks, failed_attempts=len(failed),
                           truncated=len(rows) > FAILED_ATTEMPTS_GROUPED,
                           groups=[FailureGroup(**vars(g), last_line=last_line(g.example)) for g in groups],
-                          summary=failure_line(len(failed_tasks), groups))
+                          summary=failure_line(len(failed_tasks), groups, job_state=row.state))
 
 
 # -- tasks and attempts ----------------------------------------------------------------------
