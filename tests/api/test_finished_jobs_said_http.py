@@ -108,3 +108,12 @@ def test_a_job_whose_failed_attempts_were_retried_did_not_fail(farm: dict[str, A
     failed = farm["web"].get(f"/jobs/{farm['broken']}").text
     assert "Why it failed" in failed and "1 task failed — &#39;exit code 1&#39; x1 on vm-1" in failed
     assert "Earlier failed attempts" not in failed
+
+
+def test_the_overview_counts_blocked_jobs_and_links_to_them(farm: dict[str, Any]) -> None:
+    assert farm["api"].get(f"/jobs/{farm['stranded']}").json()["state"] == "blocked"
+    overview = farm["web"].get("/").text
+    chip = re.search(r'<a class="chip s-blocked" href="(/jobs\?state=blocked)"[^>]*>(\d+) blocked</a>', overview)
+    assert chip is not None and chip.group(2) == "1"
+    listed = farm["web"].get(chip.group(1)).text
+    assert re.findall(r"<tr data-job=\"(\d+)\"", listed) == [str(farm["stranded"])]
