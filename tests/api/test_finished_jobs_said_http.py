@@ -117,3 +117,30 @@ def test_the_overview_counts_blocked_jobs_and_links_to_them(farm: dict[str, Any]
     assert chip is not None and chip.group(2) == "1"
     listed = farm["web"].get(chip.group(1)).text
     assert re.findall(r"<tr data-job=\"(\d+)\"", listed) == [str(farm["stranded"])]
+
+
+def test_an_archived_job_says_so_everywhere(farm: dict[str, Any], cli: Any) -> None:
+    job_id = farm["done"]
+    first = cli("archive", str(job_id))
+    assert first.exit_code == 0 and first.stdout.strip() == f"1 job archived: {job_id}"
+    again = farm["api"].post("/jobs/archive", json={"ids": [job_id]}).json()
+    assert again["count"] == 0 and again["already"] == [job_id]
+    twice = cli("archive", str(job_id))
+    assert twice.exit_code == 0 and twice.stdout.strip() == f"job {job_id} was already archived"
+
+    page = farm["web"].get(f"/jobs/{job_id}").text
+    assert "data-archived>archived <time" in page
+    assert 'id="task-grid"' not in page and "Go to frame" not in page
+    assert "its tasks, attempts and logs were deleted then" in page and "4 tasks, 4 attempts, 0 failed attempts" in page
+    layer_row = page[page.index('<tr data-layer-index="0"'):]
+    assert '<span class="k-done" title="done">4</span>' in layer_row[:layer_row.index("</tr>")]  # the kept counts
+
+    shown = cli("job", str(job_id))
+    assert shown.exit_code == 0 and "archived" in shown.stdout
+    assert "tasks, attempts and logs deleted (kept: 4 tasks, 4 attempts, 0 failed)" in shown.stdout
+    assert cli("job", str(job_id), "--json").stdout.count('"archived_at": "') == 1
+    tasks = cli("tasks", str(job_id))
+    assert tasks.exit_code == 0 and "0 tasks" in tasks.stdout
+    assert f"job {job_id} was archived at " in tasks.stderr and "its tasks, attempts and logs were deleted (kept: 4 tasks" in tasks.stderr
+    # a job that is not archived and has tasks says nothing of the kind
+    assert "archived" not in cli("tasks", str(farm["flaky"])).stderr

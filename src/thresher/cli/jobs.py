@@ -12,9 +12,11 @@ import typer
 from thresher.cli.common import JobArg, JsonOpt, ServerOpt, TokenOpt, connect, console, emit_json, err, refusal_line
 from thresher.cli.targets import JobsArg, YesOpt, resolve_jobs
 from thresher.cli.views import (
+    archived_kept,
     blocklist_table,
     dry_run_view,
     jobs_table,
+    short_time,
     tasks_table,
     templates_table,
 )
@@ -206,6 +208,11 @@ def tasks(
     """List the tasks of a job."""
     with connect(server, token) as client:
         answer = client.tasks(job_id, layer=layer, state=state, limit=limit, offset=offset, frame=frame)
+        # an archived job has no task rows left: say why the list is empty, or it reads as a lost job
+        archived = client.job(job_id) if not answer.total else None
+    if archived is not None and archived.archived_at:
+        err(f"job {job_id} was archived at {short_time(archived.archived_at)}: its tasks, attempts and logs were "
+            f"deleted{archived_kept(archived)}")
     if json_out:
         emit_json(answer)
     else:

@@ -58,8 +58,11 @@ def _run(action: str, words: list[str] | None, state: list[str] | None, older: s
         emit_json(answer)
         return
     done = "archived" if action == "archive" else "deleted"
-    listed = ", ".join(map(str, answer.jobs[:20])) + (" ..." if answer.count > 20 else "")
-    typer.echo(f"{plural(answer.count, 'job')} {done}" + (f": {listed}" if answer.count else ""))
+    for job_id in answer.already:  # archiving again does nothing (exit 0: the job is as asked, archived)
+        typer.echo(f"job {job_id} was already archived")
+    if answer.count or not answer.already:
+        listed = ", ".join(map(str, answer.jobs[:20])) + (" ..." if answer.count > 20 else "")
+        typer.echo(f"{plural(answer.count, 'job')} {done}" + (f": {listed}" if answer.count else ""))
 
 
 def _every(method: Any, where: dict[str, Any]) -> JobsChanged:

@@ -178,6 +178,9 @@ def job_view(job: Job) -> Group:
         ("submitted", short_time(job.submitted_at)),
         ("finished", short_time(job.finished_at)),
     ]
+    if job.archived_at:  # its task rows are gone: said here, or an empty `thresher tasks` reads as a lost job
+        rows.insert(2, ("archived", Text(f"{short_time(job.archived_at)}: tasks, attempts and logs deleted"
+                                         f"{archived_kept(job)}", style="yellow")))
     if job.folder:
         rows.insert(5, ("folder", job.folder))
     if job.urgent:
@@ -216,6 +219,15 @@ def job_view(job: Job) -> Group:
     notes = [Text(f"  layer {layer.name}: {scout_words(layer)}") for layer in job.layers if layer.scout]
     notes += [Text(f"  layer {layer.name}: {chunk_words(layer)}") for layer in job.layers if layer.chunk_decision]
     return Group(head, Text(""), layers, *notes)
+
+
+def archived_kept(job: Job) -> str:
+    """` (kept: 4 tasks, 4 attempts, 0 failed)`: what an archived job keeps of the rows archiving deleted
+    (`server/retention.py`), for `thresher job` and `thresher tasks`, which say it was archived."""
+    if job.stats is None:
+        return ""
+    return (f" (kept: {plural(job.stats.tasks, 'task')}, {plural(job.stats.attempts, 'attempt')}, "
+            f"{job.stats.failures} failed)")
 
 
 def chunk_words(layer: Layer) -> str:

@@ -63,6 +63,15 @@ def select_jobs(conn: Connection, chosen: Selection, now: datetime) -> list[int]
     return [r.id for r in conn.execute(statement)]
 
 
+def archived_before(conn: Connection, job_ids: list[int]) -> list[int]:
+    """Which of these jobs an earlier archive archived: archiving them again does nothing, and the person
+    who named one hears so (`thresher archive 1` twice said `0 jobs archived` and no more)."""
+    if not job_ids:
+        return []
+    return sorted(r.id for r in conn.execute(q.JOBS_BY_IDS, {"job_ids": sorted(set(job_ids))})
+                  if r.archived_at is not None)
+
+
 def _wall_s(started: datetime | None, ended: datetime | None) -> float:
     if started is None or ended is None:
         return 0.0

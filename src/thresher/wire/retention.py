@@ -28,6 +28,8 @@ class JobsChanged(BaseModel):
     jobs: list[int] = Field(..., description="ids of the jobs archived or deleted now, ascending")
     count: int
     more: bool = Field(False, description="a filter matched more jobs than one call acts on: call again")
+    already: list[int] = Field(default_factory=list, description="ids named that an earlier archive had "
+                               "archived: left as they were (a filter never matches them)")
 
 
 class NodeRemoved(BaseModel):

@@ -30,13 +30,15 @@ def _act(server: ServerContext, chosen: retention.Selection, archive: bool) -> J
     now = utcnow()
     with server.db.read() as conn:
         ids = retention.select_jobs(conn, chosen, now)
+        already = retention.archived_before(conn, ids) if archive and chosen.ids else []
     done: list[int] = []
     for start in range(0, len(ids), retention.BATCH):
         batch = ids[start:start + retention.BATCH]
         with server.db.write() as conn:
             done += retention.archive(conn, batch, now) if archive else retention.delete(conn, batch)
     server.publish(jobs=done)
-    return JobsChanged(jobs=done, count=len(done), more=not chosen.ids and len(ids) >= retention.MOST_PER_CALL)
+    return JobsChanged(jobs=done, count=len(done), more=not chosen.ids and len(ids) >= retention.MOST_PER_CALL,
+                       already=already)
 
 
 @router.post("/jobs/archive", summary="Archive finished jobs (by ids or a filter): out of the lists, "
