@@ -256,3 +256,46 @@ def test_a_killed_frame_blocks_its_follower_until_its_edges_are_dropped(bench: B
         assert dependencies.drop(conn, second, layer="render") == 1
         lifecycle.refresh_job(conn, second, utcnow())
     assert bench.task_states(second) == ["ready", "ready"]
+
+
+def _run_layers(bench: Bench, node: int, failing: set[str]) -> None:
+    """Run everything the node may take, in turns, failing the tasks of the `failing` layers."""
+    while got := bench.work(node):
+        for a in got:
+            bad = a["layer"] in failing
+            bench.finish(node, a["attempt_id"], "failed" if bad else "succeeded", 1 if bad else 0)
+
+
+def test_an_edge_shows_the_state_of_the_layer_or_task_it_waits_for_not_its_job(bench: Bench) -> None:
+    """The tester's `job 3 layer sim [failed]` although sim succeeded 2/2: the job failed by another layer."""
+    first = bench.submit(layers=[layer("sim", "1-2"), layer("a", "1", retries=0), layer("b", "1", depends_on=["a"])])
+    second = bench.submit(depends_on=[first], layers=[layer("render", "1-2", depends_on=[
+        {"job": first, "layer": "sim", "frames": True}, {"job": first, "layer": "a"}])])
+    third = bench.submit(layers=[layer("comp", "1")])
+    with bench.db.read() as conn:
+        sim_task = conn.execute(select(tasks.c.id).where(tasks.c.job_id == first).order_by(tasks.c.id)).scalars().all()[0]
+        (comp,) = conn.execute(select(tasks.c.id).where(tasks.c.job_id == third)).scalars()
+    with bench.db.write() as conn:
+        dependencies.add_task_edge(conn, third, comp, sim_task, "success")
+        lifecycle.refresh_job(conn, third, utcnow())
+    node = bench.node("n", cores=8)
+    _run_layers(bench, node, failing={"a"})
+    assert bench.job_state(first) == "failed" and bench.job_state(third) == "succeeded"
+    with bench.db.read() as conn:
+        shown = {(e.kind, e.target_layer): e for e in dependencies.view(conn, second, None).waits_for}
+        on_task = dependencies.view(conn, third, None).waits_for
+    assert {key: (e.target_state, e.target_job_state) for key, e in shown.items()} == {
+        ("frame", "sim"): ("succeeded", "failed"), ("layer", "a"): ("failed", "failed"),
+        ("job", None): ("failed", "failed")}
+    assert [(e.kind, e.target_task, e.target_state) for e in on_task] == [("task", sim_task, "succeeded")]
+
+
+def test_a_failed_jobs_layer_left_waiting_on_a_failed_layer_still_says_why(bench: Bench) -> None:
+    """`thresher why` said `job 31 (failed): nothing waits` once the job failed; the job page likewise."""
+    job = bench.submit(layers=[layer("a", "1", retries=0), layer("b", "1", depends_on=["a"])])
+    _run_layers(bench, bench.node("n"), failing={"a"})
+    with bench.db.read() as conn:
+        shown = get_job(conn, job)
+    assert shown.state == "failed"
+    assert {lay.name: lay.pending for lay in shown.layers} == {"a": None, "b": "blocked: layer a failed"}
+    assert shown.pending == "blocked: layer a failed"

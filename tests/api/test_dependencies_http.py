@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -88,3 +89,44 @@ def test_a_task_made_to_wait_for_a_task_and_a_cycle_refused(farm: Any) -> None:
     agent = _agent(farm)
     assert {_run_one(agent, "succeeded")["task_id"] for _ in range(2)} == {t["id"] for t in first_tasks}
     assert _run_one(agent, "succeeded")["task_id"] == comp["id"]
+
+
+def _run_failing(agent: Any, layer: str) -> None:
+    """Run the one task the agent gets, failing it when it is of `layer`."""
+    (a,) = agent.post("/agent/work", {}, wait=5)["assignments"]
+    bad = a["layer"] == layer
+    agent.post("/agent/finish", {"reports": [{"attempt_id": a["attempt_id"], "status": "failed" if bad else "succeeded",
+                                              "exit_code": 1 if bad else 0, "log_size": 0}]})
+
+
+def test_a_failed_job_as_deps_why_and_the_page_say_it(farm: Any) -> None:
+    """`deps` and the job page showed the job's state by a layer (`layer sim [failed]` though sim
+    succeeded), and `why` said `nothing waits` of a failed job whose layer b still waits on failed a."""
+    first = _job(farm, "up", layers=[{"name": "sim", "frames": "1-2", "args": {"command": ["true"]}},
+                                     {"name": "a", "frames": "1", "retries": 0, "args": {"command": ["false"]}},
+                                     {"name": "b", "frames": "1", "depends_on": ["a"], "args": {"command": ["true"]}}])
+    second = _job(farm, "down", layers=[{"name": "render", "frames": "1-2", "args": {"command": ["true"]},
+                                         "depends_on": [{"job": first["id"], "layer": "sim", "frames": True},
+                                                        {"job": first["id"], "layer": "a"}]}])
+    agent = _agent(farm)
+    for _ in range(3):
+        _run_failing(agent, "a")
+    farm.wait_for(lambda: farm.api.get(f"/jobs/{second['id']}")["state"] == "blocked")
+    assert farm.api.get(f"/jobs/{first['id']}")["state"] == "failed"
+    env = {"THRESHER_SERVER": farm.server_url, "THRESHER_TOKEN": farm.admin_token, "COLUMNS": "200"}
+
+    out = CliRunner().invoke(app, ["deps", str(second["id"])], env=env)
+    assert out.exit_code == 0, out.output
+    assert f"job {first['id']} layer sim [succeeded]" in out.output and f"job {first['id']} layer a [failed]" in out.output
+    page = _session(farm)
+    text = page.get(f"/jobs/{second['id']}").text
+    page.close()
+    badges = {m.group(1): m.group(2) for m in re.finditer(
+        r'<li>.*?</a> (\w+)\s*<span class="badge s-\w+">(\w+)</span>', text[text.index("Waits for:"):], re.S)}
+    assert badges == {"sim": "succeeded", "a": "failed"}
+
+    out = CliRunner().invoke(app, ["why", str(first["id"])], env=env)
+    assert out.exit_code == 0, out.output
+    assert out.output.splitlines() == [f"job {first['id']} (failed): blocked: layer a failed",
+                                       "  b: blocked: layer a failed"]
+

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from thresher.model.states import JobState, TaskState, freed_state, job_state_from_counts
+from thresher.model.states import JobState, TaskState, freed_state, job_state_from_counts, layer_state
 
 W, R, RUN, OK, F, P, K, S = (TaskState.WAITING, TaskState.READY, TaskState.RUNNING, TaskState.SUCCEEDED,
                              TaskState.FAILED, TaskState.PAUSED, TaskState.KILLED, TaskState.SKIPPED)
@@ -86,3 +86,13 @@ def test_counts_read_from_the_database_are_plain_strings() -> None:
 def test_a_task_freed_in_a_paused_job_or_layer_waits_paused(job_paused: bool, layer_paused: bool,
                                                              state: TaskState) -> None:
     assert freed_state(job_paused=job_paused, layer_paused=layer_paused) == state
+
+
+def test_a_layers_state_is_its_own_tasks_not_its_jobs() -> None:
+    """What the job's layer rows and a dependency on the layer show: a layer that succeeded reads
+    succeeded in a failed job; tasks its job's pause parked, or its own pause, read paused."""
+    assert layer_state({OK: 2}, paused=False) is JobState.SUCCEEDED
+    assert layer_state({F: 1}, paused=False) is JobState.FAILED
+    assert layer_state({P: 2, OK: 1}, paused=False) is JobState.PAUSED
+    assert layer_state({W: 2}, paused=True) is JobState.PAUSED
+    assert layer_state({K: 1, W: 1}, paused=False) is JobState.KILLED  # never killed as a whole

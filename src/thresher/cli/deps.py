@@ -22,7 +22,7 @@ def _end(job: int, layer: str | None, task: int | None, edges: int = 1) -> str:
 def _row(table: Table, edge: DependencyEdge, direction: str) -> None:
     table.add_row(direction, _end(edge.waiter_job, edge.waiter_layer, edge.waiter_task, edge.edges),
                   f"{edge.kind} ({edge.mode})",
-                  _end(edge.target_job, edge.target_layer, edge.target_task) + f" [{edge.target_job_state}]")
+                  _end(edge.target_job, edge.target_layer, edge.target_task) + f" [{edge.target_state}]")
 
 
 def deps_table(answer: JobDependencies) -> Table:

@@ -109,3 +109,11 @@ def job_state_from_counts(counts: Mapping[str, int], *, paused: bool, killed: bo
     if has(TaskState.WAITING) or has(TaskState.PAUSED) or has(TaskState.HELD):
         return JobState.WAITING
     return JobState.SUCCEEDED
+
+
+def layer_state(counts: Mapping[str, int], *, paused: bool) -> JobState:
+    """A layer's state: the job's rule over the layer's own task counts, never stored. `paused` is the
+    layer's own pause (`layers.paused`); tasks its job's pause parked make it paused too. A layer is
+    never killed as a whole: its killed tasks say `killed` as the job's rule says. The job's layer rows
+    and a dependency on the layer (`server/dependencies.view`) both show this, so they never disagree."""
+    return job_state_from_counts(counts, paused=paused or bool(counts.get(TaskState.PAUSED)), killed=False)

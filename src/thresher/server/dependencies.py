@@ -20,7 +20,7 @@ from thresher.model import dependencies as rule
 from thresher.model.checked import CheckedJob
 from thresher.model.dependencies import RELEASED, Kind, Status, Verdict
 from thresher.model.problems import Problem
-from thresher.model.states import TaskState
+from thresher.model.states import TaskState, layer_state
 from thresher.server import layer_pause
 from thresher.server.db.queries import dependencies as q
 from thresher.server.db.queries import jobs as qj
@@ -286,20 +286,54 @@ def edges(conn: Connection, job_id: int) -> list[Any]:
     return list(conn.execute(q.EDGES_OF_JOB, {"job_id": job_id}).all())
 
 
+def _one_task(row: Any) -> bool:
+    return row.kind == Kind.TASK and row.edges == 1
+
+
+def _target_states(conn: Connection, rows: list[Any], jobs: dict[int, Any]) -> list[str]:
+    """The state of what each edge waits for, not only its job's: a layer's job may have failed while
+    the layer waited for succeeded, or still run while it failed. A task edge on one task: the task's;
+    a layer or frame-by-frame edge (or task edges over a layer): the layer's, by **the** rule
+    `model.states.layer_state` the job's layer rows use (an archived job's from its summary); a job
+    edge: the job's."""
+    task_ids = sorted({r.target_task_id for r in rows if _one_task(r)})
+    layer_ids = sorted({r.target_layer_id for r in rows if r.target_layer_id is not None and not _one_task(r)})
+    tasks = {r.id: r.state for r in conn.execute(q.TASK_STATES_OF, {"task_ids": task_ids})} if task_ids else {}
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    paused: dict[int, bool] = {}
+    if layer_ids:
+        for c in conn.execute(q.LAYER_STATE_COUNTS, {"layer_ids": layer_ids}):
+            counts[c.layer_id][c.state] = c.n
+        paused = {r.id: bool(r.paused) for r in conn.execute(q.LAYERS_PAUSED, {"layer_ids": layer_ids})}
+
+    def state(r: Any) -> str:
+        job = jobs[r.target_job_id]
+        if r.target_layer_id is None:
+            return str(job.state)
+        if _one_task(r) and r.target_task_id in tasks:
+            return str(tasks[r.target_task_id])
+        archived = ((job.summary or {}).get("layers") or {}).get(str(r.target_layer_id))
+        mine = (archived.get("counts") or {}) if archived else counts[r.target_layer_id]
+        return str(layer_state(mine, paused=paused.get(r.target_layer_id, False)))
+    return [state(r) for r in rows]
+
+
 def view(conn: Connection, job_id: int, pending: str | None) -> JobDependencies:
     """The job's dependencies both ways, for the API, the CLI and the job page."""
     rows = edges(conn, job_id)
-    names = {r.id: r for r in conn.execute(q.JOB_NAMES, {"job_ids": sorted({r.target_job_id for r in rows})})}
+    names = {r.id: r for r in conn.execute(q.END_JOBS, {"job_ids": sorted({r.target_job_id for r in rows})})}
+    states = _target_states(conn, rows, names)
 
-    def shown(r: Any) -> DependencyEdge:
+    def shown(r: Any, target_state: str) -> DependencyEdge:
         single = r.edges == 1
         return DependencyEdge(id=r.id, kind=r.kind, mode=r.mode, waiter_job=r.waiter_job_id, waiter_layer=r.waiter_layer,
                               waiter_task=r.waiter_task_id if single else None, target_job=r.target_job_id,
                               target_job_name=names[r.target_job_id].name, target_job_state=names[r.target_job_id].state,
-                              target_layer=r.target_layer, target_task=r.target_task_id if single else None,
-                              edges=r.edges)
-    return JobDependencies(job_id=job_id, waits_for=[shown(r) for r in rows if r.waiter_job_id == job_id],
-                           waited_by=[shown(r) for r in rows if r.waiter_job_id != job_id], pending=pending)
+                              target_state=target_state, target_layer=r.target_layer,
+                              target_task=r.target_task_id if single else None, edges=r.edges)
+    both = list(zip(rows, states, strict=True))
+    return JobDependencies(job_id=job_id, waits_for=[shown(r, s) for r, s in both if r.waiter_job_id == job_id],
+                           waited_by=[shown(r, s) for r, s in both if r.waiter_job_id != job_id], pending=pending)
 
 
 def drop(conn: Connection, job_id: int, *, layer: str | None = None, task_id: int | None = None,

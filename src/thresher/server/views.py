@@ -18,7 +18,7 @@ from thresher.model.frames import holds
 from thresher.model.log_times import LineTimes
 from thresher.model.node_chips import counts_as, name_holds
 from thresher.model.spec import MAX_ID
-from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_STATES, TaskState, job_state_from_counts
+from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_STATES, TaskState, layer_state
 from thresher.model.text import readable
 from thresher.server import estimates, failures, log_cap, log_text, why
 from thresher.server.clock import utcnow
@@ -127,8 +127,7 @@ def layer_view(row: Any, counts: dict[str, int], running: float = 0.0, pending: 
         memory_mb=row.memory_mb, gpus=row.gpus, tags=row.tags or [], pools=row.pools or [], limits=row.limits or {},
         pending=pending, retries=row.retries, timeout=row.timeout, service=row.service,
         depends_on=row.depends_on or [], paused=bool(getattr(row, "paused", False)),  # `server/layer_pause.py`
-        state=job_state_from_counts(counts, paused=bool(getattr(row, "paused", False) or counts.get(TaskState.PAUSED)),
-                                    killed=False),
+        state=layer_state(counts, paused=bool(getattr(row, "paused", False))),
         counts=TaskCounts(**counts), total_tasks=row.total_tasks, progress=_progress(counts, row.total_tasks, running),
         scout=Scout(**row.scout) if getattr(row, "scout", None) else None,
         chunk_decision=ChunkDecision(**row.chunk_decision) if getattr(row, "chunk_decision", None) else None)

@@ -23,12 +23,13 @@ from thresher.server.db.queries import why as q
 
 def pending_reasons(conn: Connection, job: Any, layers: Sequence[Any], counts: dict[int, dict[str, int]],
                     ) -> tuple[str | None, dict[int, str]]:
-    """(why the job runs nothing, if it runs nothing; why each layer's not-running tasks wait). Tasks
-    held behind scout frames (`server/scouts.py`) say so even in a job a failed scout made `failed`."""
+    """(why the job runs nothing, if it runs nothing; why each layer's not-running tasks wait). A job
+    that ended (failed, say, by another layer) may still hold tasks: held behind scout frames
+    (`server/scouts.py`), or waiting on a dependency that failed. Their layers say why with the same
+    words as while it ran ("blocked: layer a failed"), and the job's line is the first of them; a
+    failed job's layers hold no ready tasks, so only those reasons can apply."""
     scouted = any(counts.get(layer.id, {}).get(TaskState.HELD) for layer in layers)
     held_by_scouts = scouts.reasons(conn, job.id) if scouted else {}
-    if job.state in FINAL_JOB_STATES:
-        return (next(iter(held_by_scouts.values())) if held_by_scouts else None), held_by_scouts
     by_layer: dict[int, str] = {}
     farm: _Farm | None = None
     waiting = [layer.id for layer in layers if counts.get(layer.id, {}).get(TaskState.WAITING)
@@ -52,7 +53,7 @@ def pending_reasons(conn: Connection, job: Any, layers: Sequence[Any], counts: d
             by_layer[layer.id] = held_by_scouts[layer.id]
     if job.state == JobState.RUNNING:
         return None, by_layer
-    if job.paused:
+    if job.paused and job.state not in FINAL_JOB_STATES:
         return job.stop_reason or "the job is paused", by_layer
     blocked = [reason for reason in by_layer.values() if reason.startswith("blocked:")]
     return next(iter(blocked or by_layer.values()), None), by_layer

@@ -22,7 +22,9 @@ class DependencyEdge(BaseModel):
     waiter_task: int | None = Field(None, description="for a task-on-task dependency")
     target_job: int
     target_job_name: str
-    target_job_state: str
+    target_job_state: str = Field(..., description="the target job's state (for a layer or task edge too)")
+    target_state: str = Field(..., description="the state of what it waits for: the task's (a task edge on one "
+                              "task), the layer's (a layer or frame-by-frame edge), the job's (a job edge)")
     target_layer: str | None = Field(None, description="none: the whole job is waited for")
     target_task: int | None = None
     edges: int = Field(1, description="task edges it holds (frame by frame: one per overlapping pair)")

@@ -55,7 +55,9 @@ def _label(key: Key, names: dict[int, str]) -> str:
 
 def layout(job_id: int, edges: Iterable[dict[str, Any]], layer_states: dict[str, str]) -> Graph | None:
     """The graph of these dependency edges (the `DependencyEdge` shape, as dicts), or None when there is
-    nothing to draw or too much. `layer_states`: the states of the job's own layers (their boxes' colour)."""
+    nothing to draw or too much. `layer_states`: the states of the job's own layers (their boxes' colour);
+    another job's box is coloured by what the edge waits for (`target_state`: that layer's state, or the
+    job's for a whole job), not by its job's state."""
     waits: dict[Key, list[Key]] = {}
     states: dict[Key, str] = {(job_id, name): state for name, state in layer_states.items()}
     names: dict[int, str] = {}
@@ -65,8 +67,8 @@ def layout(job_id: int, edges: Iterable[dict[str, Any]], layer_states: dict[str,
         waiter: Key = (e["waiter_job"], e.get("waiter_layer") or "")
         target: Key = (e["target_job"], e.get("target_layer") or "")
         names[e["target_job"]] = e.get("target_job_name") or ""
-        if not target[1] or target[0] != job_id:
-            states.setdefault(target, e.get("target_job_state") or "")
+        if (not target[1] or target[0] != job_id) and e.get("kind") != "task":  # a task's state is not its box's
+            states.setdefault(target, e.get("target_state") or "")
         for key in (waiter, target):
             if key not in waits:
                 waits[key] = []

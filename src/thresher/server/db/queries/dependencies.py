@@ -96,7 +96,8 @@ EDGES_OF_JOB = (select(func.min(d.c.id).label("id"), d.c.kind, d.c.mode, d.c.wai
                        _waiter_layer.c.name.label("waiter_layer"), d.c.target_job_id,
                        _target_layer.c.name.label("target_layer"), func.count().label("edges"),
                        func.min(d.c.waiter_task_id).label("waiter_task_id"),
-                       func.min(d.c.target_task_id).label("target_task_id"))
+                       func.min(d.c.target_task_id).label("target_task_id"),
+                       func.min(d.c.target_layer_id).label("target_layer_id"))
                 .select_from(d.outerjoin(_waiter_layer, _waiter_layer.c.id == d.c.waiter_layer_id)
                              .outerjoin(_target_layer, _target_layer.c.id == d.c.target_layer_id))
                 .where(or_(d.c.waiter_job_id == bindparam("job_id"), d.c.target_job_id == bindparam("job_id")))
@@ -106,6 +107,23 @@ EDGES_OF_JOB = (select(func.min(d.c.id).label("id"), d.c.kind, d.c.mode, d.c.wai
 
 # The job and layer names of the other ends, for the pages.
 JOB_NAMES = select(jobs.c.id, jobs.c.name, jobs.c.state).where(jobs.c.id.in_(bindparam("job_ids", expanding=True)))
+
+# The jobs at the other ends as the edges show them, with an archived one's summary (its layers' counts:
+# its tasks are gone).
+END_JOBS = select(jobs.c.id, jobs.c.name, jobs.c.state, jobs.c.summary).where(
+    jobs.c.id.in_(bindparam("job_ids", expanding=True)))
+
+# Task counts per state of the layers edges wait for (their states, `model.states.layer_state`), off
+# ix_tasks_layer_state.
+LAYER_STATE_COUNTS = (select(tasks.c.layer_id, tasks.c.state, func.count().label("n"))
+                      .where(tasks.c.layer_id.in_(bindparam("layer_ids", expanding=True)))
+                      .group_by(tasks.c.layer_id, tasks.c.state))
+
+# Whether these layers are paused by themselves (`layers.paused`).
+LAYERS_PAUSED = select(layers.c.id, layers.c.paused).where(layers.c.id.in_(bindparam("layer_ids", expanding=True)))
+
+# The states of the tasks task edges wait for.
+TASK_STATES_OF = select(tasks.c.id, tasks.c.state).where(tasks.c.id.in_(bindparam("task_ids", expanding=True)))
 
 # One task's job, layer and state (a task's edges are added and dropped through its job).
 TASK_JOB = select(tasks.c.id, tasks.c.job_id, tasks.c.layer_id, tasks.c.state).where(tasks.c.id == bindparam("task_id"))
