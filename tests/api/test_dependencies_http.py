@@ -130,3 +130,15 @@ def test_a_failed_job_as_deps_why_and_the_page_say_it(farm: Any) -> None:
     assert out.output.splitlines() == [f"job {first['id']} (failed): blocked: layer a failed",
                                        "  b: blocked: layer a failed"]
 
+
+def test_tasks_of_a_layer_the_job_does_not_have_is_an_error_naming_it(farm: Any) -> None:
+    """`thresher tasks JOB --layer zzz` answered `0 tasks`, exit 0; `pause --layer zzz` names the layer."""
+    job = _job(farm, "j", layers=[{"name": "sim", "frames": "1-2", "args": {"command": ["true"]}}])
+    env = {"THRESHER_SERVER": farm.server_url, "THRESHER_TOKEN": farm.admin_token, "COLUMNS": "200"}
+    out = CliRunner().invoke(app, ["tasks", str(job["id"]), "--layer", "zzz"], env=env)
+    assert out.exit_code == 1 and f"job {job['id']} has no layer named 'zzz'" in out.output
+    assert "0 tasks" not in out.output
+    with pytest.raises(ApiError) as info:
+        farm.api.get(f"/jobs/{job['id']}/tasks", layer="zzz", frame=1)
+    assert info.value.status == 404 and info.value.detail == f"job {job['id']} has no layer named 'zzz'"
+    assert farm.api.get(f"/jobs/{job['id']}/tasks", layer="sim")["total"] == 2

@@ -27,12 +27,18 @@ from thresher.server.lifecycle import Changes
 _UNFINISHED = [*STEERABLE_TASK_STATES, TaskState.RUNNING]
 
 
-def _layer(conn: Connection, job_id: int, name: str) -> Any:
-    lifecycle.job_row(conn, job_id)
+def layer_named(conn: Connection, job_id: int, name: str) -> Any:
+    """The job's layer of that name, or 404 naming it: what a layer's actions and the task listing's
+    `?layer=` say of a name the job does not have (an empty listing would read as a layer with no tasks)."""
     layer = conn.execute(qs.LAYER_BY_NAME, {"job_id": job_id, "name": name}).first()
     if layer is None:
         raise NotFound(f"job {job_id} has no layer named {name!r}")
     return layer
+
+
+def _layer(conn: Connection, job_id: int, name: str) -> Any:
+    lifecycle.job_row(conn, job_id)
+    return layer_named(conn, job_id, name)
 
 
 def _tasks(conn: Connection, layer_id: int, states: Sequence[str]) -> list[Any]:

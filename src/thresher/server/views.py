@@ -20,7 +20,7 @@ from thresher.model.node_chips import counts_as, name_holds
 from thresher.model.spec import MAX_ID
 from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_STATES, TaskState, layer_state
 from thresher.model.text import readable
-from thresher.server import estimates, failures, log_cap, log_text, why
+from thresher.server import estimates, failures, layer_steering, log_cap, log_text, why
 from thresher.server.clock import utcnow
 from thresher.server.db import dialects
 from thresher.server.db.queries import failure_summary as qf
@@ -203,6 +203,8 @@ def list_tasks(conn: Connection, job_id: int, *, layer: str | None, state: str |
     _known("job", job_id)
     if conn.execute(q.JOB_EXISTS, {"job_id": job_id}).first() is None:
         raise NotFound(f"no job with id {job_id}")
+    if layer is not None:
+        layer_steering.layer_named(conn, job_id, layer)
     if frame is not None:  # "frame 1042 failed": the task (or tiles, or layers' tasks) rendering it
         near = conn.execute(q.tasks_near_frame(layer, state), {"job_id": job_id, "frame": frame})
         found = [r for r in _rows(near) if r.pop("frame_step") or holds(r["frames"], frame)]
