@@ -144,6 +144,7 @@ def test_a_paused_job_has_no_eta_until_it_is_resumed(bench: Bench) -> None:
     job = _job(bench, job_id)
     assert job.state == "paused", job.state
     assert job.estimate is not None and job.estimate.eta_s is None and job.estimate.basis == "stopped"
+    assert job.estimate.reason == "the job is paused"
     assert job.layers[0].estimate is not None and job.layers[0].estimate.reason == "the job is paused"
     with bench.db.write() as conn:
         lifecycle.resume_job(conn, job_id, utcnow())

@@ -25,8 +25,10 @@ STOPPED_WORDS: dict[str, str] = {
     JobState.FAILED: "the job failed",
     JobState.KILLED: "the job was killed",
     JobState.BLOCKED: "the job waits for a dependency that failed or was killed",
+    JobState.PAUSED: "the job is paused",
 }
-"""Why what is left of a job in these states runs only when someone acts (a retry, a resume)."""
+"""Why what is left of a job in these states runs only when someone acts (a retry, a resume). A paused job
+that still runs tasks is running: its layers say it (`waiting_for_person`)."""
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float:
