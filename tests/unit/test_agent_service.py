@@ -349,9 +349,9 @@ def test_shutdown_kills_tasks_and_reports_lost(fake: FakeServer, tmp_path: Path)
     assert agent.registered.wait(5)
     with fake.lock:
         fake.assignments.append(assignment(20, [PY, "-c", code]))
-    wait_for(pid_file.exists)
+    # The file exists from the child's open() on; its pid is there only after write() and close.
+    pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text()))
     wait_for(lambda: any(r["attempt_id"] == 20 for hb in fake.heartbeats for r in hb["running"]))
-    pid = int(pid_file.read_text())
     assert stop_agent(agent, thread, codes) == 0
     assert fake.finished[20]["status"] == "lost"
     assert fake.finished[20]["reason"] == "agent shutdown"
