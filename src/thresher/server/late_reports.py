@@ -40,7 +40,8 @@ def apply(conn: Connection, row: Any, facts: dict[str, Any], status: str, change
     if kept:
         changes.settle.add((row.job_id, row.layer_id))  # the layer or the job may be complete now
         if verdict.stop_current:
-            stopped = conn.execute(qr.STOP_RERUN, {"b_attempt_id": task.attempt_id}).first()
+            stopped = conn.execute(qr.STOP_RERUN, {"b_attempt_id": task.attempt_id, "b_reason":
+                                                   f"stopped: attempt {row.id} of this task succeeded after all"}).first()
             if stopped is not None:
                 changes.nodes.add(stopped.node_id)
     conn.execute(qr.END_ATTEMPT, {**facts, "b_state": AttemptState.SUCCEEDED if kept else AttemptState.LOST,

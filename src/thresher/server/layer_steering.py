@@ -54,7 +54,7 @@ def _refuse(conn: Connection, action: Action, job_id: int, layer: Any) -> None:
         raise Conflict(refusal)
 
 
-def pause_layer(conn: Connection, job_id: int, name: str, now: datetime) -> Changes:
+def pause_layer(conn: Connection, job_id: int, name: str, now: datetime, by: str | None = None) -> Changes:
     """Running tasks finish; the layer's ready tasks (and those freed later) wait as `paused` until it is
     resumed."""
     layer = _layer(conn, job_id, name)
@@ -65,7 +65,7 @@ def pause_layer(conn: Connection, job_id: int, name: str, now: datetime) -> Chan
     return lifecycle.refresh_job(conn, job_id, now)
 
 
-def resume_layer(conn: Connection, job_id: int, name: str, now: datetime) -> Changes:
+def resume_layer(conn: Connection, job_id: int, name: str, now: datetime, by: str | None = None) -> Changes:
     """The layer's paused tasks become ready again (unless the whole job is paused: resume the job)."""
     layer = _layer(conn, job_id, name)
     _refuse(conn, Action.RESUME, job_id, layer)
@@ -75,7 +75,7 @@ def resume_layer(conn: Connection, job_id: int, name: str, now: datetime) -> Cha
     return Changes(ready=n).merge(lifecycle.refresh_job(conn, job_id, now))
 
 
-def retry_layer(conn: Connection, job_id: int, name: str, now: datetime) -> Changes:
+def retry_layer(conn: Connection, job_id: int, name: str, now: datetime, by: str | None = None) -> Changes:
     """The layer's failed and killed tasks get a fresh set of tries (`lifecycle.retry_tasks`)."""
     layer = _layer(conn, job_id, name)
     _refuse(conn, Action.RETRY, job_id, layer)
@@ -83,11 +83,13 @@ def retry_layer(conn: Connection, job_id: int, name: str, now: datetime) -> Chan
     return lifecycle.retry_tasks(conn, job_id, ids, now)
 
 
-def _end_layer(conn: Connection, job_id: int, name: str, state: TaskState, now: datetime) -> Changes:
+def _end_layer(conn: Connection, job_id: int, name: str, state: TaskState, now: datetime, by: str | None) -> Changes:
     layer = _layer(conn, job_id, name)
-    _refuse(conn, Action.KILL if state == TaskState.KILLED else Action.SKIP, job_id, layer)
+    killing = state == TaskState.KILLED
+    _refuse(conn, Action.KILL if killing else Action.SKIP, job_id, layer)
     open_tasks = _tasks(conn, layer.id, _UNFINISHED)
-    changes = lifecycle.kill_running(conn, [t for t in open_tasks if t.state == TaskState.RUNNING])
+    changes = lifecycle.kill_running(conn, [t for t in open_tasks if t.state == TaskState.RUNNING],
+                                     f"layer {name} {'killed' if killing else 'skipped'}", by)
     conn.execute(qs.END_LAYER_TASKS, {"b_layer_id": layer.id, "from_states": _UNFINISHED, "b_state": state,
                                       "now": now})
     if state == TaskState.SKIPPED:  # done by hand: nothing is left for its pause to hold (a killed layer
@@ -95,15 +97,16 @@ def _end_layer(conn: Connection, job_id: int, name: str, state: TaskState, now: 
     return changes.merge(lifecycle.refresh_job(conn, job_id, now))
 
 
-def kill_layer(conn: Connection, job_id: int, name: str, now: datetime) -> Changes:
+def kill_layer(conn: Connection, job_id: int, name: str, now: datetime, by: str | None = None) -> Changes:
     """The layer's running tasks are stopped and its unfinished ones killed (retry brings them back)."""
-    return _end_layer(conn, job_id, name, TaskState.KILLED, now)
+    return _end_layer(conn, job_id, name, TaskState.KILLED, now, by)
 
 
-def skip_layer(conn: Connection, job_id: int, name: str, now: datetime) -> Changes:
+def skip_layer(conn: Connection, job_id: int, name: str, now: datetime, by: str | None = None) -> Changes:
     """The layer's unfinished tasks are marked done by hand (its dependents may start)."""
-    return _end_layer(conn, job_id, name, TaskState.SKIPPED, now)
+    return _end_layer(conn, job_id, name, TaskState.SKIPPED, now, by)
 
 
+# Each takes who does it (`by`): what a stopped attempt keeps names them ("layer comp killed by ana").
 ACTIONS = {"pause": pause_layer, "resume": resume_layer, "retry": retry_layer, "kill": kill_layer,
            "skip": skip_layer}

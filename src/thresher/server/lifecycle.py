@@ -277,7 +277,8 @@ def _finish_one(conn: Connection, node_id: int, report: dict[str, Any], row: Any
             pending.ended.append({**facts, "b_state": row.state, "b_reason": note})
         return result, None
     final_state = AttemptState(status) if status in _REPORTED_STATES else AttemptState.FAILED
-    ended = {**facts, "b_state": final_state, "b_reason": report.get("reason")}
+    told = row.state == AttemptState.KILLING and final_state == AttemptState.KILLED and row.reason
+    ended = {**facts, "b_state": final_state, "b_reason": row.reason if told else report.get("reason")}
     pending.ended.append(ended)
     pending.released.append(row.booked)
     changes.nodes.add(node_id)
@@ -371,11 +372,12 @@ def _task(conn: Connection, task_id: int) -> Any:
     return task
 
 
-def _kill_running(conn: Connection, running: Sequence[Any]) -> Changes:
-    """Ask agents to stop the live attempts of these running tasks (rows of `attempt_id`, `node_id`)."""
+def _kill_running(conn: Connection, running: Sequence[Any], why: str, by: str | None) -> Changes:
+    """Ask agents to stop the live attempts of these running tasks (rows of `attempt_id`, `node_id`); the
+    attempts end saying why and who (`job killed by ana`), not with the agent's "killed by server"."""
     ids = [r.attempt_id for r in running if r.attempt_id]
     if ids:
-        conn.execute(qs.MARK_KILLING, {"attempt_ids": ids})
+        conn.execute(qs.MARK_KILLING, {"attempt_ids": ids, "b_reason": f"{why} by {by}" if by else why})
     return Changes(nodes={r.node_id for r in running if r.node_id})
 
 
@@ -395,9 +397,9 @@ def _refuse_task(action: Action, task_id: int, state: str) -> None:
         raise Conflict(refusal)
 
 
-def kill_job(conn: Connection, job_id: int, now: datetime) -> Changes:
+def kill_job(conn: Connection, job_id: int, now: datetime, by: str | None = None) -> Changes:
     _refuse_job(conn, Action.KILL, _job(conn, job_id))
-    changes = _kill_running(conn, conn.execute(qs.RUNNING_IN_JOB, {"job_id": job_id}).all())
+    changes = _kill_running(conn, conn.execute(qs.RUNNING_IN_JOB, {"job_id": job_id}).all(), "job killed", by)
     conn.execute(qs.KILL_JOB_TASKS, {"b_job_id": job_id, "now": now})
     conn.execute(qs.SET_JOB_KILLED, {"job_id": job_id, "b_killed": True})
     return changes.merge(refresh_job(conn, job_id, now))
@@ -446,18 +448,18 @@ def retry_tasks(conn: Connection, job_id: int, task_ids: list[int] | None, now: 
     return Changes(ready=restarted).merge(refresh_job(conn, job_id, now))
 
 
-def skip_task(conn: Connection, task_id: int, now: datetime) -> tuple[int, Changes]:
+def skip_task(conn: Connection, task_id: int, now: datetime, by: str | None = None) -> tuple[int, Changes]:
     task = _task(conn, task_id)
     _refuse_task(Action.SKIP, task_id, task.state)
-    changes = _kill_running(conn, conn.execute(qs.RUNNING_TASK, {"task_id": task_id}).all())
+    changes = _kill_running(conn, conn.execute(qs.RUNNING_TASK, {"task_id": task_id}).all(), "task skipped", by)
     conn.execute(qs.END_TASK, {"task_id": task_id, "b_state": TaskState.SKIPPED, "now": now})
     return task.job_id, changes.merge(refresh_job(conn, task.job_id, now))
 
 
-def kill_task(conn: Connection, task_id: int, now: datetime) -> tuple[int, Changes]:
+def kill_task(conn: Connection, task_id: int, now: datetime, by: str | None = None) -> tuple[int, Changes]:
     task = _task(conn, task_id)
     _refuse_task(Action.KILL, task_id, task.state)
-    changes = _kill_running(conn, conn.execute(qs.RUNNING_TASK, {"task_id": task_id}).all())
+    changes = _kill_running(conn, conn.execute(qs.RUNNING_TASK, {"task_id": task_id}).all(), "task killed", by)
     conn.execute(qs.END_TASK, {"task_id": task_id, "b_state": TaskState.KILLED, "now": now})
     return task.job_id, changes.merge(refresh_job(conn, task.job_id, now))
 

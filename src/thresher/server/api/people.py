@@ -4,6 +4,7 @@ permission: `server/permits.py`)."""
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Annotated, Any, Sequence
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -232,7 +233,7 @@ def _job_action(server: ServerContext, fn: Any, job_id: int, *args: Any) -> Job:
              operation_id="kill_job", dependencies=[permit("job.kill")], tags=["jobs"],
              response_model=Job, responses=_CHANGE)
 def kill_job(request: Request, job_id: JobId) -> Job:
-    return _job_action(ctx(request), lifecycle.kill_job, job_id)
+    return _job_action(ctx(request), partial(lifecycle.kill_job, by=request.state.caller.name), job_id)
 
 
 @router.post("/jobs/{job_id}/pause", summary="Pause a job: running tasks finish, no new task starts",
@@ -313,7 +314,7 @@ def _task_action(server: ServerContext, fn: Any, task_id: int) -> TaskDetail:
              operation_id="skip_task", dependencies=[permit("task.skip")], tags=["tasks"],
              response_model=TaskDetail, responses=_CHANGE)
 def skip_task(request: Request, task_id: TaskId) -> TaskDetail:
-    return _task_action(ctx(request), lifecycle.skip_task, task_id)
+    return _task_action(ctx(request), partial(lifecycle.skip_task, by=request.state.caller.name), task_id)
 
 
 @router.post("/tasks/{task_id}/retry", summary="Run one task again", operation_id="retry_task", dependencies=[permit("task.retry")], tags=["tasks"],
@@ -325,7 +326,7 @@ def retry_task(request: Request, task_id: TaskId) -> TaskDetail:
 @router.post("/tasks/{task_id}/kill", summary="Kill one task", operation_id="kill_task", dependencies=[permit("task.kill")], tags=["tasks"],
              response_model=TaskDetail, responses=_CHANGE)
 def kill_task(request: Request, task_id: TaskId) -> TaskDetail:
-    return _task_action(ctx(request), lifecycle.kill_task, task_id)
+    return _task_action(ctx(request), partial(lifecycle.kill_task, by=request.state.caller.name), task_id)
 
 
 @router.get("/attempts/{attempt_id}/log", summary="Read one page of an attempt's log from a byte offset",

@@ -22,8 +22,8 @@ router = APIRouter()
              responses=_CHANGE)
 def steer_layer(request: Request, job_id: JobId, layer: str, action: LayerAction) -> Job:
     server = ctx(request)
-    act = layer_steering.ACTIONS[action.value]
-    server.write(lambda conn: act(conn, job_id, layer, utcnow()))  # announced after the commit
+    act, by = layer_steering.ACTIONS[action.value], request.state.caller.name
+    server.write(lambda conn: act(conn, job_id, layer, utcnow(), by))  # announced after the commit
     server.publish(jobs=[job_id])
     with server.db.read() as conn:
         return views.get_job(conn, job_id)

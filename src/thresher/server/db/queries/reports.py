@@ -135,4 +135,4 @@ TASK_LATE_SUCCESS = update(tasks).where(
 # The re-run of a task a late success completed is told to stop; gives its node, to wake it.
 STOP_RERUN = update(attempts).where(attempts.c.id == bindparam("b_attempt_id"),
                                     attempts.c.state == AttemptState.RUNNING).values(
-    state=AttemptState.KILLING).returning(attempts.c.node_id)
+    state=AttemptState.KILLING, reason=bindparam("b_reason")).returning(attempts.c.node_id)

@@ -28,10 +28,11 @@ RUNNING_IN_JOB = select(tasks.c.attempt_id, tasks.c.node_id).where(
 RUNNING_TASK = select(tasks.c.attempt_id, tasks.c.node_id).where(
     tasks.c.id == bindparam("task_id"), tasks.c.state == TaskState.RUNNING)
 
-# The server asks the agents running these attempts to stop them.
+# The server asks the agents running these attempts to stop them, and says why ("job killed by ana"): the
+# attempt keeps that reason when its agent reports it killed (`lifecycle._finish_one`).
 MARK_KILLING = update(attempts).where(
     attempts.c.id.in_(bindparam("attempt_ids", expanding=True)), attempts.c.state == AttemptState.RUNNING
-).values(state=AttemptState.KILLING)
+).values(state=AttemptState.KILLING, reason=bindparam("b_reason"))
 
 # Every unfinished task of a job is killed.
 KILL_JOB_TASKS = update(tasks).where(
