@@ -9,7 +9,7 @@ from sqlalchemy import update
 from tests.api.test_dispatch_db import Bench, layer
 from tests.api.test_dispatch_db import bench as bench  # noqa: F401 - the fixture, used by name
 
-from thresher.server import estimates, views
+from thresher.server import estimates, lifecycle, views
 from thresher.server.clock import utcnow
 from thresher.server.db.tables import attempts
 
@@ -128,7 +128,23 @@ def test_a_failed_job_has_no_eta_left_and_says_so(bench: Bench) -> None:
     comp = job.layers[1].estimate
     assert comp is not None and comp.eta_s is None and comp.basis == "stopped" and comp.reason == "the job failed"
     assert job.estimate is not None and job.estimate.eta_s is None and job.estimate.reason == "the job failed"
-    assert job.layers[0].estimate is not None and job.layers[0].estimate.task_s == 10.0  # kept
+    render = job.layers[0].estimate
+    assert render is not None and render.task_s == 10.0  # kept
+    assert (render.confidence, render.basis, render.reason) == ("done", "ended", "1 task failed")  # not "done"
+
+
+def test_a_killed_job_that_ran_everything_it_had_ended_with_what_was_killed(bench: Bench) -> None:
+    job_id = bench.submit(layers=[layer(frames="1-3")])
+    node = bench.node("n1", cores=3)
+    first, second, third = (a["attempt_id"] for a in bench.work(node))
+    bench.finish(node, first)
+    bench.act(lifecycle.kill_job, job_id)
+    for attempt_id in (second, third):
+        bench.finish(node, attempt_id, status="killed", exit_code=-15)
+    job = _job(bench, job_id)
+    assert job.state == "killed" and job.estimate is not None and job.layers[0].estimate is not None
+    assert (job.estimate.basis, job.estimate.reason) == ("ended", "layer render: 2 tasks killed")
+    assert job.layers[0].estimate.reason == "2 tasks killed"
 
 
 def test_a_paused_job_has_no_eta_until_it_is_resumed(bench: Bench) -> None:

@@ -13,6 +13,7 @@ from thresher.model.estimate import (
     estimate_layer,
     history_parallelism,
     node_speed,
+    unsuccessful_words,
     words,
 )
 
@@ -95,6 +96,24 @@ def test_history_parallelism_is_busy_time_over_span() -> None:
 def test_finished_layer_is_done() -> None:
     est = estimate_layer(LayerFacts("render", finished=runs(10, 30)))
     assert est.eta_s == 0.0 and est.confidence == "done" and est.task_s == pytest.approx(20.0)
+
+
+def test_a_layer_that_ended_with_failed_or_killed_tasks_says_so_not_done() -> None:
+    """A failed layer read "done" in the ETA column: it ended, with what did not succeed."""
+    assert [unsuccessful_words(), unsuccessful_words(failed=2, killed=1), unsuccessful_words(killed=1),
+            unsuccessful_words(failed=1)] == [None, "2 tasks failed, 1 killed", "1 task killed", "1 task failed"]
+    render = LayerFacts("render", finished=runs(10, 30), unsuccessful="2 tasks failed")
+    comp = LayerFacts("comp", finished=runs(5))
+    est = estimate_layer(render)
+    assert est.eta_s == 0.0 and est.confidence == "done" and est.task_s == pytest.approx(20.0)
+    assert words(est) == "ended: 2 tasks failed" and words(estimate_layer(comp)) == "done"
+    out = estimate_job([comp, render], stopped="the job failed")
+    assert words(out.job) == "ended: layer render: 2 tasks failed" and words(out.layers["comp"]) == "done"
+    left = estimate_job([render, LayerFacts("late", tasks_left=2, frames_left=2)], stopped="the job failed")
+    assert words(left.job) == "none: the job failed" and words(left.layers["render"]) == "ended: 2 tasks failed"
+    # one still running: it is not over, whatever failed before
+    going = estimate_layer(LayerFacts("render", finished=runs(10), running=[Running(5.0)], unsuccessful="1 task failed"))
+    assert going.confidence != "done" and going.eta_s is not None
 
 
 def test_job_waits_for_layers_in_dependency_order() -> None:

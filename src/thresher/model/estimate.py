@@ -62,6 +62,9 @@ class LayerFacts:
     # Why what is left of it starts only when a person acts ("the layer is paused", held for a release):
     # its running tasks still end, the rest has no time ahead. None: it runs as things stand.
     waits_for_person: str | None = None
+    # What of it did not succeed ("2 tasks failed, 1 killed"); once nothing of it is left, it "ended" with
+    # that, not "done". None: every task that ended succeeded (or was skipped by hand).
+    unsuccessful: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,15 @@ def _remaining(run: Running, per_frame: float | None) -> float:
     return max(per_frame * max(run.frames, 1) - run.elapsed_s, 0.0)
 
 
+def unsuccessful_words(failed: int = 0, killed: int = 0) -> str | None:
+    """What of a layer did not succeed: "2 tasks failed, 1 killed", "1 task killed"; None when nothing."""
+    parts = [(n, word) for n, word in ((failed, "failed"), (killed, "killed")) if n]
+    if not parts:
+        return None
+    (n, word), rest = parts[0], parts[1:]
+    return ", ".join([f"{n} task{'s' if n != 1 else ''} {word}"] + [f"{m} {w}" for m, w in rest])
+
+
 def estimate_layer(facts: LayerFacts, *, start_after_s: float = 0.0, fallback_parallelism: int = 0) -> Estimate:
     """A layer's task time and the time until its last task ends, `start_after_s` from now at the
     earliest (when the layers it waits for end)."""
@@ -127,6 +139,8 @@ def estimate_layer(facts: LayerFacts, *, start_after_s: float = 0.0, fallback_pa
     samples = len(per_frame)
     if not facts.running and not facts.tasks_left:
         mid = statistics.median(per_frame) * facts.frames_per_task if per_frame else None
+        if facts.unsuccessful:
+            return Estimate(mid, mid, mid, samples, 0.0, "done", ENDED, facts.unsuccessful)
         return Estimate(mid, mid, mid, samples, 0.0, "done", "finished")
     if per_frame:
         unit: float | None = statistics.median(per_frame)
@@ -153,6 +167,9 @@ def estimate_layer(facts: LayerFacts, *, start_after_s: float = 0.0, fallback_pa
     fpt = facts.frames_per_task
     return Estimate(unit * fpt, low_unit * fpt, high_unit * fpt, samples, start_after_s + eta, word, basis)
 
+
+ENDED = "ended"
+"""The basis of a finished layer (or job) of which some tasks failed or were killed: its `reason` says which."""
 
 STOPPED = "stopped"
 """The basis of an estimate of work that will not run as things stand (`estimate_job`'s `stopped`, a
@@ -202,6 +219,10 @@ def estimate_job(layers: Sequence[LayerFacts], *, stopped: str | None = None) ->
     open_ = {n: e for n, e in out.items() if e.confidence != "done"}
     samples = sum(e.samples for e in out.values())
     if not open_:
+        ended = [n for n, e in out.items() if e.basis == ENDED]
+        if ended:
+            return JobEstimate(Estimate(None, None, None, samples, 0.0, "done", ENDED,
+                                        f"layer {ended[0]}: {out[ended[0]].reason}"), out)
         return JobEstimate(Estimate(None, None, None, samples, 0.0, "done", "finished"), out)
     if stopped:
         for n, e in open_.items():
@@ -295,9 +316,10 @@ def about(seconds: float) -> str:
 
 def words(est: _Shown) -> str:
     """What the CLI and the dashboard say beside the clock time: "about 25 min, from 40 finished
-    tasks, good"; "done"; "none: the job failed" (`STOPPED`); or "no estimate yet: <why>"."""
+    tasks, good"; "done"; "ended: 2 tasks failed" (`ENDED`); "none: the job failed" (`STOPPED`); or "no
+    estimate yet: <why>"."""
     if est.confidence == "done":
-        return "done"
+        return f"ended: {est.reason}" if est.basis == ENDED and est.reason else "done"
     if est.eta_s is None and est.basis == STOPPED:
         return f"none: {est.reason}"
     if est.eta_s is None:

@@ -70,6 +70,10 @@ def job_estimates(conn: Connection, job_id: int, layer_rows: list[Any], counts: 
         if r.state in LEFT_STATES:
             lt = left.setdefault(r.layer_id, [0, 0])
             lt[0], lt[1] = lt[0] + r.n, lt[1] + frames
+    unsuccessful: dict[int, dict[str, int]] = {}
+    for r in counts:
+        if r.state in (TaskState.FAILED, TaskState.KILLED):
+            unsuccessful.setdefault(r.layer_id, {})[r.state] = r.n
     names = {row.id: row.name for row in layer_rows}
     waits = waiting_for_person(conn, job_id, layer_rows, counts, job_paused)
     facts = []
@@ -80,7 +84,7 @@ def job_estimates(conn: Connection, job_id: int, layer_rows: list[Any], counts: 
             name=row.name, finished=finished.get(row.id, []), running=running.get(row.id, []),
             tasks_left=tasks_left, frames_left=frames_left,
             frames_per_task=n_frames / n_tasks if n_tasks else 1.0, depends_on=tuple(row.depends_on or []),
-            waits_for_person=waits.get(row.id)))
+            waits_for_person=waits.get(row.id), unsuccessful=rule.unsuccessful_words(**unsuccessful.get(row.id, {}))))
     result = rule.estimate_job(facts, stopped=STOPPED_WORDS.get(state or ""))
     by_id = {layer_id: wire(result.layers[name], now) for layer_id, name in names.items()}
     return wire(result.job, now), by_id
