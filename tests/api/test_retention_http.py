@@ -56,6 +56,11 @@ def test_archive_delete_and_node_removal_over_http(make_farm: Any, db_url: str) 
         # by filter: the running job is never matched
         answer = client.archive_jobs(state=["succeeded"], project="default")
         assert answer.jobs == done[1:]
+        with pytest.raises(ApiError) as typo:  # a misspelt project is named, not "0 jobs archived"
+            client.archive_jobs(state=["succeeded"], project="defualt")
+        assert typo.value.status == 422 and typo.value.body["errors"] == [
+            {"field": "project", "message": "no project named 'defualt'"}]
+        assert client.archive_jobs(state=["succeeded"], project="default").count == 0  # a real one matching none
         assert client.delete_jobs(state=["succeeded"], archived=True).jobs == done
         assert _refused(lambda: client.job(done[0]), 404)
         # a node is removed only once it is down and runs nothing
@@ -75,6 +80,11 @@ def test_archive_delete_and_node_removal_over_http(make_farm: Any, db_url: str) 
     deleted = runner.invoke(app, ["delete", "--state", "killed", "--yes", "--json"], env=env)
     assert deleted.exit_code == 0, deleted.output
     assert '"count": 1' in deleted.output
+    misspelt = runner.invoke(app, ["archive", "--project", "nosuch"], env=env)
+    assert misspelt.exit_code == 1 and "no project named 'nosuch'" in misspelt.output, misspelt.output
+    unknown = runner.invoke(app, ["jobs", "--project", "nosuch"], env=env)
+    assert unknown.exit_code == 1 and "no project named 'nosuch'" in unknown.output, unknown.output
+    assert runner.invoke(app, ["jobs", "--project", "default"], env=env).exit_code == 0
 
 
 def test_ages_in_the_cli() -> None:

@@ -9,7 +9,18 @@ from typing import Annotated, Any
 
 import typer
 
-from thresher.cli.common import JobArg, JsonOpt, ServerOpt, TokenOpt, connect, console, emit_json, err, refusal_line
+from thresher.cli.common import (
+    JobArg,
+    JsonOpt,
+    ServerOpt,
+    TokenOpt,
+    connect,
+    console,
+    emit_json,
+    err,
+    fail,
+    refusal_line,
+)
 from thresher.cli.targets import JobsArg, YesOpt, resolve_jobs
 from thresher.cli.views import (
     archived_kept,
@@ -167,10 +178,22 @@ def jobs(
         answer = client.jobs(state=state, project=project, owner=owner, name=name, limit=limit, offset=offset,
                              sort=sort or "-id", folder=folder, archived=archived or None, sequence=sequence,
                              shot=shot)
+        if not answer.total and project is not None:
+            _known_project(client, project)
     if json_out:
         emit_json(answer)
     else:
         console.print(jobs_table(answer))
+
+
+def _known_project(client: Thresher, project: str) -> None:
+    """An empty list for a misspelt `--project` says so (exit 1): it read as a project with no jobs."""
+    try:
+        client.project(project)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        fail(f"no project named {project!r} (thresher project list shows them)")
 
 
 def blocklist(

@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 
 from thresher.model.states import FINAL_JOB_STATES, LIVE_ATTEMPT_STATES, AttemptState, NodeState
 from thresher.server.db.queries import retention as q
+from thresher.server.db.queries import studio as studio_q
 from thresher.server.errors import BadInput, Conflict, NotFound
 
 # Jobs a retention pass archives or deletes in one transaction: a farm with 100,000 old jobs catches up
@@ -40,7 +41,7 @@ class Selection:
 
 def select_jobs(conn: Connection, chosen: Selection, now: datetime) -> list[int]:
     """The ids a selection names. Ids must exist and be finished (404, 409 naming the others); a filter
-    only ever matches finished jobs, so it cannot refuse."""
+    only ever matches finished jobs, so it refuses only a project that does not exist (422)."""
     if chosen.ids:
         rows = {r.id: r for r in conn.execute(q.JOBS_BY_IDS, {"job_ids": sorted(set(chosen.ids))})}
         missing = [i for i in chosen.ids if i not in rows]
@@ -60,7 +61,14 @@ def select_jobs(conn: Connection, chosen: Selection, now: datetime) -> list[int]
                                           "older_than_s"}])
     before = now - timedelta(seconds=chosen.older_than_s) if chosen.older_than_s is not None else None
     statement = q.jobs_matching(list(chosen.states or []), chosen.project, before, chosen.archived, MOST_PER_CALL)
-    return [r.id for r in conn.execute(statement)]
+    found = [r.id for r in conn.execute(statement)]
+    if not found and chosen.project is not None and \
+            conn.execute(studio_q.PROJECT_BY_NAME, {"name": chosen.project}).first() is None:
+        # a misspelt project matches nothing: say so, not "0 jobs archived" (jobs keep the name of a
+        # project removed since, so only a filter that matched nothing is checked)
+        raise BadInput(f"unknown project {chosen.project!r}",
+                       [{"field": "project", "message": f"no project named {chosen.project!r}"}])
+    return found
 
 
 def archived_before(conn: Connection, job_ids: list[int]) -> list[int]:
