@@ -353,3 +353,23 @@ def test_job_page_shows_the_eta_and_node_page_the_speed(make_farm: Any) -> None:
     assert farm.api.get("/nodes/worker")["speed"] is None
     farm.api.post(f"/jobs/{job_id}/kill")
     client.close()
+
+
+def test_a_failed_job_page_offers_only_what_would_do_something(farm: Any) -> None:
+    """Its comp waits on the failed render: kill (ends the waiters) and retry, but no pause ("job 3 already
+    failed: nothing to pause") nor urgent (it runs nothing until a retry); its failed layer's ETA says so."""
+    job_id = farm.api.post("/jobs", {"name": "fails", "layers": [
+        {"name": "render", "frames": "1", "retries": 0, "args": {"command": ["false"]}},
+        {"name": "comp", "frames": "1-2", "depends_on": ["render"], "args": {"command": ["true"]}}]})["id"]
+    node = farm.client(token=farm.enroll_token).post("/agent/register", {"name": "n1", "cores": 1, "memory_mb": 2048})
+    agent = farm.client(token=node["token"])
+    (a,) = agent.post("/agent/work", {}, wait=5)["assignments"]
+    agent.post("/agent/finish", {"reports": [{"attempt_id": a["attempt_id"], "status": "failed", "exit_code": 1,
+                                              "log_size": 0}]})
+    farm.wait_for(lambda: farm.api.get(f"/jobs/{job_id}")["state"] == "failed", message="the job to fail")
+    client = _session(farm)
+    html = client.get(f"/jobs/{job_id}").text
+    client.close()
+    assert 'id="kill-job"' in html and 'id="retry-job"' in html
+    assert 'id="pause-job"' not in html and 'id="urgent-job"' not in html
+    assert "ended: 1 task failed" in html and "none: the job failed" in html

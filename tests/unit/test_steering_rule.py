@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from thresher.model.states import JobState, TaskState
-from thresher.model.steering_rule import Action, job_refusal, layer_refusal, task_refusal
+from thresher.model.steering_rule import Action, job_actions, job_refusal, layer_refusal, task_refusal
 
 DONE = {"succeeded": 3}
 FAILED = {"succeeded": 2, "failed": 1}
@@ -74,3 +74,21 @@ def test_layer_actions(action: Action, paused: bool, job_paused: bool, counts: d
 ])
 def test_task_actions(action: Action, state: TaskState, reason: str | None) -> None:
     assert task_refusal(action, 5, state) == reason
+
+
+@pytest.mark.parametrize("state,paused,counts,urgent,offered", [
+    (JobState.RUNNING, False, RUNNING, False, {"kill", "pause", "urgent"}),
+    (JobState.PAUSED, True, {"paused": 2}, False, {"kill", "resume", "urgent"}),
+    # a failed job whose comp waits on its failed render: kill ends the waiters, retry runs it again;
+    # no pause (refused: "already failed") and no urgent (it runs nothing until a retry)
+    (JobState.FAILED, False, {"failed": 1, "waiting": 2}, False, {"kill", "retry"}),
+    (JobState.FAILED, False, {"failed": 1, "waiting": 2}, True, {"kill", "retry", "urgent"}),  # to take it back
+    (JobState.SUCCEEDED, False, DONE, False, set()),
+    (JobState.KILLED, False, {"killed": 3}, False, {"retry"}),
+])
+def test_the_job_page_offers_what_the_rule_lets_through(state: JobState, paused: bool, counts: dict[str, int],
+                                                        urgent: bool, offered: set[str]) -> None:
+    assert job_actions(12, state, paused=paused, counts=counts, urgent=urgent) == offered
+    for action in Action:
+        if action.value in offered:
+            assert job_refusal(action, 12, state, paused=paused, counts=counts) is None

@@ -101,3 +101,17 @@ def task_refusal(action: Action, task_id: int, state: TaskState) -> str | None:
     if action in (Action.PAUSE, Action.RESUME):
         return f"{subject}: {action} acts on its job or its layer"
     return None
+
+
+JOB_ACTIONS = (Action.KILL, Action.PAUSE, Action.RESUME, Action.RETRY)
+
+
+def job_actions(job_id: int, state: JobState, *, paused: bool, counts: Mapping[str, int],
+                urgent: bool) -> frozenset[str]:
+    """The actions the job page offers: those `job_refusal` lets through, so that no button answers "job 12
+    already failed: nothing to pause"; and "urgent" while the job may still run (a failed one runs nothing
+    until a retry) or is urgent (to take it back)."""
+    can = {a.value for a in JOB_ACTIONS if job_refusal(a, job_id, state, paused=paused, counts=counts) is None}
+    if urgent or (state not in FINAL_JOB_STATES and Action.KILL.value in can):
+        can.add("urgent")
+    return frozenset(can)

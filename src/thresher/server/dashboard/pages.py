@@ -25,7 +25,8 @@ from sqlalchemy import Connection
 
 from thresher.model import estimate
 from thresher.model.permissions import decide
-from thresher.model.states import LIVE_ATTEMPT_STATES
+from thresher.model.states import LIVE_ATTEMPT_STATES, JobState
+from thresher.model.steering_rule import job_actions
 from thresher.server import commands, dependencies, enrollment, views
 from thresher.server.clock import iso, utcnow
 from thresher.server.context import ctx
@@ -163,8 +164,9 @@ def job_page(request: Request, job_id: int, session: PageSession) -> Response:
                                                          for layer in job["layers"]}
     graph = dep_graph.layout(job_id, deps["waits_for"] + deps["waited_by"],
                              {layer["name"]: layer["state"] for layer in job["layers"]})
+    can = job_actions(job_id, JobState(job["state"]), paused=job["paused"], counts=job["counts"], urgent=job["urgent"])
     return render(request, "job.html", session, job=job, previews=previews, deps=deps, graph=graph, failed=failed,
-                  eta_job=eta_job, eta_layers=eta_layers,
+                  eta_job=eta_job, eta_layers=eta_layers, job_can=can,
                   spec_text=json.dumps(job["spec"], indent=2, ensure_ascii=False), title=f"Job {job_id}")
 
 
