@@ -343,7 +343,7 @@
     }
 
     function layerBars() {
-      if (!data) return;
+      if (!data || !data.id.length) return;  // no task rows to count (an archived job): keep the server's bars
       const per = data.layers.map(() => ({ counts: {}, total: 0 }));
       for (let k = 0; k < data.id.length; k++) {
         const slot = per[data.layer[k]], name = data.states[data.state[k]];
