@@ -142,6 +142,19 @@ def test_frame_by_frame_across_jobs_and_a_failed_frame_blocks(bench: Bench) -> N
     assert _pending(bench, second) == f"blocked: job {first} layer sim frames 2 failed"
 
 
+def test_a_blocked_reason_names_every_failed_frame_it_waits_for(bench: Bench) -> None:
+    """Frames 1 and 2 of sim both failed and the reason said `frames 1 failed`, as if frame 2 were fine."""
+    first = bench.submit(layers=[layer("sim", "1-3", args={"command": ["echo", "{frame}"]}, retries=0)])
+    second = bench.submit(layers=[layer("render", "1-3", depends_on=[{"job": first, "layer": "sim", "frames": True}])])
+    node = bench.node("n", cores=8)
+    for a in bench.work(node):
+        bench.finish(node, a["attempt_id"], "failed" if a["frames"] in ("1", "2") else "succeeded",
+                     1 if a["frames"] in ("1", "2") else 0)
+    _run_all(bench, node, job=second)
+    assert bench.job_state(second) == "blocked"
+    assert _pending(bench, second) == f"blocked: job {first} layer sim frames 1-2 failed"
+
+
 def test_dropping_the_only_dependency_releases_the_job(bench: Bench) -> None:
     first = bench.submit(layers=[layer("render", "1", retries=0)])
     second = bench.submit(depends_on=[first], layers=[layer("a", "1"), layer("b", "1", depends_on=["a"])])

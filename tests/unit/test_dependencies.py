@@ -9,6 +9,7 @@ from thresher.model.dependencies import (
     Status,
     TaskFacts,
     Verdict,
+    bad_frames,
     carried_edges,
     combine,
     frame_edges,
@@ -87,3 +88,10 @@ def test_edges_carried_to_the_tasks_that_replace_theirs() -> None:
     assert sorted((e["waiter_task_id"], e["target_task_id"], e["kind"]) for e in carried) == [
         (20, 101, "task"), (100, 20, "frame"), (102, 21, "frame")]   # once each; 11 on 10 is now 20 on itself
     assert carried_edges([_edge(100, 10)], {}) == [_edge(100, 10)]
+
+
+def test_a_blocker_names_every_failed_frame_as_one_range() -> None:
+    """Frames 1 and 2 both failed said `frames 1 failed` (the first task's only)."""
+    assert bad_frames("job 30 layer main", {"failed": ["1", "2"]}).words == "blocked: job 30 layer main frames 1-2 failed"
+    assert bad_frames("layer sim", {"failed": ["5-6", "1", "2", "1"], "killed": ["9"]}).reason == \
+        "layer sim frames 1-2,5-6 failed, frames 9 killed"  # tiles of a frame named once; each state its range

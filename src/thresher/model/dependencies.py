@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from thresher.model.frames import joined_frames
 from thresher.model.states import DONE_TASK_STATES, FINAL_JOB_STATES, TASK_STATES, JobState, TaskState
 
 
@@ -55,6 +56,14 @@ _BAD_TASK_STATES = (TaskState.FAILED, TaskState.KILLED)
 # Their complements, spelled out so that a database looks each state up in its index.
 UNDONE_TASK_STATES = tuple(s for s in TASK_STATES if s not in DONE_TASK_STATES)
 UNENDED_TASK_STATES = tuple(s for s in TASK_STATES if s not in ENDED_TASK_STATES)
+
+
+#: Finished job states whose rows still decide what waits for them: a job in one of them is not archived
+#: or deleted while an unfinished job waits for it to succeed (`server/retention.py`). Once its tasks or
+#: edges are gone, what waited for it reads as met: a failed or killed job's waiters, blocked until then,
+#: would run on failed work (or, their edges deleted, stay blocked with nothing left to say why). A
+#: succeeded job's waiters are met anyway.
+HOLDS_ITS_WAITERS = (JobState.FAILED, JobState.KILLED)
 
 
 def job_target(mode: str, what: str, state: str) -> Status:
@@ -100,6 +109,14 @@ def tasks_target(mode: str, what: str, facts: TaskFacts, job_state: str | None =
     if job_state == JobState.BLOCKED and facts.waiting:
         return Status(Verdict.BLOCKED, f"{what} is blocked")
     return Status(Verdict.WAITING, what)
+
+
+def bad_frames(what: str, frames_by_state: Mapping[str, Iterable[str]]) -> Status:
+    """Tasks of `what` (a layer) that had to succeed and failed or were killed, held by: all their frames
+    named, as one range per state (`job 30 layer main frames 1-2 failed`), not the first task's only,
+    which read as if the other frames were fine."""
+    parts = [f"frames {joined_frames(frames)} {state}" for state, frames in sorted(frames_by_state.items())]
+    return Status(Verdict.BLOCKED, f"{what} {', '.join(parts)}")
 
 
 def combine(statuses: Iterable[Status]) -> Status:

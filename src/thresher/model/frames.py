@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import fileseq
 
@@ -154,6 +154,15 @@ def _compact(frames: list[int]) -> tuple[str, int]:
     if step != 0 and abs(step) <= MAX_STEP and all(b - a == step for a, b in pairwise(frames)):
         return (f"{frames[0]}-{frames[-1]}" + (f"x{abs(step)}" if abs(step) != 1 else "")), step
     return fileseq.FrameSet.framesToFrameRange(frames, sort=False, compress=False), 0
+
+
+def joined_frames(specs: Iterable[str]) -> str:
+    """Every frame of these specs as one fileseq string, in order and compressed (`1`, `2` and `5-6` are
+    `1-2,5-6`): a wrangler reads which frames, not how they were chunked or tiled."""
+    frames: set[int] = set()
+    for spec in specs:
+        frames.update(int(f) for f in fileseq.FrameSet(spec))
+    return fileseq.FrameSet.framesToFrameRange(sorted(frames)) if frames else ""
 
 
 def frame_bounds(spec: str) -> tuple[int, int]:

@@ -29,6 +29,8 @@ from thresher.wire.dependencies import DependencyEdge, JobDependencies
 
 # Rows written per statement (executemany) when a frame-by-frame dependency expands.
 _BATCH = 5000
+# Failed target tasks whose frames a blocked reason names (a whole failed 100,000-task layer is not read).
+_BLOCKERS_NAMED = 10_000
 
 
 @dataclass(frozen=True)
@@ -148,11 +150,16 @@ def evaluate(conn: Connection, job_id: int) -> Evaluation:
 
 
 def task_blocker(conn: Connection, job_id: int) -> Status | None:
-    """A waiting task held by a task that had to succeed and failed or was killed, if there is one."""
+    """A waiting task held by a task that had to succeed and failed or was killed, if there is one: the
+    first such target layer, with every failed (or killed) frame of it that holds a task of the job."""
     row = conn.execute(q.TASK_BLOCKER, {"job_id": job_id}).first()
     if row is None:
         return None
-    return Status(Verdict.BLOCKED, f"{_what(job_id, row.target_job_id, row.layer)} frames {row.frames} {row.state}")
+    frames: dict[str, list[str]] = defaultdict(list)
+    for bad in conn.execute(q.TASK_BLOCKERS_IN_LAYER, {"job_id": job_id, "layer_id": row.layer_id,
+                                                       "limit": _BLOCKERS_NAMED}):
+        frames[str(bad.state)].append(bad.frames)
+    return rule.bad_frames(_what(job_id, row.target_job_id, row.layer), frames)
 
 
 def release(conn: Connection, job: Any) -> tuple[int, Status | None]:

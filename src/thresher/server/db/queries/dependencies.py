@@ -36,9 +36,11 @@ LAYER_SPANS = select(tasks.c.frame_start, tasks.c.frame_end, tasks.c.id).where(t
 TARGET_JOBS_OF = select(d.c.target_job_id).distinct().where(
     d.c.waiter_job_id.in_(bindparam("job_ids", expanding=True)))
 
-# A job's edges on jobs and layers (not the task ones), with the target's job state and layer name.
+# A job's edges on jobs and layers (not the task ones), with the target's job state and layer name, and
+# an archived target's summary (its task rows are gone: what its layers' tasks ended as is kept there).
 COARSE_OF_JOB = (select(d.c.waiter_layer_id, d.c.target_job_id, d.c.target_layer_id, d.c.mode,
-                        jobs.c.state.label("target_job_state"), _target_layer.c.name.label("target_layer"))
+                        jobs.c.state.label("target_job_state"), _target_layer.c.name.label("target_layer"),
+                        case((jobs.c.archived_at.is_not(None), jobs.c.summary)).label("target_summary"))
                  .select_from(d.join(jobs, jobs.c.id == d.c.target_job_id)
                               .outerjoin(_target_layer, _target_layer.c.id == d.c.target_layer_id))
                  .where(d.c.waiter_job_id == bindparam("job_id"), d.c.waiter_task_id.is_(None)))
@@ -66,16 +68,28 @@ RELEASE_LAYER = update(tasks).where(tasks.c.layer_id == bindparam("b_layer_id"),
 RELEASE_TASKS = update(tasks).where(tasks.c.id.in_(bindparam("b_task_ids", expanding=True)),
                                     tasks.c.state == TaskState.WAITING, ~_UNMET).values(state=bindparam("b_state"))
 
+_HELD_BY_BAD_TASK = (d.c.waiter_job_id == bindparam("job_id"), d.c.waiter_task_id.is_not(None),
+                     _waiter.c.state == TaskState.WAITING, d.c.mode == Mode.SUCCESS,
+                     _target.c.state.in_([TaskState.FAILED, TaskState.KILLED]))
+_TASK_EDGE_ENDS = (d.join(_waiter, _waiter.c.id == d.c.waiter_task_id)
+                   .join(_target, _target.c.id == d.c.target_task_id)
+                   .join(_target_layer, _target_layer.c.id == _target.c.layer_id))
+
 # The first waiting task of the job held by a task that failed or was killed and had to succeed.
-TASK_BLOCKER = (select(d.c.target_job_id, _target_layer.c.name.label("layer"), _target.c.frames,
+TASK_BLOCKER = (select(d.c.target_job_id, _target.c.layer_id, _target_layer.c.name.label("layer"), _target.c.frames,
                        _target.c.state)
-                .select_from(d.join(_waiter, _waiter.c.id == d.c.waiter_task_id)
-                             .join(_target, _target.c.id == d.c.target_task_id)
-                             .join(_target_layer, _target_layer.c.id == _target.c.layer_id))
-                .where(d.c.waiter_job_id == bindparam("job_id"), d.c.waiter_task_id.is_not(None),
-                       _waiter.c.state == TaskState.WAITING, d.c.mode == Mode.SUCCESS,
-                       _target.c.state.in_([TaskState.FAILED, TaskState.KILLED]))
-                .limit(1))
+                .select_from(_TASK_EDGE_ENDS).where(*_HELD_BY_BAD_TASK).limit(1))
+
+# Every failed or killed task of that target layer holding a waiting task of the job (their frames named
+# together: "frames 1-2 failed", not the first one's), at most `limit`.
+TASK_BLOCKERS_IN_LAYER = (select(_target.c.frames, _target.c.state).distinct()
+                          .select_from(_TASK_EDGE_ENDS)
+                          .where(*_HELD_BY_BAD_TASK, _target.c.layer_id == bindparam("layer_id"))
+                          .limit(bindparam("limit")))
+
+# The other jobs whose failed or killed tasks hold waiting tasks of the job (task edges).
+TASK_BLOCKER_JOBS = (select(d.c.target_job_id).distinct().select_from(_TASK_EDGE_ENDS)
+                     .where(*_HELD_BY_BAD_TASK, d.c.target_job_id != bindparam("job_id")))
 
 # The waiting tasks that wait for any of these tasks, with their job's pause and kill.
 WAITERS_OF_TASKS = (select(_waiter.c.id, _waiter.c.job_id, _waiter.c.layer_id, jobs.c.paused, jobs.c.killed)
