@@ -142,3 +142,22 @@ def test_tasks_of_a_layer_the_job_does_not_have_is_an_error_naming_it(farm: Any)
         farm.api.get(f"/jobs/{job['id']}/tasks", layer="zzz", frame=1)
     assert info.value.status == 404 and info.value.detail == f"job {job['id']} has no layer named 'zzz'"
     assert farm.api.get(f"/jobs/{job['id']}/tasks", layer="sim")["total"] == 2
+
+
+def test_a_drop_that_matches_no_dependency_is_refused_naming_it(farm: Any) -> None:
+    first = _job(farm, "sim")
+    second = _job(farm, "comp", layers=[{"name": "comp", "frames": "1", "args": {"command": ["true"]},
+                                         "depends_on": [{"job": first["id"], "layer": "render"}]}])
+    with pytest.raises(ApiError) as refused:
+        farm.api.request("DELETE", f"/jobs/{second['id']}/dependencies", params={"on_job": 99999})
+    assert refused.value.status == 409
+    assert refused.value.detail == f"job {second['id']} has no dependency on job 99999: nothing to drop"
+    env = {"THRESHER_SERVER": farm.server_url, "THRESHER_TOKEN": farm.admin_token}
+    out = CliRunner().invoke(app, ["undepend", str(first["id"]), "--all"], env=env)
+    assert out.exit_code == 1, out.output
+    assert f"job {first['id']} has no dependency: nothing to drop" in out.output
+    out = CliRunner().invoke(app, ["undepend", str(second["id"]), "--layer", "comp", "--on", "99999"], env=env)
+    assert out.exit_code == 1 and "(layer comp) has no dependency on job 99999" in out.output, out.output
+    assert farm.api.get(f"/jobs/{second['id']}/dependencies")["waits_for"]  # nothing was dropped
+    out = CliRunner().invoke(app, ["undepend", str(second["id"]), "--on", str(first["id"])], env=env)
+    assert out.exit_code == 0 and "1 dependency dropped" in out.output, out.output
