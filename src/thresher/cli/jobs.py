@@ -36,7 +36,7 @@ from thresher.client.http import ApiError
 from thresher.client.spec import command_job_spec, load_job_spec, parse_job_spec, parse_limit_uses
 from thresher.model.states import FINAL_JOB_STATES, JobState
 from thresher.wire.common import FieldError
-from thresher.wire.jobs import DryRun, Job, TaskDetail
+from thresher.wire.jobs import DryRun, Job, Submitted, TaskDetail
 
 
 def submit(
@@ -80,11 +80,15 @@ def _print_dry_run(answer: Job | DryRun, json_out: bool) -> None:
 
 
 def _print_submitted(job: Job | DryRun, json_out: bool) -> None:
-    assert isinstance(job, Job)
+    """The new job's id on stdout and the spec's warnings on stderr, one a line in the words a dry run
+    prints them (a script reading the id reads only the id); with `--json`, the job with its warnings."""
+    assert isinstance(job, Submitted)
     if json_out:
         emit_json(job)
-    else:
-        typer.echo(job.id)
+        return
+    for warning in job.warnings:
+        err(f"warning: {warning}")
+    typer.echo(job.id)
 
 
 def submit_cmd(

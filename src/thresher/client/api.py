@@ -32,6 +32,7 @@ from thresher.wire.jobs import (
     JobSummary,
     LogPiece,
     Released,
+    Submitted,
     Task,
     TaskDetail,
 )
@@ -115,16 +116,15 @@ class Thresher:
     # -- jobs ----------------------------------------------------------------------------------
 
     @overload
-    def submit(self, spec: Json, dry_run: Literal[False] = False) -> Job: ...
-
+    def submit(self, spec: Json, dry_run: Literal[False] = False) -> Submitted: ...
     @overload
     def submit(self, spec: Json, dry_run: Literal[True]) -> DryRun: ...
-
     @overload
-    def submit(self, spec: Json, dry_run: bool) -> Job | DryRun: ...
+    def submit(self, spec: Json, dry_run: bool) -> Submitted | DryRun: ...
 
-    def submit(self, spec: Json, dry_run: bool = False) -> Job | DryRun:
-        """Submit a job spec; the created Job, or with `dry_run` the validation and task preview.
+    def submit(self, spec: Json, dry_run: bool = False) -> Submitted | DryRun:
+        """Submit a job spec; the created Job with the spec's `warnings` (what a dry run of it lists), or
+        with `dry_run` the validation and task preview.
 
         A spec without an `owner` is that person's with a person's token; with the farm's admin token
         it names the account running this program (`client/owner.py`)."""
@@ -136,7 +136,7 @@ class Thresher:
         # would create it twice, so this call waits much longer.
         answer = self.http.request("POST", "/jobs", json=spec, params={"dry_run": "true" if dry_run else None},
                                    timeout=SUBMIT_TIMEOUT_S)
-        return DryRun.model_validate(answer) if dry_run else Job.model_validate(answer)
+        return DryRun.model_validate(answer) if dry_run else Submitted.model_validate(answer)
 
     def jobs(self, state: str | None = None, project: str | None = None, owner: str | None = None,
              name: str | None = None, limit: int | None = None, offset: int | None = None,

@@ -189,6 +189,15 @@ class Job(JobSummary):
     estimate: Estimate | None = Field(None, description="when its last layer ends (layers in dependency order)")
 
 
+class Submitted(Job):
+    """A job just created (`POST /jobs`), with what its spec's check warned of: the same warnings a dry run
+    of that spec lists (`model/inspection.py`), which the submitter would otherwise never hear. They are
+    not stored: `GET /jobs/{id}` has none."""
+
+    warnings: list[str] = Field(default_factory=list, description="things in the spec that are valid but "
+                                "probably not what was meant, each `field: message` (as a dry run lists them)")
+
+
 class Task(BaseModel):
     """One chunk of frames (or one tile or wedge value) of a layer."""
 

@@ -44,6 +44,7 @@ from thresher.wire.jobs import (
     Released,
     RetryBody,
     ScoutBody,
+    Submitted,
     Task,
     TaskDetail,
 )
@@ -139,7 +140,7 @@ def openapi_components() -> dict[str, Any]:
 
 
 @router.post("/jobs", status_code=201, summary="Submit a job (or check it with dry_run=true)",
-             operation_id="submit_job", dependencies=[permit("job.submit")], tags=["jobs"], response_model=Job,
+             operation_id="submit_job", dependencies=[permit("job.submit")], tags=["jobs"], response_model=Submitted,
              responses={200: {"model": DryRun, "description": "Dry run: what the submit would create"},
                         **error_responses(*_AUTH, 413)},
              openapi_extra={"requestBody": {"content": {"application/json": {
@@ -182,8 +183,8 @@ def submit_job(request: Request, spec: Any = Body(...), dry: bool = Query(False,
     forget_tag_keys(server.db.engine)  # a dispatch during the commit may have read the sets without a new one
     server.notifier.tasks_ready(sum(layer.task_count for layer in checked.layers))
     server.publish(jobs=[job_id], new_job=True)
-    with server.db.read() as conn:
-        return views.get_job(conn, job_id)
+    with server.db.read() as conn:  # the warnings a dry run of the spec lists, from the same check
+        return Submitted(**dict(views.get_job(conn, job_id)), warnings=checked.warnings)
 
 
 @router.get("/jobs", summary="List jobs with filters and paging", operation_id="list_jobs", dependencies=[permit("job.read")], tags=["jobs"],

@@ -610,7 +610,10 @@
         link.href = `/jobs/${job.id}`; link.id = "clone-link";
         link.textContent = `job #${job.id} ${job.name}`;
         result.replaceChildren(document.createTextNode("Submitted: "), link);
-        toast(`Job ${job.id} submitted`, "");
+        // what a dry run of the spec would warn of, in its words (the answer's `warnings`)
+        const warned = (job.warnings || []).map((w) => `warning: ${w}`);
+        for (const line of warned) result.append(document.createElement("br"), document.createTextNode(line));
+        toast(`Job ${job.id} submitted`, warned.join("\n"));
       } catch (err) {
         if (err instanceof ApiError) toast(`Refused (${err.status})`, err.explain(), true);
         else toast("Could not reach the server", String(err), true);
