@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, select
 
+from thresher.client.api import Thresher
 from thresher.client.http import ApiError, HttpClient
 from thresher.server.db.engine import Database, normalize_url
 from thresher.server.db.tables import tokens
@@ -238,3 +239,19 @@ def test_a_waiting_agent_gets_work_that_no_wake_up_announced(farm) -> None:
     poll.join(timeout=45)
     assert not poll.is_alive()
     assert [a["job_id"] for a in answer["assignments"]] == [job]
+
+
+def test_the_api_address_thresher_up_prints_works_as_the_server_and_a_wrong_path_is_named(farm) -> None:
+    for typed in (f"{farm.server_url}/api/v1", f"{farm.server_url}/api/v1/"):
+        with Thresher(server=typed, token=farm.admin_token) as client:
+            assert client.server == farm.server_url
+            assert client.jobs().total == 0
+    with Thresher(server=f"{farm.server_url}/thresher", token=farm.admin_token) as client:
+        with pytest.raises(ApiError) as refused:
+            client.jobs()
+    assert refused.value.detail == (f"no Thresher API at {farm.server_url}/thresher: give the server's base "
+                                    "address, as http://host:8642")
+    with Thresher(server=farm.server_url, token=farm.admin_token) as client:
+        with pytest.raises(ApiError) as missing:  # Thresher's own 404 about a thing is left as it is
+            client.job(999999)
+    assert missing.value.status == 404 and "999999" in missing.value.detail

@@ -83,3 +83,15 @@ def test_damaged_config_file_is_ignored(home: Path, content: str) -> None:
     path.write_text(content)
     assert config.load_client_config() == {}
     assert config.resolve().server == config.DEFAULT_SERVER
+
+
+@pytest.mark.parametrize("typed", ["http://127.0.0.1:8642/api/v1", "http://127.0.0.1:8642/api/v1/",
+                                   "127.0.0.1:8642/api/v1", "http://127.0.0.1:8642/", "127.0.0.1:8642"])
+def test_the_api_address_thresher_up_prints_is_the_servers_base(typed: str) -> None:
+    assert config.server_url(typed) == "http://127.0.0.1:8642"
+    assert config.resolve(server=typed).server == "http://127.0.0.1:8642"
+
+
+def test_a_path_other_than_the_apis_is_kept() -> None:
+    assert config.server_url("https://farm.example/thresher/") == "https://farm.example/thresher"
+    assert config.server_url("https://farm.example/thresher/api/v1") == "https://farm.example/thresher"

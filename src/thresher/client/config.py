@@ -84,12 +84,19 @@ def save_client_config(server: str, token: str) -> Path:
     return path
 
 
+API_SUFFIX = "/api/v1"
+
+
 def server_url(value: str) -> str:
     """A server as people type it (`farm:8642`, `127.0.0.1:8642`, `http://farm:8642/`) as the URL
-    clients call: `http://` added when no scheme is given, no trailing slash."""
+    clients call: `http://` added when no scheme is given, no trailing slash. The API's own address,
+    which `thresher up` prints (`http://127.0.0.1:8642/api/v1`), is the server's base with the API
+    path after it: the path is taken off (the client adds it), where it used to be doubled into a 404."""
     text = value.strip().rstrip("/")
     if "://" not in text:
         text = "http://" + text
+    if text.lower().endswith(API_SUFFIX):
+        text = text[: -len(API_SUFFIX)].rstrip("/")
     return text
 
 

@@ -43,13 +43,31 @@ class TlsFailed(ServerUnreachable):
     one side speaks plain HTTP. Retrying does not help; a person must fix the setup (README: TLS)."""
 
 
-def _raise_for_error(response: httpx.Response) -> None:
+# What Thresher answers for a path it has no route for (`app._http`); its own 404s name what is missing.
+_NO_ROUTE = "Not Found"
+
+
+def _not_thresher(response: httpx.Response, body: Any) -> bool:
+    """A 404 that is no Thresher answer about a thing (a job, a node): another web server's page, or
+    Thresher's own answer for a path it has no route for. On a client's first call, that means the
+    address is not the server's base (a proxy's path, a typo), which a bare "Not Found" did not say."""
+    if response.status_code != 404:
+        return False
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return not isinstance(detail, str) or detail == _NO_ROUTE
+
+
+def _raise_for_error(response: httpx.Response, first_at: str | None = None) -> None:
+    """ApiError for an error answer; `first_at`, the server's address when this is its first answer."""
     if response.status_code < 400:
         return
     try:
         body = response.json()
     except ValueError:
         body = {}
+    if first_at is not None and _not_thresher(response, body):
+        raise ApiError(404, f"no Thresher API at {first_at}: give the server's base address, as "
+                            f"http://host:8642")
     detail = body.get("detail") if isinstance(body, dict) else None
     if not isinstance(detail, str):
         detail = response.reason_phrase or "request failed"
@@ -75,6 +93,7 @@ class HttpClient:
             raise TlsFailed(str(exc)) from None
         self._http = httpx.Client(base_url=self.server + API_PREFIX, headers=headers, timeout=timeout,
                                   verify=verify)
+        self._answered = False  # a first answer that is no Thresher's says so (`_not_thresher`)
 
     def request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
                 timeout: float | None = None) -> Any:
@@ -95,7 +114,8 @@ class HttpClient:
             if problem is not None:
                 raise TlsFailed(problem) from exc
             raise ServerUnreachable(f"cannot reach Thresher server at {self.server}: {exc}") from exc
-        _raise_for_error(response)
+        first, self._answered = not self._answered, True
+        _raise_for_error(response, self.server if first else None)
         if not response.content:
             return None
         return response.json()
