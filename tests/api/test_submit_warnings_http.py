@@ -33,6 +33,10 @@ def test_a_submit_answers_the_warnings_its_dry_run_lists(farm: Any, tmp_path: Pa
     assert "warnings" not in farm.api.get(f"/jobs/{job.id}")  # said once, at submit: not stored
     plain = {"name": "plain", "frames": "1-2", "args": {"command": ["echo", "{frame}"]}}
     assert farm.api.post("/jobs", {**WARNED, "layers": [plain]})["warnings"] == []
+    piped = {**plain, "args": {"command": "echo {frame} | tr 1 2 > /tmp/out.txt"}}
+    with Thresher(farm.server_url, farm.admin_token) as client:  # the command template's, the same way
+        assert [w.split(": ")[0] for w in client.submit({**WARNED, "layers": [piped]}).warnings] == [
+            "layers.0.args.command"]
 
     monkeypatch.setenv("THRESHER_HOME", str(tmp_path))
     spec = tmp_path / "warned.json"

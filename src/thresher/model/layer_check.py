@@ -101,7 +101,14 @@ def check_layer(i: int, layer: LayerSpec, names: set[str], path_mapping: list[Pa
                 return refused(f"layers.{i}.args", too_large)
     except (TemplateError, ValidationError, ValueError) as exc:
         return refused(f"layers.{i}.args", str(exc))
-    return LayerCheck(checked, stitch, [f"layers.{i}: {w}" for w in template.layer_warnings(args, layer)])
+    return LayerCheck(checked, stitch, [warning_line(i, found) for found in template.layer_warnings(args, layer)])
+
+
+def warning_line(i: int, found: tuple[str, str] | str) -> str:
+    """A template's warning for layer `i` as a submit and a dry run list it: `layers.0.args.command: ...`
+    at its field, `layers.0: ...` for the layer (a plug-in template's plain text, as warnings once were)."""
+    where, message = ("", found) if isinstance(found, str) else found
+    return f"layers.{i}{'.' + where if where else ''}: {message}"
 
 
 def scout_task_indices(checked: CheckedLayer) -> list[int]:

@@ -116,8 +116,9 @@ class Template:
     def command(self, args: Any, chunk: Chunk) -> CommandLine:
         raise NotImplementedError
 
-    def warnings(self, args: Any) -> list[str]:
-        """Things that are valid but probably not what the submitter meant (the template's own)."""
+    def warnings(self, args: Any) -> list[tuple[str, str]]:
+        """Things that are valid but probably not what the submitter meant (the template's own), as (its
+        field under the layer, like `args.command`, or "" for the layer as a whole; message) pairs."""
         return []
 
     def output_patterns(self, args: Any) -> list[str]:
@@ -125,19 +126,21 @@ class Template:
         output = getattr(args, "output", None)
         return [output] if isinstance(output, str) and output else []
 
-    def layer_warnings(self, args: Any, layer: Any) -> list[str]:
-        """Warnings for a layer as submitted (`submit` and `--dry-run` show them): the template's own and
-        what every template shares: outputs that go unchecked, wedge tasks that overwrite each other."""
+    def layer_warnings(self, args: Any, layer: Any) -> list[tuple[str, str]]:
+        """Warnings for a layer as submitted (`submit` and `--dry-run` show them), as `warnings` gives
+        them: the template's own and what every template shares: outputs that go unchecked, wedge tasks
+        that overwrite each other."""
         found = list(self.warnings(args))
         outputs = self.output_patterns(args)
         if self.writes_files and not outputs:
-            found.append(f"{self.name}: no output given: the files it writes are not checked after each task "
-                         "(give output, like /renders/shot.####.exr, to have every frame verified)")
+            found.append(("", f"{self.name}: no output given: the files it writes are not checked after each "
+                          "task (give output, like /renders/shot.####.exr, to have every frame verified)"))
         if getattr(layer, "wedge", None):
             shared = [o for o in outputs if not has_wedge_placeholder(o)]
             if shared:
-                found.append(f"{self.name}: wedge tasks all write {', '.join(shared)} and overwrite each other: put "
-                             "{wedge} or {wedge_index} in the output, like /renders/shot.w{wedge_index}.####.exr")
+                found.append(("", f"{self.name}: wedge tasks all write {', '.join(shared)} and overwrite each "
+                              "other: put {wedge} or {wedge_index} in the output, like "
+                              "/renders/shot.w{wedge_index}.####.exr"))
         return found
 
     def layer_problems(self, args: Any, layer: Any) -> list[tuple[str, str]]:

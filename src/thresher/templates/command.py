@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from thresher.model.frames import Chunk
 from thresher.templates.base import CommandLine, Template
 from thresher.templates.outputs import expand_outputs
-from thresher.templates.placeholders import fill_placeholders
+from thresher.templates.placeholders import fill_placeholders, unknown_placeholder
 
 
 class CommandArgs(BaseModel):
@@ -83,8 +83,42 @@ class CommandTemplate(Template):
     def output_patterns(self, args: CommandArgs) -> list[str]:
         return list(args.outputs)
 
-    def warnings(self, args: CommandArgs) -> list[str]:
+    def warnings(self, args: CommandArgs) -> list[tuple[str, str]]:
         text = args.command if isinstance(args.command, str) else " ".join(args.command)
+        found = []
         if not re.search(r"\{(frame|start|end|frames)", text):
-            return ["command has no {frame}/{start}/{end}/{frames} placeholder: every task runs the same command"]
-        return []
+            found.append(("", "command has no {frame}/{start}/{end}/{frames} placeholder: every task runs the "
+                          "same command"))
+        syntax = shell_syntax(args.command) if isinstance(args.command, str) and not args.shell else []
+        if syntax:  # split into words and run as they are (rule 3): `|` would be an argument of the program
+            found.append(("args.command", f"`command` holds shell syntax ({', '.join(syntax)}) but runs without "
+                          "a shell: set shell: true, or give the program and its arguments as a list"))
+        unknown = unknown_placeholder(text)
+        if unknown:
+            found.append(("args.command", unknown))
+        return found
+
+
+def shell_syntax(command: str) -> list[str]:
+    """What a shell would read in `command` and a plain split passes on as words: unquoted operators
+    (`|`, `>`, `&&`, `;`...), command substitution and variables (`$(...)`, backquotes, `$HOME`)."""
+    lexer = shlex.shlex(command, posix=False, punctuation_chars=True)
+    lexer.whitespace_split = True
+    found: list[str] = []
+    try:
+        words = list(lexer)
+    except ValueError:
+        return found
+    for word in words:
+        if set(word) <= set("|&;<>()"):
+            mark = word
+        elif not word.startswith("'") and (match := _EXPANSION.search(word)):
+            mark = match.group(0)
+        else:
+            continue
+        if mark not in found:
+            found.append(mark)
+    return found
+
+
+_EXPANSION = re.compile(r"\$\(|`|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")

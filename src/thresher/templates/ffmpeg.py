@@ -45,11 +45,11 @@ class FfmpegTemplate(Template):
     progress_patterns = [r"^frame=\s*(?P<frames_done>\d+)"]
     error_patterns = [r"Conversion failed!", r"^Error (?:opening|while)", r"Invalid data found when processing input"]
 
-    def layer_warnings(self, args: FfmpegArgs, layer: Any) -> list[str]:
+    def layer_warnings(self, args: FfmpegArgs, layer: Any) -> list[tuple[str, str]]:
         found = super().layer_warnings(args, layer)
         if "frames" not in getattr(layer, "model_fields_set", {"frames"}):
-            found.append("ffmpeg: the layer gives no frames, so the movie is frame 1 alone: give the rendered "
-                         "frames, like frames: 1-240")
+            found.append(("", "ffmpeg: the layer gives no frames, so the movie is frame 1 alone: give the "
+                          "rendered frames, like frames: 1-240"))
         return found
 
     def command(self, args: FfmpegArgs, chunk: Chunk) -> CommandLine:

@@ -7,6 +7,7 @@ values of arguments that hold a placeholder where a number goes (`PendingArgs`: 
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any
 
@@ -14,7 +15,11 @@ from pydantic import BaseModel, ValidationError
 
 from thresher.model.frames import Chunk
 
-_PLACEHOLDER = re.compile(r"\{(frame|start|end|step|frames|count|wedge|wedge_index|tile|tile_x|tile_y)(:[^{}]*)?\}")
+#: Every placeholder a task's values fill in: its frames (`command`), its wedge value or tile (any argument).
+NAMES = ("frame", "start", "end", "step", "frames", "count", "wedge", "wedge_index", "tile", "tile_x", "tile_y")
+_PLACEHOLDER = re.compile(rf"\{{({'|'.join(NAMES)})(:[^{{}}]*)?\}}")
+# what reads as a placeholder: `{word}` or `{word:spec}`, not `${VAR}` (shell), `{{x}}` or `{"a": 1}` (JSON)
+_LOOKS_LIKE = re.compile(r"(?<![${])\{([A-Za-z_][A-Za-z0-9_]*)(:[^{}]*)?\}(?!\})")
 _PART_PLACEHOLDER = re.compile(r"\{(wedge|wedge_index|tile|tile_x|tile_y)(:[^{}]*)?\}")
 _WEDGE_PLACEHOLDER = re.compile(r"\{wedge(_index)?(:[^{}]*)?\}")
 # validation errors that say "this is not a number (or bool, or list)": a placeholder may stand there
@@ -50,6 +55,21 @@ class PendingArgs:
 def has_wedge_placeholder(text: str) -> bool:
     """Whether `text` changes with the wedge value (`{wedge}` or `{wedge_index}` in it)."""
     return _WEDGE_PLACEHOLDER.search(text) is not None
+
+
+def unknown_placeholder(text: str) -> str | None:
+    """Why `text` holds a placeholder no task fills in (`{fram}`), left as written in every task, or None.
+    Only where it is meant as one: the text uses known placeholders too, or the name is close to one (so
+    `awk '{print}'` alone is left alone)."""
+    uses_some = _PLACEHOLDER.search(text) is not None
+    for match in _LOOKS_LIKE.finditer(text):
+        name = match.group(1)
+        close = difflib.get_close_matches(name, NAMES, n=1)
+        if name not in NAMES and (uses_some or close):
+            hint = f" (did you mean {{{close[0]}}}?)" if close else ""
+            return (f"unknown placeholder {{{name}}}{hint}; known: {', '.join('{' + n + '}' for n in NAMES)} "
+                    "(it is passed on as written)")
+    return None
 
 
 def _has_placeholder(value: Any) -> bool:
