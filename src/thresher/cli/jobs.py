@@ -33,6 +33,7 @@ from thresher.cli.views import (
 )
 from thresher.client.api import Thresher
 from thresher.client.http import ApiError
+from thresher.client.people import People
 from thresher.client.spec import command_job_spec, load_job_spec, parse_job_spec, parse_limit_uses
 from thresher.model.states import FINAL_JOB_STATES, JobState
 from thresher.wire.common import FieldError
@@ -182,22 +183,35 @@ def jobs(
         answer = client.jobs(state=state, project=project, owner=owner, name=name, limit=limit, offset=offset,
                              sort=sort or "-id", folder=folder, archived=archived or None, sequence=sequence,
                              shot=shot)
-        if not answer.total and project is not None:
-            _known_project(client, project)
+        if not answer.total:
+            _known_filters(client, project, owner, folder)
     if json_out:
         emit_json(answer)
     else:
         console.print(jobs_table(answer))
 
 
-def _known_project(client: Thresher, project: str) -> None:
-    """An empty list for a misspelt `--project` says so (exit 1): it read as a project with no jobs."""
-    try:
-        client.project(project)
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
-        fail(f"no project named {project!r} (thresher project list shows them)")
+def _known_filters(client: Thresher, project: str | None, owner: str | None, folder: str | None) -> None:
+    """An empty list for a misspelt `--project`, `--owner` or `--folder` says so (exit 1): it read as a
+    project, user or folder with no jobs. Only an admin may read users (`user.manage`): for anyone else
+    an owner is not checked."""
+    if project is not None:
+        try:
+            client.project(project)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            fail(f"no project named {project!r} (thresher project list shows them)")
+    if owner is not None:
+        try:
+            People(client.http).user(owner)
+        except ApiError as exc:
+            if exc.status == 404:
+                fail(f"no user named {owner!r} (thresher user list shows them)")
+            if exc.status != 403:
+                raise
+    if folder is not None and not any(f.name == folder for p in client.projects() for f in p.folders):
+        fail(f"no project has a folder named {folder!r} (thresher project list shows them)")
 
 
 def blocklist(
