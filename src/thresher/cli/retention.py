@@ -60,6 +60,9 @@ def _run(action: str, words: list[str] | None, state: list[str] | None, older: s
     done = "archived" if action == "archive" else "deleted"
     for job_id in answer.already:  # archiving again does nothing (exit 0: the job is as asked, archived)
         typer.echo(f"job {job_id} was already archived")
+    if answer.waited_for:
+        typer.echo(f"left as they are, as unfinished jobs wait for them to succeed (thresher deps JOB): "
+                   f"{', '.join(map(str, answer.waited_for))}", err=True)
     if answer.count or not answer.already:
         listed = ", ".join(map(str, answer.jobs[:20])) + (" ..." if answer.count > 20 else "")
         typer.echo(f"{plural(answer.count, 'job')} {done}" + (f": {listed}" if answer.count else ""))
@@ -68,11 +71,13 @@ def _run(action: str, words: list[str] | None, state: list[str] | None, older: s
 def _every(method: Any, where: dict[str, Any]) -> JobsChanged:
     """A filter's jobs, over as many calls as the server needs (each acts on at most 5,000)."""
     ids: list[int] = []
+    waited_for: list[int] = []
     while True:
         answer: JobsChanged = method(**where)
         ids.extend(answer.jobs)
+        waited_for = waited_for or answer.waited_for
         if not answer.more or not answer.jobs:
-            return JobsChanged(jobs=sorted(ids), count=len(ids))
+            return JobsChanged(jobs=sorted(ids), count=len(ids), waited_for=waited_for)
 
 
 def archive(jobs: JobsOpt = None, state: StateOpt = None, older_than: OlderOpt = None, project: ProjectOpt = None,

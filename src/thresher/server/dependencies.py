@@ -115,6 +115,8 @@ class Evaluation:
 
     job: Status = RELEASED
     layers: dict[int, list[Status]] = field(default_factory=lambda: defaultdict(list))
+    # the other jobs whose edges block, by waiting layer (None: the job's own edges, for every layer)
+    blocking: dict[int | None, set[int]] = field(default_factory=lambda: defaultdict(set))
 
     def of_layer(self, layer_id: int) -> Status:
         return rule.combine([self.job, *self.layers.get(layer_id, [])])
@@ -145,6 +147,8 @@ def evaluate(conn: Connection, job_id: int) -> Evaluation:
             other = None if row.target_job_id == job_id else row.target_job_state
             status = rule.tasks_target(row.mode, what, facts[row.target_layer_id], other)
         (job_level if row.waiter_layer_id is None else ev.layers[row.waiter_layer_id]).append(status)
+        if status.verdict == Verdict.BLOCKED and row.target_job_id != job_id:
+            ev.blocking[row.waiter_layer_id].add(row.target_job_id)
     ev.job = rule.combine(job_level)
     return ev
 
@@ -180,6 +184,24 @@ def release(conn: Connection, job: Any) -> tuple[int, Status | None]:
         elif status.verdict == Verdict.BLOCKED and blocked is None:
             blocked = status
     return ready, blocked or task_blocker(conn, job.id)
+
+
+def blockers(conn: Connection, job_id: int) -> tuple[Status | None, list[int]]:
+    """What blocks the job's waiting tasks, as `release` finds it (its state's reason), and the other jobs
+    whose failed, killed or blocked work blocks them (job, layer and task edges alike): whose failures a
+    blocked job's failure summary names, since a blocked job has usually failed nothing itself."""
+    ev = evaluate(conn, job_id)
+    first: Status | None = None
+    jobs: set[int] = set()
+    for layer in conn.execute(qj.JOB_LAYERS, {"job_id": job_id}).all():
+        if not conn.execute(qj.LAYER_WAITING_TASK, {"layer_id": layer.id}).first():
+            continue
+        status = ev.of_layer(layer.id)
+        if status.verdict == Verdict.BLOCKED:
+            first = first or status
+            jobs |= ev.blocking[None] | ev.blocking[layer.id]
+    jobs.update(conn.execute(q.TASK_BLOCKER_JOBS, {"job_id": job_id}).scalars())
+    return first or task_blocker(conn, job_id), sorted(jobs)
 
 
 def release_ended(conn: Connection, task_ids: Iterable[int]) -> int:

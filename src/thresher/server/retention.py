@@ -6,7 +6,8 @@ log rows that dispatch, listings and backups wade through; what later accounting
 job is a handful of figures, which `summary` keeps.
 
 Only finished jobs (succeeded, failed, killed) are archived or deleted: what runs, waits or is paused
-is refused (409, naming the jobs), so nothing a node runs loses its rows under it."""
+is refused (409, naming the jobs), so nothing a node runs loses its rows under it. Nor is a failed or
+killed job that unfinished jobs wait for to succeed (`holding`): without its rows they would run."""
 
 from __future__ import annotations
 
@@ -40,8 +41,9 @@ class Selection:
 
 
 def select_jobs(conn: Connection, chosen: Selection, now: datetime) -> list[int]:
-    """The ids a selection names. Ids must exist and be finished (404, 409 naming the others); a filter
-    only ever matches finished jobs, so it refuses only a project that does not exist (422)."""
+    """The ids a selection names. Ids must exist, be finished and not hold waiters (404, 409 naming the
+    others: `holding`); a filter only ever matches finished jobs that hold none (`waited_for` names those
+    it leaves), so it refuses only a project that does not exist (422)."""
     if chosen.ids:
         rows = {r.id: r for r in conn.execute(q.JOBS_BY_IDS, {"job_ids": sorted(set(chosen.ids))})}
         missing = [i for i in chosen.ids if i not in rows]
@@ -51,6 +53,9 @@ def select_jobs(conn: Connection, chosen: Selection, now: datetime) -> list[int]
         if busy:
             named = ", ".join(f"{r.id} ({r.name}, {r.state})" for r in busy)
             raise Conflict(f"only finished jobs can be archived or deleted; kill these first: {named}")
+        held = holding(conn, sorted(rows))
+        if held:
+            raise Conflict("; ".join(_held_words(job_id, waiters) for job_id, waiters in held.items()))
         return sorted(rows)
     bad = [s for s in chosen.states or [] if s not in FINAL_JOB_STATES]
     if bad:
@@ -69,6 +74,32 @@ def select_jobs(conn: Connection, chosen: Selection, now: datetime) -> list[int]
         raise BadInput(f"unknown project {chosen.project!r}",
                        [{"field": "project", "message": f"no project named {chosen.project!r}"}])
     return found
+
+
+def waited_for(conn: Connection, chosen: Selection, now: datetime, most: int = 20) -> list[int]:
+    """The finished jobs a filter would match but leaves, as they hold their waiters (`holding`)."""
+    before = now - timedelta(seconds=chosen.older_than_s) if chosen.older_than_s is not None else None
+    statement = q.jobs_matching(list(chosen.states or []), chosen.project, before, chosen.archived, most, held=True)
+    return [r.id for r in conn.execute(statement)]
+
+
+def holding(conn: Connection, job_ids: list[int]) -> dict[int, list[Any]]:
+    """Of these jobs, the failed or killed ones that unfinished jobs wait for to succeed, with those jobs
+    (rows of `id`, `state`): archived or deleted, their waiters would read as met and run on failed work
+    (`model/dependencies.HOLDS_ITS_WAITERS`), so they stay until the job is retried or the waiters are
+    killed or no longer depend on it."""
+    out: dict[int, list[Any]] = {}
+    for row in conn.execute(q.WAITERS_FOR_SUCCESS_OF, {"job_ids": job_ids}) if job_ids else ():
+        out.setdefault(row.target_job_id, []).append(row)
+    return out
+
+
+def _held_words(job_id: int, waiters: list[Any]) -> str:
+    first = waiters[0]
+    named = ", ".join(f"job {w.id} ({w.state})" for w in waiters[:5]) + (" ..." if len(waiters) > 5 else "")
+    return (f"job {job_id} {first.target_state} and {named} wait{'s' if len(waiters) == 1 else ''} for it to "
+            f"succeed: retry job {job_id}, or kill job {first.id} or drop its dependency (thresher undepend "
+            f"{first.id} --on {job_id}), first")
 
 
 def archived_before(conn: Connection, job_ids: list[int]) -> list[int]:
@@ -122,6 +153,8 @@ def archive(conn: Connection, job_ids: Iterable[int], now: datetime) -> list[int
     job row, then their logs, attempts, task edges and tasks deleted. Returns the ids archived now."""
     rows = conn.execute(q.LOCK_JOBS_BY_IDS, {"job_ids": sorted(set(job_ids))}).all()
     fresh = [r.id for r in rows if r.archived_at is None and r.state in FINAL_JOB_STATES]
+    held = holding(conn, fresh)  # a waiter submitted since the selection was read
+    fresh = [j for j in fresh if j not in held]
     for start in range(0, len(fresh), BATCH):
         batch = fresh[start:start + BATCH]
         sums = summaries(conn, batch)
@@ -135,6 +168,8 @@ def delete(conn: Connection, job_ids: Iterable[int]) -> list[int]:
     layers). A finished job holds no usage counters (its attempts released them as they ended)."""
     rows = conn.execute(q.LOCK_JOBS_BY_IDS, {"job_ids": sorted(set(job_ids))}).all()
     gone = [r.id for r in rows if r.state in FINAL_JOB_STATES]
+    held = holding(conn, gone)
+    gone = [j for j in gone if j not in held]
     for start in range(0, len(gone), BATCH):
         batch = gone[start:start + BATCH]
         _drop_task_rows(conn, batch)

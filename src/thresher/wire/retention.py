@@ -30,6 +30,9 @@ class JobsChanged(BaseModel):
     more: bool = Field(False, description="a filter matched more jobs than one call acts on: call again")
     already: list[int] = Field(default_factory=list, description="ids named that an earlier archive had "
                                "archived: left as they were (a filter never matches them)")
+    waited_for: list[int] = Field(default_factory=list, description="failed or killed jobs a filter matched "
+                                  "but left, as unfinished jobs wait for them to succeed (at most 20 named; "
+                                  "retry them, or kill the waiters or drop their dependencies)")
 
 
 class NodeRemoved(BaseModel):

@@ -31,6 +31,7 @@ def _act(server: ServerContext, chosen: retention.Selection, archive: bool) -> J
     with server.db.read() as conn:
         ids = retention.select_jobs(conn, chosen, now)
         already = retention.archived_before(conn, ids) if archive and chosen.ids else []
+        waited_for = retention.waited_for(conn, chosen, now) if not chosen.ids else []
     done: list[int] = []
     for start in range(0, len(ids), retention.BATCH):
         batch = ids[start:start + retention.BATCH]
@@ -38,7 +39,7 @@ def _act(server: ServerContext, chosen: retention.Selection, archive: bool) -> J
             done += retention.archive(conn, batch, now) if archive else retention.delete(conn, batch)
     server.publish(jobs=done)
     return JobsChanged(jobs=done, count=len(done), more=not chosen.ids and len(ids) >= retention.MOST_PER_CALL,
-                       already=already)
+                       already=already, waited_for=waited_for)
 
 
 @router.post("/jobs/archive", summary="Archive finished jobs (by ids or a filter): out of the lists, "

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, func, or_, select, update
+from sqlalchemy import Select, bindparam, delete, exists, func, or_, select, update
 
+from thresher.model.dependencies import HOLDS_ITS_WAITERS, Mode
 from thresher.model.states import FINAL_JOB_STATES
 from thresher.server.db.tables import (
     attempts,
@@ -24,6 +25,26 @@ from thresher.server.db.tables import (
 _JOB_IDS: Any = bindparam("job_ids", expanding=True)
 _FINAL = sorted(FINAL_JOB_STATES)
 
+_WAITER = jobs.alias("waiter")
+_WAITS_FOR_SUCCESS = (dependencies.join(_WAITER, _WAITER.c.id == dependencies.c.waiter_job_id), [
+    dependencies.c.waiter_job_id != dependencies.c.target_job_id, dependencies.c.mode == Mode.SUCCESS,
+    _WAITER.c.state.not_in(_FINAL)])
+
+# Of these jobs, the failed or killed ones with the unfinished jobs that wait for them to succeed: what
+# keeps them from being archived or deleted (`model/dependencies.HOLDS_ITS_WAITERS`).
+_TARGET = jobs.alias("target")
+WAITERS_FOR_SUCCESS_OF = (select(dependencies.c.target_job_id, _TARGET.c.state.label("target_state"),
+                                 _WAITER.c.id, _WAITER.c.state).distinct()
+                          .select_from(_WAITS_FOR_SUCCESS[0].join(_TARGET, _TARGET.c.id == dependencies.c.target_job_id))
+                          .where(dependencies.c.target_job_id.in_(_JOB_IDS), _TARGET.c.state.in_(HOLDS_ITS_WAITERS),
+                                 *_WAITS_FOR_SUCCESS[1])
+                          .order_by(dependencies.c.target_job_id, _WAITER.c.id))
+
+# A finished job that holds its waiters (as above): a filter and the retention passes leave it.
+HELD_BY_WAITERS = jobs.c.state.in_(HOLDS_ITS_WAITERS) & exists(
+    select(dependencies.c.id).select_from(_WAITS_FOR_SUCCESS[0])
+    .where(dependencies.c.target_job_id == jobs.c.id, *_WAITS_FOR_SUCCESS[1]))
+
 # These jobs with what decides whether they may be archived or deleted.
 JOBS_BY_IDS = select(jobs.c.id, jobs.c.name, jobs.c.state, jobs.c.archived_at).where(jobs.c.id.in_(_JOB_IDS))
 
@@ -33,9 +54,10 @@ LOCK_JOBS_BY_IDS = JOBS_BY_IDS.order_by(jobs.c.id).with_for_update()
 
 
 def jobs_matching(states: list[str], project: str | None, finished_before: datetime | None, archived: bool | None,
-                  limit: int) -> Select[Any]:
-    """Ids of the finished jobs a filter names (state, project, finished before, archived or not), oldest first."""
-    conditions: list[Any] = [jobs.c.state.in_(states or _FINAL)]
+                  limit: int, held: bool = False) -> Select[Any]:
+    """Ids of the finished jobs a filter names (state, project, finished before, archived or not), oldest
+    first: those that do not hold waiters (`HELD_BY_WAITERS`), or with `held` only those that do."""
+    conditions: list[Any] = [jobs.c.state.in_(states or _FINAL), HELD_BY_WAITERS if held else ~HELD_BY_WAITERS]
     if project:
         conditions.append(jobs.c.project == project)
     if finished_before is not None:
@@ -47,13 +69,14 @@ def jobs_matching(states: list[str], project: str | None, finished_before: datet
     return select(jobs.c.id).where(*conditions).order_by(jobs.c.id).limit(limit)
 
 
-# Finished jobs not archived yet that finished before `:cutoff`, oldest first (one retention batch).
+# Finished jobs not archived yet that finished before `:cutoff`, oldest first (one retention batch), but
+# those that hold their waiters.
 DUE_FOR_ARCHIVE = (select(jobs.c.id).where(jobs.c.archived_at.is_(None), jobs.c.state.in_(_FINAL),
-                                           jobs.c.finished_at < bindparam("cutoff"))
+                                           jobs.c.finished_at < bindparam("cutoff"), ~HELD_BY_WAITERS)
                    .order_by(jobs.c.finished_at).limit(bindparam("limit")))
 
-# Archived jobs archived before `:cutoff`, oldest first (one retention batch).
-DUE_FOR_DELETE = (select(jobs.c.id).where(jobs.c.archived_at < bindparam("cutoff"))
+# Archived jobs archived before `:cutoff`, oldest first (one retention batch), but those that hold waiters.
+DUE_FOR_DELETE = (select(jobs.c.id).where(jobs.c.archived_at < bindparam("cutoff"), ~HELD_BY_WAITERS)
                   .order_by(jobs.c.archived_at).limit(bindparam("limit")))
 
 # How many tasks of each layer of these jobs are in each state.
