@@ -17,8 +17,9 @@ from typing import Any, Iterable
 from sqlalchemy import Connection
 
 from thresher.model import dependencies as rule
-from thresher.model.checked import CheckedJob
+from thresher.model.checked import CheckedJob, CheckedLayer, chunk_size
 from thresher.model.dependencies import RELEASED, Kind, Status, Verdict
+from thresher.model.frames import iter_chunk_fields
 from thresher.model.problems import Problem
 from thresher.model.states import TaskState, layer_state
 from thresher.server import layer_pause
@@ -68,6 +69,8 @@ def problems(conn: Connection, job: CheckedJob) -> list[Problem]:
     made at submit: every job waited for exists already, and the new job gets an id none of them knows."""
     found: list[Problem] = []
     for p in planned(job):
+        if p.frames:
+            found += _frame_problems(conn, job, p)
         if p.target_job is None or (p.waiter_layer is None and p.target_layer is None):
             continue
         if p.target_layer is None:
@@ -78,6 +81,40 @@ def problems(conn: Connection, job: CheckedJob) -> list[Problem]:
                           if conn.execute(q.JOB_NAMES, {"job_ids": [p.target_job]}).first()
                           else f"no job with id {p.target_job}"})
     return found
+
+
+def _spans(layer: CheckedLayer) -> list[rule.Span]:
+    """A checked layer's tasks as frame spans (first, last, index), as its task rows will hold them."""
+    return [(first, last, i) for i, (_, first, last, _, _) in
+            enumerate(iter_chunk_fields(layer.spec.frames, chunk_size(layer.spec)))]
+
+
+def _frame_problems(conn: Connection, job: CheckedJob, p: Planned) -> list[Problem]:
+    """A frame-by-frame dependency none of whose frames meet: written, it would wait for nothing (its
+    tasks started at once, though the spec meant them to follow), as with offset numbering (a sim of
+    frames 1001-1100, a render of 1-100). Also one on an archived job, whose tasks are gone."""
+    by_name = {layer.spec.name: layer for layer in job.layers}
+    waiter = by_name.get(p.waiter_layer or "")
+    if waiter is None or p.target_layer is None:
+        return []
+    if p.target_job is None:
+        target = by_name.get(p.target_layer)
+        if target is None:
+            return []
+        targets, frames = _spans(target), target.spec.frames
+    else:
+        row = conn.execute(q.LAYER_BY_NAME, {"job_id": p.target_job, "name": p.target_layer}).first()
+        if row is None:
+            return []  # named by `problems`
+        targets, frames = [tuple(r) for r in conn.execute(q.LAYER_SPANS, {"layer_id": row.id})], row.frames
+        if not targets:
+            return [{"field": p.field, "message": f"job {p.target_job} was archived: its tasks are gone, so no "
+                     f"frame can follow them; drop frames: true to wait for layer {p.target_layer} whole"}]
+    if next(rule.frame_edges(_spans(waiter), targets), None) is not None:
+        return []
+    return [{"field": p.field, "message": f"no frame of layer {p.target_layer} ({frames}) meets a frame of layer "
+             f"{waiter.spec.name} ({waiter.spec.frames}): frame by frame it would wait for nothing; drop frames: "
+             f"true to wait for the whole layer"}]
 
 
 def write(conn: Connection, job: CheckedJob, job_id: int, layer_ids: dict[str, int]) -> int:
@@ -128,6 +165,17 @@ def _what(own: int, job_id: int, layer: str | None) -> str:
     return f"layer {layer}" if job_id == own else f"job {job_id} layer {layer}"
 
 
+def _layer_facts(conn: Connection, layer_id: int, summary: dict[str, Any] | None) -> rule.TaskFacts:
+    """What the rule asks of a layer's tasks: from its task rows, or, its job archived, from the counts
+    its summary kept (no rows would read as met: a failed layer as if it had succeeded)."""
+    if summary is not None:
+        kept = (summary.get("layers") or {}).get(str(layer_id)) or {}
+        return rule.TaskFacts.of_counts(kept.get("counts") or {})
+    f = conn.execute(q.LAYER_FACTS, {"layer_id": layer_id}).one()
+    return rule.TaskFacts(bad="failed" if f.failed else "killed" if f.killed else None, undone=bool(f.undone),
+                          unended=bool(f.unended), waiting=bool(f.waiting))
+
+
 def evaluate(conn: Connection, job_id: int) -> Evaluation:
     """The rule over the targets of a job's edges on jobs and layers, as they are now."""
     facts: dict[int, rule.TaskFacts] = {}
@@ -139,10 +187,7 @@ def evaluate(conn: Connection, job_id: int) -> Evaluation:
             status = rule.job_target(row.mode, what, row.target_job_state)
         else:
             if row.target_layer_id not in facts:
-                f = conn.execute(q.LAYER_FACTS, {"layer_id": row.target_layer_id}).one()
-                facts[row.target_layer_id] = rule.TaskFacts(
-                    bad="failed" if f.failed else "killed" if f.killed else None, undone=bool(f.undone),
-                    unended=bool(f.unended), waiting=bool(f.waiting))
+                facts[row.target_layer_id] = _layer_facts(conn, row.target_layer_id, row.target_summary)
             # a layer of this job held up elsewhere says so at its own waiting layers, not here
             other = None if row.target_job_id == job_id else row.target_job_state
             status = rule.tasks_target(row.mode, what, facts[row.target_layer_id], other)

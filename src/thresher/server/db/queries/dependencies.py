@@ -26,7 +26,7 @@ _met = or_(_target.c.state.in_(sorted(DONE_TASK_STATES)),
 INSERT_DEPENDENCY = insert(d)
 
 # A layer by its job and name (a dependency on another job's layer names it so).
-LAYER_BY_NAME = select(layers.c.id, layers.c.job_id).where(layers.c.job_id == bindparam("job_id"),
+LAYER_BY_NAME = select(layers.c.id, layers.c.job_id, layers.c.frames).where(layers.c.job_id == bindparam("job_id"),
                                                            layers.c.name == bindparam("name"))
 
 # A layer's tasks as frame spans (id, first, last), for frame-by-frame edges.
@@ -37,10 +37,11 @@ TARGET_JOBS_OF = select(d.c.target_job_id).distinct().where(
     d.c.waiter_job_id.in_(bindparam("job_ids", expanding=True)))
 
 # A job's edges on jobs and layers (not the task ones), with the target's job state and layer name, and
-# an archived target's summary (its task rows are gone: what its layers' tasks ended as is kept there).
+# the target's summary (set when it is archived: its task rows are gone, what its layers' tasks ended as
+# is kept there).
 COARSE_OF_JOB = (select(d.c.waiter_layer_id, d.c.target_job_id, d.c.target_layer_id, d.c.mode,
                         jobs.c.state.label("target_job_state"), _target_layer.c.name.label("target_layer"),
-                        case((jobs.c.archived_at.is_not(None), jobs.c.summary)).label("target_summary"))
+                        jobs.c.summary.label("target_summary"))
                  .select_from(d.join(jobs, jobs.c.id == d.c.target_job_id)
                               .outerjoin(_target_layer, _target_layer.c.id == d.c.target_layer_id))
                  .where(d.c.waiter_job_id == bindparam("job_id"), d.c.waiter_task_id.is_(None)))
