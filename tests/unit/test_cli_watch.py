@@ -80,3 +80,23 @@ def test_wait_for_several_times_out_on_the_whole_wait(fake: FakeServer) -> None:
     assert result.exit_code == 2
     assert result.stdout.splitlines() == ["job 3 succeeded"]
     assert "timeout: job 4 still running after 0.3 s" in result.stderr
+
+
+def test_wait_on_a_blocked_job_says_the_upstream_failures_and_its_own(fake: FakeServer) -> None:
+    """The upstream's failures come from the server's summary (job, layer and task edges alike), and the
+    job's own failures are said apart, not the whole blocked line again."""
+    _jobs(fake, _job(5, "comp", state="blocked", pending="blocked: job 4 layer main frames 1-2 failed",
+                     failures=1))
+    up = {"job_id": 4, "state": "failed", "failed_tasks": [7, 8], "failed_attempts": 2, "groups": [],
+          "summary": "2 tasks failed — 'exit code 1' x2 on n1 (tasks 7, 8)"}
+    fake.routes[("GET", "/jobs/5/failures")] = {
+        "job_id": 5, "state": "blocked", "failed_tasks": [], "failed_attempts": 1, "groups": [],
+        "blocked_by": "job 4 layer main frames 1-2 failed", "upstream": [up],
+        "summary": f"job 4 layer main frames 1-2 failed; job 4 failed: {up['summary']}; "
+                   "its own failures: no task is failed now; 1 attempt failed before its task was retried"}
+    result = run("wait", "5", "-s", "http://x")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "job 5 blocked: job 4 layer main frames 1-2 failed",
+        f"  job 4 failed: {up['summary']}",
+        "  its own failures: no task is failed now; 1 attempt failed before its task was retried"]

@@ -7,6 +7,7 @@ import pytest
 from thresher.model.failure_summary import (
     NO_REASON,
     FailedAttempt,
+    blocked_line,
     failure_line,
     group_failures,
     last_line,
@@ -92,3 +93,13 @@ def test_a_groups_last_line_is_what_its_first_attempt_printed_last() -> None:
                                        'last line: "ERROR: cannot open /tex/a.exr"')
     long = group_failures([FailedAttempt(4, "n", "exit code 1 (last line: " + "x" * 300 + ")")])
     assert failure_line(1, long).endswith('x…"') and len(failure_line(1, long)) < 200
+
+
+def test_a_blocked_job_says_what_blocks_it_and_those_jobs_failures() -> None:
+    """A blocked job with no failure of its own read "no task failed: no failed attempts recorded"."""
+    upstream = [(4, "failed", "1 task failed — 'exit code 1' x1 on n1 (task 7)")]
+    assert blocked_line("job 4 failed", None, upstream) == \
+        "job 4 failed; job 4 failed: 1 task failed — 'exit code 1' x1 on n1 (task 7)"
+    assert blocked_line("job 4 is blocked", "1 task failed — 'timed out' x1 on n2 (task 9)", []) == \
+        "job 4 is blocked; its own failures: 1 task failed — 'timed out' x1 on n2 (task 9)"
+    assert "no task failed" not in blocked_line(None, None, [])

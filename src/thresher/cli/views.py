@@ -300,8 +300,10 @@ def task_view(task: TaskDetail, tail: list[str], tail_of: Attempt | None) -> Gro
 def failures_view(summary: FailureSummary) -> Group:
     """Why a job failed: one line, then each group of failed attempts with its reason, tasks and nodes. With
     no task failed now (a job stopped at its failure limit whose tasks wait to be retried, or one finished
-    since), the line says so and is not in red: nothing there failed in the end."""
-    style = "bold red" if summary.failed_tasks else "yellow"
+    since), the line says so and is not in red: nothing there failed in the end. A blocked job's line says
+    what blocks it, and the failures of each job that does follow, each as its own."""
+    failed = summary.failed_tasks or any(up.failed_tasks for up in summary.upstream)
+    style = "bold red" if failed else "yellow"
     parts: list[Any] = [Text(f"job {summary.job_id} {summary.state}: {summary.summary}", style=style)]
     if summary.groups:
         said = any(group.last_line for group in summary.groups)
@@ -311,6 +313,8 @@ def failures_view(summary: FailureSummary) -> Group:
             table.add_row(group.reason, str(group.attempts), tasks, ", ".join(group.nodes),
                           *([group.last_line or "-"] if said else []))
         parts.append(table)
+    for up in summary.upstream:
+        parts.extend([Text(""), failures_view(up)])
     return Group(*parts)
 
 

@@ -19,6 +19,7 @@ from thresher.cli.targets import JobsArg, resolve_jobs
 from thresher.cli.views import failures_view, job_view
 from thresher.client.api import Thresher
 from thresher.client.http import ApiError
+from thresher.model.failure_summary import OWN_FAILURES
 from thresher.model.states import JobState
 from thresher.wire.jobs import FailureSummary, Job
 
@@ -34,20 +35,6 @@ def failure_summary(client: Thresher, job: Job) -> FailureSummary | None:
         return client.failures(job.id)
     except ApiError:
         return None
-
-
-def _failed_dependencies(client: Thresher, job: Job) -> list[FailureSummary]:
-    """The failure summaries of the jobs a blocked job waits for that failed: why it is stuck."""
-    found = []
-    for dep_id in job.depends_on:
-        try:
-            dep = client.job(dep_id)
-        except ApiError:
-            continue
-        summary = failure_summary(client, dep) if dep.state == JobState.FAILED else None
-        if summary is not None:
-            found.append(summary)
-    return found
 
 
 def _jobs(client: Thresher, words: list[str]) -> tuple[list[Job], bool]:
@@ -125,10 +112,11 @@ def _say_final(client: Thresher, final: Job) -> None:
     summary = failure_summary(client, final)
     if final.state == JobState.BLOCKED:
         typer.echo(f"job {final.id} {final.pending or final.state}")
-        for dep in _failed_dependencies(client, final):
+        for dep in summary.upstream if summary is not None else []:  # job, layer and task edges alike
             typer.echo(f"  job {dep.job_id} {dep.state}: {dep.summary}")
         if summary is not None and summary.failed_attempts:
-            typer.echo(f"  its own failures: {summary.summary}")
+            own = summary.summary.partition(OWN_FAILURES)[2] or summary.summary
+            typer.echo(f"  {OWN_FAILURES}{own}")
     elif summary is not None:
         typer.echo(f"job {final.id} {final.state}: {summary.summary}")
     else:

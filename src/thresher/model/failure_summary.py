@@ -29,6 +29,7 @@ _NUMBER = re.compile(r"\d+")
 LAST_LINE = " (last line: "  # what the agent adds to an exit's reason (`runner.exit_reason`), closed by ")"
 SHOWN_LAST_LINE = 100  # characters of a group's last line in the one-line summary
 _SPACE = re.compile(r"\s+")
+OWN_FAILURES = "its own failures: "  # where a blocked job's line (`blocked_line`) says its own
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:
@@ -138,3 +139,15 @@ def failure_line(failed_tasks: int, groups: list[FailureGroup], job_state: str |
     head = "no task failed in the end" if finished else "no task is failed now"
     whose = "its task was" if attempts == 1 else "their tasks were"
     return f"{head}; {plural(attempts, 'attempt')} failed before {whose} retried or skipped: {words}"
+
+
+def blocked_line(blocker: str | None, own: str | None, upstream: Iterable[tuple[int, str, str]]) -> str:
+    """A blocked job's line: what blocks it, then the failures of each job that does (`upstream`: its id,
+    state and line), then its own failures if it has any: `job 4 failed; job 4 failed: 1 task failed —
+    'exit code 1' x1 on n1 (task 7)`. A blocked job has usually failed nothing itself, and "no task
+    failed: no failed attempts recorded" read as if nothing was wrong."""
+    parts = [blocker or "a dependency failed"]
+    parts += [f"job {job_id} {state}: {line}" for job_id, state, line in upstream]
+    if own:
+        parts.append(f"{OWN_FAILURES}{own}")
+    return "; ".join(parts)

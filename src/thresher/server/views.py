@@ -12,15 +12,22 @@ from typing import Any, Sequence
 from pydantic import TypeAdapter
 from sqlalchemy import Connection
 
-from thresher.model.failure_summary import FailedAttempt, failure_line, group_failures, last_line
+from thresher.model.failure_summary import FailedAttempt, blocked_line, failure_line, group_failures, last_line
 from thresher.model.fit import gpu_indices, node_free
 from thresher.model.frames import holds
 from thresher.model.log_times import LineTimes
 from thresher.model.node_chips import counts_as, name_holds
 from thresher.model.spec import MAX_ID
-from thresher.model.states import DONE_TASK_STATES, LIVE_ATTEMPT_STATES, TASK_STATES, TaskState, layer_state
+from thresher.model.states import (
+    DONE_TASK_STATES,
+    LIVE_ATTEMPT_STATES,
+    TASK_STATES,
+    JobState,
+    TaskState,
+    layer_state,
+)
 from thresher.model.text import readable
-from thresher.server import estimates, failures, layer_steering, log_cap, log_text, why
+from thresher.server import dependencies, estimates, failures, layer_steering, log_cap, log_text, why
 from thresher.server.clock import utcnow
 from thresher.server.db import dialects
 from thresher.server.db.queries import failure_summary as qf
@@ -168,9 +175,11 @@ FAILED_ATTEMPTS_GROUPED = 20_000
 """The newest failed attempts a failure summary groups: enough for any real job, bounded for a runaway one."""
 
 
-def job_failures(conn: Connection, job_id: int) -> FailureSummary:
+def job_failures(conn: Connection, job_id: int, _seen: frozenset[int] = frozenset()) -> FailureSummary:
     """A job's failed attempts grouped by normalised reason (`model/failure_summary.py`): what `thresher job`,
-    `thresher wait` and the job page say when a job failed."""
+    `thresher wait` and the job page say when a job failed. A blocked job says what blocks it and the
+    failure summaries of the jobs that do (`dependencies.blockers`; through a chain of blocked jobs, each
+    job once), as `thresher wait` says it."""
     _known("job", job_id)
     row = conn.execute(q.JOB, {"job_id": job_id}).first()
     if row is None:
@@ -179,10 +188,20 @@ def job_failures(conn: Connection, job_id: int) -> FailureSummary:
     failed = [FailedAttempt(task_id=r.task_id, node=r.node, reason=r.reason) for r in rows[:FAILED_ATTEMPTS_GROUPED]]
     groups = group_failures(failed)
     failed_tasks = list(conn.execute(qf.FAILED_TASKS_OF_JOB, {"job_id": job_id}).scalars())
-    return FailureSummary(job_id=job_id, state=row.state, failed_tasks=failed_tasks, failed_attempts=len(failed),
-                          truncated=len(rows) > FAILED_ATTEMPTS_GROUPED,
-                          groups=[FailureGroup(**vars(g), last_line=last_line(g.example)) for g in groups],
-                          summary=failure_line(len(failed_tasks), groups, job_state=row.state))
+    summary = FailureSummary(job_id=job_id, state=row.state, failed_tasks=failed_tasks, failed_attempts=len(failed),
+                             truncated=len(rows) > FAILED_ATTEMPTS_GROUPED,
+                             groups=[FailureGroup(**vars(g), last_line=last_line(g.example)) for g in groups],
+                             summary=failure_line(len(failed_tasks), groups, job_state=row.state))
+    if row.state != JobState.BLOCKED:
+        return summary
+    blocker, upstream_ids = dependencies.blockers(conn, job_id)
+    seen = _seen | {job_id}
+    upstream = [job_failures(conn, other, seen) for other in upstream_ids if other not in seen]
+    summary.blocked_by = blocker.reason if blocker else None
+    summary.upstream = upstream
+    summary.summary = blocked_line(summary.blocked_by, summary.summary if failed else None,
+                                   [(u.job_id, u.state, u.summary) for u in upstream])
+    return summary
 
 
 # -- tasks and attempts ----------------------------------------------------------------------

@@ -342,7 +342,13 @@ class FailureSummary(BaseModel):
     failed_attempts: int = Field(..., description="failed attempts counted in `groups`")
     truncated: bool = Field(False, description="only the newest failed attempts were grouped (there are more)")
     groups: list[FailureGroup] = Field(..., description="biggest group first")
-    summary: str = Field(..., description="the same in one line, as `thresher job` and `thresher wait` print it")
+    summary: str = Field(..., description="the same in one line, as `thresher job` and `thresher wait` print it; "
+                                          "for a blocked job, what blocks it and those jobs' failures first")
+    blocked_by: str | None = Field(None, description="for a blocked job: what blocks it (`job 4 failed`, "
+                                                     "`job 30 layer main frames 1-2 failed`)")
+    upstream: list[FailureSummary] = Field(default_factory=list, description=(
+        "for a blocked job: the failure summaries of the other jobs whose failed, killed or blocked work "
+        "blocks it (a blocked one's with its own upstream)"))
 
 
 class AttemptCommand(BaseModel):
