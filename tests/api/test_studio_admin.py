@@ -8,7 +8,9 @@ from typing import Any
 
 from sqlalchemy import create_engine, select
 from tests.support.refusals import refused
+from typer.testing import CliRunner
 
+from thresher.cli.main import app
 from thresher.client.http import HttpClient
 from thresher.server.db.engine import normalize_url
 from thresher.server.db.tables import folders, tasks
@@ -169,6 +171,25 @@ def test_urgent_and_move(farm) -> None:
     assert {t.folder_priority for t in _tasks(farm, job["id"])} == {0}
     refused(lambda: api.post("/jobs/999999/move", {"folder": "late"}), 404)
     refused(lambda: api.post(f"/jobs/{job['id']}/move", {"folder": "no/slash"}), 422, "folder")
+
+
+def test_a_finished_job_is_not_marked_urgent_or_moved(farm) -> None:
+    api: HttpClient = farm.api
+    api.post("/projects", {"name": "show"})
+    job = api.post("/jobs", _spec())
+    api.post(f"/jobs/{job['id']}/urgent", {"urgent": True})
+    assert api.post(f"/jobs/{job['id']}/kill")["state"] == "killed"
+    gone = refused(lambda: api.post(f"/jobs/{job['id']}/urgent", {"urgent": True}), 409)
+    assert gone.detail == f"job {job['id']} already killed: nothing to make urgent"
+    assert api.post(f"/jobs/{job['id']}/urgent", {"urgent": False})["urgent"] is False  # taking it off is fine
+    gone = refused(lambda: api.post(f"/jobs/{job['id']}/move", {"folder": "sq01"}), 409)
+    assert gone.detail == f"job {job['id']} already killed: nothing to move"
+    assert api.get(f"/jobs/{job['id']}")["folder"] is None
+    assert "sq01" not in [f["name"] for f in api.get("/projects/show")["folders"]]  # not made for it either
+    env = {"THRESHER_SERVER": farm.server_url, "THRESHER_TOKEN": farm.admin_token}
+    for words, said in ((["urgent"], "nothing to make urgent"), (["move"], "nothing to move")):
+        out = CliRunner().invoke(app, [*words, str(job["id"]), *(["sq01"] if words == ["move"] else [])], env=env)
+        assert out.exit_code == 1 and f"job {job['id']} already killed: {said}" in out.output, out.output
 
 
 def test_a_submit_to_an_unknown_project_is_refused_unless_the_server_makes_them(make_farm, db_url) -> None:

@@ -32,6 +32,18 @@ WAITING = {"waiting": 4}
     (Action.RETRY, JobState.RUNNING, False, RUNNING, "job 12 is running: no failed or killed tasks to retry"),
     (Action.RETRY, JobState.FAILED, False, FAILED, None),
     (Action.RETRY, JobState.KILLED, False, {"killed": 1}, None),
+    # urgency and moves reorder the tasks still to start: a finished job has none
+    (Action.URGENT, JobState.SUCCEEDED, False, DONE, "job 12 already succeeded: nothing to make urgent"),
+    (Action.URGENT, JobState.FAILED, False, FAILED, "job 12 already failed: nothing to make urgent"),
+    (Action.URGENT, JobState.KILLED, False, {"killed": 3}, "job 12 already killed: nothing to make urgent"),
+    (Action.URGENT, JobState.RUNNING, False, RUNNING, None),
+    (Action.URGENT, JobState.PAUSED, True, {"paused": 2}, None),
+    (Action.URGENT, JobState.WAITING, False, WAITING, None),
+    (Action.MOVE, JobState.SUCCEEDED, False, DONE, "job 12 already succeeded: nothing to move"),
+    (Action.MOVE, JobState.KILLED, False, {"killed": 3}, "job 12 already killed: nothing to move"),
+    (Action.MOVE, JobState.FAILED, False, FAILED, "job 12 already failed: nothing to move"),
+    (Action.MOVE, JobState.RUNNING, True, RUNNING, None),
+    (Action.MOVE, JobState.BLOCKED, False, WAITING, None),
 ])
 def test_job_actions(action: Action, state: JobState, paused: bool, counts: dict[str, int],
                      reason: str | None) -> None:
@@ -90,5 +102,5 @@ def test_the_job_page_offers_what_the_rule_lets_through(state: JobState, paused:
                                                         urgent: bool, offered: set[str]) -> None:
     assert job_actions(12, state, paused=paused, counts=counts, urgent=urgent) == offered
     for action in Action:
-        if action.value in offered:
+        if action.value in offered and not (action == Action.URGENT and urgent):  # taking it off is never refused
             assert job_refusal(action, 12, state, paused=paused, counts=counts) is None

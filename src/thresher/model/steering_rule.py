@@ -1,10 +1,11 @@
 """**The** rule for a person's action on a job, a layer or a task that would do nothing: refused, with a
 reason that names the state it met ("job 12 already failed: nothing to kill").
 
-A wrangler who kills a failed job, pauses a finished one or resumes one that is not paused should hear
-that nothing happened and why, not get a 200 that looks like success (the API answers 409 with the
-reason; the dashboard's toasts and the CLI print it, one refusal per line). Pure: the caller reads the
-facts (the job's derived state and pause, the task counts by state) and asks here before it writes.
+A wrangler who kills a failed job, pauses a finished one, resumes one that is not paused, or marks a
+finished one urgent or moves it to another folder should hear that nothing happened and why, not get a
+200 that looks like success (the API answers 409 with the reason; the dashboard's toasts and the CLI
+print it, one refusal per line). Pure: the caller reads the facts (the job's derived state and pause,
+the task counts by state) and asks here before it writes.
 `tests/unit/test_steering_rule.py` spells out the table.
 """
 
@@ -22,6 +23,8 @@ class Action(StrEnum):
     RESUME = "resume"
     RETRY = "retry"
     SKIP = "skip"
+    URGENT = "urgent"  # marked urgent (taking the mark off is never refused)
+    MOVE = "move"  # to another folder of its project
 
 
 # Tasks an action can still change: kill and skip end them; a pause parks the ready ones (and those
@@ -62,7 +65,14 @@ def job_refusal(action: Action, job_id: int, state: JobState, *, paused: bool,
         return f"{_is(subject, state)}: no failed or killed tasks to retry"
     if action == Action.SKIP:
         return f"{subject}: skip acts on a layer or a task"
+    if action in _ORDERING and state in FINAL_JOB_STATES:  # both only reorder tasks still to start
+        return f"{_is(subject, state)}: nothing to {_ORDERING[action]}"
     return None
+
+
+# Actions that only change where the job's tasks still to start stand in the order: a finished job has none
+# (a retry brings them back, and then they may be asked again).
+_ORDERING = {Action.URGENT: "make urgent", Action.MOVE: "move"}
 
 
 def layer_refusal(action: Action, job_id: int, layer: str, *, paused: bool, job_paused: bool,
@@ -112,6 +122,7 @@ def job_actions(job_id: int, state: JobState, *, paused: bool, counts: Mapping[s
     already failed: nothing to pause"; and "urgent" while the job may still run (a failed one runs nothing
     until a retry) or is urgent (to take it back)."""
     can = {a.value for a in JOB_ACTIONS if job_refusal(a, job_id, state, paused=paused, counts=counts) is None}
-    if urgent or (state not in FINAL_JOB_STATES and Action.KILL.value in can):
-        can.add("urgent")
+    marked = job_refusal(Action.URGENT, job_id, state, paused=paused, counts=counts) is None
+    if urgent or (marked and Action.KILL.value in can):
+        can.add(Action.URGENT.value)
     return frozenset(can)

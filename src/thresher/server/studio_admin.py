@@ -19,7 +19,8 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from thresher.model.dispatch_rule import folder_key, limit_usage_key, project_key, stake_key
-from thresher.model.states import FINAL_JOB_STATES, TaskState
+from thresher.model.states import FINAL_JOB_STATES, JobState, TaskState
+from thresher.model.steering_rule import Action, job_refusal
 from thresher.server import studio, usage, views
 from thresher.server.clock import utcnow
 from thresher.server.db.queries import dispatch as qd
@@ -248,16 +249,23 @@ def delete_limit(conn: Connection, name: str) -> None:
 
 # ---------------------------------------------------------------- jobs
 
-def _job_place(conn: Connection, job_id: int) -> Any:
+def _job_place(conn: Connection, job_id: int, action: Action | None = None) -> Any:
+    """The job's project, folder and state; 409 when `action` would do nothing to it (**the** rule,
+    `model/steering_rule.job_refusal`: urgency and moves weigh the job's state only, not its counts)."""
     row = conn.execute(q.JOB_PLACE, {"job_id": job_id}).first()
     if row is None:
         raise NotFound(f"no job with id {job_id}")
+    refusal = None if action is None else job_refusal(action, job_id, JobState(row.state), paused=bool(row.paused),
+                                                      counts={})
+    if refusal:
+        raise Conflict(refusal)
     return row
 
 
 def set_urgent(conn: Connection, job_id: int, urgent: bool, by: str, now: datetime | None = None) -> None:
-    """An urgent job's tasks go ahead of fair share (`dispatch_rule`); who asked, and when, is kept."""
-    _job_place(conn, job_id)
+    """An urgent job's tasks go ahead of fair share (`dispatch_rule`); who asked, and when, is kept. A
+    finished job is not marked (it starts nothing); the mark is always taken off."""
+    _job_place(conn, job_id, Action.URGENT if urgent else None)
     conn.execute(q.SET_JOB_URGENT, {"b_job_id": job_id, "b_urgent": urgent, "b_by": by if urgent else None,
                                     "b_at": (now or utcnow()) if urgent else None})
     conn.execute(q.SET_TASKS_URGENT, {"b_job_id": job_id, "b_urgent": urgent})
@@ -266,7 +274,7 @@ def set_urgent(conn: Connection, job_id: int, urgent: bool, by: str, now: dateti
 def move_job(conn: Connection, job_id: int, folder: str) -> None:
     """The job joins a folder of its project (made if new); its tasks that have not started take the
     folder's place in the order."""
-    job = _job_place(conn, job_id)
+    job = _job_place(conn, job_id, Action.MOVE)
     folder_id, priority = studio.folder_for_submit(conn, job.project_id, folder)
     conn.execute(q.SET_JOB_FOLDER, {"b_job_id": job_id, "b_folder_id": folder_id})
     conn.execute(q.MOVE_TASKS, {"b_job_id": job_id, "b_states": NOT_STARTED, "b_folder_id": folder_id,

@@ -24,6 +24,7 @@ router = APIRouter()
 _AUTH = (401, 403, 422)
 _LIST = error_responses(*_AUTH)
 _ONE = error_responses(*_AUTH, 404)
+_STEER = error_responses(*_AUTH, 404, 409)  # a finished job is not marked urgent or moved
 _NEW = error_responses(*_AUTH, 404, 409)
 
 
@@ -179,7 +180,7 @@ def delete_limit(request: Request, name: PathName) -> w.Limit:
 # ---------------------------------------------------------------- jobs
 
 @router.post("/jobs/{job_id}/urgent", summary="Mark a job urgent (ahead of fair share) or not",
-             operation_id="set_urgent", dependencies=[permit("job.urgent")], tags=["jobs"], response_model=Job, responses=_ONE)
+             operation_id="set_urgent", dependencies=[permit("job.urgent")], tags=["jobs"], response_model=Job, responses=_STEER)
 def set_urgent(request: Request, job_id: JobId, body: w.UrgentBody) -> Job:
     server = ctx(request)
     _change(server, admin.set_urgent, job_id, body.urgent, request.state.caller.name)
@@ -189,7 +190,7 @@ def set_urgent(request: Request, job_id: JobId, body: w.UrgentBody) -> Job:
 
 
 @router.post("/jobs/{job_id}/move", summary="Move a job to a folder of its project (made if new)",
-             operation_id="move_job", dependencies=[permit("job.move")], tags=["jobs"], response_model=Job, responses=_ONE)
+             operation_id="move_job", dependencies=[permit("job.move")], tags=["jobs"], response_model=Job, responses=_STEER)
 def move_job(request: Request, job_id: JobId, body: w.MoveBody) -> Job:
     server = ctx(request)
     _change(server, admin.move_job, job_id, body.folder)

@@ -135,8 +135,9 @@ LIMITS_OF_UNFINISHED_LAYERS = (select(layers.c.limits).join(jobs, jobs.c.id == l
 # Every usage counter (a short table: projects x pools, folders, limits).
 ALL_USAGE = select(usage)
 
-# A job's project and folder (urgency and moves).
-JOB_PLACE = select(jobs.c.id, jobs.c.project_id, jobs.c.folder_id).where(jobs.c.id == bindparam("job_id"))
+# A job's project, folder, state and pause (urgency and moves; a finished job is neither).
+JOB_PLACE = select(jobs.c.id, jobs.c.project_id, jobs.c.folder_id, jobs.c.state, jobs.c.paused).where(
+    jobs.c.id == bindparam("job_id"))
 # A job marked urgent (by whom, when) or not, and its tasks alike.
 SET_JOB_URGENT = update(jobs).where(jobs.c.id == bindparam("b_job_id")).values(
     urgent=bindparam("b_urgent"), urgent_by=bindparam("b_by"), urgent_at=bindparam("b_at"))
