@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from thresher.model.duplicate_keys import DuplicateKey, json_duplicate, node_duplicate, unique_object
+
 
 class SpecError(Exception):
     """A job spec file that cannot be read or parsed; the message names the file and line."""
@@ -48,12 +50,19 @@ def parse_job_spec(text: str, path: str | Path = "<spec>") -> dict[str, Any]:
     """Parse spec text: JSON when the name ends in .json, otherwise YAML (a superset of JSON)."""
     if str(path).lower().endswith(".json"):
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=unique_object)
         except json.JSONDecodeError as exc:
             raise SpecError(path, exc.msg, exc.lineno, exc.colno) from None
+        except DuplicateKey:  # where it is, from the text again (a rare path)
+            raise SpecError(path, str(json_duplicate(text))) from None
     else:
-        try:
-            data = yaml.load(text, Loader=_SpecLoader)  # noqa: S506 - a safe loader
+        loader = _SpecLoader(text)
+        try:  # composed, checked for keys given twice (the last would win unseen), then built
+            node = loader.get_single_node()
+            twice = node_duplicate(node)
+            if twice is not None:
+                raise SpecError(path, twice.message)
+            data = loader.construct_document(node) if node is not None else None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
             problem = getattr(exc, "problem", None) or str(exc)
@@ -62,6 +71,8 @@ def parse_job_spec(text: str, path: str | Path = "<spec>") -> dict[str, Any]:
             line = mark.line + 1 if mark is not None else None
             column = mark.column + 1 if mark is not None else None
             raise SpecError(path, f"invalid YAML: {message}", line, column) from None
+        finally:
+            loader.dispose()
     if data is None:
         raise SpecError(path, "the file is empty")
     if not isinstance(data, dict):

@@ -10,8 +10,10 @@ from typing import Annotated, Any, Sequence
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
+from starlette.concurrency import run_in_threadpool
 
 from thresher.model.dry_run import dry_run
+from thresher.model.duplicate_keys import json_duplicate
 from thresher.model.frames import MAX_FRAME_NUMBER
 from thresher.model.inspection import inspect_spec
 from thresher.model.node_chips import NODE_CHIPS
@@ -139,6 +141,15 @@ def openapi_components() -> dict[str, Any]:
     return {"JobSpec": _JOB_SPEC_SCHEMA, **_JOB_SPEC_DEFS}
 
 
+async def _keys_once(request: Request) -> None:
+    """A spec body with a key given twice in one object is refused at it (JSON keeps the last unseen:
+    `model/duplicate_keys.py`); a body that is no JSON is left to the body's own check. Read off the
+    event loop: a spec may be megabytes."""
+    twice = await run_in_threadpool(json_duplicate, await request.body())
+    if twice is not None:
+        raise BadInput("invalid job spec", [{"field": twice.field, "message": twice.message}])
+
+
 @router.post("/jobs", status_code=201, summary="Submit a job (or check it with dry_run=true)",
              operation_id="submit_job", dependencies=[permit("job.submit")], tags=["jobs"], response_model=Submitted,
              responses={200: {"model": DryRun, "description": "Dry run: what the submit would create"},
@@ -146,7 +157,8 @@ def openapi_components() -> dict[str, Any]:
              openapi_extra={"requestBody": {"content": {"application/json": {
                  "schema": {"$ref": "#/components/schemas/JobSpec"}}}}})
 def submit_job(request: Request, spec: Any = Body(...), dry: bool = Query(False, alias="dry_run"),
-               target_os: str = Query("linux", alias="os", description="dry run: build commands for this OS")) -> Any:
+               target_os: str = Query("linux", alias="os", description="dry run: build commands for this OS"),
+               _keys: None = Depends(_keys_once)) -> Any:
     server = ctx(request)
     if normalize_os(target_os) not in OS_NAMES:
         raise BadInput("unknown os", [{"field": "os", "message": f"use one of {', '.join(OS_NAMES)}"}])

@@ -1,0 +1,28 @@
+"""Specs a real server (both databases) refuses at submit, naming the field, with nothing created: a body
+with a key given twice (JSON keeps the last one unseen)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+def _post(farm: Any, body: str, **params: str) -> httpx.Response:
+    return httpx.post(f"{farm.server_url}/api/v1/jobs", content=body, params=params,
+                      headers={"Authorization": f"Bearer {farm.admin_token}", "Content-Type": "application/json"})
+
+
+def test_a_body_with_a_key_given_twice_is_refused_at_it(farm: Any) -> None:
+    layer = '{"name": "r", "frames": "1-2", "args": {"command": ["echo", "{frame}"]}}'
+    twice = '{\n"name": "j",\n"layers": [' + layer + '],\n"layers": []\n}'
+    for params in ({}, {"dry_run": "true"}):
+        answer = _post(farm, twice, **params)
+        assert answer.status_code == 422, answer.text  # it was "layers: List should have at least 1 item"
+        assert answer.json()["errors"] == [{"field": "layers", "message": "duplicate key 'layers' (line 4; first "
+                                                                          "at line 3)"}]
+    inner = '{"name": "j", "layers": [' + layer.replace('"frames": "1-2"', '"frames": "1-2", "frames": "1-900"') + ']}'
+    assert _post(farm, inner).json()["errors"][0]["field"] == "layers.0.frames"
+    assert farm.api.get("/jobs")["total"] == 0
+    assert _post(farm, '{"name": "j", "layers": [' + layer + ']}').status_code == 201
+    assert "invalid JSON" in _post(farm, '{"name": "j",').json()["errors"][0]["message"]  # as before
