@@ -155,7 +155,9 @@ def _words(text: str | None) -> list[str] | None:
 
 
 def jobs(
-    state: Annotated[str | None, typer.Option("--state", help="Only jobs in this state.")] = None,
+    state: Annotated[str | None, typer.Option("--state", help="Only jobs in this state (several: comma separated); "
+                                                             "paused includes jobs paused while their tasks "
+                                                             "still run ('running (paused)').")] = None,
     project: Annotated[str | None, typer.Option("--project", "-p", help="Only jobs of this project.")] = None,
     owner: Annotated[str | None, typer.Option("--owner", help="Only jobs this user owns.")] = None,
     mine: Annotated[bool, typer.Option("--mine", help="Only your jobs: the logged-in user's (with the admin "

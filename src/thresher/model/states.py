@@ -48,6 +48,11 @@ class JobState(StrEnum):
 
 
 FINAL_JOB_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.KILLED})
+# Where a job's pause (`jobs.paused`: a person's, or its failure limit's) still holds work back. A paused
+# job whose tasks still run reads "running (paused)", yet it is what a wrangler paused: a job list's
+# `state=paused` finds it in these states too (`queries/views._job_filters`); a finished job's pause no
+# longer matters.
+PAUSE_HOLDS_STATES = frozenset(JobState) - FINAL_JOB_STATES
 
 
 class NodeState(StrEnum):
