@@ -10,9 +10,11 @@ behalf of ana"), and made a wrangler's own job the account's.
 from __future__ import annotations
 
 import getpass
+import re
 from collections.abc import Callable
 
 from thresher.client.http import ApiError
+from thresher.model.text import USER_PATTERN
 from thresher.wire.meta import WhoAmI
 
 
@@ -33,9 +35,14 @@ class TokenOwner:
         return self._who[0]
 
     def default_owner(self) -> str | None:
-        """The `owner` a spec without one is sent with: the account with the admin token, else none."""
+        """The `owner` a spec without one is sent with: the account with the admin token, else none; none
+        too for an account whose name is no user name (`John Smith`), which the server would refuse at
+        `owner` though the submitter gave none: the job is then the token's."""
         who = self.who()
-        return local_user() if who is None or who.kind == "admin" else None
+        account = local_user()
+        if (who is None or who.kind == "admin") and re.fullmatch(USER_PATTERN, account):
+            return account
+        return None
 
     def name(self) -> str:
         """Whose jobs this connection submits (`thresher jobs --mine`): the person, or the account."""

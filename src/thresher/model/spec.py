@@ -19,7 +19,7 @@ from thresher.model.layer_graph import cycle_problem, dependency_cycle, layer_gr
 from thresher.model.paths import PathRule
 from thresher.model.problems import located_error
 from thresher.model.sizes import MAX_CWD_CHARS, env_problem
-from thresher.model.text import NameText, UnicodeBody
+from thresher.model.text import USER_PATTERN, NameText, UnicodeBody
 
 MAX_CORES = 1024
 MAX_MEMORY_MB = 64 * 1024 * 1024  # 64 TiB: larger is a typo, not a machine
@@ -357,7 +357,8 @@ class JobSpec(_Strict, UnicodeBody):
                                                                "(made when new); none: the project's own")
     max_failures: int | None = Field(None, ge=1, le=1_000_000, description="failed attempts after which the "
                                      "job starts nothing new (server default)")
-    owner: PlainText | None = Field(None, max_length=100)
+    owner: str | None = Field(None, pattern=USER_PATTERN, description="whose job it is (a wrangler or admin "
+                              "submitting for someone; made a user when new): a user name")
     priority: int = Field(50, ge=0, le=1000)
     depends_on: list[JobDependency] = Field(default_factory=list, description="ids of jobs that must "
                                                  "succeed first (or {job, layer, on})")
@@ -374,6 +375,12 @@ class JobSpec(_Strict, UnicodeBody):
     @classmethod
     def _env(cls, value: dict[str, str]) -> dict[str, str]:
         return _env_sized(value)
+
+    @field_validator("owner", mode="before")
+    @classmethod
+    def _owner(cls, value: Any) -> Any:
+        """A blank owner names no one (the submitter's job), as it always did; any other is a user name."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("folder")
     @classmethod

@@ -29,6 +29,10 @@ _REFUSED_CATEGORIES = {"Cf", "Cs", "Co", "Zl", "Zp"}
 
 CONTROL_MESSAGE = "must not contain control characters (NUL, tabs, line breaks)"
 
+USER_PATTERN = r"^[A-Za-z0-9_.@-]{1,100}$"
+"""A user name, wherever one is given (a new user, a job's `owner`, whom a wrangler submits for): one word of
+ASCII letters, digits, `_`, `.`, `@` and `-`, 1 to 100 characters."""
+
 
 def _codepoint(char: str) -> str:
     name = unicodedata.name(char, "")

@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from thresher.model.text import USER_PATTERN
 from thresher.wire.common import Moment
 
-USER_PATTERN = r"^[A-Za-z0-9_.@-]{1,100}$"
 UserName = Annotated[str, Field(pattern=USER_PATTERN, description="letters, digits, `_`, `.`, `@`, `-`; 1 to 100")]
 RoleName = Literal["admin", "wrangler", "artist", "viewer"]
 Password = Annotated[str, Field(min_length=8, max_length=1024, description="8 characters at least")]
