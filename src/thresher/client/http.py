@@ -6,6 +6,7 @@ with `ApiError` (a status and a readable message) instead of raw HTTP.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -32,6 +33,34 @@ class ApiError(Exception):
         lines = [f"{self.detail} (HTTP {self.status})"]
         lines += [f"  {e.get('field') or '-'}: {e.get('message')}" for e in self.errors]
         return "\n".join(lines)
+
+
+class NotSendable(ApiError, ValueError):
+    """A request holding what JSON cannot carry (a number that is infinite or NaN: `timeout=float('inf')`),
+    refused before it is sent, the way the server refuses a bad value: 422 with the field it is at
+    (`layers.0.timeout`). Where it was a bare "Out of range float values are not JSON compliant"."""
+
+    def __init__(self, field: str, value: float) -> None:
+        super().__init__(422, "invalid request: not sent", [
+            {"field": field, "message": f"{value} is no number JSON can carry: give a finite number"}])
+
+    def __str__(self) -> str:
+        return "\n".join([self.detail] + [f"  {e['field']}: {e['message']}" for e in self.errors])
+
+
+def non_finite(value: Any) -> tuple[str, float] | None:
+    """The first infinite or NaN number in a JSON value and its place (`layers.0.timeout`; `(body)` for the
+    value itself), walked without recursion; None when it has none."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return path or "(body)", item
+        if isinstance(item, dict):
+            stack.extend((v, f"{path}.{k}" if path else str(k)) for k, v in reversed(list(item.items())))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((v, f"{path}.{i}" if path else str(i)) for i, v in reversed(list(enumerate(item))))
+    return None
 
 
 class ServerUnreachable(Exception):
@@ -109,6 +138,11 @@ class HttpClient:
             extra["timeout"] = timeout
         try:
             response = self._http.request(method, path, json=json, params=clean_params, **extra)
+        except ValueError:  # httpx's JSON encoding refuses inf and NaN: said at their field instead
+            found = non_finite(json)
+            if found is None:
+                raise
+            raise NotSendable(*found) from None
         except httpx.TransportError as exc:
             problem = tls.explain(exc, self.server, self.ca_file)
             if problem is not None:
