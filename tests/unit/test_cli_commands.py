@@ -306,10 +306,10 @@ def test_blocklist_shows_and_clears(fake: FakeServer) -> None:
     assert cleared.exit_code == 0 and json.loads(cleared.stdout) == {"job_id": 7, "items": []}
 
 
-def test_job_id_must_be_a_number(fake: FakeServer) -> None:
-    result = run("tasks", "abc", "-s", "http://x")
-    assert result.exit_code == 2
+def test_a_job_is_an_id_or_a_name(fake: FakeServer) -> None:
     fake.routes[("GET", "/jobs")] = page()
+    result = run("tasks", "abc", "-s", "http://x")  # a command on one job takes its exact name too
+    assert result.exit_code == 1 and "no job is named 'abc'" in result.stderr
     named = run("job", "abc", "-s", "http://x")  # `job` takes names too (tests/unit/test_cli_watch.py)
     assert named.exit_code == 1 and "no job matches the name 'abc'" in named.stderr
 

@@ -41,7 +41,6 @@ TokenOpt = Annotated[str | None, typer.Option(
                           f"the saved {CLIENT_CONFIG_NAME})",
     show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
-JobArg = Annotated[int, typer.Argument(metavar="JOB", help="Job id.", show_default=False)]
 
 
 _last_settings: dict[str, str] = {}

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from thresher.cli.common import JobArg, JsonOpt, ServerOpt, TokenOpt, connect, console, emit_json, fail
+from thresher.cli.common import JsonOpt, ServerOpt, TokenOpt, connect, console, emit_json, fail
+from thresher.cli.targets import JobArg, resolve_job
 from thresher.cli.views import listing_table
 from thresher.model.failure_summary import plural
 from thresher.wire.dependencies import DependencyEdge, JobDependencies
@@ -38,7 +39,7 @@ def deps_table(answer: JobDependencies) -> Table:
 def deps(job_id: JobArg, json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
     """Show what a job waits for and what waits for it (and what blocks it)."""
     with connect(server, token) as client:
-        answer = client.dependencies(job_id)
+        answer = client.dependencies(resolve_job(client, job_id))
     if json_out:
         emit_json(answer)
     elif not (answer.waits_for or answer.waited_by):
@@ -51,7 +52,8 @@ def undepend(
     job_id: JobArg,
     layer: Annotated[str | None, typer.Option("--layer", help="Only this layer's dependencies.")] = None,
     task: Annotated[int | None, typer.Option("--task", help="Only this task's dependencies.")] = None,
-    on: Annotated[int | None, typer.Option("--on", help="Only the dependencies on this job.")] = None,
+    on: Annotated[str | None, typer.Option("--on", metavar="JOB", help="Only the dependencies on this job "
+                                                                       "(id or exact name).")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every dependency of the job.")] = False,
     json_out: JsonOpt = False,
     server: ServerOpt = None,
@@ -61,7 +63,8 @@ def undepend(
     if not (all_ or layer or task or on):
         fail("say which: --layer L, --task T, --on JOB, or --all")
     with connect(server, token) as client:
-        answer = client.drop_dependencies(job_id, layer=layer, task=task, on_job=on, all=all_)
+        answer = client.drop_dependencies(resolve_job(client, job_id), layer=layer, task=task, all=all_,
+                                          on_job=None if on is None else resolve_job(client, on))
     if json_out:
         emit_json(answer)
     else:

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import typer
 
 from thresher.cli.common import (
-    JobArg,
     JsonOpt,
     ServerOpt,
     TokenOpt,
@@ -21,7 +20,7 @@ from thresher.cli.common import (
     fail,
     refusal_line,
 )
-from thresher.cli.targets import JobsArg, YesOpt, resolve_jobs
+from thresher.cli.targets import JobArg, JobsArg, YesOpt, resolve_job, resolve_jobs
 from thresher.cli.views import (
     archived_kept,
     blocklist_table,
@@ -227,7 +226,8 @@ def blocklist(
 ) -> None:
     """Show the nodes that failed a job's attempts and which it keeps out; --clear lets them back."""
     with connect(server, token) as client:
-        answer = client.clear_blocklist(job_id, node) if clear else client.blocklist(job_id)
+        one = resolve_job(client, job_id)
+        answer = client.clear_blocklist(one, node) if clear else client.blocklist(one)
     if node is not None and not clear:
         answer = answer.model_copy(update={"items": [e for e in answer.items if node in (e.node, str(e.node_id))]})
     if json_out:
@@ -250,11 +250,12 @@ def tasks(
 ) -> None:
     """List the tasks of a job."""
     with connect(server, token) as client:
-        answer = client.tasks(job_id, layer=layer, state=state, limit=limit, offset=offset, frame=frame)
+        one = resolve_job(client, job_id)
+        answer = client.tasks(one, layer=layer, state=state, limit=limit, offset=offset, frame=frame)
         # an archived job has no task rows left: say why the list is empty, or it reads as a lost job
-        archived = client.job(job_id) if not answer.total else None
+        archived = client.job(one) if not answer.total else None
     if archived is not None and archived.archived_at:
-        err(f"job {job_id} was archived at {short_time(archived.archived_at)}: its tasks, attempts and logs were "
+        err(f"job {one} was archived at {short_time(archived.archived_at)}: its tasks, attempts and logs were "
             f"deleted{archived_kept(archived)}")
     if json_out:
         emit_json(answer)
@@ -357,7 +358,7 @@ def release(
 ) -> None:
     """Let a job's tasks held behind scout frames go (a layer's `scout`, see `thresher job`)."""
     with connect(server, token) as client:
-        answer = client.release(job_id, layer)
+        answer = client.release(resolve_job(client, job_id), layer)
     if json_out:
         emit_json(answer)
     else:
@@ -376,7 +377,7 @@ def scout(
 ) -> None:
     """Pick a layer's scout frames again, before any of its tasks started."""
     with connect(server, token) as client:
-        answer = client.set_scout(job_id, layer, frames, "manual" if manual else "auto")
+        answer = client.set_scout(resolve_job(client, job_id), layer, frames, "manual" if manual else "auto")
     _print_job_result(answer, json_out)
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from thresher.cli.common import JsonOpt, ServerOpt, TokenOpt, connect, console, emit_json, fail
+from thresher.cli.targets import resolve_job
 from thresher.cli.views import attempts_table
 from thresher.client.api import Thresher
 from thresher.wire.jobs import Attempt
@@ -110,7 +111,8 @@ def log(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the attempt ends.")] = False,
     attempt: Annotated[int | None, typer.Option("--attempt", "-a", min=1,
                                                 help="Which try of the task (1 = first).")] = None,
-    job: Annotated[int | None, typer.Option("--job", "-j", min=1, help="With --frame: the job.")] = None,
+    job: Annotated[str | None, typer.Option("--job", "-j", metavar="JOB",
+                                            help="With --frame: the job (id or exact name).")] = None,
     frame: Annotated[int | None, typer.Option("--frame", help="The task of --job that renders this frame.")] = None,
     layer: Annotated[str | None, typer.Option("--layer", "-l",
                                               help="With --frame: the layer, where several render it.")] = None,
@@ -133,7 +135,7 @@ def log(
     kind, number = parse_log_target(target) if target is not None else ("task", 0)
     with connect(server, token) as client:
         if job is not None and frame is not None:
-            number = task_of_frame(client, job, frame, layer)
+            number = task_of_frame(client, resolve_job(client, job), frame, layer)
         if kind == "attempt":
             if attempt is not None:
                 raise typer.BadParameter("--attempt goes with a task id, not an attempt id")

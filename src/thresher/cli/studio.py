@@ -13,7 +13,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from thresher.cli.common import JobArg, JsonOpt, ServerOpt, ThresherGroup, TokenOpt, connect, console, emit_json, fail
+from thresher.cli.common import JsonOpt, ServerOpt, ThresherGroup, TokenOpt, connect, console, emit_json, fail
+from thresher.cli.targets import JobArg, resolve_job
 from thresher.cli.views import counted, listing_table, nodes_table
 from thresher.wire.jobs import Job
 from thresher.wire.studio import Limit, Pool, PoolDetail, Project
@@ -308,7 +309,7 @@ def urgent(job_id: JobArg, off: Annotated[bool, typer.Option("--off", help="No l
            json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
     """Mark a job urgent: its tasks go ahead of fair share (within caps and limits)."""
     with connect(server, token) as client:
-        answer: Job = client.set_urgent(job_id, not off)
+        answer: Job = client.set_urgent(resolve_job(client, job_id), not off)
     _out(answer, json_out, f"job {answer.id}: {'urgent' if answer.urgent else 'not urgent'}")
 
 
@@ -316,5 +317,5 @@ def move(job_id: JobArg, folder: FolderArg, json_out: JsonOpt = False, server: S
          token: TokenOpt = None) -> None:
     """Move a job to a folder of its project (made if new)."""
     with connect(server, token) as client:
-        answer: Job = client.move(job_id, folder)
+        answer: Job = client.move(resolve_job(client, job_id), folder)
     _out(answer, json_out, f"job {answer.id}: folder {answer.folder}")

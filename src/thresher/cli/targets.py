@@ -1,4 +1,5 @@
-"""Which jobs a steering command acts on: ids, names or globs (`thresher kill 3 4 'shot010*'`).
+"""Which jobs a steering command acts on: ids, names or globs (`thresher kill 3 4 'shot010*'`); which one
+a command on one job means (`resolve_job`: an id or an exact name).
 
 A number is a job id. Anything else is a job name, or a glob of names (`*`, `?`, `[...]`), looked up in
 the job listing (the server's `name` filter narrows it to names holding the glob's longest literal part,
@@ -26,6 +27,7 @@ JobsArg = Annotated[list[str], typer.Argument(
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Act on every job a name or glob matches.")]
 
 _GLOB = re.compile(r"[*?\[\]]")
+_GLOB_CHAR = re.compile(r"([*?\[])")  # escaped as [*], [?], [[] to match itself
 LISTED = 10
 PAGE = 1000
 
@@ -65,3 +67,25 @@ def resolve_jobs(client: Thresher, words: list[str], yes: bool = False) -> list[
             matched = [j.id for j in jobs]
         ids.extend(i for i in matched if i not in ids)
     return ids
+
+
+JobArg = Annotated[str, typer.Argument(metavar="JOB", help="Job id or exact name.", show_default=False)]
+"""What every command on one job takes (`tasks`, `deps`, `urgent`...; `log --job`, `undepend --on`)."""
+
+
+def resolve_job(client: Thresher, word: str) -> int:
+    """The one job a command on one job means: an id, or the exact name of one job (a glob's characters
+    are the name's own here). A name several jobs have is refused with their ids: which one was meant is
+    the person's to say."""
+    text = word.strip()
+    if text.isdigit():
+        return int(text)
+    jobs = _named(client, _GLOB_CHAR.sub(r"[\1]", text))
+    if not jobs:
+        hint = " (one job is an id or an exact name, not a glob)" if _GLOB.search(text) else ""
+        fail(f"no job is named {text!r}{hint}")
+    if len(jobs) > 1:
+        more = f" and {len(jobs) - LISTED} more" if len(jobs) > LISTED else ""
+        fail(f"{len(jobs)} jobs are named {text!r} (ids {', '.join(str(j.id) for j in jobs[:LISTED])}{more}): "
+             f"give an id")
+    return jobs[0].id
