@@ -154,9 +154,8 @@ def test_wait_on_a_job_blocked_by_a_failed_dependency_says_why_that_one_failed(f
     fake.routes[("GET", "/jobs/8")] = {**JOB, "id": 8, "state": "blocked", "depends_on": [7], "failures": 0,
                                        "stop_reason": None, "pending": "job 7 failed: it will not start"}
     fake.routes[("GET", "/jobs/8/failures")] = {**FAILURES, "job_id": 8, "state": "blocked", "failed_tasks": [],
-                                                "failed_attempts": 0, "groups": [], "summary": "0 tasks failed"}
-    fake.routes[("GET", "/jobs/7")] = {**JOB, "state": "failed"}
-    fake.routes[("GET", "/jobs/7/failures")] = FAILURES
+                                                "failed_attempts": 0, "groups": [], "summary": "0 tasks failed",
+                                                "blocked_by": "job 7 failed", "upstream": [FAILURES]}
     result = run("wait", "8", "-s", "http://x")
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
