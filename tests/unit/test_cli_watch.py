@@ -100,3 +100,38 @@ def test_wait_on_a_blocked_job_says_the_upstream_failures_and_its_own(fake: Fake
         "job 5 blocked: job 4 layer main frames 1-2 failed",
         f"  job 4 failed: {up['summary']}",
         "  its own failures: no task is failed now; 1 attempt failed before its task was retried"]
+
+
+def test_json_shape_follows_the_words_not_how_many_jobs_matched(fake: FakeServer) -> None:
+    """`job 'h*' --json` was an object while one job matched and a list once a second did; a job that
+    does not exist printed `[]` on stdout."""
+    _jobs(fake, _job(3, "hero", state="succeeded"), _job(4, "crowd", state="succeeded"))
+    for command in ("job", "why", "wait"):
+        glob = run(command, "h*", "--json", "-s", "http://x")
+        assert glob.exit_code in (0, 1), glob.stderr
+        assert isinstance(json.loads(glob.stdout), list), command  # one match, still a list
+        named = json.loads(run(command, "hero", "--json", "-s", "http://x").stdout)
+        assert isinstance(named, dict), command  # an exact name: one object
+        assert isinstance(json.loads(run(command, "3", "--json", "-s", "http://x").stdout), dict), command
+    fake.routes[("GET", "/jobs/99999")] = lambda _: httpx.Response(404, json={"detail": "no job with id 99999"})
+    missing = run("job", "99999", "--json", "-s", "http://x")
+    assert missing.exit_code == 1 and missing.stdout == "" and "no job with id 99999" in missing.stderr
+    some = run("job", "3", "99999", "--json", "-s", "http://x")
+    assert some.exit_code == 1 and [j["id"] for j in json.loads(some.stdout)] == [3]
+    nothing = run("why", "nosuch", "--json", "-s", "http://x")
+    assert nothing.exit_code == 1 and nothing.stdout == "" and "no job matches the name 'nosuch'" in nothing.stderr
+
+
+def test_wait_tells_a_job_that_does_not_exist_from_a_failed_one(fake: FakeServer) -> None:
+    """`wait 99999` exited 1, as a failed job does, and `wait 1 99999 --json` lost job 1's result."""
+    _jobs(fake, _job(3, "done", state="succeeded"), _job(4, "bad", state="failed"))
+    fake.routes[("GET", "/jobs/99999")] = lambda _: httpx.Response(404, json={"detail": "no job with id 99999"})
+    alone = run("wait", "99999", "-s", "http://x")
+    assert alone.exit_code == 3 and alone.stdout == "" and "error: no job with id 99999" in alone.stderr
+    both = run("wait", "3", "99999", "--json", "-s", "http://x")
+    assert both.exit_code == 3 and [(j["id"], j["state"]) for j in json.loads(both.stdout)] == [(3, "succeeded")]
+    text = run("wait", "3", "nosuch*", "-s", "http://x")
+    assert text.exit_code == 3 and text.stdout.splitlines() == ["job 3 succeeded"]
+    assert "no job matches the glob 'nosuch*'" in text.stderr
+    assert run("wait", "4", "-s", "http://x").exit_code == 1  # a failed job: still 1
+    assert "3 if one is unknown" in run("wait", "--help").stdout

@@ -25,6 +25,8 @@ from thresher.client.spec import SpecError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+"""`thresher wait` on a job that does not exist: not 1, which says a job failed, nor 2, its timeout."""
 
 console = Console(highlight=False, markup=False,
                   width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from thresher.cli.common import fail
+from thresher.cli.common import err, fail
 from thresher.client.api import Thresher
 from thresher.model.failure_summary import plural
 from thresher.wire.jobs import JobSummary
@@ -48,8 +48,15 @@ def _named(client: Thresher, pattern: str) -> list[JobSummary]:
     return [job for job in found if fnmatchcase(job.name, pattern)]
 
 
-def resolve_jobs(client: Thresher, words: list[str], yes: bool = False) -> list[int]:
-    """The ids the words name, in the order given, each once."""
+def is_glob(word: str) -> bool:
+    """Whether a word is a glob of names (may match any number of jobs), not an id or an exact name."""
+    return bool(_GLOB.search(word.strip()))
+
+
+def resolve_jobs(client: Thresher, words: list[str], yes: bool = False,
+                 unmatched: list[str] | None = None) -> list[int]:
+    """The ids the words name, in the order given, each once. A word that matches no job is refused, or,
+    given `unmatched` (the reading commands, which show the jobs found), said on stderr and added to it."""
     ids: list[int] = []
     for word in words:
         text = word.strip()
@@ -59,7 +66,11 @@ def resolve_jobs(client: Thresher, words: list[str], yes: bool = False) -> list[
             jobs = _named(client, text)
             if not jobs:
                 kind = "glob" if _GLOB.search(text) else "name"
-                fail(f"no job matches the {kind} {text!r}")
+                if unmatched is None:
+                    fail(f"no job matches the {kind} {text!r}")
+                err(f"error: no job matches the {kind} {text!r}")
+                unmatched.append(text)
+                continue
             if len(jobs) > 1 and not yes:
                 listed = ", ".join(f"{j.id} {j.name}" for j in jobs[:LISTED])
                 more = f" and {len(jobs) - LISTED} more" if len(jobs) > LISTED else ""

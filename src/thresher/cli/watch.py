@@ -2,8 +2,10 @@
 (`thresher wait 3 4 'shot010*'`: ids, names, globs; `cli/targets.py`).
 
 Reading never changes the farm, so a name or glob that matches several jobs shows (or waits for) them
-all without `--yes`. A job the server does not know is reported and the others still shown; `--json`
-prints one object for one job named once, else a list, as the steering commands do.
+all without `--yes`. A job the server does not know (or a name or glob that matches none) is reported on
+stderr and the others still shown. `--json`'s shape follows the words, never what they matched: one id or
+exact name prints one object (nothing, if there is no such job), a glob or several words a list of the
+jobs found, so `thresher job 'h*' --json` stays a list when a second job matches.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from thresher.cli.common import JsonOpt, ServerOpt, TokenOpt, connect, console, emit_json, err
-from thresher.cli.targets import JobsArg, resolve_jobs
+from thresher.cli.common import EXIT_NOT_FOUND, JsonOpt, ServerOpt, TokenOpt, connect, console, emit_json, err
+from thresher.cli.targets import JobsArg, is_glob, resolve_jobs
 from thresher.cli.views import failures_view, job_view
 from thresher.client.api import Thresher
 from thresher.client.http import ApiError
@@ -40,18 +42,24 @@ def failure_summary(client: Thresher, job: Job) -> FailureSummary | None:
 def _jobs(client: Thresher, words: list[str]) -> tuple[list[Job], bool]:
     """The jobs the words name, read once each; and whether one of them could not be read."""
     found: list[Job] = []
+    unmatched: list[str] = []
     missing = False
-    for job_id in resolve_jobs(client, words, yes=True):
+    for job_id in resolve_jobs(client, words, yes=True, unmatched=unmatched):
         try:
             found.append(client.job(job_id))
         except ApiError as exc:
             missing = True
             err(f"error: job {job_id}: {exc.detail}")
-    return found, missing
+    return found, missing or bool(unmatched)
 
 
 def _emit(words: list[str], items: list[Any]) -> None:
-    emit_json(items[0] if len(words) == 1 and len(items) == 1 else items)
+    """One object for one id or exact name, nothing when it named no job; else a list of those found (an
+    exact name two jobs share gives both)."""
+    if len(words) != 1 or is_glob(words[0]) or len(items) > 1:
+        emit_json(items)
+    elif items:
+        emit_json(items[0])
 
 
 def job(
@@ -132,14 +140,18 @@ def wait(
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Wait for jobs to finish: exit 0 if all succeeded, 1 if one failed or was killed, 2 on timeout.
+    """Wait for jobs to finish: exit 0 if all succeeded, 1 if one failed, 2 on timeout, 3 if one is unknown.
 
-    Exit 1 too when a job is blocked by a dependency that failed (the reason is printed). Each job's end
-    is printed in the order the jobs were named."""
+    Exit 1 when a job failed or was killed, and when it is blocked by a dependency that failed (the reason
+    is printed). Each job's end is printed in the order the jobs were named. A job that does not exist (an
+    id the server does not know, a name or glob that matches none) is said on stderr and the others are
+    still waited for; the exit code is then 3 whatever they ended as, so a script tells a typo from a
+    failed render."""
     deadline = None if timeout is None else time.monotonic() + timeout
     finals: list[Job] = []
+    unmatched: list[str] = []
     with connect(server, token) as client:
-        ids = resolve_jobs(client, job_ids, yes=True)
+        ids = resolve_jobs(client, job_ids, yes=True, unmatched=unmatched)
         for job_id in ids:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
@@ -148,9 +160,17 @@ def wait(
                 if not quiet:  # the client counts from its own start; say the whole wait
                     err(f"timeout: {str(exc).split(' after ')[0]} after {timeout:g} s")
                 raise typer.Exit(EXIT_WAIT_TIMEOUT) from None
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+                err(f"error: {exc.detail}")  # as a name that matches none is said, --quiet or not
+                unmatched.append(str(job_id))
+                continue
             finals.append(final)
             if not quiet and not json_out:
                 _say_final(client, final)
     if json_out:
         _emit(job_ids, finals)
+    if unmatched:
+        raise typer.Exit(EXIT_NOT_FOUND)
     raise typer.Exit(0 if all(f.state == JobState.SUCCEEDED for f in finals) else 1)
