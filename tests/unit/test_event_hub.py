@@ -97,6 +97,7 @@ def test_grid_changes_travel_as_cells_and_a_hundred_tabs_cost_one_read(server: S
     assert sorted(cells["cells"]) == sorted([[a["task_id"], running, "n1"] for a in got])
     info = event["job_info"][str(job)]
     assert info["state"] == "running" and info["counts"]["running"] == 2 and info["total"] == 6
+    assert info["paused"] is False  # a jobs list filtered to paused asks (a running job a person paused)
     # one event for every tab, read once: job info, grid diff, summary; not once per tab
     assert hub.reads.count - reads <= 4
     assert all(q.qsize() == 1 and q.get_nowait() is event for q in queues)

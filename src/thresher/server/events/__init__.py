@@ -10,7 +10,7 @@ second.
 An event carries enough that a tab rarely has to ask the server anything:
 
 - `jobs`, `nodes`, `logs`, `new_jobs`: what changed (ids).
-- `job_info`: for each changed job, its state, priority, task counts by state and total, read once
+- `job_info`: for each changed job, its state, pause, priority, task counts by state and total, read once
   per tick for all tabs. The jobs list repaints its progress bars from it and reloads only when a
   job it shows changed state (or a new job arrived).
 - `grid`: for each job whose page is open (`/events?job=ID`), the task cells that changed since the

@@ -136,13 +136,14 @@ class EventHub:
             return {r.job_id for r in conn.execute(q.JOBS_OF_ATTEMPTS, {"attempt_ids": sorted(attempt_ids)})}
 
     def _job_info(self, source: Source, job_ids: set[int]) -> dict[str, dict[str, Any]]:
-        """State, priority and task counts of changed jobs (at most JOB_INFO_MAX), one read for all tabs."""
+        """State, pause, priority and task counts of changed jobs (at most JOB_INFO_MAX), one read for all
+        tabs; the pause because a jobs list filtered to paused shows a running job a person paused."""
         ids = sorted(job_ids)[-JOB_INFO_MAX:]
         with self.reads(source) as conn:
             rows = conn.execute(q.JOB_INFO, {"job_ids": ids}).all()
             counts = views.counts_by_job(conn, [r.id for r in rows])
-        return {str(r.id): {"state": r.state, "priority": r.priority, "total": r.total_tasks, "counts": counts[r.id]}
-                for r in rows}
+        return {str(r.id): {"state": r.state, "paused": bool(r.paused), "priority": r.priority, "total": r.total_tasks,
+                            "counts": counts[r.id]} for r in rows}
 
     # -- what the pages read from memory ----------------------------------------------------
     def grid(self, source: Source, job_id: int) -> dict[str, Any] | None:

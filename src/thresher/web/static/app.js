@@ -833,18 +833,22 @@
         // repaint progress in place; reload the list only when a job it shows (or might now show)
         // changed state or priority, or a new job came
         const filter = (new URLSearchParams(location.search).get("state") || "").split(",").filter(Boolean);
+        // `paused` lists a job a person paused while its tasks run too (queries/views._state_condition)
+        const listed = (info) => filter.includes(info.state) || (!!info.paused && filter.includes("paused")
+          && !["succeeded", "failed", "killed"].includes(info.state));
         let soon = !!event.new_jobs, later = false;
         for (const id of event.jobs || []) {
           const row = $(`tr[data-job="${id}"]`, live);
           const info = jobInfo[id];
           if (!info) { if (row || filter.length) later = true; continue; }
           if (row) {
-            if (row.dataset.state !== info.state || row.dataset.priority !== String(info.priority)) soon = true;
+            if (row.dataset.state !== info.state || row.dataset.priority !== String(info.priority)
+                || (filter.length && !listed(info))) soon = true;  // resumed: it leaves a paused list
             else {
               paintBar($(".progress-col", row), info.counts, info.total);
               if ($("tr.group-row", live)) later = true;  // its group's bar sums it: redrawn with the list
             }
-          } else if (filter.includes(info.state)) soon = true;
+          } else if (listed(info)) soon = true;
         }
         if (soon) requestRefresh(); else if (later) slowRefresh();
         break;

@@ -15,8 +15,8 @@ from thresher.server.db.tables import attempts, jobs, layers, nodes, tasks
 JOBS_OF_ATTEMPTS = (select(attempts.c.job_id).where(attempts.c.id.in_(bindparam("attempt_ids", expanding=True)))
                     .distinct())
 
-# State, priority and task total of changed jobs (their counts by state come from views.counts_by_job).
-JOB_INFO = (select(jobs.c.id, jobs.c.state, jobs.c.priority, jobs.c.total_tasks)
+# State, pause, priority and task total of changed jobs (their counts by state come from views.counts_by_job).
+JOB_INFO = (select(jobs.c.id, jobs.c.state, jobs.c.paused, jobs.c.priority, jobs.c.total_tasks)
             .where(jobs.c.id.in_(bindparam("job_ids", expanding=True))))
 
 # What an open task page shows live: its state, live or latest attempt and tries.
