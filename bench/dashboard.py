@@ -137,6 +137,7 @@ def bench(kind: str, url: str, args: argparse.Namespace, root: Path) -> dict[str
             "jobs list, live refresh (fragment)": "/jobs?fragment=1",
             "jobs list, filtered by state+project, sorted by priority": "/jobs?state=failed&project=harbour&sort=-priority",
             "jobs list, name search, page 20": "/jobs?name=lighting&page=20",
+            "jobs list, paused (also those paused while they run)": "/jobs?state=paused",
             "jobs list (JSON API, 50)": "/api/v1/jobs?limit=50",
             f"job page, {args.tasks:,} tasks": f"/jobs/{big_id}",
             f"task grid data, {args.tasks:,} tasks": f"/ui/jobs/{big_id}/grid",
