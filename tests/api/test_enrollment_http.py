@@ -166,7 +166,7 @@ def test_the_cli_makes_lists_and_revokes_enrollment_tokens(farm: Farm) -> None:
     assert "reusable" in text and "thr_enroll_" in text
     table = cli("enroll-token", "list").stdout
     assert "cli room" in table and "0/1" in table and "cli-pool" in table and "thr_enroll_" not in table
-    listed = json.loads(cli("enroll-token", "list", "--json").stdout)
+    listed = json.loads(cli("enroll-token", "list", "--json").stdout)["items"]
     assert {"cli room", "cli reusable", "enrollment"} <= {t["name"] for t in listed}
     assert all("secret" not in t for t in listed)
     revoked = json.loads(cli("enroll-token", "revoke", str(made["id"]), "--json").stdout)

@@ -256,10 +256,10 @@ def test_retry_single_task(cli: Cli) -> None:
 
 
 def test_node_drain_disable_enable(cli: Cli) -> None:
-    assert "n1" in [n["name"] for n in cli.json("nodes")]
+    assert "n1" in [n["name"] for n in cli.json("nodes")["items"]]
     assert json.loads(cli("node", "drain", "n1", "--json").stdout)["admin_state"] == "draining"
     assert cli("node", "disable", "n1").stdout.strip() == "node n1: disabled (up)"
-    assert [n["admin_state"] for n in cli.json("nodes") if n["name"] == "n1"] == ["disabled"]
+    assert [n["admin_state"] for n in cli.json("nodes")["items"] if n["name"] == "n1"] == ["disabled"]
     assert cli("node", "enable", "n1").stdout.strip() == "node n1: enabled (up)"
     assert "n1" in cli("node", "show", "n1").stdout
     assert "n1" in cli("nodes").stdout

@@ -70,7 +70,7 @@ def test_up_restarts_a_crashed_agent_and_the_other_keeps_working(tmp_path: Path)
         url = f"http://127.0.0.1:{port}"
         nodes = subprocess.run([*THRESHER, "nodes", "--json"], env=env, capture_output=True, text=True, timeout=60)
         assert nodes.returncode == 0, nodes.stderr
-        listed = json.loads(nodes.stdout)
+        listed = json.loads(nodes.stdout)["items"]
         assert len(listed) == 2
         for node in listed:  # what `up` was told reaches every agent
             assert sorted(node["tags"]) == ["fast", "lin"] and node["pool"] == "render"
@@ -149,7 +149,7 @@ def test_local_agents_share_the_machine_memory(tmp_path: Path) -> None:
         _wait_for_line(proc, "admin token saved")
         nodes = subprocess.run([*THRESHER, "nodes", "--json"], env=env, capture_output=True, text=True, timeout=60)
         total = psutil.virtual_memory().total // (1024 * 1024)
-        listed = json.loads(nodes.stdout)
+        listed = json.loads(nodes.stdout)["items"]
         assert len(listed) == 2
         assert sum(n["memory_mb"] for n in listed) <= total
         assert all(n["memory_mb"] == total // 2 for n in listed)
@@ -167,7 +167,7 @@ def test_up_reads_agent_options_from_the_config_file(tmp_path: Path) -> None:
     try:
         _wait_for_line(proc, "admin token saved")
         nodes = subprocess.run([*THRESHER, "nodes", "--json"], env=env, capture_output=True, text=True, timeout=60)
-        [node] = json.loads(nodes.stdout)
+        [node] = json.loads(nodes.stdout)["items"]
         assert node["tags"] == ["cfg"] and node["pool"] == "fromfile" and node["cores"] == 1
     finally:
         _stop(proc)

@@ -391,7 +391,7 @@ def test_nodes_and_node_actions(fake: FakeServer) -> None:
     fake.routes[("GET", "/nodes")] = page(NODE)
     fake.routes[("POST", "/nodes/n1/drain")] = {**NODE, "admin_state": "draining"}
     fake.routes[("GET", "/nodes/n1")] = NODE
-    assert json.loads(run("nodes", "-s", "http://x", "--json").stdout) == [NODE]  # every page, as one list
+    assert json.loads(run("nodes", "-s", "http://x", "--json").stdout) == {"items": [NODE], "total": 1}  # every page
     assert dict(fake.requests[-1].url.params) == {"limit": "1000", "offset": "0"}
     assert "n1" in run("nodes", "-s", "http://x").stdout
     result = run("node", "drain", "n1", "-s", "http://x")
@@ -410,7 +410,7 @@ def test_nodes_asks_the_server_for_a_state_and_a_name(fake: FakeServer) -> None:
     fake.routes[("GET", "/nodes")] = page(down)
     result = run("nodes", "--state", "down", "--name", "rn", "--json", "-s", "http://x")
     assert result.exit_code == 0, result.output
-    assert [n["name"] for n in json.loads(result.stdout)] == ["rn-b2"]
+    assert [n["name"] for n in json.loads(result.stdout)["items"]] == ["rn-b2"]
     assert dict(fake.requests[-1].url.params) == {"state": "down", "name": "rn", "limit": "1000", "offset": "0"}
     asked = len(fake.requests)
     bad = run("nodes", "--state", "sleeping", "-s", "http://x")
@@ -473,7 +473,7 @@ def test_templates(fake: FakeServer) -> None:
                 "args": {"properties": {"command": {}}, "required": ["command"]}, "apps": {}, "tiles": False}
     fake.routes[("GET", "/templates")] = page(template)
     assert "command*" in run("templates", "-s", "http://x").stdout
-    assert json.loads(run("templates", "-s", "http://x", "--json").stdout) == [template]
+    assert json.loads(run("templates", "-s", "http://x", "--json").stdout) == {"items": [template], "total": 1}
 
 
 def test_env_and_saved_config_are_used(fake: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -550,7 +550,7 @@ def test_attempts_lists_a_tasks_tries_and_says_out_of_memory(fake: FakeServer) -
     assert result.exit_code == 0, result.output
     assert "failed out of memory" in result.stdout and "retrying with 918 MB" in result.stdout
     result = run("attempts", "11", "--json", "--server", "http://farm")
-    assert [a["out_of_memory"] for a in json.loads(result.stdout)] == [True, False]
+    assert [a["out_of_memory"] for a in json.loads(result.stdout)["items"]] == [True, False]
 
 
 def test_release_lets_a_layer_go_and_answers_json(fake: FakeServer) -> None:

@@ -40,7 +40,7 @@ def test_users(fake: FakeServer) -> None:
     fake.routes[("POST", "/users")] = lambda req: httpx.Response(201, json=USER)
     fake.routes[("PATCH", "/users/alice")] = {**USER, "disabled": True}
     fake.routes[("PUT", "/users/alice/password")] = USER
-    assert _json("user", "list") == [USER]
+    assert _json("user", "list") == {"items": [USER], "total": 1}
     assert "alice" in run("user", "list", "-s", "http://x").stdout
     assert _json("user", "add", "alice", "--role", "artist", "--password", input="long-secret\nlong-secret\n") == USER
     assert fake.last_json() == {"name": "alice", "role": "artist", "password": "long-secret"}
@@ -66,7 +66,7 @@ def test_own_password_unlock_and_sessions(fake: FakeServer) -> None:
     _json("user", "passwd", input="old-secret\nnew-secret-1\nnew-secret-1\n")  # your own: the old one first
     assert fake.last_json() == {"old_password": "old-secret", "password": "new-secret-1"}
     assert _json("user", "unlock", "alice") == USER
-    assert _json("user", "sessions", "alice") == [SESSION]
+    assert _json("user", "sessions", "alice") == {"items": [SESSION], "total": 1}
     listing = run("user", "sessions", "alice", "-s", "http://x").stdout
     assert "10.0.0.1" in listing and "password" in listing and "open" in listing
     assert _json("user", "logout-everywhere") == {"user": "alice", "ended": 2}  # yours: whoami names you
@@ -83,7 +83,7 @@ def test_tokens(fake: FakeServer) -> None:
     assert _json("token", "create", "pipeline", "--days", "30", "--read-only") == MADE
     assert fake.last_json() == {"name": "pipeline", "expires_in_days": 30.0, "read_only": True}
     assert "thr_user_secret" in run("token", "create", "pipeline", "-s", "http://x").stdout  # shown once
-    assert _json("token", "list", "--all") == [TOKEN]
+    assert _json("token", "list", "--all") == {"items": [TOKEN], "total": 1}
     assert fake.requests[-1].url.params["all"] == "true"
     assert _json("token", "revoke", "5")["revoked_at"]
 

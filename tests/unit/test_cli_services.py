@@ -39,7 +39,7 @@ def test_services(fake: FakeServer) -> None:
     assert fake.last_json() == {"name": "maya", "defaults": {
         "resources": {"cores": 4, "memory": "8G", "gpus": 1}, "tags": ["t"], "pools": ["p"], "limits": {"nuke": 1},
         "timeout": 3600.0, "retries": 3}}
-    assert _json("service", "list") == [SERVICE]
+    assert _json("service", "list") == {"items": [SERVICE], "total": 1}
     listed = run("service", "list", "-s", "http://x")
     assert listed.exit_code == 0 and "maya" in listed.stdout and "cores=4" in listed.stdout
     assert _json("service", "show", "maya") == SERVICE

@@ -40,7 +40,7 @@ def test_projects(fake: FakeServer) -> None:
     fake.routes[("GET", "/projects/show")] = PROJECT
     fake.routes[("POST", "/projects")] = lambda req: httpx.Response(201, json=PROJECT)
     fake.routes[("PATCH", "/projects/show")] = PROJECT
-    assert _json("project", "list") == [PROJECT]
+    assert _json("project", "list") == {"items": [PROJECT], "total": 1}
     assert "show" in run("project", "list", "-s", "http://x").stdout
     fake.routes[("GET", "/projects/show/members")] = {"project": "show", "members": ["alice"]}
     assert _json("project", "show", "show") == {**PROJECT, "members": ["alice"]}
@@ -72,7 +72,7 @@ def test_pools_and_a_nodes_pool(fake: FakeServer) -> None:
     fake.routes[("GET", "/pools")] = page(POOL)
     fake.routes[("GET", "/pools/default")] = {**POOL, "members": [NODE]}
     fake.routes[("POST", "/nodes/n1/pool")] = {**NODE, "pool": "gpu"}
-    assert _json("pool", "list") == [POOL]
+    assert _json("pool", "list") == {"items": [POOL], "total": 1}
     assert _json("pool", "show", "default") == {**POOL, "members": [NODE]}
     assert "n1" in run("pool", "show", "default", "-s", "http://x").stdout
     assert _json("node", "pool", "n1", "gpu")["pool"] == "gpu"
@@ -85,9 +85,9 @@ def test_limits(fake: FakeServer) -> None:
     fake.routes[("POST", "/limits")] = lambda req: httpx.Response(201, json=LIMIT)
     fake.routes[("PATCH", "/limits/nuke")] = LIMIT
     fake.routes[("DELETE", "/limits/nuke")] = LIMIT
-    assert _json("limit", "list") == [LIMIT]
+    assert _json("limit", "list") == {"items": [LIMIT], "total": 1}
     assert "nuke" in run("limit", "list", "-s", "http://x").stdout
-    assert _json("limit") == [LIMIT]  # a group with a `list` lists when named alone or with options only
+    assert _json("limit") == {"items": [LIMIT], "total": 1}  # a group with a `list` lists when named alone or with options only
     assert "nuke" in run("limit", "-s", "http://x").stdout
     assert "Commands" in run("limit", "-h").stdout and "Commands" in run("limit", "--help").stdout
     assert "1 licence limit" in run("limit", "-s", "http://x").stdout  # how many, or for none what adds one

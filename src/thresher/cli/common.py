@@ -74,6 +74,13 @@ def emit_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def emit_listing(items: list[Any], total: int | None = None) -> None:
+    """A listing's `--json`: the page shape the API answers, `{"items": [...], "total": N}`, for every
+    listing alike (`jobs`, `tasks` and `audit` print the server's page; the others, read whole, are one
+    page of all), so a script reads `.items` whatever it listed. `total` defaults to the items' count."""
+    emit_json({"items": _plain(items), "total": len(items) if total is None else total})
+
+
 def err(message: str) -> None:
     """One line on stderr, without Rich markup interpretation (server text may hold brackets)."""
     typer.echo(message, err=True)

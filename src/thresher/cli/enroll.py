@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from thresher.cli.common import JsonOpt, ServerOpt, ThresherGroup, TokenOpt, connect, console, emit_json
+from thresher.cli.common import JsonOpt, ServerOpt, ThresherGroup, TokenOpt, connect, console, emit_json, emit_listing
 from thresher.cli.views import listing_table
 from thresher.client.enrollment import EnrollTokens
 from thresher.wire.enrollment import EnrollToken
@@ -57,7 +57,7 @@ def list_tokens(json_out: JsonOpt = False, server: ServerOpt = None, token: Toke
     with connect(server, token) as client:
         answer = EnrollTokens(client.http).list()
     if json_out:
-        emit_json(answer)
+        emit_listing(answer)
     else:
         console.print(enroll_tokens_table(answer))
 

@@ -16,6 +16,7 @@ from thresher.cli.common import (
     connect,
     console,
     emit_json,
+    emit_listing,
     err,
     fail,
     refusal_line,
@@ -438,6 +439,6 @@ def templates(json_out: JsonOpt = False, server: ServerOpt = None, token: TokenO
     with connect(server, token) as client:
         answer = client.all_templates()
     if json_out:
-        emit_json(answer)
+        emit_listing(answer)
     else:
         console.print(templates_table(answer))

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from thresher.cli.common import JsonOpt, ServerOpt, TokenOpt, connect, console, emit_json, fail
+from thresher.cli.common import JsonOpt, ServerOpt, TokenOpt, connect, console, emit_json, emit_listing, fail
 from thresher.cli.targets import resolve_job
 from thresher.cli.views import attempts_table
 from thresher.client.api import Thresher
@@ -69,7 +69,7 @@ def attempts(task_id: Annotated[int, typer.Argument(metavar="TASK", help="Task i
     with connect(server, token) as client:
         found = client.all_attempts(task_id)
     if json_out:
-        emit_json(found)
+        emit_listing(found)
     else:
         console.print(attempts_table(found))
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from thresher.cli.common import JsonOpt, ServerOpt, ThresherGroup, TokenOpt, connect, console, emit_json
+from thresher.cli.common import JsonOpt, ServerOpt, ThresherGroup, TokenOpt, connect, console, emit_json, emit_listing
 from thresher.cli.views import node_view, nodes_table
 from thresher.model.node_chips import NODE_CHIPS
 from thresher.wire.nodes import Node
@@ -31,7 +31,7 @@ def nodes(state: Annotated[str | None, typer.Option(
     with connect(server, token) as client:
         answer = client.all_nodes(state=state, name=name)
     if json_out:
-        emit_json(answer)
+        emit_listing(answer)
     else:
         console.print(nodes_table(answer))
 

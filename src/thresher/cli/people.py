@@ -11,7 +11,17 @@ from typing import Annotated, Any
 
 import typer
 
-from thresher.cli.common import JsonOpt, ServerOpt, ThresherGroup, TokenOpt, connect, console, emit_json, fail
+from thresher.cli.common import (
+    JsonOpt,
+    ServerOpt,
+    ThresherGroup,
+    TokenOpt,
+    connect,
+    console,
+    emit_json,
+    emit_listing,
+    fail,
+)
 from thresher.cli.views import counted, listing_table
 from thresher.client.config import resolve, save_client_config
 from thresher.client.people import People
@@ -89,7 +99,7 @@ def user_list(json_out: JsonOpt = False, server: ServerOpt = None, token: TokenO
     with connect(server, token) as client:
         answer = People(client.http).users()
     if json_out:
-        emit_json(answer)
+        emit_listing(answer)
     else:
         console.print(users_table(answer))
 
@@ -143,7 +153,7 @@ def user_sessions(name: UserArg, json_out: JsonOpt = False, server: ServerOpt = 
     with connect(server, token) as client:
         answer = People(client.http).sessions(name)
     if json_out:
-        emit_json(answer)
+        emit_listing(answer)
     else:
         console.print(sessions_table(answer))
 
@@ -179,7 +189,7 @@ def token_list(everyone: Annotated[bool, typer.Option("--all", help="An admin: e
     with connect(server, token) as client:
         answer = People(client.http).tokens(everyone)
     if json_out:
-        emit_json(answer)
+        emit_listing(answer)
     else:
         console.print(tokens_table(answer))
 

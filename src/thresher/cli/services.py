@@ -12,7 +12,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from thresher.cli.common import JsonOpt, ServerOpt, ThresherGroup, TokenOpt, connect, console, emit_json, fail
+from thresher.cli.common import (
+    JsonOpt,
+    ServerOpt,
+    ThresherGroup,
+    TokenOpt,
+    connect,
+    console,
+    emit_json,
+    emit_listing,
+    fail,
+)
 from thresher.cli.views import counted, listing_table
 from thresher.wire.services import Service, ServiceDefaults
 
@@ -109,7 +119,7 @@ def service_list(json_out: JsonOpt = False, server: ServerOpt = None, token: Tok
     with connect(server, token) as client:
         answer = client.services()
     if json_out:
-        emit_json(answer)
+        emit_listing(answer)
     else:
         console.print(services_table(answer))
 

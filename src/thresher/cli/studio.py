@@ -13,7 +13,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from thresher.cli.common import JsonOpt, ServerOpt, ThresherGroup, TokenOpt, connect, console, emit_json, fail
+from thresher.cli.common import (
+    JsonOpt,
+    ServerOpt,
+    ThresherGroup,
+    TokenOpt,
+    connect,
+    console,
+    emit_json,
+    emit_listing,
+    fail,
+)
 from thresher.cli.targets import JobArg, resolve_job
 from thresher.cli.views import counted, listing_table, nodes_table
 from thresher.wire.jobs import Job
@@ -115,7 +125,7 @@ def project_list(json_out: JsonOpt = False, server: ServerOpt = None, token: Tok
     with connect(server, token) as client:
         answer = client.projects()
     if json_out:
-        emit_json(answer)
+        emit_listing(answer)
     else:
         console.print(projects_table(answer))
 
@@ -222,7 +232,7 @@ def pool_list(json_out: JsonOpt = False, server: ServerOpt = None, token: TokenO
     with connect(server, token) as client:
         answer = client.pools()
     if json_out:
-        emit_json(answer)
+        emit_listing(answer)
     else:
         console.print(pools_table(answer))
 
@@ -280,7 +290,7 @@ def limit_list(json_out: JsonOpt = False, server: ServerOpt = None, token: Token
     with connect(server, token) as client:
         answer = client.limits()
     if json_out:
-        emit_json(answer)
+        emit_listing(answer)
     else:
         console.print(limits_table(answer))
 
