@@ -58,8 +58,10 @@ def test_a_layer_blocked_by_another_jobs_failed_frames_names_them_and_their_fail
                                        "args": {"command": ["echo", "{frame}"]}}])
     second = _job(farm, "comp", layers=[{"name": "comp", "frames": "1-2", "args": {"command": ["true"]},
                                          "depends_on": [{"job": first["id"], "layer": "main", "frames": True}]}])
+    third = _job(farm, "grade", depends_on=[{"job": first["id"], "layer": "main"}])  # the layer whole
     _fail_all(farm, _agent(farm), first["id"], 2)
     farm.wait_for(lambda: farm.api.get(f"/jobs/{second['id']}")["state"] == "blocked")
+    farm.wait_for(lambda: farm.api.get(f"/jobs/{third['id']}")["state"] == "blocked")
 
     out = _cli(farm, "wait", str(second["id"]), "--timeout", "20")
     assert out.exit_code == 1, out.output
@@ -70,3 +72,8 @@ def test_a_layer_blocked_by_another_jobs_failed_frames_names_them_and_their_fail
     summary = farm.api.get(f"/jobs/{second['id']}/failures")
     assert summary["blocked_by"] == f"job {first['id']} layer main frames 1-2 failed"
     assert [u["job_id"] for u in summary["upstream"]] == [first["id"]]
+
+    out = _cli(farm, "wait", str(third["id"]), "--timeout", "20")
+    assert out.exit_code == 1, out.output
+    assert out.output.splitlines()[:2] == [f"job {third['id']} blocked: job {first['id']} layer main failed",
+                                           f"  job {first['id']} failed: {summary['upstream'][0]['summary']}"]
