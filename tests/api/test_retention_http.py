@@ -53,6 +53,8 @@ def test_archive_delete_and_node_removal_over_http(make_farm: Any, db_url: str) 
         assert [j.id for j in client.jobs(archived=True).items] == [done[0]]
         kept = client.job(done[0])
         assert kept.stats is not None and kept.stats.tasks == 2 and kept.counts.succeeded == 2
+        assert _refused(lambda: client.retry(done[0]), 409) == (
+            f"job {done[0]} was archived: its tasks were deleted, nothing to retry")
         # by filter: the running job is never matched
         answer = client.archive_jobs(state=["succeeded"], project="default")
         assert answer.jobs == done[1:]

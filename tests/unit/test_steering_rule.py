@@ -104,3 +104,15 @@ def test_the_job_page_offers_what_the_rule_lets_through(state: JobState, paused:
     for action in Action:
         if action.value in offered and not (action == Action.URGENT and urgent):  # taking it off is never refused
             assert job_refusal(action, 12, state, paused=paused, counts=counts) is None
+
+
+def test_an_archived_job_has_nothing_left_to_act_on_and_says_so() -> None:
+    """Its task rows are gone: "job 45 already failed: no failed or killed tasks to retry" read as a failed
+    job with no failed task; its page offered Retry from the counts it kept."""
+    kept = {"failed": 1, "succeeded": 3}
+    for action, verb in ((Action.RETRY, "retry"), (Action.KILL, "kill"), (Action.RESUME, "resume"),
+                         (Action.URGENT, "make urgent")):
+        assert job_refusal(action, 45, JobState.FAILED, paused=True, counts=kept, archived=True) == (
+            f"job 45 was archived: its tasks were deleted, nothing to {verb}")
+    assert job_actions(45, JobState.FAILED, paused=False, counts=kept, urgent=False, archived=True) == set()
+    assert job_actions(45, JobState.FAILED, paused=False, counts=kept, urgent=False) == {"retry"}

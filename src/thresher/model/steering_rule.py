@@ -47,11 +47,15 @@ def _is(subject: str, state: str) -> str:
 
 
 def job_refusal(action: Action, job_id: int, state: JobState, *, paused: bool,
-                counts: Mapping[str, int]) -> str | None:
+                counts: Mapping[str, int], archived: bool = False) -> str | None:
     """Why `action` on the whole job would do nothing (None: it does something). `state` is the job's
-    derived state, `paused` whether a person (or its failure limit) paused it, `counts` its tasks by state.
-    A retry that names tasks is judged task by task (`task_refusal`)."""
+    derived state, `paused` whether a person (or its failure limit) paused it, `counts` its tasks by state,
+    `archived` whether its tasks were deleted by an archive (then nothing is left to act on: "job 45 was
+    archived", not "job 45 already failed: no failed or killed tasks to retry", which reads as a job
+    that failed with no failed task). A retry that names tasks is judged task by task (`task_refusal`)."""
     subject = f"job {job_id}"
+    if archived and action != Action.SKIP:
+        return f"{subject} was archived: its tasks were deleted, nothing to {_ORDERING.get(action, action.value)}"
     if action == Action.KILL and not _has(counts, OPEN_TASK_STATES):
         return f"{_is(subject, state)}: nothing to kill"
     if action == Action.PAUSE:
@@ -117,12 +121,13 @@ JOB_ACTIONS = (Action.KILL, Action.PAUSE, Action.RESUME, Action.RETRY)
 
 
 def job_actions(job_id: int, state: JobState, *, paused: bool, counts: Mapping[str, int],
-                urgent: bool) -> frozenset[str]:
+                urgent: bool, archived: bool = False) -> frozenset[str]:
     """The actions the job page offers: those `job_refusal` lets through, so that no button answers "job 12
     already failed: nothing to pause"; and "urgent" while the job may still run (a failed one runs nothing
-    until a retry) or is urgent (to take it back)."""
-    can = {a.value for a in JOB_ACTIONS if job_refusal(a, job_id, state, paused=paused, counts=counts) is None}
-    marked = job_refusal(Action.URGENT, job_id, state, paused=paused, counts=counts) is None
+    until a retry) or is urgent (to take it back). An archived job's counts are those it kept: none."""
+    can = {a.value for a in JOB_ACTIONS
+           if job_refusal(a, job_id, state, paused=paused, counts=counts, archived=archived) is None}
+    marked = job_refusal(Action.URGENT, job_id, state, paused=paused, counts=counts, archived=archived) is None
     if urgent or (marked and Action.KILL.value in can):
         can.add(Action.URGENT.value)
     return frozenset(can)

@@ -386,7 +386,8 @@ job_row, kill_running = _job, _kill_running  # for `server/layer_steering.py`
 
 def _refuse_job(conn: Connection, action: Action, job: Any) -> None:
     """409 when `action` would do nothing to the job (**the** rule: `model/steering_rule.job_refusal`)."""
-    refusal = job_refusal(action, job.id, JobState(job.state), paused=job.paused, counts=task_counts(conn, job.id))
+    refusal = job_refusal(action, job.id, JobState(job.state), paused=job.paused, counts=task_counts(conn, job.id),
+                          archived=job.archived_at is not None)
     if refusal:
         raise Conflict(refusal)
 

@@ -164,7 +164,8 @@ def job_page(request: Request, job_id: int, session: PageSession) -> Response:
                                                          for layer in job["layers"]}
     graph = dep_graph.layout(job_id, deps["waits_for"] + deps["waited_by"],
                              {layer["name"]: layer["state"] for layer in job["layers"]})
-    can = job_actions(job_id, JobState(job["state"]), paused=job["paused"], counts=job["counts"], urgent=job["urgent"])
+    can = job_actions(job_id, JobState(job["state"]), paused=job["paused"], counts=job["counts"], urgent=job["urgent"],
+                      archived=job["archived_at"] is not None)
     return render(request, "job.html", session, job=job, previews=previews, deps=deps, graph=graph, failed=failed,
                   eta_job=eta_job, eta_layers=eta_layers, job_can=can,
                   spec_text=json.dumps(job["spec"], indent=2, ensure_ascii=False), title=f"Job {job_id}")
