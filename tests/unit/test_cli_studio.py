@@ -97,8 +97,10 @@ def test_limits(fake: FakeServer) -> None:
     assert fake.last_json() == {"name": "nuke", "max_total": 2, "max_per_node": None}
     assert _json("limit", "set", "nuke", "--per-node", "none") == LIMIT
     assert fake.last_json() == {"max_per_node": None}
-    assert _json("limit", "rm", "nuke") == LIMIT
+    assert _json("limit", "remove", "nuke") == LIMIT
     assert fake.requests[-1].method == "DELETE"
+    assert _json("limit", "rm", "nuke") == LIMIT  # the old name still works
+    assert " rm " not in run("limit", "--help").stdout  # but `remove` is the one shown, as for services and nodes
     assert run("limit", "add", "nuke", "-s", "http://x").exit_code == 2  # --max is required
 
 

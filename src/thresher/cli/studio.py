@@ -305,12 +305,15 @@ def limit_set(name: LimitArg, max_total: MaxTotalOpt = None, per_node: PerNodeOp
     _out(answer, json_out, f"limit {answer.name}: {answer.max_total} at most, {_show(answer.max_per_node)} per node")
 
 
-@limit_app.command("rm")
 def limit_rm(name: LimitArg, json_out: JsonOpt = False, server: ServerOpt = None, token: TokenOpt = None) -> None:
     """Remove a licence limit (refused while in use or named by unfinished jobs)."""
     with connect(server, token) as client:
         answer = client.remove_limit(name)
     _out(answer, json_out, f"limit {answer.name} removed")
+
+
+limit_app.command("remove")(limit_rm)  # as `service remove` and `node remove` say it
+limit_app.command("rm", hidden=True)(limit_rm)
 
 
 # ---------------------------------------------------------------- jobs
