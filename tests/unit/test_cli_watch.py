@@ -122,6 +122,16 @@ def test_json_shape_follows_the_words_not_how_many_jobs_matched(fake: FakeServer
     assert nothing.exit_code == 1 and nothing.stdout == "" and "no job matches the name 'nosuch'" in nothing.stderr
 
 
+def test_a_steering_commands_json_shape_follows_the_words_too(fake: FakeServer) -> None:
+    """`kill 'h*' --json` was an object while one job matched, as `job` was."""
+    _jobs(fake, _job(3, "hero"), _job(4, "crowd"))
+    fake.routes[("POST", "/jobs/3/kill")] = _job(3, "hero", state="killed")
+    glob = run("kill", "h*", "--yes", "--json", "-s", "http://x")
+    assert glob.exit_code == 0, glob.stderr
+    assert [j["id"] for j in json.loads(glob.stdout)] == [3]
+    assert json.loads(run("kill", "3", "--json", "-s", "http://x").stdout)["id"] == 3
+
+
 def test_wait_tells_a_job_that_does_not_exist_from_a_failed_one(fake: FakeServer) -> None:
     """`wait 99999` exited 1, as a failed job does, and `wait 1 99999 --json` lost job 1's result."""
     _jobs(fake, _job(3, "done", state="succeeded"), _job(4, "bad", state="failed"))

@@ -21,7 +21,7 @@ from thresher.cli.common import (
     fail,
     refusal_line,
 )
-from thresher.cli.targets import JobArg, JobsArg, YesOpt, resolve_job, resolve_jobs
+from thresher.cli.targets import JobArg, JobsArg, YesOpt, emit_for_words, resolve_job, resolve_jobs
 from thresher.cli.views import (
     archived_kept,
     blocklist_table,
@@ -278,7 +278,7 @@ def _job_action(action: str, words: list[str], yes: bool, server: str | None, to
                 refused = True
                 err(refusal_line("job", job_id, exc))
     if json_out:
-        emit_json(answers[0] if len(words) == 1 and len(answers) == 1 else answers)
+        emit_for_words(words, answers)
     else:
         for answer in answers:
             _print_job_result(answer, False, kwargs.get("layer"))

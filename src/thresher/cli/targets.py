@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 from fnmatch import fnmatchcase
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from thresher.cli.common import err, fail
+from thresher.cli.common import emit_json, err, fail
 from thresher.client.api import Thresher
 from thresher.model.failure_summary import plural
 from thresher.wire.jobs import JobSummary
@@ -51,6 +51,16 @@ def _named(client: Thresher, pattern: str) -> list[JobSummary]:
 def is_glob(word: str) -> bool:
     """Whether a word is a glob of names (may match any number of jobs), not an id or an exact name."""
     return bool(_GLOB.search(word.strip()))
+
+
+def emit_for_words(words: list[str], items: list[Any]) -> None:
+    """`--json` of a command on jobs: its shape follows the words, never what they matched. One object for
+    one id or exact name, nothing when it named no job; else a list of those found (an exact name two jobs
+    share gives both), so `thresher kill 'h*' --json` stays a list when a second job matches."""
+    if len(words) != 1 or is_glob(words[0]) or len(items) > 1:
+        emit_json(items)
+    elif items:
+        emit_json(items[0])
 
 
 def resolve_jobs(client: Thresher, words: list[str], yes: bool = False,

@@ -11,13 +11,13 @@ jobs found, so `thresher job 'h*' --json` stays a list when a second job matches
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.text import Text
 
-from thresher.cli.common import EXIT_NOT_FOUND, JsonOpt, ServerOpt, TokenOpt, connect, console, emit_json, err
-from thresher.cli.targets import JobsArg, is_glob, resolve_jobs
+from thresher.cli.common import EXIT_NOT_FOUND, JsonOpt, ServerOpt, TokenOpt, connect, console, err
+from thresher.cli.targets import JobsArg, emit_for_words, resolve_jobs
 from thresher.cli.views import failures_view, job_view
 from thresher.client.api import Thresher
 from thresher.client.http import ApiError
@@ -53,15 +53,6 @@ def _jobs(client: Thresher, words: list[str]) -> tuple[list[Job], bool]:
     return found, missing or bool(unmatched)
 
 
-def _emit(words: list[str], items: list[Any]) -> None:
-    """One object for one id or exact name, nothing when it named no job; else a list of those found (an
-    exact name two jobs share gives both)."""
-    if len(words) != 1 or is_glob(words[0]) or len(items) > 1:
-        emit_json(items)
-    elif items:
-        emit_json(items[0])
-
-
 def job(
     job_ids: JobsArg,
     json_out: JsonOpt = False,
@@ -73,7 +64,7 @@ def job(
         answers, missing = _jobs(client, job_ids)
         summaries = [None if json_out else failure_summary(client, answer) for answer in answers]
     if json_out:
-        _emit(job_ids, answers)
+        emit_for_words(job_ids, answers)
     for n, (answer, summary) in enumerate(zip(answers, summaries, strict=True) if not json_out else []):
         if n:
             console.print(Text(""))
@@ -104,7 +95,7 @@ def why(
     with connect(server, token) as client:
         answers, missing = _jobs(client, job_ids)
     if json_out:
-        _emit(job_ids, [{"job_id": a.id, "state": a.state, "pending": a.pending,
+        emit_for_words(job_ids, [{"job_id": a.id, "state": a.state, "pending": a.pending,
                          "layers": {layer.name: layer.pending for layer in a.layers if layer.pending}}
                         for a in answers])
     else:
@@ -170,7 +161,7 @@ def wait(
             if not quiet and not json_out:
                 _say_final(client, final)
     if json_out:
-        _emit(job_ids, finals)
+        emit_for_words(job_ids, finals)
     if unmatched:
         raise typer.Exit(EXIT_NOT_FOUND)
     raise typer.Exit(0 if all(f.state == JobState.SUCCEEDED for f in finals) else 1)
