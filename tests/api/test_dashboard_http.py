@@ -373,3 +373,11 @@ def test_a_failed_job_page_offers_only_what_would_do_something(farm: Any) -> Non
     assert 'id="kill-job"' in html and 'id="retry-job"' in html
     assert 'id="pause-job"' not in html and 'id="urgent-job"' not in html
     assert "ended: 1 task failed" in html and "none: the job failed" in html
+    # archived, its tasks are gone: nothing left to act on, and its layers still say how they ended
+    farm.api.post("/jobs/archive", {"ids": [job_id]})
+    client = _session(farm)
+    html = client.get(f"/jobs/{job_id}").text
+    client.close()
+    assert "archived" in html and "ended: 1 task failed" in html
+    for gone in ('id="kill-job"', 'id="retry-job"', 'id="job-priority"', f"/jobs/{job_id}/layers/"):
+        assert gone not in html, gone

@@ -176,3 +176,20 @@ def test_a_layer_held_for_a_release_by_hand_has_no_eta(bench: Bench) -> None:
     assert held.layers[0].counts.held == 5
     assert held.layers[0].estimate is not None and held.layers[0].estimate.eta_s is None
     assert "waiting for a person to release" in (held.layers[0].estimate.reason or "")
+
+
+def test_an_archived_job_says_what_its_layers_ended_as_from_what_it_kept(bench: Bench) -> None:
+    """Its task rows are gone: read from them, every layer said "done", the failed one too."""
+    from thresher.server import retention
+    job_id = bench.submit(layers=[layer(frames="1-2", retries=0), layer("comp", frames="1-2", depends_on=["render"])])
+    node = bench.node("n1", cores=2)
+    first, second = bench.work(node)
+    bench.finish(node, first["attempt_id"])
+    bench.finish(node, second["attempt_id"], status="failed", exit_code=3)
+    with bench.db.write() as conn:
+        assert retention.archive(conn, [job_id], utcnow()) == [job_id]
+    job = _job(bench, job_id)
+    render, comp = (layer.estimate for layer in job.layers)
+    assert render is not None and (render.basis, render.reason) == ("ended", "1 task failed")
+    assert comp is not None and (comp.basis, comp.reason) == ("stopped", "the job failed")
+    assert job.estimate is not None and job.estimate.reason == "the job failed"

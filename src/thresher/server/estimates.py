@@ -8,6 +8,7 @@ job listing: it costs a few reads per job).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, Sequence
 
 from sqlalchemy import Connection
@@ -45,6 +46,14 @@ def wire(est: rule.Estimate, now: datetime) -> Estimate:
     at = now + timedelta(seconds=est.eta_s) if est.eta_s is not None else None
     return Estimate(task_s=est.task_s, low_s=est.low_s, high_s=est.high_s, samples=est.samples, eta_s=est.eta_s,
                     eta_at=at, confidence=est.confidence, basis=est.basis, reason=est.reason)
+
+
+def kept_counts(summary: dict[str, Any]) -> list[Any]:
+    """An archived job's counts as `job_estimates` takes them (`LAYER_COUNTS` rows), from what its summary
+    kept: its task rows are gone, and read from them every layer looked "done", a failed one too."""
+    return [SimpleNamespace(layer_id=int(layer_id), state=state, n=n, frames=0)
+            for layer_id, part in (summary.get("layers") or {}).items()
+            for state, n in (part.get("counts") or {}).items()]
 
 
 def job_estimates(conn: Connection, job_id: int, layer_rows: list[Any], counts: Sequence[Any], now: datetime,

@@ -158,8 +158,8 @@ def get_job(conn: Connection, job_id: int) -> Job:
     running = _sums(conn, q.RUNNING_PROGRESS_BY_LAYER, {"job_id": job_id}) if job_counts[TaskState.RUNNING] else {}
     layer_rows = list(conn.execute(q.LAYERS_OF_JOB, {"job_id": job_id}))
     pending, by_layer = why.pending_reasons(conn, row, layer_rows, layer_counts)
-    job_eta, layer_eta = estimates.job_estimates(conn, job_id, layer_rows, count_rows, utcnow(), row.state,
-                                                  bool(row.paused))
+    kept = count_rows if row.summary is None else estimates.kept_counts(row.summary)  # archived: its rows are gone
+    job_eta, layer_eta = estimates.job_estimates(conn, job_id, layer_rows, kept, utcnow(), row.state, bool(row.paused))
     layers = [layer_view(layer, layer_counts.get(layer.id, _empty_counts()), running.get(layer.id, 0.0),
                          by_layer.get(layer.id)).model_copy(update={"estimate": layer_eta.get(layer.id)})
               for layer in layer_rows]
