@@ -4,23 +4,14 @@ by its deleted task rows). Both databases, without HTTP."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Iterator
-
 import pytest
 from tests.api.test_dispatch_db import Bench, layer
+from tests.api.test_dispatch_db import bench as bench  # noqa: F401 - the fixture, used by name
 
 from thresher.server import retention
 from thresher.server.clock import utcnow
 from thresher.server.errors import BadInput
 from thresher.server.views import get_job
-
-
-@pytest.fixture
-def bench(db_url: str, tmp_path: Path) -> Iterator[Bench]:
-    b = Bench(db_url, tmp_path / "data")
-    yield b
-    b.db.dispose()
 
 
 def test_a_frame_by_frame_dependency_whose_frames_never_meet_is_refused(bench: Bench) -> None:

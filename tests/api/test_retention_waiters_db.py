@@ -5,24 +5,17 @@ ran on failed work; without its edges they stayed blocked with nothing left to s
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import update
 from tests.api.test_dispatch_db import Bench, layer
+from tests.api.test_dispatch_db import bench as bench  # noqa: F401 - the fixture, used by name
 
 from thresher.server import dependencies, lifecycle, retention
 from thresher.server.clock import utcnow
 from thresher.server.db.tables import jobs
 from thresher.server.errors import Conflict
-
-
-@pytest.fixture
-def bench(db_url: str, tmp_path: Path) -> Iterator[Bench]:
-    b = Bench(db_url, tmp_path / "data")
-    yield b
-    b.db.dispose()
 
 
 def _ended(bench: Bench, node: int, status: str = "failed", **job: Any) -> int:
