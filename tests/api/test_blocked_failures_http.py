@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.api.test_dashboard_http import _session
 from tests.api.test_dependencies_http import _agent, _job
 from typer.testing import CliRunner
 
@@ -25,6 +26,14 @@ def _fail_all(farm: Any, agent: Any, job_id: int, tasks: int) -> None:
 def _cli(farm: Any, *args: str) -> Any:
     env = {"THRESHER_SERVER": farm.server_url, "THRESHER_TOKEN": farm.admin_token, "COLUMNS": "250"}
     return CliRunner().invoke(app, list(args), env=env)
+
+
+def _page(farm: Any, path: str) -> str:
+    client = _session(farm)
+    try:
+        return client.get(path).text
+    finally:
+        client.close()
 
 
 def test_a_job_blocked_by_a_failed_job_names_that_jobs_failures(farm: Any) -> None:
@@ -46,11 +55,17 @@ def test_a_job_blocked_by_a_failed_job_names_that_jobs_failures(farm: Any) -> No
     assert f"job {second['id']} blocked: job {first['id']} failed; job {first['id']} failed: 1 task failed" \
         in out.output
     assert "no task failed" not in out.output and "exit code 1" in out.output  # the upstream's table too
+    assert "0 failed attempts" not in out.output and "none of its own (what blocks it: waiting)" in out.output
 
     out = _cli(farm, "wait", str(second["id"]), "--timeout", "20")
     assert out.exit_code == 1, out.output
     assert out.output.splitlines()[:2] == [f"job {second['id']} blocked: job {first['id']} failed",
                                            f"  job {first['id']} failed: {summary['upstream'][0]['summary']}"]
+
+    # the job page says it too, linking the job that blocks it (it showed no failure card at all)
+    page = _page(farm, f"/jobs/{second['id']}")
+    assert 'id="blocked-by"' in page and f"blocked: job {first['id']} failed" in page
+    assert f'<a href="/jobs/{first["id"]}">job {first["id"]}</a>' in page and "exit code 1" in page
 
 
 def test_a_layer_blocked_by_another_jobs_failed_frames_names_them_and_their_failures(farm: Any) -> None:

@@ -189,7 +189,8 @@ def job_view(job: Job) -> Group:
         rows.append(("depends on", ", ".join(str(d) for d in job.depends_on)))
     if job.pending:
         rows.append(("waiting", job.pending))
-    rows.append(("failures", plural(job.failures, "failed attempt")))
+    rows.append(("failures", "none of its own (what blocks it: waiting)" if job.state == JobState.BLOCKED and not
+                 job.failures else plural(job.failures, "failed attempt")))
     if job.stop_reason:
         rows.append(("stopped", Text(job.stop_reason, style="bold red")))
     blocked = [entry.node for entry in job.blocklist if entry.blocked]

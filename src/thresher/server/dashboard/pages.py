@@ -158,7 +158,7 @@ def job_page(request: Request, job_id: int, session: PageSession) -> Response:
         deps = dependencies.view(conn, job_id, job["pending"]).model_dump(mode="json")
         # why it failed, as `thresher job` says it (model/failure_summary.py), above the grid
         failed = (views.job_failures(conn, job_id).model_dump(mode="json")
-                  if job["failures"] or job["counts"]["failed"] or job["state"] == "failed" else None)
+                  if job["failures"] or job["counts"]["failed"] or job["state"] in ("failed", "blocked") else None)
     # the estimates in words, as the CLI says them (model/estimate.py)
     eta_job, eta_layers = _eta_words(job["estimate"]), {layer["name"]: _eta_words(layer["estimate"])
                                                          for layer in job["layers"]}
