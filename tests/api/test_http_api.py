@@ -153,12 +153,16 @@ def test_heartbeat_records_live_usage_and_progress(farm) -> None:
         "job_id": job["id"], "job_name": job["name"], "layer": job["layers"][0]["name"], "frames": "1", "progress": 60.0}
     # an attempt the agent runs that the server no longer wants is in the kill list
     farm.api.post(f"/jobs/{job['id']}/kill")
-    assert agent.post("/agent/heartbeat", beat)["kill"] == [attempt]
+    who = farm.api.get('/whoami')['name']
+    killed = agent.post("/agent/heartbeat", beat)
+    assert (killed["kill"], killed["kill_reasons"]) == ([attempt], {str(attempt): f"job killed by {who}"})
+    polled = agent.post("/agent/work", {}, wait=2)  # the long poll says it too, with why
+    assert (polled["kill"], polled["kill_reasons"]) == ([attempt], {str(attempt): f"job killed by {who}"})
     # and it ends saying who stopped it, not what the agent knows ("killed by server")
     agent.post("/agent/finish", {"reports": [{"attempt_id": attempt, "status": "killed", "exit_code": -15,
                                               "reason": "killed by server", "log_size": 0}]})
     (ended,) = farm.api.get(f"/tasks/{assignment['task_id']}")["attempts"]
-    assert (ended["state"], ended["reason"]) == ("killed", f"job killed by {farm.api.get('/whoami')['name']}")
+    assert (ended["state"], ended["reason"]) == ("killed", f"job killed by {who}")
 
 
 def test_a_node_credential_acts_only_for_its_own_node_and_secrets_are_stored_hashed(farm) -> None:

@@ -24,8 +24,9 @@ def test_a_node_that_only_polls_with_its_heartbeat_stays_up(make_farm: Callable[
     attempt = assignment["attempt_id"]
     farm.api.post(f"/jobs/{job['id']}/kill")
     running = {"heartbeat": {**BEAT["heartbeat"], "running": [{"attempt_id": attempt, "progress": 10.0}]}}
-    assert agent.post("/agent/work", running, wait=30) == {"assignments": [], "kill": [attempt],
-                                                           "admin_state": "enabled"}
+    who = farm.api.get("/whoami")["name"]
+    assert agent.post("/agent/work", running, wait=30) == {"assignments": [], "kill": [attempt], "kill_reasons": {
+        str(attempt): f"job killed by {who}"}, "admin_state": "enabled"}
     agent.post("/agent/finish", {"reports": [{"attempt_id": attempt, "status": "killed", "log_size": 0}]})
     # "old" says nothing more (an old agent's `{}` poll is no heartbeat): it goes down; "quiet" polls
     deadline = time.monotonic() + 30

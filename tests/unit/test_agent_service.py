@@ -45,6 +45,8 @@ class FakeServer:
         self.finished: dict[int, dict[str, Any]] = {}
         self.assignments: list[dict[str, Any]] = []
         self.kills: list[int] = []
+        self.kill_reasons: dict[str, str] = {}  # as JSON carries them: the ids as text
+        self.beat_kills: list[int] = []  # what the heartbeat's answer asks to stop (with `kill_reasons`)
         self.heartbeats: list[dict[str, Any]] = []
         self.registrations: list[tuple[str, dict[str, Any]]] = []
         self.valid_tokens = {"enroll", "node-token"}
@@ -112,7 +114,8 @@ class FakeServer:
             while True:
                 with self.lock:
                     if self.assignments or self.kills:
-                        answer = {"assignments": self.assignments, "kill": self.kills}
+                        answer = {"assignments": self.assignments, "kill": self.kills,
+                                  "kill_reasons": self.kill_reasons}
                         self.assignments, self.kills = [], []
                         return 200, answer
                 if time.monotonic() >= end:
@@ -121,7 +124,8 @@ class FakeServer:
         if path == "/api/v1/agent/heartbeat":
             with self.lock:
                 self.heartbeats.append(body)
-            return 200, {"kill": [], "admin_state": "enabled"}
+                kill, self.beat_kills = self.beat_kills, []
+            return 200, {"kill": kill, "kill_reasons": self.kill_reasons, "admin_state": "enabled"}
         m = re.fullmatch(r"/api/v1/agent/attempts/(\d+)/log", path)
         if m:
             attempt_id = int(m.group(1))
@@ -371,6 +375,25 @@ def test_server_kill_list_is_obeyed(fake: FakeServer, tmp_path: Path) -> None:
         fake.kills.append(30)
     wait_for(lambda: 30 in fake.finished)
     assert fake.finished[30]["status"] == "killed"
+    assert fake.logs[30].endswith(b"[thresher] killed by server\n")  # a server that gives no reason
+    assert stop_agent(agent, thread, codes) == 0
+
+
+@pytest.mark.parametrize("by_heartbeat", [False, True])
+def test_the_servers_reason_for_a_kill_ends_the_attempts_log(fake: FakeServer, tmp_path: Path,
+                                                             by_heartbeat: bool) -> None:
+    """The log an artist reads said "killed by server" for every kill: now who stopped it, and how."""
+    agent, thread, codes = start_agent(fake, tmp_path / "state")
+    assert agent.registered.wait(5)
+    with fake.lock:
+        fake.assignments.append(assignment(31, [PY, "-c", "import time; print('working', flush=True); time.sleep(60)"]))
+    wait_for(lambda: any(r["attempt_id"] == 31 for hb in fake.heartbeats for r in hb["running"]))
+    with fake.lock:
+        fake.kill_reasons = {"31": "job killed by ana"}
+        (fake.beat_kills if by_heartbeat else fake.kills).append(31)
+    wait_for(lambda: 31 in fake.finished)
+    assert fake.finished[31]["status"] == "killed" and fake.finished[31]["reason"] == "job killed by ana"
+    assert fake.logs[31] == b"working\n[thresher] job killed by ana\n"
     assert stop_agent(agent, thread, codes) == 0
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, Mapping
 
 from thresher.agent import timeline
 from thresher.agent.cgroup import CgroupHost
@@ -146,16 +146,18 @@ class Attempts:
         if ticket is not None and self.room is not None:
             self.room.leave(ticket)
 
-    def kill(self, attempt_ids: list[Any], reason: str) -> None:
-        """The server's kill list: end those of its attempts that still run here. Those not started yet
-        (waiting for room) are told first: a running one that ends frees room, and a waiting one of the
-        same list must not start in it."""
+    def kill(self, attempt_ids: list[Any], reason: str, reasons: Mapping[int, str] | None = None) -> None:
+        """The server's kill list: end those of its attempts that still run here, each with the server's
+        reason for it when it gave one (`reasons`: "job killed by ana"), else `reason`. Those not started
+        yet (waiting for room) are told first: a running one that ends frees room, and a waiting one of
+        the same list must not start in it."""
         with self._lock:
             runners = [r for r in (self._runners.get(file_key(a)) for a in attempt_ids) if r is not None]
         for runner in sorted(runners, key=lambda r: r.started.is_set()):
             if not runner.finished.is_set():
                 log.info("attempt %s: kill requested by the server", runner.assignment.attempt_id)
-                runner.kill(AttemptState.KILLED, reason)
+                said = (reasons or {}).get(runner.assignment.attempt_id)
+                runner.kill(AttemptState.KILLED, said or reason)
         if self.room is not None:
             self.room.wake()  # a killed attempt that waits for room gives up its turn
 

@@ -163,7 +163,7 @@ def _work_ask(host: LoopHost) -> tuple[dict[str, Any], float | None]:
 
 def start_work(attempts: Attempts, answer: dict[str, Any]) -> None:
     """Obey a work answer (the poll's, or one riding on a finish report's): kill, then start."""
-    attempts.kill(_kill_list(answer), KILLED_BY_SERVER)
+    attempts.kill(_kill_list(answer), KILLED_BY_SERVER, _kill_reasons(answer))
     for item in answer.get("assignments") or []:
         try:  # one by one: an assignment this agent cannot read must not keep the others from starting
             assignment = Assignment.model_validate(item)
@@ -178,6 +178,15 @@ def _kill_list(answer: dict[str, Any]) -> list[int]:
     """The attempts a work answer (`wire.agent.WorkAnswer.kill`) says to stop; ids it cannot read are left out."""
     kill = answer.get("kill") or []
     return [k for k in kill if isinstance(k, int)] if isinstance(kill, list) else []
+
+
+def _kill_reasons(answer: dict[str, Any]) -> dict[int, str]:
+    """Why the server stops them (`WorkAnswer.kill_reasons`, JSON's keys are text); what it cannot read is
+    left out: that attempt ends "killed by server"."""
+    said = answer.get("kill_reasons")
+    if not isinstance(said, dict):
+        return {}
+    return {int(k): v for k, v in said.items() if isinstance(k, str) and k.isdigit() and isinstance(v, str) and v}
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -231,7 +240,7 @@ def heartbeat_loop(host: LoopHost) -> None:
                 log.error("heartbeat: the server's answer cannot be read (%s): %r", _first_error(exc), answer)
             else:
                 try:
-                    host.attempts.kill(beat.kill, KILLED_BY_SERVER)
+                    host.attempts.kill(beat.kill, KILLED_BY_SERVER, beat.kill_reasons)
                 except Exception:
                     log.exception("heartbeat: could not apply the kill list")
                 host.beats.follow(beat.admin_state)

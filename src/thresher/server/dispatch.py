@@ -103,6 +103,17 @@ def kills_among(live: Sequence[Any]) -> list[int]:
     return sorted(r.id for r in live if r.state == AttemptState.KILLING)
 
 
+def _say_why_killed(conn: Connection, answers: list[Answer]) -> None:
+    """The reasons of the attempts these answers ask to stop ("job killed by ana"), read only when some are
+    asked (rare), so the agent's log of the attempt ends with them rather than "killed by server"."""
+    ids = sorted({k for answer in answers for k in answer.kills})
+    if not ids:
+        return
+    reasons = {r.id: r.reason for r in conn.execute(q.KILL_REASONS, {"attempt_ids": ids}) if r.reason}
+    for answer in answers:
+        answer.kill_reasons = {k: reasons[k] for k in answer.kills if k in reasons}
+
+
 def may_take_work(node: Any) -> bool:
     return node.state == NodeState.UP and node.admin_state == NodeAdminState.ENABLED
 
@@ -144,6 +155,7 @@ class Answer:
 
     assignments: list[dict[str, Any]] = field(default_factory=list)
     kills: list[int] = field(default_factory=list)
+    kill_reasons: dict[int, str] = field(default_factory=dict)  # why, for those of `kills` that say (`MARK_KILLING`)
     changes: Changes = field(default_factory=Changes)
     waits: list[float] = field(default_factory=list)  # first attempts: seconds since their job's submit
     bookings: list[tuple[rule.Booking, ...]] = field(default_factory=list)  # what its claimed tasks booked
@@ -353,6 +365,7 @@ def _answer_round(conn: Connection, node_ids: list[int], now: datetime, limits: 
                          frames, now, answer)
         answers.append(answer)
     left = [(i, r) for i, r in enumerate(requests) if r is not None and r.keys and not r.choices]
+    _say_why_killed(conn, answers)
     if cut and len(wanting) > 1 and left:
         for i, again in _ask_again(conn, left, len(wanting), now, limits, _Read(seen), ahead):
             answers[i].assignments = again.assignments

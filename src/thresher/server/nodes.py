@@ -99,8 +99,9 @@ def _heartbeat_round(conn: Connection, beats: list[Beat], now: datetime) -> list
         node = before.get(beat.node_id)
         if node is not None and node.state != NodeState.UP:
             changes.nodes.add(beat.node_id)  # back from down: it may take work again, the farm summary changed
-        out.append(({"kill": sorted(killing | unwanted), "admin_state": node.admin_state if node else None},
-                    changes))
+        why = {a.id: a.reason for a in live if a.id in killing and a.reason}  # "job killed by ana"
+        out.append(({"kill": sorted(killing | unwanted), **({"kill_reasons": why} if why else {}),
+                     "admin_state": node.admin_state if node else None}, changes))
     if progress:
         conn.execute(q.TASK_PROGRESS, progress)
     if usage:  # live figures; the final ones come with the report

@@ -152,7 +152,8 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), node_id
         # being killed that it does not run are lost after the grace; they must not answer every poll.)
         unwanted = sorted(set(beat["kill"]) & {r.attempt_id for r in ask.heartbeat.running})
         if unwanted:
-            return JSONResponse({"assignments": [], "kill": unwanted, **said})
+            why = {k: v for k, v in beat.get("kill_reasons", {}).items() if k in unwanted}
+            return JSONResponse({"assignments": [], "kill": unwanted, "kill_reasons": why, **said})
     notifier = server.notifier
     waiter = notifier.register(node_id, ahead)
     look_first = bool(said)  # an idle agent's poll (it carried a heartbeat) looks first, as a woken one does
@@ -174,7 +175,8 @@ async def work(request: Request, wait: float = Query(20.0, ge=0, le=60), node_id
             if answer.assignments or answer.kills:
                 server.publish(jobs={a["job_id"] for a in answer.assignments}, nodes=[node_id])
                 # a plain JSONResponse skips FastAPI's generic re-encoding walk of the answer
-                return JSONResponse({"assignments": answer.assignments, "kill": answer.kills, **said})
+                return JSONResponse({"assignments": answer.assignments, "kill": answer.kills,
+                                     "kill_reasons": answer.kill_reasons, **said})
             if waiter.hops:
                 notifier.pass_on(waiter.hops)
                 waiter.hops = 0
@@ -246,4 +248,5 @@ async def finish(request: Request, body: FinishBatch, node_id: int = Depends(cur
     server.publish(attempts=[r["attempt_id"] for r in results], nodes=[node_id],
                    jobs={a["job_id"] for a in answer.assignments})
     server.settle_soon(changes.settle)
-    return JSONResponse({"results": results, "assignments": answer.assignments, "kill": answer.kills})
+    return JSONResponse({"results": results, "assignments": answer.assignments, "kill": answer.kills,
+                         "kill_reasons": answer.kill_reasons})

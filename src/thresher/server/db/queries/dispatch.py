@@ -204,3 +204,6 @@ ATTEMPT_FOR_COMMAND = (select(tasks.c.layer_id, tasks.c.idx, tasks.c.frames, tas
                        .select_from(attempts.join(tasks, tasks.c.id == attempts.c.task_id)
                                     .join(nodes, nodes.c.id == attempts.c.node_id))
                        .where(attempts.c.id == bindparam("attempt_id")))
+
+# Why the server asks to stop these attempts (`steering.MARK_KILLING`, `reports.STOP_RERUN`).
+KILL_REASONS = select(attempts.c.id, attempts.c.reason).where(attempts.c.id.in_(bindparam("attempt_ids", expanding=True)))

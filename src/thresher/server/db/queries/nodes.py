@@ -27,7 +27,7 @@ NODES_STATES = per_dialect(lambda d: select(nodes.c.id, nodes.c.admin_state, nod
 LIVE_ON_NODES = per_dialect(lambda d: select(attempts.c.node_id, attempts.c.id, attempts.c.task_id,
                                              attempts.c.job_id, attempts.c.state, attempts.c.cores,
                                              attempts.c.memory_mb, attempts.c.gpu_ids, attempts.c.started_at,
-                                             attempts.c.booked)
+                                             attempts.c.booked, attempts.c.reason)
                             .where(_ATTEMPT_NODE_IDS[d], attempts.c.state.in_(LIVE_ATTEMPT_STATES)))
 
 # The same, with what a person reads of each (the job's name, the layer, the frames, the progress):
