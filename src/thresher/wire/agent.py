@@ -96,9 +96,10 @@ class Heartbeat(BaseModel):
 
 class HeartbeatAnswer(BaseModel):
     kill: list[int] = Field(..., description="attempts to stop: the server no longer wants them run")
-    kill_reasons: dict[int, str] = Field(default_factory=dict, description=(
+    kill_reasons: dict[int, str] | None = Field(None, description=(
         "why, for those of `kill` a person or the server stopped (`job killed by ana`): the agent ends the "
-        "attempt's log with it (absent from older servers: the agent says `killed by server`)"))
+        "attempt's log with it (absent when none is given, and from older servers: the agent says `killed by "
+        "server`)"))
     admin_state: NodeAdminState | None
 
 
@@ -149,9 +150,10 @@ class WorkAnswer(BaseModel):
 
     assignments: list[Assignment]
     kill: list[int]
-    kill_reasons: dict[int, str] = Field(default_factory=dict, description=(
+    kill_reasons: dict[int, str] | None = Field(None, description=(
         "why, for those of `kill` a person or the server stopped (`job killed by ana`): the agent ends the "
-        "attempt's log with it (absent from older servers: the agent says `killed by server`)"))
+        "attempt's log with it (absent when none is given, and from older servers: the agent says `killed by "
+        "server`)"))
     admin_state: NodeAdminState | None = Field(None, description="the node's admin state, when the poll carried "
                                                                  "a heartbeat")
 
@@ -220,6 +222,7 @@ class FinishAnswer(BaseModel):
     # next task without waiting for the poll's wake-up. Absent otherwise (and from older servers).
     assignments: list[Assignment] | None = None
     kill: list[int] | None = None
-    kill_reasons: dict[int, str] = Field(default_factory=dict, description=(
+    kill_reasons: dict[int, str] | None = Field(None, description=(
         "why, for those of `kill` a person or the server stopped (`job killed by ana`): the agent ends the "
-        "attempt's log with it (absent from older servers: the agent says `killed by server`)"))
+        "attempt's log with it (absent when none is given, and from older servers: the agent says `killed by "
+        "server`)"))
